@@ -1,0 +1,12 @@
+/**
+ * Registers every subcommand of `otel-audit`. Each loads its module only when it runs.
+ */
+import { registerCommand } from '../registry.ts';
+
+registerCommand('start', 'run the receiver and exporters', async () => ({
+  summary: 'run the receiver and exporters',
+  async run() {
+    process.stderr.write('otel-audit start: the receiver is not built yet (issue 3)\n');
+    return 1;
+  },
+}));

@@ -1,0 +1,259 @@
+/**
+ * The audit event schema, version 1.0: one zod schema shared by the SDK (producer side) and the
+ * receiver (ingest side). TypeScript types are inferred from it and `docs/audit-event.schema.json`
+ * is generated from it (`npm run gen:schema`), so the three can never disagree.
+ *
+ * Versioning rules (docs/schema.md): a minor version only adds optional fields; the receiver
+ * upgrades older versions to the current one; a major version is a new schema URL.
+ */
+import { z } from 'zod';
+import { AuditError } from '../common/errors.ts';
+
+/** The schema version this build produces and normalizes to. */
+export const CURRENT_SCHEMA_VERSION = '1.0';
+/** Stable URL identifying major version 1 of the audit event schema (OTLP `schema_url` of the scope). */
+export const AUDIT_SCHEMA_URL = 'https://otel-audit.dev/schemas/audit-event/1';
+
+/** Limits that protect the pipeline. Lengths are in UTF-16 code units; sizes in bytes of UTF-8 JSON. */
+export const AUDIT_EVENT_LIMITS = {
+  /** Max length of any id (event, actor, tenant, target, session, request). */
+  maxIdLength: 256,
+  /** Max length of short strings (names, types, auth method, method, path). */
+  maxStringLength: 1024,
+  /** Max length of `action`. */
+  maxActionLength: 128,
+  /** Max length of `reason` and `request.userAgent`. */
+  maxTextLength: 4096,
+  /** Max number of `targets`. */
+  maxTargets: 64,
+  /** Max serialized size of `details`, and separately of `changes`. 64 KiB. */
+  maxJsonBytes: 64 * 1024,
+} as const;
+
+const L = AUDIT_EVENT_LIMITS;
+
+const id = () => z.string().min(1).max(L.maxIdLength);
+const shortString = () => z.string().min(1).max(L.maxStringLength);
+
+/** RFC 9562 UUID version 7 (time-ordered), lower or upper case hex. */
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/** JSON value (what `details` and `changes` may hold). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+);
+
+function utf8JsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+}
+
+const boundedJson = <T extends z.ZodType>(schema: T, what: string) =>
+  schema.superRefine((value, ctx) => {
+    const bytes = utf8JsonBytes(value);
+    if (bytes > L.maxJsonBytes) {
+      ctx.addIssue({ code: 'custom', message: `${what} is ${bytes} bytes serialized; the limit is ${L.maxJsonBytes}` });
+    }
+  });
+
+/** Who did it. */
+export const ActorSchema = z.strictObject({
+  id: id().describe('Stable identifier of the actor (user id, service name, token id).'),
+  type: z.enum(['user', 'service', 'api_token', 'system', 'anonymous']),
+  name: shortString().optional().describe('Display name.'),
+  authMethod: shortString().optional().describe('How the actor authenticated, e.g. password, oidc, mtls, api_key.'),
+  impersonatorId: id().optional().describe('Id of the actor acting on behalf of `id`, if any.'),
+});
+
+/** Which tenant (organisation, account, workspace) the event belongs to. One hash chain per tenant. */
+export const TenantSchema = z.strictObject({
+  id: id(),
+  name: shortString().optional(),
+});
+
+/** What it was done to. */
+export const TargetSchema = z.strictObject({
+  type: shortString().describe('Kind of resource, e.g. grant, user, document.'),
+  id: id(),
+  name: shortString().optional(),
+});
+
+/** The request that caused the event. */
+export const RequestSchema = z.strictObject({
+  id: id().optional(),
+  ip: z.union([z.ipv4(), z.ipv6()]).optional().describe('Client IP address (semconv client.address).'),
+  userAgent: z.string().min(1).max(L.maxTextLength).optional(),
+  method: z.string().min(1).max(32).optional(),
+  path: shortString().optional(),
+});
+
+/** W3C trace context of the operation, if it ran in a trace. */
+export const TraceContextSchema = z.strictObject({
+  traceId: z.string().regex(/^[0-9a-f]{32}$/, 'traceId must be 32 lower-case hex digits').refine((v) => !/^0+$/.test(v), 'traceId must not be all zeros'),
+  spanId: z.string().regex(/^[0-9a-f]{16}$/, 'spanId must be 16 lower-case hex digits').refine((v) => !/^0+$/.test(v), 'spanId must not be all zeros'),
+  traceFlags: z.number().int().min(0).max(255).optional(),
+});
+
+/** State before and after the change, as JSON. Max 64 KiB serialized. */
+export const ChangesSchema = boundedJson(
+  z.strictObject({ before: jsonValue.optional(), after: jsonValue.optional() }),
+  'changes',
+);
+
+/** Free-form JSON object with event-specific detail. Max 64 KiB serialized. */
+export const DetailsSchema = boundedJson(z.record(z.string(), jsonValue), 'details');
+
+/** A schema version string `major.minor`; only major 1 is understood by this build. */
+const SchemaVersion = z.string().regex(/^1\.\d{1,3}$/, 'schemaVersion must be "1.<minor>"');
+
+const eventShape = {
+  eventId: z.string().regex(UUID_V7, 'eventId must be a UUIDv7').describe('Producer-assigned UUIDv7; the dedupe key.'),
+  schemaVersion: SchemaVersion,
+  occurredAt: z.iso.datetime({ offset: true }).describe('RFC 3339 time the action happened, e.g. 2026-11-22T10:00:00.123Z.'),
+  action: z
+    .string()
+    .max(L.maxActionLength)
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'action must be dotted words, e.g. grant.issue')
+    .describe('What was done, dotted: <resource>.<verb>, e.g. grant.issue.'),
+  outcome: z.enum(['success', 'failure', 'denied']),
+  actor: ActorSchema,
+  tenant: TenantSchema,
+  targets: z.array(TargetSchema).max(L.maxTargets).optional(),
+  reason: z.string().min(1).max(L.maxTextLength).optional(),
+  session: z.strictObject({ id: id() }).optional(),
+  request: RequestSchema.optional(),
+  changes: ChangesSchema.optional(),
+  details: DetailsSchema.optional(),
+  trace: TraceContextSchema.optional(),
+};
+
+/** A complete, validated audit event (what is hashed, stored and exported). */
+export const AuditEventSchema = z.strictObject(eventShape).describe('otel-audit audit event, schema 1.x');
+
+/** A complete audit event. */
+export type AuditEvent = z.infer<typeof AuditEventSchema>;
+/** The actor of an event. */
+export type AuditActor = z.infer<typeof ActorSchema>;
+/** The tenant of an event. */
+export type AuditTenant = z.infer<typeof TenantSchema>;
+/** One target of an event. */
+export type AuditTarget = z.infer<typeof TargetSchema>;
+/** Request metadata of an event. */
+export type AuditRequest = z.infer<typeof RequestSchema>;
+/** Trace context of an event. */
+export type AuditTraceContext = z.infer<typeof TraceContextSchema>;
+/** The outcome of an action. */
+export type AuditOutcome = AuditEvent['outcome'];
+
+/**
+ * What a producer passes to `record()`: the SDK fills `eventId` (UUIDv7), `schemaVersion`,
+ * `occurredAt` (now), `trace` (active span) and, from the audit context, `actor`, `tenant`,
+ * `request` and `session` when they are omitted.
+ */
+export const AuditEventInputSchema = z.strictObject({
+  ...eventShape,
+  eventId: eventShape.eventId.optional(),
+  schemaVersion: SchemaVersion.optional(),
+  occurredAt: z.union([eventShape.occurredAt, z.date()]).optional(),
+  actor: ActorSchema.optional(),
+  tenant: TenantSchema.optional(),
+});
+
+/** Input of `record()`; see {@link AuditEventInputSchema}. */
+export type AuditEventInput = z.input<typeof AuditEventInputSchema>;
+
+/** Result of {@link validateAuditEvent}: the normalized event, or the issues with their field paths. */
+export type ValidationResult =
+  | { ok: true; event: AuditEvent }
+  | { ok: false; error: AuditError; issues: Array<{ path: string; message: string }> };
+
+/** Format a zod path as `targets[2].type`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+/** Convert zod issues into an `AUDIT_ERR_INVALID_EVENT` error that names every failing field path. */
+export function invalidEventError(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): {
+  error: AuditError;
+  issues: Array<{ path: string; message: string }>;
+} {
+  const named = issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+  const text = named.map((i) => `${i.path}: ${i.message}`).join('; ');
+  return {
+    error: new AuditError('AUDIT_ERR_INVALID_EVENT', text, { path: named[0]?.path, details: { issues: named } }),
+    issues: named,
+  };
+}
+
+/**
+ * Validate a complete event (any 1.x version) and normalize it to {@link CURRENT_SCHEMA_VERSION}:
+ * `occurredAt` becomes UTC with the producer's sub-second precision kept, `eventId` lower case,
+ * older minor versions are upgraded. Never throws.
+ */
+export function validateAuditEvent(input: unknown): ValidationResult {
+  const parsed = AuditEventSchema.safeParse(input);
+  if (!parsed.success) {
+    const { error, issues } = invalidEventError(parsed.error.issues);
+    return { ok: false, error, issues };
+  }
+  return { ok: true, event: normalizeAuditEvent(parsed.data) };
+}
+
+/**
+ * Upgrade a valid 1.x event to the current version and canonicalize representation details that
+ * must not affect identity: lower-case eventId, `occurredAt` in UTC (`Z`).
+ * Minor versions only add optional fields, so upgrading 1.x → 1.0 changes the version label only;
+ * a future 1.1 adds its field-level upgrades here.
+ */
+export function normalizeAuditEvent(event: AuditEvent): AuditEvent {
+  const minor = Number(event.schemaVersion.split('.')[1]);
+  const schemaVersion = minor <= 0 ? CURRENT_SCHEMA_VERSION : event.schemaVersion;
+  return {
+    ...event,
+    eventId: event.eventId.toLowerCase(),
+    schemaVersion,
+    occurredAt: toUtcIso(event.occurredAt),
+  };
+}
+
+/**
+ * Render an RFC 3339 timestamp in UTC keeping up to nanosecond precision,
+ * e.g. `2026-11-22T10:00:00.123456789Z`. Trailing zero fraction digits are trimmed to groups of 3.
+ */
+export function toUtcIso(value: string): string {
+  const nanos = isoToUnixNanos(value);
+  return unixNanosToIso(nanos);
+}
+
+/** Parse an RFC 3339 timestamp to Unix nanoseconds (bigint), keeping sub-millisecond digits. */
+export function isoToUnixNanos(value: string): bigint {
+  const m = /^(.*?)(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/i.exec(value);
+  if (!m) throw new AuditError('AUDIT_ERR_INVALID_EVENT', `not an RFC 3339 timestamp: ${value}`);
+  const [, head, frac = '', zone] = m;
+  const millis = Date.parse(`${head}${zone!.toUpperCase() === 'Z' ? 'Z' : zone}`);
+  if (Number.isNaN(millis)) throw new AuditError('AUDIT_ERR_INVALID_EVENT', `not an RFC 3339 timestamp: ${value}`);
+  const fracNanos = BigInt((frac + '000000000').slice(0, 9));
+  return BigInt(millis) * 1_000_000n + fracNanos;
+}
+
+/** Render Unix nanoseconds as RFC 3339 UTC with 3, 6 or 9 fraction digits (as needed). */
+export function unixNanosToIso(nanos: bigint): string {
+  const NS = 1_000_000_000n;
+  let seconds = nanos / NS;
+  let sub = nanos % NS;
+  if (sub < 0n) {
+    sub += NS;
+    seconds -= 1n;
+  }
+  const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+  let frac = sub.toString().padStart(9, '0');
+  if (frac.endsWith('000000')) frac = frac.slice(0, 3);
+  else if (frac.endsWith('000')) frac = frac.slice(0, 6);
+  return `${base}.${frac}Z`;
+}

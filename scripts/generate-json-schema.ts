@@ -1,0 +1,11 @@
+/**
+ * Writes docs/audit-event.schema.json from the zod schema (`npm run gen:schema`).
+ * test/schema/json-schema.test.ts fails when the checked-in file is stale.
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { renderAuditEventJsonSchema } from '../schema/json-schema.ts';
+
+const target = fileURLToPath(new URL('../docs/audit-event.schema.json', import.meta.url));
+writeFileSync(target, renderAuditEventJsonSchema());
+console.log(`wrote ${target}`);
