@@ -207,7 +207,8 @@ export function validateAuditEvent(input: unknown): ValidationResult {
 
 /**
  * Upgrade a valid 1.x event to the current version and canonicalize representation details that
- * must not affect identity: lower-case eventId, `occurredAt` in UTC (`Z`).
+ * must not affect identity: lower-case eventId, `occurredAt` in UTC (`Z`), `trace.traceFlags`
+ * present (0 when the producer gave none) so every store can rebuild the event exactly.
  * Minor versions only add optional fields, so upgrading 1.x → 1.0 changes the version label only;
  * a future 1.1 adds its field-level upgrades here.
  */
@@ -219,6 +220,7 @@ export function normalizeAuditEvent(event: AuditEvent): AuditEvent {
     eventId: event.eventId.toLowerCase(),
     schemaVersion,
     occurredAt: toUtcIso(event.occurredAt),
+    ...(event.trace ? { trace: { ...event.trace, traceFlags: event.trace.traceFlags ?? 0 } } : {}),
   };
 }
 
