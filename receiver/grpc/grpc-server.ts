@@ -1,0 +1,179 @@
+/**
+ * The OTLP/gRPC server component: `opentelemetry.proto.collector.logs.v1.LogsService/Export`
+ * (OTLP spec "OTLP/gRPC"). The service is registered with pass-through (de)serializers so requests
+ * reach our own decoder as raw bytes: a decode failure then becomes INVALID_ARGUMENT with a useful
+ * message, where a throwing grpc-js deserializer would only give INTERNAL.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { AuditError } from '../../common/errors.ts';
+import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
+import { createBearerAuthenticator } from '../auth/bearer-auth.ts';
+import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
+import { GRPC_STATUS, encodeExportLogsResponseProtobuf, encodeRetryInfoAny, encodeRpcStatusProtobuf } from '../otlp/responses.ts';
+import { type GrpcServerConfig, type GrpcServerConfigInput, parseGrpcServerConfig } from './config.ts';
+
+/** Full method path of the OTLP logs export RPC. */
+export const LOGS_EXPORT_METHOD_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
+
+/** Where the gRPC server listens once started. */
+export interface GrpcBoundAddress {
+  host: string;
+  /** The actual port (useful with `port: 0`). */
+  port: number;
+  /** `host:port` as a gRPC target (IPv6 in brackets). */
+  target: string;
+}
+
+/** Dependencies of {@link createGrpcServer}. */
+export interface GrpcServerOptions {
+  /** Configuration; validated with {@link parseGrpcServerConfig}. */
+  config?: GrpcServerConfigInput;
+  /** Receives every decoded OTLP logs request. */
+  consumer: LogsConsumer;
+}
+
+/** The OTLP/gRPC server (start/shutdown like a `Component`; `start()` resolves with the address). */
+export interface GrpcServer {
+  readonly config: GrpcServerConfig;
+  /**
+   * Bind and serve. Resolves with the bound address.
+   * @throws AuditError `AUDIT_ERR_INTERNAL` when the address cannot be bound, `AUDIT_ERR_SHUTDOWN` after shutdown.
+   */
+  start(): Promise<GrpcBoundAddress>;
+  /**
+   * Stop accepting calls, let in-flight calls finish (up to `shutdownTimeoutMillis`, then they are
+   * cancelled), close. Idempotent.
+   */
+  shutdown(): Promise<void>;
+  /** The bound address while started. */
+  address(): GrpcBoundAddress | undefined;
+}
+
+/** The service definition with pass-through (de)serializers: the handler sees the raw request bytes. */
+export const LOGS_SERVICE_DEFINITION: grpc.ServiceDefinition = {
+  Export: {
+    path: LOGS_EXPORT_METHOD_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: Buffer) => value,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (value: Buffer) => value,
+    responseDeserialize: (bytes: Buffer) => bytes,
+    originalName: 'export',
+  },
+};
+
+function grpcError(code: number, message: string, metadata?: grpc.Metadata): grpc.ServiceError {
+  const err = new Error(message) as grpc.ServiceError;
+  err.code = code;
+  err.details = message;
+  err.metadata = metadata ?? new grpc.Metadata();
+  return err;
+}
+
+/**
+ * UNAVAILABLE with a `google.rpc.RetryInfo` in `grpc-status-details-bin` (OTLP/gRPC "Throttling":
+ * the client waits `retry_delay` before retrying; without it, clients use their own backoff).
+ */
+function unavailable(message: string, retryAfterMillis: number): grpc.ServiceError {
+  const md = new grpc.Metadata();
+  md.set('grpc-status-details-bin', encodeRpcStatusProtobuf(GRPC_STATUS.UNAVAILABLE, message, [encodeRetryInfoAny(retryAfterMillis)]));
+  return grpcError(GRPC_STATUS.UNAVAILABLE, message, md);
+}
+
+/**
+ * Create the OTLP/gRPC server (not yet bound).
+ * Status mapping: success → OK + `ExportLogsServiceResponse` (partial_success when records were
+ * rejected or there is a warning); undecodable → INVALID_ARGUMENT; too large → RESOURCE_EXHAUSTED
+ * (grpc-js, from `grpc.max_receive_message_length`); retryable → UNAVAILABLE (+ RetryInfo);
+ * failure → INTERNAL; missing/wrong token → UNAUTHENTICATED.
+ * @throws AuditError `AUDIT_ERR_INVALID_CONFIG` naming the bad key.
+ */
+export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
+  const config = parseGrpcServerConfig(options.config ?? {});
+  const auth = createBearerAuthenticator(config.auth);
+  const consumer = options.consumer;
+  let bound: GrpcBoundAddress | undefined;
+  let started = false;
+  let shutdownPromise: Promise<void> | undefined;
+
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': config.maxMessageBytes,
+  });
+
+  const exportHandler: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
+    const authResult = auth.authenticate(auth.enabled ? (call.metadata.get('authorization') as string[]).map(String) : undefined);
+    if (!authResult.ok) {
+      callback(grpcError(GRPC_STATUS.UNAUTHENTICATED, authResult.error.message));
+      return;
+    }
+    const decoded = decodeLogsProtobuf(call.request);
+    if (!decoded.ok) {
+      callback(grpcError(GRPC_STATUS.INVALID_ARGUMENT, decoded.error.message));
+      return;
+    }
+    const context: IngestContext = { transport: 'grpc' };
+    if (authResult.identity.boundTenantId !== undefined) context.boundTenantId = authResult.identity.boundTenantId;
+    if (authResult.identity.principal !== undefined) context.principal = authResult.identity.principal;
+    consumer.consume(decoded.logs, context).then(
+      (result: IngestResult) => {
+        switch (result.status) {
+          case 'success':
+            callback(null, encodeExportLogsResponseProtobuf({ rejected: result.rejected, message: result.message }));
+            return;
+          case 'retryable':
+            callback(unavailable(result.error.message, result.retryAfterMillis));
+            return;
+          default:
+            callback(grpcError(GRPC_STATUS.INTERNAL, result.error.message));
+        }
+      },
+      (err: unknown) => {
+        // A throwing consumer is a bug: INTERNAL, and keep serving.
+        callback(grpcError(GRPC_STATUS.INTERNAL, new AuditError('AUDIT_ERR_INTERNAL', 'the pipeline failed unexpectedly', { cause: err }).message));
+      },
+    );
+  };
+  server.addService(LOGS_SERVICE_DEFINITION, { Export: exportHandler });
+
+  return {
+    config,
+    address() {
+      return bound;
+    },
+    start() {
+      if (shutdownPromise) return Promise.reject(new AuditError('AUDIT_ERR_SHUTDOWN', 'the gRPC server was shut down'));
+      if (bound) return Promise.resolve(bound);
+      const hostPart = config.host.includes(':') ? `[${config.host}]` : config.host;
+      return new Promise<GrpcBoundAddress>((resolve, reject) => {
+        server.bindAsync(`${hostPart}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+          if (err) {
+            reject(new AuditError('AUDIT_ERR_INTERNAL', `cannot listen on ${hostPart}:${config.port}: ${err.message}`, { cause: err }));
+            return;
+          }
+          started = true;
+          bound = { host: config.host, port, target: `${hostPart}:${port}` };
+          resolve(bound);
+        });
+      });
+    },
+    shutdown() {
+      if (shutdownPromise) return shutdownPromise;
+      shutdownPromise = new Promise<void>((resolve) => {
+        if (!started) {
+          server.forceShutdown();
+          resolve();
+          return;
+        }
+        const timer = setTimeout(() => server.forceShutdown(), config.shutdownTimeoutMillis);
+        timer.unref();
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          bound = undefined;
+          resolve();
+        });
+      });
+      return shutdownPromise;
+    },
+  };
+}

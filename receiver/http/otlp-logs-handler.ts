@@ -1,0 +1,95 @@
+/**
+ * `POST /v1/logs` per the OTLP/HTTP specification (opentelemetry-proto docs/specification.md,
+ * "OTLP/HTTP"): binary protobuf or JSON bodies, optional gzip, answers in the request's format.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AuditError } from '../../common/errors.ts';
+import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
+import { decodeLogsJson } from '../otlp/json-decoder.ts';
+import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
+import { encodeExportLogsResponseJson, encodeExportLogsResponseProtobuf } from '../otlp/responses.ts';
+import { readRequestBody } from './read-body.ts';
+import { type OtlpBodyFormat, sendResponse, sendStatus } from './respond.ts';
+import type { RouteContext, RouteHandler } from './router.ts';
+
+/** Options of {@link createOtlpLogsHandler}. */
+export interface OtlpLogsHandlerOptions {
+  /** Where decoded requests go (the pipeline). */
+  consumer: LogsConsumer;
+  /** Maximum body bytes after decompression (→ 413). */
+  maxMessageBytes: number;
+}
+
+/**
+ * Content types of the OTLP/HTTP spec. `application/protobuf` is the registered name of the same
+ * format; accepting it costs nothing and some clients send it.
+ */
+export function parseOtlpContentType(header: string | undefined): { format: OtlpBodyFormat; responseType: string } | undefined {
+  if (header === undefined) return undefined;
+  const base = header.split(';', 1)[0]!.trim().toLowerCase();
+  if (base === 'application/x-protobuf' || base === 'application/protobuf') return { format: 'protobuf', responseType: base };
+  if (base === 'application/json') return { format: 'json', responseType: 'application/json' };
+  return undefined;
+}
+
+/**
+ * Retry-After in whole seconds (RFC 9110 §10.2.3 allows only integers), at least 1 so that clients
+ * honour it, rounded up so that they never come back early.
+ */
+export function retryAfterSeconds(millis: number): number {
+  return Math.max(1, Math.ceil(millis / 1000));
+}
+
+/**
+ * Create the handler for the OTLP logs endpoint. Mapping (OTLP/HTTP "Response"):
+ * - decoded and consumed with `success` → 200 + `ExportLogsServiceResponse` (partial_success when
+ *   records were rejected or the pipeline has a warning);
+ * - `retryable` → 503 + `Retry-After` (OTLP: retryable; clients back off);
+ * - `failure` → 500; unsupported Content-Type → 415; body too large → 413; undecodable → 400.
+ */
+export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHandler {
+  const { consumer, maxMessageBytes } = options;
+  return async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
+    const type = parseOtlpContentType(req.headers['content-type']);
+    if (type === undefined) {
+      const got = req.headers['content-type'] ?? '(none)';
+      sendStatus(req, res, 415, `unsupported Content-Type ${got}: use application/x-protobuf or application/json`, 'json');
+      return;
+    }
+    const { format, responseType } = type;
+    const read = await readRequestBody(req, { maxBytes: maxMessageBytes });
+    if (!read.ok) {
+      sendStatus(req, res, read.status, read.error.message, format);
+      return;
+    }
+    const decoded = format === 'protobuf' ? decodeLogsProtobuf(read.body) : decodeLogsJson(read.body);
+    if (!decoded.ok) {
+      sendStatus(req, res, 400, decoded.error.message, format);
+      return;
+    }
+    const context: IngestContext = { transport: 'http' };
+    if (ctx.identity.boundTenantId !== undefined) context.boundTenantId = ctx.identity.boundTenantId;
+    if (ctx.identity.principal !== undefined) context.principal = ctx.identity.principal;
+    let result: IngestResult;
+    try {
+      result = await consumer.consume(decoded.logs, context);
+    } catch (err) {
+      // A throwing consumer is a bug, not an expected failure; answer 500 and keep serving.
+      const error = new AuditError('AUDIT_ERR_INTERNAL', 'the pipeline failed unexpectedly', { cause: err });
+      result = { status: 'failure', error };
+    }
+    switch (result.status) {
+      case 'success': {
+        const fields = { rejected: result.rejected, message: result.message };
+        const body = format === 'protobuf' ? encodeExportLogsResponseProtobuf(fields) : encodeExportLogsResponseJson(fields);
+        sendResponse(req, res, 200, responseType, body);
+        return;
+      }
+      case 'retryable':
+        sendStatus(req, res, 503, result.error.message, format, { 'retry-after': String(retryAfterSeconds(result.retryAfterMillis)) });
+        return;
+      default:
+        sendStatus(req, res, 500, result.error.message, format);
+    }
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Exact-path router for the receiver's HTTP port. Other components (health, metrics, status, query)
+ * mount their routes here instead of opening ports of their own (DESIGN: everything on the OTLP/HTTP
+ * port).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AuditError } from '../../common/errors.ts';
+import type { AuthIdentity } from '../auth/bearer-auth.ts';
+
+/** What a route handler gets besides the request and response. */
+export interface RouteContext {
+  /** The parsed request URL (path + query; the host is a placeholder). */
+  url: URL;
+  /** Who is calling: empty unless the route was mounted with `authenticate: true` and auth is configured. */
+  identity: AuthIdentity;
+}
+
+/**
+ * Handles one request: must send a complete response (see `sendResponse`/`sendStatus`/`sendJson`).
+ * A thrown error or rejected promise is answered with 500 (or the connection is destroyed when
+ * headers were already sent).
+ */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => void | Promise<void>;
+
+/** Options of a route. */
+export interface RouteOptions {
+  /** Require a configured bearer token (401 otherwise). Default false (health probes need no token). */
+  authenticate?: boolean;
+}
+
+/** A mounted route. */
+export interface Route {
+  handler: RouteHandler;
+  authenticate: boolean;
+}
+
+/** Result of looking up a request. */
+export type RouteMatch =
+  | { kind: 'found'; route: Route }
+  | { kind: 'method-not-allowed'; allow: string[] }
+  | { kind: 'not-found' };
+
+/** Routes by exact path, then method (upper-case). */
+export class Router {
+  private readonly routes = new Map<string, Map<string, Route>>();
+
+  /**
+   * Mount `handler` for `method` (e.g. `GET`, case-insensitive) on the exact `path` (no query).
+   * `GET` routes also answer `HEAD` (Node drops the body).
+   * @throws AuditError `AUDIT_ERR_INVALID_ARGUMENT` when the path is not absolute or already mounted for the method.
+   */
+  add(method: string, path: string, handler: RouteHandler, options: RouteOptions = {}): void {
+    if (!path.startsWith('/') || path.includes('?')) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `route path must be absolute without query: "${path}"`);
+    const m = method.toUpperCase();
+    let byMethod = this.routes.get(path);
+    if (!byMethod) {
+      byMethod = new Map();
+      this.routes.set(path, byMethod);
+    }
+    if (byMethod.has(m)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `route ${m} ${path} is already mounted`);
+    byMethod.set(m, { handler, authenticate: options.authenticate ?? false });
+  }
+
+  /** Find the route for a request. */
+  match(method: string, path: string): RouteMatch {
+    const byMethod = this.routes.get(path);
+    if (!byMethod) return { kind: 'not-found' };
+    const route = byMethod.get(method) ?? (method === 'HEAD' ? byMethod.get('GET') : undefined);
+    if (route) return { kind: 'found', route };
+    const allow = [...byMethod.keys()];
+    if (byMethod.has('GET')) allow.push('HEAD');
+    return { kind: 'method-not-allowed', allow };
+  }
+}
