@@ -1,0 +1,85 @@
+/**
+ * Configuration of the ClickHouse exporter and of the query surfaces built on the same client.
+ * One strict zod schema: unknown keys are errors (a typo such as `ttl_days` must not silently
+ * disable retention), and every error names the offending key.
+ */
+import { z } from 'zod';
+import { AuditError } from '../../common/errors.ts';
+
+/**
+ * ClickHouse identifiers we interpolate into DDL and SQL (database, table, cluster names). Only
+ * plain identifiers are accepted, so quoting can never be escaped by a configured name.
+ */
+export const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+const identifier = (what: string) => z.string().regex(IDENTIFIER, `${what} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)`);
+
+/** TLS options for a ClickHouse server over https (PEM text, not file paths: the caller reads files). */
+export const ClickHouseTlsSchema = z.strictObject({
+  /** CA certificate(s) that sign the server certificate. */
+  caCert: z.string().min(1),
+  /** Client certificate for mutual TLS. */
+  cert: z.string().min(1).optional(),
+  /** Client private key for mutual TLS. */
+  key: z.string().min(1).optional(),
+});
+
+/** Zod schema of {@link ClickHouseConfig}; defaults are filled in by {@link parseClickHouseConfig}. */
+export const ClickHouseConfigSchema = z
+  .strictObject({
+    /** Server URL (http or https). Absent: the embedded chDB engine at `<dataDir>/clickhouse`. */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    tls: ClickHouseTlsSchema.optional(),
+    /** Data directory of the receiver; the embedded engine lives in `<dataDir>/clickhouse`. */
+    dataDir: z.string().min(1).default('./otel-audit-data'),
+    /** Explicit chDB data path (overrides `<dataDir>/clickhouse`). */
+    path: z.string().min(1).optional(),
+    database: identifier('database').default('otel_audit'),
+    table: identifier('table').default('audit_events'),
+    checkpointsTable: identifier('checkpointsTable').default('audit_checkpoints'),
+    /** Create and migrate the schema on start. Set false when operators manage DDL (`otel-audit clickhouse-ddl`). */
+    createSchema: z.boolean().default(true),
+    /** Retention in days (TTL with `ttl_only_drop_parts`); absent keeps data forever. */
+    ttlDays: z.number().int().min(1).max(36_500).optional(),
+    /** Cluster name: `ON CLUSTER` DDL, Replicated engines and a Distributed table. */
+    cluster: identifier('cluster').optional(),
+    /** Use ClickHouse async inserts (waits for the flush, so an ack still means durable). */
+    asyncInsert: z.boolean().default(false),
+    /** Per-request timeout against a server, milliseconds. */
+    requestTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+    /** Blocks remembered for insert deduplication on non-replicated tables. */
+    deduplicationWindow: z.number().int().min(100).max(1_000_000).default(1000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.url === undefined && (c.username !== undefined || c.password !== undefined || c.tls !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'username/password/tls need a server url' });
+    }
+    if (c.url === undefined && c.cluster !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'cluster needs a server url (the embedded engine is a single node)' });
+    }
+    if (c.tls !== undefined && c.url !== undefined && !c.url.startsWith('https:')) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls needs an https url' });
+    }
+  });
+
+/** Configuration input (what a user writes under `clickhouse:`; every key has a default or is optional). */
+export type ClickHouseConfigInput = z.input<typeof ClickHouseConfigSchema>;
+/** Configuration with defaults applied. */
+export type ClickHouseConfig = z.output<typeof ClickHouseConfigSchema>;
+
+/**
+ * Validate a ClickHouse configuration and apply defaults. Throws `AUDIT_ERR_INVALID_CONFIG` whose
+ * message and `path` name the first failing key (prefixed `clickhouse.`, as in the config file).
+ */
+export function parseClickHouseConfig(input: unknown): ClickHouseConfig {
+  const parsed = ClickHouseConfigSchema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => {
+    const key = i.code === 'unrecognized_keys' ? i.keys.join(', ') : i.path.map(String).join('.');
+    return { path: `clickhouse${key ? `.${key}` : ''}`, message: i.message };
+  });
+  const text = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', text, { path: issues[0]?.path, details: { issues } });
+}

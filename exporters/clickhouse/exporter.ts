@@ -1,0 +1,173 @@
+/**
+ * The ClickHouse exporter: turns WAL batches into `audit_events` rows and inserts them
+ * idempotently. The exporter runner (receiver/exporting) owns the cursor, batching and backoff;
+ * this module owns the conversion, the insert and the classification of failures.
+ *
+ * Idempotency has two layers (docs/clickhouse.md, "Idempotency"):
+ *  1. every insert carries `insert_deduplication_token` derived from the batch's WAL range and the
+ *     chain hashes at both ends, and the table keeps a deduplication window (set explicitly for
+ *     non-replicated tables, where ClickHouse defaults it to 0) — a replayed batch is dropped
+ *     by the server, so even `SELECT count()` without FINAL sees each event once;
+ *  2. the table is a ReplacingMergeTree whose sorting key ends in EventId, so a copy that slipped
+ *     past the window (a batch replayed with different boundaries) collapses on merge, and
+ *     `FINAL` / `LIMIT 1 BY EventId` hide it until then.
+ */
+import { Readable } from 'node:stream';
+import { AuditError, type OperationResult } from '../../common/errors.ts';
+import type { AuditExporter, ExportBatch, ExportResult, WalEventEntry } from '../../receiver/contracts.ts';
+import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '../../schema/audit-row.ts';
+import { openClickHouse, type ClickHouseHandle } from './client.ts';
+import { parseClickHouseConfig, type ClickHouseConfig, type ClickHouseConfigInput } from './config.ts';
+import { schemaNames, quoteIdentifier } from './ddl.ts';
+import { classifyClickHouseError } from './errors.ts';
+import { applyMigrations } from './migrations.ts';
+
+/** Options of {@link createClickHouseExporter} that are objects rather than configuration. */
+export interface ClickHouseExporterOptions {
+  /**
+   * A client opened by the caller (shared with the query service: chDB allows one engine per data
+   * path per process). The exporter does not close a handle it did not open.
+   */
+  handle?: ClickHouseHandle;
+}
+
+/** The ClickHouse exporter (an {@link AuditExporter} named `clickhouse`). */
+export interface ClickHouseExporter extends AuditExporter {
+  /** The validated configuration. */
+  readonly config: ClickHouseConfig;
+  /** The client in use (after `start()`). */
+  readonly handle: ClickHouseHandle | undefined;
+  /** Create/migrate the schema now (also done lazily by `export()` until it succeeds). */
+  ensureSchema(): Promise<OperationResult>;
+}
+
+/**
+ * The deduplication token of a batch: its WAL range plus the chain hashes of its first and last
+ * entries. The LSN range alone would collide between receivers (each has its own WAL starting at
+ * 1) writing to one server; the hashes make the token unique per receiver while staying identical
+ * for a replay of the same range.
+ */
+export function deduplicationToken(batch: ExportBatch): string {
+  const first = batch.entries[0];
+  const last = batch.entries[batch.entries.length - 1];
+  return `otel-audit:${batch.firstLsn}-${batch.lastLsn}:${first?.hash.slice(0, 16) ?? ''}:${last?.hash.slice(0, 16) ?? ''}`;
+}
+
+/** JSONEachRow body of a batch (one line per event entry). */
+export function batchToJsonEachRow(entries: ReadonlyArray<WalEventEntry>): string {
+  let body = '';
+  for (const entry of entries) body += `${JSON.stringify(walEntryToAuditRow(entry))}\n`;
+  return body;
+}
+
+/**
+ * Create the ClickHouse exporter. Throws `AUDIT_ERR_INVALID_CONFIG` naming the key for a bad
+ * configuration; everything that can go wrong at run time comes back as an {@link ExportResult}.
+ */
+export function createClickHouseExporter(input: ClickHouseConfigInput = {}, options: ClickHouseExporterOptions = {}): ClickHouseExporter {
+  const config = parseClickHouseConfig(input);
+  const names = schemaNames(config);
+  const target = `${quoteIdentifier(names.database)}.${quoteIdentifier(names.events)}`;
+  const columnList = AUDIT_ROW_COLUMNS.join(', ');
+  let handle = options.handle;
+  const ownsHandle = options.handle === undefined;
+  let schemaReady = !config.createSchema;
+  let shutDown = false;
+
+  async function ensureSchema(): Promise<OperationResult> {
+    if (schemaReady) return { status: 'success', value: undefined };
+    if (handle === undefined) return { status: 'failure', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started') };
+    try {
+      await applyMigrations(handle.client, config);
+      schemaReady = true;
+      return { status: 'success', value: undefined };
+    } catch (err) {
+      const c = classifyClickHouseError(err, `schema migration of ${names.database}`);
+      return c.retryable ? { status: 'retryable', error: c.error } : { status: 'failure', error: c.error };
+    }
+  }
+
+  /** Settings of every insert. Passed inline or per request, never as session state (chDB keeps SETs). */
+  function insertSettings(token: string): Record<string, string | number> {
+    const s: Record<string, string | number> = { insert_deduplication_token: token, insert_deduplicate: 1 };
+    if (config.asyncInsert) Object.assign(s, { async_insert: 1, wait_for_async_insert: 1, async_insert_deduplicate: 1 });
+    if (config.cluster !== undefined) s.distributed_foreground_insert = 1;
+    return s;
+  }
+
+  async function insert(h: ClickHouseHandle, body: string, token: string): Promise<void> {
+    const settings = insertSettings(token);
+    if (h.chdb !== undefined) {
+      // Zero-copy raw insert: the engine parses the bytes on its own threads (see bench numbers
+      // in docs/clickhouse.md); settings go into the statement, never the session.
+      await h.chdb.chdb.rawInsert({
+        table: `${names.database}.${names.events}`,
+        columns: AUDIT_ROW_COLUMNS,
+        settings,
+        format: 'JSONEachRow',
+        values: Buffer.from(body, 'utf8'),
+      });
+      return;
+    }
+    if (h.embedded) {
+      const inline = Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v.replace(/[\\']/g, (c) => `\\${c}`)}'`}`);
+      await h.client.exec({
+        query: `INSERT INTO ${target} (${columnList}) SETTINGS ${inline.join(', ')} FORMAT JSONEachRow`,
+        values: Readable.from([body]),
+      });
+      return;
+    }
+    await h.client.insert({
+      table: `${names.database}.${names.events}`,
+      columns: [...AUDIT_ROW_COLUMNS] as [string, ...string[]],
+      format: 'JSONEachRow',
+      values: Readable.from([body]),
+      clickhouse_settings: settings,
+    });
+  }
+
+  const exporter: ClickHouseExporter = {
+    name: 'clickhouse',
+    config,
+    get handle() {
+      return handle;
+    },
+    ensureSchema,
+    async start() {
+      if (shutDown) throw new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter was shut down');
+      handle ??= openClickHouse(config);
+      // A server that is down must not stop the receiver: the schema is retried by export().
+      await ensureSchema();
+    },
+    async export(batch: ExportBatch): Promise<ExportResult> {
+      if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
+      if (handle === undefined) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }) };
+      const events = batch.entries.filter((e): e is WalEventEntry => e.kind === 'event');
+      if (events.length === 0) return { status: 'success' };
+      const schema = await ensureSchema();
+      if (schema.status !== 'success') return schema;
+      let body: string;
+      try {
+        body = batchToJsonEachRow(events);
+      } catch (err) {
+        return {
+          status: 'failure',
+          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: cannot build rows: ${(err as Error).message}`, { cause: err }),
+        };
+      }
+      try {
+        await insert(handle, body, deduplicationToken(batch));
+        return { status: 'success' };
+      } catch (err) {
+        const c = classifyClickHouseError(err, `insert of LSN ${batch.firstLsn}-${batch.lastLsn} into ${names.database}.${names.events}`);
+        return c.retryable ? { status: 'retryable', error: c.error } : { status: 'failure', error: c.error };
+      }
+    },
+    async shutdown() {
+      if (shutDown) return;
+      shutDown = true;
+      if (ownsHandle && handle !== undefined) await handle.close();
+    },
+  };
+  return exporter;
+}
