@@ -70,6 +70,7 @@ function typeName(v: Json): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'bigint') return 'a number';
+  if (typeof v === 'object') return 'an object';
   return `a ${typeof v}`;
 }
 

@@ -232,8 +232,8 @@ function anyValue(r: Reader, end: number, depth: number): unknown {
         break;
       case 5: {
         if (wt !== 2) throw wrongWireType('arrayValue', wt);
-        const stop = r.lengthEnd(end);
         try {
+          const stop = r.lengthEnd(end);
           value = arrayValue(r, stop, depth + 1);
         } catch (e) {
           throw e instanceof DecodeFailure ? e.at('arrayValue') : e;
@@ -242,9 +242,9 @@ function anyValue(r: Reader, end: number, depth: number): unknown {
       }
       case 6: {
         if (wt !== 2) throw wrongWireType('kvlistValue', wt);
-        const stop = r.lengthEnd(end);
         const obj: Record<string, unknown> = {};
         try {
+          const stop = r.lengthEnd(end);
           keyValues(r, stop, obj, depth + 1, 'values');
         } catch (e) {
           throw e instanceof DecodeFailure ? e.at('kvlistValue') : e;
@@ -270,8 +270,8 @@ function arrayValue(r: Reader, end: number, depth: number): unknown[] {
     const wt = tag & 7;
     if (tag >>> 3 === 1) {
       if (wt !== 2) throw wrongWireType(`values[${out.length}]`, wt);
-      const stop = r.lengthEnd(end);
       try {
+        const stop = r.lengthEnd(end);
         out.push(anyValue(r, stop, depth));
       } catch (e) {
         throw e instanceof DecodeFailure ? e.at(`values[${out.length}]`) : e;
@@ -294,8 +294,8 @@ function keyValue(r: Reader, end: number, target: Record<string, unknown>, depth
       key = r.string(end);
     } else if (field === 2) {
       if (wt !== 2) throw wrongWireType('value', wt);
-      const stop = r.lengthEnd(end);
       try {
+        const stop = r.lengthEnd(end);
         value = anyValue(r, stop, depth);
       } catch (e) {
         throw e instanceof DecodeFailure ? e.at('value') : e;
@@ -314,8 +314,8 @@ function keyValues(r: Reader, end: number, target: Record<string, unknown>, dept
     const wt = tag & 7;
     if (tag >>> 3 === 1) {
       if (wt !== 2) throw wrongWireType(`${name}[${i}]`, wt);
-      const stop = r.lengthEnd(end);
       try {
+        const stop = r.lengthEnd(end);
         keyValue(r, stop, target, depth);
       } catch (e) {
         throw e instanceof DecodeFailure ? e.at(`${name}[${i}]`) : e;
@@ -327,8 +327,8 @@ function keyValues(r: Reader, end: number, target: Record<string, unknown>, dept
 
 /** One attribute (a KeyValue message at the reader's position, length-delimited) into `target`. */
 function attribute(r: Reader, end: number, target: Record<string, unknown>, index: number): void {
-  const stop = r.lengthEnd(end);
   try {
+    const stop = r.lengthEnd(end);
     keyValue(r, stop, target, 1);
   } catch (e) {
     throw e instanceof DecodeFailure ? e.at(`attributes[${index}]`) : e;
@@ -370,8 +370,8 @@ function logRecord(r: Reader, end: number): LogRecordView {
         break;
       case 5: {
         if (wt !== 2) throw wrongWireType('body', wt);
-        const stop = r.lengthEnd(end);
         try {
+          const stop = r.lengthEnd(end);
           body = anyValue(r, stop, 1);
         } catch (e) {
           throw e instanceof DecodeFailure ? e.at('body') : e;
@@ -437,8 +437,8 @@ function scopeLogs(r: Reader, end: number, counter: { n: number }): ScopeLogsVie
     const wt = tag & 7;
     if (field === 2) {
       if (wt !== 2) throw wrongWireType(`logRecords[${out.logRecords.length}]`, wt);
-      const stop = r.lengthEnd(end);
       try {
+        const stop = r.lengthEnd(end);
         out.logRecords.push(logRecord(r, stop));
       } catch (e) {
         throw e instanceof DecodeFailure ? e.at(`logRecords[${out.logRecords.length}]`) : e;
@@ -446,8 +446,8 @@ function scopeLogs(r: Reader, end: number, counter: { n: number }): ScopeLogsVie
       counter.n++;
     } else if (field === 1) {
       if (wt !== 2) throw wrongWireType('scope', wt);
-      const stop = r.lengthEnd(end);
       try {
+        const stop = r.lengthEnd(end);
         out.scope = scope(r, stop);
       } catch (e) {
         throw e instanceof DecodeFailure ? e.at('scope') : e;
@@ -468,8 +468,8 @@ function resourceLogs(r: Reader, end: number, counter: { n: number }): ResourceL
     const wt = tag & 7;
     if (field === 2) {
       if (wt !== 2) throw wrongWireType(`scopeLogs[${out.scopeLogs.length}]`, wt);
-      const stop = r.lengthEnd(end);
       try {
+        const stop = r.lengthEnd(end);
         out.scopeLogs.push(scopeLogs(r, stop, counter));
       } catch (e) {
         throw e instanceof DecodeFailure ? e.at(`scopeLogs[${out.scopeLogs.length}]`) : e;
@@ -520,8 +520,8 @@ export function decodeLogsProtobuf(bytes: Uint8Array): DecodeResult {
       const wt = tag & 7;
       if (tag >>> 3 === 1) {
         if (wt !== 2) throw wrongWireType(`resourceLogs[${logs.resourceLogs.length}]`, wt);
-        const stop = r.lengthEnd(end);
         try {
+          const stop = r.lengthEnd(end);
           logs.resourceLogs.push(resourceLogs(r, stop, counter));
         } catch (e) {
           throw e instanceof DecodeFailure ? e.at(`resourceLogs[${logs.resourceLogs.length}]`) : e;
