@@ -1,0 +1,26 @@
+/** Public API of the integrity library (issue 6). Exports by name. */
+export {
+  EMPTY_ROOT,
+  HASH_SIZE,
+  LEAF_FETCH_CHUNK,
+  MerkleTree,
+  TreeState,
+  arrayLeafSource,
+  consistencyProof,
+  consistencyProofRanges,
+  hashToHex,
+  hexToHash,
+  inclusionProof,
+  inclusionProofRanges,
+  isHashHex,
+  leafHash,
+  merkleRoot,
+  nodeHash,
+  rangeRoot,
+  rootFromInclusionProof,
+  splitPoint,
+  treeRoot,
+  verifyConsistency,
+  verifyInclusion,
+} from './merkle.ts';
+export type { LeafInput, LeafRange, LeafSource, ProofCheck, RootFromProof, TreeStateSnapshot } from './merkle.ts';
