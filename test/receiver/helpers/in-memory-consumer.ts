@@ -24,6 +24,10 @@ export interface ConsumedRequest {
 export class InMemoryLogsConsumer implements LogsConsumer {
   readonly requests: ConsumedRequest[] = [];
   mode: ConsumerMode = { kind: 'success' };
+  /** When set, `consume()` records the request, then waits for this promise before answering. */
+  gate: Promise<void> | undefined;
+  /** Resolves the next time a request has been recorded (to observe in-flight requests). */
+  private arrivals: Array<() => void> = [];
   private waiters: Array<{ count: number; resolve: () => void }> = [];
 
   /** All log records received, in order, flattened across requests. */
@@ -37,6 +41,11 @@ export class InMemoryLogsConsumer implements LogsConsumer {
     return new Promise((resolve) => this.waiters.push({ count, resolve }));
   }
 
+  /** Resolves when the next request reaches the consumer. */
+  nextArrival(): Promise<void> {
+    return new Promise((resolve) => this.arrivals.push(resolve));
+  }
+
   async consume(logs: DecodedLogs, context: IngestContext): Promise<IngestResult> {
     const mode = this.mode;
     if (mode.kind === 'throw') throw new Error('simulated pipeline bug');
@@ -46,6 +55,8 @@ export class InMemoryLogsConsumer implements LogsConsumer {
       if (n >= w.count) w.resolve();
       return n < w.count;
     });
+    for (const arrived of this.arrivals.splice(0)) arrived();
+    if (this.gate) await this.gate;
     const total = logs.resourceLogs.reduce((a, rl) => a + rl.scopeLogs.reduce((b, sl) => b + sl.logRecords.length, 0), 0);
     switch (mode.kind) {
       case 'success': {

@@ -1,0 +1,259 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isAuditError } from '../../../common/errors.ts';
+import { hashToken } from '../../../receiver/auth/index.ts';
+import { type HttpServer, type HttpServerConfigInput, createHttpServer, parseHttpServerConfig, sendJson } from '../../../receiver/http/index.ts';
+import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
+import { curl, decodeExportResponse, decodeStatus, post } from '../helpers/http-client.ts';
+import { TRACE_ID, auditRequestObject, encodeRequest, otlpJsonRequest } from '../helpers/otlp-fixtures.ts';
+
+const servers: HttpServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.shutdown()));
+});
+
+async function startServer(config: HttpServerConfigInput = {}, consumer = new InMemoryLogsConsumer()) {
+  const server = createHttpServer({ config: { port: 0, ...config }, consumer });
+  servers.push(server);
+  const address = await server.start();
+  return { server, consumer, url: `${address.url}/v1/logs`, base: address.url };
+}
+
+const PB = { 'content-type': 'application/x-protobuf' };
+const JSON_CT = { 'content-type': 'application/json' };
+const tmp = mkdtempSync(path.join(tmpdir(), 'otel-audit-http-'));
+
+describe('OTLP/HTTP server', () => {
+  it('accepts protobuf and answers an empty ExportLogsServiceResponse in protobuf', async () => {
+    const { consumer, url } = await startServer();
+    const res = await post(url, { headers: PB, body: encodeRequest(auditRequestObject(4)) });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/x-protobuf');
+    expect(res.body.length).toBe(0);
+    expect(consumer.records()).toHaveLength(4);
+    expect(consumer.requests[0]!.context).toEqual({ transport: 'http' });
+    expect(consumer.records()[1]!.attributes['audit.tenant.id']).toBe('acme');
+  });
+
+  it('accepts gzip JSON from curl and answers JSON', async () => {
+    const { consumer, url } = await startServer();
+    const file = path.join(tmp, 'req.json.gz');
+    writeFileSync(file, zlib.gzipSync(JSON.stringify(otlpJsonRequest())));
+    const res = await curl(['-X', 'POST', '-H', 'Content-Type: application/json', '-H', 'Content-Encoding: gzip', '--data-binary', `@${file}`, url]);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(res.body.toString())).toEqual({});
+    expect(consumer.records()[0]!.traceId).toBe(TRACE_ID);
+    expect(consumer.records()[0]!.timeUnixNano).toBe(1732000000123456789n);
+  });
+
+  it('accepts gzip protobuf from curl', async () => {
+    const { consumer, url } = await startServer();
+    const body = zlib.gzipSync(encodeRequest(auditRequestObject(512)));
+    const res = await curl(['-X', 'POST', '-H', 'Content-Type: application/x-protobuf', '-H', 'Content-Encoding: gzip', '--data-binary', '@-', url], body);
+    expect(res.status).toBe(200);
+    expect(consumer.records()).toHaveLength(512);
+  });
+
+  it('JSON edge cases: int64 as number and string, missing fields; wrong types → 400 naming the field', async () => {
+    const { consumer, url } = await startServer();
+    const text = JSON.stringify(otlpJsonRequest({ observedTimeUnixNano: undefined, severityText: undefined, attributes: [{ key: 'n', value: { intValue: 7 } }] })).replace(
+      '"1732000000123456789"',
+      '1732000000123456789',
+    );
+    const good = await post(url, { headers: JSON_CT, body: text });
+    expect(good.status).toBe(200);
+    expect(consumer.records()[0]).toMatchObject({ timeUnixNano: 1732000000123456789n, observedTimeUnixNano: 0n, severityText: '', attributes: { n: 7 } });
+
+    const bad = await post(url, { headers: JSON_CT, body: JSON.stringify(otlpJsonRequest({ timeUnixNano: { nanos: 1 } })) });
+    expect(bad.status).toBe(400);
+    expect(bad.headers['content-type']).toBe('application/json');
+    const status = JSON.parse(bad.body.toString());
+    expect(status.code).toBe(3);
+    expect(status.message).toContain('resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano: expected a string or number, got an object');
+
+    const syntax = await post(url, { headers: JSON_CT, body: '{"resourceLogs": [' });
+    expect(syntax.status).toBe(400);
+    expect(JSON.parse(syntax.body.toString()).message).toContain('invalid JSON');
+  });
+
+  it('garbage protobuf → 400 with a protobuf google.rpc.Status saying what failed', async () => {
+    const { consumer, url } = await startServer();
+    const res = await post(url, { headers: PB, body: Buffer.from('\x0a\xff\xff\xff\xff\x0fgarbage') });
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toBe('application/x-protobuf');
+    const status = decodeStatus(res.body);
+    expect(status.code).toBe(3);
+    expect(status.message).toMatch(/^request could not be decoded: protobuf: resourceLogs\[0\]: truncated/);
+    expect(consumer.requests).toHaveLength(0);
+  });
+
+  it('truncated gzip → 400', async () => {
+    const { url } = await startServer();
+    const gz = zlib.gzipSync(encodeRequest(auditRequestObject(50)));
+    const res = await post(url, { headers: { ...PB, 'content-encoding': 'gzip' }, body: gz.subarray(0, gz.length - 20) });
+    expect(res.status).toBe(400);
+    expect(decodeStatus(res.body).message).toContain('invalid gzip body');
+  });
+
+  it('gzip bomb (1 GiB of zeros) → 413 without inflating it all', async () => {
+    const { consumer, url } = await startServer({ maxMessageBytes: 8 * 1024 * 1024 });
+    // Compress 1 GiB of zeros by streaming (about 1 MiB compressed).
+    const gzip = zlib.createGzip({ level: 9 });
+    const chunks: Buffer[] = [];
+    gzip.on('data', (c: Buffer) => chunks.push(c));
+    const zeros = Buffer.alloc(4 * 1024 * 1024);
+    for (let i = 0; i < 256; i++) if (!gzip.write(zeros)) await new Promise((r) => gzip.once('drain', r));
+    await new Promise<void>((r) => gzip.end(r));
+    const bomb = Buffer.concat(chunks);
+    expect(bomb.length).toBeLessThan(8 * 1024 * 1024);
+    const rssBefore = process.memoryUsage().rss;
+    const res = await post(url, { headers: { ...PB, 'content-encoding': 'gzip' }, body: bomb });
+    expect(res.status).toBe(413);
+    expect(decodeStatus(res.body).message).toContain('decompressed body exceeds the limit of 8388608 bytes');
+    // Inflating 1 GiB would need 1 GiB; the limit caps it (generous margin for GC noise).
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * 1024 * 1024);
+    expect(consumer.requests).toHaveLength(0);
+  });
+
+  it('oversize body → 413, by Content-Length and while streaming a chunked body', async () => {
+    const { url } = await startServer({ maxMessageBytes: 1024 });
+    const declared = await post(url, { headers: PB, body: Buffer.alloc(4096) });
+    expect(declared.status).toBe(413);
+    expect(declared.headers.connection).toBe('close');
+    expect(decodeStatus(declared.body).message).toContain('Content-Length 4096 exceeds the limit of 1024 bytes');
+    async function* chunks() {
+      for (let i = 0; i < 64; i++) yield Buffer.alloc(512);
+    }
+    const streamed = await post(url, { headers: PB, body: chunks() });
+    expect(streamed.status).toBe(413);
+    expect(decodeStatus(streamed.body).message).toContain('body exceeds the limit of 1024 bytes');
+  });
+
+  it('unsupported media type or encoding → 415', async () => {
+    const { url } = await startServer();
+    const text = await post(url, { headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    expect(text.status).toBe(415);
+    expect(JSON.parse(text.body.toString()).message).toContain('unsupported Content-Type text/plain');
+    const none = await post(url, { body: 'hello' });
+    expect(none.status).toBe(415);
+    const br = await post(url, { headers: { ...JSON_CT, 'content-encoding': 'br' }, body: 'x' });
+    expect(br.status).toBe(415);
+    expect(JSON.parse(br.body.toString()).message).toContain('unsupported Content-Encoding "br"');
+    // Parameters are allowed.
+    const withCharset = await post(url, { headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{}' });
+    expect(withCharset.status).toBe(200);
+  });
+
+  it('auth: missing or wrong token → 401; a tenant-bound token is carried into the context', async () => {
+    const { consumer, url } = await startServer({
+      auth: { tokens: [{ name: 'billing', sha256: hashToken('s3cret-billing'), tenantId: 'acme' }, { name: 'ops', sha256: hashToken('s3cret-ops') }] },
+    });
+    const body = encodeRequest(auditRequestObject(1));
+    const missing = await post(url, { headers: PB, body });
+    expect(missing.status).toBe(401);
+    expect(missing.headers['www-authenticate']).toBe('Bearer');
+    expect(JSON.parse(missing.body.toString()).message).toContain('missing bearer token');
+    const wrong = await curl(['-X', 'POST', '-H', 'Content-Type: application/x-protobuf', '-H', 'Authorization: Bearer nope', '--data-binary', '@-', url], body);
+    expect(wrong.status).toBe(401);
+    expect(JSON.parse(wrong.body.toString()).message).toContain('invalid bearer token');
+    const bound = await post(url, { headers: { ...PB, authorization: 'Bearer s3cret-billing' }, body });
+    expect(bound.status).toBe(200);
+    const ops = await post(url, { headers: { ...PB, authorization: 'bearer s3cret-ops' }, body });
+    expect(ops.status).toBe(200);
+    expect(consumer.requests.map((r) => r.context)).toEqual([
+      { transport: 'http', principal: 'billing', boundTenantId: 'acme' },
+      { transport: 'http', principal: 'ops' },
+    ]);
+  });
+
+  it('retryable → 503 + Retry-After; failure → 500; a throwing consumer → 500', async () => {
+    const { consumer, url } = await startServer();
+    const body = encodeRequest(auditRequestObject(1));
+    consumer.mode = { kind: 'retryable', retryAfterMillis: 2500, message: 'backlog of 1 GiB reached' };
+    const retry = await post(url, { headers: PB, body });
+    expect(retry.status).toBe(503);
+    expect(retry.headers['retry-after']).toBe('3');
+    expect(decodeStatus(retry.body)).toMatchObject({ code: 14, message: 'receiver is applying back-pressure: backlog of 1 GiB reached' });
+    consumer.mode = { kind: 'failure' };
+    const failed = await post(url, { headers: JSON_CT, body: JSON.stringify(otlpJsonRequest()) });
+    expect(failed.status).toBe(500);
+    expect(JSON.parse(failed.body.toString())).toEqual({ code: 13, message: 'WAL I/O failed: disk failed' });
+    consumer.mode = { kind: 'throw' };
+    const thrown = await post(url, { headers: PB, body });
+    expect(thrown.status).toBe(500);
+    expect(decodeStatus(thrown.body).message).toContain('internal error');
+  });
+
+  it('partial success is reported in the request format', async () => {
+    const { consumer, url } = await startServer();
+    consumer.mode = { kind: 'success', rejected: 2, message: 'records 0, 3: missing audit.actor.id' };
+    const proto = await post(url, { headers: PB, body: encodeRequest(auditRequestObject(5)) });
+    expect(proto.status).toBe(200);
+    expect(decodeExportResponse(proto.body)).toEqual({ partialSuccess: { rejectedLogRecords: '2', errorMessage: 'records 0, 3: missing audit.actor.id' } });
+    const json = await post(url, { headers: JSON_CT, body: JSON.stringify(otlpJsonRequest()) });
+    expect(JSON.parse(json.body.toString())).toEqual({ partialSuccess: { rejectedLogRecords: '1', errorMessage: 'records 0, 3: missing audit.actor.id' } });
+    consumer.mode = { kind: 'success', message: '1 non-audit record dropped' };
+    const warning = await post(url, { headers: JSON_CT, body: JSON.stringify(otlpJsonRequest()) });
+    expect(JSON.parse(warning.body.toString())).toEqual({ partialSuccess: { errorMessage: '1 non-audit record dropped' } });
+  });
+
+  it('unknown path → 404, wrong method → 405 with Allow', async () => {
+    const { base, url } = await startServer();
+    const notFound = await post(`${base}/v1/traces`, { headers: PB, body: '' });
+    expect(notFound.status).toBe(404);
+    const wrongMethod = await post(url, { method: 'GET' });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.allow).toBe('POST');
+  });
+
+  it('other components mount routes on the same port, with or without auth', async () => {
+    const { server, base } = await startServer({ auth: { tokens: [{ name: 'reader', sha256: hashToken('t') }] } });
+    server.addRoute('GET', '/healthz', (req, res) => sendJson(req, res, { status: 'ok' }));
+    server.addRoute('GET', '/v1/audit/status', (req, res, ctx) => sendJson(req, res, { principal: ctx.identity.principal, q: ctx.url.searchParams.get('q') }), { authenticate: true });
+    expect(() => server.addRoute('get', '/healthz', () => {})).toThrow(/already mounted/);
+    const health = await post(`${base}/healthz`, { method: 'GET' });
+    expect(health.status).toBe(200);
+    expect(JSON.parse(health.body.toString())).toEqual({ status: 'ok' });
+    expect((await post(`${base}/v1/audit/status`, { method: 'GET' })).status).toBe(401);
+    const status = await post(`${base}/v1/audit/status?q=1`, { method: 'GET', headers: { authorization: 'Bearer t' } });
+    expect(JSON.parse(status.body.toString())).toEqual({ principal: 'reader', q: '1' });
+  });
+
+  it('shutdown lets an in-flight request finish, then refuses connections; it is idempotent', async () => {
+    const { server, consumer, url } = await startServer();
+    let open!: () => void;
+    consumer.gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const arrived = consumer.nextArrival();
+    const inFlight = post(url, { headers: PB, body: encodeRequest(auditRequestObject(1)) });
+    await arrived;
+    const stopped = server.shutdown();
+    const again = server.shutdown();
+    open();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    await stopped;
+    await again;
+    await expect(post(url, { headers: PB, body: '' })).rejects.toThrow(/ECONNREFUSED/);
+    await expect(server.start()).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_SHUTDOWN'));
+  });
+
+  it('config is strict, has defaults and names the bad key', () => {
+    const defaults = parseHttpServerConfig({});
+    expect(defaults).toMatchObject({ host: '127.0.0.1', port: 4318, logsPath: '/v1/logs', maxMessageBytes: 64 * 1024 * 1024 });
+    expect(() => parseHttpServerConfig({ maxMessageBytes: -1 })).toThrow(/receiver\.http\.maxMessageBytes/);
+    expect(() => parseHttpServerConfig({ maxMesageBytes: 10 })).toThrow(/receiver\.http\.maxMesageBytes: unknown key/);
+    expect(() => parseHttpServerConfig({ auth: { tokens: [{ name: 'a', sha256: 'plaintext-token' }] } })).toThrow(/receiver\.http\.auth\.tokens\.0\.sha256/);
+    try {
+      parseHttpServerConfig({ port: 'x' });
+    } catch (e) {
+      expect(isAuditError(e, 'AUDIT_ERR_INVALID_CONFIG')).toBe(true);
+      expect((e as { path: string }).path).toBe('receiver.http.port');
+    }
+  });
+});
