@@ -1,0 +1,370 @@
+/**
+ * The cold-storage exporter (issue 5). Durability contract with the exporter runner:
+ *
+ *   export(batch) → rows appended to a local staging file per (tenant, event hour, chain) and
+ *   fsync'd, chain watermarks saved → `success` (the runner may advance its WAL cursor).
+ *
+ * Uploading is decoupled: a segment is sealed (atomic rename into `sealed/`) once it reaches
+ * `maxObjectBytes` or `maxObjectAgeMillis`, and a background uploader turns each sealed file into
+ * one object + manifest, then deletes it. A crash anywhere re-uploads the same sealed file under
+ * the same key (keys and bytes are a function of the rows). A re-exported range after a crash
+ * between staging and the cursor save is dropped by the per-chain watermark (seq ≤ watermark) and,
+ * should the watermark lag, by seq de-duplication when a segment is built. While the store is
+ * down, staging grows up to `maxStagingBytes`; past it export() answers `retryable`, so the WAL
+ * holds the rest and back-pressure applies at its bound. See docs/coldstore.md.
+ */
+import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AuditError } from '../../common/errors.ts';
+import type { AuditExporter, ExportBatch, ExportResult } from '../../receiver/contracts.ts';
+import { type AuditRow, walEntryToAuditRow } from '../../schema/audit-row.ts';
+import { type ColdStoreConfig, type ColdStoreConfigInput, localArchiveDir, parseColdStoreConfig } from './config.ts';
+import { escapeKeySegment, manifestKey, partitionOf } from './keys.ts';
+import { buildColdObject } from './object-format.ts';
+import { applyRetention, type RetentionReport } from './retention.ts';
+import { fsyncDir, LocalDirectoryStore, type ObjectStore, S3ObjectStore, sha256Hex, writeFileAtomic } from './store.ts';
+
+/** Status of the exporter, for `/v1/audit/status` and tests. */
+export interface ColdStoreStatus {
+  openSegments: number;
+  sealedSegments: number;
+  stagedBytes: number;
+  uploadedObjects: number;
+  uploadedRows: number;
+  /** Last upload error (cleared by the next successful upload). */
+  lastError: AuditError | undefined;
+}
+
+/** The cold-storage exporter: an {@link AuditExporter} plus flush and status. */
+export interface ColdStoreExporter extends AuditExporter {
+  /** Seal every open segment and upload everything staged. Resolves when staging is empty or an upload failed. */
+  flush(): Promise<ExportResult>;
+  /** Seal every open segment (no upload). */
+  sealAll(): Promise<void>;
+  /** Upload every sealed segment once (no waiting for backoff). */
+  uploadSealed(): Promise<ExportResult>;
+  /** Run local-archive retention now (no-op for S3 or `retentionDays: 0`). */
+  applyRetention(now?: Date): Promise<RetentionReport>;
+  status(): ColdStoreStatus;
+  /** The validated configuration. */
+  readonly config: ColdStoreConfig;
+  /** The object store objects are written to. */
+  readonly store: ObjectStore;
+}
+
+/** Options beyond the config (injection points). */
+export interface ColdStoreExporterOptions {
+  /** Use this store instead of building one from the config (tests, custom stores). */
+  store?: ObjectStore;
+  /** Exporter/cursor name (default `coldstore`). */
+  name?: string;
+  /** Called with a message for every upload failure and recovery (default: none). */
+  onEvent?: (event: { type: 'uploaded' | 'upload-failed' | 'retention'; message: string }) => void;
+}
+
+interface OpenSegment {
+  id: string;
+  path: string;
+  handle: FileHandle;
+  bytes: number;
+  firstStagedAt: number;
+}
+
+const STATE_FILE = 'state.json';
+const MAX_BACKOFF_MS = 30_000;
+
+/** Build the object store a configuration names. */
+export function createColdStore(config: ColdStoreConfig): ObjectStore {
+  if (config.backend.type === 's3') return new S3ObjectStore(config.backend);
+  return new LocalDirectoryStore(localArchiveDir(config)!, config.backend.prefix);
+}
+
+/**
+ * Create the cold-storage exporter (name `coldstore`).
+ *
+ * @throws AuditError `AUDIT_ERR_INVALID_CONFIG` naming the offending key.
+ */
+export function createColdStoreExporter(configInput: ColdStoreConfigInput | ColdStoreConfig, options: ColdStoreExporterOptions = {}): ColdStoreExporter {
+  const config = parseColdStoreConfig(configInput);
+  const store = options.store ?? createColdStore(config);
+  const name = options.name ?? 'coldstore';
+  const stagingDir = join(config.dataDir, 'coldstore-staging', name);
+  const openDir = join(stagingDir, 'open');
+  const sealedDir = join(stagingDir, 'sealed');
+  const emit = options.onEvent ?? (() => {});
+
+  const open_ = new Map<string, OpenSegment>();
+  let watermarks: Record<string, number> = {};
+  let sealedCount = 0;
+  let sealedBytes = 0;
+  let sealCounter = 0;
+  let started = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let retentionTimer: NodeJS.Timeout | undefined;
+  let uploading: Promise<ExportResult> | undefined;
+  let backoffMs = config.uploadRetryMillis;
+  let retryAt = 0;
+  let lastError: AuditError | undefined;
+  let permanentError: AuditError | undefined;
+  let uploadedObjects = 0;
+  let uploadedRows = 0;
+  // One mutation of staging at a time (export, timer sealing, flush).
+  let lock: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = lock.then(fn, fn);
+    lock = run.catch(() => {});
+    return run;
+  };
+
+  const stagedBytes = (): number => sealedBytes + [...open_.values()].reduce((s, o) => s + o.bytes, 0);
+
+  async function saveState(next: Record<string, number>): Promise<void> {
+    await writeFileAtomic(join(stagingDir, STATE_FILE), Buffer.from(JSON.stringify({ version: 1, watermarks: next })));
+  }
+
+  async function openSegment(id: string, firstStagedAt: number): Promise<OpenSegment> {
+    const path = join(openDir, `${id}.ndjson`);
+    const handle = await open(path, 'a');
+    const size = (await handle.stat()).size;
+    const seg = { id, path, handle, bytes: size, firstStagedAt };
+    open_.set(id, seg);
+    return seg;
+  }
+
+  /** Atomically move an open segment to sealed/ (its content is final from here on). */
+  async function seal(seg: OpenSegment): Promise<void> {
+    await seg.handle.close();
+    open_.delete(seg.id);
+    const target = join(sealedDir, `${seg.id}+${Date.now()}-${process.pid}-${sealCounter++}.ndjson`);
+    await rename(seg.path, target);
+    await fsyncDir(sealedDir);
+    await fsyncDir(openDir);
+    sealedCount++;
+    sealedBytes += seg.bytes;
+  }
+
+  async function recover(): Promise<void> {
+    await mkdir(openDir, { recursive: true });
+    await mkdir(sealedDir, { recursive: true });
+    try {
+      const state = JSON.parse(await readFile(join(stagingDir, STATE_FILE), 'utf8')) as { watermarks?: Record<string, number> };
+      watermarks = { ...(state.watermarks ?? {}) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AuditError('AUDIT_ERR_WAL_IO', `cold-storage staging state unreadable: ${(err as Error).message}`, { cause: err });
+    }
+    for (const file of (await readdir(openDir)).filter((f) => f.endsWith('.ndjson'))) {
+      const path = join(openDir, file);
+      const text = await readFile(path, 'utf8');
+      // A crash mid-append leaves a torn last line: cut it (its batch was never acknowledged).
+      const end = text.lastIndexOf('\n') + 1;
+      if (end < text.length) await truncate(path, Buffer.byteLength(text.slice(0, end)));
+      for (const line of text.slice(0, end).split('\n')) {
+        if (line === '') continue;
+        const row = JSON.parse(line) as AuditRow;
+        if ((watermarks[row.ChainId] ?? 0) < row.Seq) watermarks[row.ChainId] = row.Seq;
+      }
+      const info = await stat(path);
+      await openSegment(file.slice(0, -'.ndjson'.length), info.mtimeMs);
+    }
+    for (const file of await readdir(sealedDir)) {
+      if (!file.endsWith('.ndjson')) continue;
+      sealedCount++;
+      sealedBytes += (await stat(join(sealedDir, file))).size;
+    }
+  }
+
+  function exportError(code: 'AUDIT_ERR_EXPORT_FAILED' | 'AUDIT_ERR_BACKPRESSURE' | 'AUDIT_ERR_SHUTDOWN' | 'AUDIT_ERR_WAL_IO', message: string, cause?: unknown): AuditError {
+    return new AuditError(code, message, { retryable: true, cause });
+  }
+
+  async function stage(batch: ExportBatch): Promise<ExportResult> {
+    const next = { ...watermarks };
+    const lines = new Map<string, { rows: string[]; firstStagedAt: number }>();
+    for (const entry of batch.entries) {
+      if (entry.kind !== 'event') continue;
+      if (entry.seq <= (next[entry.chainId] ?? 0)) continue; // already staged or uploaded
+      const row = walEntryToAuditRow(entry);
+      const { date, hour } = partitionOf(row.Timestamp);
+      const id = `${escapeKeySegment(row.TenantId)}+${date}+${hour}+${escapeKeySegment(row.ChainId)}`;
+      let group = lines.get(id);
+      if (!group) lines.set(id, (group = { rows: [], firstStagedAt: Date.now() }));
+      group.rows.push(JSON.stringify(row));
+      next[entry.chainId] = entry.seq;
+    }
+    try {
+      for (const [id, group] of lines) {
+        const seg = open_.get(id) ?? (await openSegment(id, group.firstStagedAt));
+        const text = `${group.rows.join('\n')}\n`;
+        await seg.handle.appendFile(text);
+        await seg.handle.sync();
+        seg.bytes += Buffer.byteLength(text);
+      }
+      if (lines.size > 0) {
+        // The directory entry of a new segment file must survive a power loss too.
+        await fsyncDir(openDir);
+        await saveState(next);
+      }
+    } catch (err) {
+      // Rows may be half-staged: the runner re-sends the batch and the seq de-duplication at build time absorbs it.
+      return { status: 'retryable', error: exportError('AUDIT_ERR_WAL_IO', `cannot stage cold-storage rows in ${stagingDir}: ${(err as Error).message}`, err), retryAfterMillis: 1000 };
+    }
+    watermarks = next;
+    for (const id of lines.keys()) {
+      const seg = open_.get(id);
+      if (seg && seg.bytes >= config.maxObjectBytes) await seal(seg);
+    }
+    return { status: 'success' };
+  }
+
+  /** Rows of a sealed file: parsed, de-duplicated by seq, sorted. */
+  async function sealedRows(path: string): Promise<AuditRow[]> {
+    const bySeq = new Map<number, AuditRow>();
+    for (const line of (await readFile(path, 'utf8')).split('\n')) {
+      if (line === '') continue;
+      const row = JSON.parse(line) as AuditRow;
+      if (!bySeq.has(row.Seq)) bySeq.set(row.Seq, row);
+    }
+    return [...bySeq.values()].sort((a, b) => a.Seq - b.Seq);
+  }
+
+  async function uploadOne(file: string): Promise<ExportResult> {
+    const path = join(sealedDir, file);
+    const size = (await stat(path)).size;
+    const rows = await sealedRows(path);
+    if (rows.length > 0) {
+      const built = buildColdObject(rows, { prefix: store.prefix, format: config.format, zstdLevel: config.zstdLevel });
+      // Data first, manifest second: a manifest always describes an object that is fully there.
+      const put = await store.put(built.key, built.bytes, built.sha256);
+      if (put.status !== 'success') return put;
+      const putManifest = await store.put(manifestKey(built.key), built.manifestBytes, sha256Hex(built.manifestBytes));
+      if (putManifest.status !== 'success') return putManifest;
+      uploadedObjects++;
+      uploadedRows += rows.length;
+      emit({ type: 'uploaded', message: `uploaded ${built.key} (${rows.length} rows, ${built.bytes.length} bytes)` });
+    }
+    await unlink(path);
+    await fsyncDir(sealedDir);
+    sealedCount--;
+    sealedBytes -= size;
+    return { status: 'success' };
+  }
+
+  async function uploadAll(): Promise<ExportResult> {
+    const files = (await readdir(sealedDir)).filter((f) => f.endsWith('.ndjson')).sort();
+    for (const file of files) {
+      let result: ExportResult;
+      try {
+        result = await uploadOne(file);
+      } catch (err) {
+        result = { status: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold-storage upload of ${file} failed: ${(err as Error).message}`, { cause: err, retryable: true }) };
+      }
+      if (result.status !== 'success') {
+        lastError = result.error;
+        if (result.status === 'failure') permanentError = result.error;
+        retryAt = Date.now() + backoffMs;
+        backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+        emit({ type: 'upload-failed', message: result.error.message });
+        return result;
+      }
+      lastError = undefined;
+      permanentError = undefined;
+      backoffMs = config.uploadRetryMillis;
+      retryAt = 0;
+    }
+    return { status: 'success' };
+  }
+
+  /** Start an upload pass unless one is running; resolves with its outcome. */
+  function kickUpload(force = false): Promise<ExportResult> {
+    if (uploading) return uploading;
+    if (!force && (sealedCount === 0 || Date.now() < retryAt)) return Promise.resolve({ status: 'success' });
+    uploading = uploadAll().finally(() => {
+      uploading = undefined;
+    });
+    return uploading;
+  }
+
+  async function tick(): Promise<void> {
+    const now = Date.now();
+    await exclusive(async () => {
+      for (const seg of [...open_.values()]) if (now - seg.firstStagedAt >= config.maxObjectAgeMillis) await seal(seg);
+    });
+    await kickUpload();
+  }
+
+  async function runRetention(now = new Date()): Promise<RetentionReport> {
+    if (!(store instanceof LocalDirectoryStore) || config.retentionDays === 0) return { removedPartitions: [], keptPartitions: 0 };
+    const report = await applyRetention(store, config.retentionDays, now);
+    if (report.removedPartitions.length > 0) emit({ type: 'retention', message: `removed ${report.removedPartitions.length} expired partitions` });
+    return report;
+  }
+
+  return {
+    name,
+    config,
+    store,
+    async start() {
+      if (started) return;
+      started = true;
+      await recover();
+      const every = Math.max(10, Math.min(1000, Math.floor(config.maxObjectAgeMillis / 4)));
+      timer = setInterval(() => void tick().catch(() => {}), every);
+      timer.unref();
+      if (config.retentionDays > 0) {
+        await runRetention().catch(() => {});
+        retentionTimer = setInterval(() => void runRetention().catch(() => {}), 3_600_000);
+        retentionTimer.unref();
+      }
+      void kickUpload();
+    },
+    async export(batch) {
+      if (stopped || !started) return { status: 'retryable', error: exportError('AUDIT_ERR_SHUTDOWN', 'cold-storage exporter is not running'), retryAfterMillis: 1000 };
+      if (permanentError && stagedBytes() > 0) {
+        // Uploads are refused for good (credentials, bucket): say so instead of filling the disk.
+        return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold storage refuses uploads: ${permanentError.message}`, { cause: permanentError }) };
+      }
+      if (stagedBytes() >= config.maxStagingBytes) {
+        void kickUpload();
+        return {
+          status: 'retryable',
+          error: exportError('AUDIT_ERR_BACKPRESSURE', `cold-storage staging is full (${stagedBytes()} bytes); waiting for uploads to ${store.location}${lastError ? `: ${lastError.message}` : ''}`),
+          retryAfterMillis: Math.max(500, retryAt - Date.now()),
+        };
+      }
+      const result = await exclusive(() => stage(batch));
+      if (sealedCount > 0) void kickUpload();
+      return result;
+    },
+    async sealAll() {
+      await exclusive(async () => {
+        for (const seg of [...open_.values()]) await seal(seg);
+      });
+    },
+    async uploadSealed() {
+      if (uploading) await uploading.catch(() => {});
+      return kickUpload(true);
+    },
+    async flush() {
+      await this.sealAll();
+      return this.uploadSealed();
+    },
+    applyRetention: runRetention,
+    status() {
+      return { openSegments: open_.size, sealedSegments: sealedCount, stagedBytes: stagedBytes(), uploadedObjects, uploadedRows, lastError };
+    },
+    async shutdown() {
+      if (stopped) return;
+      stopped = true;
+      if (timer) clearInterval(timer);
+      if (retentionTimer) clearInterval(retentionTimer);
+      await uploading?.catch(() => {});
+      // Open segments stay staged (durable) and continue after restart: no tiny objects per restart.
+      await exclusive(async () => {
+        for (const seg of open_.values()) await seg.handle.close();
+        open_.clear();
+      });
+      if (store instanceof S3ObjectStore && !options.store) store.destroy();
+    },
+  };
+}

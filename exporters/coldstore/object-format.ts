@@ -1,0 +1,179 @@
+/**
+ * A cold object = a data file (Parquet or NDJSON.gz) of the rows of one chain in one event-time
+ * hour, plus a manifest beside it. Both are a pure function of the rows (no wall-clock fields), so
+ * re-building an object after a crash yields the same bytes, the same SHA-256 and the same key.
+ */
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { AUDIT_ROW_COLUMNS, type AuditRow } from '../../schema/audit-row.ts';
+import { FORMAT_EXTENSIONS, objectKey, partitionOf } from './keys.ts';
+import { decodeParquet, encodeParquet, hasParquetMagic, METADATA_KEY_PREFIX, readParquetFooter } from './parquet-codec.ts';
+import { sha256Hex } from './store.ts';
+
+/** Version of the cold object layout (key scheme, metadata keys, manifest). */
+export const COLD_FORMAT_VERSION = '1';
+
+/**
+ * Version of the row columns ({@link AUDIT_ROW_COLUMNS}). Columns are only ever added, so a reader
+ * of version N reads every file of version ≤ N (missing columns default to '' / 0 / empty).
+ */
+export const ROW_SCHEMA_VERSION = '1';
+
+/** The integrity facts of one object, in Parquet key-value metadata and in the manifest. */
+export interface ColdObjectMetadata {
+  formatVersion: string;
+  rowSchemaVersion: string;
+  tenantId: string;
+  chainId: string;
+  /** Event-time partition: `YYYY-MM-DD` and `HH` (UTC). */
+  date: string;
+  hour: string;
+  firstSeq: number;
+  lastSeq: number;
+  rowCount: number;
+  /** `PrevHash` of the first row: links the object to the chain before it. */
+  firstPrevHash: string;
+  /** `Hash` of the last row: what the next object's first `PrevHash` must be if contiguous. */
+  lastHash: string;
+  /** Smallest and largest `Timestamp` (DateTime64(9) text, UTC). */
+  minTimestamp: string;
+  maxTimestamp: string;
+  /** Audit event schema versions present (sorted). */
+  eventSchemaVersions: string[];
+}
+
+/** The manifest object (`<data key>.manifest.json`). */
+export interface ColdObjectManifest extends ColdObjectMetadata {
+  /** Key of the data object (relative to the bucket / archive root). */
+  key: string;
+  format: keyof typeof FORMAT_EXTENSIONS;
+  /** Hex SHA-256 and size of the data object's bytes. */
+  sha256: string;
+  sizeBytes: number;
+  /** Column names in file order. */
+  columns: string[];
+}
+
+/** A built object ready to upload. */
+export interface BuiltColdObject {
+  key: string;
+  bytes: Uint8Array;
+  sha256: string;
+  manifest: ColdObjectManifest;
+  manifestBytes: Uint8Array;
+}
+
+/** Compute the metadata of rows of one chain and one partition (sorted by Seq). */
+export function metadataOfRows(rows: readonly AuditRow[]): ColdObjectMetadata {
+  const first = rows[0]!;
+  const last = rows[rows.length - 1]!;
+  let min = first.Timestamp;
+  let max = first.Timestamp;
+  const versions = new Set<string>();
+  for (const r of rows) {
+    if (r.Timestamp < min) min = r.Timestamp;
+    if (r.Timestamp > max) max = r.Timestamp;
+    versions.add(r.SchemaVersion);
+  }
+  const { date, hour } = partitionOf(first.Timestamp);
+  return {
+    formatVersion: COLD_FORMAT_VERSION,
+    rowSchemaVersion: ROW_SCHEMA_VERSION,
+    tenantId: first.TenantId,
+    chainId: first.ChainId,
+    date,
+    hour,
+    firstSeq: first.Seq,
+    lastSeq: last.Seq,
+    rowCount: rows.length,
+    firstPrevHash: first.PrevHash,
+    lastHash: last.Hash,
+    minTimestamp: min,
+    maxTimestamp: max,
+    eventSchemaVersions: [...versions].sort(),
+  };
+}
+
+/** Metadata as Parquet key-value pairs (`otel_audit.<field>` → string). */
+export function metadataToKeyValues(m: ColdObjectMetadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m)) out[`${METADATA_KEY_PREFIX}${k}`] = Array.isArray(v) ? v.join(',') : String(v);
+  return out;
+}
+
+/** Parse Parquet key-value metadata back; undefined when this is not an otel-audit file. */
+export function metadataFromKeyValues(kv: Record<string, string>): ColdObjectMetadata | undefined {
+  const g = (k: string): string | undefined => kv[`${METADATA_KEY_PREFIX}${k}`];
+  const required = ['formatVersion', 'tenantId', 'chainId', 'firstSeq', 'lastSeq', 'rowCount', 'firstPrevHash', 'lastHash'];
+  if (required.some((k) => g(k) === undefined)) return undefined;
+  return {
+    formatVersion: g('formatVersion')!,
+    rowSchemaVersion: g('rowSchemaVersion') ?? '1',
+    tenantId: g('tenantId')!,
+    chainId: g('chainId')!,
+    date: g('date') ?? '',
+    hour: g('hour') ?? '',
+    firstSeq: Number(g('firstSeq')),
+    lastSeq: Number(g('lastSeq')),
+    rowCount: Number(g('rowCount')),
+    firstPrevHash: g('firstPrevHash')!,
+    lastHash: g('lastHash')!,
+    minTimestamp: g('minTimestamp') ?? '',
+    maxTimestamp: g('maxTimestamp') ?? '',
+    eventSchemaVersions: (g('eventSchemaVersions') ?? '').split(',').filter((s) => s !== ''),
+  };
+}
+
+/** Options of {@link buildColdObject}. */
+export interface BuildOptions {
+  prefix: string;
+  format: keyof typeof FORMAT_EXTENSIONS;
+  zstdLevel?: number;
+}
+
+/** Build the data object and manifest of rows (one chain, one partition, sorted by Seq, non-empty). */
+export function buildColdObject(rows: readonly AuditRow[], o: BuildOptions): BuiltColdObject {
+  const metadata = metadataOfRows(rows);
+  const key = objectKey(o.prefix, { ...metadata, format: o.format });
+  const bytes = o.format === 'parquet'
+    ? encodeParquet(rows, { metadata: metadataToKeyValues(metadata), zstdLevel: o.zstdLevel })
+    : encodeNdjsonGz(rows);
+  const sha256 = sha256Hex(bytes);
+  const manifest: ColdObjectManifest = { key, format: o.format, sha256, sizeBytes: bytes.length, columns: [...AUDIT_ROW_COLUMNS], ...metadata };
+  return { key, bytes, sha256, manifest, manifestBytes: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) };
+}
+
+/** NDJSON (one `AuditRow` JSON per line, ClickHouse JSONEachRow-ready), gzip-compressed. */
+export function encodeNdjsonGz(rows: readonly AuditRow[]): Uint8Array {
+  return new Uint8Array(gzipSync(rows.map((r) => JSON.stringify(r)).join('\n') + '\n', { level: 6 }));
+}
+
+/** Decode NDJSON.gz rows (throws on malformed data). */
+export function decodeNdjsonGz(bytes: Uint8Array): AuditRow[] {
+  const text = gunzipSync(bytes).toString('utf8');
+  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRow);
+}
+
+/** The facts a reader establishes about a data file's bytes. */
+export interface DecodedColdFile {
+  rows: AuditRow[];
+  /** From the Parquet footer (undefined for NDJSON, whose metadata lives only in the manifest). */
+  embedded: ColdObjectMetadata | undefined;
+}
+
+/**
+ * Decode and self-check a data file. Throws an Error with a human-readable reason (bad magic,
+ * no otel-audit metadata, row count mismatch…); {@link readColdObject} turns it into a result.
+ */
+export async function decodeColdFile(bytes: Uint8Array, format: keyof typeof FORMAT_EXTENSIONS): Promise<DecodedColdFile> {
+  if (format === 'ndjson.gz') {
+    if (bytes.length < 18 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) throw new Error('not a gzip file (bad magic: truncated or foreign)');
+    return { rows: decodeNdjsonGz(bytes), embedded: undefined };
+  }
+  if (!hasParquetMagic(bytes)) throw new Error('not a Parquet file (missing PAR1 magic at start or end: truncated or foreign)');
+  const { kv } = readParquetFooter(bytes);
+  const embedded = metadataFromKeyValues(kv);
+  if (!embedded) throw new Error('Parquet file without otel-audit key-value metadata (foreign file)');
+  const rows = await decodeParquet(bytes);
+  if (rows.length !== embedded.rowCount) throw new Error(`row count ${rows.length} differs from metadata rowCount ${embedded.rowCount}`);
+  return { rows, embedded };
+}

@@ -1,0 +1,216 @@
+/**
+ * Parquet encoding of {@link AuditRow}s for cold storage (writer: hyparquet-writer, reader:
+ * hyparquet; zstd through Node's built-in `zlib.zstdCompressSync`, see docs/decisions.md).
+ *
+ * Column types are chosen so ClickHouse (`s3()`/`file()`, and so chDB) and DuckDB read the files
+ * back into the types of `audit_events` without casts:
+ * - DateTime64(9) columns (`Timestamp`, `ReceivedAt`) → INT64 TIMESTAMP(NANOS, UTC);
+ *   `TimestampTime` (DateTime) → INT64 TIMESTAMP(MILLIS, UTC) holding whole seconds.
+ * - Map(String, String) → Parquet MAP<UTF8, UTF8> (ClickHouse `Map(String, String)`, DuckDB `MAP`);
+ *   JSON text would read back as String and need `JSONExtract` on every query.
+ * - Array(String) → Parquet 3-level LIST of required UTF8.
+ * - UInt8 / Int32 / UInt64 → INT32 UINT_8 / INT32 / INT64 UINT_64.
+ * Every column is REQUIRED (the row has no nulls: '' stands for absent), so readers do not turn
+ * them into Nullable.
+ */
+import { zstdCompressSync, zstdDecompressSync, constants as zlibConstants } from 'node:zlib';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import type { FileMetaData, SchemaElement } from 'hyparquet';
+import { ByteWriter, parquetWrite } from 'hyparquet-writer';
+import type { ColumnSource } from 'hyparquet-writer';
+import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos, nanosToDateTime64 } from '../../schema/audit-row.ts';
+
+/** Parquet files start and end with these four bytes. */
+export const PARQUET_MAGIC = 'PAR1';
+
+/** Prefix of every key-value metadata key this project writes. */
+export const METADATA_KEY_PREFIX = 'otel_audit.';
+
+type ColumnKind = 'string' | 'ts-nanos' | 'ts-seconds' | 'uint8' | 'int32' | 'uint64' | 'map' | 'list';
+
+const KIND: Record<(typeof AUDIT_ROW_COLUMNS)[number], ColumnKind> = {
+  Timestamp: 'ts-nanos', TimestampTime: 'ts-seconds', TraceId: 'string', SpanId: 'string', TraceFlags: 'uint8',
+  SeverityText: 'string', SeverityNumber: 'uint8', ServiceName: 'string', Body: 'string',
+  ResourceSchemaUrl: 'string', ResourceAttributes: 'map', ScopeSchemaUrl: 'string', ScopeName: 'string',
+  ScopeVersion: 'string', ScopeAttributes: 'map', LogAttributes: 'map', EventName: 'string', EventId: 'string',
+  SchemaVersion: 'string', TenantId: 'string', TenantName: 'string', Action: 'string', Outcome: 'string',
+  ActorId: 'string', ActorType: 'string', ActorName: 'string', ActorAuthMethod: 'string',
+  ActorImpersonatorId: 'string', TargetType: 'string', TargetId: 'string', TargetTypes: 'list',
+  TargetIds: 'list', TargetNames: 'list', Reason: 'string', SessionId: 'string', RequestId: 'string',
+  SourceIp: 'string', UserAgent: 'string', HttpMethod: 'string', UrlPath: 'string', ChangesBefore: 'string',
+  ChangesAfter: 'string', ChainId: 'string', Seq: 'uint64', PrevHash: 'string', Hash: 'string',
+  ReceivedAt: 'ts-nanos',
+};
+
+function schemaFor(name: string, kind: ColumnKind): SchemaElement[] {
+  switch (kind) {
+    case 'string':
+      return [{ name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' }];
+    case 'ts-nanos':
+      return [{ name, type: 'INT64', repetition_type: 'REQUIRED', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'NANOS' } }];
+    case 'ts-seconds':
+      return [{ name, type: 'INT64', repetition_type: 'REQUIRED', converted_type: 'TIMESTAMP_MILLIS', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' } }];
+    case 'uint8':
+      return [{ name, type: 'INT32', repetition_type: 'REQUIRED', converted_type: 'UINT_8' }];
+    case 'int32':
+      return [{ name, type: 'INT32', repetition_type: 'REQUIRED' }];
+    case 'uint64':
+      return [{ name, type: 'INT64', repetition_type: 'REQUIRED', converted_type: 'UINT_64' }];
+    case 'map':
+      return [
+        { name, repetition_type: 'REQUIRED', converted_type: 'MAP', num_children: 1 },
+        { name: 'key_value', repetition_type: 'REPEATED', num_children: 2 },
+        { name: 'key', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+        { name: 'value', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+      ];
+    case 'list':
+      return [
+        { name, repetition_type: 'REQUIRED', converted_type: 'LIST', num_children: 1 },
+        { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+        { name: 'element', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+      ];
+  }
+}
+
+/** The Parquet schema of an audit row file (root + columns in {@link AUDIT_ROW_COLUMNS} order). */
+export const AUDIT_PARQUET_SCHEMA: SchemaElement[] = [
+  { name: 'audit_row', num_children: AUDIT_ROW_COLUMNS.length },
+  ...AUDIT_ROW_COLUMNS.flatMap((c) => schemaFor(c, KIND[c])),
+];
+
+function columnValues(rows: readonly AuditRow[], name: (typeof AUDIT_ROW_COLUMNS)[number]): unknown[] {
+  const kind = KIND[name];
+  const out = new Array<unknown>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const v = (rows[i] as unknown as Record<string, unknown>)[name];
+    switch (kind) {
+      case 'ts-nanos':
+        out[i] = dateTime64ToNanos(v as string);
+        break;
+      case 'ts-seconds':
+        out[i] = dateTime64ToNanos(v as string) / 1_000_000n;
+        break;
+      case 'uint64':
+        out[i] = BigInt(v as number);
+        break;
+      default:
+        out[i] = v;
+    }
+  }
+  return out;
+}
+
+/** Options of {@link encodeParquet}. */
+export interface EncodeParquetOptions {
+  /** `zstd` (default) or `none`. */
+  compression?: 'zstd' | 'none';
+  /** zstd level (1–19); 3 is zstd's default, a good speed/size balance. */
+  zstdLevel?: number;
+  /** Key-value metadata written into the footer. */
+  metadata?: Record<string, string>;
+  /** Rows per row group (default 100 000). */
+  rowGroupSize?: number;
+}
+
+/** Encode rows as a Parquet file. Rows must be non-empty (an empty object is never written). */
+export function encodeParquet(rows: readonly AuditRow[], options: EncodeParquetOptions = {}): Uint8Array {
+  const level = options.zstdLevel ?? 3;
+  const zstd = (input: Uint8Array): Uint8Array =>
+    zstdCompressSync(input, { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } });
+  const columnData: ColumnSource[] = AUDIT_ROW_COLUMNS.map((name) => ({
+    name,
+    data: columnValues(rows, name),
+    nullable: false,
+    // Hashes, ids and free text do not repeat: statistics on them only bloat the footer.
+    statistics: name === 'Timestamp' || name === 'Seq' || name === 'TenantId' || name === 'Action' || name === 'ChainId',
+  }));
+  const writer = new ByteWriter();
+  parquetWrite({
+    writer,
+    columnData,
+    schema: AUDIT_PARQUET_SCHEMA,
+    codec: options.compression === 'none' ? 'UNCOMPRESSED' : 'ZSTD',
+    compressors: { ZSTD: zstd },
+    rowGroupSize: options.rowGroupSize ?? 100_000,
+    kvMetadata: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
+    createdBy: 'otel-audit coldstore (hyparquet-writer)',
+  });
+  return new Uint8Array(writer.getBuffer());
+}
+
+/** Whether `bytes` has the Parquet magic at both ends (a cheap truncation/foreign-file check). */
+export function hasParquetMagic(bytes: Uint8Array): boolean {
+  if (bytes.length < 12) return false;
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, 4).toString('latin1');
+  const tail = Buffer.from(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).toString('latin1');
+  return head === PARQUET_MAGIC && tail === PARQUET_MAGIC;
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+/** Parse the footer of a Parquet file. Throws on a malformed footer. */
+export function readParquetFooter(bytes: Uint8Array): { metadata: FileMetaData; kv: Record<string, string> } {
+  const metadata = parquetMetadata(toArrayBuffer(bytes));
+  const kv: Record<string, string> = {};
+  for (const { key, value } of metadata.key_value_metadata ?? []) if (value !== undefined) kv[key] = value;
+  return { metadata, kv };
+}
+
+const zstdDecompress = (input: Uint8Array, outputLength: number): Uint8Array => {
+  const out = zstdDecompressSync(input);
+  // hyparquet checks nothing about the length; a mismatch means a corrupt page.
+  if (out.length !== outputLength) throw new Error(`zstd page decompressed to ${out.length} bytes, expected ${outputLength}`);
+  return out;
+};
+
+/** Decode the rows of an audit Parquet file (throws on malformed data; callers turn that into a result). */
+export async function decodeParquet(bytes: Uint8Array): Promise<AuditRow[]> {
+  const file = toArrayBuffer(bytes);
+  const raw = await parquetReadObjects({
+    file,
+    compressors: { ZSTD: zstdDecompress },
+    // Keep nanosecond precision: hyparquet's default turns timestamps into Date (milliseconds).
+    parsers: {
+      timestampFromNanoseconds: (n: bigint) => n,
+      timestampFromMilliseconds: (n: bigint) => n * 1_000_000n,
+      timestampFromMicroseconds: (n: bigint) => n * 1_000n,
+    },
+  });
+  return raw.map((r) => {
+    const row: Record<string, unknown> = {};
+    for (const name of AUDIT_ROW_COLUMNS) {
+      const v = r[name];
+      switch (KIND[name]) {
+        case 'ts-nanos':
+          row[name] = nanosToDateTime64(BigInt(v as bigint));
+          break;
+        case 'ts-seconds':
+          row[name] = nanosToDateTime64(BigInt(v as bigint)).slice(0, 19);
+          break;
+        case 'uint64':
+        case 'uint8':
+        case 'int32':
+          row[name] = Number(v);
+          break;
+        case 'map':
+          row[name] = mapValue(v);
+          break;
+        case 'list':
+          row[name] = Array.isArray(v) ? v.map(String) : [];
+          break;
+        default:
+          row[name] = v === undefined || v === null ? '' : String(v);
+      }
+    }
+    return row as unknown as AuditRow;
+  });
+}
+
+function mapValue(v: unknown): Record<string, string> {
+  if (v === null || v === undefined) return {};
+  if (v instanceof Map) return Object.fromEntries([...v].map(([k, val]) => [String(k), String(val)]));
+  if (Array.isArray(v)) return Object.fromEntries(v.map((e: { key: unknown; value: unknown }) => [String(e.key), String(e.value)]));
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, val]) => [k, String(val)]));
+}

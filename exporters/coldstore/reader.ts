@@ -1,0 +1,154 @@
+/**
+ * Reading the cold archive back: list objects with partition pruning, and read one object with
+ * every check that can be made offline (manifest SHA-256 and size, Parquet magic and footer,
+ * embedded metadata, row count, first/last seq and hashes). A bad object is a result, never a throw.
+ */
+import type { AuditRow } from '../../schema/audit-row.ts';
+import { MANIFEST_SUFFIX, manifestKey, type ObjectKeyParts, parseObjectKey, partitionPrefix } from './keys.ts';
+import { type ColdObjectManifest, type ColdObjectMetadata, decodeColdFile } from './object-format.ts';
+import { type ObjectStore, sha256Hex } from './store.ts';
+
+/** Filters of {@link listColdObjects}. Time bounds select whole hour partitions that overlap `[since, until)`. */
+export interface ColdObjectFilter {
+  tenant?: string;
+  since?: Date;
+  until?: Date;
+}
+
+/** A listed data object. */
+export interface ColdObjectRef extends ObjectKeyParts {
+  key: string;
+  size: number;
+  /** Whether a manifest object exists beside it. */
+  hasManifest: boolean;
+}
+
+/** A listed file that is not an otel-audit object (reported, never read). */
+export interface SkippedColdFile {
+  key: string;
+  reason: string;
+}
+
+/** What {@link listColdObjects} found. */
+export interface ColdObjectListing {
+  objects: ColdObjectRef[];
+  skipped: SkippedColdFile[];
+}
+
+const HOUR_MS = 3_600_000;
+
+function hourStartMillis(p: { date: string; hour: string }): number {
+  return Date.parse(`${p.date}T${p.hour}:00:00.000Z`);
+}
+
+/**
+ * List the data objects of an archive, pruned by tenant (listing only that tenant's key prefix)
+ * and by event hour. Unknown files (not matching the key scheme) are reported in `skipped`.
+ */
+export async function listColdObjects(store: ObjectStore, filter: ColdObjectFilter = {}): Promise<
+  { status: 'success'; value: ColdObjectListing } | { status: 'retryable' | 'failure'; error: import('../../common/errors.ts').AuditError }
+> {
+  const root = filter.tenant === undefined ? (store.prefix === '' ? '' : `${store.prefix.replace(/\/+$/, '')}/`) : `${partitionPrefix(store.prefix, filter.tenant)}/`;
+  const listed = await store.list(root);
+  if (listed.status !== 'success') return listed;
+  const keys = new Set(listed.value.map((o) => o.key));
+  const objects: ColdObjectRef[] = [];
+  const skipped: SkippedColdFile[] = [];
+  const since = filter.since?.getTime();
+  const until = filter.until?.getTime();
+  for (const o of listed.value) {
+    if (o.key.endsWith(MANIFEST_SUFFIX)) {
+      if (!keys.has(o.key.slice(0, -MANIFEST_SUFFIX.length))) skipped.push({ key: o.key, reason: 'manifest without its data object' });
+      continue;
+    }
+    const parts = parseObjectKey(o.key);
+    if (!parts) {
+      skipped.push({ key: o.key, reason: 'not an otel-audit object key (foreign file)' });
+      continue;
+    }
+    const start = hourStartMillis(parts);
+    if (since !== undefined && start + HOUR_MS <= since) continue;
+    if (until !== undefined && start >= until) continue;
+    objects.push({ ...parts, key: o.key, size: o.size, hasManifest: keys.has(manifestKey(o.key)) });
+  }
+  return { status: 'success', value: { objects, skipped } };
+}
+
+/** A successfully read and checked object. */
+export interface ColdObjectRead {
+  ok: true;
+  key: string;
+  rows: AuditRow[];
+  /** Hex SHA-256 of the object bytes as read. */
+  sha256: string;
+  metadata: ColdObjectMetadata;
+  manifest: ColdObjectManifest | undefined;
+  /** Non-fatal findings (e.g. no manifest: the object is still self-consistent). */
+  warnings: string[];
+}
+
+/** An object that failed a check: skipped by replay, reported to the user. */
+export interface ColdObjectProblem {
+  ok: false;
+  key: string;
+  /** Whether retrying may help (store unreachable) as opposed to a bad object. */
+  retryable: boolean;
+  reason: string;
+}
+
+/** Read and check one data object (and its manifest). */
+export async function readColdObject(store: ObjectStore, key: string): Promise<ColdObjectRead | ColdObjectProblem> {
+  const problem = (reason: string, retryable = false): ColdObjectProblem => ({ ok: false, key, retryable, reason });
+  const parts = parseObjectKey(key);
+  if (!parts) return problem('not an otel-audit object key (foreign file)');
+  const data = await store.get(key);
+  if (data.status !== 'success') return problem(data.error.message, data.status === 'retryable');
+  if (data.value === undefined) return problem('object does not exist');
+  const bytes = data.value;
+  const sha256 = sha256Hex(bytes);
+  const warnings: string[] = [];
+
+  let manifest: ColdObjectManifest | undefined;
+  const m = await store.get(manifestKey(key));
+  if (m.status !== 'success') return problem(m.error.message, m.status === 'retryable');
+  if (m.value === undefined) {
+    warnings.push('no manifest beside the object: checked against its embedded metadata only');
+  } else {
+    try {
+      manifest = JSON.parse(Buffer.from(m.value).toString('utf8')) as ColdObjectManifest;
+    } catch (err) {
+      return problem(`manifest is not valid JSON: ${(err as Error).message}`);
+    }
+    if (manifest.sha256 !== sha256 || manifest.sizeBytes !== bytes.length) {
+      return problem(`checksum mismatch: manifest says ${manifest.sizeBytes} bytes sha256 ${manifest.sha256}, object has ${bytes.length} bytes sha256 ${sha256} (truncated or modified)`);
+    }
+  }
+
+  let rows: AuditRow[];
+  let embedded: ColdObjectMetadata | undefined;
+  try {
+    ({ rows, embedded } = await decodeColdFile(bytes, parts.format));
+  } catch (err) {
+    return problem(`unreadable ${parts.format} object: ${(err as Error).message}`);
+  }
+  const metadata = embedded ?? manifest;
+  if (!metadata) return problem('no metadata: NDJSON object without a manifest');
+  if (rows.length === 0) return problem('object holds no rows');
+  const first = rows[0]!;
+  const last = rows[rows.length - 1]!;
+  const checks: Array<[boolean, string]> = [
+    [rows.length === metadata.rowCount, `row count ${rows.length} ≠ metadata ${metadata.rowCount}`],
+    [first.Seq === metadata.firstSeq && last.Seq === metadata.lastSeq, `seq range ${first.Seq}-${last.Seq} ≠ metadata ${metadata.firstSeq}-${metadata.lastSeq}`],
+    [first.Seq === parts.firstSeq && last.Seq === parts.lastSeq, `seq range ${first.Seq}-${last.Seq} ≠ key ${parts.firstSeq}-${parts.lastSeq}`],
+    [first.PrevHash === metadata.firstPrevHash, 'first PrevHash differs from metadata'],
+    [last.Hash === metadata.lastHash, 'last Hash differs from metadata'],
+    [metadata.chainId === parts.chainId && metadata.tenantId === parts.tenantId, 'tenant/chain differ from the key'],
+    [rows.every((r) => r.ChainId === parts.chainId && r.TenantId === parts.tenantId), 'rows of another tenant or chain'],
+  ];
+  if (manifest && embedded) {
+    checks.push([manifest.firstSeq === embedded.firstSeq && manifest.lastSeq === embedded.lastSeq && manifest.lastHash === embedded.lastHash, 'manifest and embedded metadata disagree']);
+  }
+  const failed = checks.filter(([ok]) => !ok).map(([, why]) => why);
+  if (failed.length > 0) return problem(`inconsistent object: ${failed.join('; ')}`);
+  return { ok: true, key, rows, sha256, metadata, manifest, warnings };
+}
