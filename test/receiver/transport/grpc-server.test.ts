@@ -1,0 +1,159 @@
+import zlib from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isAuditError } from '../../../common/errors.ts';
+import { hashToken } from '../../../receiver/auth/index.ts';
+import { type GrpcServer, type GrpcServerConfigInput, LOGS_EXPORT_METHOD_PATH, createGrpcServer, parseGrpcServerConfig } from '../../../receiver/grpc/index.ts';
+import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
+import { decodeExportResponse, decodeStatus } from '../helpers/http-client.ts';
+import { auditRequestObject, encodeRequest } from '../helpers/otlp-fixtures.ts';
+
+const rpcRoot = protobuf.parse(`
+  syntax = "proto3";
+  package google.rpc;
+  message Any { string type_url = 1; bytes value = 2; }
+  message Duration { int64 seconds = 1; int32 nanos = 2; }
+  message RetryInfo { Duration retry_delay = 1; }
+`).root;
+const anyType = rpcRoot.lookupType('google.rpc.Any');
+const retryInfoType = rpcRoot.lookupType('google.rpc.RetryInfo');
+
+const servers: GrpcServer[] = [];
+const clients: grpc.Client[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(servers.splice(0).map((s) => s.shutdown()));
+});
+
+async function startServer(config: GrpcServerConfigInput = {}, consumer = new InMemoryLogsConsumer()) {
+  const server = createGrpcServer({ config: { port: 0, ...config }, consumer });
+  servers.push(server);
+  const address = await server.start();
+  return { server, consumer, target: address.target };
+}
+
+interface CallResult {
+  error: grpc.ServiceError | null;
+  response: Buffer | undefined;
+}
+
+/** One unary Export call with raw bytes (no proto-loader), optionally gzip-compressed by the channel. */
+function exportCall(target: string, body: Buffer, options: { metadata?: Record<string, string>; gzip?: boolean } = {}): Promise<CallResult> {
+  const channelOptions: grpc.ChannelOptions = options.gzip ? { 'grpc.default_compression_algorithm': 2 } : {};
+  const client = new grpc.Client(target, grpc.credentials.createInsecure(), channelOptions);
+  clients.push(client);
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      LOGS_EXPORT_METHOD_PATH,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      body,
+      md,
+      {},
+      (error, response) => resolve({ error: error ?? null, response }),
+    );
+  });
+}
+
+describe('OTLP/gRPC server', () => {
+  it('accepts an export, decodes it with our decoder and answers an empty response', async () => {
+    const { consumer, target } = await startServer();
+    const r = await exportCall(target, encodeRequest(auditRequestObject(3)));
+    expect(r.error).toBeNull();
+    expect(r.response!.length).toBe(0);
+    expect(consumer.records()).toHaveLength(3);
+    expect(consumer.requests[0]!.context).toEqual({ transport: 'grpc' });
+  });
+
+  it('accepts gzip-compressed messages', async () => {
+    const { consumer, target } = await startServer();
+    const r = await exportCall(target, encodeRequest(auditRequestObject(512)), { gzip: true });
+    expect(r.error).toBeNull();
+    expect(consumer.records()).toHaveLength(512);
+  });
+
+  it('garbage → INVALID_ARGUMENT with the decoder message', async () => {
+    const { consumer, target } = await startServer();
+    const r = await exportCall(target, Buffer.from('\x0a\xff\xff\xff\xff\x0fgarbage'));
+    expect(r.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(r.error?.details).toMatch(/^request could not be decoded: protobuf: resourceLogs\[0\]: truncated/);
+    expect(consumer.requests).toHaveLength(0);
+  });
+
+  it('oversize → RESOURCE_EXHAUSTED, also when the size is only reached by decompression', async () => {
+    const { consumer, target } = await startServer({ maxMessageBytes: 4096 });
+    const big = encodeRequest(auditRequestObject(50));
+    expect(big.length).toBeGreaterThan(4096);
+    const plain = await exportCall(target, big);
+    expect(plain.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(zlib.gzipSync(big).length).toBeLessThan(4096);
+    const compressed = await exportCall(target, big, { gzip: true });
+    expect(compressed.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(consumer.requests).toHaveLength(0);
+  });
+
+  it('auth: missing or wrong token → UNAUTHENTICATED; the bound tenant reaches the context', async () => {
+    const { consumer, target } = await startServer({ auth: { tokens: [{ name: 'billing', sha256: hashToken('tok-1'), tenantId: 'acme' }] } });
+    const body = encodeRequest(auditRequestObject(1));
+    const missing = await exportCall(target, body);
+    expect(missing.error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(missing.error?.details).toContain('missing bearer token');
+    const wrong = await exportCall(target, body, { metadata: { authorization: 'Bearer tok-2' } });
+    expect(wrong.error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    const right = await exportCall(target, body, { metadata: { authorization: 'Bearer tok-1' } });
+    expect(right.error).toBeNull();
+    expect(consumer.requests.map((r) => r.context)).toEqual([{ transport: 'grpc', principal: 'billing', boundTenantId: 'acme' }]);
+  });
+
+  it('retryable → UNAVAILABLE with RetryInfo; failure → INTERNAL; partial success in the response', async () => {
+    const { consumer, target } = await startServer();
+    const body = encodeRequest(auditRequestObject(4));
+    consumer.mode = { kind: 'retryable', retryAfterMillis: 1500 };
+    const retry = await exportCall(target, body);
+    expect(retry.error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(retry.error?.details).toContain('back-pressure');
+    const details = retry.error!.metadata.get('grpc-status-details-bin')[0] as Buffer;
+    const status = decodeStatus(details);
+    expect(status.code).toBe(14);
+    // Any { type_url, value = RetryInfo { retry_delay = Duration { seconds: 1, nanos: 500000000 } } }
+    const any = anyType.toObject(anyType.decode(status.details[0]!)) as { typeUrl: string; value: Uint8Array };
+    expect(any.typeUrl).toBe('type.googleapis.com/google.rpc.RetryInfo');
+    expect(retryInfoType.toObject(retryInfoType.decode(any.value), { longs: Number })).toEqual({ retryDelay: { seconds: 1, nanos: 500_000_000 } });
+
+    consumer.mode = { kind: 'failure' };
+    expect((await exportCall(target, body)).error?.code).toBe(grpc.status.INTERNAL);
+    consumer.mode = { kind: 'throw' };
+    expect((await exportCall(target, body)).error?.code).toBe(grpc.status.INTERNAL);
+
+    consumer.mode = { kind: 'success', rejected: 1, message: 'record 2: wrong tenant' };
+    const partial = await exportCall(target, body);
+    expect(partial.error).toBeNull();
+    expect(decodeExportResponse(partial.response!)).toEqual({ partialSuccess: { rejectedLogRecords: '1', errorMessage: 'record 2: wrong tenant' } });
+  });
+
+  it('shutdown lets an in-flight call finish and is idempotent', async () => {
+    const { server, consumer, target } = await startServer();
+    let open!: () => void;
+    consumer.gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const arrived = consumer.nextArrival();
+    const call = exportCall(target, encodeRequest(auditRequestObject(1)));
+    await arrived;
+    const stopped = server.shutdown();
+    expect(server.shutdown()).toBe(stopped);
+    open();
+    expect((await call).error).toBeNull();
+    await stopped;
+    await expect(server.start()).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_SHUTDOWN'));
+  });
+
+  it('config is strict with defaults', () => {
+    expect(parseGrpcServerConfig({})).toMatchObject({ host: '127.0.0.1', port: 4317, maxMessageBytes: 64 * 1024 * 1024, shutdownTimeoutMillis: 10_000 });
+    expect(() => parseGrpcServerConfig({ port: 70000 })).toThrow(/receiver\.grpc\.port/);
+    expect(() => parseGrpcServerConfig({ tls: true })).toThrow(/receiver\.grpc\.tls: unknown key/);
+  });
+});
