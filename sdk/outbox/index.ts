@@ -1,0 +1,18 @@
+/**
+ * Transactional audit with Postgres: write audit events into an outbox table in the same
+ * transaction as the change they describe, and relay them to the receiver over OTLP.
+ * See docs/outbox.md.
+ */
+export { completeAuditEvent, uuidv7 } from './complete-event.ts';
+export { DEFAULT_OUTBOX_SCHEMA, DEFAULT_OUTBOX_TABLE, IDENTIFIER_PATTERN, OUTBOX_NOTIFY_CHANNEL, outboxNames, quoteIdentifier } from './identifiers.ts';
+export type { OutboxLocation, OutboxNames } from './identifiers.ts';
+export { applyOutboxMigrations, outboxGrants, outboxMigrations, renderOutboxDdl } from './migrations.ts';
+export type { ApplyMigrationsResult, OutboxDdlOptions, OutboxMigration } from './migrations.ts';
+export { createOutbox, recordInTransaction } from './record.ts';
+export type { Outbox, OutboxOptions, OutboxQueryable, RecordInTransactionOptions } from './record.ts';
+export { OutboxRelayConfigSchema, RelayBackoffSchema, parseOutboxRelayConfig } from './relay-config.ts';
+export type { OutboxRelayConfig, OutboxRelayConfigInput } from './relay-config.ts';
+export { createOutboxRelay } from './relay.ts';
+export type { OutboxRelay, OutboxRelayOptions, OutboxRelayStats, RelayLogEntry, RelayPassResult } from './relay.ts';
+export { classifyExportError, createAuditBatchExporter, exporterUrl, LogRecordBuilder } from './otlp-export.ts';
+export type { AuditBatchExporter, ExportFailureKind, ExportOutcome, OtlpExportSettings, OtlpProtocol } from './otlp-export.ts';
