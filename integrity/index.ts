@@ -24,3 +24,22 @@ export {
   verifyInclusion,
 } from './merkle.ts';
 export type { LeafInput, LeafRange, LeafSource, ProofCheck, RootFromProof, TreeStateSnapshot } from './merkle.ts';
+export {
+  ALG_ED25519,
+  MAX_NOTE_BYTES,
+  MAX_NOTE_SIGNATURES,
+  SIGNATURE_PREFIX,
+  createVerifierSet,
+  ed25519KeyId,
+  generateNoteKeyPair,
+  isValidKeyName,
+  openNote,
+  parseNote,
+  parseSignerKey,
+  parseVerifierKey,
+  signNote,
+  toVerifierSet,
+} from './note.ts';
+export type { NoteFailureKind, NoteOpen, NoteParse, NoteSignature, NoteSigner, NoteVerifier, ParsedNote, VerifierKeys, VerifierSet } from './note.ts';
+export { ORIGIN_PREFIX, checkpointOrigin, formatCheckpoint, openCheckpoint, parseCheckpoint, signCheckpoint } from './checkpoint.ts';
+export type { Checkpoint, CheckpointFailureKind, CheckpointOpen, CheckpointParse } from './checkpoint.ts';
