@@ -43,7 +43,9 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
         details: { path },
       });
     }
-    const client = createClient({ connection });
+    // chdb types its connection against its own copy of @clickhouse/client-common; the runtime
+    // contract is the same (chdb's documented usage), only the declaration files differ.
+    const client = createClient({ connection: connection as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'] });
     let closed = false;
     return {
       client,

@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeEntryHash } from '../../../integrity/chain-hash.ts';
+import { auditRowToEvent, AUDIT_ROW_COLUMNS, type AuditRow } from '../../../schema/audit-row.ts';
+import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
+import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
+import { MIGRATIONS, type Migration } from '../../../exporters/clickhouse/ddl.ts';
+import { createClickHouseExporter, deduplicationToken } from '../../../exporters/clickhouse/exporter.ts';
+import { applyMigrations, appliedMigrationVersions } from '../../../exporters/clickhouse/migrations.ts';
+import { isAuditError } from '../../../common/errors.ts';
+import { batchOf, makeEntries, tempDir, uniqueDatabase } from './fixtures.ts';
+
+// One chDB engine per test file (one engine per data path per process); one database per test.
+let handle: ClickHouseHandle;
+beforeAll(() => {
+  handle = openClickHouse(parseClickHouseConfig({ dataDir: tempDir('exporter') }));
+});
+afterAll(async () => {
+  await handle.close();
+});
+
+async function rows<T>(sql: string): Promise<T[]> {
+  const rs = await handle.client.query({ query: sql, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
+async function count(db: string): Promise<number> {
+  const [r] = await rows<{ c: string | number }>(`SELECT count() AS c FROM ${db}.audit_events`);
+  return Number(r!.c);
+}
+
+describe('ClickHouse exporter (chDB)', () => {
+  it('exports batches into audit_events; every hash recomputes from the stored columns', async () => {
+    const db = uniqueDatabase();
+    const exporter = createClickHouseExporter({ database: db }, { handle });
+    await exporter.start();
+    const entries = makeEntries({
+      count: 300,
+      mutate: (e, i) => (i === 1 ? { ...e, changes: { before: null, after: { role: 'admin' } }, trace: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' } } : e),
+    });
+    expect(await exporter.export(batchOf(entries.slice(0, 100)))).toEqual({ status: 'success' });
+    expect(await exporter.export(batchOf(entries.slice(100)))).toEqual({ status: 'success' });
+    const stored = await rows<AuditRow>(`SELECT ${AUDIT_ROW_COLUMNS.join(', ')} FROM ${db}.audit_events ORDER BY ChainId, Seq`);
+    expect(stored).toHaveLength(300);
+    const byId = new Map(entries.map((e) => [e.event.eventId, e]));
+    for (const row of stored) {
+      const entry = byId.get(row.EventId)!;
+      const event = auditRowToEvent(row);
+      expect(event).toEqual(entry.event);
+      expect(computeEntryHash(row.PrevHash, event)).toBe(row.Hash);
+      expect(row.Hash).toBe(entry.hash);
+    }
+    const first = stored.find((r) => r.EventId === entries[1]!.event.eventId)!;
+    expect(first).toMatchObject({ TenantId: 'globex', ChainId: 'globex/r1', Seq: 1, ServiceName: 'billing', EventName: first.Action, TraceId: '0af7651916cd43dd8448eb211c80319c' });
+    expect(first.ChangesAfter).toBe('{"role":"admin"}');
+    await exporter.shutdown();
+  });
+
+  it('a re-export of the same range adds nothing (count() without FINAL)', async () => {
+    const db = uniqueDatabase();
+    const exporter = createClickHouseExporter({ database: db }, { handle });
+    await exporter.start();
+    const entries = makeEntries({ count: 500 });
+    const a = batchOf(entries.slice(0, 250));
+    const b = batchOf(entries.slice(250));
+    expect((await exporter.export(a)).status).toBe('success');
+    // Crash between "insert done" and "cursor saved": the runner hands the same range again.
+    expect((await exporter.export(a)).status).toBe('success');
+    expect((await exporter.export(b)).status).toBe('success');
+    expect((await exporter.export(a)).status).toBe('success');
+    expect((await exporter.export(b)).status).toBe('success');
+    expect(await count(db)).toBe(500);
+    const [u] = await rows<{ u: string | number }>(`SELECT uniqExact(EventId) AS u FROM ${db}.audit_events`);
+    expect(Number(u!.u)).toBe(500);
+    // A restarted exporter (new instance, same table) also deduplicates.
+    const again = createClickHouseExporter({ database: db }, { handle });
+    await again.start();
+    expect((await again.export(b)).status).toBe('success');
+    expect(await count(db)).toBe(500);
+  });
+
+  it('tokens differ between receivers with the same LSN range', () => {
+    const r1 = batchOf(makeEntries({ count: 10, instanceId: 'r1' }));
+    const r2 = batchOf(makeEntries({ count: 10, instanceId: 'r2', mutate: (e) => ({ ...e, reason: 'other receiver' }) }));
+    expect(r1.firstLsn).toBe(r2.firstLsn);
+    expect(deduplicationToken(r1)).toMatch(/^otel-audit:1-10:[0-9a-f]{16}:[0-9a-f]{16}$/);
+    expect(deduplicationToken(r1)).not.toBe(deduplicationToken(r2));
+  });
+
+  it('a table with an incompatible schema is a permanent failure with a clear message', async () => {
+    const db = uniqueDatabase();
+    await handle.client.command({ query: `CREATE DATABASE ${db}` });
+    await handle.client.command({ query: `CREATE TABLE ${db}.audit_events (EventId UInt64, Timestamp DateTime64(9)) ENGINE = MergeTree ORDER BY EventId` });
+    const exporter = createClickHouseExporter({ database: db, createSchema: false }, { handle });
+    await exporter.start();
+    const result = await exporter.export(batchOf(makeEntries({ count: 3 })));
+    expect(result.status).toBe('failure');
+    if (result.status !== 'failure') return;
+    expect(result.error.code).toBe('AUDIT_ERR_EXPORT_FAILED');
+    expect(result.error.message).toMatch(/LSN 1-3/);
+    expect(result.error.message).toMatch(/rejected it permanently/);
+  });
+
+  it('applies v1, then upgrades to the current version without breaking a v1 writer', async () => {
+    const db = uniqueDatabase();
+    const options = parseClickHouseConfig({ database: db });
+    const v1 = MIGRATIONS.filter((m) => m.version === 1);
+    expect(await applyMigrations(handle.client, options, v1)).toEqual({ applied: [1], version: 1 });
+    const exporter = createClickHouseExporter({ database: db, createSchema: false }, { handle });
+    await exporter.start();
+    const entries = makeEntries({ count: 20 });
+    expect((await exporter.export(batchOf(entries.slice(0, 10)))).status).toBe('success');
+
+    // The next release: the released migrations plus one more ADD COLUMN.
+    const next: Migration = {
+      version: 1000,
+      name: 'test: add a column',
+      statements: (o) => [`ALTER TABLE ${o.database}.${o.table} ADD COLUMN IF NOT EXISTS Extra String DEFAULT 'x'`],
+    };
+    const report = await applyMigrations(handle.client, options, [...MIGRATIONS, next]);
+    expect(report.applied).toEqual([...MIGRATIONS.filter((m) => m.version > 1).map((m) => m.version), 1000]);
+    // Running again is a no-op; a half-applied migration re-runs safely (statements are idempotent).
+    expect((await applyMigrations(handle.client, options, [...MIGRATIONS, next])).applied).toEqual([]);
+    for (const s of next.statements(options)) await handle.client.command({ query: s });
+    expect(await appliedMigrationVersions(handle.client, options)).toEqual([...MIGRATIONS.map((m) => m.version), 1000]);
+
+    // The old writer (column list of v1) keeps working against the upgraded table.
+    expect((await exporter.export(batchOf(entries.slice(10)))).status).toBe('success');
+    expect(await count(db)).toBe(20);
+    const cols = await rows<{ name: string }>(`SELECT name FROM system.columns WHERE database = '${db}' AND table = 'audit_events'`);
+    expect(cols.map((c) => c.name)).toEqual(expect.arrayContaining([...AUDIT_ROW_COLUMNS, 'ExportedAt', 'Extra']));
+    const [lag] = await rows<{ ok: number }>(`SELECT min(ExportedAt > toDateTime64('2000-01-01', 3)) AS ok FROM ${db}.audit_events`);
+    expect(Number(lag!.ok)).toBe(1);
+  });
+
+  it('creates the schema as documented: ReplacingMergeTree, day partitions, TTL, dedup window', async () => {
+    const db = uniqueDatabase();
+    const exporter = createClickHouseExporter({ database: db, ttlDays: 30 }, { handle });
+    await exporter.start();
+    const [t] = await rows<{ engine: string; partition_key: string; sorting_key: string; create_table_query: string }>(
+      `SELECT engine, partition_key, sorting_key, create_table_query FROM system.tables WHERE database = '${db}' AND name = 'audit_events'`,
+    );
+    expect(t!.engine).toBe('ReplacingMergeTree');
+    expect(t!.partition_key).toBe('toDate(Timestamp)');
+    expect(t!.sorting_key).toBe('TenantId, TimestampTime, Timestamp, EventId');
+    expect(t!.create_table_query).toMatch(/TTL toDateTime\(Timestamp\) \+ toIntervalDay\(30\)/);
+    expect(t!.create_table_query).toMatch(/ttl_only_drop_parts = 1/);
+    expect(t!.create_table_query).toMatch(/non_replicated_deduplication_window = 1000/);
+    const idx = await rows<{ name: string }>(`SELECT name FROM system.data_skipping_indices WHERE database = '${db}' AND table = 'audit_events'`);
+    expect(idx.map((i) => i.name)).toEqual(expect.arrayContaining(['idx_event_id', 'idx_actor_id', 'idx_action', 'idx_target_ids', 'idx_trace_id']));
+    const [cp] = await rows<{ n: number | string }>(`SELECT count() AS n FROM system.columns WHERE database = '${db}' AND table = 'audit_checkpoints'`);
+    expect(Number(cp!.n)).toBe(8);
+  });
+
+  it('rejects bad configuration naming the key', () => {
+    const bad = (input: unknown) => {
+      try {
+        createClickHouseExporter(input as never);
+      } catch (err) {
+        if (isAuditError(err, 'AUDIT_ERR_INVALID_CONFIG')) return err;
+      }
+      throw new Error('expected AUDIT_ERR_INVALID_CONFIG');
+    };
+    expect(bad({ ttlDays: 0 }).path).toBe('clickhouse.ttlDays');
+    expect(bad({ table: 'a;drop' }).path).toBe('clickhouse.table');
+    expect(bad({ ttl_days: 3 }).message).toMatch(/clickhouse\.ttl_days/);
+    expect(bad({ cluster: 'c1' }).path).toBe('clickhouse.cluster');
+    expect(bad({ url: 'ftp://x' }).path).toBe('clickhouse.url');
+    expect(parseClickHouseConfig({})).toMatchObject({ database: 'otel_audit', table: 'audit_events', createSchema: true, asyncInsert: false });
+  });
+});
