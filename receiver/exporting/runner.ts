@@ -1,0 +1,236 @@
+/**
+ * The exporter runner (the Collector's exporterhelper for WAL-fed exporters): one per
+ * {@link AuditExporter}. It reads batches from the exporter's durable cursor, calls `export()`,
+ * retries with exponential backoff and full jitter, and advances + persists the cursor only after
+ * a success. A `failure` result is never skipped: the batch is retried at the maximum backoff and
+ * the exporter is flagged as failing. After a crash between a successful export and the cursor
+ * save, the same `(firstLsn, lastLsn)` range is handed out again — exporters write idempotently.
+ */
+import { AuditError } from '../../common/errors.ts';
+import type { AuditExporter, ExportBatch, ExportResult, WalEntry } from '../contracts.ts';
+import type { Wal, WalPosition, WalReader } from '../wal/wal.ts';
+
+/** Per-exporter runner settings (validated by the pipeline config). */
+export interface ExporterRunnerOptions {
+  /** Most entries per batch. */
+  maxBatchEntries: number;
+  /** How long to wait for a full batch once at least one entry is available (ms). 0 = send at once. */
+  maxBatchDelayMillis: number;
+  /** First retry delay cap (ms); doubles per attempt. */
+  initialBackoffMillis: number;
+  /** Largest retry delay (ms); also the delay between retries of a `failure`. */
+  maxBackoffMillis: number;
+  /** Random source in [0, 1) for the jitter (tests pass a fixed one). Default Math.random. */
+  random?: () => number;
+}
+
+/** What a runner reports in status. */
+export interface ExporterRunnerStatus {
+  name: string;
+  /** Last LSN the exporter acknowledged (saved cursor). */
+  cursorLsn: number;
+  /** Durable entries not yet acknowledged by this exporter. */
+  lagEntries: number;
+  /** WAL bytes not yet acknowledged by this exporter. */
+  lagBytes: number;
+  state: 'stopped' | 'idle' | 'batching' | 'exporting' | 'backoff';
+  /** True while the current batch got a permanent `failure` (retried at max backoff). */
+  failing: boolean;
+  /** Attempts of the current batch that did not succeed. */
+  consecutiveFailures: number;
+  /** The delay chosen before the latest retry (ms). */
+  lastBackoffMillis: number;
+  lastError?: { code: string; message: string; atMillis: number };
+  exportedBatches: number;
+  exportedEntries: number;
+  lastSuccessAtMillis?: number;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Retry delay for attempt `attempt` (0-based): full jitter over an exponentially growing cap,
+ * `random() × min(max, initial × 2^attempt)` (AWS architecture blog, "Exponential Backoff And Jitter").
+ */
+export function backoffDelay(attempt: number, initialMillis: number, maxMillis: number, random: () => number): number {
+  const cap = Math.min(maxMillis, initialMillis * 2 ** Math.min(attempt, 52));
+  return Math.floor(random() * cap);
+}
+
+/** Runs one exporter from its WAL cursor (see the module comment). */
+export class ExporterRunner {
+  readonly exporter: AuditExporter;
+  private readonly wal: Wal;
+  private readonly options: ExporterRunnerOptions;
+  private readonly random: () => number;
+  private reader: WalReader | undefined;
+  private saved: WalPosition | undefined;
+  private abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private readonly st: ExporterRunnerStatus;
+  /** Called after each cursor save (the pipeline uses it to delete passed segments). */
+  onCursorSaved: (() => void) | undefined;
+
+  constructor(wal: Wal, exporter: AuditExporter, options: ExporterRunnerOptions) {
+    this.wal = wal;
+    this.exporter = exporter;
+    this.options = options;
+    this.random = options.random ?? Math.random;
+    this.st = {
+      name: exporter.name,
+      cursorLsn: 0,
+      lagEntries: 0,
+      lagBytes: 0,
+      state: 'stopped',
+      failing: false,
+      consecutiveFailures: 0,
+      lastBackoffMillis: 0,
+      exportedBatches: 0,
+      exportedEntries: 0,
+    };
+  }
+
+  /** Load the cursor and start the loop. */
+  async start(): Promise<void> {
+    this.saved = await this.wal.registerCursor(this.exporter.name);
+    this.reader = this.wal.openReader(this.saved);
+    this.st.cursorLsn = this.saved.lsn;
+    this.st.state = 'idle';
+    this.loop = this.run().catch((err: unknown) => {
+      // A WAL read error (corruption) stops this exporter loudly; it shows in status.
+      this.st.state = 'stopped';
+      this.st.failing = true;
+      const e = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', String((err as Error)?.message ?? err), { cause: err });
+      this.st.lastError = { code: e.code, message: e.message, atMillis: Date.now() };
+    });
+  }
+
+  /** Stop after the export in progress (if any) finishes; its cursor is saved if it succeeded. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+    await this.reader?.close();
+    this.st.state = 'stopped';
+  }
+
+  /** Current status (lag computed against the WAL's durable end). */
+  status(): ExporterRunnerStatus {
+    const saved = this.saved;
+    if (saved) {
+      this.st.cursorLsn = saved.lsn;
+      this.st.lagEntries = Math.max(0, this.wal.durableLsn - saved.lsn);
+      this.st.lagBytes = Math.max(0, this.wal.headBytes() - this.wal.globalBytes(saved));
+    }
+    return { ...this.st, ...(this.st.lastError ? { lastError: { ...this.st.lastError } } : {}) };
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    const reader = this.reader!;
+    const o = this.options;
+    while (!signal.aborted) {
+      const pos = reader.position;
+      if (this.wal.durableLsn <= pos.lsn) {
+        this.st.state = 'idle';
+        await this.wal.waitForDurableBeyond(pos.lsn, signal);
+        continue;
+      }
+      if (o.maxBatchDelayMillis > 0 && this.wal.durableLsn - pos.lsn < o.maxBatchEntries) {
+        this.st.state = 'batching';
+        const deadline = new AbortController();
+        const onAbort = () => deadline.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        const timer = setTimeout(() => deadline.abort(), o.maxBatchDelayMillis);
+        while (!deadline.signal.aborted && this.wal.durableLsn - pos.lsn < o.maxBatchEntries) {
+          await this.wal.waitForDurableBeyond(pos.lsn + o.maxBatchEntries - 1, deadline.signal);
+        }
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) break;
+      }
+      const read = await reader.read(o.maxBatchEntries);
+      if (read.payloads.length === 0) continue;
+      const batch: ExportBatch = {
+        firstLsn: read.firstLsn,
+        lastLsn: read.lastLsn,
+        entries: read.payloads.map((p) => JSON.parse(p) as WalEntry),
+      };
+      const ok = await this.deliver(batch, signal);
+      if (!ok) {
+        // Stopped before success: the batch stays un-acknowledged and is read again next start.
+        reader.seek(this.saved!);
+        break;
+      }
+      await this.saveCursor(read.end, signal);
+    }
+  }
+
+  /** Export with retries until success or stop. */
+  private async deliver(batch: ExportBatch, signal: AbortSignal): Promise<boolean> {
+    const o = this.options;
+    let attempt = 0;
+    for (;;) {
+      if (signal.aborted) return false;
+      this.st.state = 'exporting';
+      let result: ExportResult;
+      try {
+        result = await this.exporter.export(batch);
+      } catch (err) {
+        // A throwing exporter is a bug in it; treat as retryable so nothing is skipped.
+        result = { status: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `exporter threw: ${(err as Error)?.message ?? err}`, { cause: err }) };
+      }
+      if (result.status === 'success') {
+        this.st.failing = false;
+        this.st.consecutiveFailures = 0;
+        this.st.exportedBatches++;
+        this.st.exportedEntries += batch.entries.length;
+        this.st.lastSuccessAtMillis = Date.now();
+        return true;
+      }
+      this.st.consecutiveFailures++;
+      this.st.lastError = { code: result.error.code, message: result.error.message, atMillis: Date.now() };
+      let delay: number;
+      if (result.status === 'failure') {
+        this.st.failing = true;
+        delay = o.maxBackoffMillis;
+      } else if (result.retryAfterMillis !== undefined && result.retryAfterMillis >= 0) {
+        delay = result.retryAfterMillis;
+      } else {
+        delay = backoffDelay(attempt, o.initialBackoffMillis, o.maxBackoffMillis, this.random);
+      }
+      attempt++;
+      this.st.lastBackoffMillis = delay;
+      this.st.state = 'backoff';
+      await sleep(delay, signal);
+    }
+  }
+
+  /** Persist the cursor; an I/O error is retried (the batch is already delivered). */
+  private async saveCursor(end: WalPosition, signal: AbortSignal): Promise<void> {
+    let attempt = 0;
+    for (;;) {
+      try {
+        await this.wal.saveCursor(this.exporter.name, end);
+        this.saved = end;
+        this.st.cursorLsn = end.lsn;
+        this.onCursorSaved?.();
+        return;
+      } catch (err) {
+        this.st.lastError = { code: 'AUDIT_ERR_WAL_IO', message: `cursor save failed: ${(err as Error).message}`, atMillis: Date.now() };
+        if (signal.aborted) return;
+        await sleep(backoffDelay(attempt++, this.options.initialBackoffMillis, this.options.maxBackoffMillis, this.random), signal);
+      }
+    }
+  }
+}

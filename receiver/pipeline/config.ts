@@ -1,0 +1,102 @@
+/**
+ * Configuration of the processing pipeline: a strict zod schema with every default in it, so the
+ * parsed config is complete and an unknown or mistyped key fails fast with AUDIT_ERR_INVALID_CONFIG
+ * naming the key.
+ */
+import { z } from 'zod';
+import { AuditError } from '../../common/errors.ts';
+import { formatPath } from '../../schema/audit-event.ts';
+
+const ms = () => z.number().int().min(0);
+const bytes = () => z.number().int().min(0);
+
+/** Settings of one exporter's runner (batching and retries). */
+export const ExporterRunnerConfigSchema = z.strictObject({
+  /** Most entries per batch handed to `export()`. Default 2048. */
+  maxBatchEntries: z.number().int().min(1).max(1_000_000).default(2048),
+  /** Wait up to this long for a full batch once an entry is available (ms). Default 200. */
+  maxBatchDelayMillis: ms().default(200),
+  /** First retry delay cap (ms), doubling per attempt, full jitter. Default 100. */
+  initialBackoffMillis: z.number().int().min(1).default(100),
+  /** Largest retry delay (ms); `failure` results retry at this interval. Default 30 000. */
+  maxBackoffMillis: z.number().int().min(1).default(30_000),
+});
+
+/** Parsed exporter runner settings. */
+export type ExporterRunnerConfig = z.infer<typeof ExporterRunnerConfigSchema>;
+
+/** The pipeline configuration schema (see docs/wal.md for what each knob trades). */
+export const PipelineConfigSchema = z.strictObject({
+  /** Data directory (WAL, cursors, dedupe, dead letters, instance id). Default `./otel-audit-data`. */
+  dataDir: z.string().min(1).default('./otel-audit-data'),
+  /**
+   * Receiver instance id, the second half of every chain id (`<tenantId>/<instanceId>`). Default:
+   * generated once and persisted in `<dataDir>/instance-id`.
+   */
+  instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'instanceId must be 1-64 of [A-Za-z0-9._-]').optional(),
+  /** `fsync` (default): success only after fdatasync. `none`: after write(); survives process crashes only. */
+  durability: z.enum(['fsync', 'none']).default('fsync'),
+  /** Dedupe window (ms). Default 7 days. */
+  dedupeWindowMillis: z.number().int().min(1000).default(7 * 24 * 3600 * 1000),
+  /** Most event ids the dedupe index keeps in memory (~27–53 bytes each). Default 3 000 000 (≤ 160 MiB). */
+  dedupeMaxIds: z.number().int().min(1024).default(3_000_000),
+  /** Back-pressure when the WAL behind the slowest exporter exceeds this (bytes). Default 4 GiB. */
+  maxBacklogBytes: bytes().default(4 * 1024 ** 3),
+  /** Back-pressure when free disk space of the data dir falls below this (bytes). Default 512 MiB. */
+  minFreeDiskBytes: bytes().default(512 * 1024 ** 2),
+  /** Retry-After given with back-pressure answers (ms). Default 1000. */
+  backpressureRetryAfterMillis: z.number().int().min(1).default(1000),
+  /** What happens to records without `audit.schema_version`: dropped (counted) or rejected. Default drop. */
+  nonAudit: z.enum(['drop', 'reject']).default('drop'),
+  /** Cap of the partial_success message (characters). Default 1024. */
+  maxMessageLength: z.number().int().min(64).default(1024),
+  wal: z
+    .strictObject({
+      /** Target segment size (bytes). Default 64 MiB. */
+      segmentBytes: z.number().int().min(4096).default(64 * 1024 ** 2),
+      /** Keep fully exported segments at least this long after they were closed (ms). Default 0. */
+      retentionMillis: ms().default(0),
+    })
+    .prefault({}),
+  /** Defaults for every exporter runner (overridable per exporter in `addExporter`). */
+  exporters: ExporterRunnerConfigSchema.prefault({}),
+  deadLetters: z
+    .strictObject({
+      /** Rotate dead-letter files at this size (bytes). Default 16 MiB. */
+      maxFileBytes: z.number().int().min(1024).default(16 * 1024 ** 2),
+      /** Keep at most this many dead-letter files. Default 8. */
+      maxFiles: z.number().int().min(1).default(8),
+    })
+    .prefault({}),
+  /** Interval of housekeeping: disk-space check, segment deletion, heads snapshot (ms). Default 1000. */
+  maintenanceIntervalMillis: z.number().int().min(10).default(1000),
+  /** Persist chain heads at least this often while appending (ms), to shorten recovery. Default 30 000. */
+  headsSnapshotIntervalMillis: z.number().int().min(100).default(30_000),
+});
+
+/** Pipeline config as written by users (every key optional). */
+export type PipelineConfigInput = z.input<typeof PipelineConfigSchema>;
+/** Pipeline config with every default applied. */
+export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
+
+/** Parse a pipeline config; throws AUDIT_ERR_INVALID_CONFIG naming the offending key(s). */
+export function parsePipelineConfig(input: unknown): PipelineConfig {
+  const r = PipelineConfigSchema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => {
+    const keys = i.code === 'unrecognized_keys' ? `: ${(i as { keys: string[] }).keys.join(', ')}` : '';
+    return { path: formatPath(i.path), message: `${i.message}${keys}` };
+  });
+  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+    path: issues[0]?.path,
+    details: { issues },
+  });
+}
+
+/** Parse per-exporter overrides on top of the pipeline's exporter defaults. */
+export function parseExporterRunnerConfig(defaults: ExporterRunnerConfig, overrides: unknown): ExporterRunnerConfig {
+  const r = ExporterRunnerConfigSchema.safeParse({ ...defaults, ...(overrides as object) });
+  if (r.success) return r.data;
+  const text = r.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('; ');
+  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `exporter options: ${text}`, { path: formatPath(r.error.issues[0]?.path ?? []) });
+}

@@ -1,0 +1,682 @@
+/**
+ * The processing pipeline (issue 3): the {@link LogsConsumer} the transports call, and the owner of
+ * the WAL, the dedupe index, the chain state, the dead-letter store and the exporter runners.
+ *
+ *   consume(): back-pressure gate → classify → validate + normalize → tenant binding →
+ *              [synchronous sequencer: dedupe → seq + hash chain → WAL append] →
+ *              wait for the group commit (fsync) → IngestResult
+ *
+ * Race freedom: everything between the dedupe lookup and the WAL append runs in one synchronous
+ * block (no `await`), and JavaScript runs one block at a time, so the sequencer is the single
+ * writer by construction: two requests never interleave a chain, and an event id that is in flight
+ * is already in the dedupe index when a concurrent duplicate looks it up. Such a duplicate's answer
+ * waits until the original's batch is durable, so "acknowledged" always means "on disk".
+ */
+import { randomBytes } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { AuditError } from '../../common/errors.ts';
+import { GENESIS_HASH, canonicalEventJson, computeEntryHashFromCanonical } from '../../integrity/chain-hash.ts';
+import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordView } from '../../schema/otlp-mapping.ts';
+import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
+import { DeadLetterStore, type DeadLetter } from '../dead-letter/store.ts';
+import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.ts';
+import { DedupeChunkStore, DedupeIndex } from '../wal/dedupe-index.ts';
+import { uuidToWords } from '../wal/format.ts';
+import { atomicWriteFile } from '../wal/fs-util.ts';
+import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
+import { parseExporterRunnerConfig, parsePipelineConfig, type ExporterRunnerConfig, type PipelineConfig, type PipelineConfigInput } from './config.ts';
+
+/** Upper bounds (ms) of the fsync latency histogram buckets; a final +Inf bucket is implied. */
+export const FSYNC_BUCKETS_MILLIS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000] as const;
+
+/** Head of one hash chain. */
+export interface ChainHead {
+  chainId: string;
+  tenantId: string;
+  /** Seq of the last entry (0 = empty chain). */
+  seq: number;
+  /** Hash of the last entry (GENESIS_HASH when empty). */
+  hash: string;
+}
+
+/** Everything `status()` reports (plain data; `/v1/audit/status` serves it, `/metrics` renders it). */
+export interface PipelineStatus {
+  ready: boolean;
+  shuttingDown: boolean;
+  instanceId: string;
+  dataDir: string;
+  durability: 'fsync' | 'none';
+  chains: ChainHead[];
+  wal: {
+    /** Oldest retained LSN. */
+    firstLsn: number;
+    /** Last durable LSN. */
+    lastLsn: number;
+    segments: number;
+    bytes: number;
+    /** Bytes behind the slowest exporter. */
+    backlogBytes: number;
+    commits: number;
+    failed?: { code: string; message: string };
+  };
+  exporters: ExporterRunnerStatus[];
+  /** Names of exporters whose current batch got a permanent failure or that stopped on an error. */
+  failingExporters: string[];
+  deadLetters: { stored: number; written: number; writeErrors: number };
+  dedupe: { ids: number; bytes: number; windowMillis: number; effectiveWindowMillis: number; chunkFiles: number };
+  backpressure: { active: boolean; reason?: string; freeDiskBytes: number; maxBacklogBytes: number; minFreeDiskBytes: number };
+  counters: {
+    /** Log records received (audit or not). */
+    received: number;
+    accepted: number;
+    rejected: number;
+    /** Duplicates acknowledged without appending. */
+    deduped: number;
+    /** Records without `audit.schema_version` (dropped or rejected per `nonAudit`). */
+    nonAudit: number;
+    requests: number;
+    /** Requests answered `retryable` (back-pressure, not ready, shutting down). */
+    retryableAnswers: number;
+  };
+  fsync: {
+    count: number;
+    /** Count per kind: `data` (group commits), `file` (new segment, cursor/state files), `dir`. */
+    byKind: { data: number; file: number; dir: number };
+    sumMillis: number;
+    /** Cumulative histogram over all fsyncs: `le` in ms (Infinity = +Inf). */
+    buckets: Array<{ le: number; count: number }>;
+  };
+  recovery: (WalRecoveryReport & { durationMillis: number; dedupeIdsLoaded: number }) | undefined;
+}
+
+/** Per-exporter options of {@link AuditPipeline.addExporter} (defaults from config `exporters`). */
+export type AddExporterOptions = Partial<ExporterRunnerConfig> & {
+  /** Jitter random source (tests). */
+  random?: () => number;
+};
+
+/** The pipeline: a {@link LogsConsumer} with lifecycle, exporters and status. */
+export interface AuditPipeline extends LogsConsumer {
+  /** The parsed config (defaults applied). */
+  readonly config: PipelineConfig;
+  /** True after `start()` finished recovery and until shutdown begins. */
+  readonly ready: boolean;
+  /** Register an exporter (before `start()`); the pipeline starts and shuts it down. */
+  addExporter(exporter: AuditExporter, options?: AddExporterOptions): void;
+  /** Recover the WAL and state, start exporters. Throws AUDIT_ERR_WAL_CORRUPT / _WAL_IO on damage. */
+  start(): Promise<void>;
+  /** Stop accepting, finish in-flight requests, fsync, stop exporters, close. Idempotent. */
+  shutdown(): Promise<void>;
+  status(): PipelineStatus;
+  /** Run housekeeping now (disk check, segment deletion, heads snapshot); tests and tools. */
+  maintain(): Promise<void>;
+}
+
+/** Options for tests and benchmarks that are not user configuration. */
+export interface PipelineHooks {
+  /** Observer of every fsync (kind, ms), in addition to the built-in histogram. */
+  onFsync?: (kind: 'data' | 'file' | 'dir', millis: number) => void;
+  /** Clock in Unix ms. */
+  now?: () => number;
+  /** Free-space probe (bytes) replacing fs.statfs (tests of the disk-full gate). */
+  freeDiskBytes?: () => Promise<number>;
+}
+
+interface ChainState {
+  chainId: string;
+  tenantId: string;
+  /** JSON text of `"chainId":…,"tenantId":…` reused for every entry of the chain. */
+  jsonPrefix: string;
+  seq: number;
+  hash: string;
+}
+
+interface Prepared {
+  canonical: string;
+  eventId: string;
+  tenantId: string;
+  words: Uint32Array;
+  ctx: RecordContext;
+  extraJson: string;
+}
+
+interface RecordContext {
+  resourceJson: string;
+  scopeJson: string;
+}
+
+interface Rejection {
+  index: number;
+  code: string;
+  reason: string;
+  record: LogRecordView;
+  resource: unknown;
+  scope: unknown;
+}
+
+const MAPPED_KEYS = new Set<string>(Object.values(AUDIT_ATTR));
+
+/** JSON replacer for OTLP attribute values: bigint → number when safe else decimal text; bytes → base64. */
+function attrReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  return value;
+}
+
+function extraAttributesJson(attrs: Record<string, unknown>): string {
+  let extra: Record<string, unknown> | undefined;
+  for (const k in attrs) {
+    if (MAPPED_KEYS.has(k)) continue;
+    (extra ??= {})[k] = attrs[k];
+  }
+  return extra === undefined ? '{}' : JSON.stringify(extra, attrReplacer);
+}
+
+async function readOrCreateInstanceId(dataDir: string, configured: string | undefined): Promise<string> {
+  if (configured) return configured;
+  const file = path.join(dataDir, 'instance-id');
+  try {
+    const id = (await fsp.readFile(file, 'utf8')).trim();
+    if (/^[A-Za-z0-9._-]{1,64}$/.test(id)) return id;
+    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `${file} holds an invalid instance id`, { path: 'instanceId' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const id = `rcv-${randomBytes(6).toString('hex')}`;
+  await atomicWriteFile(file, `${id}\n`);
+  return id;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Take `<dataDir>/LOCK` (a pid file); a live other owner means the data dir is in use. */
+async function acquireLock(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'LOCK');
+  try {
+    const pid = Number((await fsp.readFile(file, 'utf8')).trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+      throw new AuditError('AUDIT_ERR_WAL_IO', `data dir ${dataDir} is in use by process ${pid} (${file})`);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await atomicWriteFile(file, `${process.pid}\n`);
+  return file;
+}
+
+class Pipeline implements AuditPipeline {
+  readonly config: PipelineConfig;
+  private readonly hooks: PipelineHooks;
+  private readonly now: () => number;
+  private instanceId = '';
+  private wal: Wal | undefined;
+  private dedupe: DedupeIndex;
+  private dedupeChunks: DedupeChunkStore;
+  private deadLetters: DeadLetterStore | undefined;
+  private chains = new Map<string, ChainState>();
+  private tenantChain = new Map<string, ChainState>();
+  private inflight = new Map<string, number>();
+  private inflightQueue: Array<{ lsn: number; id: string }> = [];
+  private inflightHead = 0;
+  private pendingExporters: Array<{ exporter: AuditExporter; options: AddExporterOptions }> = [];
+  private runners: ExporterRunner[] = [];
+  private started = false;
+  private accepting = false;
+  private shuttingDown = false;
+  private shutdownPromise: Promise<void> | undefined;
+  private inFlightRequests = 0;
+  private idleWaiters: Array<() => void> = [];
+  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private maintaining: Promise<void> | undefined;
+  private lockFile: string | undefined;
+  private freeDisk = Number.MAX_SAFE_INTEGER;
+  private headsLsn = 0;
+  private headsSavedAt = 0;
+  private lastExpireAt = 0;
+  private recovery: PipelineStatus['recovery'];
+  private readonly counters = { received: 0, accepted: 0, rejected: 0, deduped: 0, nonAudit: 0, requests: 0, retryableAnswers: 0 };
+  private readonly fsyncStats = { count: 0, byKind: { data: 0, file: 0, dir: 0 }, sumMillis: 0, buckets: new Array<number>(FSYNC_BUCKETS_MILLIS.length + 1).fill(0) };
+  private readonly words = new Uint32Array(4);
+
+  constructor(config: PipelineConfig, hooks: PipelineHooks) {
+    this.config = config;
+    this.hooks = hooks;
+    this.now = hooks.now ?? Date.now;
+    this.dedupe = new DedupeIndex({ windowMillis: config.dedupeWindowMillis, maxIds: config.dedupeMaxIds });
+    this.dedupeChunks = new DedupeChunkStore(path.join(config.dataDir, 'wal', 'dedupe'), config.dedupeWindowMillis, this.onFsync);
+  }
+
+  get ready(): boolean {
+    return this.accepting;
+  }
+
+  private onFsync = (kind: 'data' | 'file' | 'dir', millis: number): void => {
+    const s = this.fsyncStats;
+    s.count++;
+    s.byKind[kind]++;
+    s.sumMillis += millis;
+    let i = 0;
+    while (i < FSYNC_BUCKETS_MILLIS.length && millis > FSYNC_BUCKETS_MILLIS[i]!) i++;
+    s.buckets[i]!++;
+    this.hooks.onFsync?.(kind, millis);
+  };
+
+  addExporter(exporter: AuditExporter, options: AddExporterOptions = {}): void {
+    if (this.started) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `addExporter(${exporter.name}) after start()`);
+    if (this.pendingExporters.some((e) => e.exporter.name === exporter.name)) {
+      throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `two exporters named "${exporter.name}" (the name is the cursor id)`, { path: 'exporters' });
+    }
+    const { random, ...rest } = options;
+    parseExporterRunnerConfig(this.config.exporters, rest); // fail fast on bad options
+    this.pendingExporters.push({ exporter, options });
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'start() called twice');
+    this.started = true;
+    const t0 = performance.now();
+    const c = this.config;
+    await fsp.mkdir(c.dataDir, { recursive: true });
+    this.lockFile = await acquireLock(c.dataDir);
+    this.instanceId = await readOrCreateInstanceId(c.dataDir, c.instanceId);
+    const walDir = path.join(c.dataDir, 'wal');
+    await fsp.mkdir(path.join(walDir, 'state'), { recursive: true });
+
+    // Chain heads as of the last snapshot; the WAL after it is replayed on top.
+    const heads = await this.loadHeads();
+    for (const h of heads.chains) this.setChain(h.chainId, h.tenantId, h.seq, h.hash);
+    this.headsLsn = heads.lsn;
+    const nowSec = Math.floor(this.now() / 1000);
+    const dedupeIdsLoaded = await this.dedupeChunks.load(this.dedupe, nowSec);
+    const { wal, report } = await Wal.open(
+      { dir: walDir, segmentBytes: c.wal.segmentBytes, durability: c.durability, retentionMillis: c.wal.retentionMillis, onFsync: this.onFsync, now: this.now },
+      (rec) => {
+        this.dedupe.addRecovered(rec.id0, rec.id1, rec.id2, rec.id3, rec.receivedAtSeconds, nowSec);
+        if (rec.lsn <= heads.lsn) return;
+        const e = JSON.parse(rec.payload.toString('utf8')) as { chainId: string; tenantId: string; seq: number; prevHash: string; hash: string };
+        const cur = this.chains.get(e.chainId);
+        const prevSeq = cur?.seq ?? 0;
+        const prevHash = cur?.hash ?? GENESIS_HASH;
+        if (e.seq !== prevSeq + 1 || e.prevHash !== prevHash) {
+          throw new AuditError('AUDIT_ERR_WAL_CORRUPT', `LSN ${rec.lsn}: chain ${e.chainId} seq ${e.seq} / prevHash ${e.prevHash} does not follow seq ${prevSeq} / ${prevHash}`, {
+            details: { lsn: rec.lsn, chainId: e.chainId },
+          });
+        }
+        this.setChain(e.chainId, e.tenantId, e.seq, e.hash);
+      },
+    );
+    this.wal = wal;
+    this.deadLetters = await DeadLetterStore.open(path.join(c.dataDir, 'dead-letters'), c.deadLetters);
+    this.recovery = { ...report, durationMillis: performance.now() - t0, dedupeIdsLoaded };
+    await this.checkDisk();
+    for (const { exporter, options } of this.pendingExporters) {
+      const { random, ...rest } = options;
+      const cfg = parseExporterRunnerConfig(c.exporters, rest);
+      const runner = new ExporterRunner(wal, exporter, { ...cfg, ...(random ? { random } : {}) });
+      runner.onCursorSaved = () => void this.collectGarbage();
+      await exporter.start();
+      await runner.start();
+      this.runners.push(runner);
+    }
+    this.headsSavedAt = this.now();
+    this.maintenanceTimer = setInterval(() => void this.maintain(), c.maintenanceIntervalMillis);
+    this.maintenanceTimer.unref();
+    this.accepting = true;
+  }
+
+  private setChain(chainId: string, tenantId: string, seq: number, hash: string): ChainState {
+    let ch = this.chains.get(chainId);
+    if (!ch) {
+      ch = { chainId, tenantId, jsonPrefix: `"chainId":${JSON.stringify(chainId)},"tenantId":${JSON.stringify(tenantId)}`, seq, hash };
+      this.chains.set(chainId, ch);
+    }
+    ch.seq = seq;
+    ch.hash = hash;
+    return ch;
+  }
+
+  private headsFile(): string {
+    return path.join(this.config.dataDir, 'wal', 'state', 'heads.json');
+  }
+
+  private async loadHeads(): Promise<{ lsn: number; chains: ChainHead[] }> {
+    try {
+      return JSON.parse(await fsp.readFile(this.headsFile(), 'utf8')) as { lsn: number; chains: ChainHead[] };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lsn: 0, chains: [] };
+      throw new AuditError('AUDIT_ERR_WAL_CORRUPT', `cannot read ${this.headsFile()}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Persist chain heads as of the current last LSN, once that LSN is durable. */
+  private async persistHeads(): Promise<void> {
+    const wal = this.wal!;
+    const lsn = wal.nextLsn - 1;
+    if (lsn === this.headsLsn) return;
+    const chains = [...this.chains.values()].map((c) => ({ chainId: c.chainId, tenantId: c.tenantId, seq: c.seq, hash: c.hash }));
+    const err = await wal.waitDurable(lsn);
+    if (err) return;
+    await atomicWriteFile(this.headsFile(), JSON.stringify({ lsn, chains }), this.onFsync);
+    this.headsLsn = lsn;
+    this.headsSavedAt = this.now();
+  }
+
+  private async checkDisk(): Promise<void> {
+    try {
+      if (this.hooks.freeDiskBytes) this.freeDisk = await this.hooks.freeDiskBytes();
+      else {
+        const s = await fsp.statfs(this.config.dataDir);
+        this.freeDisk = s.bavail * s.bsize;
+      }
+    } catch {
+      // Keep the last value; a failing statfs must not stop ingest.
+    }
+  }
+
+  private gcQueued = false;
+  private collectGarbage(): Promise<void> {
+    if (this.gcQueued) return Promise.resolve();
+    this.gcQueued = true;
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      this.gcQueued = false;
+      const wal = this.wal;
+      if (!wal) return;
+      try {
+        await wal.collectGarbage(this.dedupeChunks, () => this.persistHeads());
+      } catch {
+        // Deletion is retried on the next maintenance tick; the data is still there.
+      }
+    });
+  }
+
+  async maintain(): Promise<void> {
+    if (this.maintaining) return this.maintaining;
+    this.maintaining = (async () => {
+      if (!this.wal) return;
+      await this.checkDisk();
+      await this.collectGarbage();
+      const now = this.now();
+      const nowSec = Math.floor(now / 1000);
+      if (now - this.lastExpireAt > 3600_000) {
+        this.lastExpireAt = now;
+        this.dedupe.expire(nowSec);
+        await this.dedupeChunks.maintain(nowSec).catch(() => undefined);
+      }
+      if (now - this.headsSavedAt >= this.config.headsSnapshotIntervalMillis) await this.persistHeads().catch(() => undefined);
+    })().finally(() => (this.maintaining = undefined));
+    return this.maintaining;
+  }
+
+  /** Why ingest must wait, or undefined. */
+  private backpressureReason(): string | undefined {
+    const wal = this.wal!;
+    const backlog = wal.backlogBytes();
+    if (backlog > this.config.maxBacklogBytes) return `un-exported WAL backlog ${backlog} bytes exceeds maxBacklogBytes ${this.config.maxBacklogBytes}`;
+    if (this.freeDisk < this.config.minFreeDiskBytes) return `free disk space ${this.freeDisk} bytes is below minFreeDiskBytes ${this.config.minFreeDiskBytes}`;
+    return undefined;
+  }
+
+  private retryable(error: AuditError, retryAfterMillis = this.config.backpressureRetryAfterMillis): IngestResult {
+    this.counters.retryableAnswers++;
+    return { status: 'retryable', error, retryAfterMillis };
+  }
+
+  async consume(logs: DecodedLogs, context: IngestContext): Promise<IngestResult> {
+    this.counters.requests++;
+    if (!this.accepting) {
+      if (this.shuttingDown) return this.retryable(new AuditError('AUDIT_ERR_SHUTDOWN', 'receiver is shutting down', { retryable: true }));
+      return this.retryable(new AuditError('AUDIT_ERR_NOT_READY', 'receiver is recovering its WAL', { retryable: true }));
+    }
+    const wal = this.wal!;
+    if (wal.failed) return { status: 'failure', error: wal.failed };
+    const bp = this.backpressureReason();
+    if (bp) return this.retryable(new AuditError('AUDIT_ERR_BACKPRESSURE', bp, { retryable: true }));
+
+    this.inFlightRequests++;
+    try {
+      return await this.ingest(logs, context, wal);
+    } finally {
+      if (--this.inFlightRequests === 0 && this.idleWaiters.length > 0) {
+        const w = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const f of w) f();
+      }
+    }
+  }
+
+  private async ingest(logs: DecodedLogs, context: IngestContext, wal: Wal): Promise<IngestResult> {
+    const c = this.counters;
+    const rejections: Rejection[] = [];
+    const prepared: Prepared[] = [];
+    let nonAuditDropped = 0;
+    let index = 0;
+
+    // Stages 1-3: classify, validate + normalize, tenant binding. Pure per-record work.
+    for (const rl of logs.resourceLogs) {
+      let resourceJson: string | undefined;
+      for (const sl of rl.scopeLogs) {
+        let ctx: RecordContext | undefined;
+        for (const record of sl.logRecords) {
+          const i = index++;
+          c.received++;
+          const reject = (code: string, reason: string) =>
+            rejections.push({ index: i, code, reason, record, resource: { attributes: rl.resource.attributes, schemaUrl: rl.schemaUrl }, scope: sl.scope });
+          if (!isAuditRecord(record)) {
+            c.nonAudit++;
+            if (this.config.nonAudit === 'reject') reject('AUDIT_ERR_INVALID_EVENT', `not an audit record (no ${AUDIT_ATTR.schemaVersion} attribute)`);
+            else nonAuditDropped++;
+            continue;
+          }
+          const v = logRecordToAuditEvent(record);
+          if (!v.ok) {
+            reject(v.error.code, v.error.message);
+            continue;
+          }
+          const event = v.event;
+          if (context.boundTenantId !== undefined && event.tenant.id !== context.boundTenantId) {
+            reject('AUDIT_ERR_FORBIDDEN', `tenant "${event.tenant.id}" is not allowed for this token (bound to tenant "${context.boundTenantId}")`);
+            continue;
+          }
+          let canonical: string;
+          try {
+            canonical = canonicalEventJson(event);
+          } catch (err) {
+            reject('AUDIT_ERR_INVALID_EVENT', (err as Error).message);
+            continue;
+          }
+          const words = new Uint32Array(4);
+          if (!uuidToWords(event.eventId, words)) {
+            reject('AUDIT_ERR_INVALID_EVENT', `eventId: not a UUID: ${event.eventId}`);
+            continue;
+          }
+          if (resourceJson === undefined) resourceJson = JSON.stringify({ attributes: rl.resource.attributes, schemaUrl: rl.schemaUrl }, attrReplacer);
+          ctx ??= { resourceJson, scopeJson: JSON.stringify({ name: sl.scope.name, version: sl.scope.version }) };
+          prepared.push({ canonical, eventId: event.eventId, tenantId: event.tenant.id, words, ctx, extraJson: extraAttributesJson(record.attributes) });
+        }
+      }
+    }
+
+    // Stages 4-6: the sequencer. One synchronous block: dedupe → chain → WAL append.
+    if (wal.failed) return { status: 'failure', error: wal.failed };
+    if (!this.accepting) return this.retryable(new AuditError('AUDIT_ERR_SHUTDOWN', 'receiver is shutting down', { retryable: true }));
+    const nowMs = this.now();
+    const nowSec = Math.floor(nowMs / 1000);
+    const receivedAtNanos = `${nowMs}000000`;
+    let waitLsn = 0;
+    let accepted = 0;
+    let duplicates = 0;
+    for (const p of prepared) {
+      const w = p.words;
+      if (this.dedupe.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, nowSec, nowSec)) {
+        duplicates++;
+        const pending = this.inflight.get(p.eventId);
+        if (pending !== undefined && pending > waitLsn) waitLsn = pending;
+        continue;
+      }
+      let chain = this.tenantChain.get(p.tenantId);
+      if (!chain) {
+        chain = this.chains.get(`${p.tenantId}/${this.instanceId}`) ?? this.setChain(`${p.tenantId}/${this.instanceId}`, p.tenantId, 0, GENESIS_HASH);
+        this.tenantChain.set(p.tenantId, chain);
+      }
+      const seq = chain.seq + 1;
+      const prevHash = chain.hash;
+      const hash = computeEntryHashFromCanonical(prevHash, p.canonical);
+      const lsn = wal.nextLsn;
+      const json =
+        `{"kind":"event","lsn":${lsn},${chain.jsonPrefix},"seq":${seq},"prevHash":"${prevHash}","hash":"${hash}",` +
+        `"receivedAtNanos":"${receivedAtNanos}","event":${p.canonical},"resource":${p.ctx.resourceJson},"scope":${p.ctx.scopeJson},` +
+        `"extraAttributes":${p.extraJson}}`;
+      wal.append(lsn, w, nowSec, json);
+      chain.seq = seq;
+      chain.hash = hash;
+      this.inflight.set(p.eventId, lsn);
+      this.inflightQueue.push({ lsn, id: p.eventId });
+      waitLsn = lsn;
+      accepted++;
+    }
+
+    if (rejections.length > 0) this.deadLetter(rejections, context);
+    c.rejected += rejections.length;
+
+    if (waitLsn > 0) {
+      const err = await wal.waitDurable(waitLsn);
+      this.purgeInflight(wal.durableLsn);
+      if (err) return { status: 'failure', error: err };
+    }
+    c.accepted += accepted;
+    c.deduped += duplicates;
+    return { status: 'success', accepted, duplicates, rejected: rejections.length, message: this.message(rejections, nonAuditDropped) };
+  }
+
+  private purgeInflight(durable: number): void {
+    const q = this.inflightQueue;
+    let h = this.inflightHead;
+    while (h < q.length && q[h]!.lsn <= durable) {
+      const { lsn, id } = q[h]!;
+      if (this.inflight.get(id) === lsn) this.inflight.delete(id);
+      h++;
+    }
+    if (h > 4096 && h * 2 > q.length) {
+      this.inflightQueue = q.slice(h);
+      h = 0;
+    }
+    this.inflightHead = h;
+  }
+
+  private message(rejections: Rejection[], nonAuditDropped: number): string {
+    const max = this.config.maxMessageLength;
+    const parts: string[] = [];
+    if (rejections.length > 0) parts.push(`rejected ${rejections.length} record(s)`);
+    let text = parts.join('');
+    let shown = 0;
+    for (const r of rejections) {
+      const item = `${shown === 0 ? ': ' : '; '}record ${r.index}: ${r.reason}`;
+      if (text.length + item.length > max - 40) break;
+      text += item;
+      shown++;
+    }
+    if (shown < rejections.length) text += `; … ${rejections.length - shown} more (see dead letters)`;
+    if (nonAuditDropped > 0) text += `${text ? '. ' : ''}warning: dropped ${nonAuditDropped} non-audit record(s) (no ${AUDIT_ATTR.schemaVersion})`;
+    return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  }
+
+  private deadLetter(rejections: Rejection[], context: IngestContext): void {
+    const time = new Date(this.now()).toISOString();
+    const letters: DeadLetter[] = rejections.map((r) => ({
+      time,
+      transport: context.transport,
+      ...(context.principal ? { principal: context.principal } : {}),
+      reason: r.reason,
+      code: r.code,
+      recordIndex: r.index,
+      record: { resource: r.resource, scope: r.scope, logRecord: r.record },
+    }));
+    this.deadLetters?.add(letters);
+  }
+
+  status(): PipelineStatus {
+    const wal = this.wal;
+    const nowSec = Math.floor(this.now() / 1000);
+    const exporters = this.runners.map((r) => r.status());
+    const bp = wal && this.accepting ? this.backpressureReason() : undefined;
+    let cum = 0;
+    const buckets = [...FSYNC_BUCKETS_MILLIS, Infinity].map((le, i) => ({ le, count: (cum += this.fsyncStats.buckets[i]!) }));
+    return {
+      ready: this.accepting,
+      shuttingDown: this.shuttingDown,
+      instanceId: this.instanceId,
+      dataDir: this.config.dataDir,
+      durability: this.config.durability,
+      chains: [...this.chains.values()].map((c) => ({ chainId: c.chainId, tenantId: c.tenantId, seq: c.seq, hash: c.hash })),
+      wal: {
+        firstLsn: wal?.firstLsn() ?? 0,
+        lastLsn: wal?.durableLsn ?? 0,
+        segments: wal?.segmentCount() ?? 0,
+        bytes: wal?.totalBytes() ?? 0,
+        backlogBytes: wal?.backlogBytes() ?? 0,
+        commits: wal?.commits ?? 0,
+        ...(wal?.failed ? { failed: { code: wal.failed.code, message: wal.failed.message } } : {}),
+      },
+      exporters,
+      failingExporters: exporters.filter((e) => e.failing).map((e) => e.name),
+      deadLetters: { stored: this.deadLetters?.count ?? 0, written: this.deadLetters?.written ?? 0, writeErrors: this.deadLetters?.writeErrors ?? 0 },
+      dedupe: {
+        ids: this.dedupe.size,
+        bytes: this.dedupe.bytes,
+        windowMillis: this.config.dedupeWindowMillis,
+        effectiveWindowMillis: this.dedupe.effectiveWindowMillis(nowSec),
+        chunkFiles: this.dedupeChunks.chunkCount,
+      },
+      backpressure: {
+        active: bp !== undefined,
+        ...(bp ? { reason: bp } : {}),
+        freeDiskBytes: this.freeDisk,
+        maxBacklogBytes: this.config.maxBacklogBytes,
+        minFreeDiskBytes: this.config.minFreeDiskBytes,
+      },
+      counters: { ...this.counters },
+      fsync: { count: this.fsyncStats.count, byKind: { ...this.fsyncStats.byKind }, sumMillis: this.fsyncStats.sumMillis, buckets },
+      recovery: this.recovery,
+    };
+  }
+
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= this.doShutdown();
+    return this.shutdownPromise;
+  }
+
+  private async doShutdown(): Promise<void> {
+    this.shuttingDown = true;
+    this.accepting = false;
+    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    if (this.inFlightRequests > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    const wal = this.wal;
+    if (wal) await wal.sync();
+    for (const r of this.runners) await r.stop();
+    for (const r of this.runners) await r.exporter.shutdown().catch(() => undefined);
+    await this.maintaining?.catch(() => undefined);
+    if (wal) {
+      await wal.collectGarbage(this.dedupeChunks, () => this.persistHeads()).catch(() => undefined);
+      if (!wal.failed) await this.persistHeads().catch(() => undefined);
+      await wal.close();
+    }
+    await this.deadLetters?.flush();
+    if (this.lockFile) await fsp.rm(this.lockFile, { force: true });
+  }
+}
+
+/**
+ * Create the pipeline from a config (parsed strictly; AUDIT_ERR_INVALID_CONFIG names a bad key).
+ * Nothing touches the disk until `start()`.
+ */
+export function createAuditPipeline(config: PipelineConfigInput = {}, hooks: PipelineHooks = {}): AuditPipeline {
+  return new Pipeline(parsePipelineConfig(config), hooks);
+}

@@ -1,0 +1,332 @@
+/**
+ * The dedupe index: which event ids were accepted within the dedupe window.
+ *
+ * In memory it is an open-addressing hash table (linear probing) in one `Uint32Array`: a slot is
+ * five u32 words — the 128-bit UUID and the second it was first accepted (0 = empty slot). That is
+ * 20 bytes per slot; the table grows by doubling at 75 % load, so it costs 27–53 bytes per id
+ * (measured in test/receiver/wal/dedupe-index.test.ts and docs/wal.md), against ~150 bytes for a
+ * `Map<string, number>`. Memory is bounded by `maxIds`: when full, the oldest quarter is evicted
+ * and the effective window shrinks (reported in status), rather than memory growing without bound.
+ *
+ * Persistence: ids are in each WAL record's binary header, so recovery rebuilds the index from the
+ * segments still on disk. Before a segment is deleted its ids are written to a chunk file
+ * (`dedupe/ids-<firstLsn>-<lastLsn>.bin`, 20 bytes per id) so the window outlives the segment.
+ * Chunk format: magic "OTAUDDDP" (8 bytes), id count (u32 LE), CRC-32 of the body (u32 LE), then
+ * per id the 16 UUID bytes and the accepted-at second (u32 LE).
+ */
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { AuditError } from '../../common/errors.ts';
+import { atomicWriteFile, type FsyncObserver } from './fs-util.ts';
+
+const SLOT_WORDS = 5;
+const MAX_LOAD = 0.75;
+const CHUNK_MAGIC = Buffer.from('OTAUDDDP', 'latin1');
+const CHUNK_HEADER_BYTES = 16;
+const CHUNK_ID_BYTES = 20;
+
+/** Options of {@link DedupeIndex}. */
+export interface DedupeIndexOptions {
+  /** Window in milliseconds: an id accepted longer ago than this is no longer a duplicate. */
+  windowMillis: number;
+  /** Most ids kept in memory; beyond it the oldest are evicted (the effective window shrinks). */
+  maxIds: number;
+  /** Initial table capacity in slots (a power of two). Default 1024. */
+  initialCapacity?: number;
+}
+
+function nextPow2(n: number): number {
+  let c = 1;
+  while (c < n) c *= 2;
+  return c;
+}
+
+/** In-memory set of recently accepted event ids with bounded memory (see the module comment). */
+export class DedupeIndex {
+  private table: Uint32Array;
+  private mask: number;
+  private count = 0;
+  private readonly windowSeconds: number;
+  private readonly maxIds: number;
+  private readonly maxCapacity: number;
+  /** Ids first seen before this second were evicted for space (0 = none evicted). */
+  private evictedBeforeSec = 0;
+
+  constructor(options: DedupeIndexOptions) {
+    this.windowSeconds = Math.ceil(options.windowMillis / 1000);
+    this.maxIds = Math.max(16, options.maxIds);
+    this.maxCapacity = nextPow2(Math.ceil(this.maxIds / MAX_LOAD) + 1);
+    const cap = Math.min(this.maxCapacity, nextPow2(options.initialCapacity ?? 1024));
+    this.table = new Uint32Array(cap * SLOT_WORDS);
+    this.mask = cap - 1;
+  }
+
+  /** Number of ids held. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Bytes of the table (the index's memory, excluding a fixed few hundred bytes of object). */
+  get bytes(): number {
+    return this.table.byteLength;
+  }
+
+  /** Effective window in milliseconds: the configured one, or less after evictions for space. */
+  effectiveWindowMillis(nowSec: number): number {
+    if (this.evictedBeforeSec === 0) return this.windowSeconds * 1000;
+    return Math.min(this.windowSeconds, Math.max(0, nowSec - this.evictedBeforeSec)) * 1000;
+  }
+
+  private slotOf(a: number, b: number, c: number, d: number): number {
+    // The UUIDv7's leading words are a timestamp; the trailing ones are random, so hash those.
+    let h = Math.imul(d ^ Math.imul(c, 0x9e3779b1), 0x85ebca6b) ^ Math.imul(b, 0xc2b2ae35) ^ a;
+    h ^= h >>> 15;
+    return (h >>> 0) & this.mask;
+  }
+
+  /**
+   * If the id is present and within the window, return true (a duplicate). Otherwise record it as
+   * seen at `seenAtSec` (Unix seconds, > 0) and return false.
+   */
+  checkAndInsert(a: number, b: number, c: number, d: number, seenAtSec: number, nowSec: number): boolean {
+    const t = this.table;
+    let i = this.slotOf(a, b, c, d);
+    for (;;) {
+      const base = i * SLOT_WORDS;
+      const seen = t[base + 4]!;
+      if (seen === 0) break;
+      if (t[base] === a && t[base + 1] === b && t[base + 2] === c && t[base + 3] === d) {
+        if (seen + this.windowSeconds >= nowSec) return true;
+        t[base + 4] = seenAtSec; // expired: accepted again, the window restarts
+        return false;
+      }
+      i = (i + 1) & this.mask;
+    }
+    this.insertNew(a, b, c, d, seenAtSec, nowSec);
+    return false;
+  }
+
+  /** Add an id read back from disk (recovery), keeping the earliest seen time. Expired ids are skipped. */
+  addRecovered(a: number, b: number, c: number, d: number, seenAtSec: number, nowSec: number): void {
+    if (seenAtSec + this.windowSeconds < nowSec || seenAtSec === 0) return;
+    const t = this.table;
+    let i = this.slotOf(a, b, c, d);
+    for (;;) {
+      const base = i * SLOT_WORDS;
+      const seen = t[base + 4]!;
+      if (seen === 0) break;
+      if (t[base] === a && t[base + 1] === b && t[base + 2] === c && t[base + 3] === d) {
+        if (seenAtSec < seen) t[base + 4] = seenAtSec;
+        return;
+      }
+      i = (i + 1) & this.mask;
+    }
+    this.insertNew(a, b, c, d, seenAtSec, nowSec);
+  }
+
+  private insertNew(a: number, b: number, c: number, d: number, seenAtSec: number, nowSec: number): void {
+    if (this.count + 1 > (this.mask + 1) * MAX_LOAD) {
+      if ((this.mask + 1) * 2 <= this.maxCapacity) this.rebuild((this.mask + 1) * 2, nowSec, 0);
+      else this.rebuild(this.mask + 1, nowSec, 0);
+    }
+    if (this.count >= this.maxIds || this.count + 1 > (this.mask + 1) * MAX_LOAD) this.evictOldest(nowSec);
+    const t = this.table;
+    let i = this.slotOf(a, b, c, d);
+    while (t[i * SLOT_WORDS + 4] !== 0) i = (i + 1) & this.mask;
+    const base = i * SLOT_WORDS;
+    t[base] = a;
+    t[base + 1] = b;
+    t[base + 2] = c;
+    t[base + 3] = d;
+    t[base + 4] = seenAtSec;
+    this.count++;
+  }
+
+  /** Drop the oldest ~25 % (by first-seen second), found from a sample of the table. */
+  private evictOldest(nowSec: number): void {
+    const t = this.table;
+    const cap = this.mask + 1;
+    const step = Math.max(1, Math.floor(cap / 4096));
+    const sample: number[] = [];
+    for (let i = 0; i < cap; i += step) {
+      const s = t[i * SLOT_WORDS + 4]!;
+      if (s !== 0) sample.push(s);
+    }
+    sample.sort((x, y) => x - y);
+    const cutoff = (sample[Math.floor(sample.length / 4)] ?? nowSec) + 1;
+    this.evictedBeforeSec = Math.max(this.evictedBeforeSec, cutoff);
+    this.rebuild(cap, nowSec, cutoff);
+  }
+
+  /** Drop ids older than the window (call periodically; cost is one pass over the table). */
+  expire(nowSec: number): void {
+    this.rebuild(this.mask + 1, nowSec, 0);
+  }
+
+  private rebuild(capacity: number, nowSec: number, dropBeforeSec: number): void {
+    const old = this.table;
+    const oldCap = this.mask + 1;
+    this.table = new Uint32Array(capacity * SLOT_WORDS);
+    this.mask = capacity - 1;
+    this.count = 0;
+    const minSeen = Math.max(nowSec - this.windowSeconds, dropBeforeSec);
+    const t = this.table;
+    for (let j = 0; j < oldCap; j++) {
+      const ob = j * SLOT_WORDS;
+      const seen = old[ob + 4]!;
+      if (seen === 0 || seen < minSeen) continue;
+      const a = old[ob]!, b = old[ob + 1]!, c = old[ob + 2]!, d = old[ob + 3]!;
+      let i = this.slotOf(a, b, c, d);
+      while (t[i * SLOT_WORDS + 4] !== 0) i = (i + 1) & this.mask;
+      const base = i * SLOT_WORDS;
+      t[base] = a;
+      t[base + 1] = b;
+      t[base + 2] = c;
+      t[base + 3] = d;
+      t[base + 4] = seen;
+      this.count++;
+    }
+  }
+}
+
+/** One id as stored in a chunk file. */
+export interface DedupeId {
+  a: number;
+  b: number;
+  c: number;
+  d: number;
+  seenAtSec: number;
+}
+
+/** Encode ids as a chunk file body with header. */
+export function encodeDedupeChunk(ids: readonly DedupeId[]): Buffer {
+  const buf = Buffer.alloc(CHUNK_HEADER_BYTES + ids.length * CHUNK_ID_BYTES);
+  CHUNK_MAGIC.copy(buf, 0);
+  buf.writeUInt32LE(ids.length, 8);
+  let off = CHUNK_HEADER_BYTES;
+  for (const id of ids) {
+    buf.writeUInt32BE(id.a, off);
+    buf.writeUInt32BE(id.b, off + 4);
+    buf.writeUInt32BE(id.c, off + 8);
+    buf.writeUInt32BE(id.d, off + 12);
+    buf.writeUInt32LE(id.seenAtSec, off + 16);
+    off += CHUNK_ID_BYTES;
+  }
+  buf.writeUInt32LE(crc32(buf.subarray(CHUNK_HEADER_BYTES)), 12);
+  return buf;
+}
+
+/** Decode a chunk file; throws AUDIT_ERR_WAL_CORRUPT naming the file when it does not check out. */
+export function decodeDedupeChunk(buf: Buffer, file: string): DedupeId[] {
+  if (buf.length < CHUNK_HEADER_BYTES || !buf.subarray(0, 8).equals(CHUNK_MAGIC)) {
+    throw new AuditError('AUDIT_ERR_WAL_CORRUPT', `dedupe chunk ${file}: bad header`, { details: { file } });
+  }
+  const n = buf.readUInt32LE(8);
+  if (buf.length !== CHUNK_HEADER_BYTES + n * CHUNK_ID_BYTES || crc32(buf.subarray(CHUNK_HEADER_BYTES)) !== buf.readUInt32LE(12)) {
+    throw new AuditError('AUDIT_ERR_WAL_CORRUPT', `dedupe chunk ${file}: length or checksum mismatch`, { details: { file } });
+  }
+  const out: DedupeId[] = new Array(n);
+  for (let i = 0, off = CHUNK_HEADER_BYTES; i < n; i++, off += CHUNK_ID_BYTES) {
+    out[i] = {
+      a: buf.readUInt32BE(off),
+      b: buf.readUInt32BE(off + 4),
+      c: buf.readUInt32BE(off + 8),
+      d: buf.readUInt32BE(off + 12),
+      seenAtSec: buf.readUInt32LE(off + 16),
+    };
+  }
+  return out;
+}
+
+const CHUNK_NAME = /^ids-(\d{20})-(\d{20})\.bin$/;
+
+/** File name of the chunk covering LSNs `first..last`. */
+export function dedupeChunkName(first: number, last: number): string {
+  return `ids-${String(first).padStart(20, '0')}-${String(last).padStart(20, '0')}.bin`;
+}
+
+/**
+ * The chunk files of a dedupe directory: load them into an index, add one when segments are
+ * deleted, and merge them (dropping expired ids) when there are many.
+ */
+export class DedupeChunkStore {
+  private readonly dir: string;
+  private readonly windowSeconds: number;
+  private readonly observer: FsyncObserver | undefined;
+  /** Chunk files present, with the newest id time in each (for expiry). */
+  private chunks: Array<{ name: string; maxSeenAtSec: number }> = [];
+  /** Merge when more chunk files than this exist. */
+  readonly maxChunks: number;
+
+  constructor(dir: string, windowMillis: number, observer?: FsyncObserver, maxChunks = 16) {
+    this.dir = dir;
+    this.windowSeconds = Math.ceil(windowMillis / 1000);
+    this.observer = observer;
+    this.maxChunks = maxChunks;
+  }
+
+  /** Number of chunk files. */
+  get chunkCount(): number {
+    return this.chunks.length;
+  }
+
+  /** Load every chunk into `index`; deletes chunks whose ids have all expired. */
+  async load(index: DedupeIndex, nowSec: number): Promise<number> {
+    await fsp.mkdir(this.dir, { recursive: true });
+    let loaded = 0;
+    const names = (await fsp.readdir(this.dir)).filter((n) => CHUNK_NAME.test(n)).sort();
+    this.chunks = [];
+    for (const name of names) {
+      const ids = decodeDedupeChunk(await fsp.readFile(path.join(this.dir, name)), path.join(this.dir, name));
+      let max = 0;
+      for (const id of ids) {
+        if (id.seenAtSec > max) max = id.seenAtSec;
+        index.addRecovered(id.a, id.b, id.c, id.d, id.seenAtSec, nowSec);
+        loaded++;
+      }
+      if (max + this.windowSeconds < nowSec) await fsp.rm(path.join(this.dir, name), { force: true });
+      else this.chunks.push({ name, maxSeenAtSec: max });
+    }
+    return loaded;
+  }
+
+  /** Persist the ids of LSNs `first..last` (about to be deleted from the WAL). */
+  async add(first: number, last: number, ids: readonly DedupeId[], nowSec: number): Promise<void> {
+    const live = ids.filter((id) => id.seenAtSec + this.windowSeconds >= nowSec);
+    if (live.length > 0) {
+      const name = dedupeChunkName(first, last);
+      await atomicWriteFile(path.join(this.dir, name), encodeDedupeChunk(live), this.observer);
+      this.chunks = this.chunks.filter((c) => c.name !== name);
+      this.chunks.push({ name, maxSeenAtSec: live.reduce((m, id) => Math.max(m, id.seenAtSec), 0) });
+    }
+    await this.maintain(nowSec);
+  }
+
+  /** Delete expired chunks; merge all chunks into one when more than `maxChunks` exist. */
+  async maintain(nowSec: number): Promise<void> {
+    for (const c of [...this.chunks]) {
+      if (c.maxSeenAtSec + this.windowSeconds < nowSec) {
+        await fsp.rm(path.join(this.dir, c.name), { force: true });
+        this.chunks = this.chunks.filter((x) => x !== c);
+      }
+    }
+    if (this.chunks.length <= this.maxChunks) return;
+    const merged: DedupeId[] = [];
+    let first = Infinity;
+    let last = 0;
+    for (const c of this.chunks) {
+      const m = CHUNK_NAME.exec(c.name)!;
+      first = Math.min(first, Number(m[1]));
+      last = Math.max(last, Number(m[2]));
+      for (const id of decodeDedupeChunk(await fsp.readFile(path.join(this.dir, c.name)), c.name)) {
+        if (id.seenAtSec + this.windowSeconds >= nowSec) merged.push(id);
+      }
+    }
+    const name = dedupeChunkName(first, last);
+    // Write the merged file before removing the parts: a crash in between leaves duplicates, which load() tolerates.
+    await atomicWriteFile(path.join(this.dir, name), encodeDedupeChunk(merged), this.observer);
+    for (const c of this.chunks) if (c.name !== name) await fsp.rm(path.join(this.dir, c.name), { force: true });
+    this.chunks = [{ name, maxSeenAtSec: merged.reduce((m, id) => Math.max(m, id.seenAtSec), 0) }];
+  }
+}
