@@ -10,3 +10,6 @@ registerCommand('start', 'run the receiver and exporters', async () => ({
     return 1;
   },
 }));
+
+registerCommand('postgres-ddl', 'print the SQL of the Postgres transactional outbox', async () => (await import('./postgres-ddl.ts')).command);
+registerCommand('relay', 'relay audit events from the Postgres outbox to the receiver', async () => (await import('./relay.ts')).command);
