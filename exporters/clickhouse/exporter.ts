@@ -109,21 +109,14 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       });
       return;
     }
-    if (h.embedded) {
-      const inline = Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v.replace(/[\\']/g, (c) => `\\${c}`)}'`}`);
-      await h.client.exec({
-        query: `INSERT INTO ${target} (${columnList}) SETTINGS ${inline.join(', ')} FORMAT JSONEachRow`,
-        values: Readable.from([body]),
-      });
-      return;
-    }
-    await h.client.insert({
-      table: `${names.database}.${names.events}`,
-      columns: [...AUDIT_ROW_COLUMNS] as [string, ...string[]],
-      format: 'JSONEachRow',
-      values: Readable.from([body]),
+    // exec, not insert(): insert() would JSON-encode each chunk of a stream again.
+    const result = await h.client.exec({
+      query: `INSERT INTO ${target} (${columnList}) FORMAT JSONEachRow`,
+      values: Readable.from([Buffer.from(body, 'utf8')]),
       clickhouse_settings: settings,
     });
+    // Drain the (empty) response so the socket returns to the pool.
+    for await (const _ of result.stream as AsyncIterable<unknown>) void _;
   }
 
   const exporter: ClickHouseExporter = {
