@@ -29,6 +29,10 @@ export interface OutboxRelayStats {
   batches: number;
   /** Delivered rows deleted after retention. */
   deleted: number;
+  /** Passes run (including empty ones). */
+  passes: number;
+  /** Whether the LISTEN connection is up (otherwise the relay polls). */
+  listening: boolean;
   /** The last export or database error, if any. */
   lastError: string | undefined;
 }
@@ -149,7 +153,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
     ORDER BY delivered_at LIMIT $2))`;
   const SWEEP_CHUNK = 5000;
 
-  const stats: OutboxRelayStats = { delivered: 0, rejected: 0, receiverRejected: 0, failedExports: 0, batches: 0, deleted: 0, lastError: undefined };
+  const stats: OutboxRelayStats = { delivered: 0, rejected: 0, receiverRejected: 0, failedExports: 0, batches: 0, deleted: 0, passes: 0, listening: false, lastError: undefined };
   const builder = new LogRecordBuilder(config.serviceName);
   /** Rows refused on their own without proof the receiver works: skipped until the time given. */
   const deferred = new Map<string, number>();
@@ -236,6 +240,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   }
 
   async function pass(): Promise<RelayPassResult> {
+    stats.passes += 1;
     let client: pg.PoolClient;
     try {
       client = await getPool().connect();
@@ -360,6 +365,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
     const retry = (err: Error) => {
       if (listener !== client || stopController.signal.aborted) return;
       listener = undefined;
+      stats.listening = false;
       client.end().catch(() => undefined);
       log({ level: 'warn', message: `LISTEN connection lost (${err.message}); polling every ${config.pollIntervalMillis} ms until it is back` });
       listenerRetry = setTimeout(connectListener, backoffMillis(3));
@@ -372,7 +378,10 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       .connect()
       .then(() => client.query(`LISTEN "${OUTBOX_NOTIFY_CHANNEL}"`))
       // Rows committed while the listener was away are picked up by this wake-up.
-      .then(() => wakeups.forEach((w) => w.notify()))
+      .then(() => {
+        stats.listening = listener === client;
+        for (const w of wakeups) w.notify();
+      })
       .catch(retry);
   }
 

@@ -1,0 +1,326 @@
+/**
+ * `createAuditLogger`: typed audit events in, OTel log records out, nothing accepted lost.
+ *
+ *   record(event) ─ validate, fill, redact ─▶ OTel Logger.emit ─▶ LoggerProvider ─▶ audit processor
+ *        ▲                                                                          │ append + fsync
+ *        └────────────── resolves with the event id once the record is in the spool ┘
+ *   spool ─▶ sender ─▶ OTLP exporter ─▶ receiver; acknowledged records leave the spool
+ */
+import { ROOT_CONTEXT, context, isSpanContextValid, logs, trace, type Logger, type LoggerProvider as ApiLoggerProvider } from '@opentelemetry/api';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
+import { AuditError, type OperationResult } from '../common/errors.ts';
+import {
+  AUDIT_ATTR,
+  AUDIT_SCHEMA_URL,
+  CURRENT_SCHEMA_VERSION,
+  auditEventToLogRecord,
+  validateAuditEvent,
+  type AuditEventInput,
+} from '../schema/index.ts';
+import { getAuditContext } from './context.ts';
+import { createCapturingExporter } from './otlp-exporter.ts';
+import { parseAuditLoggerOptions, type AuditLoggerOptions, type ResolvedAuditLoggerOptions } from './options.ts';
+import { ContextEncoder, encodeRecord } from './record-codec.ts';
+import { createRedactor } from './redact.ts';
+import { Sender, type SenderStats } from './sender.ts';
+import { openFileSpool } from './spool/file-spool.ts';
+import { createMemorySpool } from './spool/memory-spool.ts';
+import type { Spool } from './spool/types.ts';
+import { uuidv7 } from './uuid-v7.ts';
+
+/** Instrumentation scope name of audit log records. */
+export const AUDIT_SCOPE_NAME = 'otel-audit';
+/** Version of this SDK (instrumentation scope version). */
+export const SDK_VERSION = '0.1.0';
+
+/** Result of `flush()` and `shutdown()`: `retryable` when events were still waiting at the deadline. */
+export type FlushResult = { status: 'success' } | { status: 'retryable'; error: AuditError; pendingRecords: number };
+
+/** Counters of one audit logger. */
+export interface AuditLoggerStats extends SenderStats {
+  /** `record()` calls that resolved (event safely in the spool). */
+  recorded: number;
+  /** Events refused as invalid (counted in both `onInvalid` modes). */
+  invalid: number;
+  /** `record()` calls refused with `AUDIT_ERR_SPOOL_FULL`. */
+  spoolFull: number;
+  /** Events in the spool not yet acknowledged by the receiver. */
+  pendingRecords: number;
+  /** Bytes of those events. */
+  pendingBytes: number;
+}
+
+/** An audit logger; see {@link createAuditLogger}. */
+export interface AuditLogger {
+  /**
+   * Record one audit event. Fills `eventId` (UUIDv7), `schemaVersion`, `occurredAt` (now),
+   * `trace` (active span) and, from {@link runWithAuditContext}, `actor`, `tenant`, `request` and
+   * `session` when omitted; redacts `details` and `changes`; validates.
+   *
+   * Resolves with the event id once the event is safely accepted: durable delivery — written and
+   * fsync'd to the spool; memory delivery — queued in memory. Rejects with `AUDIT_ERR_SPOOL_FULL`
+   * when the spool is full (nothing is dropped silently), `AUDIT_ERR_SHUTDOWN` after shutdown.
+   * An invalid event throws `AUDIT_ERR_INVALID_EVENT` (naming the field path) synchronously, or
+   * — with `onInvalid: 'report'` — returns a rejected promise and counts it.
+   */
+  record(event: AuditEventInput): Promise<string>;
+  /**
+   * Wait until every event recorded so far is acknowledged by the receiver (or reported rejected).
+   * Never needed for safety in durable mode. `timeoutMillis` default 30000.
+   */
+  flush(options?: { timeoutMillis?: number }): Promise<FlushResult>;
+  /**
+   * Stop accepting events, try to deliver what is pending for up to `timeoutMillis` (default
+   * 5000), then stop the sender and release the spool. Durable events not delivered by then are
+   * sent by the next logger that opens the spool. Idempotent.
+   */
+  shutdown(options?: { timeoutMillis?: number }): Promise<FlushResult>;
+  /** Counters. */
+  stats(): AuditLoggerStats;
+  /**
+   * The LogRecordProcessor that spools audit records. With `loggerProvider: 'global'` or an app's
+   * provider, add it to that provider's processors: `new LoggerProvider({ processors: [..., audit.processor] })`.
+   * It ignores records without `audit.schema_version`. With `'own'` it is already installed.
+   */
+  readonly processor: LogRecordProcessor;
+}
+
+type Acceptor = (appended: Promise<OperationResult>) => void;
+
+/**
+ * Create an audit logger (see {@link AuditLoggerOptions}). Throws `AUDIT_ERR_INVALID_CONFIG` for
+ * bad options or a spool directory that cannot be used (or is used by another live process).
+ */
+export function createAuditLogger(options: AuditLoggerOptions = {}): AuditLogger {
+  const o = parseAuditLoggerOptions(options);
+  return new AuditLoggerImpl(o);
+}
+
+class AuditLoggerImpl implements AuditLogger {
+  readonly processor: LogRecordProcessor;
+  private readonly o: ResolvedAuditLoggerOptions;
+  private readonly spool: Spool;
+  private readonly sender: Sender;
+  private readonly exporter: LogRecordExporter;
+  private readonly ownProvider: LoggerProvider | undefined;
+  private readonly redact: (value: unknown) => unknown;
+  private readonly acceptors = new Map<string, Acceptor>();
+  private readonly counters = { recorded: 0, invalid: 0, spoolFull: 0 };
+  private logger: Logger | undefined;
+  private closing: Promise<FlushResult> | undefined;
+
+  constructor(o: ResolvedAuditLoggerOptions) {
+    this.o = o;
+    this.redact = createRedactor(o.redactKeys, o.redactReplacement);
+    const onError = (error: AuditError): void => {
+      try {
+        o.onError?.(error);
+      } catch {
+        // A throwing callback must not break delivery.
+      }
+    };
+    this.spool =
+      o.delivery === 'durable'
+        ? openFileSpool({ dir: o.spoolDir, maxBytes: o.maxSpoolBytes, maxSegmentBytes: o.maxSegmentBytes, onProblem: onError })
+        : createMemorySpool(o.maxSpoolBytes);
+    let takePartialSuccess: (() => { rejected: number; message: string } | undefined) | undefined;
+    if (o.logRecordExporter) {
+      this.exporter = o.logRecordExporter;
+    } else {
+      const built = createCapturingExporter(o.exporter);
+      this.exporter = built.exporter;
+      takePartialSuccess = built.takePartialSuccess;
+    }
+    this.sender = new Sender({
+      spool: this.spool,
+      exporter: this.exporter,
+      takePartialSuccess,
+      maxExportBatchSize: o.maxExportBatchSize,
+      exportTimeoutMillis: o.exporter.timeoutMillis * 6 + 5000,
+      minBackoffMillis: o.minBackoffMillis,
+      maxBackoffMillis: o.maxBackoffMillis,
+      onError,
+      onRejected: (report) => o.onRejected?.(report),
+    });
+    this.processor = new AuditSpoolProcessor(this.spool, this.acceptors, onError, this);
+    if (o.loggerProvider === 'own') {
+      const attrs: Record<string, string | number | boolean> = { ...o.resourceAttributes };
+      if (o.serviceName) attrs['service.name'] = o.serviceName;
+      this.ownProvider = new LoggerProvider({
+        resource: defaultResource().merge(resourceFromAttributes(attrs)),
+        processors: [this.processor],
+      });
+    }
+    this.sender.start();
+  }
+
+  record(input: AuditEventInput): Promise<string> {
+    if (this.closing) return Promise.reject(new AuditError('AUDIT_ERR_SHUTDOWN', 'record() after shutdown()'));
+    const validated = validateAuditEvent(this.complete(input));
+    if (!validated.ok) {
+      this.counters.invalid++;
+      if (this.o.onInvalid === 'throw') throw validated.error;
+      return Promise.reject(validated.error);
+    }
+    const event = validated.event;
+    const fields = auditEventToLogRecord(event);
+    const logger = this.resolveLogger();
+    let appended: Promise<OperationResult> | undefined;
+    this.acceptors.set(event.eventId, (p) => {
+      appended = p;
+    });
+    const tc = event.trace;
+    try {
+      logger.emit({
+        ...fields,
+        context: tc
+          ? trace.setSpanContext(ROOT_CONTEXT, { traceId: tc.traceId, spanId: tc.spanId, traceFlags: tc.traceFlags ?? 0, isRemote: false })
+          : ROOT_CONTEXT,
+      });
+    } finally {
+      this.acceptors.delete(event.eventId);
+    }
+    if (!appended) {
+      return Promise.reject(
+        new AuditError(
+          'AUDIT_ERR_INVALID_CONFIG',
+          'the LoggerProvider did not hand the record to the audit processor: add audit.processor to its processors (and register it when loggerProvider is "global"), and check that it is not shut down and that no LoggerConfigurator disables the otel-audit logger',
+          { path: 'loggerProvider' },
+        ),
+      );
+    }
+    return appended.then((result) => {
+      if (result.status === 'success') {
+        this.counters.recorded++;
+        return event.eventId;
+      }
+      if (result.error.code === 'AUDIT_ERR_SPOOL_FULL') this.counters.spoolFull++;
+      throw result.error;
+    });
+  }
+
+  async flush(options: { timeoutMillis?: number } = {}): Promise<FlushResult> {
+    const timeoutMillis = options.timeoutMillis ?? 30_000;
+    const ok = await this.sender.flush(timeoutMillis);
+    if (ok) return { status: 'success' };
+    const pendingRecords = this.spool.stats().pendingRecords;
+    return {
+      status: 'retryable',
+      error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `${pendingRecords} events are not acknowledged yet after ${timeoutMillis} ms; they stay in the spool`, {
+        retryable: true,
+      }),
+      pendingRecords,
+    };
+  }
+
+  shutdown(options: { timeoutMillis?: number } = {}): Promise<FlushResult> {
+    this.closing ??= (async () => {
+      (this.processor as AuditSpoolProcessor).shuttingDown = true;
+      const result = await this.flush({ timeoutMillis: options.timeoutMillis ?? 5000 });
+      await this.sender.stop();
+      await this.spool.close();
+      try {
+        await this.exporter.shutdown();
+      } catch {
+        // The exporter is released either way.
+      }
+      if (this.ownProvider) await this.ownProvider.shutdown().catch(() => undefined);
+      return result;
+    })();
+    return this.closing;
+  }
+
+  stats(): AuditLoggerStats {
+    const s = this.spool.stats();
+    return { ...this.counters, ...this.sender.stats(), pendingRecords: s.pendingRecords, pendingBytes: s.pendingBytes };
+  }
+
+  private resolveLogger(): Logger {
+    if (this.logger) return this.logger;
+    const p = this.o.loggerProvider;
+    const provider: ApiLoggerProvider =
+      p === 'own' ? this.ownProvider! : p === 'global' ? logs.getLoggerProvider() : typeof p === 'function' ? (p as () => ApiLoggerProvider)() : p;
+    this.logger = provider.getLogger(AUDIT_SCOPE_NAME, SDK_VERSION, { schemaUrl: AUDIT_SCHEMA_URL });
+    return this.logger;
+  }
+
+  /** The event with SDK-filled fields, context fields and redaction applied (not yet validated). */
+  private complete(input: AuditEventInput): unknown {
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+    const ev: Record<string, unknown> = { ...input };
+    if (ev.eventId === undefined) ev.eventId = uuidv7();
+    if (ev.schemaVersion === undefined) ev.schemaVersion = CURRENT_SCHEMA_VERSION;
+    if (ev.occurredAt === undefined) ev.occurredAt = new Date().toISOString();
+    else if (ev.occurredAt instanceof Date) ev.occurredAt = Number.isNaN(ev.occurredAt.getTime()) ? 'Invalid Date' : ev.occurredAt.toISOString();
+    if (ev.actor === undefined || ev.tenant === undefined || ev.request === undefined || ev.session === undefined) {
+      const ctx = getAuditContext();
+      if (ctx) {
+        if (ev.actor === undefined && ctx.actor) ev.actor = ctx.actor;
+        if (ev.tenant === undefined && ctx.tenant) ev.tenant = ctx.tenant;
+        if (ev.request === undefined && ctx.request) ev.request = ctx.request;
+        if (ev.session === undefined && ctx.session) ev.session = ctx.session;
+      }
+    }
+    if (ev.trace === undefined) {
+      const sc = trace.getSpanContext(context.active());
+      if (sc && isSpanContextValid(sc)) ev.trace = { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags };
+    }
+    if (ev.details !== undefined) ev.details = this.redact(ev.details);
+    if (ev.changes !== null && typeof ev.changes === 'object' && !Array.isArray(ev.changes)) {
+      const ch = { ...(ev.changes as Record<string, unknown>) };
+      if (ch.before !== undefined) ch.before = this.redact(ch.before);
+      if (ch.after !== undefined) ch.after = this.redact(ch.after);
+      ev.changes = ch;
+    }
+    return ev;
+  }
+}
+
+/**
+ * The LogRecordProcessor that spools audit records (those with `audit.schema_version`) and hands
+ * the append's completion to the `record()` call that emitted it.
+ */
+class AuditSpoolProcessor implements LogRecordProcessor {
+  private readonly spool: Spool;
+  private readonly acceptors: Map<string, Acceptor>;
+  private readonly onError: (error: AuditError) => void;
+  private readonly owner: AuditLogger;
+  private readonly contexts = new ContextEncoder();
+
+  constructor(spool: Spool, acceptors: Map<string, Acceptor>, onError: (error: AuditError) => void, owner: AuditLogger) {
+    this.spool = spool;
+    this.acceptors = acceptors;
+    this.onError = onError;
+    this.owner = owner;
+  }
+
+  onEmit(record: ReadWriteLogRecord): void {
+    const attrs = record.attributes;
+    if (attrs[AUDIT_ATTR.schemaVersion] === undefined) return;
+    const id = attrs[AUDIT_ATTR.eventId];
+    const acceptor = typeof id === 'string' ? this.acceptors.get(id) : undefined;
+    const appended = this.spool.append(this.contexts.encode(record.resource, record.instrumentationScope), encodeRecord(record));
+    if (acceptor) acceptor(appended);
+    else {
+      // Emitted by other code through the same provider: spooled too, failures reported.
+      void appended.then((r) => {
+        if (r.status !== 'success') this.onError(r.error);
+      });
+    }
+  }
+
+  async forceFlush(): Promise<void> {
+    // Spooled records are already durable; forceFlush waits (bounded) for their delivery.
+    await this.owner.flush({ timeoutMillis: 30_000 });
+  }
+
+  async shutdown(): Promise<void> {
+    // The own provider's shutdown comes from the logger's shutdown, which is already running.
+    if (this.shuttingDown) return;
+    await this.owner.shutdown();
+  }
+
+  /** Set by the logger's shutdown so that the provider shutdown it triggers does not wait on itself. */
+  shuttingDown = false;
+}

@@ -1,0 +1,28 @@
+/**
+ * otel-audit producer SDK: `createAuditLogger`, audit context, HTTP middleware, redaction.
+ * Public names are exported one by one; anything not listed here is internal.
+ */
+export { AUDIT_SCOPE_NAME, SDK_VERSION, createAuditLogger } from './audit-logger.ts';
+export type { AuditLogger, AuditLoggerStats, FlushResult } from './audit-logger.ts';
+export { AuditLoggerOptionsSchema, parseAuditLoggerOptions } from './options.ts';
+export type { AuditLoggerOptions, ResolvedAuditLoggerOptions } from './options.ts';
+export type { RejectedReport } from './sender.ts';
+export type { OtlpProtocol } from './otlp-exporter.ts';
+export { getAuditContext, runWithAuditContext, updateAuditContext } from './context.ts';
+export type { AuditContext } from './context.ts';
+export { DEFAULT_REDACT_KEYS, REDACTED, createRedactor } from './redact.ts';
+export { uuidv7 } from './uuid-v7.ts';
+export { AuditError, isAuditError } from '../common/errors.ts';
+export type { AuditErrorCode } from '../common/errors.ts';
+export { AUDIT_EVENT_LIMITS, AUDIT_SCHEMA_URL, CURRENT_SCHEMA_VERSION } from '../schema/index.ts';
+export type {
+  AuditActor,
+  AuditEvent,
+  AuditEventInput,
+  AuditOutcome,
+  AuditRequest,
+  AuditTarget,
+  AuditTenant,
+  AuditTraceContext,
+  JsonValue,
+} from '../schema/index.ts';

@@ -1,0 +1,122 @@
+/**
+ * Options of `createAuditLogger`: one strict zod schema holding every default, parsed once.
+ * An unknown key or a bad value throws `AUDIT_ERR_INVALID_CONFIG` naming the key path.
+ */
+import type { LoggerProvider } from '@opentelemetry/api';
+import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
+import { z } from 'zod';
+import { AuditError } from '../common/errors.ts';
+import { formatPath } from '../schema/index.ts';
+import { defaultEndpoint } from './otlp-exporter.ts';
+import { DEFAULT_REDACT_KEYS, REDACTED } from './redact.ts';
+import type { RejectedReport } from './sender.ts';
+
+const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', `${what} must be a function`);
+const positiveInt = () => z.number().int().positive();
+
+/** Settings of the built-in OTLP exporter. */
+export const ExporterOptionsSchema = z
+  .strictObject({
+    /** Wire protocol. Default `http/protobuf`. */
+    protocol: z.enum(['http/protobuf', 'http/json', 'grpc']).default('http/protobuf'),
+    /**
+     * Receiver URL. Default `http://127.0.0.1:4318/v1/logs` for HTTP (the full URL, path included)
+     * and `http://127.0.0.1:4317` for gRPC (`https:` selects TLS).
+     */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** Extra request headers (gRPC: metadata), e.g. `{ authorization: 'Bearer …' }`. */
+    headers: z.record(z.string().min(1), z.string()).default({}),
+    /** Time limit of one export request, including the exporter's own quick retries. Default 10000. */
+    timeoutMillis: positiveInt().max(600_000).default(10_000),
+    /** Request compression. Default `none`. */
+    compression: z.enum(['none', 'gzip']).default('none'),
+  })
+  .transform((o) => ({ ...o, endpoint: o.endpoint ?? defaultEndpoint(o.protocol) }));
+
+/** A LoggerProvider as the OTel API defines it (sdk-logs' `LoggerProvider` or any other). */
+const providerLike = z.custom<LoggerProvider>(
+  (v) => v !== null && typeof v === 'object' && typeof (v as { getLogger?: unknown }).getLogger === 'function',
+  'must be "own", "global", a LoggerProvider or a function returning one',
+);
+
+/** The options schema; see {@link AuditLoggerOptions} for what each key means. */
+export const AuditLoggerOptionsSchema = z
+  .strictObject({
+    delivery: z.enum(['durable', 'memory']).default('durable'),
+    spoolDir: z.string().min(1).default('./otel-audit-spool'),
+    maxSpoolBytes: positiveInt().min(4096).default(256 * 1024 * 1024),
+    maxSegmentBytes: positiveInt().min(4096).default(8 * 1024 * 1024),
+    loggerProvider: z.union([z.enum(['own', 'global']), providerLike, fn<() => LoggerProvider>('loggerProvider')]).default('own'),
+    serviceName: z.string().min(1).optional(),
+    resourceAttributes: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    exporter: ExporterOptionsSchema.prefault({}),
+    logRecordExporter: z
+      .custom<LogRecordExporter>(
+        (v) => v !== null && typeof v === 'object' && typeof (v as { export?: unknown }).export === 'function',
+        'must be an OTel LogRecordExporter',
+      )
+      .optional(),
+    maxExportBatchSize: positiveInt().max(100_000).default(512),
+    minBackoffMillis: positiveInt().default(1000),
+    maxBackoffMillis: positiveInt().default(30_000),
+    onInvalid: z.enum(['throw', 'report']).default('throw'),
+    redactKeys: z.array(z.string().min(1)).default([...DEFAULT_REDACT_KEYS]),
+    redactReplacement: z.string().default(REDACTED),
+    onError: fn<(error: AuditError) => void>('onError').optional(),
+    onRejected: fn<(report: RejectedReport) => void>('onRejected').optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.maxBackoffMillis < o.minBackoffMillis) {
+      ctx.addIssue({ code: 'custom', path: ['maxBackoffMillis'], message: 'must be >= minBackoffMillis' });
+    }
+  });
+
+/**
+ * Options of `createAuditLogger`. Every key is optional.
+ *
+ * - `delivery` (`'durable'`): `'durable'` writes each event to the spool and fsyncs it before
+ *   `record()` resolves. `'memory'` keeps events in memory until acknowledged — for tests and
+ *   tools: events not yet acknowledged are lost when the process exits or crashes.
+ * - `spoolDir` (`'./otel-audit-spool'`): directory of the durable spool; one logger per directory
+ *   (a lock file enforces it).
+ * - `maxSpoolBytes` (256 MiB): bytes of events waiting for delivery (disk for durable, memory for
+ *   memory). A `record()` that does not fit rejects with `AUDIT_ERR_SPOOL_FULL`.
+ * - `maxSegmentBytes` (8 MiB): size at which spool segment files roll over; acknowledged segments
+ *   are deleted, so disk use can exceed `maxSpoolBytes` by up to one segment.
+ * - `loggerProvider` (`'own'`): `'own'` creates a LoggerProvider with the audit processor;
+ *   `'global'` emits through `logs.getLoggerProvider()` and a provider (or a function returning one,
+ *   resolved on first use) emits through that provider. In both, add `audit.processor` to that
+ *   provider's `processors`.
+ * - `serviceName`, `resourceAttributes`: resource of the own provider (`service.name` etc.).
+ * - `exporter`: built-in OTLP exporter settings (`protocol`, `endpoint`, `headers`,
+ *   `timeoutMillis`, `compression`).
+ * - `logRecordExporter`: use this OTel exporter instead (then `exporter` is ignored, and
+ *   partial_success is invisible: stock OTel exporters only log it).
+ * - `maxExportBatchSize` (512): records per export request.
+ * - `minBackoffMillis` (1000), `maxBackoffMillis` (30000): retry backoff bounds.
+ * - `onInvalid` (`'throw'`): `'throw'` makes `record()` throw `AUDIT_ERR_INVALID_EVENT`
+ *   synchronously; `'report'` returns a rejected promise and counts it in `stats().invalid`.
+ * - `redactKeys` (password, passwd, secret, token, authorization, cookie, api_key, private_key,
+ *   credential), `redactReplacement` (`'[REDACTED]'`): see redact.ts.
+ * - `onError(error)`: delivery problems that are being retried (export failures, spool damage).
+ * - `onRejected(report)`: events the receiver refused for good (partial_success, invalid request).
+ */
+export type AuditLoggerOptions = z.input<typeof AuditLoggerOptionsSchema>;
+/** Options after defaults. */
+export type ResolvedAuditLoggerOptions = z.output<typeof AuditLoggerOptionsSchema>;
+
+/** Parse options; throws `AUDIT_ERR_INVALID_CONFIG` naming the first bad key (all in `details.issues`). */
+export function parseAuditLoggerOptions(input: unknown): ResolvedAuditLoggerOptions {
+  const parsed = AuditLoggerOptionsSchema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => {
+    const keys = (i as { keys?: string[] }).keys;
+    const path = keys && keys.length > 0 ? formatPath([...i.path, keys[0]!]) : formatPath(i.path);
+    return { path, message: keys && keys.length > 0 ? `unknown option (${keys.join(', ')})` : i.message };
+  });
+  const first = issues[0]!;
+  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+    path: first.path,
+    details: { issues },
+  });
+}

@@ -1,0 +1,286 @@
+/**
+ * The sender: exports spooled records through an OTel `LogRecordExporter`, one batch at a time,
+ * and acknowledges them in the spool only when the receiver accepted them.
+ *
+ * - success → acknowledged. A `partial_success` with rejected records is reported through
+ *   `onRejected` (the receiver does not say which records; the report lists the batch) and not
+ *   retried, per the OTLP spec.
+ * - invalid (HTTP 400/413, gRPC INVALID_ARGUMENT) → the batch is split in halves until the records
+ *   at fault are isolated; each is reported through `onRejected` and dropped from the spool. A
+ *   poison record therefore costs about log2(batch) extra requests, never a stuck spool.
+ * - retryable (everything else) → reported through `onError`, retried with exponential backoff
+ *   and jitter (or the receiver's Retry-After / RetryInfo) for as long as it takes.
+ */
+import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { AuditError } from '../common/errors.ts';
+import { AUDIT_ATTR } from '../schema/index.ts';
+import { backoffDelayMillis, type BackoffSettings } from './backoff.ts';
+import { classifyExportError } from './otlp-exporter.ts';
+import { RecordDecoder } from './record-codec.ts';
+import type { Spool } from './spool/types.ts';
+
+/** Records the receiver refused for good. */
+export interface RejectedReport {
+  /** `partial_success`: the receiver accepted the request but rejected some records (it does not say which). `invalid`: the receiver refused a request holding only these records. */
+  reason: 'partial_success' | 'invalid';
+  /** Number of records rejected. */
+  count: number;
+  /** The receiver's message (OTLP `error_message`, or the status). */
+  message: string;
+  /** `invalid`: exactly the rejected events. `partial_success`: every event of the request (a superset). */
+  eventIds: string[];
+}
+
+/** Options of {@link Sender}. */
+export interface SenderOptions extends BackoffSettings {
+  spool: Spool;
+  exporter: LogRecordExporter;
+  /** Partial success of the last export, when the exporter can tell (see otlp-exporter.ts). */
+  takePartialSuccess: (() => { rejected: number; message: string } | undefined) | undefined;
+  maxExportBatchSize: number;
+  /** Time after which an export that has not called back counts as failed (retryable). */
+  exportTimeoutMillis: number;
+  onError: (error: AuditError) => void;
+  onRejected: (report: RejectedReport) => void;
+  random?: () => number;
+}
+
+/** Delivery counters. */
+export interface SenderStats {
+  /** Records acknowledged by the receiver (excluding rejected ones). */
+  exported: number;
+  /** Records the receiver rejected (partial_success or invalid requests). */
+  rejected: number;
+  /** Export attempts that failed with a retryable error. */
+  failedAttempts: number;
+}
+
+type AttemptResult = { kind: 'success' } | { kind: 'invalid'; message: string } | { kind: 'retryable'; error: AuditError; retryAfterMillis?: number };
+
+/** Runs the export loop; see the module comment. */
+export class Sender {
+  private readonly o: SenderOptions;
+  private readonly decoder = new RecordDecoder();
+  private readonly counters: SenderStats = { exported: 0, rejected: 0, failedAttempts: 0 };
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private wakeUp: (() => void) | undefined;
+  private flushWaiters: Array<() => void> = [];
+  private busy = false;
+
+  constructor(options: SenderOptions) {
+    this.o = options;
+    options.spool.onReadable(() => this.wake());
+  }
+
+  /** Start the loop (idempotent). */
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  /** Counters since start. */
+  stats(): SenderStats {
+    return { ...this.counters };
+  }
+
+  /**
+   * Resolves true once every record appended so far is acknowledged or rejected, false when
+   * `timeoutMillis` passes first (records stay in the spool and keep being retried).
+   */
+  flush(timeoutMillis: number): Promise<boolean> {
+    if (this.idle()) return Promise.resolve(true);
+    this.wake();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.flushWaiters = this.flushWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMillis);
+      this.flushWaiters.push(done);
+    });
+  }
+
+  /** Stop after the current attempt; unsent records stay in the spool. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.running;
+  }
+
+  private idle(): boolean {
+    return !this.busy && this.o.spool.stats().pendingRecords === 0;
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  private sleep(ms: number | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(() => finish(), ms);
+      const finish = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        if (this.wakeUp === finish) this.wakeUp = undefined;
+        resolve();
+      };
+      // Only idle waits are cut short by new records; backoff waits are cut short by stop().
+      this.wakeUp = finish;
+    });
+  }
+
+  private notifyFlushed(): void {
+    if (!this.idle() || this.flushWaiters.length === 0) return;
+    const waiters = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      let batch;
+      try {
+        batch = await this.o.spool.read(this.o.maxExportBatchSize);
+      } catch (cause) {
+        this.o.onError(new AuditError('AUDIT_ERR_INTERNAL', `reading the spool failed: ${(cause as Error).message}`, { cause, retryable: true }));
+        await this.sleep(this.o.maxBackoffMillis);
+        continue;
+      }
+      if (batch.records.length === 0) {
+        this.notifyFlushed();
+        // Sleep until records become readable; the timer covers appends whose notification raced.
+        await this.sleep(1000);
+        continue;
+      }
+      this.busy = true;
+      try {
+        const records: ReadableLogRecord[] = [];
+        for (const r of batch.records) {
+          try {
+            records.push(this.decoder.decode(r.contextJson, r.payload));
+          } catch (cause) {
+            this.o.onError(new AuditError('AUDIT_ERR_SPOOL_CORRUPT', 'a spooled record could not be decoded; skipped', { cause }));
+          }
+        }
+        const delivered = await this.deliver(records);
+        if (!delivered) break; // stopped while retrying: the batch stays in the spool
+        await this.o.spool.ack(batch.end, batch.records.length);
+      } finally {
+        this.busy = false;
+      }
+      this.notifyFlushed();
+    }
+  }
+
+  /** Deliver `records` completely (success or reported rejection). False when stopped first. */
+  private async deliver(records: ReadableLogRecord[]): Promise<boolean> {
+    const work: ReadableLogRecord[][] = records.length > 0 ? [records] : [];
+    let attempt = 0;
+    while (work.length > 0) {
+      if (this.stopped) return false;
+      const chunk = work[0]!;
+      const result = await this.attempt(chunk);
+      if (result.kind === 'success') {
+        work.shift();
+        attempt = 0;
+        const partial = this.o.takePartialSuccess?.();
+        if (partial && partial.rejected > 0) {
+          const rejected = Math.min(partial.rejected, chunk.length);
+          this.counters.rejected += rejected;
+          this.counters.exported += chunk.length - rejected;
+          this.report({ reason: 'partial_success', count: rejected, message: partial.message, eventIds: chunk.map(eventIdOf) });
+        } else {
+          this.counters.exported += chunk.length;
+        }
+      } else if (result.kind === 'invalid') {
+        attempt = 0;
+        work.shift();
+        if (chunk.length > 1) {
+          const mid = Math.ceil(chunk.length / 2);
+          work.unshift(chunk.slice(0, mid), chunk.slice(mid));
+        } else {
+          this.counters.rejected += 1;
+          this.report({ reason: 'invalid', count: 1, message: result.message, eventIds: chunk.map(eventIdOf) });
+        }
+      } else {
+        this.counters.failedAttempts++;
+        this.safeOnError(result.error);
+        const delay = backoffDelayMillis(attempt, this.o, result.retryAfterMillis, this.o.random);
+        attempt++;
+        await this.backoff(delay);
+      }
+    }
+    return true;
+  }
+
+  private backoff(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(), ms);
+      const finish = (): void => {
+        clearTimeout(timer);
+        if (this.wakeUp === onWake) this.wakeUp = undefined;
+        resolve();
+      };
+      // New records must not cut a backoff short; only stop() does.
+      const onWake = (): void => {
+        if (this.stopped) finish();
+        else this.wakeUp = onWake;
+      };
+      this.wakeUp = onWake;
+    });
+  }
+
+  private attempt(records: ReadableLogRecord[]): Promise<AttemptResult> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        resolve({ kind: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', 'the export did not complete in time', { retryable: true }) });
+      }, this.o.exportTimeoutMillis);
+      try {
+        this.o.exporter.export(records, (result) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          if (result.code === 0) return resolve({ kind: 'success' });
+          const cls = classifyExportError(result.error);
+          const text = result.error?.message ? `${cls.status}: ${result.error.message}` : cls.status;
+          if (cls.kind === 'invalid') return resolve({ kind: 'invalid', message: text });
+          const error = new AuditError('AUDIT_ERR_EXPORT_FAILED', `${text} (will retry)`, { retryable: true, cause: result.error });
+          resolve(cls.retryAfterMillis === undefined ? { kind: 'retryable', error } : { kind: 'retryable', error, retryAfterMillis: cls.retryAfterMillis });
+        });
+      } catch (cause) {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ kind: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `the exporter threw: ${(cause as Error).message}`, { retryable: true, cause }) });
+      }
+    });
+  }
+
+  private report(report: RejectedReport): void {
+    try {
+      this.o.onRejected(report);
+    } catch {
+      // A throwing callback must not stop delivery.
+    }
+  }
+
+  private safeOnError(error: AuditError): void {
+    try {
+      this.o.onError(error);
+    } catch {
+      // A throwing callback must not stop delivery.
+    }
+  }
+}
+
+function eventIdOf(record: ReadableLogRecord): string {
+  const id = record.attributes[AUDIT_ATTR.eventId];
+  return typeof id === 'string' ? id : '';
+}

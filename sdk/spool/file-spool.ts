@@ -1,0 +1,591 @@
+/**
+ * The durable spool: append-only segment files in one directory, fsync'd with group commit, read
+ * back by the sender from an acknowledged cursor.
+ *
+ *   <dir>/lock                       pid of the process that owns the spool
+ *   <dir>/cursor.json                {"segment":n,"offset":m}: everything before it is acknowledged
+ *   <dir>/00000000000000000001.seg   segments (format: frame.ts), numbered in append order
+ *
+ * Guarantees: `append()` resolves only after its frame is written and `fdatasync`'d (concurrent
+ * appends share one write + one fsync); a crash loses only appends that had not resolved (their
+ * torn frames are cut off at the next open); acknowledged segments are deleted; records after the
+ * cursor are sent again after a restart (at-least-once; the receiver dedupes by event id).
+ * The cursor is written after each acknowledged batch; losing its latest version only re-sends.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { AuditError, type OperationResult } from '../../common/errors.ts';
+import {
+  FRAME_CONTEXT,
+  FRAME_RECORD,
+  SEGMENT_HEADER_BYTES,
+  SEGMENT_MAGIC,
+  decodeFrame,
+  encodeFrame,
+} from './frame.ts';
+import type { Spool, SpoolBatch, SpoolCursor, SpoolProblemListener, SpoolRecord, SpoolStats } from './types.ts';
+
+/** Options of {@link openFileSpool}. */
+export interface FileSpoolOptions {
+  dir: string;
+  /** Max bytes of unacknowledged frames. Appends beyond it fail with `AUDIT_ERR_SPOOL_FULL`. */
+  maxBytes: number;
+  /** A segment is closed and a new one started when the next append would pass this size. */
+  maxSegmentBytes: number;
+  /** Called for recovered corruption (`AUDIT_ERR_SPOOL_CORRUPT`) and I/O failures. */
+  onProblem: SpoolProblemListener;
+}
+
+interface Segment {
+  id: number;
+  file: string;
+  /** Bytes assigned: header + frames appended (some may still be queued). */
+  size: number;
+  /** Bytes written and fsync'd: what readers may read. */
+  durableSize: number;
+  /** Where the next write goes (bytes written, fsync'd or not). */
+  writePos: number;
+  /** Context index → context JSON, for frames of this segment. */
+  contexts: Map<number, string>;
+  /** Context JSON → index, used by the writer of the active segment. */
+  contextIndex: Map<string, number>;
+  fd: number | undefined;
+  /** The file exists on disk (created and its directory entry fsync'd). */
+  created: boolean;
+  /** A write failed: no more appends go here. */
+  poisoned: boolean;
+}
+
+interface QueuedAppend {
+  segment: Segment;
+  frames: Buffer[];
+  bytes: number;
+  resolve: (result: OperationResult) => void;
+}
+
+const CURSOR_FILE = 'cursor.json';
+const LOCK_FILE = 'lock';
+const SEGMENT_RE = /^(\d{20})\.seg$/;
+const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Open (or create) the spool in `options.dir`: take the lock, read the cursor, scan every segment
+ * (checksums), cut torn tails, delete acknowledged segments. Synchronous so that a misconfigured
+ * or locked spool fails `createAuditLogger()` itself. Throws `AUDIT_ERR_INVALID_CONFIG` when the
+ * directory cannot be used or is owned by a live process.
+ */
+export function openFileSpool(options: FileSpoolOptions): Spool {
+  return new FileSpool(options);
+}
+
+class FileSpool implements Spool {
+  private readonly dir: string;
+  private readonly maxBytes: number;
+  private readonly maxSegmentBytes: number;
+  private readonly onProblem: SpoolProblemListener;
+  private readonly segments: Segment[] = [];
+  private active: Segment | undefined;
+  private cursor: SpoolCursor;
+  private pendingRecords = 0;
+  private pendingBytes = 0;
+  private queue: QueuedAppend[] = [];
+  private flushing: Promise<void> | undefined;
+  private readonly listeners: Array<() => void> = [];
+  private closed = false;
+  private readFd: { segment: number; fd: number } | undefined;
+  private nextSegmentId: number;
+
+  constructor(options: FileSpoolOptions) {
+    this.dir = path.resolve(options.dir);
+    this.maxBytes = options.maxBytes;
+    this.maxSegmentBytes = options.maxSegmentBytes;
+    this.onProblem = options.onProblem;
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+    } catch (cause) {
+      throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} cannot be created`, { path: 'spoolDir', cause });
+    }
+    this.lock();
+    const saved = this.readCursor();
+    this.scan();
+    this.cursor = this.placeCursor(saved);
+    this.nextSegmentId = Math.max((this.segments.at(-1)?.id ?? 0) + 1, this.cursor.segment);
+    this.deleteAcknowledged();
+    this.recount();
+  }
+
+  append(contextJson: string, payload: Buffer): Promise<OperationResult> {
+    if (this.closed) {
+      return Promise.resolve({ status: 'failure', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'the audit spool is closed') });
+    }
+    let segment = this.active;
+    const recordFrame = encodeFrame(FRAME_RECORD, 0, payload);
+    let contextIdx = segment?.contextIndex.get(contextJson);
+    const contextBody = contextIdx === undefined ? Buffer.from(contextJson, 'utf8') : undefined;
+    const needed = recordFrame.length + (contextBody ? contextBody.length + 13 : 0);
+    if (this.pendingBytes + needed > this.maxBytes) {
+      return Promise.resolve({
+        status: 'failure',
+        error: new AuditError(
+          'AUDIT_ERR_SPOOL_FULL',
+          `${this.pendingBytes} bytes are waiting for delivery and the limit (maxSpoolBytes) is ${this.maxBytes}`,
+          { retryable: true, details: { pendingBytes: this.pendingBytes, maxSpoolBytes: this.maxBytes } },
+        ),
+      });
+    }
+    if (!segment || segment.poisoned || (segment.size + needed > this.maxSegmentBytes && segment.size > SEGMENT_HEADER_BYTES)) {
+      segment = this.roll();
+      contextIdx = undefined;
+    }
+    const frames: Buffer[] = [];
+    if (contextIdx === undefined) {
+      contextIdx = segment.contextIndex.size;
+      segment.contextIndex.set(contextJson, contextIdx);
+      segment.contexts.set(contextIdx, contextJson);
+      frames.push(encodeFrame(FRAME_CONTEXT, contextIdx, contextBody ?? Buffer.from(contextJson, 'utf8')));
+    }
+    // The record frame was encoded with index 0; patch the index and checksum only when needed.
+    if (contextIdx !== 0) frames.push(encodeFrame(FRAME_RECORD, contextIdx, payload));
+    else frames.push(recordFrame);
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
+    segment.size += bytes;
+    this.pendingBytes += bytes;
+    this.pendingRecords++;
+    return new Promise((resolve) => {
+      this.queue.push({ segment: segment!, frames, bytes, resolve });
+      this.flushing ??= this.flushLoop();
+    });
+  }
+
+  async read(maxRecords: number): Promise<SpoolBatch> {
+    const records: SpoolRecord[] = [];
+    const cur: SpoolCursor = { ...this.cursor };
+    while (records.length < maxRecords) {
+      const idx = this.segments.findIndex((s) => s.id === cur.segment);
+      const segment = this.segments[idx];
+      if (!segment) break;
+      if (cur.offset >= segment.durableSize) {
+        const next = this.segments[idx + 1];
+        if (next && segment !== this.active && segment.durableSize >= segment.size) {
+          cur.segment = next.id;
+          cur.offset = SEGMENT_HEADER_BYTES;
+          continue;
+        }
+        break;
+      }
+      const length = Math.min(segment.durableSize - cur.offset, READ_CHUNK_BYTES);
+      const buf = Buffer.allocUnsafe(length);
+      const got = await this.readAt(segment, buf, cur.offset);
+      let pos = 0;
+      while (records.length < maxRecords) {
+        const frame = decodeFrame(buf.subarray(0, got), pos);
+        if (frame === 'incomplete') break;
+        if (frame === 'corrupt') {
+          // Durable bytes were checked at open or written by us; a mismatch now is disk damage.
+          this.onProblem(new AuditError('AUDIT_ERR_SPOOL_CORRUPT', `segment ${segment.file} is damaged at offset ${cur.offset + pos}; the rest of it is skipped`));
+          segment.durableSize = cur.offset + pos;
+          segment.size = segment.durableSize;
+          break;
+        }
+        pos = frame.end;
+        if (frame.type === FRAME_RECORD) {
+          const contextJson = segment.contexts.get(frame.index);
+          if (contextJson === undefined) {
+            this.onProblem(new AuditError('AUDIT_ERR_SPOOL_CORRUPT', `segment ${segment.file} references unknown context ${frame.index}; record skipped`));
+            continue;
+          }
+          records.push({ contextJson, payload: frame.body });
+        }
+      }
+      cur.offset += pos;
+      // No complete frame in a chunk of durable bytes cannot happen (frames are far smaller than
+      // a chunk); stop rather than spin.
+      if (pos === 0) break;
+    }
+    return { records, end: cur };
+  }
+
+  async ack(end: SpoolCursor, records: number): Promise<void> {
+    this.cursor = { ...end };
+    this.pendingRecords = Math.max(0, this.pendingRecords - records);
+    // A fully read, closed segment: move the cursor to the next one so that it can be deleted.
+    const idx = this.segments.findIndex((s) => s.id === this.cursor.segment);
+    const seg = this.segments[idx];
+    const next = this.segments[idx + 1];
+    if (seg && next && seg !== this.active && this.cursor.offset >= seg.size) {
+      this.cursor = { segment: next.id, offset: SEGMENT_HEADER_BYTES };
+    }
+    await this.writeCursor();
+    this.deleteAcknowledged();
+    this.recount(false);
+  }
+
+  onReadable(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  stats(): SpoolStats {
+    return { pendingRecords: this.pendingRecords, pendingBytes: this.pendingBytes, maxBytes: this.maxBytes };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    for (const s of this.segments) this.closeFd(s);
+    if (this.readFd) {
+      fs.closeSync(this.readFd.fd);
+      this.readFd = undefined;
+    }
+    try {
+      fs.unlinkSync(path.join(this.dir, LOCK_FILE));
+    } catch {
+      // Already gone: nothing to release.
+    }
+  }
+
+  // --- writing -------------------------------------------------------------------------------
+
+  private roll(): Segment {
+    const id = this.nextSegmentId++;
+    const segment: Segment = {
+      id,
+      file: path.join(this.dir, `${String(id).padStart(20, '0')}.seg`),
+      size: SEGMENT_HEADER_BYTES,
+      durableSize: 0,
+      writePos: 0,
+      contexts: new Map(),
+      contextIndex: new Map(),
+      fd: undefined,
+      created: false,
+      poisoned: false,
+    };
+    this.segments.push(segment);
+    this.active = segment;
+    return segment;
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        // Group consecutive appends by segment: one write + one fdatasync per segment per round.
+        let start = 0;
+        while (start < batch.length) {
+          const segment = batch[start]!.segment;
+          let end = start;
+          while (end < batch.length && batch[end]!.segment === segment) end++;
+          await this.writeGroup(segment, batch.slice(start, end));
+          start = end;
+        }
+        for (const l of this.listeners) l();
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async writeGroup(segment: Segment, group: QueuedAppend[]): Promise<void> {
+    if (segment.poisoned) {
+      this.failGroup(segment, group, new AuditError('AUDIT_ERR_INTERNAL', 'an earlier write to this spool segment failed', { retryable: true }));
+      return;
+    }
+    const buffers: Buffer[] = [];
+    let bytes = 0;
+    for (const item of group) {
+      for (const f of item.frames) buffers.push(f);
+      bytes += item.bytes;
+    }
+    try {
+      if (!segment.created) await this.create(segment);
+      await writevAll(segment.fd!, buffers, segment.writePos);
+      segment.writePos += bytes;
+      await fdatasync(segment.fd!);
+      segment.durableSize = segment.writePos;
+    } catch (cause) {
+      segment.poisoned = true;
+      const code = (cause as NodeJS.ErrnoException).code;
+      const error =
+        code === 'ENOSPC' || code === 'EDQUOT'
+          ? new AuditError('AUDIT_ERR_SPOOL_FULL', `the disk of ${this.dir} is full`, { retryable: true, cause })
+          : new AuditError('AUDIT_ERR_INTERNAL', `spool write failed: ${(cause as Error).message}`, { retryable: true, cause });
+      this.onProblem(error);
+      try {
+        if (segment.fd !== undefined) fs.ftruncateSync(segment.fd, Math.max(segment.durableSize, 0));
+      } catch {
+        // The segment is poisoned either way; a torn tail is cut at the next open.
+      }
+      segment.writePos = segment.durableSize;
+      this.failGroup(segment, group, error);
+      return;
+    }
+    if (segment !== this.active && segment.durableSize >= segment.size) this.closeFd(segment);
+    for (const item of group) item.resolve({ status: 'success', value: undefined });
+  }
+
+  private failGroup(segment: Segment, group: QueuedAppend[], error: AuditError): void {
+    for (const item of group) {
+      segment.size -= item.bytes;
+      this.pendingBytes -= item.bytes;
+      this.pendingRecords--;
+      item.resolve({ status: 'failure', error });
+    }
+  }
+
+  private async create(segment: Segment): Promise<void> {
+    const fd = await new Promise<number>((resolve, reject) =>
+      fs.open(segment.file, 'wx', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))),
+    );
+    segment.fd = fd;
+    await writevAll(fd, [SEGMENT_MAGIC], 0);
+    segment.writePos = SEGMENT_HEADER_BYTES;
+    await fdatasync(fd);
+    segment.durableSize = SEGMENT_HEADER_BYTES;
+    // The new directory entry must survive a crash too, or the fsync'd data is unreachable.
+    fsyncDir(this.dir);
+    segment.created = true;
+  }
+
+  private closeFd(segment: Segment): void {
+    if (segment.fd !== undefined) {
+      try {
+        fs.closeSync(segment.fd);
+      } catch {
+        // Closing can only fail for a bad fd; nothing to recover.
+      }
+      segment.fd = undefined;
+    }
+  }
+
+  // --- reading -------------------------------------------------------------------------------
+
+  private readAt(segment: Segment, buf: Buffer, position: number): Promise<number> {
+    if (this.readFd && this.readFd.segment !== segment.id) {
+      fs.closeSync(this.readFd.fd);
+      this.readFd = undefined;
+    }
+    if (!this.readFd) this.readFd = { segment: segment.id, fd: fs.openSync(segment.file, 'r') };
+    const fd = this.readFd.fd;
+    return new Promise((resolve, reject) => {
+      let total = 0;
+      const step = (): void => {
+        fs.read(fd, buf, total, buf.length - total, position + total, (err, n) => {
+          if (err) return reject(err);
+          total += n;
+          if (n === 0 || total >= buf.length) resolve(total);
+          else step();
+        });
+      };
+      step();
+    });
+  }
+
+  // --- open, cursor, lock --------------------------------------------------------------------
+
+  private lock(): void {
+    const file = path.join(this.dir, LOCK_FILE);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+        return;
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is not writable`, { path: 'spoolDir', cause });
+        }
+      }
+      const owner = Number(fs.readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || isAlive(owner))) {
+        throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is in use by process ${owner}; each audit logger needs its own spool directory`, { path: 'spoolDir' });
+      }
+      // The owner died (crash, SIGKILL): the lock is stale.
+      fs.rmSync(file, { force: true });
+    }
+    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} lock could not be taken`, { path: 'spoolDir' });
+  }
+
+  private readCursor(): SpoolCursor | undefined {
+    try {
+      const parsed = JSON.parse(fs.readFileSync(path.join(this.dir, CURSOR_FILE), 'utf8')) as Partial<SpoolCursor>;
+      if (Number.isSafeInteger(parsed.segment) && Number.isSafeInteger(parsed.offset)) {
+        return { segment: parsed.segment!, offset: parsed.offset! };
+      }
+    } catch {
+      // Missing or unreadable cursor: start at the oldest segment (re-sending is safe).
+    }
+    return undefined;
+  }
+
+  private async writeCursor(): Promise<void> {
+    const file = path.join(this.dir, CURSOR_FILE);
+    const tmp = `${file}.tmp`;
+    await fs.promises.writeFile(tmp, JSON.stringify(this.cursor));
+    await fs.promises.rename(tmp, file);
+  }
+
+  private scan(): void {
+    const names = fs
+      .readdirSync(this.dir)
+      .filter((n) => SEGMENT_RE.test(n))
+      .sort();
+    names.forEach((name, i) => {
+      const file = path.join(this.dir, name);
+      const id = Number(SEGMENT_RE.exec(name)![1]);
+      const isLast = i === names.length - 1;
+      const buf = fs.readFileSync(file);
+      const segment: Segment = {
+        id,
+        file,
+        size: 0,
+        durableSize: 0,
+        writePos: 0,
+        contexts: new Map(),
+        contextIndex: new Map(),
+        fd: undefined,
+        created: true,
+        poisoned: true, // never appended to again: new appends go to a new segment
+      };
+      if (buf.length < SEGMENT_HEADER_BYTES || !buf.subarray(0, SEGMENT_HEADER_BYTES).equals(SEGMENT_MAGIC)) {
+        if (isLast && buf.length <= SEGMENT_HEADER_BYTES) {
+          // Created but the header never became durable: a crash right after creation.
+          fs.rmSync(file, { force: true });
+          return;
+        }
+        this.onProblem(new AuditError('AUDIT_ERR_SPOOL_CORRUPT', `${file} is not a spool segment; moved aside to ${file}.corrupt`));
+        fs.renameSync(file, `${file}.corrupt`);
+        return;
+      }
+      let pos = SEGMENT_HEADER_BYTES;
+      for (;;) {
+        const frame = decodeFrame(buf, pos);
+        if (frame === 'incomplete' || frame === 'corrupt') break;
+        if (frame.type === FRAME_CONTEXT) segment.contexts.set(frame.index, frame.body.toString('utf8'));
+        pos = frame.end;
+      }
+      if (pos < buf.length) {
+        if (isLast) {
+          // A write torn by a crash: its appends never resolved. Cut it off.
+          fs.truncateSync(file, pos);
+        } else {
+          this.onProblem(
+            new AuditError('AUDIT_ERR_SPOOL_CORRUPT', `${file} is damaged at offset ${pos}; ${buf.length - pos} bytes after it cannot be read`),
+          );
+        }
+      }
+      segment.size = pos;
+      segment.durableSize = pos;
+      segment.writePos = pos;
+      this.segments.push(segment);
+    });
+  }
+
+  private placeCursor(saved: SpoolCursor | undefined): SpoolCursor {
+    const first = this.segments[0];
+    if (!first) return { segment: Math.max(1, saved?.segment ?? 1), offset: SEGMENT_HEADER_BYTES };
+    if (!saved || saved.segment < first.id) return { segment: first.id, offset: SEGMENT_HEADER_BYTES };
+    const seg = this.segments.find((s) => s.id === saved.segment);
+    if (!seg) {
+      const later = this.segments.find((s) => s.id > saved.segment);
+      return later ? { segment: later.id, offset: SEGMENT_HEADER_BYTES } : { segment: saved.segment + 1, offset: SEGMENT_HEADER_BYTES };
+    }
+    return { segment: seg.id, offset: Math.max(SEGMENT_HEADER_BYTES, Math.min(saved.offset, seg.size)) };
+  }
+
+  private deleteAcknowledged(): void {
+    while (this.segments.length > 0) {
+      const first = this.segments[0]!;
+      if (first.id >= this.cursor.segment || first === this.active) break;
+      this.closeFd(first);
+      if (this.readFd?.segment === first.id) {
+        fs.closeSync(this.readFd.fd);
+        this.readFd = undefined;
+      }
+      fs.rmSync(first.file, { force: true });
+      this.segments.shift();
+    }
+  }
+
+  /** Recompute pending bytes (and, at open, pending records) from the cursor. */
+  private recount(countRecords = true): void {
+    let bytes = 0;
+    let records = 0;
+    for (const s of this.segments) {
+      if (s.id < this.cursor.segment) continue;
+      const from = s.id === this.cursor.segment ? this.cursor.offset : SEGMENT_HEADER_BYTES;
+      bytes += Math.max(0, s.size - from);
+      if (countRecords && s.created) records += countRecordFrames(s.file, from, s.size);
+    }
+    this.pendingBytes = bytes;
+    if (countRecords) this.pendingRecords = records;
+  }
+}
+
+function countRecordFrames(file: string, from: number, to: number): number {
+  if (to <= from) return 0;
+  const buf = fs.readFileSync(file).subarray(0, to);
+  let n = 0;
+  let pos = from;
+  for (;;) {
+    const frame = decodeFrame(buf, pos);
+    if (frame === 'incomplete' || frame === 'corrupt') break;
+    if (frame.type === FRAME_RECORD) n++;
+    pos = frame.end;
+  }
+  return n;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function writevAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let bufs = buffers;
+    let pos = position;
+    const step = (): void => {
+      fs.writev(fd, bufs, pos, (err, written) => {
+        if (err) return reject(err);
+        pos += written;
+        // Short writes are rare but legal: continue with what is left.
+        let skip = written;
+        const rest: Buffer[] = [];
+        for (const b of bufs) {
+          if (skip >= b.length) {
+            skip -= b.length;
+          } else {
+            rest.push(skip > 0 ? b.subarray(skip) : b);
+            skip = 0;
+          }
+        }
+        if (rest.length === 0) resolve();
+        else {
+          bufs = rest;
+          step();
+        }
+      });
+    };
+    step();
+  });
+}
+
+function fdatasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some platforms cannot fsync a directory; the data fsync still holds.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
