@@ -88,7 +88,7 @@ describe('ClickHouse HTTP-compatible endpoint', () => {
     });
     const rows = await rs.json<{ EventId: string; Seq: number | string }>();
     expect(rows).toHaveLength(3);
-    const json = await (await remote.query({ query: `SELECT count() AS n FROM ${db}.audit_events`, format: 'JSON' })).json<{ data: Array<{ n: number | string }>; rows: number }>();
+    const json = await (await remote.query({ query: `SELECT count() AS n FROM ${db}.audit_events`, format: 'JSON' })).json<{ n: number | string }>();
     expect(Number(json.data[0]!.n)).toBe(50);
     expect(await (await remote.query({ query: "SELECT 'a,b' AS s, 2 AS n", format: 'CSV' })).text()).toBe('"a,b",2\n');
     expect(await (await remote.query({ query: "SELECT {s:String} AS s, 2 AS n", query_params: { s: "tab\there 'q'" }, format: 'TabSeparated' })).text()).toBe("tab\\there \\'q\\'\t2\n");
