@@ -1,0 +1,120 @@
+/**
+ * Benchmark of the cold path: events/s through the cold-storage exporter into the local archive
+ * (staging with fsync + Parquet/zstd encoding + atomic object writes), bytes per event after
+ * compression, Parquet decode rate, and replay events/s into ClickHouse (embedded chDB).
+ * `run({ quick })` returns the numbers; bench/run.ts prints them.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import {
+  createClickHouseReplaySink,
+  createColdStoreExporter,
+  decodeParquet,
+  encodeParquet,
+  LocalDirectoryStore,
+  listColdObjects,
+  replayColdStorage,
+} from '../exporters/coldstore/index.ts';
+import type { WalEventEntry } from '../receiver/contracts.ts';
+import { walEntryToAuditRow } from '../schema/audit-row.ts';
+import { batchOf, makeEntries } from '../test/exporters/coldstore/fixtures.ts';
+
+/** Options of {@link run}. */
+export interface ColdStoreBenchOptions {
+  /** Fewer events (CI smoke). */
+  quick?: boolean;
+  /** Events to write (default 200 000, quick 20 000). */
+  events?: number;
+}
+
+/** Result of {@link run}. */
+export interface ColdStoreBenchResult {
+  scenario: 'coldstore';
+  events: number;
+  /** End to end: export() of 1000-event batches, then flush (seal, encode, write, manifest). */
+  write: { seconds: number; eventsPerSecond: number; stageEventsPerSecond: number; objects: number };
+  /** Parquet encode alone (rows → zstd Parquet), and decode alone. */
+  encodeEventsPerSecond: number;
+  decodeEventsPerSecond: number;
+  bytesPerEvent: { parquetZstd: number; rowJson: number };
+  replay: { seconds: number; eventsPerSecond: number; rerunSeconds: number };
+}
+
+/** Run the benchmark (see the module comment). */
+export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStoreBenchResult> {
+  const n = options.events ?? (options.quick ? 20_000 : 200_000);
+  const root = await mkdtemp(join(tmpdir(), 'otel-audit-bench-coldstore-'));
+  try {
+    // Four tenants' chains, one event every 50 ms of event time: ~72k events per chain-hour.
+    const entries: WalEventEntry[] = [];
+    const per = Math.ceil(n / 4);
+    for (const t of ['acme', 'globex', 'initech', 'umbrella']) {
+      entries.push(...makeEntries({ tenantId: t, count: Math.min(per, n - entries.length), stepMillis: 50, firstLsn: entries.length + 1 }));
+    }
+    const exporter = createColdStoreExporter({ dataDir: join(root, 'data'), maxObjectAgeMillis: 3_600_000 });
+    await exporter.start();
+    const t0 = performance.now();
+    for (let i = 0; i < entries.length; i += 1000) {
+      const r = await exporter.export(batchOf(entries.slice(i, i + 1000)));
+      if (r.status !== 'success') throw r.error;
+    }
+    const t1 = performance.now();
+    const flushed = await exporter.flush();
+    if (flushed.status !== 'success') throw flushed.error;
+    const t2 = performance.now();
+    await exporter.shutdown();
+
+    const store = new LocalDirectoryStore(join(root, 'data', 'archive'));
+    const listing = await listColdObjects(store);
+    if (listing.status !== 'success') throw listing.error;
+    const parquetBytes = listing.value.objects.reduce((s, o) => s + o.size, 0);
+
+    const rows = entries.slice(0, 20_000).map(walEntryToAuditRow);
+    const rowJson = rows.reduce((s, r) => s + Buffer.byteLength(JSON.stringify(r)) + 1, 0) / rows.length;
+    encodeParquet(rows.slice(0, 1000)); // warm-up
+    const e0 = performance.now();
+    const encoded = encodeParquet(rows);
+    const e1 = performance.now();
+    await decodeParquet(encoded);
+    const e2 = performance.now();
+
+    const ch = createClient({ connection: createChdbConnection({ path: join(root, 'chdb') }) } as Parameters<typeof createClient>[0]);
+    let replay: ColdStoreBenchResult['replay'];
+    try {
+      const sink = createClickHouseReplaySink({ client: ch, database: 'bench' });
+      const r0 = performance.now();
+      const r = await replayColdStorage({ source: store, sink });
+      const r1 = performance.now();
+      if (r.status !== 'success') throw r.error;
+      const again = await replayColdStorage({ source: store, sink });
+      const r2 = performance.now();
+      if (again.status !== 'success' || again.value.rowsInserted !== 0) throw new Error('replay is not idempotent');
+      replay = { seconds: (r1 - r0) / 1000, eventsPerSecond: Math.round(r.value.rowsInserted / ((r1 - r0) / 1000)), rerunSeconds: (r2 - r1) / 1000 };
+    } finally {
+      await ch.close();
+    }
+    return {
+      scenario: 'coldstore',
+      events: entries.length,
+      write: {
+        seconds: (t2 - t0) / 1000,
+        eventsPerSecond: Math.round(entries.length / ((t2 - t0) / 1000)),
+        stageEventsPerSecond: Math.round(entries.length / ((t1 - t0) / 1000)),
+        objects: listing.value.objects.length,
+      },
+      encodeEventsPerSecond: Math.round(rows.length / ((e1 - e0) / 1000)),
+      decodeEventsPerSecond: Math.round(rows.length / ((e2 - e1) / 1000)),
+      bytesPerEvent: { parquetZstd: Math.round((parquetBytes / entries.length) * 10) / 10, rowJson: Math.round(rowJson) },
+      replay,
+    };
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await run({ quick: process.argv.includes('--quick') }), null, 2));
+}
