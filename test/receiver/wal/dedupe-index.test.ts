@@ -1,0 +1,88 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DedupeChunkStore, DedupeIndex, decodeDedupeChunk, encodeDedupeChunk } from '../../../receiver/wal/dedupe-index.ts';
+import { uuidToWords } from '../../../receiver/wal/format.ts';
+import { uuidv7 } from '../pipeline/fixtures.ts';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'dedupe-test-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function ids(n: number): Uint32Array[] {
+  return Array.from({ length: n }, () => {
+    const w = new Uint32Array(4);
+    uuidToWords(uuidv7(), w);
+    return w;
+  });
+}
+
+describe('DedupeIndex', () => {
+  it('finds duplicates, grows, and expires by window', () => {
+    const idx = new DedupeIndex({ windowMillis: 60_000, maxIds: 100_000, initialCapacity: 16 });
+    const all = ids(5000);
+    for (const w of all) expect(idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 1000, 1000)).toBe(false);
+    expect(idx.size).toBe(5000);
+    for (const w of all) expect(idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 1001, 1001)).toBe(true);
+    // After the window an id is new again.
+    const w = all[0]!;
+    expect(idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 1100, 1100)).toBe(false);
+    idx.expire(1100);
+    expect(idx.size).toBe(1);
+  });
+
+  it('keeps memory bounded by maxIds, evicting the oldest first', () => {
+    const idx = new DedupeIndex({ windowMillis: 3600_000, maxIds: 2000, initialCapacity: 16 });
+    const all = ids(10_000);
+    all.forEach((w, i) => idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 1000 + i, 1000 + i));
+    expect(idx.size).toBeLessThanOrEqual(2000);
+    const cap = idx.bytes;
+    const last = all.at(-1)!;
+    expect(idx.checkAndInsert(last[0]!, last[1]!, last[2]!, last[3]!, 20_000, 11_000)).toBe(true);
+    expect(idx.effectiveWindowMillis(11_000)).toBeLessThan(3600_000);
+    all.slice(0, 100).forEach((w) => idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 11_000, 11_000));
+    expect(idx.bytes).toBe(cap);
+  });
+
+  it('measures bytes per id (documented in docs/wal.md)', () => {
+    const n = 1_000_000;
+    const idx = new DedupeIndex({ windowMillis: 3600_000, maxIds: 10_000_000 });
+    const w = new Uint32Array(4);
+    for (let i = 0; i < n; i++) {
+      w[0] = i;
+      w[1] = 0x70000000;
+      w[2] = Math.imul(i, 2654435761) >>> 0;
+      w[3] = (i * 7919) >>> 0;
+      idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 1000, 1000);
+    }
+    const perId = idx.bytes / idx.size;
+    console.log(`dedupe index: ${idx.size} ids in ${idx.bytes} bytes = ${perId.toFixed(1)} bytes/id`);
+    expect(perId).toBeGreaterThanOrEqual(20);
+    expect(perId).toBeLessThanOrEqual(54);
+  });
+});
+
+describe('DedupeChunkStore', () => {
+  it('round-trips chunks, rejects a damaged one, merges many and drops expired ones', async () => {
+    const buf = encodeDedupeChunk([{ a: 1, b: 2, c: 3, d: 4, seenAtSec: 5 }]);
+    expect(decodeDedupeChunk(buf, 'x')).toEqual([{ a: 1, b: 2, c: 3, d: 4, seenAtSec: 5 }]);
+    buf[20]! ^= 1;
+    expect(() => decodeDedupeChunk(buf, 'x')).toThrow(/checksum/);
+
+    const store = new DedupeChunkStore(dir, 100_000, undefined, 4);
+    const idx = new DedupeIndex({ windowMillis: 100_000, maxIds: 10_000 });
+    await store.load(idx, 1000);
+    for (let i = 0; i < 6; i++) await store.add(i * 10 + 1, i * 10 + 10, [{ a: i, b: 0, c: 0, d: 1, seenAtSec: i === 0 ? 1 : 1000 }], 1000);
+    expect(store.chunkCount).toBeLessThanOrEqual(4);
+    const fresh = new DedupeIndex({ windowMillis: 100_000, maxIds: 10_000 });
+    await new DedupeChunkStore(dir, 100_000).load(fresh, 1000);
+    expect(fresh.size).toBe(5); // id 0 was seen at second 1: outside the window, dropped
+    expect(fresh.checkAndInsert(3, 0, 0, 1, 1000, 1000)).toBe(true);
+    expect((await readdir(dir)).every((n) => n.startsWith('ids-'))).toBe(true);
+  });
+});
