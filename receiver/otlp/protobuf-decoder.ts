@@ -22,6 +22,22 @@ export const MAX_ANY_VALUE_DEPTH = 64;
 
 const TWO_32 = 4294967296;
 
+/** Number of attribute positions whose last key and value are remembered by {@link Reader.key} / {@link Reader.value}. */
+const KEY_CACHE_SLOTS = 64;
+/** Longest string (bytes) the per-position caches hold. */
+const CACHED_STRING_MAX_BYTES = 64;
+
+type StringCache = Array<{ bytes: Uint8Array; len: number; text: string }>;
+
+function newStringCache(): StringCache {
+  return Array.from({ length: KEY_CACHE_SLOTS }, () => ({ bytes: new Uint8Array(CACHED_STRING_MAX_BYTES), len: -1, text: '' }));
+}
+
+/** Last key bytes and string per attribute position (module-level: decoding is synchronous). */
+const keyCache = newStringCache();
+/** Same for short string attribute values. */
+const valueCache = newStringCache();
+
 /**
  * Buffer's undocumented fast slice methods (latin1Slice, utf8Slice, hexSlice): present on every Node
  * Buffer (toString() dispatches to them) and they skip toString()'s argument normalisation.
@@ -46,6 +62,13 @@ class Reader {
   uint32(end: number): number {
     const buf = this.buf;
     let pos = this.pos;
+    if (pos < end) {
+      const first = buf[pos]!;
+      if (first < 0x80) {
+        this.pos = pos + 1;
+        return first;
+      }
+    }
     let result = 0;
     let shift = 0;
     for (let i = 0; i < 10; i++) {
@@ -137,6 +160,10 @@ class Reader {
     const stop = this.lengthEnd(end);
     const start = this.pos;
     this.pos = stop;
+    return this.stringAt(start, stop);
+  }
+
+  stringAt(start: number, stop: number): string {
     if (stop === start) return '';
     const buf = this.buf;
     // Short ASCII strings (attribute keys, enum-like values) are the common case; decoding them in JS
@@ -154,6 +181,44 @@ class Reader {
     const slice = buf.subarray(start, stop);
     if (!isUtf8(slice)) throw new DecodeFailure('string is not valid UTF-8');
     return buf.utf8Slice(start, stop);
+  }
+
+  /**
+   * An attribute key, reusing the string decoded last time at the same attribute position when the
+   * bytes are equal. Records of one producer carry the same keys in the same order, so this skips
+   * most string decoding, and handing V8 the same string instance makes the property store that
+   * follows a cache hit instead of a fresh string lookup (measured: docs/decisions.md).
+   */
+  key(end: number, slot: number): string {
+    return this.cachedString(end, slot, keyCache);
+  }
+
+  /** A string attribute value, with the same per-position reuse as {@link Reader.key} (values repeat too: tenant, outcome, schema version). */
+  value(end: number, slot: number): string {
+    return this.cachedString(end, slot, valueCache);
+  }
+
+  private cachedString(end: number, slot: number, cache: StringCache): string {
+    const stop = this.lengthEnd(end);
+    const start = this.pos;
+    const len = stop - start;
+    this.pos = stop;
+    if (slot >= KEY_CACHE_SLOTS || len > CACHED_STRING_MAX_BYTES) return this.stringAt(start, stop);
+    const buf = this.buf;
+    const entry = cache[slot]!;
+    if (entry.len === len) {
+      const bytes = entry.bytes;
+      let i = 0;
+      while (i < len && bytes[i] === buf[start + i]) i++;
+      if (i === len) return entry.text;
+    }
+    const text = this.stringAt(start, stop);
+    // Copy into the slot's preallocated bytes: no allocation per miss (unique values miss every time).
+    const bytes = entry.bytes;
+    for (let i = 0; i < len; i++) bytes[i] = buf[start + i]!;
+    entry.len = len;
+    entry.text = text;
+    return text;
   }
 
   bytes(end: number): Uint8Array {
@@ -206,7 +271,7 @@ function setKey(obj: Record<string, unknown>, key: string, value: unknown): void
   else obj[key] = value;
 }
 
-function anyValue(r: Reader, end: number, depth: number): unknown {
+function anyValue(r: Reader, end: number, depth: number, slot: number = KEY_CACHE_SLOTS): unknown {
   if (depth > MAX_ANY_VALUE_DEPTH) throw new DecodeFailure(`AnyValue nested deeper than ${MAX_ANY_VALUE_DEPTH}`);
   let value: unknown = null; // an AnyValue with no member set is the empty value (logs data model)
   while (r.pos < end) {
@@ -216,7 +281,7 @@ function anyValue(r: Reader, end: number, depth: number): unknown {
     switch (field) {
       case 1:
         if (wt !== 2) throw wrongWireType('stringValue', wt);
-        value = r.string(end);
+        value = r.value(end, slot);
         break;
       case 2:
         if (wt !== 0) throw wrongWireType('boolValue', wt);
@@ -282,7 +347,7 @@ function arrayValue(r: Reader, end: number, depth: number): unknown[] {
 }
 
 /** Decode the repeated KeyValue field `fieldNo` = 1 of a KeyValueList (or the caller's field) into `target`. */
-function keyValue(r: Reader, end: number, target: Record<string, unknown>, depth: number): void {
+function keyValue(r: Reader, end: number, target: Record<string, unknown>, depth: number, slot: number): void {
   let key = '';
   let value: unknown = null;
   while (r.pos < end) {
@@ -291,12 +356,12 @@ function keyValue(r: Reader, end: number, target: Record<string, unknown>, depth
     const wt = tag & 7;
     if (field === 1) {
       if (wt !== 2) throw wrongWireType('key', wt);
-      key = r.string(end);
+      key = r.key(end, slot);
     } else if (field === 2) {
       if (wt !== 2) throw wrongWireType('value', wt);
       try {
         const stop = r.lengthEnd(end);
-        value = anyValue(r, stop, depth);
+        value = anyValue(r, stop, depth, slot);
       } catch (e) {
         throw e instanceof DecodeFailure ? e.at('value') : e;
       }
@@ -316,7 +381,7 @@ function keyValues(r: Reader, end: number, target: Record<string, unknown>, dept
       if (wt !== 2) throw wrongWireType(`${name}[${i}]`, wt);
       try {
         const stop = r.lengthEnd(end);
-        keyValue(r, stop, target, depth);
+        keyValue(r, stop, target, depth, KEY_CACHE_SLOTS);
       } catch (e) {
         throw e instanceof DecodeFailure ? e.at(`${name}[${i}]`) : e;
       }
@@ -329,7 +394,7 @@ function keyValues(r: Reader, end: number, target: Record<string, unknown>, dept
 function attribute(r: Reader, end: number, target: Record<string, unknown>, index: number): void {
   try {
     const stop = r.lengthEnd(end);
-    keyValue(r, stop, target, 1);
+    keyValue(r, stop, target, 1, index);
   } catch (e) {
     throw e instanceof DecodeFailure ? e.at(`attributes[${index}]`) : e;
   }
