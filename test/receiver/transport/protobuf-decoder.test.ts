@@ -153,4 +153,43 @@ describe('hand-rolled protobuf decoder', () => {
     const err = fail(field(1, field(2, field(2, field(5, anyValue)))));
     expect(err.message).toContain('nested deeper than 64');
   });
+
+  it('string caches never return a stale key or value for same-length different bytes', () => {
+    const rec = (k: string, v: string) => ({ attributes: [{ key: k, value: { stringValue: v } }, { key: `${k}-2`, value: { stringValue: v.toUpperCase() } }] });
+    const bytes = encodeRequest({ resourceLogs: [{ scopeLogs: [{ logRecords: [rec('aa', 'x1'), rec('ab', 'x2'), rec('ab', 'x2'), rec('ba', 'é1')] }] }] });
+    const attrs = ok(bytes).logs.resourceLogs[0]!.scopeLogs[0]!.logRecords.map((r) => r.attributes);
+    expect(attrs).toEqual([
+      { aa: 'x1', 'aa-2': 'X1' },
+      { ab: 'x2', 'ab-2': 'X2' },
+      { ab: 'x2', 'ab-2': 'X2' },
+      { ba: 'é1', 'ba-2': 'É1' },
+    ]);
+  });
+
+  it('never throws on mutated input, and agrees with protobufjs whenever both accept it', () => {
+    const valid = encodeRequest(auditRequestObject(8));
+    const reference = createProtobufjsLogsDecoder();
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    let accepted = 0;
+    for (let i = 0; i < 400; i++) {
+      const bytes = Buffer.from(valid);
+      const mutations = 1 + Math.floor(random() * 4);
+      for (let m = 0; m < mutations; m++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      const cut = random() < 0.2 ? Math.floor(random() * bytes.length) : bytes.length;
+      const input = bytes.subarray(0, cut);
+      const mine = decodeLogsProtobuf(input);
+      if (!mine.ok) {
+        expect(mine.error.code).toBe('AUDIT_ERR_DECODE');
+        continue;
+      }
+      accepted++;
+      const ref = reference.decode(input);
+      if (ref.ok) expect(mine).toEqual(ref);
+    }
+    expect(accepted).toBeGreaterThan(0);
+  });
 });
