@@ -267,6 +267,8 @@ class FileSpool implements Spool {
   }
 
   private async flushLoop(): Promise<void> {
+    // Start on the next microtask: appends made in the same synchronous burst share the first write.
+    await Promise.resolve();
     try {
       while (this.queue.length > 0) {
         const batch = this.queue;

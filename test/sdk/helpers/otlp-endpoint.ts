@@ -61,7 +61,7 @@ function loadRoot(): Promise<protobuf.Root> {
 }
 
 /** Start an endpoint; close it with `close()`. */
-export async function startOtlpEndpoint(): Promise<OtlpEndpoint> {
+export async function startOtlpEndpoint(options: { httpPort?: number } = {}): Promise<OtlpEndpoint> {
   const root = await loadRoot();
   const Req = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
   const Res = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');
@@ -136,7 +136,7 @@ export async function startOtlpEndpoint(): Promise<OtlpEndpoint> {
       else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(Res.encode(Res.fromObject(response)).finish()));
     });
   });
-  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => httpServer.listen(options.httpPort ?? 0, '127.0.0.1', () => r()));
   ep.httpUrl = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/v1/logs`;
 
   const grpcServer = new grpc.Server();
