@@ -58,7 +58,9 @@ export function makeEntries(o: EntryOptions): WalEventEntry[] {
     if (o.mutate) event = o.mutate(event, i);
     const valid = validateAuditEvent(event);
     if (!valid.ok) throw valid.error;
-    const chainId = `${tenant}/${instance}`;
+    // The chain follows the (possibly mutated) event's tenant, as the pipeline's would.
+    const chainTenant = valid.event.tenant.id;
+    const chainId = `${chainTenant}/${instance}`;
     const prev = chains.get(chainId) ?? { seq: 0, hash: GENESIS_HASH };
     const hash = computeEntryHash(prev.hash, valid.event);
     chains.set(chainId, { seq: prev.seq + 1, hash });
@@ -66,7 +68,7 @@ export function makeEntries(o: EntryOptions): WalEventEntry[] {
       kind: 'event',
       lsn: (o.firstLsn ?? 1) + i,
       chainId,
-      tenantId: tenant,
+      tenantId: chainTenant,
       seq: prev.seq + 1,
       prevHash: prev.hash,
       hash,
