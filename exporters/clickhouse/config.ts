@@ -27,6 +27,8 @@ export const ClickHouseTlsSchema = z.strictObject({
 /** Zod schema of {@link ClickHouseConfig}; defaults are filled in by {@link parseClickHouseConfig}. */
 export const ClickHouseConfigSchema = z
   .strictObject({
+    /** Run this exporter in the receiver. Default true. */
+    enabled: z.boolean().default(true),
     /** Server URL (http or https). Absent: the embedded chDB engine at `<dataDir>/clickhouse`. */
     url: z.url({ protocol: /^https?$/ }).optional(),
     username: z.string().min(1).optional(),
