@@ -14,3 +14,4 @@ registerCommand('start', 'run the receiver and exporters', async () => ({
 registerCommand('postgres-ddl', 'print the SQL of the Postgres transactional outbox', async () => (await import('./postgres-ddl.ts')).command);
 registerCommand('relay', 'relay audit events from the Postgres outbox to the receiver', async () => (await import('./relay.ts')).command);
 registerCommand('replay', 'replay cold storage (S3 or local archive) into ClickHouse', async () => (await import('./replay.ts')).command);
+registerCommand('clickhouse-ddl', 'print the ClickHouse schema and least-privilege roles', async () => (await import('./clickhouse-ddl.ts')).command);
