@@ -4,6 +4,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { AuditEventInput } from '../../../schema/index.ts';
 
 /** A fresh temporary directory (removed by the returned cleanup). */
 export function tempDir(prefix = 'otel-audit-sdk-'): { dir: string; cleanup: () => void } {
@@ -44,12 +45,13 @@ export function installContextManager(): void {
 }
 
 /** A minimal valid event input (actor and tenant given). */
-export function sampleEvent(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function sampleEvent(overrides: Record<string, unknown> = {}): AuditEventInput {
+  // Overrides may be deliberately invalid (tests of validation), hence the cast.
   return {
     action: 'grant.issue',
     outcome: 'success',
     actor: { id: 'u-1', type: 'user' },
     tenant: { id: 'acme' },
     ...overrides,
-  };
+  } as AuditEventInput;
 }
