@@ -34,6 +34,7 @@ export interface GrpcServerOptions {
 
 /** The OTLP/gRPC server (start/shutdown like a `Component`; `start()` resolves with the address). */
 export interface GrpcServer {
+  /** The validated configuration in effect. */
   readonly config: GrpcServerConfig;
   /**
    * Bind and serve. Resolves with the bound address.

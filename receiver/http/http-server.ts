@@ -8,8 +8,8 @@ import { AuditError } from '../../common/errors.ts';
 import type { LogsConsumer } from '../contracts.ts';
 import { type BearerAuthenticator, createBearerAuthenticator } from '../auth/bearer-auth.ts';
 import { type HttpServerConfig, type HttpServerConfigInput, parseHttpServerConfig } from './config.ts';
-import { createOtlpLogsHandler } from './otlp-logs-handler.ts';
-import { sendStatus } from './respond.ts';
+import { createOtlpLogsHandler, parseOtlpContentType } from './otlp-logs-handler.ts';
+import { type OtlpBodyFormat, sendStatus } from './respond.ts';
 import { type RouteHandler, type RouteOptions, Router } from './router.ts';
 
 /** Where a server listens once started. */
@@ -93,34 +93,40 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     if (closing) {
       // A request on a kept-alive connection during shutdown: retryable, and close the connection.
       res.setHeader('connection', 'close');
-      sendStatus(req, res, 503, new AuditError('AUDIT_ERR_SHUTDOWN', 'the receiver is shutting down').message, 'json', { 'retry-after': '1' });
+      sendStatus(req, res, 503, new AuditError('AUDIT_ERR_SHUTDOWN', 'the receiver is shutting down').message, errorFormat(req), { 'retry-after': '1' });
       return;
     }
     void dispatch(req, res);
   });
 
+  /** Error bodies follow the request's OTLP content type when it has one (OTLP/HTTP: answer in kind), else JSON. */
+  function errorFormat(req: http.IncomingMessage): OtlpBodyFormat {
+    return parseOtlpContentType(req.headers['content-type'])?.format ?? 'json';
+  }
+
   async function dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const format = errorFormat(req);
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://receiver.invalid');
     } catch {
-      sendStatus(req, res, 400, 'invalid request target');
+      sendStatus(req, res, 400, 'invalid request target', format);
       return;
     }
     const found = router.match(req.method ?? 'GET', url.pathname);
     if (found.kind === 'not-found') {
-      sendStatus(req, res, 404, `no such endpoint: ${url.pathname}`);
+      sendStatus(req, res, 404, `no such endpoint: ${url.pathname}`, format);
       return;
     }
     if (found.kind === 'method-not-allowed') {
-      sendStatus(req, res, 405, `method ${req.method} not allowed on ${url.pathname} (allowed: ${found.allow.join(', ')})`, 'json', { allow: found.allow.join(', ') });
+      sendStatus(req, res, 405, `method ${req.method} not allowed on ${url.pathname} (allowed: ${found.allow.join(', ')})`, format, { allow: found.allow.join(', ') });
       return;
     }
     let identity = {};
     if (found.route.authenticate) {
       const result = auth.authenticate(req.headers.authorization);
       if (!result.ok) {
-        sendStatus(req, res, 401, result.error.message, 'json', { 'www-authenticate': 'Bearer' });
+        sendStatus(req, res, 401, result.error.message, format, { 'www-authenticate': 'Bearer' });
         return;
       }
       identity = result.identity;
@@ -129,7 +135,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       await found.route.handler(req, res, { url, identity });
     } catch (err) {
       if (res.headersSent) res.destroy(err instanceof Error ? err : undefined);
-      else sendStatus(req, res, 500, new AuditError('AUDIT_ERR_INTERNAL', `handler for ${url.pathname} failed`).message);
+      else sendStatus(req, res, 500, new AuditError('AUDIT_ERR_INTERNAL', `handler for ${url.pathname} failed`).message, format);
     }
   }
 

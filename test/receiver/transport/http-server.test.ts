@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -156,10 +157,11 @@ describe('OTLP/HTTP server', () => {
     const missing = await post(url, { headers: PB, body });
     expect(missing.status).toBe(401);
     expect(missing.headers['www-authenticate']).toBe('Bearer');
-    expect(JSON.parse(missing.body.toString()).message).toContain('missing bearer token');
+    expect(missing.headers['content-type']).toBe('application/x-protobuf');
+    expect(decodeStatus(missing.body)).toMatchObject({ code: 16, message: 'unauthenticated: missing bearer token (authorization: Bearer <token>)' });
     const wrong = await curl(['-X', 'POST', '-H', 'Content-Type: application/x-protobuf', '-H', 'Authorization: Bearer nope', '--data-binary', '@-', url], body);
     expect(wrong.status).toBe(401);
-    expect(JSON.parse(wrong.body.toString()).message).toContain('invalid bearer token');
+    expect(decodeStatus(wrong.body).message).toContain('invalid bearer token');
     const bound = await post(url, { headers: { ...PB, authorization: 'Bearer s3cret-billing' }, body });
     expect(bound.status).toBe(200);
     const ops = await post(url, { headers: { ...PB, authorization: 'bearer s3cret-ops' }, body });
@@ -241,6 +243,23 @@ describe('OTLP/HTTP server', () => {
     await again;
     await expect(post(url, { headers: PB, body: '' })).rejects.toThrow(/ECONNREFUSED/);
     await expect(server.start()).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_SHUTDOWN'));
+  });
+
+  it('idle keep-alive connections do not hold up shutdown', async () => {
+    const { server, url } = await startServer({ keepAliveTimeoutMillis: 600_000 });
+    const agent = new http.Agent({ keepAlive: true });
+    const res = await new Promise<number>((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', headers: JSON_CT, agent }, (r) => {
+        r.resume();
+        r.on('end', () => resolve(r.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(otlpJsonRequest()));
+    });
+    expect(res).toBe(200);
+    // The socket stays open in the agent's pool; shutdown must still complete (no timeout reached).
+    await server.shutdown();
+    agent.destroy();
   });
 
   it('config is strict, has defaults and names the bad key', () => {
