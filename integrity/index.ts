@@ -43,3 +43,26 @@ export {
 export type { NoteFailureKind, NoteOpen, NoteParse, NoteSignature, NoteSigner, NoteVerifier, ParsedNote, VerifierKeys, VerifierSet } from './note.ts';
 export { ORIGIN_PREFIX, checkpointOrigin, formatCheckpoint, openCheckpoint, parseCheckpoint, signCheckpoint } from './checkpoint.ts';
 export type { Checkpoint, CheckpointFailureKind, CheckpointOpen, CheckpointParse } from './checkpoint.ts';
+export { fastCanonicalJson, fastEntryHash } from './entry-hash.ts';
+export {
+  CHECKPOINT_RECORD_VERSION,
+  DEFAULT_CHECKPOINT_POLICY,
+  createCheckpointPolicy,
+  createCheckpointer,
+  verifyCheckpointRecord,
+} from './checkpointer.ts';
+export type {
+  ChainCheckpointStatus,
+  CheckpointPolicy,
+  CheckpointPolicyInput,
+  CheckpointRecord,
+  CheckpointRecordCheck,
+  CheckpointRecordProblem,
+  Checkpointer,
+  CheckpointerOptions,
+} from './checkpointer.ts';
+export { PROOF_BUNDLE_FORMAT, PROOF_BUNDLE_VERSION, createProofBundle, proveEntry, verifyProofBundle } from './proof-bundle.ts';
+export type { ProofBundle, ProofBundleInput, ProofBundleResult, ProofBundleVerified, ProofProblem, ProofProblemKind } from './proof-bundle.ts';
+export { verifyChainEntries } from './verify-chain.ts';
+export type { ChainEntryInput, ChainProblem, ChainProblemKind, ChainVerifyOptions, ChainVerifyResult, ChainVerifyStats } from './verify-chain.ts';
+export { GENESIS_HASH, canonicalEventJson, computeEntryHash, computeEntryHashFromCanonical } from './chain-hash.ts';
