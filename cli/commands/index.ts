@@ -3,13 +3,7 @@
  */
 import { registerCommand } from '../registry.ts';
 
-registerCommand('start', 'run the receiver and exporters', async () => ({
-  summary: 'run the receiver and exporters',
-  async run() {
-    process.stderr.write('otel-audit start: the receiver is not built yet (issue 3)\n');
-    return 1;
-  },
-}));
+registerCommand('start', 'run the receiver and exporters', async () => (await import('./start.ts')).command);
 
 registerCommand('postgres-ddl', 'print the SQL of the Postgres transactional outbox', async () => (await import('./postgres-ddl.ts')).command);
 registerCommand('relay', 'relay audit events from the Postgres outbox to the receiver', async () => (await import('./relay.ts')).command);

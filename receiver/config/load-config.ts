@@ -96,3 +96,26 @@ function mergeInto(target: RawConfig, source: RawConfig): void {
 function isPlainObject(value: unknown): value is RawConfig {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
+
+/** Where the CLI's configuration comes from. */
+export interface ConfigSources {
+  /** `--config`: a file the user named (must exist). Absent: `otel-audit.yaml` if present. */
+  configPath?: string;
+  /** `--data-dir`: overrides file and environment. */
+  dataDir?: string;
+  /** Environment (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+  /** Further flag overrides, as a config tree. */
+  overrides?: RawConfig;
+}
+
+/**
+ * Merge the configuration sources of a CLI command: file ← environment ← flags. The result is
+ * not validated yet; the receiver validates the whole tree once.
+ */
+export function loadRawConfig(sources: ConfigSources = {}): RawConfig {
+  const file = readConfigFile(sources.configPath ?? 'otel-audit.yaml', sources.configPath !== undefined);
+  const flags: RawConfig = { ...(sources.overrides ?? {}) };
+  if (sources.dataDir !== undefined) flags.dataDir = sources.dataDir;
+  return mergeConfig(file, configFromEnv(sources.env ?? process.env), flags);
+}

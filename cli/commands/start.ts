@@ -1,0 +1,93 @@
+/**
+ * `otel-audit start [--config otel-audit.yaml] [--data-dir ./otel-audit-data]`: run the receiver
+ * with its exporters until SIGTERM/SIGINT. Without a config file it runs on embedded defaults:
+ * OTLP/gRPC 127.0.0.1:4317, OTLP/HTTP 127.0.0.1:4318, chDB and a local archive in the data dir.
+ */
+import { parseArgs } from 'node:util';
+import { AuditError } from '../../common/errors.ts';
+import { loadRawConfig } from '../../receiver/config/load-config.ts';
+import { createReceiver } from '../../receiver/receiver.ts';
+import type { Command } from '../registry.ts';
+
+const USAGE = `usage: otel-audit start [options]
+
+Runs the OTLP receiver (gRPC and HTTP) with its exporters until SIGTERM or SIGINT.
+
+  --config <file>      config file (default: otel-audit.yaml when present)
+  --data-dir <dir>     data directory (default ./otel-audit-data)
+  --http-port <port>   OTLP/HTTP port (default 4318; 0 picks a free port)
+  --grpc-port <port>   OTLP/gRPC port (default 4317; 0 picks a free port)
+
+Environment overrides: OTEL_AUDIT_<PATH>, path segments joined by "__", e.g.
+OTEL_AUDIT_HTTP__PORT=4319 or OTEL_AUDIT_EXPORTERS__CLICKHOUSE__URL=http://ch:8123.
+`;
+
+function port(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--${name}: "${value}" is not a port number (0-65535)`);
+  return n;
+}
+
+/** The `start` command. */
+export const command: Command = {
+  summary: 'run the receiver and exporters',
+  async run(args) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args,
+        strict: true,
+        options: {
+          config: { type: 'string' },
+          'data-dir': { type: 'string' },
+          'http-port': { type: 'string' },
+          'grpc-port': { type: 'string' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      }));
+    } catch (err) {
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
+    }
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const overrides: Record<string, unknown> = {};
+    const httpPort = port('http-port', values['http-port']);
+    const grpcPort = port('grpc-port', values['grpc-port']);
+    if (httpPort !== undefined) overrides.http = { port: httpPort };
+    if (grpcPort !== undefined) overrides.grpc = { port: grpcPort };
+    const raw = loadRawConfig({ configPath: values.config, dataDir: values['data-dir'], overrides });
+    const receiver = createReceiver(raw);
+
+    const addresses = await receiver.start();
+    const status = receiver.status();
+    process.stdout.write(
+      `otel-audit receiver ${status.instanceId} ready (data dir ${status.dataDir})\n` +
+        (addresses.grpc ? `  OTLP/gRPC  ${addresses.grpc}\n` : '') +
+        (addresses.http ? `  OTLP/HTTP  ${addresses.http}/v1/logs\n  health     ${addresses.http}/healthz  ${addresses.http}/readyz  ${addresses.http}/metrics\n` : '') +
+        (addresses.http && receiver.config.query.enabled && receiver.config.exporters.clickhouse.enabled
+          ? `  query      ${addresses.http}${receiver.config.query.path} (ClickHouse HTTP, read-only)  ${addresses.http}/v1/audit/events\n`
+          : ''),
+    );
+
+    return await new Promise<number>((resolveExit) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write(`otel-audit: ${signal}: stopping (finishing in-flight requests, fsync, exporters)\n`);
+        receiver.shutdown().then(
+          () => resolveExit(0),
+          (err: unknown) => {
+            process.stderr.write(`otel-audit: shutdown failed: ${(err as Error).message}\n`);
+            resolveExit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+  },
+};

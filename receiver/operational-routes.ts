@@ -1,0 +1,32 @@
+/**
+ * Health, readiness, metrics and status endpoints on the OTLP/HTTP port (DESIGN "Surfaces").
+ * None of them needs a token: probes and scrapers must work without credentials, and none of them
+ * reveals event content (chain heads are hashes, not data).
+ */
+import type { HttpServer } from './http/index.ts';
+import { sendJson, sendResponse } from './http/index.ts';
+import { renderPrometheusMetrics, type PipelineStatus } from './pipeline/index.ts';
+
+/** What the operational routes read. */
+export interface OperationalSources {
+  status(): PipelineStatus;
+  /** True once recovery is done and until shutdown begins. */
+  ready(): boolean;
+}
+
+/**
+ * Mount `GET /healthz` (the process serves HTTP), `GET /readyz` (200 once the WAL is recovered and
+ * ingest is open, else 503), `GET /metrics` (Prometheus text exposition 0.0.4) and
+ * `GET /v1/audit/status` (JSON: chain heads, WAL, exporter cursors and lag, dead letters, counters).
+ */
+export function mountOperationalRoutes(http: HttpServer, sources: OperationalSources): void {
+  http.addRoute('GET', '/healthz', (req, res) => sendResponse(req, res, 200, 'text/plain; charset=utf-8', 'ok\n'));
+  http.addRoute('GET', '/readyz', (req, res) => {
+    const ready = sources.ready();
+    sendResponse(req, res, ready ? 200 : 503, 'text/plain; charset=utf-8', ready ? 'ready\n' : 'not ready: recovering or shutting down\n');
+  });
+  http.addRoute('GET', '/metrics', (req, res) =>
+    sendResponse(req, res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderPrometheusMetrics(sources.status())),
+  );
+  http.addRoute('GET', '/v1/audit/status', (req, res) => sendJson(req, res, sources.status()));
+}

@@ -1,0 +1,149 @@
+/**
+ * The receiver: OTLP/HTTP + OTLP/gRPC transports → pipeline (validate, dedupe, chain, WAL + fsync)
+ * → exporters (ClickHouse, cold storage), plus the operational and query endpoints on the HTTP port.
+ *
+ * Start order matters: the HTTP port comes up first so `/healthz` and `/readyz` answer during WAL
+ * recovery (ingest answers 503 + Retry-After until the pipeline is ready), then the pipeline
+ * recovers and starts its exporters, then gRPC. Shutdown runs in reverse: stop accepting on both
+ * transports (in-flight requests finish), then the pipeline fsyncs and stops the exporters.
+ */
+import { join, resolve } from 'node:path';
+import { AuditError } from '../common/errors.ts';
+import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
+import { createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
+import { type ReceiverConfig, type ReceiverConfigInput, parseReceiverConfig } from './config/receiver-config.ts';
+import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from './contracts.ts';
+import { createGrpcServer, type GrpcServer } from './grpc/index.ts';
+import { createHttpServer, type HttpServer } from './http/index.ts';
+import { mountOperationalRoutes } from './operational-routes.ts';
+import { createAuditPipeline, type AuditPipeline, type PipelineHooks, type PipelineStatus } from './pipeline/index.ts';
+import { mountQueryRoutes } from './query-routes.ts';
+
+/** Where a started receiver listens. */
+export interface ReceiverAddresses {
+  /** `http://host:port` of OTLP/HTTP and the other HTTP endpoints, when enabled. */
+  http?: string;
+  /** `host:port` of OTLP/gRPC, when enabled. */
+  grpc?: string;
+}
+
+/** A running otel-audit receiver. */
+export interface Receiver {
+  /** The validated configuration. */
+  readonly config: ReceiverConfig;
+  /**
+   * Recover the WAL, start exporters and listen. Resolves with the bound addresses.
+   * @throws AuditError on a port in use, a corrupt WAL, an unusable store configuration.
+   */
+  start(): Promise<ReceiverAddresses>;
+  /** Stop accepting, finish in-flight requests, fsync, stop exporters, close stores. Idempotent. */
+  shutdown(): Promise<void>;
+  /** Pipeline status (chain heads, WAL, exporter cursors and lag, counters). */
+  status(): PipelineStatus;
+}
+
+/** Options that are not user configuration (tests, embedding). */
+export interface ReceiverOptions {
+  /** Extra exporters (e.g. a webhook, or a test exporter), registered beside the configured ones. */
+  extraExporters?: AuditExporter[];
+  /** Pipeline hooks (fsync observer, clock, disk probe). */
+  pipelineHooks?: PipelineHooks;
+}
+
+/**
+ * Create a receiver from configuration (validated here, once).
+ * @throws AuditError `AUDIT_ERR_INVALID_CONFIG` naming the bad key.
+ */
+export function createReceiver(input: ReceiverConfigInput = {}, options: ReceiverOptions = {}): Receiver {
+  const config = parseReceiverConfig(input);
+  const dataDir = resolve(config.dataDir);
+  const pipeline: AuditPipeline = createAuditPipeline(
+    { ...config.pipeline, dataDir, ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }) },
+    options.pipelineHooks,
+  );
+
+  // chDB allows one engine per data path per process: the exporter and the query endpoints share it.
+  let clickhouse: ClickHouseHandle | undefined;
+  const chConfig = config.exporters.clickhouse.enabled
+    ? parseClickHouseConfig({ ...config.exporters.clickhouse, dataDir })
+    : undefined;
+  if (chConfig) {
+    clickhouse = openClickHouse(chConfig);
+    pipeline.addExporter(createClickHouseExporter(chConfig, { handle: clickhouse }));
+  }
+  if (config.exporters.coldstore.enabled) {
+    pipeline.addExporter(createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir })));
+  }
+  for (const exporter of options.extraExporters ?? []) pipeline.addExporter(exporter);
+
+  // Until recovery is done the transports must not reach the pipeline: answer retryable instead.
+  const gate: LogsConsumer = {
+    consume(logs: DecodedLogs, context: IngestContext): Promise<IngestResult> {
+      if (!pipeline.ready) {
+        return Promise.resolve({ status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'the receiver is recovering its WAL'), retryAfterMillis: 1000 });
+      }
+      return pipeline.consume(logs, context);
+    },
+  };
+
+  const auth = config.auth;
+  const { enabled: httpEnabled, ...httpConfig } = config.http;
+  const { enabled: grpcEnabled, ...grpcConfig } = config.grpc;
+  const http: HttpServer | undefined = httpEnabled
+    ? createHttpServer({ config: { ...httpConfig, ...(auth ? { auth } : {}) }, consumer: gate })
+    : undefined;
+  const grpc: GrpcServer | undefined = grpcEnabled
+    ? createGrpcServer({ config: { ...grpcConfig, ...(auth ? { auth } : {}) }, consumer: gate })
+    : undefined;
+
+  if (http) {
+    mountOperationalRoutes(http, { status: () => pipeline.status(), ready: () => pipeline.ready && !stopping });
+    if (config.query.enabled && clickhouse && chConfig) {
+      mountQueryRoutes(http, {
+        handle: clickhouse,
+        database: chConfig.database,
+        table: chConfig.table,
+        path: config.query.path,
+      });
+    }
+  }
+
+  let started = false;
+  let stopping = false;
+  let shutdownPromise: Promise<void> | undefined;
+
+  return {
+    config,
+    async start() {
+      if (started) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'the receiver was already started');
+      started = true;
+      const addresses: ReceiverAddresses = {};
+      try {
+        if (http) addresses.http = (await http.start()).url;
+        await pipeline.start();
+        if (grpc) addresses.grpc = (await grpc.start()).target;
+      } catch (err) {
+        await this.shutdown().catch(() => undefined);
+        throw err;
+      }
+      return addresses;
+    },
+    shutdown() {
+      shutdownPromise ??= (async () => {
+        stopping = true;
+        const errors: unknown[] = [];
+        await Promise.all([http?.shutdown(), grpc?.shutdown()].map((p) => p?.catch((e: unknown) => errors.push(e))));
+        await pipeline.shutdown().catch((e: unknown) => errors.push(e));
+        await clickhouse?.close().catch((e: unknown) => errors.push(e));
+        if (errors.length > 0) throw errors[0];
+      })();
+      return shutdownPromise;
+    },
+    status: () => pipeline.status(),
+  };
+}
+
+/** Default data directory layout, for tools that read the data dir without a running receiver. */
+export function dataDirPaths(dataDir: string): { clickhouse: string; archive: string } {
+  return { clickhouse: join(dataDir, 'clickhouse'), archive: join(dataDir, 'archive') };
+}
