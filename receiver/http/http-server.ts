@@ -68,7 +68,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const config = parseHttpServerConfig(options.config ?? {});
   const auth: BearerAuthenticator = createBearerAuthenticator(config.auth);
   const router = new Router();
-  router.add('POST', config.logsPath, createOtlpLogsHandler({ consumer: options.consumer, maxMessageBytes: config.maxMessageBytes }), { authenticate: true });
+  router.add('POST', config.logsPath, createOtlpLogsHandler({ consumer: options.consumer, maxMessageBytes: config.maxMessageBytes }), {
+    authenticate: true,
+    handlesContinue: true,
+  });
+  /** Requests whose client waits for `100 Continue` before sending the body. */
+  const awaitingContinue = new WeakSet<http.IncomingMessage>();
 
   const active = new Set<http.ServerResponse>();
   let closing = false;
@@ -81,6 +86,13 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     keepAliveTimeout: config.keepAliveTimeoutMillis,
     // Node's default headersTimeout must stay <= requestTimeout.
     headersTimeout: Math.min(60_000, config.requestTimeoutMillis || 60_000),
+  });
+
+  // With a 'checkContinue' listener Node no longer answers `Expect: 100-continue` by itself: we send
+  // 100 only once the headers have passed routing, auth and the size checks (RFC 9110 §10.1.1).
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    awaitingContinue.add(req);
+    server.emit('request', req, res);
   });
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -131,8 +143,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       }
       identity = result.identity;
     }
+    const sendContinue = () => {
+      if (awaitingContinue.delete(req) && !res.headersSent) res.writeContinue();
+    };
+    if (!found.route.handlesContinue) sendContinue();
     try {
-      await found.route.handler(req, res, { url, identity });
+      await found.route.handler(req, res, { url, identity, sendContinue });
     } catch (err) {
       if (res.headersSent) res.destroy(err instanceof Error ? err : undefined);
       else sendStatus(req, res, 500, new AuditError('AUDIT_ERR_INTERNAL', `handler for ${url.pathname} failed`).message, format);

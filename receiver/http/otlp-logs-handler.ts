@@ -57,7 +57,7 @@ export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHan
       return;
     }
     const { format, responseType } = type;
-    const read = await readRequestBody(req, { maxBytes: maxMessageBytes });
+    const read = await readRequestBody(req, { maxBytes: maxMessageBytes, beforeRead: () => ctx.sendContinue() });
     if (!read.ok) {
       sendStatus(req, res, read.status, read.error.message, format);
       return;

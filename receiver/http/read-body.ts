@@ -9,6 +9,13 @@ import { AuditError } from '../../common/errors.ts';
 export interface ReadBodyOptions {
   /** Maximum body size in bytes, both as received and after decompression. */
   maxBytes: number;
+  /**
+   * Called once the headers passed the checks (encoding, Content-Length) and before the body is
+   * read. The HTTP server uses it to send `100 Continue` to clients that asked for it
+   * (`Expect: 100-continue`, e.g. curl for bodies over 1 MiB), so an oversize request is refused
+   * before its body is sent at all.
+   */
+  beforeRead?: () => void;
 }
 
 /**
@@ -57,6 +64,7 @@ export function readRequestBody(req: IncomingMessage, options: ReadBodyOptions):
   if (declared !== undefined && Number(declared) > maxBytes) {
     return Promise.resolve(tooLarge(`Content-Length ${declared}`, maxBytes));
   }
+  options.beforeRead?.();
   return new Promise<ReadBodyResult>((resolve) => {
     const chunks: Buffer[] = [];
     let received = 0;

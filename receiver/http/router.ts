@@ -13,6 +13,12 @@ export interface RouteContext {
   url: URL;
   /** Who is calling: empty unless the route was mounted with `authenticate: true` and auth is configured. */
   identity: AuthIdentity;
+  /**
+   * Send `100 Continue` if the client sent `Expect: 100-continue` and it was not sent yet (no-op
+   * otherwise). Only routes mounted with `handlesContinue: true` need to call it, before reading
+   * the body; for the others the server sends it before calling the handler.
+   */
+  sendContinue(): void;
 }
 
 /**
@@ -26,12 +32,19 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse, ctx: Rout
 export interface RouteOptions {
   /** Require a configured bearer token (401 otherwise). Default false (health probes need no token). */
   authenticate?: boolean;
+  /**
+   * The handler decides itself when to send `100 Continue` (via `ctx.sendContinue()`), so it can
+   * refuse a request from its headers before the client sends the body. Default false: the server
+   * sends it right after routing and authentication.
+   */
+  handlesContinue?: boolean;
 }
 
 /** A mounted route. */
 export interface Route {
   handler: RouteHandler;
   authenticate: boolean;
+  handlesContinue: boolean;
 }
 
 /** Result of looking up a request. */
@@ -58,7 +71,7 @@ export class Router {
       this.routes.set(path, byMethod);
     }
     if (byMethod.has(m)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `route ${m} ${path} is already mounted`);
-    byMethod.set(m, { handler, authenticate: options.authenticate ?? false });
+    byMethod.set(m, { handler, authenticate: options.authenticate ?? false, handlesContinue: options.handlesContinue ?? false });
   }
 
   /** Find the route for a request. */

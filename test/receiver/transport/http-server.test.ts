@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -132,6 +133,33 @@ describe('OTLP/HTTP server', () => {
     const streamed = await post(url, { headers: PB, body: chunks() });
     expect(streamed.status).toBe(413);
     expect(decodeStatus(streamed.body).message).toContain('body exceeds the limit of 1024 bytes');
+  });
+
+  it('Expect: 100-continue: an oversize or unauthenticated request is refused before its body is sent', async () => {
+    const { consumer, url } = await startServer({ maxMessageBytes: 1024 * 1024, auth: { tokens: [{ name: 't', sha256: hashToken('tok') }] } });
+    const big = path.join(tmp, 'big.bin');
+    writeFileSync(big, Buffer.alloc(2 * 1024 * 1024));
+    const run = (args: string[]) =>
+      new Promise<{ code: string; uploaded: number }>((resolve, reject) =>
+        execFile('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_upload}', '-H', 'Expect: 100-continue', '-H', 'Content-Type: application/x-protobuf', ...args, url], (err, stdout) => {
+          if (err) reject(err);
+          else {
+            const [code, uploaded] = stdout.trim().split(' ');
+            resolve({ code: code!, uploaded: Number(uploaded) });
+          }
+        }),
+      );
+    // Refused from the headers: curl never uploads the 2 MiB.
+    expect(await run(['-H', 'Authorization: Bearer tok', '--data-binary', `@${big}`])).toEqual({ code: '413', uploaded: 0 });
+    expect(await run(['--data-binary', `@${big}`])).toEqual({ code: '401', uploaded: 0 });
+    // Accepted: 100 Continue is sent and the body follows.
+    const valid = path.join(tmp, 'valid.bin');
+    const body = encodeRequest(auditRequestObject(1000));
+    expect(body.length).toBeGreaterThan(512 * 1024);
+    expect(body.length).toBeLessThan(1024 * 1024);
+    writeFileSync(valid, body);
+    expect(await run(['-H', 'Authorization: Bearer tok', '--data-binary', `@${valid}`])).toEqual({ code: '200', uploaded: body.length });
+    expect(consumer.records()).toHaveLength(1000);
   });
 
   it('unsupported media type or encoding → 415', async () => {
