@@ -5,7 +5,7 @@
  *
  * It produces byte-identical output for every value that is plain JSON (objects, arrays, strings
  * without lone surrogates, finite numbers, booleans, null; undefined object members skipped as
- * JSON.stringify does). For anything else (toJSON, non-JSON types, surrogates) it falls back to
+ * JSON.stringify does). For anything else (toJSON, non-JSON types, lone surrogates) it falls back to
  * `computeEntryHash` of chain-hash.ts, which stays the single definition. Tests compare both.
  */
 import { createHash } from 'node:crypto';
@@ -13,7 +13,7 @@ import { computeEntryHash } from './chain-hash.ts';
 import type { AuditEvent } from '../schema/audit-event.ts';
 
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-const SURROGATE = /[\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const keyCache = new Map<string, string>();
 const KEY_CACHE_LIMIT = 4096;
 
@@ -21,7 +21,7 @@ function jsonString(s: string): string | undefined {
   if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
   // RFC 8785 §3.2.2.2: string serialization is ECMAScript JSON.stringify; lone surrogates are
   // rejected by the reference canonicalizer, so defer to it.
-  return SURROGATE.test(s) ? undefined : JSON.stringify(s);
+  return LONE_SURROGATE.test(s) ? undefined : JSON.stringify(s);
 }
 
 /**

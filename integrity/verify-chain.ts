@@ -171,9 +171,11 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
     byChain.set(chainId, list);
   }
   const valid = new Map<string, Map<number, CheckpointRecord>>();
+  const suspect = new Set<CheckpointRecord>();
   for (const [chainId, list] of byChain) {
     list.sort((a, b) => (a.treeSize ?? 0) - (b.treeSize ?? 0));
     const good = new Map<number, CheckpointRecord>();
+    const received = new Set(list.map((r) => r.treeSize));
     let previous: CheckpointRecord | undefined;
     for (const record of list) {
       const treeSize = Number.isSafeInteger(record.treeSize) ? record.treeSize : undefined;
@@ -195,8 +197,13 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
       if (!check.ok) {
         for (const p of check.problems) report({ kind: p.kind, chainId, ...(treeSize !== undefined ? { treeSize } : {}), message: `checkpoint at tree size ${treeSize ?? '?'}: ${p.message}` });
         if (check.problems.some((p) => p.kind !== 'inconsistent-checkpoint')) continue;
+        // Validly signed but contradicting its predecessor: still compared with the entries (to say
+        // which one the data supports), never used as a predecessor or as a frontier to resume from.
+        good.set(record.treeSize, record);
+        suspect.add(record);
+        continue;
       }
-      if (!linked && record.previousTreeSize > 0 && record.previousTreeSize >= fromSeq - 1 && record.previousTreeSize <= toSeq && (previous === undefined || record.previousTreeSize > previous.treeSize)) {
+      if (!linked && !received.has(record.previousTreeSize) && record.previousTreeSize > 0 && record.previousTreeSize >= fromSeq - 1 && record.previousTreeSize <= toSeq && (previous === undefined || record.previousTreeSize > previous.treeSize)) {
         report({ kind: 'missing-checkpoint', chainId, treeSize: record.previousTreeSize, message: `checkpoint at tree size ${record.treeSize} follows a checkpoint at tree size ${record.previousTreeSize} that is not among the stored checkpoints` });
       }
       good.set(record.treeSize, record);
@@ -226,7 +233,7 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
       };
       if (run.tree === undefined) {
         const anchor = cps.get(fromSeq - 1);
-        if (anchor) {
+        if (anchor && !suspect.has(anchor)) {
           run.tree = TreeState.fromSnapshot(anchor.treeState);
           run.lastCheckedSize = anchor.treeSize;
         }
@@ -289,6 +296,9 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
           else {
             const from = run.lastCheckedSize + 1;
             report({ kind: 'root-mismatch', chainId: run.chainId, seq: from, seqTo: e.seq, treeSize: e.seq, message: `entries seq ${from}..${e.seq} do not reproduce the signed root of the checkpoint at tree size ${e.seq} (computed ${root}, signed ${cp.rootHash}): an entry in that range was modified, inserted, removed or moved` });
+            // Continue from the signed frontier so later ranges are judged on their own (the tree state
+            // of a valid checkpoint reproduces its signed root: verifyCheckpointRecord checked it).
+            if (!suspect.has(cp)) run.tree = TreeState.fromSnapshot(cp.treeState);
           }
           run.lastCheckedSize = e.seq;
         }
@@ -299,7 +309,7 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
     if (run.tree === undefined) {
       // Re-anchor on a signed checkpoint's frontier right before the next entry, if there is one.
       const anchor = run.checkpoints.get(e.seq);
-      if (anchor !== undefined) {
+      if (anchor !== undefined && !suspect.has(anchor)) {
         try {
           run.tree = TreeState.fromSnapshot(anchor.treeState);
           run.lastCheckedSize = anchor.treeSize;
