@@ -18,7 +18,7 @@ export interface AuditContext {
  * One frame per `runWithAuditContext` call. `resolve` lets a frame compute fields late (the
  * middleware resolves the actor when an event is recorded, after authentication has run).
  */
-interface Frame {
+export interface Frame {
   data: AuditContext;
   resolve: (() => AuditContext) | undefined;
 }
@@ -36,9 +36,24 @@ export function runWithAuditContext<T>(ctx: AuditContext, fn: () => T): T {
 
 /** @internal Used by the middleware: `resolve` is consulted for fields `ctx` does not have. */
 export function runWithFrame<T>(ctx: AuditContext, resolve: (() => AuditContext) | undefined, fn: () => T): T {
+  return runInFrame(createFrame(ctx, resolve), fn);
+}
+
+/** @internal A context frame (nested in the current one) that can be entered later. */
+export function createFrame(ctx: AuditContext, resolve: (() => AuditContext) | undefined): Frame {
   const outer = storage.getStore();
   const data: AuditContext = outer ? { ...snapshot(outer), ...definedOnly(ctx) } : { ...definedOnly(ctx) };
-  return storage.run({ data, resolve }, fn);
+  return { data, resolve };
+}
+
+/** @internal Run `fn` inside `frame`. */
+export function runInFrame<T>(frame: Frame, fn: () => T): T {
+  return storage.run(frame, fn);
+}
+
+/** @internal The context a frame holds now (late-resolved fields included, updates applied). */
+export function frameContext(frame: Frame): AuditContext {
+  return snapshot(frame);
 }
 
 /**

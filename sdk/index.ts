@@ -10,6 +10,17 @@ export type { RejectedReport } from './sender.ts';
 export type { OtlpProtocol } from './otlp-exporter.ts';
 export { getAuditContext, runWithAuditContext, updateAuditContext } from './context.ts';
 export type { AuditContext } from './context.ts';
+export { defaultHttpAction, defaultHttpOutcome, expressAuditMiddleware, fastifyAuditPlugin } from './middleware.ts';
+export type {
+  ExpressLikeRequest,
+  ExpressLikeResponse,
+  FastifyAuditPlugin,
+  FastifyLikeInstance,
+  FastifyLikeReply,
+  FastifyLikeRequest,
+  HttpAuditOptions,
+  HttpRequestInfo,
+} from './middleware.ts';
 export { DEFAULT_REDACT_KEYS, REDACTED, createRedactor } from './redact.ts';
 export { uuidv7 } from './uuid-v7.ts';
 export { AuditError, isAuditError } from '../common/errors.ts';

@@ -68,8 +68,9 @@ export function exporterUrl(protocol: OtlpProtocol, endpoint: string): string {
 /** Create the exporter for `settings`, with a per-instance tap on the response for partial success. */
 export function createAuditBatchExporter(settings: OtlpExportSettings): AuditBatchExporter {
   const url = exporterUrl(settings.protocol, settings.endpoint);
-  // One request at a time per exporter: the relay awaits each batch before the next.
-  const common = { url, timeoutMillis: settings.timeoutMillis, concurrencyLimit: 1 };
+  // The relay awaits each request before the next, but the exporter frees its slot a few microtasks
+  // after the callback: a limit of 1 would refuse an export issued straight from the callback.
+  const common = { url, timeoutMillis: settings.timeoutMillis, concurrencyLimit: 4 };
   let exporter: ProtoLogExporter | JsonLogExporter | GrpcLogExporter;
   if (settings.protocol === 'grpc') {
     const metadata = new Metadata();
@@ -119,9 +120,6 @@ export function createAuditBatchExporter(settings: OtlpExportSettings): AuditBat
   };
 }
 
-/** gRPC status codes that mean "try again later". */
-const GRPC_TRANSIENT = new Set([1, 4, 10, 11, 14, 15]);
-
 /** Classify the error an exporter reported; see {@link ExportFailureKind}. */
 export function classifyExportError(protocol: OtlpProtocol, error: unknown): { kind: ExportFailureKind; message: string } {
   const e = error as { code?: unknown; message?: string; data?: unknown; details?: string } | undefined;
@@ -132,7 +130,8 @@ export function classifyExportError(protocol: OtlpProtocol, error: unknown): { k
   if (protocol === 'grpc') {
     if (code === 3) return { kind: 'record', message };
     if (code === 8) return { kind: 'oversize', message };
-    if (GRPC_TRANSIENT.has(code)) return { kind: 'transient', message };
+    // UNAVAILABLE, DEADLINE_EXCEEDED, … and also UNAUTHENTICATED, PERMISSION_DENIED, UNIMPLEMENTED:
+    // none of them says anything about the records, so all are retried.
     return { kind: 'transient', message };
   }
   if (code === 400) return { kind: 'record', message };
