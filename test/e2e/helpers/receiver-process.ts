@@ -1,0 +1,84 @@
+/**
+ * Runs `otel-audit start` as a real child process (the project's Node 24, the CLI entry point) on
+ * free ports, and parses where it listens from its startup banner.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../../cli/main.ts', import.meta.url));
+
+/** A running receiver process. */
+export interface ReceiverProcess {
+  /** `http://127.0.0.1:<port>` */
+  http: string;
+  /** `127.0.0.1:<port>` */
+  grpc: string;
+  child: ChildProcess;
+  /** Everything the process printed so far. */
+  output(): string;
+  /** SIGKILL, and wait for the exit. */
+  kill(): Promise<void>;
+  /** SIGTERM, and wait for the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Options of {@link startReceiverProcess}. */
+export interface StartReceiverOptions {
+  dataDir: string;
+  /** Extra environment (OTEL_AUDIT_* overrides). */
+  env?: Record<string, string>;
+  args?: string[];
+}
+
+/** Start a receiver child process and wait until it prints its addresses (recovery is done then). */
+export function startReceiverProcess(options: StartReceiverOptions): Promise<ReceiverProcess> {
+  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', options.dataDir, '--http-port', '0', '--grpc-port', '0', ...(options.args ?? [])], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const http = /OTLP\/HTTP\s+(http:\/\/[\d.]+:\d+)\/v1\/logs/.exec(out)?.[1];
+      const grpc = /OTLP\/gRPC\s+([\d.]+:\d+)/.exec(out)?.[1];
+      if (http && grpc) {
+        child.stdout!.off('data', onData);
+        child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+        resolve({
+          http,
+          grpc,
+          child,
+          output: () => out,
+          async kill() {
+            child.kill('SIGKILL');
+            await exited;
+          },
+          async stop() {
+            child.kill('SIGTERM');
+            return exited;
+          },
+        });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    void exited.then((code) => reject(new Error(`receiver exited with ${code} before it was ready:\n${out}`)));
+  });
+}
+
+/** Poll `check` every `intervalMillis` until it returns a value other than undefined (bounded by `attempts`). */
+export async function eventually<T>(check: () => Promise<T | undefined>, attempts = 200, intervalMillis = 100): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMillis));
+  }
+  throw new Error(`condition not met after ${attempts} attempts${last ? `: ${(last as Error).message}` : ''}`);
+}
