@@ -66,3 +66,5 @@ export type { ProofBundle, ProofBundleInput, ProofBundleResult, ProofBundleVerif
 export { verifyChainEntries } from './verify-chain.ts';
 export type { ChainEntryInput, ChainProblem, ChainProblemKind, ChainVerifyOptions, ChainVerifyResult, ChainVerifyStats } from './verify-chain.ts';
 export { GENESIS_HASH, canonicalEventJson, computeEntryHash, computeEntryHashFromCanonical } from './chain-hash.ts';
+export { defaultKeyName, generateKeyFiles, loadSigner, loadVerifierKeys } from './keys.ts';
+export type { GeneratedKeyFiles } from './keys.ts';

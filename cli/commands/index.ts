@@ -9,3 +9,5 @@ registerCommand('postgres-ddl', 'print the SQL of the Postgres transactional out
 registerCommand('relay', 'relay audit events from the Postgres outbox to the receiver', async () => (await import('./relay.ts')).command);
 registerCommand('replay', 'replay cold storage (S3 or local archive) into ClickHouse', async () => (await import('./replay.ts')).command);
 registerCommand('clickhouse-ddl', 'print the ClickHouse schema and least-privilege roles', async () => (await import('./clickhouse-ddl.ts')).command);
+registerCommand('keys', 'generate checkpoint signing keys (Ed25519, C2SP signed-note format)', async () => (await import('./keys.ts')).command);
+registerCommand('verify-proof', 'verify a proof bundle offline against a public key', async () => (await import('./verify-proof.ts')).command);
