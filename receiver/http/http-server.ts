@@ -27,6 +27,11 @@ export interface HttpServerOptions {
   config?: HttpServerConfigInput;
   /** Receives every decoded OTLP logs request. */
   consumer: LogsConsumer;
+  /**
+   * Called for errors of the listening socket after `start()` (e.g. EMFILE on accept), which
+   * would otherwise crash the process as an unhandled 'error' event. Default: `process.emitWarning`.
+   */
+  onError?: (error: AuditError) => void;
 }
 
 /**
@@ -173,6 +178,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         server.once('error', onError);
         server.listen(config.port, config.host, () => {
           server.off('error', onError);
+          server.on('error', (err: Error) => {
+            const error = new AuditError('AUDIT_ERR_INTERNAL', `HTTP server on ${bound?.url ?? config.host}: ${err.message}`, { cause: err });
+            if (options.onError) options.onError(error);
+            else process.emitWarning(error);
+          });
           const addr = server.address() as AddressInfo;
           bound = { host: config.host, port: addr.port, url: formatUrl(config.host, addr.port) };
           resolve(bound);

@@ -198,26 +198,37 @@ function bytesValue(v: Json): Uint8Array {
   return new Uint8Array(Buffer.from(v, v.includes('-') || v.includes('_') ? 'base64url' : 'base64'));
 }
 
-const ANY_VALUE_KEYS: ReadonlyArray<readonly [string, string]> = [
-  ['stringValue', 'string_value'],
-  ['boolValue', 'bool_value'],
-  ['intValue', 'int_value'],
-  ['doubleValue', 'double_value'],
-  ['arrayValue', 'array_value'],
-  ['kvlistValue', 'kvlist_value'],
-  ['bytesValue', 'bytes_value'],
-];
+/** AnyValue member names (lowerCamelCase and proto names) → canonical name. */
+const ANY_VALUE_MEMBERS: ReadonlyMap<string, string> = new Map([
+  ['stringValue', 'stringValue'],
+  ['string_value', 'stringValue'],
+  ['boolValue', 'boolValue'],
+  ['bool_value', 'boolValue'],
+  ['intValue', 'intValue'],
+  ['int_value', 'intValue'],
+  ['doubleValue', 'doubleValue'],
+  ['double_value', 'doubleValue'],
+  ['arrayValue', 'arrayValue'],
+  ['array_value', 'arrayValue'],
+  ['kvlistValue', 'kvlistValue'],
+  ['kvlist_value', 'kvlistValue'],
+  ['bytesValue', 'bytesValue'],
+  ['bytes_value', 'bytesValue'],
+]);
 
 function anyValue(raw: Json, depth: number): unknown {
   if (depth > MAX_ANY_VALUE_DEPTH) throw new DecodeFailure(`AnyValue nested deeper than ${MAX_ANY_VALUE_DEPTH}`);
   const obj = expectObject(raw, '');
   let found: string | undefined;
   let value: Json;
-  for (const [camel, snake] of ANY_VALUE_KEYS) {
-    const v = get(obj, camel, snake);
-    if (v === undefined) continue;
-    if (found !== undefined) throw new DecodeFailure(`more than one value set (${found} and ${camel}); AnyValue is a oneof`);
-    found = camel;
+  // Walk the object's own keys (usually exactly one) instead of probing all 14 possible names.
+  for (const key in obj) {
+    const member = ANY_VALUE_MEMBERS.get(key);
+    if (member === undefined) continue; // unknown field: ignored
+    const v = obj[key];
+    if (v === null || v === undefined) continue;
+    if (found !== undefined) throw new DecodeFailure(`more than one value set (${found} and ${member}); AnyValue is a oneof`);
+    found = member;
     value = v;
   }
   switch (found) {
