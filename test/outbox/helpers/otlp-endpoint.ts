@@ -61,6 +61,15 @@ export interface TestOtlpEndpoint {
   rejectViaPartialSuccess: Set<string>;
   /** Event ids whose request is answered 400 as a whole. */
   rejectWith400: Set<string>;
+  /** When set, the request with this 1-based number and all later ones are held open (as in mode `hold`). */
+  holdFrom: number | undefined;
+  /**
+   * When true, records of held requests count as acknowledged at once: a receiver that stored them
+   * but whose answer never reached the client (the at-least-once duplicate case).
+   */
+  recordHeld: boolean;
+  /** Answer every held request: 200 (its records acknowledged, if not already) or 503. */
+  releaseHeld(status: 200 | 503): void;
   /** When true, decode nothing (benchmark): count records by a cheap scan and answer 200. */
   countOnly: boolean;
   /** Records counted in countOnly mode. */
@@ -82,7 +91,7 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
   const requestType = otlpRoot().lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
   const responseType = otlpRoot().lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');
   let mode: EndpointMode = 'ok';
-  const heldResponses = new Set<http.ServerResponse>();
+  const heldResponses = new Map<http.ServerResponse, { isJson: boolean; records: Array<{ id: string; service: string }>; recorded: boolean }>();
   const sockets = new Set<Socket>();
   const waiters = new Set<() => void>();
   const poke = () => {
@@ -102,13 +111,24 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
     rejectWith400: new Set(),
     countOnly: false,
     counted: 0,
+    holdFrom: undefined,
+    recordHeld: false,
     setMode(next) {
       mode = next;
-      if (next !== 'hold') {
-        // Held requests get a 503: the client never got an ack for them.
-        for (const res of heldResponses) res.writeHead(503).end();
-        heldResponses.clear();
+      // Held requests get a 503: the client never got an ack for them.
+      if (next !== 'hold') endpoint.releaseHeld(503);
+    },
+    releaseHeld(status) {
+      for (const [res, held] of heldResponses) {
+        if (status === 200) {
+          if (!held.recorded) ack(held.records);
+          answer(res, held.isJson, 0, '');
+        } else {
+          res.writeHead(503).end();
+        }
       }
+      heldResponses.clear();
+      poke();
     },
     waitForHeld(count = 1) {
       return waitUntil(() => heldResponses.size >= count);
@@ -124,7 +144,7 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
       });
     },
     closePort: () => closeServer(),
-    reopenPort: () => listen(endpoint.port),
+    reopenPort: () => (server.listening ? Promise.resolve() : listen(endpoint.port)),
     async close() {
       await closeServer();
     },
@@ -166,12 +186,6 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
         poke();
         return;
       }
-      if (mode === 'hold') {
-        heldResponses.add(res);
-        res.on('close', () => heldResponses.delete(res));
-        poke();
-        return;
-      }
       const body = Buffer.concat(chunks);
       const isJson = (req.headers['content-type'] ?? '').includes('json');
       if (endpoint.countOnly) {
@@ -197,20 +211,22 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
           }
         }
       }
+      if (mode === 'hold' || (endpoint.holdFrom !== undefined && endpoint.requests >= endpoint.holdFrom)) {
+        const recorded = endpoint.recordHeld;
+        if (recorded) ack(records);
+        heldResponses.set(res, { isJson, records, recorded });
+        res.on('close', () => heldResponses.delete(res));
+        poke();
+        return;
+      }
       if (records.some((r) => endpoint.rejectWith400.has(r.id))) {
         res.writeHead(400, { 'content-type': 'text/plain' }).end('invalid record in request');
         poke();
         return;
       }
-      let rejected = 0;
-      for (const r of records) {
-        if (endpoint.rejectViaPartialSuccess.has(r.id)) {
-          rejected += 1;
-          continue;
-        }
-        endpoint.acked.push(r.id);
-        endpoint.serviceNames.push(r.service);
-      }
+      const refused = records.filter((r) => endpoint.rejectViaPartialSuccess.has(r.id));
+      const rejected = refused.length;
+      ack(records.filter((r) => !endpoint.rejectViaPartialSuccess.has(r.id)));
       answer(res, isJson, rejected, rejected > 0 ? 'audit.actor.id: refused by test' : '');
       poke();
     });
@@ -219,6 +235,13 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
+
+  function ack(records: Array<{ id: string; service: string }>): void {
+    for (const r of records) {
+      endpoint.acked.push(r.id);
+      endpoint.serviceNames.push(r.service);
+    }
+  }
 
   function answer(res: http.ServerResponse, isJson: boolean, rejected: number, message: string): void {
     const partialSuccess = rejected > 0 ? { rejectedLogRecords: rejected, errorMessage: message } : undefined;
@@ -244,7 +267,7 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
   }
 
   function closeServer(): Promise<void> {
-    for (const res of heldResponses) res.destroy();
+    for (const res of heldResponses.keys()) res.destroy();
     heldResponses.clear();
     return new Promise((resolve) => {
       if (!server.listening) return resolve();

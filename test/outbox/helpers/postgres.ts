@@ -47,19 +47,24 @@ export async function createTestOutboxDb(prefix = 'outbox'): Promise<TestOutboxD
     schema,
     pool,
     async commitEvents(count, tenant = 'tenant-a') {
+      // Four connections in parallel: each transaction waits for its commit's fsync.
       const ids: string[] = [];
-      const client = await pool.connect();
-      try {
-        for (let i = 0; i < count; i++) {
-          const n = counter++;
-          await client.query('BEGIN');
-          await client.query(`UPDATE "${schema}".accounts SET balance = balance + 1 WHERE id = $1`, [(n % 100) + 1]);
-          ids.push(await recordInTransaction(client, sampleEvent(tenant, n), { schema }));
-          await client.query('COMMIT');
+      const worker = async (share: number) => {
+        const client = await pool.connect();
+        try {
+          for (let i = 0; i < share; i++) {
+            const n = counter++;
+            await client.query('BEGIN');
+            await client.query(`UPDATE "${schema}".accounts SET balance = balance + 1 WHERE id = $1`, [(n % 100) + 1]);
+            ids.push(await recordInTransaction(client, sampleEvent(tenant, n), { schema }));
+            await client.query('COMMIT');
+          }
+        } finally {
+          client.release();
         }
-      } finally {
-        client.release();
-      }
+      };
+      const lanes = Math.min(4, count);
+      await Promise.all(Array.from({ length: lanes }, (_, i) => worker(Math.floor(count / lanes) + (i < count % lanes ? 1 : 0))));
       return ids;
     },
     async rows() {
