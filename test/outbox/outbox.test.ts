@@ -145,7 +145,7 @@ describe('protection against changes', () => {
     await applyOutboxMigrations(db.pool, { schema: db.schema, appRole, relayRole });
     await db.pool.query(`GRANT USAGE ON SCHEMA "${db.schema}" TO "${appRole}"`);
     await db.pool.query(`GRANT SELECT, UPDATE ON "${db.schema}".accounts TO "${appRole}"`);
-    [eventId] = await db.commitEvents(1, 'tenant-guard');
+    eventId = (await db.commitEvents(1, 'tenant-guard'))[0]!;
   });
 
   afterAll(async () => {
