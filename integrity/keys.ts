@@ -35,6 +35,13 @@ export interface GeneratedKeyFiles {
   name: string;
 }
 
+/** The detail of a nested AUDIT_ERR_KEY error, without its registry prefix. */
+function innerDetail(err: unknown): string {
+  const message = (err as Error).message;
+  const prefix = 'signing key problem: ';
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
+}
+
 function errorCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -102,7 +109,7 @@ export async function loadSigner(path: string, options: { onWarning?: (message: 
   try {
     return parseSignerKey(lines[0]!);
   } catch (err) {
-    throw new AuditError('AUDIT_ERR_KEY', `${file}: ${(err as Error).message}`, { cause: err });
+    throw new AuditError('AUDIT_ERR_KEY', `${file}: ${innerDetail(err)}`, { cause: err });
   }
 }
 
@@ -137,7 +144,7 @@ export async function loadVerifierKeys(specs: string | ReadonlyArray<string>): P
       try {
         verifiers.push(parseVerifierKey(line));
       } catch (err) {
-        throw new AuditError('AUDIT_ERR_KEY', `${trimmed}, key ${i + 1}: ${(err as Error).message}`, { cause: err });
+        throw new AuditError('AUDIT_ERR_KEY', `${trimmed}, key ${i + 1}: ${innerDetail(err)}`, { cause: err });
       }
     });
   }
