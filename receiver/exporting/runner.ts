@@ -143,7 +143,8 @@ export class ExporterRunner {
       const pos = reader.position;
       if (this.wal.durableLsn <= pos.lsn) {
         this.st.state = 'idle';
-        await this.wal.waitForDurableBeyond(pos.lsn, signal);
+        // false = stopped, or the WAL closed under us: either way there is nothing more to read.
+        if (!(await this.wal.waitForDurableBeyond(pos.lsn, signal))) break;
         continue;
       }
       if (o.maxBatchDelayMillis > 0 && this.wal.durableLsn - pos.lsn < o.maxBatchEntries) {
