@@ -55,9 +55,10 @@ export function deduplicationToken(batch: ExportBatch): string {
 
 /** JSONEachRow body of a batch (one line per event entry). */
 export function batchToJsonEachRow(entries: ReadonlyArray<WalEventEntry>): string {
-  let body = '';
-  for (const entry of entries) body += `${JSON.stringify(walEntryToAuditRow(entry))}\n`;
-  return body;
+  const lines = new Array<string>(entries.length + 1);
+  for (let i = 0; i < entries.length; i++) lines[i] = JSON.stringify(walEntryToAuditRow(entries[i]!));
+  lines[entries.length] = '';
+  return lines.join('\n');
 }
 
 /**
