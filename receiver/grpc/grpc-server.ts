@@ -9,7 +9,7 @@ import { AuditError } from '../../common/errors.ts';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { createBearerAuthenticator } from '../auth/bearer-auth.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
-import { GRPC_STATUS, encodeExportLogsResponseProtobuf, encodeRetryInfoAny, encodeRpcStatusProtobuf } from '../otlp/responses.ts';
+import { GRPC_STATUS, encodeBadRequestAny, encodeExportLogsResponseProtobuf, encodeRetryInfoAny, encodeRpcStatusProtobuf } from '../otlp/responses.ts';
 import { type GrpcServerConfig, type GrpcServerConfigInput, parseGrpcServerConfig } from './config.ts';
 
 /** Full method path of the OTLP logs export RPC. */
@@ -110,7 +110,11 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     }
     const decoded = decodeLogsProtobuf(call.request);
     if (!decoded.ok) {
-      callback(grpcError(GRPC_STATUS.INVALID_ARGUMENT, decoded.error.message));
+      // Like OTLP/HTTP "Bad Data": the field path travels as a google.rpc.BadRequest in the status details.
+      const md = new grpc.Metadata();
+      const details = [encodeBadRequestAny(decoded.error.path ?? '', decoded.error.message)];
+      md.set('grpc-status-details-bin', encodeRpcStatusProtobuf(GRPC_STATUS.INVALID_ARGUMENT, decoded.error.message, details));
+      callback(grpcError(GRPC_STATUS.INVALID_ARGUMENT, decoded.error.message, md));
       return;
     }
     const context: IngestContext = { transport: 'grpc' };

@@ -8,6 +8,6 @@ export type { OtlpLogsHandlerOptions } from './otlp-logs-handler.ts';
 export { parseContentEncoding, readRequestBody } from './read-body.ts';
 export type { ReadBodyOptions, ReadBodyResult } from './read-body.ts';
 export { sendJson, sendResponse, sendStatus } from './respond.ts';
-export type { OtlpBodyFormat } from './respond.ts';
+export type { OtlpBodyFormat, StatusDetails } from './respond.ts';
 export { Router } from './router.ts';
 export type { Route, RouteContext, RouteHandler, RouteMatch, RouteOptions } from './router.ts';

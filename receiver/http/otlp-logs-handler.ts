@@ -7,7 +7,7 @@ import { AuditError } from '../../common/errors.ts';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { decodeLogsJson } from '../otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
-import { encodeExportLogsResponseJson, encodeExportLogsResponseProtobuf } from '../otlp/responses.ts';
+import { badRequestJson, encodeBadRequestAny, encodeExportLogsResponseJson, encodeExportLogsResponseProtobuf } from '../otlp/responses.ts';
 import { readRequestBody } from './read-body.ts';
 import { type OtlpBodyFormat, sendResponse, sendStatus } from './respond.ts';
 import type { RouteContext, RouteHandler } from './router.ts';
@@ -64,7 +64,10 @@ export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHan
     }
     const decoded = format === 'protobuf' ? decodeLogsProtobuf(read.body) : decodeLogsJson(read.body);
     if (!decoded.ok) {
-      sendStatus(req, res, 400, decoded.error.message, format);
+      // OTLP/HTTP "Bad Data": 400, with a google.rpc.BadRequest naming the field in Status.details.
+      const field = decoded.error.path ?? '';
+      const details = { protobuf: [encodeBadRequestAny(field, decoded.error.message)], json: [badRequestJson(field, decoded.error.message)] };
+      sendStatus(req, res, 400, decoded.error.message, format, {}, details);
       return;
     }
     const context: IngestContext = { transport: 'http' };

@@ -56,13 +56,22 @@ export function sendStatus(
   message: string,
   format: OtlpBodyFormat = 'json',
   headers: Record<string, string> = {},
+  details?: StatusDetails,
 ): void {
   const code = RPC_CODE_FOR_HTTP[httpStatus] ?? 2; // 2 = UNKNOWN
   if (format === 'protobuf') {
-    sendResponse(req, res, httpStatus, 'application/x-protobuf', encodeRpcStatusProtobuf(code, message), headers);
+    sendResponse(req, res, httpStatus, 'application/x-protobuf', encodeRpcStatusProtobuf(code, message, details?.protobuf), headers);
   } else {
-    sendResponse(req, res, httpStatus, 'application/json', encodeRpcStatusJson(code, message), headers);
+    sendResponse(req, res, httpStatus, 'application/json', encodeRpcStatusJson(code, message, details?.json), headers);
   }
+}
+
+/** `google.rpc.Status.details` in both encodings (the one matching the response is used). */
+export interface StatusDetails {
+  /** Encoded `google.protobuf.Any` messages. */
+  protobuf: Uint8Array[];
+  /** The same in proto3 JSON form. */
+  json: Array<Record<string, unknown>>;
 }
 
 /** Send a JSON value with status 200 (or `status`); for status/health routes. */

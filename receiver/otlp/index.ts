@@ -5,7 +5,10 @@ export { createProtobufjsLogsDecoder, EXPORT_LOGS_REQUEST_TYPE, loadOtlpLogsRoot
 export type { ProtobufjsLogsDecoder } from './protobufjs-decoder.ts';
 export type { DecodeResult } from './decode-result.ts';
 export {
+  BAD_REQUEST_TYPE_URL,
   GRPC_STATUS,
+  badRequestJson,
+  encodeBadRequestAny,
   encodeExportLogsResponseJson,
   encodeExportLogsResponseProtobuf,
   encodeRetryInfoAny,

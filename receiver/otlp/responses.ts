@@ -92,9 +92,35 @@ export function encodeRpcStatusProtobuf(code: number, message: string, details: 
   return w.finish();
 }
 
-/** JSON `google.rpc.Status` { code, message } used as the OTLP/HTTP error body for JSON requests. */
-export function encodeRpcStatusJson(code: number, message: string): Buffer {
-  return Buffer.from(JSON.stringify({ code, message }));
+/**
+ * JSON `google.rpc.Status` { code, message, details? } used as the OTLP/HTTP error body for JSON
+ * requests; `details` entries are `Any` in JSON form (`{"@type": "type.googleapis.com/…", …}`).
+ */
+export function encodeRpcStatusJson(code: number, message: string, details: ReadonlyArray<Record<string, unknown>> = []): Buffer {
+  return Buffer.from(JSON.stringify(details.length > 0 ? { code, message, details } : { code, message }));
+}
+
+/** Type URL of `google.rpc.BadRequest`. */
+export const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
+
+/**
+ * A `google.protobuf.Any` wrapping `google.rpc.BadRequest { field_violations: [{ field, description }] }`:
+ * what the OTLP/HTTP spec ("Bad Data") asks a 400 to carry in `Status.details`.
+ *
+ * @param field path of the offending field, e.g. `resourceLogs[0].scopeLogs[0].logRecords[3].traceId` ('' when unknown).
+ * @param description what is wrong with it.
+ */
+export function encodeBadRequestAny(field: string, description: string): Buffer {
+  const violation = new Writer();
+  if (field !== '') violation.stringField(1, field);
+  if (description !== '') violation.stringField(2, description);
+  const badRequest = new Writer().bytesField(1, violation.finish()).finish();
+  return new Writer().stringField(1, BAD_REQUEST_TYPE_URL).bytesField(2, badRequest).finish();
+}
+
+/** JSON form of {@link encodeBadRequestAny} (proto3 JSON mapping of `Any`). */
+export function badRequestJson(field: string, description: string): Record<string, unknown> {
+  return { '@type': BAD_REQUEST_TYPE_URL, fieldViolations: [{ field, description }] };
 }
 
 /**

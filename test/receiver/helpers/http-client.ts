@@ -96,9 +96,25 @@ export function curl(args: string[], stdin?: Buffer): Promise<RawResponse> {
   });
 }
 
-const statusType = protobuf
-  .parse('syntax = "proto3"; package google.rpc; message Status { int32 code = 1; string message = 2; repeated bytes details = 3; }')
-  .root.lookupType('google.rpc.Status');
+const rpcRoot = protobuf.parse(`
+  syntax = "proto3";
+  package google.rpc;
+  message Status { int32 code = 1; string message = 2; repeated bytes details = 3; }
+  message Any { string type_url = 1; bytes value = 2; }
+  message Duration { int64 seconds = 1; int32 nanos = 2; }
+  message RetryInfo { Duration retry_delay = 1; }
+  message BadRequest { message FieldViolation { string field = 1; string description = 2; } repeated FieldViolation field_violations = 1; }
+`).root;
+const statusType = rpcRoot.lookupType('google.rpc.Status');
+const anyType = rpcRoot.lookupType('google.rpc.Any');
+
+/** Decode one `google.protobuf.Any` from `Status.details` and its payload (RetryInfo or BadRequest). */
+export function decodeStatusDetail(bytes: Uint8Array): { typeUrl: string; value: Record<string, unknown> } {
+  const any = anyType.toObject(anyType.decode(bytes)) as { typeUrl: string; value: Uint8Array };
+  const name = any.typeUrl.split('/').pop()!;
+  const inner = rpcRoot.lookupType(name);
+  return { typeUrl: any.typeUrl, value: inner.toObject(inner.decode(any.value), { longs: Number }) };
+}
 
 /** Decode a protobuf `google.rpc.Status` body. */
 export function decodeStatus(bytes: Uint8Array): { code: number; message: string; details: Uint8Array[] } {

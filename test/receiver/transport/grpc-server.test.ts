@@ -1,23 +1,12 @@
 import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAuditError } from '../../../common/errors.ts';
 import { hashToken } from '../../../receiver/auth/index.ts';
 import { type GrpcServer, type GrpcServerConfigInput, LOGS_EXPORT_METHOD_PATH, createGrpcServer, parseGrpcServerConfig } from '../../../receiver/grpc/index.ts';
 import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
-import { decodeExportResponse, decodeStatus } from '../helpers/http-client.ts';
+import { decodeExportResponse, decodeStatus, decodeStatusDetail } from '../helpers/http-client.ts';
 import { auditRequestObject, encodeRequest } from '../helpers/otlp-fixtures.ts';
-
-const rpcRoot = protobuf.parse(`
-  syntax = "proto3";
-  package google.rpc;
-  message Any { string type_url = 1; bytes value = 2; }
-  message Duration { int64 seconds = 1; int32 nanos = 2; }
-  message RetryInfo { Duration retry_delay = 1; }
-`).root;
-const anyType = rpcRoot.lookupType('google.rpc.Any');
-const retryInfoType = rpcRoot.lookupType('google.rpc.RetryInfo');
 
 const servers: GrpcServer[] = [];
 const clients: grpc.Client[] = [];
@@ -80,6 +69,11 @@ describe('OTLP/gRPC server', () => {
     const r = await exportCall(target, Buffer.from('\x0a\xff\xff\xff\xff\x0fgarbage'));
     expect(r.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(r.error?.details).toMatch(/^request could not be decoded: protobuf: resourceLogs\[0\]: truncated/);
+    const status = decodeStatus(r.error!.metadata.get('grpc-status-details-bin')[0] as Buffer);
+    expect(status.code).toBe(3);
+    expect(status.details.map(decodeStatusDetail)).toEqual([
+      { typeUrl: 'type.googleapis.com/google.rpc.BadRequest', value: { fieldViolations: [{ field: 'resourceLogs[0]', description: r.error!.details }] } },
+    ]);
     expect(consumer.requests).toHaveLength(0);
   });
 
@@ -119,9 +113,9 @@ describe('OTLP/gRPC server', () => {
     const status = decodeStatus(details);
     expect(status.code).toBe(14);
     // Any { type_url, value = RetryInfo { retry_delay = Duration { seconds: 1, nanos: 500000000 } } }
-    const any = anyType.toObject(anyType.decode(status.details[0]!)) as { typeUrl: string; value: Uint8Array };
-    expect(any.typeUrl).toBe('type.googleapis.com/google.rpc.RetryInfo');
-    expect(retryInfoType.toObject(retryInfoType.decode(any.value), { longs: Number })).toEqual({ retryDelay: { seconds: 1, nanos: 500_000_000 } });
+    expect(status.details.map(decodeStatusDetail)).toEqual([
+      { typeUrl: 'type.googleapis.com/google.rpc.RetryInfo', value: { retryDelay: { seconds: 1, nanos: 500_000_000 } } },
+    ]);
 
     consumer.mode = { kind: 'failure' };
     expect((await exportCall(target, body)).error?.code).toBe(grpc.status.INTERNAL);

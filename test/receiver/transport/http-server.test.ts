@@ -9,7 +9,7 @@ import { isAuditError } from '../../../common/errors.ts';
 import { hashToken } from '../../../receiver/auth/index.ts';
 import { type HttpServer, type HttpServerConfigInput, createHttpServer, parseHttpServerConfig, sendJson } from '../../../receiver/http/index.ts';
 import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
-import { curl, decodeExportResponse, decodeStatus, post } from '../helpers/http-client.ts';
+import { curl, decodeExportResponse, decodeStatus, decodeStatusDetail, post } from '../helpers/http-client.ts';
 import { TRACE_ID, auditRequestObject, encodeRequest, otlpJsonRequest } from '../helpers/otlp-fixtures.ts';
 
 const servers: HttpServer[] = [];
@@ -76,6 +76,10 @@ describe('OTLP/HTTP server', () => {
     const status = JSON.parse(bad.body.toString());
     expect(status.code).toBe(3);
     expect(status.message).toContain('resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano: expected a string or number, got an object');
+    // OTLP/HTTP "Bad Data": a google.rpc.BadRequest names the field.
+    expect(status.details).toEqual([
+      { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field: 'resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano', description: status.message }] },
+    ]);
 
     const syntax = await post(url, { headers: JSON_CT, body: '{"resourceLogs": [' });
     expect(syntax.status).toBe(400);
@@ -90,6 +94,9 @@ describe('OTLP/HTTP server', () => {
     const status = decodeStatus(res.body);
     expect(status.code).toBe(3);
     expect(status.message).toMatch(/^request could not be decoded: protobuf: resourceLogs\[0\]: truncated/);
+    expect(status.details.map(decodeStatusDetail)).toEqual([
+      { typeUrl: 'type.googleapis.com/google.rpc.BadRequest', value: { fieldViolations: [{ field: 'resourceLogs[0]', description: status.message }] } },
+    ]);
     expect(consumer.requests).toHaveLength(0);
   });
 
