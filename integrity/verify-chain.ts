@@ -32,6 +32,12 @@ export interface ChainEntryInput {
   hash: string;
   /** The normalized event (for stores of rows: `auditRowToEvent`). */
   event: AuditEvent;
+  /**
+   * Optional: SHA-256(prevHash ‖ JCS(event)) already recomputed by the feeder from `event` (e.g. in
+   * worker threads, in parallel). When present the verifier uses it instead of hashing again; never
+   * set it from the store's stored hash.
+   */
+  recomputedHash?: string;
 }
 
 /** Stable problem kinds of {@link verifyChainEntries}. */
@@ -354,7 +360,7 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
     const run = runFor(chainId);
     let actual: string;
     try {
-      actual = fastEntryHash(raw.prevHash, raw.event);
+      actual = raw.recomputedHash !== undefined && isHashHex(raw.recomputedHash) ? raw.recomputedHash : fastEntryHash(raw.prevHash, raw.event);
     } catch (err) {
       report({ kind: 'malformed-entry', chainId, seq: raw.seq, message: `seq ${raw.seq}: event cannot be canonicalized: ${(err as Error).message}` });
       actual = '';
