@@ -84,7 +84,7 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
     const ch = createClient({ connection: createChdbConnection({ path: join(root, 'chdb') }) } as Parameters<typeof createClient>[0]);
     let replay: ColdStoreBenchResult['replay'];
     try {
-      const sink = createClickHouseReplaySink({ client: ch, database: 'bench' });
+      const sink = createClickHouseReplaySink({ client: ch, database: 'bench', embedded: true });
       const r0 = performance.now();
       const r = await replayColdStorage({ source: store, sink });
       const r1 = performance.now();

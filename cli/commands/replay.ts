@@ -135,6 +135,7 @@ export const command: Command = {
         client: ch.client,
         database: chConfig.database,
         table: chConfig.table,
+        embedded: ch.embedded,
         ensureSchema: chConfig.createSchema ? async (client) => void (await applyMigrations(client, chConfig)) : false,
       });
       if (!values.quiet) process.stderr.write(`replay: ${source.location} → ClickHouse ${ch.location} (${chConfig.database}.${chConfig.table})\n`);

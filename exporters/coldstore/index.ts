@@ -13,10 +13,11 @@ export { escapeKeySegment, unescapeKeySegment, objectKey, manifestKey, parseObje
 export type { ObjectKeyParts } from './keys.ts';
 export { buildColdObject, COLD_FORMAT_VERSION, ROW_SCHEMA_VERSION } from './object-format.ts';
 export type { ColdObjectManifest, ColdObjectMetadata, BuiltColdObject } from './object-format.ts';
-export { encodeParquet, decodeParquet, AUDIT_PARQUET_SCHEMA } from './parquet-codec.ts';
-export { listColdObjects, readColdObject } from './reader.ts';
-export type { ColdObjectFilter, ColdObjectRef, ColdObjectListing, ColdObjectRead, ColdObjectProblem, SkippedColdFile } from './reader.ts';
+export { encodeParquet, decodeParquet, decodeParquetIntegrity, AUDIT_PARQUET_SCHEMA } from './parquet-codec.ts';
+export type { EncodeParquetOptions, IntegrityRow } from './parquet-codec.ts';
+export { listColdObjects, readColdObject, coldObjectRows } from './reader.ts';
+export type { ColdObjectFilter, ColdObjectRef, ColdObjectListing, ColdObjectRead, ColdObjectProblem, SkippedColdFile, ReadColdObjectOptions } from './reader.ts';
 export { replayColdStorage, createClickHouseReplaySink, replayTableDdl } from './replay.ts';
-export type { ReplaySink, ReplayOptions, ReplayProgress, ReplayReport, ReplayBatchContext, ClickHouseReplaySinkOptions } from './replay.ts';
+export type { ReplaySink, ReplayOptions, ReplayProgress, ReplayReport, ReplayObject, ClickHouseReplaySinkOptions } from './replay.ts';
 export { applyRetention } from './retention.ts';
 export type { RetentionReport } from './retention.ts';

@@ -6,7 +6,15 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { AUDIT_ROW_COLUMNS, type AuditRow } from '../../schema/audit-row.ts';
 import { FORMAT_EXTENSIONS, objectKey, partitionOf } from './keys.ts';
-import { decodeParquet, encodeParquet, hasParquetMagic, METADATA_KEY_PREFIX, readParquetFooter } from './parquet-codec.ts';
+import {
+  decodeParquet,
+  decodeParquetIntegrity,
+  encodeParquet,
+  hasParquetMagic,
+  type IntegrityRow,
+  METADATA_KEY_PREFIX,
+  readParquetFooter,
+} from './parquet-codec.ts';
 import { sha256Hex } from './store.ts';
 
 /** Version of the cold object layout (key scheme, metadata keys, manifest). */
@@ -155,25 +163,34 @@ export function decodeNdjsonGz(bytes: Uint8Array): AuditRow[] {
 
 /** The facts a reader establishes about a data file's bytes. */
 export interface DecodedColdFile {
-  rows: AuditRow[];
+  /** Whole rows (undefined when only the integrity columns were decoded). */
+  rows: AuditRow[] | undefined;
+  /** Tenant, chain, seq and hashes of every row, in file order. */
+  integrity: IntegrityRow[];
   /** From the Parquet footer (undefined for NDJSON, whose metadata lives only in the manifest). */
   embedded: ColdObjectMetadata | undefined;
+}
+
+function integrityOf(rows: readonly AuditRow[]): IntegrityRow[] {
+  return rows.map((r) => ({ TenantId: r.TenantId, ChainId: r.ChainId, Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash }));
 }
 
 /**
  * Decode and self-check a data file. Throws an Error with a human-readable reason (bad magic,
  * no otel-audit metadata, row count mismatch…); {@link readColdObject} turns it into a result.
  */
-export async function decodeColdFile(bytes: Uint8Array, format: keyof typeof FORMAT_EXTENSIONS): Promise<DecodedColdFile> {
+export async function decodeColdFile(bytes: Uint8Array, format: keyof typeof FORMAT_EXTENSIONS, wholeRows = true): Promise<DecodedColdFile> {
   if (format === 'ndjson.gz') {
     if (bytes.length < 18 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) throw new Error('not a gzip file (bad magic: truncated or foreign)');
-    return { rows: decodeNdjsonGz(bytes), embedded: undefined };
+    const rows = decodeNdjsonGz(bytes);
+    return { rows, integrity: integrityOf(rows), embedded: undefined };
   }
   if (!hasParquetMagic(bytes)) throw new Error('not a Parquet file (missing PAR1 magic at start or end: truncated or foreign)');
   const { kv } = readParquetFooter(bytes);
   const embedded = metadataFromKeyValues(kv);
   if (!embedded) throw new Error('Parquet file without otel-audit key-value metadata (foreign file)');
-  const rows = await decodeParquet(bytes);
-  if (rows.length !== embedded.rowCount) throw new Error(`row count ${rows.length} differs from metadata rowCount ${embedded.rowCount}`);
-  return { rows, embedded };
+  const rows = wholeRows ? await decodeParquet(bytes) : undefined;
+  const integrity = rows ? integrityOf(rows) : await decodeParquetIntegrity(bytes);
+  if (integrity.length !== embedded.rowCount) throw new Error(`row count ${integrity.length} differs from metadata rowCount ${embedded.rowCount}`);
+  return { rows, integrity, embedded };
 }

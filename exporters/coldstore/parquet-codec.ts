@@ -18,7 +18,7 @@ import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import type { FileMetaData, SchemaElement } from 'hyparquet';
 import { ByteWriter, parquetWrite } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
-import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos, nanosToDateTime64 } from '../../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '../../schema/audit-row.ts';
 
 /** Parquet files start and end with these four bytes. */
 export const PARQUET_MAGIC = 'PAR1';
@@ -78,6 +78,36 @@ export const AUDIT_PARQUET_SCHEMA: SchemaElement[] = [
   ...AUDIT_ROW_COLUMNS.flatMap((c) => schemaFor(c, KIND[c])),
 ];
 
+const NS_PER_S = 1_000_000_000n;
+
+/** `YYYY-MM-DD hh:mm:ss[.fffffffff]` (UTC) → Unix nanoseconds; a fast path for the row's own format. */
+function dateTime64ToNanosFast(v: string): bigint {
+  const ms = Date.parse(`${v.slice(0, 10)}T${v.slice(11, 19)}Z`);
+  if (Number.isNaN(ms) || (v.length > 19 && v[19] !== '.')) return dateTime64ToNanos(v);
+  const frac = v.length > 20 ? Number(v.slice(20).padEnd(9, '0').slice(0, 9)) : 0;
+  return BigInt(ms / 1000) * NS_PER_S + BigInt(frac);
+}
+
+/** Unix nanoseconds → `YYYY-MM-DD hh:mm:ss.fffffffff`; seconds prefixes are cached (rows share seconds). */
+function nanosFormatter(): (n: bigint) => string {
+  const cache = new Map<bigint, string>();
+  return (n) => {
+    let secs = n / NS_PER_S;
+    let sub = n % NS_PER_S;
+    if (sub < 0n) {
+      sub += NS_PER_S;
+      secs -= 1n;
+    }
+    let base = cache.get(secs);
+    if (base === undefined) {
+      if (cache.size > 10_000) cache.clear();
+      base = new Date(Number(secs) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+      cache.set(secs, base);
+    }
+    return `${base}.${sub.toString().padStart(9, '0')}`;
+  };
+}
+
 function columnValues(rows: readonly AuditRow[], name: (typeof AUDIT_ROW_COLUMNS)[number]): unknown[] {
   const kind = KIND[name];
   const out = new Array<unknown>(rows.length);
@@ -85,10 +115,10 @@ function columnValues(rows: readonly AuditRow[], name: (typeof AUDIT_ROW_COLUMNS
     const v = (rows[i] as unknown as Record<string, unknown>)[name];
     switch (kind) {
       case 'ts-nanos':
-        out[i] = dateTime64ToNanos(v as string);
+        out[i] = dateTime64ToNanosFast(v as string);
         break;
       case 'ts-seconds':
-        out[i] = dateTime64ToNanos(v as string) / 1_000_000n;
+        out[i] = BigInt(Date.parse(`${(v as string).slice(0, 10)}T${(v as string).slice(11, 19)}Z`));
         break;
       case 'uint64':
         out[i] = BigInt(v as number);
@@ -178,16 +208,17 @@ export async function decodeParquet(bytes: Uint8Array): Promise<AuditRow[]> {
       timestampFromMicroseconds: (n: bigint) => n * 1_000n,
     },
   });
+  const fmt = nanosFormatter();
   return raw.map((r) => {
     const row: Record<string, unknown> = {};
     for (const name of AUDIT_ROW_COLUMNS) {
       const v = r[name];
       switch (KIND[name]) {
         case 'ts-nanos':
-          row[name] = nanosToDateTime64(BigInt(v as bigint));
+          row[name] = fmt(BigInt(v as bigint));
           break;
         case 'ts-seconds':
-          row[name] = nanosToDateTime64(BigInt(v as bigint)).slice(0, 19);
+          row[name] = fmt(BigInt(v as bigint)).slice(0, 19);
           break;
         case 'uint64':
         case 'uint8':
@@ -206,6 +237,25 @@ export async function decodeParquet(bytes: Uint8Array): Promise<AuditRow[]> {
     }
     return row as unknown as AuditRow;
   });
+}
+
+/** The columns a reader needs to check an object's chain facts without decoding whole rows. */
+export interface IntegrityRow {
+  TenantId: string;
+  ChainId: string;
+  Seq: number;
+  PrevHash: string;
+  Hash: string;
+}
+
+/** Decode only {@link IntegrityRow} columns (a fraction of the cost of whole rows). */
+export async function decodeParquetIntegrity(bytes: Uint8Array): Promise<IntegrityRow[]> {
+  const raw = await parquetReadObjects({
+    file: toArrayBuffer(bytes),
+    columns: ['TenantId', 'ChainId', 'Seq', 'PrevHash', 'Hash'],
+    compressors: { ZSTD: zstdDecompress },
+  });
+  return raw.map((r) => ({ TenantId: String(r.TenantId), ChainId: String(r.ChainId), Seq: Number(r.Seq), PrevHash: String(r.PrevHash), Hash: String(r.Hash) }));
 }
 
 function mapValue(v: unknown): Record<string, string> {

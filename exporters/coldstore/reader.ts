@@ -6,6 +6,7 @@
 import type { AuditRow } from '../../schema/audit-row.ts';
 import { MANIFEST_SUFFIX, manifestKey, type ObjectKeyParts, parseObjectKey, partitionPrefix } from './keys.ts';
 import { type ColdObjectManifest, type ColdObjectMetadata, decodeColdFile } from './object-format.ts';
+import type { IntegrityRow } from './parquet-codec.ts';
 import { type ObjectStore, sha256Hex } from './store.ts';
 
 /** Filters of {@link listColdObjects}. Time bounds select whole hour partitions that overlap `[since, until)`. */
@@ -78,7 +79,13 @@ export async function listColdObjects(store: ObjectStore, filter: ColdObjectFilt
 export interface ColdObjectRead {
   ok: true;
   key: string;
-  rows: AuditRow[];
+  format: ObjectKeyParts['format'];
+  /** The object's bytes, exactly as checked. */
+  bytes: Uint8Array;
+  /** Whole rows; undefined when read with `{ rows: false }` (then decode later with {@link coldObjectRows}). */
+  rows: AuditRow[] | undefined;
+  /** Tenant, chain, seq and hashes of every row. */
+  integrity: IntegrityRow[];
   /** Hex SHA-256 of the object bytes as read. */
   sha256: string;
   metadata: ColdObjectMetadata;
@@ -96,8 +103,21 @@ export interface ColdObjectProblem {
   reason: string;
 }
 
+/** Options of {@link readColdObject}. */
+export interface ReadColdObjectOptions {
+  /** Decode whole rows (default true); false decodes only the integrity columns (faster, for replay). */
+  rows?: boolean;
+}
+
+/** Whole rows of a checked object (decoded now if it was read with `{ rows: false }`). */
+export async function coldObjectRows(read: ColdObjectRead): Promise<AuditRow[]> {
+  if (read.rows) return read.rows;
+  const decoded = await decodeColdFile(read.bytes, read.format, true);
+  return decoded.rows!;
+}
+
 /** Read and check one data object (and its manifest). */
-export async function readColdObject(store: ObjectStore, key: string): Promise<ColdObjectRead | ColdObjectProblem> {
+export async function readColdObject(store: ObjectStore, key: string, options: ReadColdObjectOptions = {}): Promise<ColdObjectRead | ColdObjectProblem> {
   const problem = (reason: string, retryable = false): ColdObjectProblem => ({ ok: false, key, retryable, reason });
   const parts = parseObjectKey(key);
   if (!parts) return problem('not an otel-audit object key (foreign file)');
@@ -124,31 +144,35 @@ export async function readColdObject(store: ObjectStore, key: string): Promise<C
     }
   }
 
-  let rows: AuditRow[];
+  let rows: AuditRow[] | undefined;
+  let integrity: IntegrityRow[];
   let embedded: ColdObjectMetadata | undefined;
   try {
-    ({ rows, embedded } = await decodeColdFile(bytes, parts.format));
+    ({ rows, integrity, embedded } = await decodeColdFile(bytes, parts.format, options.rows ?? true));
   } catch (err) {
     return problem(`unreadable ${parts.format} object: ${(err as Error).message}`);
   }
   const metadata = embedded ?? manifest;
   if (!metadata) return problem('no metadata: NDJSON object without a manifest');
-  if (rows.length === 0) return problem('object holds no rows');
-  const first = rows[0]!;
-  const last = rows[rows.length - 1]!;
+  if (integrity.length === 0) return problem('object holds no rows');
+  const first = integrity[0]!;
+  const last = integrity[integrity.length - 1]!;
+  let sorted = true;
+  for (let i = 1; i < integrity.length; i++) if (integrity[i]!.Seq <= integrity[i - 1]!.Seq) sorted = false;
   const checks: Array<[boolean, string]> = [
-    [rows.length === metadata.rowCount, `row count ${rows.length} ≠ metadata ${metadata.rowCount}`],
+    [integrity.length === metadata.rowCount, `row count ${integrity.length} ≠ metadata ${metadata.rowCount}`],
+    [sorted, 'rows are not in strictly increasing Seq order'],
     [first.Seq === metadata.firstSeq && last.Seq === metadata.lastSeq, `seq range ${first.Seq}-${last.Seq} ≠ metadata ${metadata.firstSeq}-${metadata.lastSeq}`],
     [first.Seq === parts.firstSeq && last.Seq === parts.lastSeq, `seq range ${first.Seq}-${last.Seq} ≠ key ${parts.firstSeq}-${parts.lastSeq}`],
     [first.PrevHash === metadata.firstPrevHash, 'first PrevHash differs from metadata'],
     [last.Hash === metadata.lastHash, 'last Hash differs from metadata'],
     [metadata.chainId === parts.chainId && metadata.tenantId === parts.tenantId, 'tenant/chain differ from the key'],
-    [rows.every((r) => r.ChainId === parts.chainId && r.TenantId === parts.tenantId), 'rows of another tenant or chain'],
+    [integrity.every((r) => r.ChainId === parts.chainId && r.TenantId === parts.tenantId), 'rows of another tenant or chain'],
   ];
   if (manifest && embedded) {
     checks.push([manifest.firstSeq === embedded.firstSeq && manifest.lastSeq === embedded.lastSeq && manifest.lastHash === embedded.lastHash, 'manifest and embedded metadata disagree']);
   }
   const failed = checks.filter(([ok]) => !ok).map(([, why]) => why);
   if (failed.length > 0) return problem(`inconsistent object: ${failed.join('; ')}`);
-  return { ok: true, key, rows, sha256, metadata, manifest, warnings };
+  return { ok: true, key, format: parts.format, bytes, rows, integrity, sha256, metadata, manifest, warnings };
 }

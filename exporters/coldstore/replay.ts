@@ -7,26 +7,39 @@
  *   digest for a partial insert), so an insert retried after a lost answer is dropped by ClickHouse.
  */
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditError, type OperationResult } from '../../common/errors.ts';
-import type { AuditRow } from '../../schema/audit-row.ts';
-import { type ColdObjectFilter, listColdObjects, readColdObject, type SkippedColdFile } from './reader.ts';
+import { AUDIT_ROW_COLUMNS, type AuditRow } from '../../schema/audit-row.ts';
+import { type ColdObjectFilter, coldObjectRows, listColdObjects, readColdObject, type SkippedColdFile } from './reader.ts';
 import type { ObjectStore } from './store.ts';
 
-/** What the sink is told about the rows it receives. */
-export interface ReplayBatchContext {
-  /** Key of the cold object the rows come from. */
+/** One checked cold object handed to a sink. */
+export interface ReplayObject {
+  /** Key of the cold object. */
   key: string;
-  /** SHA-256 of that object. */
+  /** SHA-256 of its bytes (verified against the manifest when there is one). */
   sha256: string;
-  /** Event hour of the object's partition (for primary-key pruning of existence checks). */
+  format: 'parquet' | 'ndjson.gz';
+  /** The object's bytes, exactly as checked. */
+  bytes: Uint8Array;
+  tenantId: string;
+  chainId: string;
+  /** Event hour of the object's partition. */
   partition: { date: string; hour: string };
+  /** Seq of every row (sorted). */
+  seqs: number[];
+  /** Whole rows, decoded on demand (a sink that ingests the file itself never pays for it). */
+  rows(): Promise<AuditRow[]>;
 }
 
 /** Where replayed rows go. */
 export interface ReplaySink {
-  /** Insert rows (all of one object); `value.inserted` counts rows actually added. */
-  write(rows: AuditRow[], context: ReplayBatchContext): Promise<OperationResult<{ inserted: number; alreadyPresent: number }>>;
+  /** Insert the object's rows; `value.inserted` counts rows actually added. */
+  write(object: ReplayObject): Promise<OperationResult<{ inserted: number; alreadyPresent: number }>>;
 }
 
 /** Progress of a replay, reported after every object. */
@@ -83,7 +96,7 @@ export async function replayColdStorage(o: ReplayOptions): Promise<OperationResu
   };
   o.onProgress?.({ ...p });
   for (const ref of objects) {
-    const read = await readColdObject(o.source, ref.key);
+    const read = await readColdObject(o.source, ref.key, { rows: false });
     if (!read.ok) {
       if (read.retryable) return { status: 'retryable', error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', `replay stopped at ${ref.key}: ${read.reason}`, { retryable: true }) };
       const s = { key: ref.key, reason: read.reason };
@@ -92,9 +105,20 @@ export async function replayColdStorage(o: ReplayOptions): Promise<OperationResu
       o.onSkip?.(s);
     } else {
       for (const w of read.warnings) o.onWarning?.(ref.key, w);
-      const written = await o.sink.write(read.rows, { key: ref.key, sha256: read.sha256, partition: { date: ref.date, hour: ref.hour } });
+      const checked = read;
+      const written = await o.sink.write({
+        key: ref.key,
+        sha256: read.sha256,
+        format: read.format,
+        bytes: read.bytes,
+        tenantId: ref.tenantId,
+        chainId: ref.chainId,
+        partition: { date: ref.date, hour: ref.hour },
+        seqs: read.integrity.map((r) => r.Seq),
+        rows: () => coldObjectRows(checked),
+      });
       if (written.status !== 'success') return written;
-      p.rowsRead += read.rows.length;
+      p.rowsRead += read.integrity.length;
       p.rowsInserted += written.value.inserted;
       p.rowsAlreadyPresent += written.value.alreadyPresent;
     }
@@ -120,6 +144,14 @@ export interface ClickHouseReplaySinkOptions {
    * ClickHouse exporter's own migrations instead; `false` to skip.
    */
   ensureSchema?: boolean | ((client: ClickHouseClient) => Promise<void>);
+  /**
+   * The client is the embedded chDB engine of this process: Parquet objects are then inserted by
+   * the engine itself from a temporary copy of the checked bytes (`INSERT … SELECT FROM file()`),
+   * with no row decoding in JavaScript. Otherwise rows go as JSONEachRow over the client.
+   */
+  embedded?: boolean;
+  /** Directory for those temporary copies (default the OS temp dir). */
+  tempDir?: string;
 }
 
 function quoteIdent(name: string): string {
@@ -165,6 +197,7 @@ export function replayTableDdl(qualified: string): string {
  */
 export function createClickHouseReplaySink(o: ClickHouseReplaySinkOptions): ReplaySink {
   const table = (o.database ? `${quoteIdent(o.database)}.` : '') + quoteIdent(o.table ?? 'audit_events');
+  const columns = AUDIT_ROW_COLUMNS.join(', ');
   let ensured = o.ensureSchema === false;
   const fail = (err: unknown, what: string): OperationResult<never> => {
     const e = err as { code?: string; message?: string };
@@ -173,8 +206,34 @@ export function createClickHouseReplaySink(o: ClickHouseReplaySinkOptions): Repl
     const error = new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', `${what}: ${e.message ?? String(err)}`, { cause: err, retryable });
     return retryable ? { status: 'retryable', error } : { status: 'failure', error };
   };
+  const settings = (token: string): string => `SETTINGS insert_deduplication_token = ${sqlString(token)}, insert_deduplicate = 1`;
+
+  async function insertRows(rows: AuditRow[], token: string): Promise<void> {
+    // exec with a ready body: insert() would JSON-encode row by row through a stream again.
+    const body = Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n'), 'utf8');
+    const result = await o.client.exec({
+      query: `INSERT INTO ${table} (${columns}) ${settings(token)} FORMAT JSONEachRow`,
+      values: Readable.from([body]),
+    });
+    for await (const _ of result.stream as AsyncIterable<unknown>) void _;
+  }
+
+  async function insertFile(obj: ReplayObject, token: string, onlySeqs: number[] | undefined): Promise<void> {
+    const dir = await mkdtemp(join(o.tempDir ?? tmpdir(), 'otel-audit-replay-'));
+    try {
+      const path = join(dir, 'object.parquet');
+      await writeFile(path, obj.bytes);
+      const where = onlySeqs ? ` WHERE Seq IN (${onlySeqs.join(',')})` : '';
+      await o.client.command({
+        query: `INSERT INTO ${table} (${columns}) ${settings(token)} SELECT ${columns} FROM file(${sqlString(path)}, 'Parquet')${where}`,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   return {
-    async write(rows, ctx) {
+    async write(obj) {
       try {
         if (!ensured) {
           if (typeof o.ensureSchema === 'function') await o.ensureSchema(o.client);
@@ -184,37 +243,37 @@ export function createClickHouseReplaySink(o: ClickHouseReplaySinkOptions): Repl
           }
           ensured = true;
         }
-        const chains = new Set(rows.map((r) => r.ChainId));
-        const tenants = new Set(rows.map((r) => r.TenantId));
-        if (chains.size !== 1 || tenants.size !== 1) {
-          return { status: 'failure', error: new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `rows of ${ctx.key} span several chains`) };
-        }
-        // Rows of one object are sorted by Seq.
-        const min = rows[0]!.Seq;
-        const max = rows[rows.length - 1]!.Seq;
-        const minTs = rows.reduce((m, r) => (r.TimestampTime < m ? r.TimestampTime : m), rows[0]!.TimestampTime);
-        const maxTs = rows.reduce((m, r) => (r.TimestampTime > m ? r.TimestampTime : m), rows[0]!.TimestampTime);
+        const lo = obj.seqs[0]!;
+        const hi = obj.seqs[obj.seqs.length - 1]!;
+        // The partition hour bounds the primary key (TenantId, TimestampTime) for the lookup.
+        const hourStart = `${obj.partition.date} ${obj.partition.hour}:00:00`;
         const existing = await o.client.query({
-          query: `SELECT DISTINCT Seq FROM ${table} WHERE TenantId = {t:String} AND TimestampTime BETWEEN {a:DateTime('UTC')} AND {b:DateTime('UTC')} AND ChainId = {c:String} AND Seq BETWEEN {lo:UInt64} AND {hi:UInt64}`,
-          query_params: { t: rows[0]!.TenantId, c: rows[0]!.ChainId, lo: min, hi: max, a: minTs, b: maxTs },
+          query: `SELECT DISTINCT Seq FROM ${table} WHERE TenantId = {t:String} AND TimestampTime >= {a:DateTime('UTC')} AND TimestampTime < {a:DateTime('UTC')} + INTERVAL 1 HOUR AND ChainId = {c:String} AND Seq BETWEEN {lo:UInt64} AND {hi:UInt64}`,
+          query_params: { t: obj.tenantId, c: obj.chainId, lo, hi, a: hourStart },
           format: 'JSONEachRow',
         });
         const present = new Set(((await existing.json()) as Array<{ Seq: string | number }>).map((r) => Number(r.Seq)));
-        const missing = rows.filter((r) => !present.has(r.Seq));
-        if (missing.length === 0) return { status: 'success', value: { inserted: 0, alreadyPresent: rows.length } };
-        const token = missing.length === rows.length
-          ? `${ctx.key}#${ctx.sha256}`
-          : `${ctx.key}#${ctx.sha256}#${createHash('sha256').update(missing.map((r) => r.Seq).join(',')).digest('hex').slice(0, 16)}`;
-        await o.client.insert({
-          table,
-          values: missing,
-          format: 'JSONEachRow',
-          clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
-        });
-        return { status: 'success', value: { inserted: missing.length, alreadyPresent: rows.length - missing.length } };
+        const missing = obj.seqs.filter((s) => !present.has(s));
+        if (missing.length === 0) return { status: 'success', value: { inserted: 0, alreadyPresent: obj.seqs.length } };
+        const partial = missing.length < obj.seqs.length;
+        const token = partial
+          ? `${obj.key}#${obj.sha256}#${createHash('sha256').update(missing.join(',')).digest('hex').slice(0, 16)}`
+          : `${obj.key}#${obj.sha256}`;
+        if (o.embedded && obj.format === 'parquet') {
+          await insertFile(obj, token, partial ? missing : undefined);
+        } else {
+          const wanted = new Set(missing);
+          const rows = await obj.rows();
+          await insertRows(partial ? rows.filter((r) => wanted.has(r.Seq)) : rows, token);
+        }
+        return { status: 'success', value: { inserted: missing.length, alreadyPresent: obj.seqs.length - missing.length } };
       } catch (err) {
-        return fail(err, `cannot replay ${ctx.key} into ClickHouse`);
+        return fail(err, `cannot replay ${obj.key} into ClickHouse`);
       }
     },
   };
+}
+
+function sqlString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }

@@ -21,11 +21,12 @@ import {
   parseObjectKey,
   readColdObject,
   replayColdStorage,
+  replayTableDdl,
   unescapeKeySegment,
 } from '../../../exporters/coldstore/index.ts';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
-import { type AuditRow, auditRowToEvent } from '../../../schema/audit-row.ts';
+import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '../../../schema/audit-row.ts';
 import { batchOf, makeEntries } from './fixtures.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coldstore-local-'));
@@ -186,7 +187,7 @@ describe('cold storage on the local archive', () => {
     for (const key of objects) {
       const r = await readColdObject(store, key);
       expect(r.ok).toBe(true);
-      if (r.ok) rows.push(...r.rows);
+      if (r.ok) rows.push(...r.rows!);
     }
     expect(rows.map((r) => r.Seq)).toEqual(entries.map((e) => e.seq));
     checkRows(rows, entries);
@@ -271,9 +272,13 @@ describe('cold storage on the local archive', () => {
     const listing = await listColdObjects(store, { tenant: 'acme', since: new Date('2026-11-20T09:10:00Z') });
     expect(listing.status === 'success' && listing.value.objects.map((o) => o.hour)).toEqual(['09']);
     const progress: number[] = [];
-    const sink = createClickHouseReplaySink({ client: ch, database: 'replay2' });
+    const sink = createClickHouseReplaySink({ client: ch, database: 'replay2', embedded: true });
+    // The live path already delivered two of the hour's rows: replay adds only the other eight.
+    await ch.command({ query: 'CREATE DATABASE IF NOT EXISTS replay2' });
+    await ch.command({ query: replayTableDdl('replay2.audit_events') });
+    await ch.insert({ table: 'replay2.audit_events', values: [entries[1]!, entries[4]!].map(walEntryToAuditRow), format: 'JSONEachRow' });
     const r = await replayColdStorage({ source: store, sink, tenant: 'acme', until: new Date('2026-11-20T09:00:00Z'), onProgress: (p) => progress.push(p.objectsDone) });
-    expect(r.status === 'success' && r.value).toMatchObject({ objectsTotal: 1, rowsInserted: 10 });
+    expect(r.status === 'success' && r.value).toMatchObject({ objectsTotal: 1, rowsInserted: 8, rowsAlreadyPresent: 2 });
     expect(progress).toEqual([0, 1]);
     const [c] = await chQuery<{ c: string }>('SELECT count() AS c FROM replay2.audit_events');
     expect(Number(c!.c)).toBe(10);

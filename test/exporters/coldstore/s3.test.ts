@@ -227,7 +227,7 @@ describe('cold storage on S3 (s3rver)', () => {
 
   it('replays from S3 into an empty ClickHouse twice: same rows, nothing added the second time', async () => {
     const store = new S3ObjectStore(backend('p1'));
-    const sink = createClickHouseReplaySink({ client: ch, database: 'replay_s3' });
+    const sink = createClickHouseReplaySink({ client: ch, database: 'replay_s3', embedded: true });
     const listing = await listColdObjects(store, {});
     expect(listing.status === 'success' && listing.value.objects).toHaveLength(3);
     const first = await replayColdStorage({ source: store, sink });
