@@ -33,6 +33,7 @@ export {
   ed25519KeyId,
   generateNoteKeyPair,
   isValidKeyName,
+  noteSignerFromSeed,
   openNote,
   parseNote,
   parseSignerKey,

@@ -120,6 +120,17 @@ function makeSigner(name: string, seed: Buffer): NoteSigner {
 }
 
 /**
+ * A signer from a 32-byte Ed25519 seed (RFC 8032 private key). For deterministic examples and tests
+ * and for keys held elsewhere; production keys come from {@link generateNoteKeyPair}. Throws
+ * `AUDIT_ERR_KEY` for an invalid name or a seed that is not 32 bytes.
+ */
+export function noteSignerFromSeed(name: string, seed: Uint8Array): NoteSigner {
+  if (!isValidKeyName(name)) throw new AuditError('AUDIT_ERR_KEY', `invalid key name "${name}"`);
+  if (seed.length !== 32) throw new AuditError('AUDIT_ERR_KEY', `Ed25519 seed must be 32 bytes, got ${seed.length}`);
+  return makeSigner(name, Buffer.from(seed));
+}
+
+/**
  * Generate a new Ed25519 key pair for key name `name`. Returns the signer (private) and verifier
  * key strings in Go sumdb/note format. Throws `AUDIT_ERR_KEY` for an invalid name.
  */
