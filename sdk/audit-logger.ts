@@ -300,7 +300,9 @@ class AuditSpoolProcessor implements LogRecordProcessor {
     if (attrs[AUDIT_ATTR.schemaVersion] === undefined) return;
     const id = attrs[AUDIT_ATTR.eventId];
     const acceptor = typeof id === 'string' ? this.acceptors.get(id) : undefined;
-    const appended = this.spool.append(this.contexts.encode(record.resource, record.instrumentationScope), encodeRecord(record));
+    // The record object is handed along too: it is read-only once emit() returns, and the sender
+    // exports it directly while it is still in memory (no read-back and decode from disk).
+    const appended = this.spool.append(this.contexts.encode(record.resource, record.instrumentationScope), encodeRecord(record), record);
     if (acceptor) acceptor(appended);
     else {
       // Emitted by other code through the same provider: spooled too, failures reported.

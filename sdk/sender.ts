@@ -161,7 +161,7 @@ export class Sender {
         const records: ReadableLogRecord[] = [];
         for (const r of batch.records) {
           try {
-            records.push(this.decoder.decode(r.contextJson, r.payload));
+            records.push(r.record ?? this.decoder.decode(r.contextJson, r.payload));
           } catch (cause) {
             this.o.onError(new AuditError('AUDIT_ERR_SPOOL_CORRUPT', 'a spooled record could not be decoded; skipped', { cause }));
           }

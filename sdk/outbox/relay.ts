@@ -152,12 +152,17 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
     SELECT id FROM ${n.qTable} WHERE delivered_at < now() - $1::double precision * interval '1 millisecond'
     ORDER BY delivered_at LIMIT $2))`;
   const SWEEP_CHUNK = 5000;
+  // Losing a flag change in a crash is harmless (polling covers it), so skip the commit's WAL flush.
+  const setWakeSql = (wanted: boolean) =>
+    `BEGIN; SET LOCAL synchronous_commit TO off; UPDATE ${n.derived('relay_state')} SET wake_wanted = ${wanted} WHERE wake_wanted = ${!wanted}; COMMIT;`;
 
   const stats: OutboxRelayStats = { delivered: 0, rejected: 0, receiverRejected: 0, failedExports: 0, batches: 0, deleted: 0, passes: 0, listening: false, lastError: undefined };
   const builder = new LogRecordBuilder(config.serviceName);
   /** Rows refused on their own without proof the receiver works: skipped until the time given. */
   const deferred = new Map<string, number>();
   let lastAckAt = -Infinity;
+  /** Whether this relay asked inserts to NOTIFY (it is, or was about to go, asleep). */
+  let wakeArmed = false;
 
   let pool: pg.Pool | undefined;
   let exporter: AuditBatchExporter | undefined;
@@ -331,30 +336,47 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
     });
   }
 
+  /** Ask inserts to NOTIFY (before sleeping) or to stop (while draining). Best effort. */
+  async function setWakeWanted(wanted: boolean): Promise<void> {
+    wakeArmed = wanted;
+    try {
+      await getPool().query(setWakeSql(wanted));
+    } catch (err) {
+      log({ level: 'warn', message: `cannot update the wake-up flag (polling still works): ${(err as Error).message}` });
+    }
+  }
+
   async function drainLoop(wakeup: Wakeup): Promise<void> {
     let failures = 0;
     let reportedFailure = false;
     while (!stopController.signal.aborted) {
       wakeup.clear();
       const r = await pass();
-      if (r.kind === 'progress') {
+      if (r.kind === 'progress' || r.kind === 'idle') {
         failures = 0;
         if (reportedFailure) log({ level: 'info', message: 'export recovered; draining' });
         reportedFailure = false;
-        if (r.rows >= config.batchSize) continue;
-        // A short batch usually means the queue is empty; the wait returns at once if a NOTIFY came.
-        await wakeup.wait(config.pollIntervalMillis);
-      } else if (r.kind === 'idle') {
-        failures = 0;
-        await wakeup.wait(config.pollIntervalMillis);
-      } else {
-        failures += 1;
-        const message = r.kind === 'error' ? r.error.message : r.message;
-        const delay = backoffMillis(failures);
-        log({ level: failures === 1 ? 'warn' : 'info', message: `${r.kind === 'error' ? 'database error' : 'export failed'}; retrying in ${delay} ms: ${message}`, fields: { failures } });
-        reportedFailure = true;
-        await sleep(delay);
       }
+      if (r.kind === 'progress') {
+        // Busy: inserts need not notify (each NOTIFY costs the application commit throughput).
+        if (wakeArmed) await setWakeWanted(false);
+        if (r.rows >= config.batchSize) continue;
+      }
+      if (r.kind === 'progress' || r.kind === 'idle') {
+        if (!wakeArmed && stats.listening) {
+          // Ask for a NOTIFY, then look once more: a row committed before the flag was set did not notify.
+          await setWakeWanted(true);
+          continue;
+        }
+        await wakeup.wait(config.pollIntervalMillis);
+        continue;
+      }
+      failures += 1;
+      const message = r.kind === 'error' ? r.error.message : r.message;
+      const delay = backoffMillis(failures);
+      log({ level: failures === 1 ? 'warn' : 'info', message: `${r.kind === 'error' ? 'database error' : 'export failed'}; retrying in ${delay} ms: ${message}`, fields: { failures } });
+      reportedFailure = true;
+      await sleep(delay);
     }
   }
 

@@ -14,6 +14,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { AuditError, type OperationResult } from '../../common/errors.ts';
 import {
   FRAME_CONTEXT,
@@ -56,6 +57,17 @@ interface Segment {
   poisoned: boolean;
 }
 
+/** A recently appended record kept in memory so that the sender need not read it back. */
+interface CachedRecord {
+  segment: Segment;
+  /** Offset of the first frame of its append (a context frame may precede the record frame). */
+  start: number;
+  end: number;
+  contextJson: string;
+  payload: Buffer;
+  record: ReadableLogRecord;
+}
+
 interface QueuedAppend {
   segment: Segment;
   frames: Buffer[];
@@ -67,6 +79,10 @@ const CURSOR_FILE = 'cursor.json';
 const LOCK_FILE = 'lock';
 const SEGMENT_RE = /^(\d{20})\.seg$/;
 const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Records kept in memory for the sender (beyond this the sender reads them back from disk). */
+const MAX_CACHED_RECORDS = 16_384;
+/** Minimum interval between cursor file writes; a lost update only re-sends (at-least-once). */
+const CURSOR_WRITE_INTERVAL_MILLIS = 200;
 
 /**
  * Open (or create) the spool in `options.dir`: take the lock, read the cursor, scan every segment
@@ -94,6 +110,10 @@ class FileSpool implements Spool {
   private closed = false;
   private readFd: { segment: number; fd: number } | undefined;
   private nextSegmentId: number;
+  private cache: CachedRecord[] = [];
+  private cacheHead = 0;
+  private lastCursorWrite = 0;
+  private cursorDirty = false;
 
   constructor(options: FileSpoolOptions) {
     this.dir = path.resolve(options.dir);
@@ -114,7 +134,7 @@ class FileSpool implements Spool {
     this.recount();
   }
 
-  append(contextJson: string, payload: Buffer): Promise<OperationResult> {
+  append(contextJson: string, payload: Buffer, record?: ReadableLogRecord): Promise<OperationResult> {
     if (this.closed) {
       return Promise.resolve({ status: 'failure', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'the audit spool is closed') });
     }
@@ -149,6 +169,9 @@ class FileSpool implements Spool {
     else frames.push(recordFrame);
     let bytes = 0;
     for (const f of frames) bytes += f.length;
+    if (record && this.cache.length - this.cacheHead < MAX_CACHED_RECORDS) {
+      this.cache.push({ segment, start: segment.size, end: segment.size + bytes, contextJson, payload, record });
+    }
     segment.size += bytes;
     this.pendingBytes += bytes;
     this.pendingRecords++;
@@ -161,6 +184,7 @@ class FileSpool implements Spool {
   async read(maxRecords: number): Promise<SpoolBatch> {
     const records: SpoolRecord[] = [];
     const cur: SpoolCursor = { ...this.cursor };
+    this.dropCachedBefore(cur);
     while (records.length < maxRecords) {
       const idx = this.segments.findIndex((s) => s.id === cur.segment);
       const segment = this.segments[idx];
@@ -174,6 +198,16 @@ class FileSpool implements Spool {
         }
         break;
       }
+      // Fast path: the next records are still in memory (and durable).
+      let fromCache = false;
+      for (let i = this.cacheHead; i < this.cache.length && records.length < maxRecords; i++) {
+        const c = this.cache[i]!;
+        if (c.segment !== segment || c.start !== cur.offset || c.end > segment.durableSize) break;
+        records.push({ contextJson: c.contextJson, payload: c.payload, record: c.record });
+        cur.offset = c.end;
+        fromCache = true;
+      }
+      if (fromCache) continue;
       const length = Math.min(segment.durableSize - cur.offset, READ_CHUNK_BYTES);
       const buf = Buffer.allocUnsafe(length);
       const got = await this.readAt(segment, buf, cur.offset);
@@ -208,6 +242,7 @@ class FileSpool implements Spool {
 
   async ack(end: SpoolCursor, records: number): Promise<void> {
     this.cursor = { ...end };
+    this.dropCachedBefore(this.cursor);
     this.pendingRecords = Math.max(0, this.pendingRecords - records);
     // A fully read, closed segment: move the cursor to the next one so that it can be deleted.
     const idx = this.segments.findIndex((s) => s.id === this.cursor.segment);
@@ -216,9 +251,25 @@ class FileSpool implements Spool {
     if (seg && next && seg !== this.active && this.cursor.offset >= seg.size) {
       this.cursor = { segment: next.id, offset: SEGMENT_HEADER_BYTES };
     }
-    await this.writeCursor();
+    const segmentsBefore = this.segments.length;
     this.deleteAcknowledged();
+    // Deleting segments must be preceded by a durable cursor past them; otherwise the cursor file
+    // is written at most every CURSOR_WRITE_INTERVAL_MILLIS (a stale cursor only re-sends).
+    this.cursorDirty = true;
+    if (this.segments.length !== segmentsBefore || Date.now() - this.lastCursorWrite >= CURSOR_WRITE_INTERVAL_MILLIS) await this.writeCursor();
     this.recount(false);
+  }
+
+  private dropCachedBefore(cur: SpoolCursor): void {
+    while (this.cacheHead < this.cache.length) {
+      const c = this.cache[this.cacheHead]!;
+      if (c.segment.id > cur.segment || (c.segment.id === cur.segment && c.start >= cur.offset)) break;
+      this.cacheHead++;
+    }
+    if (this.cacheHead > 4096 || this.cacheHead === this.cache.length) {
+      this.cache = this.cache.slice(this.cacheHead);
+      this.cacheHead = 0;
+    }
   }
 
   onReadable(listener: () => void): void {
@@ -233,6 +284,8 @@ class FileSpool implements Spool {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing) await this.flushing;
+    if (this.cursorDirty) await this.writeCursor().catch(() => undefined);
+    this.cache = [];
     for (const s of this.segments) this.closeFd(s);
     if (this.readFd) {
       fs.closeSync(this.readFd.fd);
@@ -422,6 +475,8 @@ class FileSpool implements Spool {
   private async writeCursor(): Promise<void> {
     const file = path.join(this.dir, CURSOR_FILE);
     const tmp = `${file}.tmp`;
+    this.lastCursorWrite = Date.now();
+    this.cursorDirty = false;
     await fs.promises.writeFile(tmp, JSON.stringify(this.cursor));
     await fs.promises.rename(tmp, file);
   }

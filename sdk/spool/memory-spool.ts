@@ -3,6 +3,7 @@
  * `AUDIT_ERR_SPOOL_FULL` when full, retries until acknowledged) without the disk. What it gives up:
  * records are lost when the process exits or crashes before the receiver acknowledged them.
  */
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { AuditError, type OperationResult } from '../../common/errors.ts';
 import type { Spool, SpoolBatch, SpoolCursor, SpoolRecord, SpoolStats } from './types.ts';
 
@@ -26,7 +27,7 @@ export function createMemorySpool(maxBytes: number): Spool {
     });
   };
   return {
-    append(contextJson: string, payload: Buffer): Promise<OperationResult> {
+    append(contextJson: string, payload: Buffer, record?: ReadableLogRecord): Promise<OperationResult> {
       if (closed) return Promise.resolve({ status: 'failure', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'the audit spool is closed') });
       const size = payload.length + RECORD_OVERHEAD_BYTES;
       if (bytes + size > maxBytes) {
@@ -38,7 +39,7 @@ export function createMemorySpool(maxBytes: number): Spool {
           }),
         });
       }
-      records.push({ contextJson, payload, seq: head + records.length, bytes: size });
+      records.push(record ? { contextJson, payload, record, seq: head + records.length, bytes: size } : { contextJson, payload, seq: head + records.length, bytes: size });
       bytes += size;
       notify();
       return Promise.resolve({ status: 'success', value: undefined });
@@ -46,7 +47,7 @@ export function createMemorySpool(maxBytes: number): Spool {
     read(maxRecords: number): Promise<SpoolBatch> {
       const slice = records.slice(0, maxRecords);
       const end: SpoolCursor = { segment: 0, offset: head + slice.length };
-      return Promise.resolve({ records: slice.map(({ contextJson, payload }) => ({ contextJson, payload })), end });
+      return Promise.resolve({ records: slice.map(({ contextJson, payload, record }) => (record ? { contextJson, payload, record } : { contextJson, payload })), end });
     },
     ack(end: SpoolCursor): Promise<void> {
       const n = Math.max(0, Math.min(records.length, end.offset - head));

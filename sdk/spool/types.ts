@@ -2,6 +2,7 @@
  * The spool contract shared by the durable (file) and the in-memory implementation. The sender
  * reads batches from the ack cursor and acknowledges them; the processor appends.
  */
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { AuditError, OperationResult } from '../../common/errors.ts';
 
 /** A position in the spool: segment number and byte offset within it. */
@@ -16,6 +17,11 @@ export interface SpoolRecord {
   contextJson: string;
   /** The encoded log record (see record-codec.ts). */
   payload: Buffer;
+  /**
+   * The emitted record itself while it is still in memory (read-only after emit): the sender
+   * exports it without decoding `payload`. Absent for records read back from disk.
+   */
+  record?: ReadableLogRecord;
 }
 
 /** What {@link Spool.read} returns: records in append order and the cursor just after the last. */
@@ -41,7 +47,7 @@ export interface Spool {
    * shared with concurrent appends); `failure` with `AUDIT_ERR_SPOOL_FULL` when it does not fit,
    * with another code when the disk fails. Never rejects.
    */
-  append(contextJson: string, payload: Buffer): Promise<OperationResult>;
+  append(contextJson: string, payload: Buffer, record?: ReadableLogRecord): Promise<OperationResult>;
   /** Up to `maxRecords` durable records from the ack cursor; an empty batch when there are none. */
   read(maxRecords: number): Promise<SpoolBatch>;
   /** Acknowledge everything before `end`: advance the cursor, delete fully acknowledged segments. */
