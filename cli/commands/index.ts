@@ -11,3 +11,4 @@ registerCommand('replay', 'replay cold storage (S3 or local archive) into ClickH
 registerCommand('clickhouse-ddl', 'print the ClickHouse schema and least-privilege roles', async () => (await import('./clickhouse-ddl.ts')).command);
 registerCommand('keys', 'generate checkpoint signing keys (Ed25519, C2SP signed-note format)', async () => (await import('./keys.ts')).command);
 registerCommand('verify-proof', 'verify a proof bundle offline against a public key', async () => (await import('./verify-proof.ts')).command);
+registerCommand('dead-letters', 'show records the receiver rejected, with the reason', async () => (await import('./dead-letters.ts')).command);

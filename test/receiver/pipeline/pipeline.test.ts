@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -185,6 +186,10 @@ describe('pipeline: rejection, tenant binding, non-audit records, dead letters',
     const letters = await readDeadLetters(dir);
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ transport: 'http', principal: 'ci-token', code: 'AUDIT_ERR_FORBIDDEN', recordIndex: 1 });
+    // The CLI prints it.
+    const cli = spawnSync(process.execPath, [path.join(import.meta.dirname, '../../../cli/main.ts'), 'dead-letters', '--data-dir', dir], { encoding: 'utf8' });
+    expect(cli.status).toBe(0);
+    expect(cli.stdout).toMatch(/http token=ci-token record 1 AUDIT_ERR_FORBIDDEN: tenant "globex"/);
   });
 
   it('drops non-audit records by default (counted, warned) and rejects them with nonAudit: reject', async () => {
