@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AuditError } from '../../common/errors.ts';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { createBearerAuthenticator } from '../auth/bearer-auth.ts';
+import { type IngestObserver, type IngestOutcome, notifyObserver, secondsSince } from '../otlp/ingest-events.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
 import { GRPC_STATUS, encodeBadRequestAny, encodeExportLogsResponseProtobuf, encodeRetryInfoAny, encodeRpcStatusProtobuf } from '../otlp/responses.ts';
 import { type GrpcServerConfig, type GrpcServerConfigInput, parseGrpcServerConfig } from './config.ts';
@@ -30,6 +31,11 @@ export interface GrpcServerOptions {
   config?: GrpcServerConfigInput;
   /** Receives every decoded OTLP logs request. */
   consumer: LogsConsumer;
+  /**
+   * Told about every finished Export call (outcome, records, bytes, latency) for self-metrics.
+   * Calls refused by grpc-js itself (RESOURCE_EXHAUSTED) never reach us and are not reported.
+   */
+  onRequest?: IngestObserver;
 }
 
 /** The OTLP/gRPC server (start/shutdown like a `Component`; `start()` resolves with the address). */
@@ -103,9 +109,15 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   });
 
   const exportHandler: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
+    const start = process.hrtime.bigint();
+    let records = 0;
+    const bytes = call.request.length;
+    const report = (outcome: IngestOutcome, rejected = 0) =>
+      notifyObserver(options.onRequest, { transport: 'grpc', outcome, records, rejected, bytes, durationSeconds: secondsSince(start) });
     const authResult = auth.authenticate(auth.enabled ? (call.metadata.get('authorization') as string[]).map(String) : undefined);
     if (!authResult.ok) {
       callback(grpcError(GRPC_STATUS.UNAUTHENTICATED, authResult.error.message));
+      report('unauthenticated');
       return;
     }
     const decoded = decodeLogsProtobuf(call.request);
@@ -115,8 +127,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       const details = [encodeBadRequestAny(decoded.error.path ?? '', decoded.error.message)];
       md.set('grpc-status-details-bin', encodeRpcStatusProtobuf(GRPC_STATUS.INVALID_ARGUMENT, decoded.error.message, details));
       callback(grpcError(GRPC_STATUS.INVALID_ARGUMENT, decoded.error.message, md));
+      report('decode_error');
       return;
     }
+    records = decoded.recordCount;
     const context: IngestContext = { transport: 'grpc' };
     if (authResult.identity.boundTenantId !== undefined) context.boundTenantId = authResult.identity.boundTenantId;
     if (authResult.identity.principal !== undefined) context.principal = authResult.identity.principal;
@@ -125,17 +139,21 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
         switch (result.status) {
           case 'success':
             callback(null, encodeExportLogsResponseProtobuf({ rejected: result.rejected, message: result.message }));
+            report('success', result.rejected);
             return;
           case 'retryable':
             callback(unavailable(result.error.message, result.retryAfterMillis));
+            report('retryable');
             return;
           default:
             callback(grpcError(GRPC_STATUS.INTERNAL, result.error.message));
+            report('failure');
         }
       },
       (err: unknown) => {
         // A throwing consumer is a bug: INTERNAL, and keep serving.
         callback(grpcError(GRPC_STATUS.INTERNAL, new AuditError('AUDIT_ERR_INTERNAL', 'the pipeline failed unexpectedly', { cause: err }).message));
+        report('failure');
       },
     );
   };

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { AuditError } from '../../common/errors.ts';
 import type { LogsConsumer } from '../contracts.ts';
 import { type BearerAuthenticator, createBearerAuthenticator } from '../auth/bearer-auth.ts';
+import { type IngestObserver, notifyObserver } from '../otlp/ingest-events.ts';
 import { type HttpServerConfig, type HttpServerConfigInput, parseHttpServerConfig } from './config.ts';
 import { createOtlpLogsHandler, parseOtlpContentType } from './otlp-logs-handler.ts';
 import { type OtlpBodyFormat, sendStatus } from './respond.ts';
@@ -32,6 +33,8 @@ export interface HttpServerOptions {
    * would otherwise crash the process as an unhandled 'error' event. Default: `process.emitWarning`.
    */
   onError?: (error: AuditError) => void;
+  /** Told about every finished OTLP export request (outcome, records, bytes, latency) for self-metrics. */
+  onRequest?: IngestObserver;
 }
 
 /**
@@ -73,7 +76,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const config = parseHttpServerConfig(options.config ?? {});
   const auth: BearerAuthenticator = createBearerAuthenticator(config.auth);
   const router = new Router();
-  router.add('POST', config.logsPath, createOtlpLogsHandler({ consumer: options.consumer, maxMessageBytes: config.maxMessageBytes }), {
+  const logsHandler = createOtlpLogsHandler({ consumer: options.consumer, maxMessageBytes: config.maxMessageBytes, onRequest: options.onRequest });
+  router.add('POST', config.logsPath, logsHandler, {
     authenticate: true,
     handlesContinue: true,
   });
@@ -144,6 +148,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       const result = auth.authenticate(req.headers.authorization);
       if (!result.ok) {
         sendStatus(req, res, 401, result.error.message, format, { 'www-authenticate': 'Bearer' });
+        if (found.route.handler === logsHandler) {
+          notifyObserver(options.onRequest, { transport: 'http', outcome: 'unauthenticated', records: 0, rejected: 0, bytes: 0, durationSeconds: 0 });
+        }
         return;
       }
       identity = result.identity;

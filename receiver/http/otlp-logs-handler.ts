@@ -8,6 +8,7 @@ import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts'
 import { decodeLogsJson } from '../otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
 import { badRequestJson, encodeBadRequestAny, encodeExportLogsResponseJson, encodeExportLogsResponseProtobuf } from '../otlp/responses.ts';
+import { type IngestObserver, type IngestOutcome, notifyObserver, secondsSince } from '../otlp/ingest-events.ts';
 import { readRequestBody } from './read-body.ts';
 import { type OtlpBodyFormat, sendResponse, sendStatus } from './respond.ts';
 import type { RouteContext, RouteHandler } from './router.ts';
@@ -18,6 +19,8 @@ export interface OtlpLogsHandlerOptions {
   consumer: LogsConsumer;
   /** Maximum body bytes after decompression (→ 413). */
   maxMessageBytes: number;
+  /** Told about every finished request (for self-metrics). Optional. */
+  onRequest?: IngestObserver;
 }
 
 /**
@@ -48,28 +51,38 @@ export function retryAfterSeconds(millis: number): number {
  * - `failure` → 500; unsupported Content-Type → 415; body too large → 413; undecodable → 400.
  */
 export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHandler {
-  const { consumer, maxMessageBytes } = options;
+  const { consumer, maxMessageBytes, onRequest } = options;
   return async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
+    const start = process.hrtime.bigint();
+    let records = 0;
+    let bytes = 0;
+    const report = (outcome: IngestOutcome, rejected = 0) =>
+      notifyObserver(onRequest, { transport: 'http', outcome, records, rejected, bytes, durationSeconds: secondsSince(start) });
     const type = parseOtlpContentType(req.headers['content-type']);
     if (type === undefined) {
       const got = req.headers['content-type'] ?? '(none)';
       sendStatus(req, res, 415, `unsupported Content-Type ${got}: use application/x-protobuf or application/json`, 'json');
+      report('unsupported_media_type');
       return;
     }
     const { format, responseType } = type;
     const read = await readRequestBody(req, { maxBytes: maxMessageBytes, beforeRead: () => ctx.sendContinue() });
     if (!read.ok) {
       sendStatus(req, res, read.status, read.error.message, format);
+      report(read.status === 413 ? 'too_large' : read.status === 415 ? 'unsupported_media_type' : 'decode_error');
       return;
     }
+    bytes = read.body.length;
     const decoded = format === 'protobuf' ? decodeLogsProtobuf(read.body) : decodeLogsJson(read.body);
     if (!decoded.ok) {
       // OTLP/HTTP "Bad Data": 400, with a google.rpc.BadRequest naming the field in Status.details.
       const field = decoded.error.path ?? '';
       const details = { protobuf: [encodeBadRequestAny(field, decoded.error.message)], json: [badRequestJson(field, decoded.error.message)] };
       sendStatus(req, res, 400, decoded.error.message, format, {}, details);
+      report('decode_error');
       return;
     }
+    records = decoded.recordCount;
     const context: IngestContext = { transport: 'http' };
     if (ctx.identity.boundTenantId !== undefined) context.boundTenantId = ctx.identity.boundTenantId;
     if (ctx.identity.principal !== undefined) context.principal = ctx.identity.principal;
@@ -86,13 +99,16 @@ export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHan
         const fields = { rejected: result.rejected, message: result.message };
         const body = format === 'protobuf' ? encodeExportLogsResponseProtobuf(fields) : encodeExportLogsResponseJson(fields);
         sendResponse(req, res, 200, responseType, body);
+        report('success', result.rejected);
         return;
       }
       case 'retryable':
         sendStatus(req, res, 503, result.error.message, format, { 'retry-after': String(retryAfterSeconds(result.retryAfterMillis)) });
+        report('retryable');
         return;
       default:
         sendStatus(req, res, 500, result.error.message, format);
+        report('failure');
     }
   };
 }

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isAuditError } from '../../../common/errors.ts';
 import { hashToken } from '../../../receiver/auth/index.ts';
 import { type GrpcServer, type GrpcServerConfigInput, LOGS_EXPORT_METHOD_PATH, createGrpcServer, parseGrpcServerConfig } from '../../../receiver/grpc/index.ts';
+import type { IngestObserver, IngestRequestEvent } from '../../../receiver/otlp/index.ts';
 import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
 import { decodeExportResponse, decodeStatus, decodeStatusDetail } from '../helpers/http-client.ts';
 import { auditRequestObject, encodeRequest } from '../helpers/otlp-fixtures.ts';
@@ -15,8 +16,8 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.shutdown()));
 });
 
-async function startServer(config: GrpcServerConfigInput = {}, consumer = new InMemoryLogsConsumer()) {
-  const server = createGrpcServer({ config: { port: 0, ...config }, consumer });
+async function startServer(config: GrpcServerConfigInput = {}, consumer = new InMemoryLogsConsumer(), onRequest?: IngestObserver) {
+  const server = createGrpcServer({ config: { port: 0, ...config }, consumer, onRequest });
   servers.push(server);
   const address = await server.start();
   return { server, consumer, target: address.target };
@@ -143,6 +144,29 @@ describe('OTLP/gRPC server', () => {
     expect((await call).error).toBeNull();
     await stopped;
     await expect(server.start()).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_SHUTDOWN'));
+  });
+
+  it('reports every Export outcome to the observer', async () => {
+    const events: IngestRequestEvent[] = [];
+    const consumer = new InMemoryLogsConsumer();
+    const { target } = await startServer({ auth: { tokens: [{ name: 't', sha256: hashToken('tok') }] } }, consumer, (e) => events.push(e));
+    const metadata = { authorization: 'Bearer tok' };
+    const body = encodeRequest(auditRequestObject(2));
+    await exportCall(target, body, { metadata });
+    consumer.mode = { kind: 'retryable', retryAfterMillis: 10 };
+    await exportCall(target, body, { metadata });
+    consumer.mode = { kind: 'throw' };
+    await exportCall(target, body, { metadata });
+    await exportCall(target, Buffer.from('garbage'), { metadata });
+    await exportCall(target, body);
+    expect(events.map((e) => [e.transport, e.outcome, e.records])).toEqual([
+      ['grpc', 'success', 2],
+      ['grpc', 'retryable', 2],
+      ['grpc', 'failure', 2],
+      ['grpc', 'decode_error', 0],
+      ['grpc', 'unauthenticated', 0],
+    ]);
+    expect(events[0]!.bytes).toBe(body.length);
   });
 
   it('config is strict with defaults', () => {

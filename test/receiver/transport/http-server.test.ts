@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isAuditError } from '../../../common/errors.ts';
 import { hashToken } from '../../../receiver/auth/index.ts';
 import { type HttpServer, type HttpServerConfigInput, createHttpServer, parseHttpServerConfig, sendJson } from '../../../receiver/http/index.ts';
+import type { IngestObserver, IngestRequestEvent } from '../../../receiver/otlp/index.ts';
 import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
 import { curl, decodeExportResponse, decodeStatus, decodeStatusDetail, post } from '../helpers/http-client.ts';
 import { TRACE_ID, auditRequestObject, encodeRequest, otlpJsonRequest } from '../helpers/otlp-fixtures.ts';
@@ -17,8 +18,8 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.shutdown()));
 });
 
-async function startServer(config: HttpServerConfigInput = {}, consumer = new InMemoryLogsConsumer()) {
-  const server = createHttpServer({ config: { port: 0, ...config }, consumer });
+async function startServer(config: HttpServerConfigInput = {}, consumer = new InMemoryLogsConsumer(), onRequest?: IngestObserver) {
+  const server = createHttpServer({ config: { port: 0, ...config }, consumer, onRequest });
   servers.push(server);
   const address = await server.start();
   return { server, consumer, url: `${address.url}/v1/logs`, base: address.url };
@@ -291,6 +292,38 @@ describe('OTLP/HTTP server', () => {
     // The socket stays open in the agent's pool; shutdown must still complete (no timeout reached).
     await server.shutdown();
     agent.destroy();
+  });
+
+  it('reports every OTLP request outcome to the observer (for self-metrics)', async () => {
+    const events: IngestRequestEvent[] = [];
+    const consumer = new InMemoryLogsConsumer();
+    const { url, base } = await startServer({ maxMessageBytes: 64 * 1024, auth: { tokens: [{ name: 't', sha256: hashToken('tok') }] } }, consumer, (e) => events.push(e));
+    const auth = { authorization: 'Bearer tok' };
+    const body = encodeRequest(auditRequestObject(3));
+    await post(url, { headers: { ...PB, ...auth }, body });
+    consumer.mode = { kind: 'success', rejected: 1, message: 'bad record' };
+    await post(url, { headers: { ...PB, ...auth }, body });
+    consumer.mode = { kind: 'retryable', retryAfterMillis: 100 };
+    await post(url, { headers: { ...PB, ...auth }, body });
+    consumer.mode = { kind: 'failure' };
+    await post(url, { headers: { ...PB, ...auth }, body });
+    await post(url, { headers: { ...PB, ...auth }, body: 'garbage' });
+    await post(url, { headers: { ...PB, ...auth }, body: Buffer.alloc(100 * 1024) });
+    await post(url, { headers: { 'content-type': 'text/plain', ...auth }, body: 'x' });
+    await post(url, { headers: PB, body });
+    await post(`${base}/elsewhere`, { headers: PB, body }); // not an export request: not reported
+    expect(events.map((e) => [e.transport, e.outcome, e.records, e.rejected])).toEqual([
+      ['http', 'success', 3, 0],
+      ['http', 'success', 3, 1],
+      ['http', 'retryable', 3, 0],
+      ['http', 'failure', 3, 0],
+      ['http', 'decode_error', 0, 0],
+      ['http', 'too_large', 0, 0],
+      ['http', 'unsupported_media_type', 0, 0],
+      ['http', 'unauthenticated', 0, 0],
+    ]);
+    expect(events[0]!.bytes).toBe(body.length);
+    expect(events[0]!.durationSeconds).toBeGreaterThanOrEqual(0);
   });
 
   it('config is strict, has defaults and names the bad key', () => {
