@@ -53,7 +53,7 @@ describe('WAL framing', () => {
     const h = encodeSegmentHeader(42, 1_700_000_000_000);
     expect(h.length).toBe(SEGMENT_HEADER_BYTES);
     expect(decodeSegmentHeader(h)).toEqual({ ok: true, version: 1, firstLsn: 42, createdAtMillis: 1_700_000_000_000 });
-    h[13] ^= 1;
+    h[13]! ^= 1;
     expect(decodeSegmentHeader(h)).toMatchObject({ ok: false, reason: 'header checksum mismatch' });
   });
 
