@@ -21,8 +21,9 @@ export interface AuditEventFilters {
   actorId?: string;
   action?: string;
   outcome?: string;
-  /** Matches any of the event's targets. */
+  /** Matches any of the event's targets (with `targetType`: a target with both). */
   targetId?: string;
+  /** Matches any of the event's targets (with `targetId`: a target with both). */
   targetType?: string;
   /** RFC 3339, inclusive. */
   since?: string;
@@ -112,11 +113,15 @@ export function buildEventsQuery(table: EventsTable, filters: AuditEventFilters)
   eq('ActorId', 'actor', filters.actorId);
   eq('Action', 'action', filters.action);
   eq('Outcome', 'outcome', filters.outcome);
-  if (filters.targetId !== undefined) {
+  if (filters.targetId !== undefined && filters.targetType !== undefined) {
+    // Both must hold for the same target: pair the parallel arrays.
+    where.push('arrayExists((t, i) -> t = {targetType:String} AND i = {target:String}, TargetTypes, TargetIds)');
+    params.target = filters.targetId;
+    params.targetType = filters.targetType;
+  } else if (filters.targetId !== undefined) {
     where.push('has(TargetIds, {target:String})');
     params.target = filters.targetId;
-  }
-  if (filters.targetType !== undefined) {
+  } else if (filters.targetType !== undefined) {
     where.push('has(TargetTypes, {targetType:String})');
     params.targetType = filters.targetType;
   }

@@ -62,6 +62,8 @@ describe('listAuditEvents', () => {
     expect((await all({ tenantId: 'globex', targetId: 'doc-4', targetType: 'document' })).map((r) => r.event.eventId)).toEqual(
       expected((e) => t(e) && e.event.targets![0]!.id === 'doc-4'),
     );
+    expect(await all({ tenantId: 'globex', targetId: 'doc-4', targetType: 'folder' })).toEqual([]);
+    expect((await all({ tenantId: 'globex', targetType: 'document' })).length).toBe(60);
     const since = '2026-11-22T10:00:30Z';
     const until = '2026-11-22T10:01:10.000001Z';
     expect((await all({ tenantId: 'globex', since, until, limit: 3 })).map((r) => r.event.eventId)).toEqual(
