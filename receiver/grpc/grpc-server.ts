@@ -103,6 +103,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   let bound: GrpcBoundAddress | undefined;
   let started = false;
   let shutdownPromise: Promise<void> | undefined;
+  let startPromise: Promise<GrpcBoundAddress> | undefined;
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
@@ -166,11 +167,12 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     },
     start() {
       if (shutdownPromise) return Promise.reject(new AuditError('AUDIT_ERR_SHUTDOWN', 'the gRPC server was shut down'));
-      if (bound) return Promise.resolve(bound);
+      if (startPromise) return startPromise; // idempotent, also while binding
       const hostPart = config.host.includes(':') ? `[${config.host}]` : config.host;
-      return new Promise<GrpcBoundAddress>((resolve, reject) => {
+      startPromise = new Promise<GrpcBoundAddress>((resolve, reject) => {
         server.bindAsync(`${hostPart}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
           if (err) {
+            startPromise = undefined;
             reject(new AuditError('AUDIT_ERR_INTERNAL', `cannot listen on ${hostPart}:${config.port}: ${err.message}`, { cause: err }));
             return;
           }
@@ -179,6 +181,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           resolve(bound);
         });
       });
+      return startPromise;
     },
     shutdown() {
       if (shutdownPromise) return shutdownPromise;

@@ -88,6 +88,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   let closing = false;
   let bound: BoundAddress | undefined;
   let shutdownPromise: Promise<void> | undefined;
+  let startPromise: Promise<BoundAddress> | undefined;
   let drained: (() => void) | undefined;
 
   const server = http.createServer({
@@ -177,9 +178,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     },
     start() {
       if (shutdownPromise) return Promise.reject(new AuditError('AUDIT_ERR_SHUTDOWN', 'the HTTP server was shut down'));
-      if (bound) return Promise.resolve(bound);
-      return new Promise<BoundAddress>((resolve, reject) => {
+      if (startPromise) return startPromise; // idempotent, also while binding
+      startPromise = new Promise<BoundAddress>((resolve, reject) => {
         const onError = (err: Error) => {
+          startPromise = undefined;
           reject(new AuditError('AUDIT_ERR_INTERNAL', `cannot listen on ${formatUrl(config.host, config.port)}: ${err.message}`, { cause: err }));
         };
         server.once('error', onError);
@@ -195,6 +197,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
           resolve(bound);
         });
       });
+      return startPromise;
     },
     shutdown() {
       if (shutdownPromise) return shutdownPromise;

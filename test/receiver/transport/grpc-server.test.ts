@@ -169,6 +169,16 @@ describe('OTLP/gRPC server', () => {
     expect(events[0]!.bytes).toBe(body.length);
   });
 
+  it('start is idempotent; a port in use is a clear error', async () => {
+    const server = createGrpcServer({ config: { port: 0 }, consumer: new InMemoryLogsConsumer() });
+    servers.push(server);
+    const [a, b] = await Promise.all([server.start(), server.start()]);
+    expect(a).toBe(b);
+    const clash = createGrpcServer({ config: { port: a.port }, consumer: new InMemoryLogsConsumer() });
+    servers.push(clash);
+    await expect(clash.start()).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_INTERNAL'));
+  });
+
   it('config is strict with defaults', () => {
     expect(parseGrpcServerConfig({})).toMatchObject({ host: '127.0.0.1', port: 4317, maxMessageBytes: 64 * 1024 * 1024, shutdownTimeoutMillis: 10_000 });
     expect(() => parseGrpcServerConfig({ port: 70000 })).toThrow(/receiver\.grpc\.port/);

@@ -326,6 +326,17 @@ describe('OTLP/HTTP server', () => {
     expect(events[0]!.durationSeconds).toBeGreaterThanOrEqual(0);
   });
 
+  it('start is idempotent; a port in use is a clear error', async () => {
+    const server = createHttpServer({ config: { port: 0 }, consumer: new InMemoryLogsConsumer() });
+    servers.push(server);
+    const [a, b] = await Promise.all([server.start(), server.start()]);
+    expect(a).toBe(b);
+    expect(server.address()).toBe(a);
+    const clash = createHttpServer({ config: { port: a.port }, consumer: new InMemoryLogsConsumer() });
+    servers.push(clash);
+    await expect(clash.start()).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_INTERNAL') && /EADDRINUSE/.test((e as Error).message));
+  });
+
   it('config is strict, has defaults and names the bad key', () => {
     const defaults = parseHttpServerConfig({});
     expect(defaults).toMatchObject({ host: '127.0.0.1', port: 4318, logsPath: '/v1/logs', maxMessageBytes: 64 * 1024 * 1024 });
