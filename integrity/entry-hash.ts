@@ -8,7 +8,7 @@
  * JSON.stringify does). For anything else (toJSON, non-JSON types, lone surrogates) it falls back to
  * `computeEntryHash` of chain-hash.ts, which stays the single definition. Tests compare both.
  */
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import { computeEntryHash } from './chain-hash.ts';
 import type { AuditEvent } from '../schema/audit-event.ts';
 
@@ -81,5 +81,13 @@ const HEX64 = /^[0-9a-f]{64}$/;
 export function fastEntryHash(prevHashHex: string, event: AuditEvent): string {
   const json = HEX64.test(prevHashHex) ? fastCanonicalJson(event) : undefined;
   if (json === undefined) return computeEntryHash(prevHashHex, event);
-  return createHash('sha256').update(Buffer.from(prevHashHex, 'hex')).update(json, 'utf8').digest('hex');
+  // One native call over a reused buffer: prevHash (32 bytes) ‖ UTF-8(json). A UTF-16 code unit is at
+  // most 3 UTF-8 bytes, so 32 + 3·length always fits.
+  const need = 32 + json.length * 3;
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  scratch.write(prevHashHex, 0, 'hex');
+  const n = scratch.write(json, 32, 'utf8');
+  return oneShotHash('sha256', scratch.subarray(0, 32 + n), 'hex');
 }
+
+let scratch = Buffer.allocUnsafe(8192);

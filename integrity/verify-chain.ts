@@ -148,10 +148,15 @@ interface ChainRun {
 const REGION_LIMIT = 100_000;
 
 /**
- * Verify chains fed by a store. Never throws for bad data (only if the entry iterator itself
- * throws). See the module doc for what is checked and the problem kinds.
+ * Verify chains fed by a store, ordered by (chain, seq). `entries` is an array / sync iterable, or
+ * an async iterable of entries or of batches (arrays) of entries — batches avoid a promise per entry.
+ * Never throws for bad data (only if the entry iterator itself throws). See the module doc for what
+ * is checked and the problem kinds.
  */
-export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput> | Iterable<ChainEntryInput>, options: ChainVerifyOptions): Promise<ChainVerifyResult> {
+export async function verifyChainEntries(
+  entries: AsyncIterable<ChainEntryInput | ReadonlyArray<ChainEntryInput>> | Iterable<ChainEntryInput>,
+  options: ChainVerifyOptions,
+): Promise<ChainVerifyResult> {
   const started = performance.now();
   const keys = toVerifierSet(options.verifierKeys);
   const originOf = options.expectedOrigin ?? ((id: string) => checkpointOrigin(id));
@@ -293,7 +298,7 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
     // Merkle tree over the recomputed hashes (what the events really are).
     if (run.tree !== undefined) {
       if (run.tree.size === e.seq - 1) {
-        run.tree.append(e.actual);
+        run.tree.appendTrustedHex(e.actual);
         const cp = run.checkpoints.get(e.seq);
         if (cp !== undefined) {
           const root = hashToHex(run.tree.root());
@@ -348,15 +353,15 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
     commit(run, best);
   };
 
-  for await (const raw of entries as AsyncIterable<ChainEntryInput>) {
+  const processEntry = (raw: ChainEntryInput): void => {
     stats.entries++;
     if (stats.entries % progressEvery === 0) options.onProgress?.(stats.entries);
     const chainId = typeof raw?.chainId === 'string' ? raw.chainId : '';
     if (!chainId || !Number.isSafeInteger(raw.seq) || raw.seq < 1 || !isHashHex(raw.prevHash) || !isHashHex(raw.hash) || typeof raw.event !== 'object' || raw.event === null) {
       report({ kind: 'malformed-entry', chainId, ...(Number.isSafeInteger(raw?.seq) ? { seq: raw.seq } : {}), message: 'entry lacks a chainId, a positive integer seq, 64-hex prevHash and hash, or an event object' });
-      continue;
+      return;
     }
-    if (raw.seq < fromSeq || raw.seq > toSeq) continue;
+    if (raw.seq < fromSeq || raw.seq > toSeq) return;
     const run = runFor(chainId);
     let actual: string;
     try {
@@ -369,11 +374,11 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
     const current = run.held[0]?.seq ?? run.last?.seq ?? fromSeq - 1;
     if (e.seq === current && run.held.length > 0) {
       run.held.push(e);
-      continue;
+      return;
     }
     if (e.seq <= current) {
       report({ kind: 'reordered', chainId, seq: e.seq, message: `seq ${e.seq} appears after seq ${current} in the store's order` });
-      continue;
+      return;
     }
     flushHeld(run, e);
     const lastSeq = run.last?.seq ?? fromSeq - 1;
@@ -382,6 +387,16 @@ export async function verifyChainEntries(entries: AsyncIterable<ChainEntryInput>
       report({ kind: 'missing', chainId, seq: lastSeq + 1, seqTo: e.seq - 1, message: e.seq - 1 === lastSeq + 1 ? `seq ${lastSeq + 1} is missing` : `seq ${lastSeq + 1}..${e.seq - 1} are missing (${e.seq - 1 - lastSeq} entries)` });
     }
     run.held.push(e);
+  };
+
+  // Sync iterables (arrays) are walked without a promise per entry; async feeds may yield batches.
+  if (typeof (entries as Iterable<ChainEntryInput>)[Symbol.iterator] === 'function') {
+    for (const raw of entries as Iterable<ChainEntryInput>) processEntry(raw);
+  } else {
+    for await (const item of entries as AsyncIterable<ChainEntryInput | ReadonlyArray<ChainEntryInput>>) {
+      if (Array.isArray(item)) for (const raw of item as ReadonlyArray<ChainEntryInput>) processEntry(raw);
+      else processEntry(item as ChainEntryInput);
+    }
   }
 
   // 3. End of feed: resolve groups and regions; truncation and unchecked checkpoints.

@@ -36,6 +36,15 @@ describe('verifyChainEntries', () => {
     expect(res.problems).toEqual([]);
     expect(res.ok).toBe(true);
     expect(res.stats).toMatchObject({ chains: 2, entries: 52, checkpoints: 4, checkpointsVerified: 4, checkpointsUnchecked: 0, problemCount: 0 });
+ 
+    // The same from a plain array and from an async feed of batches.
+    const all = [...chain, ...other];
+    expect((await verifyChainEntries(all, { checkpoints: [...checkpoints, ...otherCps], verifierKeys: keys })).ok).toBe(true);
+    async function* batches(): AsyncIterable<ChainEntryInput[]> {
+      for (let i = 0; i < all.length; i += 7) yield all.slice(i, i + 7);
+    }
+    const viaBatches = await verifyChainEntries(batches(), { checkpoints: [...checkpoints, ...otherCps], verifierKeys: keys });
+    expect(viaBatches).toMatchObject({ ok: true, stats: { entries: 52, checkpointsVerified: 4 } });
   });
 
   it('an edited event is "modified" at its seq (and breaks the signed root of its range)', async () => {
