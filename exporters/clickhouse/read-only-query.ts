@@ -53,7 +53,7 @@ const OUTBOUND_PREFIXES = [
 ];
 
 /** Settings a query may not set in its own SETTINGS clause. */
-const FORBIDDEN_SETTINGS = new Set(['readonly', 'allow_ddl', 'allow_introspection_functions']);
+const FORBIDDEN_SETTINGS = new Set(['readonly', 'allow_ddl', 'allow_introspection_functions', 'max_execution_time', 'max_result_bytes', 'result_overflow_mode']);
 
 function refuse(reason: string): ReadOnlyCheck {
   return { ok: false, reason };
@@ -209,6 +209,9 @@ export function checkReadOnlyQuery(sql: string): ReadOnlyCheck {
       continue;
     }
     const lower = t.text.toLowerCase();
+    // Anywhere, not only in the last SETTINGS clause: subqueries and EXPLAIN take settings too.
+    // (A column compared with `readonly = …` is refused as well; rare, and the safe side.)
+    if (FORBIDDEN_SETTINGS.has(lower) && next?.text === '=') return refuse(`setting ${t.text} cannot be changed through this endpoint`);
     if (next?.kind === 'punct' && next.text === '(' && isOutbound(t.text)) {
       return refuse(`function ${t.text}() reaches outside the audit store and is not accepted`);
     }
@@ -322,6 +325,8 @@ export interface QueryServiceOptions {
   client: ClickHouseClient;
   /** Refuse results larger than this many bytes (default 256 MiB): results are buffered. */
   maxResultBytes?: number;
+  /** Per-query time limit in seconds (ClickHouse `max_execution_time`), default 60. */
+  maxExecutionSeconds?: number;
 }
 
 const FORMAT_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
@@ -341,13 +346,16 @@ function failureOf(err: unknown, what: string): OperationResult<never> {
 export function createQueryService(options: QueryServiceOptions): QueryService {
   const client = options.client;
   const maxBytes = options.maxResultBytes ?? 256 * 1024 * 1024;
+  // Limits go into the statement next to readonly: the embedded engine materializes a whole
+  // result before we see a byte of it, so the engine itself must stop a runaway query.
+  const limits = `readonly = 1, max_execution_time = ${Math.max(1, Math.floor(options.maxExecutionSeconds ?? 60))}, max_result_bytes = ${Math.floor(maxBytes)}, result_overflow_mode = 'throw'`;
   return {
     async query(sql, opts = {}) {
       const check = checkReadOnlyQuery(sql);
       if (!check.ok) return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_REFUSED', check.reason) };
       const format = check.format ?? opts.format ?? 'TabSeparated';
       if (!FORMAT_NAME.test(format)) return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_REFUSED', `not a format name: ${format}`) };
-      const statement = `${check.sql}${check.endsWithSettings ? ', readonly = 1' : ' SETTINGS readonly = 1'} FORMAT ${format}`;
+      const statement = `${check.sql}${check.endsWithSettings ? ', ' : ' SETTINGS '}${limits} FORMAT ${format}`;
       try {
         const result = await client.exec({
           query: statement,

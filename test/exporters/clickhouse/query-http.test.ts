@@ -125,3 +125,14 @@ describe('ClickHouse HTTP-compatible endpoint', () => {
     expect(denied.headers).toMatch(/X-ClickHouse-Exception-Code: 164/i);
   });
 });
+
+describe('query limits', () => {
+  it('stops runaway queries inside the engine', async () => {
+    const small = createQueryService({ client: handle.client, maxResultBytes: 10_000 });
+    const big = await small.query('SELECT number, toString(number) FROM numbers(1000000)');
+    expect(big.status).toBe('failure');
+    if (big.status === 'failure') expect(big.error.code).toMatch(/AUDIT_ERR_QUERY_(FAILED|REFUSED)/);
+    const ok = await small.query('SELECT count() FROM numbers(1000000)');
+    expect(ok.status === 'success' && ok.value.text()).toBe('1000000\n');
+  });
+});

@@ -85,6 +85,8 @@ describe('read-only query guard', () => {
   it('refuses SETTINGS that lift readonly and text it will not parse', () => {
     expect(refused('SELECT 1 SETTINGS readonly = 0')).toMatch(/readonly/);
     expect(refused('SELECT 1 SETTINGS max_threads = 1, allow_ddl = 1')).toMatch(/allow_ddl/);
+    expect(refused('SELECT * FROM (SELECT 1 SETTINGS readonly = 0)')).toMatch(/readonly/);
+    expect(refused('SELECT 1 FORMAT CSV SETTINGS readonly = 0')).toMatch(/readonly/);
     expect(refused("SELECT 'unterminated")).toMatch(/unterminated/);
     expect(refused('SELECT 1 # comment')).toMatch(/#/);
     expect(refused('SELECT $$x$$')).toMatch(/heredoc/);
