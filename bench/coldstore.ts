@@ -5,7 +5,7 @@
  * `run({ quick })` returns the numbers; bench/run.ts prints them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
@@ -35,12 +35,20 @@ export interface ColdStoreBenchResult {
   scenario: 'coldstore';
   events: number;
   /** End to end: export() of 1000-event batches, then flush (seal, encode, write, manifest). */
-  write: { seconds: number; eventsPerSecond: number; stageEventsPerSecond: number; objects: number };
+  write: { seconds: number; eventsPerSecond: number; stageEventsPerSecond: number; objects: number; cpuSecondsPerMillionEvents: number };
   /** Parquet encode alone (rows → zstd Parquet), and decode alone. */
   encodeEventsPerSecond: number;
   decodeEventsPerSecond: number;
   bytesPerEvent: { parquetZstd: number; rowJson: number };
-  replay: { seconds: number; eventsPerSecond: number; rerunSeconds: number };
+  /** Replay wall time and rate, and this process's CPU (chDB runs in-process, so it is included). */
+  replay: { seconds: number; eventsPerSecond: number; rerunSeconds: number; cpuSecondsPerMillionEvents: number };
+  /** 1-minute load average at the end: the machine is shared, wall-clock rates drop under load. */
+  loadAverage: number;
+}
+
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
 }
 
 /** Run the benchmark (see the module comment). */
@@ -56,6 +64,7 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
     }
     const exporter = createColdStoreExporter({ dataDir: join(root, 'data'), maxObjectAgeMillis: 3_600_000 });
     await exporter.start();
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < entries.length; i += 1000) {
       const r = await exporter.export(batchOf(entries.slice(i, i + 1000)));
@@ -65,6 +74,7 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
     const flushed = await exporter.flush();
     if (flushed.status !== 'success') throw flushed.error;
     const t2 = performance.now();
+    const writeCpu = cpuSeconds(c0);
     await exporter.shutdown();
 
     const store = new LocalDirectoryStore(join(root, 'data', 'archive'));
@@ -85,14 +95,16 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
     let replay: ColdStoreBenchResult['replay'];
     try {
       const sink = createClickHouseReplaySink({ client: ch, database: 'bench', embedded: true });
+      const rc0 = process.cpuUsage();
       const r0 = performance.now();
       const r = await replayColdStorage({ source: store, sink });
       const r1 = performance.now();
+      const replayCpu = cpuSeconds(rc0);
       if (r.status !== 'success') throw r.error;
       const again = await replayColdStorage({ source: store, sink });
       const r2 = performance.now();
       if (again.status !== 'success' || again.value.rowsInserted !== 0) throw new Error('replay is not idempotent');
-      replay = { seconds: (r1 - r0) / 1000, eventsPerSecond: Math.round(r.value.rowsInserted / ((r1 - r0) / 1000)), rerunSeconds: (r2 - r1) / 1000 };
+      replay = { seconds: (r1 - r0) / 1000, eventsPerSecond: Math.round(r.value.rowsInserted / ((r1 - r0) / 1000)), rerunSeconds: (r2 - r1) / 1000, cpuSecondsPerMillionEvents: Math.round((replayCpu / r.value.rowsInserted) * 1e6) };
     } finally {
       await ch.close();
     }
@@ -104,11 +116,13 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
         eventsPerSecond: Math.round(entries.length / ((t2 - t0) / 1000)),
         stageEventsPerSecond: Math.round(entries.length / ((t1 - t0) / 1000)),
         objects: listing.value.objects.length,
+        cpuSecondsPerMillionEvents: Math.round((writeCpu / entries.length) * 1e6),
       },
       encodeEventsPerSecond: Math.round(rows.length / ((e1 - e0) / 1000)),
       decodeEventsPerSecond: Math.round(rows.length / ((e2 - e1) / 1000)),
       bytesPerEvent: { parquetZstd: Math.round((parquetBytes / entries.length) * 10) / 10, rowJson: Math.round(rowJson) },
       replay,
+      loadAverage: Math.round(loadavg()[0]! * 10) / 10,
     };
   } finally {
     await rm(root, { recursive: true, force: true });
