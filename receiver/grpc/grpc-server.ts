@@ -191,13 +191,21 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           resolve();
           return;
         }
-        const timer = setTimeout(() => server.forceShutdown(), config.shutdownTimeoutMillis);
-        timer.unref();
-        server.tryShutdown(() => {
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
           clearTimeout(timer);
           bound = undefined;
           resolve();
-        });
+        };
+        // In-flight calls get shutdownTimeoutMillis; then they are cancelled and we resolve regardless.
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          finish();
+        }, config.shutdownTimeoutMillis);
+        timer.unref();
+        server.tryShutdown(finish);
       });
       return shutdownPromise;
     },

@@ -169,6 +169,17 @@ describe('OTLP/gRPC server', () => {
     expect(events[0]!.bytes).toBe(body.length);
   });
 
+  it('shutdown cancels calls still running after shutdownTimeoutMillis', async () => {
+    const { server, consumer, target } = await startServer({ shutdownTimeoutMillis: 50 });
+    consumer.gate = new Promise<void>(() => {}); // the pipeline never answers
+    const arrived = consumer.nextArrival();
+    const call = exportCall(target, encodeRequest(auditRequestObject(1)));
+    await arrived;
+    await server.shutdown();
+    const r = await call;
+    expect(r.error).not.toBeNull();
+  });
+
   it('start is idempotent; a port in use is a clear error', async () => {
     const server = createGrpcServer({ config: { port: 0 }, consumer: new InMemoryLogsConsumer() });
     servers.push(server);

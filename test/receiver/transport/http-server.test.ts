@@ -326,6 +326,16 @@ describe('OTLP/HTTP server', () => {
     expect(events[0]!.durationSeconds).toBeGreaterThanOrEqual(0);
   });
 
+  it('shutdown closes requests still running after shutdownTimeoutMillis', async () => {
+    const { server, consumer, url } = await startServer({ shutdownTimeoutMillis: 50 });
+    consumer.gate = new Promise<void>(() => {}); // the pipeline never answers
+    const arrived = consumer.nextArrival();
+    const stuck = post(url, { headers: PB, body: encodeRequest(auditRequestObject(1)) });
+    await arrived;
+    await server.shutdown();
+    await expect(stuck).rejects.toThrow(/socket hang up|ECONNRESET/);
+  });
+
   it('start is idempotent; a port in use is a clear error', async () => {
     const server = createHttpServer({ config: { port: 0 }, consumer: new InMemoryLogsConsumer() });
     servers.push(server);
