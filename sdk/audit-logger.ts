@@ -137,6 +137,7 @@ class AuditLoggerImpl implements AuditLogger {
       exporter: this.exporter,
       takePartialSuccess,
       maxExportBatchSize: o.maxExportBatchSize,
+      exportDelayMillis: o.exportDelayMillis,
       exportTimeoutMillis: o.exporter.timeoutMillis * 6 + 5000,
       minBackoffMillis: o.minBackoffMillis,
       maxBackoffMillis: o.maxBackoffMillis,

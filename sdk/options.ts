@@ -57,6 +57,7 @@ export const AuditLoggerOptionsSchema = z
       )
       .optional(),
     maxExportBatchSize: positiveInt().max(100_000).default(512),
+    exportDelayMillis: z.number().int().min(0).max(60_000).default(50),
     minBackoffMillis: positiveInt().default(1000),
     maxBackoffMillis: positiveInt().default(30_000),
     onInvalid: z.enum(['throw', 'report']).default('throw'),
@@ -93,6 +94,8 @@ export const AuditLoggerOptionsSchema = z
  * - `logRecordExporter`: use this OTel exporter instead (then `exporter` is ignored, and
  *   partial_success is invisible: stock OTel exporters only log it).
  * - `maxExportBatchSize` (512): records per export request.
+ * - `exportDelayMillis` (50): how long a partial batch waits for more records before it is sent
+ *   (`flush()` does not wait). Fewer, larger requests at low rates; events are durable meanwhile.
  * - `minBackoffMillis` (1000), `maxBackoffMillis` (30000): retry backoff bounds.
  * - `onInvalid` (`'throw'`): `'throw'` makes `record()` throw `AUDIT_ERR_INVALID_EVENT`
  *   synchronously; `'report'` returns a rejected promise and counts it in `stats().invalid`.

@@ -38,6 +38,8 @@ export interface SenderOptions extends BackoffSettings {
   /** Partial success of the last export, when the exporter can tell (see otlp-exporter.ts). */
   takePartialSuccess: (() => { rejected: number; message: string } | undefined) | undefined;
   maxExportBatchSize: number;
+  /** How long a partial batch waits for more records before it is exported (0: at once). */
+  exportDelayMillis: number;
   /** Time after which an export that has not called back counts as failed (retryable). */
   exportTimeoutMillis: number;
   onError: (error: AuditError) => void;
@@ -67,6 +69,7 @@ export class Sender {
   private wakeUp: (() => void) | undefined;
   private flushWaiters: Array<() => void> = [];
   private busy = false;
+  private lingered = false;
 
   constructor(options: SenderOptions) {
     this.o = options;
@@ -89,8 +92,7 @@ export class Sender {
    */
   flush(timeoutMillis: number): Promise<boolean> {
     if (this.idle()) return Promise.resolve(true);
-    this.wake();
-    return new Promise((resolve) => {
+    const p = new Promise<boolean>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         resolve(true);
@@ -101,6 +103,8 @@ export class Sender {
       }, timeoutMillis);
       this.flushWaiters.push(done);
     });
+    this.wake();
+    return p;
   }
 
   /** Stop after the current attempt; unsent records stay in the spool. */
@@ -154,8 +158,17 @@ export class Sender {
         this.notifyFlushed();
         // Sleep until records become readable; the timer covers appends whose notification raced.
         await this.sleep(1000);
+        this.lingered = false;
         continue;
       }
+      if (batch.records.length < this.o.maxExportBatchSize && !this.lingered && this.o.exportDelayMillis > 0 && this.flushWaiters.length === 0) {
+        // A partial batch: wait a little for more records, so that a trickle of events does not
+        // cost one request each (the records are already safe in the spool).
+        this.lingered = true;
+        await this.linger(this.o.exportDelayMillis);
+        continue;
+      }
+      this.lingered = false;
       this.busy = true;
       try {
         const records: ReadableLogRecord[] = [];
@@ -215,6 +228,23 @@ export class Sender {
       }
     }
     return true;
+  }
+
+  private linger(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(), ms);
+      const finish = (): void => {
+        clearTimeout(timer);
+        if (this.wakeUp === onWake) this.wakeUp = undefined;
+        resolve();
+      };
+      // New records do not end the wait; flush() and stop() do.
+      const onWake = (): void => {
+        if (this.stopped || this.flushWaiters.length > 0) finish();
+        else this.wakeUp = onWake;
+      };
+      this.wakeUp = onWake;
+    });
   }
 
   private backoff(ms: number): Promise<void> {

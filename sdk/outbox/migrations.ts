@@ -71,20 +71,13 @@ CREATE INDEX IF NOT EXISTS ${n.derivedLocal('delivered_idx')} ON ${n.qTable} (de
 -- Refuses every change except the relay's bookkeeping: content columns are immutable;
 -- delivered_at / rejected_at may only go from NULL to a time, once; attempts only grow;
 -- a finished (delivered or rejected) row is frozen; only finished rows may be deleted.
--- Applies to every role including the owner, so a broad GRANT cannot undo it.
+-- Applies to every role including the owner, so a broad GRANT cannot undo it. The conditions sit
+-- in the triggers' WHEN clauses (evaluated without a PL/pgSQL call), so the relay's own updates,
+-- which pass them, cost almost nothing; the function only raises.
 CREATE OR REPLACE FUNCTION ${guard}() RETURNS trigger LANGUAGE plpgsql AS $guard$
 BEGIN
   IF TG_OP = 'DELETE' THEN
-    IF OLD.delivered_at IS NULL AND OLD.rejected_at IS NULL THEN
-      RAISE EXCEPTION 'otel-audit outbox: row % (event %) is not delivered; it cannot be deleted', OLD.id, OLD.event_id
-        USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    RETURN OLD;
-  END IF;
-  IF NEW.id IS DISTINCT FROM OLD.id OR NEW.event_id IS DISTINCT FROM OLD.event_id
-     OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id OR NEW.service_name IS DISTINCT FROM OLD.service_name
-     OR NEW.payload IS DISTINCT FROM OLD.payload OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
-    RAISE EXCEPTION 'otel-audit outbox: row % (event %) content is immutable', OLD.id, OLD.event_id
+    RAISE EXCEPTION 'otel-audit outbox: row % (event %) is not delivered; it cannot be deleted', OLD.id, OLD.event_id
       USING ERRCODE = 'insufficient_privilege';
   END IF;
   IF OLD.delivered_at IS NOT NULL OR OLD.rejected_at IS NOT NULL THEN
@@ -95,7 +88,8 @@ BEGIN
     RAISE EXCEPTION 'otel-audit outbox: row % attempts cannot decrease', OLD.id
       USING ERRCODE = 'insufficient_privilege';
   END IF;
-  RETURN NEW;
+  RAISE EXCEPTION 'otel-audit outbox: row % (event %) content is immutable', OLD.id, OLD.event_id
+    USING ERRCODE = 'insufficient_privilege';
 END
 $guard$;
 
@@ -135,8 +129,17 @@ $notify$;
 REVOKE ALL ON FUNCTION ${notify}() FROM PUBLIC;
 
 DROP TRIGGER IF EXISTS ${n.derivedLocal('guard')} ON ${n.qTable};
-CREATE TRIGGER ${n.derivedLocal('guard')} BEFORE UPDATE OR DELETE ON ${n.qTable}
-  FOR EACH ROW EXECUTE FUNCTION ${guard}();
+DROP TRIGGER IF EXISTS ${n.derivedLocal('guard_update')} ON ${n.qTable};
+CREATE TRIGGER ${n.derivedLocal('guard_update')} BEFORE UPDATE ON ${n.qTable} FOR EACH ROW
+  WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.event_id IS DISTINCT FROM OLD.event_id
+     OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id OR NEW.service_name IS DISTINCT FROM OLD.service_name
+     OR NEW.payload IS DISTINCT FROM OLD.payload OR NEW.created_at IS DISTINCT FROM OLD.created_at
+     OR OLD.delivered_at IS NOT NULL OR OLD.rejected_at IS NOT NULL OR NEW.attempts < OLD.attempts)
+  EXECUTE FUNCTION ${guard}();
+DROP TRIGGER IF EXISTS ${n.derivedLocal('guard_delete')} ON ${n.qTable};
+CREATE TRIGGER ${n.derivedLocal('guard_delete')} BEFORE DELETE ON ${n.qTable} FOR EACH ROW
+  WHEN (OLD.delivered_at IS NULL AND OLD.rejected_at IS NULL)
+  EXECUTE FUNCTION ${guard}();
 DROP TRIGGER IF EXISTS ${n.derivedLocal('guard_truncate')} ON ${n.qTable};
 CREATE TRIGGER ${n.derivedLocal('guard_truncate')} BEFORE TRUNCATE ON ${n.qTable}
   FOR EACH STATEMENT EXECUTE FUNCTION ${guardTruncate}();

@@ -41,8 +41,14 @@ export const OutboxRelayConfigSchema = z.strictObject({
   batchSize: z.number().int().min(1).max(10_000).default(1000),
   /** Parallel drainers in this process, each with its own connection (SKIP LOCKED keeps them apart). */
   concurrency: z.number().int().min(1).max(32).default(2),
-  /** Polling fallback when no NOTIFY arrives. */
+  /**
+   * Polling fallback when no NOTIFY arrives. Also the quiet period: after this long without new
+   * rows the relay sleeps and asks inserts to NOTIFY it; until then it polls every
+   * `busyPollIntervalMillis` and inserts do not NOTIFY (a NOTIFY serializes committing transactions).
+   */
   pollIntervalMillis: millis().min(10).default(1000),
+  /** Polling interval while rows keep arriving (see `pollIntervalMillis`). */
+  busyPollIntervalMillis: millis().min(1).default(50),
   /** How long delivered rows stay in the outbox before the relay deletes them. */
   retentionMillis: millis().default(24 * 3600_000),
   /** How often delivered rows past retention are deleted. */

@@ -163,6 +163,8 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   let lastAckAt = -Infinity;
   /** Whether this relay asked inserts to NOTIFY (it is, or was about to go, asleep). */
   let wakeArmed = false;
+  /** When a pass last found rows: within `pollIntervalMillis` of it the relay polls instead of arming. */
+  let lastRowsAt = -Infinity;
 
   let pool: pg.Pool | undefined;
   let exporter: AuditBatchExporter | undefined;
@@ -358,13 +360,19 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
         reportedFailure = false;
       }
       if (r.kind === 'progress') {
+        lastRowsAt = Date.now();
         // Busy: inserts need not notify (each NOTIFY costs the application commit throughput).
         if (wakeArmed) await setWakeWanted(false);
         if (r.rows >= config.batchSize) continue;
       }
       if (r.kind === 'progress' || r.kind === 'idle') {
+        if (Date.now() - lastRowsAt < config.pollIntervalMillis) {
+          // Rows keep coming: poll briefly rather than have every insert NOTIFY.
+          await wakeup.wait(config.busyPollIntervalMillis);
+          continue;
+        }
         if (!wakeArmed && stats.listening) {
-          // Ask for a NOTIFY, then look once more: a row committed before the flag was set did not notify.
+          // Quiet: ask for a NOTIFY, then look once more (a row committed before the flag was set did not notify).
           await setWakeWanted(true);
           continue;
         }

@@ -44,6 +44,7 @@ describe('sender retry schedule (fake timers)', () => {
       exporter,
       takePartialSuccess: undefined,
       maxExportBatchSize: 10,
+      exportDelayMillis: 0,
       exportTimeoutMillis: 60_000,
       minBackoffMillis: 100,
       maxBackoffMillis: 10_000,
