@@ -4,15 +4,39 @@
  *   with the outbox INSERT of its audit event, at 1 and 8 concurrent clients, rounds alternating so
  *   drift hits both equally (aim: ≤ 10% overhead);
  * - relay: events/s from rows in Postgres to acknowledged by a local OTLP/HTTP endpoint (the real
- *   OTel protobuf exporter, real HTTP on loopback; the endpoint only counts records) (aim ≥ 20,000/s).
+ *   OTel protobuf exporter, real HTTP on loopback; the endpoint, in its own process, only counts
+ *   records) (aim ≥ 20,000/s).
  * Uses the Postgres at OTEL_AUDIT_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
  * in a throw-away schema. `run({ quick })` returns the numbers; bench/run.ts prints them.
  */
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { applyOutboxMigrations, createOutbox, createOutboxRelay } from '../sdk/outbox/index.ts';
 import type { AuditEventInput } from '../schema/index.ts';
-import { startTestOtlpEndpoint } from '../test/outbox/helpers/otlp-endpoint.ts';
+
+/** The endpoint in a child process; see bench/outbox-endpoint.ts. */
+async function startEndpointProcess(): Promise<{ url: string; count(): Promise<number>; close(): Promise<void> }> {
+  const child = fork(fileURLToPath(new URL('./outbox-endpoint.ts', import.meta.url)), [], { execPath: process.execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { url: string }).url));
+    child.once('exit', (code) => reject(new Error(`benchmark endpoint exited with ${code}`)));
+  });
+  return {
+    url,
+    count: () =>
+      new Promise((resolve) => {
+        child.once('message', (m) => resolve((m as { count: number }).count));
+        child.send('count');
+      }),
+    close: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.send('close');
+      }),
+  };
+}
 
 /** Options of {@link run}. */
 export interface OutboxBenchOptions {
@@ -108,8 +132,7 @@ export async function run(options: OutboxBenchOptions = {}): Promise<OutboxBench
   const quick = options.quick ?? false;
   const schema = `outbox_bench_${randomBytes(4).toString('hex')}`;
   const pool = new pg.Pool({ connectionString: postgresUrl, max: 12 });
-  const endpoint = await startTestOtlpEndpoint();
-  endpoint.countOnly = true;
+  const endpoint = await startEndpointProcess();
   try {
     const settings = await pool.query<{ v: string; sc: string; fs: string }>(
       "SELECT current_setting('server_version') AS v, current_setting('synchronous_commit') AS sc, current_setting('fsync') AS fs",
@@ -147,14 +170,15 @@ export async function run(options: OutboxBenchOptions = {}): Promise<OutboxBench
     for (const { batchSize, concurrency } of quick ? [{ batchSize: 1000, concurrency: 2 }] : [{ batchSize: 1000, concurrency: 1 }, { batchSize: 1000, concurrency: 2 }, { batchSize: 2000, concurrency: 2 }]) {
       await fill(pool, schema, events);
       await pool.query(`VACUUM ANALYZE "${schema}".audit_outbox`);
-      const countedBefore = endpoint.counted;
+      const countedBefore = await endpoint.count();
       const relay = createOutboxRelay({ postgresUrl, schema, endpoint: endpoint.url, batchSize, concurrency, retentionMillis: 3600_000 });
       const t0 = performance.now();
       await relay.start();
       while (relay.stats().delivered < events) await new Promise((res) => setTimeout(res, 5));
       const seconds = (performance.now() - t0) / 1000;
       await relay.shutdown();
-      if (endpoint.counted - countedBefore < events) throw new Error(`endpoint counted ${endpoint.counted - countedBefore} of ${events} events`);
+      const counted = (await endpoint.count()) - countedBefore;
+      if (counted < events) throw new Error(`endpoint counted ${counted} of ${events} events`);
       relayRuns.push({ batchSize, concurrency, events, seconds: Math.round(seconds * 1000) / 1000, eventsPerSecond: Math.round(events / seconds) });
     }
 

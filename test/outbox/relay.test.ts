@@ -87,10 +87,12 @@ describe('relay', () => {
   });
 
   it('a NOTIFY wakes a started relay (the polling fallback is set to ten minutes)', async () => {
+    const flag = `"${db.schema}".audit_outbox_relay_state`;
+    await db.pool.query(`UPDATE ${flag} SET wake_wanted = false`);
     const r = relay({ pollIntervalMillis: 600_000 });
     await r.start();
-    // Wait until LISTEN is up and every drainer found the queue empty and sleeps on the long poll.
-    while (!r.stats().listening || r.stats().passes < 2 * r.config.concurrency) await new Promise((res) => setTimeout(res, 10));
+    // The relay found the queue empty, LISTENs, and asked inserts to NOTIFY it.
+    await until(async () => r.stats().listening && (await db.pool.query(`SELECT wake_wanted FROM ${flag}`)).rows[0].wake_wanted === true);
     const ids = await db.commitEvents(3);
     await endpoint.waitForIds(ids);
     await until(async () => (await db.pending()) === 0);
