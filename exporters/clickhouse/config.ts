@@ -53,6 +53,12 @@ export const ClickHouseConfigSchema = z
     requestTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
     /** Blocks remembered for insert deduplication on non-replicated tables. */
     deduplicationWindow: z.number().int().min(100).max(1_000_000).default(1000),
+    /**
+     * Rows per INSERT within a batch. A larger batch is inserted in chunks of this size, each with
+     * its own deduplication token, so the rows of chunk n+1 are built while chunk n is inserted.
+     * Keep it stable across restarts: a replay re-chunks the same way only with the same value.
+     */
+    insertChunkRows: z.number().int().min(1000).max(1_000_000).default(10_000),
   })
   .superRefine((c, ctx) => {
     if (c.url === undefined && (c.username !== undefined || c.password !== undefined || c.tls !== undefined)) {

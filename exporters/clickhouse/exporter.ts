@@ -140,19 +140,33 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       if (events.length === 0) return { status: 'success' };
       const schema = await ensureSchema();
       if (schema.status !== 'success') return schema;
-      let body: string;
+      const token = deduplicationToken(batch);
+      const chunk = config.insertChunkRows;
+      const chunks = Math.ceil(events.length / chunk);
+      let inFlight: Promise<void> | undefined;
+      let stage: 'build' | 'insert' = 'build';
       try {
-        body = batchToJsonEachRow(events);
-      } catch (err) {
-        return {
-          status: 'failure',
-          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: cannot build rows: ${(err as Error).message}`, { cause: err }),
-        };
-      }
-      try {
-        await insert(handle, body, deduplicationToken(batch));
+        for (let c = 0; c < chunks; c++) {
+          // Built while the previous chunk's insert runs on the engine's threads (or the wire).
+          stage = 'build';
+          const body = batchToJsonEachRow(events.slice(c * chunk, (c + 1) * chunk));
+          stage = 'insert';
+          if (inFlight !== undefined) await inFlight;
+          // Deterministic chunking: a replay of the range reproduces every chunk's token.
+          inFlight = insert(handle, body, chunks === 1 ? token : `${token}#${c}`);
+        }
+        stage = 'insert';
+        await inFlight;
         return { status: 'success' };
       } catch (err) {
+        // Never leave a rejected insert unobserved when the next chunk's build failed.
+        if (stage === 'build' && inFlight !== undefined) await inFlight.catch(() => undefined);
+        if (stage === 'build') {
+          return {
+            status: 'failure',
+            error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: cannot build rows: ${(err as Error).message}`, { cause: err }),
+          };
+        }
         const c = classifyClickHouseError(err, `insert of LSN ${batch.firstLsn}-${batch.lastLsn} into ${names.database}.${names.events}`);
         return c.retryable ? { status: 'retryable', error: c.error } : { status: 'failure', error: c.error };
       }

@@ -78,6 +78,37 @@ describe('ClickHouse exporter (chDB)', () => {
     expect(await count(db)).toBe(500);
   });
 
+  it('a batch inserted in chunks, failing half-way, then replayed: every row exactly once', async () => {
+    const db = uniqueDatabase();
+    const entries = makeEntries({ count: 2500 });
+    const batch = batchOf(entries);
+    // A handle whose engine fails the second chunk, as a crash or outage in the middle of a batch would.
+    let calls = 0;
+    const realChdb = handle.chdb!;
+    const flaky = {
+      ...handle,
+      chdb: {
+        chdb: {
+          rawInsert: async (params: Parameters<typeof realChdb.chdb.rawInsert>[0]) => {
+            calls++;
+            if (calls === 2) throw Object.assign(new Error('Code: 210. DB::Exception: connection lost (NETWORK_ERROR)'), { code: '210' });
+            return realChdb.chdb.rawInsert(params);
+          },
+        },
+      },
+    } as unknown as ClickHouseHandle;
+    const broken = createClickHouseExporter({ database: db, insertChunkRows: 1000 }, { handle: flaky });
+    await broken.start();
+    const first = await broken.export(batch);
+    expect(first.status).toBe('retryable');
+    expect(await count(db)).toBe(1000);
+    const exporter = createClickHouseExporter({ database: db, insertChunkRows: 1000 }, { handle });
+    await exporter.start();
+    expect(await exporter.export(batch)).toEqual({ status: 'success' });
+    expect(await exporter.export(batch)).toEqual({ status: 'success' });
+    expect(await count(db)).toBe(2500);
+  });
+
   it('tokens differ between receivers with the same LSN range', () => {
     const r1 = batchOf(makeEntries({ count: 10, instanceId: 'r1' }));
     const r2 = batchOf(makeEntries({ count: 10, instanceId: 'r2', mutate: (e) => ({ ...e, reason: 'other receiver' }) }));
