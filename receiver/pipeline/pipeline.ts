@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { AuditError } from '../../common/errors.ts';
-import { GENESIS_HASH, canonicalEventJson, computeEntryHashFromCanonical } from '../../integrity/chain-hash.ts';
+import { GENESIS_HASH, computeEntryHashFromCanonical } from '../../integrity/chain-hash.ts';
 import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordView } from '../../schema/otlp-mapping.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { DeadLetterStore, type DeadLetter } from '../dead-letter/store.ts';
@@ -25,6 +25,7 @@ import { DedupeChunkStore, DedupeIndex } from '../wal/dedupe-index.ts';
 import { uuidToWords } from '../wal/format.ts';
 import { atomicWriteFile } from '../wal/fs-util.ts';
 import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
+import { fastCanonicalEventJson } from './fast-jcs.ts';
 import { parseExporterRunnerConfig, parsePipelineConfig, type ExporterRunnerConfig, type PipelineConfig, type PipelineConfigInput } from './config.ts';
 
 /** Upper bounds (ms) of the fsync latency histogram buckets; a final +Inf bucket is implied. */
@@ -487,7 +488,7 @@ class Pipeline implements AuditPipeline {
           }
           let canonical: string;
           try {
-            canonical = canonicalEventJson(event);
+            canonical = fastCanonicalEventJson(event);
           } catch (err) {
             reject('AUDIT_ERR_INVALID_EVENT', (err as Error).message);
             continue;
