@@ -69,13 +69,14 @@ export function readRequestBody(req: IncomingMessage, options: ReadBodyOptions):
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
+    let ended = false;
     const finish = (result: ReadBodyResult) => {
       if (settled) return;
       settled = true;
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
-      req.off('aborted', onAborted);
+      req.off('close', onClose);
       resolve(result);
     };
     const onData = (chunk: Buffer) => {
@@ -89,6 +90,7 @@ export function readRequestBody(req: IncomingMessage, options: ReadBodyOptions):
       chunks.push(chunk);
     };
     const onEnd = () => {
+      ended = true;
       const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
       if (encoding === 'identity') {
         finish({ ok: true, body: raw });
@@ -102,10 +104,14 @@ export function readRequestBody(req: IncomingMessage, options: ReadBodyOptions):
     };
     const onError = (err: Error) =>
       finish({ ok: false, status: 400, error: new AuditError('AUDIT_ERR_DECODE', `error while reading the body: ${err.message}`, { cause: err }) });
-    const onAborted = () => finish({ ok: false, status: 400, error: new AuditError('AUDIT_ERR_DECODE', 'client aborted the request') });
+    // 'close' before 'end' means the client went away mid-body (no 'error' is guaranteed then);
+    // without this the read would never settle.
+    const onClose = () => {
+      if (!ended) finish({ ok: false, status: 400, error: new AuditError('AUDIT_ERR_DECODE', 'client aborted the request') });
+    };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
-    req.on('aborted', onAborted);
+    req.on('close', onClose);
   });
 }

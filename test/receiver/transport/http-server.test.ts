@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -334,6 +335,25 @@ describe('OTLP/HTTP server', () => {
     await arrived;
     await server.shutdown();
     await expect(stuck).rejects.toThrow(/socket hang up|ECONNRESET/);
+  });
+
+  it('a client that disconnects mid-body does not leave the request hanging', async () => {
+    let done!: (e: IngestRequestEvent) => void;
+    const finished = new Promise<IngestRequestEvent>((r) => {
+      done = r;
+    });
+    const { server } = await startServer({}, new InMemoryLogsConsumer(), (e) => done(e));
+    const { port } = server.address()!;
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    // Expect: 100-continue makes the server tell us when its handler is about to read the body.
+    const continued = new Promise<void>((r) => socket.once('data', () => r()));
+    socket.write('POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n');
+    await continued;
+    // Send part of the body, then vanish.
+    await new Promise<void>((r) => socket.write(Buffer.alloc(100), () => r()));
+    socket.destroy();
+    expect((await finished).outcome).toBe('decode_error');
   });
 
   it('start is idempotent; a port in use is a clear error', async () => {
