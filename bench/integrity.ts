@@ -7,8 +7,9 @@
  *   two halves alone (entry hashes; Merkle leaf+node hashing);
  * - proofs over a 1,000,000-leaf tree: build time of the in-memory tree (all perfect-subtree hashes
  *   kept), inclusion and consistency proof latency (median / p99 / max) from that node cache through
- *   the generic `LeafSource` path, the O(n) cost without a node cache, and offline verification of a
- *   proof bundle (path + Ed25519 signature).
+ *   the generic `LeafSource` path, from leaves + recorded tile hashes (what a store-backed prover
+ *   has), the O(n) cost without any cache, and offline verification of a proof bundle (path +
+ *   Ed25519 signature).
  *
  * `run({ quick })` returns the numbers; bench/run.ts prints them.
  */
@@ -24,6 +25,7 @@ import {
   inclusionProof,
   parseSignerKey,
   proveEntry,
+  tiledLeafSource,
   verifyChainEntries,
   verifyProofBundle,
   type ChainEntryInput,
@@ -75,6 +77,11 @@ export interface IntegrityBenchResult {
     inclusion: Latency;
     /** Consistency proof between two random sizes, same path. */
     consistency: Latency;
+    /**
+     * Inclusion proof of a random leaf from a store-like source that has only the leaves and the
+     * tile hashes recorded in checkpoint records (reads ≤ 256 leaves + n/256 tile hashes).
+     */
+    inclusionFromTiles: Latency;
     /** One inclusion proof from a plain leaf source without node cache (O(n) hashing). */
     inclusionWithoutCacheMs: number;
     /** verifyProofBundle: entry hash, path, Ed25519 signature. */
@@ -160,6 +167,11 @@ export async function run(options: IntegrityBenchOptions = {}): Promise<Integrit
   const b0 = performance.now();
   const big = new MerkleTree(leaves);
   const b1 = performance.now();
+  const tiles: Buffer[] = [];
+  const tileState = new TreeState();
+  tileState.onTile = (_index, hash) => tiles.push(hash);
+  for (const l of leaves) tileState.append(l);
+  const tiled = tiledLeafSource({ getLeaves: (start, end) => leaves.slice(start, end), getTile: (i) => tiles[i], getTiles: (start, end) => tiles.slice(start, end) });
   const pick = rng(7);
   const inclusionSamples: number[] = [];
   const consistencySamples: number[] = [];
@@ -174,6 +186,13 @@ export async function run(options: IntegrityBenchOptions = {}): Promise<Integrit
     const t1 = performance.now();
     await consistencyProof(big, first, second);
     consistencySamples.push(performance.now() - t1);
+  }
+  const tiledSamples: number[] = [];
+  for (let i = 0; i < (options.quick ? 20 : 50); i++) {
+    const index = pick(nLeaves);
+    const t0 = performance.now();
+    await inclusionProof(tiled, index, nLeaves);
+    tiledSamples.push(performance.now() - t0);
   }
   const n0 = performance.now();
   await inclusionProof(arrayLeafSource(leaves), Math.floor(nLeaves / 3), nLeaves);
@@ -210,6 +229,7 @@ export async function run(options: IntegrityBenchOptions = {}): Promise<Integrit
       treeBuildSeconds: Math.round((b1 - b0) / 10) / 100,
       inclusion: latency(inclusionSamples),
       consistency: latency(consistencySamples),
+      inclusionFromTiles: latency(tiledSamples),
       inclusionWithoutCacheMs: Math.round(n1 - n0),
       verifyBundle: latency(verifySamples),
     },

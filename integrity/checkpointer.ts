@@ -55,6 +55,13 @@ export interface CheckpointRecord {
   lastEntryHash: string;
   /** Compact tree state at treeSize: lets a checkpointer resume and a verifier start mid-chain. */
   treeState: TreeStateSnapshot;
+  /**
+   * Roots of the tiles (perfect subtrees of 256 leaves, TILE_HEIGHT) completed since the previous
+   * checkpoint: tile `first + i` covers leaves [256·(first+i), 256·(first+i+1)). A prover keeps
+   * them (see `tiledLeafSource`) to build proofs from ≤ 256 leaves. Unsigned: a wrong tile only
+   * yields a proof that fails verification.
+   */
+  tiles?: { first: number; hashes: string[] };
 }
 
 /** What a policy looks at for one chain. */
@@ -170,6 +177,15 @@ interface ChainState {
   /** Whether `pending` holds every leaf since the last checkpoint. */
   pendingComplete: boolean;
   sinceMillis: number;
+  /** Tiles completed since the last checkpoint. */
+  tiles: { first: number; hashes: string[] } | undefined;
+}
+
+function watchTiles(state: ChainState): void {
+  state.tree.onTile = (index, hash) => {
+    if (state.tiles === undefined) state.tiles = { first: index, hashes: [] };
+    state.tiles.hashes.push(hashToHex(hash));
+  };
 }
 
 /** Perfect subtree (level, index) hashes of a compact frontier, for proof generation. */
@@ -205,7 +221,7 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
     if (tree.size !== record.treeSize || hashToHex(tree.root()) !== record.rootHash) {
       throw new AuditError('AUDIT_ERR_INTEGRITY', `resume record of chain ${record.chainId} at tree size ${record.treeSize}: tree state does not reproduce the root hash`);
     }
-    chains.set(record.chainId, {
+    const state: ChainState = {
       chainId: record.chainId,
       origin: record.origin,
       tree,
@@ -214,13 +230,17 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
       pending: [],
       pendingComplete: true,
       sinceMillis: now(),
-    });
+      tiles: undefined,
+    };
+    watchTiles(state);
+    chains.set(record.chainId, state);
   }
 
   function chainFor(chainId: string): ChainState {
     let state = chains.get(chainId);
     if (state === undefined) {
-      state = { chainId, origin: originOf(chainId), tree: new TreeState(), lastHash: GENESIS_HASH, lastCheckpoint: undefined, pending: [], pendingComplete: true, sinceMillis: now() };
+      state = { chainId, origin: originOf(chainId), tree: new TreeState(), lastHash: GENESIS_HASH, lastCheckpoint: undefined, pending: [], pendingComplete: true, sinceMillis: now(), tiles: undefined };
+      watchTiles(state);
       chains.set(chainId, state);
     }
     return state;
@@ -284,7 +304,9 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
       consistencyProof: proofHex,
       lastEntryHash: state.lastHash,
       treeState: state.tree.snapshot(),
+      ...(state.tiles ? { tiles: state.tiles } : {}),
     };
+    state.tiles = undefined;
     state.lastCheckpoint = { treeSize, rootHash, frontier: state.tree.clone() };
     state.pending = [];
     state.pendingComplete = true;

@@ -150,6 +150,8 @@ export interface TreeStateSnapshot {
 export class TreeState {
   #size = 0;
   #nodes: Buffer[] = [];
+  /** Called with every completed tile (perfect subtree of height {@link TILE_HEIGHT}). */
+  onTile: ((index: number, hash: Buffer) => void) | undefined;
 
   /** Number of leaves appended. */
   get size(): number {
@@ -178,11 +180,14 @@ export class TreeState {
   #push(leafHashValue: Buffer): void {
     let node = leafHashValue;
     let s = this.#size;
+    let level = 0;
     // Merge with completed left siblings: one merge per trailing 1-bit of the old size.
     while (s % 2 === 1) {
       const left = this.#nodes.pop()!;
       node = nodeHash(left, node);
       s = Math.floor(s / 2);
+      level++;
+      if (level === TILE_HEIGHT && this.onTile !== undefined) this.onTile((this.#size + 1) / 2 ** TILE_HEIGHT - 1, node);
     }
     this.#nodes.push(node);
     this.#size++;
@@ -202,7 +207,7 @@ export class TreeState {
     return this.#nodes.map((n) => Buffer.from(n));
   }
 
-  /** A copy of this state. */
+  /** A copy of this state (without the tile listener). */
   clone(): TreeState {
     const copy = new TreeState();
     copy.#size = this.#size;
@@ -328,6 +333,47 @@ export interface LeafSource {
    * costs O(log n) lookups instead of O(n) hashing.
    */
   getSubtreeHash?(level: number, index: number): Promise<Uint8Array | undefined> | Uint8Array | undefined;
+  /**
+   * Optional bulk form of {@link LeafSource.getSubtreeHash} for indexes [start, end) of one level
+   * (undefined where not cached). Used to hash large subtrees from cached tiles in one read.
+   */
+  getSubtreeHashes?(level: number, start: number, end: number): Promise<ReadonlyArray<Uint8Array | undefined>> | ReadonlyArray<Uint8Array | undefined>;
+}
+
+/**
+ * Height of a tile: a perfect subtree of 2^8 = 256 leaves, as in C2SP tlog-tiles. The checkpointer
+ * records the root of every completed tile ({@link TreeState} `onTile`), so a prover that has the
+ * tile hashes needs at most 256 leaves plus n/256 cached hashes for any proof.
+ */
+export const TILE_HEIGHT = 8;
+
+/**
+ * A {@link LeafSource} backed by a store's leaves and its recorded tile hashes (checkpoint records'
+ * `tiles`). `getTile(index)` returns the root of leaves [256·index, 256·(index+1)) if known. Proofs
+ * of a 1,000,000-leaf tree then read ≤ 256 leaves and ≤ ~4,000 tile hashes instead of every leaf.
+ */
+export function tiledLeafSource(options: {
+  getLeaves: LeafSource['getLeaves'];
+  getTile: (index: number) => Promise<Uint8Array | string | undefined> | Uint8Array | string | undefined;
+  /** Optional bulk read of tiles [start, end); default: `getTile` for each. */
+  getTiles?: (start: number, end: number) => Promise<ReadonlyArray<Uint8Array | string | undefined>> | ReadonlyArray<Uint8Array | string | undefined>;
+}): LeafSource {
+  const decode = (tile: Uint8Array | string | undefined, index: number): Uint8Array | undefined =>
+    tile === undefined ? undefined : typeof tile === 'string' ? hexToHash(tile, `tile ${index}`) : tile;
+  return {
+    getLeaves: options.getLeaves,
+    async getSubtreeHash(level, index) {
+      if (level !== TILE_HEIGHT) return undefined;
+      return decode(await options.getTile(index), index);
+    },
+    async getSubtreeHashes(level, start, end) {
+      if (level !== TILE_HEIGHT) return [];
+      if (options.getTiles) return (await options.getTiles(start, end)).map((t, i) => decode(t, start + i));
+      const out: Array<Uint8Array | undefined> = [];
+      for (let i = start; i < end; i++) out.push(decode(await options.getTile(i), i));
+      return out;
+    },
+  };
 }
 
 /** Leaves requested per {@link LeafSource.getLeaves} call when hashing a large range. */
@@ -373,7 +419,22 @@ export async function rangeRoot(source: LeafSource, start: number, end: number):
     const level = log2Exact(n);
     const cached = await source.getSubtreeHash(level, start / n);
     if (cached !== undefined) return Buffer.from(cached);
-    return hashRangeFromLeaves(source, start, end);
+    // Not cached: small subtrees are hashed from their leaves; larger ones from the cached tiles
+    // below them (TILE_HEIGHT) in one bulk read when possible, else by splitting.
+    if (level <= TILE_HEIGHT) return hashRangeFromLeaves(source, start, end);
+    if (source.getSubtreeHashes !== undefined) {
+      const width = 2 ** TILE_HEIGHT;
+      const tiles = await source.getSubtreeHashes(TILE_HEIGHT, start / width, end / width);
+      if (tiles.length === n / width && tiles.every((t) => t !== undefined && t.length === HASH_SIZE)) {
+        let row = tiles as Uint8Array[];
+        while (row.length > 1) {
+          const up: Uint8Array[] = new Array(row.length / 2);
+          for (let i = 0; i < up.length; i++) up[i] = nodeHash(row[2 * i]!, row[2 * i + 1]!);
+          row = up;
+        }
+        return Buffer.from(row[0]!);
+      }
+    }
   }
   const k = splitPoint(n);
   const [left, right] = await Promise.all([rangeRoot(source, start, start + k), rangeRoot(source, start + k, end)]);

@@ -81,6 +81,19 @@ describe('checkpointer', () => {
     expect(verifyCheckpointRecord(got[2]!, [signer.verifierKey], { previous: got[1]! })).toEqual({ ok: true });
   });
 
+  it('records the tiles completed since the previous checkpoint', async () => {
+    const long = makeChain(1000);
+    const tree = new MerkleTree(long.map((e) => e.hash));
+    const cp = createCheckpointer({ signer, policy: { everyEntries: 300, everyMillis: 1e9 } });
+    const records: CheckpointRecord[] = [];
+    for (const e of long) if (cp.append(e).due) records.push(...(await cp.checkpointDue()));
+    records.push(...(await cp.stop()));
+    expect(records.map((r) => r.treeSize)).toEqual([300, 600, 900, 1000]);
+    expect(records.map((r) => r.tiles?.first)).toEqual([0, 1, 2, undefined]);
+    const all = records.flatMap((r) => r.tiles?.hashes ?? []);
+    expect(all).toEqual([0, 1, 2].map((i) => hashToHex(tree.getSubtreeHash(8, i)!)));
+  });
+
   it('keeps chains apart and rejects out-of-order seqs', async () => {
     const other = makeChain(5, 'globex/host-1');
     const cp = createCheckpointer({ signer });

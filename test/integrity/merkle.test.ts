@@ -12,6 +12,7 @@ import {
   merkleRoot,
   nodeHash,
   rootFromInclusionProof,
+  tiledLeafSource,
   treeRoot,
   verifyConsistency,
   verifyInclusion,
@@ -239,6 +240,37 @@ describe('Merkle tree over 32-byte entry hashes', () => {
     const back = TreeState.fromSnapshot(JSON.parse(JSON.stringify(snap)));
     expect(back.root().equals(state.root())).toBe(true);
     expect(() => TreeState.fromSnapshot({ size: 13, nodes: snap.nodes.slice(1) })).toThrow(/needs 3 frontier node/);
+  });
+
+  it('tiles: the tree state reports every completed 256-leaf tile; proofs from tiles read ≤ 256 leaves', async () => {
+    const all = entryLeaves(3000);
+    const tree = new MerkleTree(all);
+    const state = new TreeState();
+    const tiles: string[] = [];
+    state.onTile = (index, hash) => {
+      expect(index).toBe(tiles.length);
+      tiles.push(hashToHex(hash));
+    };
+    for (const l of all) state.append(l);
+    expect(tiles).toHaveLength(11);
+    tiles.forEach((t, i) => expect(t).toBe(hashToHex(tree.getSubtreeHash(8, i)!)));
+    let fetched = 0;
+    const source = tiledLeafSource({
+      getLeaves: (start, end) => {
+        fetched += end - start;
+        return all.slice(start, end);
+      },
+      getTile: (i) => tiles[i],
+    });
+    for (const index of [0, 255, 256, 1500, 2815, 2816, 2999]) {
+      fetched = 0;
+      const path = await inclusionProof(source, index, 3000);
+      expect(path.map(hashToHex)).toEqual(tree.inclusionProof(index).map(hashToHex));
+      expect(fetched).toBeLessThanOrEqual(256 + 184);
+    }
+    fetched = 0;
+    expect((await consistencyProof(source, 1234, 3000)).map(hashToHex)).toEqual(tree.consistencyProof(1234, 3000).map(hashToHex));
+    expect(fetched).toBeLessThanOrEqual(3 * 256);
   });
 
   it('a leaf source that returns the wrong number of leaves is an error', async () => {
