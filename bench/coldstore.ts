@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import {
@@ -35,7 +36,15 @@ export interface ColdStoreBenchResult {
   scenario: 'coldstore';
   events: number;
   /** End to end: export() of 1000-event batches, then flush (seal, encode, write, manifest). */
-  write: { seconds: number; eventsPerSecond: number; stageEventsPerSecond: number; objects: number; cpuSecondsPerMillionEvents: number };
+  write: {
+    seconds: number;
+    eventsPerSecond: number;
+    stageEventsPerSecond: number;
+    objects: number;
+    cpuSecondsPerMillionEvents: number;
+    /** Worst event-loop stall while writing (objects are encoded in a worker thread). */
+    maxEventLoopDelayMillis: number;
+  };
   /** Parquet encode alone (rows → zstd Parquet), and decode alone. */
   encodeEventsPerSecond: number;
   decodeEventsPerSecond: number;
@@ -64,6 +73,8 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
     }
     const exporter = createColdStoreExporter({ dataDir: join(root, 'data'), maxObjectAgeMillis: 3_600_000 });
     await exporter.start();
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < entries.length; i += 1000) {
@@ -75,6 +86,7 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
     if (flushed.status !== 'success') throw flushed.error;
     const t2 = performance.now();
     const writeCpu = cpuSeconds(c0);
+    loop.disable();
     await exporter.shutdown();
 
     const store = new LocalDirectoryStore(join(root, 'data', 'archive'));
@@ -117,6 +129,7 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
         stageEventsPerSecond: Math.round(entries.length / ((t1 - t0) / 1000)),
         objects: listing.value.objects.length,
         cpuSecondsPerMillionEvents: Math.round((writeCpu / entries.length) * 1e6),
+        maxEventLoopDelayMillis: Math.round(loop.max / 1e6),
       },
       encodeEventsPerSecond: Math.round(rows.length / ((e1 - e0) / 1000)),
       decodeEventsPerSecond: Math.round(rows.length / ((e2 - e1) / 1000)),

@@ -20,8 +20,8 @@ import type { AuditExporter, ExportBatch, ExportResult } from '../../receiver/co
 import { type AuditRow, walEntryToAuditRow } from '../../schema/audit-row.ts';
 import { type ColdStoreConfig, type ColdStoreConfigInput, localArchiveDir, parseColdStoreConfig } from './config.ts';
 import { escapeKeySegment, manifestKey, partitionOf } from './keys.ts';
-import { buildColdObject } from './object-format.ts';
 import { applyRetention, type RetentionReport } from './retention.ts';
+import { createObjectBuilder } from './sealed-build.ts';
 import { fsyncDir, LocalDirectoryStore, type ObjectStore, S3ObjectStore, sha256Hex, writeFileAtomic } from './store.ts';
 
 /** Status of the exporter, for `/v1/audit/status` and tests. */
@@ -58,6 +58,8 @@ export interface ColdStoreExporterOptions {
   store?: ObjectStore;
   /** Exporter/cursor name (default `coldstore`). */
   name?: string;
+  /** Encode objects in the calling thread instead of a worker thread (default false). */
+  buildInline?: boolean;
   /** Called with a message for every upload failure and recovery (default: none). */
   onEvent?: (event: { type: 'uploaded' | 'upload-failed' | 'retention'; message: string }) => void;
 }
@@ -92,6 +94,7 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
   const openDir = join(stagingDir, 'open');
   const sealedDir = join(stagingDir, 'sealed');
   const emit = options.onEvent ?? (() => {});
+  const builder = createObjectBuilder({ inline: options.buildInline });
 
   const open_ = new Map<string, OpenSegment>();
   let watermarks: Record<string, number> = {};
@@ -217,31 +220,19 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     return { status: 'success' };
   }
 
-  /** Rows of a sealed file: parsed, de-duplicated by seq, sorted. */
-  async function sealedRows(path: string): Promise<AuditRow[]> {
-    const bySeq = new Map<number, AuditRow>();
-    for (const line of (await readFile(path, 'utf8')).split('\n')) {
-      if (line === '') continue;
-      const row = JSON.parse(line) as AuditRow;
-      if (!bySeq.has(row.Seq)) bySeq.set(row.Seq, row);
-    }
-    return [...bySeq.values()].sort((a, b) => a.Seq - b.Seq);
-  }
-
   async function uploadOne(file: string): Promise<ExportResult> {
     const path = join(sealedDir, file);
     const size = (await stat(path)).size;
-    const rows = await sealedRows(path);
-    if (rows.length > 0) {
-      const built = buildColdObject(rows, { prefix: store.prefix, format: config.format, zstdLevel: config.zstdLevel });
+    const built = await builder.build({ path, prefix: store.prefix, format: config.format, zstdLevel: config.zstdLevel });
+    if (built) {
       // Data first, manifest second: a manifest always describes an object that is fully there.
       const put = await store.put(built.key, built.bytes, built.sha256);
       if (put.status !== 'success') return put;
       const putManifest = await store.put(manifestKey(built.key), built.manifestBytes, sha256Hex(built.manifestBytes));
       if (putManifest.status !== 'success') return putManifest;
       uploadedObjects++;
-      uploadedRows += rows.length;
-      emit({ type: 'uploaded', message: `uploaded ${built.key} (${rows.length} rows, ${built.bytes.length} bytes)` });
+      uploadedRows += built.rowCount;
+      emit({ type: 'uploaded', message: `uploaded ${built.key} (${built.rowCount} rows, ${built.bytes.length} bytes)` });
     }
     await unlink(path);
     await fsyncDir(sealedDir);
@@ -364,6 +355,7 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
         for (const seg of open_.values()) await seg.handle.close();
         open_.clear();
       });
+      await builder.close();
       if (store instanceof S3ObjectStore && !options.store) store.destroy();
     },
   };

@@ -176,7 +176,7 @@ describe('cold storage on the local archive', () => {
   it('seals at maxObjectBytes, and writes NDJSON.gz when asked', async () => {
     const dir = dataDir();
     const entries = makeEntries({ count: 30 });
-    const exporter = createColdStoreExporter({ dataDir: dir, maxObjectBytes: 10 * 1024, format: 'ndjson.gz' });
+    const exporter = createColdStoreExporter({ dataDir: dir, maxObjectBytes: 10 * 1024, format: 'ndjson.gz' }, { buildInline: true });
     await exporter.start();
     for (let i = 0; i < 30; i += 5) expect((await exporter.export(batchOf(entries.slice(i, i + 5)))).status).toBe('success');
     expect(await exporter.flush()).toEqual({ status: 'success' });

@@ -1,0 +1,88 @@
+/**
+ * Build a cold object from a sealed staging file, in the calling thread ({@link buildFromSealedFile})
+ * or in a worker thread ({@link createObjectBuilder}), so encoding never blocks the event loop.
+ */
+import { readFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import type { AuditRow } from '../../schema/audit-row.ts';
+import { type BuiltColdObject, buildColdObject } from './object-format.ts';
+
+/** What to build. */
+export interface BuildRequest {
+  path: string;
+  prefix: string;
+  format: 'parquet' | 'ndjson.gz';
+  zstdLevel: number;
+}
+
+/** Rows of a sealed file: parsed, de-duplicated by seq (first copy wins), sorted by seq. */
+export async function readSealedRows(path: string): Promise<AuditRow[]> {
+  const bySeq = new Map<number, AuditRow>();
+  for (const line of (await readFile(path, 'utf8')).split('\n')) {
+    if (line === '') continue;
+    const row = JSON.parse(line) as AuditRow;
+    if (!bySeq.has(row.Seq)) bySeq.set(row.Seq, row);
+  }
+  return [...bySeq.values()].sort((a, b) => a.Seq - b.Seq);
+}
+
+/** Build the object of a sealed file; undefined when the file holds no rows. */
+export async function buildFromSealedFile(req: BuildRequest): Promise<(BuiltColdObject & { rowCount: number }) | undefined> {
+  const rows = await readSealedRows(req.path);
+  if (rows.length === 0) return undefined;
+  return { ...buildColdObject(rows, { prefix: req.prefix, format: req.format, zstdLevel: req.zstdLevel }), rowCount: rows.length };
+}
+
+/** Builds objects off the calling thread. */
+export interface ObjectBuilder {
+  build(req: BuildRequest): Promise<(BuiltColdObject & { rowCount: number }) | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * A builder backed by one worker thread (started lazily, restarted after a crash). With
+ * `inline: true`, builds in the calling thread (tests, tiny deployments).
+ */
+export function createObjectBuilder(options: { inline?: boolean } = {}): ObjectBuilder {
+  if (options.inline) return { build: buildFromSealedFile, close: async () => {} };
+  let worker: Worker | undefined;
+  let nextId = 0;
+  const pending = new Map<number, { resolve: (v: (BuiltColdObject & { rowCount: number }) | undefined) => void; reject: (e: Error) => void }>();
+  const failAll = (err: Error): void => {
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+    worker = undefined;
+  };
+  const start = (): Worker => {
+    // Sources run as .ts (type stripping); the built package as .js.
+    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+    const w = new Worker(new URL(`./build-worker${ext}`, import.meta.url));
+    w.unref();
+    w.on('message', (msg: { id: number; built?: BuiltColdObject & { rowCount: number }; empty?: boolean; error?: string }) => {
+      const p = pending.get(msg.id);
+      if (!p) return;
+      pending.delete(msg.id);
+      if (msg.error !== undefined) p.reject(new Error(msg.error));
+      else if (msg.empty || !msg.built) p.resolve(undefined);
+      else p.resolve({ ...msg.built, bytes: new Uint8Array(msg.built.bytes), manifestBytes: new Uint8Array(msg.built.manifestBytes) });
+    });
+    w.on('error', (err) => failAll(err));
+    w.on('exit', (code) => failAll(new Error(`object builder thread exited with code ${code}`)));
+    return w;
+  };
+  return {
+    build(req) {
+      worker ??= start();
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker!.postMessage({ ...req, id });
+      });
+    },
+    async close() {
+      const w = worker;
+      worker = undefined;
+      if (w) await w.terminate();
+    },
+  };
+}
