@@ -1,4 +1,15 @@
-/** Public API of the integrity library (issue 6). Exports by name. */
+/**
+ * Public API of the integrity library (issue 6; docs/integrity.md). Exports by name:
+ *
+ * - merkle.ts — RFC 6962 tree hashing, compact tree state, inclusion/consistency proofs from a
+ *   leaf source, RFC 9162 verification, tiles;
+ * - note.ts / checkpoint.ts — C2SP signed notes (Ed25519, Go sumdb/note keys) and tlog checkpoints;
+ * - keys.ts — key files (generate, loadSigner, loadVerifierKeys);
+ * - checkpointer.ts — the checkpointer core and the checkpoint record;
+ * - proof-bundle.ts — offline proof bundles (`verifyProofBundle` is what the SDK re-exports);
+ * - verify-chain.ts — store-agnostic chain verification;
+ * - chain-hash.ts / entry-hash.ts — the entry hash (definition and fast path).
+ */
 export {
   EMPTY_ROOT,
   HASH_SIZE,
@@ -19,6 +30,7 @@ export {
   nodeHash,
   rangeRoot,
   rootFromInclusionProof,
+  sha256,
   splitPoint,
   tiledLeafSource,
   treeRoot,
