@@ -149,6 +149,8 @@ export class Wal {
     const wal = new Wal(options);
     await fsp.mkdir(wal.segDir, { recursive: true });
     await fsp.mkdir(wal.cursorDir, { recursive: true });
+    // Make the directory entries themselves durable (a first ack must not depend on an unsynced mkdir).
+    for (const d of [wal.dir, path.dirname(wal.dir)]) await fsyncDir(d, options.onFsync);
     const report = await wal.recover(visit);
     return { wal, report };
   }
