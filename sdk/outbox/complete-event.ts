@@ -1,9 +1,9 @@
 /**
  * Completing and validating an event the way the SDK's `record()` does: fill `eventId` (UUIDv7),
  * `schemaVersion`, `occurredAt` (now) and `trace` (the active span), then validate with the shared
- * schema. Lives here until the SDK's own completion helper exists; the two should be unified then.
+ * schema. The SDK's logger does the same inside `createAuditLogger` (plus its audit context and
+ * redaction) without exporting it; the two should become one helper.
  */
-import { randomFillSync } from 'node:crypto';
 import { context, trace } from '@opentelemetry/api';
 import {
   type AuditEvent,
@@ -12,35 +12,7 @@ import {
   invalidEventError,
   validateAuditEvent,
 } from '../../schema/index.ts';
-
-const randomPool = Buffer.alloc(10 * 256);
-let randomOffset = randomPool.length;
-
-/** 10 random bytes from a pooled buffer: one getrandom call per 256 ids keeps this off the profile. */
-function randomBytes10(): Buffer {
-  if (randomOffset >= randomPool.length) {
-    randomFillSync(randomPool);
-    randomOffset = 0;
-  }
-  const out = randomPool.subarray(randomOffset, randomOffset + 10);
-  randomOffset += 10;
-  return out;
-}
-
-/**
- * A new RFC 9562 UUID version 7: 48 bits of Unix milliseconds, then random bits. Ids made in the
- * same millisecond are not ordered among themselves; nothing relies on that (ordering comes from the
- * receiver's sequence numbers).
- */
-export function uuidv7(now: number = Date.now()): string {
-  const b = Buffer.alloc(16);
-  b.writeUIntBE(now, 0, 6);
-  randomBytes10().copy(b, 6);
-  b[6] = 0x70 | (b[6]! & 0x0f);
-  b[8] = 0x80 | (b[8]! & 0x3f);
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
+import { uuidv7 } from '../uuid-v7.ts';
 
 /**
  * Fill the producer-assigned fields of `input` and validate it.
@@ -54,7 +26,7 @@ export function completeAuditEvent(input: AuditEventInput, now: Date = new Date(
   const occurredAt = input.occurredAt instanceof Date ? dateToIso(input.occurredAt) : (input.occurredAt ?? now.toISOString());
   const candidate: Record<string, unknown> = {
     ...input,
-    eventId: input.eventId ?? uuidv7(now.getTime()),
+    eventId: input.eventId ?? uuidv7(),
     schemaVersion: input.schemaVersion ?? CURRENT_SCHEMA_VERSION,
     occurredAt,
   };

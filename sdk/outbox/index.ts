@@ -3,7 +3,7 @@
  * transaction as the change they describe, and relay them to the receiver over OTLP.
  * See docs/outbox.md.
  */
-export { completeAuditEvent, uuidv7 } from './complete-event.ts';
+export { completeAuditEvent } from './complete-event.ts';
 export { DEFAULT_OUTBOX_SCHEMA, DEFAULT_OUTBOX_TABLE, IDENTIFIER_PATTERN, OUTBOX_NOTIFY_CHANNEL, outboxNames, quoteIdentifier } from './identifiers.ts';
 export type { OutboxLocation, OutboxNames } from './identifiers.ts';
 export { applyOutboxMigrations, outboxGrants, outboxMigrations, renderOutboxDdl } from './migrations.ts';

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { AuditError } from '../../common/errors.ts';
 import { validateAuditEvent } from '../../schema/index.ts';
 import { OUTBOX_NOTIFY_CHANNEL, outboxNames } from './identifiers.ts';
-import { type AuditBatchExporter, type ExportFailureKind, LogRecordBuilder, createAuditBatchExporter } from './otlp-export.ts';
+import { type AuditBatchExporter, LogRecordBuilder, createAuditBatchExporter } from './otlp-export.ts';
 import { type OutboxRelayConfig, type OutboxRelayConfigInput, parseOutboxRelayConfig } from './relay-config.ts';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 
@@ -222,8 +222,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       return;
     }
     acc.failedExports += 1;
-    const splittable: ExportFailureKind[] = ['record', 'oversize'];
-    if (!splittable.includes(out.kind) || (out.kind === 'oversize' && config.protocol === 'grpc' && items.length === 1)) {
+    if (out.kind === 'transient') {
       // Down, overloaded or misconfigured: nothing about these records is wrong. Keep them all.
       acc.transient = out.message;
       for (const i of items) acc.failed.push({ id: i.id, reason: out.message });

@@ -11,8 +11,8 @@ import {
   outboxMigrations,
   recordInTransaction,
   renderOutboxDdl,
-  uuidv7,
 } from '../../sdk/outbox/index.ts';
+import { uuidv7 } from '../../sdk/uuid-v7.ts';
 import { type TestOutboxDb, createTestOutboxDb, sampleEvent } from './helpers/postgres.ts';
 
 let db: TestOutboxDb;
