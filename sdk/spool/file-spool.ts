@@ -251,12 +251,12 @@ class FileSpool implements Spool {
     if (seg && next && seg !== this.active && this.cursor.offset >= seg.size) {
       this.cursor = { segment: next.id, offset: SEGMENT_HEADER_BYTES };
     }
-    const segmentsBefore = this.segments.length;
-    this.deleteAcknowledged();
-    // Deleting segments must be preceded by a durable cursor past them; otherwise the cursor file
-    // is written at most every CURSOR_WRITE_INTERVAL_MILLIS (a stale cursor only re-sends).
+    // The cursor file is written before acknowledged segments are deleted, otherwise at most every
+    // CURSOR_WRITE_INTERVAL_MILLIS (a stale cursor only re-sends; the receiver dedupes).
     this.cursorDirty = true;
-    if (this.segments.length !== segmentsBefore || Date.now() - this.lastCursorWrite >= CURSOR_WRITE_INTERVAL_MILLIS) await this.writeCursor();
+    const deletes = this.segments.length > 0 && this.segments[0]!.id < this.cursor.segment && this.segments[0] !== this.active;
+    if (deletes || Date.now() - this.lastCursorWrite >= CURSOR_WRITE_INTERVAL_MILLIS) await this.writeCursor();
+    this.deleteAcknowledged();
     this.recount(false);
   }
 

@@ -76,3 +76,23 @@ describe('sender retry schedule (fake timers)', () => {
     await sender.stop();
   });
 });
+
+describe('gRPC RetryInfo', () => {
+  it('reads google.rpc.RetryInfo from grpc-status-details-bin', async () => {
+    const { Metadata } = await import('@grpc/grpc-js');
+    const protobuf = (await import('protobufjs')).default;
+    const { grpcRetryDelayMillis, classifyExportError } = await import('../../sdk/otlp-exporter.ts');
+    const duration = protobuf.Writer.create().uint32(8).int64(2).uint32(16).int32(500_000_000).finish();
+    const retryInfo = protobuf.Writer.create().uint32(10).bytes(duration).finish();
+    const any = protobuf.Writer.create().uint32(10).string('type.googleapis.com/google.rpc.RetryInfo').uint32(18).bytes(retryInfo).finish();
+    const status = protobuf.Writer.create().uint32(8).int32(14).uint32(18).string('overloaded').uint32(26).bytes(any).finish();
+    const metadata = new Metadata();
+    metadata.set('grpc-status-details-bin', Buffer.from(status));
+    expect(grpcRetryDelayMillis(metadata)).toBe(2500);
+    expect(classifyExportError(Object.assign(new Error('unavailable'), { code: 14, metadata }))).toEqual({ kind: 'retryable', status: 'gRPC 14', retryAfterMillis: 2500 });
+    expect(classifyExportError(Object.assign(new Error('bad'), { code: 3, metadata: new Metadata() }))).toEqual({ kind: 'invalid', status: 'gRPC 3' });
+    expect(classifyExportError(new OTLPExporterError('Bad Request', 400))).toEqual({ kind: 'invalid', status: 'HTTP 400' });
+    expect(classifyExportError(new OTLPExporterError('Unauthorized', 401))).toEqual({ kind: 'retryable', status: 'HTTP 401' });
+    expect(classifyExportError(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }))).toEqual({ kind: 'retryable', status: 'ECONNREFUSED' });
+  });
+});
