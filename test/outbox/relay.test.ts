@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createOutboxRelay, recordInTransaction, type OutboxRelay, type OutboxRelayConfigInput } from '../../sdk/outbox/index.ts';
+import { startOtlpEndpoint } from '../sdk/helpers/otlp-endpoint.ts';
 import { startTestOtlpEndpoint, type TestOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { POSTGRES_URL, type TestOutboxDb, createTestOutboxDb, sampleEvent } from './helpers/postgres.ts';
 
@@ -84,6 +85,22 @@ describe('relay', () => {
     const r = relay({ protocol });
     expect(await r.drainOnce()).toMatchObject({ kind: 'progress', delivered: 5 });
     expect(endpoint.acked).toEqual(expect.arrayContaining(ids));
+  });
+
+  it('delivers over grpc, partial success included (the SDK tests\' gRPC endpoint)', async () => {
+    const grpcEndpoint = await startOtlpEndpoint();
+    try {
+      const ids = await db.commitEvents(3);
+      const r = relay({ protocol: 'grpc', endpoint: grpcEndpoint.grpcUrl });
+      grpcEndpoint.script({ kind: 'partial', rejected: 1, message: 'one refused' });
+      expect(await r.drainOnce()).toMatchObject({ kind: 'progress', delivered: 3 });
+      expect(grpcEndpoint.eventIds()).toEqual(expect.arrayContaining(ids));
+      expect(r.stats().receiverRejected).toBe(1);
+      const events = grpcEndpoint.events();
+      expect(events.find((e) => e.eventId === ids[0])).toMatchObject({ action: 'grant.issue', tenant: { id: 'tenant-a' } });
+    } finally {
+      await grpcEndpoint.close();
+    }
   });
 
   it('a NOTIFY wakes a started relay (the polling fallback is set to ten minutes)', async () => {
