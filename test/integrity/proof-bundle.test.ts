@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   MerkleTree,
+  createCheckpointer,
   createProofBundle,
+  tiledLeafSource,
   createVerifierSet,
   proveEntry,
   verifyProofBundle,
@@ -137,5 +139,33 @@ describe('proof bundles', () => {
     expect(bundle.treeSize).toBe(5);
     expect(verifyProofBundle(bundle, keys).ok).toBe(true);
     await expect(proveEntry({ event: e.event, entry: { ...e, seq: 6 }, checkpoint: record!, leaves: tree })).rejects.toThrow(/not covered/);
+  });
+
+  it('end to end like a store: checkpoint records with tiles + stored hashes → proof → offline verification', async () => {
+    const chain = makeChain(1500);
+    const cp = createCheckpointer({ signer, policy: { everyEntries: 400, everyMillis: 1e9 } });
+    const records: CheckpointRecord[] = [];
+    for (const e of chain) if (cp.append(e).due) records.push(...(await cp.checkpointDue()));
+    records.push(...(await cp.stop()));
+    // What a store keeps: entry hashes by seq, and the tile hashes of all records.
+    const storedHashes = chain.map((e) => e.hash);
+    const tiles: string[] = [];
+    for (const r of records) if (r.tiles) r.tiles.hashes.forEach((h, i) => (tiles[r.tiles!.first + i] = h));
+    let leavesRead = 0;
+    const source = tiledLeafSource({
+      getLeaves: (start, end) => {
+        leavesRead += end - start;
+        return storedHashes.slice(start, end);
+      },
+      getTile: (i) => tiles[i],
+    });
+    const last = records[records.length - 1]!;
+    for (const seq of [1, 700, 1024, 1500]) {
+      leavesRead = 0;
+      const e = chain[seq - 1]!;
+      const bundle = await proveEntry({ event: e.event, entry: e, checkpoint: last, leaves: source });
+      expect(leavesRead).toBeLessThanOrEqual(256 + 256);
+      expect(verifyProofBundle(JSON.parse(JSON.stringify(bundle)), keys)).toMatchObject({ ok: true, seq, treeSize: 1500 });
+    }
   });
 });
