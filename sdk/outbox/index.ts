@@ -4,6 +4,7 @@
  * See docs/outbox.md.
  */
 export { completeAuditEvent } from './complete-event.ts';
+export type { CompleteEventOptions } from './complete-event.ts';
 export { DEFAULT_OUTBOX_SCHEMA, DEFAULT_OUTBOX_TABLE, IDENTIFIER_PATTERN, OUTBOX_NOTIFY_CHANNEL, outboxNames, quoteIdentifier } from './identifiers.ts';
 export type { OutboxLocation, OutboxNames } from './identifiers.ts';
 export { applyOutboxMigrations, outboxGrants, outboxMigrations, renderOutboxDdl } from './migrations.ts';

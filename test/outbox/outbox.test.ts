@@ -97,6 +97,24 @@ describe('recordInTransaction', () => {
     }
   });
 
+  it('redacts secrets in details and changes like record() does', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const id = await recordInTransaction(
+        client,
+        { ...sampleEvent('tenant-redact'), details: { password: 'hunter2', role: 'admin' }, changes: { after: { apiKey: 'k', token: 't' } } },
+        { schema: db.schema },
+      );
+      await client.query('COMMIT');
+      const r = await db.pool.query(`SELECT payload FROM "${db.schema}".audit_outbox WHERE event_id = $1`, [id]);
+      expect(JSON.stringify(r.rows[0].payload)).not.toMatch(/hunter2|"t"/);
+      expect(r.rows[0].payload.details).toMatchObject({ role: 'admin' });
+    } finally {
+      client.release();
+    }
+  });
+
   it('an invalid event throws AUDIT_ERR_INVALID_EVENT with the field path and writes nothing', async () => {
     const client = await db.pool.connect();
     try {
