@@ -12,6 +12,8 @@ export interface OperationalSources {
   status(): PipelineStatus;
   /** True once recovery is done and until shutdown begins. */
   ready(): boolean;
+  /** More Prometheus text appended to `/metrics` (e.g. transport request metrics). */
+  extraMetrics?(): string;
 }
 
 /**
@@ -26,7 +28,7 @@ export function mountOperationalRoutes(http: HttpServer, sources: OperationalSou
     sendResponse(req, res, ready ? 200 : 503, 'text/plain; charset=utf-8', ready ? 'ready\n' : 'not ready: recovering or shutting down\n');
   });
   http.addRoute('GET', '/metrics', (req, res) =>
-    sendResponse(req, res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderPrometheusMetrics(sources.status())),
+    sendResponse(req, res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderPrometheusMetrics(sources.status()) + (sources.extraMetrics?.() ?? '')),
   );
   http.addRoute('GET', '/v1/audit/status', (req, res) => sendJson(req, res, sources.status()));
 }

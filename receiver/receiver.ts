@@ -18,6 +18,7 @@ import { createHttpServer, type HttpServer } from './http/index.ts';
 import { mountOperationalRoutes } from './operational-routes.ts';
 import { createAuditPipeline, type AuditPipeline, type PipelineHooks, type PipelineStatus } from './pipeline/index.ts';
 import { mountQueryRoutes } from './query-routes.ts';
+import { createTransportMetrics } from './transport-metrics.ts';
 
 /** Where a started receiver listens. */
 export interface ReceiverAddresses {
@@ -89,15 +90,20 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
   const auth = config.auth;
   const { enabled: httpEnabled, ...httpConfig } = config.http;
   const { enabled: grpcEnabled, ...grpcConfig } = config.grpc;
+  const transportMetrics = createTransportMetrics();
   const http: HttpServer | undefined = httpEnabled
-    ? createHttpServer({ config: { ...httpConfig, ...(auth ? { auth } : {}) }, consumer: gate })
+    ? createHttpServer({ config: { ...httpConfig, ...(auth ? { auth } : {}) }, consumer: gate, onRequest: transportMetrics.observer })
     : undefined;
   const grpc: GrpcServer | undefined = grpcEnabled
-    ? createGrpcServer({ config: { ...grpcConfig, ...(auth ? { auth } : {}) }, consumer: gate })
+    ? createGrpcServer({ config: { ...grpcConfig, ...(auth ? { auth } : {}) }, consumer: gate, onRequest: transportMetrics.observer })
     : undefined;
 
   if (http) {
-    mountOperationalRoutes(http, { status: () => pipeline.status(), ready: () => pipeline.ready && !stopping });
+    mountOperationalRoutes(http, {
+      status: () => pipeline.status(),
+      ready: () => pipeline.ready && !stopping,
+      extraMetrics: () => transportMetrics.render(),
+    });
     if (config.query.enabled && clickhouse && chConfig) {
       mountQueryRoutes(http, {
         handle: clickhouse,

@@ -12,3 +12,4 @@ registerCommand('clickhouse-ddl', 'print the ClickHouse schema and least-privile
 registerCommand('keys', 'generate checkpoint signing keys (Ed25519, C2SP signed-note format)', async () => (await import('./keys.ts')).command);
 registerCommand('verify-proof', 'verify a proof bundle offline against a public key', async () => (await import('./verify-proof.ts')).command);
 registerCommand('dead-letters', 'show records the receiver rejected, with the reason', async () => (await import('./dead-letters.ts')).command);
+registerCommand('token', 'generate a bearer token or hash one for auth.tokens[].sha256', async () => (await import('./token.ts')).command);

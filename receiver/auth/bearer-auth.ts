@@ -86,6 +86,20 @@ export interface BearerAuthenticator {
 }
 
 const BEARER = /^bearer[ \t]+([^ \t].*?)[ \t]*$/is;
+const BASIC = /^basic[ \t]+([A-Za-z0-9+/=]+)[ \t]*$/i;
+
+/**
+ * The password of `Authorization: Basic base64(user:password)` (RFC 7617), which ClickHouse clients
+ * (DBeaver, Grafana's plugin, `curl -u`) send for the query endpoint and the Collector's basicauth
+ * extension sends for OTLP. The password is the token; the user name is ignored.
+ */
+function basicPassword(value: string): string | undefined {
+  const m = BASIC.exec(value);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : undefined;
+}
 
 /**
  * Create an authenticator. With `config` undefined, authentication is disabled and every request is
@@ -103,9 +117,11 @@ export function createBearerAuthenticator(config: AuthConfig | undefined): Beare
       const values = authorization === undefined ? [] : typeof authorization === 'string' ? [authorization] : authorization;
       if (values.length === 0) return { ok: false, error: new AuditError('AUDIT_ERR_UNAUTHENTICATED', 'missing bearer token (authorization: Bearer <token>)') };
       if (values.length > 1) return { ok: false, error: new AuditError('AUDIT_ERR_UNAUTHENTICATED', 'more than one authorization value') };
-      const m = BEARER.exec(values[0]!);
-      if (!m) return { ok: false, error: new AuditError('AUDIT_ERR_UNAUTHENTICATED', 'authorization is not a bearer token (expected "Bearer <token>")') };
-      const presented = createHash('sha256').update(m[1]!, 'utf8').digest();
+      const token = BEARER.exec(values[0]!)?.[1] ?? basicPassword(values[0]!);
+      if (token === undefined) {
+        return { ok: false, error: new AuditError('AUDIT_ERR_UNAUTHENTICATED', 'authorization is not a bearer token (expected "Bearer <token>", or Basic with the token as password)') };
+      }
+      const presented = createHash('sha256').update(token, 'utf8').digest();
       let match: (typeof entries)[number] | undefined;
       for (const e of entries) {
         // No early exit: every configured hash is compared.

@@ -101,6 +101,9 @@ describe('otel-audit start (child process)', () => {
     expect((await again.shutdown({ timeoutMillis: 20_000 })).status).toBe('success');
     const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as { counters: { deduped: number } };
     expect(status.counters.deduped).toBe(1);
+    const metrics = await (await fetch(`${receiver.http}/metrics`)).text();
+    expect(metrics).toMatch(/otel_audit_export_requests_total\{transport="grpc",outcome="success"\} [1-9]/);
+    expect(metrics).toMatch(/otel_audit_records_deduped_total 1/);
     const after = await countInClickHouse(receiver, tenant);
     expect(after.count).toBe(expected.size);
 
