@@ -195,9 +195,11 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       group.rows.push(JSON.stringify(row));
       next[entry.chainId] = entry.seq;
     }
+    const touched: Array<{ seg: OpenSegment; before: number }> = [];
     try {
       for (const [id, group] of lines) {
         const seg = open_.get(id) ?? (await openSegment(id, group.firstStagedAt));
+        touched.push({ seg, before: seg.bytes });
         const text = `${group.rows.join('\n')}\n`;
         await seg.handle.appendFile(text);
         await seg.handle.sync();
@@ -209,7 +211,12 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
         await saveState(next);
       }
     } catch (err) {
-      // Rows may be half-staged: the runner re-sends the batch and the seq de-duplication at build time absorbs it.
+      // Cut a half-written append (disk full) so the next append starts on a line boundary; rows
+      // fully staged stay and the runner's re-sent batch is absorbed by the seq de-duplication.
+      for (const { seg, before } of touched) {
+        await seg.handle.truncate(before).catch(() => {});
+        seg.bytes = before;
+      }
       return { status: 'retryable', error: exportError('AUDIT_ERR_WAL_IO', `cannot stage cold-storage rows in ${stagingDir}: ${(err as Error).message}`, err), retryAfterMillis: 1000 };
     }
     watermarks = next;

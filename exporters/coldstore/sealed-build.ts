@@ -18,9 +18,19 @@ export interface BuildRequest {
 /** Rows of a sealed file: parsed, de-duplicated by seq (first copy wins), sorted by seq. */
 export async function readSealedRows(path: string): Promise<AuditRow[]> {
   const bySeq = new Map<number, AuditRow>();
-  for (const line of (await readFile(path, 'utf8')).split('\n')) {
+  const lines = (await readFile(path, 'utf8')).split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     if (line === '') continue;
-    const row = JSON.parse(line) as AuditRow;
+    let row: AuditRow;
+    try {
+      row = JSON.parse(line) as AuditRow;
+    } catch (err) {
+      // A torn final line is an append that never completed (its batch was not acknowledged).
+      // Anything else is damage: fail loudly (the upload is retried and reported), never drop rows.
+      if (i === lines.length - 1) continue;
+      throw new Error(`staging file ${path} line ${i + 1} is not valid JSON: ${(err as Error).message}`);
+    }
     if (!bySeq.has(row.Seq)) bySeq.set(row.Seq, row);
   }
   return [...bySeq.values()].sort((a, b) => a.Seq - b.Seq);
