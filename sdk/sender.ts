@@ -126,7 +126,8 @@ export class Sender {
 
   private sleep(ms: number | undefined): Promise<void> {
     return new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(() => finish(), ms);
+      // Unref'd: an idle sender must not keep the process alive (unsent events are in the spool).
+      const timer = ms === undefined ? undefined : setTimeout(() => finish(), ms).unref();
       const finish = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         if (this.wakeUp === finish) this.wakeUp = undefined;
@@ -232,7 +233,7 @@ export class Sender {
 
   private linger(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(), ms);
+      const timer = setTimeout(() => finish(), ms).unref();
       const finish = (): void => {
         clearTimeout(timer);
         if (this.wakeUp === onWake) this.wakeUp = undefined;
@@ -249,7 +250,7 @@ export class Sender {
 
   private backoff(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(), ms);
+      const timer = setTimeout(() => finish(), ms).unref();
       const finish = (): void => {
         clearTimeout(timer);
         if (this.wakeUp === onWake) this.wakeUp = undefined;
@@ -271,7 +272,7 @@ export class Sender {
         if (settled) return;
         settled = true;
         resolve({ kind: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', 'the export did not complete in time', { retryable: true }) });
-      }, this.o.exportTimeoutMillis);
+      }, this.o.exportTimeoutMillis).unref();
       try {
         this.o.exporter.export(records, (result) => {
           if (settled) return;

@@ -19,7 +19,9 @@ export const FRAME_HEADER_BYTES = 9;
 /** Upper bound of a payload; larger lengths are treated as corruption. Events are far smaller (64 KiB limits). */
 export const MAX_FRAME_PAYLOAD_BYTES = 16 * 1024 * 1024;
 
+/** Frame type of a context (resource + scope JSON), referenced by index from record frames. */
 export const FRAME_CONTEXT = 1;
+/** Frame type of a log record. */
 export const FRAME_RECORD = 2;
 
 /** Encode one frame: header + `u32le index` + body. */
