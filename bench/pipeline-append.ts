@@ -7,6 +7,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { AuditError } from '../common/errors.ts';
 import { createAuditPipeline } from '../receiver/pipeline/index.ts';
 import type { DecodedLogs } from '../receiver/contracts.ts';
 import { Wal } from '../receiver/wal/wal.ts';
@@ -40,8 +43,18 @@ export interface PipelineAppendBenchResult {
   rawWal: { events: number; seconds: number; eventsPerSecond: number; fsyncs: number; mbPerSecond: number };
   /** pipeline events/s ÷ raw WAL events/s. */
   ratio: number;
+  /** Start-up recovery over the pipeline phase's WAL: with a chain-head snapshot, and replaying every entry. */
+  recovery: { clean: { records: number; millis: number }; fullReplay: { records: number; millis: number } };
+  /** Heap while an exporter refuses and the backlog grows on disk (the backlog must not be in the heap). */
+  backlog: { events: number; walBytes: number; heapUsedBeforeMiB: number; heapUsedAfterMiB: number; dedupeIndexMiB: number };
   cpuSecondsPerMillionEvents: number;
   peakRssMiB: number;
+}
+
+/** A full GC on demand (so heap numbers are live data, not uncollected garbage). */
+function exposeGc(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -103,6 +116,19 @@ export async function run(options: PipelineAppendBenchOptions = {}): Promise<Pip
     await p.shutdown();
     latencies.sort((a, b) => a - b);
 
+    // --- recovery time over that WAL: with the chain-head snapshot of a clean shutdown, and
+    // without it (as after a crash long after the last snapshot: every entry's JSON is replayed) ---
+    const recover = async (): Promise<{ records: number; millis: number }> => {
+      const q = createAuditPipeline({ dataDir: path.join(root, 'pipeline') });
+      await q.start();
+      const rec = q.status().recovery!;
+      await q.shutdown();
+      return { records: rec.records, millis: Math.round(rec.durationMillis) };
+    };
+    const recoveryClean = await recover();
+    await rm(path.join(root, 'pipeline', 'wal', 'state', 'heads.json'), { force: true });
+    const recoveryFullReplay = await recover();
+
     // --- raw WAL floor: same payload size, same group commit, no per-event work ---
     const sample = st.wal.bytes / Math.max(1, st.wal.lastLsn) - 40;
     const payload = 'x'.repeat(Math.max(16, Math.round(sample) - 2));
@@ -131,6 +157,32 @@ export async function run(options: PipelineAppendBenchOptions = {}): Promise<Pip
     const rawBytes = wal.totalBytes();
     await wal.close();
 
+    // --- backlog: an exporter that refuses; the WAL grows on disk, the heap must not ---
+    const refusing = {
+      name: 'refusing',
+      start: async () => undefined,
+      shutdown: async () => undefined,
+      export: async () => ({ status: 'retryable' as const, error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', 'down') }),
+    };
+    const bp = createAuditPipeline({ dataDir: path.join(root, 'backlog'), maxBacklogBytes: 16 * 1024 ** 3 });
+    bp.addExporter(refusing, { maxBackoffMillis: 1000 });
+    await bp.start();
+    const gc = exposeGc();
+    gc();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const rounds = options.quick ? 40 : 200;
+    let backlogEvents = 0;
+    for (let i = 0; i < rounds; i++) {
+      const req = requests[i % requests.length]!;
+      for (const rec of req.resourceLogs[0]!.scopeLogs[0]!.logRecords) rec.attributes['audit.event_id'] = nextId();
+      const r = await bp.consume(req, { transport: 'http' });
+      if (r.status === 'success') backlogEvents += r.accepted;
+    }
+    gc();
+    const heapAfter = process.memoryUsage().heapUsed;
+    const bst = bp.status();
+    await bp.shutdown();
+
     const eps = events / elapsed;
     const rawEps = rawEvents / rawSeconds;
     return {
@@ -149,6 +201,14 @@ export async function run(options: PipelineAppendBenchOptions = {}): Promise<Pip
       },
       rawWal: { events: rawEvents, seconds: rawSeconds, eventsPerSecond: Math.round(rawEps), fsyncs: rawFsyncs, mbPerSecond: rawBytes / rawSeconds / 1e6 },
       ratio: eps / rawEps,
+      recovery: { clean: recoveryClean, fullReplay: recoveryFullReplay },
+      backlog: {
+        events: backlogEvents,
+        walBytes: bst.wal.backlogBytes,
+        heapUsedBeforeMiB: Math.round(heapBefore / 1024 / 1024),
+        heapUsedAfterMiB: Math.round(heapAfter / 1024 / 1024),
+        dedupeIndexMiB: Math.round((bst.dedupe.bytes / 1024 / 1024) * 10) / 10,
+      },
       cpuSecondsPerMillionEvents: ((cpu.user + cpu.system) / 1e6 / Math.max(1, events)) * 1e6,
       peakRssMiB: Math.round(peakRss / 1024 / 1024),
     };

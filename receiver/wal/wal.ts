@@ -536,7 +536,8 @@ export class Wal {
   }
 
   /**
-   * Delete closed segments that every registered cursor has passed and whose retention elapsed.
+   * Delete closed segments that every registered cursor has passed and whose retention elapsed
+   * (nothing is deleted while no cursor is registered).
    * Before deleting, their event ids go to `dedupe` (so the dedupe window outlives them) and
    * `beforeDelete(lastLsn)` runs (the pipeline persists chain heads there). Resolves with the
    * number of segments deleted. Runs one at a time.
@@ -548,6 +549,9 @@ export class Wal {
   }
 
   private async runGc(dedupe: DedupeChunkStore, beforeDelete: (upToLsn: number) => Promise<void>): Promise<number> {
+    // Without any exporter the WAL is the only copy of acknowledged data: keep it all (the
+    // free-disk gate applies back-pressure before the disk fills).
+    if (this.cursors.size === 0) return 0;
     let minLsn = Infinity;
     for (const pos of this.cursors.values()) minLsn = Math.min(minLsn, pos.lsn);
     const now = this.now();

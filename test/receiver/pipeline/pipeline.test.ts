@@ -334,3 +334,15 @@ describe('pipeline: lifecycle and status', () => {
     expect((await readdir(path.join(dir, 'wal', 'cursors')))).toEqual(['clickhouse.json']);
   });
 });
+
+describe('pipeline: durability none', () => {
+  it('acknowledges after write() without fdatasync', async () => {
+    let dataSyncs = 0;
+    const p = await startPipeline({ durability: 'none' }, [], { onFsync: (k: string) => void (k === 'data' && dataSyncs++) });
+    const r = success(await p.consume(request([eventToRecord(makeEvent()), eventToRecord(makeEvent())]), { transport: 'http' }));
+    expect(r.accepted).toBe(2);
+    expect(dataSyncs).toBe(0);
+    await p.shutdown();
+    expect((await checkWal(dir)).entries).toHaveLength(2);
+  });
+});
