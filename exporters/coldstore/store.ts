@@ -96,7 +96,7 @@ export class LocalDirectoryStore implements ObjectStore {
     this.location = root;
   }
 
-  /** Absolute path of a key (rejects keys that would leave the root). */
+  /** Absolute path of a key. Throws `AUDIT_ERR_INVALID_ARGUMENT` for a key that would leave the root. */
   pathOf(key: string): string {
     const path = join(this.root, key);
     if (relative(this.root, path).split(sep).includes('..')) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `key escapes the archive: ${key}`);
@@ -107,20 +107,22 @@ export class LocalDirectoryStore implements ObjectStore {
     if (sha256Hex(bytes) !== sha256) {
       return { status: 'failure', error: new AuditError('AUDIT_ERR_INTEGRITY', `checksum mismatch writing ${key}`) };
     }
+    const path = this.pathOf(key); // throws for a key leaving the root: a programming error, not a store failure
     try {
-      await writeFileAtomic(this.pathOf(key), bytes);
+      await writeFileAtomic(path, bytes);
       return { status: 'success', value: undefined };
     } catch (err) {
-      return ioError(err, `cannot write ${this.pathOf(key)}`);
+      return ioError(err, `cannot write ${path}`);
     }
   }
 
   async get(key: string): Promise<OperationResult<Uint8Array | undefined>> {
+    const path = this.pathOf(key);
     try {
-      return { status: 'success', value: new Uint8Array(await readFile(this.pathOf(key))) };
+      return { status: 'success', value: new Uint8Array(await readFile(path)) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'success', value: undefined };
-      return ioError(err, `cannot read ${this.pathOf(key)}`);
+      return ioError(err, `cannot read ${path}`);
     }
   }
 
