@@ -283,6 +283,18 @@ class Pipeline implements AuditPipeline {
   async start(): Promise<void> {
     if (this.started) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'start() called twice');
     this.started = true;
+    try {
+      await this.recoverAndStart();
+    } catch (err) {
+      // Leave nothing running and release the data dir, so a fixed configuration can start again.
+      for (const r of this.runners) await r.stop().catch(() => undefined);
+      await this.wal?.close().catch(() => undefined);
+      if (this.lockFile) await fsp.rm(this.lockFile, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async recoverAndStart(): Promise<void> {
     const t0 = performance.now();
     const c = this.config;
     await fsp.mkdir(c.dataDir, { recursive: true });

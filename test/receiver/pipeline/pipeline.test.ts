@@ -346,3 +346,23 @@ describe('pipeline: durability none', () => {
     expect((await checkWal(dir)).entries).toHaveLength(2);
   });
 });
+
+describe('pipeline: corrupt WAL', () => {
+  it('refuses to start with AUDIT_ERR_WAL_CORRUPT naming the segment, and releases the data dir', async () => {
+    const p = await startPipeline();
+    for (let i = 0; i < 3; i++) success(await p.consume(request([eventToRecord(makeEvent()), eventToRecord(makeEvent())]), { transport: 'http' }));
+    await p.shutdown();
+    open.length = 0;
+    const { readFile } = await import('node:fs/promises');
+    const seg = path.join(dir, 'wal', 'segments', (await readdir(path.join(dir, 'wal', 'segments')))[0]!);
+    const buf = await readFile(seg);
+    buf[32 + 45]! ^= 0xff; // inside the first record's payload; valid records follow
+    await writeFile(seg, buf);
+    const p2 = createAuditPipeline({ dataDir: dir });
+    const err = await p2.start().then(() => undefined, (e: unknown) => e);
+    expect(isAuditError(err, 'AUDIT_ERR_WAL_CORRUPT')).toBe(true);
+    expect((err as Error).message).toContain(path.basename(seg));
+    expect((err as Error).message).toContain('offset 32');
+    expect((await readdir(dir)).includes('LOCK')).toBe(false);
+  });
+});
