@@ -114,9 +114,10 @@ async function fill(pool: pg.Pool, schema: string, count: number): Promise<void>
       try {
         while (next < count) {
           const from = next;
-          next = Math.min(count, next + perTx);
+          const to = Math.min(count, next + perTx);
+          next = to;
           await client.query('BEGIN');
-          for (let i = from; i < next; i++) await outbox.recordInTransaction(client, event(i));
+          for (let i = from; i < to; i++) await outbox.recordInTransaction(client, event(i));
           await client.query('COMMIT');
         }
       } finally {

@@ -165,6 +165,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   let wakeArmed = false;
   /** When a pass last found rows: within `pollIntervalMillis` of it the relay polls instead of arming. */
   let lastRowsAt = -Infinity;
+  let wakeFlagWarned = false;
 
   let pool: pg.Pool | undefined;
   let exporter: AuditBatchExporter | undefined;
@@ -343,7 +344,9 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
     try {
       await getPool().query(setWakeSql(wanted));
     } catch (err) {
-      log({ level: 'warn', message: `cannot update the wake-up flag (polling still works): ${(err as Error).message}` });
+      // Typically a relay role without UPDATE on the flag table: say it once, then just poll.
+      if (!wakeFlagWarned) log({ level: 'warn', message: `cannot update the wake-up flag (polling still works): ${(err as Error).message}` });
+      wakeFlagWarned = true;
     }
   }
 
@@ -400,6 +403,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       listenerRetry = setTimeout(connectListener, backoffMillis(3));
     };
     client.on('error', retry);
+    client.on('end', () => retry(new Error('connection ended')));
     client.on('notification', (msg) => {
       if (msg.channel === OUTBOX_NOTIFY_CHANNEL && msg.payload === n.notifyPayload) for (const w of wakeups) w.notify();
     });
