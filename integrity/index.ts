@@ -83,3 +83,4 @@ export type { ChainEntryInput, ChainProblem, ChainProblemKind, ChainVerifyOption
 export { GENESIS_HASH, canonicalEventJson, computeEntryHash, computeEntryHashFromCanonical } from './chain-hash.ts';
 export { defaultKeyName, generateKeyFiles, loadSigner, loadVerifierKeys } from './keys.ts';
 export type { GeneratedKeyFiles } from './keys.ts';
+export { auditRowToChainEntry, walEntryToChainEntry } from './store-entries.ts';

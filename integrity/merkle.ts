@@ -24,9 +24,9 @@ export const HASH_SIZE = 32;
 
 /** SHA-256 of `data`, as a new 32-byte Buffer. */
 export function sha256(data: Uint8Array): Buffer {
-  // crypto.hash with a string output and a latin1 round trip is ~2.5× faster than its 'buffer'
+  // crypto.hash with a string output and a binary (latin1) round trip is ~2.5× faster than its 'buffer'
   // output in Node 24 (measured: 0.44 µs vs 1.19 µs per 65-byte node hash).
-  return Buffer.from(oneShotHash('sha256', data, 'latin1'), 'latin1');
+  return Buffer.from(oneShotHash('sha256', data, 'binary'), 'binary');
 }
 
 /** MTH of the empty tree: SHA-256 of the empty string (RFC 6962 §2.1), `e3b0c442…b855`. */
