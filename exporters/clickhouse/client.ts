@@ -8,7 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import { AuditError } from '../../common/errors.ts';
 import type { ClickHouseConfig } from './config.ts';
@@ -65,6 +65,9 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
     username: config.username ?? 'default',
     password: config.password ?? '',
     request_timeout: config.requestTimeoutMs,
+    // Failures come back to callers as results with the cause attached; the client's own console
+    // logging would report every retry of an outage twice.
+    log: { level: ClickHouseLogLevel.OFF },
     ...(config.tls
       ? {
           tls: config.tls.cert && config.tls.key

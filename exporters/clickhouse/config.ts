@@ -79,14 +79,15 @@ export type ClickHouseConfig = z.output<typeof ClickHouseConfigSchema>;
 
 /**
  * Validate a ClickHouse configuration and apply defaults. Throws `AUDIT_ERR_INVALID_CONFIG` whose
- * message and `path` name the first failing key (prefixed `clickhouse.`, as in the config file).
+ * message and `path` name the first failing key, prefixed with `prefix` (where the section sits in
+ * the config file, e.g. `exporters.clickhouse`).
  */
-export function parseClickHouseConfig(input: unknown): ClickHouseConfig {
+export function parseClickHouseConfig(input: unknown, prefix = 'clickhouse'): ClickHouseConfig {
   const parsed = ClickHouseConfigSchema.safeParse(input ?? {});
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => {
     const key = i.code === 'unrecognized_keys' ? i.keys.join(', ') : i.path.map(String).join('.');
-    return { path: `clickhouse${key ? `.${key}` : ''}`, message: i.message };
+    return { path: `${prefix}${key ? `.${key}` : ''}`, message: i.message };
   });
   const text = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
   throw new AuditError('AUDIT_ERR_INVALID_CONFIG', text, { path: issues[0]?.path, details: { issues } });

@@ -267,6 +267,21 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       return out;
     },
   },
+  {
+    version: 3,
+    name: 'audit_checkpoints: Origin, KeyName and the whole checkpoint record',
+    statements(o) {
+      const n = schemaNames(o);
+      const columns = [
+        "ADD COLUMN IF NOT EXISTS Origin LowCardinality(String) DEFAULT '' CODEC(ZSTD(1))",
+        "ADD COLUMN IF NOT EXISTS KeyName LowCardinality(String) DEFAULT '' CODEC(ZSTD(1))",
+        "ADD COLUMN IF NOT EXISTS Record String DEFAULT '' CODEC(ZSTD(1))",
+      ].join(', ');
+      const out = [`ALTER TABLE ${qualified(o, n.checkpointsLocal)}${onCluster(o)} ${columns}`];
+      if (o.cluster !== undefined) out.push(`ALTER TABLE ${qualified(o, n.checkpoints)}${onCluster(o)} ${columns}`);
+      return out;
+    },
+  },
 ];
 
 /** The version a fully migrated schema has. */

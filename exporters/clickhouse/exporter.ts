@@ -12,14 +12,16 @@
  *     past the window (a batch replayed with different boundaries) collapses on merge, and
  *     `FINAL` / `LIMIT 1 BY EventId` hide it until then.
  */
-import { Readable } from 'node:stream';
 import { AuditError, type OperationResult } from '../../common/errors.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalEventEntry } from '../../receiver/contracts.ts';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '../../schema/audit-row.ts';
+import { CHECKPOINT_COLUMNS, checkpointRecordToRow, checkpointsToken } from './checkpoints.ts';
 import { openClickHouse, type ClickHouseHandle } from './client.ts';
 import { parseClickHouseConfig, type ClickHouseConfig, type ClickHouseConfigInput } from './config.ts';
-import { schemaNames, quoteIdentifier } from './ddl.ts';
+import { schemaNames } from './ddl.ts';
 import { classifyClickHouseError } from './errors.ts';
+import { insertJsonEachRow, insertSettings } from './insert.ts';
 import { applyMigrations } from './migrations.ts';
 
 /** Options of {@link createClickHouseExporter} that are objects rather than configuration. */
@@ -29,6 +31,8 @@ export interface ClickHouseExporterOptions {
    * path per process). The exporter does not close a handle it did not open.
    */
   handle?: ClickHouseHandle;
+  /** Where the configuration sits in the config file, for error paths (default `clickhouse`). */
+  configPrefix?: string;
 }
 
 /** The ClickHouse exporter (an {@link AuditExporter} named `clickhouse`). */
@@ -39,6 +43,11 @@ export interface ClickHouseExporter extends AuditExporter {
   readonly handle: ClickHouseHandle | undefined;
   /** Create/migrate the schema now (also done lazily by `export()` until it succeeds). */
   ensureSchema(): Promise<OperationResult>;
+  /**
+   * Store signed checkpoints in `audit_checkpoints`, idempotently (the same records give the same
+   * deduplication token; the table is a ReplacingMergeTree on (ChainId, TreeSize)).
+   */
+  exportCheckpoints(records: ReadonlyArray<CheckpointRecord>): Promise<ExportResult>;
 }
 
 /**
@@ -66,10 +75,8 @@ export function batchToJsonEachRow(entries: ReadonlyArray<WalEventEntry>): strin
  * configuration; everything that can go wrong at run time comes back as an {@link ExportResult}.
  */
 export function createClickHouseExporter(input: ClickHouseConfigInput = {}, options: ClickHouseExporterOptions = {}): ClickHouseExporter {
-  const config = parseClickHouseConfig(input);
+  const config = parseClickHouseConfig(input, options.configPrefix);
   const names = schemaNames(config);
-  const target = `${quoteIdentifier(names.database)}.${quoteIdentifier(names.events)}`;
-  const columnList = AUDIT_ROW_COLUMNS.join(', ');
   let handle = options.handle;
   const ownsHandle = options.handle === undefined;
   let schemaReady = !config.createSchema;
@@ -88,36 +95,8 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     }
   }
 
-  /** Settings of every insert. Passed inline or per request, never as session state (chDB keeps SETs). */
-  function insertSettings(token: string): Record<string, string | number> {
-    const s: Record<string, string | number> = { insert_deduplication_token: token, insert_deduplicate: 1 };
-    if (config.asyncInsert) Object.assign(s, { async_insert: 1, wait_for_async_insert: 1, async_insert_deduplicate: 1 });
-    if (config.cluster !== undefined) s.distributed_foreground_insert = 1;
-    return s;
-  }
-
-  async function insert(h: ClickHouseHandle, body: string, token: string): Promise<void> {
-    const settings = insertSettings(token);
-    if (h.chdb !== undefined) {
-      // Zero-copy raw insert: the engine parses the bytes on its own threads (see bench numbers
-      // in docs/clickhouse.md); settings go into the statement, never the session.
-      await h.chdb.chdb.rawInsert({
-        table: `${names.database}.${names.events}`,
-        columns: AUDIT_ROW_COLUMNS,
-        settings,
-        format: 'JSONEachRow',
-        values: Buffer.from(body, 'utf8'),
-      });
-      return;
-    }
-    // exec, not insert(): insert() would JSON-encode each chunk of a stream again.
-    const result = await h.client.exec({
-      query: `INSERT INTO ${target} (${columnList}) FORMAT JSONEachRow`,
-      values: Readable.from([Buffer.from(body, 'utf8')]),
-      clickhouse_settings: settings,
-    });
-    // Drain the (empty) response so the socket returns to the pool.
-    for await (const _ of result.stream as AsyncIterable<unknown>) void _;
+  function insert(h: ClickHouseHandle, body: string, token: string): Promise<void> {
+    return insertJsonEachRow(h, { database: names.database, table: names.events }, AUDIT_ROW_COLUMNS, body, insertSettings(config, token));
   }
 
   const exporter: ClickHouseExporter = {
@@ -168,6 +147,26 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
           };
         }
         const c = classifyClickHouseError(err, `insert of LSN ${batch.firstLsn}-${batch.lastLsn} into ${names.database}.${names.events}`);
+        return c.retryable ? { status: 'retryable', error: c.error } : { status: 'failure', error: c.error };
+      }
+    },
+    async exportCheckpoints(records) {
+      if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
+      if (handle === undefined) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }) };
+      if (records.length === 0) return { status: 'success' };
+      const schema = await ensureSchema();
+      if (schema.status !== 'success') return schema;
+      let body: string;
+      try {
+        body = `${records.map((r) => JSON.stringify(checkpointRecordToRow(r))).join('\n')}\n`;
+      } catch (err) {
+        return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cannot build checkpoint rows: ${(err as Error).message}`, { cause: err }) };
+      }
+      try {
+        await insertJsonEachRow(handle, { database: names.database, table: names.checkpoints }, CHECKPOINT_COLUMNS, body, insertSettings(config, checkpointsToken(records)));
+        return { status: 'success' };
+      } catch (err) {
+        const c = classifyClickHouseError(err, `insert of ${records.length} checkpoints into ${names.database}.${names.checkpoints}`);
         return c.retryable ? { status: 'retryable', error: c.error } : { status: 'failure', error: c.error };
       }
     },

@@ -17,6 +17,9 @@ export {
   schemaNames,
 } from './ddl.ts';
 export type { ClickHouseSchemaOptions, ColumnDefinition, Migration, RenderDdlOptions, RoleNames, SchemaNames } from './ddl.ts';
+export { CHECKPOINT_COLUMNS, checkpointRecordToRow, checkpointRowToRecord, checkpointsToken } from './checkpoints.ts';
+export type { CheckpointRow } from './checkpoints.ts';
+export { insertJsonEachRow, insertSettings } from './insert.ts';
 export { applyMigrations, appliedMigrationVersions } from './migrations.ts';
 export type { MigrationReport } from './migrations.ts';
 export { classifyClickHouseError, isPermanentClickHouseError } from './errors.ts';

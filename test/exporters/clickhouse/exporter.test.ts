@@ -7,6 +7,8 @@ import { MIGRATIONS, type Migration } from '../../../exporters/clickhouse/ddl.ts
 import { createClickHouseExporter, deduplicationToken } from '../../../exporters/clickhouse/exporter.ts';
 import { applyMigrations, appliedMigrationVersions } from '../../../exporters/clickhouse/migrations.ts';
 import { isAuditError } from '../../../common/errors.ts';
+import type { CheckpointRecord } from '../../../integrity/checkpointer.ts';
+import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRow } from '../../../exporters/clickhouse/checkpoints.ts';
 import { batchOf, makeEntries, tempDir, uniqueDatabase } from './fixtures.ts';
 
 // One chDB engine per test file (one engine per data path per process); one database per test.
@@ -179,7 +181,7 @@ describe('ClickHouse exporter (chDB)', () => {
     const idx = await rows<{ name: string }>(`SELECT name FROM system.data_skipping_indices WHERE database = '${db}' AND table = 'audit_events'`);
     expect(idx.map((i) => i.name)).toEqual(expect.arrayContaining(['idx_event_id', 'idx_actor_id', 'idx_action', 'idx_target_ids', 'idx_trace_id']));
     const [cp] = await rows<{ n: number | string }>(`SELECT count() AS n FROM system.columns WHERE database = '${db}' AND table = 'audit_checkpoints'`);
-    expect(Number(cp!.n)).toBe(8);
+    expect(Number(cp!.n)).toBe(11); // 8 columns of migration 1 + Origin, KeyName, Record (migration 3)
   });
 
   it('rejects bad configuration naming the key', () => {
@@ -197,5 +199,38 @@ describe('ClickHouse exporter (chDB)', () => {
     expect(bad({ cluster: 'c1' }).path).toBe('clickhouse.cluster');
     expect(bad({ url: 'ftp://x' }).path).toBe('clickhouse.url');
     expect(parseClickHouseConfig({})).toMatchObject({ database: 'otel_audit', table: 'audit_events', createSchema: true, asyncInsert: false });
+  });
+});
+
+describe('checkpoints in audit_checkpoints', () => {
+  const record = (chain: string, size: number): CheckpointRecord => ({
+    version: 1,
+    chainId: chain,
+    origin: `otel-audit.dev/chain/${chain}`,
+    treeSize: size,
+    rootHash: 'ab'.repeat(32),
+    firstSeq: size - 9,
+    lastSeq: size,
+    note: `otel-audit.dev/chain/${chain}\n${size}\nq83vEjRWeJA=\n\n— key AAAA\n`,
+    keyName: 'key',
+    keyId: '0a1b2c3d',
+    createdAt: '2026-11-22T10:00:00.123456Z',
+    previousTreeSize: size - 10,
+    consistencyProof: ['cd'.repeat(32)],
+    lastEntryHash: 'ef'.repeat(32),
+    treeState: { size, nodes: ['ab'.repeat(32)] },
+  });
+
+  it('stores records losslessly and idempotently', async () => {
+    const db = uniqueDatabase();
+    const exporter = createClickHouseExporter({ database: db }, { handle });
+    await exporter.start();
+    const records = [record('acme/r1', 10), record('acme/r1', 20), record('globex/r1', 10)];
+    expect(await exporter.exportCheckpoints(records)).toEqual({ status: 'success' });
+    expect(await exporter.exportCheckpoints(records)).toEqual({ status: 'success' });
+    const stored = await rows<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS.join(', ')} FROM ${db}.audit_checkpoints ORDER BY ChainId, TreeSize`);
+    expect(stored).toHaveLength(3);
+    expect(stored.map(checkpointRowToRecord)).toEqual(records);
+    expect(stored[0]).toMatchObject({ ChainId: 'acme/r1', TreeSize: 10, FirstSeq: 1, LastSeq: 10, KeyId: '0a1b2c3d', CreatedAt: '2026-11-22 10:00:00.123456000' });
   });
 });
