@@ -144,7 +144,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * Verify a proof bundle offline: recompute the entry hash from the event and prevHash, the leaf
  * hash, the root from the inclusion path (RFC 9162 §2.1.3.2), and compare it with the root of the
  * signed checkpoint, whose signature must verify with one of `keys` and whose origin must be the
- * chain's ({@link checkpointOrigin}, or `expectedOrigin`). Accepts any JSON value; never throws.
+ * chain's ({@link checkpointOrigin}, or `expectedOrigin`). Accepts any JSON value and never throws
+ * for a bad bundle; only an unparsable verifier key string in `keys` throws (`AUDIT_ERR_KEY`).
  */
 export function verifyProofBundle(bundle: unknown, keys: VerifierKeys, options: { expectedOrigin?: string } = {}): ProofBundleResult {
   const problems: ProofProblem[] = [];

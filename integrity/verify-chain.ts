@@ -150,8 +150,8 @@ const REGION_LIMIT = 100_000;
 /**
  * Verify chains fed by a store, ordered by (chain, seq). `entries` is an array / sync iterable, or
  * an async iterable of entries or of batches (arrays) of entries — batches avoid a promise per entry.
- * Never throws for bad data (only if the entry iterator itself throws). See the module doc for what
- * is checked and the problem kinds.
+ * Never throws for bad data: only when the entry iterator itself throws, or for an unparsable
+ * verifier key string (`AUDIT_ERR_KEY`). See the module doc for what is checked and the problem kinds.
  */
 export async function verifyChainEntries(
   entries: AsyncIterable<ChainEntryInput | ReadonlyArray<ChainEntryInput>> | Iterable<ChainEntryInput>,
