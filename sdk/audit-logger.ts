@@ -23,7 +23,8 @@ import { createCapturingExporter } from './otlp-exporter.ts';
 import { parseAuditLoggerOptions, type AuditLoggerOptions, type ResolvedAuditLoggerOptions } from './options.ts';
 import { ContextEncoder, encodeRecord } from './record-codec.ts';
 import { createRedactor } from './redact.ts';
-import { Sender, type SenderStats } from './sender.ts';
+import { Sender, type ExportTransport, type SenderStats } from './sender.ts';
+import { createWorkerTransport } from './worker-transport.ts';
 import { openFileSpool } from './spool/file-spool.ts';
 import { createMemorySpool } from './spool/memory-spool.ts';
 import type { Spool } from './spool/types.ts';
@@ -102,7 +103,8 @@ class AuditLoggerImpl implements AuditLogger {
   private readonly o: ResolvedAuditLoggerOptions;
   private readonly spool: Spool;
   private readonly sender: Sender;
-  private readonly exporter: LogRecordExporter;
+  private readonly exporter: LogRecordExporter | undefined;
+  private readonly transport: ExportTransport | undefined;
   private readonly ownProvider: LoggerProvider | undefined;
   private readonly redact: (value: unknown) => unknown;
   private readonly acceptors = new Map<string, Acceptor>();
@@ -125,8 +127,12 @@ class AuditLoggerImpl implements AuditLogger {
         ? openFileSpool({ dir: o.spoolDir, maxBytes: o.maxSpoolBytes, maxSegmentBytes: o.maxSegmentBytes, onProblem: onError })
         : createMemorySpool(o.maxSpoolBytes);
     let takePartialSuccess: (() => { rejected: number; message: string } | undefined) | undefined;
+    const exportTimeoutMillis = o.exporter.timeoutMillis * 6 + 5000;
     if (o.logRecordExporter) {
       this.exporter = o.logRecordExporter;
+    } else if (o.exportThread === 'worker') {
+      this.exporter = undefined;
+      this.transport = createWorkerTransport(o.exporter, exportTimeoutMillis);
     } else {
       const built = createCapturingExporter(o.exporter);
       this.exporter = built.exporter;
@@ -135,10 +141,11 @@ class AuditLoggerImpl implements AuditLogger {
     this.sender = new Sender({
       spool: this.spool,
       exporter: this.exporter,
+      transport: this.transport,
       takePartialSuccess,
       maxExportBatchSize: o.maxExportBatchSize,
       exportDelayMillis: o.exportDelayMillis,
-      exportTimeoutMillis: o.exporter.timeoutMillis * 6 + 5000,
+      exportTimeoutMillis,
       minBackoffMillis: o.minBackoffMillis,
       maxBackoffMillis: o.maxBackoffMillis,
       onError,
@@ -222,7 +229,8 @@ class AuditLoggerImpl implements AuditLogger {
       await this.sender.stop();
       await this.spool.close();
       try {
-        await this.exporter.shutdown();
+        await this.exporter?.shutdown();
+        await this.transport?.shutdown();
       } catch {
         // The exporter is released either way.
       }

@@ -17,7 +17,7 @@ import { AUDIT_ATTR } from '../schema/index.ts';
 import { backoffDelayMillis, type BackoffSettings } from './backoff.ts';
 import { classifyExportError } from './otlp-exporter.ts';
 import { RecordDecoder } from './record-codec.ts';
-import type { Spool } from './spool/types.ts';
+import type { Spool, SpoolRecord } from './spool/types.ts';
 
 /** Records the receiver refused for good. */
 export interface RejectedReport {
@@ -34,7 +34,10 @@ export interface RejectedReport {
 /** Options of {@link Sender}. */
 export interface SenderOptions extends BackoffSettings {
   spool: Spool;
-  exporter: LogRecordExporter;
+  /** Exporter used in this thread (when `transport` is absent). */
+  exporter: LogRecordExporter | undefined;
+  /** When set, records are exported through it (export worker) instead of `exporter`. */
+  transport?: ExportTransport | undefined;
   /** Partial success of the last export, when the exporter can tell (see otlp-exporter.ts). */
   takePartialSuccess: (() => { rejected: number; message: string } | undefined) | undefined;
   maxExportBatchSize: number;
@@ -55,6 +58,21 @@ export interface SenderStats {
   rejected: number;
   /** Export attempts that failed with a retryable error. */
   failedAttempts: number;
+}
+
+/** Result of one export attempt of a chunk of records. */
+export type TransportResult =
+  | { kind: 'success'; partial?: { rejected: number; message: string } | undefined }
+  | { kind: 'invalid'; message: string }
+  | { kind: 'retryable'; error: AuditError; retryAfterMillis?: number };
+
+/**
+ * Exports spooled records somewhere else than this thread (the export worker). One `send` at a
+ * time; it never rejects.
+ */
+export interface ExportTransport {
+  send(records: SpoolRecord[]): Promise<TransportResult>;
+  shutdown(): Promise<void>;
 }
 
 type AttemptResult = { kind: 'success' } | { kind: 'invalid'; message: string } | { kind: 'retryable'; error: AuditError; retryAfterMillis?: number };
@@ -172,15 +190,21 @@ export class Sender {
       this.lingered = false;
       this.busy = true;
       try {
-        const records: ReadableLogRecord[] = [];
-        for (const r of batch.records) {
-          try {
-            records.push(r.record ?? this.decoder.decode(r.contextJson, r.payload));
-          } catch (cause) {
-            this.o.onError(new AuditError('AUDIT_ERR_SPOOL_CORRUPT', 'a spooled record could not be decoded; skipped', { cause }));
+        let delivered: boolean;
+        const transport = this.o.transport;
+        if (transport) {
+          delivered = await this.deliver(batch.records, (chunk) => transport.send(chunk), (r) => this.spoolEventId(r));
+        } else {
+          const records: ReadableLogRecord[] = [];
+          for (const r of batch.records) {
+            try {
+              records.push(r.record ?? this.decoder.decode(r.contextJson, r.payload));
+            } catch (cause) {
+              this.o.onError(new AuditError('AUDIT_ERR_SPOOL_CORRUPT', 'a spooled record could not be decoded; skipped', { cause }));
+            }
           }
+          delivered = await this.deliver(records, (chunk) => this.attemptHere(chunk), eventIdOf);
         }
-        const delivered = await this.deliver(records);
         if (!delivered) break; // stopped while retrying: the batch stays in the spool
         await this.o.spool.ack(batch.end, batch.records.length);
       } finally {
@@ -191,22 +215,22 @@ export class Sender {
   }
 
   /** Deliver `records` completely (success or reported rejection). False when stopped first. */
-  private async deliver(records: ReadableLogRecord[]): Promise<boolean> {
-    const work: ReadableLogRecord[][] = records.length > 0 ? [records] : [];
+  private async deliver<T>(records: T[], send: (chunk: T[]) => Promise<TransportResult>, eventId: (r: T) => string): Promise<boolean> {
+    const work: T[][] = records.length > 0 ? [records] : [];
     let attempt = 0;
     while (work.length > 0) {
       if (this.stopped) return false;
       const chunk = work[0]!;
-      const result = await this.attempt(chunk);
+      const result = await send(chunk);
       if (result.kind === 'success') {
         work.shift();
         attempt = 0;
-        const partial = this.o.takePartialSuccess?.();
+        const partial = result.partial;
         if (partial && partial.rejected > 0) {
           const rejected = Math.min(partial.rejected, chunk.length);
           this.counters.rejected += rejected;
           this.counters.exported += chunk.length - rejected;
-          this.report({ reason: 'partial_success', count: rejected, message: partial.message, eventIds: chunk.map(eventIdOf) });
+          this.report({ reason: 'partial_success', count: rejected, message: partial.message, eventIds: chunk.map(eventId) });
         } else {
           this.counters.exported += chunk.length;
         }
@@ -218,7 +242,7 @@ export class Sender {
           work.unshift(chunk.slice(0, mid), chunk.slice(mid));
         } else {
           this.counters.rejected += 1;
-          this.report({ reason: 'invalid', count: 1, message: result.message, eventIds: chunk.map(eventIdOf) });
+          this.report({ reason: 'invalid', count: 1, message: result.message, eventIds: chunk.map(eventId) });
         }
       } else {
         this.counters.failedAttempts++;
@@ -265,6 +289,20 @@ export class Sender {
     });
   }
 
+  private async attemptHere(records: ReadableLogRecord[]): Promise<TransportResult> {
+    const result = await this.attempt(records);
+    return result.kind === 'success' ? { kind: 'success', partial: this.o.takePartialSuccess?.() } : result;
+  }
+
+  private spoolEventId(r: SpoolRecord): string {
+    if (r.record) return eventIdOf(r.record);
+    try {
+      return eventIdOf(this.decoder.decode(r.contextJson, r.payload));
+    } catch {
+      return '';
+    }
+  }
+
   private attempt(records: ReadableLogRecord[]): Promise<AttemptResult> {
     return new Promise((resolve) => {
       let settled = false;
@@ -274,7 +312,7 @@ export class Sender {
         resolve({ kind: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', 'the export did not complete in time', { retryable: true }) });
       }, this.o.exportTimeoutMillis).unref();
       try {
-        this.o.exporter.export(records, (result) => {
+        this.o.exporter!.export(records, (result) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);

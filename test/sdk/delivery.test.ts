@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditError } from '../../common/errors.ts';
 import { createAuditLogger, type AuditLogger, type RejectedReport } from '../../sdk/index.ts';
 import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
-import { sampleEvent, tempDir } from './helpers/util.ts';
+import { sampleEvent, tempDir, until } from './helpers/util.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -69,9 +69,9 @@ describe('delivery', () => {
     });
     cleanups.push(async () => void (await audit.shutdown({ timeoutMillis: 100 })));
     const ids = await recordN(audit, 3);
-    const early = await audit.flush({ timeoutMillis: 200 });
-    expect(early.status).toBe('retryable');
-    expect(errors.some((e) => e.code === 'AUDIT_ERR_EXPORT_FAILED')).toBe(true);
+    await until(() => errors.some((e) => e.code === 'AUDIT_ERR_EXPORT_FAILED'));
+    const early = await audit.flush({ timeoutMillis: 50 });
+    expect(early).toMatchObject({ status: 'retryable', pendingRecords: 3 });
     const endpoint = await startOtlpEndpoint({ httpPort: port });
     cleanups.push(() => endpoint.close());
     expect(await audit.flush({ timeoutMillis: 10_000 })).toEqual({ status: 'success' });

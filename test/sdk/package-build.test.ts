@@ -31,7 +31,8 @@ describe('built package', () => {
         JSON.stringify({
           extends: path.join(ROOT, 'tsconfig.build.json'),
           compilerOptions: { outDir: path.join(pkgDir, 'dist'), rootDir: ROOT, sourceMap: false, declaration: true, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules/@types')] },
-          files: [path.join(ROOT, 'sdk/index.ts'), path.join(ROOT, 'schema/index.ts')],
+          // export-worker.ts is an entry point of its own (loaded by URL as a worker thread).
+          files: [path.join(ROOT, 'sdk/index.ts'), path.join(ROOT, 'sdk/export-worker.ts'), path.join(ROOT, 'schema/index.ts')],
           include: [],
         }),
       );

@@ -19,7 +19,13 @@ const full = {
   details: { ticket: 'T-1', nested: { list: [1, 'a', true, null] } },
 };
 
-describe.each(['http/protobuf', 'http/json', 'grpc'] as const)('OTLP transport %s', (protocol) => {
+describe.each([
+  ['http/protobuf', 'worker'],
+  ['http/json', 'worker'],
+  ['grpc', 'worker'],
+  ['http/protobuf', 'main'],
+  ['grpc', 'main'],
+] as const)('OTLP transport %s (export thread: %s)', (protocol, exportThread) => {
   let endpoint: OtlpEndpoint;
   beforeAll(async () => {
     installContextManager();
@@ -34,6 +40,7 @@ describe.each(['http/protobuf', 'http/json', 'grpc'] as const)('OTLP transport %
     const audit = createAuditLogger({
       spoolDir: dir,
       serviceName: 'billing',
+      exportThread,
       exporter: { protocol, endpoint: protocol === 'grpc' ? endpoint.grpcUrl : endpoint.httpUrl, timeoutMillis: 2000 },
     });
     try {

@@ -55,3 +55,12 @@ export function sampleEvent(overrides: Record<string, unknown> = {}): AuditEvent
     ...overrides,
   } as AuditEventInput;
 }
+
+/** Resolve when `predicate()` holds (polled every 10 ms); reject after `timeoutMillis`. */
+export async function until(predicate: () => boolean, timeoutMillis = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMillis;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('until: condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

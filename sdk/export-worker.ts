@@ -1,0 +1,65 @@
+/**
+ * Entry point of the export worker thread: decodes spooled records, serializes them with the OTLP
+ * exporter and sends them, so that protobuf/JSON encoding and HTTP/gRPC work run next to the
+ * application's thread instead of on it. It answers every request with a plain result (errors do
+ * not survive structured cloning, so they are classified here). See worker-transport.ts.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { classifyExportError, createCapturingExporter, type OtlpExporterSettings } from './otlp-exporter.ts';
+import { RecordDecoder } from './record-codec.ts';
+
+/** A request from the main thread: records as one transferred buffer plus offsets. */
+export interface WorkerExportRequest {
+  type: 'export';
+  id: number;
+  contexts: string[];
+  /** Context index per record. */
+  contextOf: Uint32Array;
+  /** Record i is `data[offsets[i] .. offsets[i + 1])`. */
+  offsets: Uint32Array;
+  data: Uint8Array;
+}
+
+/** The worker's answer to a {@link WorkerExportRequest}. */
+export type WorkerExportResponse =
+  | { type: 'result'; id: number; kind: 'success'; partial?: { rejected: number; message: string } | undefined }
+  | { type: 'result'; id: number; kind: 'invalid'; message: string }
+  | { type: 'result'; id: number; kind: 'retryable'; message: string; retryAfterMillis?: number };
+
+const port = parentPort;
+if (port) {
+  const settings = (workerData as { settings: OtlpExporterSettings }).settings;
+  const { exporter, takePartialSuccess } = createCapturingExporter(settings);
+  const decoder = new RecordDecoder();
+  port.on('message', (m: WorkerExportRequest | { type: 'shutdown' }) => {
+    if (m.type === 'shutdown') {
+      exporter.shutdown().finally(() => port.postMessage({ type: 'closed' }));
+      return;
+    }
+    const reply = (r: WorkerExportResponse): void => port.postMessage(r);
+    let records: ReadableLogRecord[];
+    try {
+      const buf = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+      records = Array.from(m.contextOf, (ctx, i) => decoder.decode(m.contexts[ctx]!, buf.subarray(m.offsets[i]!, m.offsets[i + 1]!)));
+    } catch (err) {
+      reply({ type: 'result', id: m.id, kind: 'retryable', message: `decoding spooled records failed: ${(err as Error).message}` });
+      return;
+    }
+    try {
+      exporter.export(records, (result) => {
+        if (result.code === 0) {
+          reply({ type: 'result', id: m.id, kind: 'success', partial: takePartialSuccess() });
+          return;
+        }
+        const cls = classifyExportError(result.error);
+        const message = result.error?.message ? `${cls.status}: ${result.error.message}` : cls.status;
+        if (cls.kind === 'invalid') reply({ type: 'result', id: m.id, kind: 'invalid', message });
+        else if (cls.retryAfterMillis === undefined) reply({ type: 'result', id: m.id, kind: 'retryable', message });
+        else reply({ type: 'result', id: m.id, kind: 'retryable', message, retryAfterMillis: cls.retryAfterMillis });
+      });
+    } catch (err) {
+      reply({ type: 'result', id: m.id, kind: 'retryable', message: `the exporter threw: ${(err as Error).message}` });
+    }
+  });
+}
