@@ -29,6 +29,8 @@ import type { WalEventEntry } from '../../../receiver/contracts.ts';
 import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '../../../schema/audit-row.ts';
 import { batchOf, makeEntries } from './fixtures.ts';
 
+/** Encode in the test's own thread: a worker per exporter costs seconds on a loaded machine (one test keeps the worker). */
+const inline = { buildInline: true };
 const root = mkdtempSync(join(tmpdir(), 'coldstore-local-'));
 let ch: ClickHouseClient;
 
@@ -124,7 +126,7 @@ describe('cold storage on the local archive', () => {
   it('flushes by age, survives a restart with staged rows, and drops a re-exported range', async () => {
     const dir = dataDir();
     const entries = makeEntries({ count: 40 });
-    let exporter = createColdStoreExporter({ dataDir: dir, maxObjectAgeMillis: 60_000 });
+    let exporter = createColdStoreExporter({ dataDir: dir, maxObjectAgeMillis: 60_000 }, inline);
     await exporter.start();
     expect((await exporter.export(batchOf(entries.slice(0, 25)))).status).toBe('success');
     // "Crash": the exporter goes away without uploading; rows are staged and fsync'd.
@@ -132,7 +134,7 @@ describe('cold storage on the local archive', () => {
     // A torn append (crash mid-write) must not break recovery.
     const openDir = join(dir, 'coldstore-staging', 'coldstore', 'open');
     appendFileSync(join(openDir, readdirSync(openDir)[0]!), '{"Timestamp":"2026-');
-    exporter = createColdStoreExporter({ dataDir: dir, maxObjectAgeMillis: 100 });
+    exporter = createColdStoreExporter({ dataDir: dir, maxObjectAgeMillis: 100 }, inline);
     await exporter.start();
     // The runner re-sends from its cursor (it saved none): 1..40; 1..25 are dropped by the watermark.
     expect((await exporter.export(batchOf(entries))).status).toBe('success');
@@ -151,7 +153,7 @@ describe('cold storage on the local archive', () => {
   it('re-uploads the same key after a crash between upload and staging cleanup', async () => {
     const dir = dataDir();
     const entries = makeEntries({ count: 10 });
-    let exporter = createColdStoreExporter({ dataDir: dir });
+    let exporter = createColdStoreExporter({ dataDir: dir }, inline);
     await exporter.start();
     await exporter.export(batchOf(entries));
     await exporter.sealAll();
@@ -164,7 +166,7 @@ describe('cold storage on the local archive', () => {
     await exporter.shutdown();
     // Crash after the upload, before the sealed file was removed: it is still there at restart.
     copyFileSync(join(root, 'sealed-copy'), join(sealedDir, sealed!));
-    exporter = createColdStoreExporter({ dataDir: dir });
+    exporter = createColdStoreExporter({ dataDir: dir }, inline);
     await exporter.start();
     expect(await exporter.flush()).toEqual({ status: 'success' });
     expect(filesUnder(join(dir, 'archive'))).toEqual(before);
@@ -202,7 +204,7 @@ describe('cold storage on the local archive', () => {
       ...makeEntries({ count: 30, startAt: '2026-11-20T08:00:00.000Z', stepMillis: 120_000 }), // hours 08 … 08:58
       ...makeEntries({ tenantId: 'other', count: 10, startAt: '2026-11-21T12:00:00.000Z' }),
     ];
-    const exporter = createColdStoreExporter({ dataDir: dir });
+    const exporter = createColdStoreExporter({ dataDir: dir }, inline);
     await exporter.start();
     await exporter.export(batchOf(entries));
     expect(await exporter.flush()).toEqual({ status: 'success' });
@@ -263,7 +265,7 @@ describe('cold storage on the local archive', () => {
       ...makeEntries({ count: 20, startAt: '2026-11-20T08:30:00.000Z', stepMillis: 180_000 }), // 08:30 … 09:27
       ...makeEntries({ tenantId: 'other', count: 5, startAt: '2026-11-20T08:00:00.000Z' }),
     ];
-    const exporter = createColdStoreExporter({ dataDir: dir });
+    const exporter = createColdStoreExporter({ dataDir: dir }, inline);
     await exporter.start();
     await exporter.export(batchOf(entries));
     await exporter.flush();
@@ -286,7 +288,7 @@ describe('cold storage on the local archive', () => {
 
   it('retention removes whole expired date partitions of the local archive only', async () => {
     const dir = dataDir();
-    const exporter = createColdStoreExporter({ dataDir: dir, retentionDays: 30 });
+    const exporter = createColdStoreExporter({ dataDir: dir, retentionDays: 30 }, inline);
     await exporter.start();
     await exporter.export(batchOf(makeEntries({ count: 3, startAt: '2026-10-01T10:00:00.000Z' })));
     await exporter.export(batchOf(makeEntries({ count: 3, startAt: '2026-11-20T10:00:00.000Z', after: { seq: 3, hash: '0'.repeat(64) } })));

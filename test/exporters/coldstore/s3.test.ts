@@ -27,6 +27,8 @@ import { auditRowToEvent, type AuditRow } from '../../../schema/audit-row.ts';
 import { batchOf, makeEntries } from './fixtures.ts';
 import { S3RVER_CREDENTIALS, startS3, type TestS3 } from './s3-server.ts';
 
+/** Encode in the test's own thread: a worker per exporter costs seconds on a loaded machine (one test keeps the worker). */
+const inline = { buildInline: true };
 const root = mkdtempSync(join(tmpdir(), 'coldstore-s3-'));
 let ch: ClickHouseClient;
 let s3: TestS3;
@@ -77,7 +79,7 @@ describe('cold storage on S3 (s3rver)', () => {
       sent.push({ ...((args.request as { headers: Record<string, string> }).headers) });
       return next(args);
     }, { step: 'finalizeRequest', name: 'captureHeaders' });
-    const exporter = createColdStoreExporter({ dataDir: dataDir(), backend: { type: 's3', bucket: s3.bucket } }, { store });
+    const exporter = createColdStoreExporter({ dataDir: dataDir(), backend: { type: 's3', bucket: s3.bucket } }, { store, buildInline: true });
     await exporter.start();
     const a = makeEntries({ count: 50, startAt: '2026-11-22T09:59:35.000Z' });
     const b = makeEntries({ tenantId: 'globex', count: 30, startAt: '2026-11-22T10:15:00.000Z', firstLsn: 51 });
@@ -124,7 +126,7 @@ describe('cold storage on S3 (s3rver)', () => {
 
   it('keeps everything staged while S3 is down and uploads on recovery: nothing lost, no duplicates', async () => {
     const dir = dataDir();
-    const exporter = createColdStoreExporter({ dataDir: dir, uploadRetryMillis: 50, maxObjectAgeMillis: 100, backend: { type: 's3', bucket: s3.bucket, prefix: 'p2', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS, requestTimeoutMillis: 2000 } });
+    const exporter = createColdStoreExporter({ dataDir: dir, uploadRetryMillis: 50, maxObjectAgeMillis: 100, backend: { type: 's3', bucket: s3.bucket, prefix: 'p2', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS, requestTimeoutMillis: 2000 } }, inline);
     await exporter.start();
     const entries = makeEntries({ count: 60 });
     expect(await exporter.export(batchOf(entries.slice(0, 20)))).toEqual({ status: 'success' });
@@ -161,7 +163,7 @@ describe('cold storage on S3 (s3rver)', () => {
         srv.close(() => resolve(p));
       });
     });
-    const exporter = createColdStoreExporter({ dataDir: dataDir(), maxStagingBytes: 4096, uploadRetryMillis: 10_000, backend: { type: 's3', bucket: 'b-closed', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials: S3RVER_CREDENTIALS } });
+    const exporter = createColdStoreExporter({ dataDir: dataDir(), maxStagingBytes: 4096, uploadRetryMillis: 10_000, backend: { type: 's3', bucket: 'b-closed', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials: S3RVER_CREDENTIALS } }, inline);
     await exporter.start();
     const entries = makeEntries({ count: 20 });
     expect((await exporter.export(batchOf(entries.slice(0, 10)))).status).toBe('success');
@@ -177,7 +179,7 @@ describe('cold storage on S3 (s3rver)', () => {
   it('a re-export of the same range after lost staging re-uploads the same key, identical bytes', async () => {
     const entries = makeEntries({ count: 15 });
     const cfg = { backend: { type: 's3' as const, bucket: s3.bucket, prefix: 'p3', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS } };
-    const first = createColdStoreExporter({ ...cfg, dataDir: dataDir() });
+    const first = createColdStoreExporter({ ...cfg, dataDir: dataDir() }, inline);
     await first.start();
     await first.export(batchOf(entries));
     expect(await first.flush()).toEqual({ status: 'success' });
@@ -186,7 +188,7 @@ describe('cold storage on S3 (s3rver)', () => {
     const store = new S3ObjectStore(backend('p3'));
     const r1 = await readColdObject(store, before[0]!);
     // Crash between upload and cursor save, on a machine that also lost its staging dir.
-    const second = createColdStoreExporter({ ...cfg, dataDir: dataDir() });
+    const second = createColdStoreExporter({ ...cfg, dataDir: dataDir() }, inline);
     await second.start();
     await second.export(batchOf(entries));
     expect(await second.flush()).toEqual({ status: 'success' });
@@ -198,7 +200,7 @@ describe('cold storage on S3 (s3rver)', () => {
   });
 
   it('refused credentials are a permanent failure with a clear message', async () => {
-    const exporter = createColdStoreExporter({ dataDir: dataDir(), backend: { type: 's3', bucket: s3.bucket, prefix: 'p4', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'WRONG', secretAccessKey: 'nope' } } });
+    const exporter = createColdStoreExporter({ dataDir: dataDir(), backend: { type: 's3', bucket: s3.bucket, prefix: 'p4', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'WRONG', secretAccessKey: 'nope' } } }, inline);
     await exporter.start();
     await exporter.export(batchOf(makeEntries({ count: 3 })));
     const r = await exporter.flush();
