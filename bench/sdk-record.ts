@@ -81,6 +81,7 @@ export async function run(options: SdkRecordBenchOptions = {}) {
       const latencies = new Float64Array(count);
       let next = 0;
       const cpu0 = process.cpuUsage();
+      const elu0 = performance.eventLoopUtilization();
       const t0 = performance.now();
       await Promise.all(
         Array.from({ length: callers }, async () => {
@@ -95,6 +96,7 @@ export async function run(options: SdkRecordBenchOptions = {}) {
       );
       const seconds = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);
+      const elu = performance.eventLoopUtilization(elu0);
       const pendingAfterRecording = audit.stats().pendingRecords;
       const d0 = performance.now();
       const flushed = await audit.flush({ timeoutMillis: 600_000 });
@@ -106,8 +108,11 @@ export async function run(options: SdkRecordBenchOptions = {}) {
         seconds: r3(seconds),
         eventsPerSecond: Math.round(count / seconds),
         latencyMillis: { p50: r3(pct(sorted, 50)), p99: r3(pct(sorted, 99)), max: r3(sorted.at(-1) ?? 0) },
-        // CPU of this process (record path + sender + OTLP serialization), not the endpoint's.
+        // CPU of this process (all threads: record path, sender, export worker), not the endpoint's.
         cpuMicrosPerEvent: r3((cpu.user + cpu.system) / count),
+        // Busy time of the main event loop per event: what recording costs the application's thread.
+        mainThreadMicrosPerEvent: r3((elu.active * 1000) / count),
+        mainThreadUtilization: r3(elu.utilization),
         pendingInSpoolWhenRecordingEnded: pendingAfterRecording,
         drain: { status: flushed.status, seconds: r3(drainSeconds) },
         endToEndEventsPerSecond: Math.round(count / (seconds + drainSeconds)),
