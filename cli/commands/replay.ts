@@ -15,7 +15,7 @@ import {
   replayColdStorage,
   type ReplayProgress,
 } from '../../exporters/coldstore/index.ts';
-import { readConfigFile } from '../../receiver/config/load-config.ts';
+import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit replay [options]
@@ -27,7 +27,7 @@ already in ClickHouse are not inserted again. Bad objects are reported and skipp
   --until <time>     replay event hours before this time (exclusive)
   --tenant <id>      only this tenant
   --data-dir <dir>   data directory (default ./otel-audit-data): local archive and embedded ClickHouse
-  --config <file>    config file (default otel-audit.yaml); sections 'coldstore' and 'clickhouse'
+  --config <file>    config file (default otel-audit.yaml); uses exporters.coldstore and exporters.clickhouse
   --archive <dir>    read this local archive directory instead of the configured store
   --quiet            no progress output, only the summary
 
@@ -42,6 +42,7 @@ function parseTime(name: string, v: string | undefined): Date | undefined {
   return d;
 }
 
+/** A section as the receiver reads it (`exporters.<name>`); a top-level `<name>` is accepted too. */
 function section(config: Record<string, unknown>, name: string): Record<string, unknown> {
   const exporters = config.exporters as Record<string, unknown> | undefined;
   return { ...((exporters?.[name] as Record<string, unknown> | undefined) ?? {}), ...((config[name] as Record<string, unknown> | undefined) ?? {}) };
@@ -107,10 +108,11 @@ export const command: Command = {
     const since = parseTime('since', values.since);
     const until = parseTime('until', values.until);
     if (since && until && since >= until) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', '--since must be before --until');
-    const fileConfig = readConfigFile(values.config ?? 'otel-audit.yaml', values.config !== undefined);
+    // Same sources as the receiver: file, then OTEL_AUDIT_* environment overrides, then flags.
+    const fileConfig = mergeConfig(readConfigFile(values.config ?? 'otel-audit.yaml', values.config !== undefined), configFromEnv(process.env));
     const dataDir = values['data-dir'] ?? (fileConfig.dataDir as string | undefined);
     const withDataDir = (s: Record<string, unknown>): Record<string, unknown> => (dataDir === undefined ? s : { ...s, dataDir });
-    const coldConfig = parseColdStoreConfig(withDataDir(section(fileConfig, 'coldstore')), 'coldstore');
+    const coldConfig = parseColdStoreConfig(withDataDir(section(fileConfig, 'coldstore')), 'exporters.coldstore');
     const chConfig = parseClickHouseConfig(withDataDir(section(fileConfig, 'clickhouse')));
     const source = values.archive ? new LocalDirectoryStore(resolve(values.archive)) : createColdStore(coldConfig);
 
