@@ -151,7 +151,7 @@ class AuditLoggerImpl implements AuditLogger {
       onError,
       onRejected: (report) => o.onRejected?.(report),
     });
-    this.processor = new AuditSpoolProcessor(this.spool, this.acceptors, onError, this);
+    this.processor = new AuditSpoolProcessor(this.spool, this.acceptors, onError, this, this.transport === undefined);
     if (o.loggerProvider === 'own') {
       const attrs: Record<string, string | number | boolean> = { ...o.resourceAttributes };
       if (o.serviceName) attrs['service.name'] = o.serviceName;
@@ -297,7 +297,11 @@ class AuditSpoolProcessor implements LogRecordProcessor {
   private readonly owner: AuditLogger;
   private readonly contexts = new ContextEncoder();
 
-  constructor(spool: Spool, acceptors: Map<string, Acceptor>, onError: (error: AuditError) => void, owner: AuditLogger) {
+  /** Whether the sender exports record objects on this thread (else only payloads are needed). */
+  private readonly keepRecords: boolean;
+
+  constructor(spool: Spool, acceptors: Map<string, Acceptor>, onError: (error: AuditError) => void, owner: AuditLogger, keepRecords: boolean) {
+    this.keepRecords = keepRecords;
     this.spool = spool;
     this.acceptors = acceptors;
     this.onError = onError;
@@ -311,7 +315,11 @@ class AuditSpoolProcessor implements LogRecordProcessor {
     const acceptor = typeof id === 'string' ? this.acceptors.get(id) : undefined;
     // The record object is handed along too: it is read-only once emit() returns, and the sender
     // exports it directly while it is still in memory (no read-back and decode from disk).
-    const appended = this.spool.append(this.contexts.encode(record.resource, record.instrumentationScope), encodeRecord(record), record);
+    const appended = this.spool.append(
+      this.contexts.encode(record.resource, record.instrumentationScope),
+      encodeRecord(record),
+      this.keepRecords ? record : undefined,
+    );
     if (acceptor) acceptor(appended);
     else {
       // Emitted by other code through the same provider: spooled too, failures reported.

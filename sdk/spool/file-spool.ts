@@ -65,7 +65,7 @@ interface CachedRecord {
   end: number;
   contextJson: string;
   payload: Buffer;
-  record: ReadableLogRecord;
+  record: ReadableLogRecord | undefined;
 }
 
 interface QueuedAppend {
@@ -169,7 +169,7 @@ class FileSpool implements Spool {
     else frames.push(recordFrame);
     let bytes = 0;
     for (const f of frames) bytes += f.length;
-    if (record && this.cache.length - this.cacheHead < MAX_CACHED_RECORDS) {
+    if (this.cache.length - this.cacheHead < MAX_CACHED_RECORDS) {
       this.cache.push({ segment, start: segment.size, end: segment.size + bytes, contextJson, payload, record });
     }
     segment.size += bytes;
@@ -203,7 +203,7 @@ class FileSpool implements Spool {
       for (let i = this.cacheHead; i < this.cache.length && records.length < maxRecords; i++) {
         const c = this.cache[i]!;
         if (c.segment !== segment || c.start !== cur.offset || c.end > segment.durableSize) break;
-        records.push({ contextJson: c.contextJson, payload: c.payload, record: c.record });
+        records.push(c.record ? { contextJson: c.contextJson, payload: c.payload, record: c.record } : { contextJson: c.contextJson, payload: c.payload });
         cur.offset = c.end;
         fromCache = true;
       }
