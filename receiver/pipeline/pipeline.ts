@@ -137,7 +137,11 @@ interface Prepared {
   canonical: string;
   eventId: string;
   tenantId: string;
-  words: Uint32Array;
+  /** Event id as four big-endian u32 words (dedupe key and WAL header). */
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
   ctx: RecordContext;
   extraJson: string;
 }
@@ -505,14 +509,24 @@ class Pipeline implements AuditPipeline {
             reject('AUDIT_ERR_INVALID_EVENT', (err as Error).message);
             continue;
           }
-          const words = new Uint32Array(4);
+          const words = this.words;
           if (!uuidToWords(event.eventId, words)) {
             reject('AUDIT_ERR_INVALID_EVENT', `eventId: not a UUID: ${event.eventId}`);
             continue;
           }
           if (resourceJson === undefined) resourceJson = JSON.stringify({ attributes: rl.resource.attributes, schemaUrl: rl.schemaUrl }, attrReplacer);
           ctx ??= { resourceJson, scopeJson: JSON.stringify({ name: sl.scope.name, version: sl.scope.version }) };
-          prepared.push({ canonical, eventId: event.eventId, tenantId: event.tenant.id, words, ctx, extraJson: extraAttributesJson(record.attributes) });
+          prepared.push({
+            canonical,
+            eventId: event.eventId,
+            tenantId: event.tenant.id,
+            w0: words[0]!,
+            w1: words[1]!,
+            w2: words[2]!,
+            w3: words[3]!,
+            ctx,
+            extraJson: extraAttributesJson(record.attributes),
+          });
         }
       }
     }
@@ -526,9 +540,9 @@ class Pipeline implements AuditPipeline {
     let waitLsn = 0;
     let accepted = 0;
     let duplicates = 0;
+    const w = this.words;
     for (const p of prepared) {
-      const w = p.words;
-      if (this.dedupe.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, nowSec, nowSec)) {
+      if (this.dedupe.checkAndInsert(p.w0, p.w1, p.w2, p.w3, nowSec, nowSec)) {
         duplicates++;
         const pending = this.inflight.get(p.eventId);
         if (pending !== undefined && pending > waitLsn) waitLsn = pending;
@@ -543,11 +557,24 @@ class Pipeline implements AuditPipeline {
       const prevHash = chain.hash;
       const hash = computeEntryHashFromCanonical(prevHash, p.canonical);
       const lsn = wal.nextLsn;
-      const json =
-        `{"kind":"event","lsn":${lsn},${chain.jsonPrefix},"seq":${seq},"prevHash":"${prevHash}","hash":"${hash}",` +
-        `"receivedAtNanos":"${receivedAtNanos}","event":${p.canonical},"resource":${p.ctx.resourceJson},"scope":${p.ctx.scopeJson},` +
-        `"extraAttributes":${p.extraJson}}`;
-      wal.append(lsn, w, nowSec, json);
+      w[0] = p.w0;
+      w[1] = p.w1;
+      w[2] = p.w2;
+      w[3] = p.w3;
+      wal.appendParts(
+        lsn,
+        w,
+        nowSec,
+        `{"kind":"event","lsn":${lsn},${chain.jsonPrefix},"seq":${seq},"prevHash":"${prevHash}","hash":"${hash}","receivedAtNanos":"${receivedAtNanos}","event":`,
+        p.canonical,
+        ',"resource":',
+        p.ctx.resourceJson,
+        ',"scope":',
+        p.ctx.scopeJson,
+        ',"extraAttributes":',
+        p.extraJson,
+        '}',
+      );
       chain.seq = seq;
       chain.hash = hash;
       this.inflight.set(p.eventId, lsn);

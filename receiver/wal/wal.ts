@@ -279,19 +279,33 @@ export class Wal {
    * `idWords` is the event id as four big-endian u32 words; `receivedAtSeconds` the dedupe clock.
    */
   append(lsn: number, idWords: Uint32Array, receivedAtSeconds: number, json: string): void {
+    this.appendParts(lsn, idWords, receivedAtSeconds, json);
+  }
+
+  /**
+   * Like {@link append}, with the payload given as consecutive parts (their concatenation is the
+   * JSON). Saves building one large string per record: the pipeline passes the JCS text, resource
+   * and scope JSON it already holds, and they are encoded straight into the batch buffer.
+   */
+  appendParts(lsn: number, idWords: Uint32Array, receivedAtSeconds: number, ...parts: string[]): void {
     if (this.closed) throw new AuditError('AUDIT_ERR_SHUTDOWN', 'WAL is closed');
     if (this.broken) throw this.broken;
     if (lsn !== this.nextLsn) throw new AuditError('AUDIT_ERR_INTERNAL', `append of LSN ${lsn}, expected ${this.nextLsn}`);
     const b = this.filling;
-    const need = b.len + RECORD_HEADER_BYTES + json.length * 3;
+    let chars = 0;
+    for (let i = 0; i < parts.length; i++) chars += parts[i]!.length;
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    const need = b.len + RECORD_HEADER_BYTES + chars * 3;
     if (need > b.buf.length) {
       const bigger = Buffer.allocUnsafe(Math.max(need, b.buf.length * 2));
       b.buf.copy(bigger, 0, 0, b.len);
       b.buf = bigger;
     }
-    const payloadBytes = b.buf.write(json, b.len + RECORD_HEADER_BYTES, 'utf8');
-    sealRecord(b.buf, b.len, payloadBytes, RECORD_TYPE_EVENT, lsn, idWords, receivedAtSeconds);
-    b.len += RECORD_HEADER_BYTES + payloadBytes;
+    const start = b.len + RECORD_HEADER_BYTES;
+    let off = start;
+    for (let i = 0; i < parts.length; i++) off += b.buf.write(parts[i]!, off, 'utf8');
+    sealRecord(b.buf, b.len, off - start, RECORD_TYPE_EVENT, lsn, idWords, receivedAtSeconds);
+    b.len = off;
     b.lastLsn = lsn;
     b.count++;
     this.nextLsn = lsn + 1;
