@@ -276,6 +276,7 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
   /** Start an upload pass unless one is running; resolves with its outcome. */
   function kickUpload(force = false): Promise<ExportResult> {
     if (uploading) return uploading;
+    if (stopped && !force) return Promise.resolve({ status: 'success' });
     if (!force && (sealedCount === 0 || Date.now() < retryAt)) return Promise.resolve({ status: 'success' });
     uploading = uploadAll().finally(() => {
       uploading = undefined;

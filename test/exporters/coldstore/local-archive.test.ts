@@ -235,6 +235,13 @@ describe('cold storage on the local archive', () => {
     expect(!f.ok && f.reason).toMatch(/not a Parquet file|unreadable/);
     const m = await readColdObject(store, modifiedKey);
     expect(!m.ok && m.reason).toMatch(/checksum mismatch.*truncated or modified/);
+    // Without its manifest an intact object is still read, checked against its embedded metadata.
+    const manifestPath = join(archive, `${good[0]!}.manifest.json`);
+    const manifestText = readFileSync(manifestPath);
+    rmSync(manifestPath);
+    const noManifest = await readColdObject(store, good[0]!);
+    expect(noManifest.ok && noManifest.warnings).toEqual(['no manifest beside the object: checked against its embedded metadata only']);
+    writeFileSync(manifestPath, manifestText);
 
     const skippedSeen: string[] = [];
     const sink = createClickHouseReplaySink({ client: ch, database: 'replay1' });
