@@ -583,6 +583,7 @@ class Pipeline implements AuditPipeline {
       accepted++;
     }
 
+    if (accepted > 0) wal.startFlush();
     if (rejections.length > 0) this.deadLetter(rejections, context);
     c.rejected += rejections.length;
 
