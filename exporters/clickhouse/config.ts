@@ -58,7 +58,7 @@ export const ClickHouseConfigSchema = z
      * its own deduplication token, so the rows of chunk n+1 are built while chunk n is inserted.
      * Keep it stable across restarts: a replay re-chunks the same way only with the same value.
      */
-    insertChunkRows: z.number().int().min(1000).max(1_000_000).default(10_000),
+    insertChunkRows: z.number().int().min(1000).max(1_000_000).default(50_000),
   })
   .superRefine((c, ctx) => {
     if (c.url === undefined && (c.username !== undefined || c.password !== undefined || c.tls !== undefined)) {
