@@ -30,6 +30,13 @@ export interface Outbox {
    * @throws AuditError `AUDIT_ERR_INVALID_EVENT` (field path in `path`) or `AUDIT_ERR_OUTBOX`.
    */
   recordInTransaction(client: OutboxQueryable, event: AuditEventInput): Promise<string>;
+  /**
+   * Insert an event that is already complete and validated (the output of `validateAuditEvent`,
+   * e.g. from the SDK's logger, which fills it from its audit context), without completing or
+   * validating it again. Resolves with the event id.
+   * @throws AuditError `AUDIT_ERR_OUTBOX`.
+   */
+  insertValidated(client: OutboxQueryable, event: AuditEvent): Promise<string>;
 }
 
 /** Options of {@link createOutbox}. */
@@ -55,29 +62,34 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   return {
     schema: n.schema,
     table: n.table,
+    // async: an invalid event must reject the promise, not throw synchronously.
     async recordInTransaction(client, input) {
-      const event: AuditEvent = completeAuditEvent(input);
-      try {
-        await client.query(insertSql, [event.eventId, event.tenant.id, serviceName, JSON.stringify(event)]);
-      } catch (err) {
-        // Thrown, not returned: the caller's transaction is aborted by now and must not commit
-        // the state change without its event.
-        const pgErr = err as PgErrorLike;
-        if (pgErr.code === '23505') {
-          throw new AuditError('AUDIT_ERR_OUTBOX', `event ${event.eventId} is already in ${n.schema}.${n.table} (event ids must be unique)`, {
-            cause: err,
-            path: 'eventId',
-          });
-        }
-        const hint = pgErr.code === '42P01' ? ' (run applyOutboxMigrations or `otel-audit postgres-ddl` first)' : '';
-        throw new AuditError('AUDIT_ERR_OUTBOX', `inserting event ${event.eventId} into ${n.schema}.${n.table}: ${pgErr.message ?? String(err)}${hint}`, {
+      return insert(client, completeAuditEvent(input));
+    },
+    insertValidated: (client, event) => insert(client, event),
+  };
+
+  async function insert(client: OutboxQueryable, event: AuditEvent): Promise<string> {
+    try {
+      await client.query(insertSql, [event.eventId, event.tenant.id, serviceName, JSON.stringify(event)]);
+    } catch (err) {
+      // Thrown, not returned: the caller's transaction is aborted by now and must not commit
+      // the state change without its event.
+      const pgErr = err as PgErrorLike;
+      if (pgErr.code === '23505') {
+        throw new AuditError('AUDIT_ERR_OUTBOX', `event ${event.eventId} is already in ${n.schema}.${n.table} (event ids must be unique)`, {
           cause: err,
-          retryable: pgErr.code !== undefined && (pgErr.code.startsWith('40') || pgErr.code.startsWith('08')),
+          path: 'eventId',
         });
       }
-      return event.eventId;
-    },
-  };
+      const hint = pgErr.code === '42P01' ? ' (run applyOutboxMigrations or `otel-audit postgres-ddl` first)' : '';
+      throw new AuditError('AUDIT_ERR_OUTBOX', `inserting event ${event.eventId} into ${n.schema}.${n.table}: ${pgErr.message ?? String(err)}${hint}`, {
+        cause: err,
+        retryable: pgErr.code !== undefined && (pgErr.code.startsWith('40') || pgErr.code.startsWith('08')),
+      });
+    }
+    return event.eventId;
+  }
 }
 
 const defaultOutboxes = new Map<string, Outbox>();

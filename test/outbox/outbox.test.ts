@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAuditError } from '../../common/errors.ts';
 import {
   applyOutboxMigrations,
+  completeAuditEvent,
   createOutbox,
   outboxMigrations,
   recordInTransaction,
@@ -133,6 +134,21 @@ describe('recordInTransaction', () => {
     } finally {
       client.release();
     }
+  });
+
+  it('insertValidated takes an already completed event as it is (the SDK logger path)', async () => {
+    const outbox = createOutbox({ schema: db.schema, serviceName: 'svc' });
+    const event = completeAuditEvent({ ...sampleEvent('tenant-iv'), occurredAt: '2026-11-22T10:00:00.123456Z' });
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      expect(await outbox.insertValidated(client, event)).toBe(event.eventId);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const r = await db.pool.query(`SELECT payload, service_name FROM "${db.schema}".audit_outbox WHERE event_id = $1`, [event.eventId]);
+    expect(r.rows[0]).toEqual({ payload: event, service_name: 'svc' });
   });
 
   it('a reused event id is AUDIT_ERR_OUTBOX naming eventId', async () => {
