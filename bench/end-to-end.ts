@@ -1,0 +1,180 @@
+/**
+ * Benchmark: end-to-end visibility lag (issue 4), ack → queryable, into ClickHouse and into cold
+ * storage, at a fixed offered load (default 50,000 events/s, open loop, HTTP/protobuf).
+ *
+ * The real receiver runs as `otel-audit start` with its defaults (embedded chDB, local archive),
+ * except that cold-storage objects are sealed after `coldObjectAgeMillis` (default 2 s instead of
+ * the production 60 s: the cold lag is that setting plus encoding and writing, and a 60 s wait
+ * would make the run long without saying more). The load generator reports the first event id of
+ * one acknowledged batch every 100 ms with its ack time. The bench then polls
+ * - ClickHouse through the receiver's own ClickHouse-HTTP endpoint
+ *   (`@clickhouse/client`, `pathname: '/clickhouse'`) every 50 ms for the sampled ids: lag = first
+ *   poll that sees the id − ack time (so it includes up to one poll interval plus the query);
+ * - the local archive directory every 200 ms, noting when each object first appears; after the
+ *   run the sampled ids' chain and seq are looked up in ClickHouse and matched to the object whose
+ *   key covers them: lag = first sight of that object − ack time.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { createClient } from '@clickhouse/client';
+import { parseObjectKey } from '../exporters/coldstore/keys.ts';
+import { summarizeLatencies, type LatencySummary } from './loadgen.ts';
+import { measureLoad, waitForExporters, type LoadRun } from './lib/measure.ts';
+import { receiverStatus, startReceiver, type AckSample, type ReceiverProcess } from './lib/processes.ts';
+
+/** Options of {@link run}. */
+export interface EndToEndBenchOptions {
+  quick?: boolean;
+  /** CI smoke: about 1 s of load at a low rate. */
+  tiny?: boolean;
+  /** Offered load, events/s (default 50,000; tiny 5,000). */
+  ratePerSecond?: number;
+  /** Cold-storage object age at which segments are sealed and uploaded (ms). Default 2000. */
+  coldObjectAgeMillis?: number;
+  workDir?: string;
+}
+
+/** Lag summary for one store. */
+export interface VisibilityLag {
+  /** Sampled batches whose event became visible / that were sampled. */
+  found: number;
+  sampled: number;
+  lagMillis: Omit<LatencySummary, 'histogram'>;
+}
+
+/** Result of {@link run}. */
+export interface EndToEndBenchResult {
+  scenario: 'end-to-end';
+  offeredEventsPerSecond: number;
+  coldObjectAgeMillis: number;
+  load: LoadRun;
+  clickhouse: VisibilityLag & { pollMillis: number };
+  coldStorage: VisibilityLag & { pollMillis: number };
+  /** Rows/s the ClickHouse exporter wrote over the load window (from its status). */
+  clickhouseExporterRowsPerSecond: number;
+  /** Seconds after the load until both exporters had caught up. */
+  catchUpSeconds: number | null;
+}
+
+const CH_POLL_MILLIS = 50;
+const COLD_POLL_MILLIS = 200;
+
+async function listArchive(root: string): Promise<string[]> {
+  try {
+    const entries = await readdir(root, { recursive: true, withFileTypes: true });
+    return entries.filter((e) => e.isFile()).map((e) => relative(root, join(e.parentPath, e.name)));
+  } catch {
+    return [];
+  }
+}
+
+function lagOf(samples: AckSample[], visibleAt: Map<string, number>): VisibilityLag {
+  const lags: number[] = [];
+  for (const s of samples) {
+    const at = visibleAt.get(s.eventId);
+    if (at !== undefined) lags.push(Math.max(0, at - s.ackAtMillis));
+  }
+  const { histogram: _h, ...lagMillis } = summarizeLatencies(lags);
+  return { found: lags.length, sampled: samples.length, lagMillis };
+}
+
+/** Run the benchmark (see the module comment). */
+export async function run(options: EndToEndBenchOptions = {}): Promise<EndToEndBenchResult> {
+  const tiny = options.tiny ?? false;
+  const rate = options.ratePerSecond ?? (tiny ? 5000 : 50_000);
+  const seconds = tiny ? 1 : options.quick ? 5 : 20;
+  const coldAge = options.coldObjectAgeMillis ?? 2000;
+  const base = await mkdtemp(join(options.workDir ?? tmpdir(), 'otel-audit-bench-e2e-'));
+  let receiver: ReceiverProcess | undefined;
+  try {
+    const dataDir = join(base, 'data');
+    receiver = await startReceiver({ dataDir, config: { exporters: { coldstore: { maxObjectAgeMillis: coldAge } } } });
+    const client = createClient({ url: receiver.http, pathname: '/clickhouse', request_timeout: 30_000 });
+    const samples: AckSample[] = [];
+    const pending = new Set<string>();
+    const chVisible = new Map<string, number>();
+    const objectSeen = new Map<string, number>();
+    let stop = false;
+    const now = () => performance.timeOrigin + performance.now();
+
+    const pollClickHouse = async () => {
+      while (!stop || pending.size > 0) {
+        if (pending.size > 0) {
+          const ids = [...pending];
+          const rs = await client.query({ query: `SELECT EventId FROM otel_audit.audit_events WHERE EventId IN ({ids:Array(String)})`, query_params: { ids }, format: 'JSONEachRow' });
+          const rows = await rs.json<{ EventId: string }>();
+          const at = now();
+          for (const r of rows) if (pending.delete(r.EventId)) chVisible.set(r.EventId, at);
+        }
+        if (stop && performance.now() > giveUpAt) break;
+        await new Promise((r) => setTimeout(r, CH_POLL_MILLIS));
+      }
+    };
+    const archive = join(dataDir, 'archive');
+    const pollArchive = async () => {
+      while (!stop || performance.now() < giveUpAt) {
+        const at = now();
+        for (const key of await listArchive(archive)) if (!objectSeen.has(key)) objectSeen.set(key, at);
+        if (stop && pending.size === 0 && performance.now() > coldDoneAt) break;
+        await new Promise((r) => setTimeout(r, COLD_POLL_MILLIS));
+      }
+    };
+    let giveUpAt = Infinity;
+    let coldDoneAt = Infinity;
+    const pollers = [pollClickHouse(), pollArchive()];
+    const before = await receiverStatus(receiver.http);
+    const t0 = performance.now();
+    const load = await measureLoad(
+      receiver,
+      { protocol: 'http-protobuf', connections: 8, durationSeconds: seconds, warmupSeconds: tiny ? 0.5 : 2, ratePerSecond: rate, sampleEveryMillis: 100 },
+      (s) => {
+        samples.push(s);
+        pending.add(s.eventId);
+      },
+    );
+    const mid = await receiverStatus(receiver.http);
+    const loadSeconds = (performance.now() - t0) / 1000;
+    const chBefore = before.exporters.find((e) => e.name === 'clickhouse')?.exportedEntries ?? 0;
+    const chAfter = mid.exporters.find((e) => e.name === 'clickhouse')?.exportedEntries ?? 0;
+    stop = true;
+    giveUpAt = performance.now() + 120_000;
+    const catchUpSeconds = await waitForExporters(receiver, 120_000);
+    // Objects are sealed by age: give the last ones time to appear.
+    coldDoneAt = performance.now() + coldAge * 2 + 2000;
+    await Promise.all(pollers);
+
+    // Which cold object holds each sampled event: its chain and seq, from ClickHouse.
+    const sampledIds = samples.map((s) => s.eventId);
+    const rs = await client.query({ query: `SELECT EventId, ChainId, Seq FROM otel_audit.audit_events WHERE EventId IN ({ids:Array(String)})`, query_params: { ids: sampledIds }, format: 'JSONEachRow' });
+    const located = await rs.json<{ EventId: string; ChainId: string; Seq: string | number }>();
+    await client.close();
+    const objects = [...objectSeen.entries()].flatMap(([key, at]) => {
+      const parts = parseObjectKey(key);
+      return parts ? [{ ...parts, at }] : [];
+    });
+    const coldVisible = new Map<string, number>();
+    for (const row of located) {
+      const seq = Number(row.Seq);
+      const o = objects.find((x) => x.chainId === row.ChainId && x.firstSeq <= seq && seq <= x.lastSeq);
+      if (o) coldVisible.set(row.EventId, o.at);
+    }
+    return {
+      scenario: 'end-to-end',
+      offeredEventsPerSecond: rate,
+      coldObjectAgeMillis: coldAge,
+      load,
+      clickhouse: { ...lagOf(samples, chVisible), pollMillis: CH_POLL_MILLIS },
+      coldStorage: { ...lagOf(samples, coldVisible), pollMillis: COLD_POLL_MILLIS },
+      clickhouseExporterRowsPerSecond: Math.round((chAfter - chBefore) / loadSeconds),
+      catchUpSeconds,
+    };
+  } finally {
+    await receiver?.stop();
+    await rm(base, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await run({ quick: process.argv.includes('--quick'), tiny: process.argv.includes('--tiny') }), null, 2));
+}

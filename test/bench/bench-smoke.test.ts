@@ -1,0 +1,77 @@
+/**
+ * Keeps the benchmarks from rotting: runs every scenario of bench/run.ts at tiny (CI smoke) sizes
+ * and checks that each ran and produced well-formed results, plus the JSON, the Markdown report and
+ * its charts. No timing assertions: on a shared 2-core machine a number proves nothing here.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runBench, SCENARIOS, type RunBenchOutput } from '../../bench/run.ts';
+
+const isFiniteNonNegative = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+
+/** Every number anywhere in a result must be finite (no NaN from a division by zero). */
+function numbers(value: unknown, path = '$', out: Array<[string, number]> = []): Array<[string, number]> {
+  if (typeof value === 'number') out.push([path, value]);
+  else if (Array.isArray(value)) value.forEach((v, i) => numbers(v, `${path}[${i}]`, out));
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) numbers(v, `${path}.${k}`, out);
+  return out;
+}
+
+describe('npm run bench -- --tiny', () => {
+  let dir: string;
+  let out: RunBenchOutput;
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs every scenario and writes well-formed results', { timeout: 300_000 }, async () => {
+    dir = await mkdtemp(join(tmpdir(), 'otel-audit-bench-smoke-'));
+    out = await runBench({ tiny: true, outDir: dir, log: () => undefined });
+    const results = out.report.results;
+    expect(Object.keys(results).sort()).toEqual(SCENARIOS.map((s) => s.name).sort());
+    const failed = Object.entries(results).filter(([, r]) => 'error' in r);
+    expect(failed.map(([name, r]) => `${name}: ${String(r.error)}`)).toEqual([]);
+    for (const [name, r] of Object.entries(results)) {
+      expect(isFiniteNonNegative(r.wallSeconds), name).toBe(true);
+      for (const [path, n] of numbers(r)) expect(Number.isFinite(n), `${name} ${path} = ${n}`).toBe(true);
+    }
+
+    const m = out.report.machine;
+    expect(m.cpus).toBeGreaterThan(0);
+    expect(m.node).toMatch(/^v\d+/);
+    expect(m.gitCommit).toMatch(/^([0-9a-f]{40}|unknown)$/);
+    expect(out.report.command).toContain('npm run bench');
+
+    // The receiver-level scenarios, field by field (the others own their shapes).
+    const ingest = results['ingest'] as { maxThroughput: Array<{ receiver: string; run: { ackedEventsPerSecond: number; ackLatencyMillis: { p50: number; p99: number; p999: number } } }>; connections: unknown[]; fixedLoad: unknown[]; profiles: Array<{ summary: { top: unknown[] } }> };
+    expect(new Set(ingest.maxThroughput.map((x) => x.receiver))).toEqual(new Set(['floor', 'ingestOnly']));
+    for (const x of ingest.maxThroughput) {
+      expect(x.run.ackedEventsPerSecond).toBeGreaterThan(0);
+      expect(x.run.ackLatencyMillis.p50).toBeLessThanOrEqual(x.run.ackLatencyMillis.p99);
+      expect(x.run.ackLatencyMillis.p99).toBeLessThanOrEqual(x.run.ackLatencyMillis.p999);
+    }
+    expect(ingest.connections.length).toBeGreaterThan(0);
+    expect(ingest.fixedLoad.length).toBeGreaterThan(0);
+    expect(ingest.profiles[0]!.summary.top.length).toBeGreaterThan(0);
+
+    const e2e = results['end-to-end'] as { clickhouse: { sampled: number; found: number }; coldStorage: { found: number } };
+    expect(e2e.clickhouse.sampled).toBeGreaterThan(0);
+    expect(e2e.clickhouse.found).toBe(e2e.clickhouse.sampled);
+    expect(e2e.coldStorage.found).toBeGreaterThan(0);
+
+    const backlog = results['backlog'] as { backlogEvents: number; series: unknown[]; drain: { complete: boolean } };
+    expect(backlog.backlogEvents).toBeGreaterThan(0);
+    expect(backlog.series.length).toBeGreaterThan(0);
+    expect(backlog.drain.complete).toBe(true);
+
+    const json = JSON.parse(await readFile(out.jsonFile, 'utf8')) as { results: object };
+    expect(Object.keys(json.results).length).toBe(SCENARIOS.length);
+    const md = await readFile(out.markdownFile, 'utf8');
+    expect(md).toContain('## Aims');
+    expect(md).toContain('## Baselines');
+    expect(out.chartFiles.length).toBe(3);
+    for (const f of out.chartFiles) expect(await readFile(f, 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
+  });
+});
