@@ -16,6 +16,8 @@ import { createAuditLogger, type AuditEventInput } from '../sdk/index.ts';
 /** Options of {@link run}. */
 export interface SdkRecordBenchOptions {
   quick?: boolean;
+  /** CI-smoke sizes: proves the scenario runs, measures nothing. */
+  tiny?: boolean;
   /** Concurrent record() callers in the concurrent phase. Default 256. */
   concurrency?: number;
 }
@@ -60,8 +62,9 @@ function event(i: number): AuditEventInput {
 export async function run(options: SdkRecordBenchOptions = {}) {
   const quick = options.quick ?? false;
   const concurrency = options.concurrency ?? 256;
-  const events = quick ? 30_000 : 200_000;
-  const sequentialEvents = quick ? 1000 : 5000;
+  const tiny = options.tiny ?? false;
+  const events = tiny ? 2000 : quick ? 30_000 : 200_000;
+  const sequentialEvents = tiny ? 100 : quick ? 1000 : 5000;
   const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'otel-audit-bench-sdk-'));
   const endpoint = await startEndpoint();
   const audit = createAuditLogger({
@@ -72,7 +75,7 @@ export async function run(options: SdkRecordBenchOptions = {}) {
   });
   try {
     // Warm-up: JIT, first segment, first connection.
-    for (let i = 0; i < 2000; i++) await audit.record(event(i));
+    for (let i = 0; i < (tiny ? 100 : 2000); i++) await audit.record(event(i));
     await audit.flush();
 
     const r3 = (n: number) => Math.round(n * 1000) / 1000;
