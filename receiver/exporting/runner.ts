@@ -8,7 +8,7 @@
  */
 import { AuditError } from '../../common/errors.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalEntry } from '../contracts.ts';
-import type { Wal, WalPosition, WalReader } from '../wal/wal.ts';
+import type { Wal, WalPosition, WalReadResult, WalReader } from '../wal/wal.ts';
 
 /** Per-exporter runner settings (validated by the pipeline config). */
 export interface ExporterRunnerOptions {
@@ -141,6 +141,14 @@ export class ExporterRunner {
     const o = this.options;
     while (!signal.aborted) {
       const pos = reader.position;
+      // A batch that was in flight when the process stopped: re-send exactly that range first.
+      const pending = this.wal.pendingLastLsn(this.exporter.name);
+      if (pending !== undefined && pending > pos.lsn) {
+        const read = await reader.read(pending - pos.lsn);
+        if (read.payloads.length === 0) continue;
+        if (!(await this.exportBatch(read, signal, false))) break;
+        continue;
+      }
       if (this.wal.durableLsn <= pos.lsn) {
         this.st.state = 'idle';
         // false = stopped, or the WAL closed under us: either way there is nothing more to read.
@@ -162,19 +170,33 @@ export class ExporterRunner {
       }
       const read = await reader.read(o.maxBatchEntries);
       if (read.payloads.length === 0) continue;
-      const batch: ExportBatch = {
-        firstLsn: read.firstLsn,
-        lastLsn: read.lastLsn,
-        entries: read.payloads.map((p) => JSON.parse(p) as WalEntry),
-      };
-      const ok = await this.deliver(batch, signal);
-      if (!ok) {
-        // Stopped before success: the batch stays un-acknowledged and is read again next start.
-        reader.seek(this.saved!);
-        break;
-      }
-      await this.saveCursor(read.end, signal);
+      if (!(await this.exportBatch(read, signal, true))) break;
     }
+  }
+
+  /**
+   * Export one batch until success (then save the cursor) or stop (then rewind the reader).
+   * `recordPending`: first persist the batch's range, so a crash before the cursor save re-sends
+   * exactly this range (not a larger one) — the exporter's idempotency key is `(firstLsn, lastLsn)`.
+   */
+  private async exportBatch(read: WalReadResult, signal: AbortSignal, recordPending: boolean): Promise<boolean> {
+    const batch: ExportBatch = {
+      firstLsn: read.firstLsn,
+      lastLsn: read.lastLsn,
+      entries: read.payloads.map((p) => JSON.parse(p) as WalEntry),
+    };
+    if (recordPending) await this.persist(this.saved!, batch.lastLsn, signal);
+    const ok = await this.deliver(batch, signal);
+    if (!ok) {
+      // Stopped before success: the batch stays un-acknowledged and is read again next start.
+      this.reader!.seek(this.saved!);
+      return false;
+    }
+    await this.persist(read.end, undefined, signal);
+    this.saved = read.end;
+    this.st.cursorLsn = read.end.lsn;
+    this.onCursorSaved?.();
+    return true;
   }
 
   /** Export with retries until success or stop. */
@@ -217,15 +239,12 @@ export class ExporterRunner {
     }
   }
 
-  /** Persist the cursor; an I/O error is retried (the batch is already delivered). */
-  private async saveCursor(end: WalPosition, signal: AbortSignal): Promise<void> {
+  /** Persist the cursor (and the pending range); an I/O error is retried with backoff. */
+  private async persist(pos: WalPosition, pendingLastLsn: number | undefined, signal: AbortSignal): Promise<void> {
     let attempt = 0;
     for (;;) {
       try {
-        await this.wal.saveCursor(this.exporter.name, end);
-        this.saved = end;
-        this.st.cursorLsn = end.lsn;
-        this.onCursorSaved?.();
+        await this.wal.saveCursor(this.exporter.name, pos, pendingLastLsn);
         return;
       } catch (err) {
         this.st.lastError = { code: 'AUDIT_ERR_WAL_IO', message: `cursor save failed: ${(err as Error).message}`, atMillis: Date.now() };

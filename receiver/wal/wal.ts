@@ -123,6 +123,7 @@ export class Wal {
   private closed = false;
   private durableWaiters: Array<{ lsn: number; resolve: () => void }> = [];
   private cursors = new Map<string, WalPosition>();
+  private pending = new Map<string, number>();
   private gcRunning: Promise<number> | undefined;
   /** Next LSN to assign. */
   nextLsn = 1;
@@ -503,14 +504,17 @@ export class Wal {
   /**
    * Register a cursor (an exporter's) and return its saved position (or the start for a new one).
    * A saved position ahead of the WAL (only possible after losing un-fsync'd data with
-   * `durability: 'none'`) is clamped to the end.
+   * `durability: 'none'`) is clamped to the end. See {@link pendingLastLsn} for the batch that was
+   * in flight when the cursor was last saved.
    */
   async registerCursor(name: string): Promise<WalPosition> {
     let pos: WalPosition | undefined;
+    this.pending.delete(name);
     try {
-      const saved = JSON.parse(await fsp.readFile(this.cursorFile(name), 'utf8')) as WalPosition;
+      const saved = JSON.parse(await fsp.readFile(this.cursorFile(name), 'utf8')) as WalPosition & { pendingLastLsn?: number };
       if (Number.isSafeInteger(saved.lsn) && Number.isSafeInteger(saved.segmentFirstLsn) && Number.isSafeInteger(saved.offset)) {
         pos = { lsn: saved.lsn, segmentFirstLsn: saved.segmentFirstLsn, offset: saved.offset };
+        if (Number.isSafeInteger(saved.pendingLastLsn) && saved.pendingLastLsn! > saved.lsn) this.pending.set(name, saved.pendingLastLsn!);
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`cannot read cursor ${name}`, err);
@@ -523,11 +527,27 @@ export class Wal {
     return pos;
   }
 
-  /** Durably save a cursor (atomic replace) after its exporter succeeded up to `pos.lsn`. */
-  async saveCursor(name: string, pos: WalPosition): Promise<void> {
-    const text = JSON.stringify({ name, ...pos, savedAtMillis: this.now() });
+  /**
+   * The last LSN of the batch that was handed to this cursor's exporter but not acknowledged when
+   * the cursor was last saved (undefined when none). The runner re-sends exactly `lsn+1 ..
+   * pendingLastLsn` first, so the exporter sees the same `(firstLsn, lastLsn)` it may already have
+   * written — the idempotency key stays valid across a crash.
+   */
+  pendingLastLsn(name: string): number | undefined {
+    const p = this.pending.get(name);
+    return p === undefined ? undefined : Math.min(p, this.durableLsn);
+  }
+
+  /**
+   * Durably save a cursor (atomic replace). `pos` is what the exporter acknowledged; `pendingLastLsn`
+   * (optional) records the end of the batch about to be exported (see {@link pendingLastLsn}).
+   */
+  async saveCursor(name: string, pos: WalPosition, pendingLastLsn?: number): Promise<void> {
+    const text = JSON.stringify({ name, ...pos, ...(pendingLastLsn === undefined ? {} : { pendingLastLsn }), savedAtMillis: this.now() });
     await atomicWriteFile(this.cursorFile(name), text, this.options.onFsync);
     this.cursors.set(name, pos);
+    if (pendingLastLsn === undefined) this.pending.delete(name);
+    else this.pending.set(name, pendingLastLsn);
   }
 
   /** Registered cursors and their positions. */

@@ -132,7 +132,7 @@ describe('ExporterRunner', () => {
     await runner.stop();
   });
 
-  it('wakes on new appends, respects maxBatchEntries, and re-delivers the same range after a crash before the cursor save', async () => {
+  it('wakes on new appends, respects maxBatchEntries, and re-delivers exactly the same range after a crash before the cursor save', async () => {
     const exp = new ScriptedExporter();
     const runner = new ExporterRunner(wal, exp, { maxBatchEntries: 4, maxBatchDelayMillis: 0, initialBackoffMillis: 10, maxBackoffMillis: 100 });
     await runner.start();
@@ -145,12 +145,16 @@ describe('ExporterRunner', () => {
     await append(2);
     await settle(() => exp.calls.length === 4, 'export started');
     expect(await cursorOnDisk()).toBe(10);
+    // More entries arrive before the restart: the re-sent batch must still be exactly 11..12.
+    await append(5);
     // A new runner (as after a restart) starts from the saved cursor: the same range again.
     const exp2 = new ScriptedExporter();
     const runner2 = new ExporterRunner(wal, Object.assign(exp2, {}), { maxBatchEntries: 4, maxBatchDelayMillis: 0, initialBackoffMillis: 10, maxBackoffMillis: 100 });
     await runner2.start();
     await settle(() => exp2.calls.length === 1, 're-delivery');
     expect([exp2.calls[0]!.firstLsn, exp2.calls[0]!.lastLsn]).toEqual([11, 12]);
+    await settle(() => exp2.calls.length === 3, 'the rest');
+    expect(exp2.calls.map((b) => [b.firstLsn, b.lastLsn])).toEqual([[11, 12], [13, 16], [17, 17]]);
     release();
     await runner.stop();
     await runner2.stop();
