@@ -179,12 +179,27 @@ interface ChainState {
   sinceMillis: number;
   /** Tiles completed since the last checkpoint. */
   tiles: { first: number; hashes: string[] } | undefined;
+  /**
+   * Every node completed since the last checkpoint, per level: `nodes[level][i]` has index
+   * `nodeBase[level] + i`. Consistency proofs read them instead of re-hashing the new leaves.
+   */
+  nodes: Buffer[][];
+  nodeBase: number[];
 }
 
-function watchTiles(state: ChainState): void {
+function watchTree(state: ChainState): void {
   state.tree.onTile = (index, hash) => {
     if (state.tiles === undefined) state.tiles = { first: index, hashes: [] };
     state.tiles.hashes.push(hashToHex(hash));
+  };
+  state.tree.onNode = (level, index, hash) => {
+    let row = state.nodes[level];
+    if (row === undefined) {
+      row = [];
+      state.nodes[level] = row;
+      state.nodeBase[level] = index;
+    }
+    row.push(hash);
   };
 }
 
@@ -231,16 +246,18 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
       pendingComplete: true,
       sinceMillis: now(),
       tiles: undefined,
+      nodes: [],
+      nodeBase: [],
     };
-    watchTiles(state);
+    watchTree(state);
     chains.set(record.chainId, state);
   }
 
   function chainFor(chainId: string): ChainState {
     let state = chains.get(chainId);
     if (state === undefined) {
-      state = { chainId, origin: originOf(chainId), tree: new TreeState(), lastHash: GENESIS_HASH, lastCheckpoint: undefined, pending: [], pendingComplete: true, sinceMillis: now(), tiles: undefined };
-      watchTiles(state);
+      state = { chainId, origin: originOf(chainId), tree: new TreeState(), lastHash: GENESIS_HASH, lastCheckpoint: undefined, pending: [], pendingComplete: true, sinceMillis: now(), tiles: undefined, nodes: [], nodeBase: [] };
+      watchTree(state);
       chains.set(chainId, state);
     }
     return state;
@@ -265,8 +282,10 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
     const fallback = options.leafSource?.(state.chainId);
     const pending = state.pending;
     const complete = state.pendingComplete;
+    const recent = state.nodes;
+    const base = state.nodeBase;
     const source: LeafSource = {
-      getSubtreeHash: (level, index) => nodes.get(`${level}:${index}`),
+      getSubtreeHash: (level, index) => nodes.get(`${level}:${index}`) ?? recent[level]?.[index - base[level]!],
       getLeaves: async (start, end) => {
         if (start >= m && complete) return pending.slice(start - m, end - m);
         if (fallback === undefined) {
@@ -307,6 +326,8 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
       ...(state.tiles ? { tiles: state.tiles } : {}),
     };
     state.tiles = undefined;
+    state.nodes = [];
+    state.nodeBase = [];
     state.lastCheckpoint = { treeSize, rootHash, frontier: state.tree.clone() };
     state.pending = [];
     state.pendingComplete = true;
@@ -322,10 +343,11 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
         throw new AuditError('AUDIT_ERR_INTEGRITY', `checkpointer: chain ${entry.chainId} expected seq ${expected}, got ${entry.seq}`);
       }
       if (!isHashHex(entry.hash)) throw new AuditError('AUDIT_ERR_INTEGRITY', `checkpointer: chain ${entry.chainId} seq ${entry.seq}: hash is not 64 lower-case hex digits`);
-      state.tree.append(entry.hash);
+      state.tree.appendTrustedHex(entry.hash);
       state.pending.push(entry.hash);
       state.lastHash = entry.hash;
-      return { due: policy.isDue(statusOf(state)) };
+      const pendingEntries = state.tree.size - (state.lastCheckpoint?.treeSize ?? 0);
+      return { due: policy.isDue({ pendingEntries, millisSinceLast: now() - state.sinceMillis }) };
     },
     dueChains() {
       return [...chains.values()].filter((s) => policy.isDue(statusOf(s))).map((s) => s.chainId);

@@ -154,6 +154,11 @@ export class TreeState {
   #nodes: Buffer[] = [];
   /** Called with every completed tile (perfect subtree of height {@link TILE_HEIGHT}). */
   onTile: ((index: number, hash: Buffer) => void) | undefined;
+  /**
+   * Called with every node as it is completed: each leaf hash (level 0, index = leaf index) and each
+   * perfect subtree root (level ≥ 1, covering leaves [index·2^level, (index+1)·2^level)).
+   */
+  onNode: ((level: number, index: number, hash: Buffer) => void) | undefined;
 
   /** Number of leaves appended. */
   get size(): number {
@@ -183,12 +188,14 @@ export class TreeState {
     let node = leafHashValue;
     let s = this.#size;
     let level = 0;
+    this.onNode?.(0, this.#size, node);
     // Merge with completed left siblings: one merge per trailing 1-bit of the old size.
     while (s % 2 === 1) {
       const left = this.#nodes.pop()!;
       node = nodeHash(left, node);
       s = Math.floor(s / 2);
       level++;
+      if (this.onNode !== undefined) this.onNode(level, (this.#size + 1) / 2 ** level - 1, node);
       if (level === TILE_HEIGHT && this.onTile !== undefined) this.onTile((this.#size + 1) / 2 ** TILE_HEIGHT - 1, node);
     }
     this.#nodes.push(node);
@@ -209,7 +216,7 @@ export class TreeState {
     return this.#nodes.map((n) => Buffer.from(n));
   }
 
-  /** A copy of this state (without the tile listener). */
+  /** A copy of this state (without the listeners). */
   clone(): TreeState {
     const copy = new TreeState();
     copy.#size = this.#size;
