@@ -17,11 +17,10 @@ import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, type Fi
 import { join } from 'node:path';
 import { AuditError } from '../../common/errors.ts';
 import type { AuditExporter, ExportBatch, ExportResult } from '../../receiver/contracts.ts';
-import { type AuditRow, walEntryToAuditRow } from '../../schema/audit-row.ts';
 import { type ColdStoreConfig, type ColdStoreConfigInput, localArchiveDir, parseColdStoreConfig } from './config.ts';
-import { escapeKeySegment, manifestKey, partitionOf } from './keys.ts';
+import { escapeKeySegment, manifestKey } from './keys.ts';
 import { applyRetention, type RetentionReport } from './retention.ts';
-import { createObjectBuilder } from './sealed-build.ts';
+import { createObjectBuilder, eventHour, stagedChainSeq, stageLine } from './sealed-build.ts';
 import { fsyncDir, LocalDirectoryStore, type ObjectStore, S3ObjectStore, sha256Hex, writeFileAtomic } from './store.ts';
 
 /** Status of the exporter, for `/v1/audit/status` and tests. */
@@ -164,8 +163,8 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       if (end < text.length) await truncate(path, Buffer.byteLength(text.slice(0, end)));
       for (const line of text.slice(0, end).split('\n')) {
         if (line === '') continue;
-        const row = JSON.parse(line) as AuditRow;
-        if ((watermarks[row.ChainId] ?? 0) < row.Seq) watermarks[row.ChainId] = row.Seq;
+        const { chainId, seq } = stagedChainSeq(JSON.parse(line));
+        if ((watermarks[chainId] ?? 0) < seq) watermarks[chainId] = seq;
       }
       const info = await stat(path);
       await openSegment(file.slice(0, -'.ndjson'.length), info.mtimeMs);
@@ -187,12 +186,13 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     for (const entry of batch.entries) {
       if (entry.kind !== 'event') continue;
       if (entry.seq <= (next[entry.chainId] ?? 0)) continue; // already staged or uploaded
-      const row = walEntryToAuditRow(entry);
-      const { date, hour } = partitionOf(row.Timestamp);
-      const id = `${escapeKeySegment(row.TenantId)}+${date}+${hour}+${escapeKeySegment(row.ChainId)}`;
+      // The WAL entry itself is staged (half the bytes of its row, a fifth of the CPU); the row
+      // mapping runs in the builder thread.
+      const { date, hour } = eventHour(entry.event.occurredAt);
+      const id = `${escapeKeySegment(entry.tenantId)}+${date}+${hour}+${escapeKeySegment(entry.chainId)}`;
       let group = lines.get(id);
       if (!group) lines.set(id, (group = { rows: [], firstStagedAt: Date.now() }));
-      group.rows.push(JSON.stringify(row));
+      group.rows.push(stageLine(entry));
       next[entry.chainId] = entry.seq;
     }
     const touched: Array<{ seg: OpenSegment; before: number }> = [];

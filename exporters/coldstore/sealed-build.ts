@@ -4,7 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import type { AuditRow } from '../../schema/audit-row.ts';
+import type { WalEventEntry } from '../../receiver/contracts.ts';
+import { type AuditRow, walEntryToAuditRow } from '../../schema/audit-row.ts';
 import { type BuiltColdObject, buildColdObject } from './object-format.ts';
 
 /** What to build. */
@@ -15,23 +16,49 @@ export interface BuildRequest {
   zstdLevel: number;
 }
 
-/** Rows of a sealed file: parsed, de-duplicated by seq (first copy wins), sorted by seq. */
+/**
+ * One staging line: the WAL entry as JSON. The WAL stores entries as JSON too, so this is the same
+ * shape the runner hands over after a restart; `bigint` (possible in attributes of entries handed
+ * over in memory) becomes its decimal string and bytes their base64, as `walEntryToAuditRow` renders
+ * attribute values anyway.
+ */
+export function stageLine(entry: WalEventEntry): string {
+  return JSON.stringify(entry, (_k, v: unknown) =>
+    typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+  );
+}
+
+/** UTC date and hour of an event time (any RFC 3339 offset). */
+export function eventHour(occurredAt: string): { date: string; hour: string } {
+  const iso = new Date(Date.parse(occurredAt)).toISOString();
+  return { date: iso.slice(0, 10), hour: iso.slice(11, 13) };
+}
+
+/** Chain and seq of a parsed staging line (a WAL entry, or a row staged by an earlier version). */
+export function stagedChainSeq(v: unknown): { chainId: string; seq: number } {
+  const o = v as { kind?: string; chainId?: string; seq?: number; ChainId?: string; Seq?: number };
+  return o.kind === 'event' ? { chainId: o.chainId!, seq: o.seq! } : { chainId: o.ChainId!, seq: o.Seq! };
+}
+
+/** Rows of a sealed file: parsed, mapped to rows, de-duplicated by seq (first copy wins), sorted. */
 export async function readSealedRows(path: string): Promise<AuditRow[]> {
   const bySeq = new Map<number, AuditRow>();
   const lines = (await readFile(path, 'utf8')).split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (line === '') continue;
-    let row: AuditRow;
+    let parsed: unknown;
     try {
-      row = JSON.parse(line) as AuditRow;
+      parsed = JSON.parse(line);
     } catch (err) {
       // A torn final line is an append that never completed (its batch was not acknowledged).
       // Anything else is damage: fail loudly (the upload is retried and reported), never drop rows.
       if (i === lines.length - 1) continue;
       throw new Error(`staging file ${path} line ${i + 1} is not valid JSON: ${(err as Error).message}`);
     }
-    if (!bySeq.has(row.Seq)) bySeq.set(row.Seq, row);
+    const { seq } = stagedChainSeq(parsed);
+    if (bySeq.has(seq)) continue;
+    bySeq.set(seq, (parsed as { kind?: string }).kind === 'event' ? walEntryToAuditRow(parsed as WalEventEntry) : (parsed as AuditRow));
   }
   return [...bySeq.values()].sort((a, b) => a.Seq - b.Seq);
 }

@@ -307,6 +307,25 @@ describe('cold storage on the local archive', () => {
     await exporter.shutdown();
   });
 
+  it('stores exactly the row walEntryToAuditRow makes, also for bigint and bytes attributes', async () => {
+    const dir = dataDir();
+    const entries = makeEntries({ count: 3 }).map((e) => ({
+      ...e,
+      resource: { ...e.resource, attributes: { ...e.resource.attributes, 'host.cpus': 2n, 'host.id': new Uint8Array([1, 2, 255]) } },
+      extraAttributes: { 'custom.big': 12345678901234567890n, 'custom.list': ['a', 1, true] },
+    }));
+    const exporter = createColdStoreExporter({ dataDir: dir }, inline);
+    await exporter.start();
+    expect(await exporter.export(batchOf(entries))).toEqual({ status: 'success' });
+    expect(await exporter.flush()).toEqual({ status: 'success' });
+    await exporter.shutdown();
+    const [file] = filesUnder(join(dir, 'archive')).filter((f) => f.endsWith('.parquet'));
+    const rows = await decodeParquet(new Uint8Array(readFileSync(join(dir, 'archive', file!))));
+    expect(rows).toEqual(entries.map(walEntryToAuditRow));
+    expect(rows[0]!.ResourceAttributes).toMatchObject({ 'host.cpus': '2', 'host.id': 'AQL/' });
+    expect(rows[0]!.LogAttributes['custom.big']).toBe('12345678901234567890');
+  });
+
   it('validates config strictly, naming the key', () => {
     expect(() => parseColdStoreConfig({ maxObjectBytes: 'big' })).toThrowError(/exporters\.coldstore\.maxObjectBytes/);
     try {
