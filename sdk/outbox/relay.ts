@@ -168,7 +168,8 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   let wakeFlagWarned = false;
 
   let pool: pg.Pool | undefined;
-  let exporter: AuditBatchExporter | undefined;
+  /** One exporter per drainer: an exporter remembers the partial success of its last response. */
+  const exporters: AuditBatchExporter[] = [];
   let listener: pg.Client | undefined;
   let listenerRetry: NodeJS.Timeout | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
@@ -188,10 +189,13 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
     return pool;
   }
 
-  function getExporter(): AuditBatchExporter {
-    exporter ??= createAuditBatchExporter({ protocol: config.protocol, endpoint, headers: config.headers, timeoutMillis: config.exportTimeoutMillis });
-    return exporter;
+  function newExporter(): AuditBatchExporter {
+    const e = createAuditBatchExporter({ protocol: config.protocol, endpoint, headers: config.headers, timeoutMillis: config.exportTimeoutMillis });
+    exporters.push(e);
+    return e;
   }
+  /** Exporters of finished drainOnce() calls, reused (overlapping calls each get their own). */
+  const idleExporters: AuditBatchExporter[] = [];
 
   function deferredIds(): string[] {
     if (deferred.size === 0) return [];
@@ -205,13 +209,13 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   }
 
   /** Export `items` as one request; on a content refusal, split to find the records at fault. */
-  async function deliver(items: Item[], acc: PassAccumulator): Promise<void> {
+  async function deliver(exporter: AuditBatchExporter, items: Item[], acc: PassAccumulator): Promise<void> {
     if (items.length === 0) return;
     if (acc.transient !== undefined) {
       for (const i of items) acc.failed.push({ id: i.id, reason: acc.transient });
       return;
     }
-    const out = await getExporter().export(items.map((i) => i.record));
+    const out = await exporter.export(items.map((i) => i.record));
     if (out.status === 'success') {
       lastAckAt = Date.now();
       // OTLP partial success does not say which records were refused, and says not to retry: the
@@ -231,8 +235,8 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
     }
     if (items.length > 1) {
       const mid = Math.ceil(items.length / 2);
-      await deliver(items.slice(0, mid), acc);
-      await deliver(items.slice(mid), acc);
+      await deliver(exporter, items.slice(0, mid), acc);
+      await deliver(exporter, items.slice(mid), acc);
       return;
     }
     const item = items[0]!;
@@ -246,7 +250,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
     }
   }
 
-  async function pass(): Promise<RelayPassResult> {
+  async function pass(exporter: AuditBatchExporter): Promise<RelayPassResult> {
     stats.passes += 1;
     let client: pg.PoolClient;
     try {
@@ -274,7 +278,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
           items.push({ id: row.id, record: builder.build(checked.event, row.created_at, row.service_name) });
         }
       }
-      await deliver(items, acc);
+      await deliver(exporter, items, acc);
 
       for (const [note, ids] of idsByNote(acc.delivered)) {
         await client.query(markDeliveredSql, [ids, note]);
@@ -351,11 +355,12 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   }
 
   async function drainLoop(wakeup: Wakeup): Promise<void> {
+    const exporter = newExporter();
     let failures = 0;
     let reportedFailure = false;
     while (!stopController.signal.aborted) {
       wakeup.clear();
-      const r = await pass();
+      const r = await pass(exporter);
       if (r.kind === 'progress' || r.kind === 'idle') {
         failures = 0;
         if (reportedFailure) log({ level: 'info', message: 'export recovered; draining' });
@@ -476,14 +481,15 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
         const l = listener;
         listener = undefined;
         await l?.end().catch(() => undefined);
-        await exporter?.shutdown().catch(() => undefined);
+        await Promise.all(exporters.map((e) => e.shutdown().catch(() => undefined)));
         await pool?.end().catch(() => undefined);
       })();
       return stopped;
     },
     drainOnce() {
       if (stopped) return Promise.resolve({ kind: 'error', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'the relay was shut down') });
-      return pass();
+      const exporter = idleExporters.pop() ?? newExporter();
+      return pass(exporter).finally(() => idleExporters.push(exporter));
     },
     stats: () => ({ ...stats }),
   };
