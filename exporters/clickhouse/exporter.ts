@@ -11,6 +11,9 @@
  *  2. the table is a ReplacingMergeTree whose sorting key ends in EventId, so a copy that slipped
  *     past the window (a batch replayed with different boundaries) collapses on merge, and
  *     `FINAL` / `LIMIT 1 BY EventId` hide it until then.
+ *
+ * A batch above `insertChunkRows` is inserted in deterministic chunks (`<token>#<n>`), building
+ * chunk n+1 while chunk n is in the engine; a replay re-creates the same chunks and tokens.
  */
 import { AuditError, type OperationResult } from '../../common/errors.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalEventEntry } from '../../receiver/contracts.ts';
