@@ -54,4 +54,29 @@ describe('crash', () => {
       cleanup();
     }
   });
+
+  it('an idle logger does not keep the process alive, and what it left is sent by the next one', async () => {
+    const endpoint = await startOtlpEndpoint();
+    const { dir, cleanup } = tempDir();
+    try {
+      endpoint.defaultAnswer = { kind: 'error', httpStatus: 503, grpcCode: 14 };
+      const run = (mode: string) =>
+        new Promise<{ code: number | null; out: string }>((resolve) => {
+          const child = spawn(process.execPath, [CHILD, mode, dir, endpoint.httpUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          child.on('exit', (code) => resolve({ code, out }));
+        });
+      // Resolves only if the child exits by itself (vitest's timeout fails the test otherwise).
+      const first = await run('no-shutdown');
+      expect(first.code).toBe(0);
+      const id = first.out.trim().replace(/^ok /, '');
+      endpoint.defaultAnswer = { kind: 'ok' };
+      expect((await run('resend')).out.trim()).toBe('flushed success 0');
+      expect(endpoint.eventIds()).toContain(id);
+    } finally {
+      await endpoint.close();
+      cleanup();
+    }
+  });
 });

@@ -4,6 +4,7 @@
  *     every record() that resolved; the parent kills it with SIGKILL.
  *   resend <spoolDir> <endpoint>: open the same spool, wait until everything is delivered, print
  *     "flushed <status> <pendingRecords>" and exit.
+ *   no-shutdown <spoolDir> <endpoint>: record one event and return without shutdown().
  */
 import { createAuditLogger } from '../../../sdk/index.ts';
 
@@ -32,6 +33,10 @@ if (mode === 'record') {
     }
   };
   for (let w = 0; w < 16; w++) void worker();
+} else if (mode === 'no-shutdown') {
+  // Record and return without shutdown(): the process must still exit on its own (the receiver is
+  // down, so the sender is retrying; its timers and worker are unref'd).
+  process.stdout.write(`ok ${await audit.record({ action: 'a.b', outcome: 'success', actor: { id: 'u', type: 'user' }, tenant: { id: 't' } })}\n`);
 } else {
   const result = await audit.flush({ timeoutMillis: 20_000 });
   const pending = audit.stats().pendingRecords;
