@@ -11,7 +11,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(extra: Record<string, unknown> = {}, endpointOptions: { httpPort?: number } = {}, protocol: 'http/protobuf' | 'http/json' | 'grpc' = 'http/protobuf') {
+async function setup(
+  extra: Record<string, unknown> = {},
+  endpointOptions: { httpPort?: number } = {},
+  protocol: 'http/protobuf' | 'http/json' | 'grpc' = 'http/protobuf',
+  longTimeout = false,
+) {
   const endpoint = await startOtlpEndpoint(endpointOptions);
   cleanups.push(() => endpoint.close());
   const { dir, cleanup } = tempDir();
@@ -20,12 +25,12 @@ async function setup(extra: Record<string, unknown> = {}, endpointOptions: { htt
   const rejected: RejectedReport[] = [];
   const audit = createAuditLogger({
     spoolDir: dir,
-    exporter: { protocol, endpoint: protocol === 'grpc' ? endpoint.grpcUrl : endpoint.httpUrl, timeoutMillis: 500 },
     minBackoffMillis: 10,
     maxBackoffMillis: 50,
     onError: (e) => errors.push(e),
     onRejected: (r) => rejected.push(r),
     ...extra,
+    exporter: { protocol, endpoint: protocol === 'grpc' ? endpoint.grpcUrl : endpoint.httpUrl, timeoutMillis: longTimeout ? 5000 : 500 },
   });
   cleanups.push(async () => void (await audit.shutdown({ timeoutMillis: 100 })));
   return { endpoint, audit, errors, rejected, dir };
@@ -76,6 +81,18 @@ describe('delivery', () => {
     cleanups.push(() => endpoint.close());
     expect(await audit.flush({ timeoutMillis: 10_000 })).toEqual({ status: 'success' });
     expect(endpoint.eventIds().sort()).toEqual([...ids].sort());
+  });
+
+  it('honours an HTTP Retry-After that fits in the exporter timeout (the OTel exporter retries itself)', async () => {
+    const { endpoint, audit, errors } = await setup({}, {}, 'http/protobuf', true);
+    endpoint.script({ kind: 'error', httpStatus: 503, grpcCode: 14, retryAfterSeconds: 1 });
+    const ids = await recordN(audit, 2);
+    expect(await audit.flush({ timeoutMillis: 10_000 })).toEqual({ status: 'success' });
+    expect(endpoint.requestCount).toBe(2);
+    expect(endpoint.eventIds()).toEqual(ids);
+    // One attempt from the sender's point of view: nothing reported, no backoff of its own.
+    expect(errors).toEqual([]);
+    expect(audit.stats().failedAttempts).toBe(0);
   });
 
   it('isolates the records a 400 refers to, reports them, and does not retry them', async () => {
