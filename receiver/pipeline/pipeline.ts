@@ -344,6 +344,7 @@ class Pipeline implements AuditPipeline {
       this.runners.push(runner);
     }
     this.headsSavedAt = this.now();
+    this.lastExpireAt = this.now(); // recovery skipped expired ids already
     this.maintenanceTimer = setInterval(() => void this.maintain(), c.maintenanceIntervalMillis);
     this.maintenanceTimer.unref();
     this.accepting = true;
