@@ -40,8 +40,10 @@ async function startEndpointProcess(): Promise<{ url: string; count(): Promise<n
 
 /** Options of {@link run}. */
 export interface OutboxBenchOptions {
-  /** Shorter run (CI smoke). */
+  /** Shorter run. */
   quick?: boolean;
+  /** CI-smoke sizes (bench/run.ts `--tiny`): proves the scenario runs; the numbers mean nothing. */
+  tiny?: boolean;
   /** Postgres URL; default env OTEL_AUDIT_BENCH_POSTGRES_URL or the local test database. */
   postgresUrl?: string;
 }
@@ -131,6 +133,7 @@ async function fill(pool: pg.Pool, schema: string, count: number): Promise<void>
 export async function run(options: OutboxBenchOptions = {}): Promise<OutboxBenchResult> {
   const postgresUrl = options.postgresUrl ?? process.env.OTEL_AUDIT_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const quick = options.quick ?? false;
+  const tiny = options.tiny ?? false;
   const schema = `outbox_bench_${randomBytes(4).toString('hex')}`;
   const pool = new pg.Pool({ connectionString: postgresUrl, max: 12 });
   const endpoint = await startEndpointProcess();
@@ -151,11 +154,11 @@ export async function run(options: OutboxBenchOptions = {}): Promise<OutboxBench
     );
     const relayExited = new Promise((resolve) => relayProcess.once('exit', resolve));
     const transactions: TxRate[] = [];
-    const roundMillis = quick ? 500 : 2000;
-    const rounds = quick ? 2 : 4;
+    const roundMillis = tiny ? 200 : quick ? 500 : 2000;
+    const rounds = tiny ? 1 : quick ? 2 : 4;
     for (const clients of [1, 8]) {
       // Warm-up, then alternate so both modes see the same checkpoints and autovacuum.
-      await txRate(pool, schema, clients, 300, true);
+      await txRate(pool, schema, clients, tiny ? 100 : 300, true);
       let without = 0;
       let withO = 0;
       for (let r = 0; r < rounds; r++) {
@@ -168,7 +171,7 @@ export async function run(options: OutboxBenchOptions = {}): Promise<OutboxBench
         clients,
         withoutOutbox: Math.round(without),
         withOutbox: Math.round(withO),
-        overheadPercent: Math.round(((without - withO) / without) * 1000) / 10,
+        overheadPercent: without > 0 ? Math.round(((without - withO) / without) * 1000) / 10 : 0,
       });
     }
     relayProcess.kill('SIGTERM');
@@ -177,8 +180,8 @@ export async function run(options: OutboxBenchOptions = {}): Promise<OutboxBench
     await pool.query(`UPDATE "${schema}".audit_outbox SET delivered_at = now() WHERE delivered_at IS NULL AND rejected_at IS NULL`);
 
     const relayRuns: OutboxBenchResult['relay'] = [];
-    const events = quick ? 20_000 : 100_000;
-    for (const { batchSize, concurrency } of quick ? [{ batchSize: 1000, concurrency: 2 }] : [{ batchSize: 1000, concurrency: 1 }, { batchSize: 1000, concurrency: 2 }, { batchSize: 2000, concurrency: 2 }]) {
+    const events = tiny ? 2000 : quick ? 20_000 : 100_000;
+    for (const { batchSize, concurrency } of quick || tiny ? [{ batchSize: 1000, concurrency: 2 }] : [{ batchSize: 1000, concurrency: 1 }, { batchSize: 1000, concurrency: 2 }, { batchSize: 2000, concurrency: 2 }]) {
       await fill(pool, schema, events);
       await pool.query(`VACUUM ANALYZE "${schema}".audit_outbox`);
       const countedBefore = await endpoint.count();
