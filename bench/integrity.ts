@@ -13,6 +13,7 @@
  *
  * `run({ quick })` returns the numbers; bench/run.ts prints them.
  */
+import { availableParallelism } from 'node:os';
 import { GENESIS_HASH } from '../integrity/chain-hash.ts';
 import {
   MerkleTree,
@@ -28,6 +29,7 @@ import {
   tiledLeafSource,
   verifyChainEntries,
   verifyProofBundle,
+  withParallelEntryHashes,
   type ChainEntryInput,
   type CheckpointRecord,
 } from '../integrity/index.ts';
@@ -68,6 +70,8 @@ export interface IntegrityBenchResult {
     /** RFC 6962 tree rebuild alone (leaf + node hashing). */
     merkleLeavesPerSecond: number;
     ok: boolean;
+    /** verifyChainEntries fed through withParallelEntryHashes (hashes recomputed in worker threads). */
+    parallel: { workers: number; eventsPerSecond: number; ok: boolean };
   };
   /** Ingest-side cost: CPU µs per `checkpointer.append`, including the checkpoints it triggers (every 10,000). */
   checkpointerAppendCpuMicros: number;
@@ -156,6 +160,10 @@ export async function run(options: IntegrityBenchOptions = {}): Promise<Integrit
   const cpu = process.cpuUsage(c0);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   if (!result.ok) throw new Error(`benchmark chain did not verify: ${JSON.stringify(result.problems.slice(0, 3))}`);
+  const workers = Math.max(1, availableParallelism() - 1);
+  const p0 = performance.now();
+  const parallelResult = await verifyChainEntries(withParallelEntryHashes(entries, { workers }), { checkpoints, verifierKeys: [signer.verifierKey] });
+  const p1 = performance.now();
   const h0 = performance.now();
   for (const e of entries) fastEntryHash(e.prevHash, e.event);
   const h1 = performance.now();
@@ -231,6 +239,7 @@ export async function run(options: IntegrityBenchOptions = {}): Promise<Integrit
       entryHashesPerSecond: Math.round(nEvents / ((h1 - h0) / 1000)),
       merkleLeavesPerSecond: Math.round(nEvents / ((m1 - m0) / 1000)),
       ok: result.ok,
+      parallel: { workers, eventsPerSecond: Math.round(nEvents / ((p1 - p0) / 1000)), ok: parallelResult.ok },
     },
     checkpointerAppendCpuMicros,
     proofs: {

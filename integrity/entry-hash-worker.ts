@@ -1,0 +1,20 @@
+/**
+ * Worker thread of {@link withParallelEntryHashes} (integrity/parallel-hash.ts): receives a JSON
+ * batch `[[prevHashHex, event], …]` and answers with the recomputed entry hashes, in order, or
+ * `null` for an entry that cannot be hashed (the verifier then hashes it itself and reports it).
+ */
+import { parentPort } from 'node:worker_threads';
+import { fastEntryHash } from './entry-hash.ts';
+import type { AuditEvent } from '../schema/audit-event.ts';
+
+parentPort?.on('message', (message: { id: number; batch: string }) => {
+  const items = JSON.parse(message.batch) as Array<[string, AuditEvent]>;
+  const hashes = items.map(([prev, event]) => {
+    try {
+      return fastEntryHash(prev, event);
+    } catch {
+      return null;
+    }
+  });
+  parentPort!.postMessage({ id: message.id, hashes });
+});
