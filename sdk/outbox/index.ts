@@ -15,5 +15,5 @@ export { OutboxRelayConfigSchema, RelayBackoffSchema, parseOutboxRelayConfig } f
 export type { OutboxRelayConfig, OutboxRelayConfigInput } from './relay-config.ts';
 export { createOutboxRelay } from './relay.ts';
 export type { OutboxRelay, OutboxRelayOptions, OutboxRelayStats, RelayLogEntry, RelayPassResult } from './relay.ts';
-export { classifyExportError, createAuditBatchExporter, exporterUrl, LogRecordBuilder } from './otlp-export.ts';
-export type { AuditBatchExporter, ExportFailureKind, ExportOutcome, OtlpExportSettings, OtlpProtocol } from './otlp-export.ts';
+export { classifyRelayExportError, createAuditBatchExporter, exporterUrl, LogRecordBuilder } from './otlp-export.ts';
+export type { AuditBatchExporter, ExportFailureKind, ExportOutcome, OtlpExportSettings } from './otlp-export.ts';

@@ -70,7 +70,7 @@ export function createAuditBatchExporter(settings: OtlpExportSettings): AuditBat
             return;
           }
           takePartialSuccess();
-          resolve({ status: 'failed', ...classifyExportError(result.error) });
+          resolve({ status: 'failed', ...classifyRelayExportError(result.error) });
         });
       });
     },
@@ -79,7 +79,7 @@ export function createAuditBatchExporter(settings: OtlpExportSettings): AuditBat
 }
 
 /** Classify the error an exporter reported (the SDK's rules); see {@link ExportFailureKind}. */
-export function classifyExportError(error: unknown): { kind: ExportFailureKind; message: string } {
+export function classifyRelayExportError(error: unknown): { kind: ExportFailureKind; message: string } {
   const c = classifySdkExportError(error);
   const e = error as { message?: string; data?: unknown } | undefined;
   const detail = typeof e?.data === 'string' && e.data !== '' ? `: ${e.data.slice(0, 500)}` : '';
