@@ -4,3 +4,6 @@ export type { AddExporterOptions, AuditPipeline, ChainHead, PipelineHooks, Pipel
 export { ExporterRunnerConfigSchema, PipelineConfigSchema, parsePipelineConfig } from './config.ts';
 export type { ExporterRunnerConfig, PipelineConfig, PipelineConfigInput } from './config.ts';
 export { renderPrometheusMetrics } from './metrics.ts';
+export { attrReplacer, extraAttributesJson, prepareRequest } from './prepare-stage.ts';
+export type { PreparedRecord, PreparedRequest, RecordContext, Rejection } from './prepare-stage.ts';
+export { fastCanonicalEventJson } from './fast-jcs.ts';

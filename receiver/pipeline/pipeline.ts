@@ -2,9 +2,13 @@
  * The processing pipeline (issue 3): the {@link LogsConsumer} the transports call, and the owner of
  * the WAL, the dedupe index, the chain state, the dead-letter store and the exporter runners.
  *
- *   consume(): back-pressure gate → classify → validate + normalize → tenant binding →
- *              [synchronous sequencer: dedupe → seq + hash chain → WAL append] →
- *              wait for the group commit (fsync) → IngestResult
+ *   consume(): back-pressure gate → classify → validate + normalize → tenant binding → JCS
+ *              (prepare-stage.ts, pure) → [synchronous sequencer: dedupe → seq + hash chain →
+ *              WAL append] → wait for the group commit (fsync) → IngestResult
+ *
+ * Components, started in this order and shut down in reverse by `start()` / `shutdown()`: the data
+ * dir lock and instance id, the dedupe index (chunks) and chain heads (snapshot + WAL replay), the
+ * WAL (recovery), the dead-letter store, each exporter and its runner, the maintenance timer.
  *
  * Race freedom: everything between the dedupe lookup and the WAL append runs in one synchronous
  * block (no `await`), and JavaScript runs one block at a time, so the sequencer is the single
@@ -17,15 +21,14 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { AuditError } from '../../common/errors.ts';
 import { GENESIS_HASH, computeEntryHashFromCanonical } from '../../integrity/chain-hash.ts';
-import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordView } from '../../schema/otlp-mapping.ts';
+import { AUDIT_ATTR } from '../../schema/otlp-mapping.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { DeadLetterStore, type DeadLetter } from '../dead-letter/store.ts';
 import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.ts';
 import { DedupeChunkStore, DedupeIndex } from '../wal/dedupe-index.ts';
-import { uuidToWords } from '../wal/format.ts';
 import { atomicWriteFile } from '../wal/fs-util.ts';
 import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
-import { fastCanonicalEventJson } from './fast-jcs.ts';
+import { prepareRequest, type Rejection } from './prepare-stage.ts';
 import { parseExporterRunnerConfig, parsePipelineConfig, type ExporterRunnerConfig, type PipelineConfig, type PipelineConfigInput } from './config.ts';
 
 /** Upper bounds (ms) of the fsync latency histogram buckets; a final +Inf bucket is implied. */
@@ -131,51 +134,6 @@ interface ChainState {
   jsonPrefix: string;
   seq: number;
   hash: string;
-}
-
-interface Prepared {
-  canonical: string;
-  eventId: string;
-  tenantId: string;
-  /** Event id as four big-endian u32 words (dedupe key and WAL header). */
-  w0: number;
-  w1: number;
-  w2: number;
-  w3: number;
-  ctx: RecordContext;
-  extraJson: string;
-}
-
-interface RecordContext {
-  resourceJson: string;
-  scopeJson: string;
-}
-
-interface Rejection {
-  index: number;
-  code: string;
-  reason: string;
-  record: LogRecordView;
-  resource: unknown;
-  scope: unknown;
-}
-
-const MAPPED_KEYS = new Set<string>(Object.values(AUDIT_ATTR));
-
-/** JSON replacer for OTLP attribute values: bigint → number when safe else decimal text; bytes → base64. */
-function attrReplacer(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-  return value;
-}
-
-function extraAttributesJson(attrs: Record<string, unknown>): string {
-  let extra: Record<string, unknown> | undefined;
-  for (const k in attrs) {
-    if (MAPPED_KEYS.has(k)) continue;
-    (extra ??= {})[k] = attrs[k];
-  }
-  return extra === undefined ? '{}' : JSON.stringify(extra, attrReplacer);
 }
 
 async function readOrCreateInstanceId(dataDir: string, configured: string | undefined): Promise<string> {
@@ -472,67 +430,12 @@ class Pipeline implements AuditPipeline {
 
   private async ingest(logs: DecodedLogs, context: IngestContext, wal: Wal): Promise<IngestResult> {
     const c = this.counters;
-    const rejections: Rejection[] = [];
-    const prepared: Prepared[] = [];
-    let nonAuditDropped = 0;
-    let index = 0;
+    // Stages 1-4 (classify, validate + normalize, tenant binding, canonicalize): pure, per record.
+    const { prepared, rejections, received, nonAudit, nonAuditDropped } = prepareRequest(logs, context, this.config.nonAudit);
+    c.received += received;
+    c.nonAudit += nonAudit;
 
-    // Stages 1-3: classify, validate + normalize, tenant binding. Pure per-record work.
-    for (const rl of logs.resourceLogs) {
-      let resourceJson: string | undefined;
-      for (const sl of rl.scopeLogs) {
-        let ctx: RecordContext | undefined;
-        for (const record of sl.logRecords) {
-          const i = index++;
-          c.received++;
-          const reject = (code: string, reason: string) =>
-            rejections.push({ index: i, code, reason, record, resource: { attributes: rl.resource.attributes, schemaUrl: rl.schemaUrl }, scope: sl.scope });
-          if (!isAuditRecord(record)) {
-            c.nonAudit++;
-            if (this.config.nonAudit === 'reject') reject('AUDIT_ERR_INVALID_EVENT', `not an audit record (no ${AUDIT_ATTR.schemaVersion} attribute)`);
-            else nonAuditDropped++;
-            continue;
-          }
-          const v = logRecordToAuditEvent(record);
-          if (!v.ok) {
-            reject(v.error.code, v.error.message);
-            continue;
-          }
-          const event = v.event;
-          if (context.boundTenantId !== undefined && event.tenant.id !== context.boundTenantId) {
-            reject('AUDIT_ERR_FORBIDDEN', `tenant "${event.tenant.id}" is not allowed for this token (bound to tenant "${context.boundTenantId}")`);
-            continue;
-          }
-          let canonical: string;
-          try {
-            canonical = fastCanonicalEventJson(event);
-          } catch (err) {
-            reject('AUDIT_ERR_INVALID_EVENT', (err as Error).message);
-            continue;
-          }
-          const words = this.words;
-          if (!uuidToWords(event.eventId, words)) {
-            reject('AUDIT_ERR_INVALID_EVENT', `eventId: not a UUID: ${event.eventId}`);
-            continue;
-          }
-          if (resourceJson === undefined) resourceJson = JSON.stringify({ attributes: rl.resource.attributes, schemaUrl: rl.schemaUrl }, attrReplacer);
-          ctx ??= { resourceJson, scopeJson: JSON.stringify({ name: sl.scope.name, version: sl.scope.version }) };
-          prepared.push({
-            canonical,
-            eventId: event.eventId,
-            tenantId: event.tenant.id,
-            w0: words[0]!,
-            w1: words[1]!,
-            w2: words[2]!,
-            w3: words[3]!,
-            ctx,
-            extraJson: extraAttributesJson(record.attributes),
-          });
-        }
-      }
-    }
-
-    // Stages 4-6: the sequencer. One synchronous block: dedupe → chain → WAL append.
+    // Stages 5-7, the sequencer: one synchronous block, dedupe → seq + hash chain → WAL append.
     if (wal.failed) return { status: 'failure', error: wal.failed };
     if (!this.accepting) return this.retryable(new AuditError('AUDIT_ERR_SHUTDOWN', 'receiver is shutting down', { retryable: true }));
     const nowMs = this.now();

@@ -1,0 +1,145 @@
+/**
+ * Stages 1–4 of the pipeline, pure and per record (no shared state, so they need no ordering):
+ *
+ *   1. classify     — audit when the record carries `audit.schema_version`; others are dropped
+ *                     (counted) or rejected per `nonAudit`
+ *   2. validate     — `logRecordToAuditEvent` (OTLP mapping + zod schema) and `normalizeAuditEvent`
+ *                     (1.x upgraded to the current version)
+ *   3. tenant       — with `IngestContext.boundTenantId`, records of another tenant are rejected
+ *   4. canonicalize — RFC 8785 JCS of the normalized event (the hash input and the WAL's `event`)
+ *
+ * Stages 5–7 (dedupe, sequence + hash chain, WAL append) need the chain state and run in the
+ * pipeline's synchronous sequencer (pipeline.ts).
+ */
+import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
+import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordView } from '../../schema/otlp-mapping.ts';
+import { uuidToWords } from '../wal/format.ts';
+import { fastCanonicalEventJson } from './fast-jcs.ts';
+
+/** Resource and scope JSON of a record, built once per resourceLogs/scopeLogs and shared. */
+export interface RecordContext {
+  resourceJson: string;
+  scopeJson: string;
+}
+
+/** A record that passed stages 1–4, ready for the sequencer. */
+export interface PreparedRecord {
+  /** RFC 8785 JCS of the normalized event: hashed and stored verbatim. */
+  canonical: string;
+  eventId: string;
+  tenantId: string;
+  /** Event id as four big-endian u32 words (dedupe key and WAL header). */
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
+  ctx: RecordContext;
+  /** JSON of the attributes the mapping does not consume (kept, not hashed). */
+  extraJson: string;
+}
+
+/** A record refused by stages 1–4, with what the dead-letter store keeps. */
+export interface Rejection {
+  /** Position in the request, flattened over resource and scope logs. */
+  index: number;
+  code: string;
+  reason: string;
+  record: LogRecordView;
+  resource: { attributes: Record<string, unknown>; schemaUrl: string };
+  scope: ScopeView;
+}
+
+/** Output of {@link prepareRequest}. */
+export interface PreparedRequest {
+  prepared: PreparedRecord[];
+  rejections: Rejection[];
+  /** Records in the request. */
+  received: number;
+  /** Records without `audit.schema_version` (dropped or rejected). */
+  nonAudit: number;
+  /** Non-audit records dropped under `nonAudit: 'drop'` (they are not rejections). */
+  nonAuditDropped: number;
+}
+
+const MAPPED_KEYS = new Set<string>(Object.values(AUDIT_ATTR));
+
+/** JSON replacer for OTLP attribute values: bigint → number when safe else decimal text; bytes → base64. */
+export function attrReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  return value;
+}
+
+/** JSON of the attributes that the OTLP mapping does not consume (`{}` when none). */
+export function extraAttributesJson(attrs: Record<string, unknown>): string {
+  let extra: Record<string, unknown> | undefined;
+  for (const k in attrs) {
+    if (MAPPED_KEYS.has(k)) continue;
+    (extra ??= {})[k] = attrs[k];
+  }
+  return extra === undefined ? '{}' : JSON.stringify(extra, attrReplacer);
+}
+
+const words = new Uint32Array(4);
+
+/** Run stages 1–4 over one request. Never throws for bad records: they become rejections. */
+export function prepareRequest(logs: DecodedLogs, context: IngestContext, nonAudit: 'drop' | 'reject'): PreparedRequest {
+  const out: PreparedRequest = { prepared: [], rejections: [], received: 0, nonAudit: 0, nonAuditDropped: 0 };
+  let index = 0;
+  for (const rl of logs.resourceLogs) {
+    let resourceJson: string | undefined;
+    const resource = { attributes: rl.resource.attributes, schemaUrl: rl.schemaUrl };
+    for (const sl of rl.scopeLogs) {
+      let ctx: RecordContext | undefined;
+      for (const record of sl.logRecords) {
+        const i = index++;
+        out.received++;
+        let code = 'AUDIT_ERR_INVALID_EVENT';
+        let reason: string | undefined;
+        if (!isAuditRecord(record)) {
+          out.nonAudit++;
+          if (nonAudit === 'drop') {
+            out.nonAuditDropped++;
+            continue;
+          }
+          reason = `not an audit record (no ${AUDIT_ATTR.schemaVersion} attribute)`;
+        } else {
+          const v = logRecordToAuditEvent(record);
+          if (!v.ok) {
+            code = v.error.code;
+            reason = v.error.message;
+          } else if (context.boundTenantId !== undefined && v.event.tenant.id !== context.boundTenantId) {
+            code = 'AUDIT_ERR_FORBIDDEN';
+            reason = `tenant "${v.event.tenant.id}" is not allowed for this token (bound to tenant "${context.boundTenantId}")`;
+          } else {
+            let canonical: string | undefined;
+            try {
+              canonical = fastCanonicalEventJson(v.event);
+            } catch (err) {
+              reason = (err as Error).message;
+            }
+            if (canonical !== undefined && !uuidToWords(v.event.eventId, words)) reason = `eventId: not a UUID: ${v.event.eventId}`;
+            if (canonical !== undefined && reason === undefined) {
+              resourceJson ??= JSON.stringify(resource, attrReplacer);
+              ctx ??= { resourceJson, scopeJson: JSON.stringify({ name: sl.scope.name, version: sl.scope.version }) };
+              out.prepared.push({
+                canonical,
+                eventId: v.event.eventId,
+                tenantId: v.event.tenant.id,
+                w0: words[0]!,
+                w1: words[1]!,
+                w2: words[2]!,
+                w3: words[3]!,
+                ctx,
+                extraJson: extraAttributesJson(record.attributes),
+              });
+              continue;
+            }
+          }
+        }
+        out.rejections.push({ index: i, code, reason: reason!, record, resource, scope: sl.scope });
+      }
+    }
+  }
+  return out;
+}
