@@ -73,8 +73,9 @@ export interface ReplayReport extends ReplayProgress {
 }
 
 /**
- * Replay cold objects into a sink. Bad objects are skipped and reported; a store or sink that is
- * unreachable ends the replay with a `retryable` result (re-running it is safe: it is idempotent).
+ * Replay cold objects into a sink. Bad objects (and objects the sink refuses with `failure`) are
+ * skipped and reported; a store or sink that is unreachable (`retryable`) ends the replay with that
+ * result (re-running it is safe: it is idempotent).
  */
 export async function replayColdStorage(o: ReplayOptions): Promise<OperationResult<ReplayReport>> {
   const started = Date.now();
@@ -117,10 +118,18 @@ export async function replayColdStorage(o: ReplayOptions): Promise<OperationResu
         seqs: read.integrity.map((r) => r.Seq),
         rows: () => coldObjectRows(checked),
       });
-      if (written.status !== 'success') return written;
-      p.rowsRead += read.integrity.length;
-      p.rowsInserted += written.value.inserted;
-      p.rowsAlreadyPresent += written.value.alreadyPresent;
+      if (written.status === 'retryable') return written;
+      if (written.status === 'failure') {
+        // The sink refuses this object for good (e.g. a value the table cannot hold): report it and go on.
+        const s = { key: ref.key, reason: written.error.message };
+        skippedFiles.push(s);
+        p.skipped++;
+        o.onSkip?.(s);
+      } else {
+        p.rowsRead += read.integrity.length;
+        p.rowsInserted += written.value.inserted;
+        p.rowsAlreadyPresent += written.value.alreadyPresent;
+      }
     }
     p.objectsDone++;
     p.bytesDone += ref.size;
