@@ -33,7 +33,8 @@ export interface ExporterRunnerStatus {
   lagEntries: number;
   /** WAL bytes not yet acknowledged by this exporter. */
   lagBytes: number;
-  state: 'stopped' | 'idle' | 'batching' | 'exporting' | 'backoff';
+  /** `starting`: `exporter.start()` is being (re)tried — a destination that is down at start-up does not stop ingest. */
+  state: 'stopped' | 'starting' | 'idle' | 'batching' | 'exporting' | 'backoff';
   /** True while the current batch got a permanent `failure` (retried at max backoff). */
   failing: boolean;
   /** Attempts of the current batch that did not succeed. */
@@ -81,6 +82,8 @@ export class ExporterRunner {
   private readonly st: ExporterRunnerStatus;
   /** Called after each cursor save (the pipeline uses it to delete passed segments). */
   onCursorSaved: (() => void) | undefined;
+  /** True once `exporter.start()` succeeded (so `stop()` knows whether to call `shutdown()`). */
+  exporterStarted = false;
 
   constructor(wal: Wal, exporter: AuditExporter, options: ExporterRunnerOptions) {
     this.wal = wal;
@@ -101,7 +104,11 @@ export class ExporterRunner {
     };
   }
 
-  /** Load the cursor and start the loop. */
+  /**
+   * Load the cursor and start the loop. The loop starts the exporter itself (`exporter.start()`,
+   * retried with backoff while it fails, reported as failing), so a destination that is down when the
+   * receiver starts delays exporting, not ingest.
+   */
   async start(): Promise<void> {
     this.saved = await this.wal.registerCursor(this.exporter.name);
     this.reader = this.wal.openReader(this.saved);
@@ -116,12 +123,40 @@ export class ExporterRunner {
     });
   }
 
-  /** Stop after the export in progress (if any) finishes; its cursor is saved if it succeeded. */
+  /**
+   * Stop after the export in progress (if any) finishes (its cursor is saved if it succeeded), then
+   * shut the exporter down if it was started.
+   */
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
     await this.reader?.close();
+    if (this.exporterStarted) {
+      this.exporterStarted = false;
+      await this.exporter.shutdown().catch(() => undefined);
+    }
     this.st.state = 'stopped';
+  }
+
+  private async startExporter(signal: AbortSignal): Promise<boolean> {
+    let attempt = 0;
+    while (!signal.aborted) {
+      this.st.state = 'starting';
+      try {
+        await this.exporter.start();
+        this.exporterStarted = true;
+        if (attempt > 0) this.st.failing = false;
+        return true;
+      } catch (err) {
+        const e = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_EXPORT_FAILED', `exporter start failed: ${(err as Error)?.message ?? err}`, { cause: err });
+        this.st.failing = true;
+        this.st.lastError = { code: e.code, message: e.message, atMillis: Date.now() };
+        const delay = backoffDelay(attempt++, this.options.initialBackoffMillis, this.options.maxBackoffMillis, this.random);
+        this.st.lastBackoffMillis = delay;
+        await sleep(delay, signal);
+      }
+    }
+    return false;
   }
 
   /** Current status (lag computed against the WAL's durable end). */
@@ -139,6 +174,7 @@ export class ExporterRunner {
     const signal = this.abort.signal;
     const reader = this.reader!;
     const o = this.options;
+    if (!(await this.startExporter(signal))) return;
     while (!signal.aborted) {
       const pos = reader.position;
       // A batch that was in flight when the process stopped: re-send exactly that range first.

@@ -106,7 +106,10 @@ export interface AuditPipeline extends LogsConsumer {
   readonly config: PipelineConfig;
   /** True after `start()` finished recovery and until shutdown begins. */
   readonly ready: boolean;
-  /** Register an exporter (before `start()`); the pipeline starts and shuts it down. */
+  /**
+   * Register an exporter (before `start()`). The pipeline starts it (retrying `exporter.start()`
+   * with backoff while it fails — ingest does not wait for it) and shuts it down.
+   */
   addExporter(exporter: AuditExporter, options?: AddExporterOptions): void;
   /** Recover the WAL and state, start exporters. Throws AUDIT_ERR_WAL_CORRUPT / _WAL_IO on damage. */
   start(): Promise<void>;
@@ -297,7 +300,6 @@ class Pipeline implements AuditPipeline {
       const cfg = parseExporterRunnerConfig(c.exporters, rest);
       const runner = new ExporterRunner(wal, exporter, { ...cfg, ...(random ? { random } : {}) });
       runner.onCursorSaved = () => void this.collectGarbage();
-      await exporter.start();
       await runner.start();
       this.runners.push(runner);
     }
@@ -605,8 +607,7 @@ class Pipeline implements AuditPipeline {
     if (this.inFlightRequests > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const wal = this.wal;
     if (wal) await wal.sync();
-    for (const r of this.runners) await r.stop();
-    for (const r of this.runners) await r.exporter.shutdown().catch(() => undefined);
+    for (const r of this.runners) await r.stop(); // also shuts its exporter down
     await this.maintaining?.catch(() => undefined);
     if (wal) {
       await wal.collectGarbage(this.dedupeChunks, () => this.persistHeads()).catch(() => undefined);

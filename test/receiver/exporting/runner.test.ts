@@ -176,3 +176,33 @@ describe('ExporterRunner', () => {
     await runner.stop();
   });
 });
+
+describe('ExporterRunner start-up', () => {
+  it('retries exporter.start() with backoff while it fails, then exports; shuts the exporter down on stop', async () => {
+    await append(2);
+    let starts = 0;
+    let shutdowns = 0;
+    const calls: ExportBatch[] = [];
+    const exporter: AuditExporter = {
+      name: 'flaky-start',
+      async start() {
+        if (++starts < 3) throw new Error('connection refused');
+      },
+      async shutdown() {
+        shutdowns++;
+      },
+      async export(batch) {
+        calls.push(batch);
+        return { status: 'success' };
+      },
+    };
+    const runner = new ExporterRunner(wal, exporter, { maxBatchEntries: 100, maxBatchDelayMillis: 0, initialBackoffMillis: 1, maxBackoffMillis: 2 });
+    await runner.start();
+    await settle(() => calls.length === 1, 'export after start retries');
+    expect(starts).toBe(3);
+    expect(runner.status().failing).toBe(false);
+    expect(runner.status().lastError?.message).toMatch(/connection refused/);
+    await runner.stop();
+    expect(shutdowns).toBe(1);
+  });
+});
