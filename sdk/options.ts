@@ -56,7 +56,7 @@ export const AuditLoggerOptionsSchema = z
         'must be an OTel LogRecordExporter',
       )
       .optional(),
-    exportThread: z.enum(['worker', 'main']).default('worker'),
+    exportThread: z.enum(['worker', 'main']).default('main'),
     maxExportBatchSize: positiveInt().max(100_000).default(512),
     exportDelayMillis: z.number().int().min(0).max(60_000).default(50),
     minBackoffMillis: positiveInt().default(1000),
@@ -94,9 +94,10 @@ export const AuditLoggerOptionsSchema = z
  *   `timeoutMillis`, `compression`).
  * - `logRecordExporter`: use this OTel exporter instead (then `exporter` is ignored, and
  *   partial_success is invisible: stock OTel exporters only log it).
- * - `exportThread` (`'worker'`): where the built-in exporter encodes and sends — a worker thread
- *   (keeps OTLP encoding off the application's event loop) or `'main'`. A `logRecordExporter`
- *   always runs on the main thread.
+ * - `exportThread` (`'main'`): where the built-in exporter encodes and sends. `'worker'` moves OTLP
+ *   encoding and sending to a worker thread, off the application's event loop — for high event
+ *   rates; the worker starts with the logger and its start-up (loading the exporter, ~0.5 s on a
+ *   busy machine) delays the first delivery. A `logRecordExporter` always runs on the main thread.
  * - `maxExportBatchSize` (512): records per export request.
  * - `exportDelayMillis` (50): how long a partial batch waits for more records before it is sent
  *   (`flush()` does not wait). Fewer, larger requests at low rates; events are durable meanwhile.

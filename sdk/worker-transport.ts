@@ -18,7 +18,7 @@ import type { SpoolRecord } from './spool/types.ts';
 // the types), export-worker.js in the built package.
 const WORKER_URL = new URL(`./export-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
-/** Create the transport; the worker starts at the first send. */
+/** Create the transport and start its worker (start-up overlaps with the application's). */
 export function createWorkerTransport(settings: OtlpExporterSettings, exportTimeoutMillis: number): ExportTransport {
   let worker: Worker | undefined;
   let nextId = 1;
@@ -52,6 +52,7 @@ export function createWorkerTransport(settings: OtlpExporterSettings, exportTime
     });
     return w;
   };
+  worker = start();
   return {
     send(records: SpoolRecord[]): Promise<TransportResult> {
       worker ??= start();

@@ -49,7 +49,8 @@ import * as sdk from 'otel-audit/sdk';
 import { validateAuditEvent } from 'otel-audit/schema';
 if (sdk.createAuditLogger !== createAuditLogger) throw new Error('subpath export mismatch');
 if (typeof validateAuditEvent !== 'function') throw new Error('schema export missing');
-const audit = createAuditLogger({ delivery: 'memory', exporter: { endpoint: process.argv[2] } });
+// The export worker too: its file must resolve inside dist/ (export-worker.js).
+const audit = createAuditLogger({ delivery: 'memory', exportThread: 'worker', exporter: { endpoint: process.argv[2] } });
 const id = await runWithAuditContext({ actor: { id: 'u-1', type: 'user' }, tenant: { id: 'acme' } }, () =>
   audit.record({ action: 'package.smoke', outcome: 'success' }));
 const flushed = await audit.flush({ timeoutMillis: 10000 });
