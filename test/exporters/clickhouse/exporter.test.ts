@@ -111,6 +111,17 @@ describe('ClickHouse exporter (chDB)', () => {
     expect(await count(db)).toBe(2500);
   });
 
+  it('asyncInsert waits for the flush and still deduplicates', async () => {
+    const db = uniqueDatabase();
+    const exporter = createClickHouseExporter({ database: db, asyncInsert: true }, { handle });
+    await exporter.start();
+    const batch = batchOf(makeEntries({ count: 300 }));
+    expect(await exporter.export(batch)).toEqual({ status: 'success' });
+    expect(await count(db)).toBe(300); // visible as soon as export() returns
+    expect(await exporter.export(batch)).toEqual({ status: 'success' });
+    expect(await count(db)).toBe(300);
+  });
+
   it('tokens differ between receivers with the same LSN range', () => {
     const r1 = batchOf(makeEntries({ count: 10, instanceId: 'r1' }));
     const r2 = batchOf(makeEntries({ count: 10, instanceId: 'r2', mutate: (e) => ({ ...e, reason: 'other receiver' }) }));
