@@ -38,7 +38,7 @@ export const PipelineConfigSchema = z.strictObject({
   durability: z.enum(['fsync', 'none']).default('fsync'),
   /** Dedupe window (ms). Default 7 days. */
   dedupeWindowMillis: z.number().int().min(1000).default(7 * 24 * 3600 * 1000),
-  /** Most event ids the dedupe index keeps in memory (~27–53 bytes each). Default 3 000 000 (≤ 160 MiB). */
+  /** Most event ids the dedupe index keeps in memory (27–53 bytes each). Default 3 000 000 (table ≤ 80 MiB). */
   dedupeMaxIds: z.number().int().min(1024).default(3_000_000),
   /** Back-pressure when the WAL behind the slowest exporter exceeds this (bytes). Default 4 GiB. */
   maxBacklogBytes: bytes().default(4 * 1024 ** 3),

@@ -143,7 +143,11 @@ export class DedupeIndex {
     this.count++;
   }
 
-  /** Drop the oldest ~25 % (by first-seen second), found from a sample of the table. */
+  /**
+   * Drop the oldest ~25 % (by first-seen second, found from a sample of the table). When time does
+   * not discriminate (a burst within one second fills the table), drop a pseudo-random quarter
+   * instead, so an insert always finds room.
+   */
   private evictOldest(nowSec: number): void {
     const t = this.table;
     const cap = this.mask + 1;
@@ -154,9 +158,13 @@ export class DedupeIndex {
       if (s !== 0) sample.push(s);
     }
     sample.sort((x, y) => x - y);
-    const cutoff = (sample[Math.floor(sample.length / 4)] ?? nowSec) + 1;
+    const cutoff = sample[Math.floor(sample.length / 4)] ?? nowSec;
     this.evictedBeforeSec = Math.max(this.evictedBeforeSec, cutoff);
     this.rebuild(cap, nowSec, cutoff);
+    if (this.count > this.maxIds * 0.9) {
+      this.evictedBeforeSec = Math.max(this.evictedBeforeSec, cutoff + 1);
+      this.rebuild(cap, nowSec, 0, 4);
+    }
   }
 
   /** Drop ids older than the window (call periodically; cost is one pass over the table). */
@@ -164,7 +172,8 @@ export class DedupeIndex {
     this.rebuild(this.mask + 1, nowSec, 0);
   }
 
-  private rebuild(capacity: number, nowSec: number, dropBeforeSec: number): void {
+  /** Re-insert live ids into a table of `capacity` slots; `dropEvery` > 0 also drops every n-th id. */
+  private rebuild(capacity: number, nowSec: number, dropBeforeSec: number, dropEvery = 0): void {
     const old = this.table;
     const oldCap = this.mask + 1;
     this.table = new Uint32Array(capacity * SLOT_WORDS);
@@ -172,10 +181,12 @@ export class DedupeIndex {
     this.count = 0;
     const minSeen = Math.max(nowSec - this.windowSeconds, dropBeforeSec);
     const t = this.table;
+    let n = 0;
     for (let j = 0; j < oldCap; j++) {
       const ob = j * SLOT_WORDS;
       const seen = old[ob + 4]!;
       if (seen === 0 || seen < minSeen) continue;
+      if (dropEvery > 0 && ++n % dropEvery === 0) continue;
       const a = old[ob]!, b = old[ob + 1]!, c = old[ob + 2]!, d = old[ob + 3]!;
       let i = this.slotOf(a, b, c, d);
       while (t[i * SLOT_WORDS + 4] !== 0) i = (i + 1) & this.mask;

@@ -49,6 +49,16 @@ describe('DedupeIndex', () => {
     expect(idx.bytes).toBe(cap);
   });
 
+  it('still makes room when every id was seen in the same second (a burst)', () => {
+    const idx = new DedupeIndex({ windowMillis: 3600_000, maxIds: 1000, initialCapacity: 16 });
+    const all = ids(5000);
+    for (const w of all) idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 1000, 1000);
+    expect(idx.size).toBeLessThanOrEqual(1000);
+    expect(idx.size).toBeGreaterThan(500);
+    const last = all.at(-1)!;
+    expect(idx.checkAndInsert(last[0]!, last[1]!, last[2]!, last[3]!, 1000, 1000)).toBe(true);
+  });
+
   it('measures bytes per id (documented in docs/wal.md)', () => {
     const n = 1_000_000;
     const idx = new DedupeIndex({ windowMillis: 3600_000, maxIds: 10_000_000 });
