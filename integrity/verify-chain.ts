@@ -81,6 +81,11 @@ export interface ChainVerifyStats {
   checkpointsVerified: number;
   /** Valid checkpoints whose root could not be recomputed (range not fully present). */
   checkpointsUnchecked: number;
+  /**
+   * Entries after the last valid checkpoint of their chain: hash-checked and linked, but not yet
+   * covered by a signature (see the threat model in docs/integrity.md).
+   */
+  uncoveredEntries: number;
   /** Problems found (including those not listed past `maxProblems`). */
   problemCount: number;
   durationMillis: number;
@@ -166,7 +171,7 @@ export async function verifyChainEntries(
   const closeAfter = options.regionCloseAfter ?? 64;
   const progressEvery = options.progressEvery ?? 100_000;
   const problems: ChainProblem[] = [];
-  const stats: ChainVerifyStats = { chains: 0, entries: 0, checkpoints: 0, checkpointsVerified: 0, checkpointsUnchecked: 0, problemCount: 0, durationMillis: 0 };
+  const stats: ChainVerifyStats = { chains: 0, entries: 0, checkpoints: 0, checkpointsVerified: 0, checkpointsUnchecked: 0, uncoveredEntries: 0, problemCount: 0, durationMillis: 0 };
   const report = (p: ChainProblem): void => {
     stats.problemCount++;
     if (problems.length < maxProblems) problems.push(p);
@@ -414,6 +419,8 @@ export async function verifyChainEntries(
     const lastSeq = run.last?.seq ?? 0;
     const inRange = run.sizes.filter((size) => size >= fromSeq && size <= Math.min(toSeq, lastSeq)).length;
     stats.checkpointsUnchecked += Math.max(0, inRange - run.rootChecks);
+    const covered = run.sizes.length > 0 ? run.sizes[run.sizes.length - 1]! : 0;
+    stats.uncoveredEntries += Math.max(0, lastSeq - Math.max(covered, fromSeq - 1));
   }
   // Chains with signed checkpoints but no entry at all in the feed: everything they cover is gone.
   for (const [chainId, cps] of valid) {

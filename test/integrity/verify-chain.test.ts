@@ -35,7 +35,9 @@ describe('verifyChainEntries', () => {
     const res = await verifyChainEntries(feed([...chain, ...other]), { checkpoints: [...checkpoints, ...otherCps], verifierKeys: keys });
     expect(res.problems).toEqual([]);
     expect(res.ok).toBe(true);
-    expect(res.stats).toMatchObject({ chains: 2, entries: 52, checkpoints: 4, checkpointsVerified: 4, checkpointsUnchecked: 0, problemCount: 0 });
+    expect(res.stats).toMatchObject({ chains: 2, entries: 52, checkpoints: 4, checkpointsVerified: 4, checkpointsUnchecked: 0, uncoveredEntries: 0, problemCount: 0 });
+    const tail = await verifyChainEntries(feed(chain), { checkpoints: checkpoints.slice(0, 2), verifierKeys: keys });
+    expect(tail.stats.uncoveredEntries).toBe(15);
  
     // The same from a plain array and from an async feed of batches.
     const all = [...chain, ...other];
