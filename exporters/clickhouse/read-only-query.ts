@@ -190,6 +190,16 @@ export function checkReadOnlyQuery(sql: string): ReadOnlyCheck {
     const inner = tokens.find((t, idx) => idx > tokens.indexOf(firstWord!) && t.kind === 'word' && (READ_STATEMENTS.has(t.text.toLowerCase()) || WRITE_KEYWORDS.has(t.text.toLowerCase())));
     if (inner === undefined || WRITE_KEYWORDS.has(inner.text.toLowerCase())) return refuse('EXPLAIN is accepted only for read queries');
   }
+  if (kind === 'with') {
+    // `WITH … INSERT INTO …` parses in ClickHouse; only `WITH … SELECT` is a read.
+    for (let k = 0; k + 1 < tokens.length; k++) {
+      const a = tokens[k]!;
+      const b = tokens[k + 1]!;
+      if (a.depth !== 0 || a.kind !== 'word' || b.kind !== 'word') continue;
+      const pair = `${a.text} ${b.text}`.toLowerCase();
+      if (/^(insert into|delete from|alter table|create table|drop table|truncate table)$/.test(pair)) return refuse(`only WITH … SELECT is accepted; found ${pair.toUpperCase()}`);
+    }
+  }
   const parameters: Record<string, string> = {};
   let format: string | undefined;
   let formatRange: [number, number] | undefined;

@@ -51,6 +51,7 @@ describe('read-only query guard', () => {
       'RENAME TABLE a TO b',
       'DELETE FROM audit_events WHERE 1',
       'EXPLAIN INSERT INTO t VALUES (1)',
+      'WITH 1 AS x INSERT INTO t SELECT x',
       '',
       '   ;  ',
     ]) expect(refused(sql)).toBeTruthy();
