@@ -10,6 +10,7 @@
  * {@link WalEntry}. Neither knows how the other side is built.
  */
 import type { AuditError } from '../common/errors.ts';
+import type { CheckpointRecord } from '../integrity/checkpointer.ts';
 import type { AuditEvent } from '../schema/audit-event.ts';
 import type { LogRecordView } from '../schema/otlp-mapping.ts';
 
@@ -89,8 +90,22 @@ export interface WalEventEntry {
   extraAttributes: Record<string, unknown>;
 }
 
-/** Any WAL entry. Checkpoints (signed Merkle roots) join this union in the integrity issue. */
-export type WalEntry = WalEventEntry;
+/**
+ * A signed checkpoint of one chain, stored in the WAL in order with the events it covers, so every
+ * exporter receives it after the entries it signs (docs/integrity.md).
+ */
+export interface WalCheckpointEntry {
+  kind: 'checkpoint';
+  /** WAL position, contiguous with the event entries. */
+  lsn: number;
+  chainId: string;
+  tenantId: string;
+  /** The signed checkpoint record (integrity/checkpointer.ts). */
+  checkpoint: CheckpointRecord;
+}
+
+/** Any WAL entry: an accepted event, or a signed checkpoint of a chain. */
+export type WalEntry = WalEventEntry | WalCheckpointEntry;
 
 /** A contiguous range of WAL entries handed to an exporter. */
 export interface ExportBatch {

@@ -62,7 +62,8 @@ export interface ClickHouseExporter extends AuditExporter {
 export function deduplicationToken(batch: ExportBatch): string {
   const first = batch.entries[0];
   const last = batch.entries[batch.entries.length - 1];
-  return `otel-audit:${batch.firstLsn}-${batch.lastLsn}:${first?.hash.slice(0, 16) ?? ''}:${last?.hash.slice(0, 16) ?? ''}`;
+  const mark = (e: ExportBatch['entries'][number] | undefined) => (e === undefined ? '' : e.kind === 'event' ? e.hash.slice(0, 16) : e.checkpoint.rootHash.slice(0, 16));
+  return `otel-audit:${batch.firstLsn}-${batch.lastLsn}:${mark(first)}:${mark(last)}`;
 }
 
 /** JSONEachRow body of a batch (one line per event entry). */

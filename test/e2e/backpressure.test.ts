@@ -28,7 +28,7 @@ class SwitchableExporter implements AuditExporter {
   async shutdown(): Promise<void> {}
   async export(batch: ExportBatch): Promise<ExportResult> {
     if (this.down) return { status: 'retryable', error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', 'switched off'), retryAfterMillis: 20 };
-    for (const e of batch.entries) this.received.add(e.event.eventId);
+    for (const e of batch.entries) if (e.kind === 'event') this.received.add(e.event.eventId);
     return { status: 'success' };
   }
 }

@@ -269,7 +269,7 @@ describe('pipeline: back-pressure', () => {
     success(await p.consume(request([eventToRecord(after)]), { transport: 'http' }));
     acked.push(after.eventId);
     await until(() => exp.lsns.length === acked.length, 'export of everything');
-    const exported = new Set(exp.batches.flatMap((b) => b.entries.map((e) => e.event.eventId)));
+    const exported = new Set(exp.batches.flatMap((b) => b.entries.flatMap((e) => (e.kind === 'event' ? [e.event.eventId] : []))));
     expect(acked.every((id) => exported.has(id))).toBe(true);
   });
 
