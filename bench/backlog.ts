@@ -124,7 +124,8 @@ export async function run(options: BacklogBenchOptions = {}): Promise<BacklogBen
     const back = await receiverStatus(receiver.http);
     const p0 = performance.now();
     const lagAtFirstPoll = back.exporters.find((e) => e.name === 'clickhouse')?.lagEntries ?? 0;
-    const limit = tiny ? 60_000 : 600_000;
+    // Bounded so a slow drain cannot hold the whole suite; `complete: false` says so.
+    const limit = tiny ? 60_000 : 300_000;
     let lag = lagAtFirstPoll;
     while (lag > 0 && performance.now() - d0 < limit) {
       await new Promise((res) => setTimeout(res, 250));

@@ -7,6 +7,7 @@
  *   npm run bench -- sdk-record --quick    the same, positional
  *   npm run bench -- --latest              also write bench/results/latest.md (+ SVGs), the checked-in report
  *   npm run bench -- --render <file.json>  re-render the Markdown report of an earlier run
+ *   npm run bench -- --tiny --parallel     CI smoke sizes, two lanes at once (numbers meaningless)
  *
  * Each scenario is a module exporting `run(opts: { quick: boolean }) => Promise<object>`. Results
  * go to bench/results/<timestamp>.json with machine info, git commit and the command, and a
@@ -35,13 +36,15 @@ interface Scenario {
   load: () => Promise<{ run: (opts: ScenarioOptions) => Promise<object> }>;
   /** Size knobs of the scenario for tiny (CI smoke) runs. */
   tiny?: Record<string, unknown>;
+  /** Scenarios that load a receiver child process (run in their own lane with `parallel`). */
+  receiverLevel?: boolean;
 }
 
 /** Every scenario, in run order (the receiver-level ones first, while the machine is freshest). */
 export const SCENARIOS: Scenario[] = [
-  { name: 'ingest', load: () => import('./ingest.ts') },
-  { name: 'end-to-end', load: () => import('./end-to-end.ts') },
-  { name: 'backlog', load: () => import('./backlog.ts') },
+  { name: 'ingest', load: () => import('./ingest.ts'), receiverLevel: true },
+  { name: 'end-to-end', load: () => import('./end-to-end.ts'), receiverLevel: true, tiny: { coldObjectAgeMillis: 500 } },
+  { name: 'backlog', load: () => import('./backlog.ts'), receiverLevel: true },
   { name: 'decode', load: () => import('./decode.ts') },
   { name: 'sdk-record', load: () => import('./sdk-record.ts') },
   { name: 'pipeline-append', load: () => import('./pipeline-append.ts') },
@@ -63,6 +66,11 @@ export interface RunBenchOptions {
   latest?: boolean;
   /** The command line recorded in the results. */
   command?: string;
+  /**
+   * Run the receiver-level scenarios and the others in two concurrent lanes. Only for smoke runs:
+   * concurrent scenarios disturb each other's numbers.
+   */
+  parallel?: boolean;
   /** Progress lines (default console.log). */
   log?: (line: string) => void;
 }
@@ -102,22 +110,30 @@ export async function runBench(options: RunBenchOptions = {}): Promise<RunBenchO
   const selected = names.length > 0 ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
   const machine = machineInfo(os.tmpdir());
   const startedAt = new Date().toISOString();
-  const results: BenchRunReport['results'] = {};
-  for (const scenario of selected) {
+  const unordered: BenchRunReport['results'] = {};
+  const runOne = async (scenario: Scenario) => {
     const t0 = performance.now();
     log(`bench: ${scenario.name} … (load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
     try {
       const mod = await scenario.load();
       const result = await mod.run({ quick: quick || tiny, ...(tiny ? { tiny: true, ...scenario.tiny } : {}) });
-      results[scenario.name] = { ...(result as Record<string, unknown>), wallSeconds: Math.round(performance.now() - t0) / 1000 };
+      unordered[scenario.name] = { ...(result as Record<string, unknown>), wallSeconds: Math.round(performance.now() - t0) / 1000 };
     } catch (err) {
       // One failing scenario (a missing service, say) must not hide the others' numbers.
-      results[scenario.name] = { error: err instanceof Error ? (err.stack ?? err.message) : String(err), wallSeconds: Math.round(performance.now() - t0) / 1000 };
+      unordered[scenario.name] = { error: err instanceof Error ? (err.stack ?? err.message) : String(err), wallSeconds: Math.round(performance.now() - t0) / 1000 };
     }
-    log(`bench: ${scenario.name} ${'error' in results[scenario.name]! ? 'FAILED' : 'done'} in ${results[scenario.name]!.wallSeconds} s`);
-  }
+    log(`bench: ${scenario.name} ${'error' in unordered[scenario.name]! ? 'FAILED' : 'done'} in ${unordered[scenario.name]!.wallSeconds} s`);
+  };
+  const lanes = options.parallel ? [selected.filter((s) => s.receiverLevel), selected.filter((s) => !s.receiverLevel)] : [selected];
+  await Promise.all(
+    lanes.map(async (lane) => {
+      for (const scenario of lane) await runOne(scenario);
+    }),
+  );
+  const results: BenchRunReport['results'] = {};
+  for (const s of selected) results[s.name] = unordered[s.name]!;
   const report: BenchRunReport = {
-    command: options.command ?? `npm run bench --${quick ? ' --quick' : ''}${tiny ? ' --tiny' : ''}${names.map((n) => ` --only ${n}`).join('')}`,
+    command: options.command ?? `npm run bench --${quick ? ' --quick' : ''}${tiny ? ' --tiny' : ''}${options.parallel ? ' --parallel' : ''}${names.map((n) => ` --only ${n}`).join('')}`,
     startedAt,
     finishedAt: new Date().toISOString(),
     quick,
@@ -157,6 +173,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         tiny: args.includes('--tiny'),
         only,
         latest: args.includes('--latest'),
+        parallel: args.includes('--parallel'),
         command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
       });
       for (const [name, r] of Object.entries(out.report.results)) console.log(JSON.stringify({ scenario: name, result: r }, null, 2));

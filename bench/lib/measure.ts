@@ -3,6 +3,7 @@
  * receiver's CPU and memory read from /proc over exactly the generator's measured window, and the
  * receiver's own counters (accepted events, group commits) from `/v1/audit/status` when it has them.
  */
+import os from 'node:os';
 import type { LoadgenOptions, LoadgenReport, LatencySummary } from '../loadgen.ts';
 import { receiverStatus, runLoadgen, sampleProc, type AckSample, type ReceiverProcess, type ReceiverStatusView } from './processes.ts';
 
@@ -18,6 +19,13 @@ export interface LoadRun {
   latencyHistogram: LatencySummary['histogram'];
   /** Receiver CPU over the window, % of one core (200 % = both cores of this machine). */
   receiverCpuPercent: number;
+  /**
+   * Acked events per second of receiver CPU: throughput normalized by the CPU the receiver actually
+   * got, which says more than events/s when other processes crowd the machine.
+   */
+  eventsPerReceiverCpuSecond: number | null;
+  /** 1-minute load average when the run ended. */
+  loadAverage: number;
   /** Receiver peak RSS so far (VmHWM, MiB). */
   receiverPeakRssMiB: number;
   /** Receiver-side counters over the whole run, when the receiver is the real one. */
@@ -73,6 +81,8 @@ export async function measureLoad(receiver: ReceiverProcess, options: Omit<Loadg
     ackLatencyMillis: latency,
     latencyHistogram: histogram,
     receiverCpuPercent: Math.round(cpu),
+    eventsPerReceiverCpuSecond: cpu > 1 ? Math.round(report.ackedEventsPerSecond / (cpu / 100)) : null,
+    loadAverage: Math.round(os.loadavg()[0]! * 10) / 10,
     receiverPeakRssMiB: Math.round(sampleProc(receiver.pid)?.peakRssMiB ?? c1?.peakRssMiB ?? 0),
     receiver: receiverCounters,
     generator: {

@@ -42,12 +42,12 @@ function ok<T>(results: BenchRunReport['results'], name: string): T | undefined 
 function runRow(label: string, r: LoadRun): string {
   const g = r.generator;
   const problems = g.retryableBatches + g.errorBatches + g.notSentBatches;
-  return `| ${label} | ${r.protocol} | ${r.connections} | ${r.offeredEventsPerSecond === null ? 'max' : n0(r.offeredEventsPerSecond)} | **${n0(r.ackedEventsPerSecond)}** | ${ms(r.ackLatencyMillis.p50)} | ${ms(r.ackLatencyMillis.p99)} | ${ms(r.ackLatencyMillis.p999)} | ${r.receiverCpuPercent} | ${r.receiverPeakRssMiB} | ${r.receiver ? `${n0(r.receiver.eventsPerCommit)} / ${n1(r.receiver.meanFsyncMillis)}` : '–'} | ${problems === 0 ? '0' : `${g.retryableBatches} retryable, ${g.errorBatches} errors, ${g.notSentBatches} not sent`} | ${g.cpuPercent} |`;
+  return `| ${label} | ${r.protocol} | ${r.connections} | ${r.offeredEventsPerSecond === null ? 'max' : n0(r.offeredEventsPerSecond)} | **${n0(r.ackedEventsPerSecond)}** | ${ms(r.ackLatencyMillis.p50)} | ${ms(r.ackLatencyMillis.p99)} | ${ms(r.ackLatencyMillis.p999)} | ${r.receiverCpuPercent} | ${n0(r.eventsPerReceiverCpuSecond)} | ${r.receiverPeakRssMiB} | ${r.receiver ? `${n0(r.receiver.eventsPerCommit)} / ${n1(r.receiver.meanFsyncMillis)}` : '–'} | ${problems === 0 ? '0' : `${g.retryableBatches} retryable, ${g.errorBatches} errors, ${g.notSentBatches} not sent`} | ${g.cpuPercent} | ${r.loadAverage ?? '–'} |`;
 }
 
 const RUN_HEADER =
-  '| receiver | protocol | conns | offered ev/s | acked ev/s | ack p50 ms | p99 ms | p999 ms | receiver CPU % | peak RSS MiB | events/commit / mean fsync ms | generator could not send | generator CPU % |\n' +
-  '|---|---|---|---|---|---|---|---|---|---|---|---|---|';
+  '| receiver | protocol | conns | offered ev/s | acked ev/s | ack p50 ms | p99 ms | p999 ms | receiver CPU % | ev per receiver CPU-s | peak RSS MiB | events/commit / mean fsync ms | generator could not send | generator CPU % | load avg |\n' +
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
 
 const RECEIVER_NAMES: Record<string, string> = { floor: 'floor (decode+ack)', ingestOnly: 'receiver, exporters off', default: 'receiver, default (chDB + cold)' };
 
