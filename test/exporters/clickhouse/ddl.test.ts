@@ -7,7 +7,7 @@ import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { AUDIT_EVENTS_COLUMNS, MIGRATIONS, renderClickHouseDdl, SCHEMA_VERSION } from '../../../exporters/clickhouse/ddl.ts';
 import { appliedMigrationVersions } from '../../../exporters/clickhouse/migrations.ts';
 import { AUDIT_ROW_COLUMNS } from '../../../schema/audit-row.ts';
-import { tempDir, uniqueDatabase } from './fixtures.ts';
+import { removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../../../cli/main.ts', import.meta.url));
@@ -18,6 +18,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await handle.close();
+  removeTempDirs();
 });
 
 /** Split rendered DDL into statements (our DDL has no ';' inside literals). */

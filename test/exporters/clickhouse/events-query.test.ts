@@ -5,7 +5,7 @@ import { buildEventsQuery, listAuditEvents, type AuditEventFilters, type AuditEv
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
-import { batchOf, makeEntries, tempDir, uniqueDatabase } from './fixtures.ts';
+import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 let handle: ClickHouseHandle;
 const db = uniqueDatabase('events');
@@ -24,6 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await handle.close();
+  removeTempDirs();
 });
 
 async function all(filters: Omit<AuditEventFilters, 'cursor'>): Promise<AuditEventRecord[]> {

@@ -9,7 +9,7 @@ import { applyMigrations, appliedMigrationVersions } from '../../../exporters/cl
 import { isAuditError } from '../../../common/errors.ts';
 import type { CheckpointRecord } from '../../../integrity/checkpointer.ts';
 import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRow } from '../../../exporters/clickhouse/checkpoints.ts';
-import { batchOf, makeEntries, tempDir, uniqueDatabase } from './fixtures.ts';
+import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 // One chDB engine per test file (one engine per data path per process); one database per test.
 let handle: ClickHouseHandle;
@@ -18,6 +18,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await handle.close();
+  removeTempDirs();
 });
 
 async function rows<T>(sql: string): Promise<T[]> {

@@ -2,7 +2,7 @@
  * Synthetic WAL entries for the ClickHouse tests and benchmark: valid events (validateAuditEvent)
  * hash-chained per tenant (computeEntryHash), exactly what the pipeline would append.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeEntryHash, GENESIS_HASH } from '../../../integrity/chain-hash.ts';
@@ -87,9 +87,18 @@ export function batchOf(entries: WalEventEntry[]): ExportBatch {
   return { firstLsn: entries[0]!.lsn, lastLsn: entries[entries.length - 1]!.lsn, entries };
 }
 
-/** A fresh temp directory for one test file's chDB engine. */
+const created: string[] = [];
+
+/** A fresh temp directory for one test file's chDB engine (removed by {@link removeTempDirs}). */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `otel-audit-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `otel-audit-${prefix}-`));
+  created.push(dir);
+  return dir;
+}
+
+/** Remove the directories made by {@link tempDir} (call after closing the engine). */
+export function removeTempDirs(): void {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** A unique database name per test. */

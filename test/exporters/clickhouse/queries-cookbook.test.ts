@@ -9,7 +9,7 @@ import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { createQueryService, type QueryService } from '../../../exporters/clickhouse/read-only-query.ts';
 import type { AuditEvent } from '../../../schema/index.ts';
-import { batchOf, makeEntries, tempDir } from './fixtures.ts';
+import { batchOf, makeEntries, removeTempDirs, tempDir } from './fixtures.ts';
 
 interface Recipe {
   title: string;
@@ -69,6 +69,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await handle.close();
+  removeTempDirs();
 });
 
 async function run(r: Recipe): Promise<Array<Record<string, unknown>>> {

@@ -9,7 +9,7 @@ import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { handleClickHouseHttpQuery } from '../../../exporters/clickhouse/http-query.ts';
 import { createQueryService, type QueryService } from '../../../exporters/clickhouse/read-only-query.ts';
-import { batchOf, makeEntries, tempDir, uniqueDatabase } from './fixtures.ts';
+import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 const run = promisify(execFile);
 
@@ -41,6 +41,7 @@ afterAll(async () => {
   await remote.close();
   await new Promise<void>((r) => server.close(() => r()));
   await handle.close();
+  removeTempDirs();
 });
 
 async function curl(...args: string[]): Promise<{ status: number; body: string; headers: string }> {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
-import { batchOf, makeEntries, tempDir, uniqueDatabase } from './fixtures.ts';
+import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 let engine: ClickHouseHandle;
 beforeAll(() => {
@@ -18,6 +18,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await engine.close();
+  removeTempDirs();
 });
 
 const PASSED_SETTINGS = ['insert_deduplication_token', 'insert_deduplicate', 'async_insert', 'wait_for_async_insert', 'async_insert_deduplicate'];
