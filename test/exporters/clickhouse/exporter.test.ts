@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
 import { auditRowToEvent, AUDIT_ROW_COLUMNS, type AuditRow } from '../../../schema/audit-row.ts';
@@ -10,6 +13,9 @@ import { isAuditError } from '../../../common/errors.ts';
 import type { CheckpointRecord } from '../../../integrity/checkpointer.ts';
 import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRow } from '../../../exporters/clickhouse/checkpoints.ts';
 import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
+
+const run = promisify(execFile);
+const CHILD = fileURLToPath(new URL('./export-once.ts', import.meta.url));
 
 // One chDB engine per test file (one engine per data path per process); one database per test.
 let handle: ClickHouseHandle;
@@ -121,6 +127,16 @@ describe('ClickHouse exporter (chDB)', () => {
     expect(await count(db)).toBe(300); // visible as soon as export() returns
     expect(await exporter.export(batch)).toEqual({ status: 'success' });
     expect(await count(db)).toBe(300);
+  });
+
+  it('SIGKILL right after the insert, restart, re-export: no duplicates (the dedup log is on disk)', async () => {
+    const dir = tempDir('crash');
+    const child = async (mode: string) => {
+      const { stdout } = await run(process.execPath, [CHILD, dir, mode]).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
+      return JSON.parse(stdout.trim()) as { status: string; count: number };
+    };
+    expect(await child('kill')).toEqual({ status: 'success', count: 500 });
+    expect(await child('exit')).toEqual({ status: 'success', count: 500 });
   });
 
   it('tokens differ between receivers with the same LSN range', () => {
