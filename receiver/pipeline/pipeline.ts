@@ -19,7 +19,8 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError, type OperationResult } from '../../common/errors.ts';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { GENESIS_HASH, computeEntryHashFromCanonical } from '../../integrity/chain-hash.ts';
 import { AUDIT_ATTR } from '../../schema/otlp-mapping.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
@@ -27,6 +28,7 @@ import { DeadLetterStore, type DeadLetter } from '../dead-letter/store.ts';
 import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.ts';
 import { DedupeChunkStore, DedupeIndex } from '../wal/dedupe-index.ts';
 import { atomicWriteFile } from '../wal/fs-util.ts';
+import { RECORD_TYPE_CHECKPOINT } from '../wal/format.ts';
 import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
 import { prepareRequest, type Rejection } from './prepare-stage.ts';
 import { parseExporterRunnerConfig, parsePipelineConfig, type ExporterRunnerConfig, type PipelineConfig, type PipelineConfigInput } from './config.ts';
@@ -118,6 +120,14 @@ export interface AuditPipeline extends LogsConsumer {
   status(): PipelineStatus;
   /** Run housekeeping now (disk check, segment deletion, heads snapshot); tests and tools. */
   maintain(): Promise<void>;
+  /**
+   * Append a signed checkpoint of a chain (integrity/checkpointer.ts) to the WAL, after the entries
+   * it covers, so every exporter receives it in order. Resolves once it is durable. `failure` when
+   * the chain is unknown or covers entries not yet sequenced; `retryable` when not accepting.
+   */
+  appendCheckpoint(record: CheckpointRecord): Promise<OperationResult<{ lsn: number }>>;
+  /** The last checkpoint of every chain (from the WAL, the heads snapshot, and appends since start). */
+  lastCheckpoints(): CheckpointRecord[];
 }
 
 /** Options for tests and benchmarks that are not user configuration. */
@@ -128,6 +138,12 @@ export interface PipelineHooks {
   now?: () => number;
   /** Free-space probe (bytes) replacing fs.statfs (tests of the disk-full gate). */
   freeDiskBytes?: () => Promise<number>;
+  /**
+   * Called synchronously for every event appended, in chain order (the checkpointer's feed:
+   * `checkpointer.append({ chainId, seq, hash })`). Also called during recovery for the replayed
+   * entries after the heads snapshot (`recovered: true`). Must not throw.
+   */
+  onSequenced?: (entry: { chainId: string; seq: number; hash: string; lsn: number; recovered: boolean }) => void;
 }
 
 interface ChainState {
@@ -138,6 +154,9 @@ interface ChainState {
   seq: number;
   hash: string;
 }
+
+/** Id words of records that carry no event (checkpoints). */
+const ZERO_ID = new Uint32Array(4);
 
 async function readOrCreateInstanceId(dataDir: string, configured: string | undefined): Promise<string> {
   if (configured) return configured;
@@ -188,6 +207,7 @@ class Pipeline implements AuditPipeline {
   private dedupeChunks: DedupeChunkStore;
   private deadLetters: DeadLetterStore | undefined;
   private chains = new Map<string, ChainState>();
+  private checkpoints = new Map<string, CheckpointRecord>();
   private tenantChain = new Map<string, ChainState>();
   private inflight = new Map<string, number>();
   private inflightQueue: Array<{ lsn: number; id: string }> = [];
@@ -271,12 +291,18 @@ class Pipeline implements AuditPipeline {
     // Chain heads as of the last snapshot; the WAL after it is replayed on top.
     const heads = await this.loadHeads();
     for (const h of heads.chains) this.setChain(h.chainId, h.tenantId, h.seq, h.hash);
+    for (const cp of heads.checkpoints ?? []) this.checkpoints.set(cp.chainId, cp);
     this.headsLsn = heads.lsn;
     const nowSec = Math.floor(this.now() / 1000);
     const dedupeIdsLoaded = await this.dedupeChunks.load(this.dedupe, nowSec);
     const { wal, report } = await Wal.open(
       { dir: walDir, segmentBytes: c.wal.segmentBytes, durability: c.durability, retentionMillis: c.wal.retentionMillis, onFsync: this.onFsync, now: this.now },
       (rec) => {
+        if (rec.type === RECORD_TYPE_CHECKPOINT) {
+          const cp = JSON.parse(rec.payload.toString('utf8')) as { checkpoint: CheckpointRecord };
+          this.checkpoints.set(cp.checkpoint.chainId, cp.checkpoint);
+          return;
+        }
         this.dedupe.addRecovered(rec.id0, rec.id1, rec.id2, rec.id3, rec.receivedAtSeconds, nowSec);
         if (rec.lsn <= heads.lsn) return;
         const e = JSON.parse(rec.payload.toString('utf8')) as { chainId: string; tenantId: string; seq: number; prevHash: string; hash: string };
@@ -289,6 +315,7 @@ class Pipeline implements AuditPipeline {
           });
         }
         this.setChain(e.chainId, e.tenantId, e.seq, e.hash);
+        this.hooks.onSequenced?.({ chainId: e.chainId, seq: e.seq, hash: e.hash, lsn: rec.lsn, recovered: true });
       },
     );
     this.wal = wal;
@@ -325,9 +352,9 @@ class Pipeline implements AuditPipeline {
     return path.join(this.config.dataDir, 'wal', 'state', 'heads.json');
   }
 
-  private async loadHeads(): Promise<{ lsn: number; chains: ChainHead[] }> {
+  private async loadHeads(): Promise<{ lsn: number; chains: ChainHead[]; checkpoints?: CheckpointRecord[] }> {
     try {
-      return JSON.parse(await fsp.readFile(this.headsFile(), 'utf8')) as { lsn: number; chains: ChainHead[] };
+      return JSON.parse(await fsp.readFile(this.headsFile(), 'utf8')) as { lsn: number; chains: ChainHead[]; checkpoints?: CheckpointRecord[] };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lsn: 0, chains: [] };
       throw new AuditError('AUDIT_ERR_WAL_CORRUPT', `cannot read ${this.headsFile()}: ${(err as Error).message}`, { cause: err });
@@ -340,9 +367,11 @@ class Pipeline implements AuditPipeline {
     const lsn = wal.nextLsn - 1;
     if (lsn === this.headsLsn) return;
     const chains = [...this.chains.values()].map((c) => ({ chainId: c.chainId, tenantId: c.tenantId, seq: c.seq, hash: c.hash }));
+    // The last checkpoint of each chain outlives the segment that held it.
+    const checkpoints = [...this.checkpoints.values()];
     const err = await wal.waitDurable(lsn);
     if (err) return;
-    await atomicWriteFile(this.headsFile(), JSON.stringify({ lsn, chains }), this.onFsync);
+    await atomicWriteFile(this.headsFile(), JSON.stringify({ lsn, chains, checkpoints }), this.onFsync);
     this.headsLsn = lsn;
     this.headsSavedAt = this.now();
   }
@@ -483,6 +512,7 @@ class Pipeline implements AuditPipeline {
       );
       chain.seq = seq;
       chain.hash = hash;
+      this.hooks.onSequenced?.({ chainId: chain.chainId, seq, hash, lsn, recovered: false });
       this.inflight.set(p.eventId, lsn);
       this.inflightQueue.push({ lsn, id: p.eventId });
       waitLsn = lsn;
@@ -547,6 +577,31 @@ class Pipeline implements AuditPipeline {
       record: { resource: r.resource, scope: r.scope, logRecord: r.record },
     }));
     this.deadLetters?.add(letters);
+  }
+
+  async appendCheckpoint(record: CheckpointRecord): Promise<OperationResult<{ lsn: number }>> {
+    const wal = this.wal;
+    if (!wal || !this.accepting) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'pipeline is not accepting'), retryAfterMillis: 1000 };
+    if (wal.failed) return { status: 'failure', error: wal.failed };
+    const chain = this.chains.get(record.chainId);
+    if (!chain || record.treeSize > chain.seq) {
+      return {
+        status: 'failure',
+        error: new AuditError('AUDIT_ERR_INTEGRITY', `checkpoint of ${record.chainId} at size ${record.treeSize} is ahead of the chain (seq ${chain?.seq ?? 0})`),
+      };
+    }
+    const lsn = wal.nextLsn;
+    const json = `{"kind":"checkpoint","lsn":${lsn},${chain.jsonPrefix},"checkpoint":${JSON.stringify(record)}}`;
+    wal.appendRecord(RECORD_TYPE_CHECKPOINT, lsn, ZERO_ID, Math.floor(this.now() / 1000), [json]);
+    wal.startFlush();
+    this.checkpoints.set(record.chainId, record);
+    const err = await wal.waitDurable(lsn);
+    if (err) return { status: 'failure', error: err };
+    return { status: 'success', value: { lsn } };
+  }
+
+  lastCheckpoints(): CheckpointRecord[] {
+    return [...this.checkpoints.values()];
   }
 
   status(): PipelineStatus {

@@ -14,10 +14,10 @@
  * Record (40-byte header + payload):
  *   0  4  payload length in bytes (u32)
  *   4  4  CRC-32 of bytes 8..(40 + payload length) of the record
- *   8  1  record type (1 = event)
+ *   8  1  record type (1 = event, 2 = checkpoint)
  *   9  3  reserved, zero
  *  12  8  LSN (u64)
- *  20 16  event id, the 16 bytes of the UUID (big-endian, as in its text form)
+ *  20 16  event id, the 16 bytes of the UUID (big-endian, as in its text form); zero for a checkpoint
  *  36  4  received time, Unix seconds (u32) — the dedupe window's clock
  *  40  n  payload: UTF-8 JSON of the `WalEntry`
  *
@@ -36,6 +36,8 @@ export const SEGMENT_HEADER_BYTES = 32;
 export const RECORD_HEADER_BYTES = 40;
 /** Record type of an event entry. */
 export const RECORD_TYPE_EVENT = 1;
+/** Record type of a checkpoint entry (a signed Merkle root of a chain, integrity/checkpointer.ts). */
+export const RECORD_TYPE_CHECKPOINT = 2;
 /** Largest payload accepted when reading (guards against a corrupt length field allocating GiBs). */
 export const MAX_RECORD_PAYLOAD_BYTES = 64 * 1024 * 1024;
 
@@ -134,7 +136,7 @@ export function parseRecord(buf: Buffer, off: number, end: number): ParseRecordR
   const want = buf.readUInt32LE(off + 4);
   if (crc32(buf.subarray(off + 8, off + size)) !== want) return { kind: 'bad', reason: 'record checksum mismatch' };
   const type = buf[off + 8]!;
-  if (type !== RECORD_TYPE_EVENT) return { kind: 'bad', reason: `unknown record type ${type}` };
+  if (type !== RECORD_TYPE_EVENT && type !== RECORD_TYPE_CHECKPOINT) return { kind: 'bad', reason: `unknown record type ${type}` };
   return {
     kind: 'record',
     record: {

@@ -289,6 +289,11 @@ export class Wal {
    * and scope JSON it already holds, and they are encoded straight into the batch buffer.
    */
   appendParts(lsn: number, idWords: Uint32Array, receivedAtSeconds: number, ...parts: string[]): void {
+    this.appendRecord(RECORD_TYPE_EVENT, lsn, idWords, receivedAtSeconds, parts);
+  }
+
+  /** Append a record of any type (`RECORD_TYPE_EVENT` or `RECORD_TYPE_CHECKPOINT`); see {@link appendParts}. */
+  appendRecord(type: number, lsn: number, idWords: Uint32Array, receivedAtSeconds: number, parts: readonly string[]): void {
     if (this.closed) throw new AuditError('AUDIT_ERR_SHUTDOWN', 'WAL is closed');
     if (this.broken) throw this.broken;
     if (lsn !== this.nextLsn) throw new AuditError('AUDIT_ERR_INTERNAL', `append of LSN ${lsn}, expected ${this.nextLsn}`);
@@ -305,7 +310,7 @@ export class Wal {
     const start = b.len + RECORD_HEADER_BYTES;
     let off = start;
     for (let i = 0; i < parts.length; i++) off += b.buf.write(parts[i]!, off, 'utf8');
-    sealRecord(b.buf, b.len, off - start, RECORD_TYPE_EVENT, lsn, idWords, receivedAtSeconds);
+    sealRecord(b.buf, b.len, off - start, type, lsn, idWords, receivedAtSeconds);
     b.len = off;
     b.lastLsn = lsn;
     b.count++;
@@ -618,7 +623,7 @@ export class Wal {
           const x = await r.next(s.size);
           if (x.kind !== 'record') break;
           const rec = x.record;
-          ids.push({ a: rec.id0, b: rec.id1, c: rec.id2, d: rec.id3, seenAtSec: rec.receivedAtSeconds });
+          if (rec.type === RECORD_TYPE_EVENT) ids.push({ a: rec.id0, b: rec.id1, c: rec.id2, d: rec.id3, seenAtSec: rec.receivedAtSeconds });
         }
       } finally {
         await closeFd(fd);

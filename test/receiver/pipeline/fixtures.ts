@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { GENESIS_HASH, computeEntryHash } from '../../../integrity/chain-hash.ts';
 import { readWalEntries } from '../../../receiver/wal/read-entries.ts';
-import type { DecodedLogs, WalEventEntry } from '../../../receiver/contracts.ts';
+import type { DecodedLogs, WalEntry, WalEventEntry } from '../../../receiver/contracts.ts';
 import type { AuditEvent } from '../../../schema/audit-event.ts';
 import { auditEventToLogRecord, type LogRecordView } from '../../../schema/otlp-mapping.ts';
 
@@ -85,15 +85,19 @@ export interface WalCheck {
  * `fromGenesis`: chains must start at seq 1 (true when no segment was deleted).
  */
 export async function checkWal(dataDir: string, fromGenesis = true): Promise<WalCheck> {
-  const entries: WalEventEntry[] = [];
-  for await (const e of readWalEntries(`${dataDir}/wal`)) entries.push(e as WalEventEntry);
+  const all: WalEntry[] = [];
+  for await (const e of readWalEntries(`${dataDir}/wal`)) all.push(e);
   const problems: string[] = [];
-  const ids = new Map<string, number>();
-  const heads = new Map<string, { seq: number; hash: string }>();
-  let lsn = entries[0]?.lsn ?? 1;
-  for (const e of entries) {
+  let lsn = all[0]?.lsn ?? 1;
+  for (const e of all) {
     if (e.lsn !== lsn) problems.push(`lsn ${e.lsn} where ${lsn} expected`);
     lsn = e.lsn + 1;
+  }
+  // Checkpoint entries (kind 'checkpoint') take LSNs too; the chain checks are over events.
+  const entries = all.filter((e): e is WalEventEntry => e.kind === 'event');
+  const ids = new Map<string, number>();
+  const heads = new Map<string, { seq: number; hash: string }>();
+  for (const e of entries) {
     ids.set(e.event.eventId, (ids.get(e.event.eventId) ?? 0) + 1);
     const h = heads.get(e.chainId);
     if (h) {

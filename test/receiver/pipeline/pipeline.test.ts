@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditError, isAuditError } from '../../../common/errors.ts';
 import { GENESIS_HASH } from '../../../integrity/chain-hash.ts';
+import type { CheckpointRecord } from '../../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult, IngestResult, WalEventEntry } from '../../../receiver/contracts.ts';
 import { readDeadLetters } from '../../../receiver/dead-letter/index.ts';
 import { createAuditPipeline, renderPrometheusMetrics, type AuditPipeline, type PipelineConfigInput } from '../../../receiver/pipeline/index.ts';
@@ -364,5 +365,34 @@ describe('pipeline: corrupt WAL', () => {
     expect((err as Error).message).toContain(path.basename(seg));
     expect((err as Error).message).toContain('offset 32');
     expect((await readdir(dir)).includes('LOCK')).toBe(false);
+  });
+});
+
+describe('pipeline: checkpoint records in the WAL', () => {
+  it('appends a checkpoint after the entries it covers, hands it to exporters in order, and recovers it', async () => {
+    const exp = new TestExporter();
+    const sequenced: Array<{ seq: number; recovered: boolean }> = [];
+    let p = await startPipeline({}, [exp], { onSequenced: (e: { seq: number; recovered: boolean }) => sequenced.push({ seq: e.seq, recovered: e.recovered }) });
+    success(await p.consume(request([eventToRecord(makeEvent()), eventToRecord(makeEvent()), eventToRecord(makeEvent())]), { transport: 'http' }));
+    expect(sequenced).toEqual([1, 2, 3].map((seq) => ({ seq, recovered: false })));
+    const head = p.status().chains[0]!;
+    const record = { version: 1, chainId: head.chainId, origin: 'o', treeSize: 3, rootHash: 'ab'.repeat(32), lastSeq: 3, note: 'n' } as unknown as CheckpointRecord;
+    const r = await p.appendCheckpoint(record);
+    expect(r).toEqual({ status: 'success', value: { lsn: 4 } });
+    const ahead = await p.appendCheckpoint({ ...record, treeSize: 9 });
+    expect(ahead.status).toBe('failure');
+    await until(() => exp.lsns.length === 4, 'export of the checkpoint');
+    const kinds = exp.batches.flatMap((b) => b.entries.map((e) => e.kind));
+    expect(kinds).toEqual(['event', 'event', 'event', 'checkpoint']);
+    await p.shutdown();
+    open.length = 0;
+    p = await startPipeline();
+    expect(p.lastCheckpoints()).toEqual([record]);
+    // The next event continues the chain after the checkpoint record.
+    success(await p.consume(request([eventToRecord(makeEvent())]), { transport: 'http' }));
+    await p.shutdown();
+    const check = await checkWal(dir);
+    expect(check.problems).toEqual([]);
+    expect(check.entries.map((e) => [e.lsn, e.seq])).toEqual([[1, 1], [2, 2], [3, 3], [5, 4]]);
   });
 });
