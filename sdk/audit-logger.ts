@@ -6,19 +6,19 @@
  *        └────────────── resolves with the event id once the record is in the spool ┘
  *   spool ─▶ sender ─▶ OTLP exporter ─▶ receiver; acknowledged records leave the spool
  */
-import { ROOT_CONTEXT, context, isSpanContextValid, logs, trace, type Logger, type LoggerProvider as ApiLoggerProvider } from '@opentelemetry/api';
+import { ROOT_CONTEXT, logs, trace, type Logger, type LoggerProvider as ApiLoggerProvider } from '@opentelemetry/api';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { AuditError, type OperationResult } from '../common/errors.ts';
 import {
   AUDIT_ATTR,
   AUDIT_SCHEMA_URL,
-  CURRENT_SCHEMA_VERSION,
   auditEventToLogRecord,
   validateAuditEvent,
   type AuditEventInput,
 } from '../schema/index.ts';
-import { getAuditContext } from './context.ts';
+import { completeEventInput } from './complete-event.ts';
+import { createOutbox, type Outbox, type OutboxQueryable } from './outbox/record.ts';
 import { createCapturingExporter } from './otlp-exporter.ts';
 import { parseAuditLoggerOptions, type AuditLoggerOptions, type ResolvedAuditLoggerOptions } from './options.ts';
 import { ContextEncoder, encodeRecord } from './record-codec.ts';
@@ -28,7 +28,6 @@ import { createWorkerTransport } from './worker-transport.ts';
 import { openFileSpool } from './spool/file-spool.ts';
 import { createMemorySpool } from './spool/memory-spool.ts';
 import type { Spool } from './spool/types.ts';
-import { uuidv7 } from './uuid-v7.ts';
 
 /** Instrumentation scope name of audit log records. */
 export const AUDIT_SCOPE_NAME = 'otel-audit';
@@ -77,6 +76,15 @@ export interface AuditLogger {
    * sent by the next logger that opens the spool. Idempotent.
    */
   shutdown(options?: { timeoutMillis?: number }): Promise<FlushResult>;
+  /**
+   * Transactional audit (Postgres outbox, docs/outbox.md): complete, redact and validate the event
+   * like `record()`, then INSERT it into the outbox table with `client`, which must be inside the
+   * caller's transaction — the event commits or rolls back with the change it describes. The relay
+   * (`otel-audit relay`) ships committed rows to the receiver. Resolves with the event id once the
+   * row is written (not yet committed). Rejects with `AUDIT_ERR_INVALID_EVENT` (field path in
+   * `path`) or `AUDIT_ERR_OUTBOX`. The table is `outbox.schema`/`outbox.table` of the options.
+   */
+  recordInTransaction(client: OutboxQueryable, event: AuditEventInput): Promise<string>;
   /** Counters. */
   stats(): AuditLoggerStats;
   /**
@@ -108,6 +116,7 @@ class AuditLoggerImpl implements AuditLogger {
   private readonly ownProvider: LoggerProvider | undefined;
   private readonly redact: (value: unknown) => unknown;
   private readonly acceptors = new Map<string, Acceptor>();
+  private outbox: Outbox | undefined;
   private readonly counters = { recorded: 0, invalid: 0, spoolFull: 0 };
   private logger: Logger | undefined;
   private closing: Promise<FlushResult> | undefined;
@@ -256,33 +265,18 @@ class AuditLoggerImpl implements AuditLogger {
 
   /** The event with SDK-filled fields, context fields and redaction applied (not yet validated). */
   private complete(input: AuditEventInput): unknown {
-    if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
-    const ev: Record<string, unknown> = { ...input };
-    if (ev.eventId === undefined) ev.eventId = uuidv7();
-    if (ev.schemaVersion === undefined) ev.schemaVersion = CURRENT_SCHEMA_VERSION;
-    if (ev.occurredAt === undefined) ev.occurredAt = new Date().toISOString();
-    else if (ev.occurredAt instanceof Date) ev.occurredAt = Number.isNaN(ev.occurredAt.getTime()) ? 'Invalid Date' : ev.occurredAt.toISOString();
-    if (ev.actor === undefined || ev.tenant === undefined || ev.request === undefined || ev.session === undefined) {
-      const ctx = getAuditContext();
-      if (ctx) {
-        if (ev.actor === undefined && ctx.actor) ev.actor = ctx.actor;
-        if (ev.tenant === undefined && ctx.tenant) ev.tenant = ctx.tenant;
-        if (ev.request === undefined && ctx.request) ev.request = ctx.request;
-        if (ev.session === undefined && ctx.session) ev.session = ctx.session;
-      }
+    return completeEventInput(input, this.redact);
+  }
+
+  async recordInTransaction(client: OutboxQueryable, input: AuditEventInput): Promise<string> {
+    if (this.closing) throw new AuditError('AUDIT_ERR_SHUTDOWN', 'recordInTransaction() after shutdown()');
+    const validated = validateAuditEvent(this.complete(input));
+    if (!validated.ok) {
+      this.counters.invalid++;
+      throw validated.error;
     }
-    if (ev.trace === undefined) {
-      const sc = trace.getSpanContext(context.active());
-      if (sc && isSpanContextValid(sc)) ev.trace = { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags };
-    }
-    if (ev.details !== undefined) ev.details = this.redact(ev.details);
-    if (ev.changes !== null && typeof ev.changes === 'object' && !Array.isArray(ev.changes)) {
-      const ch = { ...(ev.changes as Record<string, unknown>) };
-      if (ch.before !== undefined) ch.before = this.redact(ch.before);
-      if (ch.after !== undefined) ch.after = this.redact(ch.after);
-      ev.changes = ch;
-    }
-    return ev;
+    this.outbox ??= createOutbox({ ...this.o.outbox, ...(this.o.serviceName ? { serviceName: this.o.serviceName } : {}) });
+    return this.outbox.insertValidated(client, validated.event);
   }
 }
 

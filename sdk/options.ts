@@ -62,6 +62,13 @@ export const AuditLoggerOptionsSchema = z
     minBackoffMillis: positiveInt().default(1000),
     maxBackoffMillis: positiveInt().default(30_000),
     onInvalid: z.enum(['throw', 'report']).default('throw'),
+    /** Where `recordInTransaction` writes: the Postgres outbox table (docs/outbox.md). */
+    outbox: z
+      .strictObject({
+        schema: z.string().min(1).optional(),
+        table: z.string().min(1).optional(),
+      })
+      .default({}),
     redactKeys: z.array(z.string().min(1)).default([...DEFAULT_REDACT_KEYS]),
     redactReplacement: z.string().default(REDACTED),
     onError: fn<(error: AuditError) => void>('onError').optional(),
@@ -106,6 +113,8 @@ export const AuditLoggerOptionsSchema = z
  *   synchronously; `'report'` returns a rejected promise and counts it in `stats().invalid`.
  * - `redactKeys` (password, passwd, secret, token, authorization, cookie, api_key, private_key,
  *   credential), `redactReplacement` (`'[REDACTED]'`): see redact.ts.
+ * - `outbox` (`{}`): `{ schema, table }` of the Postgres outbox that `recordInTransaction` writes
+ *   (defaults of `createOutbox`: schema `public`, table `audit_outbox`).
  * - `onError(error)`: delivery problems that are being retried (export failures, spool damage).
  * - `onRejected(report)`: events the receiver refused for good (partial_success, invalid request).
  */
