@@ -2,9 +2,11 @@
  * Auth and the query surfaces on a real receiver (embedded chDB): tokens on ingest, a token bound
  * to a tenant, the read-only SQL endpoint and the REST API.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../receiver/auth/index.ts';
@@ -94,6 +96,30 @@ describe('auth and query surfaces', () => {
     // ClickHouse tools send Basic auth: the token is the password.
     const basic = await fetch(`${http}/clickhouse?query=SELECT%2042`, { headers: { authorization: `Basic ${Buffer.from(`default:${ADMIN}`).toString('base64')}` } });
     expect(await basic.text()).toBe('42\n');
+  });
+
+  it('answers otel-audit query with a table, JSON lines or CSV', async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const child = spawn(process.execPath, [fileURLToPath(new URL('../../cli/main.ts', import.meta.url)), 'query', ...args, '--url', http, '--token', ADMIN], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d));
+        child.stderr.on('data', (d: Buffer) => (err += d));
+        child.on('exit', (code) => resolve({ code, out, err }));
+      });
+    const sql = 'SELECT TenantId, count() AS n FROM otel_audit.audit_events GROUP BY TenantId ORDER BY TenantId';
+    const table = await run([sql, '--format', 'table']);
+    expect(table.code).toBe(0);
+    expect(table.out).toMatch(/TenantId\s+│ n/);
+    expect(table.out).toMatch(/acme\s+│ 3/);
+    const json = await run([sql, '--format', 'json']);
+    expect(json.out.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ TenantId: 'acme', n: 3 }, { TenantId: 'globex', n: 2 }]);
+    const csv = await run(['SELECT count() AS n FROM otel_audit.audit_events WHERE TenantId = {t:String}', '--format', 'csv', '--param', 't=acme']);
+    expect(csv.out).toBe('"n"\n3\n');
+    const refused = await run(['DELETE FROM otel_audit.audit_events WHERE 1']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/read queries/);
   });
 
   it('confines a tenant-bound token to its tenant on GET /v1/audit/events', async () => {

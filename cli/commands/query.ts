@@ -1,0 +1,109 @@
+/**
+ * `otel-audit query "<SQL>"`: run a read-only query against the running receiver's ClickHouse
+ * endpoint (default http://127.0.0.1:4318, path /clickhouse) or a ClickHouse server by URL. A
+ * readable table on a terminal; `--format json|csv|tsv|table` to choose.
+ */
+import { createClient } from '@clickhouse/client';
+import { parseArgs } from 'node:util';
+import { AuditError } from '../../common/errors.ts';
+import type { Command } from '../registry.ts';
+
+const USAGE = `usage: otel-audit query "<SQL>" [options]
+
+  --url <url>          receiver (default http://127.0.0.1:4318) or ClickHouse server URL
+  --path <path>        ClickHouse endpoint path on the receiver (default /clickhouse; "" for a server)
+  --token <token>      bearer token (or OTEL_AUDIT_TOKEN) when the receiver has auth
+  --user <name>        ClickHouse server user (with --password) instead of a token
+  --password <pw>
+  --format <f>         table (default on a terminal) | json (one object per line) | csv | tsv (default when piped)
+  --param name=value   query parameter for {name:Type} placeholders (repeatable)
+
+Only read queries are accepted by the receiver's endpoint. Qualify table names with the database,
+e.g. otel_audit.audit_events.
+`;
+
+const FORMATS = { json: 'JSONEachRow', csv: 'CSVWithNames', tsv: 'TabSeparatedWithNames' } as const;
+
+/** Render rows as an aligned text table (columns in the order of the first row). */
+export function renderTable(rows: ReadonlyArray<Record<string, unknown>>): string {
+  if (rows.length === 0) return '(0 rows)\n';
+  const columns = Object.keys(rows[0]!);
+  const cell = (v: unknown) => {
+    const text = typeof v === 'string' ? v : JSON.stringify(v) ?? '';
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text.replace(/\s+/g, ' ');
+  };
+  const cells = rows.map((r) => columns.map((c) => cell(r[c])));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join(' │ ').trimEnd();
+  const rule = widths.map((w) => '─'.repeat(w)).join('─┼─');
+  return `${line(columns)}\n${rule}\n${cells.map(line).join('\n')}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`;
+}
+
+/** The `query` command. */
+export const command: Command = {
+  summary: 'run a read-only SQL query against the receiver or a ClickHouse server',
+  async run(args) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          url: { type: 'string', default: 'http://127.0.0.1:4318' },
+          path: { type: 'string' },
+          token: { type: 'string' },
+          user: { type: 'string' },
+          password: { type: 'string' },
+          format: { type: 'string' },
+          param: { type: 'string', multiple: true, default: [] },
+          help: { type: 'boolean', short: 'h' },
+        },
+      });
+    } catch (err) {
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (positionals.length !== 1 || positionals[0]!.trim() === '') throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `give exactly one SQL query\n${USAGE}`);
+    const format = values.format ?? (process.stdout.isTTY ? 'table' : 'tsv');
+    if (format !== 'table' && !(format in FORMATS)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--format must be table, json, csv or tsv, got "${format}"`);
+    let url: URL;
+    try {
+      url = new URL(values.url);
+    } catch {
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--url: "${values.url}" is not a URL`);
+    }
+    const params: Record<string, string> = {};
+    for (const p of values.param) {
+      const eq = p.indexOf('=');
+      if (eq <= 0) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--param must be name=value, got "${p}"`);
+      params[p.slice(0, eq)] = p.slice(eq + 1);
+    }
+    const token = values.token ?? process.env.OTEL_AUDIT_TOKEN;
+    const client = createClient({
+      url: url.origin,
+      pathname: values.path ?? (url.pathname !== '/' ? url.pathname : '/clickhouse'),
+      ...(values.user !== undefined ? { username: values.user, password: values.password ?? '' } : token ? { access_token: token } : {}),
+      request_timeout: 300_000,
+    });
+    try {
+      if (format === 'table') {
+        const rs = await client.query({ query: positionals[0]!, query_params: params, format: 'JSONEachRow' });
+        process.stdout.write(renderTable(await rs.json<Record<string, unknown>>()));
+      } else {
+        const rs = await client.query({ query: positionals[0]!, query_params: params, format: FORMATS[format as keyof typeof FORMATS] });
+        for await (const rows of rs.stream()) for (const row of rows as Array<{ text: string }>) process.stdout.write(`${row.text}\n`);
+      }
+      return 0;
+    } catch (err) {
+      process.stderr.write(`otel-audit query: ${(err as Error).message}\n`);
+      return 1;
+    } finally {
+      await client.close();
+    }
+  },
+};
