@@ -13,3 +13,4 @@ registerCommand('keys', 'generate checkpoint signing keys (Ed25519, C2SP signed-
 registerCommand('verify-proof', 'verify a proof bundle offline against a public key', async () => (await import('./verify-proof.ts')).command);
 registerCommand('dead-letters', 'show records the receiver rejected, with the reason', async () => (await import('./dead-letters.ts')).command);
 registerCommand('token', 'generate a bearer token or hash one for auth.tokens[].sha256', async () => (await import('./token.ts')).command);
+registerCommand('query', 'run a read-only SQL query against the receiver or a ClickHouse server', async () => (await import('./query.ts')).command);
