@@ -3,10 +3,10 @@
  * ClickHouse schema (the same migrations the exporter applies with `createSchema: true`) and the
  * least-privilege roles, for operators who manage DDL themselves. Safe to run more than once.
  */
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import { parseClickHouseConfig } from '../../exporters/clickhouse/config.ts';
 import { renderClickHouseDdl } from '../../exporters/clickhouse/ddl.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit clickhouse-ddl [--database <name>] [--table <name>] [--cluster <name>] [--ttl-days <n>]
@@ -27,29 +27,16 @@ Run the receiver with clickhouse.createSchema: false when the schema is managed 
 export const command: Command = {
   summary: 'print the ClickHouse schema and least-privilege roles',
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          database: { type: 'string' },
-          table: { type: 'string' },
-          cluster: { type: 'string' },
-          'ttl-days': { type: 'string' },
-          'writer-role': { type: 'string' },
-          'reader-role': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      database: { type: 'string' },
+      table: { type: 'string' },
+      cluster: { type: 'string' },
+      'ttl-days': { type: 'string' },
+      'writer-role': { type: 'string' },
+      'reader-role': { type: 'string' },
+    });
+    if (!parsed) return 0;
+    const { values } = parsed;
     const ttl = values['ttl-days'];
     if (ttl !== undefined && !/^\d+$/.test(ttl)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--ttl-days must be a whole number of days, got "${ttl}"`);
     for (const role of [values['writer-role'], values['reader-role']]) {

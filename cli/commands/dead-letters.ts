@@ -3,9 +3,9 @@
  * records the receiver rejected (newest last) with the reason, time and transport. Reads the files
  * directly, so it works while a receiver runs and after it stopped.
  */
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import { readDeadLetters } from '../../receiver/dead-letter/index.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit dead-letters [--data-dir <dir>] [--limit <n>] [--since <time>] [--json]
@@ -23,26 +23,14 @@ Exit status: 0 ok, 2 bad arguments.
 export const command: Command = {
   summary: 'show records the receiver rejected, with the reason',
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          'data-dir': { type: 'string' },
-          limit: { type: 'string' },
-          since: { type: 'string' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-      }));
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      'data-dir': { type: 'string' },
+      limit: { type: 'string' },
+      since: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (!parsed) return 0;
+    const { values } = parsed;
     const limit = values.limit === undefined ? 100 : Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--limit must be a positive integer, got "${values.limit}"`);
     if (values.since !== undefined && Number.isNaN(Date.parse(values.since))) {

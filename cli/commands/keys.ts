@@ -5,9 +5,9 @@
  *
  * `otel-audit keys verifier-key <signer key file>`: print the verifier key of an existing signer key.
  */
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import { defaultKeyName, generateKeyFiles, loadSigner } from '../../integrity/keys.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit keys generate [--name <key name>] [--out-dir <dir>]
@@ -29,26 +29,12 @@ Exit status: 0 ok, 1 key problem, 2 bad arguments.
 export const command: Command = {
   summary: 'generate checkpoint signing keys (Ed25519, C2SP signed-note format)',
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        options: {
-          name: { type: 'string' },
-          'out-dir': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: true,
-        strict: true,
-      });
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      name: { type: 'string' },
+      'out-dir': { type: 'string' },
+    }, true);
+    if (!parsed) return 0;
     const { values, positionals } = parsed;
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     const [sub, ...rest] = positionals;
     if (sub === 'generate') {
       if (rest.length > 0) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `unexpected argument "${rest[0]}"\n${USAGE}`);

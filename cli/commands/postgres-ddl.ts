@@ -3,9 +3,9 @@
  * that creates the transactional outbox (the same migrations `applyOutboxMigrations` applies), for
  * teams whose DBAs review and apply DDL themselves. Safe to run more than once.
  */
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import { renderOutboxDdl } from '../../sdk/outbox/index.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit postgres-ddl [--schema <name>] [--table <name>] [--relay-role <role>] [--app-role <role>]
@@ -21,26 +21,14 @@ Prints the outbox DDL (table, indexes, guard and notify triggers, privileges) to
 export const command: Command = {
   summary: 'print the SQL of the Postgres transactional outbox',
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          schema: { type: 'string' },
-          table: { type: 'string' },
-          'relay-role': { type: 'string' },
-          'app-role': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-      }));
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      schema: { type: 'string' },
+      table: { type: 'string' },
+      'relay-role': { type: 'string' },
+      'app-role': { type: 'string' },
+    });
+    if (!parsed) return 0;
+    const { values } = parsed;
     process.stdout.write(
       renderOutboxDdl({ schema: values.schema, table: values.table, relayRole: values['relay-role'], appRole: values['app-role'] }),
     );

@@ -4,8 +4,8 @@
  * readable table on a terminal; `--format json|csv|tsv|table` to choose.
  */
 import { createClient } from '@clickhouse/client';
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit query "<SQL>" [options]
@@ -43,31 +43,17 @@ export function renderTable(rows: ReadonlyArray<Record<string, unknown>>): strin
 export const command: Command = {
   summary: 'run a read-only SQL query against the receiver or a ClickHouse server',
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: true,
-        options: {
-          url: { type: 'string', default: 'http://127.0.0.1:4318' },
-          path: { type: 'string' },
-          token: { type: 'string' },
-          user: { type: 'string' },
-          password: { type: 'string' },
-          format: { type: 'string' },
-          param: { type: 'string', multiple: true, default: [] },
-          help: { type: 'boolean', short: 'h' },
-        },
-      });
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      url: { type: 'string', default: 'http://127.0.0.1:4318' },
+      path: { type: 'string' },
+      token: { type: 'string' },
+      user: { type: 'string' },
+      password: { type: 'string' },
+      format: { type: 'string' },
+      param: { type: 'string', multiple: true, default: [] },
+    }, true);
+    if (!parsed) return 0;
     const { values, positionals } = parsed;
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     if (positionals.length !== 1 || positionals[0]!.trim() === '') throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `give exactly one SQL query\n${USAGE}`);
     const format = values.format ?? (process.stdout.isTTY ? 'table' : 'tsv');
     if (format !== 'table' && !(format in FORMATS)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--format must be table, json, csv or tsv, got "${format}"`);

@@ -2,10 +2,10 @@
  * `otel-audit relay --postgres-url … --endpoint …`: drain the Postgres outbox into the receiver.
  * SIGTERM / SIGINT finish the in-flight batch (commit or roll back), then exit 0.
  */
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import { createOutboxRelay } from '../../sdk/outbox/index.ts';
 import type { OutboxRelayConfigInput } from '../../sdk/outbox/index.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit relay --postgres-url <url> [--endpoint <url>] [options]
@@ -32,32 +32,20 @@ function intArg(name: string, v: string | undefined): number | undefined {
 export const command: Command = {
   summary: 'relay audit events from the Postgres outbox to the receiver',
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          'postgres-url': { type: 'string' },
-          endpoint: { type: 'string' },
-          protocol: { type: 'string' },
-          'batch-size': { type: 'string' },
-          concurrency: { type: 'string' },
-          schema: { type: 'string' },
-          table: { type: 'string' },
-          header: { type: 'string', multiple: true },
-          'poll-interval': { type: 'string' },
-          retention: { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-      }));
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      'postgres-url': { type: 'string' },
+      endpoint: { type: 'string' },
+      protocol: { type: 'string' },
+      'batch-size': { type: 'string' },
+      concurrency: { type: 'string' },
+      schema: { type: 'string' },
+      table: { type: 'string' },
+      header: { type: 'string', multiple: true },
+      'poll-interval': { type: 'string' },
+      retention: { type: 'string' },
+    });
+    if (!parsed) return 0;
+    const { values } = parsed;
     const postgresUrl = values['postgres-url'] ?? process.env.OTEL_AUDIT_POSTGRES_URL;
     if (!postgresUrl) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--postgres-url is required\n${USAGE}`);
     const headers: Record<string, string> = {};

@@ -4,7 +4,6 @@
  * terminal a progress bar with counts, rate and ETA; otherwise plain progress lines (CI, logs).
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import { applyMigrations, openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import {
@@ -16,6 +15,7 @@ import {
   type ReplayProgress,
 } from '../../exporters/coldstore/index.ts';
 import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit replay [options]
@@ -82,29 +82,17 @@ export function formatReplayProgress(p: ReplayProgress, width?: number): string 
 export const command: Command = {
   summary: 'replay cold storage (S3 or local archive) into ClickHouse',
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          since: { type: 'string' },
-          until: { type: 'string' },
-          tenant: { type: 'string' },
-          'data-dir': { type: 'string' },
-          config: { type: 'string' },
-          archive: { type: 'string' },
-          quiet: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-      }));
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      since: { type: 'string' },
+      until: { type: 'string' },
+      tenant: { type: 'string' },
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      archive: { type: 'string' },
+      quiet: { type: 'boolean' },
+    });
+    if (!parsed) return 0;
+    const { values } = parsed;
     const since = parseTime('since', values.since);
     const until = parseTime('until', values.until);
     if (since && until && since >= until) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', '--since must be before --until');

@@ -3,10 +3,10 @@
  * with its exporters until SIGTERM/SIGINT. Without a config file it runs on embedded defaults:
  * OTLP/gRPC 127.0.0.1:4317, OTLP/HTTP 127.0.0.1:4318, chDB and a local archive in the data dir.
  */
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import { loadRawConfig } from '../../receiver/config/load-config.ts';
 import { createReceiver } from '../../receiver/receiver.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit start [options]
@@ -33,26 +33,14 @@ function port(name: string, value: string | undefined): number | undefined {
 export const command: Command = {
   summary: 'run the receiver and exporters',
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        options: {
-          config: { type: 'string' },
-          'data-dir': { type: 'string' },
-          'http-port': { type: 'string' },
-          'grpc-port': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      config: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'http-port': { type: 'string' },
+      'grpc-port': { type: 'string' },
+    });
+    if (!parsed) return 0;
+    const { values } = parsed;
     const overrides: Record<string, unknown> = {};
     const httpPort = port('http-port', values['http-port']);
     const grpcPort = port('grpc-port', values['grpc-port']);

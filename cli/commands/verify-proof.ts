@@ -5,10 +5,10 @@
  * Exit 0 when it verifies, 1 with the precise problems, 2 for bad arguments or unreadable input.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import { loadVerifierKeys } from '../../integrity/keys.ts';
 import { verifyProofBundle } from '../../integrity/proof-bundle.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit verify-proof <proof.json | -> --public-key <key | file> [--public-key ...] [--json]
@@ -39,26 +39,12 @@ async function readInput(path: string): Promise<string> {
 export const command: Command = {
   summary: 'verify a proof bundle offline against a public key',
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        options: {
-          'public-key': { type: 'string', multiple: true },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: true,
-        strict: true,
-      });
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      'public-key': { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+    }, true);
+    if (!parsed) return 0;
     const { values, positionals } = parsed;
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     if (positionals.length !== 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `expected exactly one proof file\n${USAGE}`);
     const keySpecs = values['public-key'] ?? [];
     if (keySpecs.length === 0) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--public-key is required (the verifier key printed by otel-audit keys generate)\n${USAGE}`);
