@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditRowToChainEntry, verifyChainEntries } from '../../integrity/index.ts';
@@ -199,7 +199,7 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
     const heads = status.chains.filter((c) => c.tenantId === tenant);
     expect(heads).toHaveLength(1);
     const head = heads[0]!;
-    const client = createClient({ url: receiver.http, pathname: '/clickhouse' });
+    const client = createClient({ url: receiver.http, pathname: '/clickhouse', log: { level: ClickHouseLogLevel.OFF } });
     try {
       const rs = await client.query({
         query: `SELECT ${AUDIT_ROW_COLUMNS.join(', ')} FROM otel_audit.audit_events FINAL WHERE ChainId = {chain:String} ORDER BY Seq`,

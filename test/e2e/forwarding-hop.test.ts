@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { context, SeverityNumber, trace, TraceFlags } from '@opentelemetry/api';
 import { OTLPLogExporter as OtlpHttpJsonExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as OtlpProtoExporter } from '@opentelemetry/exporter-logs-otlp-proto';
@@ -118,7 +118,7 @@ interface StoredRow {
 }
 
 async function storedRows(tenant: string): Promise<Map<string, StoredRow>> {
-  const client = createClient({ url: receiver.http, pathname: '/clickhouse' });
+  const client = createClient({ url: receiver.http, pathname: '/clickhouse', log: { level: ClickHouseLogLevel.OFF } });
   try {
     const rs = await client.query({
       query: `SELECT toString(EventId) AS EventId, EventName, Body, ServiceName, ScopeName, ScopeVersion, TraceId, SpanId, SeverityText, LogAttributes, ResourceAttributes
