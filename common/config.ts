@@ -6,16 +6,26 @@ import type { z } from 'zod';
 import { AuditError } from './errors.ts';
 
 /**
- * Parse `input` with `schema` (defaults live in the schema). `prefix` is the component's key in the
- * config file (e.g. `exporters.clickhouse`) so messages name the key as the user wrote it.
- * @throws AuditError `AUDIT_ERR_INVALID_CONFIG`, e.g. `invalid configuration: receiver.http.port: Too big: expected number to be <=65535`.
+ * Validate `input` against `schema` (defaults live in the schema) or throw.
+ *
+ * @param prefix the key path of this section in the whole config (e.g. `exporters.clickhouse`), so
+ *   messages name the key as the user wrote it. Default '' (top level).
+ * @throws AuditError `AUDIT_ERR_INVALID_CONFIG` listing every problem with its full key path, e.g.
+ *   `invalid configuration: http.port: Too big: expected number to be <=65535; http.colour: unknown key`;
+ *   the first key is in `error.path`, all of them in `error.details.problems`.
  */
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
-  const result = schema.safeParse(input ?? {});
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => {
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
-    return keys.map((path) => `${[prefix, ...path.map(String)].filter((p) => p !== '').join('.') || '(root)'}: ${issue.message}`).join('; ');
+  const parsed = schema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.flatMap((issue) => {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    return keys.map((k) => ({
+      key: [prefix, ...issue.path.map(String), ...(k === undefined ? [] : [k])].filter((s) => s !== '').join('.') || '(root)',
+      message: issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message,
+    }));
   });
-  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', issues.join('; '), { details: { issues } });
+  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', problems.map((p) => `${p.key}: ${p.message}`).join('; '), {
+    path: problems[0]?.key,
+    details: { problems },
+  });
 }

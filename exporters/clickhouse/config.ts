@@ -4,7 +4,7 @@
  * disable retention), and every error names the offending key.
  */
 import { z } from 'zod';
-import { AuditError } from '../../common/errors.ts';
+import { parseConfig } from '../../common/config.ts';
 
 /**
  * ClickHouse identifiers we interpolate into DDL and SQL (database, table, cluster names). Only
@@ -83,12 +83,5 @@ export type ClickHouseConfig = z.output<typeof ClickHouseConfigSchema>;
  * the config file, e.g. `exporters.clickhouse`).
  */
 export function parseClickHouseConfig(input: unknown, prefix = 'clickhouse'): ClickHouseConfig {
-  const parsed = ClickHouseConfigSchema.safeParse(input ?? {});
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => {
-    const key = i.code === 'unrecognized_keys' ? i.keys.join(', ') : i.path.map(String).join('.');
-    return { path: `${prefix}${key ? `.${key}` : ''}`, message: i.message };
-  });
-  const text = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
-  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', text, { path: issues[0]?.path, details: { issues } });
+  return parseConfig(ClickHouseConfigSchema, input, prefix);
 }

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
-import { AuditError } from '../../common/errors.ts';
+import { parseConfig } from '../../common/config.ts';
 
 const MiB = 1024 * 1024;
 
@@ -82,19 +82,7 @@ export type LocalBackendConfig = z.output<typeof LocalBackendSchema>;
  * @throws AuditError `AUDIT_ERR_INVALID_CONFIG` naming every offending key (first in `error.path`).
  */
 export function parseColdStoreConfig(input: unknown, prefix = 'exporters.coldstore'): ColdStoreConfig {
-  const parsed = ColdStoreConfigSchema.safeParse(input ?? {});
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.flatMap((issue) => {
-    const extra = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
-    return extra.map((k) => ({
-      key: [prefix, ...issue.path.map(String), ...(k === undefined ? [] : [k])].filter((s) => s !== '').join('.'),
-      message: issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message,
-    }));
-  });
-  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', problems.map((p) => `${p.key}: ${p.message}`).join('; '), {
-    path: problems[0]?.key,
-    details: { problems },
-  });
+  return parseConfig(ColdStoreConfigSchema, input, prefix);
 }
 
 /** The local archive directory of a configuration (`<dataDir>/archive` unless set). */

@@ -11,7 +11,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { AuditError } from '../../common/errors.ts';
-import { parseComponentConfig } from '../otlp/parse-config.ts';
+import { parseConfig } from '../../common/config.ts';
 
 /** One accepted token. */
 export const BearerTokenSchema = z.strictObject({
@@ -44,7 +44,7 @@ export type AuthConfigInput = z.input<typeof AuthConfigSchema>;
  * @throws AuditError `AUDIT_ERR_INVALID_CONFIG` naming the key (e.g. `receiver.auth.tokens.0.sha256`).
  */
 export function parseAuthConfig(input: unknown, prefix = 'auth'): AuthConfig {
-  return parseComponentConfig(AuthConfigSchema, input, prefix);
+  return parseConfig(AuthConfigSchema, input, prefix);
 }
 
 /**

@@ -3,7 +3,7 @@
  */
 import { z } from 'zod';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
-import { parseComponentConfig } from '../otlp/parse-config.ts';
+import { parseConfig } from '../../common/config.ts';
 
 /** 64 MiB: the default maximum message size after decompression (issue 3). */
 export const DEFAULT_GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -36,5 +36,5 @@ export type GrpcServerConfigInput = z.input<typeof GrpcServerConfigSchema>;
  * @throws AuditError `AUDIT_ERR_INVALID_CONFIG` naming the key.
  */
 export function parseGrpcServerConfig(input: unknown, prefix = 'receiver.grpc'): GrpcServerConfig {
-  return parseComponentConfig(GrpcServerConfigSchema, input, prefix);
+  return parseConfig(GrpcServerConfigSchema, input, prefix);
 }

@@ -3,7 +3,7 @@
  */
 import { z } from 'zod';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
-import { parseComponentConfig } from '../otlp/parse-config.ts';
+import { parseConfig } from '../../common/config.ts';
 
 /** 64 MiB: the default maximum request size after decompression (issue 3). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -42,5 +42,5 @@ export type HttpServerConfigInput = z.input<typeof HttpServerConfigSchema>;
  * @throws AuditError `AUDIT_ERR_INVALID_CONFIG` naming the key, e.g. `receiver.http.maxMessageBytes`.
  */
 export function parseHttpServerConfig(input: unknown, prefix = 'receiver.http'): HttpServerConfig {
-  return parseComponentConfig(HttpServerConfigSchema, input, prefix);
+  return parseConfig(HttpServerConfigSchema, input, prefix);
 }

@@ -17,6 +17,5 @@ export {
   hasPartialSuccess,
 } from './responses.ts';
 export type { ExportLogsResponseFields } from './responses.ts';
-export { parseComponentConfig } from './parse-config.ts';
 export { notifyObserver, secondsSince } from './ingest-events.ts';
 export type { IngestObserver, IngestOutcome, IngestRequestEvent } from './ingest-events.ts';

@@ -4,8 +4,7 @@
  * naming the key.
  */
 import { z } from 'zod';
-import { AuditError } from '../../common/errors.ts';
-import { formatPath } from '../../schema/audit-event.ts';
+import { parseConfig } from '../../common/config.ts';
 
 const ms = () => z.number().int().min(0);
 const bytes = () => z.number().int().min(0);
@@ -81,22 +80,10 @@ export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 
 /** Parse a pipeline config; throws AUDIT_ERR_INVALID_CONFIG naming the offending key(s). */
 export function parsePipelineConfig(input: unknown): PipelineConfig {
-  const r = PipelineConfigSchema.safeParse(input ?? {});
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => {
-    const keys = i.code === 'unrecognized_keys' ? `: ${(i as { keys: string[] }).keys.join(', ')}` : '';
-    return { path: formatPath(i.path), message: `${i.message}${keys}` };
-  });
-  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
-    path: issues[0]?.path,
-    details: { issues },
-  });
+  return parseConfig(PipelineConfigSchema, input);
 }
 
 /** Parse per-exporter overrides on top of the pipeline's exporter defaults. */
 export function parseExporterRunnerConfig(defaults: ExporterRunnerConfig, overrides: unknown): ExporterRunnerConfig {
-  const r = ExporterRunnerConfigSchema.safeParse({ ...defaults, ...(overrides as object) });
-  if (r.success) return r.data;
-  const text = r.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('; ');
-  throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `exporter options: ${text}`, { path: formatPath(r.error.issues[0]?.path ?? []) });
+  return parseConfig(ExporterRunnerConfigSchema, { ...defaults, ...(overrides as object) }, 'exporter options');
 }
