@@ -64,7 +64,7 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
     url: config.url,
     username: config.username ?? 'default',
     password: config.password ?? '',
-    request_timeout: config.requestTimeoutMs,
+    request_timeout: config.requestTimeoutMillis,
     // Failures come back to callers as results with the cause attached; the client's own console
     // logging would report every retry of an outage twice.
     log: { level: ClickHouseLogLevel.OFF },

@@ -50,7 +50,7 @@ export const ClickHouseConfigSchema = z
     /** Use ClickHouse async inserts (waits for the flush, so an ack still means durable). */
     asyncInsert: z.boolean().default(false),
     /** Per-request timeout against a server, milliseconds. */
-    requestTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+    requestTimeoutMillis: z.number().int().min(1000).max(600_000).default(30_000),
     /** Blocks remembered for insert deduplication on non-replicated tables. */
     deduplicationWindow: z.number().int().min(100).max(1_000_000).default(1000),
     /**

@@ -59,7 +59,7 @@ describe('ClickHouse exporter against a server URL', () => {
   it('is retryable while ClickHouse is down, then exports once it is up, without duplicates', async () => {
     const port = await freePort();
     const db = uniqueDatabase();
-    const exporter = createClickHouseExporter({ url: `http://127.0.0.1:${port}`, database: db, requestTimeoutMs: 2000 });
+    const exporter = createClickHouseExporter({ url: `http://127.0.0.1:${port}`, database: db, requestTimeoutMillis: 2000 });
     await exporter.start(); // does not throw while the server is down
     const entries = makeEntries({ count: 200 });
     const a = batchOf(entries.slice(0, 100));
