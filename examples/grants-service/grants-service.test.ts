@@ -17,6 +17,7 @@ import { auditRowToChainEntry, verifyChainEntries } from '../../integrity/index.
 import { AUDIT_ROW_COLUMNS, type AuditRow } from '../../schema/audit-row.ts';
 import type { AuditEvent } from '../../schema/index.ts';
 import { eventually, startReceiverProcess, type ReceiverProcess } from '../../test/e2e/helpers/receiver-process.ts';
+import { createAuditLogger } from '../../sdk/index.ts';
 import { addApiToken } from './grants-db.ts';
 import { startGrantsService, type RunningGrantsService } from './main.ts';
 
@@ -215,6 +216,30 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
       expect({ seq: Number(last.Seq), hash: last.Hash }).toEqual({ seq: head.seq, hash: head.hash });
     } finally {
       await client.close();
+    }
+  });
+
+  it('with an access-event logger, the middleware also records one http.* event per request, sharing the request id', async () => {
+    const tenant2 = `globex-${suffix}`;
+    const httpAudit = createAuditLogger({ delivery: 'memory', serviceName: 'grants-service', exporter: { protocol: 'http/protobuf', endpoint: `${receiver.http}/v1/logs` } });
+    // A second replica on the same database, without a relay of its own: the first one's relay ships its outbox rows.
+    const replica = await startGrantsService({ postgresUrl: POSTGRES_URL, schema, port: 0, relay: false, httpAudit, onError: (err) => serviceErrors.push(err) });
+    try {
+      const res = await fetch(`${replica.url}/grants`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user-id': 'grace', 'x-tenant-id': tenant2, 'x-request-id': `req-http-${suffix}` },
+        body: JSON.stringify({ subject: 'heidi', role: 'viewer' }),
+      });
+      expect(res.status).toBe(201);
+      const events = await eventually(async () => {
+        const found = await eventsOf(`tenant=${tenant2}`);
+        return found.length >= 2 ? found : undefined;
+      });
+      expect(events.map((e) => `${e.action} ${e.outcome}`).sort()).toEqual(['grant.issue success', 'http.post.grants success']);
+      for (const e of events) expect(e).toMatchObject({ actor: { id: 'grace', type: 'user' }, request: { id: `req-http-${suffix}`, ip: '127.0.0.1', method: 'POST', path: '/grants' } });
+    } finally {
+      await replica.close();
+      await httpAudit.shutdown({ timeoutMillis: 10_000 });
     }
   });
 });
