@@ -52,7 +52,8 @@ export function machineInfo(dataDir: string = os.tmpdir()): MachineInfo {
     node: process.version,
     disk: diskOf(dataDir),
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
-    gitCommit: run('git', ['rev-parse', 'HEAD']) || 'unknown',
-    gitDirty: run('git', ['status', '--porcelain', '--untracked-files=no']) !== '',
+    // A snapshot without .git (`git archive`, see docs/performance.md) names its commit in the env.
+    gitCommit: process.env.OTEL_AUDIT_BENCH_GIT_COMMIT ?? (run('git', ['rev-parse', 'HEAD']) || 'unknown'),
+    gitDirty: process.env.OTEL_AUDIT_BENCH_GIT_COMMIT === undefined && run('git', ['status', '--porcelain', '--untracked-files=no']) !== '',
   };
 }
