@@ -8,13 +8,17 @@
  */
 import { z } from 'zod';
 import { AuditError } from '../common/errors.ts';
+import { fastValidateAuditEvent } from './fast-validate.ts';
 
 /** The schema version this build produces and normalizes to. */
 export const CURRENT_SCHEMA_VERSION = '1.0';
 /** Stable URL identifying major version 1 of the audit event schema (OTLP `schema_url` of the scope). */
 export const AUDIT_SCHEMA_URL = 'https://otel-audit.dev/schemas/audit-event/1';
 
-/** Limits that protect the pipeline. Lengths are in UTF-16 code units; sizes in bytes of UTF-8 JSON. */
+/**
+ * Limits that protect the pipeline. Lengths are what zod 4 measures: Unicode code points (a surrogate
+ * pair counts once, a lone surrogate counts once); sizes are bytes of UTF-8 JSON.
+ */
 export const AUDIT_EVENT_LIMITS = {
   /** Max length of any id (event, actor, tenant, target, session, request). */
   maxIdLength: 256,
@@ -35,8 +39,22 @@ const L = AUDIT_EVENT_LIMITS;
 const id = () => z.string().min(1).max(L.maxIdLength);
 const shortString = () => z.string().min(1).max(L.maxStringLength);
 
+// The patterns below are shared with the hand-written validator (fast-validate.ts), so the two
+// cannot drift apart on the rules this project defines; zod's own formats (datetime, IP) are
+// copied there and pinned by a test against zod's regexes.
+
 /** RFC 9562 UUID version 7 (time-ordered), lower or upper case hex. */
-const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+export const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+/** `action`: dotted words, e.g. `grant.issue`. */
+export const ACTION_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+/** `trace.traceId`: 32 lower-case hex digits (all zeros is refused separately). */
+export const TRACE_ID_PATTERN = /^[0-9a-f]{32}$/;
+/** `trace.spanId`: 16 lower-case hex digits (all zeros is refused separately). */
+export const SPAN_ID_PATTERN = /^[0-9a-f]{16}$/;
+/** The invalid all-zero trace and span ids. */
+export const ALL_ZEROS = /^0+$/;
+/** `schemaVersion`: `1.<minor>`. */
+export const SCHEMA_VERSION_PATTERN = /^1\.\d{1,3}$/;
 
 /** JSON value (what `details` and `changes` may hold). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -90,8 +108,8 @@ export const RequestSchema = z.strictObject({
 
 /** W3C trace context of the operation, if it ran in a trace. */
 export const TraceContextSchema = z.strictObject({
-  traceId: z.string().regex(/^[0-9a-f]{32}$/, 'traceId must be 32 lower-case hex digits').refine((v) => !/^0+$/.test(v), 'traceId must not be all zeros'),
-  spanId: z.string().regex(/^[0-9a-f]{16}$/, 'spanId must be 16 lower-case hex digits').refine((v) => !/^0+$/.test(v), 'spanId must not be all zeros'),
+  traceId: z.string().regex(TRACE_ID_PATTERN, 'traceId must be 32 lower-case hex digits').refine((v) => !ALL_ZEROS.test(v), 'traceId must not be all zeros'),
+  spanId: z.string().regex(SPAN_ID_PATTERN, 'spanId must be 16 lower-case hex digits').refine((v) => !ALL_ZEROS.test(v), 'spanId must not be all zeros'),
   traceFlags: z.number().int().min(0).max(255).optional(),
 });
 
@@ -105,7 +123,7 @@ export const ChangesSchema = boundedJson(
 export const DetailsSchema = boundedJson(z.record(z.string(), jsonValue), 'details');
 
 /** A schema version string `major.minor`; only major 1 is understood by this build. */
-const SchemaVersion = z.string().regex(/^1\.\d{1,3}$/, 'schemaVersion must be "1.<minor>"');
+const SchemaVersion = z.string().regex(SCHEMA_VERSION_PATTERN, 'schemaVersion must be "1.<minor>"');
 
 const eventShape = {
   eventId: z.string().regex(UUID_V7, 'eventId must be a UUIDv7').describe('Producer-assigned UUIDv7; the dedupe key.'),
@@ -114,7 +132,7 @@ const eventShape = {
   action: z
     .string()
     .max(L.maxActionLength)
-    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'action must be dotted words, e.g. grant.issue')
+    .regex(ACTION_PATTERN, 'action must be dotted words, e.g. grant.issue')
     .describe('What was done, dotted: <resource>.<verb>, e.g. grant.issue.'),
   outcome: z.enum(['success', 'failure', 'denied']),
   actor: ActorSchema,
@@ -195,8 +213,23 @@ export function invalidEventError(issues: ReadonlyArray<{ path: ReadonlyArray<Pr
  * Validate a complete event (any 1.x version) and normalize it to {@link CURRENT_SCHEMA_VERSION}:
  * `occurredAt` becomes UTC with the producer's sub-second precision kept, `eventId` lower case,
  * older minor versions are upgraded. Never throws.
+ *
+ * Valid events take the hand-written validator (fast-validate.ts), which implements exactly the
+ * rules of {@link AuditEventSchema} at a fraction of zod's cost; anything it does not accept goes
+ * to zod, so errors (rare) keep zod's issues and messages, and inputs the fast path does not cover
+ * (class instances, `__proto__` keys, very deep JSON) get zod's verdict.
  */
 export function validateAuditEvent(input: unknown): ValidationResult {
+  const event = fastValidateAuditEvent(input);
+  if (event !== undefined) return { ok: true, event };
+  return validateAuditEventWithZod(input);
+}
+
+/**
+ * {@link validateAuditEvent} by the zod schema alone: the source of every error message, and the
+ * reference the fast validator is tested against.
+ */
+export function validateAuditEventWithZod(input: unknown): ValidationResult {
   const parsed = AuditEventSchema.safeParse(input);
   if (!parsed.success) {
     const { error, issues } = invalidEventError(parsed.error.issues);

@@ -14,8 +14,9 @@ import {
   invalidEventError,
   isoToUnixNanos,
   unixNanosToIso,
-  validateAuditEvent,
+  validateAuditEventWithZod,
 } from './audit-event.ts';
+import { fastValidateOwnedAuditEvent } from './fast-validate.ts';
 
 /** Attribute keys of the mapping. `audit.schema_version` marks a record as an audit event. */
 export const AUDIT_ATTR = {
@@ -137,115 +138,126 @@ export function isAuditRecord(record: Pick<LogRecordView, 'attributes'>): boolea
  * path (event field names, e.g. `actor.id`) or the attribute that could not be read.
  * The action comes from `event_name` (falling back to `audit.action` for pre-1.5 OTLP hops that drop
  * field 12); when both are present they must agree, since a disagreement means one was altered.
+ *
+ * This runs once per ingested event, so it builds the candidate event directly (fields in schema
+ * order, absent ones omitted, no intermediate objects) and hands it to the fast validator as an
+ * owned object, which normalizes it in place. Attribute problems are reported in the order the
+ * attributes are read below; keep that order, it decides which problem an error names first.
  */
 export function logRecordToAuditEvent(record: LogRecordView): ValidationResult {
   const attrs = record.attributes;
-  const problems: Array<{ path: string[]; message: string }> = [];
-  const str = (key: string): string | undefined => {
-    const v = attrs[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v === 'string') return v;
-    problems.push({ path: [`attribute ${key}`], message: `must be a string, got ${describe(v)}` });
-    return undefined;
-  };
-  const strArray = (key: string): string[] | undefined => {
-    const v = attrs[key];
-    if (v === undefined || v === null) return undefined;
-    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
-    problems.push({ path: [`attribute ${key}`], message: `must be an array of strings, got ${describe(v)}` });
-    return undefined;
-  };
-  const json = (key: string): JsonValue | undefined => {
-    const text = str(key);
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as JsonValue;
-    } catch {
-      problems.push({ path: [`attribute ${key}`], message: 'must be JSON text' });
-      return undefined;
-    }
-  };
+  const problems: Problem[] = [];
 
-  const attrAction = str(AUDIT_ATTR.action);
-  const action = record.eventName !== '' ? record.eventName : attrAction;
-  if (attrAction !== undefined && record.eventName !== '' && attrAction !== record.eventName) {
-    problems.push({ path: ['action'], message: `event_name "${record.eventName}" and ${AUDIT_ATTR.action} "${attrAction}" disagree` });
+  const attrAction = readString(attrs, AUDIT_ATTR.action, problems);
+  const eventName = record.eventName;
+  const action = eventName !== '' ? eventName : attrAction;
+  if (attrAction !== undefined && eventName !== '' && attrAction !== eventName) {
+    problems.push({ path: ['action'], message: `event_name "${eventName}" and ${AUDIT_ATTR.action} "${attrAction}" disagree` });
   }
 
-  const types = strArray(AUDIT_ATTR.targetTypes);
-  const ids = strArray(AUDIT_ATTR.targetIds);
-  const names = strArray(AUDIT_ATTR.targetNames);
-  let targets: AuditEvent['targets'];
+  const types = readStringArray(attrs, AUDIT_ATTR.targetTypes, problems);
+  const ids = readStringArray(attrs, AUDIT_ATTR.targetIds, problems);
+  const names = readStringArray(attrs, AUDIT_ATTR.targetNames, problems);
+  let targets: unknown[] | undefined;
   if (types !== undefined || ids !== undefined) {
     if (!types || !ids || types.length !== ids.length || (names && names.length !== types.length)) {
       problems.push({ path: ['targets'], message: `${AUDIT_ATTR.targetTypes}, ${AUDIT_ATTR.targetIds} and ${AUDIT_ATTR.targetNames} must be arrays of the same length` });
     } else {
-      targets = types.map((type, i) => {
-        const name = names?.[i];
-        return name ? { type, id: ids[i]!, name } : { type, id: ids[i]! };
-      });
+      targets = buildTargets(types, ids, names);
     }
   }
 
   let details: JsonValue | undefined;
-  if (record.body !== undefined && record.body !== null && record.body !== '') {
-    if (typeof record.body === 'string') {
+  const body = record.body;
+  if (body !== undefined && body !== null && body !== '') {
+    if (typeof body === 'string') {
       try {
-        details = JSON.parse(record.body) as JsonValue;
+        details = JSON.parse(body) as JsonValue;
       } catch {
         problems.push({ path: ['details'], message: 'body must be JSON text (or a kvlist) holding the details object' });
       }
-    } else if (typeof record.body === 'object' && !(record.body instanceof Uint8Array) && !Array.isArray(record.body)) {
-      details = toJson(record.body) as JsonValue;
+    } else if (typeof body === 'object' && !(body instanceof Uint8Array) && !Array.isArray(body)) {
+      details = toJson(body) as JsonValue;
     } else {
-      problems.push({ path: ['details'], message: `body must be JSON text or a kvlist, got ${describe(record.body)}` });
+      problems.push({ path: ['details'], message: `body must be JSON text or a kvlist, got ${describe(body)}` });
     }
   }
 
-  const before = json(AUDIT_ATTR.changesBefore);
-  const after = json(AUDIT_ATTR.changesAfter);
-  const sessionId = str(AUDIT_ATTR.sessionId);
-  const request = compact({
-    id: str(AUDIT_ATTR.requestId),
-    ip: str(AUDIT_ATTR.clientAddress),
-    userAgent: str(AUDIT_ATTR.userAgent),
-    method: str(AUDIT_ATTR.httpMethod),
-    path: str(AUDIT_ATTR.urlPath),
-  });
-  const trace =
-    record.traceId !== '' && record.spanId !== ''
-      ? compact({ traceId: record.traceId, spanId: record.spanId, traceFlags: record.flags & 0xff })
-      : undefined;
+  const before = readJson(attrs, AUDIT_ATTR.changesBefore, problems);
+  const after = readJson(attrs, AUDIT_ATTR.changesAfter, problems);
+  const sessionId = readString(attrs, AUDIT_ATTR.sessionId, problems);
+  const requestId = readString(attrs, AUDIT_ATTR.requestId, problems);
+  const ip = readString(attrs, AUDIT_ATTR.clientAddress, problems);
+  const userAgent = readString(attrs, AUDIT_ATTR.userAgent, problems);
+  const method = readString(attrs, AUDIT_ATTR.httpMethod, problems);
+  const path = readString(attrs, AUDIT_ATTR.urlPath, problems);
+  const eventId = readString(attrs, AUDIT_ATTR.eventId, problems);
+  const schemaVersion = readString(attrs, AUDIT_ATTR.schemaVersion, problems);
+  const outcome = readString(attrs, AUDIT_ATTR.outcome, problems);
+  const actorId = readString(attrs, AUDIT_ATTR.actorId, problems);
+  const actorType = readString(attrs, AUDIT_ATTR.actorType, problems);
+  const actorName = readString(attrs, AUDIT_ATTR.actorName, problems);
+  const authMethod = readString(attrs, AUDIT_ATTR.actorAuthMethod, problems);
+  const impersonatorId = readString(attrs, AUDIT_ATTR.actorImpersonatorId, problems);
+  const tenantId = readString(attrs, AUDIT_ATTR.tenantId, problems);
+  const tenantName = readString(attrs, AUDIT_ATTR.tenantName, problems);
+  const reason = readString(attrs, AUDIT_ATTR.reason, problems);
+  // Before the problem check, as always: a time outside Date's range throws RangeError either way.
   const time = record.timeUnixNano !== 0n ? record.timeUnixNano : record.observedTimeUnixNano;
-
-  const candidate = compact({
-    eventId: str(AUDIT_ATTR.eventId),
-    schemaVersion: str(AUDIT_ATTR.schemaVersion),
-    occurredAt: time !== 0n ? unixNanosToIso(time) : undefined,
-    action,
-    outcome: str(AUDIT_ATTR.outcome),
-    actor: compact({
-      id: str(AUDIT_ATTR.actorId),
-      type: str(AUDIT_ATTR.actorType),
-      name: str(AUDIT_ATTR.actorName),
-      authMethod: str(AUDIT_ATTR.actorAuthMethod),
-      impersonatorId: str(AUDIT_ATTR.actorImpersonatorId),
-    }) ?? {},
-    tenant: compact({ id: str(AUDIT_ATTR.tenantId), name: str(AUDIT_ATTR.tenantName) }) ?? {},
-    targets,
-    reason: str(AUDIT_ATTR.reason),
-    session: sessionId === undefined ? undefined : { id: sessionId },
-    request,
-    changes: before === undefined && after === undefined ? undefined : compact({ before, after }),
-    details,
-    trace,
-  });
+  const occurredAt = time !== 0n ? unixNanosToIso(time) : undefined;
 
   if (problems.length > 0) {
     const { error, issues } = invalidEventError(problems);
     return { ok: false, error, issues };
   }
-  return validateAuditEvent(candidate);
+
+  // The candidate, in AuditEventSchema's field order with absent fields left out (what zod's
+  // output order and the owned fast path rely on).
+  const candidate: Record<string, unknown> = {};
+  if (eventId !== undefined) candidate.eventId = eventId;
+  if (schemaVersion !== undefined) candidate.schemaVersion = schemaVersion;
+  if (occurredAt !== undefined) candidate.occurredAt = occurredAt;
+  if (action !== undefined) candidate.action = action;
+  if (outcome !== undefined) candidate.outcome = outcome;
+  const actor: Record<string, unknown> = {};
+  if (actorId !== undefined) actor.id = actorId;
+  if (actorType !== undefined) actor.type = actorType;
+  if (actorName !== undefined) actor.name = actorName;
+  if (authMethod !== undefined) actor.authMethod = authMethod;
+  if (impersonatorId !== undefined) actor.impersonatorId = impersonatorId;
+  candidate.actor = actor;
+  const tenant: Record<string, unknown> = {};
+  if (tenantId !== undefined) tenant.id = tenantId;
+  if (tenantName !== undefined) tenant.name = tenantName;
+  candidate.tenant = tenant;
+  if (targets !== undefined) candidate.targets = targets;
+  if (reason !== undefined) candidate.reason = reason;
+  if (sessionId !== undefined) candidate.session = { id: sessionId };
+  if (requestId !== undefined || ip !== undefined || userAgent !== undefined || method !== undefined || path !== undefined) {
+    const request: Record<string, unknown> = {};
+    if (requestId !== undefined) request.id = requestId;
+    if (ip !== undefined) request.ip = ip;
+    if (userAgent !== undefined) request.userAgent = userAgent;
+    if (method !== undefined) request.method = method;
+    if (path !== undefined) request.path = path;
+    candidate.request = request;
+  }
+  if (before !== undefined || after !== undefined) {
+    const changes: Record<string, unknown> = {};
+    if (before !== undefined) changes.before = before;
+    if (after !== undefined) changes.after = after;
+    candidate.changes = changes;
+  }
+  if (details !== undefined) candidate.details = details;
+  if (record.traceId !== '' && record.spanId !== '') {
+    candidate.trace = { traceId: record.traceId, spanId: record.spanId, traceFlags: record.flags & 0xff };
+  }
+
+  // Everything in the candidate was made here (strings are immutable; JSON values come from
+  // JSON.parse or toJson), so the fast validator may normalize it in place instead of copying.
+  const event = fastValidateOwnedAuditEvent(candidate);
+  if (event !== undefined) return { ok: true, event };
+  return validateAuditEventWithZod(candidate);
 }
 
 /** Schema version attribute value of a record, if any (for upgrade and classification). */
@@ -254,16 +266,57 @@ export function recordSchemaVersion(record: Pick<LogRecordView, 'attributes'>): 
   return typeof v === 'string' ? v : undefined;
 }
 
-function compact<T extends Record<string, unknown>>(obj: T): T | undefined {
-  const out: Record<string, unknown> = {};
-  let any = false;
-  for (const [k, v] of Object.entries(obj)) {
-    if (v !== undefined) {
-      out[k] = v;
-      any = true;
-    }
+/** A problem found while reading attributes, before schema validation. */
+interface Problem {
+  path: string[];
+  message: string;
+}
+
+/** A string attribute; absent or null is undefined; any other type is a problem. */
+function readString(attrs: Record<string, unknown>, key: string, problems: Problem[]): string | undefined {
+  const v = attrs[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') return v;
+  problems.push({ path: [`attribute ${key}`], message: `must be a string, got ${describe(v)}` });
+  return undefined;
+}
+
+function isString(x: unknown): boolean {
+  return typeof x === 'string';
+}
+
+/** A string-array attribute (`every` skips holes, as it always has). */
+function readStringArray(attrs: Record<string, unknown>, key: string, problems: Problem[]): string[] | undefined {
+  const v = attrs[key];
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v) && v.every(isString)) return v as string[];
+  problems.push({ path: [`attribute ${key}`], message: `must be an array of strings, got ${describe(v)}` });
+  return undefined;
+}
+
+/** A JSON-text attribute, parsed. */
+function readJson(attrs: Record<string, unknown>, key: string, problems: Problem[]): JsonValue | undefined {
+  const text = readString(attrs, key, problems);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    problems.push({ path: [`attribute ${key}`], message: 'must be JSON text' });
+    return undefined;
   }
-  return any ? (out as T) : undefined;
+}
+
+/** Targets from the parallel arrays; an empty name means none. Holes stay holes (`map` semantics). */
+function buildTargets(types: string[], ids: string[], names: string[] | undefined): unknown[] {
+  const n = types.length;
+  const out = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) {
+    if (!(i in types)) continue;
+    const type = types[i]!;
+    const name = names?.[i];
+    out[i] = name ? { type, id: ids[i]!, name } : { type, id: ids[i]! };
+  }
+  return out;
 }
 
 function toJson(value: unknown): unknown {
