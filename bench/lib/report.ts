@@ -178,7 +178,8 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
     charts['latency'] = lineChart({
       title: 'Ack latency vs offered load (HTTP/protobuf)',
       xLabel: 'offered events/s',
-      yLabel: 'ack latency, ms',
+      yLabel: 'ack latency, ms (log scale)',
+      yLog10: true,
       series: (['ingestOnly', 'default'] as const).flatMap((recv) =>
         (['p50', 'p99'] as const).map((p) => ({
           name: `${recv === 'default' ? 'default' : 'exporters off'} ${p}`,

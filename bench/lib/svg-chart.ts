@@ -19,6 +19,8 @@ export interface LineChartOptions {
   series: ChartSeries[];
   /** Logarithmic (base 2) x axis, e.g. for connection counts. */
   xLog2?: boolean;
+  /** Logarithmic (base 10) y axis, e.g. for latencies that span milliseconds to seconds. */
+  yLog10?: boolean;
   /** Horizontal reference lines (aims). */
   hLines?: Array<{ y: number; label: string }>;
 }
@@ -57,13 +59,21 @@ export function lineChart(o: LineChartOptions): string {
   const xMax = Math.max(...xs.map(tx), xMin + 1);
   const yStep = niceStep(Math.max(...ys, 1), 5);
   const yMax = Math.ceil(Math.max(...ys, 1) / yStep) * yStep;
+  const positive = ys.filter((y) => y > 0);
+  const lMin = Math.floor(Math.log10(Math.min(...positive, 1)));
+  const lMax = Math.max(Math.ceil(Math.log10(Math.max(...positive, 10))), lMin + 1);
   const px = (x: number) => m.l + ((tx(x) - xMin) / (xMax - xMin || 1)) * pw;
-  const py = (y: number) => m.t + ph - (y / yMax) * ph;
+  const py = o.yLog10
+    ? (y: number) => m.t + ph - ((Math.log10(Math.max(y, 10 ** lMin)) - lMin) / (lMax - lMin)) * ph
+    : (y: number) => m.t + ph - (y / yMax) * ph;
+  const yTicks: number[] = [];
+  if (o.yLog10) for (let l = lMin; l <= lMax; l++) yTicks.push(10 ** l);
+  else for (let y = 0; y <= yMax + 1e-9; y += yStep) yTicks.push(y);
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${W / 2 - m.r / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`);
-  for (let y = 0; y <= yMax + 1e-9; y += yStep) {
+  for (const y of yTicks) {
     out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${py(y)}" y2="${py(y)}" stroke="#e5e5e5"/>`);
     out.push(`<text x="${m.l - 6}" y="${py(y) + 4}" text-anchor="end">${fmt(y)}</text>`);
   }
