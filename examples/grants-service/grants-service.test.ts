@@ -111,8 +111,12 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
     expect(injected.status).toBe(500);
     const revokedAgain = await call('DELETE', `/grants/${issued.body.grant!.id}`, bot);
     expect(revokedAgain.status).toBe(409);
+    const badToken = await call('POST', '/grants', { authorization: 'Bearer not-a-token', 'x-tenant-id': tenant }, { subject: 'mallory', role: 'admin' });
+    expect(badToken.status).toBe(401);
+    const notJson = await fetch(`${service.url}/grants`, { method: 'POST', headers: { ...alice, 'content-type': 'application/json' }, body: '{' });
+    expect(notJson.status).toBe(400);
 
-    const answers = { issued, byAlice, revoked, anonymous, reader, duplicate, badRole, injected, revokedAgain };
+    const answers = { issued, byAlice, revoked, anonymous, reader, duplicate, badRole, injected, revokedAgain, badToken };
     for (const [name, a] of Object.entries(answers)) expect(a.body.auditEventId, name).toMatch(/^[0-9a-f-]{36}$/);
     const expectedIds = new Set(Object.values(answers).map((a) => a.body.auditEventId!));
 
@@ -172,6 +176,7 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
       request: { method: 'DELETE', path: `/grants/${issued.body.grant!.id}` },
     });
     expect(byId.get(anonymous.body.auditEventId!)).toMatchObject({ outcome: 'denied', actor: { type: 'anonymous' }, reason: 'authentication required' });
+    expect(byId.get(badToken.body.auditEventId!)).toMatchObject({ action: 'auth.api_token', outcome: 'denied', actor: { type: 'anonymous' }, reason: 'invalid API token' });
     expect(byId.get(reader.body.auditEventId!)).toMatchObject({ outcome: 'denied', actor: { id: 'tok-dashboard', type: 'api_token' }, reason: 'missing scope grants:write' });
     expect(byId.get(duplicate.body.auditEventId!)).toMatchObject({ action: 'grant.issue', outcome: 'failure' });
     expect(byId.get(injected.body.auditEventId!)).toMatchObject({ action: 'grant.issue', outcome: 'failure', targets: [{ type: 'grant' }, { type: 'user', id: 'erin' }] });

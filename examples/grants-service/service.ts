@@ -128,13 +128,17 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
     }),
   );
 
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+
   // Authentication: identify the actor and put it into the audit context for every later event.
   app.use(async (req, res, next) => {
     const principal = await authenticate(req);
     if (principal === 'invalid-token') {
       updateAuditContext({ actor: { id: 'anonymous', type: 'anonymous' }, tenant: { id: tenantHeader(req) ?? UNKNOWN_TENANT } });
-      await auditOutsideTransaction(req, 'denied', 'invalid API token');
-      res.status(401).json({ error: 'invalid API token' });
+      const auditEventId = await auditOutsideTransaction('auth.api_token', 'denied', 'invalid API token');
+      res.status(401).json({ error: 'invalid API token', ...(auditEventId ? { auditEventId } : {}) });
       return;
     }
     res.locals.principal = principal;
@@ -147,10 +151,6 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
       ...(sessionHeader(req) ? { session: { id: sessionHeader(req)! } } : {}),
     });
     next();
-  });
-
-  app.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
   });
 
   app.post('/grants', async (req, res) => {
@@ -230,6 +230,16 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
   app.use((_req: express.Request, res: express.Response) => {
     res.status(404).json({ error: 'not found' });
   });
+  // Errors before a handler ran (a body that is not JSON, the database down during authentication).
+  app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: (err as Error).message });
+      return;
+    }
+    onError(err);
+    res.status(500).json({ error: 'internal error' });
+  });
 
   return app;
 
@@ -300,11 +310,13 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
     res.status(failure.status).json({ error: failure.message, ...(auditEventId ? { auditEventId } : {}) });
   }
 
-  async function auditOutsideTransaction(req: express.Request, outcome: 'denied' | 'failure', reason: string): Promise<void> {
+  /** Record an event that accompanies no state change (autocommit); resolves with its id, or undefined if that failed. */
+  async function auditOutsideTransaction(action: string, outcome: 'denied' | 'failure', reason: string): Promise<string | undefined> {
     try {
-      await outbox.recordInTransaction(pool, eventFromContext({ action: req.method === 'DELETE' ? 'grant.revoke' : 'grant.issue', outcome, reason }));
+      return await outbox.recordInTransaction(pool, eventFromContext({ action, outcome, reason }));
     } catch (err) {
       onError(err);
+      return undefined;
     }
   }
 }
