@@ -277,18 +277,33 @@ export function isoToUnixNanos(value: string): bigint {
   return BigInt(millis) * 1_000_000n + fracNanos;
 }
 
+const NS_PER_SECOND = 1_000_000_000n;
+/** The last second rendered by {@link unixNanosToIso} and its `YYYY-MM-DDTHH:MM:SS`. */
+const isoCache: { seconds: bigint | undefined; base: string } = { seconds: undefined, base: '' };
+
 /** Render Unix nanoseconds as RFC 3339 UTC with 3, 6 or 9 fraction digits (as needed). */
 export function unixNanosToIso(nanos: bigint): string {
-  const NS = 1_000_000_000n;
-  let seconds = nanos / NS;
-  let sub = nanos % NS;
-  if (sub < 0n) {
-    sub += NS;
+  // Once per ingested event (the OTLP mapping), so: the date-time part is cached per second
+  // (events arrive many per second, and `Date#toISOString` is the expensive part), and the
+  // fraction is formatted from a number, not a bigint string.
+  let seconds = nanos / NS_PER_SECOND;
+  let sub = Number(nanos % NS_PER_SECOND);
+  if (sub < 0) {
+    sub += 1_000_000_000;
     seconds -= 1n;
   }
-  const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
-  let frac = sub.toString().padStart(9, '0');
-  if (frac.endsWith('000000')) frac = frac.slice(0, 3);
-  else if (frac.endsWith('000')) frac = frac.slice(0, 6);
+  let base: string;
+  if (seconds === isoCache.seconds) {
+    base = isoCache.base;
+  } else {
+    // Throws RangeError outside Date's range, before anything is cached.
+    base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+    isoCache.seconds = seconds;
+    isoCache.base = base;
+  }
+  let frac: string;
+  if (sub % 1_000_000 === 0) frac = String(sub / 1_000_000).padStart(3, '0');
+  else if (sub % 1000 === 0) frac = String(sub / 1000).padStart(6, '0');
+  else frac = String(sub).padStart(9, '0');
   return `${base}.${frac}Z`;
 }

@@ -15,13 +15,14 @@ import {
   AUDIT_EVENT_LIMITS,
   RequestSchema,
   toUtcIso,
+  unixNanosToIso,
   validateAuditEvent,
   type AuditEvent,
   type ValidationResult,
 } from '../../schema/audit-event.ts';
 import { ZOD_DATETIME_OFFSET, ZOD_IPV4, checkAuditEvent, type FastVerdict } from '../../schema/fast-validate.ts';
 import { auditEventToLogRecord, logRecordToAuditEvent, type LogRecordView } from '../../schema/otlp-mapping.ts';
-import { referenceLogRecordToAuditEvent, referenceValidateAuditEvent } from './reference.ts';
+import { referenceLogRecordToAuditEvent, referenceUnixNanosToIso, referenceValidateAuditEvent } from './reference.ts';
 
 const L = AUDIT_EVENT_LIMITS;
 
@@ -589,6 +590,25 @@ describe('fast validator ≡ zod', () => {
       delete proto.polluted;
     }
     expect(checkAuditEvent(event)).toBe('valid');
+  });
+
+  it('renders Unix nanoseconds exactly like the original unixNanosToIso (including its RangeError)', () => {
+    const r = rng(8);
+    const fixed = [0n, 1n, -1n, 999_999_999n, -999_999_999n, 1_000_000_000n, -1_000_000_000n, 1_700_000_000_123_000_000n, 1_700_000_000_123_456_000n,
+      1_700_000_000_123_456_789n, 1_700_000_000_000_000_000n, 253_402_300_799_999_999_999n, 8_640_000_000_000_000_000_000n, 8_640_000_000_000_000_000_001n, 8_640_000_000_001_000_000_000n, -8_640_000_000_001_000_000_000n, -62_167_219_200_000_000_000n, 2n ** 64n - 1n];
+    const seconds = [1_700_000_000n, 1_700_000_001n, 0n, -1n, 4_102_444_800n];
+    const inputs = [...fixed];
+    for (let i = 0; i < 5000; i++) {
+      const sub = BigInt(pick(r, [0, int(r, 0, 999) * 1_000_000, int(r, 0, 999_999) * 1000, int(r, 0, 999_999_999)]));
+      // Runs of the same second (the cache) and jumps between seconds.
+      inputs.push(pick(r, seconds) * 1_000_000_000n + (chance(r, 0.2) ? -sub : sub));
+      if (chance(r, 0.1)) inputs.push(BigInt(int(r, -(2 ** 40), 2 ** 40)) * 1_000_000_000n + sub);
+    }
+    for (const n of inputs) {
+      const expected = attempt(() => ({ ok: true, event: referenceUnixNanosToIso(n) }) as unknown as ValidationResult);
+      const actual = attempt(() => ({ ok: true, event: unixNanosToIso(n) }) as unknown as ValidationResult);
+      expect({ n, actual }).toEqual({ n, actual: expected });
+    }
   });
 
   it('normalizes occurredAt exactly like toUtcIso', () => {
