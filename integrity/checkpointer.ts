@@ -299,11 +299,26 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
   }
 
   async function makeCheckpoint(state: ChainState): Promise<CheckpointRecord> {
+    // Everything the record needs is captured, and the chain state moved on, synchronously: entries
+    // appended while the consistency proof is computed (the pipeline's sequencer may run between
+    // two awaits) belong to the next checkpoint and must neither leak into nor be lost by this one.
     const treeSize = state.tree.size;
     const root = state.tree.root();
     const rootHash = hashToHex(root);
     const prev = state.lastCheckpoint;
-    const proofHex = await proofFromPrevious(state, treeSize);
+    const lastEntryHash = state.lastHash;
+    const treeState = state.tree.snapshot();
+    const tiles = state.tiles;
+    const createdAt = new Date(now()).toISOString();
+    const proofPromise = proofFromPrevious(state, treeSize); // captures pending leaves and nodes now
+    state.tiles = undefined;
+    state.nodes = [];
+    state.nodeBase = [];
+    state.lastCheckpoint = { treeSize, rootHash, frontier: state.tree.clone() };
+    state.pending = [];
+    state.pendingComplete = true;
+    state.sinceMillis = now();
+    const proofHex = await proofPromise;
     const note = signCheckpoint({ origin: state.origin, treeSize, rootHash: root }, signer);
     const previousTreeSize = prev?.treeSize ?? 0;
     const record: CheckpointRecord = {
@@ -317,21 +332,14 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
       note,
       keyName: signer.name,
       keyId: signer.keyIdHex,
-      createdAt: new Date(now()).toISOString(),
+      createdAt,
       previousTreeSize,
       ...(prev ? { previousRootHash: prev.rootHash } : {}),
       consistencyProof: proofHex,
-      lastEntryHash: state.lastHash,
-      treeState: state.tree.snapshot(),
-      ...(state.tiles ? { tiles: state.tiles } : {}),
+      lastEntryHash,
+      treeState,
+      ...(tiles ? { tiles } : {}),
     };
-    state.tiles = undefined;
-    state.nodes = [];
-    state.nodeBase = [];
-    state.lastCheckpoint = { treeSize, rootHash, frontier: state.tree.clone() };
-    state.pending = [];
-    state.pendingComplete = true;
-    state.sinceMillis = now();
     return record;
   }
 

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { AuditError } from '../common/errors.ts';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
 import { createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
+import { type CheckpointingStatus, type ReceiverCheckpointing, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';
 import { type ReceiverConfig, type ReceiverConfigInput, parseReceiverConfig } from './config/receiver-config.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from './contracts.ts';
 import { createGrpcServer, type GrpcServer } from './grpc/index.ts';
@@ -41,6 +42,8 @@ export interface Receiver {
   shutdown(): Promise<void>;
   /** Pipeline status (chain heads, WAL, exporter cursors and lag, counters). */
   status(): PipelineStatus;
+  /** Signed checkpoints (`integrity` section): key, checkpoints written, problems. */
+  integrityStatus(): CheckpointingStatus;
 }
 
 /** Options that are not user configuration (tests, embedding). */
@@ -58,9 +61,13 @@ export interface ReceiverOptions {
 export function createReceiver(input: ReceiverConfigInput = {}, options: ReceiverOptions = {}): Receiver {
   const config = parseReceiverConfig(input);
   const dataDir = resolve(config.dataDir);
+  // Signed checkpoints (docs/integrity.md): fed at sequencing time, appended to the WAL.
+  const checkpointing: ReceiverCheckpointing | undefined = config.integrity.enabled
+    ? createReceiverCheckpointing(config.integrity, options.pipelineHooks?.onSequenced)
+    : undefined;
   const pipeline: AuditPipeline = createAuditPipeline(
     { ...config.pipeline, dataDir, ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }) },
-    options.pipelineHooks,
+    checkpointing ? { ...options.pipelineHooks, onSequenced: checkpointing.hook } : options.pipelineHooks,
   );
 
   // chDB allows one engine per data path per process: the exporter and the query endpoints share it.
@@ -125,8 +132,11 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
       started = true;
       const addresses: ReceiverAddresses = {};
       try {
+        // No usable signing key with integrity enabled: refuse to start (AUDIT_ERR_KEY names the file).
+        await checkpointing?.loadKeys();
         if (http) addresses.http = (await http.start()).url;
         await pipeline.start();
+        await checkpointing?.start(pipeline, walDirOf(dataDir));
         if (grpc) addresses.grpc = (await grpc.start()).target;
       } catch (err) {
         await this.shutdown().catch(() => undefined);
@@ -139,6 +149,8 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
         stopping = true;
         const errors: unknown[] = [];
         await Promise.all([http?.shutdown(), grpc?.shutdown()].map((p) => p?.catch((e: unknown) => errors.push(e))));
+        // Nothing new can arrive now: checkpoint every chain's tail before the WAL closes.
+        await checkpointing?.stop().catch((e: unknown) => errors.push(e));
         await pipeline.shutdown().catch((e: unknown) => errors.push(e));
         await clickhouse?.close().catch((e: unknown) => errors.push(e));
         if (errors.length > 0) throw errors[0];
@@ -146,6 +158,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
       return shutdownPromise;
     },
     status: () => pipeline.status(),
+    integrityStatus: () => checkpointing?.status() ?? { enabled: false, checkpointsWritten: 0, unresumable: [] },
   };
 }
 

@@ -10,6 +10,8 @@ registerCommand('relay', 'relay audit events from the Postgres outbox to the rec
 registerCommand('replay', 'replay cold storage (S3 or local archive) into ClickHouse', async () => (await import('./replay.ts')).command);
 registerCommand('clickhouse-ddl', 'print the ClickHouse schema and least-privilege roles', async () => (await import('./clickhouse-ddl.ts')).command);
 registerCommand('keys', 'generate checkpoint signing keys (Ed25519, C2SP signed-note format)', async () => (await import('./keys.ts')).command);
+registerCommand('verify', 'verify hash chains and signed checkpoints in the WAL, ClickHouse or the archive', async () => (await import('./verify.ts')).command);
+registerCommand('prove', 'write an offline-verifiable inclusion proof bundle for one event', async () => (await import('./prove.ts')).command);
 registerCommand('verify-proof', 'verify a proof bundle offline against a public key', async () => (await import('./verify-proof.ts')).command);
 registerCommand('dead-letters', 'show records the receiver rejected, with the reason', async () => (await import('./dead-letters.ts')).command);
 registerCommand('token', 'generate a bearer token or hash one for auth.tokens[].sha256', async () => (await import('./token.ts')).command);

@@ -16,7 +16,7 @@
  * chunk n+1 while chunk n is in the engine; a replay re-creates the same chunks and tokens.
  */
 import { AuditError, type OperationResult } from '../../common/errors.ts';
-import type { AuditExporter, ExportBatch, ExportResult, WalEventEntry } from '../../receiver/contracts.ts';
+import type { AuditExporter, ExportBatch, ExportResult, WalCheckpointEntry, WalEventEntry } from '../../receiver/contracts.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '../../schema/audit-row.ts';
 import { CHECKPOINT_COLUMNS, checkpointRecordToRow, checkpointsToken } from './checkpoints.ts';
@@ -103,6 +103,42 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     return insertJsonEachRow(h, { database: names.database, table: names.events }, AUDIT_ROW_COLUMNS, body, insertSettings(config, token));
   }
 
+  async function exportEvents(batch: ExportBatch, events: WalEventEntry[]): Promise<ExportResult> {
+    const h = handle!;
+    const schema = await ensureSchema();
+    if (schema.status !== 'success') return schema;
+    const token = deduplicationToken(batch);
+    const chunk = config.insertChunkRows;
+    const chunks = Math.ceil(events.length / chunk);
+    let inFlight: Promise<void> | undefined;
+    let stage: 'build' | 'insert' = 'build';
+    try {
+      for (let c = 0; c < chunks; c++) {
+        // Built while the previous chunk's insert runs on the engine's threads (or the wire).
+        stage = 'build';
+        const body = batchToJsonEachRow(events.slice(c * chunk, (c + 1) * chunk));
+        stage = 'insert';
+        if (inFlight !== undefined) await inFlight;
+        // Deterministic chunking: a replay of the range reproduces every chunk's token.
+        inFlight = insert(h, body, chunks === 1 ? token : `${token}#${c}`);
+      }
+      stage = 'insert';
+      await inFlight;
+      return { status: 'success' };
+    } catch (err) {
+      // Never leave a rejected insert unobserved when the next chunk's build failed.
+      if (stage === 'build' && inFlight !== undefined) await inFlight.catch(() => undefined);
+      if (stage === 'build') {
+        return {
+          status: 'failure',
+          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: cannot build rows: ${(err as Error).message}`, { cause: err }),
+        };
+      }
+      const c = classifyClickHouseError(err, `insert of LSN ${batch.firstLsn}-${batch.lastLsn} into ${names.database}.${names.events}`);
+      return c.retryable ? { status: 'retryable', error: c.error } : { status: 'failure', error: c.error };
+    }
+  }
+
   const exporter: ClickHouseExporter = {
     name: 'clickhouse',
     config,
@@ -120,39 +156,14 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
       if (handle === undefined) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }) };
       const events = batch.entries.filter((e): e is WalEventEntry => e.kind === 'event');
-      if (events.length === 0) return { status: 'success' };
-      const schema = await ensureSchema();
-      if (schema.status !== 'success') return schema;
-      const token = deduplicationToken(batch);
-      const chunk = config.insertChunkRows;
-      const chunks = Math.ceil(events.length / chunk);
-      let inFlight: Promise<void> | undefined;
-      let stage: 'build' | 'insert' = 'build';
-      try {
-        for (let c = 0; c < chunks; c++) {
-          // Built while the previous chunk's insert runs on the engine's threads (or the wire).
-          stage = 'build';
-          const body = batchToJsonEachRow(events.slice(c * chunk, (c + 1) * chunk));
-          stage = 'insert';
-          if (inFlight !== undefined) await inFlight;
-          // Deterministic chunking: a replay of the range reproduces every chunk's token.
-          inFlight = insert(handle, body, chunks === 1 ? token : `${token}#${c}`);
-        }
-        stage = 'insert';
-        await inFlight;
-        return { status: 'success' };
-      } catch (err) {
-        // Never leave a rejected insert unobserved when the next chunk's build failed.
-        if (stage === 'build' && inFlight !== undefined) await inFlight.catch(() => undefined);
-        if (stage === 'build') {
-          return {
-            status: 'failure',
-            error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: cannot build rows: ${(err as Error).message}`, { cause: err }),
-          };
-        }
-        const c = classifyClickHouseError(err, `insert of LSN ${batch.firstLsn}-${batch.lastLsn} into ${names.database}.${names.events}`);
-        return c.retryable ? { status: 'retryable', error: c.error } : { status: 'failure', error: c.error };
-      }
+      // Signed checkpoints travel in the WAL after the entries they cover; they go to
+      // audit_checkpoints once the batch's events are in (a verifier never sees a checkpoint whose
+      // entries this exporter has not written yet).
+      const checkpoints = batch.entries.filter((e): e is WalCheckpointEntry => e.kind === 'checkpoint').map((e) => e.checkpoint);
+      if (events.length === 0) return checkpoints.length === 0 ? { status: 'success' } : exporter.exportCheckpoints(checkpoints);
+      const result = await exportEvents(batch, events);
+      if (result.status !== 'success' || checkpoints.length === 0) return result;
+      return exporter.exportCheckpoints(checkpoints);
     },
     async exportCheckpoints(records) {
       if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };

@@ -16,7 +16,9 @@
 import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditError } from '../../common/errors.ts';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult } from '../../receiver/contracts.ts';
+import { checkpointKeys } from './checkpoints.ts';
 import { type ColdStoreConfig, type ColdStoreConfigInput, localArchiveDir, parseColdStoreConfig } from './config.ts';
 import { escapeKeySegment, manifestKey } from './keys.ts';
 import { applyRetention, type RetentionReport } from './retention.ts';
@@ -72,6 +74,19 @@ interface OpenSegment {
 }
 
 const STATE_FILE = 'state.json';
+/** Checkpoints staged but not yet written, and the last tree size written per chain. */
+const CHECKPOINTS_FILE = 'checkpoints.json';
+
+/**
+ * A signed checkpoint waiting for the objects it covers. `waitFor` names the staging segments that
+ * held rows of its chain when it arrived: `open:<segment id>` (becomes `sealed:<file>` when sealed)
+ * and `sealed:<file>`; it is written once none of them is left in staging (all uploaded).
+ */
+interface PendingCheckpoint {
+  tenantId: string;
+  record: CheckpointRecord;
+  waitFor: string[];
+}
 const MAX_BACKOFF_MS = 30_000;
 
 /** Build the object store a configuration names. */
@@ -97,6 +112,9 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
 
   const open_ = new Map<string, OpenSegment>();
   let watermarks: Record<string, number> = {};
+  let pendingCheckpoints: PendingCheckpoint[] = [];
+  let writtenCheckpoints: Record<string, number> = {};
+  let checkpointSave: Promise<void> = Promise.resolve();
   let sealedCount = 0;
   let sealedBytes = 0;
   let sealCounter = 0;
@@ -125,6 +143,43 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     await writeFileAtomic(join(stagingDir, STATE_FILE), Buffer.from(JSON.stringify({ version: 1, watermarks: next })));
   }
 
+  /** Persist the checkpoint state; saves run one after the other, each writing the latest state. */
+  function saveCheckpoints(): Promise<void> {
+    const run = checkpointSave.then(() =>
+      writeFileAtomic(join(stagingDir, CHECKPOINTS_FILE), Buffer.from(JSON.stringify({ version: 1, pending: pendingCheckpoints, written: writtenCheckpoints }))),
+    );
+    checkpointSave = run.catch(() => {});
+    return run;
+  }
+
+  /** Tenant and chain segments of a staging segment id `<tenant>+<date>+<hour>+<chain>` (escaped, so no `+` inside). */
+  function segmentChain(id: string): string {
+    const parts = id.split('+');
+    return `${parts[0]}+${parts[3]}`;
+  }
+
+  /** Write every pending checkpoint whose objects are all uploaded (record, then its note). */
+  async function writeReadyCheckpoints(): Promise<ExportResult> {
+    if (pendingCheckpoints.length === 0) return { status: 'success' };
+    const sealedNow = new Set((await readdir(sealedDir)).filter((f) => f.endsWith('.ndjson')));
+    for (const p of [...pendingCheckpoints]) {
+      const ready = p.waitFor.every((w) => w.startsWith('sealed:') && !sealedNow.has(w.slice('sealed:'.length)));
+      if (!ready) continue;
+      const keys = checkpointKeys(store.prefix, p.tenantId, p.record.chainId, p.record.treeSize);
+      const json = Buffer.from(`${JSON.stringify(p.record)}\n`);
+      const put = await store.put(keys.record, json, sha256Hex(json));
+      if (put.status !== 'success') return put;
+      const note = Buffer.from(p.record.note);
+      const putNote = await store.put(keys.note, note, sha256Hex(note));
+      if (putNote.status !== 'success') return putNote;
+      pendingCheckpoints = pendingCheckpoints.filter((x) => x !== p);
+      writtenCheckpoints[p.record.chainId] = Math.max(writtenCheckpoints[p.record.chainId] ?? 0, p.record.treeSize);
+      await saveCheckpoints();
+      emit({ type: 'uploaded', message: `wrote checkpoint ${keys.record}` });
+    }
+    return { status: 'success' };
+  }
+
   async function openSegment(id: string, firstStagedAt: number): Promise<OpenSegment> {
     const path = join(openDir, `${id}.ndjson`);
     const handle = await open(path, 'a');
@@ -144,6 +199,16 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     await fsyncDir(openDir);
     sealedCount++;
     sealedBytes += seg.bytes;
+    const sealedName = `sealed:${target.slice(sealedDir.length + 1)}`;
+    let changed = false;
+    for (const p of pendingCheckpoints) {
+      const i = p.waitFor.indexOf(`open:${seg.id}`);
+      if (i >= 0) {
+        p.waitFor[i] = sealedName;
+        changed = true;
+      }
+    }
+    if (changed) await saveCheckpoints();
   }
 
   async function recover(): Promise<void> {
@@ -169,10 +234,29 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       const info = await stat(path);
       await openSegment(file.slice(0, -'.ndjson'.length), info.mtimeMs);
     }
+    const sealedFiles: string[] = [];
     for (const file of await readdir(sealedDir)) {
       if (!file.endsWith('.ndjson')) continue;
+      sealedFiles.push(file);
       sealedCount++;
       sealedBytes += (await stat(join(sealedDir, file))).size;
+    }
+    try {
+      const saved = JSON.parse(await readFile(join(stagingDir, CHECKPOINTS_FILE), 'utf8')) as { pending?: PendingCheckpoint[]; written?: Record<string, number> };
+      pendingCheckpoints = saved.pending ?? [];
+      writtenCheckpoints = { ...(saved.written ?? {}) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AuditError('AUDIT_ERR_WAL_IO', `cold-storage checkpoint state unreadable: ${(err as Error).message}`, { cause: err });
+    }
+    // A segment sealed after the last save of the checkpoint state (crash in between): wait for
+    // every sealed file of that segment id instead.
+    for (const p of pendingCheckpoints) {
+      p.waitFor = p.waitFor.flatMap((w) => {
+        if (!w.startsWith('open:')) return [w];
+        const id = w.slice('open:'.length);
+        if (open_.has(id)) return [w];
+        return sealedFiles.filter((f) => f.startsWith(`${id}+`)).map((f) => `sealed:${f}`);
+      });
     }
   }
 
@@ -183,7 +267,14 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
   async function stage(batch: ExportBatch): Promise<ExportResult> {
     const next = { ...watermarks };
     const lines = new Map<string, { rows: string[]; firstStagedAt: number }>();
+    const checkpoints: Array<{ tenantId: string; record: CheckpointRecord }> = [];
     for (const entry of batch.entries) {
+      if (entry.kind === 'checkpoint') {
+        const done = writtenCheckpoints[entry.chainId] ?? 0;
+        const known = pendingCheckpoints.some((p) => p.record.chainId === entry.chainId && p.record.treeSize === entry.checkpoint.treeSize);
+        if (entry.checkpoint.treeSize > done && !known) checkpoints.push({ tenantId: entry.tenantId, record: entry.checkpoint });
+        continue;
+      }
       if (entry.kind !== 'event') continue;
       if (entry.seq <= (next[entry.chainId] ?? 0)) continue; // already staged or uploaded
       // The WAL entry itself is staged (half the bytes of its row, a fifth of the CPU); the row
@@ -209,6 +300,20 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
         // The directory entry of a new segment file must survive a power loss too.
         await fsyncDir(openDir);
         await saveState(next);
+      }
+      if (checkpoints.length > 0) {
+        // A checkpoint follows its entries in the WAL, so they are staged by now: it waits for the
+        // segments holding its chain's rows, then is written beside the uploaded objects.
+        const sealedFiles = (await readdir(sealedDir)).filter((f) => f.endsWith('.ndjson'));
+        for (const { tenantId, record } of checkpoints) {
+          const chain = `${escapeKeySegment(tenantId)}+${escapeKeySegment(record.chainId)}`;
+          const waitFor = [
+            ...[...open_.keys()].filter((id) => segmentChain(id) === chain).map((id) => `open:${id}`),
+            ...sealedFiles.filter((f) => segmentChain(f) === chain).map((f) => `sealed:${f}`),
+          ];
+          pendingCheckpoints.push({ tenantId, record, waitFor });
+        }
+        await saveCheckpoints();
       }
     } catch (err) {
       // Cut a half-written append (disk full) so the next append starts on a line boundary; rows
@@ -270,13 +375,30 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       backoffMs = config.uploadRetryMillis;
       retryAt = 0;
     }
-    return { status: 'success' };
+    return writeCheckpointsNow();
+  }
+
+  /** Write the checkpoints whose objects are uploaded; a failure counts as an upload failure. */
+  async function writeCheckpointsNow(): Promise<ExportResult> {
+    let result: ExportResult;
+    try {
+      result = await writeReadyCheckpoints();
+    } catch (err) {
+      result = { status: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold-storage checkpoint write failed: ${(err as Error).message}`, { cause: err, retryable: true }) };
+    }
+    if (result.status !== 'success') {
+      lastError = result.error;
+      retryAt = Date.now() + backoffMs;
+      emit({ type: 'upload-failed', message: result.error.message });
+    }
+    return result;
   }
 
   /** Start an upload pass unless one is running; resolves with its outcome. */
   function kickUpload(force = false): Promise<ExportResult> {
     if (uploading) return uploading;
     if (stopped && !force) return Promise.resolve({ status: 'success' });
+    if (!force && sealedCount === 0 && pendingCheckpoints.length > 0 && Date.now() >= retryAt) return writeCheckpointsNow();
     if (!force && (sealedCount === 0 || Date.now() < retryAt)) return Promise.resolve({ status: 'success' });
     uploading = uploadAll().finally(() => {
       uploading = undefined;

@@ -21,3 +21,5 @@ export { replayColdStorage, createClickHouseReplaySink, replayTableDdl } from '.
 export type { ReplaySink, ReplayOptions, ReplayProgress, ReplayReport, ReplayObject, ClickHouseReplaySinkOptions } from './replay.ts';
 export { applyRetention } from './retention.ts';
 export type { RetentionReport } from './retention.ts';
+export { CHECKPOINTS_DIR, checkpointKeyPrefix, checkpointKeys, isCheckpointKey, listArchivedCheckpoints, parseCheckpointKey } from './checkpoints.ts';
+export type { ArchivedCheckpoint } from './checkpoints.ts';

@@ -4,6 +4,7 @@
  * embedded metadata, row count, first/last seq and hashes). A bad object is a result, never a throw.
  */
 import type { AuditRow } from '../../schema/audit-row.ts';
+import { isCheckpointKey } from './checkpoints.ts';
 import { MANIFEST_SUFFIX, manifestKey, type ObjectKeyParts, parseObjectKey, partitionPrefix } from './keys.ts';
 import { type ColdObjectManifest, type ColdObjectMetadata, decodeColdFile } from './object-format.ts';
 import type { IntegrityRow } from './parquet-codec.ts';
@@ -62,6 +63,7 @@ export async function listColdObjects(store: ObjectStore, filter: ColdObjectFilt
       if (!keys.has(o.key.slice(0, -MANIFEST_SUFFIX.length))) skipped.push({ key: o.key, reason: 'manifest without its data object' });
       continue;
     }
+    if (isCheckpointKey(store.prefix, o.key)) continue; // signed checkpoints beside the objects (checkpoints.ts)
     const parts = parseObjectKey(o.key);
     if (!parts) {
       skipped.push({ key: o.key, reason: 'not an otel-audit object key (foreign file)' });

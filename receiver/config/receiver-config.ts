@@ -21,6 +21,28 @@ export const DEFAULT_CONFIG_FILE = 'otel-audit.yaml';
 
 const enabledFlag = { enabled: z.boolean().default(true) };
 
+/**
+ * Tamper evidence (docs/integrity.md): signed checkpoints (RFC 6962 Merkle roots in the C2SP
+ * signed-note format) of every chain, stored in the WAL and copied to every store. Off by default so
+ * the embedded defaults start without a key; when enabled the receiver refuses to start
+ * (`AUDIT_ERR_KEY`) unless `signingKeyFile` holds a usable key.
+ */
+export const IntegrityConfigSchema = z.strictObject({
+  /** Produce signed checkpoints. Default false. */
+  enabled: z.boolean().default(false),
+  /** Signer key file written by `otel-audit keys generate` (mode 0600). Required when enabled. */
+  signingKeyFile: z.string().min(1).optional(),
+  /**
+   * Verifier key files or strings of keys used before a rotation (kept so the receiver's own
+   * tools can check old checkpoints). The current key's verifier key is always trusted.
+   */
+  verifierKeyFiles: z.array(z.string().min(1)).default([]),
+  /** Checkpoint each chain at the latest this long after its previous checkpoint, if it has new entries (ms). Default 10 000. */
+  checkpointIntervalMillis: z.number().int().min(10).max(86_400_000).default(10_000),
+  /** Checkpoint each chain at the latest after this many new entries. Default 10 000. */
+  checkpointMaxEntries: z.number().int().min(1).max(100_000_000).default(10_000),
+});
+
 /** The receiver's configuration schema. */
 export const ReceiverConfigSchema = z.strictObject({
   /** Where the WAL, cursors, dedupe index, dead letters, embedded ClickHouse and archive live. */
@@ -43,6 +65,7 @@ export const ReceiverConfigSchema = z.strictObject({
       coldstore: ColdStoreConfigSchema.prefault({}),
     })
     .prefault({}),
+  integrity: IntegrityConfigSchema.prefault({}),
   query: z
     .strictObject({
       /** Serve the read-only ClickHouse-HTTP-compatible endpoint and `GET /v1/audit/events`. Default true. */

@@ -1,0 +1,94 @@
+/**
+ * Opening a store view for the integrity commands from the same configuration sources as the
+ * receiver (config file ← `OTEL_AUDIT_*` environment ← flags): the WAL in `<dataDir>/wal`, ClickHouse
+ * (the embedded chDB at `<dataDir>/clickhouse`, a server by URL, or a running receiver's read-only
+ * ClickHouse-HTTP endpoint), and the cold archive (the configured S3 bucket or local directory).
+ *
+ * chDB binds one engine per data path per process, and a running receiver holds its embedded engine:
+ * against the embedded store of a running receiver, read through its endpoint
+ * (`--url http://127.0.0.1:4318 --pathname /clickhouse`) or stop the receiver first.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createClient } from '@clickhouse/client';
+import { AuditError } from '../../common/errors.ts';
+import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
+import { createColdStore, LocalDirectoryStore, parseColdStoreConfig, S3ObjectStore } from '../../exporters/coldstore/index.ts';
+import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
+import { type StoreFilter, type StoreSource, type StoreView, openArchiveView, openClickHouseView, openWalView } from './stores.ts';
+
+/** Where to read from (the common flags of `verify` and `prove`). */
+export interface StoreLocationOptions {
+  dataDir?: string;
+  config?: string;
+  /** ClickHouse server or receiver endpoint URL (instead of the embedded engine). */
+  url?: string;
+  /** URL path prefix, e.g. `/clickhouse` for a receiver's endpoint. */
+  pathname?: string;
+  user?: string;
+  password?: string;
+  /** A local archive directory instead of the configured cold store. */
+  archive?: string;
+}
+
+/** A section as the receiver reads it (`exporters.<name>`); a top-level `<name>` is accepted too. */
+function section(config: Record<string, unknown>, name: string): Record<string, unknown> {
+  const exporters = config.exporters as Record<string, unknown> | undefined;
+  return { ...((exporters?.[name] as Record<string, unknown> | undefined) ?? {}), ...((config[name] as Record<string, unknown> | undefined) ?? {}) };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The merged configuration and data dir of the integrity commands. */
+export function loadIntegrityConfig(o: StoreLocationOptions): { config: Record<string, unknown>; dataDir: string } {
+  const config = mergeConfig(readConfigFile(o.config ?? 'otel-audit.yaml', o.config !== undefined), configFromEnv(process.env));
+  const dataDir = resolve(o.dataDir ?? (config.dataDir as string | undefined) ?? './otel-audit-data');
+  return { config, dataDir };
+}
+
+/** Open a read-only view of `source`. Throws `AUDIT_ERR_INVALID_ARGUMENT` / `AUDIT_ERR_STORE_UNAVAILABLE` with what to do. */
+export async function openStoreView(source: StoreSource, o: StoreLocationOptions, filter: StoreFilter): Promise<StoreView> {
+  const { config, dataDir } = loadIntegrityConfig(o);
+  if (source === 'wal') return openWalView(join(dataDir, 'wal'), filter);
+  if (source === 'clickhouse') {
+    const chConfig = parseClickHouseConfig({ ...section(config, 'clickhouse'), dataDir, ...(o.url ? { url: undefined } : {}) }, 'exporters.clickhouse');
+    const tables = { database: chConfig.database, table: chConfig.table, checkpointsTable: chConfig.checkpointsTable };
+    if (o.url !== undefined) {
+      const client = createClient({ url: o.url, ...(o.pathname ? { pathname: o.pathname } : {}), username: o.user ?? 'default', password: o.password ?? '' });
+      const view = openClickHouseView(client, tables, filter, `${o.url}${o.pathname ?? ''}`);
+      return { ...view, close: async () => client.close() };
+    }
+    if (chConfig.url === undefined) {
+      let pid = 0;
+      try {
+        pid = Number(readFileSync(join(dataDir, 'LOCK'), 'utf8').trim());
+      } catch {
+        pid = 0;
+      }
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+        throw new AuditError(
+          'AUDIT_ERR_INVALID_ARGUMENT',
+          `the receiver (process ${pid}) holds the embedded ClickHouse of ${dataDir}; read through its endpoint instead: --url http://127.0.0.1:4318 --pathname /clickhouse (or stop the receiver)`,
+        );
+      }
+    }
+    const handle = openClickHouse(chConfig);
+    const view = openClickHouseView(handle.client, tables, filter, handle.location);
+    return { ...view, close: async () => handle.close() };
+  }
+  const store = o.archive !== undefined ? new LocalDirectoryStore(resolve(o.archive)) : createColdStore(parseColdStoreConfig({ ...section(config, 'coldstore'), dataDir }, 'exporters.coldstore'));
+  const view = await openArchiveView(store, filter);
+  return {
+    ...view,
+    close: async () => {
+      if (store instanceof S3ObjectStore) store.destroy();
+    },
+  };
+}

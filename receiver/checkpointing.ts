@@ -1,0 +1,218 @@
+/**
+ * The receiver's checkpointing (issue 6, docs/integrity.md "How checkpoints flow"): the
+ * checkpointer (integrity/checkpointer.ts) fed with every chain entry at sequencing time through the
+ * pipeline's `onSequenced` hook, and its signed checkpoints appended to the WAL through
+ * `pipeline.appendCheckpoint` — after the entries they cover, so every exporter receives them in
+ * WAL order and stores them beside the data (ClickHouse `audit_checkpoints`, cold storage
+ * `checkpoints/…`).
+ *
+ * Restart: the pipeline recovers the last checkpoint of every chain (`lastCheckpoints()`, from the
+ * WAL and the heads snapshot); the checkpointer resumes from it (its compact RFC 6962 tree state)
+ * and is re-fed the entry hashes after it — those replayed by recovery, the older ones read from the
+ * WAL segments. A chain whose entries after its last checkpoint are no longer in the WAL (enabled
+ * on an existing data dir whose early segments were deleted) cannot be checkpointed: it is
+ * reported in `status().unresumable` and with a process warning, never guessed.
+ */
+import { join } from 'node:path';
+import { AuditError } from '../common/errors.ts';
+import { type CheckpointRecord, type Checkpointer, createCheckpointPolicy, createCheckpointer } from '../integrity/checkpointer.ts';
+import { loadSigner, loadVerifierKeys } from '../integrity/keys.ts';
+import type { NoteSigner } from '../integrity/note.ts';
+import type { ReceiverConfig } from './config/receiver-config.ts';
+import type { AuditPipeline, PipelineHooks } from './pipeline/index.ts';
+import { readWalEntries } from './wal/read-entries.ts';
+
+/** Status of the receiver's checkpointing. */
+export interface CheckpointingStatus {
+  enabled: boolean;
+  keyName?: string;
+  keyId?: string;
+  /** Checkpoints appended to the WAL since start. */
+  checkpointsWritten: number;
+  /** Chains that cannot be checkpointed (their entries after the last checkpoint are gone). */
+  unresumable: string[];
+  lastError?: string;
+}
+
+/** The receiver's checkpointing: a hook for the pipeline, started after it and stopped before it. */
+export interface ReceiverCheckpointing {
+  /** The `onSequenced` hook to give the pipeline (wraps `inner`). */
+  readonly hook: NonNullable<PipelineHooks['onSequenced']>;
+  /** Load the signing key (throws `AUDIT_ERR_KEY` with the file and the problem). Call before anything listens. */
+  loadKeys(): Promise<void>;
+  /** After `pipeline.start()`: resume from the recovered checkpoints, feed what was buffered, start the timer. */
+  start(pipeline: AuditPipeline, walDir: string): Promise<void>;
+  /** Before `pipeline.shutdown()` (transports already closed): checkpoint every chain with new entries. */
+  stop(): Promise<void>;
+  status(): CheckpointingStatus;
+}
+
+interface Buffered {
+  chainId: string;
+  seq: number;
+  hash: string;
+}
+
+/**
+ * Create the checkpointing of a receiver configuration's `integrity` section. `inner` is an
+ * `onSequenced` hook of the caller's, still called for every entry.
+ */
+export function createReceiverCheckpointing(config: ReceiverConfig['integrity'], inner?: PipelineHooks['onSequenced']): ReceiverCheckpointing {
+  let signer: NoteSigner | undefined;
+  let checkpointer: Checkpointer | undefined;
+  let pipeline: AuditPipeline | undefined;
+  /** Entries sequenced before the checkpointer is ready (recovery replay, first requests). */
+  let buffer: Buffered[] | undefined = [];
+  const unresumable = new Set<string>();
+  let queue: Promise<void> = Promise.resolve();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let stopping = false;
+  let written = 0;
+  let lastError: string | undefined;
+  const policy = createCheckpointPolicy({ everyEntries: config.checkpointMaxEntries, everyMillis: config.checkpointIntervalMillis });
+
+  /** Append a record to the WAL; retried while the pipeline answers retryable (a dropped record would break the next one's consistency link). */
+  async function append(record: CheckpointRecord): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const r = await pipeline!.appendCheckpoint(record);
+      if (r.status === 'success') {
+        written++;
+        return;
+      }
+      lastError = r.error.message;
+      if (r.status === 'failure' || (stopping && attempt >= 3)) {
+        process.emitWarning(`otel-audit: checkpoint of ${record.chainId} at tree size ${record.treeSize} not stored: ${r.error.message}`, { code: 'OTEL_AUDIT_CHECKPOINT' });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+    }
+  }
+
+  /** Run `fn` after every earlier checkpoint job: records reach the WAL in the order they were made. */
+  function enqueue(fn: () => Promise<void>): Promise<void> {
+    const run = queue.then(fn).catch((err: unknown) => {
+      lastError = (err as Error).message;
+      process.emitWarning(`otel-audit: checkpointing failed: ${(err as Error).message}`, { code: 'OTEL_AUDIT_CHECKPOINT' });
+    });
+    queue = run;
+    return run;
+  }
+
+  function feed(e: Buffered): void {
+    if (unresumable.has(e.chainId)) return;
+    const { due } = checkpointer!.append(e);
+    if (due && !stopping) {
+      void enqueue(async () => {
+        const record = await checkpointer!.checkpoint(e.chainId);
+        if (record) await append(record);
+      });
+    }
+  }
+
+  const hook: ReceiverCheckpointing['hook'] = (entry) => {
+    inner?.(entry);
+    const e = { chainId: entry.chainId, seq: entry.seq, hash: entry.hash };
+    if (buffer !== undefined) buffer.push(e);
+    else if (checkpointer !== undefined) {
+      try {
+        feed(e);
+      } catch (err) {
+        // A sequencing order the checkpointer rejects is a bug, not data: stop checkpointing the chain, loudly.
+        unresumable.add(e.chainId);
+        lastError = (err as Error).message;
+        process.emitWarning(`otel-audit: chain ${e.chainId} is no longer checkpointed: ${(err as Error).message}`, { code: 'OTEL_AUDIT_CHECKPOINT' });
+      }
+    }
+  };
+
+  return {
+    hook,
+    async loadKeys() {
+      if (config.signingKeyFile === undefined) {
+        throw new AuditError('AUDIT_ERR_KEY', 'integrity.enabled is true but integrity.signingKeyFile is not set (create a key with: otel-audit keys generate, then set integrity.signingKeyFile to the .key file)');
+      }
+      signer = await loadSigner(config.signingKeyFile);
+      if (config.verifierKeyFiles.length > 0) await loadVerifierKeys(config.verifierKeyFiles); // fail fast on a bad rotation list
+    },
+    async start(p, walDir) {
+      if (signer === undefined) throw new AuditError('AUDIT_ERR_KEY', 'checkpointing started before its key was loaded');
+      pipeline = p;
+      const resume = p.lastCheckpoints();
+      const heads = new Map(p.status().chains.map((c) => [c.chainId, c.seq]));
+      const base = new Map(resume.map((r) => [r.chainId, r.treeSize]));
+      // Hashes after each chain's last checkpoint: the buffered ones, and older ones from the WAL.
+      const hashes = new Map<string, Map<number, string>>();
+      const put = (chainId: string, seq: number, hash: string): void => {
+        if (seq <= (base.get(chainId) ?? 0)) return;
+        let m = hashes.get(chainId);
+        if (m === undefined) hashes.set(chainId, (m = new Map()));
+        m.set(seq, hash);
+      };
+      for (const e of buffer ?? []) put(e.chainId, e.seq, e.hash);
+      const missingBefore = (chainId: string): boolean => {
+        const from = (base.get(chainId) ?? 0) + 1;
+        const m = hashes.get(chainId);
+        return from <= (heads.get(chainId) ?? 0) && !(m?.has(from) ?? false);
+      };
+      if ([...heads.keys()].some(missingBefore)) {
+        for await (const entry of readWalEntries(walDir)) {
+          if (entry.kind === 'event' && !hashes.get(entry.chainId)?.has(entry.seq)) put(entry.chainId, entry.seq, entry.hash);
+        }
+      }
+      checkpointer = createCheckpointer({ signer, policy, resume: resume.filter((r) => heads.has(r.chainId)) });
+      const ready = buffer ?? [];
+      buffer = undefined; // from here on the hook feeds directly (this block is synchronous)
+      const fedUpTo = new Map<string, number>();
+      for (const [chainId, head] of heads) {
+        const from = (base.get(chainId) ?? 0) + 1;
+        const m = hashes.get(chainId);
+        let complete = true;
+        for (let seq = from; seq <= head; seq++) if (!m?.has(seq)) complete = false;
+        if (!complete) {
+          unresumable.add(chainId);
+          process.emitWarning(
+            `otel-audit: chain ${chainId} cannot be checkpointed: entries after its last checkpoint (tree size ${from - 1}) are no longer in the WAL at ${walDir}`,
+            { code: 'OTEL_AUDIT_CHECKPOINT' },
+          );
+          continue;
+        }
+        for (let seq = from; seq <= head; seq++) feed({ chainId, seq, hash: m!.get(seq)! });
+        fedUpTo.set(chainId, head);
+      }
+      // Entries sequenced after the heads were read (none in practice: start() runs before the transports listen).
+      for (const e of ready) if (!unresumable.has(e.chainId) && e.seq > (fedUpTo.get(e.chainId) ?? (base.get(e.chainId) ?? 0))) feed(e);
+      const tick = Math.max(10, Math.min(1000, config.checkpointIntervalMillis));
+      timer = setInterval(() => {
+        void enqueue(async () => {
+          if (stopping) return;
+          for (const record of await checkpointer!.checkpointDue()) await append(record);
+        });
+      }, tick);
+      timer.unref();
+    },
+    async stop() {
+      stopping = true;
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      if (checkpointer === undefined || pipeline === undefined) return;
+      const cp = checkpointer;
+      await enqueue(async () => {
+        for (const record of await cp.stop()) await append(record);
+      });
+    },
+    status() {
+      return {
+        enabled: true,
+        ...(signer ? { keyName: signer.name, keyId: signer.keyIdHex } : {}),
+        checkpointsWritten: written,
+        unresumable: [...unresumable],
+        ...(lastError ? { lastError } : {}),
+      };
+    },
+  };
+}
+
+/** `<dataDir>/wal`, where the pipeline keeps its WAL. */
+export function walDirOf(dataDir: string): string {
+  return join(dataDir, 'wal');
+}
