@@ -6,13 +6,13 @@
  * trace context, as `validateAuditEvent` inputs and as decoded OTLP `LogRecordView`s.
  *
  * Rounds interleave the candidates so load from other processes hits all alike. Reported per
- * candidate: the best round's events/s (least disturbed) and CPU time per event (process user +
- * system, median round), and GC time per million events (from `gc` performance entries), since the
- * machine is shared and wall-clock alone misleads.
+ * candidate: the best round's events/s (least disturbed), and CPU time, GC time and heap bytes
+ * allocated per event (process user + system; v8.GCProfiler; median round), since the machine is
+ * shared and wall-clock alone misleads.
  *
  *   node bench/validate.ts [--quick]
  */
-import { PerformanceObserver } from 'node:perf_hooks';
+import * as v8 from 'node:v8';
 import { validateAuditEvent, type AuditEvent } from '../schema/audit-event.ts';
 import { logRecordToAuditEvent, type LogRecordView } from '../schema/otlp-mapping.ts';
 import { eventToRecord, makeEvent } from '../test/receiver/pipeline/fixtures.ts';
@@ -31,7 +31,10 @@ export interface ValidateBenchCandidate {
   name: string;
   eventsPerSecond: number;
   cpuMicrosPerEvent: number;
-  gcMillisPerMillionEvents: number;
+  /** Time in garbage collection per event (v8.GCProfiler), median round. */
+  gcMicrosPerEvent: number;
+  /** Heap bytes allocated per event (growth of the used heap across the round, GCs included), median round. */
+  allocatedBytesPerEvent: number;
 }
 
 /** Result of {@link run}. */
@@ -85,36 +88,38 @@ export async function run(options: ValidateBenchOptions = {}): Promise<ValidateB
     { name: 'logRecordToAuditEvent (after)', once: (i) => (sink += logRecordToAuditEvent(records[i % poolSize]!).ok ? 1 : 0) },
   ];
 
-  let gcMillis = 0;
-  const gcObserver = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) gcMillis += entry.duration;
-  });
-  gcObserver.observe({ entryTypes: ['gc'] });
-  const samples = candidates.map(() => ({ eps: [] as number[], cpu: [] as number[], gc: 0, n: 0 }));
-  try {
-    // Warm-up: let every candidate reach optimized code before measuring.
-    for (const c of candidates) for (let i = 0; i < Math.min(perRound, 20_000); i++) c.once(i);
-    for (let round = 0; round < rounds; round++) {
-      for (let k = 0; k < candidates.length; k++) {
-        const c = candidates[k]!;
-        const s = samples[k]!;
-        // GC entries are delivered asynchronously; yield so the previous candidate's are counted there.
-        await new Promise((resolve) => setImmediate(resolve));
-        const gc0 = gcMillis;
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        for (let i = 0; i < perRound; i++) c.once(i);
-        const wall = performance.now() - t0;
-        const cpu = process.cpuUsage(cpu0);
-        await new Promise((resolve) => setImmediate(resolve));
-        s.gc += gcMillis - gc0;
-        s.n += perRound;
-        s.eps.push(perRound / (wall / 1000));
-        s.cpu.push((cpu.user + cpu.system) / perRound);
+  const samples = candidates.map(() => ({ eps: [] as number[], cpu: [] as number[], gc: [] as number[], alloc: [] as number[] }));
+  // Warm-up: let every candidate reach optimized code before measuring.
+  for (const c of candidates) for (let i = 0; i < Math.min(perRound, 20_000); i++) c.once(i);
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < candidates.length; k++) {
+      const c = candidates[k]!;
+      const s = samples[k]!;
+      const profiler = new v8.GCProfiler();
+      profiler.start();
+      const heap0 = v8.getHeapStatistics().used_heap_size;
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < perRound; i++) c.once(i);
+      const wall = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      const heap1 = v8.getHeapStatistics().used_heap_size;
+      const gcs = profiler.stop()?.statistics ?? [];
+      // Allocation = heap growth between collections: (before GC − after the previous one), summed.
+      let allocated = 0;
+      let last = heap0;
+      let gcMicros = 0;
+      for (const g of gcs) {
+        allocated += g.beforeGC.heapStatistics.usedHeapSize - last;
+        last = g.afterGC.heapStatistics.usedHeapSize;
+        gcMicros += g.cost;
       }
+      allocated += heap1 - last;
+      s.eps.push(perRound / (wall / 1000));
+      s.cpu.push((cpu.user + cpu.system) / perRound);
+      s.gc.push(gcMicros / perRound);
+      s.alloc.push(allocated / perRound);
     }
-  } finally {
-    gcObserver.disconnect();
   }
   if (sink === 0) throw new Error('nothing validated');
 
@@ -125,7 +130,8 @@ export async function run(options: ValidateBenchOptions = {}): Promise<ValidateB
       name: c.name,
       eventsPerSecond: Math.round(Math.max(...s.eps)),
       cpuMicrosPerEvent: Math.round(median(s.cpu) * 100) / 100,
-      gcMillisPerMillionEvents: Math.round((s.gc / s.n) * 1e6),
+      gcMicrosPerEvent: Math.round(median(s.gc) * 1000) / 1000,
+      allocatedBytesPerEvent: Math.round(median(s.alloc)),
     };
   });
   const ratio = (before: number, after: number) => Math.round((result[before]!.cpuMicrosPerEvent / result[after]!.cpuMicrosPerEvent) * 10) / 10;
