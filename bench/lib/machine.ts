@@ -53,7 +53,7 @@ export function machineInfo(dataDir: string = os.tmpdir()): MachineInfo {
     disk: diskOf(dataDir),
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
     // A snapshot without .git (`git archive`, see docs/performance.md) names its commit in the env.
-    gitCommit: process.env.OTEL_AUDIT_BENCH_GIT_COMMIT ?? (run('git', ['rev-parse', 'HEAD']) || 'unknown'),
-    gitDirty: process.env.OTEL_AUDIT_BENCH_GIT_COMMIT === undefined && run('git', ['status', '--porcelain', '--untracked-files=no']) !== '',
+    gitCommit: process.env.BENCH_GIT_COMMIT ?? (run('git', ['rev-parse', 'HEAD']) || 'unknown'),
+    gitDirty: process.env.BENCH_GIT_COMMIT === undefined && run('git', ['status', '--porcelain', '--untracked-files=no']) !== '',
   };
 }
