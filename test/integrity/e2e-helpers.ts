@@ -87,6 +87,8 @@ export async function runIntegrityReceiver(options: { prefix: string; tenants?: 
         }
       }
       await audit.flush({ timeoutMillis: 10_000 });
+      // Let the archive seal an object and the checkpointer sign between rounds: several of each per chain.
+      await new Promise((r) => setTimeout(r, 250));
     }
     await audit.shutdown({ timeoutMillis: 10_000 });
     const chainIds = tenants.map((t) => `${t}/rcv-test`);
