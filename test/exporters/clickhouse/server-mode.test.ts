@@ -4,7 +4,8 @@
  * chDB engine stands in for one: it speaks the subset of the ClickHouse HTTP protocol that
  * `@clickhouse/client` uses for command, query and insert (settings as URL parameters).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
+import { startClickHouseStandIn } from './server-standin.ts';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
@@ -20,32 +21,6 @@ afterAll(async () => {
   await engine.close();
   removeTempDirs();
 });
-
-const PASSED_SETTINGS = ['insert_deduplication_token', 'insert_deduplicate', 'async_insert', 'wait_for_async_insert', 'async_insert_deduplicate'];
-
-/** A ClickHouse-HTTP stand-in executing on chDB (writes allowed: it plays the server). */
-function startFakeServer(port: number): Promise<Server> {
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname.endsWith('/ping')) return void res.end('Ok.\n');
-    let sql = url.searchParams.get('query') ?? '';
-    const settings = PASSED_SETTINGS.filter((k) => url.searchParams.has(k)).map((k) => `${k} = '${url.searchParams.get(k)!.replace(/'/g, "\\'")}'`);
-    if (settings.length > 0) sql = sql.replace(/ FORMAT (\w+)\s*$/, ` SETTINGS ${settings.join(', ')} FORMAT $1`);
-    sql = sql === '' ? body : `${sql}\n${body}`;
-    try {
-      const r = await engine.chdb!.chdb.queryAsync(sql, { format: 'TabSeparated' });
-      res.writeHead(200, { 'X-ClickHouse-Summary': '{}' });
-      res.end(Buffer.from(r.bytes()));
-    } catch (err) {
-      res.writeHead(500, { 'X-ClickHouse-Exception-Code': '1' });
-      res.end(`${(err as Error).message}\n`);
-    }
-  });
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
-}
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -70,7 +45,7 @@ describe('ClickHouse exporter against a server URL', () => {
       expect(down.error.message).toMatch(/ECONNREFUSED|connect/i);
     }
 
-    const server = await startFakeServer(port);
+    const server = await startClickHouseStandIn(engine, port);
     try {
       expect(await exporter.export(a)).toEqual({ status: 'success' });
       expect(await exporter.export(a)).toEqual({ status: 'success' });
@@ -85,7 +60,7 @@ describe('ClickHouse exporter against a server URL', () => {
 
   it('a server error that will never succeed is a failure', async () => {
     const port = await freePort();
-    const server = await startFakeServer(port);
+    const server = await startClickHouseStandIn(engine, port);
     const db = uniqueDatabase();
     // Operators manage the schema and have not created it: UNKNOWN_DATABASE / UNKNOWN_TABLE.
     const exporter = createClickHouseExporter({ url: `http://127.0.0.1:${port}`, database: db, createSchema: false });
