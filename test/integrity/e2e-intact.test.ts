@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWalEntries } from '../../receiver/wal/read-entries.ts';
 import { verifyProofBundle } from '../../sdk/index.ts';
+import { startReceiverProcess } from '../e2e/helpers/receiver-process.ts';
 import { type IntegrityFixture, runCli, runIntegrityReceiverInChild } from './e2e-helpers.ts';
 
 let fx: IntegrityFixture;
@@ -69,6 +70,22 @@ describe('intact data verifies from every store', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/wal: chain acme\/rcv-test tree size \d+: unknown-key/);
   });
+});
+
+describe('a running receiver holds the embedded ClickHouse', () => {
+  it('verify --source clickhouse reads through its ClickHouse-HTTP endpoint; the engine itself is refused with that hint', async () => {
+    const rcv = await startReceiverProcess({ dataDir: fx.dataDir, env: { OTEL_AUDIT_INSTANCE_ID: 'rcv-test', OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' } });
+    try {
+      const viaUrl = await runCli(['verify', '--source', 'clickhouse', '--url', rcv.http, '--pathname', '/clickhouse', '--public-key', fx.key.verifierKey]);
+      expect(viaUrl.stdout).toMatch(/^intact: clickhouse \(http:\/\/127\.0\.0\.1:\d+\/clickhouse\): 2 chain\(s\), 600 entries/m);
+      expect(viaUrl.code).toBe(0);
+      const direct = await runCli(['verify', '--source', 'clickhouse', '--data-dir', fx.dataDir, '--public-key', fx.key.verifierKey]);
+      expect(direct.code).toBe(2);
+      expect(direct.stderr).toMatch(/holds the embedded ClickHouse .*--url http:\/\/127\.0\.0\.1:4318 --pathname \/clickhouse/);
+    } finally {
+      await rcv.stop();
+    }
+  }, 60_000);
 });
 
 describe('prove + verify-proof from the CLI', () => {
