@@ -7,6 +7,8 @@
  * only comparable over the whole prefix). Problems are results.
  */
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
+import { fastEntryHash } from '../../integrity/entry-hash.ts';
+import type { ChainEntryInput } from '../../integrity/verify-chain.ts';
 import type { VerifierKeys } from '../../integrity/note.ts';
 import { verifyChainEntries } from '../../integrity/verify-chain.ts';
 import type { StoreSource, StoreView } from './stores.ts';
@@ -123,13 +125,27 @@ export interface CompareReport {
   stats: { chains: number; compared: number; durationMillis: number };
 }
 
-async function* flatten(it: AsyncIterable<Array<{ seq: number; hash: string }>>): AsyncGenerator<{ seq: number; hash: string }> {
-  for await (const batch of it) yield* batch;
+/**
+ * Entries with what they really hold: the stored hash, and the hash their stored event and prevHash
+ * give (so an edited column compares unequal even where the stored `Hash` column was left alone).
+ */
+async function* flatten(it: AsyncIterable<ChainEntryInput[]>): AsyncGenerator<{ seq: number; hash: string; content: string }> {
+  for await (const batch of it) {
+    for (const e of batch) {
+      let content: string;
+      try {
+        content = fastEntryHash(e.prevHash, e.event);
+      } catch {
+        content = 'unhashable';
+      }
+      yield { seq: e.seq, hash: e.hash, content };
+    }
+  }
 }
 
 /**
- * Compare two stores entry by entry (seq → entry hash) and checkpoint by checkpoint (tree size →
- * root): `differs` (same seq, different hash), `only-in-<store>` (a seq one store lacks inside the
+ * Compare two stores entry by entry (seq → stored entry hash and the hash of the stored event) and
+ * checkpoint by checkpoint (tree size → root): `differs` (same seq, different hash or content), `only-in-<store>` (a seq one store lacks inside the
  * range both hold), `checkpoint-differs`. Entries past the end of the other store are notes.
  */
 export async function compareStores(a: StoreView, b: StoreView): Promise<CompareReport> {
@@ -170,8 +186,18 @@ export async function compareStores(a: StoreView, b: StoreView): Promise<Compare
         eb = await ib.next();
       } else {
         compared++;
-        if (ea.value!.hash !== eb.value!.hash) {
-          problems.push({ kind: 'differs', source: a.source, chainId, seq: ea.value!.seq, message: `seq ${ea.value!.seq}: entry hash ${ea.value!.hash} in ${a.source}, ${eb.value!.hash} in ${b.source}` });
+        const x = ea.value!;
+        const y = eb.value!;
+        if (x.hash !== y.hash) {
+          problems.push({ kind: 'differs', source: a.source, chainId, seq: x.seq, message: `seq ${x.seq}: stored entry hash ${x.hash} in ${a.source}, ${y.hash} in ${b.source}` });
+        } else if (x.content !== y.content) {
+          problems.push({
+            kind: 'differs',
+            source: a.source,
+            chainId,
+            seq: x.seq,
+            message: `seq ${x.seq}: same stored hash, but the stored events differ (they hash to ${x.content} in ${a.source}, ${y.content} in ${b.source}; the entry hash is ${x.hash})`,
+          });
         }
         ea = await ia.next();
         eb = await ib.next();

@@ -7,7 +7,10 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type VerifyProblem, verifyStore } from '../../cli/integrity/verify-store.ts';
-import { openClickHouseView } from '../../cli/integrity/stores.ts';
+import { openArchiveView, openClickHouseView } from '../../cli/integrity/stores.ts';
+import { compareStores } from '../../cli/integrity/verify-store.ts';
+import { LocalDirectoryStore } from '../../exporters/coldstore/index.ts';
+import { join } from 'node:path';
 import { type ClickHouseHandle, openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import { loadVerifierKeys } from '../../integrity/keys.ts';
 import type { VerifierSet } from '../../integrity/note.ts';
@@ -79,5 +82,22 @@ describe('ClickHouse tampering is detected and located', () => {
     const reordered = problems.find((p) => p.kind === 'reordered');
     expect(reordered).toMatchObject({ chainId: CHAIN, seq: 10, seqTo: 11 });
     expect(reordered!.message).toMatch(/stored at seq 10 belongs at seq 11/);
+  });
+
+  it('--compare clickhouse,archive names the row edited and the row deleted in ClickHouse', async () => {
+    const t = await tampered(
+      `ALTER TABLE {T} UPDATE ActorId = 'mallory' WHERE ChainId = '${CHAIN}' AND Seq = 42`,
+      `ALTER TABLE {T} DELETE WHERE ChainId = '${CHAIN}' AND Seq = 100`,
+    );
+    const clickhouse = openClickHouseView(ch.client, { database: 'otel_audit', table: t, checkpointsTable: 'audit_checkpoints' });
+    const archive = await openArchiveView(new LocalDirectoryStore(join(fx.dataDir, 'archive')));
+    const intact = await compareStores(openClickHouseView(ch.client, { database: 'otel_audit', table: 'audit_events', checkpointsTable: 'audit_checkpoints' }), archive);
+    expect(intact).toMatchObject({ ok: true, problems: [], stats: { chains: 2, compared: 600 } });
+    const report = await compareStores(clickhouse, archive);
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => [p.kind, p.chainId, p.seq])).toEqual([
+      ['differs', CHAIN, 42],
+      ['only-in-archive', CHAIN, 100],
+    ]);
   });
 });
