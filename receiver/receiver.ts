@@ -107,7 +107,8 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
 
   if (http) {
     mountOperationalRoutes(http, {
-      status: () => pipeline.status(),
+      // `/v1/audit/status` also shows the checkpointing (key, checkpoints written, problems).
+      status: () => (checkpointing ? { ...pipeline.status(), integrity: checkpointing.status() } : pipeline.status()),
       ready: () => pipeline.ready && !stopping,
       extraMetrics: () => transportMetrics.render(),
     });

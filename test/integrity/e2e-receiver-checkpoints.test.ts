@@ -74,6 +74,8 @@ describe('restart', () => {
       const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/json', endpoint: `${http}/v1/logs` } });
       for (let i = 0; i < 45; i++) await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${run}`, type: 'user' }, tenant: { id: 'acme' } });
       await audit.shutdown({ timeoutMillis: 5000 });
+      const status = (await (await fetch(`${http}/v1/audit/status`)).json()) as { integrity?: unknown };
+      expect(status.integrity).toMatchObject({ enabled: true, keyName: 'otel-audit/restart', keyId: key.keyIdHex, unresumable: [] });
       await receiver.shutdown();
       expect(receiver.integrityStatus()).toMatchObject({ enabled: true, keyName: 'otel-audit/restart', unresumable: [] });
     }
