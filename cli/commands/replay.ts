@@ -5,10 +5,20 @@
  */
 import { resolve } from 'node:path';
 import { AuditError } from '../../common/errors.ts';
-import { applyMigrations, openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
+import {
+  applyMigrations,
+  CHECKPOINT_COLUMNS,
+  checkpointRecordToRow,
+  checkpointsToken,
+  insertJsonEachRow,
+  insertSettings,
+  openClickHouse,
+  parseClickHouseConfig,
+} from '../../exporters/clickhouse/index.ts';
 import {
   createClickHouseReplaySink,
   createColdStore,
+  listArchivedCheckpoints,
   LocalDirectoryStore,
   parseColdStoreConfig,
   replayColdStorage,
@@ -156,6 +166,22 @@ export const command: Command = {
         `replayed ${r.objectsTotal} objects, ${r.rowsRead} rows read, ` +
           `${r.rowsInserted} inserted, ${r.rowsAlreadyPresent} already present, ${r.skipped} skipped in ${fmtDuration(r.elapsedMillis)}\n`,
       );
+      // The signed checkpoints stored beside the objects go to audit_checkpoints too, so the replayed
+      // rows verify from ClickHouse (otel-audit verify --source clickhouse). Idempotent (ReplacingMergeTree
+      // on (ChainId, TreeSize) + a deduplication token of the records).
+      const cps = await listArchivedCheckpoints(source, values.tenant === undefined ? {} : { tenant: values.tenant });
+      if (cps.status !== 'success') {
+        process.stderr.write(`otel-audit replay: checkpoints not replayed: ${cps.error.code}: ${cps.error.message}\nRe-run the command: replay is idempotent.\n`);
+        return 1;
+      }
+      const records = cps.value.flatMap((c) => (c.ok ? [c.record] : []));
+      for (const bad of cps.value) if (!bad.ok) process.stderr.write(`replay: skipped checkpoint ${bad.key}: ${bad.reason}\n`);
+      for (let i = 0; i < records.length; i += 1000) {
+        const chunk = records.slice(i, i + 1000);
+        const body = `${chunk.map((c) => JSON.stringify(checkpointRecordToRow(c))).join('\n')}\n`;
+        await insertJsonEachRow(ch, { database: chConfig.database, table: chConfig.checkpointsTable }, CHECKPOINT_COLUMNS, body, insertSettings(chConfig, checkpointsToken(chunk)));
+      }
+      if (records.length > 0) process.stdout.write(`replayed ${records.length} signed checkpoints into ${chConfig.database}.${chConfig.checkpointsTable}\n`);
       return r.skipped > 0 ? 3 : 0;
     } finally {
       await ch.close();

@@ -72,6 +72,21 @@ describe('intact data verifies from every store', () => {
   });
 });
 
+describe('replay carries the checkpoints', () => {
+  it('replay of the archive into an empty ClickHouse verifies there, checkpoints included', async () => {
+    const fresh = join(fx.dataDir, 'replayed');
+    const r = await runCli(['replay', '--data-dir', fresh, '--archive', join(fx.dataDir, 'archive'), '--quiet']);
+    expect(r.stdout).toMatch(/600 rows read, 600 inserted/);
+    expect(r.stdout).toMatch(/replayed \d+ signed checkpoints into otel_audit\.audit_checkpoints/);
+    expect(r.code).toBe(0);
+    const v = await runCli(['verify', '--source', 'clickhouse', '--data-dir', fresh, '--public-key', fx.key.verifierKey, '--json']);
+    const report = JSON.parse(v.stdout) as { ok: boolean; stats: { entries: number; checkpoints: number; checkpointsVerified: number; uncoveredEntries: number } };
+    expect(report).toMatchObject({ ok: true, stats: { entries: 600, uncoveredEntries: 0 } });
+    expect(report.stats.checkpointsVerified).toBe(report.stats.checkpoints);
+    expect(v.code).toBe(0);
+  });
+});
+
 describe('a running receiver holds the embedded ClickHouse', () => {
   it('verify --source clickhouse reads through its ClickHouse-HTTP endpoint; the engine itself is refused with that hint', async () => {
     const rcv = await startReceiverProcess({ dataDir: fx.dataDir, env: { OTEL_AUDIT_INSTANCE_ID: 'rcv-test', OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' } });
