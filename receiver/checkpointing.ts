@@ -159,11 +159,25 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
           if (entry.kind === 'event' && !hashes.get(entry.chainId)?.has(entry.seq)) put(entry.chainId, entry.seq, entry.hash);
         }
       }
-      checkpointer = createCheckpointer({ signer, policy, resume: resume.filter((r) => heads.has(r.chainId)) });
+      // A recovered record whose tree state does not reproduce its root cannot be resumed from:
+      // that chain is reported, the others go on.
+      const usable = resume.filter((r) => {
+        if (!heads.has(r.chainId)) return false;
+        try {
+          createCheckpointer({ signer: signer!, policy, resume: [r] });
+          return true;
+        } catch (err) {
+          unresumable.add(r.chainId);
+          process.emitWarning(`otel-audit: chain ${r.chainId} cannot be checkpointed: its last checkpoint in the WAL is unusable: ${(err as Error).message}`, { code: 'OTEL_AUDIT_CHECKPOINT' });
+          return false;
+        }
+      });
+      checkpointer = createCheckpointer({ signer, policy, resume: usable });
       const ready = buffer ?? [];
       buffer = undefined; // from here on the hook feeds directly (this block is synchronous)
       const fedUpTo = new Map<string, number>();
       for (const [chainId, head] of heads) {
+        if (unresumable.has(chainId)) continue;
         const from = (base.get(chainId) ?? 0) + 1;
         const m = hashes.get(chainId);
         let complete = true;
