@@ -41,8 +41,10 @@ function tilesOf(records: ReadonlyArray<CheckpointRecord>): Map<number, string> 
 }
 
 /**
- * Build the proof bundle of `eventId` from a store view. Throws `AUDIT_ERR_NOT_FOUND`-style
- * `AUDIT_ERR_INVALID_ARGUMENT` when the event is unknown or not yet covered by a checkpoint.
+ * Build the proof bundle of `eventId` from a store view: the first checkpoint whose tree covers the
+ * event, and the RFC 9162 §2.1.3.1 audit path from the store's entry hashes and the recorded tiles.
+ * Throws `AUDIT_ERR_INVALID_ARGUMENT` when the event is unknown or not yet covered by a checkpoint,
+ * `AUDIT_ERR_INTEGRITY` when the store lacks entries the path needs.
  */
 export async function proveFromStore(view: StoreView, eventId: string): Promise<ReturnType<typeof proveEntry>> {
   const entry = await view.findEvent(eventId);
