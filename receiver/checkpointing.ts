@@ -15,6 +15,7 @@
  */
 import { join } from 'node:path';
 import { AuditError } from '../common/errors.ts';
+import { GENESIS_HASH } from '../integrity/chain-hash.ts';
 import { type CheckpointRecord, type Checkpointer, createCheckpointPolicy, createCheckpointer } from '../integrity/checkpointer.ts';
 import { loadSigner, loadVerifierKeys } from '../integrity/keys.ts';
 import type { NoteSigner } from '../integrity/note.ts';
@@ -40,12 +41,20 @@ export interface ReceiverCheckpointing {
   readonly hook: NonNullable<PipelineHooks['onSequenced']>;
   /** Load the signing key (throws `AUDIT_ERR_KEY` with the file and the problem). Call before anything listens. */
   loadKeys(): Promise<void>;
-  /** After `pipeline.start()`: resume from the recovered checkpoints, feed what was buffered, start the timer. */
-  start(pipeline: AuditPipeline, walDir: string): Promise<void>;
+  /**
+   * After `pipeline.start()`: resume from the recovered checkpoints, feed what was buffered, start
+   * the timer. `storedEntries` reads entries the WAL no longer holds from a store every WAL segment
+   * was exported to before deletion (the receiver passes ClickHouse); they must link to the
+   * checkpoint's `lastEntryHash` and to each other, or the chain is not resumed.
+   */
+  start(pipeline: AuditPipeline, walDir: string, storedEntries?: StoredEntriesReader): Promise<void>;
   /** Before `pipeline.shutdown()` (transports already closed): checkpoint every chain with new entries. */
   stop(): Promise<void>;
   status(): CheckpointingStatus;
 }
+
+/** Reads a chain's entries seq `fromSeq..toSeq` (seq order; missing ones absent) from a store. */
+export type StoredEntriesReader = (chainId: string, fromSeq: number, toSeq: number) => Promise<Array<{ seq: number; prevHash: string; hash: string }>>;
 
 interface Buffered {
   chainId: string;
@@ -134,7 +143,7 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
       signer = await loadSigner(config.signingKeyFile);
       if (config.verifierKeyFiles.length > 0) await loadVerifierKeys(config.verifierKeyFiles); // fail fast on a bad rotation list
     },
-    async start(p, walDir) {
+    async start(p, walDir, storedEntries) {
       if (signer === undefined) throw new AuditError('AUDIT_ERR_KEY', 'checkpointing started before its key was loaded');
       pipeline = p;
       const resume = p.lastCheckpoints();
@@ -154,9 +163,12 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
         const m = hashes.get(chainId);
         return from <= (heads.get(chainId) ?? 0) && !(m?.has(from) ?? false);
       };
+      const walPrev = new Map<string, string>();
       if ([...heads.keys()].some(missingBefore)) {
         for await (const entry of readWalEntries(walDir)) {
-          if (entry.kind === 'event' && !hashes.get(entry.chainId)?.has(entry.seq)) put(entry.chainId, entry.seq, entry.hash);
+          if (entry.kind !== 'event') continue;
+          walPrev.set(`${entry.chainId}#${entry.seq}`, entry.prevHash);
+          if (!hashes.get(entry.chainId)?.has(entry.seq)) put(entry.chainId, entry.seq, entry.hash);
         }
       }
       // A recovered record whose tree state does not reproduce its root cannot be resumed from:
@@ -172,6 +184,31 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
           return false;
         }
       });
+      // Still missing (segments deleted after export): from the store, if they link up.
+      if (storedEntries !== undefined) {
+        for (const [chainId, head] of heads) {
+          if (!missingBefore(chainId)) continue;
+          const from = (base.get(chainId) ?? 0) + 1;
+          const m = hashes.get(chainId);
+          let to = from;
+          while (to <= head && !(m?.has(to) ?? false)) to++;
+          try {
+            const rows = await storedEntries(chainId, from, to - 1);
+            let prev = resume.find((r) => r.chainId === chainId)?.lastEntryHash ?? GENESIS_HASH;
+            const linked: Array<{ seq: number; hash: string }> = [];
+            for (let i = 0; i < rows.length; i++) {
+              const row = rows[i]!;
+              if (row.seq !== from + i || row.prevHash !== prev) break;
+              linked.push(row);
+              prev = row.hash;
+            }
+            const nextPrev = to <= head ? walPrev.get(`${chainId}#${to}`) : undefined;
+            if (linked.length === to - from && (nextPrev === undefined || nextPrev === prev)) for (const r of linked) put(chainId, r.seq, r.hash);
+          } catch {
+            // Left missing: reported below.
+          }
+        }
+      }
       checkpointer = createCheckpointer({ signer, policy, resume: usable });
       const ready = buffer ?? [];
       buffer = undefined; // from here on the hook feeds directly (this block is synchronous)

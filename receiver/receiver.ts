@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { AuditError } from '../common/errors.ts';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
 import { createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
-import { type CheckpointingStatus, type ReceiverCheckpointing, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';
+import { type CheckpointingStatus, type ReceiverCheckpointing, type StoredEntriesReader, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';
 import { type ReceiverConfig, type ReceiverConfigInput, parseReceiverConfig } from './config/receiver-config.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from './contracts.ts';
 import { createGrpcServer, type GrpcServer } from './grpc/index.ts';
@@ -137,7 +137,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
         await checkpointing?.loadKeys();
         if (http) addresses.http = (await http.start()).url;
         await pipeline.start();
-        await checkpointing?.start(pipeline, walDirOf(dataDir));
+        await checkpointing?.start(pipeline, walDirOf(dataDir), clickhouse && chConfig ? storedEntriesFrom(clickhouse, chConfig) : undefined);
         if (grpc) addresses.grpc = (await grpc.start()).target;
       } catch (err) {
         await this.shutdown().catch(() => undefined);
@@ -166,4 +166,21 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
 /** Default data directory layout, for tools that read the data dir without a running receiver. */
 export function dataDirPaths(dataDir: string): { clickhouse: string; archive: string } {
   return { clickhouse: join(dataDir, 'clickhouse'), archive: join(dataDir, 'archive') };
+}
+
+/**
+ * Entries of a chain from ClickHouse, for a checkpointer resuming after WAL segments were deleted
+ * (a segment is deleted only once every exporter, ClickHouse included, has passed it).
+ */
+function storedEntriesFrom(handle: ClickHouseHandle, config: { database: string; table: string }): StoredEntriesReader {
+  return async (chainId, fromSeq, toSeq) => {
+    if (toSeq < fromSeq) return [];
+    const rs = await handle.client.query({
+      query: `SELECT Seq, PrevHash, Hash FROM ${config.database}.${config.table} WHERE ChainId = {chain:String} AND Seq BETWEEN {from:UInt64} AND {to:UInt64} ORDER BY Seq LIMIT 1 BY Seq`,
+      query_params: { chain: chainId, from: fromSeq, to: toSeq },
+      format: 'JSONEachRow',
+    });
+    const rows = (await rs.json()) as Array<{ Seq: string | number; PrevHash: string; Hash: string }>;
+    return rows.map((r) => ({ seq: Number(r.Seq), prevHash: r.PrevHash, hash: r.Hash }));
+  };
 }
