@@ -9,9 +9,10 @@
  * Restart: the pipeline recovers the last checkpoint of every chain (`lastCheckpoints()`, from the
  * WAL and the heads snapshot); the checkpointer resumes from it (its compact RFC 6962 tree state)
  * and is re-fed the entry hashes after it — those replayed by recovery, the older ones read from the
- * WAL segments. A chain whose entries after its last checkpoint are no longer in the WAL (enabled
- * on an existing data dir whose early segments were deleted) cannot be checkpointed: it is
- * reported in `status().unresumable` and with a process warning, never guessed.
+ * WAL segments, and those of already deleted segments from a store they were exported to
+ * (ClickHouse), if they link. A chain whose entries cannot be had that way (integrity enabled on an
+ * existing data dir whose early segments were deleted) is not checkpointed: it is reported in
+ * `status().unresumable` and with a process warning, never guessed.
  */
 import { join } from 'node:path';
 import { AuditError } from '../common/errors.ts';
