@@ -7,5 +7,6 @@
 import { runIntegrityReceiver } from './e2e-helpers.ts';
 
 const fixture = await runIntegrityReceiver(JSON.parse(process.argv[2] ?? '{}') as Parameters<typeof runIntegrityReceiver>[0]);
-process.stdout.write(`\n${JSON.stringify(fixture)}\n`);
-process.exit(0);
+// Exit only once the (possibly large) JSON is flushed: a piped stdout is asynchronous, and
+// process.exit() right after write() cuts it off.
+process.stdout.write(`\n${JSON.stringify(fixture)}\n`, () => process.exit(0));
