@@ -9,13 +9,13 @@
  * 2 bad arguments.
  */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { TILE_HEIGHT, tiledLeafSource } from '../../integrity/merkle.ts';
 import { proveEntry, verifyProofBundle } from '../../integrity/proof-bundle.ts';
-import { type StoreLocationOptions, openStoreView } from '../integrity/open-store.ts';
+import { type StoreLocationOptions, openStoreView, STORE_LOCATION_FLAGS } from '../integrity/open-store.ts';
 import type { StoreSource, StoreView } from '../integrity/stores.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 import { resolveVerifierKeys } from './verify.ts';
 
@@ -67,34 +67,19 @@ export async function proveFromStore(view: StoreView, eventId: string): Promise<
 export const command: Command = {
   summary: 'write an offline-verifiable inclusion proof bundle for one event',
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: true,
-        options: {
-          source: { type: 'string' },
-          out: { type: 'string' },
-          'public-key': { type: 'string', multiple: true },
-          'data-dir': { type: 'string' },
-          config: { type: 'string' },
-          url: { type: 'string' },
-          pathname: { type: 'string' },
-          user: { type: 'string' },
-          password: { type: 'string' },
-          archive: { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      });
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
+    const parsed = parseCommandArgs(
+      args,
+      USAGE,
+      {
+        source: { type: 'string' },
+        out: { type: 'string' },
+        'public-key': { type: 'string', multiple: true },
+        ...STORE_LOCATION_FLAGS,
+      },
+      true,
+    );
+    if (!parsed) return 0;
     const { values, positionals } = parsed;
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     if (positionals.length !== 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `expected exactly one event id\n${USAGE}`);
     const source = values.source ?? 'clickhouse';
     if (source !== 'wal' && source !== 'clickhouse' && source !== 'archive') throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--source: "${source}" is not one of clickhouse, archive, wal`);

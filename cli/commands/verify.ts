@@ -7,13 +7,13 @@
  *
  * Exit 0 intact, 1 with every problem named (chain, seq or object, kind), 2 bad arguments.
  */
-import { parseArgs } from 'node:util';
 import { AuditError } from '../../common/errors.ts';
 import { loadVerifierKeys } from '../../integrity/keys.ts';
 import type { VerifierSet } from '../../integrity/note.ts';
-import { type StoreLocationOptions, loadIntegrityConfig, openStoreView } from '../integrity/open-store.ts';
+import { type StoreLocationOptions, loadIntegrityConfig, openStoreView, STORE_LOCATION_FLAGS } from '../integrity/open-store.ts';
 import type { StoreSource } from '../integrity/stores.ts';
 import { type CompareReport, type VerifyProblem, type VerifyStoreReport, compareStores, verifyStore } from '../integrity/verify-store.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit verify --source wal|clickhouse|archive [options]
@@ -102,37 +102,19 @@ function summary(r: VerifyStoreReport): string {
 export const command: Command = {
   summary: 'verify hash chains and signed checkpoints in the WAL, ClickHouse or the archive',
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        options: {
-          source: { type: 'string' },
-          compare: { type: 'string' },
-          'public-key': { type: 'string', multiple: true },
-          tenant: { type: 'string' },
-          chain: { type: 'string' },
-          since: { type: 'string' },
-          until: { type: 'string' },
-          json: { type: 'boolean' },
-          'data-dir': { type: 'string' },
-          config: { type: 'string' },
-          url: { type: 'string' },
-          pathname: { type: 'string' },
-          user: { type: 'string' },
-          password: { type: 'string' },
-          archive: { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (err) {
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
-    }
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const parsed = parseCommandArgs(args, USAGE, {
+      source: { type: 'string' },
+      compare: { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
+      tenant: { type: 'string' },
+      chain: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      json: { type: 'boolean' },
+      ...STORE_LOCATION_FLAGS,
+    });
+    if (!parsed) return 0;
+    const { values } = parsed;
     if ((values.source === undefined) === (values.compare === undefined)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `give exactly one of --source or --compare\n${USAGE}`);
     const since = parseTime('since', values.since);
     const until = parseTime('until', values.until);

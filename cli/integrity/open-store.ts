@@ -17,6 +17,17 @@ import { createColdStore, LocalDirectoryStore, parseColdStoreConfig, S3ObjectSto
 import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
 import { type StoreFilter, type StoreSource, type StoreView, openArchiveView, openClickHouseView, openWalView } from './stores.ts';
 
+/** The command-line flags of {@link StoreLocationOptions}, shared by `verify` and `prove`. */
+export const STORE_LOCATION_FLAGS = {
+  'data-dir': { type: 'string' },
+  config: { type: 'string' },
+  url: { type: 'string' },
+  pathname: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  archive: { type: 'string' },
+} as const;
+
 /** Where to read from (the common flags of `verify` and `prove`). */
 export interface StoreLocationOptions {
   dataDir?: string;
