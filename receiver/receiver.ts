@@ -7,7 +7,7 @@
  * recovers and starts its exporters, then gRPC. Shutdown runs in reverse: stop accepting on both
  * transports (in-flight requests finish), then the pipeline fsyncs and stops the exporters.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { AuditError } from '../common/errors.ts';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
 import { createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
@@ -161,11 +161,6 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     status: () => pipeline.status(),
     integrityStatus: () => checkpointing?.status() ?? { enabled: false, checkpointsWritten: 0, unresumable: [] },
   };
-}
-
-/** Default data directory layout, for tools that read the data dir without a running receiver. */
-export function dataDirPaths(dataDir: string): { clickhouse: string; archive: string } {
-  return { clickhouse: join(dataDir, 'clickhouse'), archive: join(dataDir, 'archive') };
 }
 
 /**
