@@ -4,8 +4,7 @@
  * there exactly once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,7 +12,7 @@ import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhous
 import { createReceiver } from '../../receiver/index.ts';
 import { createAuditLogger } from '../../sdk/index.ts';
 import { startClickHouseStandIn } from '../exporters/clickhouse/server-standin.ts';
-import { eventually } from './helpers/receiver-process.ts';
+import { eventually, freePort } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -25,13 +24,6 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function lag(metrics: string): number {
   const m = /otel_audit_exporter_lag_entries\{exporter="clickhouse"\} (\d+)/.exec(metrics);

@@ -5,14 +5,12 @@
  * retrying with backoff — drains the backlog. Every event is in ClickHouse exactly once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOutboxRelay, type OutboxRelay } from '../../sdk/outbox/index.ts';
 import { createTestOutboxDb, POSTGRES_URL, type TestOutboxDb } from '../outbox/helpers/postgres.ts';
-import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, freePort, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
 
 const RECEIVER_ENV = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20' };
 let db: TestOutboxDb;
@@ -21,17 +19,6 @@ let port: number;
 let receiver: ReceiverProcess | undefined;
 let relay: OutboxRelay | undefined;
 
-/** A port that is free now: the receiver must come back on the same one, where the relay sends. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function startReceiver(): Promise<ReceiverProcess> {
   return startReceiverProcess({ dataDir, env: RECEIVER_ENV, args: ['--http-port', String(port)] });
@@ -50,20 +37,6 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function inClickHouse(tenant: string): Promise<{ count: number; distinct: number; ids: string[] }> {
-  const client = createClient({ url: receiver!.http, pathname: '/clickhouse', log: { level: ClickHouseLogLevel.OFF } });
-  try {
-    const rs = await client.query({
-      query: 'SELECT count() AS n, uniqExact(EventId) AS d, groupArray(toString(EventId)) AS ids FROM otel_audit.audit_events WHERE TenantId = {tenant:String}',
-      query_params: { tenant },
-      format: 'JSONEachRow',
-    });
-    const [row] = await rs.json<{ n: string; d: string; ids: string[] }>();
-    return { count: Number(row?.n ?? 0), distinct: Number(row?.d ?? 0), ids: row?.ids ?? [] };
-  } finally {
-    await client.close();
-  }
-}
 
 describe('receiver down for a while', () => {
   it('the outbox grows while the receiver is stopped, nothing is lost, and it drains on recovery', async () => {
@@ -83,7 +56,7 @@ describe('receiver down for a while', () => {
     await relay.start();
 
     const before = await db.commitEvents(40, tenant);
-    await eventually(async () => ((await inClickHouse(tenant)).distinct >= before.length ? true : undefined));
+    await eventually(async () => ((await tenantEventsInClickHouse(receiver!.http, tenant)).distinct >= before.length ? true : undefined));
     await eventually(async () => ((await db.pending()) === 0 ? true : undefined));
 
     expect(await receiver!.stop()).toBe(0);
@@ -106,7 +79,7 @@ describe('receiver down for a while', () => {
 
     await eventually(async () => ((await db.pending()) === 0 ? true : undefined), 600);
     const stored = await eventually(async () => {
-      const r = await inClickHouse(tenant);
+      const r = await tenantEventsInClickHouse(receiver!.http, tenant);
       return r.distinct >= all.length ? r : undefined;
     }, 600);
     expect(stored.count).toBe(all.length);

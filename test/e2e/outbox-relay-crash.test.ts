@@ -14,11 +14,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOtlpHop, type OtlpHop } from '../../examples/otlp-hop/hop.ts';
 import { createTestOutboxDb, POSTGRES_URL, type TestOutboxDb } from '../outbox/helpers/postgres.ts';
-import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 const RECEIVER_ENV = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20' };
@@ -59,20 +58,6 @@ function spawnRelay(endpoint: string, batchSize: number): RelayProcess {
   return { child, stderr: () => err, exited };
 }
 
-async function inClickHouse(tenant: string): Promise<{ count: number; distinct: number; ids: string[] }> {
-  const client = createClient({ url: receiver.http, pathname: '/clickhouse', log: { level: ClickHouseLogLevel.OFF } });
-  try {
-    const rs = await client.query({
-      query: 'SELECT count() AS n, uniqExact(EventId) AS d, groupArray(toString(EventId)) AS ids FROM otel_audit.audit_events WHERE TenantId = {tenant:String}',
-      query_params: { tenant },
-      format: 'JSONEachRow',
-    });
-    const [row] = await rs.json<{ n: string; d: string; ids: string[] }>();
-    return { count: Number(row?.n ?? 0), distinct: Number(row?.d ?? 0), ids: row?.ids ?? [] };
-  } finally {
-    await client.close();
-  }
-}
 
 async function deduped(): Promise<number> {
   return ((await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as { counters: { deduped: number } }).counters.deduped;
@@ -86,7 +71,7 @@ async function deliveredOf(ids: string[]): Promise<number> {
 async function drainedAndStored(tenant: string, ids: string[]): Promise<{ count: number; distinct: number; ids: string[] }> {
   await eventually(async () => ((await db.pending()) === 0 ? true : undefined), 600);
   return eventually(async () => {
-    const r = await inClickHouse(tenant);
+    const r = await tenantEventsInClickHouse(receiver.http, tenant);
     return r.distinct >= ids.length ? r : undefined;
   }, 600);
 }
@@ -123,7 +108,7 @@ describe('relay process killed with SIGKILL, real receiver', () => {
       const deliveredBeforeRestart = await deliveredOf(ids);
       expect(deliveredBeforeRestart).toBeLessThan(ids.length);
       // The receiver stored more of these events than the outbox knows were delivered: the held batch.
-      await eventually(async () => ((await inClickHouse(tenant)).distinct > deliveredBeforeRestart ? true : undefined));
+      await eventually(async () => ((await tenantEventsInClickHouse(receiver.http, tenant)).distinct > deliveredBeforeRestart ? true : undefined));
 
       holding = false;
       release();

@@ -7,12 +7,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../schema/index.ts';
 import { createOutboxRelay, recordInTransaction, type OutboxRelay } from '../../sdk/outbox/index.ts';
 import { createTestOutboxDb, POSTGRES_URL, sampleEvent, type TestOutboxDb } from '../outbox/helpers/postgres.ts';
-import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
 
 const RECEIVER_ENV = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20' };
 let db: TestOutboxDb;
@@ -32,20 +31,6 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function clickHouseIds(tenant: string): Promise<{ count: number; distinct: number; ids: string[] }> {
-  const client = createClient({ url: receiver.http, pathname: '/clickhouse', log: { level: ClickHouseLogLevel.OFF } });
-  try {
-    const rs = await client.query({
-      query: `SELECT count() AS n, uniqExact(EventId) AS d, groupArray(toString(EventId)) AS ids FROM otel_audit.audit_events WHERE TenantId = {tenant:String}`,
-      query_params: { tenant },
-      format: 'JSONEachRow',
-    });
-    const [row] = await rs.json<{ n: string; d: string; ids: string[] }>();
-    return { count: Number(row?.n ?? 0), distinct: Number(row?.d ?? 0), ids: row?.ids ?? [] };
-  } finally {
-    await client.close();
-  }
-}
 
 describe('outbox end to end: rollback and commit', () => {
   it('rollback → the event is nowhere; commit → it is in ClickHouse, once, as recorded', async () => {
@@ -90,7 +75,7 @@ describe('outbox end to end: rollback and commit', () => {
     const later = (await db.commitEvents(1, tenant))[0]!;
 
     const stored = await eventually(async () => {
-      const r = await clickHouseIds(tenant);
+      const r = await tenantEventsInClickHouse(receiver.http, tenant);
       return r.distinct >= 2 ? r : undefined;
     });
     await eventually(async () => ((await db.pending()) === 0 ? true : undefined));

@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from '@clickhouse/client';
 import { SeverityNumber } from '@opentelemetry/api';
 import { OTLPLogExporter as OtlpProtoExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
@@ -16,7 +15,7 @@ import type { WalEntry } from '../../receiver/contracts.ts';
 import { readWalEntries } from '../../receiver/wal/index.ts';
 import { auditEventToLogRecord, validateAuditEvent } from '../../schema/index.ts';
 import { createAuditLogger, uuidv7 } from '../../sdk/index.ts';
-import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -30,20 +29,6 @@ afterAll(() => {
 
 const NO_COLDSTORE = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' };
 
-async function countInClickHouse(receiver: ReceiverProcess, tenant: string): Promise<{ count: number; ids: string[] }> {
-  const client = createClient({ url: receiver.http, pathname: '/clickhouse' });
-  try {
-    const rs = await client.query({
-      query: 'SELECT count() AS n, groupArray(toString(EventId)) AS ids FROM otel_audit.audit_events WHERE TenantId = {tenant:String}',
-      query_params: { tenant },
-      format: 'JSONEachRow',
-    });
-    const [row] = await rs.json<{ n: string | number; ids: string[] }>();
-    return { count: Number(row?.n ?? 0), ids: row?.ids ?? [] };
-  } finally {
-    await client.close();
-  }
-}
 
 describe('otel-audit start (child process)', () => {
   it('takes events from the OTel JS exporters and the SDK over http/json, http/protobuf and grpc, stores each once, and keeps dedupe across a restart', async () => {
@@ -87,7 +72,7 @@ describe('otel-audit start (child process)', () => {
     await provider.shutdown();
 
     const first = await eventually(async () => {
-      const r = await countInClickHouse(receiver, tenant);
+      const r = await tenantEventsInClickHouse(receiver.http, tenant);
       return r.count >= expected.size ? r : undefined;
     });
     expect(first.count).toBe(expected.size);
@@ -104,7 +89,7 @@ describe('otel-audit start (child process)', () => {
     const metrics = await (await fetch(`${receiver.http}/metrics`)).text();
     expect(metrics).toMatch(/otel_audit_export_requests_total\{transport="grpc",outcome="success"\} [1-9]/);
     expect(metrics).toMatch(/otel_audit_records_deduped_total 1/);
-    const after = await countInClickHouse(receiver, tenant);
+    const after = await tenantEventsInClickHouse(receiver.http, tenant);
     expect(after.count).toBe(expected.size);
 
     // The REST API returns the same events.

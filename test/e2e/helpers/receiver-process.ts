@@ -3,6 +3,8 @@
  * free ports, and parses where it listens from its startup banner.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../../../cli/main.ts', import.meta.url));
@@ -81,4 +83,41 @@ export async function eventually<T>(check: () => Promise<T | undefined>, attempt
     await new Promise((r) => setTimeout(r, intervalMillis));
   }
   throw new Error(`condition not met after ${attempts} attempts${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** A TCP port on 127.0.0.1 that is free now (for a server that must come back on the same port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** What ClickHouse holds for one tenant, read through a receiver's ClickHouse-HTTP endpoint. */
+export interface TenantEvents {
+  /** Rows, counted without FINAL (duplicates would show). */
+  count: number;
+  /** Distinct event ids. */
+  distinct: number;
+  ids: string[];
+}
+
+/** Rows of `tenant` in `otel_audit.audit_events`, through the receiver at `http` (`/clickhouse`). */
+export async function tenantEventsInClickHouse(http: string, tenant: string): Promise<TenantEvents> {
+  const client = createClient({ url: http, pathname: '/clickhouse', log: { level: ClickHouseLogLevel.OFF } });
+  try {
+    const rs = await client.query({
+      query: 'SELECT count() AS n, uniqExact(EventId) AS d, groupArray(toString(EventId)) AS ids FROM otel_audit.audit_events WHERE TenantId = {tenant:String}',
+      query_params: { tenant },
+      format: 'JSONEachRow',
+    });
+    const [row] = await rs.json<{ n: string | number; d: string | number; ids: string[] }>();
+    return { count: Number(row?.n ?? 0), distinct: Number(row?.d ?? 0), ids: row?.ids ?? [] };
+  } finally {
+    await client.close();
+  }
 }

@@ -4,14 +4,13 @@
  * chDB engine stands in for one: it speaks the subset of the ClickHouse HTTP protocol that
  * `@clickhouse/client` uses for command, query and insert (settings as URL parameters).
  */
-import { createServer } from 'node:http';
-import { startClickHouseStandIn } from './server-standin.ts';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
+import { freePort } from '../../e2e/helpers/receiver-process.ts';
 import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
+import { startClickHouseStandIn } from './server-standin.ts';
 
 let engine: ClickHouseHandle;
 beforeAll(() => {
@@ -22,13 +21,6 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('ClickHouse exporter against a server URL', () => {
   it('is retryable while ClickHouse is down, then exports once it is up, without duplicates', async () => {
