@@ -131,6 +131,11 @@ export class DedupeIndex {
       else this.rebuild(this.mask + 1, nowSec, 0);
     }
     if (this.count >= this.maxIds || this.count + 1 > (this.mask + 1) * MAX_LOAD) this.evictOldest(nowSec);
+    this.place(a, b, c, d, seenAtSec);
+  }
+
+  /** Put an id known to be absent into the first free slot of its probe sequence (linear probing). */
+  private place(a: number, b: number, c: number, d: number, seenAtSec: number): void {
     const t = this.table;
     let i = this.slotOf(a, b, c, d);
     while (t[i * SLOT_WORDS + 4] !== 0) i = (i + 1) & this.mask;
@@ -180,23 +185,13 @@ export class DedupeIndex {
     this.mask = capacity - 1;
     this.count = 0;
     const minSeen = Math.max(nowSec - this.windowSeconds, dropBeforeSec);
-    const t = this.table;
     let n = 0;
     for (let j = 0; j < oldCap; j++) {
       const ob = j * SLOT_WORDS;
       const seen = old[ob + 4]!;
       if (seen === 0 || seen < minSeen) continue;
       if (dropEvery > 0 && ++n % dropEvery === 0) continue;
-      const a = old[ob]!, b = old[ob + 1]!, c = old[ob + 2]!, d = old[ob + 3]!;
-      let i = this.slotOf(a, b, c, d);
-      while (t[i * SLOT_WORDS + 4] !== 0) i = (i + 1) & this.mask;
-      const base = i * SLOT_WORDS;
-      t[base] = a;
-      t[base + 1] = b;
-      t[base + 2] = c;
-      t[base + 3] = d;
-      t[base + 4] = seen;
-      this.count++;
+      this.place(old[ob]!, old[ob + 1]!, old[ob + 2]!, old[ob + 3]!, seen);
     }
   }
 }
