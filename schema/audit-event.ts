@@ -1,5 +1,5 @@
 /**
- * The audit event schema, version 1.0: one zod schema shared by the SDK (producer side) and the
+ * The audit event schema, version 1.1: one zod schema shared by the SDK (producer side) and the
  * receiver (ingest side). TypeScript types are inferred from it and `docs/audit-event.schema.json`
  * is generated from it (`npm run gen:schema`), so the three can never disagree.
  *
@@ -10,8 +10,14 @@ import { z } from 'zod';
 import { AuditError } from '../common/errors.ts';
 import { fastValidateAuditEvent } from './fast-validate.ts';
 
-/** The schema version this build produces and normalizes to. */
-export const CURRENT_SCHEMA_VERSION = '1.0';
+/** The newest schema version this build knows (1.1 added `message`, `bodyValue` and `eventIdDerived`). */
+export const CURRENT_SCHEMA_VERSION = '1.1';
+/**
+ * The version a producer writes when it does not choose one. Normalization raises it to the lowest
+ * minor that has every field the event uses (see {@link normalizeAuditEvent}), so an event that
+ * needs nothing newer stays `1.0` and hashes exactly as it did before 1.1 existed.
+ */
+export const BASELINE_SCHEMA_VERSION = '1.0';
 /** Stable URL identifying major version 1 of the audit event schema (OTLP `schema_url` of the scope). */
 export const AUDIT_SCHEMA_URL = 'https://otel-audit.dev/schemas/audit-event/1';
 
@@ -30,8 +36,10 @@ export const AUDIT_EVENT_LIMITS = {
   maxTextLength: 4096,
   /** Max number of `targets`. */
   maxTargets: 64,
-  /** Max serialized size of `details`, and separately of `changes`. 64 KiB. */
+  /** Max serialized size of `details`, and separately of `changes` and of `bodyValue`. 64 KiB. */
   maxJsonBytes: 64 * 1024,
+  /** Max length of `message` (the log record's text body). */
+  maxMessageLength: 64 * 1024,
 } as const;
 
 const L = AUDIT_EVENT_LIMITS;
@@ -43,8 +51,14 @@ const shortString = () => z.string().min(1).max(L.maxStringLength);
 // cannot drift apart on the rules this project defines; zod's own formats (datetime, IP) are
 // copied there and pinned by a test against zod's regexes.
 
-/** RFC 9562 UUID version 7 (time-ordered), lower or upper case hex. */
+/** RFC 9562 UUID version 7 (time-ordered), lower or upper case hex: what the SDK generates. */
 export const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+/**
+ * Any RFC 9562 UUID a producer may assign (§4.1 variant `10xx`, §4.2 versions 1–8: time-based,
+ * DCE, MD5, random v4, SHA-1, v6, v7, custom v8), lower or upper case hex. The Nil and Max UUIDs
+ * (§5.9, §5.10) are not event ids.
+ */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 /** `action`: dotted words, e.g. `grant.issue`. */
 export const ACTION_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 /** `trace.traceId`: 32 lower-case hex digits (all zeros is refused separately). */
@@ -122,11 +136,24 @@ export const ChangesSchema = boundedJson(
 /** Free-form JSON object with event-specific detail. Max 64 KiB serialized. */
 export const DetailsSchema = boundedJson(z.record(z.string(), jsonValue), 'details');
 
+/**
+ * A log body that is neither text nor a key/value list (an int, double, bool, bytes or array
+ * AnyValue), kept as its OTLP/JSON encoding, e.g. `{"intValue":"42"}`. Max 64 KiB serialized.
+ */
+export const BodyValueSchema = boundedJson(z.record(z.string(), jsonValue), 'bodyValue');
+
 /** A schema version string `major.minor`; only major 1 is understood by this build. */
 const SchemaVersion = z.string().regex(SCHEMA_VERSION_PATTERN, 'schemaVersion must be "1.<minor>"');
 
 const eventShape = {
-  eventId: z.string().regex(UUID_V7, 'eventId must be a UUIDv7').describe('Producer-assigned UUIDv7; the dedupe key.'),
+  eventId: z
+    .string()
+    .regex(UUID_PATTERN, 'eventId must be an RFC 9562 UUID (version 1-8)')
+    .describe('Producer-assigned RFC 9562 UUID (the SDK uses v7), or derived from the content by the receiver (v8); the dedupe key.'),
+  eventIdDerived: z
+    .literal(true)
+    .optional()
+    .describe('Since 1.1. Present (true) when the receiver derived eventId from the content because the record carried none.'),
   schemaVersion: SchemaVersion,
   occurredAt: z.iso.datetime({ offset: true }).describe('RFC 3339 time the action happened, e.g. 2026-11-22T10:00:00.123Z.'),
   action: z
@@ -143,8 +170,20 @@ const eventShape = {
   request: RequestSchema.optional(),
   changes: ChangesSchema.optional(),
   details: DetailsSchema.optional(),
+  message: z
+    .string()
+    .min(1)
+    .max(L.maxMessageLength)
+    .optional()
+    .describe('Since 1.1. Human-readable text of the event: a log record\'s text body, kept verbatim.'),
+  bodyValue: BodyValueSchema.optional().describe(
+    'Since 1.1. A log body that is neither text nor a key/value list, in its OTLP/JSON AnyValue encoding, e.g. {"intValue":"42"}.',
+  ),
   trace: TraceContextSchema.optional(),
 };
+
+/** The fields a producer sets: `eventIdDerived` and `bodyValue` are the receiver's (OTLP ingest). */
+const { eventIdDerived: _eventIdDerived, bodyValue: _bodyValue, ...producerShape } = eventShape;
 
 /** A complete, validated audit event (what is hashed, stored and exported). */
 export const AuditEventSchema = z.strictObject(eventShape).describe('otel-audit audit event, schema 1.x');
@@ -165,12 +204,12 @@ export type AuditTraceContext = z.infer<typeof TraceContextSchema>;
 export type AuditOutcome = AuditEvent['outcome'];
 
 /**
- * What a producer passes to `record()`: the SDK fills `eventId` (UUIDv7), `schemaVersion`,
+ * What a producer passes to `record()` (`message` included): the SDK fills `eventId` (UUIDv7), `schemaVersion`,
  * `occurredAt` (now), `trace` (active span) and, from the audit context, `actor`, `tenant`,
  * `request` and `session` when they are omitted.
  */
 export const AuditEventInputSchema = z.strictObject({
-  ...eventShape,
+  ...producerShape,
   eventId: eventShape.eventId.optional(),
   schemaVersion: SchemaVersion.optional(),
   occurredAt: z.union([eventShape.occurredAt, z.date()]).optional(),
@@ -239,15 +278,27 @@ export function validateAuditEventWithZod(input: unknown): ValidationResult {
 }
 
 /**
- * Upgrade a valid 1.x event to the current version and canonicalize representation details that
- * must not affect identity: lower-case eventId, `occurredAt` in UTC (`Z`), `trace.traceFlags`
- * present (0 when the producer gave none) so every store can rebuild the event exactly.
- * Minor versions only add optional fields, so upgrading 1.x → 1.0 changes the version label only;
- * a future 1.1 adds its field-level upgrades here.
+ * The normalized version label of a valid event: a known minor (0 or 1, in any spelling such as
+ * `1.00`) becomes the lowest version that has every field the event uses — `1.1` when it has
+ * `message`, `bodyValue` or `eventIdDerived`, else `1.0` unless the producer said `1.1` — so a
+ * 1.0 event keeps its label and its hash byte for byte. Newer minors keep their label.
+ */
+export function normalizedSchemaVersion(version: string, event: { message?: unknown; bodyValue?: unknown; eventIdDerived?: unknown }): string {
+  // version matched SCHEMA_VERSION_PATTERN (`1.<1-3 digits>`), so the minor is version.slice(2).
+  const minor = version === '1.0' ? 0 : Number(version.slice(2));
+  if (minor > 1) return version;
+  if (minor === 1 || event.message !== undefined || event.bodyValue !== undefined || event.eventIdDerived !== undefined) return '1.1';
+  return '1.0';
+}
+
+/**
+ * Normalize a valid 1.x event: canonicalize representation details that must not affect identity
+ * (lower-case eventId, `occurredAt` in UTC (`Z`), `trace.traceFlags` present (0 when the producer
+ * gave none) so every store can rebuild the event exactly) and the version label
+ * ({@link normalizedSchemaVersion}). Minor versions only add optional fields, so no field changes.
  */
 export function normalizeAuditEvent(event: AuditEvent): AuditEvent {
-  const minor = Number(event.schemaVersion.split('.')[1]);
-  const schemaVersion = minor <= 0 ? CURRENT_SCHEMA_VERSION : event.schemaVersion;
+  const schemaVersion = normalizedSchemaVersion(event.schemaVersion, event);
   return {
     ...event,
     eventId: event.eventId.toLowerCase(),

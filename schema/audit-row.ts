@@ -9,12 +9,15 @@
  * The mapping is lossless: {@link auditRowToEvent} rebuilds exactly the normalized event that was
  * hashed, so a verifier recomputes every hash from the stored columns and any edited column is
  * detected. That works because every optional string of the schema has `min(1)`: the empty string
- * stands for "absent" without ambiguity. JSON fields (`Body` = details, `ChangesBefore`,
- * `ChangesAfter`) are JSON text, '' when absent.
+ * stands for "absent" without ambiguity. JSON fields (`ChangesBefore`, `ChangesAfter`) are JSON
+ * text, '' when absent. `Body` is the log record's body as the OTLP mapping writes it: the
+ * `details` JSON text, else the `message` verbatim; what the body cannot hold (a message beside
+ * details, `bodyValue`, `eventIdDerived`, all 1.1) is in `LogAttributes` under its `audit.*`
+ * attribute key, exactly as on the wire. A 1.0 row is read as before 1.1 existed (Body = details).
  */
 import type { WalEventEntry } from '../receiver/contracts.ts';
 import { type AuditEvent, type JsonValue, isoToUnixNanos, unixNanosToIso } from './audit-event.ts';
-import { auditEventToLogRecord } from './otlp-mapping.ts';
+import { AUDIT_ATTR, auditEventToLogRecord, parseJsonObjectText } from './otlp-mapping.ts';
 
 /** One row of `audit_events` (JSONEachRow-ready: DateTime64 values as 'YYYY-MM-DD hh:mm:ss.nnnnnnnnn' UTC). */
 export interface AuditRow {
@@ -173,6 +176,7 @@ export type AuditRowEventColumns = Pick<
   | 'TenantName' | 'Action' | 'Outcome' | 'ActorId' | 'ActorType' | 'ActorName' | 'ActorAuthMethod'
   | 'ActorImpersonatorId' | 'TargetTypes' | 'TargetIds' | 'TargetNames' | 'Reason' | 'SessionId'
   | 'RequestId' | 'SourceIp' | 'UserAgent' | 'HttpMethod' | 'UrlPath' | 'ChangesBefore' | 'ChangesAfter'
+  | 'LogAttributes'
 >;
 
 /**
@@ -221,8 +225,24 @@ export function auditRowToEvent(row: AuditRowEventColumns): AuditEvent {
   const before = json(row.ChangesBefore);
   const after = json(row.ChangesAfter);
   if (before !== undefined || after !== undefined) event.changes = prune({ before, after });
-  const details = json(row.Body);
-  if (details !== undefined) event.details = details;
+  if (row.SchemaVersion === '1.0') {
+    // A 1.0 event has no message: Body is its details, and malformed text stays a (mismatching) string.
+    const details = json(row.Body);
+    if (details !== undefined) event.details = details;
+  } else {
+    // The ingest rule for a text body (otlp-mapping.ts): JSON-object text is details, other text the message.
+    const attrs = row.LogAttributes ?? {};
+    if (attrs[AUDIT_ATTR.eventIdDerived] === 'true') event.eventIdDerived = true;
+    if (row.Body !== '') {
+      const details = parseJsonObjectText(row.Body);
+      if (details !== undefined) event.details = details;
+      else event.message = row.Body;
+    }
+    const message = attrs[AUDIT_ATTR.message];
+    if (message !== undefined && message !== '') event.message = message;
+    const bodyValue = json(attrs[AUDIT_ATTR.bodyValue] ?? '');
+    if (bodyValue !== undefined) event.bodyValue = bodyValue;
+  }
   if (row.TraceId !== '') event.trace = { traceId: row.TraceId, spanId: row.SpanId, traceFlags: Number(row.TraceFlags) };
   return event as AuditEvent;
 }

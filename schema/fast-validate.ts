@@ -29,11 +29,11 @@ import {
   ACTION_PATTERN,
   ALL_ZEROS,
   AUDIT_EVENT_LIMITS,
-  CURRENT_SCHEMA_VERSION,
   SCHEMA_VERSION_PATTERN,
   SPAN_ID_PATTERN,
   TRACE_ID_PATTERN,
-  UUID_V7,
+  UUID_PATTERN,
+  normalizedSchemaVersion,
   toUtcIso,
   type AuditEvent,
 } from './audit-event.ts';
@@ -107,7 +107,7 @@ export function fastValidateAuditEvent(input: unknown): AuditEvent | undefined {
 export function fastValidateOwnedAuditEvent(candidate: Record<string, unknown>): AuditEvent | undefined {
   if (checkEvent(candidate, false) !== VALID) return undefined;
   candidate.eventId = (candidate.eventId as string).toLowerCase();
-  candidate.schemaVersion = normalizedSchemaVersion(candidate.schemaVersion as string);
+  candidate.schemaVersion = normalizedSchemaVersion(candidate.schemaVersion as string, candidate);
   candidate.occurredAt = utcIso(candidate.occurredAt as string);
   const trace = candidate.trace as Record<string, unknown> | undefined;
   // normalizeAuditEvent rebuilds trace as { ...trace, traceFlags: traceFlags ?? 0 }: the same
@@ -130,7 +130,9 @@ function checkEvent(input: unknown, foreign: boolean): Code {
 
   const L = AUDIT_EVENT_LIMITS;
   let v = o.eventId;
-  if (typeof v !== 'string' || !UUID_V7.test(v)) return INVALID;
+  if (typeof v !== 'string' || !UUID_PATTERN.test(v)) return INVALID;
+  v = o.eventIdDerived;
+  if (v !== undefined && v !== true) return INVALID;
   v = o.schemaVersion;
   if (typeof v !== 'string' || !SCHEMA_VERSION_PATTERN.test(v)) return INVALID;
   v = o.occurredAt;
@@ -186,6 +188,17 @@ function checkEvent(input: unknown, foreign: boolean): Code {
     if (b === J_UNSURE) unsure = true;
     else if (b > L.maxJsonBytes && utf8JsonBytes(v) > L.maxJsonBytes) return INVALID;
   }
+  v = o.message;
+  if (v !== undefined && !isText(v, L.maxMessageLength)) return INVALID;
+  v = o.bodyValue;
+  if (v !== undefined) {
+    // BodyValueSchema is a record like DetailsSchema.
+    if (!isObject(v)) return INVALID;
+    const b = recordBound(v, 0, foreign);
+    if (b === J_INVALID) return INVALID;
+    if (b === J_UNSURE) unsure = true;
+    else if (b > L.maxJsonBytes && utf8JsonBytes(v) > L.maxJsonBytes) return INVALID;
+  }
   v = o.trace;
   if (v !== undefined) {
     c = checkTrace(v);
@@ -198,6 +211,7 @@ function checkEvent(input: unknown, foreign: boolean): Code {
 function isEventKey(k: string): boolean {
   switch (k) {
     case 'eventId':
+    case 'eventIdDerived':
     case 'schemaVersion':
     case 'occurredAt':
     case 'action':
@@ -210,6 +224,8 @@ function isEventKey(k: string): boolean {
     case 'request':
     case 'changes':
     case 'details':
+    case 'message':
+    case 'bodyValue':
     case 'trace':
       return true;
     default:
@@ -440,16 +456,16 @@ function utf8JsonBytes(value: unknown): number {
 // kept even when undefined) followed by normalizeAuditEvent, in one pass.
 
 function buildNormalized(o: Record<string, unknown>): AuditEvent {
-  const out: Record<string, unknown> = {
-    eventId: (o.eventId as string).toLowerCase(),
-    schemaVersion: normalizedSchemaVersion(o.schemaVersion as string),
-    occurredAt: utcIso(o.occurredAt as string),
-    action: o.action,
-    outcome: o.outcome,
-    actor: copyActor(o.actor as Record<string, unknown>),
-    tenant: copyTenant(o.tenant as Record<string, unknown>),
-  };
-  let v = o.targets;
+  const out: Record<string, unknown> = { eventId: (o.eventId as string).toLowerCase() };
+  let v = o.eventIdDerived;
+  if (v !== undefined || 'eventIdDerived' in o) out.eventIdDerived = v;
+  out.schemaVersion = normalizedSchemaVersion(o.schemaVersion as string, o);
+  out.occurredAt = utcIso(o.occurredAt as string);
+  out.action = o.action;
+  out.outcome = o.outcome;
+  out.actor = copyActor(o.actor as Record<string, unknown>);
+  out.tenant = copyTenant(o.tenant as Record<string, unknown>);
+  v = o.targets;
   if (v !== undefined) {
     const a = v as unknown[];
     const targets = new Array<unknown>(a.length);
@@ -470,6 +486,11 @@ function buildNormalized(o: Record<string, unknown>): AuditEvent {
   v = o.details;
   if (v !== undefined) out.details = copyJson(v);
   else if ('details' in o) out.details = undefined;
+  v = o.message;
+  if (v !== undefined || 'message' in o) out.message = v;
+  v = o.bodyValue;
+  if (v !== undefined) out.bodyValue = copyJson(v);
+  else if ('bodyValue' in o) out.bodyValue = undefined;
   v = o.trace;
   if (v !== undefined) {
     const t = v as Record<string, unknown>;
@@ -537,12 +558,6 @@ function copyJson(v: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const k in o) out[k] = copyJson(o[k]);
   return out;
-}
-
-/** normalizeAuditEvent's version rule: minor 0 (in any spelling, e.g. `1.00`) becomes the current version. */
-function normalizedSchemaVersion(v: string): string {
-  // v matched /^1\.\d{1,3}$/, so the minor is v.slice(2).
-  return v === '1.0' || Number(v.slice(2)) <= 0 ? CURRENT_SCHEMA_VERSION : v;
 }
 
 const ZEROS = '000000000';

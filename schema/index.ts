@@ -7,6 +7,7 @@ export {
   ActorSchema,
   AuditEventInputSchema,
   AuditEventSchema,
+  BASELINE_SCHEMA_VERSION,
   CURRENT_SCHEMA_VERSION,
   TargetSchema,
   TenantSchema,
@@ -14,6 +15,8 @@ export {
   invalidEventError,
   isoToUnixNanos,
   normalizeAuditEvent,
+  normalizedSchemaVersion,
+  UUID_PATTERN,
   unixNanosToIso,
   validateAuditEvent,
 } from './audit-event.ts';
@@ -32,9 +35,12 @@ export type {
 export {
   AUDIT_ATTR,
   OUTCOME_SEVERITY,
+  anyValueToOtlpJson,
   auditEventToLogRecord,
   isAuditRecord,
   logRecordToAuditEvent,
+  parseJsonObjectText,
   recordSchemaVersion,
 } from './otlp-mapping.ts';
-export type { AttributeValue, AuditLogRecordFields, LogRecordView } from './otlp-mapping.ts';
+export type { AttributeValue, AuditLogRecordFields, LogRecordMappingOptions, LogRecordView } from './otlp-mapping.ts';
+export { DERIVED_EVENT_ID_DOMAIN, deriveEventId, deriveEventIdFromCanonical } from './event-id.ts';

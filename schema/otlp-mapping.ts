@@ -6,6 +6,14 @@
  * Attributes are flat keys with primitive values or homogeneous primitive arrays (the OTel common
  * attribute rules, so every collector processor and every backend keeps them intact). `details` and
  * `changes.*` travel as JSON text, which round-trips exactly (OTLP AnyValue has no JSON null).
+ *
+ * On ingest the mapping is lenient on cosmetic shape, because log shippers (Fluent Bit, the
+ * Collector's filelog/json parsers) type values by how they looked in the source line: a number
+ * where a string is expected becomes its decimal text, a single string where a string array is
+ * expected becomes a one-element array, and `audit.changes.*` may be a structured value instead of
+ * JSON text. Any record body is kept: JSON-object text and key/value lists are `details`, other text
+ * is `message`, any other AnyValue is `bodyValue`. A record without `audit.event_id` gets an id
+ * derived from its content (event-id.ts) and one without `audit.tenant.id` the caller's default.
  */
 import {
   type AuditEvent,
@@ -16,6 +24,8 @@ import {
   unixNanosToIso,
   validateAuditEventWithZod,
 } from './audit-event.ts';
+import { AuditError } from '../common/errors.ts';
+import { PLACEHOLDER_EVENT_ID, canonicalJson, deriveEventIdFromCanonical, withoutEventId } from './event-id.ts';
 import { fastValidateOwnedAuditEvent } from './fast-validate.ts';
 
 /** Attribute keys of the mapping. `audit.schema_version` marks a record as an audit event. */
@@ -43,6 +53,12 @@ export const AUDIT_ATTR = {
   urlPath: 'url.path',
   changesBefore: 'audit.changes.before',
   changesAfter: 'audit.changes.after',
+  /** `message` when the body cannot carry it (the body holds `details`, or the message is JSON-object text). Since 1.1. */
+  message: 'audit.message',
+  /** `bodyValue` as JSON text. Since 1.1. */
+  bodyValue: 'audit.body_value',
+  /** `true` when the receiver derived the event id. Since 1.1. */
+  eventIdDerived: 'audit.event_id_derived',
 } as const;
 
 /** OTel severity numbers used per outcome (logs data model, SeverityNumber). */
@@ -82,17 +98,78 @@ export interface AuditLogRecordFields {
   severityNumber: number;
   severityText: string;
   body: string | undefined;
-  attributes: Record<string, string | string[]>;
+  attributes: Record<string, string | string[] | boolean>;
+}
+
+/** Options of {@link logRecordToAuditEvent}. */
+export interface LogRecordMappingOptions {
+  /** Tenant of a record without `audit.tenant.id` (the token's bound tenant, else the configured default). */
+  defaultTenantId?: string;
+  /**
+   * RFC 8785 canonical JSON used to derive the id of a record without `audit.event_id`; default the
+   * `canonicalize` package. The receiver passes its byte-identical faster serializer.
+   */
+  canonicalJson?: (event: Omit<AuditEvent, 'eventId'>) => string;
+}
+
+/**
+ * The JSON object a string holds, or undefined when the string is not JSON-object text (then, as
+ * a body, it is a `message`). One function for both directions so they cannot disagree.
+ */
+export function parseJsonObjectText(text: string): Record<string, JsonValue> | undefined {
+  let i = 0;
+  // JSON whitespace (RFC 8259 §2): space, tab, LF, CR.
+  while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  if (text[i] !== '{') return undefined;
+  try {
+    // Text starting with '{' parses to an object or not at all.
+    return JSON.parse(text) as Record<string, JsonValue>;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The OTLP/JSON encoding (proto3 JSON mapping as OTLP uses it) of a decoded AnyValue, for
+ * `bodyValue`: `{"stringValue":…}`, `{"boolValue":…}`, `{"intValue":"<decimal>"}`,
+ * `{"doubleValue":…}` (`"NaN"`, `"Infinity"`, `"-Infinity"` for the non-finite ones),
+ * `{"bytesValue":"<base64>"}`, `{"arrayValue":{"values":[…]}}`, `{"kvlistValue":{"values":[{"key","value"}]}}`,
+ * `{}` for the empty AnyValue. The decoders give numbers, not wire types, so a safe-integer number
+ * is written as `intValue` (a double such as 2.0 therefore reads back as `{"intValue":"2"}`).
+ */
+export function anyValueToOtlpJson(value: unknown): Record<string, JsonValue> {
+  switch (typeof value) {
+    case 'string':
+      return { stringValue: value };
+    case 'boolean':
+      return { boolValue: value };
+    case 'bigint':
+      return { intValue: value.toString() };
+    case 'number':
+      if (Number.isSafeInteger(value)) return { intValue: String(value) };
+      if (Number.isFinite(value)) return { doubleValue: value };
+      return { doubleValue: Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity' };
+    default:
+      break;
+  }
+  if (value === null || value === undefined) return {};
+  if (value instanceof Uint8Array) return { bytesValue: Buffer.from(value).toString('base64') };
+  if (Array.isArray(value)) return { arrayValue: { values: Array.from(value, (v) => anyValueToOtlpJson(v)) } };
+  if (typeof value === 'object') {
+    return { kvlistValue: { values: Object.entries(value).map(([key, v]) => ({ key, value: anyValueToOtlpJson(v) })) } };
+  }
+  return { stringValue: String(value) };
 }
 
 /** Map a validated event to LogRecord fields (trace context is carried by the OTel Context). */
 export function auditEventToLogRecord(event: AuditEvent): AuditLogRecordFields {
-  const a: Record<string, string | string[]> = {};
+  const a: Record<string, string | string[] | boolean> = {};
   const set = (key: string, value: string | undefined) => {
     if (value !== undefined) a[key] = value;
   };
   set(AUDIT_ATTR.schemaVersion, event.schemaVersion);
   set(AUDIT_ATTR.eventId, event.eventId);
+  if (event.eventIdDerived === true) a[AUDIT_ATTR.eventIdDerived] = true;
   set(AUDIT_ATTR.action, event.action);
   set(AUDIT_ATTR.outcome, event.outcome);
   set(AUDIT_ATTR.actorId, event.actor.id);
@@ -116,6 +193,14 @@ export function auditEventToLogRecord(event: AuditEvent): AuditLogRecordFields {
   set(AUDIT_ATTR.urlPath, event.request?.path);
   if (event.changes?.before !== undefined) a[AUDIT_ATTR.changesBefore] = JSON.stringify(event.changes.before);
   if (event.changes?.after !== undefined) a[AUDIT_ATTR.changesAfter] = JSON.stringify(event.changes.after);
+  // The body holds details (as in 1.0), else the message when it cannot be mistaken for details on
+  // ingest; whatever the body cannot hold travels as an attribute.
+  let body = event.details === undefined ? undefined : JSON.stringify(event.details);
+  if (event.message !== undefined) {
+    if (body === undefined && parseJsonObjectText(event.message) === undefined) body = event.message;
+    else a[AUDIT_ATTR.message] = event.message;
+  }
+  if (event.bodyValue !== undefined) a[AUDIT_ATTR.bodyValue] = JSON.stringify(event.bodyValue);
   const nanos = isoToUnixNanos(event.occurredAt);
   const severity = OUTCOME_SEVERITY[event.outcome];
   return {
@@ -123,7 +208,7 @@ export function auditEventToLogRecord(event: AuditEvent): AuditLogRecordFields {
     timestamp: [Number(nanos / 1_000_000_000n), Number(nanos % 1_000_000_000n)],
     severityNumber: severity.number,
     severityText: severity.text,
-    body: event.details === undefined ? undefined : JSON.stringify(event.details),
+    body,
     attributes: a,
   };
 }
@@ -138,13 +223,15 @@ export function isAuditRecord(record: Pick<LogRecordView, 'attributes'>): boolea
  * path (event field names, e.g. `actor.id`) or the attribute that could not be read.
  * The action comes from `event_name` (falling back to `audit.action` for pre-1.5 OTLP hops that drop
  * field 12); when both are present they must agree, since a disagreement means one was altered.
+ * Without `audit.tenant.id` the tenant is `options.defaultTenantId`; without `audit.event_id` the
+ * id is derived from the validated content (event-id.ts) and the event says so (`eventIdDerived`).
  *
  * This runs once per ingested event, so it builds the candidate event directly (fields in schema
  * order, absent ones omitted, no intermediate objects) and hands it to the fast validator as an
  * owned object, which normalizes it in place. Attribute problems are reported in the order the
  * attributes are read below; keep that order, it decides which problem an error names first.
  */
-export function logRecordToAuditEvent(record: LogRecordView): ValidationResult {
+export function logRecordToAuditEvent(record: LogRecordView, options: LogRecordMappingOptions = {}): ValidationResult {
   const attrs = record.attributes;
   const problems: Problem[] = [];
 
@@ -167,20 +254,31 @@ export function logRecordToAuditEvent(record: LogRecordView): ValidationResult {
     }
   }
 
+  // The body is always kept: JSON-object text or a kvlist is `details`, other text `message`,
+  // any other AnyValue `bodyValue`.
   let details: JsonValue | undefined;
+  let message: string | undefined;
+  let bodyValue: JsonValue | undefined;
   const body = record.body;
   if (body !== undefined && body !== null && body !== '') {
     if (typeof body === 'string') {
-      try {
-        details = JSON.parse(body) as JsonValue;
-      } catch {
-        problems.push({ path: ['details'], message: 'body must be JSON text (or a kvlist) holding the details object' });
-      }
+      details = parseJsonObjectText(body);
+      if (details === undefined) message = body;
     } else if (typeof body === 'object' && !(body instanceof Uint8Array) && !Array.isArray(body)) {
       details = toJson(body) as JsonValue;
     } else {
-      problems.push({ path: ['details'], message: `body must be JSON text or a kvlist, got ${describe(body)}` });
+      bodyValue = anyValueToOtlpJson(body);
     }
+  }
+  const attrMessage = readString(attrs[AUDIT_ATTR.message], AUDIT_ATTR.message, problems);
+  if (attrMessage !== undefined) {
+    if (message !== undefined) problems.push({ path: ['message'], message: `the body is text and ${AUDIT_ATTR.message} is set too; a record carries one message` });
+    else message = attrMessage;
+  }
+  const attrBodyValue = readJson(attrs[AUDIT_ATTR.bodyValue], AUDIT_ATTR.bodyValue, problems);
+  if (attrBodyValue !== undefined) {
+    if (bodyValue !== undefined) problems.push({ path: ['bodyValue'], message: `the body is neither text nor a kvlist and ${AUDIT_ATTR.bodyValue} is set too` });
+    else bodyValue = attrBodyValue;
   }
 
   const before = readJson(attrs[AUDIT_ATTR.changesBefore], AUDIT_ATTR.changesBefore, problems);
@@ -192,14 +290,15 @@ export function logRecordToAuditEvent(record: LogRecordView): ValidationResult {
   const method = readString(attrs[AUDIT_ATTR.httpMethod], AUDIT_ATTR.httpMethod, problems);
   const path = readString(attrs[AUDIT_ATTR.urlPath], AUDIT_ATTR.urlPath, problems);
   const eventId = readString(attrs[AUDIT_ATTR.eventId], AUDIT_ATTR.eventId, problems);
-  const schemaVersion = readString(attrs[AUDIT_ATTR.schemaVersion], AUDIT_ATTR.schemaVersion, problems);
+  const derivedFlag = readTrue(attrs[AUDIT_ATTR.eventIdDerived], AUDIT_ATTR.eventIdDerived, problems);
+  const schemaVersion = readVersion(attrs[AUDIT_ATTR.schemaVersion], problems);
   const outcome = readString(attrs[AUDIT_ATTR.outcome], AUDIT_ATTR.outcome, problems);
   const actorId = readString(attrs[AUDIT_ATTR.actorId], AUDIT_ATTR.actorId, problems);
   const actorType = readString(attrs[AUDIT_ATTR.actorType], AUDIT_ATTR.actorType, problems);
   const actorName = readString(attrs[AUDIT_ATTR.actorName], AUDIT_ATTR.actorName, problems);
   const authMethod = readString(attrs[AUDIT_ATTR.actorAuthMethod], AUDIT_ATTR.actorAuthMethod, problems);
   const impersonatorId = readString(attrs[AUDIT_ATTR.actorImpersonatorId], AUDIT_ATTR.actorImpersonatorId, problems);
-  const tenantId = readString(attrs[AUDIT_ATTR.tenantId], AUDIT_ATTR.tenantId, problems);
+  const tenantId = readString(attrs[AUDIT_ATTR.tenantId], AUDIT_ATTR.tenantId, problems) ?? options.defaultTenantId;
   const tenantName = readString(attrs[AUDIT_ATTR.tenantName], AUDIT_ATTR.tenantName, problems);
   const reason = readString(attrs[AUDIT_ATTR.reason], AUDIT_ATTR.reason, problems);
   // Before the problem check, as always: a time outside Date's range throws RangeError either way.
@@ -213,8 +312,10 @@ export function logRecordToAuditEvent(record: LogRecordView): ValidationResult {
 
   // The candidate, in AuditEventSchema's field order with absent fields left out (what zod's
   // output order and the owned fast path rely on).
+  const derive = eventId === undefined;
   const candidate: Record<string, unknown> = {};
-  if (eventId !== undefined) candidate.eventId = eventId;
+  candidate.eventId = derive ? PLACEHOLDER_EVENT_ID : eventId;
+  if (derive || derivedFlag) candidate.eventIdDerived = true;
   if (schemaVersion !== undefined) candidate.schemaVersion = schemaVersion;
   if (occurredAt !== undefined) candidate.occurredAt = occurredAt;
   if (action !== undefined) candidate.action = action;
@@ -249,15 +350,28 @@ export function logRecordToAuditEvent(record: LogRecordView): ValidationResult {
     candidate.changes = changes;
   }
   if (details !== undefined) candidate.details = details;
+  if (message !== undefined) candidate.message = message;
+  if (bodyValue !== undefined) candidate.bodyValue = bodyValue;
   if (record.traceId !== '' && record.spanId !== '') {
     candidate.trace = { traceId: record.traceId, spanId: record.spanId, traceFlags: record.flags & 0xff };
   }
 
   // Everything in the candidate was made here (strings are immutable; JSON values come from
-  // JSON.parse or toJson), so the fast validator may normalize it in place instead of copying.
-  const event = fastValidateOwnedAuditEvent(candidate);
-  if (event !== undefined) return { ok: true, event };
-  return validateAuditEventWithZod(candidate);
+  // JSON.parse, toJson or anyValueToOtlpJson), so the fast validator may normalize it in place
+  // instead of copying.
+  const fast = fastValidateOwnedAuditEvent(candidate);
+  const result: ValidationResult = fast !== undefined ? { ok: true, event: fast } : validateAuditEventWithZod(candidate);
+  if (!derive || !result.ok) return result;
+  // The id is derived from the validated, normalized event (placeholder removed), so it is the
+  // same for every copy of the record and recomputable from what is stored.
+  try {
+    result.event.eventId = deriveEventIdFromCanonical((options.canonicalJson ?? canonicalJson)(withoutEventId(result.event)));
+  } catch (err) {
+    if (!(err instanceof AuditError)) throw err;
+    const { error, issues } = invalidEventError([{ path: [], message: err.message }]);
+    return { ok: false, error, issues };
+  }
+  return result;
 }
 
 /** Schema version attribute value of a record, if any (for upgrade and classification). */
@@ -276,32 +390,66 @@ interface Problem {
 // happens at each call site, where it always sees the same key and stays a monomorphic lookup,
 // instead of one load site seeing every key.
 
-/** A string attribute `v` (of `key`); absent or null is undefined; any other type is a problem. */
+/**
+ * A string attribute `v` (of `key`); absent or null is undefined. A number (finite) or an int64
+ * bigint is taken as its decimal text: shippers type values by how they looked in the source line.
+ * Any other type is a problem.
+ */
 function readString(v: unknown, key: string, problems: Problem[]): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return v;
+  if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'bigint') return String(v);
   problems.push({ path: [`attribute ${key}`], message: `must be a string, got ${describe(v)}` });
   return undefined;
+}
+
+/** `audit.schema_version`: a string, or a number such as 1 or 1.1 written without quotes (1 → "1.0"). */
+function readVersion(v: unknown, problems: Problem[]): string | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return Number.isInteger(v) ? `${v}.0` : String(v);
+  return readString(v, AUDIT_ATTR.schemaVersion, problems);
+}
+
+/** A flag attribute: true or "true" is true; false, "false" or absent is false; anything else a problem. */
+function readTrue(v: unknown, key: string, problems: Problem[]): boolean {
+  if (v === undefined || v === null || v === false || v === 'false') return false;
+  if (v === true || v === 'true') return true;
+  problems.push({ path: [`attribute ${key}`], message: `must be true or false, got ${describe(v)}` });
+  return false;
 }
 
 function isString(x: unknown): boolean {
   return typeof x === 'string';
 }
 
-/** A string-array attribute (`every` skips holes, as it always has). */
+function isStringLike(x: unknown): boolean {
+  return typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)) || typeof x === 'bigint';
+}
+
+/**
+ * A string-array attribute (`every` skips holes, as it always has). A single string or number is
+ * a one-element array; numbers in the array are taken as their decimal text.
+ */
 function readStringArray(v: unknown, key: string, problems: Problem[]): string[] | undefined {
   if (v === undefined || v === null) return undefined;
-  if (Array.isArray(v) && v.every(isString)) return v as string[];
+  if (Array.isArray(v)) {
+    if (v.every(isString)) return v as string[];
+    if (v.every(isStringLike)) return v.map(String);
+  } else if (isStringLike(v)) {
+    return [String(v)];
+  }
   problems.push({ path: [`attribute ${key}`], message: `must be an array of strings, got ${describe(v)}` });
   return undefined;
 }
 
-/** A JSON-text attribute, parsed. */
+/**
+ * A JSON-text attribute, parsed. A structured value (kvlist, array, number, bool) is taken as the
+ * JSON value itself, as a shipper's JSON parser produces it.
+ */
 function readJson(v: unknown, key: string, problems: Problem[]): JsonValue | undefined {
-  const text = readString(v, key, problems);
-  if (text === undefined) return undefined;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') return toJson(v) as JsonValue;
   try {
-    return JSON.parse(text) as JsonValue;
+    return JSON.parse(v) as JsonValue;
   } catch {
     problems.push({ path: [`attribute ${key}`], message: 'must be JSON text' });
     return undefined;

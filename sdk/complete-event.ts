@@ -5,7 +5,7 @@
  * Validation is the caller's next step (`validateAuditEvent`), so an invalid input stays invalid.
  */
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
-import { CURRENT_SCHEMA_VERSION, type AuditEventInput } from '../schema/index.ts';
+import { BASELINE_SCHEMA_VERSION, type AuditEventInput } from '../schema/index.ts';
 import { getAuditContext } from './context.ts';
 import { uuidv7 } from './uuid-v7.ts';
 
@@ -18,7 +18,7 @@ export function completeEventInput(input: AuditEventInput, redact: (value: unkno
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
   const ev: Record<string, unknown> = { ...input };
   if (ev.eventId === undefined) ev.eventId = uuidv7();
-  if (ev.schemaVersion === undefined) ev.schemaVersion = CURRENT_SCHEMA_VERSION;
+  if (ev.schemaVersion === undefined) ev.schemaVersion = BASELINE_SCHEMA_VERSION; // raised to 1.1 by validation when `message` is used
   if (ev.occurredAt === undefined) ev.occurredAt = new Date().toISOString();
   else if (ev.occurredAt instanceof Date) ev.occurredAt = Number.isNaN(ev.occurredAt.getTime()) ? 'Invalid Date' : ev.occurredAt.toISOString();
   if (ev.actor === undefined || ev.tenant === undefined || ev.request === undefined || ev.session === undefined) {

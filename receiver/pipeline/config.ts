@@ -45,6 +45,11 @@ export const PipelineConfigSchema = z.strictObject({
   minFreeDiskBytes: bytes().default(512 * 1024 ** 2),
   /** Retry-After given with back-pressure answers (ms). Default 1000. */
   backpressureRetryAfterMillis: z.number().int().min(1).default(1000),
+  /**
+   * Tenant of an audit record without `audit.tenant.id` when its bearer token is not bound to a
+   * tenant (a bound token's tenant comes first). Unset (default): such records are rejected.
+   */
+  defaultTenantId: z.string().min(1).max(256).optional(),
   /** What happens to records without `audit.schema_version`: dropped (counted) or rejected. Default drop. */
   nonAudit: z.enum(['drop', 'reject']).default('drop'),
   /** Cap of the partial_success message (characters). Default 1024. */

@@ -462,7 +462,7 @@ class Pipeline implements AuditPipeline {
   private async ingest(logs: DecodedLogs, context: IngestContext, wal: Wal): Promise<IngestResult> {
     const c = this.counters;
     // Stages 1-4 (classify, validate + normalize, tenant binding, canonicalize): pure, per record.
-    const { prepared, rejections, received, nonAudit, nonAuditDropped } = prepareRequest(logs, context, this.config.nonAudit);
+    const { prepared, rejections, received, nonAudit, nonAuditDropped } = prepareRequest(logs, context, this.config.nonAudit, this.config.defaultTenantId);
     c.received += received;
     c.nonAudit += nonAudit;
 

@@ -4,7 +4,9 @@
  *   1. classify     — audit when the record carries `audit.schema_version`; others are dropped
  *                     (counted) or rejected per `nonAudit`
  *   2. validate     — `logRecordToAuditEvent` (OTLP mapping + zod schema) and `normalizeAuditEvent`
- *                     (1.x upgraded to the current version)
+ *                     (1.x labels normalized); a record without `audit.tenant.id` takes the token's
+ *                     bound tenant, else `defaultTenantId`; one without `audit.event_id` gets an id
+ *                     derived from its content (schema/event-id.ts)
  *   3. tenant       — with `IngestContext.boundTenantId`, records of another tenant are rejected
  *   4. canonicalize — RFC 8785 JCS of the normalized event (the hash input and the WAL's `event`)
  *
@@ -12,7 +14,8 @@
  * pipeline's synchronous sequencer (pipeline.ts).
  */
 import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
-import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordView } from '../../schema/otlp-mapping.ts';
+import type { AuditEvent } from '../../schema/audit-event.ts';
+import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordMappingOptions, type LogRecordView } from '../../schema/otlp-mapping.ts';
 import { uuidToWords } from '../wal/format.ts';
 import { fastCanonicalEventJson } from './fast-jcs.ts';
 
@@ -82,9 +85,16 @@ export function extraAttributesJson(attrs: Record<string, unknown>): string {
 
 const words = new Uint32Array(4);
 
-/** Run stages 1–4 over one request. Never throws for bad records: they become rejections. */
-export function prepareRequest(logs: DecodedLogs, context: IngestContext, nonAudit: 'drop' | 'reject'): PreparedRequest {
+/** The receiver derives ids with its fast RFC 8785 serializer (byte-equal to the definition's). */
+const canonicalJson = fastCanonicalEventJson as (event: Omit<AuditEvent, 'eventId'>) => string;
+
+/**
+ * Run stages 1–4 over one request. Never throws for bad records: they become rejections. A pure
+ * function of its arguments: `defaultTenantId` is the pipeline's configured default tenant.
+ */
+export function prepareRequest(logs: DecodedLogs, context: IngestContext, nonAudit: 'drop' | 'reject', defaultTenantId?: string): PreparedRequest {
   const out: PreparedRequest = { prepared: [], rejections: [], received: 0, nonAudit: 0, nonAuditDropped: 0 };
+  const mapping: LogRecordMappingOptions = { defaultTenantId: context.boundTenantId ?? defaultTenantId, canonicalJson };
   let index = 0;
   for (const rl of logs.resourceLogs) {
     let resourceJson: string | undefined;
@@ -104,7 +114,7 @@ export function prepareRequest(logs: DecodedLogs, context: IngestContext, nonAud
           }
           reason = `not an audit record (no ${AUDIT_ATTR.schemaVersion} attribute)`;
         } else {
-          const v = logRecordToAuditEvent(record);
+          const v = logRecordToAuditEvent(record, mapping);
           if (!v.ok) {
             code = v.error.code;
             reason = v.error.message;

@@ -73,9 +73,18 @@ describe('audit event schema', () => {
     if (!many.ok) expect(many.issues[0]?.path).toBe('targets');
   });
 
-  it('rejects ids that are not UUIDv7 and unknown fields', () => {
-    const v4 = validateAuditEvent({ ...base, eventId: '9b2f3c1e-4d5a-4b6c-8d7e-0f1a2b3c4d5e' });
-    expect(v4.ok).toBe(false);
+  it('accepts every RFC 9562 UUID version (1-8) as the event id, lower-cased; rejects others and unknown fields', () => {
+    for (const id of ['9B2F3C1E-4D5A-4B6C-8D7E-0F1A2B3C4D5E', 'c232ab00-9414-11ec-b3c8-9f6bdeced846', '5df41881-3aed-3515-88a7-2f4a814cf09e', '1ec9414c-232a-6b00-b3c8-9f6bdeced846', '2489e9ad-2ee2-8e00-8ec9-32d5f69181c0']) {
+      const r = validateAuditEvent({ ...base, eventId: id });
+      expect(r.ok && r.event.eventId).toBe(id.toLowerCase());
+      // Producer-assigned: no version bump.
+      expect(r.ok && r.event.schemaVersion).toBe('1.0');
+    }
+    for (const id of ['00000000-0000-0000-0000-000000000000', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '9b2f3c1e-4d5a-9b6c-8d7e-0f1a2b3c4d5e', '9b2f3c1e-4d5a-4b6c-cd7e-0f1a2b3c4d5e', '9b2f3c1e4d5a4b6c8d7e0f1a2b3c4d5e']) {
+      const r = validateAuditEvent({ ...base, eventId: id });
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error.message).toContain('eventId must be an RFC 9562 UUID');
+    }
     const extra = validateAuditEvent({ ...base, surprise: 1 });
     expect(extra.ok).toBe(false);
   });

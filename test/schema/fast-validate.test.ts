@@ -199,7 +199,7 @@ function jsonValue(r: Rng, depth: number): unknown {
 /** A valid event (by construction; the test asserts zod agrees), with random optional parts. */
 function validEvent(r: Rng): Record<string, unknown> {
   const e: Record<string, unknown> = {
-    eventId: chance(r, 0.2) ? uuid(r).toUpperCase() : uuid(r),
+    eventId: chance(r, 0.2) ? uuid(r).toUpperCase() : uuid(r, pick(r, ['7', '7', '4', '1', '8'])),
     schemaVersion: pick(r, ['1.0', '1.0', '1.00', '1.000', '1.1', '1.7', '1.99', '1.999']),
     occurredAt: timestamp(r),
     action: Array.from({ length: int(r, 1, 3) }, () => str(r, int(r, 1, 8), 'ascii').replace(/[^A-Za-z0-9_-]/g, 'x')).join('.'),
@@ -236,6 +236,9 @@ function validEvent(r: Rng): Record<string, unknown> {
     for (let i = 0; i < n; i++) d[str(r, int(r, 1, 10))] = jsonValue(r, 1);
     e.details = d;
   }
+  if (chance(r, 0.3)) e.message = str(r, int(r, 1, 60), pick(r, KINDS));
+  if (chance(r, 0.1)) e.bodyValue = pick(r, [{ intValue: '42' }, { doubleValue: 1.5 }, { boolValue: true }, { arrayValue: { values: [{ stringValue: 'a' }] } }]);
+  if (chance(r, 0.1)) e.eventIdDerived = true;
   if (chance(r, 0.5)) {
     const t: Record<string, unknown> = { traceId: hex(r, 32), spanId: hex(r, 16) };
     if (chance(r, 0.6)) t.traceFlags = pick(r, [0, 1, 255, 3]);
@@ -266,7 +269,7 @@ const WRONG_TYPES: unknown[] = [undefined, null, 0, 1, NaN, '', 'x', true, [], {
 function mutate(r: Rng, e: Record<string, unknown>): string {
   const actor = e.actor as Record<string, unknown>;
   const tenant = e.tenant as Record<string, unknown>;
-  const m = int(r, 0, 39);
+  const m = int(r, 0, 42);
   switch (m) {
     case 0:
       e.eventId = uuid(r, pick(r, ['0', '1', '4', '6', '8', 'f', '7']), pick(r, ['0', '7', 'c', 'f', '8']));
@@ -401,7 +404,7 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       return `required ${f} missing`;
     }
     case 31: {
-      const f = pick(r, ['targets', 'reason', 'session', 'request', 'changes', 'details', 'trace']);
+      const f = pick(r, ['targets', 'reason', 'session', 'request', 'changes', 'details', 'trace', 'message', 'bodyValue', 'eventIdDerived']);
       e[f] = undefined;
       return `optional ${f} present as undefined`;
     }
@@ -434,6 +437,15 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       Object.assign(e, d);
       return 'null-prototype event';
     }
+    case 40:
+      e.message = pick(r, ['', 'x', 'a'.repeat(L.maxMessageLength), 'a'.repeat(L.maxMessageLength + 1), '😀'.repeat(L.maxMessageLength), '\ud800', 5, null, ['m'], { m: 1 }]);
+      return 'message';
+    case 41:
+      e.bodyValue = pick(r, [{}, { intValue: '1' }, [], 'x', 3, null, { a: NaN }, jsonOfSize(r, L.maxJsonBytes + pick(r, [-1, 0, 1]))]);
+      return 'bodyValue';
+    case 42:
+      e.eventIdDerived = pick(r, [true, false, 'true', 1, null, undefined]);
+      return 'eventIdDerived';
     case 38:
       actor.id = str(r, L.maxIdLength, pick(r, ['astral', 'lone', 'mixed'] as const)) + pick(r, ['', 'a', '😀', '\udc00', '\ud800']);
       return 'actor.id unicode at the limit';
@@ -645,7 +657,7 @@ function toView(event: AuditEvent): LogRecordView {
 function mutateRecord(r: Rng, rec: LogRecordView): string {
   const a = rec.attributes;
   const keys = Object.keys(a);
-  switch (int(r, 0, 17)) {
+  switch (int(r, 0, 21)) {
     case 0:
       a[pick(r, keys)] = pick(r, [1, true, null, undefined, ['x'], { a: 1 }, new Uint8Array(1), 5n, '']);
       return 'attribute type';
@@ -684,7 +696,7 @@ function mutateRecord(r: Rng, rec: LogRecordView): string {
       a['audit.schema_version'] = pick(r, ['1.0', '1.01', '2.0', '1']);
       return 'schema version';
     case 11:
-      a['audit.event_id'] = pick(r, [uuid(r).toUpperCase(), uuid(r, '4'), 'x']);
+      a['audit.event_id'] = pick(r, [uuid(r).toUpperCase(), uuid(r, '4'), uuid(r, '0'), 'x']);
       return 'event id';
     case 12:
       a[pick(r, ['audit.actor.id', 'audit.tenant.id', 'audit.actor.name', 'audit.reason', 'user_agent.original', 'http.request.method', 'session.id', 'audit.request.id', 'url.path'])] = lengthCase(r, pick(r, [L.maxIdLength, L.maxStringLength, 32]));
@@ -699,6 +711,22 @@ function mutateRecord(r: Rng, rec: LogRecordView): string {
     case 15:
       a['unrelated.attribute'] = 'x';
       return 'unrelated attribute';
+    case 18:
+      rec.body = pick(r, ['user u-1 logged in', ' {"a":1}', '{"a":1} x', '[1,2]', '"quoted"', '42', 'true', 'null', '\n', 42, 2.5, 2n ** 63n - 1n, false, new Uint8Array([0, 255]), ['a', 1, { k: 'v' }, [true]], NaN]);
+      return 'body kinds (1.1)';
+    case 19:
+      a['audit.message'] = pick(r, ['m', '{"a":1}', 5, '']);
+      if (chance(r, 0.5)) rec.body = pick(r, ['text', '{"d":1}', undefined, 7]);
+      return 'audit.message';
+    case 20:
+      a['audit.body_value'] = pick(r, ['{"intValue":"1"}', '5', '{', { intValue: '2' }]);
+      a['audit.event_id_derived'] = pick(r, [true, 'true', false, 'false', 'yes', 1, undefined]);
+      return '1.1 attributes';
+    case 21:
+      delete a['audit.event_id'];
+      if (chance(r, 0.5)) delete a['audit.tenant.id'];
+      a[pick(r, ['audit.actor.id', 'audit.schema_version', 'audit.target.ids', 'audit.outcome'])] = pick(r, [7, 1.1, 1, 10n, 'x', ['a', 2]]);
+      return 'id-less and numbers';
     case 16: {
       let v: unknown = 1;
       for (let i = 0; i < pick(r, [63, 64, 65, 80]); i++) v = [v];
@@ -726,8 +754,9 @@ describe('fast OTLP mapping ≡ the original', () => {
       const rec = toView(valid.event);
       const label = i % 3 === 0 ? 'unchanged' : mutateRecord(r, rec);
       const snapshot = describeInput(rec);
-      const expected = attempt(() => referenceLogRecordToAuditEvent(rec));
-      const actual = attempt(() => logRecordToAuditEvent(rec));
+      const options = chance(r, 0.3) ? { defaultTenantId: 'default-tenant' } : {};
+      const expected = attempt(() => referenceLogRecordToAuditEvent(rec, options));
+      const actual = attempt(() => logRecordToAuditEvent(rec, options));
       if ('result' in expected && expected.result.ok) ok++;
       const diff = difference(actual, expected);
       if (diff) failures.push(`#${i} ${label}: ${diff}: ${snapshot}`);

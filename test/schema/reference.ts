@@ -3,17 +3,19 @@
  * zod for every event, and the original `logRecordToAuditEvent` with its `compact` helper and
  * closures. The equivalence test (fast-validate.test.ts) compares the production code against
  * these on thousands of generated inputs, and bench/validate.ts measures both in the same run.
- * Do not "improve" this file: its value is that it is the old behaviour, verbatim.
+ * Do not "improve" this file: its value is that it is the old behaviour, verbatim — extended only by
+ * the schema 1.1 rules (any RFC 9562 id, `message` / `bodyValue` / `eventIdDerived`, the version
+ * label, lenient attribute types, derived ids and default tenant), written the obvious way.
  */
 import { AuditError } from '../../common/errors.ts';
 import {
   AuditEventSchema,
-  CURRENT_SCHEMA_VERSION,
   invalidEventError,
   type AuditEvent,
   type JsonValue,
   type ValidationResult,
 } from '../../schema/audit-event.ts';
+import { deriveEventId } from '../../schema/event-id.ts';
 import { AUDIT_ATTR, type LogRecordView } from '../../schema/otlp-mapping.ts';
 
 /** Render Unix nanoseconds as RFC 3339 UTC with 3, 6 or 9 fraction digits (the original code). */
@@ -32,10 +34,11 @@ export function referenceUnixNanosToIso(nanos: bigint): string {
   return `${base}.${frac}Z`;
 }
 
-/** The original `normalizeAuditEvent`. */
+/** The original `normalizeAuditEvent`, with the 1.1 version-label rule. */
 export function referenceNormalizeAuditEvent(event: AuditEvent): AuditEvent {
   const minor = Number(event.schemaVersion.split('.')[1]);
-  const schemaVersion = minor <= 0 ? CURRENT_SCHEMA_VERSION : event.schemaVersion;
+  const uses11 = event.message !== undefined || event.bodyValue !== undefined || event.eventIdDerived !== undefined;
+  const schemaVersion = minor > 1 ? event.schemaVersion : minor === 1 || uses11 ? '1.1' : '1.0';
   return {
     ...event,
     eventId: event.eventId.toLowerCase(),
@@ -66,27 +69,31 @@ export function referenceValidateAuditEvent(input: unknown): ValidationResult {
   return { ok: true, event: referenceNormalizeAuditEvent(parsed.data) };
 }
 
-/** The original `logRecordToAuditEvent`, verbatim apart from the names of its helpers. */
-export function referenceLogRecordToAuditEvent(record: LogRecordView): ValidationResult {
+/** The original `logRecordToAuditEvent`, verbatim apart from the names of its helpers and the 1.1 rules. */
+export function referenceLogRecordToAuditEvent(record: LogRecordView, options: { defaultTenantId?: string } = {}): ValidationResult {
   const attrs = record.attributes;
   const problems: Array<{ path: string[]; message: string }> = [];
+  const textLike = (x: unknown) => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)) || typeof x === 'bigint';
   const str = (key: string): string | undefined => {
     const v = attrs[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v === 'string') return v;
+    if (textLike(v)) return String(v);
     problems.push({ path: [`attribute ${key}`], message: `must be a string, got ${describe(v)}` });
     return undefined;
   };
   const strArray = (key: string): string[] | undefined => {
     const v = attrs[key];
     if (v === undefined || v === null) return undefined;
-    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+    if (Array.isArray(v) && v.every(textLike)) return v.map(String);
+    if (!Array.isArray(v) && textLike(v)) return [String(v)];
     problems.push({ path: [`attribute ${key}`], message: `must be an array of strings, got ${describe(v)}` });
     return undefined;
   };
   const json = (key: string): JsonValue | undefined => {
-    const text = str(key);
-    if (text === undefined) return undefined;
+    const v = attrs[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') return toJson(v) as JsonValue;
+    const text = v;
     try {
       return JSON.parse(text) as JsonValue;
     } catch {
@@ -117,18 +124,33 @@ export function referenceLogRecordToAuditEvent(record: LogRecordView): Validatio
   }
 
   let details: JsonValue | undefined;
+  let message: string | undefined;
+  let bodyValue: JsonValue | undefined;
   if (record.body !== undefined && record.body !== null && record.body !== '') {
     if (typeof record.body === 'string') {
+      let parsed: unknown;
       try {
-        details = JSON.parse(record.body) as JsonValue;
+        parsed = JSON.parse(record.body);
       } catch {
-        problems.push({ path: ['details'], message: 'body must be JSON text (or a kvlist) holding the details object' });
+        parsed = undefined;
       }
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) details = parsed as JsonValue;
+      else message = record.body;
     } else if (typeof record.body === 'object' && !(record.body instanceof Uint8Array) && !Array.isArray(record.body)) {
       details = toJson(record.body) as JsonValue;
     } else {
-      problems.push({ path: ['details'], message: `body must be JSON text or a kvlist, got ${describe(record.body)}` });
+      bodyValue = otlpJson(record.body) as JsonValue;
     }
+  }
+  const attrMessage = str(AUDIT_ATTR.message);
+  if (attrMessage !== undefined) {
+    if (message !== undefined) problems.push({ path: ['message'], message: `the body is text and ${AUDIT_ATTR.message} is set too; a record carries one message` });
+    else message = attrMessage;
+  }
+  const attrBodyValue = json(AUDIT_ATTR.bodyValue);
+  if (attrBodyValue !== undefined) {
+    if (bodyValue !== undefined) problems.push({ path: ['bodyValue'], message: `the body is neither text nor a kvlist and ${AUDIT_ATTR.bodyValue} is set too` });
+    else bodyValue = attrBodyValue;
   }
 
   const before = json(AUDIT_ATTR.changesBefore);
@@ -146,10 +168,20 @@ export function referenceLogRecordToAuditEvent(record: LogRecordView): Validatio
       ? compact({ traceId: record.traceId, spanId: record.spanId, traceFlags: record.flags & 0xff })
       : undefined;
   const time = record.timeUnixNano !== 0n ? record.timeUnixNano : record.observedTimeUnixNano;
+  const eventId = str(AUDIT_ATTR.eventId);
+  const flag = attrs[AUDIT_ATTR.eventIdDerived];
+  let derivedFlag = false;
+  if (flag === true || flag === 'true') derivedFlag = true;
+  else if (!(flag === undefined || flag === null || flag === false || flag === 'false')) {
+    problems.push({ path: [`attribute ${AUDIT_ATTR.eventIdDerived}`], message: `must be true or false, got ${describe(flag)}` });
+  }
+  const rawVersion = attrs[AUDIT_ATTR.schemaVersion];
+  const schemaVersion = typeof rawVersion === 'number' && Number.isFinite(rawVersion) ? (Number.isInteger(rawVersion) ? `${rawVersion}.0` : String(rawVersion)) : str(AUDIT_ATTR.schemaVersion);
 
   const candidate = compact({
-    eventId: str(AUDIT_ATTR.eventId),
-    schemaVersion: str(AUDIT_ATTR.schemaVersion),
+    eventId: eventId ?? '00000000-0000-8000-8000-000000000000',
+    eventIdDerived: eventId === undefined || derivedFlag ? true : undefined,
+    schemaVersion,
     occurredAt: time !== 0n ? referenceUnixNanosToIso(time) : undefined,
     action,
     outcome: str(AUDIT_ATTR.outcome),
@@ -160,13 +192,15 @@ export function referenceLogRecordToAuditEvent(record: LogRecordView): Validatio
       authMethod: str(AUDIT_ATTR.actorAuthMethod),
       impersonatorId: str(AUDIT_ATTR.actorImpersonatorId),
     }) ?? {},
-    tenant: compact({ id: str(AUDIT_ATTR.tenantId), name: str(AUDIT_ATTR.tenantName) }) ?? {},
+    tenant: compact({ id: str(AUDIT_ATTR.tenantId) ?? options.defaultTenantId, name: str(AUDIT_ATTR.tenantName) }) ?? {},
     targets,
     reason: str(AUDIT_ATTR.reason),
     session: sessionId === undefined ? undefined : { id: sessionId },
     request,
     changes: before === undefined && after === undefined ? undefined : compact({ before, after }),
     details,
+    message,
+    bodyValue,
     trace,
   });
 
@@ -174,7 +208,31 @@ export function referenceLogRecordToAuditEvent(record: LogRecordView): Validatio
     const { error, issues } = invalidEventError(problems);
     return { ok: false, error, issues };
   }
-  return referenceValidateAuditEvent(candidate);
+  const result = referenceValidateAuditEvent(candidate);
+  if (eventId !== undefined || !result.ok) return result;
+  try {
+    result.event.eventId = deriveEventId(result.event);
+  } catch (err) {
+    if (!(err instanceof AuditError)) throw err;
+    const { error, issues } = invalidEventError([{ path: [], message: err.message }]);
+    return { ok: false, error, issues };
+  }
+  return result;
+}
+
+/** The OTLP/JSON AnyValue encoding, plainly. */
+function otlpJson(v: unknown): unknown {
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (typeof v === 'bigint') return { intValue: v.toString() };
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) return { intValue: String(v) };
+    return { doubleValue: Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : v };
+  }
+  if (v === null || v === undefined) return {};
+  if (v instanceof Uint8Array) return { bytesValue: Buffer.from(v).toString('base64') };
+  if (Array.isArray(v)) return { arrayValue: { values: [...v].map(otlpJson) } };
+  return { kvlistValue: { values: Object.entries(v as object).map(([key, x]) => ({ key, value: otlpJson(x) })) } };
 }
 
 function compact<T extends Record<string, unknown>>(obj: T): T | undefined {
