@@ -341,7 +341,11 @@ describe('records shaped like real shippers', () => {
       const status = JSON.parse(r.body.toString('utf8')) as { exporters?: Array<{ cursorLsn: number }>; wal?: { lastLsn: number } };
       return status.exporters?.every((e) => e.cursorLsn === status.wal?.lastLsn) ? true : undefined;
     });
-    await new Promise((r) => setTimeout(r, 500));
+    // Objects older than 50 ms are sealed and uploaded while the receiver runs.
+    await eventually(async () => {
+      const v = await runCli(['verify', '--source', 'archive', '--data-dir', dataDir, '--public-key', key.verifierPath, '--json']);
+      return (JSON.parse(v.stdout) as { stats: { entries: number } }).stats.entries === 7 ? true : undefined;
+    }, 40, 250);
     expect(await receiver!.stop()).toBe(0);
     receiver = undefined;
     for (const source of ['wal', 'clickhouse', 'archive']) {
