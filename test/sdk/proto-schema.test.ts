@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ActorSchema, AuditEventSchema, TargetSchema, TenantSchema } from '../../schema/index.ts';
 
 const PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto/otel_audit/v1/audit_event.proto');
-const JSON_TEXT_FIELDS: Record<string, string> = { details: 'detailsJson', changes: 'changes' };
+const JSON_TEXT_FIELDS: Record<string, string> = { details: 'detailsJson', changes: 'changes', bodyValue: 'bodyValueJson' };
 
 describe('audit_event.proto', () => {
   it('has a field for every field of the zod schema', async () => {
