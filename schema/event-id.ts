@@ -63,3 +63,19 @@ export function canonicalJson(value: unknown): string {
 export function deriveEventId(event: AuditEvent | Omit<AuditEvent, 'eventId'>): string {
   return deriveEventIdFromCanonical(canonicalJson(withoutEventId(event as AuditEvent)));
 }
+
+const DERIVED_MARK = '"eventIdDerived":true';
+
+/**
+ * The canonical JSON of a derived-id event, from the canonical JSON it was derived from (the event
+ * without `eventId`) and the id: RFC 8785 sorts `eventId` immediately before `eventIdDerived`, so
+ * this inserts one member instead of serializing the event again. The last occurrence of the mark
+ * is the top-level one: keys that sort after it hold strings (where quotes are escaped) or objects
+ * of fixed keys, and any nested `eventIdDerived` key in `bodyValue`, `changes` or `details` sorts
+ * before it.
+ */
+export function canonicalWithDerivedId(canonicalWithoutId: string, eventId: string): string {
+  const at = canonicalWithoutId.lastIndexOf(DERIVED_MARK);
+  if (at < 0) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'not the canonical JSON of a derived-id event (no eventIdDerived)');
+  return `${canonicalWithoutId.slice(0, at)}"eventId":"${eventId}",${canonicalWithoutId.slice(at)}`;
+}

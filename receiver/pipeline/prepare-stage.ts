@@ -16,6 +16,7 @@
 import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
 import type { AuditEvent } from '../../schema/audit-event.ts';
 import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordMappingOptions, type LogRecordView } from '../../schema/otlp-mapping.ts';
+import { canonicalWithDerivedId } from '../../schema/event-id.ts';
 import { uuidToWords } from '../wal/format.ts';
 import { fastCanonicalEventJson } from './fast-jcs.ts';
 
@@ -85,16 +86,20 @@ export function extraAttributesJson(attrs: Record<string, unknown>): string {
 
 const words = new Uint32Array(4);
 
-/** The receiver derives ids with its fast RFC 8785 serializer (byte-equal to the definition's). */
-const canonicalJson = fastCanonicalEventJson as (event: Omit<AuditEvent, 'eventId'>) => string;
-
 /**
  * Run stages 1–4 over one request. Never throws for bad records: they become rejections. A pure
  * function of its arguments: `defaultTenantId` is the pipeline's configured default tenant.
  */
 export function prepareRequest(logs: DecodedLogs, context: IngestContext, nonAudit: 'drop' | 'reject', defaultTenantId?: string): PreparedRequest {
   const out: PreparedRequest = { prepared: [], rejections: [], received: 0, nonAudit: 0, nonAuditDropped: 0 };
-  const mapping: LogRecordMappingOptions = { defaultTenantId: context.boundTenantId ?? defaultTenantId, canonicalJson };
+  // The mapping derives missing ids from the canonical JSON of the event without its id, computed
+  // with the fast serializer (byte-equal to the definition's); it is kept so the event's own
+  // canonical JSON is that text with the id inserted, not a second serialization.
+  let derivedFrom: string | undefined;
+  const mapping: LogRecordMappingOptions = {
+    defaultTenantId: context.boundTenantId ?? defaultTenantId,
+    canonicalJson: (event) => (derivedFrom = fastCanonicalEventJson(event as AuditEvent)),
+  };
   let index = 0;
   for (const rl of logs.resourceLogs) {
     let resourceJson: string | undefined;
@@ -114,6 +119,7 @@ export function prepareRequest(logs: DecodedLogs, context: IngestContext, nonAud
           }
           reason = `not an audit record (no ${AUDIT_ATTR.schemaVersion} attribute)`;
         } else {
+          derivedFrom = undefined;
           const v = logRecordToAuditEvent(record, mapping);
           if (!v.ok) {
             code = v.error.code;
@@ -124,7 +130,7 @@ export function prepareRequest(logs: DecodedLogs, context: IngestContext, nonAud
           } else {
             let canonical: string | undefined;
             try {
-              canonical = fastCanonicalEventJson(v.event);
+              canonical = derivedFrom !== undefined ? canonicalWithDerivedId(derivedFrom, v.event.eventId) : fastCanonicalEventJson(v.event);
             } catch (err) {
               reason = (err as Error).message;
             }

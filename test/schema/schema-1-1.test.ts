@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalEventJson, computeEntryHash, GENESIS_HASH } from '../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
 import { auditRowToEvent, walEntryToAuditRow } from '../../schema/audit-row.ts';
-import { DERIVED_EVENT_ID_DOMAIN, deriveEventId } from '../../schema/event-id.ts';
+import { DERIVED_EVENT_ID_DOMAIN, canonicalWithDerivedId, deriveEventId, withoutEventId } from '../../schema/event-id.ts';
 import { auditEventToLogRecord, logRecordToAuditEvent, validateAuditEvent, type AuditEvent, type LogRecordView } from '../../schema/index.ts';
 
 function toView(event: AuditEvent, attributes: Record<string, unknown> = {}): LogRecordView {
@@ -185,6 +185,16 @@ describe('schema 1.1: derived event ids', () => {
     const hex = digest.subarray(0, 16).toString('hex');
     expect(eventId).toBe(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`);
     expect(deriveEventId(r.event)).toBe(eventId);
+  });
+
+  it('inserts the id into the canonical JSON exactly where RFC 8785 puts it, also with nested eventIdDerived keys', () => {
+    const nested = { eventIdDerived: true, 'eventIdDerived":true': 1 };
+    for (const extra of [{}, { details: nested }, { changes: { before: nested, after: [nested] } }, { bodyValue: { kvlistValue: nested } }, { message: '"eventIdDerived":true' }, { reason: 'x"eventIdDerived":true' }]) {
+      const r = logRecordToAuditEvent(shipped('m'));
+      if (!r.ok) throw r.error;
+      const event = valid({ ...r.event, message: undefined, ...extra });
+      expect(canonicalWithDerivedId(canonicalEventJson(withoutEventId(event) as AuditEvent), event.eventId)).toBe(canonicalEventJson(event));
+    }
   });
 
   it('matches the worked example of docs/schema.md', () => {
