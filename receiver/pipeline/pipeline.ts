@@ -662,7 +662,13 @@ class Pipeline implements AuditPipeline {
     if (this.inFlightRequests > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const wal = this.wal;
     if (wal) await wal.sync();
-    for (const r of this.runners) await r.stop(); // also shuts its exporter down
+    // Graceful stop: every exporter first exports what the WAL holds, then shuts down with the
+    // rest of the time (cold storage seals and uploads its staged objects), so the stores of a
+    // stopped receiver hold every acknowledged event. Past the deadline the rest waits in the WAL
+    // and in staging for the next start.
+    const deadline = Date.now() + this.config.shutdownTimeoutMillis;
+    if (wal && !wal.failed) await Promise.all(this.runners.map((r) => r.drain(deadline)));
+    await Promise.all(this.runners.map((r) => r.stop({ deadline }))); // also shuts its exporter down
     await this.maintaining?.catch(() => undefined);
     if (wal) {
       await wal.collectGarbage(this.dedupeChunks, () => this.persistHeads()).catch(() => undefined);
