@@ -19,7 +19,7 @@ afterAll(() => {
 });
 
 describe('graceful stop', () => {
-  it('SIGTERM right after the acks: archive and ClickHouse hold every acknowledged event once', async () => {
+  it('SIGTERM right after the acks: archive and ClickHouse hold every acknowledged event once', { timeout: 240_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-stop-'));
     dirs.push(dataDir);
     const receiver = await startReceiverProcess({ dataDir });

@@ -44,7 +44,7 @@ async function cliQuery(...args: string[]): Promise<{ code: number; stdout: stri
   }
 }
 
-describe('unqualified queries', () => {
+describe('unqualified queries', { timeout: 180_000 }, () => {
   it('the CLI reads audit_events in otel_audit by default, with nothing but the result on the terminal', async () => {
     const r = await eventually(async () => {
       const q = await cliQuery(`SELECT count() AS n FROM audit_events WHERE TenantId = '${tenant}'`);
