@@ -111,7 +111,9 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     mountOperationalRoutes(http, {
       // `/v1/audit/status` also shows the checkpointing (key, checkpoints written, problems).
       status: () => (checkpointing ? { ...pipeline.status(), integrity: checkpointing.status() } : pipeline.status()),
-      ready: () => pipeline.ready && !stopping,
+      // Not ready while ingest cannot succeed: recovering, stopping, WAL write failures, back-pressure.
+      ready: () => pipeline.ready && !stopping && pipeline.unavailable === undefined,
+      notReadyReason: () => (stopping ? 'shutting down' : !pipeline.ready ? 'recovering the WAL' : pipeline.unavailable),
       extraMetrics: () => transportMetrics.render(),
       verifierKey: () => checkpointing?.status().verifierKey,
     });
