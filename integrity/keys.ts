@@ -9,7 +9,7 @@
  * at the new `.key`, and keep every old `.pub` in the verifiers' key list so old checkpoints stay
  * verifiable. Missing files and bad contents throw `AUDIT_ERR_KEY` with the path and the problem.
  */
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AuditError } from '../common/errors.ts';
@@ -149,4 +149,52 @@ export async function loadVerifierKeys(specs: string | ReadonlyArray<string>): P
     });
   }
   return createVerifierSet(verifiers);
+}
+
+/** `<dataDir>/keys`: where the receiver keeps the signing key it created itself. */
+export function dataDirKeysDir(dataDir: string): string {
+  return join(resolve(dataDir), 'keys');
+}
+
+/** Result of {@link ensureDataDirKey}. */
+export interface DataDirKey {
+  /** The signer key file (mode 0600). */
+  signerPath: string;
+  /** True when this call created the key pair (first start on this data dir). */
+  created: boolean;
+}
+
+/**
+ * The signing key of a receiver without a configured key: the one `.key` file in
+ * `<dataDir>/keys`, created on first use (Ed25519, default key name, `.key` mode 0600 and `.pub`,
+ * written with exclusive create so an existing key is never overwritten). Throws `AUDIT_ERR_KEY`
+ * when the directory holds more than one `.key` file (which one signs is then the operator's call:
+ * set `integrity.signingKeyFile`) or cannot be read or written.
+ */
+export async function ensureDataDirKey(dataDir: string, options: { name?: string } = {}): Promise<DataDirKey> {
+  const dir = dataDirKeysDir(dataDir);
+  let keys: string[];
+  try {
+    keys = (await readdir(dir)).filter((f) => f.endsWith('.key')).sort();
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT') throw new AuditError('AUDIT_ERR_KEY', `cannot read key directory ${dir}: ${(err as Error).message}`, { cause: err });
+    keys = [];
+  }
+  if (keys.length > 1) {
+    throw new AuditError('AUDIT_ERR_KEY', `${dir} holds ${keys.length} signing keys (${keys.join(', ')}); set integrity.signingKeyFile to the one to sign with`);
+  }
+  if (keys.length === 1) return { signerPath: join(dir, keys[0]!), created: false };
+  const generated = await generateKeyFiles({ outDir: dir, ...(options.name ? { name: options.name } : {}) });
+  return { signerPath: generated.signerPath, created: true };
+}
+
+/** The verifier key files (`*.pub`) in `<dataDir>/keys`, current and retired; empty when there are none. */
+export async function dataDirVerifierKeyFiles(dataDir: string): Promise<string[]> {
+  const dir = dataDirKeysDir(dataDir);
+  try {
+    return (await readdir(dir)).filter((f) => f.endsWith('.pub')).sort().map((f) => join(dir, f));
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return [];
+    throw new AuditError('AUDIT_ERR_KEY', `cannot read key directory ${dir}: ${(err as Error).message}`, { cause: err });
+  }
 }

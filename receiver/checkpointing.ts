@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { AuditError } from '../common/errors.ts';
 import { GENESIS_HASH } from '../integrity/chain-hash.ts';
 import { type CheckpointRecord, type Checkpointer, createCheckpointPolicy, createCheckpointer } from '../integrity/checkpointer.ts';
-import { loadSigner, loadVerifierKeys } from '../integrity/keys.ts';
+import { ensureDataDirKey, loadSigner, loadVerifierKeys } from '../integrity/keys.ts';
 import type { NoteSigner } from '../integrity/note.ts';
 import type { ReceiverConfig } from './config/receiver-config.ts';
 import type { AuditPipeline, PipelineHooks } from './pipeline/index.ts';
@@ -29,6 +29,12 @@ export interface CheckpointingStatus {
   enabled: boolean;
   keyName?: string;
   keyId?: string;
+  /** The verifier key (C2SP note verifier key `<name>+<keyid>+<base64>`) of the signing key: public. */
+  verifierKey?: string;
+  /** The signing key file in use. */
+  keyFile?: string;
+  /** True when the key was created in `<dataDir>/keys` by this start. */
+  keyCreated?: boolean;
   /** Checkpoints appended to the WAL since start. */
   checkpointsWritten: number;
   /** Chains that cannot be checkpointed (their entries after the last checkpoint are gone). */
@@ -67,8 +73,10 @@ interface Buffered {
  * Create the checkpointing of a receiver configuration's `integrity` section. `inner` is an
  * `onSequenced` hook of the caller's, still called for every entry.
  */
-export function createReceiverCheckpointing(config: ReceiverConfig['integrity'], inner?: PipelineHooks['onSequenced']): ReceiverCheckpointing {
+export function createReceiverCheckpointing(config: ReceiverConfig['integrity'], inner?: PipelineHooks['onSequenced'], dataDir?: string): ReceiverCheckpointing {
   let signer: NoteSigner | undefined;
+  let keyFile: string | undefined;
+  let keyCreated = false;
   let checkpointer: Checkpointer | undefined;
   let pipeline: AuditPipeline | undefined;
   /** Entries sequenced before the checkpointer is ready (recovery replay, first requests). */
@@ -138,10 +146,17 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
   return {
     hook,
     async loadKeys() {
-      if (config.signingKeyFile === undefined) {
-        throw new AuditError('AUDIT_ERR_KEY', 'integrity.enabled is true but integrity.signingKeyFile is not set (create a key with: otel-audit keys generate, then set integrity.signingKeyFile to the .key file)');
+      keyFile = config.signingKeyFile;
+      if (keyFile === undefined) {
+        if (dataDir === undefined) {
+          throw new AuditError('AUDIT_ERR_KEY', 'integrity.enabled is true but integrity.signingKeyFile is not set (create a key with: otel-audit keys generate, then set integrity.signingKeyFile to the .key file)');
+        }
+        // Tamper-evident by default: the data dir's own key, created on the first start.
+        const key = await ensureDataDirKey(dataDir);
+        keyFile = key.signerPath;
+        keyCreated = key.created;
       }
-      signer = await loadSigner(config.signingKeyFile);
+      signer = await loadSigner(keyFile);
       if (config.verifierKeyFiles.length > 0) await loadVerifierKeys(config.verifierKeyFiles); // fail fast on a bad rotation list
     },
     async start(p, walDir, storedEntries) {
@@ -255,7 +270,8 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
     status() {
       return {
         enabled: true,
-        ...(signer ? { keyName: signer.name, keyId: signer.keyIdHex } : {}),
+        ...(signer ? { keyName: signer.name, keyId: signer.keyIdHex, verifierKey: signer.verifierKey } : {}),
+        ...(keyFile ? { keyFile, keyCreated } : {}),
         checkpointsWritten: written,
         unresumable: [...unresumable],
         ...(lastError ? { lastError } : {}),

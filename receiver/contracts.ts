@@ -14,10 +14,19 @@ import type { CheckpointRecord } from '../integrity/checkpointer.ts';
 import type { AuditEvent } from '../schema/audit-event.ts';
 import type { LogRecordView } from '../schema/otlp-mapping.ts';
 
+/** Options of {@link Component.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * Unix ms by which a graceful stop should be done: work that would flush data further (an upload
+   * of staged data) may run until then; what is left is resumed at the next start.
+   */
+  deadline?: number;
+}
+
 /** A component with a lifecycle. `shutdown()` is idempotent and never throws for a second call. */
 export interface Component {
   start(): Promise<void>;
-  shutdown(): Promise<void>;
+  shutdown(options?: ShutdownOptions): Promise<void>;
 }
 
 /** Instrumentation scope of a batch of records. */

@@ -38,7 +38,8 @@ const FILTER_PARAMS = {
 
 /** Mount the ClickHouse-HTTP endpoint and `GET /v1/audit/events`. */
 export function mountQueryRoutes(http: HttpServer, options: QueryRoutesOptions): void {
-  const service = createQueryService({ client: options.handle.client });
+  // Unqualified table names resolve against the audit database (a `database` parameter picks another).
+  const service = createQueryService({ client: options.handle.client, database: options.database, embedded: options.handle.embedded });
 
   const sql = async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
     if (ctx.identity.boundTenantId !== undefined) {

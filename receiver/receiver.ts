@@ -7,7 +7,8 @@
  * recovers and starts its exporters, then gRPC. Shutdown runs in reverse: stop accepting on both
  * transports (in-flight requests finish), then the pipeline fsyncs and stops the exporters.
  */
-import { resolve } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { AuditError } from '../common/errors.ts';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
 import { createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
@@ -18,6 +19,7 @@ import { createGrpcServer, type GrpcServer } from './grpc/index.ts';
 import { createHttpServer, type HttpServer } from './http/index.ts';
 import { mountOperationalRoutes } from './operational-routes.ts';
 import { createAuditPipeline, type AuditPipeline, type PipelineHooks, type PipelineStatus } from './pipeline/index.ts';
+import { ENDPOINT_FILE, type ReceiverEndpointFile } from './endpoint-file.ts';
 import { mountQueryRoutes } from './query-routes.ts';
 import { createTransportMetrics } from './transport-metrics.ts';
 
@@ -63,10 +65,10 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
   const dataDir = resolve(config.dataDir);
   // Signed checkpoints (docs/integrity.md): fed at sequencing time, appended to the WAL.
   const checkpointing: ReceiverCheckpointing | undefined = config.integrity.enabled
-    ? createReceiverCheckpointing(config.integrity, options.pipelineHooks?.onSequenced)
+    ? createReceiverCheckpointing(config.integrity, options.pipelineHooks?.onSequenced, dataDir)
     : undefined;
   const pipeline: AuditPipeline = createAuditPipeline(
-    { ...config.pipeline, dataDir, ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }) },
+    { ...config.pipeline, dataDir, shutdownTimeoutMillis: config.shutdownTimeoutMillis, ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }) },
     checkpointing ? { ...options.pipelineHooks, onSequenced: checkpointing.hook } : options.pipelineHooks,
   );
 
@@ -109,8 +111,11 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     mountOperationalRoutes(http, {
       // `/v1/audit/status` also shows the checkpointing (key, checkpoints written, problems).
       status: () => (checkpointing ? { ...pipeline.status(), integrity: checkpointing.status() } : pipeline.status()),
-      ready: () => pipeline.ready && !stopping,
+      // Not ready while ingest cannot succeed: recovering, stopping, WAL write failures, back-pressure.
+      ready: () => pipeline.ready && !stopping && pipeline.unavailable === undefined,
+      notReadyReason: () => (stopping ? 'shutting down' : !pipeline.ready ? 'recovering the WAL' : pipeline.unavailable),
       extraMetrics: () => transportMetrics.render(),
+      verifierKey: () => checkpointing?.status().verifierKey,
     });
     if (config.query.enabled && clickhouse && chConfig) {
       mountQueryRoutes(http, {
@@ -139,6 +144,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
         await pipeline.start();
         await checkpointing?.start(pipeline, walDirOf(dataDir), clickhouse && chConfig ? storedEntriesFrom(clickhouse, chConfig) : undefined);
         if (grpc) addresses.grpc = (await grpc.start()).target;
+        if (addresses.http) await writeEndpointFile(dataDir, addresses, config.query.enabled && chConfig ? config.query.path : undefined);
       } catch (err) {
         await this.shutdown().catch(() => undefined);
         throw err;
@@ -154,6 +160,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
         await checkpointing?.stop().catch((e: unknown) => errors.push(e));
         await pipeline.shutdown().catch((e: unknown) => errors.push(e));
         await clickhouse?.close().catch((e: unknown) => errors.push(e));
+        if (started) await rm(join(dataDir, ENDPOINT_FILE), { force: true }).catch(() => undefined);
         if (errors.length > 0) throw errors[0];
       })();
       return shutdownPromise;
@@ -161,6 +168,11 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     status: () => pipeline.status(),
     integrityStatus: () => checkpointing?.status() ?? { enabled: false, checkpointsWritten: 0, unresumable: [] },
   };
+}
+
+async function writeEndpointFile(dataDir: string, addresses: ReceiverAddresses, queryPath: string | undefined): Promise<void> {
+  const info: ReceiverEndpointFile = { pid: process.pid, http: addresses.http!, ...(queryPath ? { queryPath } : {}) };
+  await writeFile(join(dataDir, ENDPOINT_FILE), `${JSON.stringify(info)}\n`);
 }
 
 /**

@@ -27,7 +27,9 @@ and the signed checkpoint that covers it. Check it anywhere with:
 
   --source <s>         clickhouse (default) | archive | wal
   --out <file>         write the bundle here (default: stdout)
-  --public-key <k>     also verify the bundle before writing it (repeatable; key or file)
+  --public-key <k>     verify the bundle with this key before writing it (repeatable; key or file).
+                       Default: the key otel-audit verify would use (configured, <data-dir>/keys,
+                       or the running receiver's), when there is one
   --data-dir, --config, --url, --pathname, --user, --password, --archive   as for otel-audit verify
 
 Exit status: 0 written, 1 event not found or not yet covered by a checkpoint, 2 bad arguments.
@@ -92,7 +94,10 @@ export const command: Command = {
       ...(values.password !== undefined ? { password: values.password } : {}),
       ...(values.archive !== undefined ? { archive: values.archive } : {}),
     };
-    const keys = values['public-key'] && values['public-key'].length > 0 ? await resolveVerifierKeys(values['public-key'], location) : undefined;
+    // Without --public-key the bundle is still checked when a key can be found (and said where from).
+    const keys = values['public-key'] && values['public-key'].length > 0
+      ? await resolveVerifierKeys(values['public-key'], location)
+      : await resolveVerifierKeys([], location).catch(() => undefined);
     const view = await openStoreView(source as StoreSource, location, {});
     let bundle;
     try {

@@ -51,13 +51,19 @@ export const command: Command = {
 
     const addresses = await receiver.start();
     const status = receiver.status();
+    const integrity = receiver.integrityStatus();
     process.stdout.write(
       `otel-audit receiver ${status.instanceId} ready (data dir ${status.dataDir})\n` +
         (addresses.grpc ? `  OTLP/gRPC  ${addresses.grpc}\n` : '') +
         (addresses.http ? `  OTLP/HTTP  ${addresses.http}/v1/logs\n  health     ${addresses.http}/healthz  ${addresses.http}/readyz  ${addresses.http}/metrics\n` : '') +
         (addresses.http && receiver.config.query.enabled && receiver.config.exporters.clickhouse.enabled
           ? `  query      ${addresses.http}${receiver.config.query.path} (ClickHouse HTTP, read-only)  ${addresses.http}/v1/audit/events\n`
-          : ''),
+          : '') +
+        // The C2SP note verifier key checkpoints are signed with: record it somewhere the receiver's
+        // operators cannot change, and verify with --public-key to prove authenticity.
+        (integrity.verifierKey
+          ? `  verifier key  ${integrity.verifierKey}\n               (signing key ${integrity.keyFile}${integrity.keyCreated ? ', created now' : ''}; keep a copy of the verifier key to check checkpoints with --public-key)\n`
+          : '  integrity  off (integrity.enabled: false): no signed checkpoints\n'),
     );
 
     return await new Promise<number>((resolveExit) => {

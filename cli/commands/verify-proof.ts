@@ -6,17 +6,21 @@
  */
 import { readFile } from 'node:fs/promises';
 import { AuditError } from '../../common/errors.ts';
-import { loadVerifierKeys } from '../../integrity/keys.ts';
 import { verifyProofBundle } from '../../integrity/proof-bundle.ts';
+import type { StoreLocationOptions } from '../integrity/open-store.ts';
+import { resolveVerifierKeys } from './verify.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
-const USAGE = `usage: otel-audit verify-proof <proof.json | -> --public-key <key | file> [--public-key ...] [--json]
+const USAGE = `usage: otel-audit verify-proof <proof.json | -> [--public-key <key | file> ...] [--json]
 
 Verifies a proof bundle offline: the event hashes to its chain entry, the inclusion path leads to
 the root of the signed checkpoint, and the checkpoint is signed by one of the trusted keys.
   --public-key  a verifier key (<name>+<keyid>+<base64>) or a file of them, one per line; repeat
-                the option (or list old and new keys in the file) to accept rotated keys
+                the option (or list old and new keys in the file) to accept rotated keys.
+                Default: the key otel-audit verify would use (configured, <data-dir>/keys, or the
+                running receiver's); a key found that way proves consistency, not authenticity
+  --data-dir, --config, --url   where to look for that key (as for otel-audit verify)
   --json        print the result as JSON on stdout
 
 Exit status: 0 verified, 1 not verified (each problem is listed), 2 bad arguments or unreadable file.
@@ -42,19 +46,20 @@ export const command: Command = {
     const parsed = parseCommandArgs(args, USAGE, {
       'public-key': { type: 'string', multiple: true },
       json: { type: 'boolean' },
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      url: { type: 'string' },
     }, true);
     if (!parsed) return 0;
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `expected exactly one proof file\n${USAGE}`);
-    const keySpecs = values['public-key'] ?? [];
-    if (keySpecs.length === 0) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--public-key is required (the verifier key printed by otel-audit keys generate)\n${USAGE}`);
-    let keys;
-    try {
-      keys = await loadVerifierKeys(keySpecs);
-    } catch (err) {
-      // A bad --public-key is an argument problem (exit 2), not a failed verification.
-      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--public-key: ${(err as Error).message}`, { cause: err });
-    }
+    const location: StoreLocationOptions = {
+      ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
+      ...(values.config !== undefined ? { config: values.config } : {}),
+      ...(values.url !== undefined ? { url: values.url } : {}),
+    };
+    // A bad --public-key is an argument problem (exit 2), not a failed verification.
+    const keys = await resolveVerifierKeys(values['public-key'] ?? [], location);
     const file = positionals[0]!;
     const text = await readInput(file);
     let bundle: unknown;

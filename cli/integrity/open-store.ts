@@ -5,16 +5,17 @@
  * ClickHouse-HTTP endpoint), and the cold archive (the configured S3 bucket or local directory).
  *
  * chDB binds one engine per data path per process, and a running receiver holds its embedded engine:
- * against the embedded store of a running receiver, read through its endpoint
- * (`--url http://127.0.0.1:4318 --pathname /clickhouse`) or stop the receiver first.
+ * against the embedded store of a running receiver, the view reads through that receiver's
+ * ClickHouse-HTTP endpoint, found in `<dataDir>/receiver.json` (or given with `--url … --pathname`).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { AuditError } from '../../common/errors.ts';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import { createColdStore, LocalDirectoryStore, parseColdStoreConfig, S3ObjectStore } from '../../exporters/coldstore/index.ts';
 import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
+import { ENDPOINT_FILE, type ReceiverEndpointFile } from '../../receiver/endpoint-file.ts';
 import { type StoreFilter, type StoreSource, type StoreView, openArchiveView, openClickHouseView, openWalView } from './stores.ts';
 
 /** The command-line flags of {@link StoreLocationOptions}, shared by `verify` and `prove`. */
@@ -57,6 +58,28 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** The pid in `<dataDir>/LOCK` when that process is alive (a receiver holds the data dir), else undefined. */
+export function lockHolder(dataDir: string): number | undefined {
+  let pid = 0;
+  try {
+    pid = Number(readFileSync(join(dataDir, 'LOCK'), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid) ? pid : undefined;
+}
+
+/** Where the receiver running on `dataDir` listens (`<dataDir>/receiver.json` of a live process), if one does. */
+export function runningReceiver(dataDir: string): ReceiverEndpointFile | undefined {
+  try {
+    const info = JSON.parse(readFileSync(join(dataDir, ENDPOINT_FILE), 'utf8')) as ReceiverEndpointFile;
+    if (typeof info.http !== 'string' || !Number.isInteger(info.pid) || info.pid === process.pid || !pidAlive(info.pid)) return undefined;
+    return info;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The merged configuration and data dir of the integrity commands. */
 export function loadIntegrityConfig(o: StoreLocationOptions): { config: Record<string, unknown>; dataDir: string } {
   const config = mergeConfig(readConfigFile(o.config ?? 'otel-audit.yaml', o.config !== undefined), configFromEnv(process.env));
@@ -72,22 +95,25 @@ export async function openStoreView(source: StoreSource, o: StoreLocationOptions
     const chConfig = parseClickHouseConfig({ ...section(config, 'clickhouse'), dataDir, ...(o.url ? { url: undefined } : {}) }, 'exporters.clickhouse');
     const tables = { database: chConfig.database, table: chConfig.table, checkpointsTable: chConfig.checkpointsTable };
     if (o.url !== undefined) {
-      const client = createClient({ url: o.url, ...(o.pathname ? { pathname: o.pathname } : {}), username: o.user ?? 'default', password: o.password ?? '' });
+      const client = createClient({ url: o.url, ...(o.pathname ? { pathname: o.pathname } : {}), username: o.user ?? 'default', password: o.password ?? '', log: { level: ClickHouseLogLevel.OFF } });
       const view = openClickHouseView(client, tables, filter, `${o.url}${o.pathname ?? ''}`);
       return { ...view, close: async () => client.close() };
     }
     if (chConfig.url === undefined) {
-      let pid = 0;
-      try {
-        pid = Number(readFileSync(join(dataDir, 'LOCK'), 'utf8').trim());
-      } catch {
-        pid = 0;
-      }
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new AuditError(
-          'AUDIT_ERR_INVALID_ARGUMENT',
-          `the receiver (process ${pid}) holds the embedded ClickHouse of ${dataDir}; read through its endpoint instead: --url http://127.0.0.1:4318 --pathname /clickhouse (or stop the receiver)`,
-        );
+      const pid = lockHolder(dataDir);
+      if (pid !== undefined) {
+        // The receiver holds the embedded engine: read through its endpoint.
+        const running = runningReceiver(dataDir);
+        if (running?.queryPath === undefined) {
+          throw new AuditError(
+            'AUDIT_ERR_INVALID_ARGUMENT',
+            `the receiver (process ${pid}) holds the embedded ClickHouse of ${dataDir}; read through its endpoint instead: --url http://127.0.0.1:4318 --pathname /clickhouse (or stop the receiver)`,
+          );
+        }
+        process.stderr.write(`reading ClickHouse through the running receiver (process ${running.pid}) at ${running.http}${running.queryPath}\n`);
+        const client = createClient({ url: running.http, pathname: running.queryPath, username: o.user ?? 'default', password: o.password ?? '', log: { level: ClickHouseLogLevel.OFF } });
+        const view = openClickHouseView(client, tables, filter, `${running.http}${running.queryPath}`);
+        return { ...view, close: async () => client.close() };
       }
     }
     const handle = openClickHouse(chConfig);

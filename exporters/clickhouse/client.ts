@@ -45,7 +45,11 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
     }
     // chdb types its connection against its own copy of @clickhouse/client-common; the runtime
     // contract is the same (chdb's documented usage), only the declaration files differ.
-    const client = createClient({ connection: connection as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'] });
+    const client = createClient({
+      connection: connection as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'],
+      // Errors reach callers as results; the client's console logger would print on the terminal.
+      log: { level: ClickHouseLogLevel.OFF },
+    });
     let closed = false;
     return {
       client,

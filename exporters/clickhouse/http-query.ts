@@ -6,6 +6,11 @@
  * `X-ClickHouse-*` response headers, and errors as ClickHouse-style text
  * (`Code: N. DB::Exception: … (TYPE)`) so clients surface them as ClickHouse errors.
  *
+ * The current database is the `database` URL parameter (what `@clickhouse/client` sends for its
+ * `database` option), else the `X-ClickHouse-Database` header (ClickHouse's HTTP interface accepts
+ * either), else the service's default — the audit database, so `SELECT count() FROM audit_events`
+ * works unqualified, as with `clickhouse-client --database otel_audit`.
+ *
  * Authentication is the mounting server's job (the receiver's bearer tokens); this handler only
  * ever runs read queries through a {@link QueryService}.
  */
@@ -59,6 +64,7 @@ function clickHouseErrorOf(error: AuditError): { code: number; type: string; sta
   const chCode = error.details?.clickhouseCode;
   const chType = error.details?.clickhouseType;
   if (error.code === 'AUDIT_ERR_QUERY_REFUSED') return { code: 164, type: 'READONLY', status: 403 };
+  if (error.code === 'AUDIT_ERR_INVALID_ARGUMENT') return { code: 36, type: 'BAD_ARGUMENTS', status: 400 };
   if (typeof chCode === 'number') {
     const status = chCode === 60 || chCode === 81 ? 404 : chCode === 62 || chCode === 47 || chCode === 46 || chCode === 456 || chCode === 457 ? 400 : 500;
     return { code: chCode, type: typeof chType === 'string' && chType !== '' ? chType : 'UNKNOWN_EXCEPTION', status };
@@ -121,10 +127,14 @@ export async function handleClickHouseHttpQuery(
       const name = key.slice('param_'.length);
       params[name] = isCompositeType(declared[name]) ? value : unescapeParamValue(value);
     }
-    const result = await service.query(sql, { ...(format === undefined ? {} : { format }), params });
+    const headerDatabase = req.headers['x-clickhouse-database'];
+    const database = url.searchParams.get('database') || (typeof headerDatabase === 'string' && headerDatabase !== '' ? headerDatabase : undefined);
+    const result = await service.query(sql, { ...(format === undefined ? {} : { format }), ...(database === undefined ? {} : { database }), params });
     if (result.status !== 'success') {
       const { code, type, status } = clickHouseErrorOf(result.error);
-      sendClickHouseError(res, status, code, type, result.error.message);
+      // ClickHouse's own text when it answered (clients prefix their own "Code: N"), ours otherwise.
+      const message = typeof result.error.details?.clickhouseMessage === 'string' ? result.error.details.clickhouseMessage : result.error.message;
+      sendClickHouseError(res, status, code, type, message);
       return;
     }
     const out = result.value;

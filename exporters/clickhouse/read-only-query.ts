@@ -12,10 +12,19 @@
  * `readonly = 1` goes into the statement's own SETTINGS clause, never into the session: the
  * embedded chDB engine keeps `SET`s for the life of the process, and a session-wide readonly would
  * make the exporter's next insert fail.
+ *
+ * The current database (what unqualified table names resolve against, `clickhouse-client
+ * --database`) is chosen per query. A ClickHouse server takes it from the `X-ClickHouse-Database`
+ * request header (its HTTP interface's "default database"). The embedded chDB engine has one
+ * session per process and no per-query database option, so the query is sent as the two statements
+ * `USE <db>; <query>`: chDB runs the statements of one call back to back and one call at a time on
+ * its session, so the `USE` applies to exactly that query. The `USE` outlives the call, which is
+ * harmless because every statement otel-audit itself sends names its database explicitly.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditError, type OperationResult } from '../../common/errors.ts';
-import { classifyClickHouseError } from './errors.ts';
+import { IDENTIFIER } from './config.ts';
+import { clickHouseCode } from './errors.ts';
 
 /** A lexical token of a ClickHouse query. */
 export interface SqlToken {
@@ -317,6 +326,11 @@ export interface QueryOptions {
   params?: Record<string, unknown>;
   /** Cancel the query. */
   signal?: AbortSignal;
+  /**
+   * Current database for unqualified table names (a plain identifier); default: the service's
+   * `database`. A name that is not a plain identifier is a `failure` with `AUDIT_ERR_INVALID_ARGUMENT`.
+   */
+  database?: string;
 }
 
 /** Runs read-only queries against the audit store. */
@@ -337,19 +351,49 @@ export interface QueryServiceOptions {
   maxResultBytes?: number;
   /** Per-query time limit in seconds (ClickHouse `max_execution_time`), default 60. */
   maxExecutionSeconds?: number;
+  /** Current database of queries that do not choose one (the audit database, `otel_audit`). Default `default`. */
+  database?: string;
+  /**
+   * True when `client` is the embedded chDB engine (the database is then selected with a `USE`
+   * statement in the same call, see the module comment); false for a server (a request header).
+   */
+  embedded?: boolean;
 }
 
 const FORMAT_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
-/** A query failure as a result, with the ClickHouse code when there is one. */
-function failureOf(err: unknown, what: string): OperationResult<never> {
-  const c = classifyClickHouseError(err, what, 'AUDIT_ERR_QUERY_FAILED');
-  if (c.retryable && c.error.details?.clickhouseCode === undefined) return { status: 'retryable', error: c.error };
-  // Any server-side error of a read query is the query's fault (unknown table, syntax, …).
-  const error = c.retryable
-    ? new AuditError('AUDIT_ERR_QUERY_FAILED', c.error.message.replace(/^store unavailable: /, ''), { cause: err, details: c.error.details })
-    : c.error;
-  return { status: 'failure', error };
+/** ClickHouse's own error text without the client's `Code: N. DB::Exception:` framing and stack. */
+export function clickHouseMessage(err: unknown): string {
+  let text = String((err as Error | null)?.message ?? err);
+  text = text.replace(/^\s*Code: \d+\.\s*/, '').replace(/^DB::Exception:\s*/, '');
+  // chDB appends the server's stack trace; the first line is the message.
+  text = text.split(/\n\s*(?:Stack trace|\d+\. )/)[0]!;
+  text = text.replace(/\s*\(version [^)]*\)\s*$/, '').replace(/\s+/g, ' ').trim();
+  return text;
+}
+
+/**
+ * A query failure as a result. Any error ClickHouse answered (unknown table, syntax, …) is the
+ * query's fault: `failure` with `AUDIT_ERR_QUERY_FAILED`, ClickHouse's message as the detail and its
+ * code and error name in `details`. No answer at all (network, engine gone) is `retryable`.
+ */
+function failureOf(err: unknown, addedText: string[]): OperationResult<never> {
+  const code = clickHouseCode(err);
+  const type = (err as { type?: unknown } | null)?.type;
+  // ClickHouse echoes the statement it ran; show the user's query, not the limits we appended.
+  let message = clickHouseMessage(err);
+  for (const added of addedText) message = message.split(added).join('');
+  if (code === undefined) {
+    const net = (err as { code?: unknown } | null)?.code;
+    return {
+      status: 'retryable',
+      error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', message, { cause: err, retryable: true, details: typeof net === 'string' ? { errno: net } : {} }),
+    };
+  }
+  const details: Record<string, unknown> = { clickhouseCode: code, clickhouseMessage: message };
+  const name = typeof type === 'string' && type !== '' ? type : /\(([A-Z_]+)\)\s*(?:\(version [^)]*\))?\s*$/.exec(String((err as Error | null)?.message ?? ''))?.[1];
+  if (name !== undefined) details.clickhouseType = name;
+  return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_FAILED', `${name ?? 'code'} (${code}): ${message}`, { cause: err, details }) };
 }
 
 /** Create the read-only query service over a client. */
@@ -358,6 +402,7 @@ export function createQueryService(options: QueryServiceOptions): QueryService {
   const maxBytes = options.maxResultBytes ?? 256 * 1024 * 1024;
   // Limits go into the statement next to readonly: the embedded engine materializes a whole
   // result before we see a byte of it, so the engine itself must stop a runaway query.
+  const defaultDatabase = options.database ?? 'default';
   const limits = `readonly = 1, max_execution_time = ${Math.max(1, Math.floor(options.maxExecutionSeconds ?? 60))}, max_result_bytes = ${Math.floor(maxBytes)}, result_overflow_mode = 'throw'`;
   return {
     async query(sql, opts = {}) {
@@ -365,10 +410,15 @@ export function createQueryService(options: QueryServiceOptions): QueryService {
       if (!check.ok) return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_REFUSED', check.reason) };
       const format = check.format ?? opts.format ?? 'TabSeparated';
       if (!FORMAT_NAME.test(format)) return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_REFUSED', `not a format name: ${format}`) };
-      const statement = `${check.sql}${check.endsWithSettings ? ', ' : ' SETTINGS '}${limits} FORMAT ${format}`;
+      const database = opts.database ?? defaultDatabase;
+      if (!IDENTIFIER.test(database)) return { status: 'failure', error: new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `database "${database}" is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)`) };
+      const select = `${check.sql}${check.endsWithSettings ? ', ' : ' SETTINGS '}${limits} FORMAT ${format}`;
+      // The guard refused `;` and `USE` in the query itself, so this `USE` is the only one.
+      const statement = options.embedded ? `USE \`${database}\`; ${select}` : select;
       try {
         const result = await client.exec({
           query: statement,
+          ...(options.embedded ? {} : { http_headers: { 'X-ClickHouse-Database': database } }),
           ...(opts.params && Object.keys(opts.params).length > 0 ? { query_params: opts.params } : {}),
           ...(opts.signal ? { abort_signal: opts.signal } : {}),
         });
@@ -390,7 +440,7 @@ export function createQueryService(options: QueryServiceOptions): QueryService {
           value: { bytes, format, contentType: contentTypeOf(format), summary, queryId: result.query_id, text: () => bytes.toString('utf8') },
         };
       } catch (err) {
-        return failureOf(err, 'query failed');
+        return failureOf(err, [` SETTINGS ${limits}`, `, ${limits}`, ` FORMAT ${format}`]);
       }
     },
   };

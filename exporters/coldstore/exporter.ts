@@ -474,13 +474,29 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     status() {
       return { openSegments: open_.size, sealedSegments: sealedCount, stagedBytes: stagedBytes(), uploadedObjects, uploadedRows, lastError };
     },
-    async shutdown() {
+    async shutdown(shutdownOptions = {}) {
       if (stopped) return;
       stopped = true;
       if (timer) clearInterval(timer);
       if (retentionTimer) clearInterval(retentionTimer);
       await uploading?.catch(() => {});
-      // Open segments stay staged (durable) and continue after restart: no tiny objects per restart.
+      // A graceful stop with time left (the receiver's shutdownTimeoutMillis) seals and uploads
+      // what is staged, so the archive holds every acknowledged event once the process is gone.
+      // Past the deadline, or without one, staged data stays (durable) and goes up after restart.
+      const left = shutdownOptions.deadline === undefined ? 0 : shutdownOptions.deadline - Date.now();
+      if (left > 0 && stagedBytes() + pendingCheckpoints.length > 0) {
+        let timeout: NodeJS.Timeout | undefined;
+        const flushed = (async () => {
+          await exclusive(async () => {
+            for (const seg of [...open_.values()]) await seal(seg);
+          });
+          return kickUpload(true);
+        })().catch((err: unknown) => ({ status: 'retryable' as const, error: exportError('AUDIT_ERR_EXPORT_FAILED', `cold-storage flush at shutdown failed: ${(err as Error).message}`, err) }));
+        const result = await Promise.race([flushed, new Promise<undefined>((resolve) => (timeout = setTimeout(() => resolve(undefined), left)))]);
+        clearTimeout(timeout);
+        if (result === undefined) emit({ type: 'upload-failed', message: `cold-storage flush at shutdown did not finish in time; ${stagedBytes()} staged bytes are uploaded at the next start` });
+        else if (result.status !== 'success') emit({ type: 'upload-failed', message: `${result.error.message}; staged data is uploaded at the next start` });
+      }
       await exclusive(async () => {
         for (const seg of open_.values()) await seg.handle.close();
         open_.clear();

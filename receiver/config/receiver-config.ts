@@ -23,14 +23,18 @@ const enabledFlag = { enabled: z.boolean().default(true) };
 
 /**
  * Tamper evidence (docs/integrity.md): signed checkpoints (RFC 6962 Merkle roots in the C2SP
- * signed-note format) of every chain, stored in the WAL and copied to every store. Off by default so
- * the embedded defaults start without a key; when enabled the receiver refuses to start
- * (`AUDIT_ERR_KEY`) unless `signingKeyFile` holds a usable key.
+ * signed-note format) of every chain, stored in the WAL and copied to every store. On by default:
+ * without `signingKeyFile` the receiver signs with the key in `<dataDir>/keys`, created on the
+ * first start. A configured `signingKeyFile` must hold a usable key, or the receiver refuses to
+ * start (`AUDIT_ERR_KEY`).
  */
 export const IntegrityConfigSchema = z.strictObject({
-  /** Produce signed checkpoints. Default false. */
-  enabled: z.boolean().default(false),
-  /** Signer key file written by `otel-audit keys generate` (mode 0600). Required when enabled. */
+  /** Produce signed checkpoints. Default true. */
+  enabled: z.boolean().default(true),
+  /**
+   * Signer key file written by `otel-audit keys generate` (mode 0600). Absent: the one key in
+   * `<dataDir>/keys`, created (Ed25519, mode 0600, never overwritten) on the first start.
+   */
   signingKeyFile: z.string().min(1).optional(),
   /**
    * Verifier key files or strings of keys used before a rotation (kept so the receiver's own
@@ -56,7 +60,13 @@ export const ReceiverConfigSchema = z.strictObject({
   auth: AuthConfigSchema.optional(),
   http: HttpServerConfigSchema.omit({ auth: true }).extend(enabledFlag).prefault({}),
   grpc: GrpcServerConfigSchema.omit({ auth: true }).extend(enabledFlag).prefault({}),
-  pipeline: PipelineConfigSchema.omit({ dataDir: true, instanceId: true }).prefault({}),
+  /**
+   * Graceful stop (SIGTERM/SIGINT): how long exporters may take to export what the WAL holds and
+   * to flush (cold storage seals and uploads its staged objects) before the process exits anyway;
+   * what is left is exported at the next start (ms). Default 30 000.
+   */
+  shutdownTimeoutMillis: PipelineConfigSchema.shape.shutdownTimeoutMillis,
+  pipeline: PipelineConfigSchema.omit({ dataDir: true, instanceId: true, shutdownTimeoutMillis: true }).prefault({}),
   exporters: z
     .strictObject({
       /** ClickHouse (embedded chDB at `<dataDir>/clickhouse` unless `url` is set). */

@@ -7,7 +7,7 @@
  * save, the same `(firstLsn, lastLsn)` range is handed out again — exporters write idempotently.
  */
 import { AuditError } from '../../common/errors.ts';
-import type { AuditExporter, ExportBatch, ExportResult, WalEntry } from '../contracts.ts';
+import type { AuditExporter, ExportBatch, ExportResult, ShutdownOptions, WalEntry } from '../contracts.ts';
 import type { Wal, WalPosition, WalReadResult, WalReader } from '../wal/wal.ts';
 
 /** Per-exporter runner settings (validated by the pipeline config). */
@@ -84,6 +84,8 @@ export class ExporterRunner {
   onCursorSaved: (() => void) | undefined;
   /** True once `exporter.start()` succeeded (so `stop()` knows whether to call `shutdown()`). */
   exporterStarted = false;
+  /** Set by {@link drain}: send what is there at once instead of waiting for a fuller batch. */
+  private draining = false;
 
   constructor(wal: Wal, exporter: AuditExporter, options: ExporterRunnerOptions) {
     this.wal = wal;
@@ -124,16 +126,31 @@ export class ExporterRunner {
   }
 
   /**
-   * Stop after the export in progress (if any) finishes (its cursor is saved if it succeeded), then
-   * shut the exporter down if it was started.
+   * Graceful stop, first half: export everything durable now (up to the WAL's durable end at the
+   * call) before `deadline` (Unix ms). Resolves true once the exporter acknowledged it all, false at
+   * the deadline or when the loop stopped (the rest stays in the WAL for the next start).
    */
-  async stop(): Promise<void> {
+  async drain(deadline: number): Promise<boolean> {
+    const target = this.wal.durableLsn;
+    this.draining = true;
+    for (;;) {
+      if ((this.saved?.lsn ?? 0) >= target) return true;
+      if (this.st.state === 'stopped' || Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Stop after the export in progress (if any) finishes (its cursor is saved if it succeeded), then
+   * shut the exporter down if it was started (with `options`, e.g. the deadline of its own flush).
+   */
+  async stop(options: ShutdownOptions = {}): Promise<void> {
     this.abort.abort();
     await this.loop;
     await this.reader?.close();
     if (this.exporterStarted) {
       this.exporterStarted = false;
-      await this.exporter.shutdown().catch(() => undefined);
+      await this.exporter.shutdown(options).catch(() => undefined);
     }
     this.st.state = 'stopped';
   }
@@ -191,7 +208,7 @@ export class ExporterRunner {
         if (!(await this.wal.waitForDurableBeyond(pos.lsn, signal))) break;
         continue;
       }
-      if (o.maxBatchDelayMillis > 0 && this.wal.durableLsn - pos.lsn < o.maxBatchEntries) {
+      if (o.maxBatchDelayMillis > 0 && !this.draining && this.wal.durableLsn - pos.lsn < o.maxBatchEntries) {
         this.st.state = 'batching';
         const deadline = new AbortController();
         const onAbort = () => deadline.abort();

@@ -76,6 +76,12 @@ export const PipelineConfigSchema = z.strictObject({
   maintenanceIntervalMillis: z.number().int().min(10).default(1000),
   /** Persist chain heads at least this often while appending (ms), to shorten recovery. Default 30 000. */
   headsSnapshotIntervalMillis: z.number().int().min(100).default(30_000),
+  /**
+   * Graceful stop: how long exporters may take to export what is in the WAL and flush (cold storage
+   * seals and uploads its staged objects) before the process exits anyway; what is left then is
+   * exported at the next start (ms). Default 30 000.
+   */
+  shutdownTimeoutMillis: z.number().int().min(0).max(3_600_000).default(30_000),
 });
 
 /** Pipeline config as written by users (every key optional). */

@@ -64,6 +64,11 @@ export interface PipelineStatus {
     /** Bytes behind the slowest exporter. */
     backlogBytes: number;
     commits: number;
+    /** Group commits whose write or fsync failed (each rolled back, answered retryable). */
+    writeFailures: number;
+    /** Successful repairs after such failures (appends accepted again). */
+    repairs: number;
+    /** Set while appends are refused after a failed write (the WAL retries by itself). */
     failed?: { code: string; message: string };
   };
   exporters: ExporterRunnerStatus[];
@@ -109,6 +114,12 @@ export interface AuditPipeline extends LogsConsumer {
   /** True after `start()` finished recovery and until shutdown begins. */
   readonly ready: boolean;
   /**
+   * Why ingest cannot succeed right now although the pipeline runs — the WAL cannot write (disk
+   * full, I/O error: it repairs itself) or back-pressure applies — else undefined. `/readyz`
+   * answers not ready while it is set.
+   */
+  readonly unavailable: string | undefined;
+  /**
    * Register an exporter (before `start()`). The pipeline starts it (retrying `exporter.start()`
    * with backoff while it fails — ingest does not wait for it) and shuts it down.
    */
@@ -153,6 +164,24 @@ interface ChainState {
   jsonPrefix: string;
   seq: number;
   hash: string;
+}
+
+/**
+ * An event sequenced and appended to the WAL but not yet durable: what the sequencer changed for
+ * it, so a failed write can be undone exactly (chain head, dedupe insert, in-flight id), and what
+ * the `onSequenced` hook gets once it is durable.
+ */
+interface Unsynced {
+  lsn: number;
+  chain: ChainState;
+  seq: number;
+  prevHash: string;
+  hash: string;
+  eventId: string;
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
 }
 
 /** Id words of records that carry no event (checkpoints). */
@@ -212,6 +241,9 @@ class Pipeline implements AuditPipeline {
   private inflight = new Map<string, number>();
   private inflightQueue: Array<{ lsn: number; id: string }> = [];
   private inflightHead = 0;
+  /** Appended, not yet durable, in LSN order (see {@link Unsynced}); consumed from `unsyncedHead`. */
+  private unsynced: Unsynced[] = [];
+  private unsyncedHead = 0;
   private pendingExporters: Array<{ exporter: AuditExporter; options: AddExporterOptions }> = [];
   private runners: ExporterRunner[] = [];
   private started = false;
@@ -243,6 +275,51 @@ class Pipeline implements AuditPipeline {
   get ready(): boolean {
     return this.accepting;
   }
+
+  get unavailable(): string | undefined {
+    const wal = this.wal;
+    if (!wal || !this.accepting) return undefined;
+    if (wal.failed) return `the WAL cannot write (${wal.failed.message}); retrying`;
+    return this.backpressureReason();
+  }
+
+  /** Entries up to `durable` are on disk: hand them to `onSequenced` (the checkpointer) in order. */
+  private onWalDurable = (durable: number): void => {
+    const q = this.unsynced;
+    let h = this.unsyncedHead;
+    const hook = this.hooks.onSequenced;
+    while (h < q.length && q[h]!.lsn <= durable) {
+      const e = q[h]!;
+      hook?.({ chainId: e.chain.chainId, seq: e.seq, hash: e.hash, lsn: e.lsn, recovered: false });
+      h++;
+    }
+    if (h === q.length) {
+      this.unsynced = [];
+      h = 0;
+    } else if (h > 4096 && h * 2 > q.length) {
+      this.unsynced = q.slice(h);
+      h = 0;
+    }
+    this.unsyncedHead = h;
+  };
+
+  /**
+   * The WAL discarded every record from `fromLsn` on (a failed write, docs/wal.md "A full disk"):
+   * undo the sequencer's work for them, newest first — chain heads step back (no seq gap), their
+   * ids leave the dedupe index (a retry is not mistaken for a duplicate) and the in-flight map.
+   */
+  private onWalRollback = (fromLsn: number): void => {
+    const q = this.unsynced;
+    while (q.length > this.unsyncedHead && q[q.length - 1]!.lsn >= fromLsn) {
+      const e = q.pop()!;
+      e.chain.seq = e.seq - 1;
+      e.chain.hash = e.prevHash;
+      this.dedupe.remove(e.w0, e.w1, e.w2, e.w3);
+      if (this.inflight.get(e.eventId) === e.lsn) this.inflight.delete(e.eventId);
+    }
+    const iq = this.inflightQueue;
+    while (iq.length > this.inflightHead && iq[iq.length - 1]!.lsn >= fromLsn) iq.pop();
+  };
 
   private onFsync = (kind: 'data' | 'file' | 'dir', millis: number): void => {
     const s = this.fsyncStats;
@@ -319,6 +396,8 @@ class Pipeline implements AuditPipeline {
       },
     );
     this.wal = wal;
+    wal.onDurable = this.onWalDurable;
+    wal.onRollback = this.onWalRollback;
     this.deadLetters = await DeadLetterStore.open(path.join(c.dataDir, 'dead-letters'), c.deadLetters);
     this.recovery = { ...report, durationMillis: performance.now() - t0, dedupeIdsLoaded };
     await this.checkDisk();
@@ -443,7 +522,8 @@ class Pipeline implements AuditPipeline {
       return this.retryable(new AuditError('AUDIT_ERR_NOT_READY', 'receiver is recovering its WAL', { retryable: true }));
     }
     const wal = this.wal!;
-    if (wal.failed) return { status: 'failure', error: wal.failed };
+    // A write failure clears (the WAL repairs itself): retryable, never a permanent failure.
+    if (wal.failed) return this.retryable(wal.failed);
     const bp = this.backpressureReason();
     if (bp) return this.retryable(new AuditError('AUDIT_ERR_BACKPRESSURE', bp, { retryable: true }));
 
@@ -467,7 +547,7 @@ class Pipeline implements AuditPipeline {
     c.nonAudit += nonAudit;
 
     // Stages 5-7, the sequencer: one synchronous block, dedupe → seq + hash chain → WAL append.
-    if (wal.failed) return { status: 'failure', error: wal.failed };
+    if (wal.failed) return this.retryable(wal.failed);
     if (!this.accepting) return this.retryable(new AuditError('AUDIT_ERR_SHUTDOWN', 'receiver is shutting down', { retryable: true }));
     const nowMs = this.now();
     const nowSec = Math.floor(nowMs / 1000);
@@ -512,7 +592,8 @@ class Pipeline implements AuditPipeline {
       );
       chain.seq = seq;
       chain.hash = hash;
-      this.hooks.onSequenced?.({ chainId: chain.chainId, seq, hash, lsn, recovered: false });
+      // onSequenced runs once this entry is durable (onWalDurable); a failed write undoes it.
+      this.unsynced.push({ lsn, chain, seq, prevHash, hash, eventId: p.eventId, w0: p.w0, w1: p.w1, w2: p.w2, w3: p.w3 });
       this.inflight.set(p.eventId, lsn);
       this.inflightQueue.push({ lsn, id: p.eventId });
       waitLsn = lsn;
@@ -526,7 +607,9 @@ class Pipeline implements AuditPipeline {
     if (waitLsn > 0) {
       const err = await wal.waitDurable(waitLsn);
       this.purgeInflight(wal.durableLsn);
-      if (err) return { status: 'failure', error: err };
+      // Not written (disk full, I/O error): rolled back, nothing of this request was kept; the
+      // client retries (503 + Retry-After / UNAVAILABLE) and the same ids are accepted then.
+      if (err) return this.retryable(err);
     }
     c.accepted += accepted;
     c.deduped += duplicates;
@@ -582,7 +665,7 @@ class Pipeline implements AuditPipeline {
   async appendCheckpoint(record: CheckpointRecord): Promise<OperationResult<{ lsn: number }>> {
     const wal = this.wal;
     if (!wal || !this.accepting) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'pipeline is not accepting'), retryAfterMillis: 1000 };
-    if (wal.failed) return { status: 'failure', error: wal.failed };
+    if (wal.failed) return { status: 'retryable', error: wal.failed, retryAfterMillis: 1000 };
     const chain = this.chains.get(record.chainId);
     if (!chain || record.treeSize > chain.seq) {
       return {
@@ -594,9 +677,11 @@ class Pipeline implements AuditPipeline {
     const json = `{"kind":"checkpoint","lsn":${lsn},${chain.jsonPrefix},"checkpoint":${JSON.stringify(record)}}`;
     wal.appendRecord(RECORD_TYPE_CHECKPOINT, lsn, ZERO_ID, Math.floor(this.now() / 1000), [json]);
     wal.startFlush();
-    this.checkpoints.set(record.chainId, record);
     const err = await wal.waitDurable(lsn);
-    if (err) return { status: 'failure', error: err };
+    if (err) return { status: 'retryable', error: err, retryAfterMillis: 1000 };
+    // Only a durable checkpoint is the chain's last one (a failed write discarded the record).
+    const last = this.checkpoints.get(record.chainId);
+    if (last === undefined || last.treeSize <= record.treeSize) this.checkpoints.set(record.chainId, record);
     return { status: 'success', value: { lsn } };
   }
 
@@ -625,6 +710,8 @@ class Pipeline implements AuditPipeline {
         bytes: wal?.totalBytes() ?? 0,
         backlogBytes: wal?.backlogBytes() ?? 0,
         commits: wal?.commits ?? 0,
+        writeFailures: wal?.writeFailures ?? 0,
+        repairs: wal?.repairs ?? 0,
         ...(wal?.failed ? { failed: { code: wal.failed.code, message: wal.failed.message } } : {}),
       },
       exporters,
@@ -662,7 +749,13 @@ class Pipeline implements AuditPipeline {
     if (this.inFlightRequests > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const wal = this.wal;
     if (wal) await wal.sync();
-    for (const r of this.runners) await r.stop(); // also shuts its exporter down
+    // Graceful stop: every exporter first exports what the WAL holds, then shuts down with the
+    // rest of the time (cold storage seals and uploads its staged objects), so the stores of a
+    // stopped receiver hold every acknowledged event. Past the deadline the rest waits in the WAL
+    // and in staging for the next start.
+    const deadline = Date.now() + this.config.shutdownTimeoutMillis;
+    if (wal && !wal.failed) await Promise.all(this.runners.map((r) => r.drain(deadline)));
+    await Promise.all(this.runners.map((r) => r.stop({ deadline }))); // also shuts its exporter down
     await this.maintaining?.catch(() => undefined);
     if (wal) {
       await wal.collectGarbage(this.dedupeChunks, () => this.persistHeads()).catch(() => undefined);

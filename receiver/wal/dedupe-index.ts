@@ -107,6 +107,38 @@ export class DedupeIndex {
     return false;
   }
 
+  /**
+   * Remove an id (the WAL discarded the record that inserted it: a failed write). Linear probing
+   * with backward-shift deletion: later members of the probe run move up, so lookups stay exact
+   * without tombstones. Returns whether the id was present.
+   */
+  remove(a: number, b: number, c: number, d: number): boolean {
+    const t = this.table;
+    const mask = this.mask;
+    let i = this.slotOf(a, b, c, d);
+    for (;;) {
+      const base = i * SLOT_WORDS;
+      if (t[base + 4] === 0) return false;
+      if (t[base] === a && t[base + 1] === b && t[base + 2] === c && t[base + 3] === d) break;
+      i = (i + 1) & mask;
+    }
+    // Empty slot i, then pull back every later member whose home slot is not in (i, j].
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const jb = j * SLOT_WORDS;
+      if (t[jb + 4] === 0) break;
+      const home = this.slotOf(t[jb]!, t[jb + 1]!, t[jb + 2]!, t[jb + 3]!);
+      const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (inRange) continue;
+      t.copyWithin(i * SLOT_WORDS, jb, jb + SLOT_WORDS);
+      i = j;
+    }
+    t.fill(0, i * SLOT_WORDS, i * SLOT_WORDS + SLOT_WORDS);
+    this.count--;
+    return true;
+  }
+
   /** Add an id read back from disk (recovery), keeping the earliest seen time. Expired ids are skipped. */
   addRecovered(a: number, b: number, c: number, d: number, seenAtSec: number, nowSec: number): void {
     if (seenAtSec + this.windowSeconds < nowSec || seenAtSec === 0) return;

@@ -9,6 +9,14 @@
  * Reading (exporters) streams records from disk through {@link WalReader}s, only up to the durable
  * end, so exporters never see a record that a crash could still take away, and the backlog stays
  * on disk rather than in the heap.
+ *
+ * A failed write or fsync (disk full, quota, I/O error) is a condition that can clear, not the end
+ * of the WAL (docs/wal.md "A full disk"): every record that was appended but is not durable — the
+ * failed batch and the one filling behind it — is discarded and its LSNs are given back
+ * (`nextLsn` returns to the durable end), `onRollback` tells the owner to undo what it did for
+ * them, and their waiters get a retryable `AUDIT_ERR_WAL_IO`. The WAL then refuses appends
+ * (`failed`) while a repair loop cuts the segment back to its durable size and probes with a real
+ * write + fdatasync; once a probe succeeds, appends are accepted again. Nothing durable is touched.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -30,6 +38,10 @@ import {
 import { FrameReader } from './frame-reader.ts';
 import { atomicWriteFile, closeFd, fdatasync, fsyncDir, openFd, readAt, writeFully, type FsyncObserver } from './fs-util.ts';
 
+function ftruncate(fd: number, len: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.ftruncate(fd, len, (e) => (e ? reject(e) : resolve())));
+}
+
 /** Options of {@link Wal.open}. */
 export interface WalOptions {
   /** Directory of the WAL (segments, cursors and state live below it). */
@@ -44,6 +56,8 @@ export interface WalOptions {
   onFsync?: FsyncObserver;
   /** Clock in Unix milliseconds (tests). */
   now?: () => number;
+  /** Pause between repair attempts after a failed write (ms). Default 1000. */
+  repairIntervalMillis?: number;
 }
 
 /** A position in the WAL: the last LSN consumed and where the next record starts. */
@@ -120,6 +134,9 @@ export class Wal {
   private flushScheduled = false;
   private spare: Buffer[] = [];
   private broken: AuditError | undefined;
+  private repairTimer: NodeJS.Timeout | undefined;
+  /** Bytes of the batch that failed (the next repair probe writes as much). */
+  private failedBytes = 0;
   private closed = false;
   private durableWaiters: Array<{ lsn: number; resolve: () => void }> = [];
   private cursors = new Map<string, WalPosition>();
@@ -131,6 +148,17 @@ export class Wal {
   durableLsn = 0;
   /** Count of batch commits (write + fdatasync). */
   commits = 0;
+  /** Count of failed batch commits (each rolled back) and of successful repairs after them. */
+  writeFailures = 0;
+  repairs = 0;
+  /**
+   * Called synchronously when appended records are discarded after a failed write: every record
+   * with LSN ≥ `fromLsn` is gone, and the next append gets `fromLsn` again. The owner undoes what it
+   * did at append time (chain heads, dedupe inserts) before any waiter hears of the failure.
+   */
+  onRollback: ((fromLsn: number) => void) | undefined;
+  /** Called after every commit with the new durable LSN (before the commit's waiters resume). */
+  onDurable: ((durableLsn: number) => void) | undefined;
 
   private constructor(options: WalOptions) {
     this.options = options;
@@ -269,7 +297,10 @@ export class Wal {
     return { buf, len: 0, firstLsn: this.nextLsn, lastLsn: this.nextLsn - 1, count: 0, promise: undefined, resolve: undefined };
   }
 
-  /** Whether appends fail (after an I/O error the WAL refuses further writes until restarted). */
+  /**
+   * The write error while appends are refused (from a failed write until a repair probe succeeds),
+   * else undefined. Retryable: the WAL repairs itself (see the module comment).
+   */
   get failed(): AuditError | undefined {
     return this.broken;
   }
@@ -391,12 +422,14 @@ export class Wal {
           this.durableLsn = batch.lastLsn;
           this.commits++;
         } catch (err) {
-          this.fail(ioError('WAL write failed', err));
+          this.inFlight = undefined;
+          this.rollback(batch, ioError('WAL write failed', err));
           return;
         } finally {
           this.inFlight = undefined;
         }
         if (batch.buf.length <= 8 << 20 && this.spare.length < 2) this.spare.push(batch.buf);
+        this.onDurable?.(this.durableLsn);
         batch.resolve?.(undefined);
         this.notifyDurable();
       }
@@ -413,10 +446,74 @@ export class Wal {
     for (const w of ready) w.resolve();
   }
 
-  private fail(err: AuditError): void {
+  /**
+   * After a failed write of `batch`: discard it and the batch filling behind it, give their LSNs
+   * back, let the owner undo its state (`onRollback`), fail their waiters (retryable), and start
+   * the repair loop. Appends are refused until a repair succeeds.
+   */
+  private rollback(batch: Batch, err: AuditError): void {
+    const filling = this.filling;
     this.broken = err;
-    this.inFlight?.resolve?.(err);
-    this.filling.resolve?.(err);
+    this.writeFailures++;
+    this.failedBytes = batch.len + filling.len;
+    this.nextLsn = batch.firstLsn;
+    this.filling = this.newBatch();
+    this.onRollback?.(batch.firstLsn);
+    batch.resolve?.(err);
+    filling.resolve?.(err);
+    this.scheduleRepair();
+  }
+
+  private scheduleRepair(): void {
+    if (this.closed || this.repairTimer) return;
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = undefined;
+      void this.repair();
+    }, this.options.repairIntervalMillis ?? 1000);
+    this.repairTimer.unref();
+  }
+
+  /**
+   * One repair attempt: cut the active segment back to its durable size (a torn batch may have
+   * reached the file, or the page cache after a failed fsync), then probe — write as many bytes as
+   * the failed batch held past the end, fdatasync, cut them off again. Success reopens appends;
+   * failure keeps them refused and tries again later. A segment half-created by a failed roll is
+   * removed (it never held a durable record).
+   */
+  private async repair(): Promise<void> {
+    if (this.closed || !this.broken) return;
+    const probe = Buffer.alloc(Math.min(16 << 20, Math.max(64 << 10, this.failedBytes)));
+    try {
+      const seg = this.segments.at(-1);
+      if (seg && this.activeFd >= 0) {
+        const fd = this.activeFd;
+        await ftruncate(fd, seg.size);
+        await fdatasync(fd);
+        await writeFully(fd, probe, 0, probe.length, seg.size);
+        await fdatasync(fd);
+        await ftruncate(fd, seg.size);
+        await fdatasync(fd);
+      } else {
+        const stale = path.join(this.segDir, segmentFileName(this.nextLsn));
+        if (!this.segments.some((x) => x.file === stale)) await fsp.rm(stale, { force: true });
+        const file = path.join(this.segDir, 'write-probe.tmp');
+        const fd = await openFd(file, 'w');
+        try {
+          await writeFully(fd, probe, 0, probe.length, 0);
+          await fdatasync(fd);
+        } finally {
+          await closeFd(fd);
+          await fsp.rm(file, { force: true });
+        }
+      }
+      this.broken = undefined;
+      this.failedBytes = 0;
+      this.repairs++;
+      if (this.filling.count > 0) this.startFlush();
+    } catch (err) {
+      this.broken = ioError('WAL write failed (retrying)', err);
+      this.scheduleRepair();
+    }
   }
 
   /** Start a new segment whose first record will be `firstLsn`: header, fsync file, fsync directory. */
@@ -430,11 +527,19 @@ export class Wal {
     const file = path.join(this.segDir, segmentFileName(firstLsn));
     const createdAt = this.now();
     const fd = await openFd(file, 'wx');
-    await writeFully(fd, encodeSegmentHeader(firstLsn, createdAt), 0, SEGMENT_HEADER_BYTES, 0);
-    const t0 = performance.now();
-    await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
-    this.options.onFsync?.('file', performance.now() - t0);
-    await fsyncDir(this.segDir, this.options.onFsync);
+    try {
+      await writeFully(fd, encodeSegmentHeader(firstLsn, createdAt), 0, SEGMENT_HEADER_BYTES, 0);
+      const t0 = performance.now();
+      await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+      this.options.onFsync?.('file', performance.now() - t0);
+      await fsyncDir(this.segDir, this.options.onFsync);
+    } catch (err) {
+      // Disk full while creating the segment: it never held a record; remove it so the next roll
+      // (after repair) can create it again.
+      await closeFd(fd).catch(() => undefined);
+      await fsp.rm(file, { force: true }).catch(() => undefined);
+      throw err;
+    }
     this.activeFd = fd;
     const seg: Segment = {
       firstLsn,
@@ -642,6 +747,8 @@ export class Wal {
     if (this.closed) return;
     await this.sync();
     this.closed = true;
+    if (this.repairTimer) clearTimeout(this.repairTimer);
+    this.repairTimer = undefined;
     while (this.flushing) await new Promise((r) => setImmediate(r));
     if (this.activeFd >= 0) await closeFd(this.activeFd);
     this.activeFd = -1;

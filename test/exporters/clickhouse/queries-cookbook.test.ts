@@ -65,7 +65,8 @@ beforeAll(async () => {
     },
   });
   expect((await exporter.export(batchOf(entries))).status).toBe('success');
-  service = createQueryService({ client: handle.client });
+  // As the receiver's endpoint runs them: unqualified names resolve against otel_audit.
+  service = createQueryService({ client: handle.client, database: 'otel_audit', embedded: handle.embedded });
 });
 afterAll(async () => {
   await handle.close();

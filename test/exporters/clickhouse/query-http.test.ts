@@ -73,6 +73,25 @@ describe('query service', () => {
     await handle.client.command({ query: `INSERT INTO ${db}.scratch VALUES (1)` });
   });
 
+  it('selects the current database per query on the one chDB session, also under concurrency', async () => {
+    const scoped = createQueryService({ client: handle.client, database: db, embedded: true });
+    const count = await scoped.query('SELECT count() FROM audit_events');
+    expect(count.status === 'success' && count.value.text()).toBe('50\n');
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const want = i % 2 === 0 ? db : 'system';
+        const r = await scoped.query('SELECT currentDatabase(), count() > 0 FROM (SELECT 1)', i % 2 === 0 ? {} : { database: 'system' });
+        return { want, got: r.status === 'success' ? r.value.text() : r.error.message };
+      }),
+    );
+    for (const r of results) expect(r.got).toBe(`${r.want}\t1\n`);
+    const bad = await scoped.query('SELECT 1', { database: 'x; DROP' });
+    expect(bad.status === 'failure' && bad.error.code).toBe('AUDIT_ERR_INVALID_ARGUMENT');
+    const unknown = await scoped.query('SELECT count() FROM nope');
+    expect(unknown.status === 'failure' && unknown.error.message).toMatch(/^query failed: UNKNOWN_TABLE \(60\): Unknown table expression identifier 'nope'/);
+    expect(unknown.status === 'failure' && unknown.error.message).not.toMatch(/SETTINGS readonly|query failed: query failed/);
+  });
+
   it('chDB enforces readonly = 1 itself (the second line of defence)', async () => {
     await expect(handle.client.command({ query: `INSERT INTO ${db}.scratch SETTINGS readonly = 1 VALUES (2)` })).rejects.toMatchObject({ code: '164', type: 'READONLY' });
     await expect(handle.client.command({ query: "SELECT * FROM file('/etc/hostname', 'LineAsString') SETTINGS readonly = 1" })).rejects.toMatchObject({ code: '164' });

@@ -96,3 +96,21 @@ describe('DedupeChunkStore', () => {
     expect((await readdir(dir)).every((n) => n.startsWith('ids-'))).toBe(true);
   });
 });
+
+describe('DedupeIndex.remove (rollback of a failed WAL write)', () => {
+  it('removes exactly the given ids; every other id is still found, across colliding probe runs', () => {
+    const idx = new DedupeIndex({ windowMillis: 60_000, maxIds: 100_000, initialCapacity: 16 });
+    // Few distinct trailing words: many ids share home slots, so removal must shift probe runs.
+    const ids = Array.from({ length: 5000 }, (_, i) => [0x01900000 + i, 0x7000 + (i % 3), 0x80000000 + (i % 7), i % 11]);
+    for (const [a, b, c, d] of ids) expect(idx.checkAndInsert(a!, b!, c!, d!, 100, 100)).toBe(false);
+    const removed = ids.filter((_, i) => i % 3 === 0);
+    for (const [a, b, c, d] of removed) expect(idx.remove(a!, b!, c!, d!)).toBe(true);
+    expect(idx.size).toBe(ids.length - removed.length);
+    expect(idx.remove(removed[0]![0]!, removed[0]![1]!, removed[0]![2]!, removed[0]![3]!)).toBe(false);
+    ids.forEach(([a, b, c, d], i) => {
+      // Kept ids are duplicates; removed ids are new again (and get inserted by this call).
+      expect(idx.checkAndInsert(a!, b!, c!, d!, 100, 100)).toBe(i % 3 !== 0);
+    });
+    expect(idx.size).toBe(ids.length);
+  });
+});
