@@ -64,7 +64,7 @@ export interface DedupeWindowOptions {
   pageBytes?: number;
   /** Pages kept in the lookup cache. Default 512. */
   cachePages?: number;
-  /** Frozen tables allowed to wait for their spill before the live table evicts instead. Default 2. */
+  /** Frozen tables allowed to wait for their spill before the live table evicts instead. Default 4. */
   maxPendingTables?: number;
   /** Resolves once the WAL is durable up to `lsn` (undefined = ok); spills wait for it. */
   waitDurable?: (lsn: number) => Promise<AuditError | undefined>;
@@ -153,7 +153,7 @@ export class DedupeWindow {
       bloomBitsPerId: 10,
       pageBytes: DEFAULT_RUN_PAGE_BYTES,
       cachePages: 512,
-      maxPendingTables: 2,
+      maxPendingTables: 4,
       ...options,
     };
     this.windowSec = Math.ceil(options.windowMillis / 1000);
@@ -640,6 +640,11 @@ export class DedupeWindow {
     } finally {
       for (const it of its) it.close();
     }
+  }
+
+  /** Resolves when the spills, merges and expiries queued so far are done (failed ones show in status). */
+  async idle(): Promise<void> {
+    await this.chain;
   }
 
   /** Wait for pending spills and merges, then close files. Idempotent. */
