@@ -1,0 +1,139 @@
+/**
+ * The dedupe window is set by time, not by the in-memory table: a real pipeline with a tiny
+ * `dedupeMaxIds`, real WAL segments exported and deleted, real run files, restarts.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditExporter, ExportBatch, ExportResult, IngestResult, WalEventEntry } from '../../../receiver/contracts.ts';
+import { createAuditPipeline, renderPrometheusMetrics, type AuditPipeline, type PipelineConfigInput, type PipelineHooks } from '../../../receiver/pipeline/index.ts';
+import type { AuditEvent } from '../../../schema/audit-event.ts';
+import { eventToRecord, makeEvent, request } from './fixtures.ts';
+
+let dir: string;
+const open: AuditPipeline[] = [];
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'dedupe-window-pipeline-'));
+});
+afterEach(async () => {
+  for (const p of open.splice(0)) await p.shutdown();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Records every exported event entry. */
+class CountingExporter implements AuditExporter {
+  readonly name = 'counting';
+  entries: WalEventEntry[] = [];
+  async start() {}
+  async shutdown() {}
+  async export(batch: ExportBatch): Promise<ExportResult> {
+    for (const e of batch.entries) if (e.kind === 'event') this.entries.push(e);
+    return { status: 'success' };
+  }
+  count(eventId: string): number {
+    return this.entries.filter((e) => e.event.eventId === eventId).length;
+  }
+}
+
+async function start(config: PipelineConfigInput, exporter: AuditExporter, hooks: PipelineHooks = {}): Promise<AuditPipeline> {
+  const p = createAuditPipeline({ dataDir: dir, instanceId: 'dedupe-1', wal: { segmentBytes: 64 * 1024 }, dedupeMaxIds: 1024, ...config }, hooks);
+  p.addExporter(exporter, { maxBatchDelayMillis: 0, initialBackoffMillis: 1, maxBackoffMillis: 20 });
+  await p.start();
+  open.push(p);
+  return p;
+}
+
+function success(r: IngestResult) {
+  if (r.status !== 'success') throw new Error(`expected success, got ${r.status}: ${'error' in r ? r.error.message : ''}`);
+  return r;
+}
+
+async function send(p: AuditPipeline, events: AuditEvent[]) {
+  return success(await p.consume(request(events.map((e) => eventToRecord(e))), { transport: 'http' }));
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 4000; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('pipeline: a dedupe window set by time', () => {
+  it('acknowledges a resend as a duplicate after the in-memory table turned over ten times, and after a restart; stored once', { timeout: 120_000 }, async () => {
+    const exp = new CountingExporter();
+    let p = await start({}, exp);
+    const first = makeEvent();
+    expect((await send(p, [first])).accepted).toBe(1);
+    const others: AuditEvent[] = [];
+    for (let n = 0; n < 20; n++) {
+      const batch = Array.from({ length: 512 }, () => makeEvent());
+      others.push(...batch);
+      expect((await send(p, batch)).accepted).toBe(512);
+    }
+    await until(() => exp.entries.length === 1 + others.length, 'export');
+    await until(async () => {
+      await p.maintain();
+      return p.status().wal.firstLsn > 1;
+    }, 'deletion of the first segment');
+    const st = p.status().dedupe;
+    expect(st.ids).toBeLessThanOrEqual(1024 * 5); // live table + frozen ones awaiting their spill
+    expect(st.runIds).toBeGreaterThan(9000);
+    expect(st.effectiveWindowMillis).toBe(st.windowMillis);
+    expect(st.diskBytesPerRunId).toBeGreaterThan(0);
+    expect(renderPrometheusMetrics(p.status())).toMatch(/otel_audit_dedupe_window_short 0/);
+
+    const again = await send(p, [first, others[100]!, others[5000]!]);
+    expect([again.accepted, again.duplicates]).toEqual([0, 3]);
+
+    await p.shutdown();
+    open.length = 0;
+    const exp2 = new CountingExporter();
+    p = await start({}, exp2);
+    expect(p.status().recovery!.dedupeIdsLoaded).toBeGreaterThan(9000);
+    const afterRestart = await send(p, [first, ...others.filter((_, i) => i % 50 === 0)]);
+    expect(afterRestart.accepted).toBe(0);
+    expect(afterRestart.duplicates).toBe(1 + Math.ceil(others.length / 50));
+    const fresh = makeEvent();
+    expect((await send(p, [fresh])).accepted).toBe(1);
+    await until(() => exp2.count(fresh.eventId) === 1, 'export of the fresh event');
+    // Stored once: exported once in the first life, never again.
+    expect(exp.count(first.eventId)).toBe(1);
+    expect(exp2.count(first.eventId)).toBe(0);
+    expect(exp2.entries.length).toBe(1);
+  });
+
+  it('accepts an id again once it is older than the window (plus at most one slice)', { timeout: 120_000 }, async () => {
+    let now = Date.now();
+    const exp = new CountingExporter();
+    const p = await start({ dedupeWindowMillis: 60_000, dedupeSliceMillis: 1000 }, exp, { now: () => now });
+    const first = makeEvent();
+    await send(p, [first]);
+    for (let n = 0; n < 6; n++) {
+      now += 1000;
+      await send(p, Array.from({ length: 512 }, () => makeEvent()));
+    }
+    await until(async () => {
+      await p.maintain();
+      return p.status().dedupe.runIds > 2000;
+    }, 'spills');
+    now += 30_000;
+    expect((await send(p, [first])).duplicates).toBe(1);
+    now += 62_000; // past the window and the slice it was accepted in
+    await p.maintain();
+    const r = await send(p, [first]);
+    expect([r.accepted, r.duplicates]).toEqual([1, 0]);
+    await until(() => exp.count(first.eventId) === 2, 'export of the re-accepted event');
+    // Runs whose every id left the window are deleted (what is left: the re-accepted id, spilled
+    // before its segment was deleted).
+    await until(async () => {
+      await p.maintain();
+      return p.status().dedupe.runIds <= 1;
+    }, 'expiry of runs');
+    const runs = (await readdir(path.join(dir, 'wal', 'dedupe'))).filter((n) => n.startsWith('run-'));
+    expect(runs.length).toBe(p.status().dedupe.runFiles);
+    expect(runs.length).toBeLessThanOrEqual(1);
+  });
+});
