@@ -48,7 +48,7 @@ export interface RunMeta {
   sliceMillis: number;
   /** Receive-time slice: floor(acceptedAtMillis / sliceMillis). */
   receiveSlice: number;
-  /** Id-time slice of a kind-1 run (floor(uuidMillis / sliceMillis)); -1 for kind 2. */
+  /** Id-time slice of a kind-1 run (floor(uuidMillis / sliceMillis)); kind 2: -1, or -2 for UUIDv7 ids whose time was implausible. */
   idSlice: number;
   /** Earliest and latest accept time (Unix seconds) of the ids in it: expiry. */
   minSeenAtSec: number;

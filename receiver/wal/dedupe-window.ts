@@ -132,7 +132,10 @@ export class DedupeWindow {
   private frozen: FrozenTable[] = [];
   private runs = new Map<string, Run>();
   private byIdSlice = new Map<number, Run[]>();
+  /** Full-width runs of ids that are not UUIDv7 (idSlice -1). */
   private fullRuns: Run[] = [];
+  /** Full-width runs of UUIDv7 ids whose time was implausible when accepted (idSlice -2). */
+  private fullV7Runs: Run[] = [];
   private readonly cache: RunPageCache;
   private coveredLsn = 0;
   private nextSeq = 1;
@@ -286,6 +289,8 @@ export class DedupeWindow {
     if (isUuidV7(b, c)) {
       const list = this.byIdSlice.get(Math.floor(uuidV7Millis(a, b) / this.o.sliceMillis));
       if (list) for (const r of list) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d)) return true;
+      for (const r of this.fullV7Runs) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d)) return true;
+      return false;
     }
     for (const r of this.fullRuns) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d)) return true;
     return false;
@@ -395,13 +400,13 @@ export class DedupeWindow {
       const c = ids[o + 2]!;
       const seenMs = ids[o + 4]! * 1000;
       const r = Math.floor(seenMs / slice);
-      let key = -(r + 1); // full-width run of receive slice r
+      let key = -(2 * r + 1); // full-width run of receive slice r, not UUIDv7
       if (isUuidV7(b, c)) {
         const ms = uuidV7Millis(a, b);
         const s = Math.floor(ms / slice);
         if (ms >= seenMs - this.o.windowMillis - this.o.clockSkewMillis && ms <= seenMs + this.o.clockSkewMillis && Math.abs(s - r) < GROUP_SPAN) {
           key = r * 2 * GROUP_SPAN + (s - r + GROUP_SPAN);
-        }
+        } else key = -(2 * r + 2); // full-width run of UUIDv7 ids with an implausible time
       }
       groupOf[i] = key;
       counts.set(key, (counts.get(key) ?? 0) + 1);
@@ -409,8 +414,8 @@ export class DedupeWindow {
     const groups = new Map<number, { meta: Omit<RunMeta, 'count'>; order: Uint32Array; fill: number }>();
     for (const [key, count] of counts) {
       const full = key < 0;
-      const r = full ? -key - 1 : Math.floor(key / (2 * GROUP_SPAN));
-      const s = full ? -1 : (key % (2 * GROUP_SPAN)) - GROUP_SPAN + r;
+      const r = full ? Math.floor((-key - 1) / 2) : Math.floor(key / (2 * GROUP_SPAN));
+      const s = full ? (-key % 2 === 1 ? -1 : -2) : (key % (2 * GROUP_SPAN)) - GROUP_SPAN + r;
       groups.set(key, {
         meta: { kind: full ? RUN_KIND_FULL : RUN_KIND_V7, sliceMillis: slice, receiveSlice: r, idSlice: s, minSeenAtSec: 0, maxSeenAtSec: 0, coveredLsn: 0 },
         order: new Uint32Array(count),
@@ -480,7 +485,8 @@ export class DedupeWindow {
       const list = this.byIdSlice.get(r.summary.meta.idSlice) ?? [];
       list.push(r);
       this.byIdSlice.set(r.summary.meta.idSlice, list);
-    } else this.fullRuns.push(r);
+    } else if (r.summary.meta.idSlice === -2) this.fullV7Runs.push(r);
+    else this.fullRuns.push(r);
   }
 
   private removeRun(r: Run): void {
@@ -489,7 +495,8 @@ export class DedupeWindow {
       const list = (this.byIdSlice.get(r.summary.meta.idSlice) ?? []).filter((x) => x !== r);
       if (list.length > 0) this.byIdSlice.set(r.summary.meta.idSlice, list);
       else this.byIdSlice.delete(r.summary.meta.idSlice);
-    } else this.fullRuns = this.fullRuns.filter((x) => x !== r);
+    } else if (r.summary.meta.idSlice === -2) this.fullV7Runs = this.fullV7Runs.filter((x) => x !== r);
+    else this.fullRuns = this.fullRuns.filter((x) => x !== r);
     this.cache.forget(r.file);
   }
 

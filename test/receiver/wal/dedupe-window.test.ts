@@ -140,7 +140,8 @@ describe('DedupeWindow', () => {
     await w.open(t0);
     w.finishRecovery();
     const recs: Rec[] = [];
-    const ids = Array.from({ length: 12_000 }, (_, i) => (i % 10 === 3 ? v4() : v7(t0 * 1000 + i * 10)));
+    // v7 ids, v4 ids, and v7 ids whose time is years before they are accepted (filed as untimed).
+    const ids = Array.from({ length: 12_000 }, (_, i) => (i % 10 === 3 ? v4() : i % 10 === 7 ? v7(1_500_000_000_000 + i) : v7(t0 * 1000 + i * 10)));
     await feed(w, recs, ids, t0, 1);
     const now = t0 + 200;
     await w.add(1, 12_000, [], now); // as the WAL does before deleting segments
