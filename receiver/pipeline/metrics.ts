@@ -45,6 +45,7 @@ export function renderPrometheusMetrics(status: PipelineStatus): string {
   metric('otel_audit_dedupe_run_disk_bytes', 'gauge', 'Bytes of on-disk dedupe runs.', [['', dd.runDiskBytes]]);
   metric('otel_audit_dedupe_summary_bytes', 'gauge', 'Memory of the in-memory summaries (fences, Bloom filters) of the dedupe runs.', [['', dd.summaryBytes]]);
   metric('otel_audit_dedupe_pending_spills', 'gauge', 'Frozen in-memory dedupe tables waiting to be written as runs.', [['', dd.pendingTables]]);
+  metric('otel_audit_dedupe_corrupt_pages', 'gauge', 'Dedupe run pages found corrupt (AUDIT_ERR_DEDUPE_CORRUPT); lookups that need them fail.', [['', dd.corrupt.length]]);
   metric('otel_audit_dedupe_page_reads_total', 'counter', 'Dedupe run pages read from disk by lookups (cache misses).', [['', dd.pageReads]]);
   metric('otel_audit_chain_seq', 'gauge', 'Last seq of each hash chain.', status.chains.map((ch) => [`{chain_id="${esc(ch.chainId)}",tenant_id="${esc(ch.tenantId)}"}`, ch.seq]));
   const ex = (f: (e: PipelineStatus['exporters'][number]) => number) => status.exporters.map((e) => [`{exporter="${esc(e.name)}"}`, f(e)] as [string, number]);

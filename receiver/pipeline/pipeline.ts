@@ -249,6 +249,7 @@ class Pipeline implements AuditPipeline {
       observer: this.onFsync,
       waitDurable: (lsn) => (this.wal ? this.wal.waitDurable(lsn) : Promise.resolve(undefined)),
       onWindowShort: (message) => process.emitWarning(`otel-audit: ${message}`, { code: 'OTEL_AUDIT_DEDUPE_WINDOW' }),
+      onCorrupt: (err) => process.emitWarning(`otel-audit: ${err.message}`, { code: 'OTEL_AUDIT_DEDUPE_CORRUPT' }),
     });
   }
 

@@ -286,6 +286,7 @@ export class RunWriter {
       fences,
       bloom: this.bloom,
       bloomK: this.bloomK,
+      verified: new Uint8Array(Math.ceil(this.pageCount / 8)).fill(0xff), // written by us
     };
     return { chunks: this.takeChunks(), meta: { ...m }, summary };
   }
@@ -302,6 +303,11 @@ export interface RunSummary {
   fences: Uint32Array;
   bloom: Uint32Array;
   bloomK: number;
+  /**
+   * One bit per page whose checksum was verified in this process (by a lookup or the background
+   * scrub): later reads of it skip the CRC, which costs more than the read itself.
+   */
+  verified: Uint8Array;
 }
 
 function runCorrupt(file: string, reason: string): AuditError {
@@ -361,6 +367,7 @@ export function readRunSummary(file: string): RunSummary {
       fences,
       bloom,
       bloomK: footer.readUInt32LE(64),
+      verified: new Uint8Array(Math.ceil(pageCount / 8)),
     };
   } finally {
     fs.closeSync(fd);
@@ -398,8 +405,11 @@ export class RunPageCache {
     return fd;
   }
 
-  /** Page `index` of `file`, checksum verified. Throws AUDIT_ERR_DEDUPE_CORRUPT on a mismatch. */
-  page(file: string, index: number, pageBytes: number): Buffer {
+  /**
+   * Page `index` of `file`, its checksum verified unless `verified` says it already was. Throws
+   * AUDIT_ERR_DEDUPE_CORRUPT on a mismatch.
+   */
+  page(file: string, index: number, pageBytes: number, verified?: Uint8Array): Buffer {
     const key = `${file}#${index}`;
     const hit = this.pages.get(key);
     if (hit) {
@@ -416,7 +426,10 @@ export class RunPageCache {
     }
     this.reads++;
     if (got !== pageBytes) throw runCorrupt(file, `page ${index} is short (${got} of ${pageBytes} bytes)`);
-    if (crc32(buf.subarray(4)) !== buf.readUInt32LE(0)) throw runCorrupt(file, `page ${index} checksum mismatch`);
+    if (!verified || (verified[index >>> 3]! & (1 << (index & 7))) === 0) {
+      if (!pageChecksumOk(buf)) throw runCorrupt(file, `page ${index} checksum mismatch`);
+      if (verified) verified[index >>> 3]! |= 1 << (index & 7);
+    }
     this.pages.set(key, buf);
     if (this.pages.size > this.maxPages) this.pages.delete(this.pages.keys().next().value as string);
     return buf;
@@ -440,12 +453,30 @@ export class RunPageCache {
   }
 }
 
-const scratch = new Uint32Array(2);
+/** True when a page's stored CRC-32 matches its content. */
+export function pageChecksumOk(page: Buffer): boolean {
+  return crc32(page.subarray(4)) === page.readUInt32LE(0);
+}
 
-/** Bloom check (kind 2 runs with a filter): false means certainly absent. */
-export function bloomMayContain(s: RunSummary, a: number, b: number, c: number, d: number): boolean {
+/** Offset of page `index` in a run file. */
+export function pageOffset(pageBytes: number, index: number): number {
+  return HEADER_BYTES + index * pageBytes;
+}
+
+const scratch = new Uint32Array(2);
+let scratchFor = -1;
+let lookupSeq = 0;
+
+/**
+ * Bloom check (kind 2 runs with a filter): false means certainly absent. The two base hashes are
+ * computed once per lookup (`seq`), not once per run.
+ */
+export function bloomMayContain(s: RunSummary, a: number, b: number, c: number, d: number, seq = -1): boolean {
   if (s.bloom.length === 0) return true;
-  bloomHashes(a, b, c, d, scratch);
+  if (seq < 0 || seq !== scratchFor) {
+    bloomHashes(a, b, c, d, scratch);
+    scratchFor = seq;
+  }
   const bits = s.bloom.length * 32;
   let x = scratch[0]!;
   for (let i = 0; i < s.bloomK; i++) {
@@ -454,6 +485,12 @@ export function bloomMayContain(s: RunSummary, a: number, b: number, c: number, 
     x = (x + scratch[1]!) >>> 0;
   }
   return true;
+}
+
+/** A new lookup sequence number (lets {@link bloomMayContain} reuse its hashes across runs). */
+export function nextLookupSeq(): number {
+  lookupSeq = (lookupSeq + 1) % 0x40000000;
+  return lookupSeq;
 }
 
 /** Key prefix of an id as stored in the fences of a run (two u32). */
@@ -483,7 +520,7 @@ const prefix = new Uint32Array(2);
  * Is the id in the run? At most one page is read in the usual case (a second only when the id
  * would sit exactly on a page boundary of equal key prefixes).
  */
-export function runContains(file: string, s: RunSummary, cache: RunPageCache, a: number, b: number, c: number, d: number): boolean {
+export function runContains(file: string, s: RunSummary, cache: RunPageCache, a: number, b: number, c: number, d: number, seq = -1): boolean {
   a >>>= 0;
   b >>>= 0;
   c >>>= 0;
@@ -492,7 +529,7 @@ export function runContains(file: string, s: RunSummary, cache: RunPageCache, a:
   const l = s.last;
   if (s.meta.count === 0) return false;
   if (compareIds(a, b, c, d, f[0]!, f[1]!, f[2]!, f[3]!) < 0 || compareIds(a, b, c, d, l[0]!, l[1]!, l[2]!, l[3]!) > 0) return false;
-  if (s.meta.kind === RUN_KIND_FULL && !bloomMayContain(s, a, b, c, d)) return false;
+  if (s.meta.kind === RUN_KIND_FULL && !bloomMayContain(s, a, b, c, d, seq)) return false;
   if (!fencePrefix(s, a, b, c, prefix)) return false;
   const p0 = prefix[0]!;
   const p1 = prefix[1]!;
@@ -509,7 +546,7 @@ export function runContains(file: string, s: RunSummary, cache: RunPageCache, a:
     } else hi = mid - 1;
   }
   for (; p < s.pageCount; p++) {
-    const page = cache.page(file, p, s.pageBytes);
+    const page = cache.page(file, p, s.pageBytes, s.verified);
     const r = s.meta.kind === RUN_KIND_V7 ? searchV7Page(page, s, p, a, b, c, d) : searchFullPage(page, a, b, c, d);
     if (r !== 0) return r > 0;
     // Ran past the end of the page: only a next page starting with the same prefix can hold it.

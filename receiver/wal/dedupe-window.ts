@@ -38,6 +38,9 @@ import {
   RunWriter,
   compareIds,
   isUuidV7,
+  nextLookupSeq,
+  pageChecksumOk,
+  pageOffset,
   readRunSummary,
   runContains,
   uuidV7Millis,
@@ -72,6 +75,10 @@ export interface DedupeWindowOptions {
   observer?: FsyncObserver;
   /** Called when the effective window falls below the configured one (and then at most every 10 min). */
   onWindowShort?: (message: string) => void;
+  /** Called once per run page found corrupt by the background scrub (lookups of it then fail). */
+  onCorrupt?: (error: AuditError) => void;
+  /** Pages the background scrub verifies per `maintain()` call. Default 2048 (16 MiB). */
+  scrubPagesPerCall?: number;
 }
 
 /** What {@link DedupeWindow.status} reports. */
@@ -100,6 +107,11 @@ export interface DedupeWindowStatus {
   effectiveWindowMillis: number;
   /** Last spill / merge / expiry error, if the last attempt failed. */
   lastError?: { code: string; message: string };
+  /** Corrupt run pages found by the background scrub (AUDIT_ERR_DEDUPE_CORRUPT messages). */
+  corrupt: string[];
+  /** Bytes of the runs' page fences and Bloom filters (the parts that grow with the ids). */
+  fenceBytes: number;
+  bloomBytes: number;
 }
 
 interface Run {
@@ -126,7 +138,7 @@ function corrupt(what: string, reason: string, cause?: unknown): AuditError {
 
 /** The time-windowed dedupe index (see the module comment). Call `open()` before use. */
 export class DedupeWindow {
-  private readonly o: Required<Omit<DedupeWindowOptions, 'waitDurable' | 'observer' | 'onWindowShort'>> & DedupeWindowOptions;
+  private readonly o: Required<Omit<DedupeWindowOptions, 'waitDurable' | 'observer' | 'onWindowShort' | 'onCorrupt'>> & DedupeWindowOptions;
   private readonly windowSec: number;
   private active: DedupeIndex;
   private frozen: FrozenTable[] = [];
@@ -148,6 +160,9 @@ export class DedupeWindow {
   private lastError: AuditError | undefined;
   private legacyChunks: string[] = [];
   private recovering = true;
+  /** Runs whose pages were all verified by the scrub (or written by this process). */
+  private scrubbed = new Set<string>();
+  private corruptFound: AuditError[] = [];
 
   constructor(options: DedupeWindowOptions) {
     this.o = {
@@ -157,6 +172,7 @@ export class DedupeWindow {
       pageBytes: DEFAULT_RUN_PAGE_BYTES,
       cachePages: 512,
       maxPendingTables: 4,
+      scrubPagesPerCall: 2048,
       ...options,
     };
     this.windowSec = Math.ceil(options.windowMillis / 1000);
@@ -286,13 +302,14 @@ export class DedupeWindow {
 
   private inRuns(a: number, b: number, c: number, d: number, nowSec: number): boolean {
     const minSeen = nowSec - this.windowSec;
+    const seq = nextLookupSeq();
     if (isUuidV7(b, c)) {
       const list = this.byIdSlice.get(Math.floor(uuidV7Millis(a, b) / this.o.sliceMillis));
-      if (list) for (const r of list) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d)) return true;
-      for (const r of this.fullV7Runs) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d)) return true;
+      if (list) for (const r of list) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d, seq)) return true;
+      for (const r of this.fullV7Runs) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d, seq)) return true;
       return false;
     }
-    for (const r of this.fullRuns) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d)) return true;
+    for (const r of this.fullRuns) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d, seq)) return true;
     return false;
   }
 
@@ -378,7 +395,10 @@ export class DedupeWindow {
     }
     await this.commit(created, [], Math.max(this.coveredLsn, f.coveredLsn));
     // Lookups switch from the frozen table to the runs in one synchronous step.
-    for (const r of created) this.addRun(r);
+    for (const r of created) {
+      this.addRun(r);
+      this.scrubbed.add(r.name);
+    }
     this.frozen = this.frozen.filter((x) => x !== f);
     if (f.table.evictedBeforeSeconds > this.lostBeforeSec) this.lostBeforeSec = f.table.evictedBeforeSeconds;
     if (this.legacyChunks.length > 0 && !this.frozen.some((x) => x.coveredLsn <= f.coveredLsn)) {
@@ -524,7 +544,48 @@ export class DedupeWindow {
       await this.spillAll(); // retries a spill that failed earlier
       await this.dropExpired(nowSec);
       for (let i = 0; i < 4; i++) if (!(await this.mergeOne(nowSec))) break;
+      await this.scrub();
     });
+  }
+
+  /**
+   * Verify the checksums of up to `scrubPagesPerCall` pages of runs loaded from disk (async reads,
+   * off the lookup path). A bad page is reported (status, `onCorrupt`) and stays unverified, so a
+   * lookup that needs it fails with AUDIT_ERR_DEDUPE_CORRUPT rather than trusting it.
+   */
+  private async scrub(): Promise<void> {
+    let budget = this.o.scrubPagesPerCall;
+    for (const r of this.runs.values()) {
+      if (budget <= 0) return;
+      if (this.scrubbed.has(r.name)) continue;
+      const s = r.summary;
+      const fh = await fsp.open(r.file, 'r').catch(() => undefined);
+      if (!fh) continue;
+      try {
+        const buf = Buffer.allocUnsafe(s.pageBytes);
+        let complete = true;
+        for (let p = 0; p < s.pageCount; p++) {
+          if ((s.verified[p >>> 3]! & (1 << (p & 7))) !== 0) continue;
+          if (budget-- <= 0) {
+            complete = false;
+            break;
+          }
+          const { bytesRead } = await fh.read(buf, 0, s.pageBytes, pageOffset(s.pageBytes, p));
+          if (bytesRead === s.pageBytes && pageChecksumOk(buf)) s.verified[p >>> 3]! |= 1 << (p & 7);
+          else {
+            complete = false;
+            if (!this.corruptFound.some((e) => e.message.includes(`${r.file}: page ${p} `))) {
+              const err = corrupt(`dedupe run ${r.file}`, `page ${p} checksum mismatch (found by the background scrub)`);
+              this.corruptFound.push(err);
+              this.o.onCorrupt?.(err);
+            }
+          }
+        }
+        if (complete) this.scrubbed.add(r.name);
+      } finally {
+        await fh.close();
+      }
+    }
   }
 
   /** Drop expired ids from the in-memory table (one pass). */
@@ -632,6 +693,7 @@ export class DedupeWindow {
       const out: Run = { name, file, summary, bytes };
       await this.commit([out], inputs, this.coveredLsn);
       this.addRun(out);
+      this.scrubbed.add(out.name);
       for (const r of inputs) {
         this.removeRun(r);
         await fsp.rm(r.file, { force: true });
@@ -665,10 +727,15 @@ export class DedupeWindow {
     let runIds = 0;
     let disk = 0;
     let summary = 0;
+    let fenceBytes = 0;
+    let bloomBytes = 0;
     for (const r of this.runs.values()) {
       runIds += r.summary.meta.count;
       disk += r.bytes;
-      summary += r.summary.fences.byteLength + r.summary.bloom.byteLength + 32 + 200;
+      fenceBytes += r.summary.fences.byteLength;
+      bloomBytes += r.summary.bloom.byteLength;
+      // Fences, Bloom words, verified bits, and ~300 bytes of objects per run.
+      summary += r.summary.fences.byteLength + r.summary.bloom.byteLength + r.summary.verified.byteLength + 300;
     }
     return {
       memoryIds: this.size,
@@ -678,6 +745,8 @@ export class DedupeWindow {
       runIds,
       runDiskBytes: disk,
       summaryBytes: summary,
+      fenceBytes,
+      bloomBytes,
       diskBytesPerRunId: runIds > 0 ? disk / runIds : 0,
       summaryBytesPerRunId: runIds > 0 ? summary / runIds : 0,
       coveredLsn: this.coveredLsn,
@@ -685,6 +754,7 @@ export class DedupeWindow {
       windowMillis: this.o.windowMillis,
       effectiveWindowMillis: this.effectiveWindowMillis(nowSec),
       ...(this.lastError ? { lastError: { code: this.lastError.code, message: this.lastError.message } } : {}),
+      corrupt: this.corruptFound.map((e) => e.message),
     };
   }
 }

@@ -237,6 +237,32 @@ describe('DedupeWindow', () => {
     await expect(make().open(t0 + 20)).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && /manifest/.test((e as Error).message));
   });
 
+  it('finds a damaged page with the background scrub, reports it, and fails lookups that need it', async () => {
+    const t0 = 1_800_000_000;
+    let w = make();
+    await w.open(t0);
+    w.finishRecovery();
+    const ids = Array.from({ length: 2000 }, (_, i) => v7(t0 * 1000 + i));
+    await feed(w, [], ids, t0, 1);
+    await w.add(1, 2000, [], t0 + 20);
+    await w.close();
+    const run = (await readdir(dir)).find((n) => n.startsWith('run-'))!;
+    const s = readRunSummary(path.join(dir, run));
+    const buf = fs.readFileSync(path.join(dir, run));
+    buf[16 + 300]! ^= 0x10; // page 0
+    fs.writeFileSync(path.join(dir, run), buf);
+    const found: string[] = [];
+    w = new DedupeWindow({ dir, windowMillis, maxIds: 1024, sliceMillis: 60_000, onCorrupt: (e) => found.push(e.code) });
+    await w.open(t0 + 20); // the footer is intact: it opens
+    w.finishRecovery();
+    await w.maintain(t0 + 20);
+    expect(found).toEqual(['AUDIT_ERR_DEDUPE_CORRUPT']);
+    expect(w.status(t0 + 20).corrupt[0]).toMatch(new RegExp(`${run}.*page 0 checksum mismatch`));
+    const inPage0 = sortIds(ids).find((id) => compareIds(...id, s.first[0]!, s.first[1]!, s.first[2]!, s.first[3]!) === 0)!;
+    expect(() => w.checkAndInsert(...inPage0, t0 + 20, t0 + 20, 5000)).toThrow(/page 0 checksum mismatch/);
+    await w.close();
+  });
+
   it('converts chunk files of the previous format into runs', async () => {
     const t0 = 1_800_000_000;
     const ids = Array.from({ length: 50 }, (_, i) => v7(t0 * 1000 + i));
