@@ -114,6 +114,8 @@ interface LookupStats {
   p99Micros: number;
   meanMicros: number;
   pageReadsPerLookup: number;
+  /** CPU time (user + system) per lookup: steadier than wall-clock percentiles on a shared machine. */
+  cpuMicrosPerLookup: number;
 }
 
 /** Time `n` lookups of the ids `next()` writes into `w4`. */
@@ -123,6 +125,7 @@ function measure(index: DedupeWindow, n: number, nowSec: number, lsn: { v: numbe
   let dups = 0;
   const reads0 = index.status(nowSec).pageReads;
   let total = 0;
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     next(w);
     const t0 = process.hrtime.bigint();
@@ -132,9 +135,10 @@ function measure(index: DedupeWindow, n: number, nowSec: number, lsn: { v: numbe
     total += dt;
     if (dup) dups++;
   }
+  const cpu = process.cpuUsage(cpu0);
   times.sort();
   const r = (x: number) => Math.round(x * 100) / 100;
-  return { lookups: n, duplicates: dups, p50Micros: r(pct(times, 50)), p99Micros: r(pct(times, 99)), meanMicros: r(total / Math.max(1, n)), pageReadsPerLookup: r((index.status(nowSec).pageReads - reads0) / Math.max(1, n)) };
+  return { lookups: n, duplicates: dups, p50Micros: r(pct(times, 50)), p99Micros: r(pct(times, 99)), meanMicros: r(total / Math.max(1, n)), pageReadsPerLookup: r((index.status(nowSec).pageReads - reads0) / Math.max(1, n)), cpuMicrosPerLookup: r((cpu.user + cpu.system) / Math.max(1, n)) };
 }
 
 /** Pipeline throughput with one dedupe configuration for `seconds`. */
@@ -145,6 +149,7 @@ async function ingestRound(root: string, name: string, dedupeMaxIds: number, sec
   await p.start();
   let next = 0;
   let events = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
   const worker = async () => {
@@ -158,10 +163,11 @@ async function ingestRound(root: string, name: string, dedupeMaxIds: number, sec
   };
   await Promise.all(Array.from({ length: 4 }, worker));
   const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const st = p.status().dedupe;
   await p.shutdown();
   await rm(path.join(root, name), { recursive: true, force: true });
-  return { events, eventsPerSecond: Math.round(events / elapsed), runFiles: st.runFiles, runIds: st.runIds, effectiveWindowMillis: st.effectiveWindowMillis };
+  return { events, eventsPerSecond: Math.round(events / elapsed), cpuMicrosPerEvent: Math.round(((cpu.user + cpu.system) / Math.max(1, events)) * 100) / 100, runFiles: st.runFiles, runIds: st.runIds, effectiveWindowMillis: st.effectiveWindowMillis };
 }
 
 /** Run the benchmark (see the module comment). */
@@ -189,6 +195,7 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
     const files: string[] = [];
     let diskBytes = 0;
     let written = 0;
+    const byKind = { v7: { ids: 0, bytes: 0 }, v4: { ids: 0, bytes: 0 } };
     const tw = performance.now();
     for (let i = 0; i < slices; i++) {
       const name = `run-${String(files.length + 1).padStart(12, '0')}.bin`;
@@ -196,12 +203,16 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
       files.push(name);
       diskBytes += r.bytes;
       written += r.count;
+      byKind.v7.ids += r.count;
+      byKind.v7.bytes += r.bytes;
       if (perSliceV4 > 0) {
         const name4 = `run-${String(files.length + 1).padStart(12, '0')}.bin`;
         const r4 = writeV4Run(path.join(dir, name4), firstSlice + i, perSliceV4, sampleV4, Math.max(1, Math.floor(perSliceV4 / Math.max(1, Math.ceil(lookups / slices)))));
         files.push(name4);
         diskBytes += r4.bytes;
         written += r4.count;
+        byKind.v4.ids += r4.count;
+        byKind.v4.bytes += r4.bytes;
       }
     }
     const writeSeconds = (performance.now() - tw) / 1000;
@@ -279,15 +290,16 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
     const idPrefix = uuidv7().slice(0, 24);
     let idCounter = 0;
     const nextId = () => idPrefix + (idCounter++).toString(16).padStart(12, '0');
-    const rounds: Array<{ variant: string; eventsPerSecond: number; runFiles: number; runIds: number }> = [];
+    const rounds: Array<{ variant: string; eventsPerSecond: number; cpuMicrosPerEvent: number; runFiles: number; runIds: number }> = [];
     for (let i = 0; i < 2; i++) {
       for (const [variant, maxIds] of [['inMemoryOnly', 20_000_000], ['spilling', 8192]] as const) {
         const r = await ingestRound(root, `${variant}-${i}`, maxIds, ingestSeconds, requests, nextId);
-        rounds.push({ variant, eventsPerSecond: r.eventsPerSecond, runFiles: r.runFiles, runIds: r.runIds });
+        rounds.push({ variant, eventsPerSecond: r.eventsPerSecond, cpuMicrosPerEvent: r.cpuMicrosPerEvent, runFiles: r.runFiles, runIds: r.runIds });
       }
     }
     const mean = (v: string) => rounds.filter((r) => r.variant === v).reduce((s, r) => s + r.eventsPerSecond, 0) / 2;
     const ratio = mean('spilling') / Math.max(1, mean('inMemoryOnly'));
+    const cpuMean = (v: string) => rounds.filter((r) => r.variant === v).reduce((s, r) => s + r.cpuMicrosPerEvent, 0) / 2;
 
     return {
       scenario: 'dedupe-window',
@@ -299,6 +311,8 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
         writeSeconds: Math.round(writeSeconds * 10) / 10,
         diskBytes,
         diskBytesPerId: Math.round(diskPerId * 100) / 100,
+        diskBytesPerV7Id: Math.round((byKind.v7.bytes / Math.max(1, byKind.v7.ids)) * 100) / 100,
+        diskBytesPerV4Id: Math.round((byKind.v4.bytes / Math.max(1, byKind.v4.ids)) * 100) / 100,
       },
       memory: {
         openMillis: Math.round(openMillis),
@@ -310,7 +324,7 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
       },
       lookups: { duplicateV7: dupV7, freshV7Now: freshNow, freshV7InWindow: freshInWindow, ...(dupV4 ? { duplicateV4: dupV4 } : {}), freshV4 },
       extrapolated,
-      ingest: { rounds, inMemoryOnlyEventsPerSecond: Math.round(mean('inMemoryOnly')), spillingEventsPerSecond: Math.round(mean('spilling')), ratio: Math.round(ratio * 1000) / 1000 },
+      ingest: { rounds, inMemoryOnlyEventsPerSecond: Math.round(mean('inMemoryOnly')), spillingEventsPerSecond: Math.round(mean('spilling')), ratio: Math.round(ratio * 1000) / 1000, cpuMicrosPerEvent: { inMemoryOnly: cpuMean('inMemoryOnly'), spilling: cpuMean('spilling') }, cpuRatio: Math.round((cpuMean('spilling') / Math.max(0.001, cpuMean('inMemoryOnly'))) * 1000) / 1000 },
     };
   } finally {
     await rm(root, { recursive: true, force: true });
