@@ -2,9 +2,11 @@
  * The dedupe window is set by time, not by the in-memory table: a real pipeline with a tiny
  * `dedupeMaxIds`, real WAL segments exported and deleted, real run files, restarts.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditExporter, ExportBatch, ExportResult, IngestResult, WalEventEntry } from '../../../receiver/contracts.ts';
 import { createAuditPipeline, renderPrometheusMetrics, type AuditPipeline, type PipelineConfigInput, type PipelineHooks } from '../../../receiver/pipeline/index.ts';
@@ -135,5 +137,49 @@ describe('pipeline: a dedupe window set by time', () => {
     const runs = (await readdir(path.join(dir, 'wal', 'dedupe'))).filter((n) => n.startsWith('run-'));
     expect(runs.length).toBe(p.status().dedupe.runFiles);
     expect(runs.length).toBeLessThanOrEqual(1);
+  });
+
+  it('remembers every acknowledged id after SIGKILLs at arbitrary points of spills, manifest writes and segment deletions', { timeout: 180_000 }, async () => {
+    const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dedupe-crash-child.ts');
+    const acked: string[] = [];
+    for (let life = 0; life < 3; life++) {
+      const proc = spawn(process.execPath, [child, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let buf = '';
+      let ready = false;
+      let lifeAcks = 0;
+      let stderr = '';
+      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      proc.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line === 'READY') ready = true;
+          else if (line.startsWith('ACK ')) {
+            const ids = line.slice(4).split(',');
+            acked.push(...ids);
+            lifeAcks += ids.length;
+          }
+        }
+      });
+      const exited = new Promise<void>((r) => proc.on('exit', () => r()));
+      await until(() => ready || proc.exitCode !== null, 'child ready');
+      expect(stderr).not.toMatch(/Error/);
+      // Run past several spills and segment deletions, then kill at a random moment.
+      await until(() => lifeAcks >= 3000 || proc.exitCode !== null, 'acks');
+      await new Promise((r) => setTimeout(r, Math.random() * 300));
+      proc.kill('SIGKILL');
+      await exited;
+    }
+    expect(acked.length).toBeGreaterThan(9000);
+    const exp = new CountingExporter();
+    const p = await start({ dedupeMaxIds: 1024 }, exp);
+    expect(p.status().dedupe.runIds).toBeGreaterThan(0);
+    const byId = new Map(acked.map((id) => [id, true]));
+    const events = [...byId.keys()].map((eventId) => makeEvent({ eventId }));
+    let accepted = 0;
+    for (let i = 0; i < events.length; i += 500) accepted += (await send(p, events.slice(i, i + 500))).accepted;
+    expect(accepted).toBe(0);
   });
 });
