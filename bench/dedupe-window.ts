@@ -10,8 +10,8 @@
  *    fresh UUIDv4.
  * 3. Extrapolates memory and disk to 7 days at 10,000 events/s (6.05 billion ids).
  * 4. Runs the pipeline's `consume()` with the in-memory-only index (a table large enough never to
- *    spill) and with a small table that spills to runs all the time, alternating, and reports the
- *    throughput ratio.
+ *    spill) and with a 65,536-id table that spills to runs every few seconds (and merges them),
+ *    alternating, and reports the throughput and CPU-per-event ratios.
  *
  *   npx node bench/dedupe-window.ts [--quick] [--ids 100000000]    or    npm run bench -- --only dedupe-window
  */
@@ -293,12 +293,11 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
     // Ingest: in-memory-only table vs a small table that spills (same requests, alternating).
     const pool = tiny ? 4 : 16;
     const requests = Array.from({ length: pool }, () => request(Array.from({ length: 512 }, () => eventToRecord(makeEvent()))));
-    const idPrefix = uuidv7().slice(0, 24);
-    let idCounter = 0;
-    const nextId = () => idPrefix + (idCounter++).toString(16).padStart(12, '0');
+    // Real UUIDv7s (random bits matter here: runs are sorted and searched by them).
+    const nextId = () => uuidv7();
     const rounds: Array<{ variant: string; eventsPerSecond: number; cpuMicrosPerEvent: number; runFiles: number; runIds: number }> = [];
     for (let i = 0; i < 2; i++) {
-      for (const [variant, maxIds] of [['inMemoryOnly', 20_000_000], ['spilling', 8192]] as const) {
+      for (const [variant, maxIds] of [['inMemoryOnly', 20_000_000], ['spilling', 65_536]] as const) {
         const r = await ingestRound(root, `${variant}-${i}`, maxIds, ingestSeconds, requests, nextId);
         rounds.push({ variant, eventsPerSecond: r.eventsPerSecond, cpuMicrosPerEvent: r.cpuMicrosPerEvent, runFiles: r.runFiles, runIds: r.runIds });
       }
