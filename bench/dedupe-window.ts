@@ -25,6 +25,7 @@ import { crc32 } from 'node:zlib';
 import type { DecodedLogs } from '../receiver/contracts.ts';
 import { createAuditPipeline } from '../receiver/pipeline/index.ts';
 import { RUN_KIND_FULL, RUN_KIND_V7, RunWriter, compareIds } from '../receiver/wal/dedupe-run.ts';
+import { DedupeIndex } from '../receiver/wal/dedupe-index.ts';
 import { DedupeWindow } from '../receiver/wal/dedupe-window.ts';
 import { eventToRecord, makeEvent, request, uuidv7 } from '../test/receiver/pipeline/fixtures.ts';
 
@@ -273,6 +274,26 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
     });
     await index.close();
 
+    // Baseline in the same process: the in-memory table alone (the index before runs existed).
+    const table = new DedupeIndex({ windowMillis: WINDOW_MILLIS, maxIds: Math.max(1 << 20, lookups * 2) });
+    const baseTimes = new Float64Array(lookups);
+    const bw = new Uint32Array(4);
+    const bcpu0 = process.cpuUsage();
+    for (let i = 0; i < lookups; i++) {
+      idWords(nowMs + Math.floor(Math.random() * 1000), bw);
+      const t0 = process.hrtime.bigint();
+      table.checkAndInsert(bw[0]!, bw[1]!, bw[2]!, bw[3]!, nowSec, nowSec);
+      baseTimes[i] = Number(process.hrtime.bigint() - t0) / 1000;
+    }
+    const bcpu = process.cpuUsage(bcpu0);
+    baseTimes.sort();
+    const inMemoryOnlyFresh = {
+      lookups,
+      p50Micros: Math.round(pct(baseTimes, 50) * 100) / 100,
+      p99Micros: Math.round(pct(baseTimes, 99) * 100) / 100,
+      cpuMicrosPerLookup: Math.round(((bcpu.user + bcpu.system) / lookups) * 100) / 100,
+    };
+
     // Memory and disk at 7 days × 10,000 events/s.
     // Fences and Bloom filters grow with the ids; the rest is per run file (≈ 3 runs per hourly slice
     // once merged: UUIDv7 ids of this slice, stragglers of the previous one, untimed ids).
@@ -328,7 +349,7 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
         summaryBytesPerId: Math.round((st.summaryBytes / Math.max(1, written)) * 10000) / 10000,
         heapDeltaBytes: Math.max(0, heapDelta),
       },
-      lookups: { duplicateV7: dupV7, freshV7Now: freshNow, freshV7InWindow: freshInWindow, ...(dupV4 ? { duplicateV4: dupV4 } : {}), freshV4 },
+      lookups: { inMemoryOnlyFresh, duplicateV7: dupV7, freshV7Now: freshNow, freshV7InWindow: freshInWindow, ...(dupV4 ? { duplicateV4: dupV4 } : {}), freshV4 },
       extrapolated,
       ingest: { rounds, inMemoryOnlyEventsPerSecond: Math.round(mean('inMemoryOnly')), spillingEventsPerSecond: Math.round(mean('spilling')), ratio: Math.round(ratio * 1000) / 1000, cpuMicrosPerEvent: { inMemoryOnly: cpuMean('inMemoryOnly'), spilling: cpuMean('spilling') }, cpuRatio: Math.round((cpuMean('spilling') / Math.max(0.001, cpuMean('inMemoryOnly'))) * 1000) / 1000 },
     };
