@@ -217,6 +217,7 @@ export class DedupeWindow {
     await fsp.mkdir(this.o.dir, { recursive: true });
     const manifestFile = path.join(this.o.dir, MANIFEST);
     let listed: string[] = [];
+    let haveManifest = true;
     try {
       const text = await fsp.readFile(manifestFile, 'utf8');
       let parsed: { body: { version: number; coveredLsn: number; nextSeq: number; files: string[] }; crc: number };
@@ -232,8 +233,16 @@ export class DedupeWindow {
       listed = parsed.body.files;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      haveManifest = false;
     }
     const names = await fsp.readdir(this.o.dir);
+    if (!haveManifest) {
+      // The manifest is written before any run (below), and replaced atomically: runs without it
+      // mean it was removed by hand — the ids it described would be lost silently.
+      const runs = names.filter((n) => RUN_NAME.test(n));
+      if (runs.length > 0) throw corrupt(manifestFile, `missing, but ${runs.length} run file(s) are present (e.g. ${runs[0]})`);
+      await this.commit([], [], 0);
+    }
     for (const name of listed) {
       if (!RUN_NAME.test(name)) throw corrupt(manifestFile, `lists an invalid run name ${JSON.stringify(name)}`);
       const file = path.join(this.o.dir, name);
@@ -401,7 +410,8 @@ export class DedupeWindow {
     }
     this.frozen = this.frozen.filter((x) => x !== f);
     if (f.table.evictedBeforeSeconds > this.lostBeforeSec) this.lostBeforeSec = f.table.evictedBeforeSeconds;
-    if (this.legacyChunks.length > 0 && !this.frozen.some((x) => x.coveredLsn <= f.coveredLsn)) {
+    // Legacy ids were all frozen by finishRecovery(); once no frozen table is left they are in runs.
+    if (this.legacyChunks.length > 0 && !this.recovering && this.frozen.length === 0) {
       for (const file of this.legacyChunks) await fsp.rm(file, { force: true });
       this.legacyChunks = [];
     }

@@ -235,6 +235,8 @@ describe('DedupeWindow', () => {
     await expect(w.open(t0 + 20)).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && (e as Error).message.includes(run));
     fs.writeFileSync(path.join(dir, 'manifest.json'), '{"body":{"version":1,"coveredLsn":5,"nextSeq":1,"files":[]},"crc":1}');
     await expect(make().open(t0 + 20)).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && /manifest/.test((e as Error).message));
+    fs.rmSync(path.join(dir, 'manifest.json'));
+    await expect(make().open(t0 + 20)).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && /manifest.json: missing, but \d+ run file/.test((e as Error).message));
   });
 
   it('finds a damaged page with the background scrub, reports it, and fails lookups that need it', async () => {
