@@ -3,13 +3,16 @@
  * `dedupeMaxIds`, real WAL segments exported and deleted, real run files, restarts.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditExporter, ExportBatch, ExportResult, IngestResult, WalEventEntry } from '../../../receiver/contracts.ts';
 import { createAuditPipeline, renderPrometheusMetrics, type AuditPipeline, type PipelineConfigInput, type PipelineHooks } from '../../../receiver/pipeline/index.ts';
+import { isAuditError } from '../../../common/errors.ts';
+import { readRunSummary } from '../../../receiver/wal/dedupe-run.ts';
+import { wordsToUuid } from '../../../receiver/wal/format.ts';
 import type { AuditEvent } from '../../../schema/audit-event.ts';
 import { eventToRecord, makeEvent, request } from './fixtures.ts';
 
@@ -181,5 +184,39 @@ describe('pipeline: a dedupe window set by time', () => {
     let accepted = 0;
     for (let i = 0; i < events.length; i += 500) accepted += (await send(p, events.slice(i, i + 500))).accepted;
     expect(accepted).toBe(0);
+  });
+
+  it('answers failure with AUDIT_ERR_DEDUPE_CORRUPT when a lookup needs a damaged run page, and reports it', { timeout: 120_000 }, async () => {
+    const exp = new CountingExporter();
+    let p = await start({}, exp);
+    for (let n = 0; n < 6; n++) await send(p, Array.from({ length: 512 }, () => makeEvent()));
+    await until(async () => {
+      await p.maintain();
+      return p.status().dedupe.runIds > 2000;
+    }, 'spills');
+    await p.shutdown();
+    open.length = 0;
+    const dedupeDir = path.join(dir, 'wal', 'dedupe');
+    const run = (await readdir(dedupeDir)).find((n) => n.startsWith('run-'))!;
+    const summary = readRunSummary(path.join(dedupeDir, run));
+    const firstId = wordsToUuid(summary.first[0]!, summary.first[1]!, summary.first[2]!, summary.first[3]!);
+    const buf = await readFile(path.join(dedupeDir, run));
+    buf[16 + 200]! ^= 0x08; // inside page 0, which holds the run's first id
+    await writeFile(path.join(dedupeDir, run), buf);
+
+    const exp2 = new CountingExporter();
+    p = await start({}, exp2);
+    const before = makeEvent();
+    const r = await p.consume(request([eventToRecord(before), eventToRecord(makeEvent({ eventId: firstId }))]), { transport: 'http' });
+    expect(r.status).toBe('failure');
+    if (r.status === 'failure') {
+      expect(isAuditError(r.error, 'AUDIT_ERR_DEDUPE_CORRUPT')).toBe(true);
+      expect(r.error.message).toContain(run);
+    }
+    // The record sequenced before the failing lookup is kept (durable, exported once).
+    await until(() => exp2.count(before.eventId) === 1, 'export of the record before the failure');
+    await p.maintain(); // the background scrub finds the page too
+    expect(p.status().dedupe.corrupt.length).toBe(1);
+    expect(renderPrometheusMetrics(p.status())).toMatch(/otel_audit_dedupe_corrupt_pages 1/);
   });
 });
