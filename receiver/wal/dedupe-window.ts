@@ -220,7 +220,7 @@ export class DedupeWindow {
     let haveManifest = true;
     try {
       const text = await fsp.readFile(manifestFile, 'utf8');
-      let parsed: { body: { version: number; coveredLsn: number; nextSeq: number; files: string[] }; crc: number };
+      let parsed: { body: { version: number; coveredLsn: number; nextSeq: number; files: string[]; lostBeforeSec?: number }; crc: number };
       try {
         parsed = JSON.parse(text) as typeof parsed;
       } catch (err) {
@@ -230,6 +230,8 @@ export class DedupeWindow {
       if (parsed.body.version !== 1 || !Array.isArray(parsed.body.files)) throw corrupt(manifestFile, `unsupported manifest version ${parsed.body.version}`);
       this.coveredLsn = parsed.body.coveredLsn;
       this.nextSeq = parsed.body.nextSeq;
+      // Ids evicted before a restart are still missing: the window stays short (and is warned about) until they would have expired.
+      this.lostBeforeSec = parsed.body.lostBeforeSec ?? 0;
       listed = parsed.body.files;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -491,7 +493,9 @@ export class DedupeWindow {
     if (created.length > 0) await fsyncDir(this.o.dir, this.o.observer);
     const files = [...this.runs.keys()].filter((n) => !removed.some((r) => r.name === n));
     for (const r of created) files.push(r.name);
-    const body = { version: 1, coveredLsn, nextSeq: this.nextSeq, files };
+    let lost = Math.max(this.lostBeforeSec, this.active.evictedBeforeSeconds);
+    for (const f of this.frozen) lost = Math.max(lost, f.table.evictedBeforeSeconds);
+    const body = { version: 1, coveredLsn, nextSeq: this.nextSeq, files, ...(lost > 0 ? { lostBeforeSec: lost } : {}) };
     const text = JSON.stringify({ body, crc: crc32(JSON.stringify(body)) });
     const file = path.join(this.o.dir, MANIFEST);
     const tmp = `${file}.tmp-${process.pid}`;

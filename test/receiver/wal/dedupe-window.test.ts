@@ -293,5 +293,15 @@ describe('DedupeWindow', () => {
     expect(warnings[0]).toMatch(/shorter than the configured/);
     release();
     await w.close();
+    // Still short after a restart (the evicted ids are still missing), and warned about at start.
+    const again: string[] = [];
+    const w2 = new DedupeWindow({ dir, windowMillis, maxIds: 1024, onWindowShort: (m) => again.push(m) });
+    await w2.open(t0 + 60);
+    w2.finishRecovery();
+    w2.warnIfShort(t0 + 60);
+    expect(w2.effectiveWindowMillis(t0 + 60)).toBeLessThan(windowMillis);
+    expect(again.length).toBe(1);
+    expect(w2.effectiveWindowMillis(t0 + 60 + windowMillis / 1000)).toBe(windowMillis);
+    await w2.close();
   });
 });
