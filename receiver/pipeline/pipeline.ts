@@ -404,6 +404,7 @@ class Pipeline implements AuditPipeline {
   }
 
   private gcQueued = false;
+  private dedupeMaintaining = false;
   private collectGarbage(): Promise<void> {
     if (this.gcQueued) return Promise.resolve();
     this.gcQueued = true;
@@ -431,8 +432,15 @@ class Pipeline implements AuditPipeline {
         this.lastExpireAt = now;
         this.dedupe.expireMemory(nowSec);
       }
-      // Retry failed spills, drop runs that left the window, merge runs (status shows lastError).
-      await this.dedupe.maintain(nowSec).catch(() => undefined);
+      // Retry failed spills, drop runs that left the window, merge and scrub runs (status shows
+      // lastError). Not awaited: a merge of a large slice must not hold up segment deletion.
+      if (!this.dedupeMaintaining) {
+        this.dedupeMaintaining = true;
+        void this.dedupe
+          .maintain(nowSec)
+          .catch(() => undefined)
+          .finally(() => (this.dedupeMaintaining = false));
+      }
       if (now - this.headsSavedAt >= this.config.headsSnapshotIntervalMillis) await this.persistHeads().catch(() => undefined);
     })().finally(() => (this.maintaining = undefined));
     return this.maintaining;
@@ -685,6 +693,7 @@ class Pipeline implements AuditPipeline {
     this.shuttingDown = true;
     this.accepting = false;
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    this.dedupe.stopBackgroundWork();
     if (this.inFlightRequests > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const wal = this.wal;
     if (wal) await wal.sync();

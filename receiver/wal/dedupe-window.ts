@@ -163,6 +163,7 @@ export class DedupeWindow {
   /** Runs whose pages were all verified by the scrub (or written by this process). */
   private scrubbed = new Set<string>();
   private corruptFound: AuditError[] = [];
+  private closing = false;
 
   constructor(options: DedupeWindowOptions) {
     this.o = {
@@ -557,8 +558,8 @@ export class DedupeWindow {
     return this.enqueue(async () => {
       await this.spillAll(); // retries a spill that failed earlier
       await this.dropExpired(nowSec);
-      for (let i = 0; i < 4; i++) if (!(await this.mergeOne(nowSec))) break;
       await this.scrub();
+      for (let i = 0; i < 4 && !this.closing; i++) if (!(await this.mergeOne(nowSec))) break;
     });
   }
 
@@ -691,6 +692,7 @@ export class DedupeWindow {
             bytes += ch.length;
           }
           await new Promise((r) => setImmediate(r)); // let ingest run between slices of the merge
+          if (this.closing) throw new AuditError('AUDIT_ERR_SHUTDOWN', 'dedupe run merge interrupted by shutdown (the inputs are kept)');
         }
       }
       writer.widenSeen(minSeen, maxSeen);
@@ -730,8 +732,14 @@ export class DedupeWindow {
     await this.chain;
   }
 
-  /** Wait for pending spills and merges, then close files. Idempotent. */
+  /** Stop merging (a running merge stops at its next yield; its inputs stay): shutdown must not wait for one. */
+  stopBackgroundWork(): void {
+    this.closing = true;
+  }
+
+  /** Wait for pending spills (a running merge is abandoned; its inputs stay), then close files. Idempotent. */
   async close(): Promise<void> {
+    this.closing = true;
     await this.chain;
     this.cache.close();
   }

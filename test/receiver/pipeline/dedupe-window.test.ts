@@ -127,7 +127,6 @@ describe('pipeline: a dedupe window set by time', () => {
     now += 30_000;
     expect((await send(p, [first])).duplicates).toBe(1);
     now += 62_000; // past the window and the slice it was accepted in
-    await p.maintain();
     const r = await send(p, [first]);
     expect([r.accepted, r.duplicates]).toEqual([1, 0]);
     await until(() => exp.count(first.eventId) === 2, 'export of the re-accepted event');
@@ -215,8 +214,11 @@ describe('pipeline: a dedupe window set by time', () => {
     }
     // The record sequenced before the failing lookup is kept (durable, exported once).
     await until(() => exp2.count(before.eventId) === 1, 'export of the record before the failure');
-    await p.maintain(); // the background scrub finds the page too
-    expect(p.status().dedupe.corrupt.length).toBe(1);
+    // The background scrub finds the page too.
+    await until(async () => {
+      await p.maintain();
+      return p.status().dedupe.corrupt.length === 1;
+    }, 'scrub');
     expect(renderPrometheusMetrics(p.status())).toMatch(/otel_audit_dedupe_corrupt_pages 1/);
   });
 });
