@@ -54,6 +54,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'clickhouse-export', load: () => import('./clickhouse-export.ts'), tiny: { rows: 2000, batchSizes: [1000] } },
   { name: 'coldstore', load: () => import('./coldstore.ts'), tiny: { events: 2000 } },
   { name: 'outbox', load: () => import('./outbox.ts') },
+  { name: 'dedupe-window', load: () => import('./dedupe-window.ts'), tiny: { ids: 100_000, lookups: 5000, ingestSeconds: 1 } },
 ];
 
 /** Options of {@link runBench}. */

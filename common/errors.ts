@@ -34,6 +34,7 @@ export const AUDIT_ERROR_CODES = {
   AUDIT_ERR_INTEGRITY: 'integrity check failed',
   AUDIT_ERR_KEY: 'signing key problem',
   AUDIT_ERR_INTERNAL: 'internal error',
+  AUDIT_ERR_DEDUPE_CORRUPT: 'dedupe index run or manifest is corrupt',
 } as const;
 
 /** A stable error code, e.g. `AUDIT_ERR_INVALID_EVENT`. */

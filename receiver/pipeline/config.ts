@@ -37,8 +37,20 @@ export const PipelineConfigSchema = z.strictObject({
   durability: z.enum(['fsync', 'none']).default('fsync'),
   /** Dedupe window (ms). Default 7 days. */
   dedupeWindowMillis: z.number().int().min(1000).default(7 * 24 * 3600 * 1000),
-  /** Most event ids the dedupe index keeps in memory (27–53 bytes each). Default 3 000 000 (table ≤ 80 MiB). */
+  /**
+   * Most event ids of the dedupe index's in-memory table (27–53 bytes each); a full table is
+   * spilled to on-disk runs, so this bounds memory, not the window. Default 3 000 000 (≤ 80 MiB).
+   */
   dedupeMaxIds: z.number().int().min(1024).default(3_000_000),
+  /** Time slice of the on-disk dedupe runs (ms): runs are cut, merged and dropped per slice. Default 1 h. */
+  dedupeSliceMillis: z.number().int().min(1000).max(24 * 3600 * 1000).default(3600 * 1000),
+  /**
+   * A UUIDv7 id whose timestamp is further than this (ms) from when it was accepted, or older than
+   * the window, is filed as an id without a usable time (consulted by every lookup). Default 1 day.
+   */
+  dedupeClockSkewMillis: z.number().int().min(0).default(24 * 3600 * 1000),
+  /** Bloom filter bits per id (in memory) of runs of ids without a usable time; 0 = none. Default 10 (~1 % false positives, each costing one page read). */
+  dedupeBloomBitsPerId: z.number().int().min(0).max(32).default(10),
   /** Back-pressure when the WAL behind the slowest exporter exceeds this (bytes). Default 4 GiB. */
   maxBacklogBytes: bytes().default(4 * 1024 ** 3),
   /** Back-pressure when free disk space of the data dir falls below this (bytes). Default 512 MiB. */

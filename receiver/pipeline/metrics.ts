@@ -34,6 +34,19 @@ export function renderPrometheusMetrics(status: PipelineStatus): string {
   metric('otel_audit_dead_letters', 'gauge', 'Dead letters stored.', [['', status.deadLetters.stored]]);
   metric('otel_audit_dedupe_ids', 'gauge', 'Event ids held by the dedupe index.', [['', status.dedupe.ids]]);
   metric('otel_audit_dedupe_bytes', 'gauge', 'Memory of the dedupe index.', [['', status.dedupe.bytes]]);
+  const dd = status.dedupe;
+  metric('otel_audit_dedupe_window_seconds', 'gauge', 'Dedupe window: configured, and effective (shorter when ids had to be evicted).', [
+    ['{kind="configured"}', dd.windowMillis / 1000],
+    ['{kind="effective"}', dd.effectiveWindowMillis / 1000],
+  ]);
+  metric('otel_audit_dedupe_window_short', 'gauge', '1 while the effective dedupe window is shorter than configured.', [['', dd.effectiveWindowMillis < dd.windowMillis ? 1 : 0]]);
+  metric('otel_audit_dedupe_run_ids', 'gauge', 'Event ids in on-disk dedupe runs.', [['', dd.runIds]]);
+  metric('otel_audit_dedupe_run_files', 'gauge', 'On-disk dedupe run files.', [['', dd.runFiles]]);
+  metric('otel_audit_dedupe_run_disk_bytes', 'gauge', 'Bytes of on-disk dedupe runs.', [['', dd.runDiskBytes]]);
+  metric('otel_audit_dedupe_summary_bytes', 'gauge', 'Memory of the in-memory summaries (fences, Bloom filters) of the dedupe runs.', [['', dd.summaryBytes]]);
+  metric('otel_audit_dedupe_pending_spills', 'gauge', 'Frozen in-memory dedupe tables waiting to be written as runs.', [['', dd.pendingTables]]);
+  metric('otel_audit_dedupe_corrupt_pages', 'gauge', 'Dedupe run pages found corrupt (AUDIT_ERR_DEDUPE_CORRUPT); lookups that need them fail.', [['', dd.corrupt.length]]);
+  metric('otel_audit_dedupe_page_reads_total', 'counter', 'Dedupe run pages read from disk by lookups (cache misses).', [['', dd.pageReads]]);
   metric('otel_audit_chain_seq', 'gauge', 'Last seq of each hash chain.', status.chains.map((ch) => [`{chain_id="${esc(ch.chainId)}",tenant_id="${esc(ch.tenantId)}"}`, ch.seq]));
   const ex = (f: (e: PipelineStatus['exporters'][number]) => number) => status.exporters.map((e) => [`{exporter="${esc(e.name)}"}`, f(e)] as [string, number]);
   metric('otel_audit_exporter_lag_entries', 'gauge', 'Durable entries not yet exported.', ex((e) => e.lagEntries));

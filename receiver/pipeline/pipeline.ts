@@ -26,7 +26,7 @@ import { AUDIT_ATTR } from '../../schema/otlp-mapping.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { DeadLetterStore, type DeadLetter } from '../dead-letter/store.ts';
 import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.ts';
-import { DedupeChunkStore, DedupeIndex } from '../wal/dedupe-index.ts';
+import { DedupeWindow, type DedupeWindowStatus } from '../wal/dedupe-window.ts';
 import { atomicWriteFile } from '../wal/fs-util.ts';
 import { RECORD_TYPE_CHECKPOINT } from '../wal/format.ts';
 import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
@@ -75,7 +75,11 @@ export interface PipelineStatus {
   /** Names of exporters whose current batch got a permanent failure or that stopped on an error. */
   failingExporters: string[];
   deadLetters: { stored: number; written: number; writeErrors: number };
-  dedupe: { ids: number; bytes: number; windowMillis: number; effectiveWindowMillis: number; chunkFiles: number };
+  /**
+   * The dedupe index (docs/wal.md): `ids`/`bytes` of the in-memory tables, the runs on disk and
+   * their in-memory summaries, per-id costs, and the window. `chunkFiles` = `runFiles` (older name).
+   */
+  dedupe: { ids: number; bytes: number; windowMillis: number; effectiveWindowMillis: number; chunkFiles: number } & DedupeWindowStatus;
   backpressure: { active: boolean; reason?: string; freeDiskBytes: number; maxBacklogBytes: number; minFreeDiskBytes: number };
   counters: {
     /** Log records received (audit or not). */
@@ -232,8 +236,7 @@ class Pipeline implements AuditPipeline {
   private readonly now: () => number;
   private instanceId = '';
   private wal: Wal | undefined;
-  private dedupe: DedupeIndex;
-  private dedupeChunks: DedupeChunkStore;
+  private dedupe: DedupeWindow;
   private deadLetters: DeadLetterStore | undefined;
   private chains = new Map<string, ChainState>();
   private checkpoints = new Map<string, CheckpointRecord>();
@@ -268,8 +271,18 @@ class Pipeline implements AuditPipeline {
     this.config = config;
     this.hooks = hooks;
     this.now = hooks.now ?? Date.now;
-    this.dedupe = new DedupeIndex({ windowMillis: config.dedupeWindowMillis, maxIds: config.dedupeMaxIds });
-    this.dedupeChunks = new DedupeChunkStore(path.join(config.dataDir, 'wal', 'dedupe'), config.dedupeWindowMillis, this.onFsync);
+    this.dedupe = new DedupeWindow({
+      dir: path.join(config.dataDir, 'wal', 'dedupe'),
+      windowMillis: config.dedupeWindowMillis,
+      maxIds: config.dedupeMaxIds,
+      sliceMillis: config.dedupeSliceMillis,
+      clockSkewMillis: config.dedupeClockSkewMillis,
+      bloomBitsPerId: config.dedupeBloomBitsPerId,
+      observer: this.onFsync,
+      waitDurable: (lsn) => (this.wal ? this.wal.waitDurable(lsn) : Promise.resolve(undefined)),
+      onWindowShort: (message) => process.emitWarning(`otel-audit: ${message}`, { code: 'OTEL_AUDIT_DEDUPE_WINDOW' }),
+      onCorrupt: (err) => process.emitWarning(`otel-audit: ${err.message}`, { code: 'OTEL_AUDIT_DEDUPE_CORRUPT' }),
+    });
   }
 
   get ready(): boolean {
@@ -371,7 +384,7 @@ class Pipeline implements AuditPipeline {
     for (const cp of heads.checkpoints ?? []) this.checkpoints.set(cp.chainId, cp);
     this.headsLsn = heads.lsn;
     const nowSec = Math.floor(this.now() / 1000);
-    const dedupeIdsLoaded = await this.dedupeChunks.load(this.dedupe, nowSec);
+    const { runIds: dedupeIdsLoaded } = await this.dedupe.open(nowSec);
     const { wal, report } = await Wal.open(
       { dir: walDir, segmentBytes: c.wal.segmentBytes, durability: c.durability, retentionMillis: c.wal.retentionMillis, onFsync: this.onFsync, now: this.now },
       (rec) => {
@@ -380,7 +393,7 @@ class Pipeline implements AuditPipeline {
           this.checkpoints.set(cp.checkpoint.chainId, cp.checkpoint);
           return;
         }
-        this.dedupe.addRecovered(rec.id0, rec.id1, rec.id2, rec.id3, rec.receivedAtSeconds, nowSec);
+        this.dedupe.addRecovered(rec.id0, rec.id1, rec.id2, rec.id3, rec.receivedAtSeconds, nowSec, rec.lsn);
         if (rec.lsn <= heads.lsn) return;
         const e = JSON.parse(rec.payload.toString('utf8')) as { chainId: string; tenantId: string; seq: number; prevHash: string; hash: string };
         const cur = this.chains.get(e.chainId);
@@ -398,6 +411,8 @@ class Pipeline implements AuditPipeline {
     this.wal = wal;
     wal.onDurable = this.onWalDurable;
     wal.onRollback = this.onWalRollback;
+    this.dedupe.finishRecovery();
+    this.dedupe.warnIfShort(nowSec);
     this.deadLetters = await DeadLetterStore.open(path.join(c.dataDir, 'dead-letters'), c.deadLetters);
     this.recovery = { ...report, durationMillis: performance.now() - t0, dedupeIdsLoaded };
     await this.checkDisk();
@@ -468,6 +483,7 @@ class Pipeline implements AuditPipeline {
   }
 
   private gcQueued = false;
+  private dedupeMaintaining = false;
   private collectGarbage(): Promise<void> {
     if (this.gcQueued) return Promise.resolve();
     this.gcQueued = true;
@@ -476,7 +492,7 @@ class Pipeline implements AuditPipeline {
       const wal = this.wal;
       if (!wal) return;
       try {
-        await wal.collectGarbage(this.dedupeChunks, () => this.persistHeads());
+        await wal.collectGarbage(this.dedupe, () => this.persistHeads());
       } catch {
         // Deletion is retried on the next maintenance tick; the data is still there.
       }
@@ -493,8 +509,16 @@ class Pipeline implements AuditPipeline {
       const nowSec = Math.floor(now / 1000);
       if (now - this.lastExpireAt > 3600_000) {
         this.lastExpireAt = now;
-        this.dedupe.expire(nowSec);
-        await this.dedupeChunks.maintain(nowSec).catch(() => undefined);
+        this.dedupe.expireMemory(nowSec);
+      }
+      // Retry failed spills, drop runs that left the window, merge and scrub runs (status shows
+      // lastError). Not awaited: a merge of a large slice must not hold up segment deletion.
+      if (!this.dedupeMaintaining) {
+        this.dedupeMaintaining = true;
+        void this.dedupe
+          .maintain(nowSec)
+          .catch(() => undefined)
+          .finally(() => (this.dedupeMaintaining = false));
       }
       if (now - this.headsSavedAt >= this.config.headsSnapshotIntervalMillis) await this.persistHeads().catch(() => undefined);
     })().finally(() => (this.maintaining = undefined));
@@ -556,8 +580,18 @@ class Pipeline implements AuditPipeline {
     let accepted = 0;
     let duplicates = 0;
     const w = this.words;
+    let dedupeError: AuditError | undefined;
     for (const p of prepared) {
-      if (this.dedupe.checkAndInsert(p.w0, p.w1, p.w2, p.w3, nowSec, nowSec)) {
+      let duplicate: boolean;
+      try {
+        duplicate = this.dedupe.checkAndInsert(p.w0, p.w1, p.w2, p.w3, nowSec, nowSec, wal.nextLsn);
+      } catch (err) {
+        // A run page failed its checksum (AUDIT_ERR_DEDUPE_CORRUPT) or could not be read: the rest
+        // of the request is not sequenced; what was appended is still made durable below.
+        dedupeError = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', `dedupe lookup: ${(err as Error).message}`, { cause: err });
+        break;
+      }
+      if (duplicate) {
         duplicates++;
         const pending = this.inflight.get(p.eventId);
         if (pending !== undefined && pending > waitLsn) waitLsn = pending;
@@ -612,6 +646,7 @@ class Pipeline implements AuditPipeline {
       if (err) return this.retryable(err);
     }
     c.accepted += accepted;
+    if (dedupeError) return { status: 'failure', error: dedupeError };
     c.deduped += duplicates;
     return { status: 'success', accepted, duplicates, rejected: rejections.length, message: this.message(rejections, nonAuditDropped) };
   }
@@ -718,11 +753,10 @@ class Pipeline implements AuditPipeline {
       failingExporters: exporters.filter((e) => e.failing).map((e) => e.name),
       deadLetters: { stored: this.deadLetters?.count ?? 0, written: this.deadLetters?.written ?? 0, writeErrors: this.deadLetters?.writeErrors ?? 0 },
       dedupe: {
+        ...this.dedupe.status(nowSec),
         ids: this.dedupe.size,
         bytes: this.dedupe.bytes,
-        windowMillis: this.config.dedupeWindowMillis,
-        effectiveWindowMillis: this.dedupe.effectiveWindowMillis(nowSec),
-        chunkFiles: this.dedupeChunks.chunkCount,
+        chunkFiles: this.dedupe.runCount,
       },
       backpressure: {
         active: bp !== undefined,
@@ -746,6 +780,7 @@ class Pipeline implements AuditPipeline {
     this.shuttingDown = true;
     this.accepting = false;
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    this.dedupe.stopBackgroundWork();
     if (this.inFlightRequests > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const wal = this.wal;
     if (wal) await wal.sync();
@@ -758,10 +793,11 @@ class Pipeline implements AuditPipeline {
     await Promise.all(this.runners.map((r) => r.stop({ deadline }))); // also shuts its exporter down
     await this.maintaining?.catch(() => undefined);
     if (wal) {
-      await wal.collectGarbage(this.dedupeChunks, () => this.persistHeads()).catch(() => undefined);
+      await wal.collectGarbage(this.dedupe, () => this.persistHeads()).catch(() => undefined);
       if (!wal.failed) await this.persistHeads().catch(() => undefined);
       await wal.close();
     }
+    await this.dedupe.close().catch(() => undefined);
     await this.deadLetters?.flush();
     if (this.lockFile) await fsp.rm(this.lockFile, { force: true });
   }

@@ -1,24 +1,20 @@
 /**
- * The dedupe index: which event ids were accepted within the dedupe window.
+ * The in-memory table of the dedupe index: which event ids were accepted recently.
  *
- * In memory it is an open-addressing hash table (linear probing) in one `Uint32Array`: a slot is
- * five u32 words — the 128-bit UUID and the second it was first accepted (0 = empty slot). That is
- * 20 bytes per slot; the table grows by doubling at 75 % load, so it costs 27–53 bytes per id
- * (measured in test/receiver/wal/dedupe-index.test.ts and docs/wal.md), against ~150 bytes for a
- * `Map<string, number>`. Memory is bounded by `maxIds`: when full, the oldest quarter is evicted
- * and the effective window shrinks (reported in status), rather than memory growing without bound.
+ * An open-addressing hash table (linear probing) in one `Uint32Array`: a slot is five u32 words —
+ * the 128-bit UUID and the second it was first accepted (0 = empty slot). That is 20 bytes per
+ * slot; the table grows by doubling at 75 % load, so it costs 27–53 bytes per id (measured in
+ * test/receiver/wal/dedupe-index.test.ts and docs/wal.md), against ~150 bytes for a
+ * `Map<string, number>`. Memory is bounded by `maxIds`. {@link DedupeWindow} (dedupe-window.ts)
+ * spills a full table to on-disk runs, so the window is set by time; the table evicts its oldest
+ * quarter (the effective window shrinks, reported in status) only when spills cannot keep up.
  *
- * Persistence: ids are in each WAL record's binary header, so recovery rebuilds the index from the
- * segments still on disk. Before a segment is deleted its ids are written to a chunk file
- * (`dedupe/ids-<firstLsn>-<lastLsn>.bin`, 20 bytes per id) so the window outlives the segment.
- * Chunk format: magic "OTAUDDDP" (8 bytes), id count (u32 LE), CRC-32 of the body (u32 LE), then
- * per id the 16 UUID bytes and the accepted-at second (u32 LE).
+ * Chunk files (`dedupe/ids-<firstLsn>-<lastLsn>.bin`) are the previous persistence format, read once
+ * at start and converted to runs: magic "OTAUDDDP" (8 bytes), id count (u32 LE), CRC-32 of the body
+ * (u32 LE), then per id the 16 UUID bytes and the accepted-at second (u32 LE).
  */
-import * as fsp from 'node:fs/promises';
-import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { AuditError } from '../../common/errors.ts';
-import { atomicWriteFile, type FsyncObserver } from './fs-util.ts';
 
 const SLOT_WORDS = 5;
 const MAX_LOAD = 0.75;
@@ -83,6 +79,37 @@ export class DedupeIndex {
     let h = Math.imul(d ^ Math.imul(c, 0x9e3779b1), 0x85ebca6b) ^ Math.imul(b, 0xc2b2ae35) ^ a;
     h ^= h >>> 15;
     return (h >>> 0) & this.mask;
+  }
+
+  /** Ids first seen before this second were evicted for space (0 = none). */
+  get evictedBeforeSeconds(): number {
+    return this.evictedBeforeSec;
+  }
+
+  /** True when the id is present and within the window at `nowSec` (no change to the table). */
+  has(a: number, b: number, c: number, d: number, nowSec: number): boolean {
+    const t = this.table;
+    let i = this.slotOf(a, b, c, d);
+    for (;;) {
+      const base = i * SLOT_WORDS;
+      const seen = t[base + 4]!;
+      if (seen === 0) return false;
+      if (t[base] === a && t[base + 1] === b && t[base + 2] === c && t[base + 3] === d) return seen + this.windowSeconds >= nowSec;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** Every id with its first-seen second, compacted: five u32 words per id (a, b, c, d, second). */
+  snapshot(): Uint32Array {
+    const t = this.table;
+    const out = new Uint32Array(this.count * SLOT_WORDS);
+    let o = 0;
+    for (let base = 0; base < t.length; base += SLOT_WORDS) {
+      if (t[base + 4] === 0) continue;
+      out.set(t.subarray(base, base + SLOT_WORDS), o);
+      o += SLOT_WORDS;
+    }
+    return out;
   }
 
   /**
@@ -277,94 +304,12 @@ export function decodeDedupeChunk(buf: Buffer, file: string): DedupeId[] {
   return out;
 }
 
-const CHUNK_NAME = /^ids-(\d{20})-(\d{20})\.bin$/;
-
-/** File name of the chunk covering LSNs `first..last`. */
-export function dedupeChunkName(first: number, last: number): string {
-  return `ids-${String(first).padStart(20, '0')}-${String(last).padStart(20, '0')}.bin`;
-}
 
 /**
- * The chunk files of a dedupe directory: load them into an index, add one when segments are
- * deleted, and merge them (dropping expired ids) when there are many.
+ * Where the WAL puts the ids of segments it is about to delete (so the dedupe window outlives
+ * them): `add` must resolve only once every id of LSNs up to `last` is durable elsewhere, and throw
+ * to keep the segments. Implemented by {@link DedupeWindow} (dedupe-window.ts).
  */
-export class DedupeChunkStore {
-  private readonly dir: string;
-  private readonly windowSeconds: number;
-  private readonly observer: FsyncObserver | undefined;
-  /** Chunk files present, with the newest id time in each (for expiry). */
-  private chunks: Array<{ name: string; maxSeenAtSec: number }> = [];
-  /** Merge when more chunk files than this exist. */
-  readonly maxChunks: number;
-
-  constructor(dir: string, windowMillis: number, observer?: FsyncObserver, maxChunks = 16) {
-    this.dir = dir;
-    this.windowSeconds = Math.ceil(windowMillis / 1000);
-    this.observer = observer;
-    this.maxChunks = maxChunks;
-  }
-
-  /** Number of chunk files. */
-  get chunkCount(): number {
-    return this.chunks.length;
-  }
-
-  /** Load every chunk into `index`; deletes chunks whose ids have all expired. */
-  async load(index: DedupeIndex, nowSec: number): Promise<number> {
-    await fsp.mkdir(this.dir, { recursive: true });
-    let loaded = 0;
-    const names = (await fsp.readdir(this.dir)).filter((n) => CHUNK_NAME.test(n)).sort();
-    this.chunks = [];
-    for (const name of names) {
-      const ids = decodeDedupeChunk(await fsp.readFile(path.join(this.dir, name)), path.join(this.dir, name));
-      let max = 0;
-      for (const id of ids) {
-        if (id.seenAtSec > max) max = id.seenAtSec;
-        index.addRecovered(id.a, id.b, id.c, id.d, id.seenAtSec, nowSec);
-        loaded++;
-      }
-      if (max + this.windowSeconds < nowSec) await fsp.rm(path.join(this.dir, name), { force: true });
-      else this.chunks.push({ name, maxSeenAtSec: max });
-    }
-    return loaded;
-  }
-
-  /** Persist the ids of LSNs `first..last` (about to be deleted from the WAL). */
-  async add(first: number, last: number, ids: readonly DedupeId[], nowSec: number): Promise<void> {
-    const live = ids.filter((id) => id.seenAtSec + this.windowSeconds >= nowSec);
-    if (live.length > 0) {
-      const name = dedupeChunkName(first, last);
-      await atomicWriteFile(path.join(this.dir, name), encodeDedupeChunk(live), this.observer);
-      this.chunks = this.chunks.filter((c) => c.name !== name);
-      this.chunks.push({ name, maxSeenAtSec: live.reduce((m, id) => Math.max(m, id.seenAtSec), 0) });
-    }
-    await this.maintain(nowSec);
-  }
-
-  /** Delete expired chunks; merge all chunks into one when more than `maxChunks` exist. */
-  async maintain(nowSec: number): Promise<void> {
-    for (const c of [...this.chunks]) {
-      if (c.maxSeenAtSec + this.windowSeconds < nowSec) {
-        await fsp.rm(path.join(this.dir, c.name), { force: true });
-        this.chunks = this.chunks.filter((x) => x !== c);
-      }
-    }
-    if (this.chunks.length <= this.maxChunks) return;
-    const merged: DedupeId[] = [];
-    let first = Infinity;
-    let last = 0;
-    for (const c of this.chunks) {
-      const m = CHUNK_NAME.exec(c.name)!;
-      first = Math.min(first, Number(m[1]));
-      last = Math.max(last, Number(m[2]));
-      for (const id of decodeDedupeChunk(await fsp.readFile(path.join(this.dir, c.name)), c.name)) {
-        if (id.seenAtSec + this.windowSeconds >= nowSec) merged.push(id);
-      }
-    }
-    const name = dedupeChunkName(first, last);
-    // Write the merged file before removing the parts: a crash in between leaves duplicates, which load() tolerates.
-    await atomicWriteFile(path.join(this.dir, name), encodeDedupeChunk(merged), this.observer);
-    for (const c of this.chunks) if (c.name !== name) await fsp.rm(path.join(this.dir, c.name), { force: true });
-    this.chunks = [{ name, maxSeenAtSec: merged.reduce((m, id) => Math.max(m, id.seenAtSec), 0) }];
-  }
+export interface DedupeChunkStore {
+  add(first: number, last: number, ids: readonly DedupeId[], nowSec: number): Promise<void>;
 }

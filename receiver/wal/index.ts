@@ -17,7 +17,11 @@ export {
   wordsToUuid,
 } from './format.ts';
 export type { ParseRecordResult, RawRecord, SegmentHeaderResult } from './format.ts';
-export { DedupeChunkStore, DedupeIndex, decodeDedupeChunk, encodeDedupeChunk } from './dedupe-index.ts';
-export type { DedupeId, DedupeIndexOptions } from './dedupe-index.ts';
+export { DedupeIndex, decodeDedupeChunk, encodeDedupeChunk } from './dedupe-index.ts';
+export type { DedupeChunkStore, DedupeId, DedupeIndexOptions } from './dedupe-index.ts';
+export { DedupeWindow } from './dedupe-window.ts';
+export type { DedupeWindowOptions, DedupeWindowStatus } from './dedupe-window.ts';
+export { RUN_KIND_FULL, RUN_KIND_V7, RunPageCache, RunWriter, readRunSummary, runContains } from './dedupe-run.ts';
+export type { RunMeta, RunSummary } from './dedupe-run.ts';
 export { FrameReader } from './frame-reader.ts';
 export { readWalEntries } from './read-entries.ts';

@@ -71,6 +71,15 @@ describe('npm run bench -- --tiny', () => {
     expect(backlog.series.length).toBeGreaterThan(0);
     expect(backlog.drain.complete).toBe(true);
 
+    type Lookup = { lookups: number; duplicates: number };
+    const dedupe = results['dedupe-window'] as { runs: { ids: number }; lookups: Record<string, Lookup>; ingest: { rounds: unknown[] } };
+    expect(dedupe.runs.ids).toBeGreaterThan(0);
+    // Stored ids are found, fresh ones are not (ids are stored exactly: no false duplicates).
+    expect(dedupe.lookups['duplicateV7']!.duplicates).toBe(dedupe.lookups['duplicateV7']!.lookups);
+    expect(dedupe.lookups['freshV7InWindow']!.duplicates).toBe(0);
+    expect(dedupe.lookups['freshV4']!.duplicates).toBe(0);
+    expect(dedupe.ingest.rounds.length).toBe(4);
+
     const json = JSON.parse(await readFile(out.jsonFile, 'utf8')) as { results: object };
     expect(Object.keys(json.results).length).toBe(SCENARIOS.length);
     const md = await readFile(out.markdownFile, 'utf8');

@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DedupeChunkStore, DedupeIndex, decodeDedupeChunk, encodeDedupeChunk } from '../../../receiver/wal/dedupe-index.ts';
+import { DedupeIndex, decodeDedupeChunk, encodeDedupeChunk } from '../../../receiver/wal/dedupe-index.ts';
 import { uuidToWords } from '../../../receiver/wal/format.ts';
 import { uuidv7 } from '../pipeline/fixtures.ts';
 
@@ -77,23 +77,12 @@ describe('DedupeIndex', () => {
   });
 });
 
-describe('DedupeChunkStore', () => {
-  it('round-trips chunks, rejects a damaged one, merges many and drops expired ones', async () => {
+describe('legacy dedupe chunks', () => {
+  it('round-trip and reject a damaged one', () => {
     const buf = encodeDedupeChunk([{ a: 1, b: 2, c: 3, d: 4, seenAtSec: 5 }]);
     expect(decodeDedupeChunk(buf, 'x')).toEqual([{ a: 1, b: 2, c: 3, d: 4, seenAtSec: 5 }]);
     buf[20]! ^= 1;
     expect(() => decodeDedupeChunk(buf, 'x')).toThrow(/checksum/);
-
-    const store = new DedupeChunkStore(dir, 100_000, undefined, 4);
-    const idx = new DedupeIndex({ windowMillis: 100_000, maxIds: 10_000 });
-    await store.load(idx, 1000);
-    for (let i = 0; i < 6; i++) await store.add(i * 10 + 1, i * 10 + 10, [{ a: i, b: 0, c: 0, d: 1, seenAtSec: i === 0 ? 1 : 1000 }], 1000);
-    expect(store.chunkCount).toBeLessThanOrEqual(4);
-    const fresh = new DedupeIndex({ windowMillis: 100_000, maxIds: 10_000 });
-    await new DedupeChunkStore(dir, 100_000).load(fresh, 1000);
-    expect(fresh.size).toBe(5); // id 0 was seen at second 1: outside the window, dropped
-    expect(fresh.checkAndInsert(3, 0, 0, 1, 1000, 1000)).toBe(true);
-    expect((await readdir(dir)).every((n) => n.startsWith('ids-'))).toBe(true);
   });
 });
 

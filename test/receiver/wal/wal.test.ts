@@ -217,9 +217,10 @@ describe('WAL append, group commit and recovery', () => {
     const all = await ra.read(1000);
     expect(all.lastLsn).toBe(100);
     await wal.saveCursor('a', all.end);
-    const { DedupeChunkStore } = await import('../../../receiver/wal/dedupe-index.ts');
-    const chunks = new DedupeChunkStore(path.join(dir, 'dedupe'), 3600_000);
-    await chunks.load(new (await import('../../../receiver/wal/dedupe-index.ts')).DedupeIndex({ windowMillis: 3600_000, maxIds: 1000 }), 0);
+    const { DedupeWindow } = await import('../../../receiver/wal/dedupe-window.ts');
+    const chunks = new DedupeWindow({ dir: path.join(dir, 'dedupe'), windowMillis: 3600_000, maxIds: 1000 });
+    await chunks.open(0);
+    chunks.finishRecovery();
     expect(await wal.collectGarbage(chunks, async () => undefined)).toBe(0); // b has not moved
     const rb = wal.openReader(b);
     const half = await rb.read(50);
