@@ -54,6 +54,13 @@ export const ColdStoreConfigSchema = z.strictObject({
   format: z.enum(['parquet', 'ndjson.gz']).default('parquet'),
   /** zstd level for Parquet pages (1 fast … 19 small). */
   zstdLevel: z.number().int().min(1).max(19).default(3),
+  /**
+   * Parquet encoder. `auto` (default): the embedded ClickHouse engine's writer when the receiver
+   * runs one (about 5× faster than the JS encoder here), else the JS encoder. `engine` requires the
+   * embedded engine; `js` always uses the JS encoder (hyparquet-writer). Same columns, types and
+   * footer metadata either way.
+   */
+  parquetEncoder: z.enum(['auto', 'engine', 'js']).default('auto'),
   /** Flush an object when its staged rows reach this many bytes (uncompressed row JSON). */
   maxObjectBytes: z.number().int().min(1024).default(64 * MiB),
   /** Flush an object this long after its first row was staged. */

@@ -22,7 +22,7 @@ import { checkpointKeys } from './checkpoints.ts';
 import { type ColdStoreConfig, type ColdStoreConfigInput, localArchiveDir, parseColdStoreConfig } from './config.ts';
 import { escapeKeySegment, manifestKey } from './keys.ts';
 import { applyRetention, type RetentionReport } from './retention.ts';
-import { createObjectBuilder, eventHour, stagedChainSeq, stageLine } from './sealed-build.ts';
+import { createObjectBuilder, eventHour, type ParquetEngine, stagedChainSeq, stageLine } from './sealed-build.ts';
 import { fsyncDir, LocalDirectoryStore, type ObjectStore, S3ObjectStore, sha256Hex, writeFileAtomic } from './store.ts';
 
 /** Status of the exporter, for `/v1/audit/status` and tests. */
@@ -61,6 +61,11 @@ export interface ColdStoreExporterOptions {
   name?: string;
   /** Encode objects in the calling thread instead of a worker thread (default false). */
   buildInline?: boolean;
+  /**
+   * The embedded ClickHouse engine's Parquet writer (`chdbParquetEngine` over the receiver's shared
+   * chDB handle: one engine per process). Used when `parquetEncoder` is `auto` or `engine`.
+   */
+  parquetEngine?: ParquetEngine;
   /** Called with a message for every upload failure and recovery (default: none). */
   onEvent?: (event: { type: 'uploaded' | 'upload-failed' | 'retention'; message: string }) => void;
 }
@@ -108,7 +113,16 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
   const openDir = join(stagingDir, 'open');
   const sealedDir = join(stagingDir, 'sealed');
   const emit = options.onEvent ?? (() => {});
-  const builder = createObjectBuilder({ inline: options.buildInline });
+  if (config.parquetEncoder === 'engine' && options.parquetEngine === undefined) {
+    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', 'exporters.coldstore.parquetEncoder: "engine" needs the embedded ClickHouse engine (exporters.clickhouse enabled, without url)', {
+      details: { path: 'exporters.coldstore.parquetEncoder' },
+    });
+  }
+  const engine = config.parquetEncoder === 'js' ? undefined : options.parquetEngine;
+  const builder = createObjectBuilder({
+    inline: options.buildInline,
+    ...(engine === undefined ? {} : { engine, scratchDir: join(stagingDir, 'encode') }),
+  });
 
   const open_ = new Map<string, OpenSegment>();
   let watermarks: Record<string, number> = {};
