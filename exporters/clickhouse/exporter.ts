@@ -177,7 +177,7 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     };
     const files = new Set<string>();
     builder.build(
-      { ...source, chunkRows: config.insertChunkRows, ...(fileBase === undefined ? {} : { fileBase }) },
+      { ...source, ...(source.payloads ? { payloads: source.payloads } : {}), chunkRows: config.insertChunkRows, ...(fileBase === undefined ? {} : { fileBase }) },
       {
         plan(n) {
           planned = n;

@@ -5,7 +5,7 @@
  * takes them as the HTTP body). Chunks are reported one by one, so the caller inserts chunk n
  * while chunk n+1 is being built.
  */
-import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
@@ -19,8 +19,10 @@ export interface NativeBuildRequest {
   payloads?: string[];
   /** Parsed entries (when the caller already has them). */
   entries?: WalEntry[];
-  /** Rows per Native block / INSERT. */
+  /** Rows per chunk (one INSERT each). */
   chunkRows: number;
+  /** Rows per Native block inside a chunk (default {@link NATIVE_BLOCK_ROWS}). */
+  blockRows?: number;
   /**
    * Write chunk n to `<fileBase>.<n>.native` (embedded engine); absent: return the bytes.
    * The directory is created when missing.
@@ -54,31 +56,81 @@ export interface NativeBuildSink {
   fail(err: Error): void;
 }
 
-/** Build synchronously, reporting each chunk to `sink` as soon as it is ready. */
+/** Rows per Native block inside a chunk: bounds the builder's memory to a block's objects. */
+export const NATIVE_BLOCK_ROWS = 8192;
+
+/** The WAL writes event entries with this prefix; anything else is parsed to learn its kind. */
+const EVENT_PREFIX = '{"kind":"event"';
+
+/**
+ * Build synchronously, reporting each chunk to `sink` as soon as it is ready.
+ *
+ * Memory: a chunk is written as consecutive Native blocks of {@link NATIVE_BLOCK_ROWS} rows, each
+ * parsed, mapped and encoded only when its turn comes, so the parsed objects of one block at a
+ * time are alive, not those of the whole batch. ClickHouse reads a file or body of several blocks as
+ * one insert (the deduplication token covers it; ClickHouse numbers the blocks it forms after
+ * squashing deterministically for the same input).
+ */
 export function buildNative(req: NativeBuildRequest, sink: Omit<NativeBuildSink, 'fail'>): void {
-  const entries: WalEntry[] = req.entries ?? (req.payloads ?? []).map((p) => JSON.parse(p) as WalEntry);
-  const events: WalEventEntry[] = [];
   const checkpoints: CheckpointRecord[] = [];
-  for (const e of entries) {
-    if (e.kind === 'event') events.push(e);
-    else if (e.kind === 'checkpoint') checkpoints.push(e.checkpoint);
+  // Which items are events (chunking counts events only, as the JSON path does). Payloads that do
+  // not start with the event prefix are parsed now (checkpoints are rare); an event-prefixed
+  // payload is checked to really be an event when it is parsed for its block.
+  const eventItems: Array<string | WalEventEntry> = [];
+  if (req.entries !== undefined) {
+    for (const e of req.entries) {
+      if (e.kind === 'event') eventItems.push(e);
+      else if (e.kind === 'checkpoint') checkpoints.push(e.checkpoint);
+    }
+  } else {
+    for (const p of req.payloads ?? []) {
+      if (p.startsWith(EVENT_PREFIX)) {
+        eventItems.push(p);
+        continue;
+      }
+      const e = JSON.parse(p) as WalEntry;
+      if (e.kind === 'event') eventItems.push(e);
+      else if (e.kind === 'checkpoint') checkpoints.push(e.checkpoint);
+    }
   }
-  const chunks = Math.ceil(events.length / req.chunkRows);
+  // The classified list holds what is needed; drop the request's reference to the payload array so
+  // each payload can be collected once its row is built (the worker owns its copy of the request).
+  req.payloads = undefined;
+  const blockRows = req.blockRows ?? NATIVE_BLOCK_ROWS;
+  const entryOf = (item: string | WalEventEntry): WalEventEntry => {
+    if (typeof item !== 'string') return item;
+    const e = JSON.parse(item) as WalEntry;
+    if (e.kind !== 'event') throw new Error(`WAL payload starts as an event but is a ${String(e.kind)}`);
+    return e;
+  };
+  const chunks = Math.ceil(eventItems.length / req.chunkRows);
   sink.plan(chunks);
   if (req.fileBase !== undefined && chunks > 0) mkdirSync(join(req.fileBase, '..'), { recursive: true });
   for (let c = 0; c < chunks; c++) {
-    const slice = events.slice(c * req.chunkRows, (c + 1) * req.chunkRows);
-    const bytes = encodeAuditRowsNative(slice.map(walEntryToAuditRow));
-    if (req.fileBase !== undefined) {
-      const file = `${req.fileBase}.${c}.native`;
-      // Not fsync'd: a crash loses nothing (the WAL still holds the batch and it is rebuilt).
-      writeFileSync(file, bytes);
-      sink.chunk({ index: c, rows: slice.length, file });
-    } else {
-      sink.chunk({ index: c, rows: slice.length, bytes });
+    const from = c * req.chunkRows;
+    const to = Math.min(eventItems.length, from + req.chunkRows);
+    const file = req.fileBase === undefined ? undefined : `${req.fileBase}.${c}.native`;
+    // Not fsync'd: a crash loses nothing (the WAL still holds the batch and it is rebuilt).
+    const fd = file === undefined ? undefined : openSync(file, 'w');
+    const parts: Buffer[] = [];
+    try {
+      for (let b = from; b < to; b += blockRows) {
+        const rows = [];
+        for (let i = b; i < Math.min(to, b + blockRows); i++) {
+          rows.push(walEntryToAuditRow(entryOf(eventItems[i]!)));
+          eventItems[i] = ''; // release the payload text once its row exists
+        }
+        const block = encodeAuditRowsNative(rows);
+        if (fd !== undefined) writeSync(fd, block);
+        else parts.push(block);
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
+    if (file !== undefined) sink.chunk({ index: c, rows: to - from, file });
+    else sink.chunk({ index: c, rows: to - from, bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts) });
   }
-  sink.done({ chunks, events: events.length, checkpoints });
+  sink.done({ chunks, events: eventItems.length, checkpoints });
 }
 
 /** Builds Native blocks off (or on) the calling thread. */

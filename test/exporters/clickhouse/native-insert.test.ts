@@ -14,6 +14,10 @@ import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { AUDIT_EVENTS_COLUMNS } from '../../../exporters/clickhouse/ddl.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { codecFor, encodeAuditRowsNative, NativeBuffer } from '../../../exporters/clickhouse/native-format.ts';
+import { buildNative, removeFiles, type NativeChunk } from '../../../exporters/clickhouse/native-build.ts';
+import { insertNative } from '../../../exporters/clickhouse/insert.ts';
+import { applyMigrations } from '../../../exporters/clickhouse/migrations.ts';
+import { AUDIT_ROW_COLUMNS } from '../../../schema/audit-row.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
 import type { AuditEvent } from '../../../schema/audit-event.ts';
 import { walEntryToAuditRow } from '../../../schema/audit-row.ts';
@@ -164,6 +168,28 @@ describe('Native insert ≡ JSONEachRow insert', () => {
       expect(await count(db)).toBe(2500);
     } finally {
       await exporter.shutdown();
+    }
+  });
+
+  it('a chunk written as several Native blocks inserts every row once, and its token drops a replay', async () => {
+    const db = uniqueDatabase('nat_blocks');
+    const ref = uniqueDatabase('nat_blocks_ref');
+    await applyMigrations(handle.client, parseClickHouseConfig({ dataDir, database: db }));
+    const json = createClickHouseExporter({ database: ref, insertFormat: 'JSONEachRow', dataDir }, { handle });
+    await json.start();
+    try {
+      const entries = variedEntries(2500);
+      const text = entries.map((e) => JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v)));
+      const chunks: NativeChunk[] = [];
+      buildNative({ payloads: text, chunkRows: 10_000, blockRows: 300, fileBase: join(dataDir, 'clickhouse-inserts', 'blocks') }, { plan: () => {}, chunk: (c) => chunks.push(c), done: () => {} });
+      expect(chunks).toHaveLength(1);
+      for (let i = 0; i < 2; i++) await insertNative(handle, { database: db, table: 'audit_events' }, AUDIT_ROW_COLUMNS, { file: chunks[0]!.file! }, { insert_deduplication_token: 'blocks-test', insert_deduplicate: 1 });
+      expect(await count(db)).toBe(2500);
+      expect(await json.export(batchOf(entries))).toEqual({ status: 'success' });
+      expect(await allRows(db)).toEqual(await allRows(ref));
+      removeFiles([chunks[0]!.file!]);
+    } finally {
+      await json.shutdown();
     }
   });
 
