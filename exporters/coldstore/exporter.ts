@@ -44,6 +44,7 @@ export interface ColdStoreStatus {
  */
 export interface ColdStoreExporter extends AuditExporter, ExporterCapabilities {
   exportPayloads(batch: PayloadBatch): Promise<ExportResult>;
+  readonly batching: { maxEntries: number; maxBytes: number; maxDelayMillis: number };
   /** Seal every open segment and upload everything staged. Resolves when staging is empty or an upload failed. */
   flush(): Promise<ExportResult>;
   /** Seal every open segment (no upload). */
@@ -468,6 +469,7 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     name,
     config,
     store,
+    batching: { maxEntries: config.maxBatchRows, maxBytes: config.maxBatchBytes, maxDelayMillis: config.maxBatchAgeMillis },
     async start() {
       if (started) return;
       started = true;
