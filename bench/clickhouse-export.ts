@@ -1,18 +1,23 @@
 /**
- * Benchmark: rows/s of the ClickHouse exporter (WAL entries → rows → idempotent insert) against a
- * direct `@clickhouse/client` insert of the same rows (pre-built row objects, `JSONEachRow`) into
- * an identical table, in the same run and engine, batch by batch in alternation, for batch sizes of
- * 10k–100k rows. The ratio
- * exporter / direct is the exporter's overhead (aim ≥ 0.8). Embedded chDB by default; set
+ * Benchmark: rows/s of the ClickHouse exporter (WAL payload text → worker: rows → Native block →
+ * idempotent insert, exactly as the runner drives it) against two direct inserts of the same rows
+ * into identical tables, in the same run and engine, batch by batch in alternation, for batch sizes
+ * of 10k–100k rows: a `@clickhouse/client` JSONEachRow insert of pre-built row objects, and the
+ * **Native floor** — a pre-encoded Native block inserted with `INSERT … SELECT FROM file(…, Native)`
+ * (chDB) or as the HTTP body (server), so only the engine's work is timed. The ratios
+ * exporter / direct are the exporter's overhead (aim ≥ 0.8). Embedded chDB by default; set
  * `url` to measure a server. `run({ quick })` returns the numbers; bench/run.ts prints them.
  */
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { openClickHouse } from '../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../exporters/clickhouse/config.ts';
 import { batchToJsonEachRow, createClickHouseExporter } from '../exporters/clickhouse/exporter.ts';
+import { insertNative } from '../exporters/clickhouse/insert.ts';
 import { applyMigrations } from '../exporters/clickhouse/migrations.ts';
+import { encodeAuditRowsNative } from '../exporters/clickhouse/native-format.ts';
 import type { WalEventEntry } from '../receiver/contracts.ts';
-import { walEntryToAuditRow } from '../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '../schema/audit-row.ts';
 import { batchOf, makeEntries, tempDir } from '../test/exporters/clickhouse/fixtures.ts';
 
 /** Options of {@link run}. */
@@ -35,6 +40,10 @@ export interface ClickHouseExportBatchResult {
   direct: { seconds: number; rowsPerSecond: number };
   /** exporter rows/s ÷ direct rows/s. */
   ratio: number;
+  /** The Native floor: a pre-encoded block inserted directly. */
+  directNative: { seconds: number; rowsPerSecond: number };
+  /** exporter rows/s ÷ Native floor rows/s. */
+  ratioToNative: number;
 }
 
 /** Result of {@link run}. */
@@ -76,8 +85,21 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
       const stamp = `${process.pid}_${Date.now().toString(36)}_${k}`;
       const exporterDb = `bench_exporter_${stamp}`;
       const directDb = `bench_direct_${stamp}`;
-      for (const database of [exporterDb, directDb]) await applyMigrations(handle.client, { ...config, database });
-      const exporter = createClickHouseExporter({ ...(options.url ? { url: options.url } : {}), database: exporterDb }, { handle });
+      const nativeDb = `bench_native_${stamp}`;
+      for (const database of [exporterDb, directDb, nativeDb]) await applyMigrations(handle.client, { ...config, database });
+      // The Native floor's blocks, encoded before timing (files for chDB, bytes for a server).
+      const blocks: Array<{ file: string } | { bytes: Uint8Array }> = [];
+      for (let i = 0; i < total; i += size) {
+        const bytes = encodeAuditRowsNative(rows.slice(i, i + size));
+        if (dir === undefined) blocks.push({ bytes });
+        else {
+          const file = join(dir, `floor-${stamp}-${i}.native`);
+          await writeFile(file, bytes);
+          blocks.push({ file });
+        }
+      }
+      const payloads = entries.map((e) => JSON.stringify(e));
+      const exporter = createClickHouseExporter({ ...(options.url ? { url: options.url } : {}), database: exporterDb, ...(dir === undefined ? {} : { dataDir: dir }) }, { handle });
       await exporter.start();
 
       // Warm both paths once (JIT, engine caches) on throw-away rows of another tenant range.
@@ -90,11 +112,13 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
       // processes, merges) hits both sides alike.
       let exporterMs = 0;
       let directMs = 0;
+      let nativeMs = 0;
       let n = 0;
       for (let i = 0; i < total; i += size, n++) {
         const viaExporter = async () => {
           const t = performance.now();
-          const r = await exporter.export(batchOf(entries.slice(i, i + size)));
+          const b = batchOf(entries.slice(i, i + size));
+          const r = await exporter.exportPayloads({ firstLsn: b.firstLsn, lastLsn: b.lastLsn, payloads: payloads.slice(i, i + size) });
           if (r.status !== 'success') throw r.error;
           exporterMs += performance.now() - t;
         };
@@ -103,19 +127,20 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
           await handle.client.insert({ table: `${directDb}.audit_events`, values: rows.slice(i, i + size), format: 'JSONEachRow' });
           directMs += performance.now() - t;
         };
-        // Which side goes first alternates too (background merges follow the previous insert).
-        if (n % 2 === 0) {
-          await viaExporter();
-          await direct();
-        } else {
-          await direct();
-          await viaExporter();
-        }
+        const native = async () => {
+          const t = performance.now();
+          await insertNative(handle, { database: nativeDb, table: 'audit_events' }, AUDIT_ROW_COLUMNS, blocks[n]!, { insert_deduplication_token: `floor-${stamp}-${i}` });
+          nativeMs += performance.now() - t;
+        };
+        // Which side goes first rotates too (background merges follow the previous insert).
+        const order = [viaExporter, direct, native];
+        for (let j = 0; j < order.length; j++) await order[(j + n) % order.length]!();
       }
       const exporterSeconds = exporterMs / 1000;
       const directSeconds = directMs / 1000;
+      const nativeSeconds = nativeMs / 1000;
 
-      for (const database of [exporterDb, directDb]) {
+      for (const database of [exporterDb, directDb, nativeDb]) {
         const rs = await handle.client.query({ query: `SELECT count() AS c FROM ${database}.audit_events`, format: 'JSONEachRow' });
         const [c] = await rs.json<{ c: number | string }>();
         if (Number(c?.c) !== total) throw new Error(`${database}: expected ${total} rows, found ${c?.c}`);
@@ -130,7 +155,10 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
         exporter: { seconds: Number(exporterSeconds.toFixed(3)), rowsPerSecond: round(exporterRate) },
         direct: { seconds: Number(directSeconds.toFixed(3)), rowsPerSecond: round(directRate) },
         ratio: Number((exporterRate / directRate).toFixed(2)),
+        directNative: { seconds: Number(nativeSeconds.toFixed(3)), rowsPerSecond: round(total / nativeSeconds) },
+        ratioToNative: Number((exporterRate / (total / nativeSeconds)).toFixed(2)),
       });
+      for (const b of blocks) if ('file' in b) await rm(b.file, { force: true });
     }
     return { scenario: 'clickhouse-export', backend: options.url === undefined ? 'chdb' : 'server', results, rowBytes, conversionRowsPerSecond };
   } finally {

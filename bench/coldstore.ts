@@ -2,15 +2,21 @@
  * Benchmark of the cold path: events/s through the cold-storage exporter into the local archive
  * (staging with fsync + Parquet/zstd encoding + atomic object writes), bytes per event after
  * compression, Parquet decode rate, and replay events/s into ClickHouse (embedded chDB).
+ * The write runs twice on the same events — Parquet from the embedded engine (`parquetEncoder:
+ * engine`, the receiver's default) and from the JS encoder — and, as the floor, the engine's own
+ * Parquet write of the same rows from a pre-built Native file (no staging, no row building), all in
+ * the same run and engine.
  * `run({ quick })` returns the numbers; bench/run.ts prints them.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
+import { encodeAuditRowsNative } from '../exporters/clickhouse/native-format.ts';
 import {
+  chdbParquetEngine,
   createClickHouseReplaySink,
   createColdStoreExporter,
   decodeParquet,
@@ -45,6 +51,11 @@ export interface ColdStoreBenchResult {
     /** Worst event-loop stall while writing (objects are encoded in a worker thread). */
     maxEventLoopDelayMillis: number;
   };
+  /** The same write with the JS Parquet encoder (engine run above), and write ÷ that. */
+  writeJs: { seconds: number; eventsPerSecond: number; maxEventLoopDelayMillis: number };
+  /** The engine's own Parquet write of the same rows from a Native file (the floor), and exporter ÷ floor. */
+  engineParquetFloor: { seconds: number; eventsPerSecond: number };
+  ratios: { engineWriteOverJsWrite: number; engineWriteOverFloor: number };
   /** Parquet encode alone (rows → zstd Parquet), and decode alone. */
   encodeEventsPerSecond: number;
   decodeEventsPerSecond: number;
@@ -71,23 +82,48 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
     for (const t of ['acme', 'globex', 'initech', 'umbrella']) {
       entries.push(...makeEntries({ tenantId: t, count: Math.min(per, n - entries.length), stepMillis: 50, firstLsn: entries.length + 1 }));
     }
-    const exporter = createColdStoreExporter({ dataDir: join(root, 'data'), maxObjectAgeMillis: 3_600_000 });
-    await exporter.start();
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    for (let i = 0; i < entries.length; i += 1000) {
-      const r = await exporter.export(batchOf(entries.slice(i, i + 1000)));
-      if (r.status !== 'success') throw r.error;
+    const conn = createChdbConnection({ path: join(root, 'chdb') });
+    const ch = createClient({ connection: conn } as unknown as Parameters<typeof createClient>[0]);
+    const engine = chdbParquetEngine((sql, o) => conn.chdb.queryAsync(sql, o));
+    const payloads = entries.map((e) => JSON.stringify(e));
+    const write = async (dataDir: string, encoder: 'engine' | 'js') => {
+      const exporter = createColdStoreExporter({ dataDir, maxObjectAgeMillis: 3_600_000, parquetEncoder: encoder }, encoder === 'engine' ? { parquetEngine: engine } : {});
+      await exporter.start();
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < entries.length; i += 1000) {
+        const b = batchOf(entries.slice(i, i + 1000));
+        // As the runner hands it over: the WAL payload text.
+        const r = await exporter.exportPayloads({ firstLsn: b.firstLsn, lastLsn: b.lastLsn, payloads: payloads.slice(i, i + 1000) });
+        if (r.status !== 'success') throw r.error;
+      }
+      const t1 = performance.now();
+      const flushed = await exporter.flush();
+      if (flushed.status !== 'success') throw flushed.error;
+      const t2 = performance.now();
+      const cpu = cpuSeconds(c0);
+      loop.disable();
+      await exporter.shutdown();
+      return { t0, t1, t2, cpu, maxLoop: Math.round(loop.max / 1e6) };
+    };
+    const w = await write(join(root, 'data'), 'engine');
+    const { t0, t1, t2 } = w;
+    const writeCpu = w.cpu;
+    const loop = { max: w.maxLoop * 1e6 };
+    const wj = await write(join(root, 'data-js'), 'js');
+    // Floor: the engine's own Parquet write of the same rows, per object-sized slice, from Native files.
+    const allRows = entries.map(walEntryToAuditRow);
+    const natives: string[] = [];
+    for (let i = 0; i < allRows.length; i += 75_000) {
+      const f = join(root, `floor-${i}.native`);
+      await writeFile(f, encodeAuditRowsNative(allRows.slice(i, i + 75_000)));
+      natives.push(f);
     }
-    const t1 = performance.now();
-    const flushed = await exporter.flush();
-    if (flushed.status !== 'success') throw flushed.error;
-    const t2 = performance.now();
-    const writeCpu = cpuSeconds(c0);
-    loop.disable();
-    await exporter.shutdown();
+    const f0 = performance.now();
+    for (const f of natives) await engine(f, `${f}.parquet`, 3);
+    const floorSeconds = (performance.now() - f0) / 1000;
 
     const store = new LocalDirectoryStore(join(root, 'data', 'archive'));
     const listing = await listColdObjects(store);
@@ -103,7 +139,6 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
     await decodeParquet(encoded);
     const e2 = performance.now();
 
-    const ch = createClient({ connection: createChdbConnection({ path: join(root, 'chdb') }) } as Parameters<typeof createClient>[0]);
     let replay: ColdStoreBenchResult['replay'];
     try {
       const sink = createClickHouseReplaySink({ client: ch, database: 'bench', embedded: true });
@@ -130,6 +165,12 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
         objects: listing.value.objects.length,
         cpuSecondsPerMillionEvents: Math.round((writeCpu / entries.length) * 1e6),
         maxEventLoopDelayMillis: Math.round(loop.max / 1e6),
+      },
+      writeJs: { seconds: (wj.t2 - wj.t0) / 1000, eventsPerSecond: Math.round(entries.length / ((wj.t2 - wj.t0) / 1000)), maxEventLoopDelayMillis: wj.maxLoop },
+      engineParquetFloor: { seconds: floorSeconds, eventsPerSecond: Math.round(entries.length / floorSeconds) },
+      ratios: {
+        engineWriteOverJsWrite: Math.round(((wj.t2 - wj.t0) / (t2 - t0)) * 100) / 100,
+        engineWriteOverFloor: Math.round((floorSeconds / ((t2 - t0) / 1000)) * 100) / 100,
       },
       encodeEventsPerSecond: Math.round(rows.length / ((e1 - e0) / 1000)),
       decodeEventsPerSecond: Math.round(rows.length / ((e2 - e1) / 1000)),

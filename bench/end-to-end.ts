@@ -14,14 +14,14 @@
  *   run the sampled ids' chain and seq are looked up in ClickHouse and matched to the object whose
  *   key covers them: lag = first sight of that object − ack time.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { parseObjectKey } from '../exporters/coldstore/keys.ts';
 import { summarizeLatencies, type LatencySummary } from './loadgen.ts';
 import { measureLoad, waitForExporters, type LoadRun } from './lib/measure.ts';
-import { receiverStatus, startReceiver, type AckSample, type ReceiverProcess } from './lib/processes.ts';
+import { receiverStatus, runLoadgen, sampleProc, startReceiver, type AckSample, type ReceiverProcess } from './lib/processes.ts';
 
 /** Options of {@link run}. */
 export interface EndToEndBenchOptions {
@@ -77,6 +77,103 @@ function lagOf(samples: AckSample[], visibleAt: Map<string, number>): Visibility
   }
   const { histogram: _h, ...lagMillis } = summarizeLatencies(lags);
   return { found: lags.length, sampled: samples.length, lagMillis };
+}
+
+/** Result of {@link runClosedLoop}. */
+export interface ClosedLoopResult {
+  /** Events sent (closed loop, as fast as acks come back) and accepted by the receiver. */
+  events: number;
+  connections: number;
+  /** Seconds from the first send until the last ack / until the last event was queryable. */
+  ackSeconds: number;
+  clickhouseSeconds: number | null;
+  archiveSeconds: number | null;
+  /** events ÷ those seconds. */
+  ackedEventsPerSecond: number;
+  clickhouseEventsPerSecond: number | null;
+  archiveEventsPerSecond: number | null;
+  /** Receiver peak RSS over the run (VmHWM, MiB) and RSS sampled at the moment everything was visible. */
+  receiverPeakRssMiB: number;
+  receiverRssAtEndMiB: number;
+  loadAverage: number[];
+}
+
+/** Rows of the uploaded cold objects (the sum of their manifests' row counts). */
+async function archivedRows(root: string): Promise<number> {
+  let rows = 0;
+  for (const key of await listArchive(root)) {
+    if (!key.endsWith('.manifest.json')) continue;
+    try {
+      rows += (JSON.parse(await readFile(join(root, key), 'utf8')) as { rowCount: number }).rowCount;
+    } catch {
+      // Being written (atomic rename makes this rare): counted at the next poll.
+    }
+  }
+  return rows;
+}
+
+/**
+ * End to end at the receiver's own pace: `events` sent closed-loop (HTTP/protobuf, 4 connections) to
+ * a default receiver; the rate is events ÷ time from the first send until the last is queryable in
+ * ClickHouse (count() through the receiver's ClickHouse-HTTP endpoint, polled every 100 ms), and the
+ * same until the last is in an uploaded archive object (manifest row counts, polled every 200 ms).
+ * The first send is the generator's own start of sending (its report's window, warm-up 0).
+ */
+export async function runClosedLoop(options: { events?: number; tiny?: boolean; coldObjectAgeMillis?: number; workDir?: string } = {}): Promise<ClosedLoopResult> {
+  const events = options.events ?? (options.tiny ? 5120 : 300_000);
+  const coldAge = options.coldObjectAgeMillis ?? 2000;
+  const base = await mkdtemp(join(options.workDir ?? tmpdir(), 'otel-audit-bench-e2e-closed-'));
+  let receiver: ReceiverProcess | undefined;
+  try {
+    const dataDir = join(base, 'data');
+    receiver = await startReceiver({ dataDir, config: { exporters: { coldstore: { maxObjectAgeMillis: coldAge } } } });
+    const client = createClient({ url: receiver.http, pathname: '/clickhouse', request_timeout: 30_000 });
+    const connections = 4;
+    const report = await runLoadgen({ protocol: 'http-protobuf', target: `${receiver.http}/v1/logs`, connections, durationSeconds: 3600, warmupSeconds: 0, maxEvents: events });
+    const lastAckAt = performance.now();
+    const firstSendAt = lastAckAt - report.seconds * 1000;
+    const accepted = (await receiverStatus(receiver.http)).counters.accepted;
+    let chAt: number | undefined;
+    let archiveAt: number | undefined;
+    const deadline = performance.now() + 300_000;
+    const archive = join(dataDir, 'archive');
+    await Promise.all([
+      (async () => {
+        while (chAt === undefined && performance.now() < deadline) {
+          const rs = await client.query({ query: 'SELECT count() AS c FROM otel_audit.audit_events', format: 'JSONEachRow' });
+          const [row] = await rs.json<{ c: string | number }>();
+          if (Number(row?.c ?? 0) >= accepted) chAt = performance.now();
+          else await new Promise((r) => setTimeout(r, 100));
+        }
+      })(),
+      (async () => {
+        while (archiveAt === undefined && performance.now() < deadline) {
+          if ((await archivedRows(archive)) >= accepted) archiveAt = performance.now();
+          else await new Promise((r) => setTimeout(r, 200));
+        }
+      })(),
+    ]);
+    await client.close();
+    const proc = sampleProc(receiver.pid);
+    const secs = (at: number | undefined) => (at === undefined ? null : Math.round((at - firstSendAt) / 100) / 10);
+    const rate = (at: number | undefined) => (at === undefined ? null : Math.round(accepted / ((at - firstSendAt) / 1000)));
+    return {
+      events: accepted,
+      connections,
+      ackSeconds: secs(lastAckAt)!,
+      clickhouseSeconds: secs(chAt),
+      archiveSeconds: secs(archiveAt),
+      ackedEventsPerSecond: rate(lastAckAt)!,
+      clickhouseEventsPerSecond: rate(chAt),
+      archiveEventsPerSecond: rate(archiveAt),
+      receiverPeakRssMiB: Math.round(proc?.peakRssMiB ?? 0),
+      receiverRssAtEndMiB: Math.round(proc?.rssMiB ?? 0),
+      loadAverage: (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10),
+    };
+  } finally {
+    await receiver?.stop();
+    await rm(base, { recursive: true, force: true });
+  }
 }
 
 /** Run the benchmark (see the module comment). */
@@ -176,5 +273,10 @@ export async function run(options: EndToEndBenchOptions = {}): Promise<EndToEndB
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await run({ quick: process.argv.includes('--quick'), tiny: process.argv.includes('--tiny') }), null, 2));
+  if (process.argv.includes('--closed-loop')) {
+    const n = process.argv.find((a) => /^--events=\d+$/.test(a));
+    console.log(JSON.stringify(await runClosedLoop({ tiny: process.argv.includes('--tiny'), ...(n ? { events: Number(n.slice(9)) } : {}) }), null, 2));
+  } else {
+    console.log(JSON.stringify(await run({ quick: process.argv.includes('--quick'), tiny: process.argv.includes('--tiny') }), null, 2));
+  }
 }

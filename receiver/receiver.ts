@@ -11,7 +11,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AuditError } from '../common/errors.ts';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
-import { createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
+import { chdbParquetEngine, createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
 import { type CheckpointingStatus, type ReceiverCheckpointing, type StoredEntriesReader, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';
 import { type ReceiverConfig, type ReceiverConfigInput, parseReceiverConfig } from './config/receiver-config.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from './contracts.ts';
@@ -82,7 +82,10 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     pipeline.addExporter(createClickHouseExporter(chConfig, { handle: clickhouse }));
   }
   if (config.exporters.coldstore.enabled) {
-    pipeline.addExporter(createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir })));
+    // The archive's Parquet is written by the same embedded engine when there is one.
+    const chdb = clickhouse?.chdb?.chdb;
+    const parquetEngine = chdb ? chdbParquetEngine((sql, o) => chdb.queryAsync(sql, o)) : undefined;
+    pipeline.addExporter(createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir }), parquetEngine ? { parquetEngine } : {}));
   }
   for (const exporter of options.extraExporters ?? []) pipeline.addExporter(exporter);
 

@@ -9,6 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Session } from 'chdb';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import { AuditError } from '../../common/errors.ts';
 import type { ClickHouseConfig } from './config.ts';
@@ -27,6 +28,20 @@ export interface ClickHouseHandle {
 }
 
 /**
+ * `clickhouse local` command-line arguments bounding the embedded engine's memory (server
+ * settings, so they must be given when the engine starts): the server-wide memory limit, and the
+ * mark / uncompressed / index-mark caches, which ClickHouse sizes for a dedicated server (GiBs).
+ */
+export function engineArgs(m: ClickHouseConfig['engineMemory']): string[] {
+  return [
+    `--max_server_memory_usage=${m.maxServerMemoryBytes}`,
+    `--mark_cache_size=${m.markCacheBytes}`,
+    `--uncompressed_cache_size=${m.uncompressedCacheBytes}`,
+    `--index_mark_cache_size=${m.indexMarkCacheBytes}`,
+  ];
+}
+
+/**
  * Open the client for a validated configuration. Never contacts a server (so a ClickHouse outage
  * does not stop the receiver from starting); chDB opens its data directory immediately.
  */
@@ -35,9 +50,15 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
     const path = resolve(config.path ?? join(config.dataDir, 'clickhouse'));
     mkdirSync(path, { recursive: true });
     let connection: ChdbConnection;
+    let session: Session | undefined;
     try {
+      // `chdb/connection` takes no engine arguments, so a plain Session opens the engine first with
+      // the memory bounds (chDB keys its engine registry by data path: the connection below then
+      // attaches to this same engine, and the settings are in force for it).
+      session = new Session(path, { connectionArgs: engineArgs(config.engineMemory) });
       connection = createChdbConnection({ path });
     } catch (err) {
+      session?.close();
       throw new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', `cannot open the embedded ClickHouse (chDB) at ${path}: ${(err as Error).message}`, {
         cause: err,
         details: { path },
@@ -61,6 +82,7 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
         closed = true;
         await client.close();
         await connection.close();
+        session?.close();
       },
     };
   }

@@ -59,6 +59,45 @@ export const ClickHouseConfigSchema = z
      * Keep it stable across restarts: a replay re-chunks the same way only with the same value.
      */
     insertChunkRows: z.number().int().min(1000).max(1_000_000).default(50_000),
+    /**
+     * Body format of event inserts. `Native` (default): a binary columnar block built in JS, which
+     * the engine reads without parsing text (from a file in `insertScratchDir` for the embedded
+     * engine, as the HTTP body for a server). `JSONEachRow`: the text path, kept for comparison.
+     */
+    insertFormat: z.enum(['Native', 'JSONEachRow']).default('Native'),
+    /**
+     * Where the embedded engine's Native insert blocks are written before `INSERT … SELECT FROM
+     * file()` reads them. Default `<dataDir>/clickhouse-inserts`. Files are deleted after each insert.
+     */
+    insertScratchDir: z.string().min(1).optional(),
+    /** Most WAL entries per exported batch (the runner's batch size for this exporter). */
+    maxBatchRows: z.number().int().min(1).max(1_000_000).default(50_000),
+    /** Most WAL bytes per exported batch. */
+    maxBatchBytes: z.number().int().min(4096).max(1024 ** 3).default(32 * 1024 ** 2),
+    /**
+     * Longest wait for a full batch once an entry is available (ms). Visibility at low rates is
+     * bounded by this; at high rates batches fill by rows or bytes first.
+     */
+    maxBatchAgeMillis: z.number().int().min(0).max(60_000).default(250),
+    /**
+     * Build rows and Native blocks in a worker thread (default), so the receiver's event loop —
+     * which acknowledges ingest — only issues the insert. `false` builds them on the calling thread.
+     */
+    encodeInWorker: z.boolean().default(true),
+    /**
+     * Memory bounds of the embedded engine (chDB), applied as server settings when it opens; a
+     * server by URL manages its own. `maxServerMemoryBytes` caps the whole engine (queries, merges,
+     * caches): an insert or query past it fails with MEMORY_LIMIT_EXCEEDED (retried) instead of
+     * growing the receiver without bound.
+     */
+    engineMemory: z
+      .strictObject({
+        maxServerMemoryBytes: z.number().int().min(64 * 1024 ** 2).default(512 * 1024 ** 2),
+        markCacheBytes: z.number().int().min(0).default(64 * 1024 ** 2),
+        uncompressedCacheBytes: z.number().int().min(0).default(0),
+        indexMarkCacheBytes: z.number().int().min(0).default(16 * 1024 ** 2),
+      })
+      .prefault({}),
   })
   .superRefine((c, ctx) => {
     if (c.url === undefined && (c.username !== undefined || c.password !== undefined || c.tls !== undefined)) {

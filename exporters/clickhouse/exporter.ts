@@ -15,8 +15,11 @@
  * A batch above `insertChunkRows` is inserted in deterministic chunks (`<token>#<n>`), building
  * chunk n+1 while chunk n is in the engine; a replay re-creates the same chunks and tokens.
  */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { AuditError, type OperationResult } from '../../common/errors.ts';
-import type { AuditExporter, ExportBatch, ExportResult, WalCheckpointEntry, WalEventEntry } from '../../receiver/contracts.ts';
+import type { AuditExporter, ExportBatch, ExportResult, WalCheckpointEntry, WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
+import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '../../schema/audit-row.ts';
 import { CHECKPOINT_COLUMNS, checkpointRecordToRow, checkpointsToken } from './checkpoints.ts';
@@ -24,7 +27,8 @@ import { openClickHouse, type ClickHouseHandle } from './client.ts';
 import { parseClickHouseConfig, type ClickHouseConfig, type ClickHouseConfigInput } from './config.ts';
 import { schemaNames } from './ddl.ts';
 import { classifyClickHouseError } from './errors.ts';
-import { insertJsonEachRow, insertSettings } from './insert.ts';
+import { insertJsonEachRow, insertNative, insertSettings } from './insert.ts';
+import { createNativeBuilder, removeFiles, type NativeBuildRequest, type NativeBuildSummary, type NativeChunk } from './native-build.ts';
 import { applyMigrations } from './migrations.ts';
 
 /** Options of {@link createClickHouseExporter} that are objects rather than configuration. */
@@ -38,8 +42,14 @@ export interface ClickHouseExporterOptions {
   configPrefix?: string;
 }
 
-/** The ClickHouse exporter (an {@link AuditExporter} named `clickhouse`). */
-export interface ClickHouseExporter extends AuditExporter {
+/**
+ * The ClickHouse exporter (an {@link AuditExporter} named `clickhouse`). It also takes batches as
+ * unparsed WAL payloads (`exportPayloads`, parsed in its worker thread) and states its own batch
+ * limits (`batching`: `maxBatchRows`, `maxBatchBytes`, `maxBatchAgeMillis`).
+ */
+export interface ClickHouseExporter extends AuditExporter, ExporterCapabilities {
+  exportPayloads(batch: PayloadBatch): Promise<ExportResult>;
+  readonly batching: { maxEntries: number; maxBytes: number; maxDelayMillis: number };
   /** The validated configuration. */
   readonly config: ClickHouseConfig;
   /** The client in use (after `start()`). */
@@ -60,10 +70,12 @@ export interface ClickHouseExporter extends AuditExporter {
  * for a replay of the same range.
  */
 export function deduplicationToken(batch: ExportBatch): string {
-  const first = batch.entries[0];
-  const last = batch.entries[batch.entries.length - 1];
-  const mark = (e: ExportBatch['entries'][number] | undefined) => (e === undefined ? '' : e.kind === 'event' ? e.hash.slice(0, 16) : e.checkpoint.rootHash.slice(0, 16));
-  return `otel-audit:${batch.firstLsn}-${batch.lastLsn}:${mark(first)}:${mark(last)}`;
+  return tokenOf(batch.firstLsn, batch.lastLsn, batch.entries[0], batch.entries[batch.entries.length - 1]);
+}
+
+function tokenOf(firstLsn: number, lastLsn: number, first: WalEntry | undefined, last: WalEntry | undefined): string {
+  const mark = (e: WalEntry | undefined) => (e === undefined ? '' : e.kind === 'event' ? e.hash.slice(0, 16) : e.checkpoint.rootHash.slice(0, 16));
+  return `otel-audit:${firstLsn}-${lastLsn}:${mark(first)}:${mark(last)}`;
 }
 
 /** JSONEachRow body of a batch (one line per event entry). */
@@ -84,6 +96,8 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
   let handle = options.handle;
   const ownsHandle = options.handle === undefined;
   let schemaReady = !config.createSchema;
+  const builder = createNativeBuilder({ inline: !config.encodeInWorker });
+  const scratchDir = config.insertScratchDir ?? join(config.dataDir, 'clickhouse-inserts');
   let shutDown = false;
 
   async function ensureSchema(): Promise<OperationResult> {
@@ -139,9 +153,99 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     }
   }
 
+  /**
+   * The Native path: the builder (a worker thread by default) parses, maps and encodes chunk by
+   * chunk; each chunk is inserted as soon as it is ready (while the next is built), under the
+   * batch's token (`<token>#<n>` when the batch has several chunks, as on the JSON path), then
+   * the batch's checkpoints go to `audit_checkpoints`.
+   */
+  async function exportNative(firstLsn: number, lastLsn: number, token: string, source: Pick<NativeBuildRequest, 'payloads' | 'entries'>): Promise<ExportResult> {
+    const h = handle!;
+    const schema = await ensureSchema();
+    if (schema.status !== 'success') return schema;
+    const fileBase = h.chdb === undefined ? undefined : join(scratchDir, createHash('sha256').update(token).digest('hex').slice(0, 32));
+    // The builder's results, consumed in order as they arrive.
+    const ready: NativeChunk[] = [];
+    let planned = -1;
+    let summary: NativeBuildSummary | undefined;
+    let buildError: Error | undefined;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const files = new Set<string>();
+    builder.build(
+      { ...source, ...(source.payloads ? { payloads: source.payloads } : {}), chunkRows: config.insertChunkRows, ...(fileBase === undefined ? {} : { fileBase }) },
+      {
+        plan(n) {
+          planned = n;
+        },
+        chunk(c) {
+          if (c.file !== undefined) files.add(c.file);
+          ready.push(c);
+          notify();
+        },
+        done(s) {
+          summary = s;
+          notify();
+        },
+        fail(err) {
+          buildError = err;
+          notify();
+        },
+      },
+    );
+    let inserted = 0;
+    let insertError: unknown;
+    try {
+      for (;;) {
+        const next = ready.shift();
+        if (next === undefined) {
+          if (buildError !== undefined || (summary !== undefined && inserted >= summary.chunks)) break;
+          await new Promise<void>((r) => (wake = r));
+          continue;
+        }
+        // Same tokens as the JSON path: the bare token for a one-chunk batch, `<token>#<n>` otherwise.
+        const t = planned === 1 ? token : `${token}#${next.index}`;
+        try {
+          await insertNative(h, { database: names.database, table: names.events }, AUDIT_ROW_COLUMNS, next.file !== undefined ? { file: next.file } : { bytes: next.bytes! }, insertSettings(config, t));
+        } finally {
+          if (next.file !== undefined) {
+            removeFiles([next.file]);
+            files.delete(next.file);
+          }
+        }
+        inserted++;
+      }
+    } catch (err) {
+      insertError = err;
+    }
+    if (insertError !== undefined || buildError !== undefined) {
+      // Let the build finish (or fail) before removing what it wrote, so no file is left behind.
+      while (summary === undefined && buildError === undefined) await new Promise<void>((r) => (wake = r));
+      for (const c of ready.splice(0)) if (c.file !== undefined) files.add(c.file);
+      removeFiles(files);
+    }
+    if (insertError !== undefined) {
+      const c = classifyClickHouseError(insertError, `insert of LSN ${firstLsn}-${lastLsn} into ${names.database}.${names.events}`);
+      return c.retryable ? { status: 'retryable', error: c.error } : { status: 'failure', error: c.error };
+    }
+    if (buildError !== undefined) {
+      return {
+        status: 'failure',
+        error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${firstLsn}-${lastLsn}: cannot build rows: ${buildError.message}`, { cause: buildError }),
+      };
+    }
+    const checkpoints = summary!.checkpoints;
+    return checkpoints.length === 0 ? { status: 'success' } : exporter.exportCheckpoints(checkpoints);
+  }
+
   const exporter: ClickHouseExporter = {
     name: 'clickhouse',
     config,
+    batching: { maxEntries: config.maxBatchRows, maxBytes: config.maxBatchBytes, maxDelayMillis: config.maxBatchAgeMillis },
     get handle() {
       return handle;
     },
@@ -155,6 +259,7 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     async export(batch: ExportBatch): Promise<ExportResult> {
       if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
       if (handle === undefined) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }) };
+      if (config.insertFormat === 'Native') return exportNative(batch.firstLsn, batch.lastLsn, deduplicationToken(batch), { entries: batch.entries });
       const events = batch.entries.filter((e): e is WalEventEntry => e.kind === 'event');
       // Signed checkpoints travel in the WAL after the entries they cover; they go to
       // audit_checkpoints once the batch's events are in (a verifier never sees a checkpoint whose
@@ -164,6 +269,24 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       const result = await exportEvents(batch, events);
       if (result.status !== 'success' || checkpoints.length === 0) return result;
       return exporter.exportCheckpoints(checkpoints);
+    },
+    async exportPayloads(batch: PayloadBatch): Promise<ExportResult> {
+      if (config.insertFormat !== 'Native') {
+        return exporter.export({ firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, entries: batch.payloads.map((p) => JSON.parse(p) as WalEntry) });
+      }
+      if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
+      if (handle === undefined) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }) };
+      if (batch.payloads.length === 0) return { status: 'success' };
+      // Only the two ends are parsed here (for the token); the worker parses the rest.
+      let token: string;
+      try {
+        const first = JSON.parse(batch.payloads[0]!) as WalEntry;
+        const last = batch.payloads.length === 1 ? first : (JSON.parse(batch.payloads[batch.payloads.length - 1]!) as WalEntry);
+        token = tokenOf(batch.firstLsn, batch.lastLsn, first, last);
+      } catch (err) {
+        return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: unreadable WAL payload: ${(err as Error).message}`, { cause: err }) };
+      }
+      return exportNative(batch.firstLsn, batch.lastLsn, token, { payloads: batch.payloads });
     },
     async exportCheckpoints(records) {
       if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
@@ -188,6 +311,7 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     async shutdown() {
       if (shutDown) return;
       shutDown = true;
+      await builder.close();
       if (ownsHandle && handle !== undefined) await handle.close();
     },
   };

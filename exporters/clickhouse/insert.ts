@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import type { ClickHouseHandle } from './client.ts';
 import type { ClickHouseConfig } from './config.ts';
-import { quoteIdentifier } from './ddl.ts';
+import { quoteIdentifier, sqlString } from './ddl.ts';
 
 /** Settings of every insert: the deduplication token plus async/distributed options from the config. */
 export function insertSettings(config: Pick<ClickHouseConfig, 'asyncInsert' | 'cluster'>, token: string): Record<string, string | number> {
@@ -42,5 +42,39 @@ export async function insertJsonEachRow(
     clickhouse_settings: settings,
   });
   // Drain the (empty) response so the socket returns to the pool.
+  for await (const _ of result.stream as AsyncIterable<unknown>) void _;
+}
+
+/**
+ * Insert a Native block (or several, concatenated) into `database.table`, idempotently.
+ *
+ * - Embedded chDB: `chdb/connection` splices an insert body into the SQL text, which a binary body
+ *   cannot survive, so the block goes through a file: `INSERT INTO t (cols) SETTINGS … SELECT *
+ *   FROM file('<file>', Native)`. `insert_deduplication_token` applies to INSERT … SELECT as to
+ *   any insert (test/exporters/clickhouse/native-insert.test.ts proves a replayed token adds no
+ *   rows). `source.file` must already hold the bytes; the caller deletes it afterwards.
+ * - A server by URL: the bytes are the HTTP body of `INSERT INTO t (cols) FORMAT Native`.
+ *
+ * The block's own header names every column with its type, so nothing is inferred.
+ */
+export async function insertNative(
+  handle: ClickHouseHandle,
+  target: { database: string; table: string },
+  columns: ReadonlyArray<string>,
+  source: { file: string } | { bytes: Uint8Array },
+  settings: Record<string, string | number>,
+): Promise<void> {
+  const into = `INSERT INTO ${quoteIdentifier(target.database)}.${quoteIdentifier(target.table)} (${columns.join(', ')})`;
+  if ('file' in source) {
+    if (handle.chdb === undefined) throw new Error('a Native insert from a file needs the embedded engine');
+    const s = Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'number' ? String(v) : sqlString(v)}`);
+    await handle.chdb.chdb.queryAsync(`${into} SETTINGS ${s.join(', ')} SELECT * FROM file(${sqlString(source.file)}, Native)`, { format: 'TabSeparated' });
+    return;
+  }
+  const result = await handle.client.exec({
+    query: `${into} FORMAT Native`,
+    values: Readable.from([Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.byteLength)]),
+    clickhouse_settings: settings,
+  });
   for await (const _ of result.stream as AsyncIterable<unknown>) void _;
 }

@@ -4,14 +4,17 @@
  * the main thread it would stall the receiver's event loop (ingest latency) for that long.
  */
 import { parentPort } from 'node:worker_threads';
-import { buildFromSealedFile, type BuildRequest } from './sealed-build.ts';
+import type { BuiltColdObject } from './object-format.ts';
+import { runBuilderOp, type PreparedBuild } from './sealed-build.ts';
 
-parentPort?.on('message', (req: BuildRequest & { id: number }) => {
-  buildFromSealedFile(req)
-    .then((built) => {
-      if (!built) return parentPort!.postMessage({ id: req.id, empty: true });
+parentPort?.on('message', (req: { id: number; op: 'build' | 'prepare' | 'finish' }) => {
+  runBuilderOp(req.op ?? 'build', req)
+    .then((result) => {
+      if (!result) return parentPort!.postMessage({ id: req.id, empty: true });
+      if (req.op === 'prepare') return parentPort!.postMessage({ id: req.id, prepared: result as PreparedBuild });
+      const built = result as BuiltColdObject;
       const transfer = built.bytes.buffer as ArrayBuffer;
-      parentPort!.postMessage({ id: req.id, built }, [transfer]);
+      parentPort!.postMessage({ id: req.id, built }, transfer.byteLength === built.bytes.byteLength ? [transfer] : []);
     })
     .catch((err: unknown) => parentPort!.postMessage({ id: req.id, error: (err as Error).message }));
 });

@@ -54,10 +54,25 @@ export const ColdStoreConfigSchema = z.strictObject({
   format: z.enum(['parquet', 'ndjson.gz']).default('parquet'),
   /** zstd level for Parquet pages (1 fast … 19 small). */
   zstdLevel: z.number().int().min(1).max(19).default(3),
+  /**
+   * Parquet encoder. `auto` (default): the embedded ClickHouse engine's writer when the receiver
+   * runs one (about 5× faster than the JS encoder here), else the JS encoder. `engine` requires the
+   * embedded engine; `js` always uses the JS encoder (hyparquet-writer). Same columns, types and
+   * footer metadata either way.
+   */
+  parquetEncoder: z.enum(['auto', 'engine', 'js']).default('auto'),
   /** Flush an object when its staged rows reach this many bytes (uncompressed row JSON). */
   maxObjectBytes: z.number().int().min(1024).default(64 * MiB),
   /** Flush an object this long after its first row was staged. */
   maxObjectAgeMillis: z.number().int().min(10).default(60_000),
+  /**
+   * Batches handed to this exporter: most WAL entries, most WAL bytes, longest wait for a full batch.
+   * Each batch is one append + fsync per staging segment, so larger batches mean fewer fsyncs at high
+   * rates; archive visibility is bounded by `maxObjectAgeMillis`, not by these.
+   */
+  maxBatchRows: z.number().int().min(1).max(1_000_000).default(20_000),
+  maxBatchBytes: z.number().int().min(4096).max(1024 * MiB).default(32 * MiB),
+  maxBatchAgeMillis: z.number().int().min(0).max(60_000).default(500),
   /** Past this much staged data, export() answers retryable: the WAL holds the rest (back-pressure). */
   maxStagingBytes: z.number().int().min(1024).default(1024 * MiB),
   /** Local archive only: remove whole partitions older than this many days (0 = keep forever). */

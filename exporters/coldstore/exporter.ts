@@ -17,12 +17,13 @@ import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, type Fi
 import { join } from 'node:path';
 import { AuditError } from '../../common/errors.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
-import type { AuditExporter, ExportBatch, ExportResult } from '../../receiver/contracts.ts';
+import type { AuditExporter, ExportBatch, ExportResult, WalEntry } from '../../receiver/contracts.ts';
+import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
 import { checkpointKeys } from './checkpoints.ts';
 import { type ColdStoreConfig, type ColdStoreConfigInput, localArchiveDir, parseColdStoreConfig } from './config.ts';
 import { escapeKeySegment, manifestKey } from './keys.ts';
 import { applyRetention, type RetentionReport } from './retention.ts';
-import { createObjectBuilder, eventHour, stagedChainSeq, stageLine } from './sealed-build.ts';
+import { createObjectBuilder, eventHour, type ParquetEngine, stagedChainSeq, stageLine } from './sealed-build.ts';
 import { fsyncDir, LocalDirectoryStore, type ObjectStore, S3ObjectStore, sha256Hex, writeFileAtomic } from './store.ts';
 
 /** Status of the exporter, for `/v1/audit/status` and tests. */
@@ -36,8 +37,14 @@ export interface ColdStoreStatus {
   lastError: AuditError | undefined;
 }
 
-/** The cold-storage exporter: an {@link AuditExporter} plus flush and status. */
-export interface ColdStoreExporter extends AuditExporter {
+/**
+ * The cold-storage exporter: an {@link AuditExporter} plus flush and status. It also takes batches
+ * as the WAL payloads (`exportPayloads`), which it stages as they are instead of serializing each
+ * entry again.
+ */
+export interface ColdStoreExporter extends AuditExporter, ExporterCapabilities {
+  exportPayloads(batch: PayloadBatch): Promise<ExportResult>;
+  readonly batching: { maxEntries: number; maxBytes: number; maxDelayMillis: number };
   /** Seal every open segment and upload everything staged. Resolves when staging is empty or an upload failed. */
   flush(): Promise<ExportResult>;
   /** Seal every open segment (no upload). */
@@ -61,6 +68,11 @@ export interface ColdStoreExporterOptions {
   name?: string;
   /** Encode objects in the calling thread instead of a worker thread (default false). */
   buildInline?: boolean;
+  /**
+   * The embedded ClickHouse engine's Parquet writer (`chdbParquetEngine` over the receiver's shared
+   * chDB handle: one engine per process). Used when `parquetEncoder` is `auto` or `engine`.
+   */
+  parquetEngine?: ParquetEngine;
   /** Called with a message for every upload failure and recovery (default: none). */
   onEvent?: (event: { type: 'uploaded' | 'upload-failed' | 'retention'; message: string }) => void;
 }
@@ -108,7 +120,16 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
   const openDir = join(stagingDir, 'open');
   const sealedDir = join(stagingDir, 'sealed');
   const emit = options.onEvent ?? (() => {});
-  const builder = createObjectBuilder({ inline: options.buildInline });
+  if (config.parquetEncoder === 'engine' && options.parquetEngine === undefined) {
+    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', 'exporters.coldstore.parquetEncoder: "engine" needs the embedded ClickHouse engine (exporters.clickhouse enabled, without url)', {
+      details: { path: 'exporters.coldstore.parquetEncoder' },
+    });
+  }
+  const engine = config.parquetEncoder === 'js' ? undefined : options.parquetEngine;
+  const builder = createObjectBuilder({
+    inline: options.buildInline,
+    ...(engine === undefined ? {} : { engine, scratchDir: join(stagingDir, 'encode') }),
+  });
 
   const open_ = new Map<string, OpenSegment>();
   let watermarks: Record<string, number> = {};
@@ -264,11 +285,12 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     return new AuditError(code, message, { retryable: true, cause });
   }
 
-  async function stage(batch: ExportBatch): Promise<ExportResult> {
+  async function stage(batch: ExportBatch, payloads?: readonly string[]): Promise<ExportResult> {
     const next = { ...watermarks };
     const lines = new Map<string, { rows: string[]; firstStagedAt: number }>();
     const checkpoints: Array<{ tenantId: string; record: CheckpointRecord }> = [];
-    for (const entry of batch.entries) {
+    for (let i = 0; i < batch.entries.length; i++) {
+      const entry = batch.entries[i]!;
       if (entry.kind === 'checkpoint') {
         const done = writtenCheckpoints[entry.chainId] ?? 0;
         const known = pendingCheckpoints.some((p) => p.record.chainId === entry.chainId && p.record.treeSize === entry.checkpoint.treeSize);
@@ -283,7 +305,9 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       const id = `${escapeKeySegment(entry.tenantId)}+${date}+${hour}+${escapeKeySegment(entry.chainId)}`;
       let group = lines.get(id);
       if (!group) lines.set(id, (group = { rows: [], firstStagedAt: Date.now() }));
-      group.rows.push(stageLine(entry));
+      // The WAL payload is already this entry's JSON line (bigint/bytes can only appear in entries
+      // handed over in memory, which stageLine renders): no second serialization.
+      group.rows.push(payloads !== undefined ? payloads[i]! : stageLine(entry));
       next[entry.chainId] = entry.seq;
     }
     const touched: Array<{ seg: OpenSegment; before: number }> = [];
@@ -414,6 +438,26 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     await kickUpload();
   }
 
+  /** Stage a parsed batch; `payloads` (the WAL text of each entry, when the runner gave it) are staged as they are. */
+  async function exportParsed(batch: ExportBatch, payloads?: readonly string[]): Promise<ExportResult> {
+    if (stopped || !started) return { status: 'retryable', error: exportError('AUDIT_ERR_SHUTDOWN', 'cold-storage exporter is not running'), retryAfterMillis: 1000 };
+    if (permanentError && stagedBytes() > 0) {
+      // Uploads are refused for good (credentials, bucket): say so instead of filling the disk.
+      return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold storage refuses uploads: ${permanentError.message}`, { cause: permanentError }) };
+    }
+    if (stagedBytes() >= config.maxStagingBytes) {
+      void kickUpload();
+      return {
+        status: 'retryable',
+        error: exportError('AUDIT_ERR_BACKPRESSURE', `cold-storage staging is full (${stagedBytes()} bytes); waiting for uploads to ${store.location}${lastError ? `: ${lastError.message}` : ''}`),
+        retryAfterMillis: Math.max(500, retryAt - Date.now()),
+      };
+    }
+    const result = await exclusive(() => stage(batch, payloads));
+    if (sealedCount > 0) void kickUpload();
+    return result;
+  }
+
   async function runRetention(now = new Date()): Promise<RetentionReport> {
     if (!(store instanceof LocalDirectoryStore) || config.retentionDays === 0) return { removedPartitions: [], keptPartitions: 0 };
     const report = await applyRetention(store, config.retentionDays, now);
@@ -425,6 +469,7 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     name,
     config,
     store,
+    batching: { maxEntries: config.maxBatchRows, maxBytes: config.maxBatchBytes, maxDelayMillis: config.maxBatchAgeMillis },
     async start() {
       if (started) return;
       started = true;
@@ -439,24 +484,16 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       }
       void kickUpload();
     },
-    async export(batch) {
-      if (stopped || !started) return { status: 'retryable', error: exportError('AUDIT_ERR_SHUTDOWN', 'cold-storage exporter is not running'), retryAfterMillis: 1000 };
-      if (permanentError && stagedBytes() > 0) {
-        // Uploads are refused for good (credentials, bucket): say so instead of filling the disk.
-        return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold storage refuses uploads: ${permanentError.message}`, { cause: permanentError }) };
+    async exportPayloads(batch: PayloadBatch) {
+      let entries: WalEntry[];
+      try {
+        entries = batch.payloads.map((p) => JSON.parse(p) as WalEntry);
+      } catch (err) {
+        return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: unreadable WAL payload: ${(err as Error).message}`, { cause: err }) };
       }
-      if (stagedBytes() >= config.maxStagingBytes) {
-        void kickUpload();
-        return {
-          status: 'retryable',
-          error: exportError('AUDIT_ERR_BACKPRESSURE', `cold-storage staging is full (${stagedBytes()} bytes); waiting for uploads to ${store.location}${lastError ? `: ${lastError.message}` : ''}`),
-          retryAfterMillis: Math.max(500, retryAt - Date.now()),
-        };
-      }
-      const result = await exclusive(() => stage(batch));
-      if (sealedCount > 0) void kickUpload();
-      return result;
+      return exportParsed({ firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, entries }, batch.payloads);
     },
+    export: (batch) => exportParsed(batch),
     async sealAll() {
       await exclusive(async () => {
         for (const seg of [...open_.values()]) await seal(seg);

@@ -11,7 +11,10 @@ export { LocalDirectoryStore, S3ObjectStore, classifyS3Error, sha256Hex } from '
 export type { ObjectStore, StoredObjectInfo } from './store.ts';
 export { escapeKeySegment, unescapeKeySegment, objectKey, manifestKey, parseObjectKey, partitionPrefix } from './keys.ts';
 export type { ObjectKeyParts } from './keys.ts';
-export { buildColdObject, COLD_FORMAT_VERSION, ROW_SCHEMA_VERSION } from './object-format.ts';
+export { assembleColdObject, buildColdObject, COLD_FORMAT_VERSION, ROW_SCHEMA_VERSION } from './object-format.ts';
+export { chdbParquetEngine } from './sealed-build.ts';
+export type { ParquetEngine } from './sealed-build.ts';
+export { appendKeyValueMetadata } from './parquet-footer.ts';
 export type { ColdObjectManifest, ColdObjectMetadata, BuiltColdObject } from './object-format.ts';
 export { encodeParquet, decodeParquet, decodeParquetIntegrity, AUDIT_PARQUET_SCHEMA } from './parquet-codec.ts';
 export type { EncodeParquetOptions, IntegrityRow } from './parquet-codec.ts';

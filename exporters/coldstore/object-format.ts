@@ -141,10 +141,18 @@ export interface BuildOptions {
 /** Build the data object and manifest of rows (one chain, one partition, sorted by Seq, non-empty). */
 export function buildColdObject(rows: readonly AuditRow[], o: BuildOptions): BuiltColdObject {
   const metadata = metadataOfRows(rows);
-  const key = objectKey(o.prefix, { ...metadata, format: o.format });
   const bytes = o.format === 'parquet'
     ? encodeParquet(rows, { metadata: metadataToKeyValues(metadata), zstdLevel: o.zstdLevel })
     : encodeNdjsonGz(rows);
+  return assembleColdObject(bytes, metadata, o);
+}
+
+/**
+ * The object (key, checksum, manifest) around data bytes already encoded — by {@link buildColdObject}
+ * or by another encoder (the embedded engine's Parquet writer) — whose footer carries `metadata`.
+ */
+export function assembleColdObject(bytes: Uint8Array, metadata: ColdObjectMetadata, o: Pick<BuildOptions, 'prefix' | 'format'>): BuiltColdObject {
+  const key = objectKey(o.prefix, { ...metadata, format: o.format });
   const sha256 = sha256Hex(bytes);
   const manifest: ColdObjectManifest = { key, format: o.format, sha256, sizeBytes: bytes.length, columns: [...AUDIT_ROW_COLUMNS], ...metadata };
   return { key, bytes, sha256, manifest, manifestBytes: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) };

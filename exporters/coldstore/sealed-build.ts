@@ -2,11 +2,15 @@
  * Build a cold object from a sealed staging file, in the calling thread ({@link buildFromSealedFile})
  * or in a worker thread ({@link createObjectBuilder}), so encoding never blocks the event loop.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { encodeAuditRowsNative } from '../clickhouse/native-format.ts';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
 import { type AuditRow, walEntryToAuditRow } from '../../schema/audit-row.ts';
-import { type BuiltColdObject, buildColdObject } from './object-format.ts';
+import { type BuiltColdObject, type ColdObjectMetadata, assembleColdObject, buildColdObject, metadataFromKeyValues, metadataOfRows, metadataToKeyValues } from './object-format.ts';
+import { appendKeyValueMetadata } from './parquet-footer.ts';
+import { readParquetFooter } from './parquet-codec.ts';
 
 /** What to build. */
 export interface BuildRequest {
@@ -14,6 +18,60 @@ export interface BuildRequest {
   prefix: string;
   format: 'parquet' | 'ndjson.gz';
   zstdLevel: number;
+}
+
+/**
+ * Writes `parquetFile` from the Native block in `nativeFile` (every audit row column, rows in
+ * order): the embedded ClickHouse engine's Parquet writer, run on the thread that owns the engine.
+ */
+export type ParquetEngine = (nativeFile: string, parquetFile: string, zstdLevel: number) => Promise<void>;
+
+/** A prepared engine build: the rows' metadata, their Native block written to `nativeFile`. */
+export interface PreparedBuild {
+  metadata: ColdObjectMetadata;
+  rowCount: number;
+  nativeFile: string;
+}
+
+/** Step 1 of an engine build (builder thread): rows of the sealed file → Native block file. */
+export async function prepareNativeBuild(req: BuildRequest & { nativeFile: string }): Promise<PreparedBuild | undefined> {
+  const rows = await readSealedRows(req.path);
+  if (rows.length === 0) return undefined;
+  await writeFile(req.nativeFile, encodeAuditRowsNative(rows));
+  return { metadata: metadataOfRows(rows), rowCount: rows.length, nativeFile: req.nativeFile };
+}
+
+/**
+ * Step 3 of an engine build (builder thread): the engine's Parquet file + the integrity metadata in
+ * its footer → the object. The footer is checked to read back the metadata exactly.
+ */
+export async function finishParquetBuild(req: { parquetFile: string; prefix: string; metadata: ColdObjectMetadata; rowCount: number }): Promise<BuiltColdObject & { rowCount: number }> {
+  const written = new Uint8Array(await readFile(req.parquetFile));
+  const before = readParquetFooter(written);
+  if (Object.keys(before.kv).length > 0) throw new Error(`engine Parquet file ${req.parquetFile} already has key-value metadata`);
+  if (Number(before.metadata.num_rows) !== req.rowCount) throw new Error(`engine Parquet file has ${before.metadata.num_rows} rows, expected ${req.rowCount}`);
+  const bytes = appendKeyValueMetadata(written, metadataToKeyValues(req.metadata));
+  const back = metadataFromKeyValues(readParquetFooter(bytes).kv);
+  if (JSON.stringify(back) !== JSON.stringify(req.metadata)) throw new Error('Parquet footer metadata does not read back as written');
+  return { ...assembleColdObject(bytes, req.metadata, { prefix: req.prefix, format: 'parquet' }), rowCount: req.rowCount };
+}
+
+/**
+ * The embedded engine (chDB, through the receiver's shared ClickHouse handle) as a
+ * {@link ParquetEngine}: `INSERT INTO FUNCTION file(…, Parquet) SELECT * FROM file(…, Native)`.
+ * Bloom filters are off (the archive is read whole or by partition key, and they made files ~50 %
+ * larger); zstd at the configured level, as the JS encoder.
+ */
+export function chdbParquetEngine(queryAsync: (sql: string, opts: { format: string }) => Promise<unknown>): ParquetEngine {
+  const lit = (s: string) => `'${s.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+  return async (nativeFile, parquetFile, zstdLevel) => {
+    await queryAsync(
+      `INSERT INTO FUNCTION file(${lit(parquetFile)}, Parquet) SELECT * FROM file(${lit(nativeFile)}, Native) ` +
+        `SETTINGS engine_file_truncate_on_insert = 1, output_format_parquet_compression_method = 'zstd', ` +
+        `output_format_compression_level = ${Math.trunc(zstdLevel)}, output_format_parquet_write_bloom_filter = 0`,
+      { format: 'TabSeparated' },
+    );
+  };
 }
 
 /**
@@ -76,15 +134,73 @@ export interface ObjectBuilder {
   close(): Promise<void>;
 }
 
+/** Options of {@link createObjectBuilder}. */
+export interface ObjectBuilderOptions {
+  /** Build in the calling thread (tests, tiny deployments). */
+  inline?: boolean;
+  /** Encode Parquet with this engine instead of the JS encoder (rows and metadata still built here). */
+  engine?: ParquetEngine;
+  /** Scratch directory of engine builds (Native and Parquet files, deleted after each build). */
+  scratchDir?: string;
+}
+
 /**
  * A builder backed by one worker thread (started lazily, restarted after a crash). With
- * `inline: true`, builds in the calling thread (tests, tiny deployments).
+ * `inline: true`, builds in the calling thread. With an `engine`, Parquet objects are built in
+ * three steps — rows → Native file (builder thread), Native → Parquet (the engine, on its own
+ * threads), footer metadata + checksum + manifest (builder thread) — so the event loop only issues
+ * the engine's query.
  */
-export function createObjectBuilder(options: { inline?: boolean } = {}): ObjectBuilder {
-  if (options.inline) return { build: buildFromSealedFile, close: async () => {} };
+export function createObjectBuilder(options: ObjectBuilderOptions = {}): ObjectBuilder {
+  const base = options.inline ? inlineBuilder() : workerBuilder();
+  const engine = options.engine;
+  if (engine === undefined) return { build: (req) => base.call('build', req) as Promise<(BuiltColdObject & { rowCount: number }) | undefined>, close: base.close };
+  const scratch = options.scratchDir;
+  if (scratch === undefined) throw new Error('an engine builder needs a scratchDir');
+  return {
+    async build(req) {
+      if (req.format !== 'parquet') return base.call('build', req) as Promise<(BuiltColdObject & { rowCount: number }) | undefined>;
+      await mkdir(scratch, { recursive: true });
+      const name = basename(req.path);
+      const nativeFile = join(scratch, `${name}.native`);
+      const parquetFile = join(scratch, `${name}.parquet`);
+      try {
+        const prepared = (await base.call('prepare', { ...req, nativeFile })) as PreparedBuild | undefined;
+        if (prepared === undefined) return undefined;
+        await engine(nativeFile, parquetFile, req.zstdLevel);
+        return (await base.call('finish', { parquetFile, prefix: req.prefix, metadata: prepared.metadata, rowCount: prepared.rowCount })) as BuiltColdObject & { rowCount: number };
+      } finally {
+        await rm(nativeFile, { force: true });
+        await rm(parquetFile, { force: true });
+      }
+    },
+    close: base.close,
+  };
+}
+
+type BuilderOp = 'build' | 'prepare' | 'finish';
+
+/** Runs builder operations: in this thread or in the worker. */
+interface OpRunner {
+  call(op: BuilderOp, req: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Run one builder operation in the current thread. */
+export function runBuilderOp(op: BuilderOp, req: unknown): Promise<unknown> {
+  if (op === 'prepare') return prepareNativeBuild(req as BuildRequest & { nativeFile: string });
+  if (op === 'finish') return finishParquetBuild(req as Parameters<typeof finishParquetBuild>[0]);
+  return buildFromSealedFile(req as BuildRequest);
+}
+
+function inlineBuilder(): OpRunner {
+  return { call: runBuilderOp, close: async () => {} };
+}
+
+function workerBuilder(): OpRunner {
   let worker: Worker | undefined;
   let nextId = 0;
-  const pending = new Map<number, { resolve: (v: (BuiltColdObject & { rowCount: number }) | undefined) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   const failAll = (err: Error): void => {
     for (const p of pending.values()) p.reject(err);
     pending.clear();
@@ -95,11 +211,13 @@ export function createObjectBuilder(options: { inline?: boolean } = {}): ObjectB
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
     const w = new Worker(new URL(`./build-worker${ext}`, import.meta.url));
     w.unref();
-    w.on('message', (msg: { id: number; built?: BuiltColdObject & { rowCount: number }; empty?: boolean; error?: string }) => {
+    w.on('message', (msg: { id: number; built?: BuiltColdObject & { rowCount: number }; prepared?: PreparedBuild; empty?: boolean; error?: string }) => {
       const p = pending.get(msg.id);
       if (!p) return;
       pending.delete(msg.id);
+      if (pending.size === 0) w.unref();
       if (msg.error !== undefined) p.reject(new Error(msg.error));
+      else if (msg.prepared) p.resolve(msg.prepared);
       else if (msg.empty || !msg.built) p.resolve(undefined);
       else p.resolve({ ...msg.built, bytes: new Uint8Array(msg.built.bytes), manifestBytes: new Uint8Array(msg.built.manifestBytes) });
     });
@@ -108,12 +226,13 @@ export function createObjectBuilder(options: { inline?: boolean } = {}): ObjectB
     return w;
   };
   return {
-    build(req) {
+    call(op, req) {
       worker ??= start();
+      worker.ref();
       const id = nextId++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        worker!.postMessage({ ...req, id });
+        worker!.postMessage({ ...(req as object), id, op });
       });
     },
     async close() {

@@ -10,12 +10,35 @@ import { AuditError } from '../../common/errors.ts';
 import type { AuditExporter, ExportBatch, ExportResult, ShutdownOptions, WalEntry } from '../contracts.ts';
 import type { Wal, WalPosition, WalReadResult, WalReader } from '../wal/wal.ts';
 
+/** A contiguous range of WAL entries as read: their payloads (UTF-8 JSON of {@link WalEntry}), not parsed. */
+export interface PayloadBatch {
+  firstLsn: number;
+  lastLsn: number;
+  payloads: string[];
+}
+
+/**
+ * Optional capabilities an {@link AuditExporter} may have; the runner uses them when present and
+ * every exporter without them works as before.
+ * - `exportPayloads`: take the batch as the WAL payloads, unparsed, so an exporter that parses in a
+ *   worker thread keeps that work off the event loop that acknowledges ingest. Same idempotency
+ *   contract as `export()` (same `(firstLsn, lastLsn)` after a crash).
+ * - `batching`: the exporter's own batch limits (rows, WAL bytes, age), overriding the runner
+ *   defaults, for destinations that want large batches at high rates and a short wait at low ones.
+ */
+export interface ExporterCapabilities {
+  exportPayloads?(batch: PayloadBatch): Promise<ExportResult>;
+  readonly batching?: { maxEntries: number; maxBytes: number; maxDelayMillis: number };
+}
+
 /** Per-exporter runner settings (validated by the pipeline config). */
 export interface ExporterRunnerOptions {
   /** Most entries per batch. */
   maxBatchEntries: number;
   /** How long to wait for a full batch once at least one entry is available (ms). 0 = send at once. */
   maxBatchDelayMillis: number;
+  /** Most WAL bytes per batch (default 64 MiB). */
+  maxBatchBytes?: number;
   /** First retry delay cap (ms); doubles per attempt. */
   initialBackoffMillis: number;
   /** Largest retry delay (ms); also the delay between retries of a `failure`. */
@@ -90,7 +113,8 @@ export class ExporterRunner {
   constructor(wal: Wal, exporter: AuditExporter, options: ExporterRunnerOptions) {
     this.wal = wal;
     this.exporter = exporter;
-    this.options = options;
+    const own = (exporter as AuditExporter & ExporterCapabilities).batching;
+    this.options = own ? { ...options, maxBatchEntries: own.maxEntries, maxBatchBytes: own.maxBytes, maxBatchDelayMillis: own.maxDelayMillis } : options;
     this.random = options.random ?? Math.random;
     this.st = {
       name: exporter.name,
@@ -197,7 +221,7 @@ export class ExporterRunner {
       // A batch that was in flight when the process stopped: re-send exactly that range first.
       const pending = this.wal.pendingLastLsn(this.exporter.name);
       if (pending !== undefined && pending > pos.lsn) {
-        const read = await reader.read(pending - pos.lsn);
+        const read = await reader.read(pending - pos.lsn, Number.MAX_SAFE_INTEGER);
         if (read.payloads.length === 0) continue;
         if (!(await this.exportBatch(read, signal, false))) break;
         continue;
@@ -221,7 +245,7 @@ export class ExporterRunner {
         signal.removeEventListener('abort', onAbort);
         if (signal.aborted) break;
       }
-      const read = await reader.read(o.maxBatchEntries);
+      const read = await reader.read(o.maxBatchEntries, o.maxBatchBytes);
       if (read.payloads.length === 0) continue;
       if (!(await this.exportBatch(read, signal, true))) break;
     }
@@ -233,11 +257,10 @@ export class ExporterRunner {
    * exactly this range (not a larger one) — the exporter's idempotency key is `(firstLsn, lastLsn)`.
    */
   private async exportBatch(read: WalReadResult, signal: AbortSignal, recordPending: boolean): Promise<boolean> {
-    const batch: ExportBatch = {
-      firstLsn: read.firstLsn,
-      lastLsn: read.lastLsn,
-      entries: read.payloads.map((p) => JSON.parse(p) as WalEntry),
-    };
+    const raw = (this.exporter as AuditExporter & ExporterCapabilities).exportPayloads !== undefined;
+    const batch: ExportBatch | PayloadBatch = raw
+      ? { firstLsn: read.firstLsn, lastLsn: read.lastLsn, payloads: read.payloads }
+      : { firstLsn: read.firstLsn, lastLsn: read.lastLsn, entries: read.payloads.map((p) => JSON.parse(p) as WalEntry) };
     if (recordPending) await this.persist(this.saved!, batch.lastLsn, signal);
     const ok = await this.deliver(batch, signal);
     if (!ok) {
@@ -253,7 +276,7 @@ export class ExporterRunner {
   }
 
   /** Export with retries until success or stop. */
-  private async deliver(batch: ExportBatch, signal: AbortSignal): Promise<boolean> {
+  private async deliver(batch: ExportBatch | PayloadBatch, signal: AbortSignal): Promise<boolean> {
     const o = this.options;
     let attempt = 0;
     for (;;) {
@@ -261,7 +284,8 @@ export class ExporterRunner {
       this.st.state = 'exporting';
       let result: ExportResult;
       try {
-        result = await this.exporter.export(batch);
+        const x = this.exporter as AuditExporter & ExporterCapabilities;
+        result = 'payloads' in batch ? await x.exportPayloads!(batch) : await x.export(batch);
       } catch (err) {
         // A throwing exporter is a bug in it; treat as retryable so nothing is skipped.
         result = { status: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `exporter threw: ${(err as Error)?.message ?? err}`, { cause: err }) };
@@ -270,7 +294,7 @@ export class ExporterRunner {
         this.st.failing = false;
         this.st.consecutiveFailures = 0;
         this.st.exportedBatches++;
-        this.st.exportedEntries += batch.entries.length;
+        this.st.exportedEntries += 'payloads' in batch ? batch.payloads.length : batch.entries.length;
         this.st.lastSuccessAtMillis = Date.now();
         return true;
       }

@@ -87,7 +87,7 @@ describe('ClickHouse exporter (chDB)', () => {
     expect(await count(db)).toBe(500);
   });
 
-  it('a batch inserted in chunks, failing half-way, then replayed: every row exactly once', async () => {
+  it.each(['Native', 'JSONEachRow'] as const)('a batch inserted in chunks, failing half-way, then replayed: every row exactly once (%s)', async (insertFormat) => {
     const db = uniqueDatabase();
     const entries = makeEntries({ count: 2500 });
     const batch = batchOf(entries);
@@ -103,15 +103,24 @@ describe('ClickHouse exporter (chDB)', () => {
             if (calls === 2) throw Object.assign(new Error('Code: 210. DB::Exception: connection lost (NETWORK_ERROR)'), { code: '210' });
             return realChdb.chdb.rawInsert(params);
           },
+          // The Native path inserts with INSERT … SELECT FROM file(); other statements pass through.
+          queryAsync: async (sql: string, opts: Parameters<typeof realChdb.chdb.queryAsync>[1]) => {
+            if (sql.includes('audit_events') && sql.startsWith('INSERT')) {
+              calls++;
+              if (calls === 2) throw Object.assign(new Error('Code: 210. DB::Exception: connection lost (NETWORK_ERROR)'), { code: '210' });
+            }
+            return realChdb.chdb.queryAsync(sql, opts);
+          },
         },
       },
     } as unknown as ClickHouseHandle;
-    const broken = createClickHouseExporter({ database: db, insertChunkRows: 1000 }, { handle: flaky });
+    const broken = createClickHouseExporter({ database: db, insertChunkRows: 1000, insertFormat }, { handle: flaky });
     await broken.start();
     const first = await broken.export(batch);
     expect(first.status).toBe('retryable');
     expect(await count(db)).toBe(1000);
-    const exporter = createClickHouseExporter({ database: db, insertChunkRows: 1000 }, { handle });
+    await broken.shutdown();
+    const exporter = createClickHouseExporter({ database: db, insertChunkRows: 1000, insertFormat }, { handle });
     await exporter.start();
     expect(await exporter.export(batch)).toEqual({ status: 'success' });
     expect(await exporter.export(batch)).toEqual({ status: 'success' });

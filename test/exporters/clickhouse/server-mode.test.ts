@@ -10,7 +10,7 @@ import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { freePort } from '../../e2e/helpers/receiver-process.ts';
 import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
-import { startClickHouseStandIn } from './server-standin.ts';
+import { standInNativeInserts, startClickHouseStandIn } from './server-standin.ts';
 
 let engine: ClickHouseHandle;
 beforeAll(() => {
@@ -38,8 +38,11 @@ describe('ClickHouse exporter against a server URL', () => {
     }
 
     const server = await startClickHouseStandIn(engine, port);
+    const nativeBefore = standInNativeInserts();
     try {
       expect(await exporter.export(a)).toEqual({ status: 'success' });
+      // The binary block travelled as the HTTP body of INSERT … FORMAT Native.
+      expect(standInNativeInserts()).toBe(nativeBefore + 1);
       expect(await exporter.export(a)).toEqual({ status: 'success' });
       expect(await exporter.export(batchOf(entries.slice(100)))).toEqual({ status: 'success' });
       const r = await engine.chdb!.chdb.queryAsync(`SELECT count() FROM ${db}.audit_events`, { format: 'TabSeparated' });

@@ -1,0 +1,220 @@
+/**
+ * Turning a WAL batch into Native insert blocks, in a worker thread (default) or inline: parse the
+ * WAL payloads, map them to `audit_events` rows, encode each chunk as a Native block, and either
+ * write it to a scratch file (the embedded engine reads files) or hand the bytes back (a server
+ * takes them as the HTTP body). Chunks are reported one by one, so the caller inserts chunk n
+ * while chunk n+1 is being built.
+ */
+import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
+import type { WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
+import { walEntryToAuditRow } from '../../schema/audit-row.ts';
+import { encodeAuditRowsNative } from './native-format.ts';
+
+/** What to build: a batch's WAL payloads (JSON text) or its parsed entries. */
+export interface NativeBuildRequest {
+  /** WAL payloads as read (JSON of {@link WalEntry}); parsed by the builder. */
+  payloads?: string[];
+  /** Parsed entries (when the caller already has them). */
+  entries?: WalEntry[];
+  /** Rows per chunk (one INSERT each). */
+  chunkRows: number;
+  /** Rows per Native block inside a chunk (default {@link NATIVE_BLOCK_ROWS}). */
+  blockRows?: number;
+  /**
+   * Write chunk n to `<fileBase>.<n>.native` (embedded engine); absent: return the bytes.
+   * The directory is created when missing.
+   */
+  fileBase?: string;
+}
+
+/** One built chunk. */
+export interface NativeChunk {
+  index: number;
+  rows: number;
+  /** The file holding the block (when `fileBase` was given). */
+  file?: string;
+  /** The block (when no `fileBase` was given). */
+  bytes?: Uint8Array;
+}
+
+/** Everything the batch held besides its events. */
+export interface NativeBuildSummary {
+  chunks: number;
+  events: number;
+  checkpoints: CheckpointRecord[];
+}
+
+/** Receives the build's results in order: the chunk count, the chunks, then the summary (or an error). */
+export interface NativeBuildSink {
+  /** How many chunks will follow (known once the payloads are parsed, before any is encoded). */
+  plan(chunks: number): void;
+  chunk(c: NativeChunk): void;
+  done(s: NativeBuildSummary): void;
+  fail(err: Error): void;
+}
+
+/** Rows per Native block inside a chunk: bounds the builder's memory to a block's objects. */
+export const NATIVE_BLOCK_ROWS = 8192;
+
+/** The WAL writes event entries with this prefix; anything else is parsed to learn its kind. */
+const EVENT_PREFIX = '{"kind":"event"';
+
+/**
+ * Build synchronously, reporting each chunk to `sink` as soon as it is ready.
+ *
+ * Memory: a chunk is written as consecutive Native blocks of {@link NATIVE_BLOCK_ROWS} rows, each
+ * parsed, mapped and encoded only when its turn comes, so the parsed objects of one block at a
+ * time are alive, not those of the whole batch. ClickHouse reads a file or body of several blocks as
+ * one insert (the deduplication token covers it; ClickHouse numbers the blocks it forms after
+ * squashing deterministically for the same input).
+ */
+export function buildNative(req: NativeBuildRequest, sink: Omit<NativeBuildSink, 'fail'>): void {
+  const checkpoints: CheckpointRecord[] = [];
+  // Which items are events (chunking counts events only, as the JSON path does). Payloads that do
+  // not start with the event prefix are parsed now (checkpoints are rare); an event-prefixed
+  // payload is checked to really be an event when it is parsed for its block.
+  const eventItems: Array<string | WalEventEntry> = [];
+  if (req.entries !== undefined) {
+    for (const e of req.entries) {
+      if (e.kind === 'event') eventItems.push(e);
+      else if (e.kind === 'checkpoint') checkpoints.push(e.checkpoint);
+    }
+  } else {
+    for (const p of req.payloads ?? []) {
+      if (p.startsWith(EVENT_PREFIX)) {
+        eventItems.push(p);
+        continue;
+      }
+      const e = JSON.parse(p) as WalEntry;
+      if (e.kind === 'event') eventItems.push(e);
+      else if (e.kind === 'checkpoint') checkpoints.push(e.checkpoint);
+    }
+  }
+  // The classified list holds what is needed; drop the request's reference to the payload array so
+  // each payload can be collected once its row is built (the worker owns its copy of the request).
+  req.payloads = undefined;
+  const blockRows = req.blockRows ?? NATIVE_BLOCK_ROWS;
+  const entryOf = (item: string | WalEventEntry): WalEventEntry => {
+    if (typeof item !== 'string') return item;
+    const e = JSON.parse(item) as WalEntry;
+    if (e.kind !== 'event') throw new Error(`WAL payload starts as an event but is a ${String(e.kind)}`);
+    return e;
+  };
+  const chunks = Math.ceil(eventItems.length / req.chunkRows);
+  sink.plan(chunks);
+  if (req.fileBase !== undefined && chunks > 0) mkdirSync(join(req.fileBase, '..'), { recursive: true });
+  for (let c = 0; c < chunks; c++) {
+    const from = c * req.chunkRows;
+    const to = Math.min(eventItems.length, from + req.chunkRows);
+    const file = req.fileBase === undefined ? undefined : `${req.fileBase}.${c}.native`;
+    // Not fsync'd: a crash loses nothing (the WAL still holds the batch and it is rebuilt).
+    const fd = file === undefined ? undefined : openSync(file, 'w');
+    const parts: Buffer[] = [];
+    try {
+      for (let b = from; b < to; b += blockRows) {
+        const rows = [];
+        for (let i = b; i < Math.min(to, b + blockRows); i++) {
+          rows.push(walEntryToAuditRow(entryOf(eventItems[i]!)));
+          eventItems[i] = ''; // release the payload text once its row exists
+        }
+        const block = encodeAuditRowsNative(rows);
+        if (fd !== undefined) writeSync(fd, block);
+        else parts.push(block);
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    if (file !== undefined) sink.chunk({ index: c, rows: to - from, file });
+    else sink.chunk({ index: c, rows: to - from, bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts) });
+  }
+  sink.done({ chunks, events: eventItems.length, checkpoints });
+}
+
+/** Builds Native blocks off (or on) the calling thread. */
+export interface NativeBuilder {
+  build(req: NativeBuildRequest, sink: NativeBuildSink): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A builder backed by one worker thread (started lazily, restarted after a crash), or the calling
+ * thread with `inline: true`. Builds run one at a time in request order.
+ */
+export function createNativeBuilder(options: { inline?: boolean } = {}): NativeBuilder {
+  if (options.inline) {
+    return {
+      build(req, sink) {
+        try {
+          buildNative(req, sink);
+        } catch (err) {
+          sink.fail(err as Error);
+        }
+      },
+      close: async () => {},
+    };
+  }
+  let worker: Worker | undefined;
+  let nextId = 0;
+  const sinks = new Map<number, NativeBuildSink>();
+  const failAll = (err: Error): void => {
+    for (const s of sinks.values()) s.fail(err);
+    sinks.clear();
+    worker = undefined;
+  };
+  type Msg = { id: number; plan?: number; chunk?: NativeChunk; done?: NativeBuildSummary; error?: string };
+  const start = (): Worker => {
+    // Sources run as .ts (type stripping); the built package as .js.
+    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+    const w = new Worker(new URL(`./native-worker${ext}`, import.meta.url));
+    w.unref();
+    w.on('message', (msg: Msg) => {
+      const s = sinks.get(msg.id);
+      if (!s) return;
+      if (msg.done !== undefined || msg.error !== undefined) {
+        // Idle again: let the process exit when nothing else keeps it alive.
+        if (sinks.size === 1) w.unref();
+      }
+      if (msg.plan !== undefined) s.plan(msg.plan);
+      else if (msg.chunk) s.chunk(msg.chunk);
+      else if (msg.done) {
+        sinks.delete(msg.id);
+        s.done(msg.done);
+      } else {
+        sinks.delete(msg.id);
+        s.fail(new Error(msg.error ?? 'native build failed'));
+      }
+    });
+    w.on('error', (err) => failAll(err));
+    w.on('exit', (code) => failAll(new Error(`native builder thread exited with code ${code}`)));
+    return w;
+  };
+  return {
+    build(req, sink) {
+      worker ??= start();
+      // A build in progress keeps the process alive (its caller awaits the result).
+      worker.ref();
+      const id = nextId++;
+      sinks.set(id, sink);
+      worker.postMessage({ ...req, id });
+    },
+    async close() {
+      const w = worker;
+      worker = undefined;
+      if (w) await w.terminate();
+    },
+  };
+}
+
+/** Delete scratch files, ignoring ones already gone. */
+export function removeFiles(files: Iterable<string>): void {
+  for (const f of files) {
+    try {
+      unlinkSync(f);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
