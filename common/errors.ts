@@ -34,6 +34,8 @@ export const AUDIT_ERROR_CODES = {
   AUDIT_ERR_INTEGRITY: 'integrity check failed',
   AUDIT_ERR_KEY: 'signing key problem',
   AUDIT_ERR_INTERNAL: 'internal error',
+  AUDIT_ERR_WEBHOOK_REJECTED: 'webhook endpoint rejected the request',
+  AUDIT_ERR_WEBHOOK_UNAVAILABLE: 'webhook endpoint unavailable',
 } as const;
 
 /** A stable error code, e.g. `AUDIT_ERR_INVALID_EVENT`. */

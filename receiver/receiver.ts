@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { AuditError } from '../common/errors.ts';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
 import { createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
+import { createWebhookExporter } from '../exporters/webhook/index.ts';
 import { type CheckpointingStatus, type ReceiverCheckpointing, type StoredEntriesReader, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';
 import { type ReceiverConfig, type ReceiverConfigInput, parseReceiverConfig } from './config/receiver-config.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from './contracts.ts';
@@ -82,6 +83,11 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
   if (config.exporters.coldstore.enabled) {
     pipeline.addExporter(createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir })));
   }
+  // Webhooks (docs/webhook.md): each its own cursor; `retry` overrides the runner's backoff.
+  config.exporters.webhooks.forEach((w, i) => {
+    if (!w.enabled) return;
+    pipeline.addExporter(createWebhookExporter(w, { configPrefix: `exporters.webhooks.${i}` }), { ...w.retry });
+  });
   for (const exporter of options.extraExporters ?? []) pipeline.addExporter(exporter);
 
   // Until recovery is done the transports must not reach the pipeline: answer retryable instead.
