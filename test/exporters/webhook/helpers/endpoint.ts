@@ -31,7 +31,7 @@ export interface ReceivedRequest {
 }
 
 /** What to answer to a request. */
-export type Answer = { status: number; headers?: Record<string, string>; body?: string } | { hang: true };
+export type Answer = { status: number; headers?: Record<string, string>; body?: string; delayMillis?: number } | { hang: true };
 
 /** A running endpoint. */
 export interface TestEndpoint {
@@ -97,8 +97,12 @@ export async function startEndpoint(options: EndpointOptions): Promise<TestEndpo
         res.on('close', () => hung.delete(res));
         return;
       }
-      r.status = a.status;
-      res.writeHead(a.status, { 'content-type': 'text/plain', ...(a.headers ?? {}) }).end(a.body ?? (a.status < 300 ? 'ok' : `status ${a.status}`));
+      const answer = () => {
+        r.status = a.status;
+        res.writeHead(a.status, { 'content-type': 'text/plain', ...(a.headers ?? {}) }).end(a.body ?? (a.status < 300 ? 'ok' : `status ${a.status}`));
+      };
+      if (a.delayMillis) setTimeout(answer, a.delayMillis);
+      else answer();
     });
   };
   const server = options.tls
