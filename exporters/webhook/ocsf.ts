@@ -324,7 +324,12 @@ export function createOcsfMapper(input: OcsfOptionsInput | OcsfOptions = {}, pre
           out.auth_protocol_id = known ? known[0] : 99;
           out.auth_protocol = known ? known[1] : method;
         }
-        if (targets[0] !== undefined) out.service = { uid: targets[0].id, ...(targets[0].name !== undefined ? { name: targets[0].name } : {}) };
+        // OCSF asks for at least one of service and dst_endpoint: the target when there is one, else
+        // the producing service (its OTel `service.name`), else the product.
+        out.service =
+          targets[0] !== undefined
+            ? { uid: targets[0].id, name: targets[0].name ?? targets[0].id }
+            : { name: record.serviceName ?? options.productName };
         break;
       }
       case 3001: {
@@ -342,6 +347,11 @@ export function createOcsfMapper(input: OcsfOptionsInput | OcsfOptions = {}, pre
         out.group = g !== undefined ? { uid: g.id, ...(g.name !== undefined ? { name: g.name } : {}), type: g.type } : { name: e.action.split('.')[0]! };
         const u = targets.find((x) => x !== g && (x.type === 'user' || x.type === 'account'));
         if (u !== undefined) out.user = targetUser(u);
+        else {
+          // OCSF asks for at least one of privileges and user: the other targets as privileges.
+          const others = targets.filter((x) => x !== g);
+          out.privileges = others.length > 0 ? others.map((x) => `${x.type}:${x.id}`) : [e.action];
+        }
         break;
       }
       case 6003: {

@@ -24,6 +24,8 @@ export interface AuditRecord {
   receivedAt: string;
   /** WAL position in the receiver that accepted it (only when read from the WAL: it is receiver-local). */
   lsn?: number;
+  /** `service.name` of the producer's OTel resource, when it had one (used by the OCSF mapping). */
+  serviceName?: string;
 }
 
 /** The record of a WAL event entry. */
@@ -36,6 +38,7 @@ export function recordFromWalEntry(entry: WalEventEntry): AuditRecord {
     hash: entry.hash,
     receivedAt: unixNanosToIso(BigInt(entry.receivedAtNanos)),
     lsn: entry.lsn,
+    ...(typeof entry.resource.attributes['service.name'] === 'string' ? { serviceName: entry.resource.attributes['service.name'] } : {}),
   };
 }
 
@@ -48,6 +51,7 @@ export function recordFromRow(row: AuditRow): AuditRecord {
     prevHash: row.PrevHash,
     hash: row.Hash,
     receivedAt: unixNanosToIso(dateTime64ToNanos(row.ReceivedAt)),
+    ...(row.ServiceName ? { serviceName: row.ServiceName } : {}),
   };
 }
 
