@@ -80,5 +80,5 @@ describe('webhook delivery across a SIGKILL', () => {
       await receiver?.stop().catch(() => undefined);
       await ep.close();
     }
-  });
+  }, 180_000);
 });

@@ -121,6 +121,9 @@ const HOUR_END = isoToUnixNanos('2026-11-22T12:00:00Z');
 const inHour = (e: WalEventEntry) => e.tenantId === 'acme' && isoToUnixNanos(e.event.occurredAt) >= HOUR_START && isoToUnixNanos(e.event.occurredAt) < HOUR_END;
 const HOUR = ['--tenant', 'acme', '--since', '2026-11-22T11:00:00Z', '--until', '2026-11-22T12:00:00Z'];
 
+// Each case spawns CLI processes (a few seconds each on a loaded two-core machine).
+const SLOW = 180_000;
+
 describe('otel-audit export', () => {
   it('ndjson from the embedded ClickHouse, the local archive and S3 give the same events, filtered by tenant and time', async () => {
     const want = expected(all.filter(inHour));
@@ -140,7 +143,7 @@ describe('otel-audit export', () => {
     const remote = await cli('export', '--source', 'archive', '--config', config, '--data-dir', join(root, 's3-staging'), ...HOUR);
     expect(remote.code, remote.stderr).toBe(0);
     expect(ndjson(remote.stdout)).toEqual(want);
-  });
+  }, SLOW);
 
   it('csv with action prefix and outcome filters, RFC 4180 quoting, to a file', async () => {
     const out = join(root, 'denied.csv');
@@ -164,7 +167,7 @@ describe('otel-audit export', () => {
       expect(JSON.parse(d[col('details')]!)).toEqual(e.event.details);
     }
     expect(want.some((e) => e.event.reason?.includes('"'))).toBe(true);
-  });
+  }, SLOW);
 
   it('ocsf from the archive with OCSF overrides, and --limit', async () => {
     const overrides = join(root, 'ocsf.yaml');
@@ -185,7 +188,7 @@ describe('otel-audit export', () => {
     const limited = await cli('export', '--data-dir', dataDir, '--limit', '7', '--quiet');
     expect(ndjson(limited.stdout)).toHaveLength(7);
     expect(limited.stderr).toBe('');
-  });
+  }, SLOW);
 
   it('reads a running receiver through its ClickHouse endpoint, and says so when the embedded engine is held', async () => {
     const receiver = await startReceiverProcess({ dataDir, env: { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' } });
@@ -199,7 +202,7 @@ describe('otel-audit export', () => {
     } finally {
       await receiver.stop();
     }
-  });
+  }, SLOW);
 
   it('draws a progress bar on a terminal only', async () => {
     const out = join(root, 'tty.ndjson');
@@ -208,7 +211,7 @@ describe('otel-audit export', () => {
     expect(stdout).toMatch(/\[#+\.*\]\s+\d+% [\d,]+\/350 events/);
     expect(stdout).toContain('export: 350 events');
     expect(ndjson(readFileSync(out, 'utf8'))).toHaveLength(350);
-  });
+  }, SLOW);
 
   it('rejects bad arguments with exit 2 and a message naming the flag', async () => {
     const cases: Array<[string[], RegExp]> = [
@@ -228,5 +231,5 @@ describe('otel-audit export', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
     }
-  });
+  }, SLOW);
 });
