@@ -71,6 +71,18 @@ describe('npm run bench -- --tiny', () => {
     expect(backlog.series.length).toBeGreaterThan(0);
     expect(backlog.drain.complete).toBe(true);
 
+    const webhook = results['webhook'] as { drains: Array<{ format: string; events: number; complete: boolean; badSignatures: number }>; besideIngest: { caughtUp: boolean; acceptedEvents: number; deliveredEvents: number; badSignatures: number } };
+    expect(webhook.drains.map((d) => d.format)).toEqual(['otel-audit', 'ocsf']);
+    for (const d of webhook.drains) {
+      expect(d.complete).toBe(true);
+      expect(d.events).toBeGreaterThanOrEqual(1024);
+      expect(d.badSignatures).toBe(0);
+    }
+    expect(webhook.besideIngest.caughtUp).toBe(true);
+    expect(webhook.besideIngest.acceptedEvents).toBeGreaterThan(0);
+    expect(webhook.besideIngest.deliveredEvents).toBeGreaterThanOrEqual(webhook.besideIngest.acceptedEvents);
+    expect(webhook.besideIngest.badSignatures).toBe(0);
+
     const json = JSON.parse(await readFile(out.jsonFile, 'utf8')) as { results: object };
     expect(Object.keys(json.results).length).toBe(SCENARIOS.length);
     const md = await readFile(out.markdownFile, 'utf8');
