@@ -47,6 +47,7 @@ Filters:
   --action <a>         an action (grant.issue) or a prefix with .* (grant.*)
   --outcome <o>        success | failure | denied
   --limit <n>          stop after n events
+  --page-size <n>      rows per ClickHouse query page (default 5000; memory is bounded by it)
 
 Output:
   --format <f>         ndjson (default: event + chain position) | csv | ocsf (OCSF 1.3.0, one per line)
@@ -187,10 +188,11 @@ export function clickHouseWhere(f: ExportFilters): { where: string[]; params: Re
   return { where, params };
 }
 
-const PAGE = 5000;
+/** Rows per ClickHouse page (`--page-size`). */
+const DEFAULT_PAGE = 5000;
 
 /** Rows of ClickHouse in (Timestamp, EventId) order, page by page; each event once. */
-async function* clickHouseRecords(client: ClickHouseClient, table: string, f: ExportFilters, onTotal: (n: number) => void): AsyncGenerator<AuditRecord> {
+async function* clickHouseRecords(client: ClickHouseClient, table: string, f: ExportFilters, onTotal: (n: number) => void, PAGE = DEFAULT_PAGE): AsyncGenerator<AuditRecord> {
   const { where, params } = clickHouseWhere(f);
   const cond = (extra: string[]) => (extra.length === 0 ? '' : `WHERE ${extra.join(' AND ')}`);
   const count = await client.query({ query: `SELECT uniqExact(EventId) AS n FROM ${table} ${cond(where)}`, query_params: params, format: 'JSONEachRow' });
@@ -200,7 +202,7 @@ async function* clickHouseRecords(client: ClickHouseClient, table: string, f: Ex
     const w = [...where];
     const p: Record<string, string | number> = { ...params, limit: PAGE };
     if (cursor) {
-      w.push("(Timestamp, EventId) > (fromUnixTimestamp64Nano({cursorTs:Int64}, 'UTC'), toUUID({cursorId:String}))");
+      w.push("(Timestamp, EventId) > (fromUnixTimestamp64Nano({cursorTs:Int64}, 'UTC'), {cursorId:String})");
       p.cursorTs = cursor.ts;
       p.cursorId = cursor.id;
     }
@@ -297,6 +299,7 @@ export const command: Command = {
       action: { type: 'string' },
       outcome: { type: 'string' },
       limit: { type: 'string' },
+      'page-size': { type: 'string' },
       format: { type: 'string', default: 'ndjson' },
       'ocsf-config': { type: 'string' },
       output: { type: 'string' },
@@ -317,6 +320,11 @@ export const command: Command = {
     if (v.limit !== undefined) {
       limit = Number(v.limit);
       if (!Number.isSafeInteger(limit) || limit < 1) throw bad(`--limit: "${v.limit}" is not a positive integer`);
+    }
+    let pageSize = DEFAULT_PAGE;
+    if (v['page-size'] !== undefined) {
+      pageSize = Number(v['page-size']);
+      if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1_000_000) throw bad(`--page-size: "${v['page-size']}" is not an integer from 1 to 1000000`);
     }
     const filters: ExportFilters = {
       ...(v.since !== undefined ? { since: parseTime('since', v.since)! } : {}),
@@ -408,7 +416,7 @@ export const command: Command = {
       }
       records = clickHouseRecords(client, table, filters, (n) => {
         total = limit !== undefined ? Math.min(n, limit) : n;
-      });
+      }, pageSize);
     } else {
       const { createColdStore, LocalDirectoryStore, parseColdStoreConfig, S3ObjectStore } = await import('../../exporters/coldstore/index.ts');
       const store: ObjectStore = v.archive !== undefined ? new LocalDirectoryStore(resolve(v.archive)) : createColdStore(parseColdStoreConfig({ ...section(fileConfig, 'coldstore'), dataDir }, 'exporters.coldstore'));

@@ -128,7 +128,7 @@ describe('otel-audit export', () => {
   it('ndjson from the embedded ClickHouse, the local archive and S3 give the same events, filtered by tenant and time', async () => {
     const want = expected(all.filter(inHour));
     expect(want).toHaveLength(60);
-    const ch = await cli('export', '--data-dir', dataDir, ...HOUR);
+    const ch = await cli('export', '--data-dir', dataDir, ...HOUR, '--page-size', '7'); // many keyset pages
     expect(ch.code, ch.stderr).toBe(0);
     expect(ndjson(ch.stdout)).toEqual(want);
     expect(ch.stderr).toContain('export: 60 events from clickhouse');
@@ -193,7 +193,7 @@ describe('otel-audit export', () => {
   it('reads a running receiver through its ClickHouse endpoint, and says so when the embedded engine is held', async () => {
     const receiver = await startReceiverProcess({ dataDir, env: { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' } });
     try {
-      const r = await cli('export', '--url', `${receiver.http}/clickhouse`, ...HOUR);
+      const r = await cli('export', '--url', `${receiver.http}/clickhouse`, ...HOUR, '--page-size', '25');
       expect(r.code, r.stderr).toBe(0);
       expect(ndjson(r.stdout)).toEqual(expected(all.filter(inHour)));
       const held = await cli('export', '--data-dir', dataDir);
@@ -206,7 +206,7 @@ describe('otel-audit export', () => {
 
   it('draws a progress bar on a terminal only', async () => {
     const out = join(root, 'tty.ndjson');
-    const cmd = `${process.execPath} cli/main.ts export --data-dir ${dataDir} --output ${out}`;
+    const cmd = `${process.execPath} cli/main.ts export --data-dir ${dataDir} --output ${out} --page-size 100`;
     const { stdout } = await exec('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT });
     expect(stdout).toMatch(/\[#+\.*\]\s+\d+% [\d,]+\/350 events/);
     expect(stdout).toContain('export: 350 events');
