@@ -297,7 +297,6 @@ export function createOcsfMapper(input: OcsfOptionsInput | OcsfOptions = {}, pre
       actor: {
         user: actorUser(e.actor),
         ...(e.session !== undefined ? { session: { uid: e.session.id } } : {}),
-        ...(e.actor.impersonatorId !== undefined ? { invoked_by: e.actor.impersonatorId } : {}),
       },
     };
     if (e.request?.ip !== undefined) out.src_endpoint = { ip: e.request.ip };
@@ -373,6 +372,8 @@ export function createOcsfMapper(input: OcsfOptionsInput | OcsfOptions = {}, pre
         schema_version: e.schemaVersion,
         ...(e.tenant.name !== undefined ? { tenant_name: e.tenant.name } : {}),
         ...(e.actor.authMethod !== undefined ? { actor_auth_method: e.actor.authMethod } : {}),
+        // OCSF 1.2 deprecated `actor.invoked_by`; the impersonator stays here rather than in a deprecated attribute.
+        ...(e.actor.impersonatorId !== undefined ? { actor_impersonator_id: e.actor.impersonatorId } : {}),
         ...(targets.length > 0 ? { targets } : {}),
         ...(e.trace !== undefined ? { trace: e.trace } : {}),
         ...(e.details !== undefined ? { details: e.details } : {}),
