@@ -26,7 +26,7 @@ describe('npm run bench -- --tiny', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs every scenario and writes well-formed results', { timeout: 300_000 }, async () => {
+  it('runs every scenario and writes well-formed results', { timeout: 420_000 }, async () => {
     dir = await mkdtemp(join(tmpdir(), 'otel-audit-bench-smoke-'));
     // Two lanes at once: fine for a smoke run, whose numbers nobody reads.
     out = await runBench({ tiny: true, parallel: true, outDir: dir, log: () => undefined });
@@ -72,10 +72,10 @@ describe('npm run bench -- --tiny', () => {
     expect(backlog.drain.complete).toBe(true);
 
     const webhook = results['webhook'] as { drains: Array<{ format: string; events: number; complete: boolean; badSignatures: number }>; besideIngest: { caughtUp: boolean; acceptedEvents: number; deliveredEvents: number; badSignatures: number } };
-    expect(webhook.drains.map((d) => d.format)).toEqual(['otel-audit', 'ocsf']);
+    expect(webhook.drains.map((d) => d.format)).toEqual(['ocsf']);
     for (const d of webhook.drains) {
       expect(d.complete).toBe(true);
-      expect(d.events).toBeGreaterThanOrEqual(1024);
+      expect(d.events).toBeGreaterThanOrEqual(512);
       expect(d.badSignatures).toBe(0);
     }
     expect(webhook.besideIngest.caughtUp).toBe(true);
