@@ -62,6 +62,10 @@ export interface ReceiverOptions {
 export function createReceiver(input: ReceiverConfigInput = {}, options: ReceiverOptions = {}): Receiver {
   const config = parseReceiverConfig(input);
   const dataDir = resolve(config.dataDir);
+  // Created first: an unreadable secretFile or TLS file is a config error before any store is opened.
+  const webhooks = config.exporters.webhooks.flatMap((w, i) =>
+    w.enabled ? [{ exporter: createWebhookExporter(w, { configPrefix: `exporters.webhooks.${i}` }), retry: w.retry }] : [],
+  );
   // Signed checkpoints (docs/integrity.md): fed at sequencing time, appended to the WAL.
   const checkpointing: ReceiverCheckpointing | undefined = config.integrity.enabled
     ? createReceiverCheckpointing(config.integrity, options.pipelineHooks?.onSequenced)
@@ -84,10 +88,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     pipeline.addExporter(createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir })));
   }
   // Webhooks (docs/webhook.md): each its own cursor; `retry` overrides the runner's backoff.
-  config.exporters.webhooks.forEach((w, i) => {
-    if (!w.enabled) return;
-    pipeline.addExporter(createWebhookExporter(w, { configPrefix: `exporters.webhooks.${i}` }), { ...w.retry });
-  });
+  for (const { exporter, retry } of webhooks) pipeline.addExporter(exporter, { ...retry });
   for (const exporter of options.extraExporters ?? []) pipeline.addExporter(exporter);
 
   // Until recovery is done the transports must not reach the pipeline: answer retryable instead.
