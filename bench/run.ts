@@ -45,6 +45,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'ingest', load: () => import('./ingest.ts'), receiverLevel: true },
   { name: 'end-to-end', load: () => import('./end-to-end.ts'), receiverLevel: true, tiny: { coldObjectAgeMillis: 500 } },
   { name: 'backlog', load: () => import('./backlog.ts'), receiverLevel: true },
+  { name: 'webhook', load: () => import('./webhook.ts'), receiverLevel: true, tiny: { events: 512, seconds: 1, formats: ['ocsf'] } },
   { name: 'decode', load: () => import('./decode.ts') },
   { name: 'sdk-record', load: () => import('./sdk-record.ts') },
   { name: 'pipeline-append', load: () => import('./pipeline-append.ts') },

@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path';
 import { AuditError } from '../common/errors.ts';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
 import { chdbParquetEngine, createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
+
+import { createWebhookExporter } from '../exporters/webhook/index.ts';
 import { type CheckpointingStatus, type ReceiverCheckpointing, type StoredEntriesReader, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';
 import { type ReceiverConfig, type ReceiverConfigInput, parseReceiverConfig } from './config/receiver-config.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from './contracts.ts';
@@ -63,6 +65,10 @@ export interface ReceiverOptions {
 export function createReceiver(input: ReceiverConfigInput = {}, options: ReceiverOptions = {}): Receiver {
   const config = parseReceiverConfig(input);
   const dataDir = resolve(config.dataDir);
+  // Created first: an unreadable secretFile or TLS file is a config error before any store is opened.
+  const webhooks = config.exporters.webhooks.flatMap((w, i) =>
+    w.enabled ? [{ exporter: createWebhookExporter(w, { configPrefix: `exporters.webhooks.${i}` }), retry: w.retry }] : [],
+  );
   // Signed checkpoints (docs/integrity.md): fed at sequencing time, appended to the WAL.
   const checkpointing: ReceiverCheckpointing | undefined = config.integrity.enabled
     ? createReceiverCheckpointing(config.integrity, options.pipelineHooks?.onSequenced, dataDir)
@@ -87,6 +93,8 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     const parquetEngine = chdb ? chdbParquetEngine((sql, o) => chdb.queryAsync(sql, o)) : undefined;
     pipeline.addExporter(createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir }), parquetEngine ? { parquetEngine } : {}));
   }
+  // Webhooks (docs/webhook.md): each its own cursor; `retry` overrides the runner's backoff.
+  for (const { exporter, retry } of webhooks) pipeline.addExporter(exporter, { ...retry });
   for (const exporter of options.extraExporters ?? []) pipeline.addExporter(exporter);
 
   // Until recovery is done the transports must not reach the pipeline: answer retryable instead.

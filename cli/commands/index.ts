@@ -16,3 +16,4 @@ registerCommand('verify-proof', 'verify a proof bundle offline against a public 
 registerCommand('dead-letters', 'show records the receiver rejected, with the reason', async () => (await import('./dead-letters.ts')).command);
 registerCommand('token', 'generate a bearer token or hash one for auth.tokens[].sha256', async () => (await import('./token.ts')).command);
 registerCommand('query', 'run a read-only SQL query against the receiver or a ClickHouse server', async () => (await import('./query.ts')).command);
+registerCommand('export', 'export audit events (ndjson, csv, ocsf) from ClickHouse or the archive', async () => (await import('./export.ts')).command);

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { parseConfig } from '../../common/config.ts';
 import { ClickHouseConfigSchema } from '../../exporters/clickhouse/config.ts';
 import { ColdStoreConfigSchema } from '../../exporters/coldstore/config.ts';
+import { WebhooksConfigSchema } from '../../exporters/webhook/config.ts';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
 import { GrpcServerConfigSchema } from '../grpc/config.ts';
 import { HttpServerConfigSchema } from '../http/config.ts';
@@ -73,6 +74,8 @@ export const ReceiverConfigSchema = z.strictObject({
       clickhouse: ClickHouseConfigSchema.prefault({}),
       /** Cold storage (local archive at `<dataDir>/archive` unless an S3 backend is set). */
       coldstore: ColdStoreConfigSchema.prefault({}),
+      /** Webhooks (SIEM delivery, docs/webhook.md): each its own cursor, named by `name`. Default none. */
+      webhooks: WebhooksConfigSchema.default([]),
     })
     .prefault({}),
   integrity: IntegrityConfigSchema.prefault({}),

@@ -26,7 +26,7 @@ describe('npm run bench -- --tiny', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs every scenario and writes well-formed results', { timeout: 300_000 }, async () => {
+  it('runs every scenario and writes well-formed results', { timeout: 420_000 }, async () => {
     dir = await mkdtemp(join(tmpdir(), 'otel-audit-bench-smoke-'));
     // Two lanes at once: fine for a smoke run, whose numbers nobody reads.
     out = await runBench({ tiny: true, parallel: true, outDir: dir, log: () => undefined });
@@ -79,6 +79,18 @@ describe('npm run bench -- --tiny', () => {
     expect(dedupe.lookups['freshV7InWindow']!.duplicates).toBe(0);
     expect(dedupe.lookups['freshV4']!.duplicates).toBe(0);
     expect(dedupe.ingest.rounds.length).toBe(4);
+
+    const webhook = results['webhook'] as { drains: Array<{ format: string; events: number; complete: boolean; badSignatures: number }>; besideIngest: { caughtUp: boolean; acceptedEvents: number; deliveredEvents: number; badSignatures: number } };
+    expect(webhook.drains.map((d) => d.format)).toEqual(['ocsf']);
+    for (const d of webhook.drains) {
+      expect(d.complete).toBe(true);
+      expect(d.events).toBeGreaterThanOrEqual(512);
+      expect(d.badSignatures).toBe(0);
+    }
+    expect(webhook.besideIngest.caughtUp).toBe(true);
+    expect(webhook.besideIngest.acceptedEvents).toBeGreaterThan(0);
+    expect(webhook.besideIngest.deliveredEvents).toBeGreaterThanOrEqual(webhook.besideIngest.acceptedEvents);
+    expect(webhook.besideIngest.badSignatures).toBe(0);
 
     const json = JSON.parse(await readFile(out.jsonFile, 'utf8')) as { results: object };
     expect(Object.keys(json.results).length).toBe(SCENARIOS.length);
