@@ -34,6 +34,8 @@ export const AUDIT_ERROR_CODES = {
   AUDIT_ERR_INTEGRITY: 'integrity check failed',
   AUDIT_ERR_KEY: 'signing key problem',
   AUDIT_ERR_INTERNAL: 'internal error',
+  AUDIT_ERR_NOT_FOUND: 'not found',
+  AUDIT_ERR_NOT_COVERED: 'not yet covered by a signed checkpoint',
 } as const;
 
 /** A stable error code, e.g. `AUDIT_ERR_INVALID_EVENT`. */

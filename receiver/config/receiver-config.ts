@@ -12,6 +12,7 @@ import { ColdStoreConfigSchema } from '../../exporters/coldstore/config.ts';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
 import { GrpcServerConfigSchema } from '../grpc/config.ts';
 import { HttpServerConfigSchema } from '../http/config.ts';
+import { ConsoleConfigSchema } from '../console/config.ts';
 import { PipelineConfigSchema } from '../pipeline/config.ts';
 
 /** Default data directory (relative to the working directory). */
@@ -74,6 +75,8 @@ export const ReceiverConfigSchema = z.strictObject({
       path: z.string().regex(/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/, 'must be an absolute path without a trailing slash').default('/clickhouse'),
     })
     .prefault({}),
+  /** The read-only operator console at `/ui` (docs/console.md). */
+  ui: ConsoleConfigSchema.prefault({}),
 });
 
 /** The configuration as written by users (every key optional). */
