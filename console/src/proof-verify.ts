@@ -67,7 +67,7 @@ const SIGNATURE_PREFIX = '\u2014 ';
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const encoder = new TextEncoder();
 
-function subtle(): SubtleCrypto | undefined {
+function subtle(): typeof globalThis.crypto.subtle | undefined {
   return globalThis.crypto?.subtle;
 }
 
