@@ -57,7 +57,8 @@ export const command: Command = {
         (addresses.http ? `  OTLP/HTTP  ${addresses.http}/v1/logs\n  health     ${addresses.http}/healthz  ${addresses.http}/readyz  ${addresses.http}/metrics\n` : '') +
         (addresses.http && receiver.config.query.enabled && receiver.config.exporters.clickhouse.enabled
           ? `  query      ${addresses.http}${receiver.config.query.path} (ClickHouse HTTP, read-only)  ${addresses.http}/v1/audit/events\n`
-          : ''),
+          : '') +
+        (addresses.http && receiver.config.ui.enabled ? `  console    ${addresses.http}/ui/\n` : ''),
     );
 
     return await new Promise<number>((resolveExit) => {

@@ -121,6 +121,9 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
     h(
       'div',
       { class: 'grid' },
+      h(
+        'div',
+        { class: 'stack' },
       section(
         'Event',
         fields([
@@ -149,27 +152,6 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
         e.details ? h('div', {}, h('h3', {}, 'Details'), json(e.details)) : null,
         e.changes ? h('div', {}, h('h3', {}, 'Changes'), json(e.changes)) : null,
       ),
-      h(
-        'div',
-        { class: 'stack' },
-        section(
-          'Verify',
-          h('p', {}, 'Fetches the event’s inclusion proof and signed checkpoint and checks both here, with WebCrypto (SHA-256, Ed25519).'),
-          keyNote,
-          verifyButton,
-          verifyOut,
-        ),
-        section(
-          'Chain',
-          fields([
-            ['Chain id', code(r.chainId)],
-            ['Seq', String(r.seq)],
-            ['Hash', code(r.hash)],
-            ['Previous hash', code(r.prevHash)],
-            ['Received at (UTC)', r.receivedAt],
-          ]),
-          h('p', { class: 'neighbours' }, neighbour('Previous', d.neighbours.prev), ' · ', neighbour('Next', d.neighbours.next)),
-        ),
         section(
           'Request and trace',
           fields([
@@ -192,6 +174,28 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
           ]),
           attrTable('Resource attributes', d.storage.resourceAttributes),
           attrTable('Log attributes (not mapped to the event)', d.storage.logAttributes),
+        ),
+      ),
+      h(
+        'div',
+        { class: 'stack' },
+        section(
+          'Verify',
+          h('p', {}, 'Fetches the event’s inclusion proof and signed checkpoint and checks both here, with WebCrypto (SHA-256, Ed25519).'),
+          keyNote,
+          verifyButton,
+          verifyOut,
+        ),
+        section(
+          'Chain',
+          fields([
+            ['Chain id', code(r.chainId)],
+            ['Seq', String(r.seq)],
+            ['Hash', code(r.hash)],
+            ['Previous hash', code(r.prevHash)],
+            ['Received at (UTC)', r.receivedAt],
+          ]),
+          h('p', { class: 'neighbours' }, neighbour('Previous', d.neighbours.prev), ' · ', neighbour('Next', d.neighbours.next)),
         ),
       ),
     ),

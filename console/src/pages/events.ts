@@ -133,6 +133,8 @@ export async function renderEvents(main: HTMLElement, ctx: PageContext): Promise
         next.from = fromLocalInput(String(data.get('from') ?? ''));
         next.to = fromLocalInput(String(data.get('to') ?? ''));
         delete next.cursor;
+        // The default page size stays out of the URL.
+        if (next.limit === '50') delete next.limit;
         ctx.navigate(eventsUrl(next));
       },
     },

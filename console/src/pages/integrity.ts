@@ -67,7 +67,8 @@ function keysCard(ctx: PageContext): HTMLElement {
 export async function renderIntegrity(main: HTMLElement, ctx: PageContext): Promise<void> {
   const chainsBox = h('section', { class: 'card', 'aria-labelledby': 'chains-title', 'aria-busy': 'true' }, h('h2', { id: 'chains-title' }, 'Chains'), h('p', { class: 'help' }, 'Loading…'));
   const verifyBox = h('section', { class: 'card', 'aria-labelledby': 'verify-title' }, h('h2', { id: 'verify-title' }, 'Verify a range'));
-  replace(main, h('h1', {}, 'Integrity'), h('div', { class: 'grid' }, h('div', { class: 'stack' }, chainsBox, verifyBox), keysCard(ctx)));
+  chainsBox.classList.add('wide');
+  replace(main, h('h1', {}, 'Integrity'), chainsBox, h('div', { class: 'grid' }, verifyBox, keysCard(ctx)));
   const { chains } = await apiJson<{ chains: ChainInfo[] }>('/v1/audit/console/chains');
   if (ctx.signal.aborted) return;
   chainsBox.setAttribute('aria-busy', 'false');

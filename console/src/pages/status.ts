@@ -39,7 +39,7 @@ const COLORS = ['#0b57d0', '#b3261e', '#146c2e', '#7d5260', '#8a4b00'];
 
 /** An SVG line chart of every exporter's lag (entries) over the samples. */
 export function lagChart(samples: Sample[]): Element {
-  const W = 640;
+  const W = 1240;
   const H = 200;
   const pad = { l: 56, r: 12, t: 12, b: 28 };
   const names = [...new Set(samples.flatMap((s) => s.exporters.map((e) => e.name)))];
