@@ -68,8 +68,11 @@ async function rowTimes(page: Page): Promise<string[]> {
 
 /** Wait until the events table shows exactly these times (a render replaces the table as a whole). */
 async function waitRows(page: Page, times: string[]): Promise<void> {
-  // A string expression: it runs in the page, where the DOM is (this file is typed for Node).
-  await page.waitForFunction(`JSON.stringify([...document.querySelectorAll('table.events tbody tr td:first-child')].map((td) => td.textContent)) === ${JSON.stringify(JSON.stringify(times))}`);
+  // Runs in the page (a function, not a string: the console's CSP forbids eval); this file is typed for Node.
+  await page.waitForFunction((want) => {
+    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> } }).document;
+    return JSON.stringify(Array.from(doc.querySelectorAll('table.events tbody tr td:first-child'), (td) => td.textContent)) === want;
+  }, JSON.stringify(times));
 }
 
 /** acme events matching a predicate, newest first (the fixture's events are one minute apart). */
