@@ -27,6 +27,8 @@ export interface PageContext {
 
 let session: Session | undefined;
 let leave: AbortController | undefined;
+/** False until the first page rendered. */
+let navigated = false;
 
 function navigate(path: string, state?: unknown): void {
   history.pushState(state ?? null, '', path);
@@ -149,8 +151,10 @@ async function render(): Promise<void> {
     if (signal.aborted) return;
     replace(main, notice('error', (err as Error).message));
   }
-  // Move focus to the new content for keyboard and screen-reader users, without scrolling.
-  if (!signal.aborted && document.activeElement === document.body) main.focus({ preventScroll: true });
+  // After an in-app navigation, move focus to the new content for keyboard and screen-reader users
+  // (not on the first load: there the first Tab must reach the skip link).
+  if (!signal.aborted && navigated && (document.activeElement === document.body || document.activeElement?.closest('nav'))) main.focus({ preventScroll: true });
+  navigated = true;
 }
 
 void render();

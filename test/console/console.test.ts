@@ -115,6 +115,56 @@ describe('operator console in Chromium', () => {
     await waitRows(admin, page1);
   });
 
+  it('works from the keyboard, with visible focus and AA contrast', async () => {
+    await admin.goto(`${fx.http}/ui/events`);
+    await admin.locator('table.events tbody tr').first().waitFor();
+    // The first Tab reaches the skip link; Enter moves to the content.
+    await admin.keyboard.press('Tab');
+    expect(await admin.evaluate(() => (globalThis as unknown as { document: { activeElement: { textContent: string } } }).document.activeElement.textContent)).toBe('Skip to content');
+    // Fill a filter and submit with Enter, without the mouse.
+    await admin.getByLabel('Actor id').focus();
+    await admin.keyboard.type('carol');
+    await admin.keyboard.press('Enter');
+    await admin.waitForURL(/actor=carol/);
+    await waitRows(admin, expectedAcme((i) => i % 3 === 2).slice(0, 50).map(timeOf));
+    // A focused control shows an outline of at least 2px.
+    await admin.getByRole('button', { name: 'Apply filters' }).focus();
+    await admin.keyboard.press('Shift+Tab');
+    await admin.keyboard.press('Tab');
+    const outline = await admin.getByRole('button', { name: 'Apply filters' }).evaluate((el) => {
+      const cs = (globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } }).getComputedStyle(el);
+      return { style: cs.outlineStyle, width: parseFloat(cs.outlineWidth) };
+    });
+    expect(outline.style).not.toBe('none');
+    expect(outline.width).toBeGreaterThanOrEqual(2);
+    // The first event link opens with Enter.
+    await admin.locator('table.events tbody tr a').first().focus();
+    await admin.keyboard.press('Enter');
+    await admin.waitForURL(/\/ui\/events\/[0-9a-f-]{36}$/);
+    await admin.getByRole('button', { name: 'Verify in this browser' }).waitFor();
+    // WCAG 2.x contrast of text on its background (AA: 4.5:1) for the console's colour pairs.
+    await admin.goto(`${fx.http}/ui/events?tenant=acme&outcome=denied`);
+    await admin.locator('table.events tbody .badge').first().waitFor();
+    const pairs = await admin.evaluate(() => {
+      const g = globalThis as unknown as { document: { querySelector(s: string): unknown }; getComputedStyle(e: unknown): { color: string; backgroundColor: string } };
+      const pick = (sel: string, bgSel?: string) => {
+        const el = g.document.querySelector(sel);
+        const bg = bgSel ? g.document.querySelector(bgSel) : el;
+        return { sel, color: g.getComputedStyle(el).color, background: g.getComputedStyle(bg).backgroundColor };
+      };
+      return [pick('.badge-denied'), pick('button.primary'), pick('.help', '.card, body'), pick('table.events a', 'table.events'), pick('.topbar nav a', '.topbar'), pick('label', '.filters')];
+    });
+    const lum = (rgb: string) => {
+      const [r, gg, b] = rgb.match(/\d+(\.\d+)?/g)!.slice(0, 3).map(Number).map((v) => v / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r! + 0.7152 * gg! + 0.0722 * b!;
+    };
+    for (const p of pairs) {
+      const bg = p.background === 'rgba(0, 0, 0, 0)' ? 'rgb(255, 255, 255)' : p.background;
+      const [hi, lo] = [lum(p.color), lum(bg)].sort((a, b) => b - a);
+      expect((hi! + 0.05) / (lo! + 0.05), `${p.sel}: ${p.color} on ${bg}`).toBeGreaterThanOrEqual(4.5);
+    }
+  });
+
   it('filters by actor, outcome and time range, and reflects every filter in the URL', async () => {
     await admin.goto(`${fx.http}/ui/events`);
     await admin.getByLabel('Actor id').fill('alice');
