@@ -50,9 +50,9 @@ async function signIn(page: Page, token: string, path = '/ui/events'): Promise<v
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-async function screenshot(page: Page, name: string): Promise<void> {
+async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
   const file = join(shotsDir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: false });
+  await page.screenshot({ path: file, fullPage });
   expect(readFileSync(file).length).toBeGreaterThan(5000);
   if (process.env.UPDATE_CONSOLE_SCREENSHOTS === '1') {
     const docs = new URL('../../docs/console/', import.meta.url);
@@ -296,7 +296,7 @@ describe('operator console in Chromium', () => {
     expect(text).toContain('WAL and backlog');
     expect(text).toContain('Dead letters (1 stored)');
     expect(text).toMatch(/AUDIT_ERR_INVALID_EVENT/);
-    await screenshot(admin, 'status');
+    await screenshot(admin, 'status', true);
   });
 
   it('confines a tenant-bound token to its tenant in every view, export and proof', async () => {
