@@ -341,6 +341,32 @@ describe('operator console in Chromium', () => {
     expect(new Set(lines.map((l) => l.event.tenant.id))).toEqual(new Set(['acme']));
   });
 
+  it('fails verification of an event altered in ClickHouse (ALTER TABLE … UPDATE), on the event and the range', async () => {
+    const id = fx.acmeIds[11]!;
+    await fx.tamperAndRestart(id, 'mallory');
+    // A new port is a new origin: a new sign-in, and no pinned key (the receiver's, flagged).
+    const { page } = await newPage();
+    await signIn(page, ADMIN_TOKEN, `/ui/events/${id}`);
+    await page.getByRole('button', { name: 'Verify in this browser' }).waitFor();
+    expect(await page.locator('main').innerText()).toContain('mallory (user)');
+    await page.getByRole('button', { name: 'Verify in this browser' }).click();
+    await page.locator('.verify-result').getByText('Not verified').waitFor();
+    const out = await page.locator('.verify-result').innerText();
+    expect(out).toContain('event-modified');
+    expect(out).toContain('Receiver’s key — proves consistency, not authenticity');
+    // Its neighbours still verify: the alteration is located.
+    await page.getByRole('link', { name: 'Next: seq 13' }).click();
+    await page.waitForURL(new RegExp(fx.acmeIds[12]!));
+    await page.getByRole('button', { name: 'Verify in this browser' }).click();
+    await page.locator('.verify-result').getByText('Verified', { exact: true }).waitFor();
+    // The range verification names the seq.
+    await page.goto(`${fx.http}/ui/integrity`);
+    await page.getByLabel('From seq').fill('1');
+    await page.getByRole('button', { name: 'Run verification' }).click();
+    await page.getByText(/NOT intact/).waitFor();
+    expect(await page.locator('.problems').innerText()).toMatch(/modified seq 12/);
+  });
+
   it('sent the token only in headers and made no request to a non-loopback host', () => {
     expect(requests.length).toBeGreaterThan(20);
     const hosts = new Set(requests.map((u) => new URL(u).hostname).filter((h) => h !== ''));

@@ -71,11 +71,17 @@ export function globexEvent(i: number): AuditEventInput {
 /** A running fixture. */
 export interface ConsoleFixture {
   receiver: ReceiverProcess;
+  /** `http://127.0.0.1:<port>` of the running receiver (changes on {@link ConsoleFixture.tamperAndRestart}). */
   http: string;
   dataDir: string;
   verifierKey: string;
   acmeIds: string[];
   globexIds: string[];
+  /**
+   * Stop the receiver, set ActorId of `eventId` in its ClickHouse with ALTER TABLE … UPDATE (in a
+   * child process: chDB allows one engine per data path per process), and start it again (new port).
+   */
+  tamperAndRestart(eventId: string, actor: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -143,18 +149,27 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
       const { chains } = await getJson<{ chains: Array<{ head: { seq: number }; lastCheckpoint: { treeSize: number } | null }> }>(http, '/v1/audit/console/chains');
       return chains.length === 2 && chains.every((c) => c.lastCheckpoint?.treeSize === c.head.seq) ? true : undefined;
     }, 300, 100);
-    return {
+    const fx: ConsoleFixture = {
       receiver,
       http,
       dataDir,
       verifierKey: keys.verifierKey,
       acmeIds,
       globexIds,
+      async tamperAndRestart(eventId, actor) {
+        const code = await fx.receiver.stop();
+        if (code !== 0) throw new Error(`receiver stopped with ${code}:\n${fx.receiver.output()}`);
+        const out = execFileSync(process.execPath, [fileURLToPath(new URL('./tamper-main.ts', import.meta.url)), dataDir, eventId, actor], { encoding: 'utf8', timeout: 120_000 });
+        if (!out.includes(actor)) throw new Error(`the tamper did not apply: ${out}`);
+        fx.receiver = await startReceiverProcess({ dataDir, args: ['--config', configFile] });
+        fx.http = fx.receiver.http;
+      },
       async close() {
-        await receiver.stop();
+        await fx.receiver.stop();
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
+    return fx;
   } catch (err) {
     await receiver.kill();
     rmSync(dataDir, { recursive: true, force: true });
