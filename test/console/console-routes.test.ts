@@ -147,3 +147,24 @@ describe('CSV fields', () => {
     expect(csvField(42)).toBe('42');
   });
 });
+
+describe('prefix routes of the HTTP router', () => {
+  it('exact routes win, then the longest prefix; GET answers HEAD; a prefix must end with /', async () => {
+    const { Router } = await import('../../receiver/http/index.ts');
+    const r = new Router();
+    const exact = () => undefined;
+    const ui = () => undefined;
+    const deep = () => undefined;
+    r.add('GET', '/v1/audit/events', exact);
+    r.add('GET', '/v1/audit/events/', deep, { prefix: true });
+    r.add('GET', '/ui/', ui, { prefix: true });
+    const handler = (m: ReturnType<typeof r.match>) => (m.kind === 'found' ? m.route.handler : m.kind);
+    expect(handler(r.match('GET', '/v1/audit/events'))).toBe(exact);
+    expect(handler(r.match('GET', '/v1/audit/events/0193a1b2/proof'))).toBe(deep);
+    expect(handler(r.match('HEAD', '/ui/events/x'))).toBe(ui);
+    expect(handler(r.match('GET', '/uix'))).toBe('not-found');
+    expect(r.match('POST', '/ui/events')).toEqual({ kind: 'method-not-allowed', allow: ['GET', 'HEAD'] });
+    expect(() => r.add('GET', '/nope', ui, { prefix: true })).toThrow(/must end with/);
+    expect(() => r.add('GET', '/ui/', ui, { prefix: true })).toThrow(/already mounted/);
+  });
+});
