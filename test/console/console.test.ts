@@ -16,6 +16,8 @@ let fx: ConsoleFixture;
 let browser: Browser;
 let shotsDir: string;
 const requests: string[] = [];
+/** Script errors and console errors of every page (a CSP violation would show here). */
+const pageErrors: string[] = [];
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
@@ -41,6 +43,11 @@ async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
   contexts.push(context);
   const page = await context.newPage();
   page.on('request', (r: Request) => requests.push(r.url()));
+  page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    // 4xx answers the tests provoke on purpose are logged by Chromium as "Failed to load resource".
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) pageErrors.push(`console: ${msg.text()}`);
+  });
   return { context, page };
 }
 
@@ -369,6 +376,7 @@ describe('operator console in Chromium', () => {
 
   it('sent the token only in headers and made no request to a non-loopback host', () => {
     expect(requests.length).toBeGreaterThan(20);
+    expect(pageErrors).toEqual([]);
     const hosts = new Set(requests.map((u) => new URL(u).hostname).filter((h) => h !== ''));
     expect([...hosts].filter((h) => h !== '127.0.0.1')).toEqual([]);
     for (const u of requests) {
