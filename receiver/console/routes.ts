@@ -420,7 +420,15 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
     line({ type: 'start', chainId, requested: { from, to }, fromSeq, toSeq, total, trustedKeys: keys.verifiers.map((v) => `${v.name}+${v.keyIdHex}`) });
     const view = openClickHouseView(store.handle.client, { database: store.database, table: store.table, checkpointsTable: store.checkpointsTable });
     try {
-      const result = await verifyChainEntries(view.entries(chainId, fromSeq, toSeq), {
+      // Stop reading the store when the client goes away (a closed tab must not keep verifying).
+      const source = view.entries(chainId, fromSeq, toSeq);
+      const untilClosed = async function* () {
+        for await (const batch of source) {
+          if (res.destroyed) return;
+          yield batch;
+        }
+      };
+      const result = await verifyChainEntries(untilClosed(), {
         checkpoints: checkpoints.filter((c) => c.treeSize >= fromSeq - 1 && c.treeSize <= toSeq),
         verifierKeys: keys,
         fromSeq,

@@ -158,7 +158,8 @@ export async function renderStatus(main: HTMLElement, ctx: PageContext): Promise
   };
   await refresh();
   const timer = setInterval(() => {
-    if (document.visibilityState === 'visible') void refresh().catch(() => undefined);
+    // Not while the tab is hidden, nor while keyboard focus is inside the content (a re-render would drop it).
+    if (document.visibilityState === 'visible' && !body.contains(document.activeElement)) void refresh().catch(() => undefined);
   }, 5000);
   ctx.signal.addEventListener('abort', () => clearInterval(timer));
 }
