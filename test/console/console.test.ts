@@ -41,6 +41,8 @@ afterAll(async () => {
 async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, acceptDownloads: true });
   contexts.push(context);
+  // Generous: CI machines are shared (the load average can be many times the core count).
+  context.setDefaultTimeout(60_000);
   const page = await context.newPage();
   page.on('request', (r: Request) => requests.push(r.url()));
   page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
@@ -89,7 +91,7 @@ function expectedAcme(pred: (i: number) => boolean): number[] {
 
 const timeOf = (i: number) => (acmeEvent(i).occurredAt as string).replace('T', ' ').replace(/Z$/, '');
 
-describe('operator console in Chromium', () => {
+describe('operator console in Chromium', { timeout: 240_000 }, () => {
   let admin: Page;
 
   it('asks for a token, then lists the newest events first and pages with the cursor', async () => {

@@ -148,7 +148,7 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
       if (a.events.length !== ACME_EVENTS || g.events.length !== GLOBEX_EVENTS) return undefined;
       const { chains } = await getJson<{ chains: Array<{ head: { seq: number }; lastCheckpoint: { treeSize: number } | null }> }>(http, '/v1/audit/console/chains');
       return chains.length === 2 && chains.every((c) => c.lastCheckpoint?.treeSize === c.head.seq) ? true : undefined;
-    }, 300, 100);
+    }, 1200, 100);
     const fx: ConsoleFixture = {
       receiver,
       http,
