@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyProofBundle } from '../../integrity/index.ts';
 import { ACME_EVENTS, ACME_TOKEN, ADMIN_TOKEN, CHROMIUM, CHROMIUM_ARGS, acmeEvent, ensureChromium, ensureConsoleBuild, getJson, startConsoleFixture, type ConsoleFixture } from './fixture.ts';
 
 let fx: ConsoleFixture;
@@ -235,6 +236,11 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     expect(out).toContain(`Tree size\n${ACME_EVENTS}`);
     expect(out).toContain('Receiver’s key — proves consistency, not authenticity');
     await screenshot(admin, 'event-verified');
+    // The bundle downloads as JSON, and the Node verifier (otel-audit verify-proof) accepts it with the key.
+    const [download] = await Promise.all([admin.waitForEvent('download'), admin.getByRole('button', { name: 'Download proof bundle' }).click()]);
+    expect(download.suggestedFilename()).toBe(`proof-${id}.json`);
+    const bundle = JSON.parse(readFileSync((await download.path())!, 'utf8')) as unknown;
+    expect(verifyProofBundle(bundle, [fx.verifierKey])).toMatchObject({ ok: true, seq: 43, treeSize: ACME_EVENTS, eventId: id });
     // The neighbour link leads to seq 44.
     await admin.getByRole('link', { name: 'Next: seq 44' }).click();
     await admin.waitForURL(new RegExp(fx.acmeIds[43]!));

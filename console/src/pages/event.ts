@@ -3,7 +3,7 @@
  * the event's proof bundle checked in this browser with WebCrypto against the pinned verifier key
  * (or the receiver's, flagged as proving consistency, not authenticity).
  */
-import { ApiError, apiJson, type EventRecord } from '../api.ts';
+import { ApiError, apiFetch, apiJson, type EventRecord } from '../api.ts';
 import { code, fields, h, notice, replace } from '../dom.ts';
 import { chooseKeys } from '../keys.ts';
 import type { PageContext } from '../main.ts';
@@ -63,6 +63,29 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
 
   const verifyOut = h('div', { class: 'verify-result', 'aria-live': 'polite' });
   const verifyButton = h('button', { type: 'button', class: 'primary', id: 'verify', onclick: () => void verify() }, 'Verify in this browser');
+  const downloadStatus = h('span', { class: 'help', role: 'status' });
+  // The same bundle as `otel-audit prove`, for `otel-audit verify-proof` elsewhere (e.g. an auditor's machine).
+  const downloadButton = h(
+    'button',
+    {
+      type: 'button',
+      onclick: async () => {
+        try {
+          const text = await (await apiFetch(`/v1/audit/events/${encodeURIComponent(e.eventId)}/proof`)).text();
+          const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+          const a = h('a', { href: url, download: `proof-${e.eventId}.json`, class: 'visually-hidden' }, 'download');
+          document.body.append(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 60_000);
+          downloadStatus.textContent = `Saved proof-${e.eventId}.json — check it with otel-audit verify-proof.`;
+        } catch (err) {
+          downloadStatus.textContent = `No proof: ${(err as Error).message}`;
+        }
+      },
+    },
+    'Download proof bundle',
+  );
   const keyNote = h('p', { class: 'help' });
   void chooseKeys(ctx.session).then((choice) => {
     if (choice.source === 'pinned') replace(keyNote, `Checked against your pinned verifier key${choice.keys.length > 1 ? 's' : ''}: `, ...choice.keys.map((k) => code(`${k.name}+${k.keyIdHex}`)), '.');
@@ -183,7 +206,8 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
           'Verify',
           h('p', {}, 'Fetches the event’s inclusion proof and signed checkpoint and checks both here, with WebCrypto (SHA-256, Ed25519).'),
           keyNote,
-          verifyButton,
+          h('div', { class: 'row' }, verifyButton, downloadButton),
+          downloadStatus,
           verifyOut,
         ),
         section(
