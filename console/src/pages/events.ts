@@ -100,9 +100,9 @@ export async function renderEvents(main: HTMLElement, ctx: PageContext): Promise
         'div',
         { class: 'field' },
         h('label', { for: 'f-tenant' }, 'Tenant'),
-        ctx.session.tenants.length > 0
-          ? h('select', { id: 'f-tenant', name: 'tenant' }, ...[...new Set([...ctx.session.tenants, ...(f.tenant ? [f.tenant] : [])])].map((t) => h('option', { value: t, selected: t === f.tenant }, t)))
-          : h('input', { id: 'f-tenant', name: 'tenant', value: f.tenant ?? '', required: true }),
+        // Free text with suggestions: tenants of other receivers writing to the same ClickHouse are not in the list.
+        h('input', { id: 'f-tenant', name: 'tenant', value: f.tenant ?? '', required: true, list: 'tenant-list', autocomplete: 'off' }),
+        h('datalist', { id: 'tenant-list' }, ...ctx.session.tenants.map((t) => h('option', { value: t }))),
       );
   const outcome = h(
     'div',
