@@ -35,9 +35,10 @@ export const AUDIT_ERROR_CODES = {
   AUDIT_ERR_KEY: 'signing key problem',
   AUDIT_ERR_INTERNAL: 'internal error',
   AUDIT_ERR_DEDUPE_CORRUPT: 'dedupe index run or manifest is corrupt',
-
   AUDIT_ERR_WEBHOOK_REJECTED: 'webhook endpoint rejected the request',
   AUDIT_ERR_WEBHOOK_UNAVAILABLE: 'webhook endpoint unavailable',
+  AUDIT_ERR_NOT_FOUND: 'not found',
+  AUDIT_ERR_NOT_COVERED: 'not yet covered by a signed checkpoint',
 } as const;
 
 /** A stable error code, e.g. `AUDIT_ERR_INVALID_EVENT`. */

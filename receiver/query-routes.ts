@@ -31,6 +31,7 @@ const FILTER_PARAMS = {
   outcome: 'outcome',
   target: 'targetId',
   targetType: 'targetType',
+  text: 'text',
   since: 'since',
   until: 'until',
   cursor: 'cursor',

@@ -17,6 +17,7 @@ import { createWebhookExporter } from '../exporters/webhook/index.ts';
 import { type CheckpointingStatus, type ReceiverCheckpointing, type StoredEntriesReader, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';
 import { type ReceiverConfig, type ReceiverConfigInput, parseReceiverConfig } from './config/receiver-config.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from './contracts.ts';
+import { mountConsoleRoutes, type MountedConsole } from './console/index.ts';
 import { createGrpcServer, type GrpcServer } from './grpc/index.ts';
 import { createHttpServer, type HttpServer } from './http/index.ts';
 import { mountOperationalRoutes } from './operational-routes.ts';
@@ -137,6 +138,19 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
       });
     }
   }
+  // The operator console at /ui (docs/console.md).
+  const consoleUi: MountedConsole | undefined =
+    http && config.ui.enabled
+      ? mountConsoleRoutes(http, {
+          config: config.ui,
+          authEnabled: auth !== undefined,
+          dataDir,
+          status: () => pipeline.status(),
+          integrityStatus: () => checkpointing?.status() ?? { enabled: false, checkpointsWritten: 0, unresumable: [] },
+          integrity: config.integrity,
+          ...(clickhouse && chConfig ? { clickhouse: { handle: clickhouse, database: chConfig.database, table: chConfig.table, checkpointsTable: chConfig.checkpointsTable } } : {}),
+        })
+      : undefined;
 
   let started = false;
   let stopping = false;
@@ -165,6 +179,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     shutdown() {
       shutdownPromise ??= (async () => {
         stopping = true;
+        consoleUi?.close();
         const errors: unknown[] = [];
         await Promise.all([http?.shutdown(), grpc?.shutdown()].map((p) => p?.catch((e: unknown) => errors.push(e))));
         // Nothing new can arrive now: checkpoint every chain's tail before the WAL closes.

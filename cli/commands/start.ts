@@ -59,6 +59,7 @@ export const command: Command = {
         (addresses.http && receiver.config.query.enabled && receiver.config.exporters.clickhouse.enabled
           ? `  query      ${addresses.http}${receiver.config.query.path} (ClickHouse HTTP, read-only)  ${addresses.http}/v1/audit/events\n`
           : '') +
+        (addresses.http && receiver.config.ui.enabled ? `  console    ${addresses.http}/ui/\n` : '') +
         // The C2SP note verifier key checkpoints are signed with: record it somewhere the receiver's
         // operators cannot change, and verify with --public-key to prove authenticity.
         (integrity.verifierKey

@@ -25,6 +25,8 @@ export interface AuditEventFilters {
   targetId?: string;
   /** Matches any of the event's targets (with `targetId`: a target with both). */
   targetType?: string;
+  /** Case-insensitive substring of the details (`Body`, JSON text) or the reason. */
+  text?: string;
   /** RFC 3339, inclusive. */
   since?: string;
   /** RFC 3339, exclusive. */
@@ -124,6 +126,11 @@ export function buildEventsQuery(table: EventsTable, filters: AuditEventFilters)
   } else if (filters.targetType !== undefined) {
     where.push('has(TargetTypes, {targetType:String})');
     params.targetType = filters.targetType;
+  }
+  if (filters.text !== undefined) {
+    if (typeof filters.text !== 'string' || filters.text.length > 1000) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'text must be a string of at most 1000 characters', { path: 'text' });
+    where.push('(positionCaseInsensitiveUTF8(Body, {text:String}) > 0 OR positionCaseInsensitiveUTF8(Reason, {text:String}) > 0)');
+    params.text = filters.text;
   }
   if (filters.since !== undefined) {
     where.push("Timestamp >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')");

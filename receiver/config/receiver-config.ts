@@ -13,6 +13,7 @@ import { WebhooksConfigSchema } from '../../exporters/webhook/config.ts';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
 import { GrpcServerConfigSchema } from '../grpc/config.ts';
 import { HttpServerConfigSchema } from '../http/config.ts';
+import { ConsoleConfigSchema } from '../console/config.ts';
 import { PipelineConfigSchema } from '../pipeline/config.ts';
 
 /** Default data directory (relative to the working directory). */
@@ -87,6 +88,8 @@ export const ReceiverConfigSchema = z.strictObject({
       path: z.string().regex(/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/, 'must be an absolute path without a trailing slash').default('/clickhouse'),
     })
     .prefault({}),
+  /** The read-only operator console at `/ui` (docs/console.md). */
+  ui: ConsoleConfigSchema.prefault({}),
 });
 
 /** The configuration as written by users (every key optional). */

@@ -38,6 +38,12 @@ export interface RouteOptions {
    * sends it right after routing and authentication.
    */
   handlesContinue?: boolean;
+  /**
+   * Match every path that starts with `path` (which must then end with `/`), e.g. `/ui/` for a
+   * single-page app's deep links. Exact routes win over prefix routes; the longest prefix wins.
+   * Default false.
+   */
+  prefix?: boolean;
 }
 
 /** A mounted route. */
@@ -56,6 +62,8 @@ export type RouteMatch =
 /** Routes by exact path, then method (upper-case). */
 export class Router {
   private readonly routes = new Map<string, Map<string, Route>>();
+  /** Prefix routes (`RouteOptions.prefix`), longest prefix first. */
+  private readonly prefixes: Array<{ prefix: string; byMethod: Map<string, Route> }> = [];
 
   /**
    * Mount `handler` for `method` (e.g. `GET`, case-insensitive) on the exact `path` (no query).
@@ -65,10 +73,21 @@ export class Router {
   add(method: string, path: string, handler: RouteHandler, options: RouteOptions = {}): void {
     if (!path.startsWith('/') || path.includes('?')) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `route path must be absolute without query: "${path}"`);
     const m = method.toUpperCase();
-    let byMethod = this.routes.get(path);
-    if (!byMethod) {
-      byMethod = new Map();
-      this.routes.set(path, byMethod);
+    let byMethod: Map<string, Route> | undefined;
+    if (options.prefix) {
+      if (!path.endsWith('/')) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `prefix route path must end with "/": "${path}"`);
+      byMethod = this.prefixes.find((p) => p.prefix === path)?.byMethod;
+      if (!byMethod) {
+        byMethod = new Map();
+        this.prefixes.push({ prefix: path, byMethod });
+        this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
+      }
+    } else {
+      byMethod = this.routes.get(path);
+      if (!byMethod) {
+        byMethod = new Map();
+        this.routes.set(path, byMethod);
+      }
     }
     if (byMethod.has(m)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `route ${m} ${path} is already mounted`);
     byMethod.set(m, { handler, authenticate: options.authenticate ?? false, handlesContinue: options.handlesContinue ?? false });
@@ -76,7 +95,7 @@ export class Router {
 
   /** Find the route for a request. */
   match(method: string, path: string): RouteMatch {
-    const byMethod = this.routes.get(path);
+    const byMethod = this.routes.get(path) ?? this.prefixes.find((p) => path.startsWith(p.prefix))?.byMethod;
     if (!byMethod) return { kind: 'not-found' };
     const route = byMethod.get(method) ?? (method === 'HEAD' ? byMethod.get('GET') : undefined);
     if (route) return { kind: 'found', route };
