@@ -20,7 +20,8 @@ export function makeEvent(input: Partial<AuditEventInput> & Pick<AuditEventInput
   return v.event;
 }
 
-function anyValue(v: string | string[]): Record<string, unknown> {
+function anyValue(v: string | boolean | string[]): Record<string, unknown> {
+  if (typeof v === 'boolean') return { boolValue: v };
   return Array.isArray(v) ? { arrayValue: { values: v.map((s) => ({ stringValue: s })) } } : { stringValue: v };
 }
 
