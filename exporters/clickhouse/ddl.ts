@@ -282,6 +282,19 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       return out;
     },
   },
+  {
+    version: 4,
+    name: 'audit_events: ChainVersion (chain format of each entry hash)',
+    statements(o) {
+      const n = schemaNames(o);
+      // DEFAULT 1: rows written before the column existed were hashed with chain format 1
+      // (docs/integrity.md), and writers of the previous release keep inserting without it.
+      const column = 'ADD COLUMN IF NOT EXISTS ChainVersion UInt8 DEFAULT 1';
+      const out = [`ALTER TABLE ${qualified(o, n.eventsLocal)}${onCluster(o)} ${column}`];
+      if (o.cluster !== undefined) out.push(`ALTER TABLE ${qualified(o, n.events)}${onCluster(o)} ${column}`);
+      return out;
+    },
+  },
 ];
 
 /** The version a fully migrated schema has. */

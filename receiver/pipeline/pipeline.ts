@@ -299,6 +299,12 @@ class Pipeline implements AuditPipeline {
   private async recoverAndStart(): Promise<void> {
     const t0 = performance.now();
     const c = this.config;
+    // The prepare workers start (load their modules) while the WAL is recovered, not after it: the
+    // pipeline becomes ready no later than before, and nothing else waits for them.
+    const threads = c.prepareWorkers ?? availableParallelism();
+    if (threads > 0) this.pool = new PreparePool(threads);
+    const poolReady = this.pool?.start() ?? Promise.resolve();
+    poolReady.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
     await fsp.mkdir(c.dataDir, { recursive: true });
     this.lockFile = await acquireLock(c.dataDir);
     this.instanceId = await readOrCreateInstanceId(c.dataDir, c.instanceId);
@@ -351,12 +357,7 @@ class Pipeline implements AuditPipeline {
     this.lastExpireAt = this.now(); // recovery skipped expired ids already
     this.maintenanceTimer = setInterval(() => void this.maintain(), c.maintenanceIntervalMillis);
     this.maintenanceTimer.unref();
-    const threads = c.prepareWorkers ?? availableParallelism();
-    if (threads > 0) {
-      const pool = new PreparePool(threads);
-      await pool.start();
-      this.pool = pool;
-    }
+    if (this.pool) await poolReady;
     this.accepting = true;
   }
 

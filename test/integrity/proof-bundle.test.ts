@@ -113,7 +113,12 @@ describe('proof bundles', () => {
     expect(kinds({ ...clone(bundle), entry: { ...bundle.entry, prevHash: 'ab'.repeat(32) } })).toEqual(['event-modified']);
     expect(kinds({ ...clone(bundle), entry: { ...bundle.entry, chainId: 'acme/host-2' } })).toEqual(['origin-mismatch']);
     expect(kinds({ ...clone(bundle), treeSize: 9 })).toEqual(expect.arrayContaining(['tree-size-mismatch']));
-    expect(kinds({ ...clone(bundle), version: 2 })).toEqual(['unsupported-version']);
+    expect(kinds({ ...clone(bundle), version: 3 })).toEqual(['unsupported-version']);
+    // Version 2 names the chain format in the entry: a version 2 bundle without it is malformed, and
+    // claiming format 2 for a format 1 entry makes the hash recompute differently.
+    expect(kinds({ ...clone(bundle), version: 2 })).toEqual(['malformed-bundle']);
+    expect(kinds({ ...clone(bundle), version: 2, entry: { ...clone(bundle).entry, chainVersion: 2 } })).toEqual(['event-modified']);
+    expect(kinds({ ...clone(bundle), entry: { ...clone(bundle).entry, chainVersion: 1 } })).toEqual(['malformed-bundle']);
     expect(kinds('nope')).toEqual(['malformed-bundle']);
     expect(kinds({ ...clone(bundle), inclusionPath: ['zz'] })).toEqual(['malformed-bundle']);
   });
