@@ -83,11 +83,13 @@ export function linkHashV2(prevHashHex: string, digest: Uint8Array): string {
 
 /**
  * Compute an entry's hash from the previous entry's hash (hex) and the event's canonical JSON, in
- * chain format `version` (default 1, the meaning of an entry without `chainVersion`). For v1 the
- * input is assembled in a reused buffer and hashed with one `crypto.hash` call (measured ~1.3 µs vs
- * ~2.4 µs for createHash().update().update().digest()).
+ * chain format `version` — by default the format new entries are written in
+ * ({@link CURRENT_CHAIN_VERSION}). Verifiers always pass the stored entry's version
+ * ({@link parseChainVersion}: a stored entry without one is format 1). For v1 the input is assembled
+ * in a reused buffer and hashed with one `crypto.hash` call (measured ~1.3 µs vs ~2.4 µs for
+ * createHash().update().update().digest()).
  */
-export function computeEntryHashFromCanonical(prevHashHex: string, canonicalJson: string, version: ChainVersion = 1): string {
+export function computeEntryHashFromCanonical(prevHashHex: string, canonicalJson: string, version: ChainVersion = CURRENT_CHAIN_VERSION): string {
   if (version === 2) return linkHashV2(prevHashHex, eventDigest(canonicalJson));
   checkPrev(prevHashHex);
   // A UTF-16 code unit encodes to at most 3 UTF-8 bytes, so this bound always fits.
@@ -99,9 +101,10 @@ export function computeEntryHashFromCanonical(prevHashHex: string, canonicalJson
 }
 
 /**
- * Compute an entry's hash, hex: v1 `SHA-256(prevHash ‖ JCS(event))` (the default: an entry without
- * `chainVersion`), v2 `SHA-256(prevHash ‖ SHA-256(JCS(event)))`.
+ * Compute an entry's hash, hex: v2 `SHA-256(prevHash ‖ SHA-256(JCS(event)))` (the default: the
+ * format new entries are written in), v1 `SHA-256(prevHash ‖ JCS(event))`. A verifier passes the
+ * stored entry's version (an entry without `chainVersion` is v1, see {@link parseChainVersion}).
  */
-export function computeEntryHash(prevHashHex: string, event: AuditEvent, version: ChainVersion = 1): string {
+export function computeEntryHash(prevHashHex: string, event: AuditEvent, version: ChainVersion = CURRENT_CHAIN_VERSION): string {
   return computeEntryHashFromCanonical(prevHashHex, canonicalEventJson(event), version);
 }

@@ -88,6 +88,8 @@ export const AUDIT_EVENTS_COLUMNS: ReadonlyArray<ColumnDefinition> = [
   { name: 'PrevHash', type: 'String', tail: Z },
   { name: 'Hash', type: 'String', tail: Z },
   { name: 'ReceivedAt', type: "DateTime64(9, 'UTC')", tail: TIME },
+  // Added by migration 4 to tables created before it; a fresh table gets it here already.
+  { name: 'ChainVersion', type: 'UInt8', tail: 'DEFAULT 1' },
 ] satisfies ReadonlyArray<ColumnDefinition & { name: keyof AuditRow }>;
 
 /** Skip indexes of `audit_events` created with the table (migration 1). */

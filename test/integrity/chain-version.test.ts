@@ -71,9 +71,10 @@ describe('chain format 2', () => {
     const mixed = computeEntryHash(v1, ev(E2), 2);
     for (const value of [d1, h1, eventDigest(E2).toString('hex'), h2, mixed]) expect(doc).toContain(value);
     expect([h1, h2]).toEqual(['f14ab51c6f617195cffc336c148313c4afd72c4926aa51bad112807ba8a098a0', 'f4d6878fab171efbc82e585f572e4224d1cc0fb8548404fd4a1d13babe4c478f']);
-    // The format 1 vectors are unchanged, and the default of computeEntryHash is format 1.
+    // The format 1 vectors are unchanged; without a version, computeEntryHash computes the format
+    // new entries are written in (2).
     expect(v1).toBe('3752631a96704449889e51f22ac9995ab0cdc7b6b17a39b885e40273608412a5');
-    expect(computeEntryHash(GENESIS_HASH, ev(E1))).toBe(v1);
+    expect(computeEntryHash(GENESIS_HASH, ev(E1))).toBe(h1);
     expect(computeEntryHash(v1, ev(E2), 1)).toBe('bc24fe3f2717e9aa073306bc8b700557a723c13fc0c7420ac664b202b23a51fe');
     expect(fastEntryHash(GENESIS_HASH, ev(E1), 2)).toBe(h1);
     expect(fastEntryHash(GENESIS_HASH, ev(E1), 1)).toBe(v1);
