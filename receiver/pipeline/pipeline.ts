@@ -105,6 +105,8 @@ export interface PipelineStatus {
     buckets: Array<{ le: number; count: number }>;
   };
   recovery: (WalRecoveryReport & { durationMillis: number; dedupeIdsLoaded: number }) | undefined;
+  /** The prepare worker threads: how many, and encoded requests posted to them and not yet answered. */
+  prepare: { workers: number; pending: number };
 }
 
 /** Per-exporter options of {@link AuditPipeline.addExporter} (defaults from config `exporters`). */
@@ -711,6 +713,7 @@ class Pipeline implements AuditPipeline {
       counters: { ...this.counters },
       fsync: { count: this.fsyncStats.count, byKind: { ...this.fsyncStats.byKind }, sumMillis: this.fsyncStats.sumMillis, buckets },
       recovery: this.recovery,
+      prepare: { workers: this.pool?.size ?? 0, pending: this.pool?.pending() ?? 0 },
     };
   }
 

@@ -46,7 +46,12 @@ export class PreparePool {
     const worker = new Worker(this.url);
     const slot: Slot = { worker, inFlight: new Map() };
     this.slots[index] = slot;
-    worker.on('message', (m: { id: number; outcome?: PrepareOutcome; error?: string }) => {
+    let ready: (() => void) | undefined;
+    worker.on('message', (m: { id: number; outcome?: PrepareOutcome; error?: string; ready?: true }) => {
+      if (m.ready) {
+        ready?.();
+        return;
+      }
       const p = slot.inFlight.get(m.id);
       if (!p) return;
       slot.inFlight.delete(m.id);
@@ -62,9 +67,12 @@ export class PreparePool {
     };
     worker.on('error', (err) => lost(`crashed: ${err.message}`));
     worker.on('exit', (code) => lost(`exited with code ${code}`));
+    // Ready once the worker loaded its modules (decoders, schema), not merely started: the first
+    // requests must not pay for module loading.
     return new Promise<void>((resolve, reject) => {
-      worker.once('online', () => resolve());
+      ready = resolve;
       worker.once('error', reject);
+      worker.once('exit', (code) => reject(new AuditError('AUDIT_ERR_INTERNAL', `prepare worker exited with code ${code} while starting`)));
     });
   }
 
