@@ -13,7 +13,7 @@
  *   archive exporting in the same process), i.e. what `otel-audit start` gives a user.
  *
  * Runs: closed-loop max per protocol (4 connections); throughput vs concurrent connections (1, 4,
- * 16; HTTP/protobuf); ack latency at fixed offered loads (10k, 25k, 50k events/s, open loop,
+ * 16; HTTP/protobuf); ack latency at fixed offered loads (10k, 20k, 50k events/s, open loop,
  * HTTP/protobuf); and a CPU profile (`--cpu-prof`) of each real receiver under closed-loop load,
  * summarized by self time. Between runs against a receiver with exporters the bench waits for the
  * exporters to catch up, so one run's export does not steal CPU from the next.
@@ -69,7 +69,7 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
   const quick = options.quick ?? false;
   const seconds = tiny ? 0.5 : quick ? 3 : 10;
   const warmupSeconds = tiny ? 0.25 : quick ? 1 : 2;
-  const loads = tiny ? [10_000] : [10_000, 25_000, 50_000];
+  const loads = tiny ? [10_000] : [10_000, 20_000, 50_000];
   const connectionCounts = tiny ? [4] : [1, 4, 16];
   const base = await mkdtemp(join(options.workDir ?? tmpdir(), 'otel-audit-bench-ingest-'));
   const result: IngestBenchResult = { scenario: 'ingest', batchSize: 512, secondsPerRun: seconds, maxThroughput: [], connections: [], fixedLoad: [], ratios: [], exporterCatchUpSeconds: [], profiles: [] };
