@@ -54,10 +54,25 @@ export interface IngestBenchResult {
   profiles: Array<{ receiver: 'ingestOnly' | 'default'; load: string; summary: ProfileSummary }>;
 }
 
+/** Thread id in a `--cpu-prof` file name (`CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile`; 0 = main thread). */
+function profileThread(file: string): number {
+  return Number(file.split('.').at(-3));
+}
+
 async function profileIn(dir: string, window?: { fromMicros: number; toMicros: number }): Promise<ProfileSummary> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) throw new Error(`no CPU profile written in ${dir}`);
-  return summarizeCpuProfile(join(dir, files[0]!), 15, window);
+  // The main thread's profile (the receiver's prepare workers write their own files).
+  const main = files.find((f) => profileThread(f) === 0) ?? files[0]!;
+  return summarizeCpuProfile(join(dir, main), 15, window);
+}
+
+/** Summaries of the worker threads' profiles (the pipeline's prepare workers), by thread id. */
+async function workerProfilesIn(dir: string, window?: { fromMicros: number; toMicros: number }): Promise<Array<{ thread: number; summary: ProfileSummary }>> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile') && profileThread(f) !== 0);
+  const out: Array<{ thread: number; summary: ProfileSummary }> = [];
+  for (const f of files) out.push({ thread: profileThread(f), summary: await summarizeCpuProfile(join(dir, f), 15, window) });
+  return out;
 }
 
 const PROTOCOLS: LoadgenProtocol[] = ['http-protobuf', 'http-json', 'grpc'];
@@ -130,7 +145,10 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
       await measureLoad(r, closed('http-protobuf', 4));
       const to = process.hrtime.bigint() / 1000n;
       await r.stop();
-      result.profiles.push({ receiver, load: `closed loop, HTTP/protobuf, 4 connections, ${warmupSeconds + seconds} s`, summary: await profileIn(profileDir, { fromMicros: Number(from), toMicros: Number(to) }) });
+      const window = { fromMicros: Number(from), toMicros: Number(to) };
+      const load = `closed loop, HTTP/protobuf, 4 connections, ${warmupSeconds + seconds} s`;
+      result.profiles.push({ receiver, load, summary: await profileIn(profileDir, window) });
+      for (const w of await workerProfilesIn(profileDir, window)) result.profiles.push({ receiver, load: `${load} — worker thread ${w.thread}`, summary: w.summary });
     }
     return result;
   } finally {
