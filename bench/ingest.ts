@@ -13,7 +13,7 @@
  *   archive exporting in the same process), i.e. what `otel-audit start` gives a user.
  *
  * Runs: closed-loop max per protocol (4 connections); throughput vs concurrent connections (1, 4,
- * 16; HTTP/protobuf); ack latency at fixed offered loads (10k, 25k, 50k events/s, open loop,
+ * 16; HTTP/protobuf); ack latency at fixed offered loads (10k, 20k, 50k events/s, open loop,
  * HTTP/protobuf); and a CPU profile (`--cpu-prof`) of each real receiver under closed-loop load,
  * summarized by self time. Between runs against a receiver with exporters the bench waits for the
  * exporters to catch up, so one run's export does not steal CPU from the next.
@@ -54,10 +54,25 @@ export interface IngestBenchResult {
   profiles: Array<{ receiver: 'ingestOnly' | 'default'; load: string; summary: ProfileSummary }>;
 }
 
+/** Thread id in a `--cpu-prof` file name (`CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile`; 0 = main thread). */
+function profileThread(file: string): number {
+  return Number(file.split('.').at(-3));
+}
+
 async function profileIn(dir: string, window?: { fromMicros: number; toMicros: number }): Promise<ProfileSummary> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) throw new Error(`no CPU profile written in ${dir}`);
-  return summarizeCpuProfile(join(dir, files[0]!), 15, window);
+  // The main thread's profile (the receiver's prepare workers write their own files).
+  const main = files.find((f) => profileThread(f) === 0) ?? files[0]!;
+  return summarizeCpuProfile(join(dir, main), 15, window);
+}
+
+/** Summaries of the worker threads' profiles (the pipeline's prepare workers), by thread id. */
+async function workerProfilesIn(dir: string, window?: { fromMicros: number; toMicros: number }): Promise<Array<{ thread: number; summary: ProfileSummary }>> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile') && profileThread(f) !== 0);
+  const out: Array<{ thread: number; summary: ProfileSummary }> = [];
+  for (const f of files) out.push({ thread: profileThread(f), summary: await summarizeCpuProfile(join(dir, f), 15, window) });
+  return out;
 }
 
 const PROTOCOLS: LoadgenProtocol[] = ['http-protobuf', 'http-json', 'grpc'];
@@ -69,7 +84,7 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
   const quick = options.quick ?? false;
   const seconds = tiny ? 0.5 : quick ? 3 : 10;
   const warmupSeconds = tiny ? 0.25 : quick ? 1 : 2;
-  const loads = tiny ? [10_000] : [10_000, 25_000, 50_000];
+  const loads = tiny ? [10_000] : [10_000, 20_000, 50_000];
   const connectionCounts = tiny ? [4] : [1, 4, 16];
   const base = await mkdtemp(join(options.workDir ?? tmpdir(), 'otel-audit-bench-ingest-'));
   const result: IngestBenchResult = { scenario: 'ingest', batchSize: 512, secondsPerRun: seconds, maxThroughput: [], connections: [], fixedLoad: [], ratios: [], exporterCatchUpSeconds: [], profiles: [] };
@@ -130,7 +145,10 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
       await measureLoad(r, closed('http-protobuf', 4));
       const to = process.hrtime.bigint() / 1000n;
       await r.stop();
-      result.profiles.push({ receiver, load: `closed loop, HTTP/protobuf, 4 connections, ${warmupSeconds + seconds} s`, summary: await profileIn(profileDir, { fromMicros: Number(from), toMicros: Number(to) }) });
+      const window = { fromMicros: Number(from), toMicros: Number(to) };
+      const load = `closed loop, HTTP/protobuf, 4 connections, ${warmupSeconds + seconds} s`;
+      result.profiles.push({ receiver, load, summary: await profileIn(profileDir, window) });
+      for (const w of await workerProfilesIn(profileDir, window)) result.profiles.push({ receiver, load: `${load} — worker thread ${w.thread}`, summary: w.summary });
     }
     return result;
   } finally {

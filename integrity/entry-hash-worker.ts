@@ -1,17 +1,20 @@
 /**
  * Worker thread of {@link withParallelEntryHashes} (integrity/parallel-hash.ts): receives a JSON
- * batch `[[prevHashHex, event], …]` and answers with the recomputed entry hashes, in order, or
+ * batch `[[prevHashHex, event, chainVersion], …]` and answers with the recomputed entry hashes, in order, or
  * `null` for an entry that cannot be hashed (the verifier then hashes it itself and reports it).
  */
 import { parentPort } from 'node:worker_threads';
+import { parseChainVersion } from './chain-hash.ts';
 import { fastEntryHash } from './entry-hash.ts';
 import type { AuditEvent } from '../schema/audit-event.ts';
 
 parentPort?.on('message', (message: { id: number; batch: string }) => {
-  const items = JSON.parse(message.batch) as Array<[string, AuditEvent]>;
-  const hashes = items.map(([prev, event]) => {
+  const items = JSON.parse(message.batch) as Array<[string, AuditEvent, unknown]>;
+  const hashes = items.map(([prev, event, chainVersion]) => {
+    const version = parseChainVersion(chainVersion);
+    if (version === undefined) return null; // the verifier reports the unknown version itself
     try {
-      return fastEntryHash(prev, event);
+      return fastEntryHash(prev, event, version);
     } catch {
       return null;
     }

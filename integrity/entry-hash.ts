@@ -9,7 +9,7 @@
  * `computeEntryHash` of chain-hash.ts, which stays the single definition. Tests compare both.
  */
 import { hash as oneShotHash } from 'node:crypto';
-import { computeEntryHash } from './chain-hash.ts';
+import { CURRENT_CHAIN_VERSION, type ChainVersion, computeEntryHash, linkHashV2 } from './chain-hash.ts';
 import type { AuditEvent } from '../schema/audit-event.ts';
 
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
@@ -74,13 +74,14 @@ export function fastCanonicalJson(value: unknown, depth = 0): string | undefined
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
- * The entry hash (hex), exactly as `computeEntryHash(prevHashHex, event)` of chain-hash.ts, faster.
- * Throws like it for a malformed `prevHashHex` (`AUDIT_ERR_INVALID_ARGUMENT`) or an event JCS cannot
- * represent (`AUDIT_ERR_INVALID_EVENT`).
+ * The entry hash (hex), exactly as `computeEntryHash(prevHashHex, event, version)` of chain-hash.ts,
+ * faster. Throws like it for a malformed `prevHashHex` (`AUDIT_ERR_INVALID_ARGUMENT`) or an event JCS
+ * cannot represent (`AUDIT_ERR_INVALID_EVENT`).
  */
-export function fastEntryHash(prevHashHex: string, event: AuditEvent): string {
+export function fastEntryHash(prevHashHex: string, event: AuditEvent, version: ChainVersion = CURRENT_CHAIN_VERSION): string {
   const json = HEX64.test(prevHashHex) ? fastCanonicalJson(event) : undefined;
-  if (json === undefined) return computeEntryHash(prevHashHex, event);
+  if (json === undefined) return computeEntryHash(prevHashHex, event, version);
+  if (version === 2) return linkHashV2(prevHashHex, oneShotHash('sha256', json, 'buffer'));
   // One native call over a reused buffer: prevHash (32 bytes) ‖ UTF-8(json). A UTF-16 code unit is at
   // most 3 UTF-8 bytes, so 32 + 3·length always fits.
   const need = 32 + json.length * 3;

@@ -80,7 +80,8 @@ export { PROOF_BUNDLE_FORMAT, PROOF_BUNDLE_VERSION, createProofBundle, proveEntr
 export type { ProofBundle, ProofBundleInput, ProofBundleResult, ProofBundleVerified, ProofProblem, ProofProblemKind } from './proof-bundle.ts';
 export { verifyChainEntries } from './verify-chain.ts';
 export type { ChainEntryInput, ChainProblem, ChainProblemKind, ChainVerifyOptions, ChainVerifyResult, ChainVerifyStats } from './verify-chain.ts';
-export { GENESIS_HASH, canonicalEventJson, computeEntryHash, computeEntryHashFromCanonical } from './chain-hash.ts';
+export { CURRENT_CHAIN_VERSION, GENESIS_HASH, canonicalEventJson, computeEntryHash, computeEntryHashFromCanonical, eventDigest, linkHashV2, parseChainVersion } from './chain-hash.ts';
+export type { ChainVersion } from './chain-hash.ts';
 export { defaultKeyName, generateKeyFiles, loadSigner, loadVerifierKeys } from './keys.ts';
 export type { GeneratedKeyFiles } from './keys.ts';
 export { auditRowToChainEntry, walEntryToChainEntry } from './store-entries.ts';

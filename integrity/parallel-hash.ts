@@ -53,7 +53,7 @@ export async function* withParallelEntryHashes(
   const send = (batch: ChainEntryInput[]): Promise<ChainEntryInput[]> => {
     let text: string;
     try {
-      text = JSON.stringify(batch.map((e) => [e.prevHash, e.event]));
+      text = JSON.stringify(batch.map((e) => [e.prevHash, e.event, e.chainVersion ?? 1]));
     } catch {
       return Promise.resolve(batch); // not JSON (e.g. a BigInt): the verifier hashes these itself
     }

@@ -5,12 +5,14 @@
  *   event ──JCS, prevHash──▶ entry hash (chain-hash.ts) ──0x00──▶ leaf hash ──inclusion path──▶ root
  *   root == the root in the signed C2SP checkpoint note, whose signature verifies with a trusted key
  *
- * The bundle is versioned JSON (`format: "otel-audit.proof-bundle"`, `version: 1`).
+ * The bundle is versioned JSON (`format: "otel-audit.proof-bundle"`): `version: 1` for an entry of
+ * chain format 1 (`entry` without `chainVersion`), `version: 2` for chain format 2 (`entry.chainVersion:
+ * 2`), so a verifier that predates format 2 answers "unsupported version" instead of "modified".
  * {@link verifyProofBundle} never throws for bad input: it returns every problem it finds.
  */
 import { AuditError } from '../common/errors.ts';
 import type { AuditEvent } from '../schema/audit-event.ts';
-import { computeEntryHash } from './chain-hash.ts';
+import { type ChainVersion, computeEntryHash, parseChainVersion } from './chain-hash.ts';
 import { checkpointOrigin, openCheckpoint } from './checkpoint.ts';
 import type { CheckpointRecord } from './checkpointer.ts';
 import { type LeafSource, hashToHex, inclusionProof, isHashHex, leafHash, rootFromInclusionProof } from './merkle.ts';
@@ -18,17 +20,18 @@ import type { VerifierKeys } from './note.ts';
 
 /** `format` value of every proof bundle. */
 export const PROOF_BUNDLE_FORMAT = 'otel-audit.proof-bundle';
-/** Current proof bundle version. */
-export const PROOF_BUNDLE_VERSION = 1;
+/** Newest proof bundle version (bundles of chain format 1 entries keep version 1). */
+export const PROOF_BUNDLE_VERSION = 2;
 
 /** A proof bundle (JSON). */
 export interface ProofBundle {
   format: typeof PROOF_BUNDLE_FORMAT;
-  version: 1;
+  /** 1 when the entry is chain format 1, 2 when it is chain format 2. */
+  version: 1 | 2;
   /** The normalized event exactly as hashed. */
   event: AuditEvent;
-  /** The chain entry of the event. */
-  entry: { chainId: string; seq: number; prevHash: string; hash: string };
+  /** The chain entry of the event; `chainVersion` present (2) only for chain format 2. */
+  entry: { chainId: string; seq: number; prevHash: string; hash: string; chainVersion?: 2 };
   /** Leaf index in the tree: seq − 1. */
   leafIndex: number;
   /** Tree size of the checkpoint (repeated from the note for readability). */
@@ -42,7 +45,8 @@ export interface ProofBundle {
 /** Input of {@link createProofBundle}. */
 export interface ProofBundleInput {
   event: AuditEvent;
-  entry: { chainId: string; seq: number; prevHash: string; hash: string };
+  /** `chainVersion`: the entry's chain format (absent = 1). */
+  entry: { chainId: string; seq: number; prevHash: string; hash: string; chainVersion?: number };
   /** Default: seq − 1. */
   leafIndex?: number;
   /** Tree size of the checkpoint; default: parsed from the note. */
@@ -61,6 +65,8 @@ export function createProofBundle(input: ProofBundleInput): ProofBundle {
   const { entry } = input;
   if (!Number.isSafeInteger(entry.seq) || entry.seq < 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `seq must be a positive integer, got ${entry.seq}`);
   if (!isHashHex(entry.prevHash) || !isHashHex(entry.hash)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'entry prevHash and hash must be 64 lower-case hex digits');
+  const chainVersion = parseChainVersion(entry.chainVersion);
+  if (chainVersion === undefined) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `unknown chainVersion ${JSON.stringify(entry.chainVersion)} (known: 1, 2)`);
   const note = typeof input.checkpoint === 'string' ? input.checkpoint : input.checkpoint.note;
   let treeSize = input.treeSize ?? (typeof input.checkpoint === 'string' ? undefined : input.checkpoint.treeSize);
   if (treeSize === undefined) {
@@ -72,9 +78,9 @@ export function createProofBundle(input: ProofBundleInput): ProofBundle {
   if (!path.every(isHashHex)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'inclusion path elements must be 32-byte hashes');
   return {
     format: PROOF_BUNDLE_FORMAT,
-    version: PROOF_BUNDLE_VERSION,
+    version: chainVersion,
     event: input.event,
-    entry: { chainId: entry.chainId, seq: entry.seq, prevHash: entry.prevHash, hash: entry.hash },
+    entry: { chainId: entry.chainId, seq: entry.seq, prevHash: entry.prevHash, hash: entry.hash, ...(chainVersion === 2 ? { chainVersion: 2 as const } : {}) },
     leafIndex: input.leafIndex ?? entry.seq - 1,
     treeSize,
     inclusionPath: path,
@@ -87,7 +93,7 @@ export function createProofBundle(input: ProofBundleInput): ProofBundle {
  * (entry hashes, index = seq − 1) from `leaves`. Throws `AUDIT_ERR_INVALID_ARGUMENT` when the entry
  * is not covered by the checkpoint (seq > treeSize); rejects when the source fails.
  */
-export async function proveEntry(input: { event: AuditEvent; entry: { chainId: string; seq: number; prevHash: string; hash: string }; checkpoint: CheckpointRecord; leaves: LeafSource }): Promise<ProofBundle> {
+export async function proveEntry(input: { event: AuditEvent; entry: ProofBundleInput['entry']; checkpoint: CheckpointRecord; leaves: LeafSource }): Promise<ProofBundle> {
   const { entry, checkpoint } = input;
   if (entry.chainId !== checkpoint.chainId) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `entry of chain ${entry.chainId} cannot be proven with a checkpoint of chain ${checkpoint.chainId}`);
   if (entry.seq > checkpoint.treeSize) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `seq ${entry.seq} is not covered by the checkpoint of tree size ${checkpoint.treeSize}; wait for the next checkpoint`);
@@ -151,8 +157,8 @@ export function verifyProofBundle(bundle: unknown, keys: VerifierKeys, options: 
   const problems: ProofProblem[] = [];
   if (!isRecord(bundle)) return { ok: false, problems: [{ kind: 'malformed-bundle', message: 'proof bundle is not a JSON object' }] };
   if (bundle.format !== PROOF_BUNDLE_FORMAT) problems.push({ kind: 'malformed-bundle', message: `format is ${JSON.stringify(bundle.format)}, expected "${PROOF_BUNDLE_FORMAT}"`, path: 'format' });
-  if (bundle.version !== PROOF_BUNDLE_VERSION) {
-    return { ok: false, problems: [...problems, { kind: 'unsupported-version', message: `proof bundle version ${JSON.stringify(bundle.version)} is not supported (this verifier reads version ${PROOF_BUNDLE_VERSION})`, path: 'version' }] };
+  if (bundle.version !== 1 && bundle.version !== 2) {
+    return { ok: false, problems: [...problems, { kind: 'unsupported-version', message: `proof bundle version ${JSON.stringify(bundle.version)} is not supported (this verifier reads versions 1 and 2)`, path: 'version' }] };
   }
   const entry = bundle.entry;
   if (!isRecord(entry)) return { ok: false, problems: [...problems, { kind: 'malformed-bundle', message: 'entry is missing or not an object', path: 'entry' }] };
@@ -162,6 +168,9 @@ export function verifyProofBundle(bundle: unknown, keys: VerifierKeys, options: 
   if (!Number.isSafeInteger(seq) || (seq as number) < 1) problems.push({ kind: 'malformed-bundle', message: 'entry.seq must be a positive integer', path: 'entry.seq' });
   if (!isHashHex(entry.prevHash)) problems.push({ kind: 'malformed-bundle', message: 'entry.prevHash must be 64 lower-case hex digits', path: 'entry.prevHash' });
   if (!isHashHex(entry.hash)) problems.push({ kind: 'malformed-bundle', message: 'entry.hash must be 64 lower-case hex digits', path: 'entry.hash' });
+  // Version 1 bundles predate chain formats: their entries are format 1. Version 2 bundles name it.
+  const chainVersion: ChainVersion | undefined = bundle.version === 1 ? (entry.chainVersion === undefined ? 1 : undefined) : parseChainVersion(entry.chainVersion ?? 0);
+  if (chainVersion === undefined) problems.push({ kind: 'malformed-bundle', message: `entry.chainVersion ${JSON.stringify(entry.chainVersion)} does not fit bundle version ${bundle.version} (version 1: absent; version 2: 1 or 2)`, path: 'entry.chainVersion' });
   if (!isRecord(bundle.event)) problems.push({ kind: 'malformed-bundle', message: 'event is missing or not an object', path: 'event' });
   const leafIndex = bundle.leafIndex;
   const treeSize = bundle.treeSize;
@@ -179,12 +188,13 @@ export function verifyProofBundle(bundle: unknown, keys: VerifierKeys, options: 
   // 1. The event is what was hashed into the chain.
   let recomputed: string | undefined;
   try {
-    recomputed = computeEntryHash(e.prevHash, bundle.event as AuditEvent);
+    recomputed = computeEntryHash(e.prevHash, bundle.event as AuditEvent, chainVersion);
   } catch (err) {
     problems.push({ kind: 'malformed-bundle', message: `event cannot be canonicalized: ${(err as Error).message}`, path: 'event' });
   }
   if (recomputed !== undefined && recomputed !== e.hash) {
-    problems.push({ kind: 'event-modified', message: `SHA-256(prevHash ‖ JCS(event)) is ${recomputed}, but the entry hash is ${e.hash}: the event or prevHash was altered`, path: 'event' });
+    const formula = chainVersion === 2 ? 'SHA-256(prevHash ‖ SHA-256(JCS(event)))' : 'SHA-256(prevHash ‖ JCS(event))';
+    problems.push({ kind: 'event-modified', message: `${formula} is ${recomputed}, but the entry hash is ${e.hash}: the event or prevHash was altered`, path: 'event' });
   }
   // 2. Position: leaf index = seq − 1.
   if (leafIndex !== e.seq - 1) problems.push({ kind: 'leaf-index-mismatch', message: `leafIndex ${leafIndex} does not match seq ${e.seq} (expected ${e.seq - 1})`, path: 'leafIndex' });

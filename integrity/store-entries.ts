@@ -9,11 +9,12 @@ import { type AuditRow, type AuditRowEventColumns, auditRowToEvent } from '../sc
 import type { ChainEntryInput } from './verify-chain.ts';
 
 /** The chain entry of a stored row (`ChainId`, `Seq`, `PrevHash`, `Hash` + the rebuilt event). */
-export function auditRowToChainEntry(row: AuditRowEventColumns & Pick<AuditRow, 'ChainId' | 'Seq' | 'PrevHash' | 'Hash'>): ChainEntryInput {
-  return { chainId: row.ChainId, seq: Number(row.Seq), prevHash: row.PrevHash, hash: row.Hash, event: auditRowToEvent(row) };
+export function auditRowToChainEntry(row: AuditRowEventColumns & Pick<AuditRow, 'ChainId' | 'Seq' | 'PrevHash' | 'Hash'> & Partial<Pick<AuditRow, 'ChainVersion'>>): ChainEntryInput {
+  // ChainVersion is absent from rows stored before it existed: chain format 1.
+  return { chainId: row.ChainId, seq: Number(row.Seq), prevHash: row.PrevHash, hash: row.Hash, chainVersion: row.ChainVersion === undefined ? 1 : Number(row.ChainVersion), event: auditRowToEvent(row) };
 }
 
 /** The chain entry of a WAL event entry (only the fields the verifier reads). */
 export function walEntryToChainEntry(entry: WalEventEntry): ChainEntryInput {
-  return { chainId: entry.chainId, seq: entry.seq, prevHash: entry.prevHash, hash: entry.hash, event: entry.event };
+  return { chainId: entry.chainId, seq: entry.seq, prevHash: entry.prevHash, hash: entry.hash, chainVersion: entry.chainVersion ?? 1, event: entry.event };
 }

@@ -6,7 +6,8 @@
  * consistency. Every problem is named with a stable `kind`, the chain and the seq (or tree size).
  *
  * Locating tampering:
- * - `modified`: the stored hash is not SHA-256(prevHash ‖ JCS(event)) — the event was edited.
+ * - `modified`: the stored hash is not the entry hash of its chain format (v1 SHA-256(prevHash ‖
+ *   JCS(event)), v2 SHA-256(prevHash ‖ SHA-256(JCS(event)))) — the event was edited.
  * - `missing`: a seq gap (deleted entries); `truncated`: a checkpoint covers seqs the store lacks.
  * - `inserted`: two entries claim the same seq; the one that does not fit the chain is named.
  * - `reordered`: entries whose hash links place them at another seq than stored (e.g. swapped seq).
@@ -17,7 +18,7 @@
  *   `inconsistent-checkpoint`, `missing-checkpoint`.
  */
 import type { AuditEvent } from '../schema/audit-event.ts';
-import { GENESIS_HASH } from './chain-hash.ts';
+import { GENESIS_HASH, parseChainVersion } from './chain-hash.ts';
 import { checkpointOrigin } from './checkpoint.ts';
 import { type CheckpointRecord, verifyCheckpointRecord } from './checkpointer.ts';
 import { fastEntryHash } from './entry-hash.ts';
@@ -33,7 +34,13 @@ export interface ChainEntryInput {
   /** The normalized event (for stores of rows: `auditRowToEvent`). */
   event: AuditEvent;
   /**
-   * Optional: SHA-256(prevHash ‖ JCS(event)) already recomputed by the feeder from `event` (e.g. in
+   * Chain format of `hash` (integrity/chain-hash.ts): 1 = SHA-256(prevHash ‖ JCS(event)), 2 =
+   * SHA-256(prevHash ‖ SHA-256(JCS(event))). Absent = 1 (entries written before formats were
+   * versioned). Any other value makes the entry malformed.
+   */
+  chainVersion?: number;
+  /**
+   * Optional: the entry hash in its chain format already recomputed by the feeder from `event` (e.g. in
    * worker threads, in parallel). When present the verifier uses it instead of hashing again; never
    * set it from the store's stored hash.
    */
@@ -271,7 +278,7 @@ export async function verifyChainEntries(
   /** Commit one entry (chosen among same-seq candidates) in label order. */
   const commit = (run: ChainRun, e: Entry): void => {
     if (e.actual !== e.hash) {
-      report({ kind: 'modified', chainId: run.chainId, seq: e.seq, message: `seq ${e.seq}: stored hash ${e.hash} but the event hashes to ${e.actual} (SHA-256(prevHash ‖ JCS(event))): the event was modified` });
+      report({ kind: 'modified', chainId: run.chainId, seq: e.seq, message: `seq ${e.seq}: stored hash ${e.hash} but the event hashes to ${e.actual} (in its chain format): the event was modified` });
     }
     const prev = run.last;
     const contiguous = prev !== undefined && prev.seq === e.seq - 1;
@@ -368,9 +375,14 @@ export async function verifyChainEntries(
     }
     if (raw.seq < fromSeq || raw.seq > toSeq) return;
     const run = runFor(chainId);
+    const version = parseChainVersion(raw.chainVersion);
+    if (version === undefined) {
+      report({ kind: 'malformed-entry', chainId, seq: raw.seq, message: `seq ${raw.seq}: unknown chainVersion ${JSON.stringify(raw.chainVersion)} (known: 1, 2)` });
+      return;
+    }
     let actual: string;
     try {
-      actual = raw.recomputedHash !== undefined && isHashHex(raw.recomputedHash) ? raw.recomputedHash : fastEntryHash(raw.prevHash, raw.event);
+      actual = raw.recomputedHash !== undefined && isHashHex(raw.recomputedHash) ? raw.recomputedHash : fastEntryHash(raw.prevHash, raw.event, version);
     } catch (err) {
       report({ kind: 'malformed-entry', chainId, seq: raw.seq, message: `seq ${raw.seq}: event cannot be canonicalized: ${(err as Error).message}` });
       actual = '';

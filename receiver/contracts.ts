@@ -72,8 +72,10 @@ export interface LogsConsumer {
 }
 
 /**
- * One accepted audit event as stored in the WAL: sequenced and hash-chained.
- * `hash = SHA-256(prevHash ‖ JCS(event))` (docs/integrity.md); the genesis `prevHash` is 64 zeros.
+ * One accepted audit event as stored in the WAL: sequenced and hash-chained (docs/integrity.md):
+ * `hash = SHA-256(prevHash ‖ SHA-256(JCS(event)))` for chain format 2 (what the receiver writes),
+ * `SHA-256(prevHash ‖ JCS(event))` for format 1 (entries without `chainVersion`); the genesis
+ * `prevHash` is 64 zeros.
  */
 export interface WalEventEntry {
   kind: 'event';
@@ -88,6 +90,8 @@ export interface WalEventEntry {
   prevHash: string;
   /** Hex SHA-256 of this entry. */
   hash: string;
+  /** Chain format that produced `hash` (integrity/chain-hash.ts); absent = 1. */
+  chainVersion?: 1 | 2;
   /** Receiver clock when accepted, Unix nanoseconds as a decimal string. */
   receivedAtNanos: string;
   /** The normalized event (schema {@link AuditEvent}, current version): exactly what was hashed. */

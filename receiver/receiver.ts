@@ -12,12 +12,12 @@ import { join, resolve } from 'node:path';
 import { AuditError } from '../common/errors.ts';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
 import { chdbParquetEngine, createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
-
 import { createWebhookExporter } from '../exporters/webhook/index.ts';
 import { type CheckpointingStatus, type ReceiverCheckpointing, type StoredEntriesReader, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';
 import { type ReceiverConfig, type ReceiverConfigInput, parseReceiverConfig } from './config/receiver-config.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from './contracts.ts';
 import { mountConsoleRoutes, type MountedConsole } from './console/index.ts';
+import type { EncodedIngestResult, EncodedLogsConsumer, EncodedLogsRequest } from './otlp/encoded-consumer.ts';
 import { createGrpcServer, type GrpcServer } from './grpc/index.ts';
 import { createHttpServer, type HttpServer } from './http/index.ts';
 import { mountOperationalRoutes } from './operational-routes.ts';
@@ -99,12 +99,18 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
   for (const exporter of options.extraExporters ?? []) pipeline.addExporter(exporter);
 
   // Until recovery is done the transports must not reach the pipeline: answer retryable instead.
-  const gate: LogsConsumer = {
+  const notReady = (): IngestResult => ({ status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'the receiver is recovering its WAL'), retryAfterMillis: 1000 });
+  const gate: EncodedLogsConsumer = {
     consume(logs: DecodedLogs, context: IngestContext): Promise<IngestResult> {
-      if (!pipeline.ready) {
-        return Promise.resolve({ status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'the receiver is recovering its WAL'), retryAfterMillis: 1000 });
-      }
+      if (!pipeline.ready) return Promise.resolve(notReady());
       return pipeline.consume(logs, context);
+    },
+    // The transports hand encoded requests to the pipeline's worker threads. While recovering, a
+    // body is still decoded first (an undecodable one stays a 400), then answered as above.
+    async consumeEncoded(request: EncodedLogsRequest, context: IngestContext): Promise<EncodedIngestResult> {
+      if (pipeline.ready) return pipeline.consumeEncoded(request, context);
+      const r = await pipeline.consumeEncoded(request, context);
+      return r.decoded && r.result.status === 'retryable' ? { ...r, result: notReady() } : r;
     },
   };
 

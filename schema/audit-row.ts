@@ -70,6 +70,11 @@ export interface AuditRow {
   PrevHash: string;
   Hash: string;
   ReceivedAt: string;
+  /**
+   * Chain format that produced `Hash` (integrity/chain-hash.ts): 1 = SHA-256(PrevHash ‖ JCS(event)),
+   * 2 = SHA-256(PrevHash ‖ SHA-256(JCS(event))). Rows stored before the column existed read as 1.
+   */
+  ChainVersion: number;
 }
 
 /** Column names in table order (the order of {@link AuditRow}). */
@@ -81,6 +86,7 @@ export const AUDIT_ROW_COLUMNS = [
   'ActorAuthMethod', 'ActorImpersonatorId', 'TargetType', 'TargetId', 'TargetTypes', 'TargetIds',
   'TargetNames', 'Reason', 'SessionId', 'RequestId', 'SourceIp', 'UserAgent', 'HttpMethod',
   'UrlPath', 'ChangesBefore', 'ChangesAfter', 'ChainId', 'Seq', 'PrevHash', 'Hash', 'ReceivedAt',
+  'ChainVersion',
 ] as const satisfies ReadonlyArray<keyof AuditRow>;
 
 /** Format Unix nanoseconds as a ClickHouse DateTime64(9) literal in UTC: `2026-11-22 10:00:00.123456789`. */
@@ -166,6 +172,7 @@ export function walEntryToAuditRow(entry: WalEventEntry): AuditRow {
     PrevHash: entry.prevHash,
     Hash: entry.hash,
     ReceivedAt: nanosToDateTime64(BigInt(entry.receivedAtNanos)),
+    ChainVersion: entry.chainVersion ?? 1,
   };
 }
 

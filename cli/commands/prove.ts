@@ -62,7 +62,7 @@ export async function proveFromStore(view: StoreView, eventId: string): Promise<
     getLeaves: (start, end) => view.leafHashes(entry.chainId, start, end),
     getTile: (index) => ((index + 1) * width <= checkpoint.treeSize ? tiles.get(index) : undefined),
   });
-  return proveEntry({ event: entry.event, entry: { chainId: entry.chainId, seq: entry.seq, prevHash: entry.prevHash, hash: entry.hash }, checkpoint, leaves });
+  return proveEntry({ event: entry.event, entry: { chainId: entry.chainId, seq: entry.seq, prevHash: entry.prevHash, hash: entry.hash, ...(entry.chainVersion !== undefined ? { chainVersion: entry.chainVersion } : {}) }, checkpoint, leaves });
 }
 
 /** The `prove` command. */

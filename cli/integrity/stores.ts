@@ -74,7 +74,7 @@ export interface StoreView {
 }
 
 function eventEntry(e: WalEventEntry): StoredEntry {
-  return { chainId: e.chainId, tenantId: e.tenantId, seq: e.seq, prevHash: e.prevHash, hash: e.hash, event: e.event, occurredAt: e.event?.occurredAt ?? '' };
+  return { chainId: e.chainId, tenantId: e.tenantId, seq: e.seq, prevHash: e.prevHash, hash: e.hash, chainVersion: e.chainVersion ?? 1, event: e.event, occurredAt: e.event?.occurredAt ?? '' };
 }
 
 function inTime(occurredAt: string, since: Date | undefined, until: Date | undefined): boolean {
@@ -308,7 +308,7 @@ function rowEntry(row: AuditRow): StoredEntry {
   try {
     entry = auditRowToChainEntry(row);
   } catch {
-    entry = { chainId: row.ChainId, seq: Number(row.Seq), prevHash: row.PrevHash, hash: row.Hash, event: {} as ChainEntryInput['event'] };
+    entry = { chainId: row.ChainId, seq: Number(row.Seq), prevHash: row.PrevHash, hash: row.Hash, chainVersion: row.ChainVersion === undefined ? 1 : Number(row.ChainVersion), event: {} as ChainEntryInput['event'] };
   }
   return { ...entry, tenantId: row.TenantId, occurredAt: entry.event?.occurredAt ?? '' };
 }

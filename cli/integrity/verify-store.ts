@@ -7,6 +7,7 @@
  * only comparable over the whole prefix). Problems are results.
  */
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
+import { parseChainVersion } from '../../integrity/chain-hash.ts';
 import { fastEntryHash } from '../../integrity/entry-hash.ts';
 import type { ChainEntryInput } from '../../integrity/verify-chain.ts';
 import type { VerifierKeys } from '../../integrity/note.ts';
@@ -134,7 +135,8 @@ async function* flatten(it: AsyncIterable<ChainEntryInput[]>): AsyncGenerator<{ 
     for (const e of batch) {
       let content: string;
       try {
-        content = fastEntryHash(e.prevHash, e.event);
+        const version = parseChainVersion(e.chainVersion);
+        content = version === undefined ? 'unhashable' : fastEntryHash(e.prevHash, e.event, version);
       } catch {
         content = 'unhashable';
       }

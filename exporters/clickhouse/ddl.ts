@@ -88,6 +88,8 @@ export const AUDIT_EVENTS_COLUMNS: ReadonlyArray<ColumnDefinition> = [
   { name: 'PrevHash', type: 'String', tail: Z },
   { name: 'Hash', type: 'String', tail: Z },
   { name: 'ReceivedAt', type: "DateTime64(9, 'UTC')", tail: TIME },
+  // Added by migration 4 to tables created before it; a fresh table gets it here already.
+  { name: 'ChainVersion', type: 'UInt8', tail: 'DEFAULT 1' },
 ] satisfies ReadonlyArray<ColumnDefinition & { name: keyof AuditRow }>;
 
 /** Skip indexes of `audit_events` created with the table (migration 1). */
@@ -279,6 +281,19 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       ].join(', ');
       const out = [`ALTER TABLE ${qualified(o, n.checkpointsLocal)}${onCluster(o)} ${columns}`];
       if (o.cluster !== undefined) out.push(`ALTER TABLE ${qualified(o, n.checkpoints)}${onCluster(o)} ${columns}`);
+      return out;
+    },
+  },
+  {
+    version: 4,
+    name: 'audit_events: ChainVersion (chain format of each entry hash)',
+    statements(o) {
+      const n = schemaNames(o);
+      // DEFAULT 1: rows written before the column existed were hashed with chain format 1
+      // (docs/integrity.md), and writers of the previous release keep inserting without it.
+      const column = 'ADD COLUMN IF NOT EXISTS ChainVersion UInt8 DEFAULT 1';
+      const out = [`ALTER TABLE ${qualified(o, n.eventsLocal)}${onCluster(o)} ${column}`];
+      if (o.cluster !== undefined) out.push(`ALTER TABLE ${qualified(o, n.events)}${onCluster(o)} ${column}`);
       return out;
     },
   },

@@ -50,6 +50,8 @@ export interface AuditEventRecord {
   seq: number;
   prevHash: string;
   hash: string;
+  /** Chain format of `hash` (1 or 2, docs/integrity.md). */
+  chainVersion: number;
   /** Receiver clock when accepted, `YYYY-MM-DD hh:mm:ss.nnnnnnnnn` UTC. */
   receivedAt: string;
 }
@@ -164,6 +166,7 @@ export function rowToEventRecord(row: AuditRow): AuditEventRecord {
     seq: Number(row.Seq),
     prevHash: row.PrevHash,
     hash: row.Hash,
+    chainVersion: Number(row.ChainVersion ?? 1),
     receivedAt: row.ReceivedAt,
   };
 }

@@ -24,7 +24,7 @@ export const COLD_FORMAT_VERSION = '1';
  * Version of the row columns ({@link AUDIT_ROW_COLUMNS}). Columns are only ever added, so a reader
  * of version N reads every file of version ≤ N (missing columns default to '' / 0 / empty).
  */
-export const ROW_SCHEMA_VERSION = '1';
+export const ROW_SCHEMA_VERSION = '2';
 
 /** The integrity facts of one object, in Parquet key-value metadata and in the manifest. */
 export interface ColdObjectMetadata {

@@ -39,7 +39,7 @@ const KIND: Record<(typeof AUDIT_ROW_COLUMNS)[number], ColumnKind> = {
   TargetIds: 'list', TargetNames: 'list', Reason: 'string', SessionId: 'string', RequestId: 'string',
   SourceIp: 'string', UserAgent: 'string', HttpMethod: 'string', UrlPath: 'string', ChangesBefore: 'string',
   ChangesAfter: 'string', ChainId: 'string', Seq: 'uint64', PrevHash: 'string', Hash: 'string',
-  ReceivedAt: 'ts-nanos',
+  ReceivedAt: 'ts-nanos', ChainVersion: 'uint8',
 };
 
 function schemaFor(name: string, kind: ColumnKind): SchemaElement[] {
@@ -245,7 +245,8 @@ export async function decodeParquet(bytes: Uint8Array): Promise<AuditRow[]> {
         case 'uint64':
         case 'uint8':
         case 'int32':
-          row[name] = Number(v);
+          // A column added later is absent from older files: ChainVersion then means chain format 1.
+          row[name] = v === undefined || v === null ? (name === 'ChainVersion' ? 1 : 0) : Number(v);
           break;
         case 'map':
           row[name] = mapValue(v);

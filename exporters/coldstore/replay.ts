@@ -191,6 +191,7 @@ export function replayTableDdl(qualified: string): string {
     ['RequestId', `String ${z}`], ['SourceIp', `String ${z}`], ['UserAgent', `String ${z}`], ['HttpMethod', `LowCardinality(String) ${z}`],
     ['UrlPath', `String ${z}`], ['ChangesBefore', `String ${z}`], ['ChangesAfter', `String ${z}`], ['ChainId', `LowCardinality(String) ${z}`],
     ['Seq', 'UInt64'], ['PrevHash', `String ${z}`], ['Hash', `String ${z}`], ['ReceivedAt', "DateTime64(9, 'UTC')"],
+    ['ChainVersion', 'UInt8 DEFAULT 1'],
   ];
   return (
     `CREATE TABLE IF NOT EXISTS ${qualified}\n(\n${cols.map(([n, t]) => `    ${n} ${t}`).join(',\n')}\n)\n` +

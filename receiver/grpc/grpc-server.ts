@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AuditError } from '../../common/errors.ts';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
+import { type EncodedIngestResult, isEncodedLogsConsumer } from '../otlp/encoded-consumer.ts';
 import { createBearerAuthenticator } from '../auth/bearer-auth.ts';
 import { type IngestObserver, type IngestOutcome, notifyObserver, secondsSince } from '../otlp/ingest-events.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
@@ -29,7 +30,10 @@ export interface GrpcBoundAddress {
 export interface GrpcServerOptions {
   /** Configuration; validated with {@link parseGrpcServerConfig}. */
   config?: GrpcServerConfigInput;
-  /** Receives every decoded OTLP logs request. */
+  /**
+   * Receives every OTLP logs request: as raw bytes when it takes encoded requests
+   * (`EncodedLogsConsumer`, the pipeline decodes in its worker threads), else decoded.
+   */
   consumer: LogsConsumer;
   /**
    * Told about every finished Export call (outcome, records, bytes, latency) for self-metrics.
@@ -100,6 +104,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const config = parseGrpcServerConfig(options.config ?? {});
   const auth = createBearerAuthenticator(config.auth);
   const consumer = options.consumer;
+  const encoded = isEncodedLogsConsumer(consumer) ? consumer : undefined;
   let bound: GrpcBoundAddress | undefined;
   let started = false;
   let shutdownPromise: Promise<void> | undefined;
@@ -121,22 +126,41 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       report('unauthenticated');
       return;
     }
-    const decoded = decodeLogsProtobuf(call.request);
-    if (!decoded.ok) {
+    const invalid = (error: AuditError) => {
       // Like OTLP/HTTP "Bad Data": the field path travels as a google.rpc.BadRequest in the status details.
       const md = new grpc.Metadata();
-      const details = [encodeBadRequestAny(decoded.error.path ?? '', decoded.error.message)];
-      md.set('grpc-status-details-bin', encodeRpcStatusProtobuf(GRPC_STATUS.INVALID_ARGUMENT, decoded.error.message, details));
-      callback(grpcError(GRPC_STATUS.INVALID_ARGUMENT, decoded.error.message, md));
+      const details = [encodeBadRequestAny(error.path ?? '', error.message)];
+      md.set('grpc-status-details-bin', encodeRpcStatusProtobuf(GRPC_STATUS.INVALID_ARGUMENT, error.message, details));
+      callback(grpcError(GRPC_STATUS.INVALID_ARGUMENT, error.message, md));
       report('decode_error');
-      return;
-    }
-    records = decoded.recordCount;
+    };
     const context: IngestContext = { transport: 'grpc' };
     if (authResult.identity.boundTenantId !== undefined) context.boundTenantId = authResult.identity.boundTenantId;
     if (authResult.identity.principal !== undefined) context.principal = authResult.identity.principal;
-    consumer.consume(decoded.logs, context).then(
-      (result: IngestResult) => {
+    let consumed: Promise<IngestResult | undefined>;
+    if (encoded) {
+      // grpc-js has already inflated the message (grpc-encoding); decode + prepare run in the
+      // pipeline's worker threads, a decode failure is answered exactly as below.
+      consumed = encoded.consumeEncoded({ body: call.request, format: 'protobuf', encoding: 'identity', maxBytes: config.maxMessageBytes }, context).then((r: EncodedIngestResult) => {
+        if (!r.decoded) {
+          invalid(r.error);
+          return undefined;
+        }
+        records = r.records;
+        return r.result;
+      });
+    } else {
+      const decoded = decodeLogsProtobuf(call.request);
+      if (!decoded.ok) {
+        invalid(decoded.error);
+        return;
+      }
+      records = decoded.recordCount;
+      consumed = consumer.consume(decoded.logs, context);
+    }
+    consumed.then(
+      (result: IngestResult | undefined) => {
+        if (result === undefined) return; // answered INVALID_ARGUMENT
         switch (result.status) {
           case 'success':
             callback(null, encodeExportLogsResponseProtobuf({ rejected: result.rejected, message: result.message }));

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuditError } from '../../common/errors.ts';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
+import { isEncodedLogsConsumer } from '../otlp/encoded-consumer.ts';
 import { decodeLogsJson } from '../otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
 import { badRequestJson, encodeBadRequestAny, encodeExportLogsResponseJson, encodeExportLogsResponseProtobuf } from '../otlp/responses.ts';
@@ -15,7 +16,11 @@ import type { RouteContext, RouteHandler } from './router.ts';
 
 /** Options of {@link createOtlpLogsHandler}. */
 export interface OtlpLogsHandlerOptions {
-  /** Where decoded requests go (the pipeline). */
+  /**
+   * Where requests go (the pipeline). A consumer that takes encoded requests
+   * (`EncodedLogsConsumer`, the pipeline) gets the body as received and inflates and decodes it in
+   * its worker threads; any other consumer gets decoded logs.
+   */
   consumer: LogsConsumer;
   /** Maximum body bytes after decompression (→ 413). */
   maxMessageBytes: number;
@@ -52,6 +57,7 @@ export function retryAfterSeconds(millis: number): number {
  */
 export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHandler {
   const { consumer, maxMessageBytes, onRequest } = options;
+  const encoded = isEncodedLogsConsumer(consumer) ? consumer : undefined;
   return async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
     const start = process.hrtime.bigint();
     let records = 0;
@@ -66,29 +72,49 @@ export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHan
       return;
     }
     const { format, responseType } = type;
-    const read = await readRequestBody(req, { maxBytes: maxMessageBytes, beforeRead: () => ctx.sendContinue() });
-    if (!read.ok) {
-      sendStatus(req, res, read.status, read.error.message, format);
-      report(read.status === 413 ? 'too_large' : read.status === 415 ? 'unsupported_media_type' : 'decode_error');
-      return;
-    }
-    bytes = read.body.length;
-    const decoded = format === 'protobuf' ? decodeLogsProtobuf(read.body) : decodeLogsJson(read.body);
-    if (!decoded.ok) {
+    const read = await readRequestBody(req, { maxBytes: maxMessageBytes, beforeRead: () => ctx.sendContinue(), inflate: encoded === undefined });
+    const readFailed = (status: 400 | 413 | 415, message: string) => {
+      sendStatus(req, res, status, message, format);
+      report(status === 413 ? 'too_large' : status === 415 ? 'unsupported_media_type' : 'decode_error');
+    };
+    const decodeFailed = (error: AuditError) => {
       // OTLP/HTTP "Bad Data": 400, with a google.rpc.BadRequest naming the field in Status.details.
-      const field = decoded.error.path ?? '';
-      const details = { protobuf: [encodeBadRequestAny(field, decoded.error.message)], json: [badRequestJson(field, decoded.error.message)] };
-      sendStatus(req, res, 400, decoded.error.message, format, {}, details);
+      const field = error.path ?? '';
+      const details = { protobuf: [encodeBadRequestAny(field, error.message)], json: [badRequestJson(field, error.message)] };
+      sendStatus(req, res, 400, error.message, format, {}, details);
       report('decode_error');
+    };
+    if (!read.ok) {
+      readFailed(read.status, read.error.message);
       return;
     }
-    records = decoded.recordCount;
     const context: IngestContext = { transport: 'http' };
     if (ctx.identity.boundTenantId !== undefined) context.boundTenantId = ctx.identity.boundTenantId;
     if (ctx.identity.principal !== undefined) context.principal = ctx.identity.principal;
     let result: IngestResult;
     try {
-      result = await consumer.consume(decoded.logs, context);
+      if (encoded) {
+        // Inflate + decode + prepare run in the pipeline's worker threads; failures are answered
+        // exactly as if they had happened here (body-read failure, or 400 + BadRequest).
+        const r = await encoded.consumeEncoded({ body: read.body, format, encoding: read.encoding ?? 'identity', maxBytes: maxMessageBytes }, context);
+        bytes = r.bytes;
+        if (!r.decoded) {
+          if (r.stage === 'inflate') readFailed(r.status, r.error.message);
+          else decodeFailed(r.error);
+          return;
+        }
+        records = r.records;
+        result = r.result;
+      } else {
+        bytes = read.body.length;
+        const decoded = format === 'protobuf' ? decodeLogsProtobuf(read.body) : decodeLogsJson(read.body);
+        if (!decoded.ok) {
+          decodeFailed(decoded.error);
+          return;
+        }
+        records = decoded.recordCount;
+        result = await consumer.consume(decoded.logs, context);
+      }
     } catch (err) {
       // A throwing consumer is a bug, not an expected failure; answer 500 and keep serving.
       const error = new AuditError('AUDIT_ERR_INTERNAL', 'the pipeline failed unexpectedly', { cause: err });

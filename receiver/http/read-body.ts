@@ -16,6 +16,11 @@ export interface ReadBodyOptions {
    * before its body is sent at all.
    */
   beforeRead?: () => void;
+  /**
+   * Inflate a gzip body (default true). False returns the body as received, with `encoding` set,
+   * for a caller that inflates elsewhere with {@link inflateGzipSync} (the pipeline's worker threads).
+   */
+  inflate?: boolean;
 }
 
 /**
@@ -24,7 +29,7 @@ export interface ReadBodyOptions {
  * `AUDIT_ERR_UNSUPPORTED_MEDIA_TYPE`), 400 (corrupt gzip or client aborted, `AUDIT_ERR_DECODE`).
  */
 export type ReadBodyResult =
-  | { ok: true; body: Buffer }
+  | { ok: true; body: Buffer; encoding?: 'identity' | 'gzip' }
   | { ok: false; status: 400 | 413 | 415; error: AuditError };
 
 /** Supported `Content-Encoding` values (OTLP/HTTP spec: gzip; identity = none). */
@@ -92,15 +97,11 @@ export function readRequestBody(req: IncomingMessage, options: ReadBodyOptions):
     const onEnd = () => {
       ended = true;
       const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
-      if (encoding === 'identity') {
-        finish({ ok: true, body: raw });
+      if (encoding === 'identity' || options.inflate === false) {
+        finish({ ok: true, body: raw, encoding });
         return;
       }
-      zlib.gunzip(raw, { maxOutputLength: maxBytes }, (err, out) => {
-        if (!err) finish({ ok: true, body: out });
-        else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') finish(tooLarge('decompressed body', maxBytes));
-        else finish({ ok: false, status: 400, error: new AuditError('AUDIT_ERR_DECODE', `invalid gzip body: ${err.message}`, { cause: err }) });
-      });
+      zlib.gunzip(raw, { maxOutputLength: maxBytes }, (err, out) => finish(inflateResult(err, out, maxBytes)));
     };
     const onError = (err: Error) =>
       finish({ ok: false, status: 400, error: new AuditError('AUDIT_ERR_DECODE', `error while reading the body: ${err.message}`, { cause: err }) });
@@ -114,4 +115,23 @@ export function readRequestBody(req: IncomingMessage, options: ReadBodyOptions):
     req.on('error', onError);
     req.on('close', onClose);
   });
+}
+
+function inflateResult(err: Error | null, out: Buffer, maxBytes: number): ReadBodyResult {
+  if (!err) return { ok: true, body: out };
+  if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge('decompressed body', maxBytes);
+  return { ok: false, status: 400, error: new AuditError('AUDIT_ERR_DECODE', `invalid gzip body: ${err.message}`, { cause: err }) };
+}
+
+/**
+ * Inflate a gzip body synchronously with the same limit and the same answers as
+ * {@link readRequestBody} (413 past `maxBytes` of output, 400 for corrupt gzip). For worker threads,
+ * where blocking is the point.
+ */
+export function inflateGzipSync(raw: Uint8Array, maxBytes: number): ReadBodyResult {
+  try {
+    return inflateResult(null, zlib.gunzipSync(raw, { maxOutputLength: maxBytes }), maxBytes);
+  } catch (err) {
+    return inflateResult(err as Error, Buffer.alloc(0), maxBytes);
+  }
 }

@@ -84,6 +84,12 @@ export const PipelineConfigSchema = z.strictObject({
       maxFiles: z.number().int().min(1).default(8),
     })
     .prefault({}),
+  /**
+   * Worker threads that decode and prepare encoded requests (inflate, OTLP decode, validate, map,
+   * canonicalize, event digest) off the event loop. Default: one per core
+   * (`os.availableParallelism()`); 0 prepares on the main thread.
+   */
+  prepareWorkers: z.number().int().min(0).max(256).optional(),
   /** Interval of housekeeping: disk-space check, segment deletion, heads snapshot (ms). Default 1000. */
   maintenanceIntervalMillis: z.number().int().min(10).default(1000),
   /** Persist chain heads at least this often while appending (ms), to shorten recovery. Default 30 000. */

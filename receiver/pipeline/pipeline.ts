@@ -2,9 +2,15 @@
  * The processing pipeline (issue 3): the {@link LogsConsumer} the transports call, and the owner of
  * the WAL, the dedupe index, the chain state, the dead-letter store and the exporter runners.
  *
- *   consume(): back-pressure gate → classify → validate + normalize → tenant binding → JCS
- *              (prepare-stage.ts, pure) → [synchronous sequencer: dedupe → seq + hash chain →
- *              WAL append] → wait for the group commit (fsync) → IngestResult
+ *   consumeEncoded(): raw body ─▶ worker thread (prepare-pool.ts): gzip inflate → OTLP decode →
+ *              classify → validate + normalize → tenant binding → JCS (prepare-stage.ts, pure) →
+ *              event digest, packed into a PreparedBatch (prepared-batch.ts) ─▶ main thread:
+ *              back-pressure gate → [synchronous sequencer: dedupe → seq + chain link (v2: one
+ *              64-byte SHA-256) → WAL append] → wait for the group commit (fsync) → IngestResult
+ *   consume():  the same for already decoded logs, prepared inline on the calling thread.
+ *
+ * Only the sequencer and the WAL's group commit need order; everything before them runs on every
+ * core. The main thread handles bytes (the packed batch), not per-record object graphs.
  *
  * Components, started in this order and shut down in reverse by `start()` / `shutdown()`: the data
  * dir lock and instance id, the dedupe index (chunks) and chain heads (snapshot + WAL replay), the
@@ -21,15 +27,20 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { AuditError, type OperationResult } from '../../common/errors.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
-import { GENESIS_HASH, computeEntryHashFromCanonical } from '../../integrity/chain-hash.ts';
+import { availableParallelism } from 'node:os';
+import { CURRENT_CHAIN_VERSION, GENESIS_HASH, linkHashV2 } from '../../integrity/chain-hash.ts';
 import { AUDIT_ATTR } from '../../schema/otlp-mapping.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { DeadLetterStore, type DeadLetter } from '../dead-letter/store.ts';
 import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.ts';
 import { DedupeWindow, type DedupeWindowStatus } from '../wal/dedupe-window.ts';
 import { atomicWriteFile } from '../wal/fs-util.ts';
-import { RECORD_TYPE_CHECKPOINT } from '../wal/format.ts';
+import { RECORD_TYPE_CHECKPOINT, RECORD_TYPE_EVENT } from '../wal/format.ts';
 import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
+import type { EncodedIngestResult, EncodedLogsConsumer, EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
+import { META, type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
+import { PreparePool } from './prepare-pool.ts';
+import { type PrepareOutcome, runPrepareTask } from './prepare-task.ts';
 import { prepareRequest, type Rejection } from './prepare-stage.ts';
 import { parseExporterRunnerConfig, parsePipelineConfig, type ExporterRunnerConfig, type PipelineConfig, type PipelineConfigInput } from './config.ts';
 
@@ -103,6 +114,8 @@ export interface PipelineStatus {
     buckets: Array<{ le: number; count: number }>;
   };
   recovery: (WalRecoveryReport & { durationMillis: number; dedupeIdsLoaded: number }) | undefined;
+  /** The prepare worker threads: how many, and encoded requests posted to them and not yet answered. */
+  prepare: { workers: number; pending: number };
 }
 
 /** Per-exporter options of {@link AuditPipeline.addExporter} (defaults from config `exporters`). */
@@ -111,8 +124,11 @@ export type AddExporterOptions = Partial<ExporterRunnerConfig> & {
   random?: () => number;
 };
 
-/** The pipeline: a {@link LogsConsumer} with lifecycle, exporters and status. */
-export interface AuditPipeline extends LogsConsumer {
+/**
+ * The pipeline: a {@link LogsConsumer} with lifecycle, exporters and status. It also takes encoded
+ * requests ({@link EncodedLogsConsumer}), decoded and prepared in its worker threads.
+ */
+export interface AuditPipeline extends EncodedLogsConsumer {
   /** The parsed config (defaults applied). */
   readonly config: PipelineConfig;
   /** True after `start()` finished recovery and until shutdown begins. */
@@ -266,6 +282,7 @@ class Pipeline implements AuditPipeline {
   private readonly counters = { received: 0, accepted: 0, rejected: 0, deduped: 0, nonAudit: 0, requests: 0, retryableAnswers: 0 };
   private readonly fsyncStats = { count: 0, byKind: { data: 0, file: 0, dir: 0 }, sumMillis: 0, buckets: new Array<number>(FSYNC_BUCKETS_MILLIS.length + 1).fill(0) };
   private readonly words = new Uint32Array(4);
+  private pool: PreparePool | undefined;
 
   constructor(config: PipelineConfig, hooks: PipelineHooks) {
     this.config = config;
@@ -363,6 +380,8 @@ class Pipeline implements AuditPipeline {
     } catch (err) {
       // Leave nothing running and release the data dir, so a fixed configuration can start again.
       for (const r of this.runners) await r.stop().catch(() => undefined);
+      await this.pool?.shutdown().catch(() => undefined);
+      this.pool = undefined;
       await this.wal?.close().catch(() => undefined);
       if (this.lockFile) await fsp.rm(this.lockFile, { force: true }).catch(() => undefined);
       throw err;
@@ -372,6 +391,12 @@ class Pipeline implements AuditPipeline {
   private async recoverAndStart(): Promise<void> {
     const t0 = performance.now();
     const c = this.config;
+    // The prepare workers start (load their modules) while the WAL is recovered, not after it: the
+    // pipeline becomes ready no later than before, and nothing else waits for them.
+    const threads = c.prepareWorkers ?? availableParallelism();
+    if (threads > 0) this.pool = new PreparePool(threads);
+    const poolReady = this.pool?.start() ?? Promise.resolve();
+    poolReady.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
     await fsp.mkdir(c.dataDir, { recursive: true });
     this.lockFile = await acquireLock(c.dataDir);
     this.instanceId = await readOrCreateInstanceId(c.dataDir, c.instanceId);
@@ -428,6 +453,7 @@ class Pipeline implements AuditPipeline {
     this.lastExpireAt = this.now(); // recovery skipped expired ids already
     this.maintenanceTimer = setInterval(() => void this.maintain(), c.maintenanceIntervalMillis);
     this.maintenanceTimer.unref();
+    if (this.pool) await poolReady;
     this.accepting = true;
   }
 
@@ -539,7 +565,8 @@ class Pipeline implements AuditPipeline {
     return { status: 'retryable', error, retryAfterMillis };
   }
 
-  async consume(logs: DecodedLogs, context: IngestContext): Promise<IngestResult> {
+  /** The answer when the pipeline cannot take a request now, or undefined. Counts the request. */
+  private gate(): IngestResult | undefined {
     this.counters.requests++;
     if (!this.accepting) {
       if (this.shuttingDown) return this.retryable(new AuditError('AUDIT_ERR_SHUTDOWN', 'receiver is shutting down', { retryable: true }));
@@ -550,27 +577,71 @@ class Pipeline implements AuditPipeline {
     if (wal.failed) return this.retryable(wal.failed);
     const bp = this.backpressureReason();
     if (bp) return this.retryable(new AuditError('AUDIT_ERR_BACKPRESSURE', bp, { retryable: true }));
+    return undefined;
+  }
 
-    this.inFlightRequests++;
-    try {
-      return await this.ingest(logs, context, wal);
-    } finally {
-      if (--this.inFlightRequests === 0 && this.idleWaiters.length > 0) {
-        const w = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const f of w) f();
-      }
+  private requestDone(): void {
+    if (--this.inFlightRequests === 0 && this.idleWaiters.length > 0) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
     }
   }
 
-  private async ingest(logs: DecodedLogs, context: IngestContext, wal: Wal): Promise<IngestResult> {
-    const c = this.counters;
-    // Stages 1-4 (classify, validate + normalize, tenant binding, canonicalize): pure, per record.
-    const { prepared, rejections, received, nonAudit, nonAuditDropped } = prepareRequest(logs, context, this.config.nonAudit, this.config.defaultTenantId);
-    c.received += received;
-    c.nonAudit += nonAudit;
+  async consume(logs: DecodedLogs, context: IngestContext): Promise<IngestResult> {
+    const refused = this.gate();
+    if (refused) return refused;
+    this.inFlightRequests++;
+    try {
+      // Stages 1-4 (classify, validate + normalize, tenant binding, canonicalize) and the event
+      // digest, inline: the caller already decoded on this thread.
+      const batch = packPreparedRequest(prepareRequest(logs, context, this.config.nonAudit, this.config.defaultTenantId));
+      return await this.sequence(batch, context, this.wal!);
+    } finally {
+      this.requestDone();
+    }
+  }
 
-    // Stages 5-7, the sequencer: one synchronous block, dedupe → seq + hash chain → WAL append.
+  async consumeEncoded(request: EncodedLogsRequest, context: IngestContext): Promise<EncodedIngestResult> {
+    // Counted in flight from the start, so shutdown waits for requests still in a worker (they then
+    // answer retryable) instead of terminating the workers under them.
+    this.inFlightRequests++;
+    try {
+      const { transferable, ...encoded } = request;
+      const task = { ...encoded, context, nonAudit: this.config.nonAudit, defaultTenantId: this.config.defaultTenantId };
+      let outcome: PrepareOutcome;
+      try {
+        outcome = this.pool ? await this.pool.run(task, transferable === true) : runPrepareTask(task);
+      } catch (err) {
+        // A worker died (a bug or out of memory) with this request: nothing of it was sequenced.
+        const error = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', 'preparing the request failed unexpectedly', { cause: err });
+        return { decoded: true, records: 0, bytes: request.body.byteLength, result: { status: 'failure', error } };
+      }
+      if (!outcome.ok) {
+        const error = new AuditError(outcome.code, outcome.detail, {
+          ...(outcome.path !== undefined ? { path: outcome.path } : {}),
+          ...(outcome.details ? { details: outcome.details } : {}),
+        });
+        return { decoded: false, stage: outcome.stage, status: outcome.status, error, bytes: outcome.bytes };
+      }
+      const refused = this.gate();
+      const result = refused ?? (await this.sequence(outcome.batch, context, this.wal!));
+      return { decoded: true, records: outcome.records, bytes: outcome.bytes, result };
+    } finally {
+      this.requestDone();
+    }
+  }
+
+  /**
+   * Stages 5-7, the sequencer: one synchronous block over the packed batch — dedupe → seq + chain
+   * link → WAL append — then wait for the group commit.
+   */
+  private async sequence(batch: PreparedBatch, context: IngestContext, wal: Wal): Promise<IngestResult> {
+    const c = this.counters;
+    const rejections = batch.rejections;
+    c.received += batch.received;
+    c.nonAudit += batch.nonAudit;
+
     if (wal.failed) return this.retryable(wal.failed);
     if (!this.accepting) return this.retryable(new AuditError('AUDIT_ERR_SHUTDOWN', 'receiver is shutting down', { retryable: true }));
     const nowMs = this.now();
@@ -581,10 +652,12 @@ class Pipeline implements AuditPipeline {
     let duplicates = 0;
     const w = this.words;
     let dedupeError: AuditError | undefined;
-    for (const p of prepared) {
+    const { meta, digests, payload, tenants, eventIds } = batch;
+    for (let i = 0; i < batch.count; i++) {
+      const m = i * META;
       let duplicate: boolean;
       try {
-        duplicate = this.dedupe.checkAndInsert(p.w0, p.w1, p.w2, p.w3, nowSec, nowSec, wal.nextLsn);
+        duplicate = this.dedupe.checkAndInsert(meta[m]!, meta[m + 1]!, meta[m + 2]!, meta[m + 3]!, nowSec, nowSec, wal.nextLsn);
       } catch (err) {
         // A run page failed its checksum (AUDIT_ERR_DEDUPE_CORRUPT) or could not be read: the rest
         // of the request is not sequenced; what was appended is still made durable below.
@@ -593,43 +666,36 @@ class Pipeline implements AuditPipeline {
       }
       if (duplicate) {
         duplicates++;
-        const pending = this.inflight.get(p.eventId);
+        const pending = this.inflight.get(eventIds[i]!);
         if (pending !== undefined && pending > waitLsn) waitLsn = pending;
         continue;
       }
-      let chain = this.tenantChain.get(p.tenantId);
+      const tenantId = tenants[meta[m + 4]!]!;
+      let chain = this.tenantChain.get(tenantId);
       if (!chain) {
-        chain = this.chains.get(`${p.tenantId}/${this.instanceId}`) ?? this.setChain(`${p.tenantId}/${this.instanceId}`, p.tenantId, 0, GENESIS_HASH);
-        this.tenantChain.set(p.tenantId, chain);
+        chain = this.chains.get(`${tenantId}/${this.instanceId}`) ?? this.setChain(`${tenantId}/${this.instanceId}`, tenantId, 0, GENESIS_HASH);
+        this.tenantChain.set(tenantId, chain);
       }
       const seq = chain.seq + 1;
       const prevHash = chain.hash;
-      const hash = computeEntryHashFromCanonical(prevHash, p.canonical);
+      // Chain format v2: the worker hashed the canonical event; only the 64-byte link is hashed here.
+      const hash = linkHashV2(prevHash, digests.subarray(i * 32, i * 32 + 32));
       const lsn = wal.nextLsn;
-      w[0] = p.w0;
-      w[1] = p.w1;
-      w[2] = p.w2;
-      w[3] = p.w3;
-      wal.appendParts(
-        lsn,
-        w,
-        nowSec,
-        `{"kind":"event","lsn":${lsn},${chain.jsonPrefix},"seq":${seq},"prevHash":"${prevHash}","hash":"${hash}","receivedAtNanos":"${receivedAtNanos}","event":`,
-        p.canonical,
-        ',"resource":',
-        p.ctx.resourceJson,
-        ',"scope":',
-        p.ctx.scopeJson,
-        ',"extraAttributes":',
-        p.extraJson,
-        '}',
-      );
+      w[0] = meta[m]!;
+      w[1] = meta[m + 1]!;
+      w[2] = meta[m + 2]!;
+      w[3] = meta[m + 3]!;
+      const at = meta[m + 5]!;
+      wal.appendRecord(RECORD_TYPE_EVENT, lsn, w, nowSec, [
+        `{"kind":"event","lsn":${lsn},${chain.jsonPrefix},"seq":${seq},"prevHash":"${prevHash}","hash":"${hash}","chainVersion":${CURRENT_CHAIN_VERSION},"receivedAtNanos":"${receivedAtNanos}","event":`,
+        payload.subarray(at, at + meta[m + 6]!),
+      ]);
       chain.seq = seq;
       chain.hash = hash;
       // onSequenced runs once this entry is durable (onWalDurable); a failed write undoes it.
-      this.unsynced.push({ lsn, chain, seq, prevHash, hash, eventId: p.eventId, w0: p.w0, w1: p.w1, w2: p.w2, w3: p.w3 });
-      this.inflight.set(p.eventId, lsn);
-      this.inflightQueue.push({ lsn, id: p.eventId });
+      this.unsynced.push({ lsn, chain, seq, prevHash, hash, eventId: eventIds[i]!, w0: meta[m]!, w1: meta[m + 1]!, w2: meta[m + 2]!, w3: meta[m + 3]! });
+      this.inflight.set(eventIds[i]!, lsn);
+      this.inflightQueue.push({ lsn, id: eventIds[i]! });
       waitLsn = lsn;
       accepted++;
     }
@@ -648,7 +714,7 @@ class Pipeline implements AuditPipeline {
     c.accepted += accepted;
     if (dedupeError) return { status: 'failure', error: dedupeError };
     c.deduped += duplicates;
-    return { status: 'success', accepted, duplicates, rejected: rejections.length, message: this.message(rejections, nonAuditDropped) };
+    return { status: 'success', accepted, duplicates, rejected: rejections.length, message: this.message(rejections, batch.nonAuditDropped) };
   }
 
   private purgeInflight(durable: number): void {
@@ -768,6 +834,7 @@ class Pipeline implements AuditPipeline {
       counters: { ...this.counters },
       fsync: { count: this.fsyncStats.count, byKind: { ...this.fsyncStats.byKind }, sumMillis: this.fsyncStats.sumMillis, buckets },
       recovery: this.recovery,
+      prepare: { workers: this.pool?.size ?? 0, pending: this.pool?.pending() ?? 0 },
     };
   }
 
@@ -782,6 +849,8 @@ class Pipeline implements AuditPipeline {
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
     this.dedupe.stopBackgroundWork();
     if (this.inFlightRequests > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.pool?.shutdown();
+    this.pool = undefined;
     const wal = this.wal;
     if (wal) await wal.sync();
     // Graceful stop: every exporter first exports what the WAL holds, then shuts down with the

@@ -323,16 +323,25 @@ export class Wal {
     this.appendRecord(RECORD_TYPE_EVENT, lsn, idWords, receivedAtSeconds, parts);
   }
 
-  /** Append a record of any type (`RECORD_TYPE_EVENT` or `RECORD_TYPE_CHECKPOINT`); see {@link appendParts}. */
-  appendRecord(type: number, lsn: number, idWords: Uint32Array, receivedAtSeconds: number, parts: readonly string[]): void {
+  /**
+   * Append a record of any type (`RECORD_TYPE_EVENT` or `RECORD_TYPE_CHECKPOINT`); see {@link appendParts}.
+   * A part may also be UTF-8 bytes (copied as they are): the pipeline's worker threads hand the
+   * sequencer each event's payload already encoded.
+   */
+  appendRecord(type: number, lsn: number, idWords: Uint32Array, receivedAtSeconds: number, parts: ReadonlyArray<string | Uint8Array>): void {
     if (this.closed) throw new AuditError('AUDIT_ERR_SHUTDOWN', 'WAL is closed');
     if (this.broken) throw this.broken;
     if (lsn !== this.nextLsn) throw new AuditError('AUDIT_ERR_INTERNAL', `append of LSN ${lsn}, expected ${this.nextLsn}`);
     const b = this.filling;
     let chars = 0;
-    for (let i = 0; i < parts.length; i++) chars += parts[i]!.length;
+    let bytes = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (typeof p === 'string') chars += p.length;
+      else bytes += p.length;
+    }
     // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-    const need = b.len + RECORD_HEADER_BYTES + chars * 3;
+    const need = b.len + RECORD_HEADER_BYTES + chars * 3 + bytes;
     if (need > b.buf.length) {
       const bigger = Buffer.allocUnsafe(Math.max(need, b.buf.length * 2));
       b.buf.copy(bigger, 0, 0, b.len);
@@ -340,7 +349,14 @@ export class Wal {
     }
     const start = b.len + RECORD_HEADER_BYTES;
     let off = start;
-    for (let i = 0; i < parts.length; i++) off += b.buf.write(parts[i]!, off, 'utf8');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (typeof p === 'string') off += b.buf.write(p, off, 'utf8');
+      else {
+        b.buf.set(p, off);
+        off += p.length;
+      }
+    }
     sealRecord(b.buf, b.len, off - start, type, lsn, idWords, receivedAtSeconds);
     b.len = off;
     b.lastLsn = lsn;

@@ -104,7 +104,7 @@ describe('CLI (Node 24, cli/main.ts)', () => {
     expect(viaFile.code).toBe(0);
     expect(JSON.parse(viaFile.stdout)).toMatchObject({ ok: true, seq: 4, treeSize: 7, rootHash: record!.rootHash });
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toMatch(/NOT verified: .*tampered\.json\n {2}- event-modified \(event\): SHA-256\(prevHash ‖ JCS\(event\)\) is [0-9a-f]{64}, but the entry hash is/);
+    expect(bad.stdout).toMatch(/NOT verified: .*tampered\.json\n {2}- event-modified \(event\): SHA-256\(prevHash ‖ SHA-256\(JCS\(event\)\)\) is [0-9a-f]{64}, but the entry hash is/);
     expect(badJson.code).toBe(1);
     expect(JSON.parse(badJson.stdout).problems[0].kind).toBe('event-modified');
     expect(wrongKey.code).toBe(1);

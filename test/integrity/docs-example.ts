@@ -18,7 +18,8 @@ export function docsExample() {
   }) as AuditEvent);
   let prev = GENESIS_HASH;
   const entries = events.map((event, i) => {
-    const hash = computeEntryHash(prev, event);
+    // Chain format 1: the Merkle, checkpoint and proof values of the document were computed over it.
+    const hash = computeEntryHash(prev, event, 1);
     const e = { chainId, seq: i + 1, prevHash: prev, hash, event, canonical: canonicalEventJson(event), leafHash: hashToHex(leafHash(Buffer.from(hash, 'hex'))) };
     prev = hash;
     return e;

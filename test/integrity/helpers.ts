@@ -10,6 +10,8 @@ export interface TestEntry {
   seq: number;
   prevHash: string;
   hash: string;
+  /** Chain format of `hash`: the chains built here use format 2, as the receiver writes. */
+  chainVersion?: number;
   event: AuditEvent;
 }
 
@@ -37,7 +39,7 @@ export function makeChain(n: number, chainId = 'acme/host-1'): TestEntry[] {
   for (let seq = 1; seq <= n; seq++) {
     const event = makeEvent(seq, chainId.split('/')[0]);
     const hash = computeEntryHash(prev, event);
-    out.push({ chainId, seq, prevHash: prev, hash, event });
+    out.push({ chainId, seq, prevHash: prev, hash, chainVersion: 2, event });
     prev = hash;
   }
   return out;

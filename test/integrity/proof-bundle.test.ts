@@ -35,7 +35,8 @@ describe('proof bundles', () => {
   it.each([1, 2, 3, 7, 8, 1000])('tree of size %i: first, middle and last leaf verify offline', async (size) => {
     for (const seq of new Set([1, Math.ceil(size / 2), size])) {
       const { bundle, record } = await bundleFor(size, seq);
-      expect(bundle).toMatchObject({ format: 'otel-audit.proof-bundle', version: 1, leafIndex: seq - 1, treeSize: size });
+      // The test chains are chain format 2, so the bundles are version 2 and name the format.
+      expect(bundle).toMatchObject({ format: 'otel-audit.proof-bundle', version: 2, entry: { chainVersion: 2 }, leafIndex: seq - 1, treeSize: size });
       const res = verifyProofBundle(clone(bundle), keys);
       expect(res).toEqual({
         ok: true,
@@ -113,7 +114,14 @@ describe('proof bundles', () => {
     expect(kinds({ ...clone(bundle), entry: { ...bundle.entry, prevHash: 'ab'.repeat(32) } })).toEqual(['event-modified']);
     expect(kinds({ ...clone(bundle), entry: { ...bundle.entry, chainId: 'acme/host-2' } })).toEqual(['origin-mismatch']);
     expect(kinds({ ...clone(bundle), treeSize: 9 })).toEqual(expect.arrayContaining(['tree-size-mismatch']));
-    expect(kinds({ ...clone(bundle), version: 2 })).toEqual(['unsupported-version']);
+    expect(kinds({ ...clone(bundle), version: 3 })).toEqual(['unsupported-version']);
+    // Version 2 names the chain format in the entry: without it, or with it in a version 1 bundle,
+    // the bundle is malformed; claiming format 1 for a format 2 entry makes the hash recompute differently.
+    const { chainVersion: _v, ...entryWithout } = clone(bundle).entry;
+    expect(kinds({ ...clone(bundle), entry: entryWithout })).toEqual(['malformed-bundle']);
+    expect(kinds({ ...clone(bundle), version: 1 })).toEqual(['malformed-bundle']);
+    expect(kinds({ ...clone(bundle), entry: { ...clone(bundle).entry, chainVersion: 1 } })).toEqual(['event-modified']);
+    expect(kinds({ ...clone(bundle), entry: { ...clone(bundle).entry, chainVersion: 3 } })).toEqual(['malformed-bundle']);
     expect(kinds('nope')).toEqual(['malformed-bundle']);
     expect(kinds({ ...clone(bundle), inclusionPath: ['zz'] })).toEqual(['malformed-bundle']);
   });

@@ -12,7 +12,7 @@ function walChain(n: number): WalEventEntry[] {
     const event = normalizeAuditEvent(makeEvent(seq));
     const hash = computeEntryHash(prev, event);
     out.push({
-      kind: 'event', lsn: seq, chainId: 'acme/host-1', tenantId: 'acme', seq, prevHash: prev, hash,
+      kind: 'event', lsn: seq, chainId: 'acme/host-1', tenantId: 'acme', seq, prevHash: prev, hash, chainVersion: 2,
       receivedAtNanos: '1795000000000000000', event,
       resource: { attributes: { 'service.name': 'billing' }, schemaUrl: '' }, scope: { name: 'otel-audit-sdk', version: '1' }, extraAttributes: {},
     });

@@ -72,6 +72,7 @@ export function makeEntries(o: EntryOptions): WalEventEntry[] {
       seq: prev.seq + 1,
       prevHash: prev.hash,
       hash,
+      chainVersion: 2,
       receivedAtNanos: `${BigInt(ms + 5) * 1_000_000n}`,
       event: valid.event,
       resource: { attributes: { 'service.name': 'billing' }, schemaUrl: '' },

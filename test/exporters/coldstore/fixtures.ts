@@ -54,6 +54,7 @@ export function makeEntries(o: MakeEntriesOptions): WalEventEntry[] {
       seq,
       prevHash: prev,
       hash,
+      chainVersion: 2,
       receivedAtNanos: `${BigInt(ms + 5) * 1_000_000n + 123n}`,
       event: v.event,
       resource: { attributes: { 'service.name': 'billing', 'host.name': 'h1' }, schemaUrl: '' },

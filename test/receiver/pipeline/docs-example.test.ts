@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
+import { GENESIS_HASH, computeEntryHash } from '../../../integrity/chain-hash.ts';
 import { createAuditPipeline } from '../../../receiver/pipeline/index.ts';
 import type { AuditEvent } from '../../../schema/audit-event.ts';
 import { checkWal, eventToRecord, request } from './fixtures.ts';
@@ -27,9 +28,16 @@ it('produces the hashes of the docs/integrity.md worked example through consume(
     await p.shutdown();
     const { entries, problems } = await checkWal(dir);
     expect(problems).toEqual([]);
-    expect(entries.map((e) => [e.chainId, e.seq, e.hash])).toEqual([
-      ['acme/receiver-1', 1, '3752631a96704449889e51f22ac9995ab0cdc7b6b17a39b885e40273608412a5'],
-      ['acme/receiver-1', 2, 'bc24fe3f2717e9aa073306bc8b700557a723c13fc0c7420ac664b202b23a51fe'],
+    // The receiver writes chain format 2.
+    expect(entries.map((e) => [e.chainId, e.seq, e.chainVersion, e.hash])).toEqual([
+      ['acme/receiver-1', 1, 2, 'f14ab51c6f617195cffc336c148313c4afd72c4926aa51bad112807ba8a098a0'],
+      ['acme/receiver-1', 2, 2, 'f4d6878fab171efbc82e585f572e4224d1cc0fb8548404fd4a1d13babe4c478f'],
+    ]);
+    // The document's format 1 values of the same events, recomputed from what was stored.
+    const v1 = computeEntryHash(GENESIS_HASH, entries[0]!.event, 1);
+    expect([v1, computeEntryHash(v1, entries[1]!.event, 1)]).toEqual([
+      '3752631a96704449889e51f22ac9995ab0cdc7b6b17a39b885e40273608412a5',
+      'bc24fe3f2717e9aa073306bc8b700557a723c13fc0c7420ac664b202b23a51fe',
     ]);
   } finally {
     await rm(dir, { recursive: true, force: true });

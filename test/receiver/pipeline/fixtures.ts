@@ -4,7 +4,7 @@
  * crash child script and the benchmark.
  */
 import { randomBytes } from 'node:crypto';
-import { GENESIS_HASH, computeEntryHash } from '../../../integrity/chain-hash.ts';
+import { GENESIS_HASH, computeEntryHash, parseChainVersion } from '../../../integrity/chain-hash.ts';
 import { readWalEntries } from '../../../receiver/wal/read-entries.ts';
 import type { DecodedLogs, WalEntry, WalEventEntry } from '../../../receiver/contracts.ts';
 import type { AuditEvent } from '../../../schema/audit-event.ts';
@@ -106,7 +106,10 @@ export async function checkWal(dataDir: string, fromGenesis = true): Promise<Wal
     } else if (fromGenesis && (e.seq !== 1 || e.prevHash !== GENESIS_HASH)) {
       problems.push(`chain ${e.chainId}: first entry seq ${e.seq}`);
     }
-    const recomputed = computeEntryHash(e.prevHash, e.event);
+    // Each entry names its chain format (absent = 1, entries written before formats were versioned).
+    const version = parseChainVersion(e.chainVersion);
+    if (version === undefined) problems.push(`chain ${e.chainId}: unknown chainVersion at seq ${e.seq}`);
+    const recomputed = computeEntryHash(e.prevHash, e.event, version ?? 1);
     if (recomputed !== e.hash) problems.push(`chain ${e.chainId}: hash mismatch at seq ${e.seq}`);
     heads.set(e.chainId, { seq: e.seq, hash: e.hash });
   }

@@ -1,0 +1,116 @@
+/**
+ * The compact form in which prepared records travel from the order-free stages (decode, classify,
+ * validate + normalize, map, canonicalize, event digest — run in worker threads) to the ordered
+ * sequencer on the main thread: a few typed arrays and strings, no per-record objects.
+ *
+ * For record `i`:
+ *   meta[i*META + 0..3]  event id as four big-endian u32 words (dedupe key, WAL header)
+ *   meta[i*META + 4]     index into `tenants`
+ *   meta[i*META + 5..6]  byte offset and length of its payload tail in `payload`
+ *   digests[i*32 ..+32]  SHA-256 of the UTF-8 canonical event (the chain v2 event digest)
+ *   payload tail         UTF-8 of `JCS(event),"resource":…,"scope":…,"extraAttributes":…}` — the
+ *                        WAL entry after `"event":`; the sequencer only prepends the ordered head
+ *                        (`{"kind":"event","lsn":…,"seq":…,"prevHash":…,"hash":…,…,"event":`).
+ *
+ * All three buffers are plain ArrayBuffers so a worker transfers them without copying.
+ */
+import { hash } from 'node:crypto';
+import type { PreparedRequest, Rejection } from './prepare-stage.ts';
+
+/** u32 words of metadata per record in {@link PreparedBatch.meta}. */
+export const META = 7;
+
+/** Prepared records of one request, ready for the sequencer (see the module comment). */
+export interface PreparedBatch {
+  /** Number of prepared (accepted for sequencing) records. */
+  count: number;
+  meta: Uint32Array;
+  digests: Uint8Array;
+  payload: Uint8Array;
+  /** Distinct tenant ids of the batch (referenced by index from `meta`). */
+  tenants: string[];
+  /** Event ids in text form, one per record (the in-flight duplicate map's key). */
+  eventIds: string[];
+  rejections: Rejection[];
+  /** Records in the request. */
+  received: number;
+  /** Records without `audit.schema_version`. */
+  nonAudit: number;
+  /** Non-audit records dropped under `nonAudit: 'drop'`. */
+  nonAuditDropped: number;
+}
+
+const RESOURCE = ',"resource":';
+const SCOPE = ',"scope":';
+const EXTRA = ',"extraAttributes":';
+
+/**
+ * Pack the output of `prepareRequest` (prepare-stage.ts) into a {@link PreparedBatch}: encode each
+ * record's payload tail once into one buffer and compute its event digest over the canonical bytes.
+ * Pure; runs in a worker thread (or inline when the pipeline has no workers).
+ */
+export function packPreparedRequest(prep: PreparedRequest): PreparedBatch {
+  const n = prep.prepared.length;
+  const meta = new Uint32Array(n * META);
+  const digests = new Uint8Array(n * 32);
+  const tenants: string[] = [];
+  const tenantIndex = new Map<string, number>();
+  const eventIds = new Array<string>(n);
+  let cap = 0;
+  for (let i = 0; i < n; i++) {
+    const p = prep.prepared[i]!;
+    cap += p.canonical.length + p.ctx.resourceJson.length + p.ctx.scopeJson.length + p.extraJson.length + 40;
+  }
+  // UTF-8 is at most 3 bytes per UTF-16 code unit; most audit text is ASCII, so start at 1.25× and
+  // grow on demand (a copy) rather than reserve 3× for every request.
+  let buf = Buffer.from(new ArrayBuffer(Math.max(1024, Math.ceil(cap * 1.25))));
+  let off = 0;
+  const ensure = (more: number) => {
+    if (off + more <= buf.length) return;
+    const bigger = Buffer.from(new ArrayBuffer(Math.max(off + more, buf.length * 2)));
+    buf.copy(bigger, 0, 0, off);
+    buf = bigger;
+  };
+  for (let i = 0; i < n; i++) {
+    const p = prep.prepared[i]!;
+    const m = i * META;
+    meta[m] = p.w0;
+    meta[m + 1] = p.w1;
+    meta[m + 2] = p.w2;
+    meta[m + 3] = p.w3;
+    let t = tenantIndex.get(p.tenantId);
+    if (t === undefined) {
+      t = tenants.length;
+      tenants.push(p.tenantId);
+      tenantIndex.set(p.tenantId, t);
+    }
+    meta[m + 4] = t;
+    eventIds[i] = p.eventId;
+    const { resourceJson, scopeJson } = p.ctx;
+    ensure((p.canonical.length + resourceJson.length + scopeJson.length + p.extraJson.length) * 3 + 40);
+    const start = off;
+    off += buf.write(p.canonical, off, 'utf8');
+    digests.set(hash('sha256', buf.subarray(start, off), 'buffer'), i * 32);
+    off += buf.write(RESOURCE, off, 'latin1');
+    off += buf.write(resourceJson, off, 'utf8');
+    off += buf.write(SCOPE, off, 'latin1');
+    off += buf.write(scopeJson, off, 'utf8');
+    off += buf.write(EXTRA, off, 'latin1');
+    off += buf.write(p.extraJson, off, 'utf8');
+    buf[off++] = 0x7d; // '}' closes the WAL entry object
+    meta[m + 5] = start;
+    meta[m + 6] = off - start;
+  }
+  return {
+    count: n,
+    meta,
+    digests,
+    payload: new Uint8Array(buf.buffer, 0, off),
+    tenants,
+    eventIds,
+    rejections: prep.rejections,
+    received: prep.received,
+    nonAudit: prep.nonAudit,
+    nonAuditDropped: prep.nonAuditDropped,
+  };
+}
