@@ -12,7 +12,7 @@
  * stands for "absent" without ambiguity. JSON fields (`Body` = details, `ChangesBefore`,
  * `ChangesAfter`) are JSON text, '' when absent.
  */
-import type { WalEventEntry } from '../receiver/contracts.ts';
+import type { WalEventEntry } from '../core/contracts.ts';
 import { type AuditEvent, type JsonValue, isoToUnixNanos, unixNanosToIso } from './audit-event.ts';
 import { auditEventToLogRecord } from './otlp-mapping.ts';
 
@@ -107,7 +107,7 @@ function stringMap(attrs: Record<string, unknown>): Record<string, string> {
 }
 
 /** Build the storage row of a WAL event entry. */
-export function walEntryToAuditRow(entry: WalEventEntry): AuditRow {
+export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
   const e = entry.event;
   const record = auditEventToLogRecord(e);
   const nanos = isoToUnixNanos(e.occurredAt);

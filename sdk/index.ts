@@ -25,7 +25,6 @@ export { DEFAULT_REDACT_KEYS, REDACTED, createRedactor } from './redact.ts';
 export { uuidv7 } from './uuid-v7.ts';
 export { AuditError, isAuditError } from '../common/errors.ts';
 export type { AuditErrorCode } from '../common/errors.ts';
-export { verifyProofBundle, type ProofBundle, type ProofBundleResult, type ProofProblem } from '../integrity/proof-bundle.ts';
 export { AUDIT_EVENT_LIMITS, AUDIT_SCHEMA_URL, CURRENT_SCHEMA_VERSION } from '../schema/index.ts';
 export type {
   AuditActor,

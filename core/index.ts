@@ -1,0 +1,18 @@
+/**
+ * `@otel-audit/core`: the contracts every otel-audit package builds on. Public names are exported
+ * one by one; anything not listed here is internal.
+ */
+export { AUDIT_ERROR_CODES, AuditError, isAuditError } from '../common/errors.ts';
+export type { AuditErrorCode, AuditErrorOptions, OperationResult } from '../common/errors.ts';
+export { parseConfig } from '../common/config.ts';
+export type {
+  AuditExporter,
+  Component,
+  ExportBatch,
+  ExportResult,
+  JsonObject,
+  LifecycleOptions,
+  WalCheckpointEntry,
+  WalEntry,
+  WalEventEntry,
+} from './contracts.ts';
