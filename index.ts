@@ -6,5 +6,5 @@
  * A facade of another package's public API is the one place `export *` is used: listing the names
  * here again would drift from `sdk/index.ts`, which already lists them one by one.
  */
-export * from './sdk/index.ts';
+export * from '@otel-audit/sdk';
 export { verifyProofBundle, type ProofBundle, type ProofBundleResult, type ProofProblem } from './integrity/proof-bundle.ts';

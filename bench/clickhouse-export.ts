@@ -12,7 +12,7 @@ import { parseClickHouseConfig } from '../exporters/clickhouse/config.ts';
 import { batchToJsonEachRow, createClickHouseExporter } from '../exporters/clickhouse/exporter.ts';
 import { applyMigrations } from '../exporters/clickhouse/migrations.ts';
 import type { WalEventEntry } from '../receiver/contracts.ts';
-import { walEntryToAuditRow } from '../schema/audit-row.ts';
+import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries, tempDir } from '../test/exporters/clickhouse/fixtures.ts';
 
 /** Options of {@link run}. */

@@ -34,7 +34,7 @@ import {
   type CheckpointRecord,
 } from '../integrity/index.ts';
 import { sha256 } from '../integrity/merkle.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 
 /** Options of {@link run}. */
 export interface IntegrityBenchOptions {

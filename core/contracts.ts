@@ -9,7 +9,7 @@
  * binds the event to `AuditEvent`, the receiver binds the checkpoint to the integrity
  * `CheckpointRecord` (receiver/contracts.ts re-exports the bound types).
  */
-import type { AuditError } from '../common/errors.ts';
+import type { AuditError } from './errors.ts';
 
 /** Options of a lifecycle call: the caller's deadline. */
 export interface LifecycleOptions {

@@ -2,4 +2,4 @@
  * `otel-audit/schema`: `@otel-audit/schema` re-exported so that imports written against the
  * single-package layout keep working (a facade, hence `export *`).
  */
-export * from '../schema/index.ts';
+export * from '@otel-audit/schema';

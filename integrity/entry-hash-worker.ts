@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { fastEntryHash } from './entry-hash.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 
 parentPort?.on('message', (message: { id: number; batch: string }) => {
   const items = JSON.parse(message.batch) as Array<[string, AuditEvent]>;

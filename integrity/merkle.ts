@@ -17,7 +17,7 @@
  * results (`{ ok: false, reason }`), never exceptions; exceptions are for misuse (bad arguments).
  */
 import { hash as oneShotHash } from 'node:crypto';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 
 /** Size in bytes of every hash in the tree (SHA-256). */
 export const HASH_SIZE = 32;

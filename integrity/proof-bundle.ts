@@ -8,8 +8,8 @@
  * The bundle is versioned JSON (`format: "otel-audit.proof-bundle"`, `version: 1`).
  * {@link verifyProofBundle} never throws for bad input: it returns every problem it finds.
  */
-import { AuditError } from '../common/errors.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
+import { AuditError } from '@otel-audit/core';
+import type { AuditEvent } from '@otel-audit/schema';
 import { computeEntryHash } from './chain-hash.ts';
 import { checkpointOrigin, openCheckpoint } from './checkpoint.ts';
 import type { CheckpointRecord } from './checkpointer.ts';

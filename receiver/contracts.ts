@@ -11,18 +11,18 @@
  * exporter contracts are defined in `@otel-audit/core`; this module binds them to the audit event
  * and checkpoint types.
  */
-import type { AuditError } from '../common/errors.ts';
+import type { AuditError } from '@otel-audit/core';
 import type {
   AuditExporter as CoreAuditExporter,
   ExportBatch as CoreExportBatch,
   WalCheckpointEntry as CoreWalCheckpointEntry,
   WalEventEntry as CoreWalEventEntry,
-} from '../core/contracts.ts';
+} from '@otel-audit/core';
 import type { CheckpointRecord } from '../integrity/checkpointer.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
-import type { LogRecordView } from '../schema/otlp-mapping.ts';
+import type { AuditEvent } from '@otel-audit/schema';
+import type { LogRecordView } from '@otel-audit/schema';
 
-export type { Component, ExportResult, LifecycleOptions } from '../core/contracts.ts';
+export type { Component, ExportResult, LifecycleOptions } from '@otel-audit/core';
 
 /** Instrumentation scope of a batch of records. */
 export interface ScopeView {

@@ -8,7 +8,7 @@
  * transports (in-flight requests finish), then the pipeline fsyncs and stops the exporters.
  */
 import { resolve } from 'node:path';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
 import { createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
 import { type CheckpointingStatus, type ReceiverCheckpointing, type StoredEntriesReader, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';

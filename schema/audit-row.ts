@@ -12,7 +12,7 @@
  * stands for "absent" without ambiguity. JSON fields (`Body` = details, `ChangesBefore`,
  * `ChangesAfter`) are JSON text, '' when absent.
  */
-import type { WalEventEntry } from '../core/contracts.ts';
+import type { WalEventEntry } from '@otel-audit/core';
 import { type AuditEvent, type JsonValue, isoToUnixNanos, unixNanosToIso } from './audit-event.ts';
 import { auditEventToLogRecord } from './otlp-mapping.ts';
 

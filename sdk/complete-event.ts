@@ -5,7 +5,7 @@
  * Validation is the caller's next step (`validateAuditEvent`), so an invalid input stays invalid.
  */
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
-import { CURRENT_SCHEMA_VERSION, type AuditEventInput } from '../schema/index.ts';
+import { CURRENT_SCHEMA_VERSION, type AuditEventInput } from '@otel-audit/schema';
 import { getAuditContext } from './context.ts';
 import { uuidv7 } from './uuid-v7.ts';
 

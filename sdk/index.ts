@@ -23,9 +23,9 @@ export type {
 } from './middleware.ts';
 export { DEFAULT_REDACT_KEYS, REDACTED, createRedactor } from './redact.ts';
 export { uuidv7 } from './uuid-v7.ts';
-export { AuditError, isAuditError } from '../common/errors.ts';
-export type { AuditErrorCode } from '../common/errors.ts';
-export { AUDIT_EVENT_LIMITS, AUDIT_SCHEMA_URL, CURRENT_SCHEMA_VERSION } from '../schema/index.ts';
+export { AuditError, isAuditError } from '@otel-audit/core';
+export type { AuditErrorCode } from '@otel-audit/core';
+export { AUDIT_EVENT_LIMITS, AUDIT_SCHEMA_URL, CURRENT_SCHEMA_VERSION } from '@otel-audit/schema';
 export type {
   AuditActor,
   AuditEvent,
@@ -36,4 +36,4 @@ export type {
   AuditTenant,
   AuditTraceContext,
   JsonValue,
-} from '../schema/index.ts';
+} from '@otel-audit/schema';

@@ -5,8 +5,8 @@
 import type { LoggerProvider } from '@opentelemetry/api';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import { z } from 'zod';
-import { AuditError } from '../common/errors.ts';
-import { formatPath } from '../schema/index.ts';
+import { AuditError } from '@otel-audit/core';
+import { formatPath } from '@otel-audit/schema';
 import { defaultEndpoint } from './otlp-exporter.ts';
 import { DEFAULT_REDACT_KEYS, REDACTED } from './redact.ts';
 import type { RejectedReport } from './sender.ts';

@@ -12,8 +12,8 @@
  *   and jitter (or the receiver's Retry-After / RetryInfo) for as long as it takes.
  */
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AuditError } from '../common/errors.ts';
-import { AUDIT_ATTR } from '../schema/index.ts';
+import { AuditError } from '@otel-audit/core';
+import { AUDIT_ATTR } from '@otel-audit/schema';
 import { backoffDelayMillis, type BackoffSettings } from './backoff.ts';
 import { classifyExportError } from './otlp-exporter.ts';
 import { RecordDecoder } from './record-codec.ts';

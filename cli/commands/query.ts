@@ -4,7 +4,7 @@
  * readable table on a terminal; `--format json|csv|tsv|table` to choose.
  */
 import { createClient } from '@clickhouse/client';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 

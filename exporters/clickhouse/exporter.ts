@@ -15,10 +15,10 @@
  * A batch above `insertChunkRows` is inserted in deterministic chunks (`<token>#<n>`), building
  * chunk n+1 while chunk n is in the engine; a replay re-creates the same chunks and tokens.
  */
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult, WalCheckpointEntry, WalEventEntry } from '../../receiver/contracts.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
-import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '../../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { CHECKPOINT_COLUMNS, checkpointRecordToRow, checkpointsToken } from './checkpoints.ts';
 import { openClickHouse, type ClickHouseHandle } from './client.ts';
 import { parseClickHouseConfig, type ClickHouseConfig, type ClickHouseConfigInput } from './config.ts';

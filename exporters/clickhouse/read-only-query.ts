@@ -14,7 +14,7 @@
  * make the exporter's next insert fail.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
 import { classifyClickHouseError } from './errors.ts';
 
 /** A lexical token of a ClickHouse query. */

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
-import { type AuditRow, walEntryToAuditRow } from '../../schema/audit-row.ts';
+import { type AuditRow, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { type BuiltColdObject, buildColdObject } from './object-format.ts';
 
 /** What to build. */

@@ -15,7 +15,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
 import type { S3BackendConfig } from './config.ts';
 
 /** One listed object. */

@@ -6,7 +6,7 @@
  * the exporter is flagged as failing. After a crash between a successful export and the cursor
  * save, the same `(firstLsn, lastLsn)` range is handed out again — exporters write idempotently.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult, WalEntry } from '../contracts.ts';
 import type { Wal, WalPosition, WalReadResult, WalReader } from '../wal/wal.ts';
 

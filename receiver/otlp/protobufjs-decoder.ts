@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { DecodedLogs, ScopeView } from '../contracts.ts';
-import type { LogRecordView } from '../../schema/otlp-mapping.ts';
+import type { LogRecordView } from '@otel-audit/schema';
 import { type DecodeResult, DecodeFailure, decodeFailureResult } from './decode-result.ts';
 
 /** Directory holding `opentelemetry/proto/...` (the repository's `proto/`). */

@@ -12,7 +12,7 @@
  * pipeline's synchronous sequencer (pipeline.ts).
  */
 import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
-import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordView } from '../../schema/otlp-mapping.ts';
+import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordView } from '@otel-audit/schema';
 import { uuidToWords } from '../wal/format.ts';
 import { fastCanonicalEventJson } from './fast-jcs.ts';
 

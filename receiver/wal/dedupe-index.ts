@@ -17,7 +17,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { atomicWriteFile, type FsyncObserver } from './fs-util.ts';
 
 const SLOT_WORDS = 5;

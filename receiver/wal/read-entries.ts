@@ -5,7 +5,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { WalEntry } from '../contracts.ts';
 import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format.ts';
 import { FrameReader } from './frame-reader.ts';

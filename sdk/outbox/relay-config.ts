@@ -2,7 +2,7 @@
  * Configuration of the outbox relay: one strict zod schema (unknown keys are errors), defaults here.
  */
 import { z } from 'zod';
-import { parseConfig } from '../../common/config.ts';
+import { parseConfig } from '@otel-audit/core';
 import { DEFAULT_OUTBOX_SCHEMA, DEFAULT_OUTBOX_TABLE, IDENTIFIER_PATTERN } from './identifiers.ts';
 
 const identifier = z.string().regex(IDENTIFIER_PATTERN, `must match ${IDENTIFIER_PATTERN.source}`);

@@ -8,8 +8,8 @@
  * they are sent again: at-least-once, and the receiver dedupes by event id.
  */
 import pg from 'pg';
-import { AuditError } from '../../common/errors.ts';
-import { validateAuditEvent } from '../../schema/index.ts';
+import { AuditError } from '@otel-audit/core';
+import { validateAuditEvent } from '@otel-audit/schema';
 import { OUTBOX_NOTIFY_CHANNEL, outboxNames } from './identifiers.ts';
 import { type AuditBatchExporter, LogRecordBuilder, createAuditBatchExporter } from './otlp-export.ts';
 import { type OutboxRelayConfig, type OutboxRelayConfigInput, parseOutboxRelayConfig } from './relay-config.ts';

@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
 import {
   FRAME_CONTEXT,
   FRAME_RECORD,

@@ -2,7 +2,7 @@
 import { GENESIS_HASH, computeEntryHash, canonicalEventJson } from '../../integrity/chain-hash.ts';
 import { MerkleTree, checkpointOrigin, createProofBundle, hashToHex, leafHash, noteSignerFromSeed, signCheckpoint } from '../../integrity/index.ts';
 import { sha256 } from '../../integrity/merkle.ts';
-import type { AuditEvent } from '../../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 
 /** Build the example: three events of tenant acme on receiver instance receiver-1. */
 export function docsExample() {

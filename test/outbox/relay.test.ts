@@ -4,7 +4,7 @@
  * a receiver outage, partial success, poison records and retention.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createOutboxRelay, recordInTransaction, type OutboxRelay, type OutboxRelayConfigInput } from '../../sdk/outbox/index.ts';
+import { createOutboxRelay, recordInTransaction, type OutboxRelay, type OutboxRelayConfigInput } from '@otel-audit/sdk/outbox';
 import { startOtlpEndpoint } from '../sdk/helpers/otlp-endpoint.ts';
 import { startTestOtlpEndpoint, type TestOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { POSTGRES_URL, type TestOutboxDb, createTestOutboxDb, sampleEvent } from './helpers/postgres.ts';

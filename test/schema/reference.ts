@@ -5,7 +5,7 @@
  * these on thousands of generated inputs, and bench/validate.ts measures both in the same run.
  * Do not "improve" this file: its value is that it is the old behaviour, verbatim.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import {
   AuditEventSchema,
   CURRENT_SCHEMA_VERSION,
@@ -13,8 +13,8 @@ import {
   type AuditEvent,
   type JsonValue,
   type ValidationResult,
-} from '../../schema/audit-event.ts';
-import { AUDIT_ATTR, type LogRecordView } from '../../schema/otlp-mapping.ts';
+} from '@otel-audit/schema';
+import { AUDIT_ATTR, type LogRecordView } from '@otel-audit/schema';
 
 /** Render Unix nanoseconds as RFC 3339 UTC with 3, 6 or 9 fraction digits (the original code). */
 export function referenceUnixNanosToIso(nanos: bigint): string {

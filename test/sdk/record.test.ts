@@ -1,6 +1,6 @@
 import { context, trace } from '@opentelemetry/api';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIT_EVENT_LIMITS } from '../../schema/index.ts';
+import { AUDIT_EVENT_LIMITS } from '@otel-audit/schema';
 import {
   createAuditLogger,
   getAuditContext,
@@ -9,7 +9,7 @@ import {
   uuidv7,
   type AuditLogger,
   type AuditLoggerOptions,
-} from '../../sdk/index.ts';
+} from '@otel-audit/sdk';
 import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { installContextManager, sampleEvent, tempDir } from './helpers/util.ts';
 

@@ -2,9 +2,9 @@ import { ExportResultCode } from '@opentelemetry/core';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { OTLPExporterError } from '@opentelemetry/otlp-exporter-base';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { backoffDelayMillis } from '../../sdk/backoff.ts';
-import { Sender } from '../../sdk/sender.ts';
-import { createMemorySpool } from '../../sdk/spool/memory-spool.ts';
+import { backoffDelayMillis } from '@otel-audit/sdk/backoff';
+import { Sender } from '@otel-audit/sdk/sender';
+import { createMemorySpool } from '@otel-audit/sdk/spool/memory-spool';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -81,7 +81,7 @@ describe('gRPC RetryInfo', () => {
   it('reads google.rpc.RetryInfo from grpc-status-details-bin', async () => {
     const { Metadata } = await import('@grpc/grpc-js');
     const protobuf = (await import('protobufjs')).default;
-    const { grpcRetryDelayMillis, classifyExportError } = await import('../../sdk/otlp-exporter.ts');
+    const { grpcRetryDelayMillis, classifyExportError } = await import('@otel-audit/sdk/otlp-exporter');
     const duration = protobuf.Writer.create().uint32(8).int64(2).uint32(16).int32(500_000_000).finish();
     const retryInfo = protobuf.Writer.create().uint32(10).bytes(duration).finish();
     const any = protobuf.Writer.create().uint32(10).string('type.googleapis.com/google.rpc.RetryInfo').uint32(18).bytes(retryInfo).finish();
