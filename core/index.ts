@@ -16,3 +16,11 @@ export type {
   WalEntry,
   WalEventEntry,
 } from './contracts.ts';
+export { encodeWalEntry, encodeWalEntryBytes, decodeWalEntry, decodeWalEntryOrThrow } from './wal-codec.ts';
+export type { DecodeWalEntryResult } from './wal-codec.ts';
+export { BackoffPolicySchema, MAX_RETRY_AFTER_MILLIS, backoffDelayMillis } from './backoff.ts';
+export type { BackoffPolicy, BackoffPolicyInput } from './backoff.ts';
+export { acquireLockFile, atomicWriteFile, fsyncDir, fsyncDirSync, pidAlive, releaseLockFile } from './durable-fs.ts';
+export type { FsyncObserver, LockResult } from './durable-fs.ts';
+export { createLogger, silentLogger } from './logger.ts';
+export type { CreateLoggerOptions, LogFields, LogLevel, Logger } from './logger.ts';
