@@ -5,6 +5,8 @@
 export { AUDIT_SCOPE_NAME, SDK_VERSION, createAuditLogger } from './audit-logger.ts';
 export type { AuditLogger, AuditLoggerStats, FlushResult } from './audit-logger.ts';
 export { AuditLoggerOptionsSchema, parseAuditLoggerOptions } from './options.ts';
+export { applyOtelEnvironment, readOtelEnvironment } from './otel-env.ts';
+export type { OtelEnvExporterSettings, OtelEnvSettings } from './otel-env.ts';
 export type { AuditLoggerOptions, ResolvedAuditLoggerOptions } from './options.ts';
 export type { RejectedReport } from './sender.ts';
 export type { OtlpProtocol } from './otlp-exporter.ts';

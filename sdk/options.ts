@@ -7,6 +7,7 @@ import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import { z } from 'zod';
 import { AuditError } from '@otel-audit/core';
 import { formatPath } from '@otel-audit/schema';
+import { applyOtelEnvironment } from './otel-env.ts';
 import { defaultEndpoint } from './otlp-exporter.ts';
 import { DEFAULT_REDACT_KEYS, REDACTED } from './redact.ts';
 import type { RejectedReport } from './sender.ts';
@@ -97,8 +98,10 @@ export const AuditLoggerOptionsSchema = z
  *   resolved on first use) emits through that provider. In both, add `audit.processor` to that
  *   provider's `processors`.
  * - `serviceName`, `resourceAttributes`: resource of the own provider (`service.name` etc.).
+ *   Default: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`.
  * - `exporter`: built-in OTLP exporter settings (`protocol`, `endpoint`, `headers`,
- *   `timeoutMillis`, `compression`).
+ *   `timeoutMillis`, `compression`). Default: the `OTEL_EXPORTER_OTLP_LOGS_*` and
+ *   `OTEL_EXPORTER_OTLP_*` variables, then the built-in defaults (docs/sdk.md).
  * - `logRecordExporter`: use this OTel exporter instead (then `exporter` is ignored, and
  *   partial_success is invisible: stock OTel exporters only log it).
  * - `exportThread` (`'main'`): where the built-in exporter encodes and sends. `'worker'` moves OTLP
@@ -122,9 +125,17 @@ export type AuditLoggerOptions = z.input<typeof AuditLoggerOptionsSchema>;
 /** Options after defaults. */
 export type ResolvedAuditLoggerOptions = z.output<typeof AuditLoggerOptionsSchema>;
 
-/** Parse options; throws `AUDIT_ERR_INVALID_CONFIG` naming the first bad key (all in `details.issues`). */
-export function parseAuditLoggerOptions(input: unknown): ResolvedAuditLoggerOptions {
-  const parsed = AuditLoggerOptionsSchema.safeParse(input ?? {});
+/**
+ * Parse options, with the standard OTel environment variables (`OTEL_EXPORTER_OTLP_*`,
+ * `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`) filling in what `input` leaves out (see
+ * otel-env.ts for the precedence). Throws `AUDIT_ERR_INVALID_CONFIG` naming the first bad key (all
+ * in `details.issues`) or the bad variable.
+ *
+ * @param env the environment to read; pass `{}` to ignore the process environment.
+ */
+export function parseAuditLoggerOptions(input: unknown, env: Readonly<Record<string, string | undefined>> = process.env): ResolvedAuditLoggerOptions {
+  const withEnv = input !== null && typeof input === 'object' && !Array.isArray(input) ? applyOtelEnvironment(input as Record<string, unknown>, env) : input;
+  const parsed = AuditLoggerOptionsSchema.safeParse(withEnv ?? applyOtelEnvironment({}, env));
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => {
     const keys = (i as { keys?: string[] }).keys;
