@@ -155,8 +155,7 @@ class AuditLoggerImpl implements AuditLogger {
       maxExportBatchSize: o.maxExportBatchSize,
       exportDelayMillis: o.exportDelayMillis,
       exportTimeoutMillis,
-      minBackoffMillis: o.minBackoffMillis,
-      maxBackoffMillis: o.maxBackoffMillis,
+      backoff: o.backoff,
       onError,
       onRejected: (report) => o.onRejected?.(report),
     });

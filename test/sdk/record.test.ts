@@ -171,6 +171,9 @@ describe('options', () => {
     [{ exporter: { timeout: 5 } }, 'exporter.timeout'],
     [{ onError: 'log' }, 'onError'],
     [{ minBackoffMillis: 100, maxBackoffMillis: 10 }, 'maxBackoffMillis'],
+    [{ backoff: { initialIntervalMillis: 100, maxIntervalMillis: 10 } }, 'backoff.maxIntervalMillis'],
+    [{ backoff: { jitter: 2 } }, 'backoff.jitter'],
+    [{ backoff: { initialIntervalMillis: 5 }, minBackoffMillis: 5 }, 'minBackoffMillis'],
   ])('rejects %j naming %s', (options, key) => {
     expect(() => createAuditLogger(options as never)).toThrowError(expect.objectContaining({ code: 'AUDIT_ERR_INVALID_CONFIG', path: key }));
   });
