@@ -51,7 +51,7 @@ describe('receiver down for a while', () => {
       busyPollIntervalMillis: 20,
       exportTimeoutMillis: 5_000,
       // Short backoff so recovery is noticed soon; the relay retries forever either way.
-      backoff: { initialMillis: 50, maxMillis: 300 },
+      backoff: { initialIntervalMillis: 50, maxIntervalMillis: 300 },
     });
     await relay.start();
 

@@ -48,7 +48,7 @@ function relay(config: Partial<OutboxRelayConfigInput> = {}): OutboxRelay {
     // Long enough that a slow answer on a loaded machine is not taken for a failure (which would
     // re-send acknowledged records and break the exactly-once counts below).
     exportTimeoutMillis: 10_000,
-    backoff: { initialMillis: 20, maxMillis: 200 },
+    backoff: { initialIntervalMillis: 20, maxIntervalMillis: 200 },
     ...config,
   });
   relays.push(r);
