@@ -4,7 +4,7 @@
  * initial interval, max interval, multiplier, randomization):
  *
  *   cap(attempt) = min(maxIntervalMillis, initialIntervalMillis × multiplier^attempt)
- *   delay        = uniform in [cap × (1 − jitter), cap]
+ *   delay        = uniform in [cap × (1 − jitter), cap), whole milliseconds
  *
  * `jitter: 1` is "full jitter" and `jitter: 0.5` "equal jitter" (AWS architecture blog,
  * "Exponential Backoff And Jitter"); jitter spreads producers that failed together.
@@ -49,5 +49,5 @@ export function backoffDelayMillis(
   const { retryAfterMillis, random = Math.random } = options;
   if (retryAfterMillis !== undefined && retryAfterMillis >= 0) return Math.min(retryAfterMillis, MAX_RETRY_AFTER_MILLIS);
   const cap = Math.min(policy.maxIntervalMillis, policy.initialIntervalMillis * policy.multiplier ** Math.min(Math.max(attempt, 0), 64));
-  return Math.round(cap * (1 - policy.jitter) + random() * cap * policy.jitter);
+  return Math.floor(cap * (1 - policy.jitter) + random() * cap * policy.jitter);
 }

@@ -4,17 +4,17 @@ import { BackoffPolicySchema, MAX_RETRY_AFTER_MILLIS, backoffDelayMillis, parseC
 describe('backoff policy', () => {
   const policy = parseConfig(BackoffPolicySchema, { initialIntervalMillis: 100, maxIntervalMillis: 1000, multiplier: 2, jitter: 0.5 });
 
-  it('grows the cap by the multiplier up to the max, and draws in [cap·(1−jitter), cap]', () => {
+  it('grows the cap by the multiplier up to the max, and draws in [cap·(1−jitter), cap)', () => {
     const caps = [100, 200, 400, 800, 1000, 1000];
     caps.forEach((cap, attempt) => {
       expect(backoffDelayMillis(policy, attempt, { random: () => 0 })).toBe(cap / 2);
-      expect(backoffDelayMillis(policy, attempt, { random: () => 0.999999 })).toBe(cap);
+      expect(backoffDelayMillis(policy, attempt, { random: () => 0.999999 })).toBe(cap - 1);
     });
     expect(backoffDelayMillis({ ...policy, jitter: 1 }, 3, { random: () => 0 })).toBe(0);
     expect(backoffDelayMillis({ ...policy, jitter: 0 }, 3, { random: () => 0.7 })).toBe(800);
-    expect(backoffDelayMillis({ ...policy, multiplier: 1.5 }, 2, { random: () => 0.999999 })).toBe(225);
+    expect(backoffDelayMillis({ ...policy, multiplier: 1.5 }, 2, { random: () => 0.999999 })).toBe(224);
     // Huge attempt numbers do not overflow to NaN/Infinity past the cap.
-    expect(backoffDelayMillis(policy, 10_000, { random: () => 0.999999 })).toBe(1000);
+    expect(backoffDelayMillis(policy, 10_000, { random: () => 0.999999 })).toBe(999);
   });
 
   it('lets a server Retry-After replace the computed delay, bounded', () => {

@@ -16,7 +16,7 @@ describe('backoff', () => {
   const settings = { initialIntervalMillis: 100, maxIntervalMillis: 1000, multiplier: 2, jitter: 0.5 };
   it('doubles the cap per attempt up to the maximum, with the delay in [cap/2, cap]', () => {
     expect([0, 1, 2, 3, 4, 10].map((a) => backoffDelayMillis(settings, a, { random: () => 0 }))).toEqual([50, 100, 200, 400, 500, 500]);
-    expect([0, 1, 2, 3, 4].map((a) => backoffDelayMillis(settings, a, { random: () => 0.999999 }))).toEqual([100, 200, 400, 800, 1000]);
+    expect([0, 1, 2, 3, 4].map((a) => backoffDelayMillis(settings, a, { random: () => 0.999999 }))).toEqual([99, 199, 399, 799, 999]);
   });
   it('options: one backoff vocabulary, the old keys accepted as aliases', () => {
     expect(parseAuditLoggerOptions({}, {}).backoff).toEqual({ initialIntervalMillis: 1000, maxIntervalMillis: 30_000, multiplier: 2, jitter: 0.5 });
