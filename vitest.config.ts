@@ -14,8 +14,10 @@ if (!(process.env.NODE_OPTIONS ?? '').includes(`--conditions=${SOURCE_CONDITION}
 }
 
 export default defineConfig({
-  resolve: { conditions: [SOURCE_CONDITION, 'module', 'node', 'development|production'] },
-  ssr: { resolve: { conditions: [SOURCE_CONDITION, 'module', 'node', 'development|production'] } },
+  // Only the source condition is added: Vite's `module` condition would pick packages' untranspiled
+  // ESM builds (e.g. the AWS SDK's dist-es, extensionless imports Node cannot load).
+  resolve: { conditions: [SOURCE_CONDITION, 'node', 'development|production'] },
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, 'node', 'development|production'] } },
   test: {
     include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 60_000,

@@ -4,6 +4,7 @@
  * the file's contents), atomic replace (write temp + fsync + rename + fsync directory), and the
  * exclusive-create lock file that keeps two processes off one data directory.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -48,7 +49,8 @@ export function fsyncDirSync(dir: string): void {
  * a mix, and after this resolves the new content survives a crash.
  */
 export async function atomicWriteFile(file: string, data: string | Uint8Array, observer?: FsyncObserver): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
+  // Unique per call: two writers of one file in a process must not share a temp file.
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   const fh = await fsp.open(tmp, 'w');
   try {
     await fh.writeFile(data);
@@ -58,7 +60,12 @@ export async function atomicWriteFile(file: string, data: string | Uint8Array, o
   } finally {
     await fh.close();
   }
-  await fsp.rename(tmp, file);
+  try {
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
   await fsyncDir(path.dirname(file), observer);
 }
 
