@@ -29,11 +29,11 @@ import {
   tiledLeafSource,
   verifyChainEntries,
   verifyProofBundle,
-  withParallelEntryHashes,
   type ChainEntryInput,
   type CheckpointRecord,
 } from '../integrity/index.ts';
 import { sha256 } from '../integrity/merkle.ts';
+import { withParallelEntryHashes } from '../integrity/parallel-hash.ts';
 import type { AuditEvent } from '@otel-audit/schema';
 
 /** Options of {@link run}. */

@@ -84,5 +84,3 @@ export { GENESIS_HASH, canonicalEventJson, computeEntryHash, computeEntryHashFro
 export { defaultKeyName, generateKeyFiles, loadSigner, loadVerifierKeys } from './keys.ts';
 export type { GeneratedKeyFiles } from './keys.ts';
 export { auditRowToChainEntry, walEntryToChainEntry } from './store-entries.ts';
-export { withParallelEntryHashes } from './parallel-hash.ts';
-export type { ParallelHashOptions } from './parallel-hash.ts';
