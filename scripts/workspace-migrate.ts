@@ -6,7 +6,9 @@
  *    specifier: `@otel-audit/core` when the package's `index.ts` re-exports every imported name
  *    from that module, `@otel-audit/core/<path>` (the packages' `./*` export) otherwise; imports
  *    inside one package stay relative and are re-pointed at moved files;
- * 3. replaces mentions of a moved file's old path in comments and Markdown.
+ * 3. inside a file that moved, re-points `new URL('<relative path>', import.meta.url)` literals at
+ *    the same target from the new location;
+ * 4. replaces mentions of a moved file's old path in comments and Markdown.
  *
  * Idempotent: run it again on a tree where other branches added files importing
  * `../common/errors.ts`, `../../schema/audit-event.ts` etc. and it rewrites only those. It fails
@@ -28,6 +30,10 @@ const DRY_RUN = process.argv.includes('--dry-run');
 export const MOVES: ReadonlyArray<readonly [string, string]> = [
   ['common/errors.ts', 'core/errors.ts'],
   ['common/config.ts', 'core/config.ts'],
+  // Test oracles out of the shipped folders (used by tests, benchmarks and an example only).
+  ['receiver/otlp/protobufjs-decoder.ts', 'test/receiver/helpers/protobufjs-decoder.ts'],
+  ['integrity/parallel-hash.ts', 'test/integrity/helpers/parallel-hash.ts'],
+  ['integrity/entry-hash-worker.ts', 'test/integrity/helpers/entry-hash-worker.ts'],
 ];
 
 /** Workspace packages by top-level folder; every other folder belongs to the root package. */
@@ -55,6 +61,8 @@ const moveTarget = (repoPath: string): string => MOVES.find(([from]) => from ===
 
 // 1. Moves.
 let failures = 0;
+/** Files moved by this run (their `new URL` literals still point from the old place). */
+const movedNow = new Set<string>();
 for (const [from, to] of MOVES) {
   const hasFrom = existsSync(join(ROOT, from));
   const hasTo = existsSync(join(ROOT, to));
@@ -66,16 +74,18 @@ for (const [from, to] of MOVES) {
     if (!DRY_RUN) {
       mkdirSync(dirname(join(ROOT, to)), { recursive: true });
       execFileSync('git', ['mv', from, to], { cwd: ROOT, stdio: 'inherit' });
+      movedNow.add(to);
     }
   }
 }
 if (failures > 0) process.exit(1);
 
 const files = walk('');
-// A file's old location: the specifiers inside a file that was just moved are still relative to it.
+// A file's old location: the specifiers inside a file moved by this run are still relative to it
+// (a file moved by an earlier run was rewritten then).
 const oldLocation = new Map<string, string>(MOVES.map(([from, to]) => [to, from]));
 const resolveSpecifier = (file: string, spec: string): string => {
-  const base = DRY_RUN ? file : (oldLocation.get(file) ?? file);
+  const base = movedNow.has(file) ? oldLocation.get(file)! : file;
   return moveTarget(posix(normalize(join(dirname(base), spec))));
 };
 const exists = (repoPath: string): boolean => existsSync(join(ROOT, DRY_RUN ? (MOVES.find(([, to]) => to === repoPath)?.[0] ?? repoPath) : repoPath));
@@ -150,6 +160,16 @@ for (const file of files) {
       }
       return next === spec ? whole : `${head}${quote}${next}${quote}`;
     });
+    const movedFrom = oldLocation.get(file);
+    // Only right after the move: on a re-run the literal is already relative to the new place.
+    if (movedFrom !== undefined && movedNow.has(file)) {
+      text = text.replace(/new URL\((['"])(\.\.?\/[^'"\n]*)\1, import\.meta\.url\)/g, (_whole: string, quote: string, spec: string) => {
+        const target = posix(normalize(join(dirname(movedFrom), spec)));
+        let next = posix(relative(dirname(file), target)) + (spec.endsWith('/') ? '/' : '');
+        if (!next.startsWith('.')) next = `./${next}`;
+        return `new URL(${quote}${next}${quote}, import.meta.url)`;
+      });
+    }
   }
   for (const [from, to] of MOVES) {
     // A mention of the old path on its own (not the tail of a relative specifier, handled above).
