@@ -33,7 +33,7 @@ import {
   type CheckpointRecord,
 } from '../integrity/index.ts';
 import { sha256 } from '../integrity/merkle.ts';
-import { withParallelEntryHashes } from '../integrity/parallel-hash.ts';
+import { withParallelEntryHashes } from '../test/integrity/helpers/parallel-hash.ts';
 import type { AuditEvent } from '@otel-audit/schema';
 
 /** Options of {@link run}. */

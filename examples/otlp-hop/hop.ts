@@ -24,7 +24,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { decodeLogsProtobuf } from '../../receiver/otlp/index.ts';
 // The protobufjs reference codec (a test oracle) re-encodes in the 'reencode' mode.
-import { EXPORT_LOGS_REQUEST_TYPE, loadOtlpLogsRoot } from '../../receiver/otlp/protobufjs-decoder.ts';
+import { EXPORT_LOGS_REQUEST_TYPE, loadOtlpLogsRoot } from '../../test/receiver/helpers/protobufjs-decoder.ts';
 
 /** How the hop forwards. */
 export type HopMode = 'passthrough' | 'reencode';

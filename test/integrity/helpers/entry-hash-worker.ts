@@ -1,10 +1,10 @@
 /**
- * Worker thread of {@link withParallelEntryHashes} (integrity/parallel-hash.ts): receives a JSON
+ * Worker thread of {@link withParallelEntryHashes} (test/integrity/helpers/parallel-hash.ts): receives a JSON
  * batch `[[prevHashHex, event], …]` and answers with the recomputed entry hashes, in order, or
  * `null` for an entry that cannot be hashed (the verifier then hashes it itself and reports it).
  */
 import { parentPort } from 'node:worker_threads';
-import { fastEntryHash } from './entry-hash.ts';
+import { fastEntryHash } from '../../../integrity/entry-hash.ts';
 import type { AuditEvent } from '@otel-audit/schema';
 
 parentPort?.on('message', (message: { id: number; batch: string }) => {
