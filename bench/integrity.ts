@@ -16,7 +16,6 @@
 import { availableParallelism } from 'node:os';
 import { GENESIS_HASH } from '../integrity/chain-hash.ts';
 import {
-  MerkleTree,
   TreeState,
   arrayLeafSource,
   consistencyProof,
@@ -32,6 +31,7 @@ import {
   type ChainEntryInput,
   type CheckpointRecord,
 } from '../integrity/index.ts';
+import { MerkleTree } from '../test/integrity/helpers/merkle-tree.ts';
 import { sha256 } from '../integrity/merkle.ts';
 import { withParallelEntryHashes } from '../test/integrity/helpers/parallel-hash.ts';
 import type { AuditEvent } from '@otel-audit/schema';

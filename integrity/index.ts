@@ -15,7 +15,6 @@ export {
   HASH_SIZE,
   LEAF_FETCH_CHUNK,
   TILE_HEIGHT,
-  MerkleTree,
   TreeState,
   arrayLeafSource,
   consistencyProof,
