@@ -26,7 +26,7 @@ import {
   replayColdStorage,
 } from '../exporters/coldstore/index.ts';
 import type { WalEventEntry } from '../receiver/contracts.ts';
-import { walEntryToAuditRow } from '../schema/audit-row.ts';
+import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries } from '../test/exporters/coldstore/fixtures.ts';
 
 /** Options of {@link run}. */

@@ -7,7 +7,7 @@
  */
 import { decodeLogsJson } from '../receiver/otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../receiver/otlp/protobuf-decoder.ts';
-import { createProtobufjsLogsDecoder } from '../receiver/otlp/protobufjs-decoder.ts';
+import { createProtobufjsLogsDecoder } from '../test/receiver/helpers/protobufjs-decoder.ts';
 import { auditRequestObject, encodeRequest, exportLogsRequestType } from '../test/receiver/helpers/otlp-fixtures.ts';
 
 /** Options of {@link run}. */

@@ -16,7 +16,6 @@
 import { availableParallelism } from 'node:os';
 import { GENESIS_HASH } from '../integrity/chain-hash.ts';
 import {
-  MerkleTree,
   TreeState,
   arrayLeafSource,
   consistencyProof,
@@ -29,12 +28,13 @@ import {
   tiledLeafSource,
   verifyChainEntries,
   verifyProofBundle,
-  withParallelEntryHashes,
   type ChainEntryInput,
   type CheckpointRecord,
 } from '../integrity/index.ts';
+import { MerkleTree } from '../test/integrity/helpers/merkle-tree.ts';
 import { sha256 } from '../integrity/merkle.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
+import { withParallelEntryHashes } from '../test/integrity/helpers/parallel-hash.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 
 /** Options of {@link run}. */
 export interface IntegrityBenchOptions {

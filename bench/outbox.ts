@@ -13,8 +13,8 @@ import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { applyOutboxMigrations, createOutbox, createOutboxRelay } from '../sdk/outbox/index.ts';
-import type { AuditEventInput } from '../schema/index.ts';
+import { applyOutboxMigrations, createOutbox, createOutboxRelay } from '@otel-audit/sdk/outbox';
+import type { AuditEventInput } from '@otel-audit/schema';
 
 /** The endpoint in a child process; see bench/outbox-endpoint.ts. */
 async function startEndpointProcess(): Promise<{ url: string; count(): Promise<number>; close(): Promise<void> }> {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { createAuditPipeline } from '../receiver/pipeline/index.ts';
 import type { DecodedLogs } from '../receiver/contracts.ts';
 import { Wal } from '../receiver/wal/wal.ts';

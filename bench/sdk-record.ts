@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createAuditLogger, type AuditEventInput } from '../sdk/index.ts';
+import { createAuditLogger, type AuditEventInput } from '@otel-audit/sdk';
 
 /** Options of {@link run}. */
 export interface SdkRecordBenchOptions {

@@ -13,8 +13,8 @@
  *   node bench/validate.ts [--quick]
  */
 import * as v8 from 'node:v8';
-import { validateAuditEvent, type AuditEvent } from '../schema/audit-event.ts';
-import { logRecordToAuditEvent, type LogRecordView } from '../schema/otlp-mapping.ts';
+import { validateAuditEvent, type AuditEvent } from '@otel-audit/schema';
+import { logRecordToAuditEvent, type LogRecordView } from '@otel-audit/schema';
 import { eventToRecord, makeEvent } from '../test/receiver/pipeline/fixtures.ts';
 import { referenceLogRecordToAuditEvent, referenceValidateAuditEvent } from '../test/schema/reference.ts';
 

@@ -4,7 +4,7 @@
  * the command's usage text.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 
 type HelpOption = { help: { type: 'boolean'; short: 'h' } };
 

@@ -2,7 +2,7 @@
  * The `otel-audit` command line. Each subcommand lives in its own module under cli/commands and is
  * registered in cli/commands/index.ts; `main(argv)` returns the process exit code.
  */
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import './commands/index.ts';
 import { commands } from './registry.ts';
 

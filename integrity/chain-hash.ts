@@ -16,8 +16,8 @@
  */
 import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { AuditError } from '../common/errors.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
+import { AuditError } from '@otel-audit/core';
+import type { AuditEvent } from '@otel-audit/schema';
 
 /** The `prevHash` of the first entry of every chain: 32 zero bytes, as hex. */
 export const GENESIS_HASH = '0'.repeat(64);

@@ -9,7 +9,7 @@
  * One chain (tenant × receiver instance) is one log; its origin is {@link checkpointOrigin}.
  * Parsing is strict and failures are results that say what is wrong.
  */
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { HASH_SIZE, hashToHex } from './merkle.ts';
 import { type NoteSignature, type NoteSigner, type VerifierKeys, openNote, signNote } from './note.ts';
 

@@ -8,7 +8,7 @@
  * exporters copy them to ClickHouse `audit_checkpoints` and cold storage. After a restart, pass the
  * last record of every chain as `resume` and feed the entries after it again.
  */
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { GENESIS_HASH } from './chain-hash.ts';
 import { checkpointOrigin, openCheckpoint, signCheckpoint } from './checkpoint.ts';
 import { type LeafSource, type TreeStateSnapshot, TreeState, consistencyProof, hashToHex, isHashHex, verifyConsistency } from './merkle.ts';

@@ -15,7 +15,6 @@ export {
   HASH_SIZE,
   LEAF_FETCH_CHUNK,
   TILE_HEIGHT,
-  MerkleTree,
   TreeState,
   arrayLeafSource,
   consistencyProof,
@@ -85,5 +84,3 @@ export type { ChainVersion } from './chain-hash.ts';
 export { defaultKeyName, generateKeyFiles, loadSigner, loadVerifierKeys } from './keys.ts';
 export type { GeneratedKeyFiles } from './keys.ts';
 export { auditRowToChainEntry, walEntryToChainEntry } from './store-entries.ts';
-export { withParallelEntryHashes } from './parallel-hash.ts';
-export type { ParallelHashOptions } from './parallel-hash.ts';

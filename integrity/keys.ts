@@ -12,7 +12,7 @@
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { type NoteSigner, type NoteVerifier, type VerifierSet, createVerifierSet, generateNoteKeyPair, isValidKeyName, parseSignerKey, parseVerifierKey } from './note.ts';
 
 /** Default key name: `otel-audit/<hostname>` (spaces and '+' replaced by '-'). */

@@ -14,7 +14,7 @@
  * is strict; key-string problems throw `AUDIT_ERR_KEY` (configuration), note problems are results.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { sha256 } from './merkle.ts';
 
 /** Signature type byte of Ed25519 in the signed-note spec. */

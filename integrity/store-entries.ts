@@ -5,7 +5,7 @@
  * hashed event with `auditRowToEvent` so any edited column shows up as a hash mismatch.
  */
 import type { WalEventEntry } from '../receiver/contracts.ts';
-import { type AuditRow, type AuditRowEventColumns, auditRowToEvent } from '../schema/audit-row.ts';
+import { type AuditRow, type AuditRowEventColumns, auditRowToEvent } from '@otel-audit/schema/audit-row';
 import type { ChainEntryInput } from './verify-chain.ts';
 
 /** The chain entry of a stored row (`ChainId`, `Seq`, `PrevHash`, `Hash` + the rebuilt event). */

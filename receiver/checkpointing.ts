@@ -15,7 +15,7 @@
  * `status().unresumable` and with a process warning, never guessed.
  */
 import { join } from 'node:path';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { GENESIS_HASH } from '../integrity/chain-hash.ts';
 import { type CheckpointRecord, type Checkpointer, createCheckpointPolicy, createCheckpointer } from '../integrity/checkpointer.ts';
 import { ensureDataDirKey, loadSigner, loadVerifierKeys } from '../integrity/keys.ts';

@@ -7,27 +7,24 @@
  *   WAL ─▶ exporter runner (per exporter: durable cursor, batching, retry with backoff) ─▶ AuditExporter
  *
  * Transports depend only on {@link LogsConsumer}; exporters only on {@link AuditExporter} and
- * {@link WalEntry}. Neither knows how the other side is built.
+ * {@link WalEntry}. Neither knows how the other side is built. The component, WAL entry and
+ * exporter contracts are defined in `@otel-audit/core`; this module binds them to the audit event
+ * and checkpoint types.
  */
-import type { AuditError } from '../common/errors.ts';
+import type { AuditError } from '@otel-audit/core';
+import type {
+  AuditExporter as CoreAuditExporter,
+  ExportBatch as CoreExportBatch,
+  WalCheckpointEntry as CoreWalCheckpointEntry,
+  WalEventEntry as CoreWalEventEntry,
+} from '@otel-audit/core';
 import type { CheckpointRecord } from '../integrity/checkpointer.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
-import type { LogRecordView } from '../schema/otlp-mapping.ts';
+import type { AuditEvent } from '@otel-audit/schema';
+import type { LogRecordView } from '@otel-audit/schema';
 
-/** Options of {@link Component.shutdown}. */
-export interface ShutdownOptions {
-  /**
-   * Unix ms by which a graceful stop should be done: work that would flush data further (an upload
-   * of staged data) may run until then; what is left is resumed at the next start.
-   */
-  deadline?: number;
-}
-
-/** A component with a lifecycle. `shutdown()` is idempotent and never throws for a second call. */
-export interface Component {
-  start(): Promise<void>;
-  shutdown(options?: ShutdownOptions): Promise<void>;
-}
+export type { Component, ExportResult, LifecycleOptions } from '@otel-audit/core';
+/** Options of {@link Component.shutdown} (the core {@link LifecycleOptions}: a signal and/or a deadline). */
+export type { LifecycleOptions as ShutdownOptions } from '@otel-audit/core';
 
 /** Instrumentation scope of a batch of records. */
 export interface ScopeView {
@@ -71,81 +68,17 @@ export interface LogsConsumer {
   consume(logs: DecodedLogs, context: IngestContext): Promise<IngestResult>;
 }
 
-/**
- * One accepted audit event as stored in the WAL: sequenced and hash-chained (docs/integrity.md):
- * `hash = SHA-256(prevHash ‖ SHA-256(JCS(event)))` for chain format 2 (what the receiver writes),
- * `SHA-256(prevHash ‖ JCS(event))` for format 1 (entries without `chainVersion`); the genesis
- * `prevHash` is 64 zeros.
- */
-export interface WalEventEntry {
-  kind: 'event';
-  /** Log sequence number: global, contiguous, starts at 1, the WAL position of this entry. */
-  lsn: number;
-  /** Chain id: `<tenantId>/<instanceId>` (tenant × receiver instance). */
-  chainId: string;
-  tenantId: string;
-  /** Position in the chain, contiguous from 1. */
-  seq: number;
-  /** Hex SHA-256 of the previous entry of the chain (64 zeros for seq 1). */
-  prevHash: string;
-  /** Hex SHA-256 of this entry. */
-  hash: string;
-  /** Chain format that produced `hash` (integrity/chain-hash.ts); absent = 1. */
-  chainVersion?: 1 | 2;
-  /** Receiver clock when accepted, Unix nanoseconds as a decimal string. */
-  receivedAtNanos: string;
-  /** The normalized event (schema {@link AuditEvent}, current version): exactly what was hashed. */
-  event: AuditEvent;
-  /** OTLP context kept for the otel_logs-compatible columns (not hashed). */
-  resource: { attributes: Record<string, unknown>; schemaUrl: string };
-  scope: { name: string; version: string };
-  /** Attributes of the record that the mapping does not consume (kept, not hashed). */
-  extraAttributes: Record<string, unknown>;
-}
+/** One accepted audit event as stored in the WAL (`@otel-audit/core`), bound to {@link AuditEvent}. */
+export type WalEventEntry = CoreWalEventEntry<AuditEvent>;
 
-/**
- * A signed checkpoint of one chain, stored in the WAL in order with the events it covers, so every
- * exporter receives it after the entries it signs (docs/integrity.md).
- */
-export interface WalCheckpointEntry {
-  kind: 'checkpoint';
-  /** WAL position, contiguous with the event entries. */
-  lsn: number;
-  chainId: string;
-  tenantId: string;
-  /** The signed checkpoint record (integrity/checkpointer.ts). */
-  checkpoint: CheckpointRecord;
-}
+/** A signed checkpoint of one chain in the WAL, bound to the integrity {@link CheckpointRecord}. */
+export type WalCheckpointEntry = CoreWalCheckpointEntry<CheckpointRecord>;
 
 /** Any WAL entry: an accepted event, or a signed checkpoint of a chain. */
 export type WalEntry = WalEventEntry | WalCheckpointEntry;
 
 /** A contiguous range of WAL entries handed to an exporter. */
-export interface ExportBatch {
-  /** LSN of the first entry. */
-  firstLsn: number;
-  /** LSN of the last entry. The pair identifies the batch (use it for idempotency tokens). */
-  lastLsn: number;
-  entries: WalEntry[];
-}
+export type ExportBatch = CoreExportBatch<AuditEvent, CheckpointRecord>;
 
-/**
- * Result of one export attempt (modelled on OTel JS `ExportResult` plus the Collector's
- * retryable/permanent split). `failure` is permanent for this batch: the runner does not skip it
- * (an audit pipeline never silently drops), it keeps retrying at the maximum backoff and reports the
- * exporter as failing in status and metrics.
- */
-export type ExportResult =
-  | { status: 'success' }
-  | { status: 'retryable'; error: AuditError; retryAfterMillis?: number }
-  | { status: 'failure'; error: AuditError };
-
-/**
- * A destination fed from the WAL. `name` is the stable id of its durable cursor. `export()` must be
- * idempotent for the same `(firstLsn, lastLsn)`: after a crash between a successful export and the
- * cursor save, the runner hands the same range again.
- */
-export interface AuditExporter extends Component {
-  readonly name: string;
-  export(batch: ExportBatch): Promise<ExportResult>;
-}
+/** A destination fed from the WAL (the `@otel-audit/core` exporter contract, bound). */
+export type AuditExporter = CoreAuditExporter<AuditEvent, CheckpointRecord>;

@@ -9,7 +9,7 @@
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
 import { chdbParquetEngine, createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
 import { createWebhookExporter } from '../exporters/webhook/index.ts';

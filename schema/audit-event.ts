@@ -7,7 +7,7 @@
  * upgrades older versions to the current one; a major version is a new schema URL.
  */
 import { z } from 'zod';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { fastValidateAuditEvent } from './fast-validate.ts';
 
 /** The newest schema version this build knows (1.1 added `message`, `bodyValue` and `eventIdDerived`). */

@@ -15,7 +15,7 @@
  * details, `bodyValue`, `eventIdDerived`, all 1.1) is in `LogAttributes` under its `audit.*`
  * attribute key, exactly as on the wire. A 1.0 row is read as before 1.1 existed (Body = details).
  */
-import type { WalEventEntry } from '../receiver/contracts.ts';
+import type { WalEventEntry } from '@otel-audit/core';
 import { type AuditEvent, type JsonValue, isoToUnixNanos, unixNanosToIso } from './audit-event.ts';
 import { AUDIT_ATTR, auditEventToLogRecord, parseJsonObjectText } from './otlp-mapping.ts';
 
@@ -116,7 +116,7 @@ function stringMap(attrs: Record<string, unknown>): Record<string, string> {
 }
 
 /** Build the storage row of a WAL event entry. */
-export function walEntryToAuditRow(entry: WalEventEntry): AuditRow {
+export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
   const e = entry.event;
   const record = auditEventToLogRecord(e);
   const nanos = isoToUnixNanos(e.occurredAt);

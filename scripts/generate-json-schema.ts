@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderAuditEventJsonSchema } from '../schema/json-schema.ts';
+import { renderAuditEventJsonSchema } from '@otel-audit/schema/json-schema';
 
 const target = fileURLToPath(new URL('../docs/audit-event.schema.json', import.meta.url));
 writeFileSync(target, renderAuditEventJsonSchema());

@@ -9,14 +9,14 @@
 import { ROOT_CONTEXT, logs, trace, type Logger, type LoggerProvider as ApiLoggerProvider } from '@opentelemetry/api';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
-import { AuditError, type OperationResult } from '../common/errors.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
 import {
   AUDIT_ATTR,
   AUDIT_SCHEMA_URL,
   auditEventToLogRecord,
   validateAuditEvent,
   type AuditEventInput,
-} from '../schema/index.ts';
+} from '@otel-audit/schema';
 import { completeEventInput } from './complete-event.ts';
 import { createOutbox, type Outbox, type OutboxQueryable } from './outbox/record.ts';
 import { createCapturingExporter } from './otlp-exporter.ts';
@@ -155,8 +155,7 @@ class AuditLoggerImpl implements AuditLogger {
       maxExportBatchSize: o.maxExportBatchSize,
       exportDelayMillis: o.exportDelayMillis,
       exportTimeoutMillis,
-      minBackoffMillis: o.minBackoffMillis,
-      maxBackoffMillis: o.maxBackoffMillis,
+      backoff: o.backoff,
       onError,
       onRejected: (report) => o.onRejected?.(report),
     });

@@ -4,7 +4,7 @@
  * across `await`s, timers and callbacks (AsyncLocalStorage).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { AuditActor, AuditRequest, AuditTenant } from '../schema/index.ts';
+import type { AuditActor, AuditRequest, AuditTenant } from '@otel-audit/schema';
 
 /** The fields `record()` fills from the context when an event omits them. */
 export interface AuditContext {

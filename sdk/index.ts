@@ -5,6 +5,8 @@
 export { AUDIT_SCOPE_NAME, SDK_VERSION, createAuditLogger } from './audit-logger.ts';
 export type { AuditLogger, AuditLoggerStats, FlushResult } from './audit-logger.ts';
 export { AuditLoggerOptionsSchema, parseAuditLoggerOptions } from './options.ts';
+export { applyOtelEnvironment, readOtelEnvironment } from './otel-env.ts';
+export type { OtelEnvExporterSettings, OtelEnvSettings } from './otel-env.ts';
 export type { AuditLoggerOptions, ResolvedAuditLoggerOptions } from './options.ts';
 export type { RejectedReport } from './sender.ts';
 export type { OtlpProtocol } from './otlp-exporter.ts';
@@ -23,10 +25,9 @@ export type {
 } from './middleware.ts';
 export { DEFAULT_REDACT_KEYS, REDACTED, createRedactor } from './redact.ts';
 export { uuidv7 } from './uuid-v7.ts';
-export { AuditError, isAuditError } from '../common/errors.ts';
-export type { AuditErrorCode } from '../common/errors.ts';
-export { verifyProofBundle, type ProofBundle, type ProofBundleResult, type ProofProblem } from '../integrity/proof-bundle.ts';
-export { AUDIT_EVENT_LIMITS, AUDIT_SCHEMA_URL, CURRENT_SCHEMA_VERSION } from '../schema/index.ts';
+export { AuditError, isAuditError } from '@otel-audit/core';
+export type { AuditErrorCode } from '@otel-audit/core';
+export { AUDIT_EVENT_LIMITS, AUDIT_SCHEMA_URL, CURRENT_SCHEMA_VERSION } from '@otel-audit/schema';
 export type {
   AuditActor,
   AuditEvent,
@@ -37,4 +38,4 @@ export type {
   AuditTenant,
   AuditTraceContext,
   JsonValue,
-} from '../schema/index.ts';
+} from '@otel-audit/schema';

@@ -10,7 +10,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import { isIP } from 'node:net';
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
-import { AUDIT_EVENT_LIMITS, type AuditActor, type AuditOutcome, type AuditRequest, type AuditTarget, type AuditTenant } from '../schema/index.ts';
+import { AUDIT_EVENT_LIMITS, type AuditActor, type AuditOutcome, type AuditRequest, type AuditTarget, type AuditTenant } from '@otel-audit/schema';
 import type { AuditLogger } from './audit-logger.ts';
 import { createFrame, frameContext, runInFrame, type AuditContext, type Frame } from './context.ts';
 

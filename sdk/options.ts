@@ -5,8 +5,9 @@
 import type { LoggerProvider } from '@opentelemetry/api';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import { z } from 'zod';
-import { AuditError } from '../common/errors.ts';
-import { formatPath } from '../schema/index.ts';
+import { AuditError, BackoffPolicySchema } from '@otel-audit/core';
+import { formatPath } from '@otel-audit/schema';
+import { applyOtelEnvironment } from './otel-env.ts';
 import { defaultEndpoint } from './otlp-exporter.ts';
 import { DEFAULT_REDACT_KEYS, REDACTED } from './redact.ts';
 import type { RejectedReport } from './sender.ts';
@@ -59,8 +60,19 @@ export const AuditLoggerOptionsSchema = z
     exportThread: z.enum(['worker', 'main']).default('main'),
     maxExportBatchSize: positiveInt().max(100_000).default(512),
     exportDelayMillis: z.number().int().min(0).max(60_000).default(50),
-    minBackoffMillis: positiveInt().default(1000),
-    maxBackoffMillis: positiveInt().default(30_000),
+    /** Retry backoff of the sender: the one policy of otel-audit (`@otel-audit/core`). */
+    backoff: z
+      .strictObject({
+        initialIntervalMillis: positiveInt().optional(),
+        maxIntervalMillis: positiveInt().optional(),
+        multiplier: z.number().optional(),
+        jitter: z.number().optional(),
+      })
+      .default({}),
+    /** Alias of `backoff.initialIntervalMillis` (the key before the shared backoff vocabulary). */
+    minBackoffMillis: positiveInt().optional(),
+    /** Alias of `backoff.maxIntervalMillis`. */
+    maxBackoffMillis: positiveInt().optional(),
     onInvalid: z.enum(['throw', 'report']).default('throw'),
     /** Where `recordInTransaction` writes: the Postgres outbox table (docs/outbox.md). */
     outbox: z
@@ -74,10 +86,33 @@ export const AuditLoggerOptionsSchema = z
     onError: fn<(error: AuditError) => void>('onError').optional(),
     onRejected: fn<(report: RejectedReport) => void>('onRejected').optional(),
   })
-  .superRefine((o, ctx) => {
-    if (o.maxBackoffMillis < o.minBackoffMillis) {
-      ctx.addIssue({ code: 'custom', path: ['maxBackoffMillis'], message: 'must be >= minBackoffMillis' });
+  .transform((o, ctx) => {
+    const { minBackoffMillis, maxBackoffMillis, backoff, ...rest } = o;
+    // The legacy keys are accepted as aliases; given together with their new name they conflict.
+    const aliases = [
+      ['minBackoffMillis', minBackoffMillis, 'initialIntervalMillis'],
+      ['maxBackoffMillis', maxBackoffMillis, 'maxIntervalMillis'],
+    ] as const;
+    const merged: Record<string, unknown> = { ...backoff };
+    for (const [alias, value, key] of aliases) {
+      if (value === undefined) continue;
+      if (backoff[key] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [alias], message: `is an alias of backoff.${key}; set only one of them` });
+        return z.NEVER;
+      }
+      merged[key] = value;
     }
+    const parsed = BackoffPolicySchema.safeParse(merged);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const key = issue.path[0];
+        const alias = aliases.find(([, value, k]) => k === key && value !== undefined)?.[0];
+        const message = alias === 'maxBackoffMillis' ? 'must be >= minBackoffMillis' : issue.message;
+        ctx.addIssue({ code: 'custom', path: alias ? [alias] : ['backoff', ...issue.path.map(String)], message });
+      }
+      return z.NEVER;
+    }
+    return { ...rest, backoff: parsed.data };
   });
 
 /**
@@ -97,8 +132,10 @@ export const AuditLoggerOptionsSchema = z
  *   resolved on first use) emits through that provider. In both, add `audit.processor` to that
  *   provider's `processors`.
  * - `serviceName`, `resourceAttributes`: resource of the own provider (`service.name` etc.).
+ *   Default: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`.
  * - `exporter`: built-in OTLP exporter settings (`protocol`, `endpoint`, `headers`,
- *   `timeoutMillis`, `compression`).
+ *   `timeoutMillis`, `compression`). Default: the `OTEL_EXPORTER_OTLP_LOGS_*` and
+ *   `OTEL_EXPORTER_OTLP_*` variables, then the built-in defaults (docs/sdk.md).
  * - `logRecordExporter`: use this OTel exporter instead (then `exporter` is ignored, and
  *   partial_success is invisible: stock OTel exporters only log it).
  * - `exportThread` (`'main'`): where the built-in exporter encodes and sends. `'worker'` moves OTLP
@@ -108,7 +145,9 @@ export const AuditLoggerOptionsSchema = z
  * - `maxExportBatchSize` (512): records per export request.
  * - `exportDelayMillis` (50): how long a partial batch waits for more records before it is sent
  *   (`flush()` does not wait). Fewer, larger requests at low rates; events are durable meanwhile.
- * - `minBackoffMillis` (1000), `maxBackoffMillis` (30000): retry backoff bounds.
+ * - `backoff` (`{ initialIntervalMillis: 1000, maxIntervalMillis: 30000, multiplier: 2, jitter: 0.5 }`):
+ *   the sender's retry backoff (the shared policy of `@otel-audit/core`). `minBackoffMillis` and
+ *   `maxBackoffMillis` are accepted as aliases of its first two keys.
  * - `onInvalid` (`'throw'`): `'throw'` makes `record()` throw `AUDIT_ERR_INVALID_EVENT`
  *   synchronously; `'report'` returns a rejected promise and counts it in `stats().invalid`.
  * - `redactKeys` (password, passwd, secret, token, authorization, cookie, api_key, private_key,
@@ -122,9 +161,17 @@ export type AuditLoggerOptions = z.input<typeof AuditLoggerOptionsSchema>;
 /** Options after defaults. */
 export type ResolvedAuditLoggerOptions = z.output<typeof AuditLoggerOptionsSchema>;
 
-/** Parse options; throws `AUDIT_ERR_INVALID_CONFIG` naming the first bad key (all in `details.issues`). */
-export function parseAuditLoggerOptions(input: unknown): ResolvedAuditLoggerOptions {
-  const parsed = AuditLoggerOptionsSchema.safeParse(input ?? {});
+/**
+ * Parse options, with the standard OTel environment variables (`OTEL_EXPORTER_OTLP_*`,
+ * `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`) filling in what `input` leaves out (see
+ * otel-env.ts for the precedence). Throws `AUDIT_ERR_INVALID_CONFIG` naming the first bad key (all
+ * in `details.issues`) or the bad variable.
+ *
+ * @param env the environment to read; pass `{}` to ignore the process environment.
+ */
+export function parseAuditLoggerOptions(input: unknown, env: Readonly<Record<string, string | undefined>> = process.env): ResolvedAuditLoggerOptions {
+  const withEnv = input !== null && typeof input === 'object' && !Array.isArray(input) ? applyOtelEnvironment(input as Record<string, unknown>, env) : input;
+  const parsed = AuditLoggerOptionsSchema.safeParse(withEnv ?? applyOtelEnvironment({}, env));
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => {
     const keys = (i as { keys?: string[] }).keys;

@@ -12,9 +12,9 @@
  *   and jitter (or the receiver's Retry-After / RetryInfo) for as long as it takes.
  */
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AuditError } from '../common/errors.ts';
-import { AUDIT_ATTR } from '../schema/index.ts';
-import { backoffDelayMillis, type BackoffSettings } from './backoff.ts';
+import { AuditError } from '@otel-audit/core';
+import { AUDIT_ATTR } from '@otel-audit/schema';
+import { backoffDelayMillis, type BackoffPolicy } from '@otel-audit/core';
 import { classifyExportError } from './otlp-exporter.ts';
 import { RecordDecoder } from './record-codec.ts';
 import type { Spool, SpoolRecord } from './spool/types.ts';
@@ -32,8 +32,10 @@ export interface RejectedReport {
 }
 
 /** Options of {@link Sender}. */
-export interface SenderOptions extends BackoffSettings {
+export interface SenderOptions {
   spool: Spool;
+  /** Retry backoff (a server's Retry-After replaces the computed delay). */
+  backoff: BackoffPolicy;
   /** Exporter used in this thread (when `transport` is absent). */
   exporter: LogRecordExporter | undefined;
   /** When set, records are exported through it (export worker) instead of `exporter`. */
@@ -170,7 +172,7 @@ export class Sender {
         batch = await this.o.spool.read(this.o.maxExportBatchSize);
       } catch (cause) {
         this.o.onError(new AuditError('AUDIT_ERR_INTERNAL', `reading the spool failed: ${(cause as Error).message}`, { cause, retryable: true }));
-        await this.sleep(this.o.maxBackoffMillis);
+        await this.sleep(this.o.backoff.maxIntervalMillis);
         continue;
       }
       if (batch.records.length === 0) {
@@ -247,7 +249,7 @@ export class Sender {
       } else {
         this.counters.failedAttempts++;
         this.safeOnError(result.error);
-        const delay = backoffDelayMillis(attempt, this.o, result.retryAfterMillis, this.o.random);
+        const delay = backoffDelayMillis(this.o.backoff, attempt, { retryAfterMillis: result.retryAfterMillis, ...(this.o.random ? { random: this.o.random } : {}) });
         attempt++;
         await this.backoff(delay);
       }

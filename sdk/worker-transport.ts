@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { WorkerExportRequest, WorkerExportResponse } from './export-worker.ts';
 import type { OtlpExporterSettings } from './otlp-exporter.ts';
 import type { ExportTransport, TransportResult } from './sender.ts';

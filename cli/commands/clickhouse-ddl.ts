@@ -3,7 +3,7 @@
  * ClickHouse schema (the same migrations the exporter applies with `createSchema: true`) and the
  * least-privilege roles, for operators who manage DDL themselves. Safe to run more than once.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { parseClickHouseConfig } from '../../exporters/clickhouse/config.ts';
 import { renderClickHouseDdl } from '../../exporters/clickhouse/ddl.ts';
 import { parseCommandArgs } from '../args.ts';

@@ -3,7 +3,7 @@
  * records the receiver rejected (newest last) with the reason, time and transport. Reads the files
  * directly, so it works while a receiver runs and after it stopped.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { readDeadLetters } from '../../receiver/dead-letter/index.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';

@@ -5,7 +5,7 @@
  *
  * `otel-audit keys verifier-key <signer key file>`: print the verifier key of an existing signer key.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { defaultKeyName, generateKeyFiles, loadSigner } from '../../integrity/keys.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';

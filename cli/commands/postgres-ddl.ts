@@ -3,8 +3,8 @@
  * that creates the transactional outbox (the same migrations `applyOutboxMigrations` applies), for
  * teams whose DBAs review and apply DDL themselves. Safe to run more than once.
  */
-import { AuditError } from '../../common/errors.ts';
-import { renderOutboxDdl } from '../../sdk/outbox/index.ts';
+import { AuditError } from '@otel-audit/core';
+import { renderOutboxDdl } from '@otel-audit/sdk/outbox';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 

@@ -9,7 +9,7 @@
  * 2 bad arguments.
  */
 import { writeFile } from 'node:fs/promises';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { TILE_HEIGHT, tiledLeafSource } from '../../integrity/merkle.ts';
 import { proveEntry, verifyProofBundle } from '../../integrity/proof-bundle.ts';

@@ -2,9 +2,9 @@
  * `otel-audit relay --postgres-url … --endpoint …`: drain the Postgres outbox into the receiver.
  * SIGTERM / SIGINT finish the in-flight batch (commit or roll back), then exit 0.
  */
-import { AuditError } from '../../common/errors.ts';
-import { createOutboxRelay } from '../../sdk/outbox/index.ts';
-import type { OutboxRelayConfigInput } from '../../sdk/outbox/index.ts';
+import { AuditError } from '@otel-audit/core';
+import { createOutboxRelay } from '@otel-audit/sdk/outbox';
+import type { OutboxRelayConfigInput } from '@otel-audit/sdk/outbox';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 

@@ -4,7 +4,7 @@
  * terminal a progress bar with counts, rate and ETA; otherwise plain progress lines (CI, logs).
  */
 import { resolve } from 'node:path';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import {
   applyMigrations,
   CHECKPOINT_COLUMNS,

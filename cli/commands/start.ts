@@ -3,7 +3,7 @@
  * with its exporters until SIGTERM/SIGINT. Without a config file it runs on embedded defaults:
  * OTLP/gRPC 127.0.0.1:4317, OTLP/HTTP 127.0.0.1:4318, chDB and a local archive in the data dir.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { loadRawConfig } from '../../receiver/config/load-config.ts';
 import { createReceiver } from '../../receiver/receiver.ts';
 import { parseCommandArgs } from '../args.ts';

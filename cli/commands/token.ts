@@ -2,7 +2,7 @@
  * `otel-audit token generate|hash`: bearer tokens for the receiver. The receiver's config holds only
  * SHA-256 hashes (`auth.tokens[].sha256`); clients send the token itself.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { generateToken, hashToken } from '../../receiver/auth/index.ts';
 import type { Command } from '../registry.ts';
 

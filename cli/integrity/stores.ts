@@ -10,7 +10,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { checkpointRowToRecord } from '../../exporters/clickhouse/checkpoints.ts';
 import { listArchivedCheckpoints } from '../../exporters/coldstore/checkpoints.ts';
 import { coldObjectRows, type ColdObjectRef, listColdObjects, readColdObject } from '../../exporters/coldstore/reader.ts';
@@ -20,7 +20,7 @@ import { auditRowToChainEntry } from '../../integrity/store-entries.ts';
 import type { ChainEntryInput } from '../../integrity/verify-chain.ts';
 import type { WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
 import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseRecord, parseSegmentFileName } from '../../receiver/wal/format.ts';
-import type { AuditRow } from '../../schema/audit-row.ts';
+import type { AuditRow } from '@otel-audit/schema/audit-row';
 
 /** Which store. */
 export type StoreSource = 'wal' | 'clickhouse' | 'archive';

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { applyOutboxMigrations, quoteIdentifier } from '../../sdk/outbox/index.ts';
+import { applyOutboxMigrations, quoteIdentifier } from '@otel-audit/sdk/outbox';
 
 /** Roles a grant can carry; anything else violates the `grants_role_check` constraint. */
 export const GRANT_ROLES = ['viewer', 'editor', 'admin'] as const;

@@ -18,10 +18,10 @@ import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditRowToChainEntry, verifyChainEntries } from '../../integrity/index.ts';
-import { AUDIT_ROW_COLUMNS, type AuditRow } from '../../schema/audit-row.ts';
-import type { AuditEvent } from '../../schema/index.ts';
+import { AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
+import type { AuditEvent } from '@otel-audit/schema';
 import { eventually, startReceiverProcess, type ReceiverProcess } from '../../test/e2e/helpers/receiver-process.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { addApiToken } from './grants-db.ts';
 import { startGrantsService, type RunningGrantsService } from './main.ts';
 

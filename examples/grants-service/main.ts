@@ -11,7 +11,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import pg from 'pg';
-import { createOutboxRelay, type OutboxRelay, type OutboxRelayConfigInput, type RelayLogEntry } from '../../sdk/outbox/index.ts';
+import { createOutboxRelay, type OutboxRelay, type OutboxRelayConfigInput, type RelayLogEntry } from '@otel-audit/sdk/outbox';
 import { addApiToken, migrateGrantsDb } from './grants-db.ts';
 import { createGrantsApp, type GrantsServiceOptions } from './service.ts';
 

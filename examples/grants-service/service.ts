@@ -20,9 +20,9 @@
 import { randomUUID } from 'node:crypto';
 import express from 'express';
 import type pg from 'pg';
-import type { AuditEventInput } from '../../schema/index.ts';
-import { expressAuditMiddleware, getAuditContext, updateAuditContext, type AuditLogger } from '../../sdk/index.ts';
-import { createOutbox, quoteIdentifier, type Outbox } from '../../sdk/outbox/index.ts';
+import type { AuditEventInput } from '@otel-audit/schema';
+import { expressAuditMiddleware, getAuditContext, updateAuditContext, type AuditLogger } from '@otel-audit/sdk';
+import { createOutbox, quoteIdentifier, type Outbox } from '@otel-audit/sdk/outbox';
 import { GRANT_ROLES, hashApiToken } from './grants-db.ts';
 
 /** Options of {@link createGrantsApp}. */

@@ -22,7 +22,9 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { decodeLogsProtobuf, EXPORT_LOGS_REQUEST_TYPE, loadOtlpLogsRoot } from '../../receiver/otlp/index.ts';
+import { decodeLogsProtobuf } from '../../receiver/otlp/index.ts';
+// The protobufjs reference codec (a test oracle) re-encodes in the 'reencode' mode.
+import { EXPORT_LOGS_REQUEST_TYPE, loadOtlpLogsRoot } from '../../test/receiver/helpers/protobufjs-decoder.ts';
 
 /** How the hop forwards. */
 export type HopMode = 'passthrough' | 'reencode';

@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
-import { nanosToDateTime64 } from '../../schema/audit-row.ts';
-import { isoToUnixNanos } from '../../schema/audit-event.ts';
+import { nanosToDateTime64 } from '@otel-audit/schema/audit-row';
+import { isoToUnixNanos } from '@otel-audit/schema';
 
 /** One row of `audit_checkpoints`. */
 export interface CheckpointRow {

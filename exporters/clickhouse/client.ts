@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Session } from 'chdb';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { ClickHouseConfig } from './config.ts';
 
 /** A ClickHouse client plus what the exporter needs to know about the backend. */

@@ -4,7 +4,7 @@
  * disable retention), and every error names the offending key.
  */
 import { z } from 'zod';
-import { parseConfig } from '../../common/config.ts';
+import { parseConfig } from '@otel-audit/core';
 
 /**
  * ClickHouse identifiers we interpolate into DDL and SQL (database, table, cluster names). Only

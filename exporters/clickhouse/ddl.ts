@@ -6,7 +6,7 @@
  * half-way through it, and two receivers starting at once against one server cannot break each
  * other. A new release only ever appends a migration; it never edits a released one.
  */
-import { AUDIT_ROW_COLUMNS, type AuditRow } from '../../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
 
 /** What the DDL depends on (a subset of the exporter configuration). */
 export interface ClickHouseSchemaOptions {

@@ -3,7 +3,7 @@
  * runner keeps retrying either way (an audit pipeline never drops), but a permanent failure is
  * reported as failing with a message that tells the operator what to fix.
  */
-import { AuditError, type AuditErrorCode } from '../../common/errors.ts';
+import { AuditError, type AuditErrorCode } from '@otel-audit/core';
 
 /**
  * Server error codes that mean the data or the schema is wrong: retrying the same batch cannot

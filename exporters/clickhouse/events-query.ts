@@ -5,9 +5,9 @@
  * text spliced into the SQL is the validated database and table names.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
-import { auditRowToEvent, AUDIT_ROW_COLUMNS, type AuditRow } from '../../schema/audit-row.ts';
-import { isoToUnixNanos, type AuditEvent } from '../../schema/audit-event.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
+import { auditRowToEvent, AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
+import { isoToUnixNanos, type AuditEvent } from '@otel-audit/schema';
 import { IDENTIFIER } from './config.ts';
 import { quoteIdentifier } from './ddl.ts';
 import { classifyClickHouseError } from './errors.ts';

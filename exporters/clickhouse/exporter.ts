@@ -21,7 +21,7 @@ import { AuditError, type OperationResult } from '../../common/errors.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalCheckpointEntry, WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
 import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
-import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '../../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { CHECKPOINT_COLUMNS, checkpointRecordToRow, checkpointsToken } from './checkpoints.ts';
 import { openClickHouse, type ClickHouseHandle } from './client.ts';
 import { parseClickHouseConfig, type ClickHouseConfig, type ClickHouseConfigInput } from './config.ts';

@@ -17,7 +17,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip, createInflate, createBrotliDecompress } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import type { AuditError } from '../../common/errors.ts';
+import type { AuditError } from '@otel-audit/core';
 import { checkReadOnlyQuery, type QueryService } from './read-only-query.ts';
 
 /** Options of {@link handleClickHouseHttpQuery}. */

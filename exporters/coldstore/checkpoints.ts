@@ -10,7 +10,7 @@
  * sees a checkpoint also sees its entries (unless they were removed afterwards: that is what
  * verification reports).
  */
-import type { AuditError } from '../../common/errors.ts';
+import type { AuditError } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { escapeKeySegment, unescapeKeySegment } from './keys.ts';
 import type { ObjectStore } from './store.ts';

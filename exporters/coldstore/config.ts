@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
-import { parseConfig } from '../../common/config.ts';
+import { parseConfig } from '@otel-audit/core';
 
 const MiB = 1024 * 1024;
 

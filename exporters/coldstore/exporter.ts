@@ -15,7 +15,7 @@
  */
 import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalEntry } from '../../receiver/contracts.ts';
 import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';

@@ -4,7 +4,7 @@
  * re-building an object after a crash yields the same bytes, the same SHA-256 and the same key.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { AUDIT_ROW_COLUMNS, type AuditRow } from '../../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
 import { FORMAT_EXTENSIONS, objectKey, partitionOf } from './keys.ts';
 import {
   decodeParquet,

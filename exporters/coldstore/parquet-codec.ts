@@ -18,7 +18,7 @@ import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import type { FileMetaData, SchemaElement } from 'hyparquet';
 import { ByteWriter, parquetWrite } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
-import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '../../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '@otel-audit/schema/audit-row';
 
 /** Parquet files start and end with these four bytes. */
 export const PARQUET_MAGIC = 'PAR1';

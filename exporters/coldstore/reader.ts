@@ -3,7 +3,7 @@
  * every check that can be made offline (manifest SHA-256 and size, Parquet magic and footer,
  * embedded metadata, row count, first/last seq and hashes). A bad object is a result, never a throw.
  */
-import type { AuditRow } from '../../schema/audit-row.ts';
+import type { AuditRow } from '@otel-audit/schema/audit-row';
 import { isCheckpointKey } from './checkpoints.ts';
 import { MANIFEST_SUFFIX, manifestKey, type ObjectKeyParts, parseObjectKey, partitionPrefix } from './keys.ts';
 import { type ColdObjectManifest, type ColdObjectMetadata, decodeColdFile } from './object-format.ts';
@@ -48,7 +48,7 @@ function hourStartMillis(p: { date: string; hour: string }): number {
  * and by event hour. Unknown files (not matching the key scheme) are reported in `skipped`.
  */
 export async function listColdObjects(store: ObjectStore, filter: ColdObjectFilter = {}): Promise<
-  { status: 'success'; value: ColdObjectListing } | { status: 'retryable' | 'failure'; error: import('../../common/errors.ts').AuditError }
+  { status: 'success'; value: ColdObjectListing } | { status: 'retryable' | 'failure'; error: import('@otel-audit/core/errors').AuditError }
 > {
   const root = filter.tenant === undefined ? (store.prefix === '' ? '' : `${store.prefix.replace(/\/+$/, '')}/`) : `${partitionPrefix(store.prefix, filter.tenant)}/`;
   const listed = await store.list(root);

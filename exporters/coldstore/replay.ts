@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
-import { AUDIT_ROW_COLUMNS, type AuditRow } from '../../schema/audit-row.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
+import { AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
 import { type ColdObjectFilter, coldObjectRows, listColdObjects, readColdObject, type SkippedColdFile } from './reader.ts';
 import type { ObjectStore } from './store.ts';
 

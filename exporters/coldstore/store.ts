@@ -3,7 +3,7 @@
  * same small interface; expected failures are results, classified retryable or permanent.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import {
   AbortMultipartUploadCommand,
@@ -15,7 +15,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, atomicWriteFile, type OperationResult } from '@otel-audit/core';
 import type { S3BackendConfig } from './config.ts';
 
 /** One listed object. */
@@ -57,32 +57,11 @@ function ioError(err: unknown, what: string): { status: 'retryable'; error: Audi
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await fsyncDir(dirname(path));
+  await atomicWriteFile(path, bytes);
 }
 
-/** fsync a directory so a rename/creation in it survives a power loss. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+/** fsync a directory so a rename/creation in it survives a power loss (the shared helper of @otel-audit/core). */
+export { fsyncDir } from '@otel-audit/core';
 
 /** A local directory as an object store: keys are relative paths. */
 export class LocalDirectoryStore implements ObjectStore {

@@ -10,8 +10,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { AuditError } from '../../common/errors.ts';
-import { parseConfig } from '../../common/config.ts';
+import { AuditError } from '@otel-audit/core';
+import { parseConfig } from '@otel-audit/core';
 
 /** One accepted token. */
 export const BearerTokenSchema = z.strictObject({

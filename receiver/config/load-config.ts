@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 
 /** Prefix of environment overrides. */
 export const ENV_PREFIX = 'OTEL_AUDIT_';

@@ -6,7 +6,7 @@
  * `dataDir` and `instanceId` are top-level and flow into every component that needs them.
  */
 import { z } from 'zod';
-import { parseConfig } from '../../common/config.ts';
+import { parseConfig } from '@otel-audit/core';
 import { ClickHouseConfigSchema } from '../../exporters/clickhouse/config.ts';
 import { ColdStoreConfigSchema } from '../../exporters/coldstore/config.ts';
 import { WebhooksConfigSchema } from '../../exporters/webhook/config.ts';

@@ -16,7 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { proveFromStore } from '../../cli/commands/prove.ts';
 import { openClickHouseView } from '../../cli/integrity/stores.ts';
 import { type AuditEventFilters, type ClickHouseHandle, listAuditEvents } from '../../exporters/clickhouse/index.ts';
@@ -25,7 +25,7 @@ import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { loadSigner, loadVerifierKeys } from '../../integrity/keys.ts';
 import { createVerifierSet, type VerifierSet } from '../../integrity/note.ts';
 import { verifyChainEntries } from '../../integrity/verify-chain.ts';
-import type { AuditRow } from '../../schema/audit-row.ts';
+import type { AuditRow } from '@otel-audit/schema/audit-row';
 import type { CheckpointingStatus } from '../checkpointing.ts';
 import { readDeadLetters } from '../dead-letter/index.ts';
 import type { HttpServer, RouteContext, RouteHandler } from '../http/index.ts';

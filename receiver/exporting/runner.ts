@@ -6,7 +6,7 @@
  * the exporter is flagged as failing. After a crash between a successful export and the cursor
  * save, the same `(firstLsn, lastLsn)` range is handed out again — exporters write idempotently.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError, backoffDelayMillis } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult, ShutdownOptions, WalEntry } from '../contracts.ts';
 import type { Wal, WalPosition, WalReadResult, WalReader } from '../wal/wal.ts';
 
@@ -85,11 +85,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * Retry delay for attempt `attempt` (0-based): full jitter over an exponentially growing cap,
- * `random() × min(max, initial × 2^attempt)` (AWS architecture blog, "Exponential Backoff And Jitter").
+ * `random() × min(max, initial × 2^attempt)` (AWS architecture blog, "Exponential Backoff And
+ * Jitter") — the shared backoff policy of `@otel-audit/core` with multiplier 2 and jitter 1.
  */
 export function backoffDelay(attempt: number, initialMillis: number, maxMillis: number, random: () => number): number {
-  const cap = Math.min(maxMillis, initialMillis * 2 ** Math.min(attempt, 52));
-  return Math.floor(random() * cap);
+  return backoffDelayMillis({ initialIntervalMillis: initialMillis, maxIntervalMillis: maxMillis, multiplier: 2, jitter: 1 }, attempt, { random });
 }
 
 /** Runs one exporter from its WAL cursor (see the module comment). */

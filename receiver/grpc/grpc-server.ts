@@ -5,7 +5,7 @@
  * message, where a throwing grpc-js deserializer would only give INTERNAL.
  */
 import * as grpc from '@grpc/grpc-js';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { type EncodedIngestResult, isEncodedLogsConsumer } from '../otlp/encoded-consumer.ts';
 import { createBearerAuthenticator } from '../auth/bearer-auth.ts';

@@ -3,7 +3,7 @@
  */
 import { z } from 'zod';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
-import { parseConfig } from '../../common/config.ts';
+import { parseConfig } from '@otel-audit/core';
 
 /** 64 MiB: the default maximum request size after decompression (issue 3). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { LogsConsumer } from '../contracts.ts';
 import { type BearerAuthenticator, createBearerAuthenticator } from '../auth/bearer-auth.ts';
 import { type IngestObserver, notifyObserver } from '../otlp/ingest-events.ts';

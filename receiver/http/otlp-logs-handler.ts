@@ -3,7 +3,7 @@
  * "OTLP/HTTP"): binary protobuf or JSON bodies, optional gzip, answers in the request's format.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { isEncodedLogsConsumer } from '../otlp/encoded-consumer.ts';
 import { decodeLogsJson } from '../otlp/json-decoder.ts';

@@ -3,7 +3,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import zlib from 'node:zlib';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 
 /** Options of {@link readRequestBody}. */
 export interface ReadBodyOptions {

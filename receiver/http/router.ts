@@ -4,7 +4,7 @@
  * port).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { AuthIdentity } from '../auth/bearer-auth.ts';
 
 /** What a route handler gets besides the request and response. */

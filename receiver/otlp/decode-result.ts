@@ -3,7 +3,7 @@
  * ingest path, so decoders return it as a value instead of throwing (house rule: expected failures
  * are results).
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { DecodedLogs } from '../contracts.ts';
 
 /**

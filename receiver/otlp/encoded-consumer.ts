@@ -3,7 +3,7 @@
  * pipeline, in its worker threads) takes the body as received plus its format and encoding, so the
  * transports' event loop never decodes. A consumer without it is given decoded logs as before.
  */
-import type { AuditError } from '../../common/errors.ts';
+import type { AuditError } from '@otel-audit/core';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 
 /** An encoded OTLP `ExportLogsServiceRequest` as a transport received it. */

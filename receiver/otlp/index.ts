@@ -1,8 +1,6 @@
 /** OTLP logs decoding (protobuf and OTLP/JSON → DecodedLogs) and response encoding, shared by the transports. */
 export { decodeLogsProtobuf, MAX_ANY_VALUE_DEPTH } from './protobuf-decoder.ts';
 export { decodeLogsJson } from './json-decoder.ts';
-export { createProtobufjsLogsDecoder, EXPORT_LOGS_REQUEST_TYPE, loadOtlpLogsRoot, PROTO_ROOT } from './protobufjs-decoder.ts';
-export type { ProtobufjsLogsDecoder } from './protobufjs-decoder.ts';
 export type { DecodeResult } from './decode-result.ts';
 export {
   BAD_REQUEST_TYPE_URL,

@@ -18,7 +18,7 @@
  * JSON.parse source text access), so such values stay exact without slowing down the common case.
  */
 import type { DecodedLogs, ScopeView } from '../contracts.ts';
-import type { LogRecordView } from '../../schema/otlp-mapping.ts';
+import type { LogRecordView } from '@otel-audit/schema';
 import { type DecodeResult, DecodeFailure, decodeFailureResult } from './decode-result.ts';
 import { MAX_ANY_VALUE_DEPTH } from './protobuf-decoder.ts';
 

@@ -14,7 +14,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { DecodedLogs, ScopeView } from '../contracts.ts';
-import type { LogRecordView } from '../../schema/otlp-mapping.ts';
+import type { LogRecordView } from '@otel-audit/schema';
 import { type DecodeResult, DecodeFailure, decodeFailureResult } from './decode-result.ts';
 
 /** Maximum nesting of AnyValue arrays/kvlists; deeper input is rejected instead of overflowing the stack. */

@@ -4,7 +4,7 @@
  * naming the key.
  */
 import { z } from 'zod';
-import { parseConfig } from '../../common/config.ts';
+import { parseConfig } from '@otel-audit/core';
 
 const ms = () => z.number().int().min(0);
 const bytes = () => z.number().int().min(0);

@@ -10,9 +10,9 @@
  * definition if JSON.stringify and this file disagree on a plain string or number — which the
  * equivalence test (test/receiver/pipeline/fast-jcs.test.ts) checks over edge cases and random events.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { canonicalEventJson } from '../../integrity/chain-hash.ts';
-import type { AuditEvent } from '../../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 
 /** Characters JSON.stringify escapes in a well-formed string: quote, backslash, C0 controls. */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;

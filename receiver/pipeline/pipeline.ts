@@ -25,11 +25,11 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { availableParallelism } from 'node:os';
 import { CURRENT_CHAIN_VERSION, GENESIS_HASH, linkHashV2 } from '../../integrity/chain-hash.ts';
-import { AUDIT_ATTR } from '../../schema/otlp-mapping.ts';
+import { AUDIT_ATTR } from '@otel-audit/schema';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { DeadLetterStore, type DeadLetter } from '../dead-letter/store.ts';
 import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.ts';

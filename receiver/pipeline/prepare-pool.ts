@@ -12,7 +12,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { PrepareOutcome, PrepareTask } from './prepare-task.ts';
 
 interface Slot {

@@ -14,9 +14,9 @@
  * pipeline's synchronous sequencer (pipeline.ts).
  */
 import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
-import type { AuditEvent } from '../../schema/audit-event.ts';
-import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordMappingOptions, type LogRecordView } from '../../schema/otlp-mapping.ts';
-import { canonicalWithDerivedId } from '../../schema/event-id.ts';
+import type { AuditEvent } from '@otel-audit/schema';
+import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordMappingOptions, type LogRecordView } from '@otel-audit/schema';
+import { canonicalWithDerivedId } from '@otel-audit/schema/event-id';
 import { uuidToWords } from '../wal/format.ts';
 import { fastCanonicalEventJson } from './fast-jcs.ts';
 

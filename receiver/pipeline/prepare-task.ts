@@ -4,7 +4,7 @@
  * canonicalize) and packing with the event digest. Pure: the pipeline's worker threads run it
  * (prepare-worker.ts), and the pipeline runs it inline when configured without workers.
  */
-import { AUDIT_ERROR_CODES, type AuditError, type AuditErrorCode } from '../../common/errors.ts';
+import { AUDIT_ERROR_CODES, type AuditError, type AuditErrorCode } from '@otel-audit/core';
 import type { IngestContext } from '../contracts.ts';
 import type { EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
 import { inflateGzipSync } from '../http/read-body.ts';

@@ -14,7 +14,7 @@
  * (u32 LE), then per id the 16 UUID bytes and the accepted-at second (u32 LE).
  */
 import { crc32 } from 'node:zlib';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 
 const SLOT_WORDS = 5;
 const MAX_LOAD = 0.75;

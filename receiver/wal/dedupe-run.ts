@@ -25,7 +25,7 @@
  */
 import * as fs from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 
 /** Run kind: time-ordered UUIDv7 ids (10 bytes each). */
 export const RUN_KIND_V7 = 1;

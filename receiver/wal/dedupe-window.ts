@@ -27,7 +27,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { DedupeIndex, decodeDedupeChunk } from './dedupe-index.ts';
 import {
   DEFAULT_RUN_PAGE_BYTES,

@@ -4,42 +4,9 @@
  * name is itself durable, not only its contents).
  */
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
-import * as path from 'node:path';
 
-/** Called after every fsync/fdatasync the WAL issues, with its kind and duration in milliseconds. */
-export type FsyncObserver = (kind: 'data' | 'file' | 'dir', millis: number) => void;
-
-/** fsync a directory so entries created, renamed or removed in it survive a crash. */
-export async function fsyncDir(dir: string, observer?: FsyncObserver): Promise<void> {
-  const t0 = performance.now();
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  observer?.('dir', performance.now() - t0);
-}
-
-/**
- * Replace `file` with `data` atomically and durably: readers see the old or the new content, never
- * a mix, and after this resolves the new content survives a crash.
- */
-export async function atomicWriteFile(file: string, data: string | Uint8Array, observer?: FsyncObserver): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    const t0 = performance.now();
-    await fh.sync();
-    observer?.('file', performance.now() - t0);
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, file);
-  await fsyncDir(path.dirname(file), observer);
-}
+// Directory fsync and atomic replace are the shared durable-file helpers of @otel-audit/core.
+export { atomicWriteFile, fsyncDir, type FsyncObserver } from '@otel-audit/core';
 
 /** Write `len` bytes of `buf` at `position`, looping over short writes. */
 export function writeFully(fd: number, buf: Buffer, offset: number, len: number, position: number): Promise<void> {

@@ -5,7 +5,9 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError, decodeWalEntryOrThrow } from '@otel-audit/core';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 import type { WalEntry } from '../contracts.ts';
 import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format.ts';
 import { FrameReader } from './frame-reader.ts';
@@ -38,7 +40,7 @@ export async function* readWalEntries(walDir: string): AsyncGenerator<WalEntry> 
         const x = await r.next(size);
         if (x.kind === 'end') break;
         if (x.kind !== 'record') return; // torn tail (a running receiver truncates it on recovery)
-        yield JSON.parse(x.record.payload.toString('utf8')) as WalEntry;
+        yield decodeWalEntryOrThrow<AuditEvent, CheckpointRecord>(x.record.payload, x.record.lsn);
       }
     } finally {
       await closeFd(fd);

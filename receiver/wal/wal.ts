@@ -21,7 +21,7 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { DedupeChunkStore, DedupeId } from './dedupe-index.ts';
 import {
   RECORD_HEADER_BYTES,

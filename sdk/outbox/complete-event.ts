@@ -2,7 +2,7 @@
  * Completing and validating an event for the outbox exactly as the SDK's `record()` does (shared
  * `completeEventInput`: ids, time, audit context, trace, redaction), then validating it.
  */
-import { type AuditEvent, type AuditEventInput, validateAuditEvent } from '../../schema/index.ts';
+import { type AuditEvent, type AuditEventInput, validateAuditEvent } from '@otel-audit/schema';
 import { completeEventInput } from '../complete-event.ts';
 import { DEFAULT_REDACT_KEYS, createRedactor } from '../redact.ts';
 

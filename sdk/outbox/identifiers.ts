@@ -3,7 +3,7 @@
  * bound as query parameters, so they are checked against a strict pattern and always double-quoted:
  * a name that passes can neither break out of its quotes nor collide with Postgres' case folding.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 
 /**
  * Allowed identifiers: lower-case letters, digits and `_`, starting with a letter or `_`, at most

@@ -6,7 +6,7 @@
  * A released migration never changes: new behaviour is a new version appended to the list.
  */
 import type { ClientBase, Pool, PoolClient } from 'pg';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { type OutboxLocation, type OutboxNames, OUTBOX_NOTIFY_CHANNEL, outboxNames, quoteIdentifier } from './identifiers.ts';
 
 /** One versioned migration. */

@@ -8,7 +8,7 @@ import type { HrTime } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AUDIT_SCHEMA_URL, type AuditEvent, auditEventToLogRecord } from '../../schema/index.ts';
+import { AUDIT_SCHEMA_URL, type AuditEvent, auditEventToLogRecord } from '@otel-audit/schema';
 import { classifyExportError as classifySdkExportError, createCapturingExporter, type OtlpProtocol } from '../otlp-exporter.ts';
 
 export type { OtlpProtocol };

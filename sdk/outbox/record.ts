@@ -2,8 +2,8 @@
  * Writing an audit event into the outbox inside the caller's transaction, so the event exists if
  * and only if the change it describes committed.
  */
-import { AuditError } from '../../common/errors.ts';
-import type { AuditEvent, AuditEventInput } from '../../schema/index.ts';
+import { AuditError } from '@otel-audit/core';
+import type { AuditEvent, AuditEventInput } from '@otel-audit/schema';
 import { completeAuditEvent } from './complete-event.ts';
 import { type OutboxLocation, outboxNames } from './identifiers.ts';
 

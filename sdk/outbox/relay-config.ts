@@ -2,23 +2,49 @@
  * Configuration of the outbox relay: one strict zod schema (unknown keys are errors), defaults here.
  */
 import { z } from 'zod';
-import { parseConfig } from '../../common/config.ts';
+import { BackoffPolicySchema, parseConfig } from '@otel-audit/core';
 import { DEFAULT_OUTBOX_SCHEMA, DEFAULT_OUTBOX_TABLE, IDENTIFIER_PATTERN } from './identifiers.ts';
 
 const identifier = z.string().regex(IDENTIFIER_PATTERN, `must match ${IDENTIFIER_PATTERN.source}`);
 const millis = () => z.number().int().min(0).max(24 * 3600_000 * 365);
 
-/** Exponential backoff with jitter after failed exports or database errors. */
-export const RelayBackoffSchema = z.strictObject({
-  /** First delay after a failure. */
-  initialMillis: millis().min(1).default(200),
-  /** Upper bound of the delay. */
-  maxMillis: millis().min(1).default(30_000),
-  /** Growth factor per consecutive failure. */
-  multiplier: z.number().min(1).max(10).default(2),
-  /** Random spread, as a fraction of the delay (0.2 = ±20%), so relays do not retry in lockstep. */
-  jitter: z.number().min(0).max(1).default(0.2),
-});
+/**
+ * Exponential backoff with jitter after failed exports or database errors: the shared policy of
+ * `@otel-audit/core` (`initialIntervalMillis`, `maxIntervalMillis`, `multiplier`, `jitter`) with the
+ * relay's defaults (200 ms × 2 up to 30 s, the last 20% of each delay randomized). The keys of
+ * earlier versions, `initialMillis` and `maxMillis`, are accepted as aliases.
+ */
+export const RelayBackoffSchema = z
+  .strictObject({
+    initialIntervalMillis: millis().min(1).optional(),
+    maxIntervalMillis: millis().min(1).optional(),
+    multiplier: z.number().optional(),
+    jitter: z.number().optional(),
+    /** Alias of `initialIntervalMillis`. */
+    initialMillis: millis().min(1).optional(),
+    /** Alias of `maxIntervalMillis`. */
+    maxMillis: millis().min(1).optional(),
+  })
+  .transform((b, ctx) => {
+    const { initialMillis, maxMillis, ...rest } = b;
+    for (const [alias, value, key] of [
+      ['initialMillis', initialMillis, 'initialIntervalMillis'],
+      ['maxMillis', maxMillis, 'maxIntervalMillis'],
+    ] as const) {
+      if (value === undefined) continue;
+      if (rest[key] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [alias], message: `is an alias of ${key}; set only one of them` });
+        return z.NEVER;
+      }
+      rest[key] = value;
+    }
+    const parsed = BackoffPolicySchema.safeParse({ initialIntervalMillis: 200, maxIntervalMillis: 30_000, multiplier: 2, jitter: 0.2, ...rest });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: issue.path.map(String), message: issue.message });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
 
 /** The relay's configuration (`createOutboxRelay(config)`, `otel-audit relay`). */
 export const OutboxRelayConfigSchema = z.strictObject({
@@ -56,7 +82,7 @@ export const OutboxRelayConfigSchema = z.strictObject({
   /** Timeout of one export request, including the exporter's own retries of retryable answers. */
   exportTimeoutMillis: millis().min(100).default(10_000),
   /** Backoff after failures. */
-  backoff: RelayBackoffSchema.default(RelayBackoffSchema.parse({})),
+  backoff: RelayBackoffSchema.prefault({}),
   /**
    * A record the receiver refuses on its own (HTTP 400 / INVALID_ARGUMENT for a one-record request)
    * is rejected only if the receiver acknowledged another export within this window: proof that the

@@ -8,8 +8,8 @@
  * they are sent again: at-least-once, and the receiver dedupes by event id.
  */
 import pg from 'pg';
-import { AuditError } from '../../common/errors.ts';
-import { validateAuditEvent } from '../../schema/index.ts';
+import { AuditError, backoffDelayMillis } from '@otel-audit/core';
+import { validateAuditEvent } from '@otel-audit/schema';
 import { OUTBOX_NOTIFY_CHANNEL, outboxNames } from './identifiers.ts';
 import { type AuditBatchExporter, LogRecordBuilder, createAuditBatchExporter } from './otlp-export.ts';
 import { type OutboxRelayConfig, type OutboxRelayConfigInput, parseOutboxRelayConfig } from './relay-config.ts';
@@ -246,7 +246,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       // No proof the receiver accepts anything: an endpoint that refuses every request must not
       // empty the outbox. Skip this row for a while so the rows behind it can supply the proof.
       acc.failed.push({ id: item.id, reason: out.message });
-      deferred.set(item.id, Date.now() + config.backoff.maxMillis);
+      deferred.set(item.id, Date.now() + config.backoff.maxIntervalMillis);
     }
   }
 
@@ -322,9 +322,8 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   }
 
   function backoffMillis(failures: number): number {
-    const b = config.backoff;
-    const base = Math.min(b.maxMillis, b.initialMillis * b.multiplier ** Math.max(0, failures - 1));
-    return Math.max(1, Math.round(base * (1 + (Math.random() * 2 - 1) * b.jitter)));
+    // `failures` counts from 1; the shared policy's attempt counts from 0.
+    return Math.max(1, backoffDelayMillis(config.backoff, Math.max(0, failures - 1)));
   }
 
   function sleep(ms: number): Promise<void> {

@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, acquireLockFile, fsyncDirSync, releaseLockFile, type OperationResult } from '@otel-audit/core';
 import {
   FRAME_CONTEXT,
   FRAME_RECORD,
@@ -291,11 +291,7 @@ class FileSpool implements Spool {
       fs.closeSync(this.readFd.fd);
       this.readFd = undefined;
     }
-    try {
-      fs.unlinkSync(path.join(this.dir, LOCK_FILE));
-    } catch {
-      // Already gone: nothing to release.
-    }
+    releaseLockFile(path.join(this.dir, LOCK_FILE));
   }
 
   // --- writing -------------------------------------------------------------------------------
@@ -399,7 +395,7 @@ class FileSpool implements Spool {
     await fdatasync(fd);
     segment.durableSize = SEGMENT_HEADER_BYTES;
     // The new directory entry must survive a crash too, or the fsync'd data is unreachable.
-    fsyncDir(this.dir);
+    fsyncDirSync(this.dir);
     segment.created = true;
   }
 
@@ -440,24 +436,15 @@ class FileSpool implements Spool {
   // --- open, cursor, lock --------------------------------------------------------------------
 
   private lock(): void {
-    const file = path.join(this.dir, LOCK_FILE);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-        return;
-      } catch (cause) {
-        if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is not writable`, { path: 'spoolDir', cause });
-        }
-      }
-      const owner = Number(fs.readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || isAlive(owner))) {
-        throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is in use by process ${owner}; each audit logger needs its own spool directory`, { path: 'spoolDir' });
-      }
-      // The owner died (crash, SIGKILL): the lock is stale.
-      fs.rmSync(file, { force: true });
+    let result: ReturnType<typeof acquireLockFile>;
+    try {
+      result = acquireLockFile(path.join(this.dir, LOCK_FILE));
+    } catch (cause) {
+      throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is not writable`, { path: 'spoolDir', cause });
     }
-    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} lock could not be taken`, { path: 'spoolDir' });
+    if (result.status === 'busy') {
+      throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is in use by process ${result.ownerPid}; each audit logger needs its own spool directory`, { path: 'spoolDir' });
+    }
   }
 
   private readCursor(): SpoolCursor | undefined {
@@ -592,15 +579,6 @@ function countRecordFrames(file: string, from: number, to: number): number {
   return n;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function writevAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let bufs = buffers;
@@ -635,14 +613,3 @@ function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // Some platforms cannot fsync a directory; the data fsync still holds.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}

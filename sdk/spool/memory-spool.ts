@@ -4,7 +4,7 @@
  * records are lost when the process exits or crashes before the receiver acknowledged them.
  */
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
 import type { Spool, SpoolBatch, SpoolCursor, SpoolRecord, SpoolStats } from './types.ts';
 
 /** Per-record overhead counted against the capacity, so tiny records cannot grow memory unbounded. */

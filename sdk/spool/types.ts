@@ -3,7 +3,7 @@
  * reads batches from the ack cursor and acknowledges them; the processor appends.
  */
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { AuditError, OperationResult } from '../../common/errors.ts';
+import type { AuditError, OperationResult } from '@otel-audit/core';
 
 /** A position in the spool: segment number and byte offset within it. */
 export interface SpoolCursor {

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashToken } from '../../receiver/auth/index.ts';
 import { generateKeyFiles } from '../../integrity/keys.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
-import type { AuditEventInput } from '../../schema/audit-event.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
+import type { AuditEventInput } from '@otel-audit/schema';
 import { eventually, startReceiverProcess, type ReceiverProcess } from '../e2e/helpers/receiver-process.ts';
 
 /** Where Debian's Chromium lives. */

@@ -19,8 +19,9 @@ import {
   verifyProofBundleInBrowser,
   type BrowserVerifierKey,
 } from '../../console/src/proof-verify.ts';
-import { checkpointOrigin, computeEntryHash, leafHash, MerkleTree, noteSignerFromSeed, signCheckpoint, verifyProofBundle, createProofBundle, hashToHex } from '../../integrity/index.ts';
+import { checkpointOrigin, computeEntryHash, leafHash, noteSignerFromSeed, signCheckpoint, verifyProofBundle, createProofBundle, hashToHex } from '../../integrity/index.ts';
 import { sha256 } from '../../integrity/merkle.ts';
+import { MerkleTree } from '../integrity/helpers/merkle-tree.ts';
 import { docsExample } from '../integrity/docs-example.ts';
 
 const merkleVectors = JSON.parse(readFileSync(new URL('../integrity/vectors/rfc6962-transparency-dev.json', import.meta.url), 'utf8')) as {

@@ -11,7 +11,7 @@ import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../receiver/auth/index.ts';
 import { createReceiver, type Receiver } from '../../receiver/index.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { eventually } from './helpers/receiver-process.ts';
 
 const ADMIN = 'admin-token-0123456789';

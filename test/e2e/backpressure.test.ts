@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult } from '../../receiver/contracts.ts';
 import { createReceiver } from '../../receiver/index.ts';
-import { uuidv7 } from '../../sdk/index.ts';
+import { uuidv7 } from '@otel-audit/sdk';
 import { eventually } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import { createReceiver } from '../../receiver/index.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { startClickHouseStandIn } from '../exporters/clickhouse/server-standin.ts';
 import { eventually, freePort } from './helpers/receiver-process.ts';
 

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { eventually, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const run = promisify(execFile);

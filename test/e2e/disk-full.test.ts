@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WalEntry } from '../../receiver/contracts.ts';
 import { readWalEntries } from '../../receiver/wal/index.ts';
-import { uuidv7 } from '../../sdk/index.ts';
+import { uuidv7 } from '@otel-audit/sdk';
 import { eventually, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'otel-audit-diskfull-'));

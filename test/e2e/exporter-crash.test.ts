@@ -13,7 +13,7 @@ import { afterAll, expect, it } from 'vitest';
 import { openClickHouse } from '../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../exporters/clickhouse/config.ts';
 import { LocalDirectoryStore, listColdObjects, readColdObject } from '../../exporters/coldstore/index.ts';
-import { uuidv7 } from '../../sdk/index.ts';
+import { uuidv7 } from '@otel-audit/sdk';
 import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];

@@ -16,8 +16,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOtlpHop, type OtlpHop } from '../../examples/otlp-hop/hop.ts';
-import { auditEventToLogRecord, validateAuditEvent, type AuditEvent, type AuditEventInput } from '../../schema/index.ts';
-import { createAuditLogger, uuidv7 } from '../../sdk/index.ts';
+import { auditEventToLogRecord, validateAuditEvent, type AuditEvent, type AuditEventInput } from '@otel-audit/schema';
+import { createAuditLogger, uuidv7 } from '@otel-audit/sdk';
 import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
 
 const RECEIVER_ENV = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20' };

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import { LocalDirectoryStore, coldObjectRows, listArchivedCheckpoints, listColdObjects, readColdObject } from '../../exporters/coldstore/index.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { startReceiverProcess } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];

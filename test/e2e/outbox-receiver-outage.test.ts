@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOutboxRelay, type OutboxRelay } from '../../sdk/outbox/index.ts';
+import { createOutboxRelay, type OutboxRelay } from '@otel-audit/sdk/outbox';
 import { createTestOutboxDb, POSTGRES_URL, type TestOutboxDb } from '../outbox/helpers/postgres.ts';
 import { eventually, freePort, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
 
@@ -51,7 +51,7 @@ describe('receiver down for a while', () => {
       busyPollIntervalMillis: 20,
       exportTimeoutMillis: 5_000,
       // Short backoff so recovery is noticed soon; the relay retries forever either way.
-      backoff: { initialMillis: 50, maxMillis: 300 },
+      backoff: { initialIntervalMillis: 50, maxIntervalMillis: 300 },
     });
     await relay.start();
 

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../../schema/index.ts';
-import { createOutboxRelay, recordInTransaction, type OutboxRelay } from '../../sdk/outbox/index.ts';
+import type { AuditEvent } from '@otel-audit/schema';
+import { createOutboxRelay, recordInTransaction, type OutboxRelay } from '@otel-audit/sdk/outbox';
 import { createTestOutboxDb, POSTGRES_URL, sampleEvent, type TestOutboxDb } from '../outbox/helpers/postgres.ts';
 import { eventually, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
 

@@ -13,8 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GENESIS_HASH, computeEntryHash } from '../../integrity/chain-hash.ts';
 import type { WalEntry } from '../../receiver/contracts.ts';
 import { readWalEntries } from '../../receiver/wal/index.ts';
-import { auditEventToLogRecord, validateAuditEvent } from '../../schema/index.ts';
-import { createAuditLogger, uuidv7 } from '../../sdk/index.ts';
+import { auditEventToLogRecord, validateAuditEvent } from '@otel-audit/schema';
+import { createAuditLogger, uuidv7 } from '@otel-audit/sdk';
 import { eventually, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];

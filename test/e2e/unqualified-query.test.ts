@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
 
 const run = promisify(execFile);

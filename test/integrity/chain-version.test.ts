@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   GENESIS_HASH,
-  MerkleTree,
   canonicalEventJson,
   checkpointOrigin,
   computeEntryHash,
@@ -19,13 +18,14 @@ import {
   signCheckpoint,
   verifyChainEntries,
   verifyProofBundle,
-  withParallelEntryHashes,
   type ChainEntryInput,
 } from '../../integrity/index.ts';
 import { sha256 } from '../../integrity/merkle.ts';
+import { MerkleTree } from './helpers/merkle-tree.ts';
+import { withParallelEntryHashes } from './helpers/parallel-hash.ts';
 import { auditRowToChainEntry } from '../../integrity/store-entries.ts';
-import type { AuditEvent } from '../../schema/audit-event.ts';
-import { walEntryToAuditRow } from '../../schema/audit-row.ts';
+import type { AuditEvent } from '@otel-audit/schema';
+import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { decodeParquet, encodeParquet } from '../../exporters/coldstore/parquet-codec.ts';
 
 const doc = readFileSync(new URL('../../docs/integrity.md', import.meta.url), 'utf8');

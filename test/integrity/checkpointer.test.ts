@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  MerkleTree,
   createCheckpointPolicy,
   createCheckpointer,
   hashToHex,
@@ -9,6 +8,7 @@ import {
   verifyConsistency,
   type CheckpointRecord,
 } from '../../integrity/index.ts';
+import { MerkleTree } from './helpers/merkle-tree.ts';
 import { clone, makeChain, newSigner } from './helpers.ts';
 
 describe('checkpoint policy', () => {

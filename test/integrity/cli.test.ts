@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MerkleTree, generateKeyFiles, loadSigner, loadVerifierKeys, proveEntry } from '../../integrity/index.ts';
+import { generateKeyFiles, loadSigner, loadVerifierKeys, proveEntry } from '../../integrity/index.ts';
+import { MerkleTree } from './helpers/merkle-tree.ts';
 import { checkpointsAt, makeChain } from './helpers.ts';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));

@@ -1,8 +1,9 @@
 /** The worked example of docs/integrity.md, computed by the library (see docs-example.test.ts). */
 import { GENESIS_HASH, computeEntryHash, canonicalEventJson } from '../../integrity/chain-hash.ts';
-import { MerkleTree, checkpointOrigin, createProofBundle, hashToHex, leafHash, noteSignerFromSeed, signCheckpoint } from '../../integrity/index.ts';
+import { checkpointOrigin, createProofBundle, hashToHex, leafHash, noteSignerFromSeed, signCheckpoint } from '../../integrity/index.ts';
+import { MerkleTree } from './helpers/merkle-tree.ts';
 import { sha256 } from '../../integrity/merkle.ts';
-import type { AuditEvent } from '../../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 
 /** Build the example: three events of tenant acme on receiver instance receiver-1. */
 export function docsExample() {

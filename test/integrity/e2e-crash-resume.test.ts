@@ -13,7 +13,7 @@ import { verifyStore } from '../../cli/integrity/verify-store.ts';
 import { generateKeyFiles } from '../../integrity/keys.ts';
 import { createReceiver } from '../../receiver/index.ts';
 import { readWalEntries } from '../../receiver/wal/read-entries.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { startReceiverProcess } from '../e2e/helpers/receiver-process.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-e2e-crash-'));

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeyFiles, type GeneratedKeyFiles } from '../../integrity/keys.ts';
 import { createReceiver } from '../../receiver/index.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 
 const CLI = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 const FIXTURE_MAIN = fileURLToPath(new URL('./e2e-fixture-main.ts', import.meta.url));

@@ -8,7 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWalEntries } from '../../receiver/wal/read-entries.ts';
-import { verifyProofBundle } from '../../sdk/index.ts';
+import { verifyProofBundle } from '../../index.ts';
 import { startReceiverProcess } from '../e2e/helpers/receiver-process.ts';
 import { type IntegrityFixture, runCli, runIntegrityReceiverInChild } from './e2e-helpers.ts';
 

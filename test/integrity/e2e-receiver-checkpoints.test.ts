@@ -13,7 +13,7 @@ import { verifyStore } from '../../cli/integrity/verify-store.ts';
 import { generateKeyFiles } from '../../integrity/keys.ts';
 import { createReceiver, type ReceiverConfigInput } from '../../receiver/index.ts';
 import { readWalEntries } from '../../receiver/wal/read-entries.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 
 const dirs: string[] = [];
 function tempDir(): string {

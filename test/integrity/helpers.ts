@@ -2,7 +2,7 @@
 import { GENESIS_HASH, computeEntryHash } from '../../integrity/chain-hash.ts';
 import { type CheckpointRecord, createCheckpointer } from '../../integrity/checkpointer.ts';
 import { type NoteSigner, generateNoteKeyPair, parseSignerKey } from '../../integrity/note.ts';
-import type { AuditEvent } from '../../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 
 /** A chain entry with its event. */
 export interface TestEntry {

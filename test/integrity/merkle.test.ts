@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   EMPTY_ROOT,
-  MerkleTree,
   TreeState,
   arrayLeafSource,
   consistencyProof,
@@ -17,6 +16,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../integrity/index.ts';
+import { MerkleTree } from './helpers/merkle-tree.ts';
 import { sha256 } from '../../integrity/merkle.ts';
 
 interface Vectors {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { verifyChainEntries, withParallelEntryHashes, type ChainEntryInput } from '../../integrity/index.ts';
+import { verifyChainEntries, type ChainEntryInput } from '../../integrity/index.ts';
+import { withParallelEntryHashes } from './helpers/parallel-hash.ts';
 import { checkpointsAt, clone, makeChain, newSigner } from './helpers.ts';
 
 describe('parallel entry hashes', () => {

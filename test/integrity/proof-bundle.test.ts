@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  MerkleTree,
   createCheckpointer,
   createProofBundle,
   tiledLeafSource,
@@ -10,6 +9,7 @@ import {
   type CheckpointRecord,
   type ProofBundle,
 } from '../../integrity/index.ts';
+import { MerkleTree } from './helpers/merkle-tree.ts';
 import { checkpointsAt, clone, makeChain, newSigner } from './helpers.ts';
 
 const signer = newSigner();

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { GENESIS_HASH, auditRowToChainEntry, computeEntryHash, verifyChainEntries, walEntryToChainEntry } from '../../integrity/index.ts';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
-import { normalizeAuditEvent } from '../../schema/audit-event.ts';
-import { walEntryToAuditRow } from '../../schema/audit-row.ts';
+import { normalizeAuditEvent } from '@otel-audit/schema';
+import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { checkpointsAt, makeEvent, newSigner } from './helpers.ts';
 
 function walChain(n: number): WalEventEntry[] {

@@ -3,8 +3,8 @@
  * an event that is written to the outbox inside the caller's Postgres transaction.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAuditError } from '../../common/errors.ts';
-import { createAuditLogger, runWithAuditContext, type AuditLogger } from '../../sdk/index.ts';
+import { isAuditError } from '@otel-audit/core';
+import { createAuditLogger, runWithAuditContext, type AuditLogger } from '@otel-audit/sdk';
 import { type TestOutboxDb, createTestOutboxDb } from './helpers/postgres.ts';
 
 let db: TestOutboxDb;

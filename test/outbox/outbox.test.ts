@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAuditError } from '../../common/errors.ts';
+import { isAuditError } from '@otel-audit/core';
 import {
   applyOutboxMigrations,
   completeAuditEvent,
@@ -12,8 +12,8 @@ import {
   outboxMigrations,
   recordInTransaction,
   renderOutboxDdl,
-} from '../../sdk/outbox/index.ts';
-import { uuidv7 } from '../../sdk/uuid-v7.ts';
+} from '@otel-audit/sdk/outbox';
+import { uuidv7 } from '@otel-audit/sdk';
 import { type TestOutboxDb, createTestOutboxDb, sampleEvent } from './helpers/postgres.ts';
 
 let db: TestOutboxDb;

@@ -4,7 +4,7 @@
  * a receiver outage, partial success, poison records and retention.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createOutboxRelay, recordInTransaction, type OutboxRelay, type OutboxRelayConfigInput } from '../../sdk/outbox/index.ts';
+import { createOutboxRelay, recordInTransaction, type OutboxRelay, type OutboxRelayConfigInput } from '@otel-audit/sdk/outbox';
 import { startOtlpEndpoint } from '../sdk/helpers/otlp-endpoint.ts';
 import { startTestOtlpEndpoint, type TestOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { POSTGRES_URL, type TestOutboxDb, createTestOutboxDb, sampleEvent } from './helpers/postgres.ts';
@@ -48,7 +48,7 @@ function relay(config: Partial<OutboxRelayConfigInput> = {}): OutboxRelay {
     // Long enough that a slow answer on a loaded machine is not taken for a failure (which would
     // re-send acknowledged records and break the exactly-once counts below).
     exportTimeoutMillis: 10_000,
-    backoff: { initialMillis: 20, maxMillis: 200 },
+    backoff: { initialIntervalMillis: 20, maxIntervalMillis: 200 },
     ...config,
   });
   relays.push(r);

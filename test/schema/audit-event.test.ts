@@ -8,7 +8,7 @@ import {
   validateAuditEvent,
   type AuditEvent,
   type LogRecordView,
-} from '../../schema/index.ts';
+} from '@otel-audit/schema';
 
 const base: AuditEvent = {
   eventId: '01936f6e-8a8b-7c3d-9e4f-0123456789ab',

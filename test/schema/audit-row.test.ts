@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { computeEntryHash, GENESIS_HASH } from '../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
-import { auditRowToEvent, dateTime64ToNanos, nanosToDateTime64, walEntryToAuditRow } from '../../schema/audit-row.ts';
-import { validateAuditEvent, type AuditEvent } from '../../schema/index.ts';
+import { auditRowToEvent, dateTime64ToNanos, nanosToDateTime64, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import { validateAuditEvent, type AuditEvent } from '@otel-audit/schema';
 
 function entry(event: AuditEvent): WalEventEntry {
   const valid = validateAuditEvent(event);

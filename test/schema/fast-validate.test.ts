@@ -19,9 +19,9 @@ import {
   validateAuditEvent,
   type AuditEvent,
   type ValidationResult,
-} from '../../schema/audit-event.ts';
-import { ZOD_DATETIME_OFFSET, ZOD_IPV4, checkAuditEvent, type FastVerdict } from '../../schema/fast-validate.ts';
-import { auditEventToLogRecord, logRecordToAuditEvent, type LogRecordView } from '../../schema/otlp-mapping.ts';
+} from '@otel-audit/schema/audit-event';
+import { ZOD_DATETIME_OFFSET, ZOD_IPV4, checkAuditEvent, type FastVerdict } from '@otel-audit/schema/fast-validate';
+import { auditEventToLogRecord, logRecordToAuditEvent, type LogRecordView } from '@otel-audit/schema';
 import { referenceLogRecordToAuditEvent, referenceUnixNanosToIso, referenceValidateAuditEvent } from './reference.ts';
 
 const L = AUDIT_EVENT_LIMITS;

@@ -7,16 +7,16 @@
  * the schema 1.1 rules (any RFC 9562 id, `message` / `bodyValue` / `eventIdDerived`, the version
  * label, lenient attribute types, derived ids and default tenant), written the obvious way.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import {
   AuditEventSchema,
   invalidEventError,
   type AuditEvent,
   type JsonValue,
   type ValidationResult,
-} from '../../schema/audit-event.ts';
-import { deriveEventId } from '../../schema/event-id.ts';
-import { AUDIT_ATTR, type LogRecordView } from '../../schema/otlp-mapping.ts';
+} from '@otel-audit/schema';
+import { deriveEventId } from '@otel-audit/schema';
+import { AUDIT_ATTR, type LogRecordView } from '@otel-audit/schema';
 
 /** Render Unix nanoseconds as RFC 3339 UTC with 3, 6 or 9 fraction digits (the original code). */
 export function referenceUnixNanosToIso(nanos: bigint): string {

@@ -9,9 +9,9 @@ import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import { canonicalEventJson, computeEntryHash, GENESIS_HASH } from '../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
-import { auditRowToEvent, walEntryToAuditRow } from '../../schema/audit-row.ts';
-import { DERIVED_EVENT_ID_DOMAIN, canonicalWithDerivedId, deriveEventId, withoutEventId } from '../../schema/event-id.ts';
-import { auditEventToLogRecord, logRecordToAuditEvent, validateAuditEvent, type AuditEvent, type LogRecordView } from '../../schema/index.ts';
+import { auditRowToEvent, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import { DERIVED_EVENT_ID_DOMAIN, canonicalWithDerivedId, deriveEventId, withoutEventId } from '@otel-audit/schema/event-id';
+import { auditEventToLogRecord, logRecordToAuditEvent, validateAuditEvent, type AuditEvent, type LogRecordView } from '@otel-audit/schema';
 
 function toView(event: AuditEvent, attributes: Record<string, unknown> = {}): LogRecordView {
   const r = auditEventToLogRecord(event);

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuditError } from '../../common/errors.ts';
-import { createAuditLogger, type AuditLogger, type RejectedReport } from '../../sdk/index.ts';
+import type { AuditError } from '@otel-audit/core';
+import { createAuditLogger, type AuditLogger, type RejectedReport } from '@otel-audit/sdk';
 import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { sampleEvent, tempDir, until } from './helpers/util.ts';
 

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuditError } from '../../common/errors.ts';
-import { openFileSpool } from '../../sdk/spool/file-spool.ts';
-import type { Spool } from '../../sdk/spool/types.ts';
+import type { AuditError } from '@otel-audit/core';
+import { openFileSpool } from '@otel-audit/sdk/spool/file-spool';
+import type { Spool } from '@otel-audit/sdk/spool/types';
 import { tempDir } from './helpers/util.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -3,8 +3,8 @@ import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../../schema/index.ts';
-import { createAuditLogger, expressAuditMiddleware, fastifyAuditPlugin, type AuditLogger } from '../../sdk/index.ts';
+import type { AuditEvent } from '@otel-audit/schema';
+import { createAuditLogger, expressAuditMiddleware, fastifyAuditPlugin, type AuditLogger } from '@otel-audit/sdk';
 import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { tempDir } from './helpers/util.ts';
 

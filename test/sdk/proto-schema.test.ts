@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { ActorSchema, AuditEventSchema, TargetSchema, TenantSchema } from '../../schema/index.ts';
+import { ActorSchema, AuditEventSchema, TargetSchema, TenantSchema } from '@otel-audit/schema';
 
 const PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto/otel_audit/v1/audit_event.proto');
 const JSON_TEXT_FIELDS: Record<string, string> = { details: 'detailsJson', changes: 'changes', bodyValue: 'bodyValueJson' };

@@ -4,7 +4,7 @@
  * when it uses the field, so other events stay 1.0.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { sampleEvent, tempDir } from './helpers/util.ts';
 

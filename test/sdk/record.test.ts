@@ -1,6 +1,6 @@
 import { context, trace } from '@opentelemetry/api';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIT_EVENT_LIMITS } from '../../schema/index.ts';
+import { AUDIT_EVENT_LIMITS } from '@otel-audit/schema';
 import {
   createAuditLogger,
   getAuditContext,
@@ -9,7 +9,7 @@ import {
   uuidv7,
   type AuditLogger,
   type AuditLoggerOptions,
-} from '../../sdk/index.ts';
+} from '@otel-audit/sdk';
 import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { installContextManager, sampleEvent, tempDir } from './helpers/util.ts';
 
@@ -171,6 +171,9 @@ describe('options', () => {
     [{ exporter: { timeout: 5 } }, 'exporter.timeout'],
     [{ onError: 'log' }, 'onError'],
     [{ minBackoffMillis: 100, maxBackoffMillis: 10 }, 'maxBackoffMillis'],
+    [{ backoff: { initialIntervalMillis: 100, maxIntervalMillis: 10 } }, 'backoff.maxIntervalMillis'],
+    [{ backoff: { jitter: 2 } }, 'backoff.jitter'],
+    [{ backoff: { initialIntervalMillis: 5 }, minBackoffMillis: 5 }, 'minBackoffMillis'],
   ])('rejects %j naming %s', (options, key) => {
     expect(() => createAuditLogger(options as never)).toThrowError(expect.objectContaining({ code: 'AUDIT_ERR_INVALID_CONFIG', path: key }));
   });

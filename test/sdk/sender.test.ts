@@ -2,23 +2,30 @@ import { ExportResultCode } from '@opentelemetry/core';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { OTLPExporterError } from '@opentelemetry/otlp-exporter-base';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { backoffDelayMillis } from '../../sdk/backoff.ts';
-import { Sender } from '../../sdk/sender.ts';
-import { createMemorySpool } from '../../sdk/spool/memory-spool.ts';
+import { backoffDelayMillis } from '@otel-audit/core';
+import { parseAuditLoggerOptions } from '@otel-audit/sdk';
+import { Sender } from '@otel-audit/sdk/sender';
+import { createMemorySpool } from '@otel-audit/sdk/spool/memory-spool';
 
 afterEach(() => {
   vi.useRealTimers();
 });
 
 describe('backoff', () => {
-  const settings = { minBackoffMillis: 100, maxBackoffMillis: 1000 };
+  // The SDK's defaults of the shared policy: doubling, equal jitter.
+  const settings = { initialIntervalMillis: 100, maxIntervalMillis: 1000, multiplier: 2, jitter: 0.5 };
   it('doubles the cap per attempt up to the maximum, with the delay in [cap/2, cap]', () => {
-    expect([0, 1, 2, 3, 4, 10].map((a) => backoffDelayMillis(a, settings, undefined, () => 0))).toEqual([50, 100, 200, 400, 500, 500]);
-    expect([0, 1, 2, 3, 4].map((a) => backoffDelayMillis(a, settings, undefined, () => 0.999999))).toEqual([100, 200, 400, 800, 1000]);
+    expect([0, 1, 2, 3, 4, 10].map((a) => backoffDelayMillis(settings, a, { random: () => 0 }))).toEqual([50, 100, 200, 400, 500, 500]);
+    expect([0, 1, 2, 3, 4].map((a) => backoffDelayMillis(settings, a, { random: () => 0.999999 }))).toEqual([99, 199, 399, 799, 999]);
+  });
+  it('options: one backoff vocabulary, the old keys accepted as aliases', () => {
+    expect(parseAuditLoggerOptions({}, {}).backoff).toEqual({ initialIntervalMillis: 1000, maxIntervalMillis: 30_000, multiplier: 2, jitter: 0.5 });
+    expect(parseAuditLoggerOptions({ minBackoffMillis: 10, maxBackoffMillis: 50 }, {}).backoff).toEqual({ initialIntervalMillis: 10, maxIntervalMillis: 50, multiplier: 2, jitter: 0.5 });
+    expect(parseAuditLoggerOptions({ backoff: { multiplier: 1.5, jitter: 1 }, maxBackoffMillis: 5000 }, {}).backoff).toEqual({ initialIntervalMillis: 1000, maxIntervalMillis: 5000, multiplier: 1.5, jitter: 1 });
   });
   it("uses the receiver's Retry-After instead, bounded at 5 minutes", () => {
-    expect(backoffDelayMillis(7, settings, 2500, () => 0.5)).toBe(2500);
-    expect(backoffDelayMillis(0, settings, 3_600_000)).toBe(300_000);
+    expect(backoffDelayMillis(settings, 7, { retryAfterMillis: 2500, random: () => 0.5 })).toBe(2500);
+    expect(backoffDelayMillis(settings, 0, { retryAfterMillis: 3_600_000 })).toBe(300_000);
   });
 });
 
@@ -46,8 +53,7 @@ describe('sender retry schedule (fake timers)', () => {
       maxExportBatchSize: 10,
       exportDelayMillis: 0,
       exportTimeoutMillis: 60_000,
-      minBackoffMillis: 100,
-      maxBackoffMillis: 10_000,
+      backoff: { initialIntervalMillis: 100, maxIntervalMillis: 10_000, multiplier: 2, jitter: 0.5 },
       random: () => 0,
       onError: (e) => errors.push(`${e.code} ${e.message}`),
       onRejected: () => undefined,
@@ -81,7 +87,7 @@ describe('gRPC RetryInfo', () => {
   it('reads google.rpc.RetryInfo from grpc-status-details-bin', async () => {
     const { Metadata } = await import('@grpc/grpc-js');
     const protobuf = (await import('protobufjs')).default;
-    const { grpcRetryDelayMillis, classifyExportError } = await import('../../sdk/otlp-exporter.ts');
+    const { grpcRetryDelayMillis, classifyExportError } = await import('@otel-audit/sdk/otlp-exporter');
     const duration = protobuf.Writer.create().uint32(8).int64(2).uint32(16).int32(500_000_000).finish();
     const retryInfo = protobuf.Writer.create().uint32(10).bytes(duration).finish();
     const any = protobuf.Writer.create().uint32(10).string('type.googleapis.com/google.rpc.RetryInfo').uint32(18).bytes(retryInfo).finish();

@@ -1,7 +1,7 @@
 import { context, trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIT_SCHEMA_URL, OUTCOME_SEVERITY, isoToUnixNanos, type AuditEvent } from '../../schema/index.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { AUDIT_SCHEMA_URL, OUTCOME_SEVERITY, isoToUnixNanos, type AuditEvent } from '@otel-audit/schema';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { installContextManager, tempDir } from './helpers/util.ts';
 

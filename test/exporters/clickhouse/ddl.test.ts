@@ -6,7 +6,7 @@ import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickh
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { AUDIT_EVENTS_COLUMNS, MIGRATIONS, renderClickHouseDdl, SCHEMA_VERSION } from '../../../exporters/clickhouse/ddl.ts';
 import { appliedMigrationVersions } from '../../../exporters/clickhouse/migrations.ts';
-import { AUDIT_ROW_COLUMNS } from '../../../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS } from '@otel-audit/schema/audit-row';
 import { removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 const run = promisify(execFile);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeEntryHash, GENESIS_HASH } from '../../../integrity/chain-hash.ts';
 import type { ExportBatch, WalEventEntry } from '../../../receiver/contracts.ts';
-import { validateAuditEvent, type AuditEvent } from '../../../schema/index.ts';
+import { validateAuditEvent, type AuditEvent } from '@otel-audit/schema';
 
 /** A UUIDv7 for (milliseconds, counter): deterministic so tests can compare ids. */
 export function uuidV7(ms: number, n: number): string {

@@ -17,10 +17,10 @@ import { codecFor, encodeAuditRowsNative, NativeBuffer } from '../../../exporter
 import { buildNative, removeFiles, type NativeChunk } from '../../../exporters/clickhouse/native-build.ts';
 import { insertNative } from '../../../exporters/clickhouse/insert.ts';
 import { applyMigrations } from '../../../exporters/clickhouse/migrations.ts';
-import { AUDIT_ROW_COLUMNS } from '../../../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS } from '@otel-audit/schema/audit-row';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
-import type { AuditEvent } from '../../../schema/audit-event.ts';
-import { walEntryToAuditRow } from '../../../schema/audit-row.ts';
+import type { AuditEvent } from '@otel-audit/schema';
+import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 let handle: ClickHouseHandle;

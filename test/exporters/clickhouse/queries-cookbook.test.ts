@@ -8,7 +8,7 @@ import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickh
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { createQueryService, type QueryService } from '../../../exporters/clickhouse/read-only-query.ts';
-import type { AuditEvent } from '../../../schema/index.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 import { batchOf, makeEntries, removeTempDirs, tempDir } from './fixtures.ts';
 
 interface Recipe {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { computeEntryHash, GENESIS_HASH } from '../../../integrity/chain-hash.ts';
 import type { ExportBatch, WalEventEntry } from '../../../receiver/contracts.ts';
-import { validateAuditEvent } from '../../../schema/index.ts';
+import { validateAuditEvent } from '@otel-audit/schema';
 
 /** Options of {@link makeEntries}. */
 export interface MakeEntriesOptions {

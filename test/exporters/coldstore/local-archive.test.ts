@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAuditError } from '../../../common/errors.ts';
+import { isAuditError } from '@otel-audit/core';
 import {
   createClickHouseReplaySink,
   createColdStoreExporter,
@@ -26,7 +26,7 @@ import {
 } from '../../../exporters/coldstore/index.ts';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
-import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '../../../schema/audit-row.ts';
+import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries } from './fixtures.ts';
 
 /** Encode in the test's own thread: a worker per exporter costs seconds on a loaded machine (one test keeps the worker). */

@@ -17,7 +17,7 @@ import {
 } from '../../../exporters/coldstore/index.ts';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
 import { type AuditPipeline, createAuditPipeline } from '../../../receiver/pipeline/index.ts';
-import { auditRowToEvent, type AuditRow } from '../../../schema/audit-row.ts';
+import { auditRowToEvent, type AuditRow } from '@otel-audit/schema/audit-row';
 import { eventToRecord, makeEvent, request } from '../../receiver/pipeline/fixtures.ts';
 import { S3RVER_CREDENTIALS, startS3, type TestS3 } from './s3-server.ts';
 

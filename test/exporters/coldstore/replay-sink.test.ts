@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditError } from '../../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { createColdStoreExporter, LocalDirectoryStore, replayColdStorage, type ReplaySink } from '../../../exporters/coldstore/index.ts';
 import { batchOf, makeEntries } from './fixtures.ts';
 

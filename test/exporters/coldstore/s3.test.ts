@@ -23,7 +23,7 @@ import {
   type S3BackendConfig,
 } from '../../../exporters/coldstore/index.ts';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
-import { auditRowToEvent, type AuditRow } from '../../../schema/audit-row.ts';
+import { auditRowToEvent, type AuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries } from './fixtures.ts';
 import { S3RVER_CREDENTIALS, startS3, type TestS3 } from './s3-server.ts';
 

@@ -20,8 +20,8 @@ import {
 } from '../../../exporters/coldstore/index.ts';
 import { computeEntryHash, GENESIS_HASH } from '../../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
-import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '../../../schema/audit-row.ts';
-import { logRecordToAuditEvent, validateAuditEvent, type AuditEvent, type LogRecordView } from '../../../schema/index.ts';
+import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import { logRecordToAuditEvent, validateAuditEvent, type AuditEvent, type LogRecordView } from '@otel-audit/schema';
 import { batchOf } from './fixtures.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coldstore-1-1-'));

@@ -18,7 +18,7 @@ import { createColdStoreExporter } from '../../../exporters/coldstore/index.ts';
 import { otelAuditJson, recordFromWalEntry } from '../../../exporters/webhook/index.ts';
 import { computeEntryHash, GENESIS_HASH } from '../../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
-import { isoToUnixNanos } from '../../../schema/index.ts';
+import { isoToUnixNanos } from '@otel-audit/schema';
 import { startReceiverProcess } from '../../e2e/helpers/receiver-process.ts';
 import { batchOf, makeEntries } from '../coldstore/fixtures.ts';
 import { S3RVER_CREDENTIALS, startS3, type TestS3 } from '../coldstore/s3-server.ts';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createOcsfMapper } from '../../../exporters/webhook/index.ts';
 import { createReceiver } from '../../../receiver/index.ts';
-import type { AuditEvent } from '../../../schema/index.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 import { eventually } from '../../e2e/helpers/receiver-process.ts';
 import { parseHec, parseNdjson, startEndpoint } from './helpers/endpoint.ts';
 import { makeEvent, sendEvents } from './helpers/events.ts';

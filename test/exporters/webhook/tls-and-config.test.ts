@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditError } from '../../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { createWebhookExporter, parseRetryAfter } from '../../../exporters/webhook/index.ts';
 import { configFromEnv, mergeConfig } from '../../../receiver/config/load-config.ts';
 import { createReceiver, parseReceiverConfig } from '../../../receiver/index.ts';

@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { applyOutboxMigrations, recordInTransaction } from '../../../sdk/outbox/index.ts';
-import type { AuditEventInput } from '../../../schema/index.ts';
+import { applyOutboxMigrations, recordInTransaction } from '@otel-audit/sdk/outbox';
+import type { AuditEventInput } from '@otel-audit/schema';
 
 /** The test database (trust auth). Override with OTEL_AUDIT_TEST_POSTGRES_URL. */
 export const POSTGRES_URL = process.env.OTEL_AUDIT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

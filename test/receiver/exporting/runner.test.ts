@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AuditError } from '../../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult } from '../../../receiver/contracts.ts';
 import { ExporterRunner, backoffDelay } from '../../../receiver/exporting/index.ts';
 import { Wal } from '../../../receiver/wal/wal.ts';

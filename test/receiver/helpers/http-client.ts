@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import protobuf from 'protobufjs';
-import { loadOtlpLogsRoot } from '../../../receiver/otlp/protobufjs-decoder.ts';
+import { loadOtlpLogsRoot } from './protobufjs-decoder.ts';
 
 /** A complete HTTP response. */
 export interface RawResponse {

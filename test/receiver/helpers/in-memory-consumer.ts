@@ -3,9 +3,9 @@
  * with its context and answers as told (success with optional partial success, retryable, failure,
  * or a thrown error to simulate a pipeline bug). No dependency on the pipeline being built elsewhere.
  */
-import { AuditError } from '../../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../../../receiver/contracts.ts';
-import type { LogRecordView } from '../../../schema/otlp-mapping.ts';
+import type { LogRecordView } from '@otel-audit/schema';
 
 /** How the consumer answers the next requests. */
 export type ConsumerMode =

@@ -3,7 +3,7 @@
  * binary protobuf (through protobufjs and the project's .proto files) and as OTLP/JSON.
  */
 import protobuf from 'protobufjs';
-import { EXPORT_LOGS_REQUEST_TYPE, loadOtlpLogsRoot } from '../../../receiver/otlp/protobufjs-decoder.ts';
+import { EXPORT_LOGS_REQUEST_TYPE, loadOtlpLogsRoot } from './protobufjs-decoder.ts';
 
 let requestType: protobuf.Type | undefined;
 

@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import type { LogsConsumer } from '../../../receiver/contracts.ts';
 import { createAuditPipeline } from '../../../receiver/pipeline/index.ts';
-import type { AuditEvent } from '../../../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 import { eventToRecord, makeEvent, request } from './fixtures.ts';
 
 /** Drive `consumer` with concurrent requests forever, calling `onAck(ids)` after each success. */

@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditExporter, ExportBatch, ExportResult, IngestResult, WalEventEntry } from '../../../receiver/contracts.ts';
 import { createAuditPipeline, renderPrometheusMetrics, type AuditPipeline, type PipelineConfigInput, type PipelineHooks } from '../../../receiver/pipeline/index.ts';
-import { isAuditError } from '../../../common/errors.ts';
+import { isAuditError } from '@otel-audit/core';
 import { readRunSummary } from '../../../receiver/wal/dedupe-run.ts';
 import { wordsToUuid } from '../../../receiver/wal/format.ts';
-import type { AuditEvent } from '../../../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 import { eventToRecord, makeEvent, request } from './fixtures.ts';
 
 let dir: string;

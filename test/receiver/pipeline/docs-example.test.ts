@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { expect, it } from 'vitest';
 import { GENESIS_HASH, computeEntryHash } from '../../../integrity/chain-hash.ts';
 import { createAuditPipeline } from '../../../receiver/pipeline/index.ts';
-import type { AuditEvent } from '../../../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 import { checkWal, eventToRecord, request } from './fixtures.ts';
 
 // The worked example of docs/integrity.md, "Hash chain: how the receiver sequences and normalizes".

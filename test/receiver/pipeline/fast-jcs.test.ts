@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isAuditError } from '../../../common/errors.ts';
+import { isAuditError } from '@otel-audit/core';
 import { canonicalEventJson } from '../../../integrity/chain-hash.ts';
 import { fastCanonicalEventJson } from '../../../receiver/pipeline/fast-jcs.ts';
-import type { AuditEvent } from '../../../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 import { makeEvent } from './fixtures.ts';
 
 const tricky: unknown[] = [

@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { GENESIS_HASH, computeEntryHash, parseChainVersion } from '../../../integrity/chain-hash.ts';
 import { readWalEntries } from '../../../receiver/wal/read-entries.ts';
 import type { DecodedLogs, WalEntry, WalEventEntry } from '../../../receiver/contracts.ts';
-import type { AuditEvent } from '../../../schema/audit-event.ts';
-import { auditEventToLogRecord, type LogRecordView } from '../../../schema/otlp-mapping.ts';
+import type { AuditEvent } from '@otel-audit/schema';
+import { auditEventToLogRecord, type LogRecordView } from '@otel-audit/schema';
 
 /** A UUIDv7 (time-ordered) for tests. */
 export function uuidv7(nowMs = Date.now()): string {

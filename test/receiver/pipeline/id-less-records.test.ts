@@ -8,12 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isAuditError } from '../../../common/errors.ts';
+import { isAuditError } from '@otel-audit/core';
 import type { IngestResult } from '../../../receiver/contracts.ts';
 import { readDeadLetters } from '../../../receiver/dead-letter/index.ts';
 import { createAuditPipeline, parsePipelineConfig, type AuditPipeline, type PipelineConfigInput } from '../../../receiver/pipeline/index.ts';
-import { deriveEventId } from '../../../schema/event-id.ts';
-import type { LogRecordView } from '../../../schema/otlp-mapping.ts';
+import { deriveEventId } from '@otel-audit/schema';
+import type { LogRecordView } from '@otel-audit/schema';
 import { checkWal, request } from './fixtures.ts';
 
 let dir: string;

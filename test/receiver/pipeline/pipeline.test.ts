@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditError, isAuditError } from '../../../common/errors.ts';
+import { AuditError, isAuditError } from '@otel-audit/core';
 import { GENESIS_HASH } from '../../../integrity/chain-hash.ts';
 import type { CheckpointRecord } from '../../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult, IngestResult, WalEventEntry } from '../../../receiver/contracts.ts';

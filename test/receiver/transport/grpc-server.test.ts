@@ -1,7 +1,7 @@
 import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAuditError } from '../../../common/errors.ts';
+import { isAuditError } from '@otel-audit/core';
 import { hashToken } from '../../../receiver/auth/index.ts';
 import { type GrpcServer, type GrpcServerConfigInput, LOGS_EXPORT_METHOD_PATH, createGrpcServer, parseGrpcServerConfig } from '../../../receiver/grpc/index.ts';
 import type { IngestObserver, IngestRequestEvent } from '../../../receiver/otlp/index.ts';

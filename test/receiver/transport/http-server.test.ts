@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAuditError } from '../../../common/errors.ts';
+import { isAuditError } from '@otel-audit/core';
 import { hashToken } from '../../../receiver/auth/index.ts';
 import { type HttpServer, type HttpServerConfigInput, createHttpServer, parseHttpServerConfig, sendJson } from '../../../receiver/http/index.ts';
 import type { IngestObserver, IngestRequestEvent } from '../../../receiver/otlp/index.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeLogsProtobuf } from '../../../receiver/otlp/protobuf-decoder.ts';
-import { createProtobufjsLogsDecoder } from '../../../receiver/otlp/protobufjs-decoder.ts';
+import { createProtobufjsLogsDecoder } from '../helpers/protobufjs-decoder.ts';
 import { SPAN_ID, TRACE_ID, auditRequestObject, encodeRequest } from '../helpers/otlp-fixtures.ts';
 
 function varint(n: number): Buffer {

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isAuditError } from '../../../common/errors.ts';
+import { isAuditError } from '@otel-audit/core';
 import { RUN_KIND_FULL, RUN_KIND_V7, RunPageCache, RunWriter, compareIds, readRunSummary, runContains } from '../../../receiver/wal/dedupe-run.ts';
 import { DedupeWindow } from '../../../receiver/wal/dedupe-window.ts';
 import { encodeDedupeChunk } from '../../../receiver/wal/dedupe-index.ts';

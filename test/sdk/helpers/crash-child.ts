@@ -6,7 +6,7 @@
  *     "flushed <status> <pendingRecords>" and exit.
  *   no-shutdown <spoolDir> <endpoint>: record one event and return without shutdown().
  */
-import { createAuditLogger } from '../../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 
 const [mode, spoolDir, endpoint] = process.argv.slice(2);
 const audit = createAuditLogger({

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
-import { logRecordToAuditEvent, type AuditEvent, type LogRecordView } from '../../../schema/index.ts';
+import { logRecordToAuditEvent, type AuditEvent, type LogRecordView } from '@otel-audit/schema';
 
 const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../proto');
 

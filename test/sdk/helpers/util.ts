@@ -4,7 +4,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { AuditEventInput } from '../../../schema/index.ts';
+import type { AuditEventInput } from '@otel-audit/schema';
 
 /** A fresh temporary directory (removed by the returned cleanup). */
 export function tempDir(prefix = 'otel-audit-sdk-'): { dir: string; cleanup: () => void } {

@@ -2,8 +2,8 @@
  * Audit events for the webhook tests, and sending them to a receiver as a real OTLP/HTTP JSON
  * request (the wire format any OTel exporter produces), answered only once they are fsync'd.
  */
-import { auditEventToLogRecord, validateAuditEvent, type AuditEvent, type AuditEventInput } from '../../../../schema/index.ts';
-import { uuidv7 } from '../../../../sdk/index.ts';
+import { auditEventToLogRecord, validateAuditEvent, type AuditEvent, type AuditEventInput } from '@otel-audit/schema';
+import { uuidv7 } from '@otel-audit/sdk';
 
 /** A validated event from partial input (id, version and time filled in). */
 export function makeEvent(input: Partial<AuditEventInput> & Pick<AuditEventInput, 'action'>): AuditEvent {

@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ChainEntryInput } from './verify-chain.ts';
+import type { ChainEntryInput } from '../../../integrity/verify-chain.ts';
 
 /** Options of {@link withParallelEntryHashes}. */
 export interface ParallelHashOptions {

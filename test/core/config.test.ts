@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { parseConfig } from '../../common/config.ts';
-import { isAuditError } from '../../common/errors.ts';
+import { parseConfig } from '@otel-audit/core';
+import { isAuditError } from '@otel-audit/core';
 import { configFromEnv, mergeConfig } from '../../receiver/config/load-config.ts';
 
 describe('config parsing', () => {

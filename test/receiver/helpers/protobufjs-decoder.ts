@@ -7,12 +7,12 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import type { DecodedLogs, ScopeView } from '../contracts.ts';
-import type { LogRecordView } from '../../schema/otlp-mapping.ts';
-import { type DecodeResult, DecodeFailure, decodeFailureResult } from './decode-result.ts';
+import type { DecodedLogs, ScopeView } from '../../../receiver/contracts.ts';
+import type { LogRecordView } from '@otel-audit/schema';
+import { type DecodeResult, DecodeFailure, decodeFailureResult } from '../../../receiver/otlp/decode-result.ts';
 
 /** Directory holding `opentelemetry/proto/...` (the repository's `proto/`). */
-export const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
+export const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));
 
 /** Fully-qualified name of the request message. */
 export const EXPORT_LOGS_REQUEST_TYPE = 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest';

@@ -1,12 +1,12 @@
 /**
- * Worker thread of {@link withParallelEntryHashes} (integrity/parallel-hash.ts): receives a JSON
+ * Worker thread of {@link withParallelEntryHashes} (test/integrity/helpers/parallel-hash.ts): receives a JSON
  * batch `[[prevHashHex, event, chainVersion], …]` and answers with the recomputed entry hashes, in order, or
  * `null` for an entry that cannot be hashed (the verifier then hashes it itself and reports it).
  */
 import { parentPort } from 'node:worker_threads';
-import { parseChainVersion } from './chain-hash.ts';
-import { fastEntryHash } from './entry-hash.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
+import { parseChainVersion } from '../../../integrity/chain-hash.ts';
+import { fastEntryHash } from '../../../integrity/entry-hash.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 
 parentPort?.on('message', (message: { id: number; batch: string }) => {
   const items = JSON.parse(message.batch) as Array<[string, AuditEvent, unknown]>;
