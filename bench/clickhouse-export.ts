@@ -17,7 +17,7 @@ import { insertNative } from '../exporters/clickhouse/insert.ts';
 import { applyMigrations } from '../exporters/clickhouse/migrations.ts';
 import { encodeAuditRowsNative } from '../exporters/clickhouse/native-format.ts';
 import type { WalEventEntry } from '../receiver/contracts.ts';
-import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '../schema/audit-row.ts';
+import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries, tempDir } from '../test/exporters/clickhouse/fixtures.ts';
 
 /** Options of {@link run}. */

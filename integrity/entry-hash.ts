@@ -10,7 +10,7 @@
  */
 import { hash as oneShotHash } from 'node:crypto';
 import { CURRENT_CHAIN_VERSION, type ChainVersion, computeEntryHash, linkHashV2 } from './chain-hash.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;

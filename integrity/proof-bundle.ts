@@ -10,8 +10,8 @@
  * 2`), so a verifier that predates format 2 answers "unsupported version" instead of "modified".
  * {@link verifyProofBundle} never throws for bad input: it returns every problem it finds.
  */
-import { AuditError } from '../common/errors.ts';
-import type { AuditEvent } from '../schema/audit-event.ts';
+import { AuditError } from '@otel-audit/core';
+import type { AuditEvent } from '@otel-audit/schema';
 import { type ChainVersion, computeEntryHash, parseChainVersion } from './chain-hash.ts';
 import { checkpointOrigin, openCheckpoint } from './checkpoint.ts';
 import type { CheckpointRecord } from './checkpointer.ts';

@@ -17,7 +17,7 @@
  * - checkpoint problems: `bad-signature`, `unknown-key`, `malformed-checkpoint`, `origin-mismatch`,
  *   `inconsistent-checkpoint`, `missing-checkpoint`.
  */
-import type { AuditEvent } from '../schema/audit-event.ts';
+import type { AuditEvent } from '@otel-audit/schema';
 import { GENESIS_HASH, parseChainVersion } from './chain-hash.ts';
 import { checkpointOrigin } from './checkpoint.ts';
 import { type CheckpointRecord, verifyCheckpointRecord } from './checkpointer.ts';

@@ -18,7 +18,7 @@
  */
 import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { AuditEvent } from './audit-event.ts';
 
 /** Prefix of the hashed input: separates derived ids from every other SHA-256 of an event (the chain hash). */

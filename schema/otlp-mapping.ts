@@ -24,7 +24,7 @@ import {
   unixNanosToIso,
   validateAuditEventWithZod,
 } from './audit-event.ts';
-import { AuditError } from '../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { PLACEHOLDER_EVENT_ID, canonicalJson, deriveEventIdFromCanonical, withoutEventId } from './event-id.ts';
 import { fastValidateOwnedAuditEvent } from './fast-validate.ts';
 

@@ -5,7 +5,7 @@
  * Validation is the caller's next step (`validateAuditEvent`), so an invalid input stays invalid.
  */
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
-import { BASELINE_SCHEMA_VERSION, type AuditEventInput } from '../schema/index.ts';
+import { BASELINE_SCHEMA_VERSION, type AuditEventInput } from '@otel-audit/schema';
 import { getAuditContext } from './context.ts';
 import { uuidv7 } from './uuid-v7.ts';
 

@@ -16,9 +16,9 @@ import { createWriteStream, readFileSync, renameSync, rmSync, type WriteStream }
 import { join, resolve } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { parse as parseYaml } from 'yaml';
-import { AuditError } from '../../common/errors.ts';
-import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '../../schema/audit-row.ts';
-import { isoToUnixNanos } from '../../schema/audit-event.ts';
+import { AuditError } from '@otel-audit/core';
+import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '@otel-audit/schema/audit-row';
+import { isoToUnixNanos } from '@otel-audit/schema';
 import type { ObjectStore } from '../../exporters/coldstore/index.ts';
 import { createOcsfMapper, otelAuditJson, parseOcsfOptions, recordFromRow, type AuditRecord } from '../../exporters/webhook/index.ts';
 import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';

@@ -4,7 +4,7 @@
  * readable table on a terminal; `--format json|csv|tsv|table` to choose.
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { IDENTIFIER } from '../../exporters/clickhouse/config.ts';
 import { clickHouseCode } from '../../exporters/clickhouse/errors.ts';
 import { clickHouseMessage } from '../../exporters/clickhouse/read-only-query.ts';

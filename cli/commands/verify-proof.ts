@@ -5,7 +5,7 @@
  * Exit 0 when it verifies, 1 with the precise problems, 2 for bad arguments or unreadable input.
  */
 import { readFile } from 'node:fs/promises';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { verifyProofBundle } from '../../integrity/proof-bundle.ts';
 import type { StoreLocationOptions } from '../integrity/open-store.ts';
 import { resolveVerifierKeys } from './verify.ts';

@@ -7,7 +7,7 @@
  *
  * Exit 0 intact, 1 with every problem named (chain, seq or object, kind), 2 bad arguments.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { dataDirKeysDir, dataDirVerifierKeyFiles, loadVerifierKeys } from '../../integrity/keys.ts';
 import { VERIFIER_KEY_PATH } from '../../receiver/endpoint-file.ts';
 import type { VerifierSet } from '../../integrity/note.ts';

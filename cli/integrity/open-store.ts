@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import { createColdStore, LocalDirectoryStore, parseColdStoreConfig, S3ObjectStore } from '../../exporters/coldstore/index.ts';
 import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReceiver } from '../../receiver/index.ts';
-import { createAuditLogger } from '../../sdk/index.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
 
 const n = Number(process.argv[2] ?? 20_000);
 const dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-bench-export-'));

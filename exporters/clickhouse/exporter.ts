@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult, WalCheckpointEntry, WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
 import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';

@@ -22,7 +22,7 @@
  * harmless because every statement otel-audit itself sends names its database explicitly.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { AuditError, type OperationResult } from '../../common/errors.ts';
+import { AuditError, type OperationResult } from '@otel-audit/core';
 import { IDENTIFIER } from './config.ts';
 import { clickHouseCode } from './errors.ts';
 

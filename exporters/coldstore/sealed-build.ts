@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { encodeAuditRowsNative } from '../clickhouse/native-format.ts';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
-import { type AuditRow, walEntryToAuditRow } from '../../schema/audit-row.ts';
+import { type AuditRow, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { type BuiltColdObject, type ColdObjectMetadata, assembleColdObject, buildColdObject, metadataFromKeyValues, metadataOfRows, metadataToKeyValues } from './object-format.ts';
 import { appendKeyValueMetadata } from './parquet-footer.ts';
 import { readParquetFooter } from './parquet-codec.ts';

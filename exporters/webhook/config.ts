@@ -8,7 +8,7 @@
  * certificate stops the receiver at start with `AUDIT_ERR_INVALID_CONFIG` naming the key.
  */
 import { z } from 'zod';
-import { parseConfig } from '../../common/config.ts';
+import { parseConfig } from '@otel-audit/core';
 
 /** Names of the other exporters: a webhook may not take their cursor. */
 export const RESERVED_EXPORTER_NAMES: ReadonlySet<string> = new Set(['clickhouse', 'coldstore']);

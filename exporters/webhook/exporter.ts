@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult, WalEventEntry } from '../../receiver/contracts.ts';
 import { parseWebhookConfig, type WebhookConfig, type WebhookConfigInput } from './config.ts';
 import { chunkBodies, createRecordFormatter, type RecordFormatter } from './formats.ts';

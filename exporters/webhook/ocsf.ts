@@ -13,8 +13,8 @@
  * with `product` and `version`) and the class's required object (`user`, `entity`, `group`, `api` +
  * `actor`). What has no OCSF attribute (chain position, details, changes) goes to `unmapped.otel_audit`.
  */
-import { AuditError } from '../../common/errors.ts';
-import type { AuditActor, AuditEvent, AuditTarget } from '../../schema/audit-event.ts';
+import { AuditError } from '@otel-audit/core';
+import type { AuditActor, AuditEvent, AuditTarget } from '@otel-audit/schema';
 import { OCSF_CLASS_UIDS, parseOcsfOptions, type OcsfClassUid, type OcsfOptions, type OcsfOptionsInput, type OcsfOverride } from './config.ts';
 import type { AuditRecord } from './record.ts';
 

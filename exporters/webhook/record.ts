@@ -5,8 +5,8 @@
  * the same way whether it comes from the WAL, ClickHouse or the archive.
  */
 import type { WalEventEntry } from '../../receiver/contracts.ts';
-import { auditRowToEvent, dateTime64ToNanos, type AuditRow } from '../../schema/audit-row.ts';
-import { unixNanosToIso, type AuditEvent } from '../../schema/audit-event.ts';
+import { auditRowToEvent, dateTime64ToNanos, type AuditRow } from '@otel-audit/schema/audit-row';
+import { unixNanosToIso, type AuditEvent } from '@otel-audit/schema';
 
 /** One audit event with its chain position (docs/webhook.md, "Formats"). */
 export interface AuditRecord {
