@@ -7,8 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { AuditError } from '@otel-audit/core';
 import { verifyProofBundle } from '../../integrity/proof-bundle.ts';
-import type { StoreLocationOptions } from '../integrity/open-store.ts';
-import { resolveVerifierKeys } from './verify.ts';
+import { type KeyLocationOptions, resolveVerifierKeys } from '../integrity/verifier-keys.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
@@ -53,7 +52,7 @@ export const command: Command = {
     if (!parsed) return 0;
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `expected exactly one proof file\n${USAGE}`);
-    const location: StoreLocationOptions = {
+    const location: KeyLocationOptions = {
       ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
       ...(values.config !== undefined ? { config: values.config } : {}),
       ...(values.url !== undefined ? { url: values.url } : {}),

@@ -7,15 +7,15 @@
  *
  * Exit 0 intact, 1 with every problem named (chain, seq or object, kind), 2 bad arguments.
  */
-import { AuditError } from '@otel-audit/core';
-import { dataDirKeysDir, dataDirVerifierKeyFiles, loadVerifierKeys } from '../../integrity/keys.ts';
-import { VERIFIER_KEY_PATH } from '../../receiver/endpoint-file.ts';
-import type { VerifierSet } from '../../integrity/note.ts';
-import { type StoreLocationOptions, loadIntegrityConfig, openStoreView, runningReceiver, STORE_LOCATION_FLAGS } from '../integrity/open-store.ts';
+import { AuditError } from '../../common/errors.ts';
+import { type StoreLocationOptions, openStoreView, STORE_LOCATION_FLAGS } from '../integrity/open-store.ts';
+import { resolveVerifierKeys } from '../integrity/verifier-keys.ts';
 import type { StoreSource } from '../integrity/stores.ts';
 import { type CompareReport, type VerifyProblem, type VerifyStoreReport, compareStores, verifyStore } from '../integrity/verify-store.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
+
+export { resolveVerifierKeys };
 
 const USAGE = `usage: otel-audit verify --source wal|clickhouse|archive [options]
        otel-audit verify --compare clickhouse,archive [options]
@@ -55,73 +55,6 @@ function parseTime(name: string, v: string | undefined): Date | undefined {
 function parseSource(name: string, v: string): StoreSource {
   if (v === 'wal' || v === 'clickhouse' || v === 'archive') return v;
   throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--${name}: "${v}" is not one of wal, clickhouse, archive`);
-}
-
-/**
- * The trusted keys, first found of:
- * 1. `--public-key` values (pinned by the caller: proves authenticity);
- * 2. the configured key: `integrity.signingKeyFile`'s `.pub` and `integrity.verifierKeyFiles`;
- * 3. the `.pub` files in `<dataDir>/keys` (the key the receiver created itself);
- * 4. the running receiver's `GET /v1/audit/verifier-key` (`--url`, else `<dataDir>/receiver.json`).
- * A key found by 3 or 4 comes from the same place as the data it checks, so `onNote` gets one line
- * saying so: it proves consistency, not authenticity against whoever controls the receiver.
- * A bad key is an argument error; no key anywhere is one too.
- */
-export async function resolveVerifierKeys(
-  specs: string[],
-  location: StoreLocationOptions,
-  onNote: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
-): Promise<VerifierSet> {
-  let list = specs;
-  let found: string | undefined;
-  if (list.length === 0) {
-    const { config, dataDir } = loadIntegrityConfig(location);
-    const integrity = (config.integrity ?? {}) as { signingKeyFile?: string; verifierKeyFiles?: string[] };
-    list = [...(integrity.signingKeyFile ? [integrity.signingKeyFile.replace(/\.key$/, '.pub')] : []), ...(integrity.verifierKeyFiles ?? [])];
-    if (list.length === 0) {
-      list = await dataDirVerifierKeyFiles(dataDir);
-      if (list.length > 0) found = `${dataDirKeysDir(dataDir)}`;
-    }
-    if (list.length === 0) {
-      const origin = location.url !== undefined ? new URL(location.url).origin : runningReceiver(dataDir)?.http;
-      if (origin !== undefined) {
-        const key = await fetchVerifierKey(origin);
-        list = [key];
-        found = `the receiver at ${origin}`;
-      }
-    }
-    if (list.length === 0) {
-      throw new AuditError(
-        'AUDIT_ERR_INVALID_ARGUMENT',
-        `--public-key is required: no verifier key in ${dataDirKeysDir(dataDir)} and no running receiver to ask (give the key printed at receiver start or by otel-audit keys generate, or its .pub file)`,
-      );
-    }
-  }
-  let keys: VerifierSet;
-  try {
-    keys = await loadVerifierKeys(list);
-  } catch (err) {
-    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--public-key: ${(err as Error).message}`, { cause: err });
-  }
-  if (found !== undefined) {
-    onNote(
-      `note: verifier key ${keys.verifiers.map((v) => v.verifierKey).join(', ')} taken from ${found}: this proves consistency, not authenticity against someone who controls the receiver (pin the key with --public-key for that)`,
-    );
-  }
-  return keys;
-}
-
-/** The verifier key a receiver serves at `GET /v1/audit/verifier-key`. */
-async function fetchVerifierKey(origin: string): Promise<string> {
-  let res: Response;
-  try {
-    res = await fetch(`${origin}${VERIFIER_KEY_PATH}`, { signal: AbortSignal.timeout(10_000) });
-  } catch (err) {
-    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `no --public-key given and the receiver at ${origin} cannot be asked for its verifier key: ${(err as Error).message}`, { cause: err });
-  }
-  const text = (await res.text()).trim();
-  if (!res.ok) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `no --public-key given and the receiver at ${origin} has no verifier key (${res.status}: ${text})`);
-  return text;
 }
 
 /** One problem as a line: `<chain> seq <n>[..<m>] | tree size <n> | <object>: <kind>: <message>`. */

@@ -8,14 +8,12 @@
  * against the embedded store of a running receiver, the view reads through that receiver's
  * ClickHouse-HTTP endpoint, found in `<dataDir>/receiver.json` (or given with `--url … --pathname`).
  */
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { AuditError } from '@otel-audit/core';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import { createColdStore, LocalDirectoryStore, parseColdStoreConfig, S3ObjectStore } from '../../exporters/coldstore/index.ts';
-import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
-import { ENDPOINT_FILE, type ReceiverEndpointFile } from '../../receiver/endpoint-file.ts';
+import { loadIntegrityConfig, lockHolder, runningReceiver } from './verifier-keys.ts';
 import { type StoreFilter, type StoreSource, type StoreView, openArchiveView, openClickHouseView, openWalView } from './stores.ts';
 
 /** The command-line flags of {@link StoreLocationOptions}, shared by `verify` and `prove`. */
@@ -47,44 +45,6 @@ export interface StoreLocationOptions {
 function section(config: Record<string, unknown>, name: string): Record<string, unknown> {
   const exporters = config.exporters as Record<string, unknown> | undefined;
   return { ...((exporters?.[name] as Record<string, unknown> | undefined) ?? {}), ...((config[name] as Record<string, unknown> | undefined) ?? {}) };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The pid in `<dataDir>/LOCK` when that process is alive (a receiver holds the data dir), else undefined. */
-export function lockHolder(dataDir: string): number | undefined {
-  let pid = 0;
-  try {
-    pid = Number(readFileSync(join(dataDir, 'LOCK'), 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid) ? pid : undefined;
-}
-
-/** Where the receiver running on `dataDir` listens (`<dataDir>/receiver.json` of a live process), if one does. */
-export function runningReceiver(dataDir: string): ReceiverEndpointFile | undefined {
-  try {
-    const info = JSON.parse(readFileSync(join(dataDir, ENDPOINT_FILE), 'utf8')) as ReceiverEndpointFile;
-    if (typeof info.http !== 'string' || !Number.isInteger(info.pid) || info.pid === process.pid || !pidAlive(info.pid)) return undefined;
-    return info;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The merged configuration and data dir of the integrity commands. */
-export function loadIntegrityConfig(o: StoreLocationOptions): { config: Record<string, unknown>; dataDir: string } {
-  const config = mergeConfig(readConfigFile(o.config ?? 'otel-audit.yaml', o.config !== undefined), configFromEnv(process.env));
-  const dataDir = resolve(o.dataDir ?? (config.dataDir as string | undefined) ?? './otel-audit-data');
-  return { config, dataDir };
 }
 
 /** Open a read-only view of `source`. Throws `AUDIT_ERR_INVALID_ARGUMENT` / `AUDIT_ERR_STORE_UNAVAILABLE` with what to do. */

@@ -152,14 +152,17 @@ export class ExporterRunner {
   /**
    * Graceful stop, first half: export everything durable now (up to the WAL's durable end at the
    * call) before `deadline` (Unix ms). Resolves true once the exporter acknowledged it all, false at
-   * the deadline or when the loop stopped (the rest stays in the WAL for the next start).
+   * the deadline, when the loop stopped, or as soon as the destination fails (backing off or not
+   * started: waiting for a store that is down would only delay the stop; the rest stays in the WAL
+   * for the next start).
    */
   async drain(deadline: number): Promise<boolean> {
     const target = this.wal.durableLsn;
     this.draining = true;
     for (;;) {
       if ((this.saved?.lsn ?? 0) >= target) return true;
-      if (this.st.state === 'stopped' || Date.now() >= deadline) return false;
+      const state = this.st.state;
+      if (state === 'stopped' || state === 'backoff' || state === 'starting' || Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }

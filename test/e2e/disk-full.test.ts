@@ -23,6 +23,8 @@ import { eventually, startReceiverProcess, tenantEventsInClickHouse, type Receiv
 const root = mkdtempSync(join(tmpdir(), 'otel-audit-diskfull-'));
 const mnt = join(root, 'mnt');
 let mounted = false;
+/** The receiver under test, killed in afterAll if a failure left it running (it holds the mount). */
+let running: ReceiverProcess | undefined;
 
 beforeAll(() => {
   mkdirSync(mnt);
@@ -34,7 +36,8 @@ beforeAll(() => {
   }
 });
 
-afterAll(() => {
+afterAll(async () => {
+  if (running && running.child.exitCode === null) await running.kill();
   if (mounted) {
     rmSync(join(mnt, 'data'), { recursive: true, force: true });
     execFileSync('umount', [mnt]);
@@ -94,7 +97,7 @@ describe('a full disk', () => {
   it('answers 503 + Retry-After and not-ready while full, recovers without a restart, loses and duplicates nothing', { timeout: 300_000 }, async (ctx) => {
     if (!mounted) ctx.skip();
     const dataDir = join(mnt, 'data');
-    const receiver: ReceiverProcess = await startReceiverProcess({
+    const receiver: ReceiverProcess = (running = await startReceiverProcess({
       dataDir,
       env: {
         OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false',
@@ -104,7 +107,7 @@ describe('a full disk', () => {
         // Keep every segment, so the WAL itself can be checked at the end.
         OTEL_AUDIT_PIPELINE__WAL__RETENTION_MILLIS: '86400000',
       },
-    });
+    }));
     const acked = new Set<string>();
     const statuses = new Map<number, number>();
     const retryAfter = new Set<string>();

@@ -88,19 +88,21 @@ describe('replay carries the checkpoints', () => {
 });
 
 describe('a running receiver holds the embedded ClickHouse', () => {
-  it('verify --source clickhouse reads through its ClickHouse-HTTP endpoint; the engine itself is refused with that hint', async () => {
+  it('verify --source clickhouse of a running receiver reads through its ClickHouse-HTTP endpoint, named or found in the data dir', async () => {
     const rcv = await startReceiverProcess({ dataDir: fx.dataDir, env: { OTEL_AUDIT_INSTANCE_ID: 'rcv-test', OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' } });
     try {
       const viaUrl = await runCli(['verify', '--source', 'clickhouse', '--url', rcv.http, '--pathname', '/clickhouse', '--public-key', fx.key.verifierKey]);
       expect(viaUrl.stdout).toMatch(/^intact: clickhouse \(http:\/\/127\.0\.0\.1:\d+\/clickhouse\): 2 chain\(s\), 600 entries/m);
       expect(viaUrl.code).toBe(0);
+      // Only the data dir: the receiver holds the engine, so verify finds its endpoint (receiver.json).
       const direct = await runCli(['verify', '--source', 'clickhouse', '--data-dir', fx.dataDir, '--public-key', fx.key.verifierKey]);
-      expect(direct.code).toBe(2);
-      expect(direct.stderr).toMatch(/holds the embedded ClickHouse .*--url http:\/\/127\.0\.0\.1:4318 --pathname \/clickhouse/);
+      expect(direct.stderr).toContain(`reading ClickHouse through the running receiver (process ${rcv.child.pid}) at ${rcv.http}/clickhouse`);
+      expect(direct.stdout).toMatch(/^intact: clickhouse \(http:\/\/127\.0\.0\.1:\d+\/clickhouse\): 2 chain\(s\), 600 entries/m);
+      expect(direct.code).toBe(0);
     } finally {
       await rcv.stop();
     }
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('prove + verify-proof from the CLI', () => {

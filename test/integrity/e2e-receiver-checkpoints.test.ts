@@ -4,7 +4,7 @@
  * the last checkpoint in the WAL, so the checkpoints of both runs form one consistent history.
  * WAL only (exporters off) to stay fast.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,9 +35,19 @@ const base = (dataDir: string, integrity: ReceiverConfigInput['integrity']): Rec
 });
 
 describe('no usable key: the receiver refuses to start', () => {
-  it('integrity enabled without signingKeyFile', async () => {
-    const r = createReceiver(base(tempDir(), { enabled: true }));
-    await expect(r.start()).rejects.toMatchObject({ code: 'AUDIT_ERR_KEY', message: expect.stringMatching(/integrity\.signingKeyFile is not set.*keys generate/) });
+  it('integrity enabled without signingKeyFile: the data dir key, created once; two keys there refuse to start', async () => {
+    const dataDir = tempDir();
+    const r = createReceiver(base(dataDir, { enabled: true }));
+    await r.start();
+    const first = r.integrityStatus();
+    await r.shutdown();
+    expect(first).toMatchObject({ enabled: true, keyCreated: true, keyFile: expect.stringContaining(join(dataDir, 'keys')) });
+    const again = createReceiver(base(dataDir, { enabled: true }));
+    await again.start();
+    expect(again.integrityStatus()).toMatchObject({ keyCreated: false, keyFile: first.keyFile, verifierKey: first.verifierKey });
+    await again.shutdown();
+    await generateKeyFiles({ name: 'otel-audit/second', outDir: join(dataDir, 'keys') });
+    await expect(createReceiver(base(dataDir, { enabled: true })).start()).rejects.toMatchObject({ code: 'AUDIT_ERR_KEY', message: expect.stringMatching(/holds 2 signing keys.*set integrity\.signingKeyFile/) });
   });
 
   it('a key file that does not exist, and one that holds no key', async () => {
@@ -55,11 +65,18 @@ describe('no usable key: the receiver refuses to start', () => {
     });
   });
 
-  it('integrity disabled (the default) starts without a key', async () => {
-    const r = createReceiver(base(tempDir(), undefined));
+  it('integrity on by default; disabled, it starts without a key and creates none', async () => {
+    const dataDir = tempDir();
+    const r = createReceiver(base(dataDir, undefined));
     await r.start();
-    expect(r.integrityStatus().enabled).toBe(false);
+    expect(r.integrityStatus()).toMatchObject({ enabled: true, keyCreated: true });
     await r.shutdown();
+    const off = tempDir();
+    const d = createReceiver(base(off, { enabled: false }));
+    await d.start();
+    expect(d.integrityStatus().enabled).toBe(false);
+    await d.shutdown();
+    expect(existsSync(join(off, 'keys'))).toBe(false);
   });
 });
 
