@@ -81,8 +81,8 @@ describe('pipeline: a dedupe window set by time', () => {
     await until(() => exp.entries.length === 1 + others.length, 'export');
     await until(async () => {
       await p.maintain();
-      return p.status().wal.firstLsn > 1;
-    }, 'deletion of the first segment');
+      return p.status().wal.firstLsn > 1 && p.status().dedupe.runIds > 9000 && p.status().dedupe.pendingTables === 0;
+    }, 'deletion of the first segment and the spills');
     const st = p.status().dedupe;
     expect(st.ids).toBeLessThanOrEqual(1024 * 5); // live table + frozen ones awaiting their spill
     expect(st.runIds).toBeGreaterThan(9000);
