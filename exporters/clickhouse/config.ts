@@ -92,7 +92,7 @@ export const ClickHouseConfigSchema = z
      */
     engineMemory: z
       .strictObject({
-        maxServerMemoryBytes: z.number().int().min(64 * 1024 ** 2).default(512 * 1024 ** 2),
+        maxServerMemoryBytes: z.number().int().min(64 * 1024 ** 2).default(1024 ** 3),
         markCacheBytes: z.number().int().min(0).default(64 * 1024 ** 2),
         uncompressedCacheBytes: z.number().int().min(0).default(0),
         indexMarkCacheBytes: z.number().int().min(0).default(16 * 1024 ** 2),
