@@ -7,7 +7,7 @@
  *
  * Exit 0 intact, 1 with every problem named (chain, seq or object, kind), 2 bad arguments.
  */
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { type StoreLocationOptions, openStoreView, STORE_LOCATION_FLAGS } from '../integrity/open-store.ts';
 import { resolveVerifierKeys } from '../integrity/verifier-keys.ts';
 import type { StoreSource } from '../integrity/stores.ts';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AuditError } from '../../common/errors.ts';
+import { AuditError } from '@otel-audit/core';
 import { dataDirKeysDir, dataDirVerifierKeyFiles, loadVerifierKeys } from '../../integrity/keys.ts';
 import type { VerifierSet } from '../../integrity/note.ts';
 import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
