@@ -39,6 +39,8 @@ export const AUDIT_ERROR_CODES = {
   AUDIT_ERR_WEBHOOK_UNAVAILABLE: 'webhook endpoint unavailable',
   AUDIT_ERR_NOT_FOUND: 'not found',
   AUDIT_ERR_NOT_COVERED: 'not yet covered by a signed checkpoint',
+  AUDIT_ERR_DATA_DIR_LOCKED: 'directory is in use by another process',
+  AUDIT_ERR_DEDUPE_IO: 'dedupe index I/O failed',
 } as const;
 
 /** A stable error code, e.g. `AUDIT_ERR_INVALID_EVENT`. */

@@ -4,6 +4,8 @@
  */
 export { AUDIT_ERROR_CODES, AuditError, isAuditError } from './errors.ts';
 export type { AuditErrorCode, AuditErrorOptions, OperationResult } from './errors.ts';
+export { AUDIT_ERROR_DOCS, renderErrorReference } from './error-docs.ts';
+export type { AuditErrorDoc } from './error-docs.ts';
 export { parseConfig } from './config.ts';
 export type {
   AuditExporter,

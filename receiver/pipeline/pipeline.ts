@@ -237,7 +237,7 @@ async function acquireLock(dataDir: string): Promise<string> {
   try {
     const pid = Number((await fsp.readFile(file, 'utf8')).trim());
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-      throw new AuditError('AUDIT_ERR_WAL_IO', `data dir ${dataDir} is in use by process ${pid} (${file})`);
+      throw new AuditError('AUDIT_ERR_DATA_DIR_LOCKED', `data dir ${dataDir} is in use by process ${pid} (${file})`);
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

@@ -422,7 +422,7 @@ export class RunPageCache {
     try {
       got = fs.readSync(this.fd(file), buf, 0, pageBytes, HEADER_BYTES + index * pageBytes);
     } catch (err) {
-      throw new AuditError('AUDIT_ERR_WAL_IO', `dedupe run ${file}: reading page ${index}: ${(err as Error).message}`, { cause: err });
+      throw new AuditError('AUDIT_ERR_DEDUPE_IO', `dedupe run ${file}: reading page ${index}: ${(err as Error).message}`, { cause: err });
     }
     this.reads++;
     if (got !== pageBytes) throw runCorrupt(file, `page ${index} is short (${got} of ${pageBytes} bytes)`);

@@ -379,7 +379,7 @@ export class DedupeWindow {
         this.lastError = undefined;
       },
       (err: unknown) => {
-        this.lastError = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_WAL_IO', `dedupe runs: ${(err as Error).message}`, { cause: err });
+        this.lastError = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_DEDUPE_IO', `dedupe runs: ${(err as Error).message}`, { cause: err });
       },
     );
     return p;
@@ -561,7 +561,7 @@ export class DedupeWindow {
       await this.enqueue(() => this.commit([], [], Math.max(this.coveredLsn, last)));
     }
     if (this.coveredLsn < last) {
-      throw this.lastError ?? new AuditError('AUDIT_ERR_WAL_IO', `dedupe runs cover LSN ${this.coveredLsn}, not ${last}: WAL segments kept`);
+      throw this.lastError ?? new AuditError('AUDIT_ERR_DEDUPE_IO', `dedupe runs cover LSN ${this.coveredLsn}, not ${last}: WAL segments kept`);
     }
   }
 

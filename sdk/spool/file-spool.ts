@@ -443,7 +443,7 @@ class FileSpool implements Spool {
       throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is not writable`, { path: 'spoolDir', cause });
     }
     if (result.status === 'busy') {
-      throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is in use by process ${result.ownerPid}; each audit logger needs its own spool directory`, { path: 'spoolDir' });
+      throw new AuditError('AUDIT_ERR_DATA_DIR_LOCKED', `spoolDir ${this.dir} is in use by process ${result.ownerPid}; each audit logger needs its own spool directory`, { path: 'spoolDir' });
     }
   }
 

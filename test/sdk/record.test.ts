@@ -183,6 +183,6 @@ describe('options', () => {
     cleanups.push(cleanup);
     const a = createAuditLogger({ spoolDir: dir });
     cleanups.push(async () => void (await a.shutdown({ timeoutMillis: 10 })));
-    expect(() => createAuditLogger({ spoolDir: dir })).toThrowError(expect.objectContaining({ code: 'AUDIT_ERR_INVALID_CONFIG', path: 'spoolDir' }));
+    expect(() => createAuditLogger({ spoolDir: dir })).toThrowError(expect.objectContaining({ code: 'AUDIT_ERR_DATA_DIR_LOCKED', path: 'spoolDir' }));
   });
 });

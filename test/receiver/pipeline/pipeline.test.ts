@@ -314,7 +314,7 @@ describe('pipeline: lifecycle and status', () => {
     // The lock names a live process other than us (the test runner's parent), as a second receiver would.
     await writeFile(path.join(dir, 'LOCK'), `${process.ppid}\n`);
     const p2 = createAuditPipeline({ dataDir: dir });
-    await expect(p2.start()).rejects.toMatchObject({ code: 'AUDIT_ERR_WAL_IO' });
+    await expect(p2.start()).rejects.toMatchObject({ code: 'AUDIT_ERR_DATA_DIR_LOCKED' });
   });
 
   it('reports status and renders Prometheus metrics', async () => {
