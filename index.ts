@@ -7,4 +7,4 @@
  * here again would drift from `sdk/index.ts`, which already lists them one by one.
  */
 export * from '@otel-audit/sdk';
-export { verifyProofBundle, type ProofBundle, type ProofBundleResult, type ProofProblem } from './integrity/proof-bundle.ts';
+export { type ProofBundle, type ProofBundleResult, type ProofProblem, verifyProofBundle } from './integrity/proof-bundle.ts';

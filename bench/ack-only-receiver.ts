@@ -5,9 +5,10 @@
  * prints one JSON line `{ "http": "http://…", "grpc": "host:port" }` when listening and stops on
  * SIGTERM.
  */
+
+import type { DecodedLogs, IngestResult, LogsConsumer } from '../receiver/contracts.ts';
 import { createGrpcServer } from '../receiver/grpc/index.ts';
 import { createHttpServer } from '../receiver/http/index.ts';
-import type { DecodedLogs, IngestResult, LogsConsumer } from '../receiver/contracts.ts';
 
 /** Acknowledge every record without storing it (counts them, so the work is not optimized away). */
 function ackOnlyConsumer(): LogsConsumer & { received: () => number } {

@@ -18,8 +18,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { measureLoad, type LoadRun } from './lib/measure.ts';
-import { receiverStatus, sampleProc, startReceiver, type ReceiverProcess } from './lib/processes.ts';
+import { type LoadRun, measureLoad } from './lib/measure.ts';
+import { type ReceiverProcess, receiverStatus, sampleProc, startReceiver } from './lib/processes.ts';
 
 /** Options of {@link run}. */
 export interface BacklogBenchOptions {
@@ -98,12 +98,24 @@ export async function run(options: BacklogBenchOptions = {}): Promise<BacklogBen
       while (sampling) {
         const [s, p] = [await receiverStatus(r.http).catch(() => undefined), sampleProc(r.pid)];
         const ch = s?.exporters.find((e) => e.name === 'clickhouse');
-        if (s && ch && p) series.push({ seconds: Math.round((performance.now() - t0) / 100) / 10, backlogEvents: ch.lagEntries, backlogMiB: Math.round((s.wal.backlogBytes / 2 ** 20) * 10) / 10, rssMiB: Math.round(p.rssMiB) });
+        if (s && ch && p)
+          series.push({
+            seconds: Math.round((performance.now() - t0) / 100) / 10,
+            backlogEvents: ch.lagEntries,
+            backlogMiB: Math.round((s.wal.backlogBytes / 2 ** 20) * 10) / 10,
+            rssMiB: Math.round(p.rssMiB),
+          });
         await new Promise((res) => setTimeout(res, 250));
       }
     })();
     // Duration is an upper bound: the generator stops once `events` are sent.
-    const load = await measureLoad(r, { protocol: 'http-protobuf', connections: 4, durationSeconds: 3600, warmupSeconds: 0, maxEvents: events });
+    const load = await measureLoad(r, {
+      protocol: 'http-protobuf',
+      connections: 4,
+      durationSeconds: 3600,
+      warmupSeconds: 0,
+      maxEvents: events,
+    });
     await new Promise((res) => setTimeout(res, 500));
     sampling = false;
     await sampler;

@@ -10,6 +10,7 @@
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { openClickHouse } from '../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../exporters/clickhouse/config.ts';
 import { batchToJsonEachRow, createClickHouseExporter } from '../exporters/clickhouse/exporter.ts';
@@ -17,7 +18,6 @@ import { insertNative } from '../exporters/clickhouse/insert.ts';
 import { applyMigrations } from '../exporters/clickhouse/migrations.ts';
 import { encodeAuditRowsNative } from '../exporters/clickhouse/native-format.ts';
 import type { WalEventEntry } from '../receiver/contracts.ts';
-import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries, tempDir } from '../test/exporters/clickhouse/fixtures.ts';
 
 /** Options of {@link run}. */
@@ -99,7 +99,10 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
         }
       }
       const payloads = entries.map((e) => JSON.stringify(e));
-      const exporter = createClickHouseExporter({ ...(options.url ? { url: options.url } : {}), database: exporterDb, ...(dir === undefined ? {} : { dataDir: dir }) }, { handle });
+      const exporter = createClickHouseExporter(
+        { ...(options.url ? { url: options.url } : {}), database: exporterDb, ...(dir === undefined ? {} : { dataDir: dir }) },
+        { handle },
+      );
       await exporter.start();
 
       // Warm both paths once (JIT, engine caches) on throw-away rows of another tenant range.
@@ -129,7 +132,9 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
         };
         const native = async () => {
           const t = performance.now();
-          await insertNative(handle, { database: nativeDb, table: 'audit_events' }, AUDIT_ROW_COLUMNS, blocks[n]!, { insert_deduplication_token: `floor-${stamp}-${i}` });
+          await insertNative(handle, { database: nativeDb, table: 'audit_events' }, AUDIT_ROW_COLUMNS, blocks[n]!, {
+            insert_deduplication_token: `floor-${stamp}-${i}`,
+          });
           nativeMs += performance.now() - t;
         };
         // Which side goes first rotates too (background merges follow the previous insert).
@@ -160,7 +165,13 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
       });
       for (const b of blocks) if ('file' in b) await rm(b.file, { force: true });
     }
-    return { scenario: 'clickhouse-export', backend: options.url === undefined ? 'chdb' : 'server', results, rowBytes, conversionRowsPerSecond };
+    return {
+      scenario: 'clickhouse-export',
+      backend: options.url === undefined ? 'chdb' : 'server',
+      results,
+      rowBytes,
+      conversionRowsPerSecond,
+    };
   } finally {
     await handle.close();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });

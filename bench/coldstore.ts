@@ -13,6 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createClient } from '@clickhouse/client';
+import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { createChdbConnection } from 'chdb/connection';
 import { encodeAuditRowsNative } from '../exporters/clickhouse/native-format.ts';
 import {
@@ -26,7 +27,6 @@ import {
   replayColdStorage,
 } from '../exporters/coldstore/index.ts';
 import type { WalEventEntry } from '../receiver/contracts.ts';
-import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries } from '../test/exporters/coldstore/fixtures.ts';
 
 /** Options of {@link run}. */
@@ -87,7 +87,10 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
     const engine = chdbParquetEngine((sql, o) => conn.chdb.queryAsync(sql, o));
     const payloads = entries.map((e) => JSON.stringify(e));
     const write = async (dataDir: string, encoder: 'engine' | 'js', count = entries.length) => {
-      const exporter = createColdStoreExporter({ dataDir, maxObjectAgeMillis: 3_600_000, parquetEncoder: encoder }, encoder === 'engine' ? { parquetEngine: engine } : {});
+      const exporter = createColdStoreExporter(
+        { dataDir, maxObjectAgeMillis: 3_600_000, parquetEncoder: encoder },
+        encoder === 'engine' ? { parquetEngine: engine } : {},
+      );
       await exporter.start();
       const loop = monitorEventLoopDelay({ resolution: 10 });
       loop.enable();
@@ -96,7 +99,11 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
       for (let i = 0; i < count; i += 1000) {
         const b = batchOf(entries.slice(i, Math.min(count, i + 1000)));
         // As the runner hands it over: the WAL payload text.
-        const r = await exporter.exportPayloads({ firstLsn: b.firstLsn, lastLsn: b.lastLsn, payloads: payloads.slice(i, Math.min(count, i + 1000)) });
+        const r = await exporter.exportPayloads({
+          firstLsn: b.firstLsn,
+          lastLsn: b.lastLsn,
+          payloads: payloads.slice(i, Math.min(count, i + 1000)),
+        });
         if (r.status !== 'success') throw r.error;
       }
       const t1 = performance.now();
@@ -154,7 +161,12 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
       const again = await replayColdStorage({ source: store, sink });
       const r2 = performance.now();
       if (again.status !== 'success' || again.value.rowsInserted !== 0) throw new Error('replay is not idempotent');
-      replay = { seconds: (r1 - r0) / 1000, eventsPerSecond: Math.round(r.value.rowsInserted / ((r1 - r0) / 1000)), rerunSeconds: (r2 - r1) / 1000, cpuSecondsPerMillionEvents: Math.round((replayCpu / r.value.rowsInserted) * 1e6) };
+      replay = {
+        seconds: (r1 - r0) / 1000,
+        eventsPerSecond: Math.round(r.value.rowsInserted / ((r1 - r0) / 1000)),
+        rerunSeconds: (r2 - r1) / 1000,
+        cpuSecondsPerMillionEvents: Math.round((replayCpu / r.value.rowsInserted) * 1e6),
+      };
     } finally {
       await ch.close();
     }
@@ -169,7 +181,11 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
         cpuSecondsPerMillionEvents: Math.round((writeCpu / entries.length) * 1e6),
         maxEventLoopDelayMillis: Math.round(loop.max / 1e6),
       },
-      writeJs: { seconds: (wj.t2 - wj.t0) / 1000, eventsPerSecond: Math.round(entries.length / ((wj.t2 - wj.t0) / 1000)), maxEventLoopDelayMillis: wj.maxLoop },
+      writeJs: {
+        seconds: (wj.t2 - wj.t0) / 1000,
+        eventsPerSecond: Math.round(entries.length / ((wj.t2 - wj.t0) / 1000)),
+        maxEventLoopDelayMillis: wj.maxLoop,
+      },
       engineParquetFloor: { seconds: floorSeconds, eventsPerSecond: Math.round(entries.length / floorSeconds) },
       ratios: {
         engineWriteOverJsWrite: Math.round(((wj.t2 - wj.t0) / (t2 - t0)) * 100) / 100,

@@ -7,8 +7,8 @@
  */
 import { decodeLogsJson } from '../receiver/otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../receiver/otlp/protobuf-decoder.ts';
-import { createProtobufjsLogsDecoder } from '../test/receiver/helpers/protobufjs-decoder.ts';
 import { auditRequestObject, encodeRequest, exportLogsRequestType } from '../test/receiver/helpers/otlp-fixtures.ts';
+import { createProtobufjsLogsDecoder } from '../test/receiver/helpers/protobufjs-decoder.ts';
 
 /** Options of {@link run}. */
 export interface DecodeBenchOptions {
@@ -31,7 +31,9 @@ export async function run(options: DecodeBenchOptions = {}): Promise<DecodeBench
   const obj = auditRequestObject(records);
   const bytes = encodeRequest(obj);
   const type = exportLogsRequestType();
-  const jsonObj = type.toObject(type.fromObject(obj), { longs: String, enums: Number, bytes: String }) as { resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ traceId: string; spanId: string }> }> }> };
+  const jsonObj = type.toObject(type.fromObject(obj), { longs: String, enums: Number, bytes: String }) as {
+    resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ traceId: string; spanId: string }> }> }>;
+  };
   for (const rec of jsonObj.resourceLogs[0]!.scopeLogs[0]!.logRecords) {
     rec.traceId = Buffer.from(rec.traceId, 'base64').toString('hex');
     rec.spanId = Buffer.from(rec.spanId, 'base64').toString('hex');

@@ -24,8 +24,8 @@ import * as vm from 'node:vm';
 import { crc32 } from 'node:zlib';
 import type { DecodedLogs } from '../receiver/contracts.ts';
 import { createAuditPipeline } from '../receiver/pipeline/index.ts';
-import { RUN_KIND_FULL, RUN_KIND_V7, RunWriter, compareIds } from '../receiver/wal/dedupe-run.ts';
 import { DedupeIndex } from '../receiver/wal/dedupe-index.ts';
+import { compareIds, RUN_KIND_FULL, RUN_KIND_V7, RunWriter } from '../receiver/wal/dedupe-run.ts';
 import { DedupeWindow } from '../receiver/wal/dedupe-window.ts';
 import { eventToRecord, makeEvent, request, uuidv7 } from '../test/receiver/pipeline/fixtures.ts';
 
@@ -61,14 +61,24 @@ function pct(sorted: Float64Array, p: number): number {
 }
 
 /** Write one slice's UUIDv7 run; returns bytes, ids written, and keeps every `sampleEvery`-th id. */
-function writeV7Run(file: string, idSlice: number, n: number, sample: number[], sampleEvery: number, spanMillis = SLICE_MILLIS): { bytes: number; count: number } {
+function writeV7Run(
+  file: string,
+  idSlice: number,
+  n: number,
+  sample: number[],
+  sampleEvery: number,
+  spanMillis = SLICE_MILLIS,
+): { bytes: number; count: number } {
   const keys = new Float64Array(n);
   // Key: ms offset in the slice (22 bits) · 2^31 + 31 random bits (rand_a and the top of rand_b).
   // The current slice only holds ids up to now (`spanMillis`): nothing was accepted from the future.
   for (let i = 0; i < n; i++) keys[i] = Math.floor(Math.random() * spanMillis) * 2 ** 31 + Math.floor(Math.random() * 2 ** 31);
   keys.sort();
   const start = idSlice * SLICE_MILLIS;
-  const w = new RunWriter({ kind: RUN_KIND_V7, sliceMillis: SLICE_MILLIS, receiveSlice: idSlice, idSlice, minSeenAtSec: 0, maxSeenAtSec: 0, coveredLsn: 0 }, n);
+  const w = new RunWriter(
+    { kind: RUN_KIND_V7, sliceMillis: SLICE_MILLIS, receiveSlice: idSlice, idSlice, minSeenAtSec: 0, maxSeenAtSec: 0, coveredLsn: 0 },
+    n,
+  );
   let prev = -1;
   for (let i = 0; i < n; i++) {
     const k = keys[i]!;
@@ -94,11 +104,32 @@ function randomV4(out: number[]): void {
 }
 
 /** Write one receive slice's run of UUIDv4 ids (16 bytes each, Bloom filter 10 bits per id). */
-function writeV4Run(file: string, receiveSlice: number, n: number, sample: number[], sampleEvery: number): { bytes: number; count: number } {
+function writeV4Run(
+  file: string,
+  receiveSlice: number,
+  n: number,
+  sample: number[],
+  sampleEvery: number,
+): { bytes: number; count: number } {
   const ids: number[] = [];
   for (let i = 0; i < n; i++) randomV4(ids);
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => compareIds(ids[4 * x]!, ids[4 * x + 1]!, ids[4 * x + 2]!, ids[4 * x + 3]!, ids[4 * y]!, ids[4 * y + 1]!, ids[4 * y + 2]!, ids[4 * y + 3]!));
-  const w = new RunWriter({ kind: RUN_KIND_FULL, sliceMillis: SLICE_MILLIS, receiveSlice, idSlice: -1, minSeenAtSec: 0, maxSeenAtSec: 0, coveredLsn: 0 }, n, { bloomBitsPerId: 10 });
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) =>
+    compareIds(
+      ids[4 * x]!,
+      ids[4 * x + 1]!,
+      ids[4 * x + 2]!,
+      ids[4 * x + 3]!,
+      ids[4 * y]!,
+      ids[4 * y + 1]!,
+      ids[4 * y + 2]!,
+      ids[4 * y + 3]!,
+    ),
+  );
+  const w = new RunWriter(
+    { kind: RUN_KIND_FULL, sliceMillis: SLICE_MILLIS, receiveSlice, idSlice: -1, minSeenAtSec: 0, maxSeenAtSec: 0, coveredLsn: 0 },
+    n,
+    { bloomBitsPerId: 10 },
+  );
   const sec = Math.floor((receiveSlice * SLICE_MILLIS) / 1000);
   for (const [j, i] of order.entries()) {
     w.add(ids[4 * i]!, ids[4 * i + 1]!, ids[4 * i + 2]!, ids[4 * i + 3]!, sec + 60);
@@ -140,11 +171,26 @@ function measure(index: DedupeWindow, n: number, nowSec: number, lsn: { v: numbe
   const cpu = process.cpuUsage(cpu0);
   times.sort();
   const r = (x: number) => Math.round(x * 100) / 100;
-  return { lookups: n, duplicates: dups, p50Micros: r(pct(times, 50)), p99Micros: r(pct(times, 99)), meanMicros: r(total / Math.max(1, n)), pageReadsPerLookup: r((index.status(nowSec).pageReads - reads0) / Math.max(1, n)), cpuMicrosPerLookup: r((cpu.user + cpu.system) / Math.max(1, n)) };
+  return {
+    lookups: n,
+    duplicates: dups,
+    p50Micros: r(pct(times, 50)),
+    p99Micros: r(pct(times, 99)),
+    meanMicros: r(total / Math.max(1, n)),
+    pageReadsPerLookup: r((index.status(nowSec).pageReads - reads0) / Math.max(1, n)),
+    cpuMicrosPerLookup: r((cpu.user + cpu.system) / Math.max(1, n)),
+  };
 }
 
 /** Pipeline throughput with one dedupe configuration for `seconds`. */
-async function ingestRound(root: string, name: string, dedupeMaxIds: number, seconds: number, requests: DecodedLogs[], nextId: () => string) {
+async function ingestRound(
+  root: string,
+  name: string,
+  dedupeMaxIds: number,
+  seconds: number,
+  requests: DecodedLogs[],
+  nextId: () => string,
+) {
   // No exporter: segments are never deleted, so only a full table spills (the in-memory-only
   // variant never does, like the index before runs existed).
   const p = createAuditPipeline({ dataDir: path.join(root, name), dedupeMaxIds, maintenanceIntervalMillis: 200 });
@@ -169,7 +215,14 @@ async function ingestRound(root: string, name: string, dedupeMaxIds: number, sec
   const st = p.status().dedupe;
   await p.shutdown();
   await rm(path.join(root, name), { recursive: true, force: true });
-  return { events, eventsPerSecond: Math.round(events / elapsed), cpuMicrosPerEvent: Math.round(((cpu.user + cpu.system) / Math.max(1, events)) * 100) / 100, runFiles: st.runFiles, runIds: st.runIds, effectiveWindowMillis: st.effectiveWindowMillis };
+  return {
+    events,
+    eventsPerSecond: Math.round(events / elapsed),
+    cpuMicrosPerEvent: Math.round(((cpu.user + cpu.system) / Math.max(1, events)) * 100) / 100,
+    runFiles: st.runFiles,
+    runIds: st.runIds,
+    effectiveWindowMillis: st.effectiveWindowMillis,
+  };
 }
 
 /** Run the benchmark (see the module comment). */
@@ -210,7 +263,13 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
       byKind.v7.bytes += r.bytes;
       if (perSliceV4 > 0) {
         const name4 = `run-${String(files.length + 1).padStart(12, '0')}.bin`;
-        const r4 = writeV4Run(path.join(dir, name4), firstSlice + i, perSliceV4, sampleV4, Math.max(1, Math.floor(perSliceV4 / Math.max(1, Math.ceil(lookups / slices)))));
+        const r4 = writeV4Run(
+          path.join(dir, name4),
+          firstSlice + i,
+          perSliceV4,
+          sampleV4,
+          Math.max(1, Math.floor(perSliceV4 / Math.max(1, Math.ceil(lookups / slices)))),
+        );
         files.push(name4);
         diskBytes += r4.bytes;
         written += r4.count;
@@ -263,12 +322,17 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
     };
     const freshNow = measure(index, lookups, nowSec, lsn, (w) => idWords(nowMs + Math.floor(Math.random() * 1000), w));
     const windowStartMs = firstSlice * SLICE_MILLIS;
-    const freshInWindow = measure(index, lookups, nowSec, lsn, (w) => idWords(windowStartMs + Math.floor(Math.random() * (nowMs - windowStartMs)), w));
+    const freshInWindow = measure(index, lookups, nowSec, lsn, (w) =>
+      idWords(windowStartMs + Math.floor(Math.random() * (nowMs - windowStartMs)), w),
+    );
     k = 0;
-    const dupV4 = v4Order.length > 0 ? measure(index, Math.min(lookups, v4Order.length), nowSec, lsn, (w) => {
-      const i = v4Order[k++ % v4Order.length]! * 4;
-      w.set([sampleV4[i]!, sampleV4[i + 1]!, sampleV4[i + 2]!, sampleV4[i + 3]!]);
-    }) : undefined;
+    const dupV4 =
+      v4Order.length > 0
+        ? measure(index, Math.min(lookups, v4Order.length), nowSec, lsn, (w) => {
+            const i = v4Order[k++ % v4Order.length]! * 4;
+            w.set([sampleV4[i]!, sampleV4[i + 1]!, sampleV4[i + 2]!, sampleV4[i + 3]!]);
+          })
+        : undefined;
     const freshV4 = measure(index, lookups, nowSec, lsn, (w) => {
       const x: number[] = [];
       randomV4(x);
@@ -346,9 +410,18 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
     const nextId = () => uuidv7();
     const rounds: Array<{ variant: string; eventsPerSecond: number; cpuMicrosPerEvent: number; runFiles: number; runIds: number }> = [];
     for (let i = 0; i < 2; i++) {
-      for (const [variant, maxIds] of [['inMemoryOnly', 20_000_000], ['spilling', 65_536]] as const) {
+      for (const [variant, maxIds] of [
+        ['inMemoryOnly', 20_000_000],
+        ['spilling', 65_536],
+      ] as const) {
         const r = await ingestRound(root, `${variant}-${i}`, maxIds, ingestSeconds, requests, nextId);
-        rounds.push({ variant, eventsPerSecond: r.eventsPerSecond, cpuMicrosPerEvent: r.cpuMicrosPerEvent, runFiles: r.runFiles, runIds: r.runIds });
+        rounds.push({
+          variant,
+          eventsPerSecond: r.eventsPerSecond,
+          cpuMicrosPerEvent: r.cpuMicrosPerEvent,
+          runFiles: r.runFiles,
+          runIds: r.runIds,
+        });
       }
     }
     const mean = (v: string) => rounds.filter((r) => r.variant === v).reduce((s, r) => s + r.eventsPerSecond, 0) / 2;
@@ -377,9 +450,23 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
         summaryBytesPerId: Math.round((st.summaryBytes / Math.max(1, written)) * 10000) / 10000,
         heapDeltaBytes: Math.max(0, heapDelta),
       },
-      lookups: { inMemoryOnlyFresh, duplicateV7: dupV7, freshV7Now: freshNow, freshV7InWindow: freshInWindow, ...(dupV4 ? { duplicateV4: dupV4 } : {}), freshV4 },
+      lookups: {
+        inMemoryOnlyFresh,
+        duplicateV7: dupV7,
+        freshV7Now: freshNow,
+        freshV7InWindow: freshInWindow,
+        ...(dupV4 ? { duplicateV4: dupV4 } : {}),
+        freshV4,
+      },
       extrapolated,
-      ingest: { rounds, inMemoryOnlyEventsPerSecond: Math.round(mean('inMemoryOnly')), spillingEventsPerSecond: Math.round(mean('spilling')), ratio: Math.round(ratio * 1000) / 1000, cpuMicrosPerEvent: { inMemoryOnly: cpuMean('inMemoryOnly'), spilling: cpuMean('spilling') }, cpuRatio: Math.round((cpuMean('spilling') / Math.max(0.001, cpuMean('inMemoryOnly'))) * 1000) / 1000 },
+      ingest: {
+        rounds,
+        inMemoryOnlyEventsPerSecond: Math.round(mean('inMemoryOnly')),
+        spillingEventsPerSecond: Math.round(mean('spilling')),
+        ratio: Math.round(ratio * 1000) / 1000,
+        cpuMicrosPerEvent: { inMemoryOnly: cpuMean('inMemoryOnly'), spilling: cpuMean('spilling') },
+        cpuRatio: Math.round((cpuMean('spilling') / Math.max(0.001, cpuMean('inMemoryOnly'))) * 1000) / 1000,
+      },
     };
   } finally {
     await rm(root, { recursive: true, force: true });
@@ -393,5 +480,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   };
   const ids = arg('--ids');
   const ingestSeconds = arg('--ingest-seconds');
-  console.log(JSON.stringify(await run({ quick: process.argv.includes('--quick'), ...(ids ? { ids } : {}), ...(ingestSeconds ? { ingestSeconds } : {}) }), null, 2));
+  console.log(
+    JSON.stringify(
+      await run({ quick: process.argv.includes('--quick'), ...(ids ? { ids } : {}), ...(ingestSeconds ? { ingestSeconds } : {}) }),
+      null,
+      2,
+    ),
+  );
 }

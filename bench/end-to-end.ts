@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { parseObjectKey } from '../exporters/coldstore/keys.ts';
-import { summarizeLatencies, type LatencySummary } from './loadgen.ts';
-import { measureLoad, waitForExporters, type LoadRun } from './lib/measure.ts';
-import { receiverStatus, runLoadgen, sampleProc, startReceiver, type AckSample, type ReceiverProcess } from './lib/processes.ts';
+import { type LoadRun, measureLoad, waitForExporters } from './lib/measure.ts';
+import { type AckSample, type ReceiverProcess, receiverStatus, runLoadgen, sampleProc, startReceiver } from './lib/processes.ts';
+import { type LatencySummary, summarizeLatencies } from './loadgen.ts';
 
 /** Options of {@link run}. */
 export interface EndToEndBenchOptions {
@@ -119,7 +119,9 @@ async function archivedRows(root: string): Promise<number> {
  * same until the last is in an uploaded archive object (manifest row counts, polled every 200 ms).
  * The first send is the generator's own start of sending (its report's window, warm-up 0).
  */
-export async function runClosedLoop(options: { events?: number; tiny?: boolean; coldObjectAgeMillis?: number; workDir?: string } = {}): Promise<ClosedLoopResult> {
+export async function runClosedLoop(
+  options: { events?: number; tiny?: boolean; coldObjectAgeMillis?: number; workDir?: string } = {},
+): Promise<ClosedLoopResult> {
   const events = options.events ?? (options.tiny ? 5120 : 300_000);
   const coldAge = options.coldObjectAgeMillis ?? 2000;
   const base = await mkdtemp(join(options.workDir ?? tmpdir(), 'otel-audit-bench-e2e-closed-'));
@@ -129,7 +131,14 @@ export async function runClosedLoop(options: { events?: number; tiny?: boolean; 
     receiver = await startReceiver({ dataDir, config: { exporters: { coldstore: { maxObjectAgeMillis: coldAge } } } });
     const client = createClient({ url: receiver.http, pathname: '/clickhouse', request_timeout: 30_000 });
     const connections = 4;
-    const report = await runLoadgen({ protocol: 'http-protobuf', target: `${receiver.http}/v1/logs`, connections, durationSeconds: 3600, warmupSeconds: 0, maxEvents: events });
+    const report = await runLoadgen({
+      protocol: 'http-protobuf',
+      target: `${receiver.http}/v1/logs`,
+      connections,
+      durationSeconds: 3600,
+      warmupSeconds: 0,
+      maxEvents: events,
+    });
     const lastAckAt = performance.now();
     const firstSendAt = lastAckAt - report.seconds * 1000;
     const accepted = (await receiverStatus(receiver.http)).counters.accepted;
@@ -199,7 +208,11 @@ export async function run(options: EndToEndBenchOptions = {}): Promise<EndToEndB
       while (!stop || pending.size > 0) {
         if (pending.size > 0) {
           const ids = [...pending];
-          const rs = await client.query({ query: `SELECT EventId FROM otel_audit.audit_events WHERE EventId IN ({ids:Array(String)})`, query_params: { ids }, format: 'JSONEachRow' });
+          const rs = await client.query({
+            query: `SELECT EventId FROM otel_audit.audit_events WHERE EventId IN ({ids:Array(String)})`,
+            query_params: { ids },
+            format: 'JSONEachRow',
+          });
           const rows = await rs.json<{ EventId: string }>();
           const at = now();
           for (const r of rows) if (pending.delete(r.EventId)) chVisible.set(r.EventId, at);
@@ -224,7 +237,14 @@ export async function run(options: EndToEndBenchOptions = {}): Promise<EndToEndB
     const t0 = performance.now();
     const load = await measureLoad(
       receiver,
-      { protocol: 'http-protobuf', connections: 8, durationSeconds: seconds, warmupSeconds: tiny ? 0.5 : 2, ratePerSecond: rate, sampleEveryMillis: 100 },
+      {
+        protocol: 'http-protobuf',
+        connections: 8,
+        durationSeconds: seconds,
+        warmupSeconds: tiny ? 0.5 : 2,
+        ratePerSecond: rate,
+        sampleEveryMillis: 100,
+      },
       (s) => {
         samples.push(s);
         pending.add(s.eventId);
@@ -243,7 +263,11 @@ export async function run(options: EndToEndBenchOptions = {}): Promise<EndToEndB
 
     // Which cold object holds each sampled event: its chain and seq, from ClickHouse.
     const sampledIds = samples.map((s) => s.eventId);
-    const rs = await client.query({ query: `SELECT EventId, ChainId, Seq FROM otel_audit.audit_events WHERE EventId IN ({ids:Array(String)})`, query_params: { ids: sampledIds }, format: 'JSONEachRow' });
+    const rs = await client.query({
+      query: `SELECT EventId, ChainId, Seq FROM otel_audit.audit_events WHERE EventId IN ({ids:Array(String)})`,
+      query_params: { ids: sampledIds },
+      format: 'JSONEachRow',
+    });
     const located = await rs.json<{ EventId: string; ChainId: string; Seq: string | number }>();
     await client.close();
     const objects = [...objectSeen.entries()].flatMap(([key, at]) => {
@@ -275,7 +299,9 @@ export async function run(options: EndToEndBenchOptions = {}): Promise<EndToEndB
 if (import.meta.url === `file://${process.argv[1]}`) {
   if (process.argv.includes('--closed-loop')) {
     const n = process.argv.find((a) => /^--events=\d+$/.test(a));
-    console.log(JSON.stringify(await runClosedLoop({ tiny: process.argv.includes('--tiny'), ...(n ? { events: Number(n.slice(9)) } : {}) }), null, 2));
+    console.log(
+      JSON.stringify(await runClosedLoop({ tiny: process.argv.includes('--tiny'), ...(n ? { events: Number(n.slice(9)) } : {}) }), null, 2),
+    );
   } else {
     console.log(JSON.stringify(await run({ quick: process.argv.includes('--quick'), tiny: process.argv.includes('--tiny') }), null, 2));
   }

@@ -21,10 +21,10 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ProfileSummary, summarizeCpuProfile } from './lib/cpu-profile.ts';
+import { type LoadRun, measureLoad, waitForExporters } from './lib/measure.ts';
+import { type ReceiverProcess, startAckOnlyReceiver, startReceiver } from './lib/processes.ts';
 import type { LoadgenProtocol } from './loadgen.ts';
-import { summarizeCpuProfile, type ProfileSummary } from './lib/cpu-profile.ts';
-import { measureLoad, waitForExporters, type LoadRun } from './lib/measure.ts';
-import { startAckOnlyReceiver, startReceiver, type ReceiverProcess } from './lib/processes.ts';
 
 /** Options of {@link run}. */
 export interface IngestBenchOptions {
@@ -68,7 +68,10 @@ async function profileIn(dir: string, window?: { fromMicros: number; toMicros: n
 }
 
 /** Summaries of the worker threads' profiles (the pipeline's prepare workers), by thread id. */
-async function workerProfilesIn(dir: string, window?: { fromMicros: number; toMicros: number }): Promise<Array<{ thread: number; summary: ProfileSummary }>> {
+async function workerProfilesIn(
+  dir: string,
+  window?: { fromMicros: number; toMicros: number },
+): Promise<Array<{ thread: number; summary: ProfileSummary }>> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile') && profileThread(f) !== 0);
   const out: Array<{ thread: number; summary: ProfileSummary }> = [];
   for (const f of files) out.push({ thread: profileThread(f), summary: await summarizeCpuProfile(join(dir, f), 15, window) });
@@ -87,9 +90,25 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
   const loads = tiny ? [10_000] : [10_000, 20_000, 50_000];
   const connectionCounts = tiny ? [4] : [1, 4, 16];
   const base = await mkdtemp(join(options.workDir ?? tmpdir(), 'otel-audit-bench-ingest-'));
-  const result: IngestBenchResult = { scenario: 'ingest', batchSize: 512, secondsPerRun: seconds, maxThroughput: [], connections: [], fixedLoad: [], ratios: [], exporterCatchUpSeconds: [], profiles: [] };
+  const result: IngestBenchResult = {
+    scenario: 'ingest',
+    batchSize: 512,
+    secondsPerRun: seconds,
+    maxThroughput: [],
+    connections: [],
+    fixedLoad: [],
+    ratios: [],
+    exporterCatchUpSeconds: [],
+    profiles: [],
+  };
   const closed = (protocol: LoadgenProtocol, connections: number) => ({ protocol, connections, durationSeconds: seconds, warmupSeconds });
-  const open = (rate: number) => ({ protocol: 'http-protobuf' as const, connections: 8, durationSeconds: seconds, warmupSeconds, ratePerSecond: rate });
+  const open = (rate: number) => ({
+    protocol: 'http-protobuf' as const,
+    connections: 8,
+    durationSeconds: seconds,
+    warmupSeconds,
+    ratePerSecond: rate,
+  });
   const children: ReceiverProcess[] = [];
   const track = (r: ReceiverProcess) => (children.push(r), r);
   try {
@@ -97,7 +116,8 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
     const floor = track(await startAckOnlyReceiver());
     for (const protocol of PROTOCOLS) result.maxThroughput.push({ receiver: 'floor', run: await measureLoad(floor, closed(protocol, 4)) });
     for (const c of connectionCounts) {
-      const reuse = c === 4 ? result.maxThroughput.find((m) => m.receiver === 'floor' && m.run.protocol === 'http-protobuf')?.run : undefined;
+      const reuse =
+        c === 4 ? result.maxThroughput.find((m) => m.receiver === 'floor' && m.run.protocol === 'http-protobuf')?.run : undefined;
       result.connections.push({ receiver: 'floor', run: reuse ?? (await measureLoad(floor, closed('http-protobuf', c))) });
     }
     await floor.stop();
@@ -105,10 +125,18 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
     // --- the receiver, exporters off: the ingest path alone ---
     // Tiny runs profile this receiver instead of starting extra ones (CI time).
     const tinyProfileDir = join(base, 'profile-tiny');
-    const ingestOnly = track(await startReceiver({ dataDir: join(base, 'ingest-only'), config: INGEST_ONLY_CONFIG, ...(tiny ? { cpuProfileDir: tinyProfileDir } : {}) }));
-    for (const protocol of PROTOCOLS) result.maxThroughput.push({ receiver: 'ingestOnly', run: await measureLoad(ingestOnly, closed(protocol, 4)) });
+    const ingestOnly = track(
+      await startReceiver({
+        dataDir: join(base, 'ingest-only'),
+        config: INGEST_ONLY_CONFIG,
+        ...(tiny ? { cpuProfileDir: tinyProfileDir } : {}),
+      }),
+    );
+    for (const protocol of PROTOCOLS)
+      result.maxThroughput.push({ receiver: 'ingestOnly', run: await measureLoad(ingestOnly, closed(protocol, 4)) });
     for (const c of connectionCounts) {
-      const reuse = c === 4 ? result.maxThroughput.find((m) => m.receiver === 'ingestOnly' && m.run.protocol === 'http-protobuf')?.run : undefined;
+      const reuse =
+        c === 4 ? result.maxThroughput.find((m) => m.receiver === 'ingestOnly' && m.run.protocol === 'http-protobuf')?.run : undefined;
       result.connections.push({ receiver: 'ingestOnly', run: reuse ?? (await measureLoad(ingestOnly, closed('http-protobuf', c))) });
     }
     for (const rate of loads) result.fixedLoad.push({ receiver: 'ingestOnly', run: await measureLoad(ingestOnly, open(rate)) });
@@ -130,7 +158,8 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
     await dflt?.stop();
 
     for (const protocol of PROTOCOLS) {
-      const eps = (receiver: string) => result.maxThroughput.find((m) => m.receiver === receiver && m.run.protocol === protocol)?.run.ackedEventsPerSecond;
+      const eps = (receiver: string) =>
+        result.maxThroughput.find((m) => m.receiver === receiver && m.run.protocol === protocol)?.run.ackedEventsPerSecond;
       const f = eps('floor');
       const ratio = (n: number | undefined) => (n !== undefined && f ? Math.round((n / f) * 100) / 100 : null);
       result.ratios.push({ protocol, ingestOnlyVsFloor: ratio(eps('ingestOnly')), defaultVsFloor: ratio(eps('default')) });
@@ -138,9 +167,16 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
 
     // --- where the time goes: CPU profiles of the receiver under closed-loop load ---
     // Only the load window is summarized (start-up — module loading, chDB init — is left out).
-    for (const [receiver, config] of (tiny ? [] : [['ingestOnly', INGEST_ONLY_CONFIG], ['default', undefined]]) as Array<['ingestOnly' | 'default', Record<string, unknown> | undefined]>) {
+    for (const [receiver, config] of (tiny
+      ? []
+      : [
+          ['ingestOnly', INGEST_ONLY_CONFIG],
+          ['default', undefined],
+        ]) as Array<['ingestOnly' | 'default', Record<string, unknown> | undefined]>) {
       const profileDir = join(base, `profile-${receiver}`);
-      const r = track(await startReceiver({ dataDir: join(base, `profiled-${receiver}`), ...(config ? { config } : {}), cpuProfileDir: profileDir }));
+      const r = track(
+        await startReceiver({ dataDir: join(base, `profiled-${receiver}`), ...(config ? { config } : {}), cpuProfileDir: profileDir }),
+      );
       const from = process.hrtime.bigint() / 1000n;
       await measureLoad(r, closed('http-protobuf', 4));
       const to = process.hrtime.bigint() / 1000n;
@@ -148,7 +184,8 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
       const window = { fromMicros: Number(from), toMicros: Number(to) };
       const load = `closed loop, HTTP/protobuf, 4 connections, ${warmupSeconds + seconds} s`;
       result.profiles.push({ receiver, load, summary: await profileIn(profileDir, window) });
-      for (const w of await workerProfilesIn(profileDir, window)) result.profiles.push({ receiver, load: `${load} — worker thread ${w.thread}`, summary: w.summary });
+      for (const w of await workerProfilesIn(profileDir, window))
+        result.profiles.push({ receiver, load: `${load} — worker thread ${w.thread}`, summary: w.summary });
     }
     return result;
   } finally {

@@ -14,10 +14,12 @@
  * `run({ quick })` returns the numbers; bench/run.ts prints them.
  */
 import { availableParallelism } from 'node:os';
+import type { AuditEvent } from '@otel-audit/schema';
 import { GENESIS_HASH } from '../integrity/chain-hash.ts';
 import {
-  TreeState,
   arrayLeafSource,
+  type ChainEntryInput,
+  type CheckpointRecord,
   consistencyProof,
   createCheckpointer,
   fastEntryHash,
@@ -25,16 +27,14 @@ import {
   inclusionProof,
   parseSignerKey,
   proveEntry,
+  TreeState,
   tiledLeafSource,
   verifyChainEntries,
   verifyProofBundle,
-  type ChainEntryInput,
-  type CheckpointRecord,
 } from '../integrity/index.ts';
-import { MerkleTree } from '../test/integrity/helpers/merkle-tree.ts';
 import { sha256 } from '../integrity/merkle.ts';
+import { MerkleTree } from '../test/integrity/helpers/merkle-tree.ts';
 import { withParallelEntryHashes } from '../test/integrity/helpers/parallel-hash.ts';
-import type { AuditEvent } from '@otel-audit/schema';
 
 /** Options of {@link run}. */
 export interface IntegrityBenchOptions {
@@ -162,7 +162,10 @@ export async function run(options: IntegrityBenchOptions = {}): Promise<Integrit
   if (!result.ok) throw new Error(`benchmark chain did not verify: ${JSON.stringify(result.problems.slice(0, 3))}`);
   const workers = Math.max(1, availableParallelism() - 1);
   const p0 = performance.now();
-  const parallelResult = await verifyChainEntries(withParallelEntryHashes(entries, { workers }), { checkpoints, verifierKeys: [signer.verifierKey] });
+  const parallelResult = await verifyChainEntries(withParallelEntryHashes(entries, { workers }), {
+    checkpoints,
+    verifierKeys: [signer.verifierKey],
+  });
   const p1 = performance.now();
   const h0 = performance.now();
   for (const e of entries) fastEntryHash(e.prevHash, e.event);
@@ -187,7 +190,11 @@ export async function run(options: IntegrityBenchOptions = {}): Promise<Integrit
   const tileState = new TreeState();
   tileState.onTile = (_index, hash) => tiles.push(hash);
   for (const l of leaves) tileState.append(l);
-  const tiled = tiledLeafSource({ getLeaves: (start, end) => leaves.slice(start, end), getTile: (i) => tiles[i], getTiles: (start, end) => tiles.slice(start, end) });
+  const tiled = tiledLeafSource({
+    getLeaves: (start, end) => leaves.slice(start, end),
+    getTile: (i) => tiles[i],
+    getTiles: (start, end) => tiles.slice(start, end),
+  });
   const pick = rng(7);
   const inclusionSamples: number[] = [];
   const consistencySamples: number[] = [];

@@ -139,7 +139,11 @@ function buildTemplate(protocol: LoadgenProtocol, tenant: string, batchSize: num
   const nowNanos = BigInt(Date.now()) * 1_000_000n;
   const ids: string[] = [];
   const records = Array.from({ length: batchSize }, (_, i) => {
-    const rec = auditRecordObject(i) as { attributes: Array<{ key: string; value: { stringValue?: string } }>; timeUnixNano: string; observedTimeUnixNano: string };
+    const rec = auditRecordObject(i) as {
+      attributes: Array<{ key: string; value: { stringValue?: string } }>;
+      timeUnixNano: string;
+      observedTimeUnixNano: string;
+    };
     // Placeholder ids: unique within the template, so each one can be found by a byte search.
     const id = idPrefix + i.toString(16).padStart(12, '0');
     ids.push(id);
@@ -155,7 +159,13 @@ function buildTemplate(protocol: LoadgenProtocol, tenant: string, batchSize: num
   const object = {
     resourceLogs: [
       {
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'billing-api' } }, { key: 'service.version', value: { stringValue: '2.3.1' } }, { key: 'deployment.environment.name', value: { stringValue: 'production' } }] },
+        resource: {
+          attributes: [
+            { key: 'service.name', value: { stringValue: 'billing-api' } },
+            { key: 'service.version', value: { stringValue: '2.3.1' } },
+            { key: 'deployment.environment.name', value: { stringValue: 'production' } },
+          ],
+        },
         schemaUrl: 'https://opentelemetry.io/schemas/1.28.0',
         scopeLogs: [{ scope: { name: 'otel-audit', version: '0.1.0' }, schemaUrl: '', logRecords: records }],
       },
@@ -164,7 +174,9 @@ function buildTemplate(protocol: LoadgenProtocol, tenant: string, batchSize: num
   let bytes: Buffer;
   if (protocol === 'http-json') {
     const type = exportLogsRequestType();
-    const json = type.toObject(type.fromObject(object), { longs: String, enums: Number, bytes: String }) as { resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ traceId: string; spanId: string }> }> }> };
+    const json = type.toObject(type.fromObject(object), { longs: String, enums: Number, bytes: String }) as {
+      resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ traceId: string; spanId: string }> }> }>;
+    };
     // OTLP/JSON carries trace and span ids as hex, not base64.
     for (const rec of json.resourceLogs[0]!.scopeLogs[0]!.logRecords) {
       rec.traceId = Buffer.from(rec.traceId, 'base64').toString('hex');
@@ -225,18 +237,36 @@ async function main(options: LoadgenOptions): Promise<LoadgenReport> {
     const clients = Array.from(
       { length: options.connections },
       // A distinct channel option per client keeps grpc-js from sharing one subchannel (one TCP connection).
-      (_, i) => new grpc.Client(options.target, grpc.credentials.createInsecure(), { 'grpc.bench_channel': i, 'grpc.max_send_message_length': 64 * 1024 * 1024 } as grpc.ChannelOptions),
+      (_, i) =>
+        new grpc.Client(options.target, grpc.credentials.createInsecure(), {
+          'grpc.bench_channel': i,
+          'grpc.max_send_message_length': 64 * 1024 * 1024,
+        } as grpc.ChannelOptions),
     );
     sendOn = clients.map(
       (c) => (body: Buffer) =>
         new Promise<SendResult>((resolve) => {
-          c.makeUnaryRequest(LOGS_EXPORT_METHOD_PATH, (b: Buffer) => b, (b: Buffer) => b, body, { deadline: Date.now() + REQUEST_TIMEOUT_MILLIS }, (err) => {
-            if (!err) resolve({ ok: true });
-            else resolve({ ok: false, retryable: err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.RESOURCE_EXHAUSTED, message: `gRPC ${err.code}: ${err.details}` });
-          });
+          c.makeUnaryRequest(
+            LOGS_EXPORT_METHOD_PATH,
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            body,
+            { deadline: Date.now() + REQUEST_TIMEOUT_MILLIS },
+            (err) => {
+              if (!err) resolve({ ok: true });
+              else
+                resolve({
+                  ok: false,
+                  retryable: err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.RESOURCE_EXHAUSTED,
+                  message: `gRPC ${err.code}: ${err.details}`,
+                });
+            },
+          );
         }),
     );
-    close = () => clients.forEach((c) => c.close());
+    close = () => {
+      for (const c of clients) c.close();
+    };
   } else {
     const contentType = options.protocol === 'http-json' ? 'application/json' : 'application/x-protobuf';
     // One agent with one socket per connection: N connections means N TCP connections.
@@ -244,21 +274,32 @@ async function main(options: LoadgenOptions): Promise<LoadgenReport> {
     sendOn = agents.map(
       (agent) => (body: Buffer) =>
         new Promise<SendResult>((resolve) => {
-          const req = http.request(options.target, { method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': body.length } }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              const code = res.statusCode ?? 0;
-              if (code === 200) resolve({ ok: true });
-              else resolve({ ok: false, retryable: [429, 502, 503, 504].includes(code), message: `HTTP ${code}: ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}` });
-            });
-          });
+          const req = http.request(
+            options.target,
+            { method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': body.length } },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () => {
+                const code = res.statusCode ?? 0;
+                if (code === 200) resolve({ ok: true });
+                else
+                  resolve({
+                    ok: false,
+                    retryable: [429, 502, 503, 504].includes(code),
+                    message: `HTTP ${code}: ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`,
+                  });
+              });
+            },
+          );
           req.setTimeout(REQUEST_TIMEOUT_MILLIS, () => req.destroy(new Error('request timed out')));
           req.on('error', (err) => resolve({ ok: false, retryable: false, message: err.message }));
           req.end(body);
         }),
     );
-    close = () => agents.forEach((a) => a.destroy());
+    close = () => {
+      for (const a of agents) a.destroy();
+    };
   }
 
   const latencies: number[] = [];

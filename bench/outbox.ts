@@ -12,13 +12,16 @@
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { applyOutboxMigrations, createOutbox, createOutboxRelay } from '@otel-audit/sdk/outbox';
 import type { AuditEventInput } from '@otel-audit/schema';
+import { applyOutboxMigrations, createOutbox, createOutboxRelay } from '@otel-audit/sdk/outbox';
+import pg from 'pg';
 
 /** The endpoint in a child process; see bench/outbox-endpoint.ts. */
 async function startEndpointProcess(): Promise<{ url: string; count(): Promise<number>; close(): Promise<void> }> {
-  const child = fork(fileURLToPath(new URL('./outbox-endpoint.ts', import.meta.url)), [], { execPath: process.execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(new URL('./outbox-endpoint.ts', import.meta.url)), [], {
+    execPath: process.execPath,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.once('message', (m) => resolve((m as { url: string }).url));
     child.once('exit', (code) => reject(new Error(`benchmark endpoint exited with ${code}`)));
@@ -149,7 +152,16 @@ export async function run(options: OutboxBenchOptions = {}): Promise<OutboxBench
     // it keeps inserts from NOTIFYing while busy, and its Postgres work is part of the price.
     const relayProcess = spawn(
       process.execPath,
-      [fileURLToPath(new URL('../cli/main.ts', import.meta.url)), 'relay', '--postgres-url', postgresUrl, '--schema', schema, '--endpoint', endpoint.url],
+      [
+        fileURLToPath(new URL('../cli/main.ts', import.meta.url)),
+        'relay',
+        '--postgres-url',
+        postgresUrl,
+        '--schema',
+        schema,
+        '--endpoint',
+        endpoint.url,
+      ],
       { stdio: 'ignore' },
     );
     const relayExited = new Promise((resolve) => relayProcess.once('exit', resolve));
@@ -181,7 +193,13 @@ export async function run(options: OutboxBenchOptions = {}): Promise<OutboxBench
 
     const relayRuns: OutboxBenchResult['relay'] = [];
     const events = tiny ? 2000 : quick ? 20_000 : 100_000;
-    for (const { batchSize, concurrency } of quick || tiny ? [{ batchSize: 1000, concurrency: 2 }] : [{ batchSize: 1000, concurrency: 1 }, { batchSize: 1000, concurrency: 2 }, { batchSize: 2000, concurrency: 2 }]) {
+    for (const { batchSize, concurrency } of quick || tiny
+      ? [{ batchSize: 1000, concurrency: 2 }]
+      : [
+          { batchSize: 1000, concurrency: 1 },
+          { batchSize: 1000, concurrency: 2 },
+          { batchSize: 2000, concurrency: 2 },
+        ]) {
       await fill(pool, schema, events);
       await pool.query(`VACUUM ANALYZE "${schema}".audit_outbox`);
       const countedBefore = await endpoint.count();
@@ -193,7 +211,13 @@ export async function run(options: OutboxBenchOptions = {}): Promise<OutboxBench
       await relay.shutdown();
       const counted = (await endpoint.count()) - countedBefore;
       if (counted < events) throw new Error(`endpoint counted ${counted} of ${events} events`);
-      relayRuns.push({ batchSize, concurrency, events, seconds: Math.round(seconds * 1000) / 1000, eventsPerSecond: Math.round(events / seconds) });
+      relayRuns.push({
+        batchSize,
+        concurrency,
+        events,
+        seconds: Math.round(seconds * 1000) / 1000,
+        eventsPerSecond: Math.round(events / seconds),
+      });
     }
 
     return {

@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { AuditError } from '@otel-audit/core';
-import { createAuditPipeline } from '../receiver/pipeline/index.ts';
 import type { DecodedLogs } from '../receiver/contracts.ts';
+import { createAuditPipeline } from '../receiver/pipeline/index.ts';
 import { Wal } from '../receiver/wal/wal.ts';
 import { eventToRecord, makeEvent, request, uuidv7 } from '../test/receiver/pipeline/fixtures.ts';
 
@@ -74,7 +74,9 @@ export async function run(options: PipelineAppendBenchOptions = {}): Promise<Pip
     const tenants = ['acme', 'globex', 'initech', 'umbrella'];
     const pool = 64;
     const makeRequests = (): DecodedLogs[] =>
-      Array.from({ length: pool }, (_, i) => request(Array.from({ length: batchSize }, () => eventToRecord(makeEvent({ tenant: { id: tenants[i % tenants.length]! } })))));
+      Array.from({ length: pool }, (_, i) =>
+        request(Array.from({ length: batchSize }, () => eventToRecord(makeEvent({ tenant: { id: tenants[i % tenants.length]! } })))),
+      );
 
     // --- pipeline ---
     let fsyncs = 0;
@@ -82,7 +84,15 @@ export async function run(options: PipelineAppendBenchOptions = {}): Promise<Pip
     let fsyncMax = 0;
     const p = createAuditPipeline(
       { dataDir: path.join(root, 'pipeline'), maintenanceIntervalMillis: 1000 },
-      { onFsync: (kind, ms) => { if (kind === 'data') { fsyncs++; fsyncSum += ms; fsyncMax = Math.max(fsyncMax, ms); } } },
+      {
+        onFsync: (kind, ms) => {
+          if (kind === 'data') {
+            fsyncs++;
+            fsyncSum += ms;
+            fsyncMax = Math.max(fsyncMax, ms);
+          }
+        },
+      },
     );
     await p.start();
     const requests = makeRequests();
@@ -134,7 +144,15 @@ export async function run(options: PipelineAppendBenchOptions = {}): Promise<Pip
     const payload = 'x'.repeat(Math.max(16, Math.round(sample) - 2));
     let rawFsyncs = 0;
     const { wal } = await Wal.open(
-      { dir: path.join(root, 'raw'), segmentBytes: 64 * 1024 * 1024, durability: 'fsync', retentionMillis: 0, onFsync: (k) => { if (k === 'data') rawFsyncs++; } },
+      {
+        dir: path.join(root, 'raw'),
+        segmentBytes: 64 * 1024 * 1024,
+        durability: 'fsync',
+        retentionMillis: 0,
+        onFsync: (k) => {
+          if (k === 'data') rawFsyncs++;
+        },
+      },
       () => undefined,
     );
     const words = new Uint32Array([1, 2, 3, 4]);
@@ -199,7 +217,13 @@ export async function run(options: PipelineAppendBenchOptions = {}): Promise<Pip
         eventsPerFsync: fsyncs ? events / fsyncs : 0,
         walBytesPerEvent: st.wal.bytes / Math.max(1, st.wal.lastLsn),
       },
-      rawWal: { events: rawEvents, seconds: rawSeconds, eventsPerSecond: Math.round(rawEps), fsyncs: rawFsyncs, mbPerSecond: rawBytes / rawSeconds / 1e6 },
+      rawWal: {
+        events: rawEvents,
+        seconds: rawSeconds,
+        eventsPerSecond: Math.round(rawEps),
+        fsyncs: rawFsyncs,
+        mbPerSecond: rawBytes / rawSeconds / 1e6,
+      },
       ratio: eps / rawEps,
       recovery: { clean: recoveryClean, fullReplay: recoveryFullReplay },
       backlog: {

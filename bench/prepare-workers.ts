@@ -50,7 +50,14 @@ export async function run(options: Options = {}) {
     await p.start();
     const bodies = Array.from({ length: requests }, () => freshRequest(serial++));
     // Warm-up (JIT, worker modules).
-    await Promise.all(Array.from({ length: 4 }, () => p.consumeEncoded({ body: freshRequest(serial++), format: 'protobuf', encoding: 'identity', maxBytes: 64 << 20 }, { transport: 'http' })));
+    await Promise.all(
+      Array.from({ length: 4 }, () =>
+        p.consumeEncoded(
+          { body: freshRequest(serial++), format: 'protobuf', encoding: 'identity', maxBytes: 64 << 20 },
+          { transport: 'http' },
+        ),
+      ),
+    );
     const elu0 = performance.eventLoopUtilization();
     const main0 = threadCpu();
     const cpu0 = process.cpuUsage();

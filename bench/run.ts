@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineInfo } from './lib/machine.ts';
-import { renderReport, type BenchRunReport } from './lib/report.ts';
+import { type BenchRunReport, renderReport } from './lib/report.ts';
 
 /** Options every scenario's `run` receives (scenarios ignore what they do not know). */
 export interface ScenarioOptions {
@@ -117,16 +117,26 @@ export async function runBench(options: RunBenchOptions = {}): Promise<RunBenchO
   const unordered: BenchRunReport['results'] = {};
   const runOne = async (scenario: Scenario) => {
     const t0 = performance.now();
-    log(`bench: ${scenario.name} … (load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+    log(
+      `bench: ${scenario.name} … (load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')})`,
+    );
     try {
       const mod = await scenario.load();
       const result = await mod.run({ quick: quick || tiny, ...(tiny ? { tiny: true, ...scenario.tiny } : {}) });
       unordered[scenario.name] = { ...(result as Record<string, unknown>), wallSeconds: Math.round(performance.now() - t0) / 1000 };
     } catch (err) {
       // One failing scenario (a missing service, say) must not hide the others' numbers.
-      unordered[scenario.name] = { error: err instanceof Error ? (err.stack ?? err.message) : String(err), wallSeconds: Math.round(performance.now() - t0) / 1000 };
+      unordered[scenario.name] = {
+        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        wallSeconds: Math.round(performance.now() - t0) / 1000,
+      };
     }
-    log(`bench: ${scenario.name} ${'error' in unordered[scenario.name]! ? 'FAILED' : 'done'} in ${unordered[scenario.name]!.wallSeconds} s`);
+    log(
+      `bench: ${scenario.name} ${'error' in unordered[scenario.name]! ? 'FAILED' : 'done'} in ${unordered[scenario.name]!.wallSeconds} s`,
+    );
   };
   const lanes = options.parallel ? [selected.filter((s) => s.receiverLevel), selected.filter((s) => !s.receiverLevel)] : [selected];
   await Promise.all(
@@ -137,7 +147,9 @@ export async function runBench(options: RunBenchOptions = {}): Promise<RunBenchO
   const results: BenchRunReport['results'] = {};
   for (const s of selected) results[s.name] = unordered[s.name]!;
   const report: BenchRunReport = {
-    command: options.command ?? `npm run bench --${quick ? ' --quick' : ''}${tiny ? ' --tiny' : ''}${options.parallel ? ' --parallel' : ''}${names.map((n) => ` --only ${n}`).join('')}`,
+    command:
+      options.command ??
+      `npm run bench --${quick ? ' --quick' : ''}${tiny ? ' --tiny' : ''}${options.parallel ? ' --parallel' : ''}${names.map((n) => ` --only ${n}`).join('')}`,
     startedAt,
     finishedAt: new Date().toISOString(),
     quick,

@@ -7,11 +7,11 @@
  * Then `flush()` measures how long the sender needs to deliver what is left in the spool.
  * `run({ quick })` returns the numbers; `node bench/sdk-record.ts` prints them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createAuditLogger, type AuditEventInput } from '@otel-audit/sdk';
+import { type AuditEventInput, createAuditLogger } from '@otel-audit/sdk';
 
 /** Options of {@link run}. */
 export interface SdkRecordBenchOptions {
@@ -131,7 +131,13 @@ export async function run(options: SdkRecordBenchOptions = {}) {
     return {
       scenario: 'sdk-record',
       command: 'npm run bench -- sdk-record' + (quick ? ' --quick' : ''),
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: r3(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        memoryGiB: r3(os.totalmem() / 2 ** 30),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()}`,
+      },
       delivery: 'durable',
       protocol: 'http/protobuf',
       exportThread: 'worker',

@@ -13,8 +13,7 @@
  *   node bench/validate.ts [--quick]
  */
 import * as v8 from 'node:v8';
-import { validateAuditEvent, type AuditEvent } from '@otel-audit/schema';
-import { logRecordToAuditEvent, type LogRecordView } from '@otel-audit/schema';
+import { type AuditEvent, type LogRecordView, logRecordToAuditEvent, validateAuditEvent } from '@otel-audit/schema';
 import { eventToRecord, makeEvent } from '../test/receiver/pipeline/fixtures.ts';
 import { referenceLogRecordToAuditEvent, referenceValidateAuditEvent } from '../test/schema/reference.ts';
 
@@ -53,7 +52,15 @@ function realisticEvents(n: number): AuditEvent[] {
   return Array.from({ length: n }, (_, i) =>
     makeEvent({
       tenant: { id: TENANTS[i % TENANTS.length]! },
-      ...(i % 2 === 0 ? { trace: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: (0x1000000000 + i).toString(16).padStart(16, '0'), traceFlags: 1 } } : {}),
+      ...(i % 2 === 0
+        ? {
+            trace: {
+              traceId: '0af7651916cd43dd8448eb211c80319c',
+              spanId: (0x1000000000 + i).toString(16).padStart(16, '0'),
+              traceFlags: 1,
+            },
+          }
+        : {}),
     }),
   );
 }
@@ -78,7 +85,8 @@ export async function run(options: ValidateBenchOptions = {}): Promise<ValidateB
 
   // Every candidate must accept every input, or it is measuring the error path.
   for (const e of events) if (!validateAuditEvent(e).ok || !referenceValidateAuditEvent(e).ok) throw new Error('fixture event invalid');
-  for (const r of records) if (!logRecordToAuditEvent(r).ok || !referenceLogRecordToAuditEvent(r).ok) throw new Error('fixture record invalid');
+  for (const r of records)
+    if (!logRecordToAuditEvent(r).ok || !referenceLogRecordToAuditEvent(r).ok) throw new Error('fixture record invalid');
 
   let sink = 0;
   const candidates: Array<{ name: string; once: (i: number) => void }> = [
@@ -134,7 +142,8 @@ export async function run(options: ValidateBenchOptions = {}): Promise<ValidateB
       allocatedBytesPerEvent: Math.round(median(s.alloc)),
     };
   });
-  const ratio = (before: number, after: number) => Math.round((result[before]!.cpuMicrosPerEvent / result[after]!.cpuMicrosPerEvent) * 10) / 10;
+  const ratio = (before: number, after: number) =>
+    Math.round((result[before]!.cpuMicrosPerEvent / result[after]!.cpuMicrosPerEvent) * 10) / 10;
   return {
     scenario: 'validate',
     events: poolSize,

@@ -49,13 +49,32 @@ export async function run(options: VerifyStoresBenchOptions = {}) {
   try {
     const verify: Record<string, { ok: boolean; entries: number; seconds: number; entriesPerSecond: number }> = {};
     for (const source of ['archive', 'clickhouse', 'wal'] as const) {
-      const r = await runNode([CLI, 'verify', '--source', source, '--data-dir', fixture.dataDir, '--public-key', fixture.key.verifierPath, '--json']);
+      const r = await runNode([
+        CLI,
+        'verify',
+        '--source',
+        source,
+        '--data-dir',
+        fixture.dataDir,
+        '--public-key',
+        fixture.key.verifierPath,
+        '--json',
+      ]);
       const report = JSON.parse(r.stdout) as { ok: boolean; stats: { entries: number } };
-      verify[source] = { ok: report.ok && r.code === 0, entries: report.stats.entries, seconds: r.millis / 1000, entriesPerSecond: Math.round(report.stats.entries / (r.millis / 1000)) };
+      verify[source] = {
+        ok: report.ok && r.code === 0,
+        entries: report.stats.entries,
+        seconds: r.millis / 1000,
+        entriesPerSecond: Math.round(report.stats.entries / (r.millis / 1000)),
+      };
     }
     const ids = fixture.ids.acme!;
     const prove: Array<{ position: string; source: string; millis: number; ok: boolean }> = [];
-    for (const [position, id] of [['first', ids[0]!], ['middle', ids[Math.floor(ids.length / 2)]!], ['last', ids[ids.length - 1]!]] as const) {
+    for (const [position, id] of [
+      ['first', ids[0]!],
+      ['middle', ids[Math.floor(ids.length / 2)]!],
+      ['last', ids[ids.length - 1]!],
+    ] as const) {
       for (const source of ['clickhouse', 'archive'] as const) {
         const out = join(fixture.dataDir, `proof-${position}-${source}.json`);
         const r = await runNode([CLI, 'prove', id, '--source', source, '--data-dir', fixture.dataDir, '--out', out]);

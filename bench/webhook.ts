@@ -17,12 +17,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifySignature } from '../exporters/webhook/index.ts';
-import { measureLoad, type LoadRun } from './lib/measure.ts';
-import { receiverStatus, sampleProc, startReceiver, type ReceiverProcess } from './lib/processes.ts';
+import { type LoadRun, measureLoad } from './lib/measure.ts';
+import { type ReceiverProcess, receiverStatus, sampleProc, startReceiver } from './lib/processes.ts';
 
 /** Options of {@link run}. */
 export interface WebhookBenchOptions {
@@ -134,7 +133,17 @@ function receiverConfig(url: string, format: string): Record<string, unknown> {
     exporters: {
       clickhouse: { enabled: false },
       coldstore: { enabled: false },
-      webhooks: [{ name: 'siem', url, secret: SECRET, format, maxBatchEvents: MAX_BATCH_EVENTS, maxBatchBytes: 8 * 1024 * 1024, retry: { initialBackoffMillis: 50, maxBackoffMillis: 200 } }],
+      webhooks: [
+        {
+          name: 'siem',
+          url,
+          secret: SECRET,
+          format,
+          maxBatchEvents: MAX_BATCH_EVENTS,
+          maxBatchBytes: 8 * 1024 * 1024,
+          retry: { initialBackoffMillis: 50, maxBackoffMillis: 200 },
+        },
+      ],
     },
   };
 }
@@ -157,7 +166,13 @@ export async function run(options: WebhookBenchOptions = {}): Promise<WebhookBen
     for (const format of formats) {
       endpoint.accepting = false;
       receiver = await startReceiver({ dataDir: join(base, `drain-${format}`), config: receiverConfig(endpoint.url, format) });
-      await measureLoad(receiver, { protocol: 'http-protobuf', connections: 4, durationSeconds: 3600, warmupSeconds: 0, maxEvents: events });
+      await measureLoad(receiver, {
+        protocol: 'http-protobuf',
+        connections: 4,
+        durationSeconds: 3600,
+        warmupSeconds: 0,
+        maxEvents: events,
+      });
       const backlog = await lagOf(receiver);
       const before = { events: endpoint.events, requests: endpoint.requests, bytes: endpoint.bytes, bad: endpoint.badSignatures };
       const c0 = sampleProc(receiver.pid);

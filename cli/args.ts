@@ -3,7 +3,7 @@
  * a built-in `-h/--help`, and bad arguments turned into `AUDIT_ERR_INVALID_ARGUMENT` (exit 2) with
  * the command's usage text.
  */
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { AuditError } from '@otel-audit/core';
 
 type HelpOption = { help: { type: 'boolean'; short: 'h' } };
@@ -14,7 +14,12 @@ type HelpOption = { help: { type: 'boolean'; short: 'h' } };
  * @throws AuditError `AUDIT_ERR_INVALID_ARGUMENT` naming the unknown or malformed option.
  */
 export function parseCommandArgs<O extends ParseArgsOptionsConfig>(args: string[], usage: string, options: O, allowPositionals = false) {
-  const config = { args, options: { ...options, help: { type: 'boolean', short: 'h' } } as O & HelpOption, strict: true as const, allowPositionals };
+  const config = {
+    args,
+    options: { ...options, help: { type: 'boolean', short: 'h' } } as O & HelpOption,
+    strict: true as const,
+    allowPositionals,
+  };
   let parsed: ReturnType<typeof parseArgs<typeof config>>;
   try {
     parsed = parseArgs(config);

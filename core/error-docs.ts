@@ -65,12 +65,13 @@ export const AUDIT_ERROR_DOCS: Record<AuditErrorCode, AuditErrorDoc> = {
     raisedBy: 'SDK sender',
     retryable: 'no',
     meaning: 'The receiver rejected records permanently (HTTP 400 or partial_success); the SDK reports the reason.',
-    action: 'Fix the producer; the rejected records are in the receiver\'s dead-letter store.',
+    action: "Fix the producer; the rejected records are in the receiver's dead-letter store.",
   },
   AUDIT_ERR_DECODE: {
     raisedBy: 'receiver transports',
     retryable: 'no',
-    meaning: 'The request body is not a valid OTLP ExportLogsServiceRequest (protobuf or JSON) or its gzip is corrupt; answered 400 / INVALID_ARGUMENT with the field.',
+    meaning:
+      'The request body is not a valid OTLP ExportLogsServiceRequest (protobuf or JSON) or its gzip is corrupt; answered 400 / INVALID_ARGUMENT with the field.',
     action: 'Fix the sender.',
   },
   AUDIT_ERR_UNSUPPORTED_MEDIA_TYPE: {
@@ -94,7 +95,8 @@ export const AUDIT_ERROR_DOCS: Record<AuditErrorCode, AuditErrorDoc> = {
   AUDIT_ERR_FORBIDDEN: {
     raisedBy: 'receiver, query endpoint, console',
     retryable: 'no',
-    meaning: 'The token may not do this: records of another tenant, SQL with a tenant-bound token, the console from a non-loopback address without auth.',
+    meaning:
+      'The token may not do this: records of another tenant, SQL with a tenant-bound token, the console from a non-loopback address without auth.',
     action: 'Use a token with the right binding.',
   },
   AUDIT_ERR_BACKPRESSURE: {
@@ -112,7 +114,8 @@ export const AUDIT_ERROR_DOCS: Record<AuditErrorCode, AuditErrorDoc> = {
   AUDIT_ERR_WAL_IO: {
     raisedBy: 'WAL writer, exporter cursors',
     retryable: 'yes',
-    meaning: 'A WAL write or fsync failed (disk full, I/O error). The failed batch was rolled back, clients get 503, and the WAL repairs itself once writes succeed again.',
+    meaning:
+      'A WAL write or fsync failed (disk full, I/O error). The failed batch was rolled back, clients get 503, and the WAL repairs itself once writes succeed again.',
     action: 'Free disk space; ingest resumes without a restart.',
   },
   AUDIT_ERR_NOT_READY: {
@@ -143,12 +146,13 @@ export const AUDIT_ERROR_DOCS: Record<AuditErrorCode, AuditErrorDoc> = {
     raisedBy: 'Postgres outbox and relay',
     retryable: 'depends',
     meaning: 'An outbox statement failed (connection, missing migration, privileges).',
-    action: 'Run `otel-audit postgres-ddl` and check the relay\'s connection.',
+    action: "Run `otel-audit postgres-ddl` and check the relay's connection.",
   },
   AUDIT_ERR_INTEGRITY: {
     raisedBy: '`otel-audit verify`, `prove`, `verify-proof`, the console',
     retryable: 'no',
-    meaning: 'A chain, checkpoint or proof does not verify: an edited, deleted, reordered or forged entry, or a bad signature; the message names the chain and seq.',
+    meaning:
+      'A chain, checkpoint or proof does not verify: an edited, deleted, reordered or forged entry, or a bad signature; the message names the chain and seq.',
     action: 'Treat as tampering until explained; compare stores with `verify --compare`.',
   },
   AUDIT_ERR_KEY: {
@@ -166,7 +170,8 @@ export const AUDIT_ERROR_DOCS: Record<AuditErrorCode, AuditErrorDoc> = {
   AUDIT_ERR_DEDUPE_CORRUPT: {
     raisedBy: 'dedupe index (receiver)',
     retryable: 'no',
-    meaning: 'A dedupe run, its footer or the manifest failed its checksum, or a listed run is missing. Lookups that need it fail rather than risk storing a duplicate.',
+    meaning:
+      'A dedupe run, its footer or the manifest failed its checksum, or a listed run is missing. Lookups that need it fail rather than risk storing a duplicate.',
     action: 'See docs/wal.md "Dedupe index" for replacing a damaged run.',
   },
   AUDIT_ERR_WEBHOOK_REJECTED: {
@@ -184,11 +189,11 @@ export const AUDIT_ERROR_DOCS: Record<AuditErrorCode, AuditErrorDoc> = {
   AUDIT_ERR_NOT_FOUND: {
     raisedBy: 'events API, console, `prove`',
     retryable: 'no',
-    meaning: 'No event with this id (or not in the token\'s tenant).',
+    meaning: "No event with this id (or not in the token's tenant).",
     action: 'Check the id and the token.',
   },
   AUDIT_ERR_NOT_COVERED: {
-    raisedBy: '`prove`, the console\'s Verify',
+    raisedBy: "`prove`, the console's Verify",
     retryable: 'yes',
     meaning: 'The event is stored but no signed checkpoint covers it yet.',
     action: 'Retry after the next checkpoint (`integrity.checkpointIntervalMillis`).',
@@ -196,7 +201,7 @@ export const AUDIT_ERROR_DOCS: Record<AuditErrorCode, AuditErrorDoc> = {
   AUDIT_ERR_DATA_DIR_LOCKED: {
     raisedBy: 'receiver start (data dir), SDK (spool dir)',
     retryable: 'no',
-    meaning: 'Another live process holds the directory\'s lock; two writers would corrupt it.',
+    meaning: "Another live process holds the directory's lock; two writers would corrupt it.",
     action: 'Stop the other process, or give each instance its own `--data-dir` / `spoolDir`.',
   },
   AUDIT_ERR_DEDUPE_IO: {
@@ -215,14 +220,16 @@ export function renderErrorReference(messages: Record<AuditErrorCode, string>): 
     '',
     '<!-- Generated from core/error-docs.ts by `npm run gen:errors`; do not edit by hand. -->',
     '',
-    'Every otel-audit failure carries one `AuditError` with a stable `code` (`err.code`, the CLI\'s',
+    "Every otel-audit failure carries one `AuditError` with a stable `code` (`err.code`, the CLI's",
     'one-line errors, `/v1/audit/status`, dead letters, log lines). Codes never change once released;',
     'the message starts with the text below, followed by the specifics (a field path, a file, a',
     'ClickHouse error).',
     '',
     '| code | message | retryable | raised by |',
     '| --- | --- | --- | --- |',
-    ...codes.map((c) => `| [\`${c}\`](#${c.toLowerCase()}) | ${messages[c]} | ${AUDIT_ERROR_DOCS[c].retryable} | ${AUDIT_ERROR_DOCS[c].raisedBy} |`),
+    ...codes.map(
+      (c) => `| [\`${c}\`](#${c.toLowerCase()}) | ${messages[c]} | ${AUDIT_ERROR_DOCS[c].retryable} | ${AUDIT_ERROR_DOCS[c].raisedBy} |`,
+    ),
     '',
   ];
   for (const c of codes) {

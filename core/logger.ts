@@ -5,7 +5,7 @@
  * `pino-pretty` (an optional peer dependency) is installed.
  */
 import { createRequire } from 'node:module';
-import { pino, type DestinationStream, type Level } from 'pino';
+import { type DestinationStream, type Level, pino } from 'pino';
 
 /** Structured fields of a log line (`err` holds an Error, serialized with its code and cause). */
 export type LogFields = Record<string, unknown>;
@@ -53,7 +53,9 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   const destination = options.destination ?? process.stderr;
   const wantPretty = options.pretty ?? destination.isTTY === true;
   const pretty = wantPretty ? loadPretty() : undefined;
-  const stream: DestinationStream = pretty ? pretty({ colorize: destination.isTTY === true, destination, sync: true }) : (destination as DestinationStream);
+  const stream: DestinationStream = pretty
+    ? pretty({ colorize: destination.isTTY === true, destination, sync: true })
+    : (destination as DestinationStream);
   return pino(
     {
       level: (options.level ?? 'info') as Level | 'silent',

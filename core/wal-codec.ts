@@ -67,7 +67,10 @@ export function decodeWalEntry<E extends object = JsonObject, C extends object =
  * {@link decodeWalEntry} for readers that treat a bad entry as corruption: returns the entry or
  * throws the `AUDIT_ERR_WAL_CORRUPT` error.
  */
-export function decodeWalEntryOrThrow<E extends object = JsonObject, C extends object = JsonObject>(payload: Uint8Array | string, expectedLsn?: number): WalEntry<E, C> {
+export function decodeWalEntryOrThrow<E extends object = JsonObject, C extends object = JsonObject>(
+  payload: Uint8Array | string,
+  expectedLsn?: number,
+): WalEntry<E, C> {
   const r = decodeWalEntry<E, C>(payload, expectedLsn);
   if (!r.ok) throw r.error;
   return r.entry;

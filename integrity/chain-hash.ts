@@ -15,9 +15,9 @@
  * order on the sequencer. The receiver writes v2; v1 entries (written before) keep verifying.
  */
 import { hash } from 'node:crypto';
-import canonicalize from 'canonicalize';
 import { AuditError } from '@otel-audit/core';
 import type { AuditEvent } from '@otel-audit/schema';
+import canonicalize from 'canonicalize';
 
 /** The `prevHash` of the first entry of every chain: 32 zero bytes, as hex. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -89,7 +89,11 @@ export function linkHashV2(prevHashHex: string, digest: Uint8Array): string {
  * in a reused buffer and hashed with one `crypto.hash` call (measured ~1.3 µs vs ~2.4 µs for
  * createHash().update().update().digest()).
  */
-export function computeEntryHashFromCanonical(prevHashHex: string, canonicalJson: string, version: ChainVersion = CURRENT_CHAIN_VERSION): string {
+export function computeEntryHashFromCanonical(
+  prevHashHex: string,
+  canonicalJson: string,
+  version: ChainVersion = CURRENT_CHAIN_VERSION,
+): string {
   if (version === 2) return linkHashV2(prevHashHex, eventDigest(canonicalJson));
   checkPrev(prevHashHex);
   // A UTF-16 code unit encodes to at most 3 UTF-8 bytes, so this bound always fits.

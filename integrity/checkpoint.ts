@@ -11,7 +11,7 @@
  */
 import { AuditError } from '@otel-audit/core';
 import { HASH_SIZE, hashToHex } from './merkle.ts';
-import { type NoteSignature, type NoteSigner, type VerifierKeys, openNote, signNote } from './note.ts';
+import { type NoteSignature, type NoteSigner, openNote, signNote, type VerifierKeys } from './note.ts';
 
 /** Default first path segment of every otel-audit origin. */
 export const ORIGIN_PREFIX = 'otel-audit';
@@ -41,7 +41,8 @@ function encodeSegment(segment: string): string {
  * deployment wants its own namespace (e.g. `audit.example.com`).
  */
 export function checkpointOrigin(chainId: string, prefix: string = ORIGIN_PREFIX): string {
-  if (typeof chainId !== 'string' || chainId.length === 0) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'chainId must be a non-empty string');
+  if (typeof chainId !== 'string' || chainId.length === 0)
+    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'chainId must be a non-empty string');
   const cut = chainId.lastIndexOf('/');
   if (cut <= 0 || cut === chainId.length - 1) return `${prefix}/${encodeSegment(chainId)}`;
   const tenantId = chainId.slice(0, cut);
@@ -60,7 +61,12 @@ function validOrigin(origin: string): string | undefined {
  * Throws `AUDIT_ERR_INVALID_ARGUMENT` for an empty origin, a bad size or root, or an empty or
  * multi-line extension.
  */
-export function formatCheckpoint(checkpoint: { origin: string; treeSize: number; rootHash: Uint8Array | string; extensions?: ReadonlyArray<string> }): string {
+export function formatCheckpoint(checkpoint: {
+  origin: string;
+  treeSize: number;
+  rootHash: Uint8Array | string;
+  extensions?: ReadonlyArray<string>;
+}): string {
   const bad = validOrigin(checkpoint.origin);
   if (bad) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', bad);
   if (!Number.isSafeInteger(checkpoint.treeSize) || checkpoint.treeSize < 0) {
@@ -72,7 +78,8 @@ export function formatCheckpoint(checkpoint: { origin: string; treeSize: number;
   }
   const ext = checkpoint.extensions ?? [];
   for (const line of ext) {
-    if (line.length === 0 || /[\u0000-\u001f]/.test(line)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'extension lines must be non-empty single lines');
+    if (line.length === 0 || /[\u0000-\u001f]/.test(line))
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'extension lines must be non-empty single lines');
   }
   return [checkpoint.origin, String(checkpoint.treeSize), root.toString('base64'), ...ext].join('\n') + '\n';
 }
@@ -89,11 +96,13 @@ export function parseCheckpoint(text: string): CheckpointParse {
   if (typeof text !== 'string') return { ok: false, reason: 'checkpoint text is not a string' };
   if (!text.endsWith('\n')) return { ok: false, reason: 'checkpoint text does not end with a newline' };
   const lines = text.slice(0, -1).split('\n');
-  if (lines.length < 3) return { ok: false, reason: `checkpoint needs at least 3 lines (origin, tree size, root hash), has ${lines.length}` };
+  if (lines.length < 3)
+    return { ok: false, reason: `checkpoint needs at least 3 lines (origin, tree size, root hash), has ${lines.length}` };
   const [origin, sizeText, rootText, ...extensions] = lines as [string, string, string, ...string[]];
   const bad = validOrigin(origin);
   if (bad) return { ok: false, reason: `checkpoint line 1: ${bad}` };
-  if (!/^(0|[1-9][0-9]*)$/.test(sizeText)) return { ok: false, reason: `checkpoint line 2: tree size "${sizeText.slice(0, 40)}" is not a decimal number without leading zeroes` };
+  if (!/^(0|[1-9][0-9]*)$/.test(sizeText))
+    return { ok: false, reason: `checkpoint line 2: tree size "${sizeText.slice(0, 40)}" is not a decimal number without leading zeroes` };
   const treeSize = Number(sizeText);
   if (!Number.isSafeInteger(treeSize)) return { ok: false, reason: `checkpoint line 2: tree size ${sizeText} is too large` };
   const root = /^[A-Za-z0-9+/]{43}=$/.test(rootText) ? Buffer.from(rootText, 'base64') : undefined;
@@ -106,7 +115,10 @@ export function parseCheckpoint(text: string): CheckpointParse {
 }
 
 /** Sign a checkpoint: returns the signed note (checkpoint text, blank line, signature lines). */
-export function signCheckpoint(checkpoint: { origin: string; treeSize: number; rootHash: Uint8Array | string; extensions?: ReadonlyArray<string> }, signers: NoteSigner | ReadonlyArray<NoteSigner>): string {
+export function signCheckpoint(
+  checkpoint: { origin: string; treeSize: number; rootHash: Uint8Array | string; extensions?: ReadonlyArray<string> },
+  signers: NoteSigner | ReadonlyArray<NoteSigner>,
+): string {
   return signNote(formatCheckpoint(checkpoint), Array.isArray(signers) ? signers : [signers as NoteSigner]);
 }
 
@@ -133,7 +145,12 @@ export function openCheckpoint(note: string, keys: VerifierKeys, options: { expe
   if (!parsed!.ok) return { ok: false, kind: 'malformed', reason: parsed!.reason };
   const checkpoint = parsed!.checkpoint;
   if (options.expectedOrigin !== undefined && checkpoint.origin !== options.expectedOrigin) {
-    return { ok: false, kind: 'origin-mismatch', reason: `checkpoint origin "${checkpoint.origin}" is not the expected "${options.expectedOrigin}"`, checkpoint };
+    return {
+      ok: false,
+      kind: 'origin-mismatch',
+      reason: `checkpoint origin "${checkpoint.origin}" is not the expected "${options.expectedOrigin}"`,
+      checkpoint,
+    };
   }
   return { ok: true, checkpoint, verified: opened.verified, unverified: opened.unverified };
 }

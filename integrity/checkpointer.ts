@@ -11,7 +11,7 @@
 import { AuditError } from '@otel-audit/core';
 import { GENESIS_HASH } from './chain-hash.ts';
 import { checkpointOrigin, openCheckpoint, signCheckpoint } from './checkpoint.ts';
-import { type LeafSource, type TreeStateSnapshot, TreeState, consistencyProof, hashToHex, isHashHex, verifyConsistency } from './merkle.ts';
+import { consistencyProof, hashToHex, isHashHex, type LeafSource, TreeState, type TreeStateSnapshot, verifyConsistency } from './merkle.ts';
 import type { NoteSigner, VerifierKeys } from './note.ts';
 
 /** Version of the {@link CheckpointRecord} JSON shape. */
@@ -92,12 +92,15 @@ export const DEFAULT_CHECKPOINT_POLICY = { everyEntries: 10_000, everyMillis: 10
 export function createCheckpointPolicy(options: { everyEntries?: number; everyMillis?: number } = {}): CheckpointPolicy {
   const everyEntries = options.everyEntries ?? DEFAULT_CHECKPOINT_POLICY.everyEntries;
   const everyMillis = options.everyMillis ?? DEFAULT_CHECKPOINT_POLICY.everyMillis;
-  if (!Number.isSafeInteger(everyEntries) || everyEntries < 1) throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `checkpoint everyEntries must be a positive integer, got ${everyEntries}`);
-  if (!(Number.isFinite(everyMillis) && everyMillis > 0)) throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `checkpoint everyMillis must be a positive number, got ${everyMillis}`);
+  if (!Number.isSafeInteger(everyEntries) || everyEntries < 1)
+    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `checkpoint everyEntries must be a positive integer, got ${everyEntries}`);
+  if (!(Number.isFinite(everyMillis) && everyMillis > 0))
+    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `checkpoint everyMillis must be a positive number, got ${everyMillis}`);
   return {
     everyEntries,
     everyMillis,
-    isDue: ({ pendingEntries, millisSinceLast }) => pendingEntries > 0 && (pendingEntries >= everyEntries || millisSinceLast >= everyMillis),
+    isDue: ({ pendingEntries, millisSinceLast }) =>
+      pendingEntries > 0 && (pendingEntries >= everyEntries || millisSinceLast >= everyMillis),
   };
 }
 
@@ -223,7 +226,8 @@ function frontierNodes(state: TreeState): Map<string, Buffer> {
 
 /** Create a checkpointer; see {@link Checkpointer}. Throws `AUDIT_ERR_INTEGRITY` for an inconsistent `resume` record. */
 export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
-  const policy: CheckpointPolicy = options.policy && 'isDue' in options.policy ? options.policy : createCheckpointPolicy(options.policy ?? {});
+  const policy: CheckpointPolicy =
+    options.policy && 'isDue' in options.policy ? options.policy : createCheckpointPolicy(options.policy ?? {});
   const now = options.now ?? (() => Date.now());
   const originOf = options.origin ?? ((chainId: string) => checkpointOrigin(chainId));
   const signer = options.signer;
@@ -234,7 +238,10 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
   for (const record of options.resume ?? []) {
     const tree = TreeState.fromSnapshot(record.treeState);
     if (tree.size !== record.treeSize || hashToHex(tree.root()) !== record.rootHash) {
-      throw new AuditError('AUDIT_ERR_INTEGRITY', `resume record of chain ${record.chainId} at tree size ${record.treeSize}: tree state does not reproduce the root hash`);
+      throw new AuditError(
+        'AUDIT_ERR_INTEGRITY',
+        `resume record of chain ${record.chainId} at tree size ${record.treeSize}: tree state does not reproduce the root hash`,
+      );
     }
     const state: ChainState = {
       chainId: record.chainId,
@@ -256,7 +263,19 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
   function chainFor(chainId: string): ChainState {
     let state = chains.get(chainId);
     if (state === undefined) {
-      state = { chainId, origin: originOf(chainId), tree: new TreeState(), lastHash: GENESIS_HASH, lastCheckpoint: undefined, pending: [], pendingComplete: true, sinceMillis: now(), tiles: undefined, nodes: [], nodeBase: [] };
+      state = {
+        chainId,
+        origin: originOf(chainId),
+        tree: new TreeState(),
+        lastHash: GENESIS_HASH,
+        lastCheckpoint: undefined,
+        pending: [],
+        pendingComplete: true,
+        sinceMillis: now(),
+        tiles: undefined,
+        nodes: [],
+        nodeBase: [],
+      };
       watchTree(state);
       chains.set(chainId, state);
     }
@@ -289,7 +308,10 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
       getLeaves: async (start, end) => {
         if (start >= m && complete) return pending.slice(start - m, end - m);
         if (fallback === undefined) {
-          throw new AuditError('AUDIT_ERR_INTEGRITY', `chain ${state.chainId}: leaves [${start}, ${end}) are needed for a consistency proof but no leaf source is configured`);
+          throw new AuditError(
+            'AUDIT_ERR_INTEGRITY',
+            `chain ${state.chainId}: leaves [${start}, ${end}) are needed for a consistency proof but no leaf source is configured`,
+          );
         }
         return fallback.getLeaves(start, end);
       },
@@ -350,7 +372,11 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
       if (entry.seq !== expected) {
         throw new AuditError('AUDIT_ERR_INTEGRITY', `checkpointer: chain ${entry.chainId} expected seq ${expected}, got ${entry.seq}`);
       }
-      if (!isHashHex(entry.hash)) throw new AuditError('AUDIT_ERR_INTEGRITY', `checkpointer: chain ${entry.chainId} seq ${entry.seq}: hash is not 64 lower-case hex digits`);
+      if (!isHashHex(entry.hash))
+        throw new AuditError(
+          'AUDIT_ERR_INTEGRITY',
+          `checkpointer: chain ${entry.chainId} seq ${entry.seq}: hash is not 64 lower-case hex digits`,
+        );
       state.tree.appendTrustedHex(entry.hash);
       state.pending.push(entry.hash);
       state.lastHash = entry.hash;
@@ -392,9 +418,10 @@ export function createCheckpointer(options: CheckpointerOptions): Checkpointer {
             for (const record of await checkpointer.checkpointDue()) await options.onCheckpoint?.(record);
           } catch (err) {
             if (options.onError) options.onError(err);
-            else queueMicrotask(() => {
-              throw err;
-            });
+            else
+              queueMicrotask(() => {
+                throw err;
+              });
           } finally {
             ticking = false;
           }
@@ -434,9 +461,14 @@ export type CheckpointRecordCheck = { ok: true } | { ok: false; problems: Checkp
  * and — with `previous` — the consistency proof links it to the previous checkpoint (RFC 9162
  * §2.1.4.2). Problems are results.
  */
-export function verifyCheckpointRecord(record: CheckpointRecord, keys: VerifierKeys, options: { previous?: CheckpointRecord; expectedOrigin?: string } = {}): CheckpointRecordCheck {
+export function verifyCheckpointRecord(
+  record: CheckpointRecord,
+  keys: VerifierKeys,
+  options: { previous?: CheckpointRecord; expectedOrigin?: string } = {},
+): CheckpointRecordCheck {
   const problems: CheckpointRecordProblem[] = [];
-  const expectedOrigin = options.expectedOrigin ?? (typeof record.chainId === 'string' && record.chainId ? checkpointOrigin(record.chainId) : undefined);
+  const expectedOrigin =
+    options.expectedOrigin ?? (typeof record.chainId === 'string' && record.chainId ? checkpointOrigin(record.chainId) : undefined);
   const opened = openCheckpoint(String(record.note), keys, expectedOrigin === undefined ? {} : { expectedOrigin });
   if (!opened.ok) {
     const kind = opened.kind === 'malformed' ? 'malformed-checkpoint' : opened.kind === 'ambiguous-key' ? 'unknown-key' : opened.kind;
@@ -444,12 +476,21 @@ export function verifyCheckpointRecord(record: CheckpointRecord, keys: VerifierK
     return { ok: false, problems };
   }
   const cp = opened.checkpoint;
-  if (cp.treeSize !== record.treeSize || cp.rootHash !== record.rootHash || cp.origin !== record.origin || record.lastSeq !== record.treeSize) {
-    problems.push({ kind: 'malformed-checkpoint', message: `record fields (origin ${record.origin}, treeSize ${record.treeSize}, lastSeq ${record.lastSeq}, rootHash ${record.rootHash}) disagree with the signed note (origin ${cp.origin}, treeSize ${cp.treeSize}, rootHash ${cp.rootHash})` });
+  if (
+    cp.treeSize !== record.treeSize ||
+    cp.rootHash !== record.rootHash ||
+    cp.origin !== record.origin ||
+    record.lastSeq !== record.treeSize
+  ) {
+    problems.push({
+      kind: 'malformed-checkpoint',
+      message: `record fields (origin ${record.origin}, treeSize ${record.treeSize}, lastSeq ${record.lastSeq}, rootHash ${record.rootHash}) disagree with the signed note (origin ${cp.origin}, treeSize ${cp.treeSize}, rootHash ${cp.rootHash})`,
+    });
   }
   try {
     const tree = TreeState.fromSnapshot(record.treeState);
-    if (tree.size !== cp.treeSize || hashToHex(tree.root()) !== cp.rootHash) problems.push({ kind: 'malformed-checkpoint', message: `tree state (size ${tree.size}) does not reproduce the signed root` });
+    if (tree.size !== cp.treeSize || hashToHex(tree.root()) !== cp.rootHash)
+      problems.push({ kind: 'malformed-checkpoint', message: `tree state (size ${tree.size}) does not reproduce the signed root` });
   } catch (err) {
     problems.push({ kind: 'malformed-checkpoint', message: (err as Error).message });
   }
@@ -457,12 +498,25 @@ export function verifyCheckpointRecord(record: CheckpointRecord, keys: VerifierK
   if (prev !== undefined) {
     const proof = Array.isArray(record.consistencyProof) ? record.consistencyProof : [];
     if (record.previousTreeSize !== prev.treeSize || (record.previousRootHash ?? undefined) !== prev.rootHash) {
-      problems.push({ kind: 'inconsistent-checkpoint', message: `checkpoint at tree size ${cp.treeSize} claims previous (${record.previousTreeSize}, ${record.previousRootHash ?? 'none'}) but the previous checkpoint is (${prev.treeSize}, ${prev.rootHash})` });
+      problems.push({
+        kind: 'inconsistent-checkpoint',
+        message: `checkpoint at tree size ${cp.treeSize} claims previous (${record.previousTreeSize}, ${record.previousRootHash ?? 'none'}) but the previous checkpoint is (${prev.treeSize}, ${prev.rootHash})`,
+      });
     } else if (!proof.every(isHashHex)) {
       problems.push({ kind: 'inconsistent-checkpoint', message: 'consistency proof contains a value that is not a 64-hex hash' });
     } else {
-      const check = verifyConsistency(prev.treeSize, cp.treeSize, Buffer.from(prev.rootHash, 'hex'), Buffer.from(cp.rootHash, 'hex'), proof.map((h) => Buffer.from(h, 'hex')));
-      if (!check.ok) problems.push({ kind: 'inconsistent-checkpoint', message: `checkpoint at tree size ${cp.treeSize} is not consistent with the previous one at ${prev.treeSize}: ${check.reason}` });
+      const check = verifyConsistency(
+        prev.treeSize,
+        cp.treeSize,
+        Buffer.from(prev.rootHash, 'hex'),
+        Buffer.from(cp.rootHash, 'hex'),
+        proof.map((h) => Buffer.from(h, 'hex')),
+      );
+      if (!check.ok)
+        problems.push({
+          kind: 'inconsistent-checkpoint',
+          message: `checkpoint at tree size ${cp.treeSize} is not consistent with the previous one at ${prev.treeSize}: ${check.reason}`,
+        });
     }
   }
   return problems.length === 0 ? { ok: true } : { ok: false, problems };

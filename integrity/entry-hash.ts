@@ -9,8 +9,8 @@
  * `computeEntryHash` of chain-hash.ts, which stays the single definition. Tests compare both.
  */
 import { hash as oneShotHash } from 'node:crypto';
-import { CURRENT_CHAIN_VERSION, type ChainVersion, computeEntryHash, linkHashV2 } from './chain-hash.ts';
 import type { AuditEvent } from '@otel-audit/schema';
+import { type ChainVersion, CURRENT_CHAIN_VERSION, computeEntryHash, linkHashV2 } from './chain-hash.ts';
 
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;

@@ -13,7 +13,16 @@ import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promis
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AuditError } from '@otel-audit/core';
-import { type NoteSigner, type NoteVerifier, type VerifierSet, createVerifierSet, generateNoteKeyPair, isValidKeyName, parseSignerKey, parseVerifierKey } from './note.ts';
+import {
+  createVerifierSet,
+  generateNoteKeyPair,
+  isValidKeyName,
+  type NoteSigner,
+  type NoteVerifier,
+  parseSignerKey,
+  parseVerifierKey,
+  type VerifierSet,
+} from './note.ts';
 
 /** Default key name: `otel-audit/<hostname>` (spaces and '+' replaced by '-'). */
 export function defaultKeyName(): string {
@@ -52,7 +61,11 @@ function errorCode(err: unknown): string | undefined {
  */
 export async function generateKeyFiles(options: { name?: string; outDir: string }): Promise<GeneratedKeyFiles> {
   const name = options.name ?? defaultKeyName();
-  if (!isValidKeyName(name)) throw new AuditError('AUDIT_ERR_KEY', `invalid key name "${name}": it must be non-empty and contain no spaces, '+' or control characters (e.g. otel-audit/host-1)`);
+  if (!isValidKeyName(name))
+    throw new AuditError(
+      'AUDIT_ERR_KEY',
+      `invalid key name "${name}": it must be non-empty and contain no spaces, '+' or control characters (e.g. otel-audit/host-1)`,
+    );
   const dir = resolve(options.outDir);
   const pair = generateNoteKeyPair(name);
   const base = `${name.replace(/\//g, '_')}-${pair.keyIdHex}`;
@@ -65,7 +78,12 @@ export async function generateKeyFiles(options: { name?: string; outDir: string 
     await writeFile(verifierPath, `${pair.verifierKey}\n`, { mode: 0o644, flag: 'wx' });
   } catch (err) {
     const code = errorCode(err);
-    const detail = code === 'EEXIST' ? 'a key file with this name and key ID already exists' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    const detail =
+      code === 'EEXIST'
+        ? 'a key file with this name and key ID already exists'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : (err as Error).message;
     throw new AuditError('AUDIT_ERR_KEY', `cannot write key files in ${dir}: ${detail}`, { cause: err });
   }
   return { signerPath, verifierPath, verifierKey: pair.verifierKey, keyIdHex: pair.keyIdHex, name };
@@ -99,13 +117,17 @@ export async function loadSigner(path: string, options: { onWarning?: (message: 
   } catch (err) {
     if (err instanceof AuditError) throw err;
     const code = errorCode(err);
-    if (code === 'ENOENT') throw new AuditError('AUDIT_ERR_KEY', `signing key file not found: ${file} (create one with: otel-audit keys generate)`, { cause: err });
+    if (code === 'ENOENT')
+      throw new AuditError('AUDIT_ERR_KEY', `signing key file not found: ${file} (create one with: otel-audit keys generate)`, {
+        cause: err,
+      });
     if (code === 'EACCES') throw new AuditError('AUDIT_ERR_KEY', `cannot read signing key file ${file}: permission denied`, { cause: err });
     throw new AuditError('AUDIT_ERR_KEY', `cannot read signing key file ${file}: ${(err as Error).message}`, { cause: err });
   }
   const lines = keyLines(text);
   if (lines.length === 0) throw new AuditError('AUDIT_ERR_KEY', `signing key file ${file} is empty`);
-  if (lines.length > 1) throw new AuditError('AUDIT_ERR_KEY', `signing key file ${file} holds ${lines.length} keys; it must hold exactly one`);
+  if (lines.length > 1)
+    throw new AuditError('AUDIT_ERR_KEY', `signing key file ${file} holds ${lines.length} keys; it must hold exactly one`);
   try {
     return parseSignerKey(lines[0]!);
   } catch (err) {
@@ -134,9 +156,13 @@ export async function loadVerifierKeys(specs: string | ReadonlyArray<string>): P
       text = await readFile(resolve(trimmed), 'utf8');
     } catch (err) {
       const code = errorCode(err);
-      throw new AuditError('AUDIT_ERR_KEY', code === 'ENOENT'
-        ? `"${trimmed}" is neither a verifier key (<name>+<keyid>+<base64>) nor an existing file`
-        : `cannot read verifier key file ${trimmed}: ${(err as Error).message}`, { cause: err });
+      throw new AuditError(
+        'AUDIT_ERR_KEY',
+        code === 'ENOENT'
+          ? `"${trimmed}" is neither a verifier key (<name>+<keyid>+<base64>) nor an existing file`
+          : `cannot read verifier key file ${trimmed}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const lines = keyLines(text);
     if (lines.length === 0) throw new AuditError('AUDIT_ERR_KEY', `verifier key file ${trimmed} holds no key`);
@@ -177,11 +203,15 @@ export async function ensureDataDirKey(dataDir: string, options: { name?: string
   try {
     keys = (await readdir(dir)).filter((f) => f.endsWith('.key')).sort();
   } catch (err) {
-    if (errorCode(err) !== 'ENOENT') throw new AuditError('AUDIT_ERR_KEY', `cannot read key directory ${dir}: ${(err as Error).message}`, { cause: err });
+    if (errorCode(err) !== 'ENOENT')
+      throw new AuditError('AUDIT_ERR_KEY', `cannot read key directory ${dir}: ${(err as Error).message}`, { cause: err });
     keys = [];
   }
   if (keys.length > 1) {
-    throw new AuditError('AUDIT_ERR_KEY', `${dir} holds ${keys.length} signing keys (${keys.join(', ')}); set integrity.signingKeyFile to the one to sign with`);
+    throw new AuditError(
+      'AUDIT_ERR_KEY',
+      `${dir} holds ${keys.length} signing keys (${keys.join(', ')}); set integrity.signingKeyFile to the one to sign with`,
+    );
   }
   if (keys.length === 1) return { signerPath: join(dir, keys[0]!), created: false };
   const generated = await generateKeyFiles({ outDir: dir, ...(options.name ? { name: options.name } : {}) });
@@ -192,7 +222,10 @@ export async function ensureDataDirKey(dataDir: string, options: { name?: string
 export async function dataDirVerifierKeyFiles(dataDir: string): Promise<string[]> {
   const dir = dataDirKeysDir(dataDir);
   try {
-    return (await readdir(dir)).filter((f) => f.endsWith('.pub')).sort().map((f) => join(dir, f));
+    return (await readdir(dir))
+      .filter((f) => f.endsWith('.pub'))
+      .sort()
+      .map((f) => join(dir, f));
   } catch (err) {
     if (errorCode(err) === 'ENOENT') return [];
     throw new AuditError('AUDIT_ERR_KEY', `cannot read key directory ${dir}: ${(err as Error).message}`, { cause: err });

@@ -239,7 +239,10 @@ export class TreeState {
     }
     const expected = popcount(snapshot.size);
     if (snapshot.nodes.length !== expected) {
-      throw new AuditError('AUDIT_ERR_INTEGRITY', `tree state of size ${snapshot.size} needs ${expected} frontier node(s), got ${snapshot.nodes.length}`);
+      throw new AuditError(
+        'AUDIT_ERR_INTEGRITY',
+        `tree state of size ${snapshot.size} needs ${expected} frontier node(s), got ${snapshot.nodes.length}`,
+      );
     }
     const state = new TreeState();
     state.#size = snapshot.size;
@@ -300,7 +303,8 @@ export function inclusionProofRanges(index: number, size: number): LeafRange[] {
 export function consistencyProofRanges(first: number, second: number): LeafRange[] {
   checkSize(first, 'first tree size');
   checkSize(second, 'second tree size');
-  if (first > second) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `first tree size ${first} is larger than second tree size ${second}`);
+  if (first > second)
+    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `first tree size ${first} is larger than second tree size ${second}`);
   const out: LeafRange[] = [];
   if (first === 0 || first === second) return out;
   const walk = (m: number, start: number, end: number, complete: boolean): void => {
@@ -346,7 +350,11 @@ export interface LeafSource {
    * Optional bulk form of {@link LeafSource.getSubtreeHash} for indexes [start, end) of one level
    * (undefined where not cached). Used to hash large subtrees from cached tiles in one read.
    */
-  getSubtreeHashes?(level: number, start: number, end: number): Promise<ReadonlyArray<Uint8Array | undefined>> | ReadonlyArray<Uint8Array | undefined>;
+  getSubtreeHashes?(
+    level: number,
+    start: number,
+    end: number,
+  ): Promise<ReadonlyArray<Uint8Array | undefined>> | ReadonlyArray<Uint8Array | undefined>;
 }
 
 /**
@@ -365,7 +373,10 @@ export function tiledLeafSource(options: {
   getLeaves: LeafSource['getLeaves'];
   getTile: (index: number) => Promise<Uint8Array | string | undefined> | Uint8Array | string | undefined;
   /** Optional bulk read of tiles [start, end); default: `getTile` for each. */
-  getTiles?: (start: number, end: number) => Promise<ReadonlyArray<Uint8Array | string | undefined>> | ReadonlyArray<Uint8Array | string | undefined>;
+  getTiles?: (
+    start: number,
+    end: number,
+  ) => Promise<ReadonlyArray<Uint8Array | string | undefined>> | ReadonlyArray<Uint8Array | string | undefined>;
 }): LeafSource {
   const decode = (tile: Uint8Array | string | undefined, index: number): Uint8Array | undefined =>
     tile === undefined ? undefined : typeof tile === 'string' ? hexToHash(tile, `tile ${index}`) : tile;
@@ -396,7 +407,10 @@ export function arrayLeafSource(leaves: ReadonlyArray<LeafInput>): LeafSource {
 async function fetchLeaves(source: LeafSource, start: number, end: number): Promise<ReadonlyArray<LeafInput>> {
   const got = await source.getLeaves(start, end);
   if (got.length !== end - start) {
-    throw new AuditError('AUDIT_ERR_INTEGRITY', `leaf source returned ${got.length} leaves for range [${start}, ${end}), expected ${end - start}`);
+    throw new AuditError(
+      'AUDIT_ERR_INTEGRITY',
+      `leaf source returned ${got.length} leaves for range [${start}, ${end}), expected ${end - start}`,
+    );
   }
   return got;
 }
@@ -491,12 +505,18 @@ function badLength(list: ReadonlyArray<Uint8Array>): number {
  * result) when index ≥ size, the path has the wrong length for (index, size), or an element is not
  * 32 bytes.
  */
-export function rootFromInclusionProof(index: number, size: number, leafHashValue: Uint8Array, path: ReadonlyArray<Uint8Array>): RootFromProof {
+export function rootFromInclusionProof(
+  index: number,
+  size: number,
+  leafHashValue: Uint8Array,
+  path: ReadonlyArray<Uint8Array>,
+): RootFromProof {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || size < 0) {
     return { ok: false, reason: `leaf index ${index} and tree size ${size} must be non-negative integers` };
   }
   if (index >= size) return { ok: false, reason: `leaf index ${index} is not below tree size ${size}` };
-  if (!(leafHashValue instanceof Uint8Array) || leafHashValue.length !== HASH_SIZE) return { ok: false, reason: 'leaf hash is not 32 bytes' };
+  if (!(leafHashValue instanceof Uint8Array) || leafHashValue.length !== HASH_SIZE)
+    return { ok: false, reason: 'leaf hash is not 32 bytes' };
   const bad = badLength(path);
   if (bad >= 0) return { ok: false, reason: `inclusion path element ${bad} is not 32 bytes` };
   // RFC 9162 §2.1.3.2 steps 1–5.
@@ -504,7 +524,8 @@ export function rootFromInclusionProof(index: number, size: number, leafHashValu
   let sn = size - 1;
   let r: Buffer = Buffer.from(leafHashValue);
   for (const p of path) {
-    if (sn === 0) return { ok: false, reason: `inclusion path is too long for leaf ${index} of tree size ${size} (${path.length} elements)` };
+    if (sn === 0)
+      return { ok: false, reason: `inclusion path is too long for leaf ${index} of tree size ${size} (${path.length} elements)` };
     if (fn % 2 === 1 || fn === sn) {
       r = nodeHash(p, r);
       if (fn % 2 === 0) {
@@ -519,12 +540,19 @@ export function rootFromInclusionProof(index: number, size: number, leafHashValu
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  if (sn !== 0) return { ok: false, reason: `inclusion path is too short for leaf ${index} of tree size ${size} (${path.length} elements)` };
+  if (sn !== 0)
+    return { ok: false, reason: `inclusion path is too short for leaf ${index} of tree size ${size} (${path.length} elements)` };
   return { ok: true, root: r };
 }
 
 /** Verify an inclusion proof against a known root (RFC 9162 §2.1.3.2). */
-export function verifyInclusion(index: number, size: number, leafHashValue: Uint8Array, path: ReadonlyArray<Uint8Array>, root: Uint8Array): ProofCheck {
+export function verifyInclusion(
+  index: number,
+  size: number,
+  leafHashValue: Uint8Array,
+  path: ReadonlyArray<Uint8Array>,
+  root: Uint8Array,
+): ProofCheck {
   const got = rootFromInclusionProof(index, size, leafHashValue, path);
   if (!got.ok) return got;
   if (!(root instanceof Uint8Array) || !got.root.equals(root)) {
@@ -542,13 +570,20 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * `second` with root `secondRoot`, per RFC 9162 §2.1.4.2. Special cases (as transparency-dev/merkle):
  * first = second needs an empty proof and equal roots; first = 0 needs an empty proof.
  */
-export function verifyConsistency(first: number, second: number, firstRoot: Uint8Array, secondRoot: Uint8Array, proof: ReadonlyArray<Uint8Array>): ProofCheck {
+export function verifyConsistency(
+  first: number,
+  second: number,
+  firstRoot: Uint8Array,
+  secondRoot: Uint8Array,
+  proof: ReadonlyArray<Uint8Array>,
+): ProofCheck {
   if (!Number.isSafeInteger(first) || !Number.isSafeInteger(second) || first < 0 || second < 0) {
     return { ok: false, reason: `tree sizes ${first} and ${second} must be non-negative integers` };
   }
   if (first > second) return { ok: false, reason: `first tree size ${first} is larger than second tree size ${second}` };
   if (first === second) {
-    if (proof.length > 0) return { ok: false, reason: `consistency proof between equal tree sizes must be empty, has ${proof.length} elements` };
+    if (proof.length > 0)
+      return { ok: false, reason: `consistency proof between equal tree sizes must be empty, has ${proof.length} elements` };
     if (!equalBytes(firstRoot, secondRoot)) return { ok: false, reason: `two different roots for the same tree size ${first}` };
     return { ok: true };
   }

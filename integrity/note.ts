@@ -13,7 +13,14 @@
  * The signature covers the text including its final newline, not the blank separator line. Parsing
  * is strict; key-string problems throw `AUDIT_ERR_KEY` (configuration), note problems are results.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
 import { AuditError } from '@otel-audit/core';
 import { sha256 } from './merkle.ts';
 
@@ -56,7 +63,13 @@ export interface NoteSigner extends NoteVerifier {
 
 /** True when `name` is a valid key name: non-empty, valid UTF-16/UTF-8, no Unicode spaces, no '+'. */
 export function isValidKeyName(name: string): boolean {
-  return typeof name === 'string' && name.length > 0 && !/[\s+\u0085]/u.test(name) && !hasLoneSurrogate(name) && !/[\u0000-\u001f\u007f]/.test(name);
+  return (
+    typeof name === 'string' &&
+    name.length > 0 &&
+    !/[\s+\u0085]/u.test(name) &&
+    !hasLoneSurrogate(name) &&
+    !/[\u0000-\u001f\u007f]/.test(name)
+  );
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -135,7 +148,11 @@ export function noteSignerFromSeed(name: string, seed: Uint8Array): NoteSigner {
  * key strings in Go sumdb/note format. Throws `AUDIT_ERR_KEY` for an invalid name.
  */
 export function generateNoteKeyPair(name: string): { signerKey: string; verifierKey: string; keyIdHex: string } {
-  if (!isValidKeyName(name)) throw new AuditError('AUDIT_ERR_KEY', `invalid key name "${name}": it must be non-empty and contain no spaces, '+' or control characters`);
+  if (!isValidKeyName(name))
+    throw new AuditError(
+      'AUDIT_ERR_KEY',
+      `invalid key name "${name}": it must be non-empty and contain no spaces, '+' or control characters`,
+    );
   const { privateKey } = generateKeyPairSync('ed25519');
   const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
   const seed = Buffer.from(pkcs8.subarray(pkcs8.length - 32));
@@ -165,7 +182,8 @@ export function parseVerifierKey(text: string): NoteVerifier {
   const what = 'invalid verifier key';
   if (typeof text !== 'string') throw keyError(what, 'not a string');
   const trimmed = text.trim();
-  if (trimmed.startsWith('PRIVATE+KEY+')) throw keyError(what, 'this is a private signer key; pass the public verifier key (`otel-audit keys generate` prints it)');
+  if (trimmed.startsWith('PRIVATE+KEY+'))
+    throw keyError(what, 'this is a private signer key; pass the public verifier key (`otel-audit keys generate` prints it)');
   // Split at the first two '+' only (Go's chop): base64 itself may contain '+'.
   const parts = chop(trimmed);
   if (parts === undefined) throw keyError(what, 'expected "<name>+<key id>+<base64 key>"');
@@ -174,7 +192,11 @@ export function parseVerifierKey(text: string): NoteVerifier {
   if (!/^[0-9a-f]{8}$/.test(idHex)) throw keyError(what, `key ID must be 8 lower-case hex digits, got "${idHex}"`);
   const key = decodeBase64Strict(key64);
   if (key === undefined) throw keyError(what, 'key is not valid base64');
-  if (key.length === 0 || key[0] !== ALG_ED25519) throw keyError(what, `unknown signature algorithm ${key.length === 0 ? '(empty key)' : `0x${key[0]!.toString(16).padStart(2, '0')}`}; only Ed25519 (0x01) is supported`);
+  if (key.length === 0 || key[0] !== ALG_ED25519)
+    throw keyError(
+      what,
+      `unknown signature algorithm ${key.length === 0 ? '(empty key)' : `0x${key[0]!.toString(16).padStart(2, '0')}`}; only Ed25519 (0x01) is supported`,
+    );
   if (key.length !== 33) throw keyError(what, `Ed25519 public key must be 32 bytes, got ${key.length - 1}`);
   const publicKey = Buffer.from(key.subarray(1));
   const id = ed25519KeyId(name, publicKey);
@@ -278,7 +300,8 @@ export type NoteParse = { ok: true; note: ParsedNote } | { ok: false; reason: st
 function checkNoteChars(msg: string): string | undefined {
   if (hasLoneSurrogate(msg)) return 'note is not valid UTF-8 text (lone surrogate)';
   const bad = /[\u0000-\u0009\u000b-\u001f]/.exec(msg);
-  if (bad) return `note contains a control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()} at offset ${bad.index} (only newline is allowed)`;
+  if (bad)
+    return `note contains a control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()} at offset ${bad.index} (only newline is allowed)`;
   return undefined;
 }
 
@@ -299,7 +322,8 @@ export function parseNote(msg: string): NoteParse {
   if (block.length === 0) return { ok: false, reason: 'note has no signature lines' };
   if (!block.endsWith('\n')) return { ok: false, reason: 'the last signature line does not end with a newline' };
   const lines = block.slice(0, -1).split('\n');
-  if (lines.length > MAX_NOTE_SIGNATURES) return { ok: false, reason: `note has ${lines.length} signature lines; at most ${MAX_NOTE_SIGNATURES} are accepted` };
+  if (lines.length > MAX_NOTE_SIGNATURES)
+    return { ok: false, reason: `note has ${lines.length} signature lines; at most ${MAX_NOTE_SIGNATURES} are accepted` };
   const signatures: NoteSignature[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
@@ -349,7 +373,13 @@ export function openNote(msg: string, keys: VerifierKeys): NoteOpen {
       if (!unverified.some((u) => u.name === sig.name && u.base64 === sig.base64)) unverified.push(sig);
       continue;
     }
-    if (v === 'ambiguous') return { ok: false, kind: 'ambiguous-key', reason: `ambiguous key ${id}: two different trusted keys share this name and key ID`, note: parsed.note };
+    if (v === 'ambiguous')
+      return {
+        ok: false,
+        kind: 'ambiguous-key',
+        reason: `ambiguous key ${id}: two different trusted keys share this name and key ID`,
+        note: parsed.note,
+      };
     if (seen.has(id)) continue;
     seen.add(id);
     if (!v.verify(textBytes, sig.signature)) {

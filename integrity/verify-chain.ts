@@ -22,8 +22,8 @@ import { GENESIS_HASH, parseChainVersion } from './chain-hash.ts';
 import { checkpointOrigin } from './checkpoint.ts';
 import { type CheckpointRecord, verifyCheckpointRecord } from './checkpointer.ts';
 import { fastEntryHash } from './entry-hash.ts';
-import { TreeState, hashToHex, isHashHex } from './merkle.ts';
-import { type VerifierKeys, toVerifierSet } from './note.ts';
+import { hashToHex, isHashHex, TreeState } from './merkle.ts';
+import { toVerifierSet, type VerifierKeys } from './note.ts';
 
 /** One chain entry as a store provides it. */
 export interface ChainEntryInput {
@@ -178,7 +178,16 @@ export async function verifyChainEntries(
   const closeAfter = options.regionCloseAfter ?? 64;
   const progressEvery = options.progressEvery ?? 100_000;
   const problems: ChainProblem[] = [];
-  const stats: ChainVerifyStats = { chains: 0, entries: 0, checkpoints: 0, checkpointsVerified: 0, checkpointsUnchecked: 0, uncoveredEntries: 0, problemCount: 0, durationMillis: 0 };
+  const stats: ChainVerifyStats = {
+    chains: 0,
+    entries: 0,
+    checkpoints: 0,
+    checkpointsVerified: 0,
+    checkpointsUnchecked: 0,
+    uncoveredEntries: 0,
+    problemCount: 0,
+    durationMillis: 0,
+  };
   const report = (p: ChainProblem): void => {
     stats.problemCount++;
     if (problems.length < maxProblems) problems.push(p);
@@ -210,15 +219,29 @@ export async function verifyChainEntries(
       if (same !== undefined) {
         if (same.rootHash !== record.rootHash) {
           const alone = verifyCheckpointRecord(record, keys, { expectedOrigin: originOf(chainId) });
-          if (alone.ok) report({ kind: 'inconsistent-checkpoint', chainId, treeSize, message: `two validly signed checkpoints for tree size ${treeSize} with different roots (${same.rootHash} and ${record.rootHash}): the log forked` });
-          else for (const p of alone.problems) report({ kind: p.kind, chainId, treeSize, message: `checkpoint at tree size ${treeSize}: ${p.message}` });
+          if (alone.ok)
+            report({
+              kind: 'inconsistent-checkpoint',
+              chainId,
+              treeSize,
+              message: `two validly signed checkpoints for tree size ${treeSize} with different roots (${same.rootHash} and ${record.rootHash}): the log forked`,
+            });
+          else
+            for (const p of alone.problems)
+              report({ kind: p.kind, chainId, treeSize, message: `checkpoint at tree size ${treeSize}: ${p.message}` });
         }
         continue;
       }
       const linked = previous !== undefined && record.previousTreeSize === previous.treeSize;
       const check = verifyCheckpointRecord(record, keys, { expectedOrigin: originOf(chainId), ...(linked ? { previous } : {}) });
       if (!check.ok) {
-        for (const p of check.problems) report({ kind: p.kind, chainId, ...(treeSize !== undefined ? { treeSize } : {}), message: `checkpoint at tree size ${treeSize ?? '?'}: ${p.message}` });
+        for (const p of check.problems)
+          report({
+            kind: p.kind,
+            chainId,
+            ...(treeSize !== undefined ? { treeSize } : {}),
+            message: `checkpoint at tree size ${treeSize ?? '?'}: ${p.message}`,
+          });
         if (check.problems.some((p) => p.kind !== 'inconsistent-checkpoint')) continue;
         // Validly signed but contradicting its predecessor: still compared with the entries (to say
         // which one the data supports), never used as a predecessor or as a frontier to resume from.
@@ -226,8 +249,20 @@ export async function verifyChainEntries(
         suspect.add(record);
         continue;
       }
-      if (!linked && !received.has(record.previousTreeSize) && record.previousTreeSize > 0 && record.previousTreeSize >= fromSeq - 1 && record.previousTreeSize <= toSeq && (previous === undefined || record.previousTreeSize > previous.treeSize)) {
-        report({ kind: 'missing-checkpoint', chainId, treeSize: record.previousTreeSize, message: `checkpoint at tree size ${record.treeSize} follows a checkpoint at tree size ${record.previousTreeSize} that is not among the stored checkpoints` });
+      if (
+        !linked &&
+        !received.has(record.previousTreeSize) &&
+        record.previousTreeSize > 0 &&
+        record.previousTreeSize >= fromSeq - 1 &&
+        record.previousTreeSize <= toSeq &&
+        (previous === undefined || record.previousTreeSize > previous.treeSize)
+      ) {
+        report({
+          kind: 'missing-checkpoint',
+          chainId,
+          treeSize: record.previousTreeSize,
+          message: `checkpoint at tree size ${record.treeSize} follows a checkpoint at tree size ${record.previousTreeSize} that is not among the stored checkpoints`,
+        });
       }
       good.set(record.treeSize, record);
       previous = record;
@@ -278,7 +313,12 @@ export async function verifyChainEntries(
   /** Commit one entry (chosen among same-seq candidates) in label order. */
   const commit = (run: ChainRun, e: Entry): void => {
     if (e.actual !== e.hash) {
-      report({ kind: 'modified', chainId: run.chainId, seq: e.seq, message: `seq ${e.seq}: stored hash ${e.hash} but the event hashes to ${e.actual} (in its chain format): the event was modified` });
+      report({
+        kind: 'modified',
+        chainId: run.chainId,
+        seq: e.seq,
+        message: `seq ${e.seq}: stored hash ${e.hash} but the event hashes to ${e.actual} (in its chain format): the event was modified`,
+      });
     }
     const prev = run.last;
     const contiguous = prev !== undefined && prev.seq === e.seq - 1;
@@ -318,7 +358,14 @@ export async function verifyChainEntries(
           if (root === cp.rootHash) stats.checkpointsVerified++;
           else {
             const from = run.lastCheckedSize + 1;
-            report({ kind: 'root-mismatch', chainId: run.chainId, seq: from, seqTo: e.seq, treeSize: e.seq, message: `entries seq ${from}..${e.seq} do not reproduce the signed root of the checkpoint at tree size ${e.seq} (computed ${root}, signed ${cp.rootHash}): an entry in that range was modified, inserted, removed or moved` });
+            report({
+              kind: 'root-mismatch',
+              chainId: run.chainId,
+              seq: from,
+              seqTo: e.seq,
+              treeSize: e.seq,
+              message: `entries seq ${from}..${e.seq} do not reproduce the signed root of the checkpoint at tree size ${e.seq} (computed ${root}, signed ${cp.rootHash}): an entry in that range was modified, inserted, removed or moved`,
+            });
             // Continue from the signed frontier so later ranges are judged on their own (the tree state
             // of a valid checkpoint reproduces its signed root: verifyCheckpointRecord checked it).
             if (!suspect.has(cp)) run.tree = TreeState.fromSnapshot(cp.treeState);
@@ -355,12 +402,19 @@ export async function verifyChainEntries(
     }
     const prevHash = run.last && run.last.seq === held[0]!.seq - 1 ? run.last.hash : held[0]!.seq === 1 ? GENESIS_HASH : undefined;
     const score = (c: Entry): number =>
-      (c.actual === c.hash ? 1 : 0) + (prevHash !== undefined && c.prevHash === prevHash ? 2 : 0) + (next !== undefined && next.prevHash === c.hash ? 4 : 0);
+      (c.actual === c.hash ? 1 : 0) +
+      (prevHash !== undefined && c.prevHash === prevHash ? 2 : 0) +
+      (next !== undefined && next.prevHash === c.hash ? 4 : 0);
     let best = held[0]!;
     for (const c of held) if (score(c) > score(best)) best = c;
     for (const c of held) {
       if (c === best) continue;
-      report({ kind: 'inserted', chainId: run.chainId, seq: c.seq, message: `seq ${c.seq} is stored ${held.length} times; the entry with hash ${c.hash} does not fit the chain (the genuine one has hash ${best.hash}): a forged or duplicated entry was inserted` });
+      report({
+        kind: 'inserted',
+        chainId: run.chainId,
+        seq: c.seq,
+        message: `seq ${c.seq} is stored ${held.length} times; the entry with hash ${c.hash} does not fit the chain (the genuine one has hash ${best.hash}): a forged or duplicated entry was inserted`,
+      });
     }
     commit(run, best);
   };
@@ -369,22 +423,48 @@ export async function verifyChainEntries(
     stats.entries++;
     if (stats.entries % progressEvery === 0) options.onProgress?.(stats.entries);
     const chainId = typeof raw?.chainId === 'string' ? raw.chainId : '';
-    if (!chainId || !Number.isSafeInteger(raw.seq) || raw.seq < 1 || !isHashHex(raw.prevHash) || !isHashHex(raw.hash) || typeof raw.event !== 'object' || raw.event === null) {
-      report({ kind: 'malformed-entry', chainId, ...(Number.isSafeInteger(raw?.seq) ? { seq: raw.seq } : {}), message: 'entry lacks a chainId, a positive integer seq, 64-hex prevHash and hash, or an event object' });
+    if (
+      !chainId ||
+      !Number.isSafeInteger(raw.seq) ||
+      raw.seq < 1 ||
+      !isHashHex(raw.prevHash) ||
+      !isHashHex(raw.hash) ||
+      typeof raw.event !== 'object' ||
+      raw.event === null
+    ) {
+      report({
+        kind: 'malformed-entry',
+        chainId,
+        ...(Number.isSafeInteger(raw?.seq) ? { seq: raw.seq } : {}),
+        message: 'entry lacks a chainId, a positive integer seq, 64-hex prevHash and hash, or an event object',
+      });
       return;
     }
     if (raw.seq < fromSeq || raw.seq > toSeq) return;
     const run = runFor(chainId);
     const version = parseChainVersion(raw.chainVersion);
     if (version === undefined) {
-      report({ kind: 'malformed-entry', chainId, seq: raw.seq, message: `seq ${raw.seq}: unknown chainVersion ${JSON.stringify(raw.chainVersion)} (known: 1, 2)` });
+      report({
+        kind: 'malformed-entry',
+        chainId,
+        seq: raw.seq,
+        message: `seq ${raw.seq}: unknown chainVersion ${JSON.stringify(raw.chainVersion)} (known: 1, 2)`,
+      });
       return;
     }
     let actual: string;
     try {
-      actual = raw.recomputedHash !== undefined && isHashHex(raw.recomputedHash) ? raw.recomputedHash : fastEntryHash(raw.prevHash, raw.event, version);
+      actual =
+        raw.recomputedHash !== undefined && isHashHex(raw.recomputedHash)
+          ? raw.recomputedHash
+          : fastEntryHash(raw.prevHash, raw.event, version);
     } catch (err) {
-      report({ kind: 'malformed-entry', chainId, seq: raw.seq, message: `seq ${raw.seq}: event cannot be canonicalized: ${(err as Error).message}` });
+      report({
+        kind: 'malformed-entry',
+        chainId,
+        seq: raw.seq,
+        message: `seq ${raw.seq}: event cannot be canonicalized: ${(err as Error).message}`,
+      });
       actual = '';
     }
     const e: Entry = { seq: raw.seq, prevHash: raw.prevHash, hash: raw.hash, actual };
@@ -401,7 +481,16 @@ export async function verifyChainEntries(
     const lastSeq = run.last?.seq ?? fromSeq - 1;
     if (e.seq > lastSeq + 1) {
       closeRegion(run);
-      report({ kind: 'missing', chainId, seq: lastSeq + 1, seqTo: e.seq - 1, message: e.seq - 1 === lastSeq + 1 ? `seq ${lastSeq + 1} is missing` : `seq ${lastSeq + 1}..${e.seq - 1} are missing (${e.seq - 1 - lastSeq} entries)` });
+      report({
+        kind: 'missing',
+        chainId,
+        seq: lastSeq + 1,
+        seqTo: e.seq - 1,
+        message:
+          e.seq - 1 === lastSeq + 1
+            ? `seq ${lastSeq + 1} is missing`
+            : `seq ${lastSeq + 1}..${e.seq - 1} are missing (${e.seq - 1 - lastSeq} entries)`,
+      });
     }
     run.held.push(e);
   };
@@ -424,7 +513,14 @@ export async function verifyChainEntries(
     const beyond = run.sizes.filter((size) => size >= fromSeq && size <= toSeq && size > lastSeq);
     if (beyond.length > 0) {
       const size = beyond[beyond.length - 1]!;
-      report({ kind: 'truncated', chainId: run.chainId, seq: lastSeq + 1, seqTo: size, treeSize: size, message: `the checkpoint at tree size ${size} covers seq up to ${size}, but the store ends at seq ${lastSeq}: seq ${lastSeq + 1}..${size} are missing` });
+      report({
+        kind: 'truncated',
+        chainId: run.chainId,
+        seq: lastSeq + 1,
+        seqTo: size,
+        treeSize: size,
+        message: `the checkpoint at tree size ${size} covers seq up to ${size}, but the store ends at seq ${lastSeq}: seq ${lastSeq + 1}..${size} are missing`,
+      });
     }
   }
   for (const run of runs.values()) {
@@ -440,7 +536,14 @@ export async function verifyChainEntries(
     const sizes = [...cps.keys()].filter((size) => size >= fromSeq && size <= toSeq);
     if (sizes.length === 0) continue;
     const size = Math.max(...sizes);
-    report({ kind: 'truncated', chainId, seq: fromSeq, seqTo: size, treeSize: size, message: `the checkpoint at tree size ${size} covers seq up to ${size}, but the store holds no entry of this chain (seq ${fromSeq}..${size} are missing)` });
+    report({
+      kind: 'truncated',
+      chainId,
+      seq: fromSeq,
+      seqTo: size,
+      treeSize: size,
+      message: `the checkpoint at tree size ${size} covers seq up to ${size}, but the store holds no entry of this chain (seq ${fromSeq}..${size} are missing)`,
+    });
   }
   stats.durationMillis = performance.now() - started;
   return { ok: stats.problemCount === 0, problems, stats };

@@ -17,7 +17,7 @@
 import { join } from 'node:path';
 import { AuditError } from '@otel-audit/core';
 import { GENESIS_HASH } from '../integrity/chain-hash.ts';
-import { type CheckpointRecord, type Checkpointer, createCheckpointPolicy, createCheckpointer } from '../integrity/checkpointer.ts';
+import { type Checkpointer, type CheckpointRecord, createCheckpointer, createCheckpointPolicy } from '../integrity/checkpointer.ts';
 import { ensureDataDirKey, loadSigner, loadVerifierKeys } from '../integrity/keys.ts';
 import type { NoteSigner } from '../integrity/note.ts';
 import type { ReceiverConfig } from './config/receiver-config.ts';
@@ -61,7 +61,11 @@ export interface ReceiverCheckpointing {
 }
 
 /** Reads a chain's entries seq `fromSeq..toSeq` (seq order; missing ones absent) from a store. */
-export type StoredEntriesReader = (chainId: string, fromSeq: number, toSeq: number) => Promise<Array<{ seq: number; prevHash: string; hash: string }>>;
+export type StoredEntriesReader = (
+  chainId: string,
+  fromSeq: number,
+  toSeq: number,
+) => Promise<Array<{ seq: number; prevHash: string; hash: string }>>;
 
 interface Buffered {
   chainId: string;
@@ -73,7 +77,11 @@ interface Buffered {
  * Create the checkpointing of a receiver configuration's `integrity` section. `inner` is an
  * `onSequenced` hook of the caller's, still called for every entry.
  */
-export function createReceiverCheckpointing(config: ReceiverConfig['integrity'], inner?: PipelineHooks['onSequenced'], dataDir?: string): ReceiverCheckpointing {
+export function createReceiverCheckpointing(
+  config: ReceiverConfig['integrity'],
+  inner?: PipelineHooks['onSequenced'],
+  dataDir?: string,
+): ReceiverCheckpointing {
   let signer: NoteSigner | undefined;
   let keyFile: string | undefined;
   let keyCreated = false;
@@ -99,7 +107,9 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
       }
       lastError = r.error.message;
       if (r.status === 'failure' || (stopping && attempt >= 3)) {
-        process.emitWarning(`otel-audit: checkpoint of ${record.chainId} at tree size ${record.treeSize} not stored: ${r.error.message}`, { code: 'OTEL_AUDIT_CHECKPOINT' });
+        process.emitWarning(`otel-audit: checkpoint of ${record.chainId} at tree size ${record.treeSize} not stored: ${r.error.message}`, {
+          code: 'OTEL_AUDIT_CHECKPOINT',
+        });
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
@@ -138,7 +148,9 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
         // A sequencing order the checkpointer rejects is a bug, not data: stop checkpointing the chain, loudly.
         unresumable.add(e.chainId);
         lastError = (err as Error).message;
-        process.emitWarning(`otel-audit: chain ${e.chainId} is no longer checkpointed: ${(err as Error).message}`, { code: 'OTEL_AUDIT_CHECKPOINT' });
+        process.emitWarning(`otel-audit: chain ${e.chainId} is no longer checkpointed: ${(err as Error).message}`, {
+          code: 'OTEL_AUDIT_CHECKPOINT',
+        });
       }
     }
   };
@@ -149,7 +161,10 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
       keyFile = config.signingKeyFile;
       if (keyFile === undefined) {
         if (dataDir === undefined) {
-          throw new AuditError('AUDIT_ERR_KEY', 'integrity.enabled is true but integrity.signingKeyFile is not set (create a key with: otel-audit keys generate, then set integrity.signingKeyFile to the .key file)');
+          throw new AuditError(
+            'AUDIT_ERR_KEY',
+            'integrity.enabled is true but integrity.signingKeyFile is not set (create a key with: otel-audit keys generate, then set integrity.signingKeyFile to the .key file)',
+          );
         }
         // Tamper-evident by default: the data dir's own key, created on the first start.
         const key = await ensureDataDirKey(dataDir);
@@ -196,7 +211,10 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
           return true;
         } catch (err) {
           unresumable.add(r.chainId);
-          process.emitWarning(`otel-audit: chain ${r.chainId} cannot be checkpointed: its last checkpoint in the WAL is unusable: ${(err as Error).message}`, { code: 'OTEL_AUDIT_CHECKPOINT' });
+          process.emitWarning(
+            `otel-audit: chain ${r.chainId} cannot be checkpointed: its last checkpoint in the WAL is unusable: ${(err as Error).message}`,
+            { code: 'OTEL_AUDIT_CHECKPOINT' },
+          );
           return false;
         }
       });
@@ -219,7 +237,8 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
               prev = row.hash;
             }
             const nextPrev = to <= head ? walPrev.get(`${chainId}#${to}`) : undefined;
-            if (linked.length === to - from && (nextPrev === undefined || nextPrev === prev)) for (const r of linked) put(chainId, r.seq, r.hash);
+            if (linked.length === to - from && (nextPrev === undefined || nextPrev === prev))
+              for (const r of linked) put(chainId, r.seq, r.hash);
           } catch {
             // Left missing: reported below.
           }
@@ -247,7 +266,7 @@ export function createReceiverCheckpointing(config: ReceiverConfig['integrity'],
         fedUpTo.set(chainId, head);
       }
       // Entries sequenced after the heads were read (none in practice: start() runs before the transports listen).
-      for (const e of ready) if (!unresumable.has(e.chainId) && e.seq > (fedUpTo.get(e.chainId) ?? (base.get(e.chainId) ?? 0))) feed(e);
+      for (const e of ready) if (!unresumable.has(e.chainId) && e.seq > (fedUpTo.get(e.chainId) ?? base.get(e.chainId) ?? 0)) feed(e);
       const tick = Math.max(10, Math.min(1000, config.checkpointIntervalMillis));
       timer = setInterval(() => {
         void enqueue(async () => {

@@ -11,20 +11,18 @@
  * exporter contracts are defined in `@otel-audit/core`; this module binds them to the audit event
  * and checkpoint types.
  */
-import type { AuditError } from '@otel-audit/core';
 import type {
+  AuditError,
   AuditExporter as CoreAuditExporter,
   ExportBatch as CoreExportBatch,
   WalCheckpointEntry as CoreWalCheckpointEntry,
   WalEventEntry as CoreWalEventEntry,
 } from '@otel-audit/core';
+import type { AuditEvent, LogRecordView } from '@otel-audit/schema';
 import type { CheckpointRecord } from '../integrity/checkpointer.ts';
-import type { AuditEvent } from '@otel-audit/schema';
-import type { LogRecordView } from '@otel-audit/schema';
 
-export type { Component, ExportResult, LifecycleOptions } from '@otel-audit/core';
 /** Options of {@link Component.shutdown} (the core {@link LifecycleOptions}: a signal and/or a deadline). */
-export type { LifecycleOptions as ShutdownOptions } from '@otel-audit/core';
+export type { Component, ExportResult, LifecycleOptions, LifecycleOptions as ShutdownOptions } from '@otel-audit/core';
 
 /** Instrumentation scope of a batch of records. */
 export interface ScopeView {

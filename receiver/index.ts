@@ -2,12 +2,11 @@
  * The otel-audit receiver: OTLP/gRPC + OTLP/HTTP ingest, the pipeline (validate, dedupe,
  * hash-chain, WAL with fsync'd acks) and the configured exporters.
  */
-export { createReceiver } from './receiver.ts';
-export type { Receiver, ReceiverAddresses, ReceiverOptions } from './receiver.ts';
-export { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, ReceiverConfigSchema, parseReceiverConfig } from './config/receiver-config.ts';
-export type { ReceiverConfig, ReceiverConfigInput } from './config/receiver-config.ts';
-export { loadRawConfig } from './config/load-config.ts';
+
 export type { ConfigSources } from './config/load-config.ts';
+export { loadRawConfig } from './config/load-config.ts';
+export type { ReceiverConfig, ReceiverConfigInput } from './config/receiver-config.ts';
+export { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, parseReceiverConfig, ReceiverConfigSchema } from './config/receiver-config.ts';
 export type {
   AuditExporter,
   Component,
@@ -20,3 +19,5 @@ export type {
   WalEntry,
   WalEventEntry,
 } from './contracts.ts';
+export type { Receiver, ReceiverAddresses, ReceiverOptions } from './receiver.ts';
+export { createReceiver } from './receiver.ts';

@@ -3,10 +3,11 @@
  * None of them needs a token: probes and scrapers must work without credentials, and none of them
  * reveals event content (chain heads are hashes, not data).
  */
+
+import { VERIFIER_KEY_PATH } from './endpoint-file.ts';
 import type { HttpServer } from './http/index.ts';
 import { sendJson, sendResponse } from './http/index.ts';
-import { VERIFIER_KEY_PATH } from './endpoint-file.ts';
-import { renderPrometheusMetrics, type PipelineStatus } from './pipeline/index.ts';
+import { type PipelineStatus, renderPrometheusMetrics } from './pipeline/index.ts';
 
 /** What the operational routes read. */
 export interface OperationalSources {
@@ -20,7 +21,6 @@ export interface OperationalSources {
   /** The verifier key of the checkpoint signing key (undefined while integrity is off or not loaded). */
   verifierKey?(): string | undefined;
 }
-
 
 /**
  * Mount `GET /healthz` (the process serves HTTP), `GET /readyz` (200 once the WAL is recovered and
@@ -40,12 +40,19 @@ export function mountOperationalRoutes(http: HttpServer, sources: OperationalSou
     sendResponse(req, res, ready ? 200 : 503, 'text/plain; charset=utf-8', ready ? 'ready\n' : `not ready: ${reason}\n`);
   });
   http.addRoute('GET', '/metrics', (req, res) =>
-    sendResponse(req, res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderPrometheusMetrics(sources.status()) + (sources.extraMetrics?.() ?? '')),
+    sendResponse(
+      req,
+      res,
+      200,
+      'text/plain; version=0.0.4; charset=utf-8',
+      renderPrometheusMetrics(sources.status()) + (sources.extraMetrics?.() ?? ''),
+    ),
   );
   http.addRoute('GET', '/v1/audit/status', (req, res) => sendJson(req, res, sources.status()));
   http.addRoute('GET', VERIFIER_KEY_PATH, (req, res) => {
     const key = sources.verifierKey?.();
-    if (key === undefined) sendResponse(req, res, 404, 'text/plain; charset=utf-8', 'no verifier key: integrity (signed checkpoints) is off\n');
+    if (key === undefined)
+      sendResponse(req, res, 404, 'text/plain; charset=utf-8', 'no verifier key: integrity (signed checkpoints) is off\n');
     else sendResponse(req, res, 200, 'text/plain; charset=utf-8', `${key}\n`);
   });
 }

@@ -10,7 +10,13 @@
  * confined to a tenant by this receiver, is refused to tenant-bound tokens (403).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createQueryService, handleClickHouseHttpQuery, listAuditEvents, type AuditEventFilters, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
+import {
+  type AuditEventFilters,
+  type ClickHouseHandle,
+  createQueryService,
+  handleClickHouseHttpQuery,
+  listAuditEvents,
+} from '../exporters/clickhouse/index.ts';
 import type { HttpServer, RouteContext } from './http/index.ts';
 import { sendJson } from './http/index.ts';
 
@@ -44,7 +50,12 @@ export function mountQueryRoutes(http: HttpServer, options: QueryRoutesOptions):
 
   const sql = async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
     if (ctx.identity.boundTenantId !== undefined) {
-      sendJson(req, res, { error: 'AUDIT_ERR_FORBIDDEN', message: 'a tenant-bound token cannot use the SQL endpoint; use GET /v1/audit/events' }, 403);
+      sendJson(
+        req,
+        res,
+        { error: 'AUDIT_ERR_FORBIDDEN', message: 'a tenant-bound token cannot use the SQL endpoint; use GET /v1/audit/events' },
+        403,
+      );
       return;
     }
     await handleClickHouseHttpQuery(req, res, service);
@@ -91,7 +102,10 @@ export function mountQueryRoutes(http: HttpServer, options: QueryRoutesOptions):
         sendJson(req, res, { error: 'AUDIT_ERR_INVALID_ARGUMENT', message: 'the tenant query parameter is required' }, 400);
         return;
       }
-      const result = await listAuditEvents(options.handle.client, filters as AuditEventFilters, { database: options.database, table: options.table });
+      const result = await listAuditEvents(options.handle.client, filters as AuditEventFilters, {
+        database: options.database,
+        table: options.table,
+      });
       if (result.status === 'success') {
         sendJson(req, res, result.value);
         return;

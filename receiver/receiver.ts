@@ -10,19 +10,25 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AuditError } from '@otel-audit/core';
-import { createClickHouseExporter, openClickHouse, parseClickHouseConfig, type ClickHouseHandle } from '../exporters/clickhouse/index.ts';
+import { type ClickHouseHandle, createClickHouseExporter, openClickHouse, parseClickHouseConfig } from '../exporters/clickhouse/index.ts';
 import { chdbParquetEngine, createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
 import { createWebhookExporter } from '../exporters/webhook/index.ts';
-import { type CheckpointingStatus, type ReceiverCheckpointing, type StoredEntriesReader, createReceiverCheckpointing, walDirOf } from './checkpointing.ts';
-import { type ReceiverConfig, type ReceiverConfigInput, parseReceiverConfig } from './config/receiver-config.ts';
-import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from './contracts.ts';
-import { mountConsoleRoutes, type MountedConsole } from './console/index.ts';
-import type { EncodedIngestResult, EncodedLogsConsumer, EncodedLogsRequest } from './otlp/encoded-consumer.ts';
+import {
+  type CheckpointingStatus,
+  createReceiverCheckpointing,
+  type ReceiverCheckpointing,
+  type StoredEntriesReader,
+  walDirOf,
+} from './checkpointing.ts';
+import { parseReceiverConfig, type ReceiverConfig, type ReceiverConfigInput } from './config/receiver-config.ts';
+import { type MountedConsole, mountConsoleRoutes } from './console/index.ts';
+import type { AuditExporter, DecodedLogs, IngestContext, IngestResult } from './contracts.ts';
+import { ENDPOINT_FILE, type ReceiverEndpointFile } from './endpoint-file.ts';
 import { createGrpcServer, type GrpcServer } from './grpc/index.ts';
 import { createHttpServer, type HttpServer } from './http/index.ts';
 import { mountOperationalRoutes } from './operational-routes.ts';
-import { createAuditPipeline, type AuditPipeline, type PipelineHooks, type PipelineStatus } from './pipeline/index.ts';
-import { ENDPOINT_FILE, type ReceiverEndpointFile } from './endpoint-file.ts';
+import type { EncodedIngestResult, EncodedLogsConsumer, EncodedLogsRequest } from './otlp/encoded-consumer.ts';
+import { type AuditPipeline, createAuditPipeline, type PipelineHooks, type PipelineStatus } from './pipeline/index.ts';
 import { mountQueryRoutes } from './query-routes.ts';
 import { createTransportMetrics } from './transport-metrics.ts';
 
@@ -75,15 +81,18 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     ? createReceiverCheckpointing(config.integrity, options.pipelineHooks?.onSequenced, dataDir)
     : undefined;
   const pipeline: AuditPipeline = createAuditPipeline(
-    { ...config.pipeline, dataDir, shutdownTimeoutMillis: config.shutdownTimeoutMillis, ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }) },
+    {
+      ...config.pipeline,
+      dataDir,
+      shutdownTimeoutMillis: config.shutdownTimeoutMillis,
+      ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }),
+    },
     checkpointing ? { ...options.pipelineHooks, onSequenced: checkpointing.hook } : options.pipelineHooks,
   );
 
   // chDB allows one engine per data path per process: the exporter and the query endpoints share it.
   let clickhouse: ClickHouseHandle | undefined;
-  const chConfig = config.exporters.clickhouse.enabled
-    ? parseClickHouseConfig({ ...config.exporters.clickhouse, dataDir })
-    : undefined;
+  const chConfig = config.exporters.clickhouse.enabled ? parseClickHouseConfig({ ...config.exporters.clickhouse, dataDir }) : undefined;
   if (chConfig) {
     clickhouse = openClickHouse(chConfig);
     pipeline.addExporter(createClickHouseExporter(chConfig, { handle: clickhouse }));
@@ -92,14 +101,20 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     // The archive's Parquet is written by the same embedded engine when there is one.
     const chdb = clickhouse?.chdb?.chdb;
     const parquetEngine = chdb ? chdbParquetEngine((sql, o) => chdb.queryAsync(sql, o)) : undefined;
-    pipeline.addExporter(createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir }), parquetEngine ? { parquetEngine } : {}));
+    pipeline.addExporter(
+      createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir }), parquetEngine ? { parquetEngine } : {}),
+    );
   }
   // Webhooks (docs/webhook.md): each its own cursor; `retry` overrides the runner's backoff.
   for (const { exporter, retry } of webhooks) pipeline.addExporter(exporter, { ...retry });
   for (const exporter of options.extraExporters ?? []) pipeline.addExporter(exporter);
 
   // Until recovery is done the transports must not reach the pipeline: answer retryable instead.
-  const notReady = (): IngestResult => ({ status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'the receiver is recovering its WAL'), retryAfterMillis: 1000 });
+  const notReady = (): IngestResult => ({
+    status: 'retryable',
+    error: new AuditError('AUDIT_ERR_NOT_READY', 'the receiver is recovering its WAL'),
+    retryAfterMillis: 1000,
+  });
   const gate: EncodedLogsConsumer = {
     consume(logs: DecodedLogs, context: IngestContext): Promise<IngestResult> {
       if (!pipeline.ready) return Promise.resolve(notReady());
@@ -154,7 +169,16 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
           status: () => pipeline.status(),
           integrityStatus: () => checkpointing?.status() ?? { enabled: false, checkpointsWritten: 0, unresumable: [] },
           integrity: config.integrity,
-          ...(clickhouse && chConfig ? { clickhouse: { handle: clickhouse, database: chConfig.database, table: chConfig.table, checkpointsTable: chConfig.checkpointsTable } } : {}),
+          ...(clickhouse && chConfig
+            ? {
+                clickhouse: {
+                  handle: clickhouse,
+                  database: chConfig.database,
+                  table: chConfig.table,
+                  checkpointsTable: chConfig.checkpointsTable,
+                },
+              }
+            : {}),
         })
       : undefined;
 
@@ -173,7 +197,11 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
         await checkpointing?.loadKeys();
         if (http) addresses.http = (await http.start()).url;
         await pipeline.start();
-        await checkpointing?.start(pipeline, walDirOf(dataDir), clickhouse && chConfig ? storedEntriesFrom(clickhouse, chConfig) : undefined);
+        await checkpointing?.start(
+          pipeline,
+          walDirOf(dataDir),
+          clickhouse && chConfig ? storedEntriesFrom(clickhouse, chConfig) : undefined,
+        );
         if (grpc) addresses.grpc = (await grpc.start()).target;
         if (addresses.http) await writeEndpointFile(dataDir, addresses, config.query.enabled && chConfig ? config.query.path : undefined);
       } catch (err) {

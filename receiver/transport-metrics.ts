@@ -53,7 +53,8 @@ export function createTransportMetrics(): TransportMetrics {
       const head = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       head('otel_audit_export_requests_total', 'counter', 'OTLP export requests answered, by transport and outcome.');
       for (const [transport, t] of byTransport) {
-        for (const [outcome, n] of t.outcomes) out.push(`otel_audit_export_requests_total{transport="${transport}",outcome="${outcome}"} ${n}`);
+        for (const [outcome, n] of t.outcomes)
+          out.push(`otel_audit_export_requests_total{transport="${transport}",outcome="${outcome}"} ${n}`);
       }
       head('otel_audit_export_request_records_total', 'counter', 'Log records in decoded OTLP export requests, by transport.');
       for (const [transport, t] of byTransport) out.push(`otel_audit_export_request_records_total{transport="${transport}"} ${t.records}`);
@@ -61,7 +62,9 @@ export function createTransportMetrics(): TransportMetrics {
       for (const [transport, t] of byTransport) out.push(`otel_audit_export_request_bytes_total{transport="${transport}"} ${t.bytes}`);
       head('otel_audit_export_request_duration_seconds', 'histogram', 'Time from request start to answer (includes the WAL fsync wait).');
       for (const [transport, t] of byTransport) {
-        REQUEST_DURATION_BUCKETS_SECONDS.forEach((le, i) => out.push(`otel_audit_export_request_duration_seconds_bucket{transport="${transport}",le="${le}"} ${t.buckets[i]}`));
+        REQUEST_DURATION_BUCKETS_SECONDS.forEach((le, i) => {
+          out.push(`otel_audit_export_request_duration_seconds_bucket{transport="${transport}",le="${le}"} ${t.buckets[i]}`);
+        });
         out.push(`otel_audit_export_request_duration_seconds_bucket{transport="${transport}",le="+Inf"} ${t.count}`);
         out.push(`otel_audit_export_request_duration_seconds_sum{transport="${transport}"} ${t.sum}`);
         out.push(`otel_audit_export_request_duration_seconds_count{transport="${transport}"} ${t.count}`);

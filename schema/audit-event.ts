@@ -6,8 +6,9 @@
  * Versioning rules (docs/schema.md): a minor version only adds optional fields; the receiver
  * upgrades older versions to the current one; a major version is a new schema URL.
  */
-import { z } from 'zod';
+
 import { AuditError } from '@otel-audit/core';
+import { z } from 'zod';
 import { fastValidateAuditEvent } from './fast-validate.ts';
 
 /** The newest schema version this build knows (1.1 added `message`, `bodyValue` and `eventIdDerived`). */
@@ -122,16 +123,19 @@ export const RequestSchema = z.strictObject({
 
 /** W3C trace context of the operation, if it ran in a trace. */
 export const TraceContextSchema = z.strictObject({
-  traceId: z.string().regex(TRACE_ID_PATTERN, 'traceId must be 32 lower-case hex digits').refine((v) => !ALL_ZEROS.test(v), 'traceId must not be all zeros'),
-  spanId: z.string().regex(SPAN_ID_PATTERN, 'spanId must be 16 lower-case hex digits').refine((v) => !ALL_ZEROS.test(v), 'spanId must not be all zeros'),
+  traceId: z
+    .string()
+    .regex(TRACE_ID_PATTERN, 'traceId must be 32 lower-case hex digits')
+    .refine((v) => !ALL_ZEROS.test(v), 'traceId must not be all zeros'),
+  spanId: z
+    .string()
+    .regex(SPAN_ID_PATTERN, 'spanId must be 16 lower-case hex digits')
+    .refine((v) => !ALL_ZEROS.test(v), 'spanId must not be all zeros'),
   traceFlags: z.number().int().min(0).max(255).optional(),
 });
 
 /** State before and after the change, as JSON. Max 64 KiB serialized. */
-export const ChangesSchema = boundedJson(
-  z.strictObject({ before: jsonValue.optional(), after: jsonValue.optional() }),
-  'changes',
-);
+export const ChangesSchema = boundedJson(z.strictObject({ before: jsonValue.optional(), after: jsonValue.optional() }), 'changes');
 
 /** Free-form JSON object with event-specific detail. Max 64 KiB serialized. */
 export const DetailsSchema = boundedJson(z.record(z.string(), jsonValue), 'details');
@@ -175,7 +179,7 @@ const eventShape = {
     .min(1)
     .max(L.maxMessageLength)
     .optional()
-    .describe('Since 1.1. Human-readable text of the event: a log record\'s text body, kept verbatim.'),
+    .describe("Since 1.1. Human-readable text of the event: a log record's text body, kept verbatim."),
   bodyValue: BodyValueSchema.optional().describe(
     'Since 1.1. A log body that is neither text nor a key/value list, in its OTLP/JSON AnyValue encoding, e.g. {"intValue":"42"}.',
   ),
@@ -283,7 +287,10 @@ export function validateAuditEventWithZod(input: unknown): ValidationResult {
  * `message`, `bodyValue` or `eventIdDerived`, else `1.0` unless the producer said `1.1` — so a
  * 1.0 event keeps its label and its hash byte for byte. Newer minors keep their label.
  */
-export function normalizedSchemaVersion(version: string, event: { message?: unknown; bodyValue?: unknown; eventIdDerived?: unknown }): string {
+export function normalizedSchemaVersion(
+  version: string,
+  event: { message?: unknown; bodyValue?: unknown; eventIdDerived?: unknown },
+): string {
   // version matched SCHEMA_VERSION_PATTERN (`1.<1-3 digits>`), so the minor is version.slice(2).
   const minor = version === '1.0' ? 0 : Number(version.slice(2));
   if (minor > 1) return version;

@@ -16,7 +16,7 @@
  * attribute key, exactly as on the wire. A 1.0 row is read as before 1.1 existed (Body = details).
  */
 import type { WalEventEntry } from '@otel-audit/core';
-import { type AuditEvent, type JsonValue, isoToUnixNanos, unixNanosToIso } from './audit-event.ts';
+import { type AuditEvent, isoToUnixNanos, type JsonValue, unixNanosToIso } from './audit-event.ts';
 import { AUDIT_ATTR, auditEventToLogRecord, parseJsonObjectText } from './otlp-mapping.ts';
 
 /** One row of `audit_events` (JSONEachRow-ready: DateTime64 values as 'YYYY-MM-DD hh:mm:ss.nnnnnnnnn' UTC). */
@@ -79,13 +79,53 @@ export interface AuditRow {
 
 /** Column names in table order (the order of {@link AuditRow}). */
 export const AUDIT_ROW_COLUMNS = [
-  'Timestamp', 'TimestampTime', 'TraceId', 'SpanId', 'TraceFlags', 'SeverityText', 'SeverityNumber',
-  'ServiceName', 'Body', 'ResourceSchemaUrl', 'ResourceAttributes', 'ScopeSchemaUrl', 'ScopeName',
-  'ScopeVersion', 'ScopeAttributes', 'LogAttributes', 'EventName', 'EventId', 'SchemaVersion',
-  'TenantId', 'TenantName', 'Action', 'Outcome', 'ActorId', 'ActorType', 'ActorName',
-  'ActorAuthMethod', 'ActorImpersonatorId', 'TargetType', 'TargetId', 'TargetTypes', 'TargetIds',
-  'TargetNames', 'Reason', 'SessionId', 'RequestId', 'SourceIp', 'UserAgent', 'HttpMethod',
-  'UrlPath', 'ChangesBefore', 'ChangesAfter', 'ChainId', 'Seq', 'PrevHash', 'Hash', 'ReceivedAt',
+  'Timestamp',
+  'TimestampTime',
+  'TraceId',
+  'SpanId',
+  'TraceFlags',
+  'SeverityText',
+  'SeverityNumber',
+  'ServiceName',
+  'Body',
+  'ResourceSchemaUrl',
+  'ResourceAttributes',
+  'ScopeSchemaUrl',
+  'ScopeName',
+  'ScopeVersion',
+  'ScopeAttributes',
+  'LogAttributes',
+  'EventName',
+  'EventId',
+  'SchemaVersion',
+  'TenantId',
+  'TenantName',
+  'Action',
+  'Outcome',
+  'ActorId',
+  'ActorType',
+  'ActorName',
+  'ActorAuthMethod',
+  'ActorImpersonatorId',
+  'TargetType',
+  'TargetId',
+  'TargetTypes',
+  'TargetIds',
+  'TargetNames',
+  'Reason',
+  'SessionId',
+  'RequestId',
+  'SourceIp',
+  'UserAgent',
+  'HttpMethod',
+  'UrlPath',
+  'ChangesBefore',
+  'ChangesAfter',
+  'ChainId',
+  'Seq',
+  'PrevHash',
+  'Hash',
+  'ReceivedAt',
   'ChainVersion',
 ] as const satisfies ReadonlyArray<keyof AuditRow>;
 
@@ -179,10 +219,34 @@ export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
 /** The subset of row columns that {@link auditRowToEvent} reads. */
 export type AuditRowEventColumns = Pick<
   AuditRow,
-  | 'Timestamp' | 'TraceId' | 'SpanId' | 'TraceFlags' | 'Body' | 'EventId' | 'SchemaVersion' | 'TenantId'
-  | 'TenantName' | 'Action' | 'Outcome' | 'ActorId' | 'ActorType' | 'ActorName' | 'ActorAuthMethod'
-  | 'ActorImpersonatorId' | 'TargetTypes' | 'TargetIds' | 'TargetNames' | 'Reason' | 'SessionId'
-  | 'RequestId' | 'SourceIp' | 'UserAgent' | 'HttpMethod' | 'UrlPath' | 'ChangesBefore' | 'ChangesAfter'
+  | 'Timestamp'
+  | 'TraceId'
+  | 'SpanId'
+  | 'TraceFlags'
+  | 'Body'
+  | 'EventId'
+  | 'SchemaVersion'
+  | 'TenantId'
+  | 'TenantName'
+  | 'Action'
+  | 'Outcome'
+  | 'ActorId'
+  | 'ActorType'
+  | 'ActorName'
+  | 'ActorAuthMethod'
+  | 'ActorImpersonatorId'
+  | 'TargetTypes'
+  | 'TargetIds'
+  | 'TargetNames'
+  | 'Reason'
+  | 'SessionId'
+  | 'RequestId'
+  | 'SourceIp'
+  | 'UserAgent'
+  | 'HttpMethod'
+  | 'UrlPath'
+  | 'ChangesBefore'
+  | 'ChangesAfter'
   | 'LogAttributes'
 >;
 

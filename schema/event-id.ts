@@ -17,8 +17,8 @@
  * with a fixed domain string in place of a namespace UUID.
  */
 import { hash } from 'node:crypto';
-import canonicalize from 'canonicalize';
 import { AuditError } from '@otel-audit/core';
+import canonicalize from 'canonicalize';
 import type { AuditEvent } from './audit-event.ts';
 
 /** Prefix of the hashed input: separates derived ids from every other SHA-256 of an event (the chain hash). */

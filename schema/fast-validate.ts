@@ -29,13 +29,13 @@ import {
   ACTION_PATTERN,
   ALL_ZEROS,
   AUDIT_EVENT_LIMITS,
+  type AuditEvent,
+  normalizedSchemaVersion,
   SCHEMA_VERSION_PATTERN,
   SPAN_ID_PATTERN,
   TRACE_ID_PATTERN,
-  UUID_PATTERN,
-  normalizedSchemaVersion,
   toUtcIso,
-  type AuditEvent,
+  UUID_PATTERN,
 } from './audit-event.ts';
 
 // Module-level bindings of audit-event.ts are read inside functions only: the two modules import
@@ -112,7 +112,8 @@ export function fastValidateOwnedAuditEvent(candidate: Record<string, unknown>):
   const trace = candidate.trace as Record<string, unknown> | undefined;
   // normalizeAuditEvent rebuilds trace as { ...trace, traceFlags: traceFlags ?? 0 }: the same
   // object when traceFlags is already there (it is last in schema order).
-  if (trace !== undefined && trace.traceFlags === undefined) candidate.trace = { traceId: trace.traceId, spanId: trace.spanId, traceFlags: 0 };
+  if (trace !== undefined && trace.traceFlags === undefined)
+    candidate.trace = { traceId: trace.traceId, spanId: trace.spanId, traceFlags: 0 };
   return candidate as unknown as AuditEvent;
 }
 

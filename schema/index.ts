@@ -1,25 +1,7 @@
 /**
  * The audit event schema (1.x) and its OTLP mapping, shared by the SDK and the receiver.
  */
-export {
-  AUDIT_EVENT_LIMITS,
-  AUDIT_SCHEMA_URL,
-  ActorSchema,
-  AuditEventInputSchema,
-  AuditEventSchema,
-  BASELINE_SCHEMA_VERSION,
-  CURRENT_SCHEMA_VERSION,
-  TargetSchema,
-  TenantSchema,
-  formatPath,
-  invalidEventError,
-  isoToUnixNanos,
-  normalizeAuditEvent,
-  normalizedSchemaVersion,
-  UUID_PATTERN,
-  unixNanosToIso,
-  validateAuditEvent,
-} from './audit-event.ts';
+
 export type {
   AuditActor,
   AuditEvent,
@@ -33,14 +15,33 @@ export type {
   ValidationResult,
 } from './audit-event.ts';
 export {
+  ActorSchema,
+  AUDIT_EVENT_LIMITS,
+  AUDIT_SCHEMA_URL,
+  AuditEventInputSchema,
+  AuditEventSchema,
+  BASELINE_SCHEMA_VERSION,
+  CURRENT_SCHEMA_VERSION,
+  formatPath,
+  invalidEventError,
+  isoToUnixNanos,
+  normalizeAuditEvent,
+  normalizedSchemaVersion,
+  TargetSchema,
+  TenantSchema,
+  UUID_PATTERN,
+  unixNanosToIso,
+  validateAuditEvent,
+} from './audit-event.ts';
+export { DERIVED_EVENT_ID_DOMAIN, deriveEventId, deriveEventIdFromCanonical } from './event-id.ts';
+export type { AttributeValue, AuditLogRecordFields, LogRecordMappingOptions, LogRecordView } from './otlp-mapping.ts';
+export {
   AUDIT_ATTR,
-  OUTCOME_SEVERITY,
   anyValueToOtlpJson,
   auditEventToLogRecord,
   isAuditRecord,
   logRecordToAuditEvent,
+  OUTCOME_SEVERITY,
   parseJsonObjectText,
   recordSchemaVersion,
 } from './otlp-mapping.ts';
-export type { AttributeValue, AuditLogRecordFields, LogRecordMappingOptions, LogRecordView } from './otlp-mapping.ts';
-export { DERIVED_EVENT_ID_DOMAIN, deriveEventId, deriveEventIdFromCanonical } from './event-id.ts';

@@ -15,17 +15,18 @@
  * is `message`, any other AnyValue is `bodyValue`. A record without `audit.event_id` gets an id
  * derived from its content (event-id.ts) and one without `audit.tenant.id` the caller's default.
  */
+
+import { AuditError } from '@otel-audit/core';
 import {
   type AuditEvent,
-  type JsonValue,
-  type ValidationResult,
   invalidEventError,
   isoToUnixNanos,
+  type JsonValue,
   unixNanosToIso,
+  type ValidationResult,
   validateAuditEventWithZod,
 } from './audit-event.ts';
-import { AuditError } from '@otel-audit/core';
-import { PLACEHOLDER_EVENT_ID, canonicalJson, deriveEventIdFromCanonical, withoutEventId } from './event-id.ts';
+import { canonicalJson, deriveEventIdFromCanonical, PLACEHOLDER_EVENT_ID, withoutEventId } from './event-id.ts';
 import { fastValidateOwnedAuditEvent } from './fast-validate.ts';
 
 /** Attribute keys of the mapping. `audit.schema_version` marks a record as an audit event. */
@@ -248,7 +249,10 @@ export function logRecordToAuditEvent(record: LogRecordView, options: LogRecordM
   let targets: unknown[] | undefined;
   if (types !== undefined || ids !== undefined) {
     if (!types || !ids || types.length !== ids.length || (names && names.length !== types.length)) {
-      problems.push({ path: ['targets'], message: `${AUDIT_ATTR.targetTypes}, ${AUDIT_ATTR.targetIds} and ${AUDIT_ATTR.targetNames} must be arrays of the same length` });
+      problems.push({
+        path: ['targets'],
+        message: `${AUDIT_ATTR.targetTypes}, ${AUDIT_ATTR.targetIds} and ${AUDIT_ATTR.targetNames} must be arrays of the same length`,
+      });
     } else {
       targets = buildTargets(types, ids, names);
     }
@@ -272,12 +276,14 @@ export function logRecordToAuditEvent(record: LogRecordView, options: LogRecordM
   }
   const attrMessage = readString(attrs[AUDIT_ATTR.message], AUDIT_ATTR.message, problems);
   if (attrMessage !== undefined) {
-    if (message !== undefined) problems.push({ path: ['message'], message: `the body is text and ${AUDIT_ATTR.message} is set too; a record carries one message` });
+    if (message !== undefined)
+      problems.push({ path: ['message'], message: `the body is text and ${AUDIT_ATTR.message} is set too; a record carries one message` });
     else message = attrMessage;
   }
   const attrBodyValue = readJson(attrs[AUDIT_ATTR.bodyValue], AUDIT_ATTR.bodyValue, problems);
   if (attrBodyValue !== undefined) {
-    if (bodyValue !== undefined) problems.push({ path: ['bodyValue'], message: `the body is neither text nor a kvlist and ${AUDIT_ATTR.bodyValue} is set too` });
+    if (bodyValue !== undefined)
+      problems.push({ path: ['bodyValue'], message: `the body is neither text nor a kvlist and ${AUDIT_ATTR.bodyValue} is set too` });
     else bodyValue = attrBodyValue;
   }
 

@@ -20,7 +20,7 @@
  * `npm run typecheck`.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -89,10 +89,12 @@ const resolveSpecifier = (file: string, spec: string): string => {
   const base = movedNow.has(file) ? oldLocation.get(file)! : file;
   return moveTarget(posix(normalize(join(dirname(base), spec))));
 };
-const exists = (repoPath: string): boolean => existsSync(join(ROOT, DRY_RUN ? (MOVES.find(([, to]) => to === repoPath)?.[0] ?? repoPath) : repoPath));
+const exists = (repoPath: string): boolean =>
+  existsSync(join(ROOT, DRY_RUN ? (MOVES.find(([, to]) => to === repoPath)?.[0] ?? repoPath) : repoPath));
 
 // Names each package index re-exports, by the (new) module they come from.
-const IMPORT_RE = /(\b(?:import|export)\b(?:\s+type)?\s*(\{[^}]*\}|\*(?:\s+as\s+\w+)?|\w+(?:\s*,\s*\{[^}]*\})?)?\s*(?:from\s*)?|\bimport\s*\(\s*)(['"])(\.\.?\/[^'"\n]+?)\3/g;
+const IMPORT_RE =
+  /(\b(?:import|export)\b(?:\s+type)?\s*(\{[^}]*\}|\*(?:\s+as\s+\w+)?|\w+(?:\s*,\s*\{[^}]*\})?)?\s*(?:from\s*)?|\bimport\s*\(\s*)(['"])(\.\.?\/[^'"\n]+?)\3/g;
 const namesOf = (clause: string | undefined): string[] | undefined => {
   const braces = clause?.match(/\{([^}]*)\}/);
   if (!braces || /^\s*\w+\s*,/.test(clause ?? '') || clause?.trim().startsWith('*')) return undefined;
@@ -155,10 +157,13 @@ for (const file of files) {
         const inner = target.slice(dir.length + 1);
         const names = namesOf(clause);
         const reexported = indexExports.get(toPkg)?.get(target);
-        const viaIndex = inner === 'index.ts' || (names !== undefined && names.length > 0 && reexported !== undefined && names.every((n) => reexported.has(n)));
+        const viaIndex =
+          inner === 'index.ts' ||
+          (names !== undefined && names.length > 0 && reexported !== undefined && names.every((n) => reexported.has(n)));
         // A nested index with an explicit export of its own (`./outbox`) is imported by that name.
         const nestedIndex = inner.endsWith('/index.ts') ? `./${inner.slice(0, -'/index.ts'.length)}` : undefined;
-        const subpath = nestedIndex !== undefined && explicitExports(dir).has(nestedIndex) ? nestedIndex.slice(2) : inner.replace(/\.ts$/, '');
+        const subpath =
+          nestedIndex !== undefined && explicitExports(dir).has(nestedIndex) ? nestedIndex.slice(2) : inner.replace(/\.ts$/, '');
         next = viaIndex ? toPkg : `${toPkg}/${subpath}`;
       }
       return next === spec ? whole : `${head}${quote}${next}${quote}`;

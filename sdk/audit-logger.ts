@@ -6,28 +6,22 @@
  *        └────────────── resolves with the event id once the record is in the spool ┘
  *   spool ─▶ sender ─▶ OTLP exporter ─▶ receiver; acknowledged records leave the spool
  */
-import { ROOT_CONTEXT, logs, trace, type Logger, type LoggerProvider as ApiLoggerProvider } from '@opentelemetry/api';
+import { type LoggerProvider as ApiLoggerProvider, type Logger, logs, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { AuditError, type OperationResult } from '@otel-audit/core';
-import {
-  AUDIT_ATTR,
-  AUDIT_SCHEMA_URL,
-  auditEventToLogRecord,
-  validateAuditEvent,
-  type AuditEventInput,
-} from '@otel-audit/schema';
+import { AUDIT_ATTR, AUDIT_SCHEMA_URL, type AuditEventInput, auditEventToLogRecord, validateAuditEvent } from '@otel-audit/schema';
 import { completeEventInput } from './complete-event.ts';
-import { createOutbox, type Outbox, type OutboxQueryable } from './outbox/record.ts';
+import { type AuditLoggerOptions, parseAuditLoggerOptions, type ResolvedAuditLoggerOptions } from './options.ts';
 import { createCapturingExporter } from './otlp-exporter.ts';
-import { parseAuditLoggerOptions, type AuditLoggerOptions, type ResolvedAuditLoggerOptions } from './options.ts';
+import { createOutbox, type Outbox, type OutboxQueryable } from './outbox/record.ts';
 import { ContextEncoder, encodeRecord } from './record-codec.ts';
 import { createRedactor } from './redact.ts';
-import { Sender, type ExportTransport, type SenderStats } from './sender.ts';
-import { createWorkerTransport } from './worker-transport.ts';
+import { type ExportTransport, Sender, type SenderStats } from './sender.ts';
 import { openFileSpool } from './spool/file-spool.ts';
 import { createMemorySpool } from './spool/memory-spool.ts';
 import type { Spool } from './spool/types.ts';
+import { createWorkerTransport } from './worker-transport.ts';
 
 /** Instrumentation scope name of audit log records. */
 export const AUDIT_SCOPE_NAME = 'otel-audit';
@@ -223,9 +217,13 @@ class AuditLoggerImpl implements AuditLogger {
     const pendingRecords = this.spool.stats().pendingRecords;
     return {
       status: 'retryable',
-      error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `${pendingRecords} events are not acknowledged yet after ${timeoutMillis} ms; they stay in the spool`, {
-        retryable: true,
-      }),
+      error: new AuditError(
+        'AUDIT_ERR_EXPORT_FAILED',
+        `${pendingRecords} events are not acknowledged yet after ${timeoutMillis} ms; they stay in the spool`,
+        {
+          retryable: true,
+        },
+      ),
       pendingRecords,
     };
   }
@@ -257,7 +255,13 @@ class AuditLoggerImpl implements AuditLogger {
     if (this.logger) return this.logger;
     const p = this.o.loggerProvider;
     const provider: ApiLoggerProvider =
-      p === 'own' ? this.ownProvider! : p === 'global' ? logs.getLoggerProvider() : typeof p === 'function' ? (p as () => ApiLoggerProvider)() : p;
+      p === 'own'
+        ? this.ownProvider!
+        : p === 'global'
+          ? logs.getLoggerProvider()
+          : typeof p === 'function'
+            ? (p as () => ApiLoggerProvider)()
+            : p;
     this.logger = provider.getLogger(AUDIT_SCOPE_NAME, SDK_VERSION, { schemaUrl: AUDIT_SCHEMA_URL });
     return this.logger;
   }
@@ -293,7 +297,13 @@ class AuditSpoolProcessor implements LogRecordProcessor {
   /** Whether the sender exports record objects on this thread (else only payloads are needed). */
   private readonly keepRecords: boolean;
 
-  constructor(spool: Spool, acceptors: Map<string, Acceptor>, onError: (error: AuditError) => void, owner: AuditLogger, keepRecords: boolean) {
+  constructor(
+    spool: Spool,
+    acceptors: Map<string, Acceptor>,
+    onError: (error: AuditError) => void,
+    owner: AuditLogger,
+    keepRecords: boolean,
+  ) {
     this.keepRecords = keepRecords;
     this.spool = spool;
     this.acceptors = acceptors;

@@ -5,7 +5,7 @@
  * Validation is the caller's next step (`validateAuditEvent`), so an invalid input stays invalid.
  */
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
-import { BASELINE_SCHEMA_VERSION, type AuditEventInput } from '@otel-audit/schema';
+import { type AuditEventInput, BASELINE_SCHEMA_VERSION } from '@otel-audit/schema';
 import { getAuditContext } from './context.ts';
 import { uuidv7 } from './uuid-v7.ts';
 
@@ -20,7 +20,8 @@ export function completeEventInput(input: AuditEventInput, redact: (value: unkno
   if (ev.eventId === undefined) ev.eventId = uuidv7();
   if (ev.schemaVersion === undefined) ev.schemaVersion = BASELINE_SCHEMA_VERSION; // raised to 1.1 by validation when `message` is used
   if (ev.occurredAt === undefined) ev.occurredAt = new Date().toISOString();
-  else if (ev.occurredAt instanceof Date) ev.occurredAt = Number.isNaN(ev.occurredAt.getTime()) ? 'Invalid Date' : ev.occurredAt.toISOString();
+  else if (ev.occurredAt instanceof Date)
+    ev.occurredAt = Number.isNaN(ev.occurredAt.getTime()) ? 'Invalid Date' : ev.occurredAt.toISOString();
   if (ev.actor === undefined || ev.tenant === undefined || ev.request === undefined || ev.session === undefined) {
     const ctx = getAuditContext();
     if (ctx) {

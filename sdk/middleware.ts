@@ -10,9 +10,16 @@
 import { AsyncResource } from 'node:async_hooks';
 import { isIP } from 'node:net';
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
-import { AUDIT_EVENT_LIMITS, type AuditActor, type AuditOutcome, type AuditRequest, type AuditTarget, type AuditTenant } from '@otel-audit/schema';
+import {
+  AUDIT_EVENT_LIMITS,
+  type AuditActor,
+  type AuditOutcome,
+  type AuditRequest,
+  type AuditTarget,
+  type AuditTenant,
+} from '@otel-audit/schema';
 import type { AuditLogger } from './audit-logger.ts';
-import { createFrame, frameContext, runInFrame, type AuditContext, type Frame } from './context.ts';
+import { type AuditContext, createFrame, type Frame, frameContext, runInFrame } from './context.ts';
 
 /** Header map as Node's `IncomingMessage.headers`. */
 type Headers = Record<string, string | string[] | undefined>;
@@ -131,18 +138,24 @@ export interface FastifyLikeReply {
 type HookDone = (err?: Error) => void;
 /** The subset of a Fastify instance the plugin uses. */
 export interface FastifyLikeInstance {
-  addHook(name: 'onRequest' | 'preValidation' | 'preHandler' | 'onResponse', hook: (req: FastifyLikeRequest, reply: FastifyLikeReply, done: HookDone) => void): unknown;
+  addHook(
+    name: 'onRequest' | 'preValidation' | 'preHandler' | 'onResponse',
+    hook: (req: FastifyLikeRequest, reply: FastifyLikeReply, done: HookDone) => void,
+  ): unknown;
   addHook(name: 'onRequestAbort', hook: (req: FastifyLikeRequest, done: HookDone) => void): unknown;
 }
 
 /** A Fastify plugin function (callback style), marked to apply to the whole instance. */
-export type FastifyAuditPlugin = ((instance: FastifyLikeInstance, opts: unknown, done: (err?: Error) => void) => void) & Record<symbol, unknown>;
+export type FastifyAuditPlugin = ((instance: FastifyLikeInstance, opts: unknown, done: (err?: Error) => void) => void) &
+  Record<symbol, unknown>;
 
 /**
  * Fastify plugin: `app.register(fastifyAuditPlugin({ audit, resolveTenant, resolveActor }))`.
  * It applies to every route of the instance it is registered on (like `fastify-plugin`).
  */
-export function fastifyAuditPlugin<Req extends FastifyLikeRequest = FastifyLikeRequest>(options: HttpAuditOptions<Req>): FastifyAuditPlugin {
+export function fastifyAuditPlugin<Req extends FastifyLikeRequest = FastifyLikeRequest>(
+  options: HttpAuditOptions<Req>,
+): FastifyAuditPlugin {
   interface State {
     start: number;
     frame: Frame;
@@ -175,7 +188,14 @@ export function fastifyAuditPlugin<Req extends FastifyLikeRequest = FastifyLikeR
         // Body parsing resumes from stream events outside this context; the later hooks re-enter
         // it through this resource (the approach of @fastify/request-context).
         const scope = new AsyncResource('otel-audit-request');
-        states.set(req, { start: performance.now(), frame, scope, traceContext: activeTrace(), matched: safeMatch(options, r), done: false });
+        states.set(req, {
+          start: performance.now(),
+          frame,
+          scope,
+          traceContext: activeTrace(),
+          matched: safeMatch(options, r),
+          done: false,
+        });
         scope.runInAsyncScope(next);
       });
     });
@@ -280,7 +300,17 @@ function safeMatch<Req>(options: HttpAuditOptions<Req>, req: Req): boolean {
   }
 }
 
-function requestOf(req: { method?: string; url?: string; originalUrl?: string; headers: Headers; ip?: string; socket?: { remoteAddress?: string | undefined } }, id: string | undefined): AuditRequest {
+function requestOf(
+  req: {
+    method?: string;
+    url?: string;
+    originalUrl?: string;
+    headers: Headers;
+    ip?: string;
+    socket?: { remoteAddress?: string | undefined };
+  },
+  id: string | undefined,
+): AuditRequest {
   const out: AuditRequest = {};
   if (id) out.id = id.slice(0, AUDIT_EVENT_LIMITS.maxIdLength);
   const ip = normalizeIp(req.ip ?? req.socket?.remoteAddress);

@@ -4,9 +4,9 @@
  */
 import type { LoggerProvider } from '@opentelemetry/api';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
-import { z } from 'zod';
 import { AuditError, BackoffPolicySchema } from '@otel-audit/core';
 import { formatPath } from '@otel-audit/schema';
+import { z } from 'zod';
 import { applyOtelEnvironment } from './otel-env.ts';
 import { defaultEndpoint } from './otlp-exporter.ts';
 import { DEFAULT_REDACT_KEYS, REDACTED } from './redact.ts';
@@ -45,8 +45,12 @@ export const AuditLoggerOptionsSchema = z
   .strictObject({
     delivery: z.enum(['durable', 'memory']).default('durable'),
     spoolDir: z.string().min(1).default('./otel-audit-spool'),
-    maxSpoolBytes: positiveInt().min(4096).default(256 * 1024 * 1024),
-    maxSegmentBytes: positiveInt().min(4096).default(8 * 1024 * 1024),
+    maxSpoolBytes: positiveInt()
+      .min(4096)
+      .default(256 * 1024 * 1024),
+    maxSegmentBytes: positiveInt()
+      .min(4096)
+      .default(8 * 1024 * 1024),
     loggerProvider: z.union([z.enum(['own', 'global']), providerLike, fn<() => LoggerProvider>('loggerProvider')]).default('own'),
     serviceName: z.string().min(1).optional(),
     resourceAttributes: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()])).default({}),
@@ -169,8 +173,14 @@ export type ResolvedAuditLoggerOptions = z.output<typeof AuditLoggerOptionsSchem
  *
  * @param env the environment to read; pass `{}` to ignore the process environment.
  */
-export function parseAuditLoggerOptions(input: unknown, env: Readonly<Record<string, string | undefined>> = process.env): ResolvedAuditLoggerOptions {
-  const withEnv = input !== null && typeof input === 'object' && !Array.isArray(input) ? applyOtelEnvironment(input as Record<string, unknown>, env) : input;
+export function parseAuditLoggerOptions(
+  input: unknown,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ResolvedAuditLoggerOptions {
+  const withEnv =
+    input !== null && typeof input === 'object' && !Array.isArray(input)
+      ? applyOtelEnvironment(input as Record<string, unknown>, env)
+      : input;
   const parsed = AuditLoggerOptionsSchema.safeParse(withEnv ?? applyOtelEnvironment({}, env));
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => {

@@ -125,7 +125,8 @@ export function readOtelEnvironment(env: Env = process.env): OtelEnvSettings {
   const protocol = pick(env, 'PROTOCOL');
   if (protocol !== undefined) {
     const p = protocol.value.toLowerCase();
-    if (p !== 'grpc' && p !== 'http/protobuf' && p !== 'http/json') throw invalid(protocol.name, `"${protocol.value}" is not one of grpc, http/protobuf, http/json`);
+    if (p !== 'grpc' && p !== 'http/protobuf' && p !== 'http/json')
+      throw invalid(protocol.name, `"${protocol.value}" is not one of grpc, http/protobuf, http/json`);
     exporter.protocol = p;
   }
   const generic = read(env, 'OTEL_EXPORTER_OTLP_HEADERS');

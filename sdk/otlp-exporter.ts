@@ -24,11 +24,11 @@ import { CompressionAlgorithm, OTLPExporterBase } from '@opentelemetry/otlp-expo
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
 import {
+  type IExportLogsServiceResponse,
+  type ISerializer,
   JsonLogsSerializer,
   LogsExporterMetricsHelper,
   ProtobufLogsSerializer,
-  type IExportLogsServiceResponse,
-  type ISerializer,
 } from '@opentelemetry/otlp-transformer';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import protobuf from 'protobufjs';
@@ -60,7 +60,9 @@ export function defaultEndpoint(protocol: OtlpProtocol): string {
 /** Build the exporter for `settings` (see the module comment for how it differs from the stock one). */
 export function createCapturingExporter(settings: OtlpExporterSettings): CapturingExporter {
   let last: IExportLogsServiceResponse | undefined;
-  const capture = (inner: ISerializer<ReadableLogRecord[], IExportLogsServiceResponse>): ISerializer<ReadableLogRecord[], IExportLogsServiceResponse> => ({
+  const capture = (
+    inner: ISerializer<ReadableLogRecord[], IExportLogsServiceResponse>,
+  ): ISerializer<ReadableLogRecord[], IExportLogsServiceResponse> => ({
     serializeRequest: (request) => inner.serializeRequest(request),
     deserializeResponse: (data) => {
       const response = inner.deserializeResponse(data);
@@ -69,7 +71,7 @@ export function createCapturingExporter(settings: OtlpExporterSettings): Capturi
     },
   });
   const compression = settings.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
-  let delegate;
+  let delegate: ReturnType<typeof createOtlpHttpExportDelegate>;
   if (settings.protocol === 'grpc') {
     const metadata = new Metadata();
     for (const [k, v] of Object.entries(settings.headers)) metadata.set(k, v);

@@ -4,7 +4,7 @@
  * instrumentation scope) is encoded separately and once per segment.
  */
 import type { HrTime, SpanContext } from '@opentelemetry/api';
-import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 
 /** Marker key of a `Uint8Array` inside encoded bodies and attributes (JSON has no bytes). */
@@ -78,7 +78,10 @@ export class RecordDecoder {
         resource: { attributes: Record<string, never>; schemaUrl?: string };
         scope: { name: string; version?: string; schemaUrl?: string; attributes?: Record<string, never> };
       };
-      const resource = resourceFromAttributes(parsed.resource.attributes, parsed.resource.schemaUrl ? { schemaUrl: parsed.resource.schemaUrl } : undefined);
+      const resource = resourceFromAttributes(
+        parsed.resource.attributes,
+        parsed.resource.schemaUrl ? { schemaUrl: parsed.resource.schemaUrl } : undefined,
+      );
       const scope: Scope = {
         name: parsed.scope.name,
         ...(parsed.scope.version !== undefined ? { version: parsed.scope.version } : {}),
@@ -92,8 +95,19 @@ export class RecordDecoder {
     }
     const text = payload.toString('utf8');
     const f = (text.startsWith('B') ? JSON.parse(text.slice(1), bytesReviver) : JSON.parse(text)) as [
-      number, number, number, number, number | null, string | null, string | null, [unknown] | null,
-      Record<string, never>, string | null, string | null, number | null, number,
+      number,
+      number,
+      number,
+      number,
+      number | null,
+      string | null,
+      string | null,
+      [unknown] | null,
+      Record<string, never>,
+      string | null,
+      string | null,
+      number | null,
+      number,
     ];
     const spanContext: SpanContext | undefined =
       f[9] !== null && f[10] !== null ? { traceId: f[9], spanId: f[10], traceFlags: f[11] ?? 0 } : undefined;

@@ -12,9 +12,8 @@
  *   and jitter (or the receiver's Retry-After / RetryInfo) for as long as it takes.
  */
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type BackoffPolicy, backoffDelayMillis } from '@otel-audit/core';
 import { AUDIT_ATTR } from '@otel-audit/schema';
-import { backoffDelayMillis, type BackoffPolicy } from '@otel-audit/core';
 import { classifyExportError } from './otlp-exporter.ts';
 import { RecordDecoder } from './record-codec.ts';
 import type { Spool, SpoolRecord } from './spool/types.ts';
@@ -77,7 +76,10 @@ export interface ExportTransport {
   shutdown(): Promise<void>;
 }
 
-type AttemptResult = { kind: 'success' } | { kind: 'invalid'; message: string } | { kind: 'retryable'; error: AuditError; retryAfterMillis?: number };
+type AttemptResult =
+  | { kind: 'success' }
+  | { kind: 'invalid'; message: string }
+  | { kind: 'retryable'; error: AuditError; retryAfterMillis?: number };
 
 /** Runs the export loop; see the module comment. */
 export class Sender {
@@ -167,11 +169,13 @@ export class Sender {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      let batch;
+      let batch: Awaited<ReturnType<typeof this.o.spool.read>>;
       try {
         batch = await this.o.spool.read(this.o.maxExportBatchSize);
       } catch (cause) {
-        this.o.onError(new AuditError('AUDIT_ERR_INTERNAL', `reading the spool failed: ${(cause as Error).message}`, { cause, retryable: true }));
+        this.o.onError(
+          new AuditError('AUDIT_ERR_INTERNAL', `reading the spool failed: ${(cause as Error).message}`, { cause, retryable: true }),
+        );
         await this.sleep(this.o.backoff.maxIntervalMillis);
         continue;
       }
@@ -182,7 +186,12 @@ export class Sender {
         this.lingered = false;
         continue;
       }
-      if (batch.records.length < this.o.maxExportBatchSize && !this.lingered && this.o.exportDelayMillis > 0 && this.flushWaiters.length === 0) {
+      if (
+        batch.records.length < this.o.maxExportBatchSize &&
+        !this.lingered &&
+        this.o.exportDelayMillis > 0 &&
+        this.flushWaiters.length === 0
+      ) {
         // A partial batch: wait a little for more records, so that a trickle of events does not
         // cost one request each (the records are already safe in the spool).
         this.lingered = true;
@@ -195,7 +204,11 @@ export class Sender {
         let delivered: boolean;
         const transport = this.o.transport;
         if (transport) {
-          delivered = await this.deliver(batch.records, (chunk) => transport.send(chunk), (r) => this.spoolEventId(r));
+          delivered = await this.deliver(
+            batch.records,
+            (chunk) => transport.send(chunk),
+            (r) => this.spoolEventId(r),
+          );
         } else {
           const records: ReadableLogRecord[] = [];
           for (const r of batch.records) {
@@ -249,7 +262,10 @@ export class Sender {
       } else {
         this.counters.failedAttempts++;
         this.safeOnError(result.error);
-        const delay = backoffDelayMillis(this.o.backoff, attempt, { retryAfterMillis: result.retryAfterMillis, ...(this.o.random ? { random: this.o.random } : {}) });
+        const delay = backoffDelayMillis(this.o.backoff, attempt, {
+          retryAfterMillis: result.retryAfterMillis,
+          ...(this.o.random ? { random: this.o.random } : {}),
+        });
         attempt++;
         await this.backoff(delay);
       }
@@ -311,7 +327,10 @@ export class Sender {
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
-        resolve({ kind: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', 'the export did not complete in time', { retryable: true }) });
+        resolve({
+          kind: 'retryable',
+          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', 'the export did not complete in time', { retryable: true }),
+        });
       }, this.o.exportTimeoutMillis).unref();
       try {
         this.o.exporter!.export(records, (result) => {
@@ -323,13 +342,20 @@ export class Sender {
           const text = result.error?.message ? `${cls.status}: ${result.error.message}` : cls.status;
           if (cls.kind === 'invalid') return resolve({ kind: 'invalid', message: text });
           const error = new AuditError('AUDIT_ERR_EXPORT_FAILED', `${text} (will retry)`, { retryable: true, cause: result.error });
-          resolve(cls.retryAfterMillis === undefined ? { kind: 'retryable', error } : { kind: 'retryable', error, retryAfterMillis: cls.retryAfterMillis });
+          resolve(
+            cls.retryAfterMillis === undefined
+              ? { kind: 'retryable', error }
+              : { kind: 'retryable', error, retryAfterMillis: cls.retryAfterMillis },
+          );
         });
       } catch (cause) {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve({ kind: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `the exporter threw: ${(cause as Error).message}`, { retryable: true, cause }) });
+        resolve({
+          kind: 'retryable',
+          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `the exporter threw: ${(cause as Error).message}`, { retryable: true, cause }),
+        });
       }
     });
   }

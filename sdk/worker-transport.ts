@@ -42,7 +42,11 @@ export function createWorkerTransport(settings: OtlpExporterSettings, exportTime
       else if (m.kind === 'invalid') resolve({ kind: 'invalid', message: m.message });
       else {
         const error = new AuditError('AUDIT_ERR_EXPORT_FAILED', `${m.message} (will retry)`, { retryable: true });
-        resolve(m.retryAfterMillis === undefined ? { kind: 'retryable', error } : { kind: 'retryable', error, retryAfterMillis: m.retryAfterMillis });
+        resolve(
+          m.retryAfterMillis === undefined
+            ? { kind: 'retryable', error }
+            : { kind: 'retryable', error, retryAfterMillis: m.retryAfterMillis },
+        );
       }
     });
     w.on('error', (err) => failAll(`the export worker failed: ${err.message}`));
@@ -75,13 +79,18 @@ export function createWorkerTransport(settings: OtlpExporterSettings, exportTime
       offsets[records.length] = total;
       // Not Buffer.concat: small results may share Node's buffer pool, which must not be transferred.
       const data = Buffer.allocUnsafeSlow(total);
-      records.forEach((r, i) => r.payload.copy(data, offsets[i]));
+      records.forEach((r, i) => {
+        r.payload.copy(data, offsets[i]);
+      });
       const id = nextId++;
       const message: WorkerExportRequest = { type: 'export', id, contexts, contextOf, offsets, data };
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           if (!pending.delete(id)) return;
-          resolve({ kind: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', 'the export did not complete in time', { retryable: true }) });
+          resolve({
+            kind: 'retryable',
+            error: new AuditError('AUDIT_ERR_EXPORT_FAILED', 'the export did not complete in time', { retryable: true }),
+          });
         }, exportTimeoutMillis).unref();
         pending.set(id, (r) => {
           clearTimeout(timer);

@@ -4,8 +4,8 @@
  * receiver's own counters (accepted events, group commits) from `/v1/audit/status` when it has them.
  */
 import os from 'node:os';
-import type { LoadgenOptions, LoadgenReport, LatencySummary } from '../loadgen.ts';
-import { receiverStatus, runLoadgen, sampleProc, type AckSample, type ReceiverProcess, type ReceiverStatusView } from './processes.ts';
+import type { LatencySummary, LoadgenOptions, LoadgenReport } from '../loadgen.ts';
+import { type AckSample, type ReceiverProcess, type ReceiverStatusView, receiverStatus, runLoadgen, sampleProc } from './processes.ts';
 
 /** The result of {@link measureLoad}. */
 export interface LoadRun {
@@ -29,15 +29,32 @@ export interface LoadRun {
   /** Receiver peak RSS so far (VmHWM, MiB). */
   receiverPeakRssMiB: number;
   /** Receiver-side counters over the whole run, when the receiver is the real one. */
-  receiver: { acceptedEvents: number; groupCommits: number; eventsPerCommit: number; meanFsyncMillis: number; retryableAnswers: number } | null;
+  receiver: {
+    acceptedEvents: number;
+    groupCommits: number;
+    eventsPerCommit: number;
+    meanFsyncMillis: number;
+    retryableAnswers: number;
+  } | null;
   /** What the generator could not get acknowledged. */
-  generator: { retryableBatches: number; errorBatches: number; notSentBatches: number; errorSamples: string[]; cpuPercent: number; seconds: number };
+  generator: {
+    retryableBatches: number;
+    errorBatches: number;
+    notSentBatches: number;
+    errorSamples: string[];
+    cpuPercent: number;
+    seconds: number;
+  };
 }
 
 const r1 = (n: number) => Math.round(n * 10) / 10;
 
 /** Run the load generator against `receiver` and measure both sides. */
-export async function measureLoad(receiver: ReceiverProcess, options: Omit<LoadgenOptions, 'target'>, onSample?: (s: AckSample) => void): Promise<LoadRun> {
+export async function measureLoad(
+  receiver: ReceiverProcess,
+  options: Omit<LoadgenOptions, 'target'>,
+  onSample?: (s: AckSample) => void,
+): Promise<LoadRun> {
   const target = options.protocol === 'grpc' ? receiver.grpc : `${receiver.http}/v1/logs`;
   const hasStatus = receiver.dataDir !== undefined;
   const before: ReceiverStatusView | undefined = hasStatus ? await receiverStatus(receiver.http) : undefined;
@@ -68,7 +85,10 @@ export async function measureLoad(receiver: ReceiverProcess, options: Omit<Loadg
       acceptedEvents: accepted,
       groupCommits: commits,
       eventsPerCommit: commits ? Math.round(accepted / commits) : 0,
-      meanFsyncMillis: after.fsync.count - before.fsync.count ? Math.round(((after.fsync.sumMillis - before.fsync.sumMillis) / (after.fsync.count - before.fsync.count)) * 100) / 100 : 0,
+      meanFsyncMillis:
+        after.fsync.count - before.fsync.count
+          ? Math.round(((after.fsync.sumMillis - before.fsync.sumMillis) / (after.fsync.count - before.fsync.count)) * 100) / 100
+          : 0,
       retryableAnswers: after.counters.retryableAnswers - before.counters.retryableAnswers,
     };
   }

@@ -3,7 +3,7 @@
  * the decode-and-ack-only receiver (the protocol floor), and the load generator — plus reading a
  * child's CPU time and memory from /proc, so the receiver's numbers are its own.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -90,7 +90,12 @@ function collect(child: ChildProcess): { stdout: () => string; stderr: () => str
   return { stdout: () => out, stderr: () => err };
 }
 
-function waitForOutput(child: ChildProcess, io: { stdout: () => string; stderr: () => string }, done: (out: string) => boolean, what: string): Promise<void> {
+function waitForOutput(
+  child: ChildProcess,
+  io: { stdout: () => string; stderr: () => string },
+  done: (out: string) => boolean,
+  what: string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => fail(new Error(`${what}: not ready after 120 s\n${io.stderr()}`)), 120_000);
     const check = () => {
@@ -125,7 +130,11 @@ export async function startReceiver(options: StartReceiverOptions): Promise<Rece
     args.push('--config', file);
   }
   const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
-  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const io = collect(child);
   await waitForOutput(child, io, (out) => /OTLP\/HTTP\s+\S+/.test(out) && /OTLP\/gRPC\s+\S+/.test(out), 'receiver');
   const out = io.stdout();
@@ -177,7 +186,10 @@ export interface AckSample {
  * `onSample` receives ack samples when `options.sampleEveryMillis` is set.
  */
 export function runLoadgen(options: LoadgenOptions, onSample?: (s: AckSample) => void): Promise<LoadgenReport> {
-  const child = spawn(process.execPath, [join(ROOT, 'bench/loadgen.ts'), JSON.stringify(options)], { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+  const child = spawn(process.execPath, [join(ROOT, 'bench/loadgen.ts'), JSON.stringify(options)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-5000)));
   return new Promise((resolve, reject) => {
@@ -200,7 +212,15 @@ export async function receiverStatus(http: string): Promise<ReceiverStatusView> 
 /** The parts of the receiver's status the benchmarks read. */
 export interface ReceiverStatusView {
   wal: { firstLsn: number; lastLsn: number; segments: number; bytes: number; backlogBytes: number; commits: number };
-  exporters: Array<{ name: string; cursorLsn: number; lagEntries: number; lagBytes: number; state: string; exportedEntries: number; consecutiveFailures: number }>;
+  exporters: Array<{
+    name: string;
+    cursorLsn: number;
+    lagEntries: number;
+    lagBytes: number;
+    state: string;
+    exportedEntries: number;
+    consecutiveFailures: number;
+  }>;
   counters: { received: number; accepted: number; rejected: number; deduped: number; requests: number; retryableAnswers: number };
   fsync: { count: number; byKind: { data: number }; sumMillis: number };
   backpressure: { active: boolean; reason?: string };

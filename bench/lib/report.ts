@@ -6,8 +6,8 @@
 import type { BacklogBenchResult } from '../backlog.ts';
 import type { EndToEndBenchResult } from '../end-to-end.ts';
 import type { IngestBenchResult } from '../ingest.ts';
-import type { LoadRun } from './measure.ts';
 import type { MachineInfo } from './machine.ts';
+import type { LoadRun } from './measure.ts';
 import { lineChart } from './svg-chart.ts';
 
 /** The JSON a bench run writes. */
@@ -29,8 +29,10 @@ export interface RenderedReport {
   charts: Record<string, string>;
 }
 
-const n0 = (n: number | null | undefined) => (n === null || n === undefined || Number.isNaN(n) ? '–' : Math.round(n).toLocaleString('en-US'));
-const n1 = (n: number | null | undefined) => (n === null || n === undefined || Number.isNaN(n) ? '–' : (Math.round(n * 10) / 10).toLocaleString('en-US'));
+const n0 = (n: number | null | undefined) =>
+  n === null || n === undefined || Number.isNaN(n) ? '–' : Math.round(n).toLocaleString('en-US');
+const n1 = (n: number | null | undefined) =>
+  n === null || n === undefined || Number.isNaN(n) ? '–' : (Math.round(n * 10) / 10).toLocaleString('en-US');
 const ms = (n: number | null | undefined) => (n === null || n === undefined ? '–' : n >= 100 ? n0(n) : n1(n));
 const MB = 1e6 / 2 ** 20; // MiB per MB
 
@@ -49,7 +51,11 @@ const RUN_HEADER =
   '| receiver | protocol | conns | offered ev/s | acked ev/s | ack p50 ms | p99 ms | p999 ms | receiver CPU % | ev per receiver CPU-s | peak RSS MiB | events/commit / mean fsync ms | generator could not send | generator CPU % | load avg |\n' +
   '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
 
-const RECEIVER_NAMES: Record<string, string> = { floor: 'floor (decode+ack)', ingestOnly: 'receiver, exporters off', default: 'receiver, default (chDB + cold)' };
+const RECEIVER_NAMES: Record<string, string> = {
+  floor: 'floor (decode+ack)',
+  ingestOnly: 'receiver, exporters off',
+  default: 'receiver, default (chDB + cold)',
+};
 
 function verdict(measured: number | undefined, aim: number, higherIsBetter: boolean): string {
   if (measured === undefined || Number.isNaN(measured)) return 'not measured';
@@ -66,8 +72,13 @@ function flatten(value: unknown, prefix = '', out: Array<[string, string]> = [])
   if (typeof value === 'number') out.push([prefix, Number.isInteger(value) ? n0(value) : String(Math.round(value * 1000) / 1000)]);
   else if (typeof value === 'string' || typeof value === 'boolean') {
     if (String(value).length <= 80) out.push([prefix, String(value)]);
-  } else if (Array.isArray(value)) value.slice(0, 8).forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
-  else for (const [k, v] of Object.entries(value as object)) if (!['scenario', 'machine', 'command', 'loadAverage'].includes(k)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (Array.isArray(value))
+    value.slice(0, 8).forEach((v, i) => {
+      flatten(v, `${prefix}[${i}]`, out);
+    });
+  else
+    for (const [k, v] of Object.entries(value as object))
+      if (!['scenario', 'machine', 'command', 'loadAverage'].includes(k)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   return out;
 }
 
@@ -78,18 +89,26 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
   const e2e = ok<EndToEndBenchResult>(R, 'end-to-end');
   const backlog = ok<BacklogBenchResult>(R, 'backlog');
   const append = ok<{ pipeline: { eventsPerSecond: number }; rawWal: { eventsPerSecond: number }; ratio: number }>(R, 'pipeline-append');
-  const chx = ok<{ results: Array<{ batchSize: number; exporter: { rowsPerSecond: number }; direct: { rowsPerSecond: number }; ratio: number }> }>(R, 'clickhouse-export');
+  const chx = ok<{
+    results: Array<{ batchSize: number; exporter: { rowsPerSecond: number }; direct: { rowsPerSecond: number }; ratio: number }>;
+  }>(R, 'clickhouse-export');
   const charts: Record<string, string> = {};
   const md: string[] = [];
   const m = run.machine;
 
   md.push(`# otel-audit benchmark report`);
   md.push('');
-  md.push(`- **Command:** \`${run.command}\`${run.quick ? ' (quick: short runs, numbers are indicative only)' : ''}${run.tiny ? ' (tiny: CI smoke sizes, numbers meaningless)' : ''}`);
+  md.push(
+    `- **Command:** \`${run.command}\`${run.quick ? ' (quick: short runs, numbers are indicative only)' : ''}${run.tiny ? ' (tiny: CI smoke sizes, numbers meaningless)' : ''}`,
+  );
   md.push(`- **When:** ${run.startedAt} → ${run.finishedAt}`);
-  md.push(`- **Code:** git \`${m.gitCommit.slice(0, 12)}\`${m.gitDirty ? ' (working tree had uncommitted changes by other engineers)' : ''}`);
+  md.push(
+    `- **Code:** git \`${m.gitCommit.slice(0, 12)}\`${m.gitDirty ? ' (working tree had uncommitted changes by other engineers)' : ''}`,
+  );
   md.push(`- **Machine:** ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB RAM, ${m.platform}, Node ${m.node}, data dirs on ${m.disk}`);
-  md.push(`- **Load average** (1/5/15 min) at start ${m.loadAverage.join(' / ')}, at end ${run.loadAverageAtEnd.join(' / ')} — the machine is shared with other engineers' test runs; with a load above the core count every number here is lower (and every latency higher) than on an idle machine.`);
+  md.push(
+    `- **Load average** (1/5/15 min) at start ${m.loadAverage.join(' / ')}, at end ${run.loadAverageAtEnd.join(' / ')} — the machine is shared with other engineers' test runs; with a load above the core count every number here is lower (and every latency higher) than on an idle machine.`,
+  );
   md.push('');
 
   // --- aims ---
@@ -98,26 +117,38 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
   md.push('| aim | measured | verdict |');
   md.push('|---|---|---|');
   if (ingest) {
-    const best = (recv: string) => ingest.maxThroughput.filter((x) => x.receiver === recv).sort((a, b) => b.run.ackedEventsPerSecond - a.run.ackedEventsPerSecond)[0];
+    const best = (recv: string) =>
+      ingest.maxThroughput.filter((x) => x.receiver === recv).sort((a, b) => b.run.ackedEventsPerSecond - a.run.ackedEventsPerSecond)[0];
     for (const recv of ['ingestOnly', 'default']) {
       const b = best(recv);
-      if (b) md.push(`| ingest with fsync'd acks ≥ 100,000 events/s — ${RECEIVER_NAMES[recv]} | ${n0(b.run.ackedEventsPerSecond)} events/s (${b.run.protocol}, best protocol) | ${verdict(b.run.ackedEventsPerSecond, 100_000, true)} |`);
+      if (b)
+        md.push(
+          `| ingest with fsync'd acks ≥ 100,000 events/s — ${RECEIVER_NAMES[recv]} | ${n0(b.run.ackedEventsPerSecond)} events/s (${b.run.protocol}, best protocol) | ${verdict(b.run.ackedEventsPerSecond, 100_000, true)} |`,
+        );
     }
     for (const recv of ['ingestOnly', 'default']) {
-      const f = ingest.fixedLoad.filter((x) => x.receiver === recv).sort((a, b) => (b.run.offeredEventsPerSecond ?? 0) - (a.run.offeredEventsPerSecond ?? 0))[0];
+      const f = ingest.fixedLoad
+        .filter((x) => x.receiver === recv)
+        .sort((a, b) => (b.run.offeredEventsPerSecond ?? 0) - (a.run.offeredEventsPerSecond ?? 0))[0];
       if (f) {
         const at = f.run.offeredEventsPerSecond ?? 0;
         const short = f.run.ackedEventsPerSecond < at * 0.95 ? ` — acked only ${n0(f.run.ackedEventsPerSecond)} events/s` : '';
-        md.push(`| p99 ack ≤ 10 ms at ${n0(at)} events/s — ${RECEIVER_NAMES[recv]} | p99 ${ms(f.run.ackLatencyMillis.p99)} ms${short} | ${at < 50_000 ? 'not measured at 50,000' : verdict(f.run.ackLatencyMillis.p99, 10, false)} |`);
+        md.push(
+          `| p99 ack ≤ 10 ms at ${n0(at)} events/s — ${RECEIVER_NAMES[recv]} | p99 ${ms(f.run.ackLatencyMillis.p99)} ms${short} | ${at < 50_000 ? 'not measured at 50,000' : verdict(f.run.ackLatencyMillis.p99, 10, false)} |`,
+        );
       }
     }
   }
   if (e2e) {
     const missing = e2e.clickhouse.sampled - e2e.clickhouse.found;
-    md.push(`| ClickHouse visibility p99 ≤ 2 s at ${n0(e2e.offeredEventsPerSecond)} events/s | p99 ${n0(e2e.clickhouse.lagMillis.p99)} ms (p50 ${n0(e2e.clickhouse.lagMillis.p50)} ms; acked ${n0(e2e.load.ackedEventsPerSecond)} events/s)${missing ? `, ${missing} of ${e2e.clickhouse.sampled} samples never visible` : ''} | ${e2e.offeredEventsPerSecond < 50_000 ? 'not measured at 50,000' : verdict(e2e.clickhouse.lagMillis.p99 / 1000, 2, false)} |`);
+    md.push(
+      `| ClickHouse visibility p99 ≤ 2 s at ${n0(e2e.offeredEventsPerSecond)} events/s | p99 ${n0(e2e.clickhouse.lagMillis.p99)} ms (p50 ${n0(e2e.clickhouse.lagMillis.p50)} ms; acked ${n0(e2e.load.ackedEventsPerSecond)} events/s)${missing ? `, ${missing} of ${e2e.clickhouse.sampled} samples never visible` : ''} | ${e2e.offeredEventsPerSecond < 50_000 ? 'not measured at 50,000' : verdict(e2e.clickhouse.lagMillis.p99 / 1000, 2, false)} |`,
+    );
   }
   if (backlog) {
-    md.push(`| ≤ 500 MB RSS with 1,000,000 events backlogged | peak ${n0(backlog.peakRssMiB / MB)} MB (${backlog.peakRssMiB} MiB) with ${n0(backlog.backlogEvents)} events behind the down exporter | ${backlog.events < 1_000_000 ? `not measured at 1,000,000 (${n0(backlog.events)})` : verdict(backlog.peakRssMiB / MB, 500, false)} |`);
+    md.push(
+      `| ≤ 500 MB RSS with 1,000,000 events backlogged | peak ${n0(backlog.peakRssMiB / MB)} MB (${backlog.peakRssMiB} MiB) with ${n0(backlog.backlogEvents)} events behind the down exporter | ${backlog.events < 1_000_000 ? `not measured at 1,000,000 (${n0(backlog.events)})` : verdict(backlog.peakRssMiB / MB, 500, false)} |`,
+    );
   }
   md.push('');
 
@@ -128,20 +159,38 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
   md.push('|---|---|---|---|');
   if (ingest) {
     for (const r of ingest.ratios) {
-      const get = (recv: string) => ingest.maxThroughput.find((x) => x.receiver === recv && x.run.protocol === r.protocol)?.run.ackedEventsPerSecond;
-      md.push(`| receiver (exporters off) vs decode-and-ack floor, ${r.protocol} | ${n0(get('ingestOnly'))} ev/s | ${n0(get('floor'))} ev/s | ${r.ingestOnlyVsFloor ?? '–'} |`);
-      if (r.defaultVsFloor !== null) md.push(`| receiver (default) vs decode-and-ack floor, ${r.protocol} | ${n0(get('default'))} ev/s | ${n0(get('floor'))} ev/s | ${r.defaultVsFloor} |`);
+      const get = (recv: string) =>
+        ingest.maxThroughput.find((x) => x.receiver === recv && x.run.protocol === r.protocol)?.run.ackedEventsPerSecond;
+      md.push(
+        `| receiver (exporters off) vs decode-and-ack floor, ${r.protocol} | ${n0(get('ingestOnly'))} ev/s | ${n0(get('floor'))} ev/s | ${r.ingestOnlyVsFloor ?? '–'} |`,
+      );
+      if (r.defaultVsFloor !== null)
+        md.push(
+          `| receiver (default) vs decode-and-ack floor, ${r.protocol} | ${n0(get('default'))} ev/s | ${n0(get('floor'))} ev/s | ${r.defaultVsFloor} |`,
+        );
     }
   }
   if (append) {
-    md.push(`| pipeline consume() + WAL vs raw append+fsync (same group commit), in-process | ${n0(append.pipeline.eventsPerSecond)} ev/s | ${n0(append.rawWal.eventsPerSecond)} ev/s | ${n1(append.ratio * 100) + ' %'} |`);
-    const io = ingest?.maxThroughput.find((x) => x.receiver === 'ingestOnly' && x.run.protocol === 'http-protobuf')?.run.ackedEventsPerSecond;
-    if (io) md.push(`| receiver over HTTP/protobuf (exporters off) vs raw append+fsync | ${n0(io)} ev/s | ${n0(append.rawWal.eventsPerSecond)} ev/s | ${n1((io / append.rawWal.eventsPerSecond) * 100) + ' %'} |`);
+    md.push(
+      `| pipeline consume() + WAL vs raw append+fsync (same group commit), in-process | ${n0(append.pipeline.eventsPerSecond)} ev/s | ${n0(append.rawWal.eventsPerSecond)} ev/s | ${n1(append.ratio * 100) + ' %'} |`,
+    );
+    const io = ingest?.maxThroughput.find((x) => x.receiver === 'ingestOnly' && x.run.protocol === 'http-protobuf')?.run
+      .ackedEventsPerSecond;
+    if (io)
+      md.push(
+        `| receiver over HTTP/protobuf (exporters off) vs raw append+fsync | ${n0(io)} ev/s | ${n0(append.rawWal.eventsPerSecond)} ev/s | ${n1((io / append.rawWal.eventsPerSecond) * 100) + ' %'} |`,
+      );
   }
   if (chx) {
-    for (const r of chx.results) md.push(`| ClickHouse exporter vs direct \`@clickhouse/client\` insert, ${n0(r.batchSize)}-row batches | ${n0(r.exporter.rowsPerSecond)} rows/s | ${n0(r.direct.rowsPerSecond)} rows/s | ${r.ratio} (aim ≥ 0.8) |`);
+    for (const r of chx.results)
+      md.push(
+        `| ClickHouse exporter vs direct \`@clickhouse/client\` insert, ${n0(r.batchSize)}-row batches | ${n0(r.exporter.rowsPerSecond)} rows/s | ${n0(r.direct.rowsPerSecond)} rows/s | ${r.ratio} (aim ≥ 0.8) |`,
+      );
     const direct = Math.max(...chx.results.map((r) => r.direct.rowsPerSecond));
-    if (backlog?.drain.steadyEventsPerSecond) md.push(`| exporter draining a backlog inside the running receiver vs best direct insert | ${n0(backlog.drain.steadyEventsPerSecond)} rows/s | ${n0(direct)} rows/s | ${n1(backlog.drain.steadyEventsPerSecond / direct)} |`);
+    if (backlog?.drain.steadyEventsPerSecond)
+      md.push(
+        `| exporter draining a backlog inside the running receiver vs best direct insert | ${n0(backlog.drain.steadyEventsPerSecond)} rows/s | ${n0(direct)} rows/s | ${n1(backlog.drain.steadyEventsPerSecond / direct)} |`,
+      );
   }
   md.push('');
 
@@ -149,7 +198,9 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
   if (ingest) {
     md.push('## Ingest (issue 3)');
     md.push('');
-    md.push(`Load generator in its own process, ${ingest.batchSize}-record batches, ${ingest.secondsPerRun} s measured per run after warm-up; acks are fsync'd (group commit). Receiver CPU is from /proc/<pid>/stat over the window (200 % = both cores); peak RSS is VmHWM.`);
+    md.push(
+      `Load generator in its own process, ${ingest.batchSize}-record batches, ${ingest.secondsPerRun} s measured per run after warm-up; acks are fsync'd (group commit). Receiver CPU is from /proc/<pid>/stat over the window (200 % = both cores); peak RSS is VmHWM.`,
+    );
     md.push('');
     md.push('### Closed loop (max), 4 connections');
     md.push('');
@@ -163,7 +214,13 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
       xLabel: 'concurrent connections',
       yLabel: 'acked events/s',
       xLog2: true,
-      series: (['floor', 'ingestOnly'] as const).map((recv) => ({ name: recv === 'floor' ? 'decode+ack floor' : 'receiver, exporters off', dashed: recv === 'floor', points: ingest.connections.filter((c) => c.receiver === recv).map((c) => [c.run.connections, c.run.ackedEventsPerSecond] as [number, number]) })),
+      series: (['floor', 'ingestOnly'] as const).map((recv) => ({
+        name: recv === 'floor' ? 'decode+ack floor' : 'receiver, exporters off',
+        dashed: recv === 'floor',
+        points: ingest.connections
+          .filter((c) => c.receiver === recv)
+          .map((c) => [c.run.connections, c.run.ackedEventsPerSecond] as [number, number]),
+      })),
       hLines: [{ y: 100_000, label: 'aim 100k/s' }],
     });
     md.push(`![throughput vs connections](${chartPrefix}connections.svg)`);
@@ -173,20 +230,24 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
     md.push('');
     md.push('### Ack latency vs offered load (HTTP/protobuf, open loop, 8 connections)');
     md.push('');
-    md.push('Latency is measured from each batch\'s *scheduled* send time, so queueing in front of a slow receiver counts.');
+    md.push("Latency is measured from each batch's *scheduled* send time, so queueing in front of a slow receiver counts.");
     md.push('');
     charts['latency'] = lineChart({
       title: 'Ack latency vs offered load (HTTP/protobuf)',
       xLabel: 'offered events/s',
       yLabel: 'ack latency, ms (log scale)',
       yLog10: true,
-      series: (['ingestOnly', 'default'] as const).flatMap((recv) =>
-        (['p50', 'p99'] as const).map((p) => ({
-          name: `${recv === 'default' ? 'default' : 'exporters off'} ${p}`,
-          dashed: p === 'p50',
-          points: ingest.fixedLoad.filter((f) => f.receiver === recv).map((f) => [f.run.offeredEventsPerSecond ?? 0, f.run.ackLatencyMillis[p]] as [number, number]),
-        })),
-      ).filter((s) => s.points.length > 0),
+      series: (['ingestOnly', 'default'] as const)
+        .flatMap((recv) =>
+          (['p50', 'p99'] as const).map((p) => ({
+            name: `${recv === 'default' ? 'default' : 'exporters off'} ${p}`,
+            dashed: p === 'p50',
+            points: ingest.fixedLoad
+              .filter((f) => f.receiver === recv)
+              .map((f) => [f.run.offeredEventsPerSecond ?? 0, f.run.ackLatencyMillis[p]] as [number, number]),
+          })),
+        )
+        .filter((s) => s.points.length > 0),
       hLines: [{ y: 10, label: 'aim p99 10 ms' }],
     });
     md.push(`![ack latency vs offered load](${chartPrefix}latency.svg)`);
@@ -194,7 +255,10 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
     md.push(RUN_HEADER);
     for (const x of ingest.fixedLoad) md.push(runRow(RECEIVER_NAMES[x.receiver]!, x.run));
     md.push('');
-    if (ingest.exporterCatchUpSeconds.length) md.push(`Seconds the default receiver's exporters needed to catch up after each of its runs: ${ingest.exporterCatchUpSeconds.map((s) => (s === null ? 'did not within 180 s' : s)).join(', ')}.`);
+    if (ingest.exporterCatchUpSeconds.length)
+      md.push(
+        `Seconds the default receiver's exporters needed to catch up after each of its runs: ${ingest.exporterCatchUpSeconds.map((s) => (s === null ? 'did not within 180 s' : s)).join(', ')}.`,
+      );
     md.push('');
   }
 
@@ -202,14 +266,22 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
   if (e2e) {
     md.push('## End-to-end visibility (issue 4)');
     md.push('');
-    md.push(`Offered ${n0(e2e.offeredEventsPerSecond)} events/s (open loop, HTTP/protobuf) to the default receiver; acked ${n0(e2e.load.ackedEventsPerSecond)} events/s, ack p99 ${ms(e2e.load.ackLatencyMillis.p99)} ms. Lag = first sight − ack of sampled batches (one every 100 ms). Cold objects are sealed after ${e2e.coldObjectAgeMillis} ms (bench setting; production default 60 s), which bounds the cold lag from below.`);
+    md.push(
+      `Offered ${n0(e2e.offeredEventsPerSecond)} events/s (open loop, HTTP/protobuf) to the default receiver; acked ${n0(e2e.load.ackedEventsPerSecond)} events/s, ack p99 ${ms(e2e.load.ackLatencyMillis.p99)} ms. Lag = first sight − ack of sampled batches (one every 100 ms). Cold objects are sealed after ${e2e.coldObjectAgeMillis} ms (bench setting; production default 60 s), which bounds the cold lag from below.`,
+    );
     md.push('');
     md.push('| store | sampled | visible | lag p50 ms | p99 ms | max ms | poll interval ms |');
     md.push('|---|---|---|---|---|---|---|');
-    md.push(`| ClickHouse (via the receiver's /clickhouse endpoint) | ${e2e.clickhouse.sampled} | ${e2e.clickhouse.found} | ${n0(e2e.clickhouse.lagMillis.p50)} | ${n0(e2e.clickhouse.lagMillis.p99)} | ${n0(e2e.clickhouse.lagMillis.max)} | ${e2e.clickhouse.pollMillis} |`);
-    md.push(`| cold storage (local archive object written) | ${e2e.coldStorage.sampled} | ${e2e.coldStorage.found} | ${n0(e2e.coldStorage.lagMillis.p50)} | ${n0(e2e.coldStorage.lagMillis.p99)} | ${n0(e2e.coldStorage.lagMillis.max)} | ${e2e.coldStorage.pollMillis} |`);
+    md.push(
+      `| ClickHouse (via the receiver's /clickhouse endpoint) | ${e2e.clickhouse.sampled} | ${e2e.clickhouse.found} | ${n0(e2e.clickhouse.lagMillis.p50)} | ${n0(e2e.clickhouse.lagMillis.p99)} | ${n0(e2e.clickhouse.lagMillis.max)} | ${e2e.clickhouse.pollMillis} |`,
+    );
+    md.push(
+      `| cold storage (local archive object written) | ${e2e.coldStorage.sampled} | ${e2e.coldStorage.found} | ${n0(e2e.coldStorage.lagMillis.p50)} | ${n0(e2e.coldStorage.lagMillis.p99)} | ${n0(e2e.coldStorage.lagMillis.max)} | ${e2e.coldStorage.pollMillis} |`,
+    );
     md.push('');
-    md.push(`ClickHouse exporter during the load: ${n0(e2e.clickhouseExporterRowsPerSecond)} rows/s; both exporters caught up ${e2e.catchUpSeconds === null ? 'not within 120 s' : `${e2e.catchUpSeconds} s`} after the load stopped. Receiver CPU ${e2e.load.receiverCpuPercent} %, peak RSS ${e2e.load.receiverPeakRssMiB} MiB.`);
+    md.push(
+      `ClickHouse exporter during the load: ${n0(e2e.clickhouseExporterRowsPerSecond)} rows/s; both exporters caught up ${e2e.catchUpSeconds === null ? 'not within 120 s' : `${e2e.catchUpSeconds} s`} after the load stopped. Receiver CPU ${e2e.load.receiverCpuPercent} %, peak RSS ${e2e.load.receiverPeakRssMiB} MiB.`,
+    );
     md.push('');
   }
 
@@ -217,7 +289,9 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
   if (backlog) {
     md.push('## Exporter down: backlog on disk, memory, drain');
     md.push('');
-    md.push(`Method: ${backlog.method}. ${n0(backlog.events)} events sent closed-loop (acked ${n0(backlog.load.ackedEventsPerSecond)} events/s while ClickHouse was down; ${backlog.load.generator.retryableBatches} retryable answers).`);
+    md.push(
+      `Method: ${backlog.method}. ${n0(backlog.events)} events sent closed-loop (acked ${n0(backlog.load.ackedEventsPerSecond)} events/s while ClickHouse was down; ${backlog.load.generator.retryableBatches} retryable answers).`,
+    );
     md.push('');
     charts['memory'] = lineChart({
       title: 'Receiver RSS vs backlog (ClickHouse exporter down)',
@@ -225,30 +299,42 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
       yLabel: 'MiB',
       series: [
         { name: 'receiver RSS', points: backlog.series.map((p) => [p.backlogEvents, p.rssMiB] as [number, number]) },
-        { name: 'WAL backlog on disk', dashed: true, points: backlog.series.map((p) => [p.backlogEvents, p.backlogMiB] as [number, number]) },
+        {
+          name: 'WAL backlog on disk',
+          dashed: true,
+          points: backlog.series.map((p) => [p.backlogEvents, p.backlogMiB] as [number, number]),
+        },
       ],
       hLines: [{ y: 500 / MB, label: 'aim 500 MB' }],
     });
     md.push(`![memory vs backlog](${chartPrefix}memory.svg)`);
     md.push('');
-    md.push('| backlog events | backlog on disk MiB | WAL bytes/event | RSS at 10 % MiB | RSS at end MiB | peak RSS MiB | RSS growth per 100k events MiB |');
+    md.push(
+      '| backlog events | backlog on disk MiB | WAL bytes/event | RSS at 10 % MiB | RSS at end MiB | peak RSS MiB | RSS growth per 100k events MiB |',
+    );
     md.push('|---|---|---|---|---|---|---|');
-    md.push(`| ${n0(backlog.backlogEvents)} | ${n1(backlog.backlogMiB)} | ${n0(backlog.walBytesPerEvent)} | ${backlog.rssMiBAt10Percent} | ${backlog.rssMiBAtEnd} | ${backlog.peakRssMiB} | ${n1(backlog.rssSlopeMiBPer100kEvents)} |`);
+    md.push(
+      `| ${n0(backlog.backlogEvents)} | ${n1(backlog.backlogMiB)} | ${n0(backlog.walBytesPerEvent)} | ${backlog.rssMiBAt10Percent} | ${backlog.rssMiBAtEnd} | ${backlog.peakRssMiB} | ${n1(backlog.rssSlopeMiBPer100kEvents)} |`,
+    );
     md.push('');
     const d = backlog.drain;
-    md.push(`Drain after the exporter returned: ${n0(d.events)} events in ${n1(d.seconds)} s from the restart (${n0(d.eventsPerSecond)} events/s including process start, WAL recovery ${d.recoveryMillis === null ? '–' : `${n0(d.recoveryMillis)} ms`} and chDB open; ${d.steadyEventsPerSecond === null ? 'too short for a steady rate' : `${n0(d.steadyEventsPerSecond)} events/s steady`})${d.complete ? '' : ' — **did not finish within the time limit**'}; peak RSS while draining ${d.peakRssMiB} MiB.`);
+    md.push(
+      `Drain after the exporter returned: ${n0(d.events)} events in ${n1(d.seconds)} s from the restart (${n0(d.eventsPerSecond)} events/s including process start, WAL recovery ${d.recoveryMillis === null ? '–' : `${n0(d.recoveryMillis)} ms`} and chDB open; ${d.steadyEventsPerSecond === null ? 'too short for a steady rate' : `${n0(d.steadyEventsPerSecond)} events/s steady`})${d.complete ? '' : ' — **did not finish within the time limit**'}; peak RSS while draining ${d.peakRssMiB} MiB.`,
+    );
     md.push('');
   }
 
   // --- profiles ---
   if (ingest?.profiles.length) {
-    md.push('## Where the receiver\'s CPU goes (V8 CPU profile under load)');
+    md.push("## Where the receiver's CPU goes (V8 CPU profile under load)");
     md.push('');
     for (const p of ingest.profiles) {
       const s = p.summary;
       md.push(`### ${RECEIVER_NAMES[p.receiver]} — ${p.load}`);
       md.push('');
-      md.push(`Main thread over the load window: ${s.busySeconds} s busy, ${s.idleSeconds} s idle of ${s.seconds} s; GC ${s.gcPercent} % of busy time. (Worker threads — cold-storage Parquet encoding — and chDB's own threads are not in this profile; the receiver CPU % above includes them.)`);
+      md.push(
+        `Main thread over the load window: ${s.busySeconds} s busy, ${s.idleSeconds} s idle of ${s.seconds} s; GC ${s.gcPercent} % of busy time. (Worker threads — cold-storage Parquet encoding — and chDB's own threads are not in this profile; the receiver CPU % above includes them.)`,
+      );
       md.push('');
       md.push('| self % | self ms | function |');
       md.push('|---|---|---|');
@@ -263,7 +349,7 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
   const bespoke = new Set(['ingest', 'end-to-end', 'backlog']);
   const others = Object.entries(R).filter(([name]) => !bespoke.has(name));
   if (others.length) {
-    md.push('## Other scenarios (their own modules\' numbers)');
+    md.push("## Other scenarios (their own modules' numbers)");
     md.push('');
     for (const [name, r] of others) {
       md.push(`### ${name}`);
@@ -286,7 +372,11 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
     for (const [name, r] of failed) md.push(`- **${name}**: ${String(r.error).split('\n')[0]}`);
     md.push('');
   }
-  md.push(`Wall time per scenario: ${Object.entries(R).map(([n, r]) => `${n} ${typeof r.wallSeconds === 'number' ? `${n0(r.wallSeconds)} s` : '–'}`).join(', ')}.`);
+  md.push(
+    `Wall time per scenario: ${Object.entries(R)
+      .map(([n, r]) => `${n} ${typeof r.wallSeconds === 'number' ? `${n0(r.wallSeconds)} s` : '–'}`)
+      .join(', ')}.`,
+  );
   md.push('');
   return { markdown: md.join('\n'), charts };
 }

@@ -38,9 +38,11 @@ export const command: Command = {
     if (!parsed) return 0;
     const { values } = parsed;
     const ttl = values['ttl-days'];
-    if (ttl !== undefined && !/^\d+$/.test(ttl)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--ttl-days must be a whole number of days, got "${ttl}"`);
+    if (ttl !== undefined && !/^\d+$/.test(ttl))
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--ttl-days must be a whole number of days, got "${ttl}"`);
     for (const role of [values['writer-role'], values['reader-role']]) {
-      if (role !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(role)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `role names must be plain identifiers, got "${role}"`);
+      if (role !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(role))
+        throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `role names must be plain identifiers, got "${role}"`);
     }
     // The same validation as the exporter's configuration (a cluster is only valid with a server URL).
     const config = parseClickHouseConfig({

@@ -32,7 +32,8 @@ export const command: Command = {
     if (!parsed) return 0;
     const { values } = parsed;
     const limit = values.limit === undefined ? 100 : Number(values.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--limit must be a positive integer, got "${values.limit}"`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--limit must be a positive integer, got "${values.limit}"`);
     if (values.since !== undefined && Number.isNaN(Date.parse(values.since))) {
       throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--since must be an RFC 3339 time, got "${values.since}"`);
     }

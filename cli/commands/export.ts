@@ -14,13 +14,13 @@
  */
 import { createWriteStream, readFileSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { parse as parseYaml } from 'yaml';
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { AuditError } from '@otel-audit/core';
-import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '@otel-audit/schema/audit-row';
 import { isoToUnixNanos } from '@otel-audit/schema';
+import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '@otel-audit/schema/audit-row';
+import { parse as parseYaml } from 'yaml';
 import type { ObjectStore } from '../../exporters/coldstore/index.ts';
-import { createOcsfMapper, otelAuditJson, parseOcsfOptions, recordFromRow, type AuditRecord } from '../../exporters/webhook/index.ts';
+import { type AuditRecord, createOcsfMapper, otelAuditJson, parseOcsfOptions, recordFromRow } from '../../exporters/webhook/index.ts';
 import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
@@ -71,10 +71,35 @@ export interface ExportFilters {
 }
 
 const CSV_COLUMNS = [
-  'occurred_at', 'event_id', 'tenant_id', 'tenant_name', 'action', 'outcome', 'actor_id', 'actor_type', 'actor_name',
-  'actor_auth_method', 'impersonator_id', 'target_types', 'target_ids', 'target_names', 'reason', 'session_id',
-  'request_id', 'source_ip', 'user_agent', 'http_method', 'url_path', 'trace_id', 'details', 'changes',
-  'chain_id', 'seq', 'prev_hash', 'hash', 'received_at',
+  'occurred_at',
+  'event_id',
+  'tenant_id',
+  'tenant_name',
+  'action',
+  'outcome',
+  'actor_id',
+  'actor_type',
+  'actor_name',
+  'actor_auth_method',
+  'impersonator_id',
+  'target_types',
+  'target_ids',
+  'target_names',
+  'reason',
+  'session_id',
+  'request_id',
+  'source_ip',
+  'user_agent',
+  'http_method',
+  'url_path',
+  'trace_id',
+  'details',
+  'changes',
+  'chain_id',
+  'seq',
+  'prev_hash',
+  'hash',
+  'received_at',
 ] as const;
 
 /** One CSV field (RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled). */
@@ -192,10 +217,20 @@ export function clickHouseWhere(f: ExportFilters): { where: string[]; params: Re
 const DEFAULT_PAGE = 5000;
 
 /** Rows of ClickHouse in (Timestamp, EventId) order, page by page; each event once. */
-async function* clickHouseRecords(client: ClickHouseClient, table: string, f: ExportFilters, onTotal: (n: number) => void, PAGE = DEFAULT_PAGE): AsyncGenerator<AuditRecord> {
+async function* clickHouseRecords(
+  client: ClickHouseClient,
+  table: string,
+  f: ExportFilters,
+  onTotal: (n: number) => void,
+  PAGE = DEFAULT_PAGE,
+): AsyncGenerator<AuditRecord> {
   const { where, params } = clickHouseWhere(f);
   const cond = (extra: string[]) => (extra.length === 0 ? '' : `WHERE ${extra.join(' AND ')}`);
-  const count = await client.query({ query: `SELECT uniqExact(EventId) AS n FROM ${table} ${cond(where)}`, query_params: params, format: 'JSONEachRow' });
+  const count = await client.query({
+    query: `SELECT uniqExact(EventId) AS n FROM ${table} ${cond(where)}`,
+    query_params: params,
+    format: 'JSONEachRow',
+  });
   onTotal(Number(((await count.json()) as Array<{ n: string | number }>)[0]?.n ?? 0));
   let cursor: { ts: string; id: string } | undefined;
   for (;;) {
@@ -222,9 +257,19 @@ async function* clickHouseRecords(client: ClickHouseClient, table: string, f: Ex
 }
 
 /** Records of the archive, one checked object at a time; bad objects reported through `onBad`. */
-async function* archiveRecords(store: ObjectStore, f: ExportFilters, onTotal: (n: number) => void, onObject: () => void, onBad: (key: string, reason: string) => void): AsyncGenerator<AuditRecord> {
+async function* archiveRecords(
+  store: ObjectStore,
+  f: ExportFilters,
+  onTotal: (n: number) => void,
+  onObject: () => void,
+  onBad: (key: string, reason: string) => void,
+): AsyncGenerator<AuditRecord> {
   const { coldObjectRows, listColdObjects, readColdObject } = await import('../../exporters/coldstore/index.ts');
-  const listed = await listColdObjects(store, { ...(f.tenant !== undefined ? { tenant: f.tenant } : {}), ...(f.since ? { since: f.since } : {}), ...(f.until ? { until: f.until } : {}) });
+  const listed = await listColdObjects(store, {
+    ...(f.tenant !== undefined ? { tenant: f.tenant } : {}),
+    ...(f.since ? { since: f.since } : {}),
+    ...(f.until ? { until: f.until } : {}),
+  });
   if (listed.status !== 'success') throw listed.error;
   for (const s of listed.value.skipped) onBad(s.key, s.reason);
   const objects = [...listed.value.objects].sort((a, b) => (a.date + a.hour).localeCompare(b.date + b.hour) || a.key.localeCompare(b.key));
@@ -247,7 +292,10 @@ async function* archiveRecords(store: ObjectStore, f: ExportFilters, onTotal: (n
 
 function section(config: Record<string, unknown>, name: string): Record<string, unknown> {
   const exporters = config.exporters as Record<string, unknown> | undefined;
-  return { ...((exporters?.[name] as Record<string, unknown> | undefined) ?? {}), ...((config[name] as Record<string, unknown> | undefined) ?? {}) };
+  return {
+    ...((exporters?.[name] as Record<string, unknown> | undefined) ?? {}),
+    ...((config[name] as Record<string, unknown> | undefined) ?? {}),
+  };
 }
 
 function pidAlive(pid: number): boolean {
@@ -310,12 +358,17 @@ export const command: Command = {
     const bad = (msg: string) => new AuditError('AUDIT_ERR_INVALID_ARGUMENT', msg);
     const source = v.source ?? (v.archive !== undefined ? 'archive' : 'clickhouse');
     if (source !== 'clickhouse' && source !== 'archive') throw bad(`--source: "${source}" is not one of clickhouse, archive`);
-    if (source === 'archive' && (v.url !== undefined || v.pathname !== undefined || v.token !== undefined || v.user !== undefined)) throw bad('--url, --pathname, --token and --user read ClickHouse; they do not go with --source archive');
-    if (source === 'clickhouse' && v.archive !== undefined) throw bad('--archive reads the archive; it does not go with --source clickhouse');
-    if (v.format !== 'ndjson' && v.format !== 'csv' && v.format !== 'ocsf') throw bad(`--format: "${v.format}" is not one of ndjson, csv, ocsf`);
+    if (source === 'archive' && (v.url !== undefined || v.pathname !== undefined || v.token !== undefined || v.user !== undefined))
+      throw bad('--url, --pathname, --token and --user read ClickHouse; they do not go with --source archive');
+    if (source === 'clickhouse' && v.archive !== undefined)
+      throw bad('--archive reads the archive; it does not go with --source clickhouse');
+    if (v.format !== 'ndjson' && v.format !== 'csv' && v.format !== 'ocsf')
+      throw bad(`--format: "${v.format}" is not one of ndjson, csv, ocsf`);
     if (v['ocsf-config'] !== undefined && v.format !== 'ocsf') throw bad('--ocsf-config goes with --format ocsf');
-    if (v.outcome !== undefined && !['success', 'failure', 'denied'].includes(v.outcome)) throw bad(`--outcome: "${v.outcome}" is not one of success, failure, denied`);
-    if (v.action !== undefined && !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?$/.test(v.action)) throw bad(`--action: "${v.action}" is not an action (grant.issue) or a prefix (grant.*)`);
+    if (v.outcome !== undefined && !['success', 'failure', 'denied'].includes(v.outcome))
+      throw bad(`--outcome: "${v.outcome}" is not one of success, failure, denied`);
+    if (v.action !== undefined && !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?$/.test(v.action))
+      throw bad(`--action: "${v.action}" is not an action (grant.issue) or a prefix (grant.*)`);
     let limit: number | undefined;
     if (v.limit !== undefined) {
       limit = Number(v.limit);
@@ -324,7 +377,8 @@ export const command: Command = {
     let pageSize = DEFAULT_PAGE;
     if (v['page-size'] !== undefined) {
       pageSize = Number(v['page-size']);
-      if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1_000_000) throw bad(`--page-size: "${v['page-size']}" is not an integer from 1 to 1000000`);
+      if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 1_000_000)
+        throw bad(`--page-size: "${v['page-size']}" is not an integer from 1 to 1000000`);
     }
     const filters: ExportFilters = {
       ...(v.since !== undefined ? { since: parseTime('since', v.since)! } : {}),
@@ -347,7 +401,12 @@ export const command: Command = {
       }
       ocsfMapper = createOcsfMapper(parseOcsfOptions(options, 'ocsf-config'), 'ocsf-config');
     }
-    const line = v.format === 'csv' ? csvLine : v.format === 'ocsf' ? (r: AuditRecord) => `${JSON.stringify(ocsfMapper!.map(r))}\n` : (r: AuditRecord) => `${JSON.stringify(otelAuditJson(r))}\n`;
+    const line =
+      v.format === 'csv'
+        ? csvLine
+        : v.format === 'ocsf'
+          ? (r: AuditRecord) => `${JSON.stringify(ocsfMapper!.map(r))}\n`
+          : (r: AuditRecord) => `${JSON.stringify(otelAuditJson(r))}\n`;
 
     // Same configuration sources as the receiver: file, then OTEL_AUDIT_* overrides, then flags.
     const fileConfig = mergeConfig(readConfigFile(v.config ?? 'otel-audit.yaml', v.config !== undefined), configFromEnv(process.env));
@@ -377,7 +436,14 @@ export const command: Command = {
     // The stores' modules (chDB, the AWS SDK) load only now, after the arguments are checked.
     if (source === 'clickhouse') {
       const { openClickHouse, parseClickHouseConfig } = await import('../../exporters/clickhouse/index.ts');
-      const chConfig = parseClickHouseConfig({ ...section(fileConfig, 'clickhouse'), dataDir, ...(v.url ? { url: undefined, username: undefined, password: undefined, tls: undefined } : {}) }, 'exporters.clickhouse');
+      const chConfig = parseClickHouseConfig(
+        {
+          ...section(fileConfig, 'clickhouse'),
+          dataDir,
+          ...(v.url ? { url: undefined, username: undefined, password: undefined, tls: undefined } : {}),
+        },
+        'exporters.clickhouse',
+      );
       const table = `${chConfig.database}.${chConfig.table}`;
       let client: ClickHouseClient;
       if (v.url !== undefined) {
@@ -406,7 +472,9 @@ export const command: Command = {
             pid = 0;
           }
           if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-            throw bad(`the receiver (process ${pid}) holds the embedded ClickHouse of ${dataDir}; read through its endpoint instead: --url http://127.0.0.1:4318/clickhouse (or stop the receiver)`);
+            throw bad(
+              `the receiver (process ${pid}) holds the embedded ClickHouse of ${dataDir}; read through its endpoint instead: --url http://127.0.0.1:4318/clickhouse (or stop the receiver)`,
+            );
           }
         }
         const handle = openClickHouse(chConfig);
@@ -414,18 +482,35 @@ export const command: Command = {
         closers.push(() => handle.close());
         where = handle.location;
       }
-      records = clickHouseRecords(client, table, filters, (n) => {
-        total = limit !== undefined ? Math.min(n, limit) : n;
-      }, pageSize);
+      records = clickHouseRecords(
+        client,
+        table,
+        filters,
+        (n) => {
+          total = limit !== undefined ? Math.min(n, limit) : n;
+        },
+        pageSize,
+      );
     } else {
-      const { createColdStore, LocalDirectoryStore, parseColdStoreConfig, S3ObjectStore } = await import('../../exporters/coldstore/index.ts');
-      const store: ObjectStore = v.archive !== undefined ? new LocalDirectoryStore(resolve(v.archive)) : createColdStore(parseColdStoreConfig({ ...section(fileConfig, 'coldstore'), dataDir }, 'exporters.coldstore'));
+      const { createColdStore, LocalDirectoryStore, parseColdStoreConfig, S3ObjectStore } = await import(
+        '../../exporters/coldstore/index.ts'
+      );
+      const store: ObjectStore =
+        v.archive !== undefined
+          ? new LocalDirectoryStore(resolve(v.archive))
+          : createColdStore(parseColdStoreConfig({ ...section(fileConfig, 'coldstore'), dataDir }, 'exporters.coldstore'));
       if (store instanceof S3ObjectStore) closers.push(() => store.destroy());
       where = store.location;
-      records = archiveRecords(store, filters, (n) => (total = n), () => {
-        done++;
-        draw();
-      }, onBad);
+      records = archiveRecords(
+        store,
+        filters,
+        (n) => (total = n),
+        () => {
+          done++;
+          draw();
+        },
+        onBad,
+      );
     }
 
     const target = v.output !== undefined ? resolve(v.output) : undefined;
@@ -447,11 +532,16 @@ export const command: Command = {
       draw(true);
       if (tty) process.stderr.write('\r\x1b[K');
       if (partial !== undefined) {
-        await new Promise<void>((resolveEnd, reject) => (out as WriteStream).end((err?: Error | null) => (err ? reject(err) : resolveEnd())));
+        await new Promise<void>((resolveEnd, reject) =>
+          (out as WriteStream).end((err?: Error | null) => (err ? reject(err) : resolveEnd())),
+        );
         if (outError) throw outError;
         renameSync(partial, target!);
       }
-      if (!v.quiet) process.stderr.write(`export: ${written} events from ${source} (${where}) as ${v.format}${target ? ` to ${target}` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s${badObjects.length > 0 ? `, ${badObjects.length} bad object(s) skipped` : ''}\n`);
+      if (!v.quiet)
+        process.stderr.write(
+          `export: ${written} events from ${source} (${where}) as ${v.format}${target ? ` to ${target}` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s${badObjects.length > 0 ? `, ${badObjects.length} bad object(s) skipped` : ''}\n`,
+        );
       return badObjects.length > 0 ? 3 : 0;
     } catch (err) {
       if (tty) process.stderr.write('\r\x1b[K');

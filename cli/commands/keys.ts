@@ -29,17 +29,24 @@ Exit status: 0 ok, 1 key problem, 2 bad arguments.
 export const command: Command = {
   summary: 'generate checkpoint signing keys (Ed25519, C2SP signed-note format)',
   async run(args) {
-    const parsed = parseCommandArgs(args, USAGE, {
-      name: { type: 'string' },
-      'out-dir': { type: 'string' },
-    }, true);
+    const parsed = parseCommandArgs(
+      args,
+      USAGE,
+      {
+        name: { type: 'string' },
+        'out-dir': { type: 'string' },
+      },
+      true,
+    );
     if (!parsed) return 0;
     const { values, positionals } = parsed;
     const [sub, ...rest] = positionals;
     if (sub === 'generate') {
       if (rest.length > 0) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `unexpected argument "${rest[0]}"\n${USAGE}`);
       const out = await generateKeyFiles({ name: values.name ?? defaultKeyName(), outDir: values['out-dir'] ?? 'otel-audit-data/keys' });
-      process.stderr.write(`wrote signer key (secret, mode 0600): ${out.signerPath}\nwrote verifier key: ${out.verifierPath}\nverifier key (public):\n`);
+      process.stderr.write(
+        `wrote signer key (secret, mode 0600): ${out.signerPath}\nwrote verifier key: ${out.verifierPath}\nverifier key (public):\n`,
+      );
       process.stdout.write(`${out.verifierKey}\n`);
       return 0;
     }
@@ -51,7 +58,10 @@ export const command: Command = {
       process.stdout.write(`${signer.verifierKey}\n`);
       return 0;
     }
-    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n${USAGE}`);
+    throw new AuditError(
+      'AUDIT_ERR_INVALID_ARGUMENT',
+      `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n${USAGE}`,
+    );
   },
 };
 

@@ -1,9 +1,3 @@
-/**
- * `otel-audit postgres-ddl [--schema s] [--table t] [--relay-role r] [--app-role a]`: print the SQL
- * that creates the transactional outbox (the same migrations `applyOutboxMigrations` applies), for
- * teams whose DBAs review and apply DDL themselves. Safe to run more than once.
- */
-import { AuditError } from '@otel-audit/core';
 import { renderOutboxDdl } from '@otel-audit/sdk/outbox';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';

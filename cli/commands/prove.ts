@@ -13,9 +13,9 @@ import { AuditError } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { TILE_HEIGHT, tiledLeafSource } from '../../integrity/merkle.ts';
 import { proveEntry, verifyProofBundle } from '../../integrity/proof-bundle.ts';
-import { type StoreLocationOptions, openStoreView, STORE_LOCATION_FLAGS } from '../integrity/open-store.ts';
-import type { StoreSource, StoreView } from '../integrity/stores.ts';
 import { parseCommandArgs } from '../args.ts';
+import { openStoreView, STORE_LOCATION_FLAGS, type StoreLocationOptions } from '../integrity/open-store.ts';
+import type { StoreSource, StoreView } from '../integrity/stores.ts';
 import type { Command } from '../registry.ts';
 import { resolveVerifierKeys } from './verify.ts';
 
@@ -38,7 +38,10 @@ Exit status: 0 written, 1 event not found or not yet covered by a checkpoint, 2 
 /** Tile hashes (C2SP tlog-tiles) recorded in a chain's checkpoint records, by tile index. */
 function tilesOf(records: ReadonlyArray<CheckpointRecord>): Map<number, string> {
   const tiles = new Map<number, string>();
-  for (const r of records) r.tiles?.hashes.forEach((h, i) => tiles.set(r.tiles!.first + i, h));
+  for (const r of records)
+    r.tiles?.hashes.forEach((h, i) => {
+      tiles.set(r.tiles!.first + i, h);
+    });
   return tiles;
 }
 
@@ -50,11 +53,17 @@ function tilesOf(records: ReadonlyArray<CheckpointRecord>): Map<number, string> 
  */
 export async function proveFromStore(view: StoreView, eventId: string): Promise<ReturnType<typeof proveEntry>> {
   const entry = await view.findEvent(eventId);
-  if (entry === undefined) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `event ${eventId} is not in ${view.source} (${view.location})`);
-  const records = (await view.checkpoints(entry.chainId)).filter((r) => Number.isSafeInteger(r.treeSize)).sort((a, b) => a.treeSize - b.treeSize);
+  if (entry === undefined)
+    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `event ${eventId} is not in ${view.source} (${view.location})`);
+  const records = (await view.checkpoints(entry.chainId))
+    .filter((r) => Number.isSafeInteger(r.treeSize))
+    .sort((a, b) => a.treeSize - b.treeSize);
   const checkpoint = records.find((r) => r.treeSize >= entry.seq);
   if (checkpoint === undefined) {
-    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `event ${eventId} (chain ${entry.chainId} seq ${entry.seq}) is not covered by a checkpoint in ${view.source} yet; the next checkpoint will cover it`);
+    throw new AuditError(
+      'AUDIT_ERR_INVALID_ARGUMENT',
+      `event ${eventId} (chain ${entry.chainId} seq ${entry.seq}) is not covered by a checkpoint in ${view.source} yet; the next checkpoint will cover it`,
+    );
   }
   const tiles = tilesOf(records);
   const width = 2 ** TILE_HEIGHT;
@@ -62,7 +71,18 @@ export async function proveFromStore(view: StoreView, eventId: string): Promise<
     getLeaves: (start, end) => view.leafHashes(entry.chainId, start, end),
     getTile: (index) => ((index + 1) * width <= checkpoint.treeSize ? tiles.get(index) : undefined),
   });
-  return proveEntry({ event: entry.event, entry: { chainId: entry.chainId, seq: entry.seq, prevHash: entry.prevHash, hash: entry.hash, ...(entry.chainVersion !== undefined ? { chainVersion: entry.chainVersion } : {}) }, checkpoint, leaves });
+  return proveEntry({
+    event: entry.event,
+    entry: {
+      chainId: entry.chainId,
+      seq: entry.seq,
+      prevHash: entry.prevHash,
+      hash: entry.hash,
+      ...(entry.chainVersion !== undefined ? { chainVersion: entry.chainVersion } : {}),
+    },
+    checkpoint,
+    leaves,
+  });
 }
 
 /** The `prove` command. */
@@ -84,7 +104,8 @@ export const command: Command = {
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `expected exactly one event id\n${USAGE}`);
     const source = values.source ?? 'clickhouse';
-    if (source !== 'wal' && source !== 'clickhouse' && source !== 'archive') throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--source: "${source}" is not one of clickhouse, archive, wal`);
+    if (source !== 'wal' && source !== 'clickhouse' && source !== 'archive')
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--source: "${source}" is not one of clickhouse, archive, wal`);
     const location: StoreLocationOptions = {
       ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
       ...(values.config !== undefined ? { config: values.config } : {}),
@@ -95,11 +116,12 @@ export const command: Command = {
       ...(values.archive !== undefined ? { archive: values.archive } : {}),
     };
     // Without --public-key the bundle is still checked when a key can be found (and said where from).
-    const keys = values['public-key'] && values['public-key'].length > 0
-      ? await resolveVerifierKeys(values['public-key'], location)
-      : await resolveVerifierKeys([], location).catch(() => undefined);
+    const keys =
+      values['public-key'] && values['public-key'].length > 0
+        ? await resolveVerifierKeys(values['public-key'], location)
+        : await resolveVerifierKeys([], location).catch(() => undefined);
     const view = await openStoreView(source as StoreSource, location, {});
-    let bundle;
+    let bundle: Awaited<ReturnType<typeof proveFromStore>>;
     try {
       bundle = await proveFromStore(view, positionals[0]!);
     } catch (err) {
@@ -114,14 +136,18 @@ export const command: Command = {
     if (keys) {
       const check = verifyProofBundle(bundle, keys);
       if (!check.ok) {
-        process.stderr.write(`otel-audit prove: the bundle built from ${source} does not verify (the store was tampered with?):\n${check.problems.map((p) => `  - ${p.kind}: ${p.message}`).join('\n')}\n`);
+        process.stderr.write(
+          `otel-audit prove: the bundle built from ${source} does not verify (the store was tampered with?):\n${check.problems.map((p) => `  - ${p.kind}: ${p.message}`).join('\n')}\n`,
+        );
         return 1;
       }
     }
     const text = `${JSON.stringify(bundle, null, 2)}\n`;
     if (values.out !== undefined) {
       await writeFile(values.out, text);
-      process.stderr.write(`proof of event ${positionals[0]} (chain ${bundle.entry.chainId} seq ${bundle.entry.seq}, tree size ${bundle.treeSize}) written to ${values.out}\n`);
+      process.stderr.write(
+        `proof of event ${positionals[0]} (chain ${bundle.entry.chainId} seq ${bundle.entry.seq}, tree size ${bundle.treeSize}) written to ${values.out}\n`,
+      );
     } else process.stdout.write(text);
     return 0;
   },

@@ -37,12 +37,16 @@ export function renderTable(rows: ReadonlyArray<Record<string, unknown>>): strin
   if (rows.length === 0) return '(0 rows)\n';
   const columns = Object.keys(rows[0]!);
   const cell = (v: unknown) => {
-    const text = typeof v === 'string' ? v : JSON.stringify(v) ?? '';
+    const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? '');
     return text.length > 80 ? `${text.slice(0, 77)}...` : text.replace(/\s+/g, ' ');
   };
   const cells = rows.map((r) => columns.map((c) => cell(r[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join(' │ ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join(' │ ')
+      .trimEnd();
   const rule = widths.map((w) => '─'.repeat(w)).join('─┼─');
   return `${line(columns)}\n${rule}\n${cells.map(line).join('\n')}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`;
 }
@@ -55,7 +59,8 @@ export function renderTable(rows: ReadonlyArray<Record<string, unknown>>): strin
 export function describeQueryError(err: unknown, where: string): string {
   const code = clickHouseCode(err);
   const message = clickHouseMessage(err);
-  if (code === undefined) return `AUDIT_ERR_STORE_UNAVAILABLE: cannot query ${where}: ${message || String((err as { code?: unknown })?.code ?? err)}`;
+  if (code === undefined)
+    return `AUDIT_ERR_STORE_UNAVAILABLE: cannot query ${where}: ${message || String((err as { code?: unknown })?.code ?? err)}`;
   const type = (err as { type?: unknown }).type;
   const name = typeof type === 'string' && type !== '' ? type : 'UNKNOWN_EXCEPTION';
   return `${code === 164 ? 'AUDIT_ERR_QUERY_REFUSED' : 'AUDIT_ERR_QUERY_FAILED'}: ${name} (${code}): ${message}`;
@@ -65,22 +70,29 @@ export function describeQueryError(err: unknown, where: string): string {
 export const command: Command = {
   summary: 'run a read-only SQL query against the receiver or a ClickHouse server',
   async run(args) {
-    const parsed = parseCommandArgs(args, USAGE, {
-      url: { type: 'string', default: 'http://127.0.0.1:4318' },
-      path: { type: 'string' },
-      token: { type: 'string' },
-      user: { type: 'string' },
-      password: { type: 'string' },
-      format: { type: 'string' },
-      param: { type: 'string', multiple: true, default: [] },
-      database: { type: 'string', default: 'otel_audit' },
-      verbose: { type: 'boolean', default: false },
-    }, true);
+    const parsed = parseCommandArgs(
+      args,
+      USAGE,
+      {
+        url: { type: 'string', default: 'http://127.0.0.1:4318' },
+        path: { type: 'string' },
+        token: { type: 'string' },
+        user: { type: 'string' },
+        password: { type: 'string' },
+        format: { type: 'string' },
+        param: { type: 'string', multiple: true, default: [] },
+        database: { type: 'string', default: 'otel_audit' },
+        verbose: { type: 'boolean', default: false },
+      },
+      true,
+    );
     if (!parsed) return 0;
     const { values, positionals } = parsed;
-    if (positionals.length !== 1 || positionals[0]!.trim() === '') throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `give exactly one SQL query\n${USAGE}`);
+    if (positionals.length !== 1 || positionals[0]!.trim() === '')
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `give exactly one SQL query\n${USAGE}`);
     const format = values.format ?? (process.stdout.isTTY ? 'table' : 'tsv');
-    if (format !== 'table' && !(format in FORMATS)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--format must be table, json, csv or tsv, got "${format}"`);
+    if (format !== 'table' && !(format in FORMATS))
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--format must be table, json, csv or tsv, got "${format}"`);
     let url: URL;
     try {
       url = new URL(values.url);
@@ -93,7 +105,11 @@ export const command: Command = {
       if (eq <= 0) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--param must be name=value, got "${p}"`);
       params[p.slice(0, eq)] = p.slice(eq + 1);
     }
-    if (!IDENTIFIER.test(values.database)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--database: "${values.database}" is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)`);
+    if (!IDENTIFIER.test(values.database))
+      throw new AuditError(
+        'AUDIT_ERR_INVALID_ARGUMENT',
+        `--database: "${values.database}" is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)`,
+      );
     // `otel-audit query … | head`: a closed pipe ends the output, it is not an error.
     process.stdout.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') process.exit(0);

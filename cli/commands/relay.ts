@@ -3,8 +3,8 @@
  * SIGTERM / SIGINT finish the in-flight batch (commit or roll back), then exit 0.
  */
 import { AuditError } from '@otel-audit/core';
-import { createOutboxRelay } from '@otel-audit/sdk/outbox';
 import type { OutboxRelayConfigInput } from '@otel-audit/sdk/outbox';
+import { createOutboxRelay } from '@otel-audit/sdk/outbox';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
 
@@ -88,7 +88,9 @@ export const command: Command = {
       await relay.shutdown();
     }
     const s = relay.stats();
-    process.stderr.write(`otel-audit relay: stopped (delivered ${s.delivered}, rejected ${s.rejected}, failed exports ${s.failedExports})\n`);
+    process.stderr.write(
+      `otel-audit relay: stopped (delivered ${s.delivered}, rejected ${s.rejected}, failed exports ${s.failedExports})\n`,
+    );
     return 0;
   },
 };

@@ -18,11 +18,11 @@ import {
 import {
   createClickHouseReplaySink,
   createColdStore,
-  listArchivedCheckpoints,
   LocalDirectoryStore,
+  listArchivedCheckpoints,
   parseColdStoreConfig,
-  replayColdStorage,
   type ReplayProgress,
+  replayColdStorage,
 } from '../../exporters/coldstore/index.ts';
 import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
 import { parseCommandArgs } from '../args.ts';
@@ -55,7 +55,10 @@ function parseTime(name: string, v: string | undefined): Date | undefined {
 /** A section as the receiver reads it (`exporters.<name>`); a top-level `<name>` is accepted too. */
 function section(config: Record<string, unknown>, name: string): Record<string, unknown> {
   const exporters = config.exporters as Record<string, unknown> | undefined;
-  return { ...((exporters?.[name] as Record<string, unknown> | undefined) ?? {}), ...((config[name] as Record<string, unknown> | undefined) ?? {}) };
+  return {
+    ...((exporters?.[name] as Record<string, unknown> | undefined) ?? {}),
+    ...((config[name] as Record<string, unknown> | undefined) ?? {}),
+  };
 }
 
 function fmtInt(n: number): string {
@@ -107,7 +110,10 @@ export const command: Command = {
     const until = parseTime('until', values.until);
     if (since && until && since >= until) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', '--since must be before --until');
     // Same sources as the receiver: file, then OTEL_AUDIT_* environment overrides, then flags.
-    const fileConfig = mergeConfig(readConfigFile(values.config ?? 'otel-audit.yaml', values.config !== undefined), configFromEnv(process.env));
+    const fileConfig = mergeConfig(
+      readConfigFile(values.config ?? 'otel-audit.yaml', values.config !== undefined),
+      configFromEnv(process.env),
+    );
     const dataDir = values['data-dir'] ?? (fileConfig.dataDir as string | undefined);
     const withDataDir = (s: Record<string, unknown>): Record<string, unknown> => (dataDir === undefined ? s : { ...s, dataDir });
     const coldConfig = parseColdStoreConfig(withDataDir(section(fileConfig, 'coldstore')), 'exporters.coldstore');
@@ -138,7 +144,8 @@ export const command: Command = {
         embedded: ch.embedded,
         ensureSchema: chConfig.createSchema ? async (client) => void (await applyMigrations(client, chConfig)) : false,
       });
-      if (!values.quiet) process.stderr.write(`replay: ${source.location} → ClickHouse ${ch.location} (${chConfig.database}.${chConfig.table})\n`);
+      if (!values.quiet)
+        process.stderr.write(`replay: ${source.location} → ClickHouse ${ch.location} (${chConfig.database}.${chConfig.table})\n`);
       const result = await replayColdStorage({
         source,
         sink,
@@ -158,7 +165,9 @@ export const command: Command = {
       });
       clearBar();
       if (result.status !== 'success') {
-        process.stderr.write(`otel-audit replay: ${result.error.code}: ${result.error.message}\n${result.status === 'retryable' ? 'Re-run the command: replay is idempotent.\n' : ''}`);
+        process.stderr.write(
+          `otel-audit replay: ${result.error.code}: ${result.error.message}\n${result.status === 'retryable' ? 'Re-run the command: replay is idempotent.\n' : ''}`,
+        );
         return 1;
       }
       const r = result.value;
@@ -171,7 +180,9 @@ export const command: Command = {
       // on (ChainId, TreeSize) + a deduplication token of the records).
       const cps = await listArchivedCheckpoints(source, values.tenant === undefined ? {} : { tenant: values.tenant });
       if (cps.status !== 'success') {
-        process.stderr.write(`otel-audit replay: checkpoints not replayed: ${cps.error.code}: ${cps.error.message}\nRe-run the command: replay is idempotent.\n`);
+        process.stderr.write(
+          `otel-audit replay: checkpoints not replayed: ${cps.error.code}: ${cps.error.message}\nRe-run the command: replay is idempotent.\n`,
+        );
         return 1;
       }
       const records = cps.value.flatMap((c) => (c.ok ? [c.record] : []));
@@ -179,9 +190,16 @@ export const command: Command = {
       for (let i = 0; i < records.length; i += 1000) {
         const chunk = records.slice(i, i + 1000);
         const body = `${chunk.map((c) => JSON.stringify(checkpointRecordToRow(c))).join('\n')}\n`;
-        await insertJsonEachRow(ch, { database: chConfig.database, table: chConfig.checkpointsTable }, CHECKPOINT_COLUMNS, body, insertSettings(chConfig, checkpointsToken(chunk)));
+        await insertJsonEachRow(
+          ch,
+          { database: chConfig.database, table: chConfig.checkpointsTable },
+          CHECKPOINT_COLUMNS,
+          body,
+          insertSettings(chConfig, checkpointsToken(chunk)),
+        );
       }
-      if (records.length > 0) process.stdout.write(`replayed ${records.length} signed checkpoints into ${chConfig.database}.${chConfig.checkpointsTable}\n`);
+      if (records.length > 0)
+        process.stdout.write(`replayed ${records.length} signed checkpoints into ${chConfig.database}.${chConfig.checkpointsTable}\n`);
       return r.skipped > 0 ? 3 : 0;
     } finally {
       await ch.close();

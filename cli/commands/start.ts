@@ -25,7 +25,8 @@ OTEL_AUDIT_HTTP__PORT=4319 or OTEL_AUDIT_EXPORTERS__CLICKHOUSE__URL=http://ch:81
 function port(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--${name}: "${value}" is not a port number (0-65535)`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--${name}: "${value}" is not a port number (0-65535)`);
   return n;
 }
 
@@ -55,7 +56,9 @@ export const command: Command = {
     process.stdout.write(
       `otel-audit receiver ${status.instanceId} ready (data dir ${status.dataDir})\n` +
         (addresses.grpc ? `  OTLP/gRPC  ${addresses.grpc}\n` : '') +
-        (addresses.http ? `  OTLP/HTTP  ${addresses.http}/v1/logs\n  health     ${addresses.http}/healthz  ${addresses.http}/readyz  ${addresses.http}/metrics\n` : '') +
+        (addresses.http
+          ? `  OTLP/HTTP  ${addresses.http}/v1/logs\n  health     ${addresses.http}/healthz  ${addresses.http}/readyz  ${addresses.http}/metrics\n`
+          : '') +
         (addresses.http && receiver.config.query.enabled && receiver.config.exporters.clickhouse.enabled
           ? `  query      ${addresses.http}${receiver.config.query.path} (ClickHouse HTTP, read-only)  ${addresses.http}/v1/audit/events\n`
           : '') +

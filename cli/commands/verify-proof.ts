@@ -7,8 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { AuditError } from '@otel-audit/core';
 import { verifyProofBundle } from '../../integrity/proof-bundle.ts';
-import { type KeyLocationOptions, resolveVerifierKeys } from '../integrity/verifier-keys.ts';
 import { parseCommandArgs } from '../args.ts';
+import { type KeyLocationOptions, resolveVerifierKeys } from '../integrity/verifier-keys.ts';
 import type { Command } from '../registry.ts';
 
 const USAGE = `usage: otel-audit verify-proof <proof.json | -> [--public-key <key | file> ...] [--json]
@@ -34,7 +34,11 @@ async function readInput(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `cannot read proof file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+    throw new AuditError(
+      'AUDIT_ERR_INVALID_ARGUMENT',
+      `cannot read proof file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -42,13 +46,18 @@ async function readInput(path: string): Promise<string> {
 export const command: Command = {
   summary: 'verify a proof bundle offline against a public key',
   async run(args) {
-    const parsed = parseCommandArgs(args, USAGE, {
-      'public-key': { type: 'string', multiple: true },
-      json: { type: 'boolean' },
-      'data-dir': { type: 'string' },
-      config: { type: 'string' },
-      url: { type: 'string' },
-    }, true);
+    const parsed = parseCommandArgs(
+      args,
+      USAGE,
+      {
+        'public-key': { type: 'string', multiple: true },
+        json: { type: 'boolean' },
+        'data-dir': { type: 'string' },
+        config: { type: 'string' },
+        url: { type: 'string' },
+      },
+      true,
+    );
     if (!parsed) return 0;
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `expected exactly one proof file\n${USAGE}`);
@@ -62,7 +71,7 @@ export const command: Command = {
     const file = positionals[0]!;
     const text = await readInput(file);
     let bundle: unknown;
-    let result;
+    let result: ReturnType<typeof verifyProofBundle>;
     try {
       bundle = JSON.parse(text);
       result = verifyProofBundle(bundle, keys);
@@ -78,7 +87,9 @@ export const command: Command = {
           `signed by ${result.signedBy.join(', ')}\n`,
       );
     } else {
-      process.stdout.write(`NOT verified: ${file}\n${result.problems.map((p) => `  - ${p.kind}${'path' in p && p.path ? ` (${p.path})` : ''}: ${p.message}`).join('\n')}\n`);
+      process.stdout.write(
+        `NOT verified: ${file}\n${result.problems.map((p) => `  - ${p.kind}${'path' in p && p.path ? ` (${p.path})` : ''}: ${p.message}`).join('\n')}\n`,
+      );
     }
     return result.ok ? 0 : 1;
   },

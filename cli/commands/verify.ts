@@ -8,11 +8,11 @@
  * Exit 0 intact, 1 with every problem named (chain, seq or object, kind), 2 bad arguments.
  */
 import { AuditError } from '@otel-audit/core';
-import { type StoreLocationOptions, openStoreView, STORE_LOCATION_FLAGS } from '../integrity/open-store.ts';
-import { resolveVerifierKeys } from '../integrity/verifier-keys.ts';
-import type { StoreSource } from '../integrity/stores.ts';
-import { type CompareReport, type VerifyProblem, type VerifyStoreReport, compareStores, verifyStore } from '../integrity/verify-store.ts';
 import { parseCommandArgs } from '../args.ts';
+import { openStoreView, STORE_LOCATION_FLAGS, type StoreLocationOptions } from '../integrity/open-store.ts';
+import type { StoreSource } from '../integrity/stores.ts';
+import { resolveVerifierKeys } from '../integrity/verifier-keys.ts';
+import { type CompareReport, compareStores, type VerifyProblem, type VerifyStoreReport, verifyStore } from '../integrity/verify-store.ts';
 import type { Command } from '../registry.ts';
 
 export { resolveVerifierKeys };
@@ -61,7 +61,11 @@ function parseSource(name: string, v: string): StoreSource {
 export function formatProblem(p: VerifyProblem): string {
   const where = [
     p.chainId ? `chain ${p.chainId}` : undefined,
-    p.seq !== undefined ? `seq ${p.seq}${p.seqTo !== undefined && p.seqTo !== p.seq ? `..${p.seqTo}` : ''}` : p.treeSize !== undefined ? `tree size ${p.treeSize}` : undefined,
+    p.seq !== undefined
+      ? `seq ${p.seq}${p.seqTo !== undefined && p.seqTo !== p.seq ? `..${p.seqTo}` : ''}`
+      : p.treeSize !== undefined
+        ? `tree size ${p.treeSize}`
+        : undefined,
     p.object ? `object ${p.object}` : undefined,
   ].filter(Boolean);
   return `${p.source}: ${where.join(' ')}: ${p.kind}: ${p.message}`;
@@ -99,7 +103,8 @@ export const command: Command = {
     });
     if (!parsed) return 0;
     const { values } = parsed;
-    if ((values.source === undefined) === (values.compare === undefined)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `give exactly one of --source or --compare\n${USAGE}`);
+    if ((values.source === undefined) === (values.compare === undefined))
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `give exactly one of --source or --compare\n${USAGE}`);
     const since = parseTime('since', values.since);
     const until = parseTime('until', values.until);
     if (since && until && since >= until) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', '--since must be before --until');
@@ -112,11 +117,15 @@ export const command: Command = {
       ...(values.password !== undefined ? { password: values.password } : {}),
       ...(values.archive !== undefined ? { archive: values.archive } : {}),
     };
-    const filter = { ...(values.tenant !== undefined ? { tenant: values.tenant } : {}), ...(values.chain !== undefined ? { chain: values.chain } : {}) };
+    const filter = {
+      ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+      ...(values.chain !== undefined ? { chain: values.chain } : {}),
+    };
 
     if (values.compare !== undefined) {
       const parts = values.compare.split(',').map((s) => s.trim());
-      if (parts.length !== 2 || parts[0] === parts[1]) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--compare: expected two different stores, e.g. clickhouse,archive`);
+      if (parts.length !== 2 || parts[0] === parts[1])
+        throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `--compare: expected two different stores, e.g. clickhouse,archive`);
       const a = await openStoreView(parseSource('compare', parts[0]!), location, filter);
       try {
         const b = await openStoreView(parseSource('compare', parts[1]!), location, filter);
@@ -126,7 +135,9 @@ export const command: Command = {
           else {
             for (const p of result.problems) process.stdout.write(`${formatProblem(p)}\n`);
             for (const n of result.notes) process.stdout.write(`note: ${n}\n`);
-            process.stdout.write(`${result.ok ? 'stores agree' : 'stores DIFFER'}: ${result.sources.join(' vs ')}, ${result.stats.chains} chain(s), ${result.stats.compared} entries compared\n`);
+            process.stdout.write(
+              `${result.ok ? 'stores agree' : 'stores DIFFER'}: ${result.sources.join(' vs ')}, ${result.stats.chains} chain(s), ${result.stats.compared} entries compared\n`,
+            );
           }
           return result.ok ? 0 : 1;
         } finally {

@@ -13,8 +13,8 @@ import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { AuditError } from '@otel-audit/core';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import { createColdStore, LocalDirectoryStore, parseColdStoreConfig, S3ObjectStore } from '../../exporters/coldstore/index.ts';
+import { openArchiveView, openClickHouseView, openWalView, type StoreFilter, type StoreSource, type StoreView } from './stores.ts';
 import { loadIntegrityConfig, lockHolder, runningReceiver } from './verifier-keys.ts';
-import { type StoreFilter, type StoreSource, type StoreView, openArchiveView, openClickHouseView, openWalView } from './stores.ts';
 
 /** The command-line flags of {@link StoreLocationOptions}, shared by `verify` and `prove`. */
 export const STORE_LOCATION_FLAGS = {
@@ -44,7 +44,10 @@ export interface StoreLocationOptions {
 /** A section as the receiver reads it (`exporters.<name>`); a top-level `<name>` is accepted too. */
 function section(config: Record<string, unknown>, name: string): Record<string, unknown> {
   const exporters = config.exporters as Record<string, unknown> | undefined;
-  return { ...((exporters?.[name] as Record<string, unknown> | undefined) ?? {}), ...((config[name] as Record<string, unknown> | undefined) ?? {}) };
+  return {
+    ...((exporters?.[name] as Record<string, unknown> | undefined) ?? {}),
+    ...((config[name] as Record<string, unknown> | undefined) ?? {}),
+  };
 }
 
 /** Open a read-only view of `source`. Throws `AUDIT_ERR_INVALID_ARGUMENT` / `AUDIT_ERR_STORE_UNAVAILABLE` with what to do. */
@@ -52,10 +55,19 @@ export async function openStoreView(source: StoreSource, o: StoreLocationOptions
   const { config, dataDir } = loadIntegrityConfig(o);
   if (source === 'wal') return openWalView(join(dataDir, 'wal'), filter);
   if (source === 'clickhouse') {
-    const chConfig = parseClickHouseConfig({ ...section(config, 'clickhouse'), dataDir, ...(o.url ? { url: undefined } : {}) }, 'exporters.clickhouse');
+    const chConfig = parseClickHouseConfig(
+      { ...section(config, 'clickhouse'), dataDir, ...(o.url ? { url: undefined } : {}) },
+      'exporters.clickhouse',
+    );
     const tables = { database: chConfig.database, table: chConfig.table, checkpointsTable: chConfig.checkpointsTable };
     if (o.url !== undefined) {
-      const client = createClient({ url: o.url, ...(o.pathname ? { pathname: o.pathname } : {}), username: o.user ?? 'default', password: o.password ?? '', log: { level: ClickHouseLogLevel.OFF } });
+      const client = createClient({
+        url: o.url,
+        ...(o.pathname ? { pathname: o.pathname } : {}),
+        username: o.user ?? 'default',
+        password: o.password ?? '',
+        log: { level: ClickHouseLogLevel.OFF },
+      });
       const view = openClickHouseView(client, tables, filter, `${o.url}${o.pathname ?? ''}`);
       return { ...view, close: async () => client.close() };
     }
@@ -70,8 +82,16 @@ export async function openStoreView(source: StoreSource, o: StoreLocationOptions
             `the receiver (process ${pid}) holds the embedded ClickHouse of ${dataDir}; read through its endpoint instead: --url http://127.0.0.1:4318 --pathname /clickhouse (or stop the receiver)`,
           );
         }
-        process.stderr.write(`reading ClickHouse through the running receiver (process ${running.pid}) at ${running.http}${running.queryPath}\n`);
-        const client = createClient({ url: running.http, pathname: running.queryPath, username: o.user ?? 'default', password: o.password ?? '', log: { level: ClickHouseLogLevel.OFF } });
+        process.stderr.write(
+          `reading ClickHouse through the running receiver (process ${running.pid}) at ${running.http}${running.queryPath}\n`,
+        );
+        const client = createClient({
+          url: running.http,
+          pathname: running.queryPath,
+          username: o.user ?? 'default',
+          password: o.password ?? '',
+          log: { level: ClickHouseLogLevel.OFF },
+        });
         const view = openClickHouseView(client, tables, filter, `${running.http}${running.queryPath}`);
         return { ...view, close: async () => client.close() };
       }
@@ -80,7 +100,10 @@ export async function openStoreView(source: StoreSource, o: StoreLocationOptions
     const view = openClickHouseView(handle.client, tables, filter, handle.location);
     return { ...view, close: async () => handle.close() };
   }
-  const store = o.archive !== undefined ? new LocalDirectoryStore(resolve(o.archive)) : createColdStore(parseColdStoreConfig({ ...section(config, 'coldstore'), dataDir }, 'exporters.coldstore'));
+  const store =
+    o.archive !== undefined
+      ? new LocalDirectoryStore(resolve(o.archive))
+      : createColdStore(parseColdStoreConfig({ ...section(config, 'coldstore'), dataDir }, 'exporters.coldstore'));
   const view = await openArchiveView(store, filter);
   return {
     ...view,

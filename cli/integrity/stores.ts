@@ -11,16 +11,22 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditError } from '@otel-audit/core';
+import type { AuditRow } from '@otel-audit/schema/audit-row';
 import { checkpointRowToRecord } from '../../exporters/clickhouse/checkpoints.ts';
 import { listArchivedCheckpoints } from '../../exporters/coldstore/checkpoints.ts';
-import { coldObjectRows, type ColdObjectRef, listColdObjects, readColdObject } from '../../exporters/coldstore/reader.ts';
+import { type ColdObjectRef, coldObjectRows, listColdObjects, readColdObject } from '../../exporters/coldstore/reader.ts';
 import type { ObjectStore } from '../../exporters/coldstore/store.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { auditRowToChainEntry } from '../../integrity/store-entries.ts';
 import type { ChainEntryInput } from '../../integrity/verify-chain.ts';
 import type { WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
-import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseRecord, parseSegmentFileName } from '../../receiver/wal/format.ts';
-import type { AuditRow } from '@otel-audit/schema/audit-row';
+import {
+  decodeSegmentHeader,
+  parseRecord,
+  parseSegmentFileName,
+  RECORD_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES,
+} from '../../receiver/wal/format.ts';
 
 /** Which store. */
 export type StoreSource = 'wal' | 'clickhouse' | 'archive';
@@ -74,7 +80,16 @@ export interface StoreView {
 }
 
 function eventEntry(e: WalEventEntry): StoredEntry {
-  return { chainId: e.chainId, tenantId: e.tenantId, seq: e.seq, prevHash: e.prevHash, hash: e.hash, chainVersion: e.chainVersion ?? 1, event: e.event, occurredAt: e.event?.occurredAt ?? '' };
+  return {
+    chainId: e.chainId,
+    tenantId: e.tenantId,
+    seq: e.seq,
+    prevHash: e.prevHash,
+    hash: e.hash,
+    chainVersion: e.chainVersion ?? 1,
+    event: e.event,
+    occurredAt: e.event?.occurredAt ?? '',
+  };
 }
 
 function inTime(occurredAt: string, since: Date | undefined, until: Date | undefined): boolean {
@@ -102,7 +117,8 @@ async function readWalTolerant(walDir: string, onProblem: (p: StoreProblem) => v
   try {
     names = (await fsp.readdir(segDir)).filter((n) => parseSegmentFileName(n) !== undefined).sort();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `no WAL at ${walDir} (expected ${segDir})`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `no WAL at ${walDir} (expected ${segDir})`);
     throw err;
   }
   const out: WalEntry[] = [];
@@ -111,7 +127,8 @@ async function readWalTolerant(walDir: string, onProblem: (p: StoreProblem) => v
     const buf = await fsp.readFile(file);
     const head = decodeSegmentHeader(buf.subarray(0, SEGMENT_HEADER_BYTES));
     if (!head.ok) {
-      if (buf.length > SEGMENT_HEADER_BYTES) onProblem({ kind: 'corrupt-record', object: `${file}@0`, message: `segment header: ${head.reason}` });
+      if (buf.length > SEGMENT_HEADER_BYTES)
+        onProblem({ kind: 'corrupt-record', object: `${file}@0`, message: `segment header: ${head.reason}` });
       continue;
     }
     let off = SEGMENT_HEADER_BYTES;
@@ -124,14 +141,23 @@ async function readWalTolerant(walDir: string, onProblem: (p: StoreProblem) => v
       }
       if (r.kind === 'short') {
         // A torn tail (the receiver truncates it on recovery); entries in it were never acknowledged.
-        if (off + RECORD_HEADER_BYTES <= buf.length || buf.length - off > 0) onProblem({ kind: 'corrupt-record', object: `${file}@${off}`, message: `record truncated (${buf.length - off} bytes left, ${r.needBytes} needed)` });
+        if (off + RECORD_HEADER_BYTES <= buf.length || buf.length - off > 0)
+          onProblem({
+            kind: 'corrupt-record',
+            object: `${file}@${off}`,
+            message: `record truncated (${buf.length - off} bytes left, ${r.needBytes} needed)`,
+          });
         break;
       }
       // Checksum (or type) failure: the bytes of this record changed after they were written.
       const len = buf.readUInt32LE(off);
       const size = RECORD_HEADER_BYTES + len;
       if (len > 64 * 1024 * 1024 || off + size > buf.length) {
-        onProblem({ kind: 'corrupt-record', object: `${file}@${off}`, message: `${r.reason}; the record length is unreadable, rest of the segment skipped` });
+        onProblem({
+          kind: 'corrupt-record',
+          object: `${file}@${off}`,
+          message: `${r.reason}; the record length is unreadable, rest of the segment skipped`,
+        });
         break;
       }
       let decoded: WalEntry | undefined;
@@ -141,7 +167,12 @@ async function readWalTolerant(walDir: string, onProblem: (p: StoreProblem) => v
         decoded = undefined;
       }
       const where = decoded && decoded.kind === 'event' ? { chainId: decoded.chainId, seq: decoded.seq } : {};
-      onProblem({ kind: 'corrupt-record', object: `${file}@${off}`, ...where, message: `${r.reason}: the record was altered on disk${decoded ? ' (its content is still checked below)' : ' (its payload is unreadable)'}` });
+      onProblem({
+        kind: 'corrupt-record',
+        object: `${file}@${off}`,
+        ...where,
+        message: `${r.reason}: the record was altered on disk${decoded ? ' (its content is still checked below)' : ' (its payload is unreadable)'}`,
+      });
       if (decoded) out.push(decoded);
       off += size;
     }
@@ -213,7 +244,12 @@ export interface ClickHouseTables {
 }
 
 /** A view of ClickHouse `audit_events` and `audit_checkpoints` through a client (embedded or by URL). */
-export function openClickHouseView(client: ClickHouseClient, tables: ClickHouseTables, filter: StoreFilter = {}, location = 'clickhouse'): StoreView {
+export function openClickHouseView(
+  client: ClickHouseClient,
+  tables: ClickHouseTables,
+  filter: StoreFilter = {},
+  location = 'clickhouse',
+): StoreView {
   const problems: StoreProblem[] = [];
   const ev = `${tables.database}.${tables.table}`;
   const cp = `${tables.database}.${tables.checkpointsTable}`;
@@ -234,21 +270,32 @@ export function openClickHouseView(client: ClickHouseClient, tables: ClickHouseT
       );
       const out = rows.map((r) => ({ chainId: r.ChainId, tenantId: r.Tenant, maxSeq: Number(r.maxSeq) }));
       // Chains with checkpoints but no rows left (every row deleted) are chains too.
-      const cps = await q<{ ChainId: string }>(`SELECT DISTINCT ChainId FROM ${cp} ${filter.chain !== undefined ? 'WHERE ChainId = {chain:String}' : ''}`, { chain: filter.chain });
+      const cps = await q<{ ChainId: string }>(
+        `SELECT DISTINCT ChainId FROM ${cp} ${filter.chain !== undefined ? 'WHERE ChainId = {chain:String}' : ''}`,
+        { chain: filter.chain },
+      );
       for (const c of cps) {
         const tenantId = c.ChainId.slice(0, c.ChainId.lastIndexOf('/'));
-        if (!out.some((o) => o.chainId === c.ChainId) && chainSelected(filter, c.ChainId, tenantId)) out.push({ chainId: c.ChainId, tenantId, maxSeq: 0 });
+        if (!out.some((o) => o.chainId === c.ChainId) && chainSelected(filter, c.ChainId, tenantId))
+          out.push({ chainId: c.ChainId, tenantId, maxSeq: 0 });
       }
       return out;
     },
     async checkpoints(chainId) {
-      const rows = await q<{ Record: string }>(`SELECT Record FROM ${cp} WHERE ChainId = {chain:String} ORDER BY TreeSize`, { chain: chainId });
+      const rows = await q<{ Record: string }>(`SELECT Record FROM ${cp} WHERE ChainId = {chain:String} ORDER BY TreeSize`, {
+        chain: chainId,
+      });
       const out: CheckpointRecord[] = [];
       for (const r of rows) {
         try {
           out.push(checkpointRowToRecord(r));
         } catch (err) {
-          problems.push({ kind: 'bad-checkpoint-file', object: `${cp} (ChainId ${chainId})`, chainId, message: `Record is not valid JSON: ${(err as Error).message}` });
+          problems.push({
+            kind: 'bad-checkpoint-file',
+            object: `${cp} (ChainId ${chainId})`,
+            chainId,
+            message: `Record is not valid JSON: ${(err as Error).message}`,
+          });
         }
       }
       return out;
@@ -257,11 +304,14 @@ export function openClickHouseView(client: ClickHouseClient, tables: ClickHouseT
       const where = ['ChainId = {chain:String}'];
       if (since) where.push('Timestamp >= parseDateTime64BestEffort({since:String}, 9)');
       if (until) where.push('Timestamp < parseDateTime64BestEffort({until:String}, 9)');
-      const [r] = await q<{ mn: string; mx: string; n: string }>(`SELECT min(Seq) AS mn, max(Seq) AS mx, count() AS n FROM ${ev} WHERE ${where.join(' AND ')}`, {
-        chain: chainId,
-        since: since?.toISOString(),
-        until: until?.toISOString(),
-      });
+      const [r] = await q<{ mn: string; mx: string; n: string }>(
+        `SELECT min(Seq) AS mn, max(Seq) AS mx, count() AS n FROM ${ev} WHERE ${where.join(' AND ')}`,
+        {
+          chain: chainId,
+          since: since?.toISOString(),
+          until: until?.toISOString(),
+        },
+      );
       return r && Number(r.n) > 0 ? { min: Number(r.mn), max: Number(r.mx) } : undefined;
     },
     async *entries(chainId, fromSeq, toSeq) {
@@ -272,12 +322,22 @@ export function openClickHouseView(client: ClickHouseClient, tables: ClickHouseT
       const end = Math.min(toSeq, Number(top?.mx ?? 0));
       while (from <= end) {
         const to = Math.min(end, from + page - 1);
-        const rows = await q<AuditRow>(`SELECT * FROM ${ev} WHERE ChainId = {chain:String} AND Seq BETWEEN {from:UInt64} AND {to:UInt64} ORDER BY Seq, EventId`, { chain: chainId, from, to });
+        const rows = await q<AuditRow>(
+          `SELECT * FROM ${ev} WHERE ChainId = {chain:String} AND Seq BETWEEN {from:UInt64} AND {to:UInt64} ORDER BY Seq, EventId`,
+          { chain: chainId, from, to },
+        );
         const batch: StoredEntry[] = [];
         for (const row of rows) {
           const e = rowEntry(row);
           // A copy the ReplacingMergeTree has not collapsed yet (a retried insert) is the same entry.
-          if (last !== undefined && last.seq === e.seq && last.hash === e.hash && last.prevHash === e.prevHash && JSON.stringify(last.event) === JSON.stringify(e.event)) continue;
+          if (
+            last !== undefined &&
+            last.seq === e.seq &&
+            last.hash === e.hash &&
+            last.prevHash === e.prevHash &&
+            JSON.stringify(last.event) === JSON.stringify(e.event)
+          )
+            continue;
           batch.push(e);
           last = e;
         }
@@ -290,12 +350,19 @@ export function openClickHouseView(client: ClickHouseClient, tables: ClickHouseT
       return rows[0] ? rowEntry(rows[0]) : undefined;
     },
     async leafHashes(chainId, start, end) {
-      const rows = await q<{ Seq: string; Hash: string }>(`SELECT Seq, any(Hash) AS Hash FROM ${ev} WHERE ChainId = {chain:String} AND Seq > {start:UInt64} AND Seq <= {end:UInt64} GROUP BY Seq ORDER BY Seq`, {
-        chain: chainId,
-        start,
-        end,
-      });
-      if (rows.length !== end - start) throw new AuditError('AUDIT_ERR_INTEGRITY', `chain ${chainId}: ClickHouse holds ${rows.length} of the ${end - start} entries seq ${start + 1}..${end}`);
+      const rows = await q<{ Seq: string; Hash: string }>(
+        `SELECT Seq, any(Hash) AS Hash FROM ${ev} WHERE ChainId = {chain:String} AND Seq > {start:UInt64} AND Seq <= {end:UInt64} GROUP BY Seq ORDER BY Seq`,
+        {
+          chain: chainId,
+          start,
+          end,
+        },
+      );
+      if (rows.length !== end - start)
+        throw new AuditError(
+          'AUDIT_ERR_INTEGRITY',
+          `chain ${chainId}: ClickHouse holds ${rows.length} of the ${end - start} entries seq ${start + 1}..${end}`,
+        );
       return rows.map((r) => r.Hash);
     },
     problems: () => problems,
@@ -308,7 +375,14 @@ function rowEntry(row: AuditRow): StoredEntry {
   try {
     entry = auditRowToChainEntry(row);
   } catch {
-    entry = { chainId: row.ChainId, seq: Number(row.Seq), prevHash: row.PrevHash, hash: row.Hash, chainVersion: row.ChainVersion === undefined ? 1 : Number(row.ChainVersion), event: {} as ChainEntryInput['event'] };
+    entry = {
+      chainId: row.ChainId,
+      seq: Number(row.Seq),
+      prevHash: row.PrevHash,
+      hash: row.Hash,
+      chainVersion: row.ChainVersion === undefined ? 1 : Number(row.ChainVersion),
+      event: {} as ChainEntryInput['event'],
+    };
   }
   return { ...entry, tenantId: row.TenantId, occurredAt: entry.event?.occurredAt ?? '' };
 }
@@ -351,7 +425,8 @@ export async function openArchiveView(store: ObjectStore, filter: StoreFilter = 
     const read = await readColdObject(store, o.key);
     let rows: StoredEntry[] | undefined;
     if (!read.ok) {
-      if (!reported.has(o.key)) problems.push({ kind: 'bad-object', object: o.key, chainId: o.chainId, seq: o.firstSeq, seqTo: o.lastSeq, message: read.reason });
+      if (!reported.has(o.key))
+        problems.push({ kind: 'bad-object', object: o.key, chainId: o.chainId, seq: o.firstSeq, seqTo: o.lastSeq, message: read.reason });
       reported.add(o.key);
     } else {
       rows = (await coldObjectRows(read)).map(rowEntry);

@@ -9,7 +9,7 @@ import { AuditError } from '@otel-audit/core';
 import { dataDirKeysDir, dataDirVerifierKeyFiles, loadVerifierKeys } from '../../integrity/keys.ts';
 import type { VerifierSet } from '../../integrity/note.ts';
 import { configFromEnv, mergeConfig, readConfigFile } from '../../receiver/config/load-config.ts';
-import { ENDPOINT_FILE, VERIFIER_KEY_PATH, type ReceiverEndpointFile } from '../../receiver/endpoint-file.ts';
+import { ENDPOINT_FILE, type ReceiverEndpointFile, VERIFIER_KEY_PATH } from '../../receiver/endpoint-file.ts';
 
 /** Where the integrity commands look (their common flags). */
 export interface KeyLocationOptions {
@@ -77,7 +77,10 @@ export async function resolveVerifierKeys(
   if (list.length === 0) {
     const { config, dataDir } = loadIntegrityConfig(location);
     const integrity = (config.integrity ?? {}) as { signingKeyFile?: string; verifierKeyFiles?: string[] };
-    list = [...(integrity.signingKeyFile ? [integrity.signingKeyFile.replace(/\.key$/, '.pub')] : []), ...(integrity.verifierKeyFiles ?? [])];
+    list = [
+      ...(integrity.signingKeyFile ? [integrity.signingKeyFile.replace(/\.key$/, '.pub')] : []),
+      ...(integrity.verifierKeyFiles ?? []),
+    ];
     if (list.length === 0) {
       list = await dataDirVerifierKeyFiles(dataDir);
       if (list.length > 0) found = `${dataDirKeysDir(dataDir)}`;
@@ -117,10 +120,17 @@ async function fetchVerifierKey(origin: string): Promise<string> {
   try {
     res = await fetch(`${origin}${VERIFIER_KEY_PATH}`, { signal: AbortSignal.timeout(10_000) });
   } catch (err) {
-    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `no --public-key given and the receiver at ${origin} cannot be asked for its verifier key: ${(err as Error).message}`, { cause: err });
+    throw new AuditError(
+      'AUDIT_ERR_INVALID_ARGUMENT',
+      `no --public-key given and the receiver at ${origin} cannot be asked for its verifier key: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const text = (await res.text()).trim();
-  if (!res.ok) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `no --public-key given and the receiver at ${origin} has no verifier key (${res.status}: ${text})`);
+  if (!res.ok)
+    throw new AuditError(
+      'AUDIT_ERR_INVALID_ARGUMENT',
+      `no --public-key given and the receiver at ${origin} has no verifier key (${res.status}: ${text})`,
+    );
   return text;
 }
-

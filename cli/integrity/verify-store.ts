@@ -6,11 +6,12 @@
  * verified is anchored on a signed tree state at both ends (RFC 6962 §2.1: the root of a size is
  * only comparable over the whole prefix). Problems are results.
  */
-import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
+
 import { parseChainVersion } from '../../integrity/chain-hash.ts';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { fastEntryHash } from '../../integrity/entry-hash.ts';
-import type { ChainEntryInput } from '../../integrity/verify-chain.ts';
 import type { VerifierKeys } from '../../integrity/note.ts';
+import type { ChainEntryInput } from '../../integrity/verify-chain.ts';
 import { verifyChainEntries } from '../../integrity/verify-chain.ts';
 import type { StoreSource, StoreView } from './stores.ts';
 
@@ -33,8 +34,24 @@ export interface VerifyStoreReport {
   source: StoreSource;
   location: string;
   problems: VerifyProblem[];
-  chains: Array<{ chainId: string; fromSeq: number; toSeq: number | undefined; entries: number; checkpoints: number; checkpointsVerified: number; uncoveredEntries: number; ok: boolean }>;
-  stats: { chains: number; entries: number; checkpoints: number; checkpointsVerified: number; uncoveredEntries: number; durationMillis: number };
+  chains: Array<{
+    chainId: string;
+    fromSeq: number;
+    toSeq: number | undefined;
+    entries: number;
+    checkpoints: number;
+    checkpointsVerified: number;
+    uncoveredEntries: number;
+    ok: boolean;
+  }>;
+  stats: {
+    chains: number;
+    entries: number;
+    checkpoints: number;
+    checkpointsVerified: number;
+    uncoveredEntries: number;
+    durationMillis: number;
+  };
 }
 
 /** Options of {@link verifyStore}. */
@@ -48,7 +65,10 @@ export interface VerifyStoreOptions {
 
 /** The seq range to verify for a time window: widened to the checkpoints around it. */
 function rangeFor(checkpoints: CheckpointRecord[], range: { min: number; max: number }): { fromSeq: number; toSeq: number | undefined } {
-  const sizes = checkpoints.map((c) => c.treeSize).filter((n) => Number.isSafeInteger(n)).sort((a, b) => a - b);
+  const sizes = checkpoints
+    .map((c) => c.treeSize)
+    .filter((n) => Number.isSafeInteger(n))
+    .sort((a, b) => a - b);
   let fromSeq = 1;
   for (const s of sizes) if (s < range.min) fromSeq = s + 1;
   const toSeq = sizes.find((s) => s >= range.max);
@@ -164,7 +184,9 @@ export async function compareStores(a: StoreView, b: StoreView): Promise<Compare
     const common = Math.min(maxA, maxB);
     if (maxA !== maxB) {
       const [more, less] = maxA > maxB ? [a.source, b.source] : [b.source, a.source];
-      notes.push(`chain ${chainId}: seq ${common + 1}..${Math.max(maxA, maxB)} only in ${more} (${less} ends at seq ${common}; it may lag)`);
+      notes.push(
+        `chain ${chainId}: seq ${common + 1}..${Math.max(maxA, maxB)} only in ${more} (${less} ends at seq ${common}; it may lag)`,
+      );
     }
     const ia = flatten(a.entries(chainId, 1, common))[Symbol.asyncIterator]();
     const ib = flatten(b.entries(chainId, 1, common))[Symbol.asyncIterator]();
@@ -177,7 +199,13 @@ export async function compareStores(a: StoreView, b: StoreView): Promise<Compare
         last.message = `seq ${last.seq}..${seq} are in ${source} but not in ${source === a.source ? b.source : a.source}`;
         return;
       }
-      problems.push({ kind: `only-in-${source}`, source, chainId, seq, message: `seq ${seq} is in ${source} but not in ${source === a.source ? b.source : a.source}` });
+      problems.push({
+        kind: `only-in-${source}`,
+        source,
+        chainId,
+        seq,
+        message: `seq ${seq} is in ${source} but not in ${source === a.source ? b.source : a.source}`,
+      });
     };
     while (!ea.done || !eb.done) {
       if (!ea.done && (eb.done || ea.value.seq < eb.value.seq)) {
@@ -191,7 +219,13 @@ export async function compareStores(a: StoreView, b: StoreView): Promise<Compare
         const x = ea.value!;
         const y = eb.value!;
         if (x.hash !== y.hash) {
-          problems.push({ kind: 'differs', source: a.source, chainId, seq: x.seq, message: `seq ${x.seq}: stored entry hash ${x.hash} in ${a.source}, ${y.hash} in ${b.source}` });
+          problems.push({
+            kind: 'differs',
+            source: a.source,
+            chainId,
+            seq: x.seq,
+            message: `seq ${x.seq}: stored entry hash ${x.hash} in ${a.source}, ${y.hash} in ${b.source}`,
+          });
         } else if (x.content !== y.content) {
           problems.push({
             kind: 'differs',
@@ -209,12 +243,25 @@ export async function compareStores(a: StoreView, b: StoreView): Promise<Compare
     const cpB = new Map((await b.checkpoints(chainId)).map((c) => [c.treeSize, c.rootHash]));
     for (const [size, root] of cpA) {
       const other = cpB.get(size);
-      if (other !== undefined && other !== root) problems.push({ kind: 'checkpoint-differs', source: a.source, chainId, treeSize: size, message: `checkpoint at tree size ${size}: root ${root} in ${a.source}, ${other} in ${b.source}` });
+      if (other !== undefined && other !== root)
+        problems.push({
+          kind: 'checkpoint-differs',
+          source: a.source,
+          chainId,
+          treeSize: size,
+          message: `checkpoint at tree size ${size}: root ${root} in ${a.source}, ${other} in ${b.source}`,
+        });
     }
     const onlyA = [...cpA.keys()].filter((s) => !cpB.has(s) && s <= common);
     const onlyB = [...cpB.keys()].filter((s) => !cpA.has(s) && s <= common);
     if (onlyA.length > 0) notes.push(`chain ${chainId}: checkpoints at tree sizes ${onlyA.join(', ')} only in ${a.source}`);
     if (onlyB.length > 0) notes.push(`chain ${chainId}: checkpoints at tree sizes ${onlyB.join(', ')} only in ${b.source}`);
   }
-  return { ok: problems.length === 0, sources: [a.source, b.source], problems, notes, stats: { chains: ids.length, compared, durationMillis: performance.now() - started } };
+  return {
+    ok: problems.length === 0,
+    sources: [a.source, b.source],
+    problems,
+    notes,
+    stats: { chains: ids.length, compared, durationMillis: performance.now() - started },
+  };
 }

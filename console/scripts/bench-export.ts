@@ -7,17 +7,30 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createReceiver } from '../../receiver/index.ts';
 import { createAuditLogger } from '@otel-audit/sdk';
+import { createReceiver } from '../../receiver/index.ts';
 
 const n = Number(process.argv[2] ?? 20_000);
 const dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-bench-export-'));
-const receiver = createReceiver({ dataDir, http: { port: 0 }, grpc: { enabled: false }, exporters: { coldstore: { enabled: false } }, pipeline: { exporters: { maxBatchDelayMillis: 50 } } });
+const receiver = createReceiver({
+  dataDir,
+  http: { port: 0 },
+  grpc: { enabled: false },
+  exporters: { coldstore: { enabled: false } },
+  pipeline: { exporters: { maxBatchDelayMillis: 50 } },
+});
 const { http } = (await receiver.start()) as { http: string };
 try {
   const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/json', endpoint: `${http}/v1/logs` } });
   for (let i = 0; i < n; i++) {
-    await audit.record({ action: 'doc.read', outcome: i % 5 === 0 ? 'denied' : 'success', actor: { id: `u-${i % 100}`, type: 'user' }, tenant: { id: 'acme' }, targets: [{ type: 'doc', id: `d-${i % 1000}` }], details: { n: i, note: i % 1000 === 0 ? 'needle' : 'routine' } });
+    await audit.record({
+      action: 'doc.read',
+      outcome: i % 5 === 0 ? 'denied' : 'success',
+      actor: { id: `u-${i % 100}`, type: 'user' },
+      tenant: { id: 'acme' },
+      targets: [{ type: 'doc', id: `d-${i % 1000}` }],
+      details: { n: i, note: i % 1000 === 0 ? 'needle' : 'routine' },
+    });
   }
   await audit.shutdown({ timeoutMillis: 60_000 });
   for (;;) {

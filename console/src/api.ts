@@ -38,7 +38,12 @@ function headers(): Record<string, string> {
 
 /** GET a path of this origin with the token; the raw response when 2xx, else an {@link ApiError}. */
 export async function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
-  const res = await fetch(path, { ...init, headers: { ...headers(), ...(init.headers as Record<string, string> | undefined) }, credentials: 'omit', cache: 'no-store' });
+  const res = await fetch(path, {
+    ...init,
+    headers: { ...headers(), ...(init.headers as Record<string, string> | undefined) },
+    credentials: 'omit',
+    cache: 'no-store',
+  });
   if (res.ok) return res;
   let code = `HTTP_${res.status}`;
   let message = res.statusText || `HTTP ${res.status}`;

@@ -10,7 +10,10 @@ const PINNED_KEY = 'otel-audit.console.verifierKeys';
 
 /** The pinned key strings (one per line in storage). */
 export function pinnedKeyTexts(): string[] {
-  return (localStorage.getItem(PINNED_KEY) ?? '').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return (localStorage.getItem(PINNED_KEY) ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
 }
 
 /** Pin keys (validated by the caller), replacing the previous ones; an empty list unpins. */

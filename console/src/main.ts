@@ -3,7 +3,7 @@
  * Routes: /ui/events, /ui/events/<eventId>, /ui/integrity, /ui/status.
  */
 import './styles.css';
-import { ApiError, apiJson, clearToken, getToken, setToken, type Session } from './api.ts';
+import { ApiError, apiJson, clearToken, getToken, type Session, setToken } from './api.ts';
 import { h, notice, replace } from './dom.ts';
 import { renderEvent } from './pages/event.ts';
 import { renderEvents } from './pages/events.ts';
@@ -44,7 +44,7 @@ document.addEventListener('click', (ev) => {
   const a = (ev.target as Element | null)?.closest?.('a');
   if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
   const href = a.getAttribute('href');
-  if (!href || !href.startsWith(`${BASE}/`) || a.hasAttribute('download') || a.target === '_blank') return;
+  if (!href?.startsWith(`${BASE}/`) || a.hasAttribute('download') || a.target === '_blank') return;
   ev.preventDefault();
   navigate(href, a.dataset.state ? JSON.parse(a.dataset.state) : undefined);
 });
@@ -61,13 +61,33 @@ function renderSessionBox(): void {
     sessionBox,
     h('span', {}, who + scope),
     session.authEnabled
-      ? h('button', { type: 'button', class: 'link-button', onclick: () => { clearToken(); session = undefined; void render(); } }, 'Sign out')
+      ? h(
+          'button',
+          {
+            type: 'button',
+            class: 'link-button',
+            onclick: () => {
+              clearToken();
+              session = undefined;
+              void render();
+            },
+          },
+          'Sign out',
+        )
       : null,
   );
 }
 
 function tokenForm(message?: string): HTMLElement {
-  const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false', 'aria-describedby': 'token-help' });
+  const input = h('input', {
+    id: 'token',
+    name: 'token',
+    type: 'password',
+    autocomplete: 'off',
+    required: true,
+    spellcheck: 'false',
+    'aria-describedby': 'token-help',
+  });
   const form = h(
     'form',
     {
@@ -82,7 +102,11 @@ function tokenForm(message?: string): HTMLElement {
     message ? notice('error', message) : null,
     h('label', { for: 'token' }, 'Bearer token'),
     input,
-    h('p', { id: 'token-help', class: 'help' }, 'One of the receiver’s auth tokens. It is kept for this browser tab session only and sent as an Authorization header, never in a URL.'),
+    h(
+      'p',
+      { id: 'token-help', class: 'help' },
+      'One of the receiver’s auth tokens. It is kept for this browser tab session only and sent as an Authorization header, never in a URL.',
+    ),
     h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
   );
   queueMicrotask(() => input.focus());
@@ -139,7 +163,11 @@ async function render(): Promise<void> {
       await renderStatus(main, ctx);
     } else {
       markNav('');
-      replace(main, h('h1', {}, 'Not found'), h('p', {}, 'No console page at ', h('code', {}, location.pathname), '. ', h('a', { href: `${BASE}/events` }, 'Go to events')));
+      replace(
+        main,
+        h('h1', {}, 'Not found'),
+        h('p', {}, 'No console page at ', h('code', {}, location.pathname), '. ', h('a', { href: `${BASE}/events` }, 'Go to events')),
+      );
     }
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
@@ -153,7 +181,8 @@ async function render(): Promise<void> {
   }
   // After an in-app navigation, move focus to the new content for keyboard and screen-reader users
   // (not on the first load: there the first Tab must reach the skip link).
-  if (!signal.aborted && navigated && (document.activeElement === document.body || document.activeElement?.closest('nav'))) main.focus({ preventScroll: true });
+  if (!signal.aborted && navigated && (document.activeElement === document.body || document.activeElement?.closest('nav')))
+    main.focus({ preventScroll: true });
   navigated = true;
 }
 

@@ -139,14 +139,21 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Promise<Uint8Arra
 }
 
 /** RFC 9162 §2.1.3.2: the root from a leaf hash and its audit path, or why it cannot be computed. */
-export async function rootFromInclusionProof(index: number, size: number, leaf: Uint8Array, path: Uint8Array[]): Promise<{ ok: true; root: Uint8Array } | { ok: false; reason: string }> {
-  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || size < 0) return { ok: false, reason: `leaf index ${index} and tree size ${size} must be non-negative integers` };
+export async function rootFromInclusionProof(
+  index: number,
+  size: number,
+  leaf: Uint8Array,
+  path: Uint8Array[],
+): Promise<{ ok: true; root: Uint8Array } | { ok: false; reason: string }> {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || size < 0)
+    return { ok: false, reason: `leaf index ${index} and tree size ${size} must be non-negative integers` };
   if (index >= size) return { ok: false, reason: `leaf index ${index} is not below tree size ${size}` };
   let fn = index;
   let sn = size - 1;
   let r = leaf;
   for (const p of path) {
-    if (sn === 0) return { ok: false, reason: `inclusion path is too long for leaf ${index} of tree size ${size} (${path.length} elements)` };
+    if (sn === 0)
+      return { ok: false, reason: `inclusion path is too long for leaf ${index} of tree size ${size} (${path.length} elements)` };
     if (fn % 2 === 1 || fn === sn) {
       r = await nodeHash(p, r);
       if (fn % 2 === 0) {
@@ -161,7 +168,8 @@ export async function rootFromInclusionProof(index: number, size: number, leaf: 
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  if (sn !== 0) return { ok: false, reason: `inclusion path is too short for leaf ${index} of tree size ${size} (${path.length} elements)` };
+  if (sn !== 0)
+    return { ok: false, reason: `inclusion path is too short for leaf ${index} of tree size ${size} (${path.length} elements)` };
   return { ok: true, root: r };
 }
 
@@ -178,7 +186,9 @@ export async function keyIdHex(name: string, publicKey: Uint8Array): Promise<str
  * Parse a verifier key string; the error result says which part is wrong (as integrity/note.ts
  * `parseVerifierKey`, including the key ID check).
  */
-export async function parseVerifierKeyInBrowser(text: string): Promise<{ ok: true; key: BrowserVerifierKey } | { ok: false; reason: string }> {
+export async function parseVerifierKeyInBrowser(
+  text: string,
+): Promise<{ ok: true; key: BrowserVerifierKey } | { ok: false; reason: string }> {
   const trimmed = text.trim();
   if (trimmed.startsWith('PRIVATE+KEY+')) return { ok: false, reason: 'this is a private signer key; paste the public verifier key' };
   const first = trimmed.indexOf('+');
@@ -242,15 +252,20 @@ function parseNote(msg: string): { ok: true; text: string; signatures: ParsedSig
 }
 
 /** Parse the checkpoint text (C2SP tlog-checkpoint). */
-function parseCheckpointText(text: string): { ok: true; origin: string; treeSize: number; rootHash: string } | { ok: false; reason: string } {
+function parseCheckpointText(
+  text: string,
+): { ok: true; origin: string; treeSize: number; rootHash: string } | { ok: false; reason: string } {
   if (!text.endsWith('\n')) return { ok: false, reason: 'checkpoint text does not end with a newline' };
   const lines = text.slice(0, -1).split('\n');
-  if (lines.length < 3) return { ok: false, reason: `checkpoint needs at least 3 lines (origin, tree size, root hash), has ${lines.length}` };
+  if (lines.length < 3)
+    return { ok: false, reason: `checkpoint needs at least 3 lines (origin, tree size, root hash), has ${lines.length}` };
   const [origin, sizeText, rootText, ...ext] = lines as [string, string, string, ...string[]];
   if (origin.length === 0) return { ok: false, reason: 'checkpoint line 1: origin is empty' };
-  if (!/^(0|[1-9][0-9]*)$/.test(sizeText) || !Number.isSafeInteger(Number(sizeText))) return { ok: false, reason: `checkpoint line 2: tree size "${sizeText.slice(0, 40)}" is not a decimal number` };
+  if (!/^(0|[1-9][0-9]*)$/.test(sizeText) || !Number.isSafeInteger(Number(sizeText)))
+    return { ok: false, reason: `checkpoint line 2: tree size "${sizeText.slice(0, 40)}" is not a decimal number` };
   const root = /^[A-Za-z0-9+/]{43}=$/.test(rootText) ? decodeBase64(rootText) : undefined;
-  if (root === undefined || root.length !== 32) return { ok: false, reason: `checkpoint line 3: root hash "${rootText.slice(0, 60)}" is not the base64 of 32 bytes` };
+  if (root === undefined || root.length !== 32)
+    return { ok: false, reason: `checkpoint line 3: root hash "${rootText.slice(0, 60)}" is not the base64 of 32 bytes` };
   if (ext.some((l) => l.length === 0)) return { ok: false, reason: 'checkpoint extension lines must not be empty' };
   return { ok: true, origin, treeSize: Number(sizeText), rootHash: toHex(root) };
 }
@@ -273,7 +288,10 @@ export async function openCheckpointInBrowser(
   note: string,
   keys: ReadonlyArray<BrowserVerifierKey>,
   expectedOrigin: string | undefined,
-): Promise<{ ok: true; origin: string; treeSize: number; rootHash: string; signedBy: string[] } | { ok: false; kind: BrowserProofProblemKind; reason: string }> {
+): Promise<
+  | { ok: true; origin: string; treeSize: number; rootHash: string; signedBy: string[] }
+  | { ok: false; kind: BrowserProofProblemKind; reason: string }
+> {
   const parsed = parseNote(note);
   if (!parsed.ok) return { ok: false, kind: 'malformed-checkpoint', reason: parsed.reason };
   const message = encoder.encode(parsed.text);
@@ -282,17 +300,24 @@ export async function openCheckpointInBrowser(
     const id = `${sig.name}+${sig.keyIdHex}`;
     const matching = keys.filter((k) => k.name === sig.name && k.keyIdHex === sig.keyIdHex);
     if (matching.length === 0 || signedBy.includes(id)) continue;
-    if (new Set(matching.map((k) => k.text)).size > 1) return { ok: false, kind: 'unknown-key', reason: `ambiguous key ${id}: two different trusted keys share this name and key ID` };
-    if (!(await ed25519Verify(matching[0]!.publicKey, sig.signature, message))) return { ok: false, kind: 'bad-signature', reason: `invalid signature for key ${id}` };
+    if (new Set(matching.map((k) => k.text)).size > 1)
+      return { ok: false, kind: 'unknown-key', reason: `ambiguous key ${id}: two different trusted keys share this name and key ID` };
+    if (!(await ed25519Verify(matching[0]!.publicKey, sig.signature, message)))
+      return { ok: false, kind: 'bad-signature', reason: `invalid signature for key ${id}` };
     signedBy.push(id);
   }
   if (signedBy.length === 0) {
     const names = [...new Set(parsed.signatures.map((s) => `${s.name}+${s.keyIdHex}`))];
-    return { ok: false, kind: 'unknown-key', reason: `note has no signature from a trusted key (signed by ${names.join(', ')}; trusted: ${keys.map((k) => `${k.name}+${k.keyIdHex}`).join(', ') || 'none'})` };
+    return {
+      ok: false,
+      kind: 'unknown-key',
+      reason: `note has no signature from a trusted key (signed by ${names.join(', ')}; trusted: ${keys.map((k) => `${k.name}+${k.keyIdHex}`).join(', ') || 'none'})`,
+    };
   }
   const cp = parseCheckpointText(parsed.text);
   if (!cp.ok) return { ok: false, kind: 'malformed-checkpoint', reason: cp.reason };
-  if (expectedOrigin !== undefined && cp.origin !== expectedOrigin) return { ok: false, kind: 'origin-mismatch', reason: `checkpoint origin "${cp.origin}" is not the expected "${expectedOrigin}"` };
+  if (expectedOrigin !== undefined && cp.origin !== expectedOrigin)
+    return { ok: false, kind: 'origin-mismatch', reason: `checkpoint origin "${cp.origin}" is not the expected "${expectedOrigin}"` };
   return { ok: true, origin: cp.origin, treeSize: cp.treeSize, rootHash: cp.rootHash, signedBy };
 }
 
@@ -307,28 +332,68 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * every problem found (kinds as integrity/proof-bundle.ts).
  */
 export async function verifyProofBundleInBrowser(bundle: unknown, keys: ReadonlyArray<BrowserVerifierKey>): Promise<BrowserProofResult> {
-  if (!subtle()) return { ok: false, problems: [{ kind: 'no-webcrypto', message: 'WebCrypto (crypto.subtle) is not available: open the console over https or from localhost' }] };
+  if (!subtle())
+    return {
+      ok: false,
+      problems: [
+        { kind: 'no-webcrypto', message: 'WebCrypto (crypto.subtle) is not available: open the console over https or from localhost' },
+      ],
+    };
   const problems: BrowserProofProblem[] = [];
   if (!isRecord(bundle)) return { ok: false, problems: [{ kind: 'malformed-bundle', message: 'the bundle is not a JSON object' }] };
-  if (bundle.format !== 'otel-audit.proof-bundle') problems.push({ kind: 'malformed-bundle', message: `format must be "otel-audit.proof-bundle", got ${JSON.stringify(bundle.format)}`, path: 'format' });
-  if (bundle.version !== 1) return { ok: false, problems: [...problems, { kind: 'unsupported-version', message: `version ${JSON.stringify(bundle.version)} is not supported (this verifier reads version 1)`, path: 'version' }] };
+  if (bundle.format !== 'otel-audit.proof-bundle')
+    problems.push({
+      kind: 'malformed-bundle',
+      message: `format must be "otel-audit.proof-bundle", got ${JSON.stringify(bundle.format)}`,
+      path: 'format',
+    });
+  if (bundle.version !== 1)
+    return {
+      ok: false,
+      problems: [
+        ...problems,
+        {
+          kind: 'unsupported-version',
+          message: `version ${JSON.stringify(bundle.version)} is not supported (this verifier reads version 1)`,
+          path: 'version',
+        },
+      ],
+    };
   const entry = bundle.entry;
-  if (!isRecord(entry)) return { ok: false, problems: [...problems, { kind: 'malformed-bundle', message: 'entry is missing or not an object', path: 'entry' }] };
-  if (typeof entry.chainId !== 'string' || entry.chainId === '') problems.push({ kind: 'malformed-bundle', message: 'entry.chainId must be a non-empty string', path: 'entry.chainId' });
-  if (!Number.isSafeInteger(entry.seq) || (entry.seq as number) < 1) problems.push({ kind: 'malformed-bundle', message: 'entry.seq must be a positive integer', path: 'entry.seq' });
-  if (typeof entry.prevHash !== 'string' || !HEX64.test(entry.prevHash)) problems.push({ kind: 'malformed-bundle', message: 'entry.prevHash must be 64 lower-case hex digits', path: 'entry.prevHash' });
-  if (typeof entry.hash !== 'string' || !HEX64.test(entry.hash)) problems.push({ kind: 'malformed-bundle', message: 'entry.hash must be 64 lower-case hex digits', path: 'entry.hash' });
+  if (!isRecord(entry))
+    return {
+      ok: false,
+      problems: [...problems, { kind: 'malformed-bundle', message: 'entry is missing or not an object', path: 'entry' }],
+    };
+  if (typeof entry.chainId !== 'string' || entry.chainId === '')
+    problems.push({ kind: 'malformed-bundle', message: 'entry.chainId must be a non-empty string', path: 'entry.chainId' });
+  if (!Number.isSafeInteger(entry.seq) || (entry.seq as number) < 1)
+    problems.push({ kind: 'malformed-bundle', message: 'entry.seq must be a positive integer', path: 'entry.seq' });
+  if (typeof entry.prevHash !== 'string' || !HEX64.test(entry.prevHash))
+    problems.push({ kind: 'malformed-bundle', message: 'entry.prevHash must be 64 lower-case hex digits', path: 'entry.prevHash' });
+  if (typeof entry.hash !== 'string' || !HEX64.test(entry.hash))
+    problems.push({ kind: 'malformed-bundle', message: 'entry.hash must be 64 lower-case hex digits', path: 'entry.hash' });
   if (!isRecord(bundle.event)) problems.push({ kind: 'malformed-bundle', message: 'event is missing or not an object', path: 'event' });
   const leafIndex = bundle.leafIndex as number;
   const treeSize = bundle.treeSize as number;
-  if (!Number.isSafeInteger(leafIndex) || leafIndex < 0) problems.push({ kind: 'malformed-bundle', message: 'leafIndex must be a non-negative integer', path: 'leafIndex' });
-  if (!Number.isSafeInteger(treeSize) || treeSize < 1) problems.push({ kind: 'malformed-bundle', message: 'treeSize must be a positive integer', path: 'treeSize' });
+  if (!Number.isSafeInteger(leafIndex) || leafIndex < 0)
+    problems.push({ kind: 'malformed-bundle', message: 'leafIndex must be a non-negative integer', path: 'leafIndex' });
+  if (!Number.isSafeInteger(treeSize) || treeSize < 1)
+    problems.push({ kind: 'malformed-bundle', message: 'treeSize must be a positive integer', path: 'treeSize' });
   const rawPath = bundle.inclusionPath;
-  if (!Array.isArray(rawPath)) problems.push({ kind: 'malformed-bundle', message: 'inclusionPath must be an array of 64-hex hashes', path: 'inclusionPath' });
-  else rawPath.forEach((h, i) => {
-    if (typeof h !== 'string' || !HEX64.test(h)) problems.push({ kind: 'malformed-bundle', message: `inclusionPath[${i}] is not 64 lower-case hex digits`, path: `inclusionPath[${i}]` });
-  });
-  if (typeof bundle.checkpoint !== 'string') problems.push({ kind: 'malformed-bundle', message: 'checkpoint must be the signed checkpoint note text', path: 'checkpoint' });
+  if (!Array.isArray(rawPath))
+    problems.push({ kind: 'malformed-bundle', message: 'inclusionPath must be an array of 64-hex hashes', path: 'inclusionPath' });
+  else
+    rawPath.forEach((h, i) => {
+      if (typeof h !== 'string' || !HEX64.test(h))
+        problems.push({
+          kind: 'malformed-bundle',
+          message: `inclusionPath[${i}] is not 64 lower-case hex digits`,
+          path: `inclusionPath[${i}]`,
+        });
+    });
+  if (typeof bundle.checkpoint !== 'string')
+    problems.push({ kind: 'malformed-bundle', message: 'checkpoint must be the signed checkpoint note text', path: 'checkpoint' });
   if (problems.length > 0) return { ok: false, problems };
 
   const e = entry as { chainId: string; seq: number; prevHash: string; hash: string };
@@ -340,10 +405,19 @@ export async function verifyProofBundleInBrowser(bundle: unknown, keys: Readonly
     problems.push({ kind: 'malformed-bundle', message: `event cannot be canonicalized: ${(err as Error).message}`, path: 'event' });
   }
   if (recomputed !== undefined && recomputed !== e.hash) {
-    problems.push({ kind: 'event-modified', message: `SHA-256(prevHash ‖ JCS(event)) is ${recomputed}, but the entry hash is ${e.hash}: the event or prevHash was altered`, path: 'event' });
+    problems.push({
+      kind: 'event-modified',
+      message: `SHA-256(prevHash ‖ JCS(event)) is ${recomputed}, but the entry hash is ${e.hash}: the event or prevHash was altered`,
+      path: 'event',
+    });
   }
   // 2. Position.
-  if (leafIndex !== e.seq - 1) problems.push({ kind: 'leaf-index-mismatch', message: `leafIndex ${leafIndex} does not match seq ${e.seq} (expected ${e.seq - 1})`, path: 'leafIndex' });
+  if (leafIndex !== e.seq - 1)
+    problems.push({
+      kind: 'leaf-index-mismatch',
+      message: `leafIndex ${leafIndex} does not match seq ${e.seq} (expected ${e.seq - 1})`,
+      path: 'leafIndex',
+    });
   // 3. The checkpoint.
   const opened = await openCheckpointInBrowser(bundle.checkpoint as string, keys, checkpointOrigin(e.chainId));
   let rootHash: string | undefined;
@@ -354,15 +428,34 @@ export async function verifyProofBundleInBrowser(bundle: unknown, keys: Readonly
     rootHash = opened.rootHash;
     origin = opened.origin;
     signedBy = opened.signedBy;
-    if (opened.treeSize !== treeSize) problems.push({ kind: 'tree-size-mismatch', message: `bundle treeSize ${treeSize} differs from the signed checkpoint's ${opened.treeSize}`, path: 'treeSize' });
+    if (opened.treeSize !== treeSize)
+      problems.push({
+        kind: 'tree-size-mismatch',
+        message: `bundle treeSize ${treeSize} differs from the signed checkpoint's ${opened.treeSize}`,
+        path: 'treeSize',
+      });
   }
   // 4. The audit path leads from the entry hash to the signed root.
   const computed = await rootFromInclusionProof(leafIndex, treeSize, await leafHash(fromHex(e.hash)), (rawPath as string[]).map(fromHex));
   if (!computed.ok) problems.push({ kind: 'inclusion-proof-invalid', message: computed.reason, path: 'inclusionPath' });
   else if (rootHash !== undefined && !equal(computed.root, fromHex(rootHash))) {
-    problems.push({ kind: 'root-mismatch', message: `root computed from entry hash and inclusion path is ${toHex(computed.root)}, the signed checkpoint's root is ${rootHash}`, path: 'inclusionPath' });
+    problems.push({
+      kind: 'root-mismatch',
+      message: `root computed from entry hash and inclusion path is ${toHex(computed.root)}, the signed checkpoint's root is ${rootHash}`,
+      path: 'inclusionPath',
+    });
   }
   if (problems.length > 0) return { ok: false, problems };
   const ev = bundle.event as Record<string, unknown>;
-  return { ok: true, chainId: e.chainId, seq: e.seq, eventId: typeof ev.eventId === 'string' ? ev.eventId : undefined, leafIndex, treeSize, rootHash: rootHash!, origin, signedBy };
+  return {
+    ok: true,
+    chainId: e.chainId,
+    seq: e.seq,
+    eventId: typeof ev.eventId === 'string' ? ev.eventId : undefined,
+    leafIndex,
+    treeSize,
+    rootHash: rootHash!,
+    origin,
+    signedBy,
+  };
 }

@@ -3,8 +3,8 @@
  * covers the grant and its audit event). Applied at start-up after the outbox migrations.
  */
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
 import { applyOutboxMigrations, quoteIdentifier } from '@otel-audit/sdk/outbox';
+import type pg from 'pg';
 
 /** Roles a grant can carry; anything else violates the `grants_role_check` constraint. */
 export const GRANT_ROLES = ['viewer', 'editor', 'admin'] as const;

@@ -15,18 +15,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import type { AuditEvent } from '@otel-audit/schema';
+import { AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
+import { createAuditLogger } from '@otel-audit/sdk';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditRowToChainEntry, verifyChainEntries } from '../../integrity/index.ts';
-import { AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
-import type { AuditEvent } from '@otel-audit/schema';
-import { eventually, startReceiverProcess, type ReceiverProcess } from '../../test/e2e/helpers/receiver-process.ts';
-import { createAuditLogger } from '@otel-audit/sdk';
+import { eventually, type ReceiverProcess, startReceiverProcess } from '../../test/e2e/helpers/receiver-process.ts';
 import { addApiToken } from './grants-db.ts';
-import { startGrantsService, type RunningGrantsService } from './main.ts';
+import { type RunningGrantsService, startGrantsService } from './main.ts';
 
 const POSTGRES_URL = process.env.OTEL_AUDIT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const RECEIVER_ENV: Record<string, string> = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20' };
+const RECEIVER_ENV: Record<string, string> = {
+  OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false',
+  OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20',
+};
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(REPO, 'cli', 'main.ts');
 /** `otel-audit verify` and the receiver's signed checkpoints: used when this checkout has them. */
@@ -71,8 +74,20 @@ beforeAll(async () => {
     onError: (err) => serviceErrors.push(err),
     relay: { endpoint: receiver.http, batchSize: 50, pollIntervalMillis: 100, busyPollIntervalMillis: 20, exportTimeoutMillis: 30_000 },
   });
-  await addApiToken(service.pool, schema, { token: WRITER_TOKEN, id: 'tok-ci-bot', tenantId: tenant, name: 'ci bot', scopes: ['grants:write'] });
-  await addApiToken(service.pool, schema, { token: READER_TOKEN, id: 'tok-dashboard', tenantId: tenant, name: 'dashboard', scopes: ['grants:read'] });
+  await addApiToken(service.pool, schema, {
+    token: WRITER_TOKEN,
+    id: 'tok-ci-bot',
+    tenantId: tenant,
+    name: 'ci bot',
+    scopes: ['grants:write'],
+  });
+  await addApiToken(service.pool, schema, {
+    token: READER_TOKEN,
+    id: 'tok-dashboard',
+    tenantId: tenant,
+    name: 'dashboard',
+    scopes: ['grants:read'],
+  });
 });
 
 afterAll(async () => {
@@ -112,7 +127,12 @@ async function eventsOf(query: string): Promise<AuditEvent[]> {
 describe('grants service (Express + outbox + relay + receiver + ClickHouse)', () => {
   it('audits issue, revoke, denied and failed requests; events come back by tenant and by actor, with request id and client IP', async () => {
     // Issued by the API token, through a proxy (x-forwarded-for from loopback is trusted).
-    const issued = await call('POST', '/grants', { ...bot, 'x-request-id': `req-issue-${suffix}`, 'x-forwarded-for': '203.0.113.7' }, { subject: 'bob', role: 'editor' });
+    const issued = await call(
+      'POST',
+      '/grants',
+      { ...bot, 'x-request-id': `req-issue-${suffix}`, 'x-forwarded-for': '203.0.113.7' },
+      { subject: 'bob', role: 'editor' },
+    );
     expect(issued.status).toBe(201);
     expect(issued.requestId).toBe(`req-issue-${suffix}`);
     // Issued by a signed-in user, no request id given: the service makes one.
@@ -138,9 +158,18 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
     expect(injected.status).toBe(500);
     const revokedAgain = await call('DELETE', `/grants/${issued.body.grant!.id}`, bot);
     expect(revokedAgain.status).toBe(409);
-    const badToken = await call('POST', '/grants', { authorization: 'Bearer not-a-token', 'x-tenant-id': tenant }, { subject: 'mallory', role: 'admin' });
+    const badToken = await call(
+      'POST',
+      '/grants',
+      { authorization: 'Bearer not-a-token', 'x-tenant-id': tenant },
+      { subject: 'mallory', role: 'admin' },
+    );
     expect(badToken.status).toBe(401);
-    const notJson = await fetch(`${service.url}/grants`, { method: 'POST', headers: { ...alice, 'content-type': 'application/json' }, body: '{' });
+    const notJson = await fetch(`${service.url}/grants`, {
+      method: 'POST',
+      headers: { ...alice, 'content-type': 'application/json' },
+      body: '{',
+    });
     expect(notJson.status).toBe(400);
 
     const answers = { issued, byAlice, revoked, anonymous, reader, duplicate, badRole, injected, revokedAgain, badToken };
@@ -198,19 +227,43 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
       action: 'grant.revoke',
       outcome: 'success',
       actor: { id: 'alice', type: 'user' },
-      targets: [{ type: 'grant', id: issued.body.grant!.id }, { type: 'user', id: 'bob' }],
+      targets: [
+        { type: 'grant', id: issued.body.grant!.id },
+        { type: 'user', id: 'bob' },
+      ],
       changes: { before: { revokedAt: null }, after: { revokedBy: 'alice' } },
       request: { method: 'DELETE', path: `/grants/${issued.body.grant!.id}` },
     });
-    expect(byId.get(anonymous.body.auditEventId!)).toMatchObject({ outcome: 'denied', actor: { type: 'anonymous' }, reason: 'authentication required' });
-    expect(byId.get(badToken.body.auditEventId!)).toMatchObject({ action: 'auth.api_token', outcome: 'denied', actor: { type: 'anonymous' }, reason: 'invalid API token' });
-    expect(byId.get(reader.body.auditEventId!)).toMatchObject({ outcome: 'denied', actor: { id: 'tok-dashboard', type: 'api_token' }, reason: 'missing scope grants:write' });
+    expect(byId.get(anonymous.body.auditEventId!)).toMatchObject({
+      outcome: 'denied',
+      actor: { type: 'anonymous' },
+      reason: 'authentication required',
+    });
+    expect(byId.get(badToken.body.auditEventId!)).toMatchObject({
+      action: 'auth.api_token',
+      outcome: 'denied',
+      actor: { type: 'anonymous' },
+      reason: 'invalid API token',
+    });
+    expect(byId.get(reader.body.auditEventId!)).toMatchObject({
+      outcome: 'denied',
+      actor: { id: 'tok-dashboard', type: 'api_token' },
+      reason: 'missing scope grants:write',
+    });
     expect(byId.get(duplicate.body.auditEventId!)).toMatchObject({ action: 'grant.issue', outcome: 'failure' });
-    expect(byId.get(injected.body.auditEventId!)).toMatchObject({ action: 'grant.issue', outcome: 'failure', targets: [{ type: 'grant' }, { type: 'user', id: 'erin' }] });
+    expect(byId.get(injected.body.auditEventId!)).toMatchObject({
+      action: 'grant.issue',
+      outcome: 'failure',
+      targets: [{ type: 'grant' }, { type: 'user', id: 'erin' }],
+    });
 
     // The rolled-back attempts left no success event: erin and dave were never granted anything.
     const successes = all.filter((e) => e.outcome === 'success');
-    expect(successes.map((e) => `${e.action} ${e.targets?.[1]?.id}`).sort()).toEqual(['grant.issue bob', 'grant.issue carol', 'grant.revoke bob']);
+    expect(successes.map((e) => `${e.action} ${e.targets?.[1]?.id}`).sort()).toEqual([
+      'grant.issue bob',
+      'grant.issue carol',
+      'grant.revoke bob',
+    ]);
 
     // By actor.
     const ofAlice = await eventsOf(`tenant=${tenant}&actor=alice`);
@@ -219,16 +272,23 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
     );
     const ofBot = await eventsOf(`tenant=${tenant}&actor=tok-ci-bot`);
     expect(new Set(ofBot.map((e) => e.eventId))).toEqual(new Set([issued, revokedAgain].map((a) => a.body.auditEventId)));
-    expect((await eventsOf(`tenant=${tenant}&actor=alice&outcome=success`)).map((e) => e.action).sort()).toEqual(['grant.issue', 'grant.revoke']);
+    expect((await eventsOf(`tenant=${tenant}&actor=alice&outcome=success`)).map((e) => e.action).sort()).toEqual([
+      'grant.issue',
+      'grant.revoke',
+    ]);
 
     // The relay marked everything delivered.
-    const pending = await service.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".audit_outbox WHERE delivered_at IS NULL`);
+    const pending = await service.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "${schema}".audit_outbox WHERE delivered_at IS NULL`,
+    );
     expect(pending.rows[0]!.n).toBe(0);
     expect(serviceErrors.map((e) => (e as Error).message)).toEqual(['injected failure after the audit event was written']);
   });
 
   it("the tenant's hash chain in ClickHouse is complete, unbroken and ends at the receiver's head", async () => {
-    const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as { chains: Array<{ chainId: string; tenantId: string; seq: number; hash: string }> };
+    const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as {
+      chains: Array<{ chainId: string; tenantId: string; seq: number; hash: string }>;
+    };
     const heads = status.chains.filter((c) => c.tenantId === tenant);
     expect(heads).toHaveLength(1);
     const head = heads[0]!;
@@ -252,21 +312,45 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
   });
 
   it.runIf(VERIFY_AVAILABLE)('otel-audit verify --source clickhouse passes for the tenant, against the signed checkpoints', async () => {
-    const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as { chains: Array<{ chainId: string; tenantId: string; seq: number }> };
+    const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as {
+      chains: Array<{ chainId: string; tenantId: string; seq: number }>;
+    };
     const head = status.chains.find((c) => c.tenantId === tenant)!;
     const client = createClient({ url: receiver.http, pathname: '/clickhouse', log: { level: ClickHouseLogLevel.OFF } });
     try {
       // Wait for a checkpoint that covers the whole chain (written every 100 ms while it grows).
       await eventually(async () => {
-        const rs = await client.query({ query: 'SELECT max(TreeSize) AS n FROM otel_audit.audit_checkpoints WHERE ChainId = {chain:String}', query_params: { chain: head.chainId }, format: 'JSONEachRow' });
+        const rs = await client.query({
+          query: 'SELECT max(TreeSize) AS n FROM otel_audit.audit_checkpoints WHERE ChainId = {chain:String}',
+          query_params: { chain: head.chainId },
+          format: 'JSONEachRow',
+        });
         const [row] = await rs.json<{ n: string | number }>();
         return Number(row?.n ?? 0) >= head.seq ? true : undefined;
       });
     } finally {
       await client.close();
     }
-    const { stdout } = await run(process.execPath, [CLI, 'verify', '--source', 'clickhouse', '--url', receiver.http, '--pathname', '/clickhouse', '--tenant', tenant, '--public-key', verifierKeyFile!, '--json']);
-    const report = JSON.parse(stdout) as { ok: boolean; problems: unknown[]; stats: { entries: number; checkpointsVerified: number; uncoveredEntries: number } };
+    const { stdout } = await run(process.execPath, [
+      CLI,
+      'verify',
+      '--source',
+      'clickhouse',
+      '--url',
+      receiver.http,
+      '--pathname',
+      '/clickhouse',
+      '--tenant',
+      tenant,
+      '--public-key',
+      verifierKeyFile!,
+      '--json',
+    ]);
+    const report = JSON.parse(stdout) as {
+      ok: boolean;
+      problems: unknown[];
+      stats: { entries: number; checkpointsVerified: number; uncoveredEntries: number };
+    };
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.stats.entries).toBe(head.seq);
@@ -276,9 +360,20 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
 
   it('with an access-event logger, the middleware also records one http.* event per request, sharing the request id', async () => {
     const tenant2 = `globex-${suffix}`;
-    const httpAudit = createAuditLogger({ delivery: 'memory', serviceName: 'grants-service', exporter: { protocol: 'http/protobuf', endpoint: `${receiver.http}/v1/logs` } });
+    const httpAudit = createAuditLogger({
+      delivery: 'memory',
+      serviceName: 'grants-service',
+      exporter: { protocol: 'http/protobuf', endpoint: `${receiver.http}/v1/logs` },
+    });
     // A second replica on the same database, without a relay of its own: the first one's relay ships its outbox rows.
-    const replica = await startGrantsService({ postgresUrl: POSTGRES_URL, schema, port: 0, relay: false, httpAudit, onError: (err) => serviceErrors.push(err) });
+    const replica = await startGrantsService({
+      postgresUrl: POSTGRES_URL,
+      schema,
+      port: 0,
+      relay: false,
+      httpAudit,
+      onError: (err) => serviceErrors.push(err),
+    });
     try {
       const res = await fetch(`${replica.url}/grants`, {
         method: 'POST',
@@ -291,7 +386,11 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
         return found.length >= 2 ? found : undefined;
       });
       expect(events.map((e) => `${e.action} ${e.outcome}`).sort()).toEqual(['grant.issue success', 'http.post.grants success']);
-      for (const e of events) expect(e).toMatchObject({ actor: { id: 'grace', type: 'user' }, request: { id: `req-http-${suffix}`, ip: '127.0.0.1', method: 'POST', path: '/grants' } });
+      for (const e of events)
+        expect(e).toMatchObject({
+          actor: { id: 'grace', type: 'user' },
+          request: { id: `req-http-${suffix}`, ip: '127.0.0.1', method: 'POST', path: '/grants' },
+        });
     } finally {
       await replica.close();
       await httpAudit.shutdown({ timeoutMillis: 10_000 });

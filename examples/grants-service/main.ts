@@ -8,10 +8,11 @@
  * `otel-audit relay` runs as its own process), `DEMO_API_TOKEN` (registers that token for tenant
  * `acme` with scope `grants:write`, for trying the API).
  */
-import type { AddressInfo } from 'node:net';
+
 import type { Server } from 'node:http';
-import pg from 'pg';
+import type { AddressInfo } from 'node:net';
 import { createOutboxRelay, type OutboxRelay, type OutboxRelayConfigInput, type RelayLogEntry } from '@otel-audit/sdk/outbox';
+import pg from 'pg';
 import { addApiToken, migrateGrantsDb } from './grants-db.ts';
 import { createGrantsApp, type GrantsServiceOptions } from './service.ts';
 
@@ -84,7 +85,13 @@ if (import.meta.main) {
     relayLog: (e) => process.stderr.write(`relay ${e.level}: ${e.message}\n`),
   });
   if (env.DEMO_API_TOKEN) {
-    await addApiToken(service.pool, schema, { token: env.DEMO_API_TOKEN, id: 'demo-token', tenantId: 'acme', name: 'demo', scopes: ['grants:write'] });
+    await addApiToken(service.pool, schema, {
+      token: env.DEMO_API_TOKEN,
+      id: 'demo-token',
+      tenantId: 'acme',
+      name: 'demo',
+      scopes: ['grants:write'],
+    });
   }
   process.stdout.write(
     `grants-service listening on ${service.url} (schema ${schema}, relay ${service.relay ? `embedded → ${service.relay.config.endpoint ?? 'default'}` : 'off'})\n`,

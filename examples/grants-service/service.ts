@@ -18,11 +18,11 @@
  * reason) is recorded after the failed transaction rolled back, so its success event never exists.
  */
 import { randomUUID } from 'node:crypto';
+import type { AuditEventInput } from '@otel-audit/schema';
+import { type AuditLogger, expressAuditMiddleware, getAuditContext, updateAuditContext } from '@otel-audit/sdk';
+import { createOutbox, type Outbox, quoteIdentifier } from '@otel-audit/sdk/outbox';
 import express from 'express';
 import type pg from 'pg';
-import type { AuditEventInput } from '@otel-audit/schema';
-import { expressAuditMiddleware, getAuditContext, updateAuditContext, type AuditLogger } from '@otel-audit/sdk';
-import { createOutbox, quoteIdentifier, type Outbox } from '@otel-audit/sdk/outbox';
 import { GRANT_ROLES, hashApiToken } from './grants-db.ts';
 
 /** Options of {@link createGrantsApp}. */
@@ -160,7 +160,13 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
     const target = [{ type: 'grant', id: grantId }];
     try {
       authorize(principal);
-      if (typeof body.subject !== 'string' || body.subject === '' || body.subject.length > 200 || typeof body.role !== 'string' || body.role === '') {
+      if (
+        typeof body.subject !== 'string' ||
+        body.subject === '' ||
+        body.subject.length > 200 ||
+        typeof body.role !== 'string' ||
+        body.role === ''
+      ) {
         throw new RequestFailure(400, 'failure', 'body must be { subject: string, role: string }');
       }
       const subject = body.subject;
@@ -186,9 +192,15 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
       });
       res.status(201).json(grant);
     } catch (err) {
-      await answerFailure(res, err, 'grant.issue', [...target, ...(typeof body.subject === 'string' && body.subject !== '' ? [{ type: 'user', id: body.subject.slice(0, 200) }] : [])], {
-        role: typeof body.role === 'string' ? body.role.slice(0, 64) : null,
-      });
+      await answerFailure(
+        res,
+        err,
+        'grant.issue',
+        [...target, ...(typeof body.subject === 'string' && body.subject !== '' ? [{ type: 'user', id: body.subject.slice(0, 200) }] : [])],
+        {
+          role: typeof body.role === 'string' ? body.role.slice(0, 64) : null,
+        },
+      );
     }
   });
 
@@ -201,11 +213,17 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
       if (!UUID.test(grantId)) throw new RequestFailure(404, 'failure', 'no such grant');
       const result = await inTransaction(async (client) => {
         // FOR UPDATE: two concurrent revocations serialize; the second sees it revoked.
-        const found = await client.query<GrantRow>(`SELECT * FROM ${s}.grants WHERE id = $1 AND tenant_id = $2 FOR UPDATE`, [grantId, principal.tenantId]);
+        const found = await client.query<GrantRow>(`SELECT * FROM ${s}.grants WHERE id = $1 AND tenant_id = $2 FOR UPDATE`, [
+          grantId,
+          principal.tenantId,
+        ]);
         const row = found.rows[0];
         if (!row) throw new RequestFailure(404, 'failure', 'no such grant');
         if (row.revoked_at !== null) throw new RequestFailure(409, 'failure', 'grant already revoked');
-        const updated = await client.query<GrantRow>(`UPDATE ${s}.grants SET revoked_at = now(), revoked_by = $2 WHERE id = $1 RETURNING *`, [grantId, principal.actorId]);
+        const updated = await client.query<GrantRow>(
+          `UPDATE ${s}.grants SET revoked_at = now(), revoked_by = $2 WHERE id = $1 RETURNING *`,
+          [grantId, principal.actorId],
+        );
         const before = toGrant(row);
         const after = toGrant(updated.rows[0]!);
         const auditEventId = await outbox.recordInTransaction(
@@ -248,9 +266,10 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
     if (authorization !== undefined) {
       const m = /^Bearer\s+(\S+)$/i.exec(authorization);
       if (!m) return 'invalid-token';
-      const found = await pool.query<{ id: string; tenant_id: string; scopes: string[] }>(`SELECT id, tenant_id, scopes FROM ${s}.api_tokens WHERE token_sha256 = $1`, [
-        hashApiToken(m[1]!),
-      ]);
+      const found = await pool.query<{ id: string; tenant_id: string; scopes: string[] }>(
+        `SELECT id, tenant_id, scopes FROM ${s}.api_tokens WHERE token_sha256 = $1`,
+        [hashApiToken(m[1]!)],
+      );
       const row = found.rows[0];
       if (!row) return 'invalid-token';
       return { kind: 'api_token', actorId: row.id, tenantId: row.tenant_id, scopes: row.scopes };
@@ -303,7 +322,10 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
     if (failure.status === 500) onError(err);
     let auditEventId: string | undefined;
     try {
-      auditEventId = await outbox.recordInTransaction(pool, eventFromContext({ action, outcome: failure.outcome, reason: failure.message, targets, details }));
+      auditEventId = await outbox.recordInTransaction(
+        pool,
+        eventFromContext({ action, outcome: failure.outcome, reason: failure.message, targets, details }),
+      );
     } catch (auditErr) {
       onError(auditErr);
     }

@@ -3,7 +3,7 @@
  * [--resource-attribute k=v …]`: run the OTLP/HTTP hop in front of a receiver (see README.md).
  */
 import { parseArgs } from 'node:util';
-import { startOtlpHop, type HopMode } from './hop.ts';
+import { type HopMode, startOtlpHop } from './hop.ts';
 
 const { values } = parseArgs({
   strict: true,

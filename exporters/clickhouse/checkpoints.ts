@@ -4,9 +4,9 @@
  * verifier can rebuild every record — consistency proof, tree state, tiles — from ClickHouse alone.
  */
 import { createHash } from 'node:crypto';
-import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
-import { nanosToDateTime64 } from '@otel-audit/schema/audit-row';
 import { isoToUnixNanos } from '@otel-audit/schema';
+import { nanosToDateTime64 } from '@otel-audit/schema/audit-row';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 
 /** One row of `audit_checkpoints`. */
 export interface CheckpointRow {
@@ -25,7 +25,19 @@ export interface CheckpointRow {
 }
 
 /** Column names of {@link CheckpointRow}, in table order. */
-export const CHECKPOINT_COLUMNS = ['ChainId', 'TreeSize', 'RootHash', 'FirstSeq', 'LastSeq', 'Note', 'KeyId', 'CreatedAt', 'Origin', 'KeyName', 'Record'] as const satisfies ReadonlyArray<keyof CheckpointRow>;
+export const CHECKPOINT_COLUMNS = [
+  'ChainId',
+  'TreeSize',
+  'RootHash',
+  'FirstSeq',
+  'LastSeq',
+  'Note',
+  'KeyId',
+  'CreatedAt',
+  'Origin',
+  'KeyName',
+  'Record',
+] as const satisfies ReadonlyArray<keyof CheckpointRow>;
 
 /** The row of a checkpoint record. `FirstSeq` is 0 when the checkpoint covers nothing new. */
 export function checkpointRecordToRow(record: CheckpointRecord): CheckpointRow {

@@ -8,10 +8,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Session } from 'chdb';
-import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { AuditError } from '@otel-audit/core';
+import { Session } from 'chdb';
+import { type ChdbConnection, createChdbConnection } from 'chdb/connection';
 import type { ClickHouseConfig } from './config.ts';
 
 /** A ClickHouse client plus what the exporter needs to know about the backend. */
@@ -59,10 +59,14 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
       connection = createChdbConnection({ path });
     } catch (err) {
       session?.close();
-      throw new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', `cannot open the embedded ClickHouse (chDB) at ${path}: ${(err as Error).message}`, {
-        cause: err,
-        details: { path },
-      });
+      throw new AuditError(
+        'AUDIT_ERR_STORE_UNAVAILABLE',
+        `cannot open the embedded ClickHouse (chDB) at ${path}: ${(err as Error).message}`,
+        {
+          cause: err,
+          details: { path },
+        },
+      );
     }
     // chdb types its connection against its own copy of @clickhouse/client-common; the runtime
     // contract is the same (chdb's documented usage), only the declaration files differ.
@@ -96,9 +100,10 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
     log: { level: ClickHouseLogLevel.OFF },
     ...(config.tls
       ? {
-          tls: config.tls.cert && config.tls.key
-            ? { ca_cert: Buffer.from(config.tls.caCert), cert: Buffer.from(config.tls.cert), key: Buffer.from(config.tls.key) }
-            : { ca_cert: Buffer.from(config.tls.caCert) },
+          tls:
+            config.tls.cert && config.tls.key
+              ? { ca_cert: Buffer.from(config.tls.caCert), cert: Buffer.from(config.tls.cert), key: Buffer.from(config.tls.key) }
+              : { ca_cert: Buffer.from(config.tls.caCert) },
         }
       : {}),
   });

@@ -3,8 +3,9 @@
  * One strict zod schema: unknown keys are errors (a typo such as `ttl_days` must not silently
  * disable retention), and every error names the offending key.
  */
-import { z } from 'zod';
+
 import { parseConfig } from '@otel-audit/core';
+import { z } from 'zod';
 
 /**
  * ClickHouse identifiers we interpolate into DDL and SQL (database, table, cluster names). Only
@@ -73,7 +74,12 @@ export const ClickHouseConfigSchema = z
     /** Most WAL entries per exported batch (the runner's batch size for this exporter). */
     maxBatchRows: z.number().int().min(1).max(1_000_000).default(50_000),
     /** Most WAL bytes per exported batch. */
-    maxBatchBytes: z.number().int().min(4096).max(1024 ** 3).default(32 * 1024 ** 2),
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(4096)
+      .max(1024 ** 3)
+      .default(32 * 1024 ** 2),
     /**
      * Longest wait for a full batch once an entry is available (ms). Visibility at low rates is
      * bounded by this; at high rates batches fill by rows or bytes first.
@@ -92,10 +98,22 @@ export const ClickHouseConfigSchema = z
      */
     engineMemory: z
       .strictObject({
-        maxServerMemoryBytes: z.number().int().min(64 * 1024 ** 2).default(1024 ** 3),
-        markCacheBytes: z.number().int().min(0).default(64 * 1024 ** 2),
+        maxServerMemoryBytes: z
+          .number()
+          .int()
+          .min(64 * 1024 ** 2)
+          .default(1024 ** 3),
+        markCacheBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(64 * 1024 ** 2),
         uncompressedCacheBytes: z.number().int().min(0).default(0),
-        indexMarkCacheBytes: z.number().int().min(0).default(16 * 1024 ** 2),
+        indexMarkCacheBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(16 * 1024 ** 2),
       })
       .prefault({}),
   })

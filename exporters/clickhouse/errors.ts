@@ -62,7 +62,11 @@ export interface ClassifiedError {
  * server error not known to be permanent are retryable (`AUDIT_ERR_STORE_UNAVAILABLE`);
  * schema/type/permission errors are permanent (`permanentCode`).
  */
-export function classifyClickHouseError(err: unknown, what: string, permanentCode: AuditErrorCode = 'AUDIT_ERR_EXPORT_FAILED'): ClassifiedError {
+export function classifyClickHouseError(
+  err: unknown,
+  what: string,
+  permanentCode: AuditErrorCode = 'AUDIT_ERR_EXPORT_FAILED',
+): ClassifiedError {
   const code = clickHouseCode(err);
   const message = (err as Error | null)?.message ?? String(err);
   const type = (err as { type?: unknown } | null)?.type;
@@ -75,7 +79,10 @@ export function classifyClickHouseError(err: unknown, what: string, permanentCod
     const name = PERMANENT_CLICKHOUSE_CODES.get(code)!;
     return {
       retryable: false,
-      error: new AuditError(permanentCode, `${what}: ClickHouse rejected it permanently (${name}, code ${code}): ${message}`, { cause: err, details }),
+      error: new AuditError(permanentCode, `${what}: ClickHouse rejected it permanently (${name}, code ${code}): ${message}`, {
+        cause: err,
+        details,
+      }),
     };
   }
   return {

@@ -6,8 +6,8 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditError, type OperationResult } from '@otel-audit/core';
-import { auditRowToEvent, AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
-import { isoToUnixNanos, type AuditEvent } from '@otel-audit/schema';
+import { type AuditEvent, isoToUnixNanos } from '@otel-audit/schema';
+import { AUDIT_ROW_COLUMNS, type AuditRow, auditRowToEvent } from '@otel-audit/schema/audit-row';
 import { IDENTIFIER } from './config.ts';
 import { quoteIdentifier } from './ddl.ts';
 import { classifyClickHouseError } from './errors.ts';
@@ -102,7 +102,8 @@ export function buildEventsQuery(table: EventsTable, filters: AuditEventFilters)
   if (!IDENTIFIER.test(table.database) || !IDENTIFIER.test(table.table)) {
     throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'database and table must be plain identifiers');
   }
-  if (typeof filters.tenantId !== 'string' || filters.tenantId === '') throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'tenantId is required', { path: 'tenantId' });
+  if (typeof filters.tenantId !== 'string' || filters.tenantId === '')
+    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'tenantId is required', { path: 'tenantId' });
   const limit = filters.limit ?? EVENTS_PAGE.defaultLimit;
   if (!Number.isInteger(limit) || limit < 1 || limit > EVENTS_PAGE.maxLimit) {
     throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `limit must be an integer from 1 to ${EVENTS_PAGE.maxLimit}`, { path: 'limit' });
@@ -130,7 +131,8 @@ export function buildEventsQuery(table: EventsTable, filters: AuditEventFilters)
     params.targetType = filters.targetType;
   }
   if (filters.text !== undefined) {
-    if (typeof filters.text !== 'string' || filters.text.length > 1000) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'text must be a string of at most 1000 characters', { path: 'text' });
+    if (typeof filters.text !== 'string' || filters.text.length > 1000)
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'text must be a string of at most 1000 characters', { path: 'text' });
     where.push('(positionCaseInsensitiveUTF8(Body, {text:String}) > 0 OR positionCaseInsensitiveUTF8(Reason, {text:String}) > 0)');
     params.text = filters.text;
   }

@@ -18,18 +18,18 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { AuditError, type OperationResult } from '@otel-audit/core';
+import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalCheckpointEntry, WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
 import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
-import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
-import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { CHECKPOINT_COLUMNS, checkpointRecordToRow, checkpointsToken } from './checkpoints.ts';
-import { openClickHouse, type ClickHouseHandle } from './client.ts';
-import { parseClickHouseConfig, type ClickHouseConfig, type ClickHouseConfigInput } from './config.ts';
+import { type ClickHouseHandle, openClickHouse } from './client.ts';
+import { type ClickHouseConfig, type ClickHouseConfigInput, parseClickHouseConfig } from './config.ts';
 import { schemaNames } from './ddl.ts';
 import { classifyClickHouseError } from './errors.ts';
 import { insertJsonEachRow, insertNative, insertSettings } from './insert.ts';
-import { createNativeBuilder, removeFiles, type NativeBuildRequest, type NativeBuildSummary, type NativeChunk } from './native-build.ts';
 import { applyMigrations } from './migrations.ts';
+import { createNativeBuilder, type NativeBuildRequest, type NativeBuildSummary, type NativeChunk, removeFiles } from './native-build.ts';
 
 /** Options of {@link createClickHouseExporter} that are objects rather than configuration. */
 export interface ClickHouseExporterOptions {
@@ -74,7 +74,8 @@ export function deduplicationToken(batch: ExportBatch): string {
 }
 
 function tokenOf(firstLsn: number, lastLsn: number, first: WalEntry | undefined, last: WalEntry | undefined): string {
-  const mark = (e: WalEntry | undefined) => (e === undefined ? '' : e.kind === 'event' ? e.hash.slice(0, 16) : e.checkpoint.rootHash.slice(0, 16));
+  const mark = (e: WalEntry | undefined) =>
+    e === undefined ? '' : e.kind === 'event' ? e.hash.slice(0, 16) : e.checkpoint.rootHash.slice(0, 16);
   return `otel-audit:${firstLsn}-${lastLsn}:${mark(first)}:${mark(last)}`;
 }
 
@@ -102,7 +103,8 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
 
   async function ensureSchema(): Promise<OperationResult> {
     if (schemaReady) return { status: 'success', value: undefined };
-    if (handle === undefined) return { status: 'failure', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started') };
+    if (handle === undefined)
+      return { status: 'failure', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started') };
     try {
       await applyMigrations(handle.client, config);
       schemaReady = true;
@@ -145,7 +147,11 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       if (stage === 'build') {
         return {
           status: 'failure',
-          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: cannot build rows: ${(err as Error).message}`, { cause: err }),
+          error: new AuditError(
+            'AUDIT_ERR_EXPORT_FAILED',
+            `LSN ${batch.firstLsn}-${batch.lastLsn}: cannot build rows: ${(err as Error).message}`,
+            { cause: err },
+          ),
         };
       }
       const c = classifyClickHouseError(err, `insert of LSN ${batch.firstLsn}-${batch.lastLsn} into ${names.database}.${names.events}`);
@@ -159,7 +165,12 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
    * batch's token (`<token>#<n>` when the batch has several chunks, as on the JSON path), then
    * the batch's checkpoints go to `audit_checkpoints`.
    */
-  async function exportNative(firstLsn: number, lastLsn: number, token: string, source: Pick<NativeBuildRequest, 'payloads' | 'entries'>): Promise<ExportResult> {
+  async function exportNative(
+    firstLsn: number,
+    lastLsn: number,
+    token: string,
+    source: Pick<NativeBuildRequest, 'payloads' | 'entries'>,
+  ): Promise<ExportResult> {
     const h = handle!;
     const schema = await ensureSchema();
     if (schema.status !== 'success') return schema;
@@ -177,7 +188,12 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     };
     const files = new Set<string>();
     builder.build(
-      { ...source, ...(source.payloads ? { payloads: source.payloads } : {}), chunkRows: config.insertChunkRows, ...(fileBase === undefined ? {} : { fileBase }) },
+      {
+        ...source,
+        ...(source.payloads ? { payloads: source.payloads } : {}),
+        chunkRows: config.insertChunkRows,
+        ...(fileBase === undefined ? {} : { fileBase }),
+      },
       {
         plan(n) {
           planned = n;
@@ -210,7 +226,13 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
         // Same tokens as the JSON path: the bare token for a one-chunk batch, `<token>#<n>` otherwise.
         const t = planned === 1 ? token : `${token}#${next.index}`;
         try {
-          await insertNative(h, { database: names.database, table: names.events }, AUDIT_ROW_COLUMNS, next.file !== undefined ? { file: next.file } : { bytes: next.bytes! }, insertSettings(config, t));
+          await insertNative(
+            h,
+            { database: names.database, table: names.events },
+            AUDIT_ROW_COLUMNS,
+            next.file !== undefined ? { file: next.file } : { bytes: next.bytes! },
+            insertSettings(config, t),
+          );
         } finally {
           if (next.file !== undefined) {
             removeFiles([next.file]);
@@ -235,7 +257,9 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     if (buildError !== undefined) {
       return {
         status: 'failure',
-        error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${firstLsn}-${lastLsn}: cannot build rows: ${buildError.message}`, { cause: buildError }),
+        error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${firstLsn}-${lastLsn}: cannot build rows: ${buildError.message}`, {
+          cause: buildError,
+        }),
       };
     }
     const checkpoints = summary!.checkpoints;
@@ -257,9 +281,18 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       await ensureSchema();
     },
     async export(batch: ExportBatch): Promise<ExportResult> {
-      if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
-      if (handle === undefined) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }) };
-      if (config.insertFormat === 'Native') return exportNative(batch.firstLsn, batch.lastLsn, deduplicationToken(batch), { entries: batch.entries });
+      if (shutDown)
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }),
+        };
+      if (handle === undefined)
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }),
+        };
+      if (config.insertFormat === 'Native')
+        return exportNative(batch.firstLsn, batch.lastLsn, deduplicationToken(batch), { entries: batch.entries });
       const events = batch.entries.filter((e): e is WalEventEntry => e.kind === 'event');
       // Signed checkpoints travel in the WAL after the entries they cover; they go to
       // audit_checkpoints once the batch's events are in (a verifier never sees a checkpoint whose
@@ -272,10 +305,22 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     },
     async exportPayloads(batch: PayloadBatch): Promise<ExportResult> {
       if (config.insertFormat !== 'Native') {
-        return exporter.export({ firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, entries: batch.payloads.map((p) => JSON.parse(p) as WalEntry) });
+        return exporter.export({
+          firstLsn: batch.firstLsn,
+          lastLsn: batch.lastLsn,
+          entries: batch.payloads.map((p) => JSON.parse(p) as WalEntry),
+        });
       }
-      if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
-      if (handle === undefined) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }) };
+      if (shutDown)
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }),
+        };
+      if (handle === undefined)
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }),
+        };
       if (batch.payloads.length === 0) return { status: 'success' };
       // Only the two ends are parsed here (for the token); the worker parses the rest.
       let token: string;
@@ -284,13 +329,28 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
         const last = batch.payloads.length === 1 ? first : (JSON.parse(batch.payloads[batch.payloads.length - 1]!) as WalEntry);
         token = tokenOf(batch.firstLsn, batch.lastLsn, first, last);
       } catch (err) {
-        return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: unreadable WAL payload: ${(err as Error).message}`, { cause: err }) };
+        return {
+          status: 'failure',
+          error: new AuditError(
+            'AUDIT_ERR_EXPORT_FAILED',
+            `LSN ${batch.firstLsn}-${batch.lastLsn}: unreadable WAL payload: ${(err as Error).message}`,
+            { cause: err },
+          ),
+        };
       }
       return exportNative(batch.firstLsn, batch.lastLsn, token, { payloads: batch.payloads });
     },
     async exportCheckpoints(records) {
-      if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
-      if (handle === undefined) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }) };
+      if (shutDown)
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }),
+        };
+      if (handle === undefined)
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }),
+        };
       if (records.length === 0) return { status: 'success' };
       const schema = await ensureSchema();
       if (schema.status !== 'success') return schema;
@@ -298,10 +358,19 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       try {
         body = `${records.map((r) => JSON.stringify(checkpointRecordToRow(r))).join('\n')}\n`;
       } catch (err) {
-        return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cannot build checkpoint rows: ${(err as Error).message}`, { cause: err }) };
+        return {
+          status: 'failure',
+          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cannot build checkpoint rows: ${(err as Error).message}`, { cause: err }),
+        };
       }
       try {
-        await insertJsonEachRow(handle, { database: names.database, table: names.checkpoints }, CHECKPOINT_COLUMNS, body, insertSettings(config, checkpointsToken(records)));
+        await insertJsonEachRow(
+          handle,
+          { database: names.database, table: names.checkpoints },
+          CHECKPOINT_COLUMNS,
+          body,
+          insertSettings(config, checkpointsToken(records)),
+        );
         return { status: 'success' };
       } catch (err) {
         const c = classifyClickHouseError(err, `insert of ${records.length} checkpoints into ${names.database}.${names.checkpoints}`);

@@ -15,8 +15,8 @@
  * ever runs read queries through a {@link QueryService}.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createGunzip, createInflate, createBrotliDecompress } from 'node:zlib';
 import type { Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { AuditError } from '@otel-audit/core';
 import { checkReadOnlyQuery, type QueryService } from './read-only-query.ts';
 
@@ -66,7 +66,12 @@ function clickHouseErrorOf(error: AuditError): { code: number; type: string; sta
   if (error.code === 'AUDIT_ERR_QUERY_REFUSED') return { code: 164, type: 'READONLY', status: 403 };
   if (error.code === 'AUDIT_ERR_INVALID_ARGUMENT') return { code: 36, type: 'BAD_ARGUMENTS', status: 400 };
   if (typeof chCode === 'number') {
-    const status = chCode === 60 || chCode === 81 ? 404 : chCode === 62 || chCode === 47 || chCode === 46 || chCode === 456 || chCode === 457 ? 400 : 500;
+    const status =
+      chCode === 60 || chCode === 81
+        ? 404
+        : chCode === 62 || chCode === 47 || chCode === 46 || chCode === 456 || chCode === 457
+          ? 400
+          : 500;
     return { code: chCode, type: typeof chType === 'string' && chType !== '' ? chType : 'UNKNOWN_EXCEPTION', status };
   }
   if (error.code === 'AUDIT_ERR_STORE_UNAVAILABLE') return { code: 210, type: 'NETWORK_ERROR', status: 503 };
@@ -118,7 +123,8 @@ export async function handleClickHouseHttpQuery(
       return;
     }
     const headerFormat = req.headers['x-clickhouse-format'];
-    const format = url.searchParams.get('default_format') ?? (typeof headerFormat === 'string' && headerFormat !== '' ? headerFormat : undefined);
+    const format =
+      url.searchParams.get('default_format') ?? (typeof headerFormat === 'string' && headerFormat !== '' ? headerFormat : undefined);
     const check = checkReadOnlyQuery(sql);
     const declared = check.ok ? check.parameters : {};
     const params: Record<string, unknown> = {};
@@ -128,17 +134,33 @@ export async function handleClickHouseHttpQuery(
       params[name] = isCompositeType(declared[name]) ? value : unescapeParamValue(value);
     }
     const headerDatabase = req.headers['x-clickhouse-database'];
-    const database = url.searchParams.get('database') || (typeof headerDatabase === 'string' && headerDatabase !== '' ? headerDatabase : undefined);
-    const result = await service.query(sql, { ...(format === undefined ? {} : { format }), ...(database === undefined ? {} : { database }), params });
+    const database =
+      url.searchParams.get('database') || (typeof headerDatabase === 'string' && headerDatabase !== '' ? headerDatabase : undefined);
+    const result = await service.query(sql, {
+      ...(format === undefined ? {} : { format }),
+      ...(database === undefined ? {} : { database }),
+      params,
+    });
     if (result.status !== 'success') {
       const { code, type, status } = clickHouseErrorOf(result.error);
       // ClickHouse's own text when it answered (clients prefix their own "Code: N"), ours otherwise.
-      const message = typeof result.error.details?.clickhouseMessage === 'string' ? result.error.details.clickhouseMessage : result.error.message;
+      const message =
+        typeof result.error.details?.clickhouseMessage === 'string' ? result.error.details.clickhouseMessage : result.error.message;
       sendClickHouseError(res, status, code, type, message);
       return;
     }
     const out = result.value;
-    const summary = { read_rows: '0', read_bytes: '0', written_rows: '0', written_bytes: '0', total_rows_to_read: '0', result_rows: '0', result_bytes: '0', elapsed_ns: '0', ...(out.summary ?? {}) };
+    const summary = {
+      read_rows: '0',
+      read_bytes: '0',
+      written_rows: '0',
+      written_bytes: '0',
+      total_rows_to_read: '0',
+      result_rows: '0',
+      result_bytes: '0',
+      elapsed_ns: '0',
+      ...(out.summary ?? {}),
+    };
     res.writeHead(200, {
       'Content-Type': out.contentType,
       'Content-Length': out.bytes.length,

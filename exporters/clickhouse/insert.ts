@@ -68,7 +68,9 @@ export async function insertNative(
   if ('file' in source) {
     if (handle.chdb === undefined) throw new Error('a Native insert from a file needs the embedded engine');
     const s = Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'number' ? String(v) : sqlString(v)}`);
-    await handle.chdb.chdb.queryAsync(`${into} SETTINGS ${s.join(', ')} SELECT * FROM file(${sqlString(source.file)}, Native)`, { format: 'TabSeparated' });
+    await handle.chdb.chdb.queryAsync(`${into} SETTINGS ${s.join(', ')} SELECT * FROM file(${sqlString(source.file)}, Native)`, {
+      format: 'TabSeparated',
+    });
     return;
   }
   const result = await handle.client.exec({

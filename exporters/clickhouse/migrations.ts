@@ -5,14 +5,14 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
+  type ClickHouseSchemaOptions,
   createDatabaseSql,
   createMigrationsTableSql,
   MIGRATIONS,
+  type Migration,
   quoteIdentifier,
   recordMigrationSql,
   schemaNames,
-  type ClickHouseSchemaOptions,
-  type Migration,
 } from './ddl.ts';
 
 /** Result of {@link applyMigrations}. */

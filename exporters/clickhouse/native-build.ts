@@ -8,9 +8,9 @@
 import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
-import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { encodeAuditRowsNative } from './native-format.ts';
 
 /** What to build: a batch's WAL payloads (JSON text) or its parsed entries. */

@@ -27,8 +27,9 @@
  *
  * Nothing here is Nullable: the row model has no nulls ('' stands for absent).
  */
-import { AUDIT_EVENTS_COLUMNS } from './ddl.ts';
+
 import type { AuditRow } from '@otel-audit/schema/audit-row';
+import { AUDIT_EVENTS_COLUMNS } from './ddl.ts';
 
 /** A growable byte buffer with the Native primitives. */
 export class NativeBuffer {

@@ -42,9 +42,36 @@ const READ_STATEMENTS = new Set(['select', 'with', 'show', 'describe', 'desc', '
 
 /** Keywords that start a statement that writes, changes state or the session. */
 const WRITE_KEYWORDS = new Set([
-  'insert', 'alter', 'create', 'drop', 'truncate', 'rename', 'attach', 'detach', 'system', 'set', 'kill',
-  'optimize', 'grant', 'revoke', 'delete', 'update', 'use', 'backup', 'restore', 'undrop', 'exchange',
-  'move', 'check', 'watch', 'replace', 'upsert', 'begin', 'commit', 'rollback', 'execute',
+  'insert',
+  'alter',
+  'create',
+  'drop',
+  'truncate',
+  'rename',
+  'attach',
+  'detach',
+  'system',
+  'set',
+  'kill',
+  'optimize',
+  'grant',
+  'revoke',
+  'delete',
+  'update',
+  'use',
+  'backup',
+  'restore',
+  'undrop',
+  'exchange',
+  'move',
+  'check',
+  'watch',
+  'replace',
+  'upsert',
+  'begin',
+  'commit',
+  'rollback',
+  'execute',
 ]);
 
 /**
@@ -52,17 +79,53 @@ const WRITE_KEYWORDS = new Set([
  * filesystem, other databases or processes. Matched case-insensitively on `name(`.
  */
 const OUTBOUND_FUNCTIONS = new Set([
-  'url', 'urlcluster', 'file', 'filecluster', 'filesystem', 'input', 'executable', 'jdbc', 'odbc', 'sqlite',
-  'redis', 'hive', 'gcs', 'cosn', 'oss',
+  'url',
+  'urlcluster',
+  'file',
+  'filecluster',
+  'filesystem',
+  'input',
+  'executable',
+  'jdbc',
+  'odbc',
+  'sqlite',
+  'redis',
+  'hive',
+  'gcs',
+  'cosn',
+  'oss',
 ]);
 /** Families matched by prefix (s3, s3Cluster, icebergS3, deltaLakeAzure, remoteSecure, mysql, …). */
 const OUTBOUND_PREFIXES = [
-  's3', 'hdfs', 'azureblob', 'iceberg', 'deltalake', 'hudi', 'paimon', 'remote', 'cluster', 'mysql', 'postgres',
-  'mongo', 'ytsaurus', 'arrowflight', 'kafka', 'nats', 'rabbitmq', 'prometheus',
+  's3',
+  'hdfs',
+  'azureblob',
+  'iceberg',
+  'deltalake',
+  'hudi',
+  'paimon',
+  'remote',
+  'cluster',
+  'mysql',
+  'postgres',
+  'mongo',
+  'ytsaurus',
+  'arrowflight',
+  'kafka',
+  'nats',
+  'rabbitmq',
+  'prometheus',
 ];
 
 /** Settings a query may not set in its own SETTINGS clause. */
-const FORBIDDEN_SETTINGS = new Set(['readonly', 'allow_ddl', 'allow_introspection_functions', 'max_execution_time', 'max_result_bytes', 'result_overflow_mode']);
+const FORBIDDEN_SETTINGS = new Set([
+  'readonly',
+  'allow_ddl',
+  'allow_introspection_functions',
+  'max_execution_time',
+  'max_result_bytes',
+  'result_overflow_mode',
+]);
 
 function refuse(reason: string): ReadOnlyCheck {
   return { ok: false, reason };
@@ -77,7 +140,8 @@ export function tokenizeSql(sql: string): SqlToken[] {
   let depth = 0;
   let i = 0;
   const n = sql.length;
-  const push = (kind: SqlToken['kind'], start: number, end: number) => tokens.push({ kind, text: sql.slice(start, end), start, end, depth });
+  const push = (kind: SqlToken['kind'], start: number, end: number) =>
+    tokens.push({ kind, text: sql.slice(start, end), start, end, depth });
   while (i < n) {
     const c = sql[i]!;
     if (/\s/.test(c)) {
@@ -192,11 +256,18 @@ export function checkReadOnlyQuery(sql: string): ReadOnlyCheck {
   if (lead.kind !== 'word' && !(lead.kind === 'punct' && lead.text === '(')) return refuse(`not a read query (starts with "${lead.text}")`);
   const kind = (firstWord?.text ?? '').toLowerCase();
   if (!READ_STATEMENTS.has(kind)) {
-    return refuse(`only read queries are accepted (SELECT, WITH … SELECT, SHOW, DESCRIBE, EXISTS, EXPLAIN); got ${kind.toUpperCase() || lead.text}`);
+    return refuse(
+      `only read queries are accepted (SELECT, WITH … SELECT, SHOW, DESCRIBE, EXISTS, EXPLAIN); got ${kind.toUpperCase() || lead.text}`,
+    );
   }
   if (lead.kind === 'punct' && kind !== 'select' && kind !== 'with') return refuse('a parenthesized query must be a SELECT');
   if (kind === 'explain') {
-    const inner = tokens.find((t, idx) => idx > tokens.indexOf(firstWord!) && t.kind === 'word' && (READ_STATEMENTS.has(t.text.toLowerCase()) || WRITE_KEYWORDS.has(t.text.toLowerCase())));
+    const inner = tokens.find(
+      (t, idx) =>
+        idx > tokens.indexOf(firstWord!) &&
+        t.kind === 'word' &&
+        (READ_STATEMENTS.has(t.text.toLowerCase()) || WRITE_KEYWORDS.has(t.text.toLowerCase())),
+    );
     if (inner === undefined || WRITE_KEYWORDS.has(inner.text.toLowerCase())) return refuse('EXPLAIN is accepted only for read queries');
   }
   if (kind === 'with') {
@@ -206,7 +277,8 @@ export function checkReadOnlyQuery(sql: string): ReadOnlyCheck {
       const b = tokens[k + 1]!;
       if (a.depth !== 0 || a.kind !== 'word' || b.kind !== 'word') continue;
       const pair = `${a.text} ${b.text}`.toLowerCase();
-      if (/^(insert into|delete from|alter table|create table|drop table|truncate table)$/.test(pair)) return refuse(`only WITH … SELECT is accepted; found ${pair.toUpperCase()}`);
+      if (/^(insert into|delete from|alter table|create table|drop table|truncate table)$/.test(pair))
+        return refuse(`only WITH … SELECT is accepted; found ${pair.toUpperCase()}`);
     }
   }
   const parameters: Record<string, string> = {};
@@ -368,7 +440,10 @@ export function clickHouseMessage(err: unknown): string {
   text = text.replace(/^\s*Code: \d+\.\s*/, '').replace(/^DB::Exception:\s*/, '');
   // chDB appends the server's stack trace; the first line is the message.
   text = text.split(/\n\s*(?:Stack trace|\d+\. )/)[0]!;
-  text = text.replace(/\s*\(version [^)]*\)\s*$/, '').replace(/\s+/g, ' ').trim();
+  text = text
+    .replace(/\s*\(version [^)]*\)\s*$/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return text;
 }
 
@@ -387,13 +462,23 @@ function failureOf(err: unknown, addedText: string[]): OperationResult<never> {
     const net = (err as { code?: unknown } | null)?.code;
     return {
       status: 'retryable',
-      error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', message, { cause: err, retryable: true, details: typeof net === 'string' ? { errno: net } : {} }),
+      error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', message, {
+        cause: err,
+        retryable: true,
+        details: typeof net === 'string' ? { errno: net } : {},
+      }),
     };
   }
   const details: Record<string, unknown> = { clickhouseCode: code, clickhouseMessage: message };
-  const name = typeof type === 'string' && type !== '' ? type : /\(([A-Z_]+)\)\s*(?:\(version [^)]*\))?\s*$/.exec(String((err as Error | null)?.message ?? ''))?.[1];
+  const name =
+    typeof type === 'string' && type !== ''
+      ? type
+      : /\(([A-Z_]+)\)\s*(?:\(version [^)]*\))?\s*$/.exec(String((err as Error | null)?.message ?? ''))?.[1];
   if (name !== undefined) details.clickhouseType = name;
-  return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_FAILED', `${name ?? 'code'} (${code}): ${message}`, { cause: err, details }) };
+  return {
+    status: 'failure',
+    error: new AuditError('AUDIT_ERR_QUERY_FAILED', `${name ?? 'code'} (${code}): ${message}`, { cause: err, details }),
+  };
 }
 
 /** Create the read-only query service over a client. */
@@ -409,9 +494,14 @@ export function createQueryService(options: QueryServiceOptions): QueryService {
       const check = checkReadOnlyQuery(sql);
       if (!check.ok) return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_REFUSED', check.reason) };
       const format = check.format ?? opts.format ?? 'TabSeparated';
-      if (!FORMAT_NAME.test(format)) return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_REFUSED', `not a format name: ${format}`) };
+      if (!FORMAT_NAME.test(format))
+        return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_REFUSED', `not a format name: ${format}`) };
       const database = opts.database ?? defaultDatabase;
-      if (!IDENTIFIER.test(database)) return { status: 'failure', error: new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `database "${database}" is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)`) };
+      if (!IDENTIFIER.test(database))
+        return {
+          status: 'failure',
+          error: new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `database "${database}" is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)`),
+        };
       const select = `${check.sql}${check.endsWithSettings ? ', ' : ' SETTINGS '}${limits} FORMAT ${format}`;
       // The guard refused `;` and `USE` in the query itself, so this `USE` is the only one.
       const statement = options.embedded ? `USE \`${database}\`; ${select}` : select;
@@ -429,7 +519,10 @@ export function createQueryService(options: QueryServiceOptions): QueryService {
           size += b.length;
           if (size > maxBytes) {
             (result.stream as { destroy?: () => void }).destroy?.();
-            return { status: 'failure', error: new AuditError('AUDIT_ERR_QUERY_REFUSED', `result is larger than ${maxBytes} bytes; add a LIMIT`) };
+            return {
+              status: 'failure',
+              error: new AuditError('AUDIT_ERR_QUERY_REFUSED', `result is larger than ${maxBytes} bytes; add a LIMIT`),
+            };
           }
           chunks.push(b);
         }
@@ -437,7 +530,14 @@ export function createQueryService(options: QueryServiceOptions): QueryService {
         const summary = (result as { summary?: QuerySummary }).summary;
         return {
           status: 'success',
-          value: { bytes, format, contentType: contentTypeOf(format), summary, queryId: result.query_id, text: () => bytes.toString('utf8') },
+          value: {
+            bytes,
+            format,
+            contentType: contentTypeOf(format),
+            summary,
+            queryId: result.query_id,
+            text: () => bytes.toString('utf8'),
+          },
         };
       } catch (err) {
         return failureOf(err, [` SETTINGS ${limits}`, `, ${limits}`, ` FORMAT ${format}`]);

@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { BuiltColdObject } from './object-format.ts';
-import { runBuilderOp, type PreparedBuild } from './sealed-build.ts';
+import { type PreparedBuild, runBuilderOp } from './sealed-build.ts';
 
 parentPort?.on('message', (req: { id: number; op: 'build' | 'prepare' | 'finish' }) => {
   runBuilderOp(req.op ?? 'build', req)

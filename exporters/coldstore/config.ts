@@ -3,8 +3,8 @@
  * zod schema with defaults. Unknown keys are errors, so a typo never silently disables archiving.
  */
 import { join } from 'node:path';
-import { z } from 'zod';
 import { parseConfig } from '@otel-audit/core';
+import { z } from 'zod';
 
 const MiB = 1024 * 1024;
 
@@ -20,7 +20,10 @@ export const S3BackendSchema = z.strictObject({
   type: z.literal('s3'),
   bucket: z.string().min(3).max(63),
   /** Key prefix inside the bucket, without leading or trailing `/` (default `audit`). */
-  prefix: z.string().regex(/^[^/](.*[^/])?$/, 'prefix must not start or end with "/"').default('audit'),
+  prefix: z
+    .string()
+    .regex(/^[^/](.*[^/])?$/, 'prefix must not start or end with "/"')
+    .default('audit'),
   region: z.string().min(1).default('us-east-1'),
   /** Endpoint URL for S3-compatible stores (MinIO, Ceph, R2, a test server). */
   endpoint: z.url().optional(),
@@ -28,9 +31,17 @@ export const S3BackendSchema = z.strictObject({
   forcePathStyle: z.boolean().default(false),
   credentials: S3CredentialsSchema.optional(),
   /** Objects at or above this size go up as multipart uploads (S3 parts are ≥ 5 MiB). */
-  multipartThresholdBytes: z.number().int().min(5 * MiB).default(16 * MiB),
+  multipartThresholdBytes: z
+    .number()
+    .int()
+    .min(5 * MiB)
+    .default(16 * MiB),
   /** Part size of multipart uploads. */
-  partSizeBytes: z.number().int().min(5 * MiB).default(8 * MiB),
+  partSizeBytes: z
+    .number()
+    .int()
+    .min(5 * MiB)
+    .default(8 * MiB),
   /** Per-request timeout, so a hung connection becomes a retry instead of a stall. */
   requestTimeoutMillis: z.number().int().positive().default(30_000),
 });
@@ -62,7 +73,11 @@ export const ColdStoreConfigSchema = z.strictObject({
    */
   parquetEncoder: z.enum(['auto', 'engine', 'js']).default('auto'),
   /** Flush an object when its staged rows reach this many bytes (uncompressed row JSON). */
-  maxObjectBytes: z.number().int().min(1024).default(64 * MiB),
+  maxObjectBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * MiB),
   /** Flush an object this long after its first row was staged. */
   maxObjectAgeMillis: z.number().int().min(10).default(60_000),
   /**
@@ -71,10 +86,19 @@ export const ColdStoreConfigSchema = z.strictObject({
    * rates; archive visibility is bounded by `maxObjectAgeMillis`, not by these.
    */
   maxBatchRows: z.number().int().min(1).max(1_000_000).default(20_000),
-  maxBatchBytes: z.number().int().min(4096).max(1024 * MiB).default(32 * MiB),
+  maxBatchBytes: z
+    .number()
+    .int()
+    .min(4096)
+    .max(1024 * MiB)
+    .default(32 * MiB),
   maxBatchAgeMillis: z.number().int().min(0).max(60_000).default(500),
   /** Past this much staged data, export() answers retryable: the WAL holds the rest (back-pressure). */
-  maxStagingBytes: z.number().int().min(1024).default(1024 * MiB),
+  maxStagingBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * MiB),
   /** Local archive only: remove whole partitions older than this many days (0 = keep forever). */
   retentionDays: z.number().int().min(0).default(0),
   /** Retry pause of the background uploader after a failed upload (doubles up to 30 s). */

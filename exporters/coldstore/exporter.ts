@@ -13,7 +13,7 @@
  * down, staging grows up to `maxStagingBytes`; past it export() answers `retryable`, so the WAL
  * holds the rest and back-pressure applies at its bound. See docs/coldstore.md.
  */
-import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditError } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
@@ -112,7 +112,10 @@ export function createColdStore(config: ColdStoreConfig): ObjectStore {
  *
  * @throws AuditError `AUDIT_ERR_INVALID_CONFIG` naming the offending key.
  */
-export function createColdStoreExporter(configInput: ColdStoreConfigInput | ColdStoreConfig, options: ColdStoreExporterOptions = {}): ColdStoreExporter {
+export function createColdStoreExporter(
+  configInput: ColdStoreConfigInput | ColdStoreConfig,
+  options: ColdStoreExporterOptions = {},
+): ColdStoreExporter {
   const config = parseColdStoreConfig(configInput);
   const store = options.store ?? createColdStore(config);
   const name = options.name ?? 'coldstore';
@@ -121,9 +124,13 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
   const sealedDir = join(stagingDir, 'sealed');
   const emit = options.onEvent ?? (() => {});
   if (config.parquetEncoder === 'engine' && options.parquetEngine === undefined) {
-    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', 'exporters.coldstore.parquetEncoder: "engine" needs the embedded ClickHouse engine (exporters.clickhouse enabled, without url)', {
-      details: { path: 'exporters.coldstore.parquetEncoder' },
-    });
+    throw new AuditError(
+      'AUDIT_ERR_INVALID_CONFIG',
+      'exporters.coldstore.parquetEncoder: "engine" needs the embedded ClickHouse engine (exporters.clickhouse enabled, without url)',
+      {
+        details: { path: 'exporters.coldstore.parquetEncoder' },
+      },
+    );
   }
   const engine = config.parquetEncoder === 'js' ? undefined : options.parquetEngine;
   const builder = createObjectBuilder({
@@ -167,7 +174,10 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
   /** Persist the checkpoint state; saves run one after the other, each writing the latest state. */
   function saveCheckpoints(): Promise<void> {
     const run = checkpointSave.then(() =>
-      writeFileAtomic(join(stagingDir, CHECKPOINTS_FILE), Buffer.from(JSON.stringify({ version: 1, pending: pendingCheckpoints, written: writtenCheckpoints }))),
+      writeFileAtomic(
+        join(stagingDir, CHECKPOINTS_FILE),
+        Buffer.from(JSON.stringify({ version: 1, pending: pendingCheckpoints, written: writtenCheckpoints })),
+      ),
     );
     checkpointSave = run.catch(() => {});
     return run;
@@ -239,7 +249,8 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       const state = JSON.parse(await readFile(join(stagingDir, STATE_FILE), 'utf8')) as { watermarks?: Record<string, number> };
       watermarks = { ...(state.watermarks ?? {}) };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AuditError('AUDIT_ERR_WAL_IO', `cold-storage staging state unreadable: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new AuditError('AUDIT_ERR_WAL_IO', `cold-storage staging state unreadable: ${(err as Error).message}`, { cause: err });
     }
     for (const file of (await readdir(openDir)).filter((f) => f.endsWith('.ndjson'))) {
       const path = join(openDir, file);
@@ -263,11 +274,15 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       sealedBytes += (await stat(join(sealedDir, file))).size;
     }
     try {
-      const saved = JSON.parse(await readFile(join(stagingDir, CHECKPOINTS_FILE), 'utf8')) as { pending?: PendingCheckpoint[]; written?: Record<string, number> };
+      const saved = JSON.parse(await readFile(join(stagingDir, CHECKPOINTS_FILE), 'utf8')) as {
+        pending?: PendingCheckpoint[];
+        written?: Record<string, number>;
+      };
       pendingCheckpoints = saved.pending ?? [];
       writtenCheckpoints = { ...(saved.written ?? {}) };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AuditError('AUDIT_ERR_WAL_IO', `cold-storage checkpoint state unreadable: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new AuditError('AUDIT_ERR_WAL_IO', `cold-storage checkpoint state unreadable: ${(err as Error).message}`, { cause: err });
     }
     // A segment sealed after the last save of the checkpoint state (crash in between): wait for
     // every sealed file of that segment id instead.
@@ -281,7 +296,11 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     }
   }
 
-  function exportError(code: 'AUDIT_ERR_EXPORT_FAILED' | 'AUDIT_ERR_BACKPRESSURE' | 'AUDIT_ERR_SHUTDOWN' | 'AUDIT_ERR_WAL_IO', message: string, cause?: unknown): AuditError {
+  function exportError(
+    code: 'AUDIT_ERR_EXPORT_FAILED' | 'AUDIT_ERR_BACKPRESSURE' | 'AUDIT_ERR_SHUTDOWN' | 'AUDIT_ERR_WAL_IO',
+    message: string,
+    cause?: unknown,
+  ): AuditError {
     return new AuditError(code, message, { retryable: true, cause });
   }
 
@@ -346,7 +365,11 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
         await seg.handle.truncate(before).catch(() => {});
         seg.bytes = before;
       }
-      return { status: 'retryable', error: exportError('AUDIT_ERR_WAL_IO', `cannot stage cold-storage rows in ${stagingDir}: ${(err as Error).message}`, err), retryAfterMillis: 1000 };
+      return {
+        status: 'retryable',
+        error: exportError('AUDIT_ERR_WAL_IO', `cannot stage cold-storage rows in ${stagingDir}: ${(err as Error).message}`, err),
+        retryAfterMillis: 1000,
+      };
     }
     watermarks = next;
     for (const id of lines.keys()) {
@@ -384,7 +407,13 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       try {
         result = await uploadOne(file);
       } catch (err) {
-        result = { status: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold-storage upload of ${file} failed: ${(err as Error).message}`, { cause: err, retryable: true }) };
+        result = {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold-storage upload of ${file} failed: ${(err as Error).message}`, {
+            cause: err,
+            retryable: true,
+          }),
+        };
       }
       if (result.status !== 'success') {
         lastError = result.error;
@@ -408,7 +437,13 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     try {
       result = await writeReadyCheckpoints();
     } catch (err) {
-      result = { status: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold-storage checkpoint write failed: ${(err as Error).message}`, { cause: err, retryable: true }) };
+      result = {
+        status: 'retryable',
+        error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold-storage checkpoint write failed: ${(err as Error).message}`, {
+          cause: err,
+          retryable: true,
+        }),
+      };
     }
     if (result.status !== 'success') {
       lastError = result.error;
@@ -440,16 +475,29 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
 
   /** Stage a parsed batch; `payloads` (the WAL text of each entry, when the runner gave it) are staged as they are. */
   async function exportParsed(batch: ExportBatch, payloads?: readonly string[]): Promise<ExportResult> {
-    if (stopped || !started) return { status: 'retryable', error: exportError('AUDIT_ERR_SHUTDOWN', 'cold-storage exporter is not running'), retryAfterMillis: 1000 };
+    if (stopped || !started)
+      return {
+        status: 'retryable',
+        error: exportError('AUDIT_ERR_SHUTDOWN', 'cold-storage exporter is not running'),
+        retryAfterMillis: 1000,
+      };
     if (permanentError && stagedBytes() > 0) {
       // Uploads are refused for good (credentials, bucket): say so instead of filling the disk.
-      return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold storage refuses uploads: ${permanentError.message}`, { cause: permanentError }) };
+      return {
+        status: 'failure',
+        error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `cold storage refuses uploads: ${permanentError.message}`, {
+          cause: permanentError,
+        }),
+      };
     }
     if (stagedBytes() >= config.maxStagingBytes) {
       void kickUpload();
       return {
         status: 'retryable',
-        error: exportError('AUDIT_ERR_BACKPRESSURE', `cold-storage staging is full (${stagedBytes()} bytes); waiting for uploads to ${store.location}${lastError ? `: ${lastError.message}` : ''}`),
+        error: exportError(
+          'AUDIT_ERR_BACKPRESSURE',
+          `cold-storage staging is full (${stagedBytes()} bytes); waiting for uploads to ${store.location}${lastError ? `: ${lastError.message}` : ''}`,
+        ),
         retryAfterMillis: Math.max(500, retryAt - Date.now()),
       };
     }
@@ -461,7 +509,8 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
   async function runRetention(now = new Date()): Promise<RetentionReport> {
     if (!(store instanceof LocalDirectoryStore) || config.retentionDays === 0) return { removedPartitions: [], keptPartitions: 0 };
     const report = await applyRetention(store, config.retentionDays, now);
-    if (report.removedPartitions.length > 0) emit({ type: 'retention', message: `removed ${report.removedPartitions.length} expired partitions` });
+    if (report.removedPartitions.length > 0)
+      emit({ type: 'retention', message: `removed ${report.removedPartitions.length} expired partitions` });
     return report;
   }
 
@@ -489,7 +538,14 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
       try {
         entries = batch.payloads.map((p) => JSON.parse(p) as WalEntry);
       } catch (err) {
-        return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `LSN ${batch.firstLsn}-${batch.lastLsn}: unreadable WAL payload: ${(err as Error).message}`, { cause: err }) };
+        return {
+          status: 'failure',
+          error: new AuditError(
+            'AUDIT_ERR_EXPORT_FAILED',
+            `LSN ${batch.firstLsn}-${batch.lastLsn}: unreadable WAL payload: ${(err as Error).message}`,
+            { cause: err },
+          ),
+        };
       }
       return exportParsed({ firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, entries }, batch.payloads);
     },
@@ -509,7 +565,14 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
     },
     applyRetention: runRetention,
     status() {
-      return { openSegments: open_.size, sealedSegments: sealedCount, stagedBytes: stagedBytes(), uploadedObjects, uploadedRows, lastError };
+      return {
+        openSegments: open_.size,
+        sealedSegments: sealedCount,
+        stagedBytes: stagedBytes(),
+        uploadedObjects,
+        uploadedRows,
+        lastError,
+      };
     },
     async shutdown(shutdownOptions = {}) {
       if (stopped) return;
@@ -528,11 +591,22 @@ export function createColdStoreExporter(configInput: ColdStoreConfigInput | Cold
             for (const seg of [...open_.values()]) await seal(seg);
           });
           return kickUpload(true);
-        })().catch((err: unknown) => ({ status: 'retryable' as const, error: exportError('AUDIT_ERR_EXPORT_FAILED', `cold-storage flush at shutdown failed: ${(err as Error).message}`, err) }));
-        const result = await Promise.race([flushed, new Promise<undefined>((resolve) => (timeout = setTimeout(() => resolve(undefined), left)))]);
+        })().catch((err: unknown) => ({
+          status: 'retryable' as const,
+          error: exportError('AUDIT_ERR_EXPORT_FAILED', `cold-storage flush at shutdown failed: ${(err as Error).message}`, err),
+        }));
+        const result = await Promise.race([
+          flushed,
+          new Promise<undefined>((resolve) => (timeout = setTimeout(() => resolve(undefined), left))),
+        ]);
         clearTimeout(timeout);
-        if (result === undefined) emit({ type: 'upload-failed', message: `cold-storage flush at shutdown did not finish in time; ${stagedBytes()} staged bytes are uploaded at the next start` });
-        else if (result.status !== 'success') emit({ type: 'upload-failed', message: `${result.error.message}; staged data is uploaded at the next start` });
+        if (result === undefined)
+          emit({
+            type: 'upload-failed',
+            message: `cold-storage flush at shutdown did not finish in time; ${stagedBytes()} staged bytes are uploaded at the next start`,
+          });
+        else if (result.status !== 'success')
+          emit({ type: 'upload-failed', message: `${result.error.message}; staged data is uploaded at the next start` });
       }
       await exclusive(async () => {
         for (const seg of open_.values()) await seg.handle.close();

@@ -5,7 +5,7 @@
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
-import { FORMAT_EXTENSIONS, objectKey, partitionOf } from './keys.ts';
+import { type FORMAT_EXTENSIONS, objectKey, partitionOf } from './keys.ts';
 import {
   decodeParquet,
   decodeParquetIntegrity,
@@ -141,9 +141,10 @@ export interface BuildOptions {
 /** Build the data object and manifest of rows (one chain, one partition, sorted by Seq, non-empty). */
 export function buildColdObject(rows: readonly AuditRow[], o: BuildOptions): BuiltColdObject {
   const metadata = metadataOfRows(rows);
-  const bytes = o.format === 'parquet'
-    ? encodeParquet(rows, { metadata: metadataToKeyValues(metadata), zstdLevel: o.zstdLevel })
-    : encodeNdjsonGz(rows);
+  const bytes =
+    o.format === 'parquet'
+      ? encodeParquet(rows, { metadata: metadataToKeyValues(metadata), zstdLevel: o.zstdLevel })
+      : encodeNdjsonGz(rows);
   return assembleColdObject(bytes, metadata, o);
 }
 
@@ -151,10 +152,21 @@ export function buildColdObject(rows: readonly AuditRow[], o: BuildOptions): Bui
  * The object (key, checksum, manifest) around data bytes already encoded — by {@link buildColdObject}
  * or by another encoder (the embedded engine's Parquet writer) — whose footer carries `metadata`.
  */
-export function assembleColdObject(bytes: Uint8Array, metadata: ColdObjectMetadata, o: Pick<BuildOptions, 'prefix' | 'format'>): BuiltColdObject {
+export function assembleColdObject(
+  bytes: Uint8Array,
+  metadata: ColdObjectMetadata,
+  o: Pick<BuildOptions, 'prefix' | 'format'>,
+): BuiltColdObject {
   const key = objectKey(o.prefix, { ...metadata, format: o.format });
   const sha256 = sha256Hex(bytes);
-  const manifest: ColdObjectManifest = { key, format: o.format, sha256, sizeBytes: bytes.length, columns: [...AUDIT_ROW_COLUMNS], ...metadata };
+  const manifest: ColdObjectManifest = {
+    key,
+    format: o.format,
+    sha256,
+    sizeBytes: bytes.length,
+    columns: [...AUDIT_ROW_COLUMNS],
+    ...metadata,
+  };
   return { key, bytes, sha256, manifest, manifestBytes: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) };
 }
 
@@ -166,7 +178,10 @@ export function encodeNdjsonGz(rows: readonly AuditRow[]): Uint8Array {
 /** Decode NDJSON.gz rows (throws on malformed data). */
 export function decodeNdjsonGz(bytes: Uint8Array): AuditRow[] {
   const text = gunzipSync(bytes).toString('utf8');
-  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRow);
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as AuditRow);
 }
 
 /** The facts a reader establishes about a data file's bytes. */
@@ -187,7 +202,11 @@ function integrityOf(rows: readonly AuditRow[]): IntegrityRow[] {
  * Decode and self-check a data file. Throws an Error with a human-readable reason (bad magic,
  * no otel-audit metadata, row count mismatch…); {@link readColdObject} turns it into a result.
  */
-export async function decodeColdFile(bytes: Uint8Array, format: keyof typeof FORMAT_EXTENSIONS, wholeRows = true): Promise<DecodedColdFile> {
+export async function decodeColdFile(
+  bytes: Uint8Array,
+  format: keyof typeof FORMAT_EXTENSIONS,
+  wholeRows = true,
+): Promise<DecodedColdFile> {
   if (format === 'ndjson.gz') {
     if (bytes.length < 18 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) throw new Error('not a gzip file (bad magic: truncated or foreign)');
     const rows = decodeNdjsonGz(bytes);
@@ -199,6 +218,7 @@ export async function decodeColdFile(bytes: Uint8Array, format: keyof typeof FOR
   if (!embedded) throw new Error('Parquet file without otel-audit key-value metadata (foreign file)');
   const rows = wholeRows ? await decodeParquet(bytes) : undefined;
   const integrity = rows ? integrityOf(rows) : await decodeParquetIntegrity(bytes);
-  if (integrity.length !== embedded.rowCount) throw new Error(`row count ${integrity.length} differs from metadata rowCount ${embedded.rowCount}`);
+  if (integrity.length !== embedded.rowCount)
+    throw new Error(`row count ${integrity.length} differs from metadata rowCount ${embedded.rowCount}`);
   return { rows, integrity, embedded };
 }

@@ -13,12 +13,12 @@
  * Every column is REQUIRED (the row has no nulls: '' stands for absent), so readers do not turn
  * them into Nullable.
  */
-import { zstdCompressSync, zstdDecompressSync, constants as zlibConstants } from 'node:zlib';
-import { parquetMetadata, parquetReadObjects } from 'hyparquet';
-import type { FileMetaData, SchemaElement } from 'hyparquet';
-import { ByteWriter, parquetWrite } from 'hyparquet-writer';
-import type { ColumnSource } from 'hyparquet-writer';
+import { constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '@otel-audit/schema/audit-row';
+import type { FileMetaData, SchemaElement } from 'hyparquet';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import type { ColumnSource } from 'hyparquet-writer';
+import { ByteWriter, parquetWrite } from 'hyparquet-writer';
 
 /** Parquet files start and end with these four bytes. */
 export const PARQUET_MAGIC = 'PAR1';
@@ -29,17 +29,54 @@ export const METADATA_KEY_PREFIX = 'otel_audit.';
 type ColumnKind = 'string' | 'ts-nanos' | 'ts-seconds' | 'uint8' | 'int32' | 'uint64' | 'map' | 'list';
 
 const KIND: Record<(typeof AUDIT_ROW_COLUMNS)[number], ColumnKind> = {
-  Timestamp: 'ts-nanos', TimestampTime: 'ts-seconds', TraceId: 'string', SpanId: 'string', TraceFlags: 'uint8',
-  SeverityText: 'string', SeverityNumber: 'uint8', ServiceName: 'string', Body: 'string',
-  ResourceSchemaUrl: 'string', ResourceAttributes: 'map', ScopeSchemaUrl: 'string', ScopeName: 'string',
-  ScopeVersion: 'string', ScopeAttributes: 'map', LogAttributes: 'map', EventName: 'string', EventId: 'string',
-  SchemaVersion: 'string', TenantId: 'string', TenantName: 'string', Action: 'string', Outcome: 'string',
-  ActorId: 'string', ActorType: 'string', ActorName: 'string', ActorAuthMethod: 'string',
-  ActorImpersonatorId: 'string', TargetType: 'string', TargetId: 'string', TargetTypes: 'list',
-  TargetIds: 'list', TargetNames: 'list', Reason: 'string', SessionId: 'string', RequestId: 'string',
-  SourceIp: 'string', UserAgent: 'string', HttpMethod: 'string', UrlPath: 'string', ChangesBefore: 'string',
-  ChangesAfter: 'string', ChainId: 'string', Seq: 'uint64', PrevHash: 'string', Hash: 'string',
-  ReceivedAt: 'ts-nanos', ChainVersion: 'uint8',
+  Timestamp: 'ts-nanos',
+  TimestampTime: 'ts-seconds',
+  TraceId: 'string',
+  SpanId: 'string',
+  TraceFlags: 'uint8',
+  SeverityText: 'string',
+  SeverityNumber: 'uint8',
+  ServiceName: 'string',
+  Body: 'string',
+  ResourceSchemaUrl: 'string',
+  ResourceAttributes: 'map',
+  ScopeSchemaUrl: 'string',
+  ScopeName: 'string',
+  ScopeVersion: 'string',
+  ScopeAttributes: 'map',
+  LogAttributes: 'map',
+  EventName: 'string',
+  EventId: 'string',
+  SchemaVersion: 'string',
+  TenantId: 'string',
+  TenantName: 'string',
+  Action: 'string',
+  Outcome: 'string',
+  ActorId: 'string',
+  ActorType: 'string',
+  ActorName: 'string',
+  ActorAuthMethod: 'string',
+  ActorImpersonatorId: 'string',
+  TargetType: 'string',
+  TargetId: 'string',
+  TargetTypes: 'list',
+  TargetIds: 'list',
+  TargetNames: 'list',
+  Reason: 'string',
+  SessionId: 'string',
+  RequestId: 'string',
+  SourceIp: 'string',
+  UserAgent: 'string',
+  HttpMethod: 'string',
+  UrlPath: 'string',
+  ChangesBefore: 'string',
+  ChangesAfter: 'string',
+  ChainId: 'string',
+  Seq: 'uint64',
+  PrevHash: 'string',
+  Hash: 'string',
+  ReceivedAt: 'ts-nanos',
+  ChainVersion: 'uint8',
 };
 
 function schemaFor(name: string, kind: ColumnKind): SchemaElement[] {
@@ -47,9 +84,19 @@ function schemaFor(name: string, kind: ColumnKind): SchemaElement[] {
     case 'string':
       return [{ name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' }];
     case 'ts-nanos':
-      return [{ name, type: 'INT64', repetition_type: 'REQUIRED', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'NANOS' } }];
+      return [
+        { name, type: 'INT64', repetition_type: 'REQUIRED', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'NANOS' } },
+      ];
     case 'ts-seconds':
-      return [{ name, type: 'INT64', repetition_type: 'REQUIRED', converted_type: 'TIMESTAMP_MILLIS', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' } }];
+      return [
+        {
+          name,
+          type: 'INT64',
+          repetition_type: 'REQUIRED',
+          converted_type: 'TIMESTAMP_MILLIS',
+          logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' },
+        },
+      ];
     case 'uint8':
       return [{ name, type: 'INT32', repetition_type: 'REQUIRED', converted_type: 'UINT_8' }];
     case 'int32':
@@ -166,8 +213,7 @@ export interface EncodeParquetOptions {
 /** Encode rows as a Parquet file. Rows must be non-empty (an empty object is never written). */
 export function encodeParquet(rows: readonly AuditRow[], options: EncodeParquetOptions = {}): Uint8Array {
   const level = options.zstdLevel ?? 3;
-  const zstd = (input: Uint8Array): Uint8Array =>
-    zstdCompressSync(input, { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } });
+  const zstd = (input: Uint8Array): Uint8Array => zstdCompressSync(input, { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } });
   const columnData: ColumnSource[] = AUDIT_ROW_COLUMNS.map((name) => ({
     name,
     data: columnValues(rows, name),
@@ -278,7 +324,13 @@ export async function decodeParquetIntegrity(bytes: Uint8Array): Promise<Integri
     columns: ['TenantId', 'ChainId', 'Seq', 'PrevHash', 'Hash'],
     compressors: { ZSTD: zstdDecompress },
   });
-  return raw.map((r) => ({ TenantId: String(r.TenantId), ChainId: String(r.ChainId), Seq: Number(r.Seq), PrevHash: String(r.PrevHash), Hash: String(r.Hash) }));
+  return raw.map((r) => ({
+    TenantId: String(r.TenantId),
+    ChainId: String(r.ChainId),
+    Seq: Number(r.Seq),
+    PrevHash: String(r.PrevHash),
+    Hash: String(r.Hash),
+  }));
 }
 
 function mapValue(v: unknown): Record<string, string> {

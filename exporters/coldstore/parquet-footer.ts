@@ -40,7 +40,8 @@ function binary(out: number[], s: string): void {
  */
 export function appendKeyValueMetadata(parquet: Uint8Array, kv: Record<string, string>): Uint8Array {
   const buf = Buffer.from(parquet.buffer, parquet.byteOffset, parquet.byteLength);
-  if (buf.length < 12 || !buf.subarray(0, 4).equals(PAR1) || !buf.subarray(buf.length - 4).equals(PAR1)) throw new Error('not a Parquet file');
+  if (buf.length < 12 || !buf.subarray(0, 4).equals(PAR1) || !buf.subarray(buf.length - 4).equals(PAR1))
+    throw new Error('not a Parquet file');
   const footerLength = buf.readUInt32LE(buf.length - 8);
   const footerStart = buf.length - 8 - footerLength;
   if (footerStart < 4) throw new Error('Parquet footer length out of range');

@@ -47,10 +47,18 @@ function hourStartMillis(p: { date: string; hour: string }): number {
  * List the data objects of an archive, pruned by tenant (listing only that tenant's key prefix)
  * and by event hour. Unknown files (not matching the key scheme) are reported in `skipped`.
  */
-export async function listColdObjects(store: ObjectStore, filter: ColdObjectFilter = {}): Promise<
+export async function listColdObjects(
+  store: ObjectStore,
+  filter: ColdObjectFilter = {},
+): Promise<
   { status: 'success'; value: ColdObjectListing } | { status: 'retryable' | 'failure'; error: import('@otel-audit/core/errors').AuditError }
 > {
-  const root = filter.tenant === undefined ? (store.prefix === '' ? '' : `${store.prefix.replace(/\/+$/, '')}/`) : `${partitionPrefix(store.prefix, filter.tenant)}/`;
+  const root =
+    filter.tenant === undefined
+      ? store.prefix === ''
+        ? ''
+        : `${store.prefix.replace(/\/+$/, '')}/`
+      : `${partitionPrefix(store.prefix, filter.tenant)}/`;
   const listed = await store.list(root);
   if (listed.status !== 'success') return listed;
   const keys = new Set(listed.value.map((o) => o.key));
@@ -119,7 +127,11 @@ export async function coldObjectRows(read: ColdObjectRead): Promise<AuditRow[]> 
 }
 
 /** Read and check one data object (and its manifest). */
-export async function readColdObject(store: ObjectStore, key: string, options: ReadColdObjectOptions = {}): Promise<ColdObjectRead | ColdObjectProblem> {
+export async function readColdObject(
+  store: ObjectStore,
+  key: string,
+  options: ReadColdObjectOptions = {},
+): Promise<ColdObjectRead | ColdObjectProblem> {
   const problem = (reason: string, retryable = false): ColdObjectProblem => ({ ok: false, key, retryable, reason });
   const parts = parseObjectKey(key);
   if (!parts) return problem('not an otel-audit object key (foreign file)');
@@ -142,7 +154,9 @@ export async function readColdObject(store: ObjectStore, key: string, options: R
       return problem(`manifest is not valid JSON: ${(err as Error).message}`);
     }
     if (manifest.sha256 !== sha256 || manifest.sizeBytes !== bytes.length) {
-      return problem(`checksum mismatch: manifest says ${manifest.sizeBytes} bytes sha256 ${manifest.sha256}, object has ${bytes.length} bytes sha256 ${sha256} (truncated or modified)`);
+      return problem(
+        `checksum mismatch: manifest says ${manifest.sizeBytes} bytes sha256 ${manifest.sha256}, object has ${bytes.length} bytes sha256 ${sha256} (truncated or modified)`,
+      );
     }
   }
 
@@ -164,15 +178,24 @@ export async function readColdObject(store: ObjectStore, key: string, options: R
   const checks: Array<[boolean, string]> = [
     [integrity.length === metadata.rowCount, `row count ${integrity.length} ≠ metadata ${metadata.rowCount}`],
     [sorted, 'rows are not in strictly increasing Seq order'],
-    [first.Seq === metadata.firstSeq && last.Seq === metadata.lastSeq, `seq range ${first.Seq}-${last.Seq} ≠ metadata ${metadata.firstSeq}-${metadata.lastSeq}`],
-    [first.Seq === parts.firstSeq && last.Seq === parts.lastSeq, `seq range ${first.Seq}-${last.Seq} ≠ key ${parts.firstSeq}-${parts.lastSeq}`],
+    [
+      first.Seq === metadata.firstSeq && last.Seq === metadata.lastSeq,
+      `seq range ${first.Seq}-${last.Seq} ≠ metadata ${metadata.firstSeq}-${metadata.lastSeq}`,
+    ],
+    [
+      first.Seq === parts.firstSeq && last.Seq === parts.lastSeq,
+      `seq range ${first.Seq}-${last.Seq} ≠ key ${parts.firstSeq}-${parts.lastSeq}`,
+    ],
     [first.PrevHash === metadata.firstPrevHash, 'first PrevHash differs from metadata'],
     [last.Hash === metadata.lastHash, 'last Hash differs from metadata'],
     [metadata.chainId === parts.chainId && metadata.tenantId === parts.tenantId, 'tenant/chain differ from the key'],
     [integrity.every((r) => r.ChainId === parts.chainId && r.TenantId === parts.tenantId), 'rows of another tenant or chain'],
   ];
   if (manifest && embedded) {
-    checks.push([manifest.firstSeq === embedded.firstSeq && manifest.lastSeq === embedded.lastSeq && manifest.lastHash === embedded.lastHash, 'manifest and embedded metadata disagree']);
+    checks.push([
+      manifest.firstSeq === embedded.firstSeq && manifest.lastSeq === embedded.lastSeq && manifest.lastHash === embedded.lastHash,
+      'manifest and embedded metadata disagree',
+    ]);
   }
   const failed = checks.filter(([ok]) => !ok).map(([, why]) => why);
   if (failed.length > 0) return problem(`inconsistent object: ${failed.join('; ')}`);

@@ -99,7 +99,11 @@ export async function replayColdStorage(o: ReplayOptions): Promise<OperationResu
   for (const ref of objects) {
     const read = await readColdObject(o.source, ref.key, { rows: false });
     if (!read.ok) {
-      if (read.retryable) return { status: 'retryable', error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', `replay stopped at ${ref.key}: ${read.reason}`, { retryable: true }) };
+      if (read.retryable)
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', `replay stopped at ${ref.key}: ${read.reason}`, { retryable: true }),
+        };
       const s = { key: ref.key, reason: read.reason };
       skippedFiles.push(s);
       p.skipped++;
@@ -164,7 +168,8 @@ export interface ClickHouseReplaySinkOptions {
 }
 
 function quoteIdent(name: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `not a valid ClickHouse identifier: ${name}`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `not a valid ClickHouse identifier: ${name}`);
   return `\`${name}\``;
 }
 
@@ -176,21 +181,53 @@ function quoteIdent(name: string): string {
 export function replayTableDdl(qualified: string): string {
   const z = "DEFAULT ''";
   const cols: Array<[string, string]> = [
-    ['Timestamp', "DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1))"], ['TimestampTime', "DateTime('UTC') DEFAULT toDateTime(Timestamp)"],
-    ['TraceId', `String ${z}`], ['SpanId', `String ${z}`], ['TraceFlags', 'UInt8'], ['SeverityText', `LowCardinality(String) ${z}`],
-    ['SeverityNumber', 'UInt8'], ['ServiceName', `LowCardinality(String) ${z}`], ['Body', `String ${z}`],
-    ['ResourceSchemaUrl', `LowCardinality(String) ${z}`], ['ResourceAttributes', 'Map(LowCardinality(String), String)'],
-    ['ScopeSchemaUrl', `LowCardinality(String) ${z}`], ['ScopeName', `String ${z}`], ['ScopeVersion', `LowCardinality(String) ${z}`],
-    ['ScopeAttributes', 'Map(LowCardinality(String), String)'], ['LogAttributes', 'Map(LowCardinality(String), String)'],
-    ['EventName', `String ${z}`], ['EventId', `String ${z}`], ['SchemaVersion', `LowCardinality(String) ${z}`],
-    ['TenantId', `LowCardinality(String) ${z}`], ['TenantName', `LowCardinality(String) ${z}`], ['Action', `LowCardinality(String) ${z}`],
-    ['Outcome', `LowCardinality(String) ${z}`], ['ActorId', `String ${z}`], ['ActorType', `LowCardinality(String) ${z}`],
-    ['ActorName', `String ${z}`], ['ActorAuthMethod', `LowCardinality(String) ${z}`], ['ActorImpersonatorId', `String ${z}`],
-    ['TargetType', `LowCardinality(String) ${z}`], ['TargetId', `String ${z}`], ['TargetTypes', 'Array(LowCardinality(String))'],
-    ['TargetIds', 'Array(String)'], ['TargetNames', 'Array(String)'], ['Reason', `String ${z}`], ['SessionId', `String ${z}`],
-    ['RequestId', `String ${z}`], ['SourceIp', `String ${z}`], ['UserAgent', `String ${z}`], ['HttpMethod', `LowCardinality(String) ${z}`],
-    ['UrlPath', `String ${z}`], ['ChangesBefore', `String ${z}`], ['ChangesAfter', `String ${z}`], ['ChainId', `LowCardinality(String) ${z}`],
-    ['Seq', 'UInt64'], ['PrevHash', `String ${z}`], ['Hash', `String ${z}`], ['ReceivedAt', "DateTime64(9, 'UTC')"],
+    ['Timestamp', "DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1))"],
+    ['TimestampTime', "DateTime('UTC') DEFAULT toDateTime(Timestamp)"],
+    ['TraceId', `String ${z}`],
+    ['SpanId', `String ${z}`],
+    ['TraceFlags', 'UInt8'],
+    ['SeverityText', `LowCardinality(String) ${z}`],
+    ['SeverityNumber', 'UInt8'],
+    ['ServiceName', `LowCardinality(String) ${z}`],
+    ['Body', `String ${z}`],
+    ['ResourceSchemaUrl', `LowCardinality(String) ${z}`],
+    ['ResourceAttributes', 'Map(LowCardinality(String), String)'],
+    ['ScopeSchemaUrl', `LowCardinality(String) ${z}`],
+    ['ScopeName', `String ${z}`],
+    ['ScopeVersion', `LowCardinality(String) ${z}`],
+    ['ScopeAttributes', 'Map(LowCardinality(String), String)'],
+    ['LogAttributes', 'Map(LowCardinality(String), String)'],
+    ['EventName', `String ${z}`],
+    ['EventId', `String ${z}`],
+    ['SchemaVersion', `LowCardinality(String) ${z}`],
+    ['TenantId', `LowCardinality(String) ${z}`],
+    ['TenantName', `LowCardinality(String) ${z}`],
+    ['Action', `LowCardinality(String) ${z}`],
+    ['Outcome', `LowCardinality(String) ${z}`],
+    ['ActorId', `String ${z}`],
+    ['ActorType', `LowCardinality(String) ${z}`],
+    ['ActorName', `String ${z}`],
+    ['ActorAuthMethod', `LowCardinality(String) ${z}`],
+    ['ActorImpersonatorId', `String ${z}`],
+    ['TargetType', `LowCardinality(String) ${z}`],
+    ['TargetId', `String ${z}`],
+    ['TargetTypes', 'Array(LowCardinality(String))'],
+    ['TargetIds', 'Array(String)'],
+    ['TargetNames', 'Array(String)'],
+    ['Reason', `String ${z}`],
+    ['SessionId', `String ${z}`],
+    ['RequestId', `String ${z}`],
+    ['SourceIp', `String ${z}`],
+    ['UserAgent', `String ${z}`],
+    ['HttpMethod', `LowCardinality(String) ${z}`],
+    ['UrlPath', `String ${z}`],
+    ['ChangesBefore', `String ${z}`],
+    ['ChangesAfter', `String ${z}`],
+    ['ChainId', `LowCardinality(String) ${z}`],
+    ['Seq', 'UInt64'],
+    ['PrevHash', `String ${z}`],
+    ['Hash', `String ${z}`],
+    ['ReceivedAt', "DateTime64(9, 'UTC')"],
     ['ChainVersion', 'UInt8 DEFAULT 1'],
   ];
   return (
@@ -212,7 +249,8 @@ export function createClickHouseReplaySink(o: ClickHouseReplaySinkOptions): Repl
   const fail = (err: unknown, what: string): OperationResult<never> => {
     const e = err as { code?: string; message?: string };
     // Network and server-side overload are worth re-running; SQL/type errors are not.
-    const retryable = e.code === undefined || /ECONN|ETIMEDOUT|EPIPE|socket|Timeout|TOO_MANY|MEMORY_LIMIT/i.test(`${e.code ?? ''} ${e.message ?? ''}`);
+    const retryable =
+      e.code === undefined || /ECONN|ETIMEDOUT|EPIPE|socket|Timeout|TOO_MANY|MEMORY_LIMIT/i.test(`${e.code ?? ''} ${e.message ?? ''}`);
     const error = new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', `${what}: ${e.message ?? String(err)}`, { cause: err, retryable });
     return retryable ? { status: 'retryable', error } : { status: 'failure', error };
   };

@@ -5,12 +5,20 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { encodeAuditRowsNative } from '../clickhouse/native-format.ts';
-import type { WalEventEntry } from '../../receiver/contracts.ts';
 import { type AuditRow, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
-import { type BuiltColdObject, type ColdObjectMetadata, assembleColdObject, buildColdObject, metadataFromKeyValues, metadataOfRows, metadataToKeyValues } from './object-format.ts';
-import { appendKeyValueMetadata } from './parquet-footer.ts';
+import type { WalEventEntry } from '../../receiver/contracts.ts';
+import { encodeAuditRowsNative } from '../clickhouse/native-format.ts';
+import {
+  assembleColdObject,
+  type BuiltColdObject,
+  buildColdObject,
+  type ColdObjectMetadata,
+  metadataFromKeyValues,
+  metadataOfRows,
+  metadataToKeyValues,
+} from './object-format.ts';
 import { readParquetFooter } from './parquet-codec.ts';
+import { appendKeyValueMetadata } from './parquet-footer.ts';
 
 /** What to build. */
 export interface BuildRequest {
@@ -45,11 +53,17 @@ export async function prepareNativeBuild(req: BuildRequest & { nativeFile: strin
  * Step 3 of an engine build (builder thread): the engine's Parquet file + the integrity metadata in
  * its footer → the object. The footer is checked to read back the metadata exactly.
  */
-export async function finishParquetBuild(req: { parquetFile: string; prefix: string; metadata: ColdObjectMetadata; rowCount: number }): Promise<BuiltColdObject & { rowCount: number }> {
+export async function finishParquetBuild(req: {
+  parquetFile: string;
+  prefix: string;
+  metadata: ColdObjectMetadata;
+  rowCount: number;
+}): Promise<BuiltColdObject & { rowCount: number }> {
   const written = new Uint8Array(await readFile(req.parquetFile));
   const before = readParquetFooter(written);
   if (Object.keys(before.kv).length > 0) throw new Error(`engine Parquet file ${req.parquetFile} already has key-value metadata`);
-  if (Number(before.metadata.num_rows) !== req.rowCount) throw new Error(`engine Parquet file has ${before.metadata.num_rows} rows, expected ${req.rowCount}`);
+  if (Number(before.metadata.num_rows) !== req.rowCount)
+    throw new Error(`engine Parquet file has ${before.metadata.num_rows} rows, expected ${req.rowCount}`);
   const bytes = appendKeyValueMetadata(written, metadataToKeyValues(req.metadata));
   const back = metadataFromKeyValues(readParquetFooter(bytes).kv);
   if (JSON.stringify(back) !== JSON.stringify(req.metadata)) throw new Error('Parquet footer metadata does not read back as written');
@@ -154,7 +168,8 @@ export interface ObjectBuilderOptions {
 export function createObjectBuilder(options: ObjectBuilderOptions = {}): ObjectBuilder {
   const base = options.inline ? inlineBuilder() : workerBuilder();
   const engine = options.engine;
-  if (engine === undefined) return { build: (req) => base.call('build', req) as Promise<(BuiltColdObject & { rowCount: number }) | undefined>, close: base.close };
+  if (engine === undefined)
+    return { build: (req) => base.call('build', req) as Promise<(BuiltColdObject & { rowCount: number }) | undefined>, close: base.close };
   const scratch = options.scratchDir;
   if (scratch === undefined) throw new Error('an engine builder needs a scratchDir');
   return {
@@ -168,7 +183,12 @@ export function createObjectBuilder(options: ObjectBuilderOptions = {}): ObjectB
         const prepared = (await base.call('prepare', { ...req, nativeFile })) as PreparedBuild | undefined;
         if (prepared === undefined) return undefined;
         await engine(nativeFile, parquetFile, req.zstdLevel);
-        return (await base.call('finish', { parquetFile, prefix: req.prefix, metadata: prepared.metadata, rowCount: prepared.rowCount })) as BuiltColdObject & { rowCount: number };
+        return (await base.call('finish', {
+          parquetFile,
+          prefix: req.prefix,
+          metadata: prepared.metadata,
+          rowCount: prepared.rowCount,
+        })) as BuiltColdObject & { rowCount: number };
       } finally {
         await rm(nativeFile, { force: true });
         await rm(parquetFile, { force: true });
@@ -211,16 +231,19 @@ function workerBuilder(): OpRunner {
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
     const w = new Worker(new URL(`./build-worker${ext}`, import.meta.url));
     w.unref();
-    w.on('message', (msg: { id: number; built?: BuiltColdObject & { rowCount: number }; prepared?: PreparedBuild; empty?: boolean; error?: string }) => {
-      const p = pending.get(msg.id);
-      if (!p) return;
-      pending.delete(msg.id);
-      if (pending.size === 0) w.unref();
-      if (msg.error !== undefined) p.reject(new Error(msg.error));
-      else if (msg.prepared) p.resolve(msg.prepared);
-      else if (msg.empty || !msg.built) p.resolve(undefined);
-      else p.resolve({ ...msg.built, bytes: new Uint8Array(msg.built.bytes), manifestBytes: new Uint8Array(msg.built.manifestBytes) });
-    });
+    w.on(
+      'message',
+      (msg: { id: number; built?: BuiltColdObject & { rowCount: number }; prepared?: PreparedBuild; empty?: boolean; error?: string }) => {
+        const p = pending.get(msg.id);
+        if (!p) return;
+        pending.delete(msg.id);
+        if (pending.size === 0) w.unref();
+        if (msg.error !== undefined) p.reject(new Error(msg.error));
+        else if (msg.prepared) p.resolve(msg.prepared);
+        else if (msg.empty || !msg.built) p.resolve(undefined);
+        else p.resolve({ ...msg.built, bytes: new Uint8Array(msg.built.bytes), manifestBytes: new Uint8Array(msg.built.manifestBytes) });
+      },
+    );
     w.on('error', (err) => failAll(err));
     w.on('exit', (code) => failAll(new Error(`object builder thread exited with code ${code}`)));
     return w;

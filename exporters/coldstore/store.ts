@@ -78,7 +78,8 @@ export class LocalDirectoryStore implements ObjectStore {
   /** Absolute path of a key. Throws `AUDIT_ERR_INVALID_ARGUMENT` for a key that would leave the root. */
   pathOf(key: string): string {
     const path = join(this.root, key);
-    if (relative(this.root, path).split(sep).includes('..')) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `key escapes the archive: ${key}`);
+    if (relative(this.root, path).split(sep).includes('..'))
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `key escapes the archive: ${key}`);
     return path;
   }
 
@@ -142,25 +143,52 @@ export class LocalDirectoryStore implements ObjectStore {
 }
 
 const RETRYABLE_S3_CODES = new Set([
-  'SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeTooSkewed', 'InternalError',
-  'ServiceUnavailable', 'BadDigest', 'XAmzContentSHA256Mismatch', 'TimeoutError', 'RequestTimeoutException',
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'InternalError',
+  'ServiceUnavailable',
+  'BadDigest',
+  'XAmzContentSHA256Mismatch',
+  'TimeoutError',
+  'RequestTimeoutException',
 ]);
 
 /** Classify an AWS SDK error: network, 5xx, throttling → retryable; auth, validation → failure. */
-export function classifyS3Error(err: unknown, what: string): { status: 'retryable'; error: AuditError } | { status: 'failure'; error: AuditError } {
-  const e = err as { name?: string; Code?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+export function classifyS3Error(
+  err: unknown,
+  what: string,
+): { status: 'retryable'; error: AuditError } | { status: 'failure'; error: AuditError } {
+  const e = err as {
+    name?: string;
+    Code?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+  };
   const status = e.$metadata?.httpStatusCode;
   const name = e.name ?? e.Code ?? '';
   const network = status === undefined; // no HTTP answer at all: refused, reset, DNS, timeout
-  const retryable = network || status >= 500 || status === 429 || status === 408 || RETRYABLE_S3_CODES.has(name) || e.$retryable !== undefined;
-  const hint = status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken/.test(name)
-    ? ' (check the S3 credentials and the bucket policy)'
-    : name === 'NoSuchBucket' ? ' (the bucket does not exist)' : '';
-  const error = new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', `${what}: ${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}${hint}`, {
-    cause: err,
-    retryable,
-    details: { httpStatusCode: status, s3Code: name },
-  });
+  const retryable =
+    network || status >= 500 || status === 429 || status === 408 || RETRYABLE_S3_CODES.has(name) || e.$retryable !== undefined;
+  const hint =
+    status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken/.test(name)
+      ? ' (check the S3 credentials and the bucket policy)'
+      : name === 'NoSuchBucket'
+        ? ' (the bucket does not exist)'
+        : '';
+  const error = new AuditError(
+    'AUDIT_ERR_STORE_UNAVAILABLE',
+    `${what}: ${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}${hint}`,
+    {
+      cause: err,
+      retryable,
+      details: { httpStatusCode: status, s3Code: name },
+    },
+  );
   return retryable ? { status: 'retryable', error } : { status: 'failure', error };
 }
 
@@ -175,32 +203,36 @@ export class S3ObjectStore implements ObjectStore {
     this.config = config;
     this.prefix = config.prefix;
     this.location = `s3://${config.bucket}/${config.prefix}`;
-    this.client = client ?? new S3Client({
-      region: config.region,
-      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-      forcePathStyle: config.forcePathStyle,
-      ...(config.credentials ? { credentials: config.credentials } : {}),
-      // The exporter has its own retry loop over durable staging; the SDK's would only delay the verdict.
-      maxAttempts: 1,
-      requestHandler: { requestTimeout: config.requestTimeoutMillis, connectionTimeout: Math.min(config.requestTimeoutMillis, 5000) },
-    });
+    this.client =
+      client ??
+      new S3Client({
+        region: config.region,
+        ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+        forcePathStyle: config.forcePathStyle,
+        ...(config.credentials ? { credentials: config.credentials } : {}),
+        // The exporter has its own retry loop over durable staging; the SDK's would only delay the verdict.
+        maxAttempts: 1,
+        requestHandler: { requestTimeout: config.requestTimeoutMillis, connectionTimeout: Math.min(config.requestTimeoutMillis, 5000) },
+      });
   }
 
   async put(key: string, bytes: Uint8Array, sha256: string): Promise<OperationResult> {
     const checksum = Buffer.from(sha256, 'hex').toString('base64');
     try {
       if (bytes.length >= this.config.multipartThresholdBytes) return await this.putMultipart(key, bytes);
-      await this.client.send(new PutObjectCommand({
-        Bucket: this.config.bucket,
-        Key: key,
-        Body: bytes,
-        ContentLength: bytes.length,
-        ContentType: contentTypeOf(key),
-        // S3 recomputes SHA-256 over the received bytes and refuses the object on mismatch; Object
-        // Lock buckets require a checksum (or Content-MD5) on every PUT.
-        ChecksumSHA256: checksum,
-        Metadata: { sha256 },
-      }));
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.config.bucket,
+          Key: key,
+          Body: bytes,
+          ContentLength: bytes.length,
+          ContentType: contentTypeOf(key),
+          // S3 recomputes SHA-256 over the received bytes and refuses the object on mismatch; Object
+          // Lock buckets require a checksum (or Content-MD5) on every PUT.
+          ChecksumSHA256: checksum,
+          Metadata: { sha256 },
+        }),
+      );
       return { status: 'success', value: undefined };
     } catch (err) {
       return classifyS3Error(err, `cannot upload s3://${this.config.bucket}/${key}`);
@@ -209,13 +241,15 @@ export class S3ObjectStore implements ObjectStore {
 
   private async putMultipart(key: string, bytes: Uint8Array): Promise<OperationResult> {
     const bucket = this.config.bucket;
-    const created = await this.client.send(new CreateMultipartUploadCommand({
-      Bucket: bucket,
-      Key: key,
-      ContentType: contentTypeOf(key),
-      ChecksumAlgorithm: 'SHA256',
-      Metadata: { sha256: sha256Hex(bytes) },
-    }));
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        ContentType: contentTypeOf(key),
+        ChecksumAlgorithm: 'SHA256',
+        Metadata: { sha256: sha256Hex(bytes) },
+      }),
+    );
     const uploadId = created.UploadId!;
     try {
       const parts: Array<{ PartNumber: number; ETag: string | undefined; ChecksumSHA256: string }> = [];
@@ -223,12 +257,22 @@ export class S3ObjectStore implements ObjectStore {
       for (let i = 0, n = 1; i < bytes.length; i += size, n++) {
         const body = bytes.subarray(i, Math.min(bytes.length, i + size));
         const partChecksum = createHash('sha256').update(body).digest('base64');
-        const out = await this.client.send(new UploadPartCommand({
-          Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length, ChecksumSHA256: partChecksum,
-        }));
+        const out = await this.client.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: n,
+            Body: body,
+            ContentLength: body.length,
+            ChecksumSHA256: partChecksum,
+          }),
+        );
         parts.push({ PartNumber: n, ETag: out.ETag, ChecksumSHA256: partChecksum });
       }
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      await this.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      );
       return { status: 'success', value: undefined };
     } catch (err) {
       // Leave no orphaned parts behind (they cost money); a retry starts a fresh upload.
@@ -253,7 +297,9 @@ export class S3ObjectStore implements ObjectStore {
     let token: string | undefined;
     try {
       do {
-        const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: keyPrefix, ContinuationToken: token }));
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: keyPrefix, ContinuationToken: token }),
+        );
         for (const o of page.Contents ?? []) if (o.Key !== undefined) out.push({ key: o.Key, size: Number(o.Size ?? 0) });
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);

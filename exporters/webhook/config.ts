@@ -7,8 +7,9 @@
  * Files (`secretFile`, `tls.*File`) are read when the exporter is created, so a missing key or
  * certificate stops the receiver at start with `AUDIT_ERR_INVALID_CONFIG` naming the key.
  */
-import { z } from 'zod';
+
 import { parseConfig } from '@otel-audit/core';
+import { z } from 'zod';
 
 /** Names of the other exporters: a webhook may not take their cursor. */
 export const RESERVED_EXPORTER_NAMES: ReadonlySet<string> = new Set(['clickhouse', 'coldstore']);
@@ -38,7 +39,17 @@ export const OcsfOverrideSchema = z.strictObject({
   /** Action prefix: `billing` matches `billing` and `billing.*`. The longest matching prefix wins. */
   prefix: z.string().regex(ACTION_PREFIX, 'prefix must be dotted words, e.g. billing or user.password'),
   /** OCSF class: 3001 Account Change, 3002 Authentication, 3004 Entity Management, 3006 Group Management, 6003 API Activity. */
-  classUid: z.union(OCSF_CLASS_UIDS.map((n) => z.literal(n)) as [z.ZodLiteral<3001>, z.ZodLiteral<3002>, z.ZodLiteral<3004>, z.ZodLiteral<3006>, z.ZodLiteral<6003>]).optional(),
+  classUid: z
+    .union(
+      OCSF_CLASS_UIDS.map((n) => z.literal(n)) as [
+        z.ZodLiteral<3001>,
+        z.ZodLiteral<3002>,
+        z.ZodLiteral<3004>,
+        z.ZodLiteral<3006>,
+        z.ZodLiteral<6003>,
+      ],
+    )
+    .optional(),
   /** Fixed `activity_id` (must be one of the class's activities, or 99 Other). Default: derived from the action's verb. */
   activityId: z.number().int().min(0).max(99).optional(),
   /** Fixed `severity_id` (0-6 or 99). Default: 1 success, 2 failure, 3 denied. */
@@ -75,7 +86,11 @@ export const WebhookTlsSchema = z
   })
   .superRefine((t, ctx) => {
     if ((t.certFile === undefined) !== (t.keyFile === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [t.certFile === undefined ? 'certFile' : 'keyFile'], message: 'certFile and keyFile go together (mutual TLS)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [t.certFile === undefined ? 'certFile' : 'keyFile'],
+        message: 'certFile and keyFile go together (mutual TLS)',
+      });
     }
   });
 
@@ -99,13 +114,26 @@ export const WebhookConfigSchema = z
     /** File holding the HMAC key (UTF-8; one trailing newline is ignored). */
     secretFile: z.string().min(1).optional(),
     /** Static headers (e.g. `authorization: "Splunk <token>"`). */
-    headers: z.record(header, z.string().max(8192).regex(/^[^\r\n]*$/, 'header values must not contain line breaks')).default({}),
+    headers: z
+      .record(
+        header,
+        z
+          .string()
+          .max(8192)
+          .regex(/^[^\r\n]*$/, 'header values must not contain line breaks'),
+      )
+      .default({}),
     /** Per-request deadline, connection to end of response (ms). Default 10 000. */
     timeoutMillis: z.number().int().min(100).max(600_000).default(10_000),
     /** Most events per request. Default 500. */
     maxBatchEvents: z.number().int().min(1).max(100_000).default(500),
     /** Most body bytes per request (an event larger than this goes alone). Default 1 MiB. */
-    maxBatchBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024),
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(1024 * 1024),
     /** Upper bound of a `Retry-After` the exporter honours (ms). Default 300 000. */
     maxRetryAfterMillis: z.number().int().min(0).max(86_400_000).default(300_000),
     /** Runner retry settings of this webhook (default: `pipeline.exporters`). Permanent failures retry every maxBackoffMillis. */
@@ -136,23 +164,33 @@ export const WebhookConfigSchema = z
   })
   .superRefine((c, ctx) => {
     if ((c.secret === undefined) === (c.secretFile === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'give exactly one of secret or secretFile (the HMAC key of Otel-Audit-Signature)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secret'],
+        message: 'give exactly one of secret or secretFile (the HMAC key of Otel-Audit-Signature)',
+      });
     }
     if (RESERVED_EXPORTER_NAMES.has(c.name)) {
       ctx.addIssue({ code: 'custom', path: ['name'], message: `"${c.name}" is the name of a built-in exporter` });
     }
     if (c.format === 'splunk-hec' && c.encoding !== 'ndjson') {
-      ctx.addIssue({ code: 'custom', path: ['encoding'], message: 'splunk-hec needs encoding ndjson (HEC reads concatenated JSON objects, not an array)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['encoding'],
+        message: 'splunk-hec needs encoding ndjson (HEC reads concatenated JSON objects, not an array)',
+      });
     }
     if (c.tls !== undefined && !c.url.startsWith('https:')) {
       ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls needs an https url' });
     }
     for (const name of Object.keys(c.headers)) {
-      if (RESERVED_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['headers', name], message: `${name} is set by the exporter` });
+      if (RESERVED_HEADERS.has(name.toLowerCase()))
+        ctx.addIssue({ code: 'custom', path: ['headers', name], message: `${name} is set by the exporter` });
     }
     const seen = new Set<string>();
     c.ocsf.overrides.forEach((o, i) => {
-      if (seen.has(o.prefix)) ctx.addIssue({ code: 'custom', path: ['ocsf', 'overrides', i, 'prefix'], message: `prefix "${o.prefix}" is given twice` });
+      if (seen.has(o.prefix))
+        ctx.addIssue({ code: 'custom', path: ['ocsf', 'overrides', i, 'prefix'], message: `prefix "${o.prefix}" is given twice` });
       seen.add(o.prefix);
     });
   });
@@ -161,7 +199,8 @@ export const WebhookConfigSchema = z
 export const WebhooksConfigSchema = z.array(WebhookConfigSchema).superRefine((list, ctx) => {
   const seen = new Set<string>();
   list.forEach((w, i) => {
-    if (seen.has(w.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `webhook name "${w.name}" is used twice (the name is the cursor id)` });
+    if (seen.has(w.name))
+      ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `webhook name "${w.name}" is used twice (the name is the cursor id)` });
     seen.add(w.name);
   });
 });

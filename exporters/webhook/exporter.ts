@@ -23,7 +23,7 @@ import { AuditError } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult, WalEventEntry } from '../../receiver/contracts.ts';
 import { parseWebhookConfig, type WebhookConfig, type WebhookConfigInput } from './config.ts';
 import { chunkBodies, createRecordFormatter, type RecordFormatter } from './formats.ts';
-import { createWebhookHttpClient, isRetryableStatus, type ClientTls, type WebhookHttpClient } from './http-client.ts';
+import { type ClientTls, createWebhookHttpClient, isRetryableStatus, type WebhookHttpClient } from './http-client.ts';
 import { createOcsfMapper, type OcsfMapper } from './ocsf.ts';
 import { recordFromWalEntry } from './record.ts';
 import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signatureHeader } from './signature.ts';
@@ -81,7 +81,14 @@ function readConfiguredFile(path: string, key: string): Buffer {
  * receivers (each WAL starts at LSN 1) differ; the fingerprint changes the key when a configuration
  * change changes the body.
  */
-export function idempotencyKey(name: string, firstLsn: number, lastLsn: number, firstHash: string, lastHash: string, fingerprint: string): string {
+export function idempotencyKey(
+  name: string,
+  firstLsn: number,
+  lastLsn: number,
+  firstHash: string,
+  lastHash: string,
+  fingerprint: string,
+): string {
   const h = createHash('sha256').update(`${firstHash}\n${lastHash}\n${fingerprint}`).digest('hex').slice(0, 16);
   return `${name}:${firstLsn}-${lastLsn}:${h}`;
 }
@@ -97,8 +104,15 @@ export function createWebhookExporter(input: WebhookConfigInput | WebhookConfig,
   const now = options.now ?? Date.now;
   let secret: Buffer;
   if (config.secretFile !== undefined) {
-    const text = readConfiguredFile(config.secretFile, `${prefix}.secretFile`).toString('utf8').replace(/\r?\n$/, '');
-    if (text.length < 16) throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `${prefix}.secretFile: the key in ${config.secretFile} is shorter than 16 characters`, { path: `${prefix}.secretFile` });
+    const text = readConfiguredFile(config.secretFile, `${prefix}.secretFile`)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
+    if (text.length < 16)
+      throw new AuditError(
+        'AUDIT_ERR_INVALID_CONFIG',
+        `${prefix}.secretFile: the key in ${config.secretFile} is shorter than 16 characters`,
+        { path: `${prefix}.secretFile` },
+      );
     secret = Buffer.from(text, 'utf8');
   } else {
     secret = Buffer.from(config.secret!, 'utf8');
@@ -118,7 +132,15 @@ export function createWebhookExporter(input: WebhookConfigInput | WebhookConfig,
     splunk: config.splunk,
   });
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify({ v: WEBHOOK_BODY_VERSION, format: config.format, encoding: config.encoding, ocsf: needsOcsf ? config.ocsf : null, splunk: config.format === 'splunk-hec' ? { ...config.splunk, host: config.splunk.host ?? null } : null }))
+    .update(
+      JSON.stringify({
+        v: WEBHOOK_BODY_VERSION,
+        format: config.format,
+        encoding: config.encoding,
+        ocsf: needsOcsf ? config.ocsf : null,
+        splunk: config.format === 'splunk-hec' ? { ...config.splunk, host: config.splunk.host ?? null } : null,
+      }),
+    )
     .digest('hex');
   const url = new URL(config.url);
   const staticHeaders: Record<string, string> = {
@@ -129,7 +151,15 @@ export function createWebhookExporter(input: WebhookConfigInput | WebhookConfig,
 
   let client: WebhookHttpClient | undefined;
   let shutDown = false;
-  const stats: WebhookStats = { requests: 0, delivered: 0, deliveredEvents: 0, retryable: 0, rejected: 0, lastStatus: 0, skippedAcknowledged: 0 };
+  const stats: WebhookStats = {
+    requests: 0,
+    delivered: 0,
+    deliveredEvents: 0,
+    retryable: 0,
+    rejected: 0,
+    lastStatus: 0,
+    skippedAcknowledged: 0,
+  };
   // Keys of the current batch already acknowledged: a retried batch resends only what is missing.
   let ackedBatch: number | undefined;
   const acked = new Set<string>();
@@ -160,13 +190,28 @@ export function createWebhookExporter(input: WebhookConfigInput | WebhookConfig,
       client ??= createWebhookHttpClient(url, tls);
     },
     async export(batch: ExportBatch): Promise<ExportResult> {
-      if (shutDown) return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', `webhook ${config.name} is shut down`, { retryable: true }) };
-      if (client === undefined) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', `webhook ${config.name} is not started`, { retryable: true }) };
+      if (shutDown)
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_SHUTDOWN', `webhook ${config.name} is shut down`, { retryable: true }),
+        };
+      if (client === undefined)
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_NOT_READY', `webhook ${config.name} is not started`, { retryable: true }),
+        };
       let requests: ReturnType<typeof plan>;
       try {
         requests = plan(batch);
       } catch (err) {
-        return { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `webhook ${config.name}: LSN ${batch.firstLsn}-${batch.lastLsn}: cannot build the body: ${(err as Error).message}`, { cause: err }) };
+        return {
+          status: 'failure',
+          error: new AuditError(
+            'AUDIT_ERR_EXPORT_FAILED',
+            `webhook ${config.name}: LSN ${batch.firstLsn}-${batch.lastLsn}: cannot build the body: ${(err as Error).message}`,
+            { cause: err },
+          ),
+        };
       }
       if (ackedBatch !== batch.firstLsn) {
         ackedBatch = batch.firstLsn;
@@ -179,7 +224,11 @@ export function createWebhookExporter(input: WebhookConfigInput | WebhookConfig,
         }
         const body = Buffer.from(r.body, 'utf8');
         const t = Math.floor(now() / 1000);
-        const headers = { ...staticHeaders, [IDEMPOTENCY_HEADER.toLowerCase()]: r.key, [SIGNATURE_HEADER.toLowerCase()]: signatureHeader(secret, t, body) };
+        const headers = {
+          ...staticHeaders,
+          [IDEMPOTENCY_HEADER.toLowerCase()]: r.key,
+          [SIGNATURE_HEADER.toLowerCase()]: signatureHeader(secret, t, body),
+        };
         stats.requests++;
         const outcome = await client.post(body, headers, config.timeoutMillis);
         const where = `webhook ${config.name} (${url.origin}${url.pathname}), LSN ${r.firstLsn}-${r.lastLsn}`;
@@ -188,7 +237,10 @@ export function createWebhookExporter(input: WebhookConfigInput | WebhookConfig,
           stats.lastStatus = 0;
           return {
             status: 'retryable',
-            error: new AuditError('AUDIT_ERR_WEBHOOK_UNAVAILABLE', `${where}: ${outcome.timedOut ? 'timed out: ' : ''}${outcome.message}`, { retryable: true, details: { key: r.key } }),
+            error: new AuditError('AUDIT_ERR_WEBHOOK_UNAVAILABLE', `${where}: ${outcome.timedOut ? 'timed out: ' : ''}${outcome.message}`, {
+              retryable: true,
+              details: { key: r.key },
+            }),
           };
         }
         stats.lastStatus = outcome.status;
@@ -201,15 +253,22 @@ export function createWebhookExporter(input: WebhookConfigInput | WebhookConfig,
         const detail = `${where}: HTTP ${outcome.status}${outcome.bodySnippet ? `: ${outcome.bodySnippet}` : ''}`;
         if (isRetryableStatus(outcome.status)) {
           stats.retryable++;
-          const retryAfter = outcome.retryAfterMillis === undefined ? undefined : Math.min(outcome.retryAfterMillis, config.maxRetryAfterMillis);
+          const retryAfter =
+            outcome.retryAfterMillis === undefined ? undefined : Math.min(outcome.retryAfterMillis, config.maxRetryAfterMillis);
           return {
             status: 'retryable',
-            error: new AuditError('AUDIT_ERR_WEBHOOK_UNAVAILABLE', detail, { retryable: true, details: { key: r.key, httpStatus: outcome.status } }),
+            error: new AuditError('AUDIT_ERR_WEBHOOK_UNAVAILABLE', detail, {
+              retryable: true,
+              details: { key: r.key, httpStatus: outcome.status },
+            }),
             ...(retryAfter === undefined ? {} : { retryAfterMillis: retryAfter }),
           };
         }
         stats.rejected++;
-        return { status: 'failure', error: new AuditError('AUDIT_ERR_WEBHOOK_REJECTED', detail, { details: { key: r.key, httpStatus: outcome.status } }) };
+        return {
+          status: 'failure',
+          error: new AuditError('AUDIT_ERR_WEBHOOK_REJECTED', detail, { details: { key: r.key, httpStatus: outcome.status } }),
+        };
       }
       return { status: 'success' };
     },

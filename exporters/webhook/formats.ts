@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os';
 import type { OcsfMapper } from './ocsf.ts';
-import { otelAuditJson, type AuditRecord } from './record.ts';
+import { type AuditRecord, otelAuditJson } from './record.ts';
 
 /** Body format of a webhook. */
 export type WebhookFormat = 'otel-audit' | 'ocsf' | 'splunk-hec';
@@ -50,12 +50,23 @@ export function splunkHecEvent(record: AuditRecord, envelope: SplunkEnvelope, oc
     sourcetype: envelope.sourcetype,
     ...(envelope.index !== undefined ? { index: envelope.index } : {}),
     event: envelope.eventFormat === 'ocsf' && ocsf ? ocsf.map(record) : otelAuditJson(record),
-    fields: { tenant_id: e.tenant.id, action: e.action, outcome: e.outcome, actor_id: e.actor.id, chain_id: record.chainId, seq: String(record.seq) },
+    fields: {
+      tenant_id: e.tenant.id,
+      action: e.action,
+      outcome: e.outcome,
+      actor_id: e.actor.id,
+      chain_id: record.chainId,
+      seq: String(record.seq),
+    },
   };
 }
 
 /** Create the formatter of a webhook. `ocsf` is required for the `ocsf` format (and HEC with OCSF events). */
-export function createRecordFormatter(format: WebhookFormat, encoding: WebhookEncoding, options: { ocsf?: OcsfMapper; splunk?: SplunkEnvelope } = {}): RecordFormatter {
+export function createRecordFormatter(
+  format: WebhookFormat,
+  encoding: WebhookEncoding,
+  options: { ocsf?: OcsfMapper; splunk?: SplunkEnvelope } = {},
+): RecordFormatter {
   const contentType = format === 'splunk-hec' || encoding === 'json-array' ? 'application/json' : 'application/x-ndjson';
   let line: (r: AuditRecord) => string;
   if (format === 'otel-audit') line = (r) => JSON.stringify(otelAuditJson(r));
@@ -64,7 +75,9 @@ export function createRecordFormatter(format: WebhookFormat, encoding: WebhookEn
     if (!mapper) throw new Error('the ocsf format needs an OCSF mapper');
     line = (r) => JSON.stringify(mapper.map(r));
   } else {
-    const envelope: SplunkEnvelope = { ...(options.splunk ?? { source: 'otel-audit', sourcetype: 'otel:audit', eventFormat: 'otel-audit' }) };
+    const envelope: SplunkEnvelope = {
+      ...(options.splunk ?? { source: 'otel-audit', sourcetype: 'otel:audit', eventFormat: 'otel-audit' }),
+    };
     // Resolved once, so every request of this process (and of the next, on the same host) is the same.
     envelope.host ??= hostname();
     line = (r) => JSON.stringify(splunkHecEvent(r, envelope, options.ocsf));

@@ -106,7 +106,9 @@ export function createWebhookHttpClient(url: URL, tls: ClientTls = {}): WebhookH
           done({ kind: 'error', timedOut: true, message: `no complete answer within ${timeoutMillis} ms` });
           req.destroy(new Error('timeout'));
         }, timeoutMillis);
-        req.on('error', (err: NodeJS.ErrnoException) => done({ kind: 'error', timedOut: false, message: err.code ? `${err.code}: ${err.message}` : err.message }));
+        req.on('error', (err: NodeJS.ErrnoException) =>
+          done({ kind: 'error', timedOut: false, message: err.code ? `${err.code}: ${err.message}` : err.message }),
+        );
         req.end(body);
       });
     },

@@ -15,7 +15,14 @@
  */
 import { AuditError } from '@otel-audit/core';
 import type { AuditActor, AuditEvent, AuditTarget } from '@otel-audit/schema';
-import { OCSF_CLASS_UIDS, parseOcsfOptions, type OcsfClassUid, type OcsfOptions, type OcsfOptionsInput, type OcsfOverride } from './config.ts';
+import {
+  OCSF_CLASS_UIDS,
+  type OcsfClassUid,
+  type OcsfOptions,
+  type OcsfOptionsInput,
+  type OcsfOverride,
+  parseOcsfOptions,
+} from './config.ts';
 import type { AuditRecord } from './record.ts';
 
 /** The OCSF schema version the mapping follows (`metadata.version`). */
@@ -39,7 +46,17 @@ export const OCSF_CLASSES: Readonly<Record<OcsfClassUid, OcsfClassDefinition>> =
     uid: 3001,
     name: 'Account Change',
     ...IAM,
-    activities: { 1: 'Create', 2: 'Enable', 3: 'Password Change', 4: 'Password Reset', 5: 'Disable', 6: 'Delete', 7: 'Attach Policy', 8: 'Detach Policy', 9: 'Lock' },
+    activities: {
+      1: 'Create',
+      2: 'Enable',
+      3: 'Password Change',
+      4: 'Password Reset',
+      5: 'Disable',
+      6: 'Delete',
+      7: 'Attach Policy',
+      8: 'Detach Policy',
+      9: 'Lock',
+    },
   },
   3002: {
     uid: 3002,
@@ -54,11 +71,26 @@ export const OCSF_CLASSES: Readonly<Record<OcsfClassUid, OcsfClassDefinition>> =
     ...IAM,
     activities: { 1: 'Assign Privileges', 2: 'Revoke Privileges', 3: 'Add User', 4: 'Remove User' },
   },
-  6003: { uid: 6003, name: 'API Activity', categoryUid: 6, categoryName: 'Application Activity', activities: { 1: 'Create', 2: 'Read', 3: 'Update', 4: 'Delete' } },
+  6003: {
+    uid: 6003,
+    name: 'API Activity',
+    categoryUid: 6,
+    categoryName: 'Application Activity',
+    activities: { 1: 'Create', 2: 'Read', 3: 'Update', 4: 'Delete' },
+  },
 };
 
 /** OCSF `severity_id` captions. */
-export const OCSF_SEVERITIES: Readonly<Record<number, string>> = { 0: 'Unknown', 1: 'Informational', 2: 'Low', 3: 'Medium', 4: 'High', 5: 'Critical', 6: 'Fatal', 99: 'Other' };
+export const OCSF_SEVERITIES: Readonly<Record<number, string>> = {
+  0: 'Unknown',
+  1: 'Informational',
+  2: 'Low',
+  3: 'Medium',
+  4: 'High',
+  5: 'Critical',
+  6: 'Fatal',
+  99: 'Other',
+};
 
 /** Built-in action prefixes → class (overridable per prefix in config). */
 export const OCSF_DEFAULT_PREFIXES: Readonly<Record<string, OcsfClassUid>> = {
@@ -93,9 +125,46 @@ export const OCSF_DEFAULT_PREFIXES: Readonly<Record<string, OcsfClassUid>> = {
 const LOGON = new Set(['login', 'logon', 'signin', 'sign_in', 'sign-in', 'authenticate']);
 const LOGOFF = new Set(['logout', 'logoff', 'signout', 'sign_out', 'sign-out']);
 
-const CREATE = new Set(['create', 'created', 'add', 'added', 'insert', 'issue', 'issued', 'new', 'register', 'invite', 'import', 'upload', 'generate', 'provision']);
+const CREATE = new Set([
+  'create',
+  'created',
+  'add',
+  'added',
+  'insert',
+  'issue',
+  'issued',
+  'new',
+  'register',
+  'invite',
+  'import',
+  'upload',
+  'generate',
+  'provision',
+]);
 const READ = new Set(['read', 'get', 'list', 'view', 'export', 'download', 'search', 'query', 'access', 'show', 'describe', 'fetch']);
-const UPDATE = new Set(['update', 'updated', 'edit', 'modify', 'change', 'changed', 'patch', 'set', 'rename', 'move', 'enable', 'disable', 'rotate', 'assign', 'unassign', 'reset', 'approve', 'reject', 'grant', 'lock', 'unlock']);
+const UPDATE = new Set([
+  'update',
+  'updated',
+  'edit',
+  'modify',
+  'change',
+  'changed',
+  'patch',
+  'set',
+  'rename',
+  'move',
+  'enable',
+  'disable',
+  'rotate',
+  'assign',
+  'unassign',
+  'reset',
+  'approve',
+  'reject',
+  'grant',
+  'lock',
+  'unlock',
+]);
 const DELETE = new Set(['delete', 'deleted', 'remove', 'removed', 'revoke', 'revoked', 'destroy', 'purge', 'deprovision', 'expire']);
 
 function crudActivity(verb: string): number {
@@ -149,7 +218,14 @@ const AUTH_PROTOCOLS: Readonly<Record<string, [number, string]>> = {
 /** OCSF `user.type_id`: User 1, System 3; the other actor types are 99 Other with `type` kept. */
 function ocsfUser(u: { id: string; name?: string | undefined; type?: string | undefined }): Record<string, unknown> {
   const t = u.type;
-  const typed = t === 'user' ? { type_id: 1, type: 'User' } : t === 'system' ? { type_id: 3, type: 'System' } : t !== undefined ? { type_id: 99, type: t } : {};
+  const typed =
+    t === 'user'
+      ? { type_id: 1, type: 'User' }
+      : t === 'system'
+        ? { type_id: 3, type: 'System' }
+        : t !== undefined
+          ? { type_id: 99, type: t }
+          : {};
   return { uid: u.id, ...(u.name !== undefined ? { name: u.name } : {}), ...typed };
 }
 
@@ -205,7 +281,9 @@ export function createOcsfMapper(input: OcsfOptionsInput | OcsfOptions = {}, pre
     if (o.activityId !== undefined && o.activityId !== 0 && o.activityId !== 99) {
       const cls = o.classUid;
       if (cls === undefined) {
-        throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `${prefix}.overrides.${i}.activityId: a fixed activityId needs classUid`, { path: `${prefix}.overrides.${i}.activityId` });
+        throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `${prefix}.overrides.${i}.activityId: a fixed activityId needs classUid`, {
+          path: `${prefix}.overrides.${i}.activityId`,
+        });
       }
       if (OCSF_CLASSES[cls].activities[o.activityId] === undefined) {
         throw new AuditError(
@@ -310,7 +388,10 @@ export function createOcsfMapper(input: OcsfOptionsInput | OcsfOptions = {}, pre
       };
     }
     if (options.cloudProvider !== undefined) {
-      out.cloud = { provider: options.cloudProvider, account: { uid: e.tenant.id, ...(e.tenant.name !== undefined ? { name: e.tenant.name } : {}) } };
+      out.cloud = {
+        provider: options.cloudProvider,
+        account: { uid: e.tenant.id, ...(e.tenant.name !== undefined ? { name: e.tenant.name } : {}) },
+      };
     }
     switch (cls.uid) {
       case 3002: {
@@ -343,7 +424,10 @@ export function createOcsfMapper(input: OcsfOptionsInput | OcsfOptions = {}, pre
       }
       case 3006: {
         const g = targets.find((x) => x.type === 'group' || x.type === 'team') ?? targets[0];
-        out.group = g !== undefined ? { uid: g.id, ...(g.name !== undefined ? { name: g.name } : {}), type: g.type } : { name: e.action.split('.')[0]! };
+        out.group =
+          g !== undefined
+            ? { uid: g.id, ...(g.name !== undefined ? { name: g.name } : {}), type: g.type }
+            : { name: e.action.split('.')[0]! };
         const u = targets.find((x) => x !== g && (x.type === 'user' || x.type === 'account'));
         if (u !== undefined) out.user = targetUser(u);
         else {

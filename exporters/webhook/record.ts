@@ -4,9 +4,10 @@
  * mapping, and the line of `otel-audit export --format ndjson`, so every output describes an event
  * the same way whether it comes from the WAL, ClickHouse or the archive.
  */
+
+import { type AuditEvent, unixNanosToIso } from '@otel-audit/schema';
+import { type AuditRow, auditRowToEvent, dateTime64ToNanos } from '@otel-audit/schema/audit-row';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
-import { auditRowToEvent, dateTime64ToNanos, type AuditRow } from '@otel-audit/schema/audit-row';
-import { unixNanosToIso, type AuditEvent } from '@otel-audit/schema';
 
 /** One audit event with its chain position (docs/webhook.md, "Formats"). */
 export interface AuditRecord {

@@ -9,9 +9,8 @@
  * comparison time does not depend on which hash (if any) matched.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { AuditError, parseConfig } from '@otel-audit/core';
 import { z } from 'zod';
-import { AuditError } from '@otel-audit/core';
-import { parseConfig } from '@otel-audit/core';
 
 /** One accepted token. */
 export const BearerTokenSchema = z.strictObject({
@@ -32,7 +31,10 @@ export const AuthConfigSchema = z
     tokens: z.array(BearerTokenSchema).min(1),
   })
   .refine((c) => new Set(c.tokens.map((t) => t.name)).size === c.tokens.length, { message: 'token names must be unique', path: ['tokens'] })
-  .refine((c) => new Set(c.tokens.map((t) => t.sha256.toLowerCase())).size === c.tokens.length, { message: 'the same token hash appears twice', path: ['tokens'] });
+  .refine((c) => new Set(c.tokens.map((t) => t.sha256.toLowerCase())).size === c.tokens.length, {
+    message: 'the same token hash appears twice',
+    path: ['tokens'],
+  });
 
 /** Validated auth configuration. */
 export type AuthConfig = z.output<typeof AuthConfigSchema>;
@@ -115,11 +117,18 @@ export function createBearerAuthenticator(config: AuthConfig | undefined): Beare
     enabled: true,
     authenticate(authorization) {
       const values = authorization === undefined ? [] : typeof authorization === 'string' ? [authorization] : authorization;
-      if (values.length === 0) return { ok: false, error: new AuditError('AUDIT_ERR_UNAUTHENTICATED', 'missing bearer token (authorization: Bearer <token>)') };
+      if (values.length === 0)
+        return { ok: false, error: new AuditError('AUDIT_ERR_UNAUTHENTICATED', 'missing bearer token (authorization: Bearer <token>)') };
       if (values.length > 1) return { ok: false, error: new AuditError('AUDIT_ERR_UNAUTHENTICATED', 'more than one authorization value') };
       const token = BEARER.exec(values[0]!)?.[1] ?? basicPassword(values[0]!);
       if (token === undefined) {
-        return { ok: false, error: new AuditError('AUDIT_ERR_UNAUTHENTICATED', 'authorization is not a bearer token (expected "Bearer <token>", or Basic with the token as password)') };
+        return {
+          ok: false,
+          error: new AuditError(
+            'AUDIT_ERR_UNAUTHENTICATED',
+            'authorization is not a bearer token (expected "Bearer <token>", or Basic with the token as password)',
+          ),
+        };
       }
       const presented = createHash('sha256').update(token, 'utf8').digest();
       let match: (typeof entries)[number] | undefined;

@@ -4,8 +4,8 @@
  * Validation happens once, afterwards, with the receiver's strict zod schema.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { AuditError } from '@otel-audit/core';
+import { parse as parseYaml } from 'yaml';
 
 /** Prefix of environment overrides. */
 export const ENV_PREFIX = 'OTEL_AUDIT_';

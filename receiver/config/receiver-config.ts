@@ -5,15 +5,16 @@
  *
  * `dataDir` and `instanceId` are top-level and flow into every component that needs them.
  */
-import { z } from 'zod';
+
 import { parseConfig } from '@otel-audit/core';
+import { z } from 'zod';
 import { ClickHouseConfigSchema } from '../../exporters/clickhouse/config.ts';
 import { ColdStoreConfigSchema } from '../../exporters/coldstore/config.ts';
 import { WebhooksConfigSchema } from '../../exporters/webhook/config.ts';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
+import { ConsoleConfigSchema } from '../console/config.ts';
 import { GrpcServerConfigSchema } from '../grpc/config.ts';
 import { HttpServerConfigSchema } from '../http/config.ts';
-import { ConsoleConfigSchema } from '../console/config.ts';
 import { PipelineConfigSchema } from '../pipeline/config.ts';
 
 /** Default data directory (relative to the working directory). */
@@ -85,7 +86,10 @@ export const ReceiverConfigSchema = z.strictObject({
       /** Serve the read-only ClickHouse-HTTP-compatible endpoint and `GET /v1/audit/events`. Default true. */
       enabled: z.boolean().default(true),
       /** Path prefix of the ClickHouse-HTTP endpoint on the OTLP/HTTP port. Default `/clickhouse`. */
-      path: z.string().regex(/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/, 'must be an absolute path without a trailing slash').default('/clickhouse'),
+      path: z
+        .string()
+        .regex(/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/, 'must be an absolute path without a trailing slash')
+        .default('/clickhouse'),
     })
     .prefault({}),
   /** The read-only operator console at `/ui` (docs/console.md). */

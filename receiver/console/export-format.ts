@@ -5,9 +5,31 @@ import type { AuditEventRecord } from '../../exporters/clickhouse/index.ts';
 
 /** CSV columns, in order (docs/console.md lists them). */
 export const CSV_COLUMNS = [
-  'occurredAt', 'eventId', 'tenantId', 'action', 'outcome', 'actorType', 'actorId', 'actorName', 'targets', 'reason',
-  'sessionId', 'requestId', 'sourceIp', 'userAgent', 'httpMethod', 'urlPath', 'traceId', 'spanId', 'details', 'changes',
-  'chainId', 'seq', 'prevHash', 'hash', 'receivedAt',
+  'occurredAt',
+  'eventId',
+  'tenantId',
+  'action',
+  'outcome',
+  'actorType',
+  'actorId',
+  'actorName',
+  'targets',
+  'reason',
+  'sessionId',
+  'requestId',
+  'sourceIp',
+  'userAgent',
+  'httpMethod',
+  'urlPath',
+  'traceId',
+  'spanId',
+  'details',
+  'changes',
+  'chainId',
+  'seq',
+  'prevHash',
+  'hash',
+  'receivedAt',
 ] as const;
 
 /**

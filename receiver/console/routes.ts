@@ -17,15 +17,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { AuditError } from '@otel-audit/core';
+import type { AuditRow } from '@otel-audit/schema/audit-row';
 import { proveFromStore } from '../../cli/commands/prove.ts';
 import { openClickHouseView } from '../../cli/integrity/stores.ts';
-import { type AuditEventFilters, type ClickHouseHandle, listAuditEvents } from '../../exporters/clickhouse/index.ts';
 import { rowToEventRecord } from '../../exporters/clickhouse/events-query.ts';
+import { type AuditEventFilters, type ClickHouseHandle, listAuditEvents } from '../../exporters/clickhouse/index.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { loadSigner, loadVerifierKeys } from '../../integrity/keys.ts';
 import { createVerifierSet, type VerifierSet } from '../../integrity/note.ts';
 import { verifyChainEntries } from '../../integrity/verify-chain.ts';
-import type { AuditRow } from '@otel-audit/schema/audit-row';
 import type { CheckpointingStatus } from '../checkpointing.ts';
 import { readDeadLetters } from '../dead-letter/index.ts';
 import type { HttpServer, RouteContext, RouteHandler } from '../http/index.ts';
@@ -103,21 +103,42 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
   const serveStatic = createStaticHandler({ mountPath: '/ui/', ...(config.distDir !== undefined ? { distDir: config.distDir } : {}) });
 
   /** Wraps a handler with the loopback rule (auth itself is the router's `authenticate: true`). */
-  const guarded = (handler: RouteHandler, html = false): RouteHandler => (req, res, ctx) => {
-    if (!sources.authEnabled && !config.allowRemoteWithoutAuth && !isLoopbackAddress(req.socket.remoteAddress)) {
-      const message = 'the console answers only loopback clients while no auth tokens are configured (set auth.tokens, or ui.allowRemoteWithoutAuth)';
-      if (html) sendResponse(req, res, 403, 'text/html; charset=utf-8', `<!doctype html><title>Forbidden</title><p>${escapeHtml(message)}</p>\n`, CONSOLE_SECURITY_HEADERS);
-      else sendError(req, res, 403, 'AUDIT_ERR_FORBIDDEN', message);
-      return;
-    }
-    return handler(req, res, ctx);
-  };
-  const api = (path: string, handler: RouteHandler, prefix = false) => http.addRoute('GET', path, guarded(handler), { authenticate: true, prefix });
+  const guarded =
+    (handler: RouteHandler, html = false): RouteHandler =>
+    (req, res, ctx) => {
+      if (!sources.authEnabled && !config.allowRemoteWithoutAuth && !isLoopbackAddress(req.socket.remoteAddress)) {
+        const message =
+          'the console answers only loopback clients while no auth tokens are configured (set auth.tokens, or ui.allowRemoteWithoutAuth)';
+        if (html)
+          sendResponse(
+            req,
+            res,
+            403,
+            'text/html; charset=utf-8',
+            `<!doctype html><title>Forbidden</title><p>${escapeHtml(message)}</p>\n`,
+            CONSOLE_SECURITY_HEADERS,
+          );
+        else sendError(req, res, 403, 'AUDIT_ERR_FORBIDDEN', message);
+        return;
+      }
+      return handler(req, res, ctx);
+    };
+  const api = (path: string, handler: RouteHandler, prefix = false) =>
+    http.addRoute('GET', path, guarded(handler), { authenticate: true, prefix });
 
   // --- static files. The page itself carries no data: it is served without a token (the token is
   // entered in the page and sent by its API calls), but under the same loopback rule.
-  http.addRoute('GET', '/ui', guarded((req, res) => sendResponse(req, res, 308, 'text/plain; charset=utf-8', 'see /ui/\n', { location: '/ui/' }), true));
-  http.addRoute('GET', '/ui/', guarded((req, res, ctx) => serveStatic(req, res, ctx.url.pathname), true), { prefix: true });
+  http.addRoute(
+    'GET',
+    '/ui',
+    guarded((req, res) => sendResponse(req, res, 308, 'text/plain; charset=utf-8', 'see /ui/\n', { location: '/ui/' }), true),
+  );
+  http.addRoute(
+    'GET',
+    '/ui/',
+    guarded((req, res, ctx) => serveStatic(req, res, ctx.url.pathname), true),
+    { prefix: true },
+  );
 
   // --- lag sampler for the Status chart.
   const samples: ConsoleSample[] = [];
@@ -146,7 +167,8 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
       if (sources.integrity.enabled && sources.integrity.signingKeyFile !== undefined) {
         keys.push((await loadSigner(sources.integrity.signingKeyFile, { onWarning: () => undefined })).verifierKey);
       }
-      if (sources.integrity.verifierKeyFiles.length > 0) keys.push(...(await loadVerifierKeys(sources.integrity.verifierKeyFiles)).verifiers.map((v) => v.verifierKey));
+      if (sources.integrity.verifierKeyFiles.length > 0)
+        keys.push(...(await loadVerifierKeys(sources.integrity.verifierKeyFiles)).verifiers.map((v) => v.verifierKey));
       return createVerifierSet(keys);
     })();
     receiverKeys.catch(() => (receiverKeys = undefined));
@@ -159,7 +181,8 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
     if (bound !== undefined) return [bound];
     return [...new Set(sources.status().chains.map((c) => c.tenantId))].sort();
   };
-  const mayRead = (ctx: RouteContext, tenantId: string) => ctx.identity.boundTenantId === undefined || ctx.identity.boundTenantId === tenantId;
+  const mayRead = (ctx: RouteContext, tenantId: string) =>
+    ctx.identity.boundTenantId === undefined || ctx.identity.boundTenantId === tenantId;
 
   api('/v1/audit/console/session', async (req, res, ctx) => {
     const integrity = sources.integrityStatus();
@@ -177,7 +200,13 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
       tenants: visibleTenants(ctx),
       instanceId: sources.status().instanceId,
       eventsAvailable: sources.clickhouse !== undefined,
-      integrity: { enabled: integrity.enabled, keyName: integrity.keyName ?? null, keyId: integrity.keyId ?? null, verifierKeys, ...(keyError ? { keyError } : {}) },
+      integrity: {
+        enabled: integrity.enabled,
+        keyName: integrity.keyName ?? null,
+        keyId: integrity.keyId ?? null,
+        verifierKeys,
+        ...(keyError ? { keyError } : {}),
+      },
     });
   });
 
@@ -195,7 +224,13 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
       const rest = ctx.url.pathname.slice('/v1/audit/events/'.length);
       const [id, sub, ...more] = rest.split('/');
       if (id === undefined || !EVENT_ID.test(id) || more.length > 0 || (sub !== undefined && sub !== 'proof')) {
-        sendError(req, res, 404, 'AUDIT_ERR_NOT_FOUND', `no such endpoint: ${ctx.url.pathname} (GET /v1/audit/events/<eventId> or /v1/audit/events/<eventId>/proof)`);
+        sendError(
+          req,
+          res,
+          404,
+          'AUDIT_ERR_NOT_FOUND',
+          `no such endpoint: ${ctx.url.pathname} (GET /v1/audit/events/<eventId> or /v1/audit/events/<eventId>/proof)`,
+        );
         return;
       }
       if (!store) {
@@ -245,7 +280,11 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
   );
 
   async function sendProof(req: IncomingMessage, res: ServerResponse, eventId: string): Promise<void> {
-    const view = openClickHouseView(store!.handle.client, { database: store!.database, table: store!.table, checkpointsTable: store!.checkpointsTable });
+    const view = openClickHouseView(store!.handle.client, {
+      database: store!.database,
+      table: store!.table,
+      checkpointsTable: store!.checkpointsTable,
+    });
     try {
       const bundle = await proveFromStore(view, eventId);
       sendJson(req, res, bundle);
@@ -277,7 +316,13 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
     // The first page decides the status code; then the rows stream (a later failure cuts the body short).
     let page = await listAuditEvents(store.handle.client, { ...filters, limit: 1000 }, table);
     if (page.status !== 'success') {
-      sendError(req, res, page.status === 'retryable' ? 503 : page.error.code === 'AUDIT_ERR_INVALID_ARGUMENT' ? 400 : 500, page.error.code, page.error.message);
+      sendError(
+        req,
+        res,
+        page.status === 'retryable' ? 503 : page.error.code === 'AUDIT_ERR_INVALID_ARGUMENT' ? 400 : 500,
+        page.error.code,
+        page.error.message,
+      );
       return;
     }
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -289,15 +334,16 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
       'x-content-type-options': 'nosniff',
     });
     const write = async (chunk: string) => {
-      if (!res.write(chunk)) await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.once('drain', done);
-        res.once('close', done);
-      });
+      if (!res.write(chunk))
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.once('drain', done);
+          res.once('close', done);
+        });
     };
     if (format === 'csv') await write(csvHeader());
     let rows = 0;
@@ -350,7 +396,11 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
   // --- integrity: chains and range verification.
   const checkpointsOf = async (chainId: string): Promise<CheckpointRecord[]> => {
     if (!store) return [];
-    const view = openClickHouseView(store.handle.client, { database: store.database, table: store.table, checkpointsTable: store.checkpointsTable });
+    const view = openClickHouseView(store.handle.client, {
+      database: store.database,
+      table: store.table,
+      checkpointsTable: store.checkpointsTable,
+    });
     return (await view.checkpoints(chainId)).filter((r) => Number.isSafeInteger(r.treeSize)).sort((a, b) => a.treeSize - b.treeSize);
   };
 
@@ -367,7 +417,15 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
           head: { seq: head.seq, hash: head.hash },
           checkpoints: cps.length,
           lastCheckpoint: last
-            ? { treeSize: last.treeSize, rootHash: last.rootHash, origin: last.origin, createdAt: last.createdAt, keyName: last.keyName, keyId: last.keyId, note: last.note }
+            ? {
+                treeSize: last.treeSize,
+                rootHash: last.rootHash,
+                origin: last.origin,
+                createdAt: last.createdAt,
+                keyName: last.keyName,
+                keyId: last.keyId,
+                note: last.note,
+              }
             : null,
         });
       }
@@ -415,10 +473,26 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
     for (const c of checkpoints) if (c.treeSize < from) fromSeq = c.treeSize + 1;
     const toSeq = checkpoints.find((c) => c.treeSize >= to)?.treeSize ?? Math.max(to, head.seq);
     const total = toSeq - fromSeq + 1;
-    res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, {
+      'content-type': 'application/x-ndjson; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
     const line = (value: unknown) => res.write(`${JSON.stringify(value)}\n`);
-    line({ type: 'start', chainId, requested: { from, to }, fromSeq, toSeq, total, trustedKeys: keys.verifiers.map((v) => `${v.name}+${v.keyIdHex}`) });
-    const view = openClickHouseView(store.handle.client, { database: store.database, table: store.table, checkpointsTable: store.checkpointsTable });
+    line({
+      type: 'start',
+      chainId,
+      requested: { from, to },
+      fromSeq,
+      toSeq,
+      total,
+      trustedKeys: keys.verifiers.map((v) => `${v.name}+${v.keyIdHex}`),
+    });
+    const view = openClickHouseView(store.handle.client, {
+      database: store.database,
+      table: store.table,
+      checkpointsTable: store.checkpointsTable,
+    });
     try {
       // Stop reading the store when the client goes away (a closed tab must not keep verifying).
       const source = view.entries(chainId, fromSeq, toSeq);
@@ -457,14 +531,25 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
         .filter((d) => bound === undefined || (d.principal !== undefined && d.principal === ctx.identity.principal))
         .slice(-50)
         .reverse()
-        .map((d) => ({ time: d.time, transport: d.transport, ...(d.principal !== undefined ? { principal: d.principal } : {}), code: d.code, reason: d.reason, recordIndex: d.recordIndex }));
+        .map((d) => ({
+          time: d.time,
+          transport: d.transport,
+          ...(d.principal !== undefined ? { principal: d.principal } : {}),
+          code: d.code,
+          reason: d.reason,
+          recordIndex: d.recordIndex,
+        }));
     } catch (err) {
       deadLetterError = (err as Error).message;
     }
     sendJson(req, res, {
       now: Date.now(),
       sampleIntervalMillis: config.sampleIntervalMillis,
-      status: { ...status, chains: status.chains.filter((c) => mayRead(ctx, c.tenantId)), dataDir: bound === undefined ? status.dataDir : undefined },
+      status: {
+        ...status,
+        chains: status.chains.filter((c) => mayRead(ctx, c.tenantId)),
+        dataDir: bound === undefined ? status.dataDir : undefined,
+      },
       integrity: sources.integrityStatus(),
       samples,
       deadLetters,

@@ -74,14 +74,21 @@ export function escapeHtml(text: string): string {
 }
 
 /** A handler serving `/ui/…` from a console build. */
-export function createStaticHandler(options: { distDir?: string; mountPath: string }): (req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<void> {
+export function createStaticHandler(options: {
+  distDir?: string;
+  mountPath: string;
+}): (req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<void> {
   const dirs = options.distDir !== undefined ? [resolve(options.distDir)] : defaultConsoleDirs();
   let root: string | undefined;
   return async (req, res, pathname) => {
     // Looked up until found: a build made while the receiver runs is picked up without a restart.
     root ??= await findConsoleBuild(dirs);
     if (root === undefined) {
-      sendResponse(req, res, 503, 'text/html; charset=utf-8', notBuiltPage(dirs), { ...CONSOLE_SECURITY_HEADERS, 'cache-control': 'no-store', 'retry-after': '60' });
+      sendResponse(req, res, 503, 'text/html; charset=utf-8', notBuiltPage(dirs), {
+        ...CONSOLE_SECURITY_HEADERS,
+        'cache-control': 'no-store',
+        'retry-after': '60',
+      });
       return;
     }
     let rel: string;
@@ -114,7 +121,10 @@ export function createStaticHandler(options: { distDir?: string; mountPath: stri
     if (body !== undefined) {
       // Vite puts content hashes in the names under assets/: they never change.
       const immutable = parts[0] === 'assets';
-      sendResponse(req, res, 200, CONTENT_TYPES[ext], body, { ...CONSOLE_SECURITY_HEADERS, 'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache' });
+      sendResponse(req, res, 200, CONTENT_TYPES[ext], body, {
+        ...CONSOLE_SECURITY_HEADERS,
+        'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+      });
       return;
     }
     if (parts[0] === 'assets' || (ext !== '' && ext !== '.html')) {
@@ -127,7 +137,10 @@ export function createStaticHandler(options: { distDir?: string; mountPath: stri
       sendResponse(req, res, 200, CONTENT_TYPES['.html'], index, { ...CONSOLE_SECURITY_HEADERS, 'cache-control': 'no-cache' });
     } catch {
       root = undefined;
-      sendResponse(req, res, 503, 'text/html; charset=utf-8', notBuiltPage(dirs), { ...CONSOLE_SECURITY_HEADERS, 'cache-control': 'no-store' });
+      sendResponse(req, res, 503, 'text/html; charset=utf-8', notBuiltPage(dirs), {
+        ...CONSOLE_SECURITY_HEADERS,
+        'cache-control': 'no-store',
+      });
     }
   };
 }

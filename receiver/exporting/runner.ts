@@ -8,7 +8,7 @@
  */
 import { AuditError, backoffDelayMillis } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult, ShutdownOptions, WalEntry } from '../contracts.ts';
-import type { Wal, WalPosition, WalReadResult, WalReader } from '../wal/wal.ts';
+import type { Wal, WalPosition, WalReader, WalReadResult } from '../wal/wal.ts';
 
 /** A contiguous range of WAL entries as read: their payloads (UTF-8 JSON of {@link WalEntry}), not parsed. */
 export interface PayloadBatch {
@@ -89,7 +89,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * Jitter") — the shared backoff policy of `@otel-audit/core` with multiplier 2 and jitter 1.
  */
 export function backoffDelay(attempt: number, initialMillis: number, maxMillis: number, random: () => number): number {
-  return backoffDelayMillis({ initialIntervalMillis: initialMillis, maxIntervalMillis: maxMillis, multiplier: 2, jitter: 1 }, attempt, { random });
+  return backoffDelayMillis({ initialIntervalMillis: initialMillis, maxIntervalMillis: maxMillis, multiplier: 2, jitter: 1 }, attempt, {
+    random,
+  });
 }
 
 /** Runs one exporter from its WAL cursor (see the module comment). */
@@ -114,7 +116,9 @@ export class ExporterRunner {
     this.wal = wal;
     this.exporter = exporter;
     const own = (exporter as AuditExporter & ExporterCapabilities).batching;
-    this.options = own ? { ...options, maxBatchEntries: own.maxEntries, maxBatchBytes: own.maxBytes, maxBatchDelayMillis: own.maxDelayMillis } : options;
+    this.options = own
+      ? { ...options, maxBatchEntries: own.maxEntries, maxBatchBytes: own.maxBytes, maxBatchDelayMillis: own.maxDelayMillis }
+      : options;
     this.random = options.random ?? Math.random;
     this.st = {
       name: exporter.name,
@@ -144,7 +148,8 @@ export class ExporterRunner {
       // A WAL read error (corruption) stops this exporter loudly; it shows in status.
       this.st.state = 'stopped';
       this.st.failing = true;
-      const e = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', String((err as Error)?.message ?? err), { cause: err });
+      const e =
+        err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', String((err as Error)?.message ?? err), { cause: err });
       this.st.lastError = { code: e.code, message: e.message, atMillis: Date.now() };
     });
   }
@@ -192,7 +197,10 @@ export class ExporterRunner {
         if (attempt > 0) this.st.failing = false;
         return true;
       } catch (err) {
-        const e = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_EXPORT_FAILED', `exporter start failed: ${(err as Error)?.message ?? err}`, { cause: err });
+        const e =
+          err instanceof AuditError
+            ? err
+            : new AuditError('AUDIT_ERR_EXPORT_FAILED', `exporter start failed: ${(err as Error)?.message ?? err}`, { cause: err });
         this.st.failing = true;
         this.st.lastError = { code: e.code, message: e.message, atMillis: Date.now() };
         const delay = backoffDelay(attempt++, this.options.initialBackoffMillis, this.options.maxBackoffMillis, this.random);
@@ -291,7 +299,10 @@ export class ExporterRunner {
         result = 'payloads' in batch ? await x.exportPayloads!(batch) : await x.export(batch);
       } catch (err) {
         // A throwing exporter is a bug in it; treat as retryable so nothing is skipped.
-        result = { status: 'retryable', error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `exporter threw: ${(err as Error)?.message ?? err}`, { cause: err }) };
+        result = {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `exporter threw: ${(err as Error)?.message ?? err}`, { cause: err }),
+        };
       }
       if (result.status === 'success') {
         this.st.failing = false;

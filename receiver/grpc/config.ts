@@ -1,9 +1,10 @@
 /**
  * Configuration of the OTLP/gRPC server (one strict zod schema, defaults in the schema).
  */
+
+import { parseConfig } from '@otel-audit/core';
 import { z } from 'zod';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
-import { parseConfig } from '@otel-audit/core';
 
 /** 64 MiB: the default maximum message size after decompression (issue 3). */
 export const DEFAULT_GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;

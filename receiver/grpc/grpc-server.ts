@@ -6,12 +6,18 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { AuditError } from '@otel-audit/core';
+import { createBearerAuthenticator } from '../auth/bearer-auth.ts';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { type EncodedIngestResult, isEncodedLogsConsumer } from '../otlp/encoded-consumer.ts';
-import { createBearerAuthenticator } from '../auth/bearer-auth.ts';
 import { type IngestObserver, type IngestOutcome, notifyObserver, secondsSince } from '../otlp/ingest-events.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
-import { GRPC_STATUS, encodeBadRequestAny, encodeExportLogsResponseProtobuf, encodeRetryInfoAny, encodeRpcStatusProtobuf } from '../otlp/responses.ts';
+import {
+  encodeBadRequestAny,
+  encodeExportLogsResponseProtobuf,
+  encodeRetryInfoAny,
+  encodeRpcStatusProtobuf,
+  GRPC_STATUS,
+} from '../otlp/responses.ts';
 import { type GrpcServerConfig, type GrpcServerConfigInput, parseGrpcServerConfig } from './config.ts';
 
 /** Full method path of the OTLP logs export RPC. */
@@ -141,14 +147,16 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     if (encoded) {
       // grpc-js has already inflated the message (grpc-encoding); decode + prepare run in the
       // pipeline's worker threads, a decode failure is answered exactly as below.
-      consumed = encoded.consumeEncoded({ body: call.request, format: 'protobuf', encoding: 'identity', maxBytes: config.maxMessageBytes }, context).then((r: EncodedIngestResult) => {
-        if (!r.decoded) {
-          invalid(r.error);
-          return undefined;
-        }
-        records = r.records;
-        return r.result;
-      });
+      consumed = encoded
+        .consumeEncoded({ body: call.request, format: 'protobuf', encoding: 'identity', maxBytes: config.maxMessageBytes }, context)
+        .then((r: EncodedIngestResult) => {
+          if (!r.decoded) {
+            invalid(r.error);
+            return undefined;
+          }
+          records = r.records;
+          return r.result;
+        });
     } else {
       const decoded = decodeLogsProtobuf(call.request);
       if (!decoded.ok) {
@@ -177,7 +185,9 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       },
       (err: unknown) => {
         // A throwing consumer is a bug: INTERNAL, and keep serving.
-        callback(grpcError(GRPC_STATUS.INTERNAL, new AuditError('AUDIT_ERR_INTERNAL', 'the pipeline failed unexpectedly', { cause: err }).message));
+        callback(
+          grpcError(GRPC_STATUS.INTERNAL, new AuditError('AUDIT_ERR_INTERNAL', 'the pipeline failed unexpectedly', { cause: err }).message),
+        );
         report('failure');
       },
     );

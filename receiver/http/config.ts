@@ -1,9 +1,10 @@
 /**
  * Configuration of the OTLP/HTTP server (one strict zod schema, defaults in the schema).
  */
+
+import { parseConfig } from '@otel-audit/core';
 import { z } from 'zod';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
-import { parseConfig } from '@otel-audit/core';
 
 /** 64 MiB: the default maximum request size after decompression (issue 3). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -15,7 +16,10 @@ export const HttpServerConfigSchema = z.strictObject({
   /** TCP port; 0 picks a free port (the bound one is returned by `start()`). Default 4318 (OTLP/HTTP). */
   port: z.number().int().min(0).max(65535).default(4318),
   /** Path of the OTLP logs endpoint. Default `/v1/logs` (OTLP/HTTP spec). */
-  logsPath: z.string().regex(/^\/[^?#]*$/, 'must be an absolute path without query').default('/v1/logs'),
+  logsPath: z
+    .string()
+    .regex(/^\/[^?#]*$/, 'must be an absolute path without query')
+    .default('/v1/logs'),
   /**
    * Maximum request body size in bytes, after decompression (and also before it: a compressed body
    * larger than this is refused too). Enforced while reading and inflating → 413. Default 64 MiB.

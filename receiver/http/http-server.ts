@@ -5,8 +5,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AuditError } from '@otel-audit/core';
-import type { LogsConsumer } from '../contracts.ts';
 import { type BearerAuthenticator, createBearerAuthenticator } from '../auth/bearer-auth.ts';
+import type { LogsConsumer } from '../contracts.ts';
 import { type IngestObserver, notifyObserver } from '../otlp/ingest-events.ts';
 import { type HttpServerConfig, type HttpServerConfigInput, parseHttpServerConfig } from './config.ts';
 import { createOtlpLogsHandler, parseOtlpContentType } from './otlp-logs-handler.ts';
@@ -76,7 +76,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const config = parseHttpServerConfig(options.config ?? {});
   const auth: BearerAuthenticator = createBearerAuthenticator(config.auth);
   const router = new Router();
-  const logsHandler = createOtlpLogsHandler({ consumer: options.consumer, maxMessageBytes: config.maxMessageBytes, onRequest: options.onRequest });
+  const logsHandler = createOtlpLogsHandler({
+    consumer: options.consumer,
+    maxMessageBytes: config.maxMessageBytes,
+    onRequest: options.onRequest,
+  });
   router.add('POST', config.logsPath, logsHandler, {
     authenticate: true,
     handlesContinue: true,
@@ -115,7 +119,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     if (closing) {
       // A request on a kept-alive connection during shutdown: retryable, and close the connection.
       res.setHeader('connection', 'close');
-      sendStatus(req, res, 503, new AuditError('AUDIT_ERR_SHUTDOWN', 'the receiver is shutting down').message, errorFormat(req), { 'retry-after': '1' });
+      sendStatus(req, res, 503, new AuditError('AUDIT_ERR_SHUTDOWN', 'the receiver is shutting down').message, errorFormat(req), {
+        'retry-after': '1',
+      });
       return;
     }
     void dispatch(req, res);
@@ -141,7 +147,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       return;
     }
     if (found.kind === 'method-not-allowed') {
-      sendStatus(req, res, 405, `method ${req.method} not allowed on ${url.pathname} (allowed: ${found.allow.join(', ')})`, format, { allow: found.allow.join(', ') });
+      sendStatus(req, res, 405, `method ${req.method} not allowed on ${url.pathname} (allowed: ${found.allow.join(', ')})`, format, {
+        allow: found.allow.join(', '),
+      });
       return;
     }
     let identity = {};
@@ -150,7 +158,14 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       if (!result.ok) {
         sendStatus(req, res, 401, result.error.message, format, { 'www-authenticate': 'Bearer' });
         if (found.route.handler === logsHandler) {
-          notifyObserver(options.onRequest, { transport: 'http', outcome: 'unauthenticated', records: 0, rejected: 0, bytes: 0, durationSeconds: 0 });
+          notifyObserver(options.onRequest, {
+            transport: 'http',
+            outcome: 'unauthenticated',
+            records: 0,
+            rejected: 0,
+            bytes: 0,
+            durationSeconds: 0,
+          });
         }
         return;
       }
@@ -182,13 +197,17 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       startPromise = new Promise<BoundAddress>((resolve, reject) => {
         const onError = (err: Error) => {
           startPromise = undefined;
-          reject(new AuditError('AUDIT_ERR_INTERNAL', `cannot listen on ${formatUrl(config.host, config.port)}: ${err.message}`, { cause: err }));
+          reject(
+            new AuditError('AUDIT_ERR_INTERNAL', `cannot listen on ${formatUrl(config.host, config.port)}: ${err.message}`, { cause: err }),
+          );
         };
         server.once('error', onError);
         server.listen(config.port, config.host, () => {
           server.off('error', onError);
           server.on('error', (err: Error) => {
-            const error = new AuditError('AUDIT_ERR_INTERNAL', `HTTP server on ${bound?.url ?? config.host}: ${err.message}`, { cause: err });
+            const error = new AuditError('AUDIT_ERR_INTERNAL', `HTTP server on ${bound?.url ?? config.host}: ${err.message}`, {
+              cause: err,
+            });
             if (options.onError) options.onError(error);
             else process.emitWarning(error);
           });

@@ -6,10 +6,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuditError } from '@otel-audit/core';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { isEncodedLogsConsumer } from '../otlp/encoded-consumer.ts';
+import { type IngestObserver, type IngestOutcome, notifyObserver, secondsSince } from '../otlp/ingest-events.ts';
 import { decodeLogsJson } from '../otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
 import { badRequestJson, encodeBadRequestAny, encodeExportLogsResponseJson, encodeExportLogsResponseProtobuf } from '../otlp/responses.ts';
-import { type IngestObserver, type IngestOutcome, notifyObserver, secondsSince } from '../otlp/ingest-events.ts';
 import { readRequestBody } from './read-body.ts';
 import { type OtlpBodyFormat, sendResponse, sendStatus } from './respond.ts';
 import type { RouteContext, RouteHandler } from './router.ts';
@@ -72,7 +72,11 @@ export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHan
       return;
     }
     const { format, responseType } = type;
-    const read = await readRequestBody(req, { maxBytes: maxMessageBytes, beforeRead: () => ctx.sendContinue(), inflate: encoded === undefined });
+    const read = await readRequestBody(req, {
+      maxBytes: maxMessageBytes,
+      beforeRead: () => ctx.sendContinue(),
+      inflate: encoded === undefined,
+    });
     const readFailed = (status: 400 | 413 | 415, message: string) => {
       sendStatus(req, res, status, message, format);
       report(status === 413 ? 'too_large' : status === 415 ? 'unsupported_media_type' : 'decode_error');
@@ -96,7 +100,10 @@ export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHan
       if (encoded) {
         // Inflate + decode + prepare run in the pipeline's worker threads; failures are answered
         // exactly as if they had happened here (body-read failure, or 400 + BadRequest).
-        const r = await encoded.consumeEncoded({ body: read.body, format, encoding: read.encoding ?? 'identity', maxBytes: maxMessageBytes }, context);
+        const r = await encoded.consumeEncoded(
+          { body: read.body, format, encoding: read.encoding ?? 'identity', maxBytes: maxMessageBytes },
+          context,
+        );
         bytes = r.bytes;
         if (!r.decoded) {
           if (r.stage === 'inflate') readFailed(r.status, r.error.message);

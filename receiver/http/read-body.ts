@@ -42,7 +42,11 @@ export function parseContentEncoding(header: string | undefined): 'identity' | '
 }
 
 function tooLarge(what: string, maxBytes: number): { ok: false; status: 413; error: AuditError } {
-  return { ok: false, status: 413, error: new AuditError('AUDIT_ERR_PAYLOAD_TOO_LARGE', `${what} exceeds the limit of ${maxBytes} bytes`, { details: { maxBytes } }) };
+  return {
+    ok: false,
+    status: 413,
+    error: new AuditError('AUDIT_ERR_PAYLOAD_TOO_LARGE', `${what} exceeds the limit of ${maxBytes} bytes`, { details: { maxBytes } }),
+  };
 }
 
 /**
@@ -62,7 +66,10 @@ export function readRequestBody(req: IncomingMessage, options: ReadBodyOptions):
     return Promise.resolve({
       ok: false,
       status: 415,
-      error: new AuditError('AUDIT_ERR_UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Encoding "${req.headers['content-encoding']}" (supported: gzip, identity)`),
+      error: new AuditError(
+        'AUDIT_ERR_UNSUPPORTED_MEDIA_TYPE',
+        `unsupported Content-Encoding "${req.headers['content-encoding']}" (supported: gzip, identity)`,
+      ),
     });
   }
   const declared = req.headers['content-length'];
@@ -104,7 +111,11 @@ export function readRequestBody(req: IncomingMessage, options: ReadBodyOptions):
       zlib.gunzip(raw, { maxOutputLength: maxBytes }, (err, out) => finish(inflateResult(err, out, maxBytes)));
     };
     const onError = (err: Error) =>
-      finish({ ok: false, status: 400, error: new AuditError('AUDIT_ERR_DECODE', `error while reading the body: ${err.message}`, { cause: err }) });
+      finish({
+        ok: false,
+        status: 400,
+        error: new AuditError('AUDIT_ERR_DECODE', `error while reading the body: ${err.message}`, { cause: err }),
+      });
     // 'close' before 'end' means the client went away mid-body (no 'error' is guaranteed then);
     // without this the read would never settle.
     const onClose = () => {

@@ -54,10 +54,7 @@ export interface Route {
 }
 
 /** Result of looking up a request. */
-export type RouteMatch =
-  | { kind: 'found'; route: Route }
-  | { kind: 'method-not-allowed'; allow: string[] }
-  | { kind: 'not-found' };
+export type RouteMatch = { kind: 'found'; route: Route } | { kind: 'method-not-allowed'; allow: string[] } | { kind: 'not-found' };
 
 /** Routes by exact path, then method (upper-case). */
 export class Router {
@@ -71,7 +68,8 @@ export class Router {
    * @throws AuditError `AUDIT_ERR_INVALID_ARGUMENT` when the path is not absolute or already mounted for the method.
    */
   add(method: string, path: string, handler: RouteHandler, options: RouteOptions = {}): void {
-    if (!path.startsWith('/') || path.includes('?')) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `route path must be absolute without query: "${path}"`);
+    if (!path.startsWith('/') || path.includes('?'))
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `route path must be absolute without query: "${path}"`);
     const m = method.toUpperCase();
     let byMethod: Map<string, Route> | undefined;
     if (options.prefix) {

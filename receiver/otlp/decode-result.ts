@@ -13,9 +13,7 @@ import type { DecodedLogs } from '../contracts.ts';
  *   offending field (e.g. `resourceLogs[0].scopeLogs[1].logRecords[3].timeUnixNano`) and its message
  *   says what was expected. Transports answer it with HTTP 400 / gRPC INVALID_ARGUMENT.
  */
-export type DecodeResult =
-  | { ok: true; logs: DecodedLogs; recordCount: number }
-  | { ok: false; error: AuditError };
+export type DecodeResult = { ok: true; logs: DecodedLogs; recordCount: number } | { ok: false; error: AuditError };
 
 /**
  * Internal signal thrown inside a decoder and turned into a {@link DecodeResult} at its entry point.

@@ -17,21 +17,40 @@
  * position, the body is parsed again with a reviver that reads the number's source text (ES2025
  * JSON.parse source text access), so such values stay exact without slowing down the common case.
  */
-import type { DecodedLogs, ScopeView } from '../contracts.ts';
+
 import type { LogRecordView } from '@otel-audit/schema';
-import { type DecodeResult, DecodeFailure, decodeFailureResult } from './decode-result.ts';
+import type { DecodedLogs, ScopeView } from '../contracts.ts';
+import { DecodeFailure, type DecodeResult, decodeFailureResult } from './decode-result.ts';
 import { MAX_ANY_VALUE_DEPTH } from './protobuf-decoder.ts';
 
 /** SeverityNumber enum value names (logs.proto) → numbers. */
 const SEVERITY_NAMES: ReadonlyMap<string, number> = new Map(
   [
     'UNSPECIFIED',
-    'TRACE', 'TRACE2', 'TRACE3', 'TRACE4',
-    'DEBUG', 'DEBUG2', 'DEBUG3', 'DEBUG4',
-    'INFO', 'INFO2', 'INFO3', 'INFO4',
-    'WARN', 'WARN2', 'WARN3', 'WARN4',
-    'ERROR', 'ERROR2', 'ERROR3', 'ERROR4',
-    'FATAL', 'FATAL2', 'FATAL3', 'FATAL4',
+    'TRACE',
+    'TRACE2',
+    'TRACE3',
+    'TRACE4',
+    'DEBUG',
+    'DEBUG2',
+    'DEBUG3',
+    'DEBUG4',
+    'INFO',
+    'INFO2',
+    'INFO3',
+    'INFO4',
+    'WARN',
+    'WARN2',
+    'WARN3',
+    'WARN4',
+    'ERROR',
+    'ERROR2',
+    'ERROR3',
+    'ERROR4',
+    'FATAL',
+    'FATAL2',
+    'FATAL3',
+    'FATAL4',
   ].map((name, i) => [`SEVERITY_NUMBER_${name}`, i]),
 );
 
@@ -144,7 +163,8 @@ function optUint32(obj: JsonObject, camel: string, snake?: string): number {
   if (v === undefined) return 0;
   const n = typeof v === 'string' && INTEGER_TEXT.test(v) ? Number(v) : typeof v === 'bigint' ? Number(v) : v;
   if (typeof n !== 'number') throw new DecodeFailure(`expected a number, got ${typeName(v)}`, camel);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new DecodeFailure(`expected an unsigned 32-bit integer, got ${String(v)}`, camel);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+    throw new DecodeFailure(`expected an unsigned 32-bit integer, got ${String(v)}`, camel);
   return n;
 }
 
@@ -174,7 +194,10 @@ function hexId(obj: JsonObject, camel: string, snake: string, size: number): str
   if (v === undefined || v === '') return '';
   if (typeof v !== 'string') throw new DecodeFailure(`expected a hex string, got ${typeName(v)}`, camel);
   if (v.length !== size * 2 || !HEX.test(v)) {
-    throw new DecodeFailure(`expected ${size * 2} hex characters (OTLP/JSON encodes ids as hex, not base64), got "${v.slice(0, 64)}"`, camel);
+    throw new DecodeFailure(
+      `expected ${size * 2} hex characters (OTLP/JSON encodes ids as hex, not base64), got "${v.slice(0, 64)}"`,
+      camel,
+    );
   }
   return v.toLowerCase();
 }
@@ -255,7 +278,9 @@ function anyValue(raw: Json, depth: number): unknown {
       const kv = expectObject(value, 'kvlistValue');
       const values = withPath('kvlistValue', () => optArray(kv, 'values'));
       const out: Record<string, unknown> = {};
-      values.forEach((v, i) => withPath(`kvlistValue.values[${i}]`, () => keyValue(v, out, depth + 1)));
+      values.forEach((v, i) => {
+        withPath(`kvlistValue.values[${i}]`, () => keyValue(v, out, depth + 1));
+      });
       return out;
     }
   }
@@ -329,7 +354,11 @@ function decodeTree(root: Json): { logs: DecodedLogs; recordCount: number } {
           return { scope: sc, schemaUrl: optString(sl, 'schemaUrl', 'schema_url'), logRecords };
         }),
       );
-      logs.resourceLogs.push({ resource: { attributes: resourceAttributes }, schemaUrl: optString(rl, 'schemaUrl', 'schema_url'), scopeLogs });
+      logs.resourceLogs.push({
+        resource: { attributes: resourceAttributes },
+        schemaUrl: optString(rl, 'schemaUrl', 'schema_url'),
+        scopeLogs,
+      });
     });
   }
   return { logs, recordCount };

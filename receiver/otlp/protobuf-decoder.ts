@@ -13,9 +13,9 @@
  * - Groups (wire types 3/4) are not used by OTLP and are rejected.
  */
 import { isUtf8 } from 'node:buffer';
-import type { DecodedLogs, ScopeView } from '../contracts.ts';
 import type { LogRecordView } from '@otel-audit/schema';
-import { type DecodeResult, DecodeFailure, decodeFailureResult } from './decode-result.ts';
+import type { DecodedLogs, ScopeView } from '../contracts.ts';
+import { DecodeFailure, type DecodeResult, decodeFailureResult } from './decode-result.ts';
 
 /** Maximum nesting of AnyValue arrays/kvlists; deeper input is rejected instead of overflowing the stack. */
 export const MAX_ANY_VALUE_DEPTH = 64;
@@ -260,7 +260,6 @@ class Reader {
   }
 }
 
-
 function wrongWireType(field: string, wireType: number): DecodeFailure {
   return new DecodeFailure(`wrong wire type ${wireType}`, field);
 }
@@ -406,7 +405,7 @@ function logRecord(r: Reader, end: number): LogRecordView {
   let severityNumber = 0;
   let severityText = '';
   let eventName = '';
-  let body: unknown = undefined;
+  let body: unknown;
   const attributes: Record<string, unknown> = {};
   let attrIndex = 0;
   let traceId = '';

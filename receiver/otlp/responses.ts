@@ -137,8 +137,5 @@ export function encodeRetryInfoAny(delayMillis: number): Buffer {
   if (seconds > 0) duration.varintField(1, seconds);
   if (nanos > 0) duration.varintField(2, nanos);
   const retryInfo = new Writer().bytesField(1, duration.finish()).finish();
-  return new Writer()
-    .stringField(1, 'type.googleapis.com/google.rpc.RetryInfo')
-    .bytesField(2, retryInfo)
-    .finish();
+  return new Writer().stringField(1, 'type.googleapis.com/google.rpc.RetryInfo').bytesField(2, retryInfo).finish();
 }

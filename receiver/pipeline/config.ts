@@ -3,8 +3,9 @@
  * parsed config is complete and an unknown or mistyped key fails fast with AUDIT_ERR_INVALID_CONFIG
  * naming the key.
  */
-import { z } from 'zod';
+
 import { parseConfig } from '@otel-audit/core';
+import { z } from 'zod';
 
 const ms = () => z.number().int().min(0);
 const bytes = () => z.number().int().min(0);
@@ -32,23 +33,39 @@ export const PipelineConfigSchema = z.strictObject({
    * Receiver instance id, the second half of every chain id (`<tenantId>/<instanceId>`). Default:
    * generated once and persisted in `<dataDir>/instance-id`.
    */
-  instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'instanceId must be 1-64 of [A-Za-z0-9._-]').optional(),
+  instanceId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'instanceId must be 1-64 of [A-Za-z0-9._-]')
+    .optional(),
   /** `fsync` (default): success only after fdatasync. `none`: after write(); survives process crashes only. */
   durability: z.enum(['fsync', 'none']).default('fsync'),
   /** Dedupe window (ms). Default 7 days. */
-  dedupeWindowMillis: z.number().int().min(1000).default(7 * 24 * 3600 * 1000),
+  dedupeWindowMillis: z
+    .number()
+    .int()
+    .min(1000)
+    .default(7 * 24 * 3600 * 1000),
   /**
    * Most event ids of the dedupe index's in-memory table (27–53 bytes each); a full table is
    * spilled to on-disk runs, so this bounds memory, not the window. Default 3 000 000 (≤ 80 MiB).
    */
   dedupeMaxIds: z.number().int().min(1024).default(3_000_000),
   /** Time slice of the on-disk dedupe runs (ms): runs are cut, merged and dropped per slice. Default 1 h. */
-  dedupeSliceMillis: z.number().int().min(1000).max(24 * 3600 * 1000).default(3600 * 1000),
+  dedupeSliceMillis: z
+    .number()
+    .int()
+    .min(1000)
+    .max(24 * 3600 * 1000)
+    .default(3600 * 1000),
   /**
    * A UUIDv7 id whose timestamp is further than this (ms) from when it was accepted, or older than
    * the window, is filed as an id without a usable time (consulted by every lookup). Default 1 day.
    */
-  dedupeClockSkewMillis: z.number().int().min(0).default(24 * 3600 * 1000),
+  dedupeClockSkewMillis: z
+    .number()
+    .int()
+    .min(0)
+    .default(24 * 3600 * 1000),
   /** Bloom filter bits per id (in memory) of runs of ids without a usable time; 0 = none. Default 10 (~1 % false positives, each costing one page read). */
   dedupeBloomBitsPerId: z.number().int().min(0).max(32).default(10),
   /** Back-pressure when the WAL behind the slowest exporter exceeds this (bytes). Default 4 GiB. */
@@ -69,7 +86,11 @@ export const PipelineConfigSchema = z.strictObject({
   wal: z
     .strictObject({
       /** Target segment size (bytes). Default 64 MiB. */
-      segmentBytes: z.number().int().min(4096).default(64 * 1024 ** 2),
+      segmentBytes: z
+        .number()
+        .int()
+        .min(4096)
+        .default(64 * 1024 ** 2),
       /** Keep fully exported segments at least this long after they were closed (ms). Default 0. */
       retentionMillis: ms().default(0),
     })
@@ -79,7 +100,11 @@ export const PipelineConfigSchema = z.strictObject({
   deadLetters: z
     .strictObject({
       /** Rotate dead-letter files at this size (bytes). Default 16 MiB. */
-      maxFileBytes: z.number().int().min(1024).default(16 * 1024 ** 2),
+      maxFileBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(16 * 1024 ** 2),
       /** Keep at most this many dead-letter files. Default 8. */
       maxFiles: z.number().int().min(1).default(8),
     })

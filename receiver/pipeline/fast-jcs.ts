@@ -11,8 +11,8 @@
  * equivalence test (test/receiver/pipeline/fast-jcs.test.ts) checks over edge cases and random events.
  */
 import { AuditError } from '@otel-audit/core';
-import { canonicalEventJson } from '../../integrity/chain-hash.ts';
 import type { AuditEvent } from '@otel-audit/schema';
+import { canonicalEventJson } from '../../integrity/chain-hash.ts';
 
 /** Characters JSON.stringify escapes in a well-formed string: quote, backslash, C0 controls. */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;

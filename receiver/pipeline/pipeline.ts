@@ -24,25 +24,31 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { AuditError, type OperationResult } from '@otel-audit/core';
-import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
-import { availableParallelism } from 'node:os';
-import { CURRENT_CHAIN_VERSION, GENESIS_HASH, linkHashV2 } from '../../integrity/chain-hash.ts';
 import { AUDIT_ATTR } from '@otel-audit/schema';
+import { CURRENT_CHAIN_VERSION, GENESIS_HASH, linkHashV2 } from '../../integrity/chain-hash.ts';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
-import { DeadLetterStore, type DeadLetter } from '../dead-letter/store.ts';
+import { type DeadLetter, DeadLetterStore } from '../dead-letter/store.ts';
 import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.ts';
-import { DedupeWindow, type DedupeWindowStatus } from '../wal/dedupe-window.ts';
-import { atomicWriteFile } from '../wal/fs-util.ts';
-import { RECORD_TYPE_CHECKPOINT, RECORD_TYPE_EVENT } from '../wal/format.ts';
-import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
 import type { EncodedIngestResult, EncodedLogsConsumer, EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
-import { META, type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
+import { DedupeWindow, type DedupeWindowStatus } from '../wal/dedupe-window.ts';
+import { RECORD_TYPE_CHECKPOINT, RECORD_TYPE_EVENT } from '../wal/format.ts';
+import { atomicWriteFile } from '../wal/fs-util.ts';
+import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
+import {
+  type ExporterRunnerConfig,
+  type PipelineConfig,
+  type PipelineConfigInput,
+  parseExporterRunnerConfig,
+  parsePipelineConfig,
+} from './config.ts';
 import { PreparePool } from './prepare-pool.ts';
-import { type PrepareOutcome, runPrepareTask } from './prepare-task.ts';
 import { prepareRequest, type Rejection } from './prepare-stage.ts';
-import { parseExporterRunnerConfig, parsePipelineConfig, type ExporterRunnerConfig, type PipelineConfig, type PipelineConfigInput } from './config.ts';
+import { type PrepareOutcome, runPrepareTask } from './prepare-task.ts';
+import { META, type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
 
 /** Upper bounds (ms) of the fsync latency histogram buckets; a final +Inf bucket is implied. */
 export const FSYNC_BUCKETS_MILLIS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000] as const;
@@ -280,7 +286,12 @@ class Pipeline implements AuditPipeline {
   private lastExpireAt = 0;
   private recovery: PipelineStatus['recovery'];
   private readonly counters = { received: 0, accepted: 0, rejected: 0, deduped: 0, nonAudit: 0, requests: 0, retryableAnswers: 0 };
-  private readonly fsyncStats = { count: 0, byKind: { data: 0, file: 0, dir: 0 }, sumMillis: 0, buckets: new Array<number>(FSYNC_BUCKETS_MILLIS.length + 1).fill(0) };
+  private readonly fsyncStats = {
+    count: 0,
+    byKind: { data: 0, file: 0, dir: 0 },
+    sumMillis: 0,
+    buckets: new Array<number>(FSYNC_BUCKETS_MILLIS.length + 1).fill(0),
+  };
   private readonly words = new Uint32Array(4);
   private pool: PreparePool | undefined;
 
@@ -365,7 +376,9 @@ class Pipeline implements AuditPipeline {
   addExporter(exporter: AuditExporter, options: AddExporterOptions = {}): void {
     if (this.started) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `addExporter(${exporter.name}) after start()`);
     if (this.pendingExporters.some((e) => e.exporter.name === exporter.name)) {
-      throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `two exporters named "${exporter.name}" (the name is the cursor id)`, { path: 'exporters' });
+      throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `two exporters named "${exporter.name}" (the name is the cursor id)`, {
+        path: 'exporters',
+      });
     }
     const { random, ...rest } = options;
     parseExporterRunnerConfig(this.config.exporters, rest); // fail fast on bad options
@@ -411,7 +424,14 @@ class Pipeline implements AuditPipeline {
     const nowSec = Math.floor(this.now() / 1000);
     const { runIds: dedupeIdsLoaded } = await this.dedupe.open(nowSec);
     const { wal, report } = await Wal.open(
-      { dir: walDir, segmentBytes: c.wal.segmentBytes, durability: c.durability, retentionMillis: c.wal.retentionMillis, onFsync: this.onFsync, now: this.now },
+      {
+        dir: walDir,
+        segmentBytes: c.wal.segmentBytes,
+        durability: c.durability,
+        retentionMillis: c.wal.retentionMillis,
+        onFsync: this.onFsync,
+        now: this.now,
+      },
       (rec) => {
         if (rec.type === RECORD_TYPE_CHECKPOINT) {
           const cp = JSON.parse(rec.payload.toString('utf8')) as { checkpoint: CheckpointRecord };
@@ -420,14 +440,24 @@ class Pipeline implements AuditPipeline {
         }
         this.dedupe.addRecovered(rec.id0, rec.id1, rec.id2, rec.id3, rec.receivedAtSeconds, nowSec, rec.lsn);
         if (rec.lsn <= heads.lsn) return;
-        const e = JSON.parse(rec.payload.toString('utf8')) as { chainId: string; tenantId: string; seq: number; prevHash: string; hash: string };
+        const e = JSON.parse(rec.payload.toString('utf8')) as {
+          chainId: string;
+          tenantId: string;
+          seq: number;
+          prevHash: string;
+          hash: string;
+        };
         const cur = this.chains.get(e.chainId);
         const prevSeq = cur?.seq ?? 0;
         const prevHash = cur?.hash ?? GENESIS_HASH;
         if (e.seq !== prevSeq + 1 || e.prevHash !== prevHash) {
-          throw new AuditError('AUDIT_ERR_WAL_CORRUPT', `LSN ${rec.lsn}: chain ${e.chainId} seq ${e.seq} / prevHash ${e.prevHash} does not follow seq ${prevSeq} / ${prevHash}`, {
-            details: { lsn: rec.lsn, chainId: e.chainId },
-          });
+          throw new AuditError(
+            'AUDIT_ERR_WAL_CORRUPT',
+            `LSN ${rec.lsn}: chain ${e.chainId} seq ${e.seq} / prevHash ${e.prevHash} does not follow seq ${prevSeq} / ${prevHash}`,
+            {
+              details: { lsn: rec.lsn, chainId: e.chainId },
+            },
+          );
         }
         this.setChain(e.chainId, e.tenantId, e.seq, e.hash);
         this.hooks.onSequenced?.({ chainId: e.chainId, seq: e.seq, hash: e.hash, lsn: rec.lsn, recovered: true });
@@ -474,7 +504,11 @@ class Pipeline implements AuditPipeline {
 
   private async loadHeads(): Promise<{ lsn: number; chains: ChainHead[]; checkpoints?: CheckpointRecord[] }> {
     try {
-      return JSON.parse(await fsp.readFile(this.headsFile(), 'utf8')) as { lsn: number; chains: ChainHead[]; checkpoints?: CheckpointRecord[] };
+      return JSON.parse(await fsp.readFile(this.headsFile(), 'utf8')) as {
+        lsn: number;
+        chains: ChainHead[];
+        checkpoints?: CheckpointRecord[];
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lsn: 0, chains: [] };
       throw new AuditError('AUDIT_ERR_WAL_CORRUPT', `cannot read ${this.headsFile()}: ${(err as Error).message}`, { cause: err });
@@ -555,8 +589,10 @@ class Pipeline implements AuditPipeline {
   private backpressureReason(): string | undefined {
     const wal = this.wal!;
     const backlog = wal.backlogBytes();
-    if (backlog > this.config.maxBacklogBytes) return `un-exported WAL backlog ${backlog} bytes exceeds maxBacklogBytes ${this.config.maxBacklogBytes}`;
-    if (this.freeDisk < this.config.minFreeDiskBytes) return `free disk space ${this.freeDisk} bytes is below minFreeDiskBytes ${this.config.minFreeDiskBytes}`;
+    if (backlog > this.config.maxBacklogBytes)
+      return `un-exported WAL backlog ${backlog} bytes exceeds maxBacklogBytes ${this.config.maxBacklogBytes}`;
+    if (this.freeDisk < this.config.minFreeDiskBytes)
+      return `free disk space ${this.freeDisk} bytes is below minFreeDiskBytes ${this.config.minFreeDiskBytes}`;
     return undefined;
   }
 
@@ -614,7 +650,10 @@ class Pipeline implements AuditPipeline {
         outcome = this.pool ? await this.pool.run(task, transferable === true) : runPrepareTask(task);
       } catch (err) {
         // A worker died (a bug or out of memory) with this request: nothing of it was sequenced.
-        const error = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', 'preparing the request failed unexpectedly', { cause: err });
+        const error =
+          err instanceof AuditError
+            ? err
+            : new AuditError('AUDIT_ERR_INTERNAL', 'preparing the request failed unexpectedly', { cause: err });
         return { decoded: true, records: 0, bytes: request.body.byteLength, result: { status: 'failure', error } };
       }
       if (!outcome.ok) {
@@ -661,7 +700,10 @@ class Pipeline implements AuditPipeline {
       } catch (err) {
         // A run page failed its checksum (AUDIT_ERR_DEDUPE_CORRUPT) or could not be read: the rest
         // of the request is not sequenced; what was appended is still made durable below.
-        dedupeError = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', `dedupe lookup: ${(err as Error).message}`, { cause: err });
+        dedupeError =
+          err instanceof AuditError
+            ? err
+            : new AuditError('AUDIT_ERR_INTERNAL', `dedupe lookup: ${(err as Error).message}`, { cause: err });
         break;
       }
       if (duplicate) {
@@ -673,7 +715,8 @@ class Pipeline implements AuditPipeline {
       const tenantId = tenants[meta[m + 4]!]!;
       let chain = this.tenantChain.get(tenantId);
       if (!chain) {
-        chain = this.chains.get(`${tenantId}/${this.instanceId}`) ?? this.setChain(`${tenantId}/${this.instanceId}`, tenantId, 0, GENESIS_HASH);
+        chain =
+          this.chains.get(`${tenantId}/${this.instanceId}`) ?? this.setChain(`${tenantId}/${this.instanceId}`, tenantId, 0, GENESIS_HASH);
         this.tenantChain.set(tenantId, chain);
       }
       const seq = chain.seq + 1;
@@ -693,7 +736,18 @@ class Pipeline implements AuditPipeline {
       chain.seq = seq;
       chain.hash = hash;
       // onSequenced runs once this entry is durable (onWalDurable); a failed write undoes it.
-      this.unsynced.push({ lsn, chain, seq, prevHash, hash, eventId: eventIds[i]!, w0: meta[m]!, w1: meta[m + 1]!, w2: meta[m + 2]!, w3: meta[m + 3]! });
+      this.unsynced.push({
+        lsn,
+        chain,
+        seq,
+        prevHash,
+        hash,
+        eventId: eventIds[i]!,
+        w0: meta[m]!,
+        w1: meta[m + 1]!,
+        w2: meta[m + 2]!,
+        w3: meta[m + 3]!,
+      });
       this.inflight.set(eventIds[i]!, lsn);
       this.inflightQueue.push({ lsn, id: eventIds[i]! });
       waitLsn = lsn;
@@ -714,7 +768,13 @@ class Pipeline implements AuditPipeline {
     c.accepted += accepted;
     if (dedupeError) return { status: 'failure', error: dedupeError };
     c.deduped += duplicates;
-    return { status: 'success', accepted, duplicates, rejected: rejections.length, message: this.message(rejections, batch.nonAuditDropped) };
+    return {
+      status: 'success',
+      accepted,
+      duplicates,
+      rejected: rejections.length,
+      message: this.message(rejections, batch.nonAuditDropped),
+    };
   }
 
   private purgeInflight(durable: number): void {
@@ -745,7 +805,8 @@ class Pipeline implements AuditPipeline {
       shown++;
     }
     if (shown < rejections.length) text += `; … ${rejections.length - shown} more (see dead letters)`;
-    if (nonAuditDropped > 0) text += `${text ? '. ' : ''}warning: dropped ${nonAuditDropped} non-audit record(s) (no ${AUDIT_ATTR.schemaVersion})`;
+    if (nonAuditDropped > 0)
+      text += `${text ? '. ' : ''}warning: dropped ${nonAuditDropped} non-audit record(s) (no ${AUDIT_ATTR.schemaVersion})`;
     return text.length > max ? `${text.slice(0, max - 1)}…` : text;
   }
 
@@ -765,13 +826,17 @@ class Pipeline implements AuditPipeline {
 
   async appendCheckpoint(record: CheckpointRecord): Promise<OperationResult<{ lsn: number }>> {
     const wal = this.wal;
-    if (!wal || !this.accepting) return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'pipeline is not accepting'), retryAfterMillis: 1000 };
+    if (!wal || !this.accepting)
+      return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'pipeline is not accepting'), retryAfterMillis: 1000 };
     if (wal.failed) return { status: 'retryable', error: wal.failed, retryAfterMillis: 1000 };
     const chain = this.chains.get(record.chainId);
     if (!chain || record.treeSize > chain.seq) {
       return {
         status: 'failure',
-        error: new AuditError('AUDIT_ERR_INTEGRITY', `checkpoint of ${record.chainId} at size ${record.treeSize} is ahead of the chain (seq ${chain?.seq ?? 0})`),
+        error: new AuditError(
+          'AUDIT_ERR_INTEGRITY',
+          `checkpoint of ${record.chainId} at size ${record.treeSize} is ahead of the chain (seq ${chain?.seq ?? 0})`,
+        ),
       };
     }
     const lsn = wal.nextLsn;
@@ -817,7 +882,11 @@ class Pipeline implements AuditPipeline {
       },
       exporters,
       failingExporters: exporters.filter((e) => e.failing).map((e) => e.name),
-      deadLetters: { stored: this.deadLetters?.count ?? 0, written: this.deadLetters?.written ?? 0, writeErrors: this.deadLetters?.writeErrors ?? 0 },
+      deadLetters: {
+        stored: this.deadLetters?.count ?? 0,
+        written: this.deadLetters?.written ?? 0,
+        writeErrors: this.deadLetters?.writeErrors ?? 0,
+      },
       dedupe: {
         ...this.dedupe.status(nowSec),
         ids: this.dedupe.size,

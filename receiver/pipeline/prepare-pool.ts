@@ -29,7 +29,8 @@ export class PreparePool {
   private readonly url: URL;
 
   constructor(size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `pool size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `pool size must be a positive integer, got ${size}`);
     this.size = size;
     const ext = extname(fileURLToPath(import.meta.url)) || '.js';
     this.url = new URL(`./prepare-worker${ext}`, import.meta.url);

@@ -13,10 +13,11 @@
  * Stages 5–7 (dedupe, sequence + hash chain, WAL append) need the chain state and run in the
  * pipeline's synchronous sequencer (pipeline.ts).
  */
-import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
+
 import type { AuditEvent } from '@otel-audit/schema';
-import { AUDIT_ATTR, isAuditRecord, logRecordToAuditEvent, type LogRecordMappingOptions, type LogRecordView } from '@otel-audit/schema';
+import { AUDIT_ATTR, isAuditRecord, type LogRecordMappingOptions, type LogRecordView, logRecordToAuditEvent } from '@otel-audit/schema';
 import { canonicalWithDerivedId } from '@otel-audit/schema/event-id';
+import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
 import { uuidToWords } from '../wal/format.ts';
 import { fastCanonicalEventJson } from './fast-jcs.ts';
 
@@ -69,7 +70,8 @@ const MAPPED_KEYS = new Set<string>(Object.values(AUDIT_ATTR));
 
 /** JSON replacer for OTLP attribute values: bigint → number when safe else decimal text; bytes → base64. */
 export function attrReplacer(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  if (typeof value === 'bigint')
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   return value;
 }
@@ -90,7 +92,12 @@ const words = new Uint32Array(4);
  * Run stages 1–4 over one request. Never throws for bad records: they become rejections. A pure
  * function of its arguments: `defaultTenantId` is the pipeline's configured default tenant.
  */
-export function prepareRequest(logs: DecodedLogs, context: IngestContext, nonAudit: 'drop' | 'reject', defaultTenantId?: string): PreparedRequest {
+export function prepareRequest(
+  logs: DecodedLogs,
+  context: IngestContext,
+  nonAudit: 'drop' | 'reject',
+  defaultTenantId?: string,
+): PreparedRequest {
   const out: PreparedRequest = { prepared: [], rejections: [], received: 0, nonAudit: 0, nonAuditDropped: 0 };
   // The mapping derives missing ids from the canonical JSON of the event without its id, computed
   // with the fast serializer (byte-equal to the definition's); it is kept so the event's own
@@ -130,7 +137,8 @@ export function prepareRequest(logs: DecodedLogs, context: IngestContext, nonAud
           } else {
             let canonical: string | undefined;
             try {
-              canonical = derivedFrom !== undefined ? canonicalWithDerivedId(derivedFrom, v.event.eventId) : fastCanonicalEventJson(v.event);
+              canonical =
+                derivedFrom !== undefined ? canonicalWithDerivedId(derivedFrom, v.event.eventId) : fastCanonicalEventJson(v.event);
             } catch (err) {
               reason = (err as Error).message;
             }

@@ -6,12 +6,12 @@
  */
 import { AUDIT_ERROR_CODES, type AuditError, type AuditErrorCode } from '@otel-audit/core';
 import type { IngestContext } from '../contracts.ts';
-import type { EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
 import { inflateGzipSync } from '../http/read-body.ts';
+import type { EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
 import { decodeLogsJson } from '../otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
-import { type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
 import { prepareRequest } from './prepare-stage.ts';
+import { type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
 
 /** What a worker is asked to do. */
 export interface PrepareTask extends Omit<EncodedLogsRequest, 'transferable'> {
@@ -28,7 +28,16 @@ export interface PrepareTask extends Omit<EncodedLogsRequest, 'transferable'> {
  */
 export type PrepareOutcome =
   | { ok: true; records: number; bytes: number; batch: PreparedBatch }
-  | { ok: false; stage: 'inflate' | 'decode'; status: 400 | 413; code: AuditErrorCode; detail: string; path?: string; details?: Record<string, unknown>; bytes: number };
+  | {
+      ok: false;
+      stage: 'inflate' | 'decode';
+      status: 400 | 413;
+      code: AuditErrorCode;
+      detail: string;
+      path?: string;
+      details?: Record<string, unknown>;
+      bytes: number;
+    };
 
 /** The part of an AuditError's message after the registry text, so the receiver rebuilds the same message. */
 function detailOf(e: AuditError): string {
@@ -43,14 +52,30 @@ export function runPrepareTask(task: PrepareTask): PrepareOutcome {
     const inflated = inflateGzipSync(body, task.maxBytes);
     if (!inflated.ok) {
       const e = inflated.error;
-      return { ok: false, stage: 'inflate', status: inflated.status === 413 ? 413 : 400, code: e.code, detail: detailOf(e), ...(e.details ? { details: e.details as Record<string, unknown> } : {}), bytes: 0 };
+      return {
+        ok: false,
+        stage: 'inflate',
+        status: inflated.status === 413 ? 413 : 400,
+        code: e.code,
+        detail: detailOf(e),
+        ...(e.details ? { details: e.details as Record<string, unknown> } : {}),
+        bytes: 0,
+      };
     }
     body = inflated.body;
   }
   const decoded = task.format === 'protobuf' ? decodeLogsProtobuf(body) : decodeLogsJson(body);
   if (!decoded.ok) {
     const e = decoded.error;
-    return { ok: false, stage: 'decode', status: 400, code: e.code, detail: detailOf(e), ...(e.path !== undefined ? { path: e.path } : {}), bytes: body.length };
+    return {
+      ok: false,
+      stage: 'decode',
+      status: 400,
+      code: e.code,
+      detail: detailOf(e),
+      ...(e.path !== undefined ? { path: e.path } : {}),
+      bytes: body.length,
+    };
   }
   const batch = packPreparedRequest(prepareRequest(decoded.logs, task.context, task.nonAudit, task.defaultTenantId));
   return { ok: true, records: decoded.recordCount, bytes: body.length, batch };

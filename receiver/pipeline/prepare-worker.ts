@@ -6,7 +6,7 @@
  * says its modules are loaded.
  */
 import { parentPort } from 'node:worker_threads';
-import { type PrepareTask, outcomeTransferList, runPrepareTask } from './prepare-task.ts';
+import { outcomeTransferList, type PrepareTask, runPrepareTask } from './prepare-task.ts';
 
 parentPort?.on('message', (message: { id: number; task: PrepareTask }) => {
   try {

@@ -304,7 +304,6 @@ export function decodeDedupeChunk(buf: Buffer, file: string): DedupeId[] {
   return out;
 }
 
-
 /**
  * Where the WAL puts the ids of segments it is about to delete (so the dedupe window outlives
  * them): `add` must resolve only once every id of LSNs up to `last` is durable elsewhere, and throw

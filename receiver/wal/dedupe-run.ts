@@ -184,7 +184,7 @@ export class RunWriter {
     }
     const p = this.page;
     let o = this.pageLen;
-    const dd = delta < 63 ? delta : 63;
+    const dd = Math.min(delta, 63);
     p[o] = (dd << 2) | (randA >>> 10);
     p[o + 1] = (randA >>> 2) & 0xff;
     p[o + 2] = ((randA & 3) << 6) | (c30 >>> 24);
@@ -327,7 +327,8 @@ export function readRunSummary(file: string): RunSummary {
     fs.readSync(fd, trailer, 0, TRAILER_BYTES, size - TRAILER_BYTES);
     if (!trailer.subarray(8).equals(END_MAGIC)) throw runCorrupt(file, 'bad trailer magic (incomplete write?)');
     const footerLen = trailer.readUInt32LE(0);
-    if (footerLen < META_BYTES + 32 || footerLen > size - HEADER_BYTES - TRAILER_BYTES) throw runCorrupt(file, `footer length ${footerLen} out of range`);
+    if (footerLen < META_BYTES + 32 || footerLen > size - HEADER_BYTES - TRAILER_BYTES)
+      throw runCorrupt(file, `footer length ${footerLen} out of range`);
     const footer = Buffer.alloc(footerLen);
     fs.readSync(fd, footer, 0, footerLen, size - TRAILER_BYTES - footerLen);
     if (crc32(footer) !== trailer.readUInt32LE(4)) throw runCorrupt(file, 'footer checksum mismatch');
@@ -335,9 +336,12 @@ export function readRunSummary(file: string): RunSummary {
     const pageBytes = footer.readUInt32LE(4);
     const pageCount = footer.readUInt32LE(56);
     const bloomWords = footer.readUInt32LE(60);
-    if ((kind !== RUN_KIND_V7 && kind !== RUN_KIND_FULL) || kind !== head.readUInt16LE(10) || pageBytes !== head.readUInt32LE(12)) throw runCorrupt(file, 'footer does not match the header');
-    if (HEADER_BYTES + pageCount * pageBytes + footerLen + TRAILER_BYTES !== size) throw runCorrupt(file, `size ${size} does not match ${pageCount} pages of ${pageBytes} bytes`);
-    if (footerLen !== META_BYTES + 32 + pageCount * 8 + bloomWords * 4) throw runCorrupt(file, 'footer length does not match its page and Bloom counts');
+    if ((kind !== RUN_KIND_V7 && kind !== RUN_KIND_FULL) || kind !== head.readUInt16LE(10) || pageBytes !== head.readUInt32LE(12))
+      throw runCorrupt(file, 'footer does not match the header');
+    if (HEADER_BYTES + pageCount * pageBytes + footerLen + TRAILER_BYTES !== size)
+      throw runCorrupt(file, `size ${size} does not match ${pageCount} pages of ${pageBytes} bytes`);
+    if (footerLen !== META_BYTES + 32 + pageCount * 8 + bloomWords * 4)
+      throw runCorrupt(file, 'footer length does not match its page and Bloom counts');
     const fences = new Uint32Array(pageCount * 2);
     for (let i = 0; i < fences.length; i++) fences[i] = footer.readUInt32LE(META_BYTES + 32 + i * 4);
     const bloom = new Uint32Array(bloomWords);
@@ -520,7 +524,16 @@ const prefix = new Uint32Array(2);
  * Is the id in the run? At most one page is read in the usual case (a second only when the id
  * would sit exactly on a page boundary of equal key prefixes).
  */
-export function runContains(file: string, s: RunSummary, cache: RunPageCache, a: number, b: number, c: number, d: number, seq = -1): boolean {
+export function runContains(
+  file: string,
+  s: RunSummary,
+  cache: RunPageCache,
+  a: number,
+  b: number,
+  c: number,
+  d: number,
+  seq = -1,
+): boolean {
   a >>>= 0;
   b >>>= 0;
   c >>>= 0;
@@ -636,7 +649,8 @@ export class RunIterator {
       this.pageIndex++;
       if (this.pageIndex >= this.s.pageCount) return false;
       const got = fs.readSync(this.fd, this.buf, 0, this.s.pageBytes, HEADER_BYTES + this.pageIndex * this.s.pageBytes);
-      if (got !== this.s.pageBytes || crc32(this.buf.subarray(4)) !== this.buf.readUInt32LE(0)) throw runCorrupt(this.file, `page ${this.pageIndex} checksum mismatch`);
+      if (got !== this.s.pageBytes || crc32(this.buf.subarray(4)) !== this.buf.readUInt32LE(0))
+        throw runCorrupt(this.file, `page ${this.pageIndex} checksum mismatch`);
       this.n = this.buf.readUInt16LE(4);
       this.i = 0;
       this.o = PAGE_HEADER_BYTES;

@@ -30,24 +30,24 @@ import { crc32 } from 'node:zlib';
 import { AuditError } from '@otel-audit/core';
 import { DedupeIndex, decodeDedupeChunk } from './dedupe-index.ts';
 import {
-  DEFAULT_RUN_PAGE_BYTES,
-  RUN_KIND_FULL,
-  RUN_KIND_V7,
-  RunIterator,
-  RunPageCache,
-  RunWriter,
   compareIds,
+  DEFAULT_RUN_PAGE_BYTES,
   isUuidV7,
   nextLookupSeq,
   pageChecksumOk,
   pageOffset,
+  RUN_KIND_FULL,
+  RUN_KIND_V7,
+  RunIterator,
+  type RunMeta,
+  RunPageCache,
+  type RunSummary,
+  RunWriter,
   readRunSummary,
   runContains,
   uuidV7Millis,
-  type RunMeta,
-  type RunSummary,
 } from './dedupe-run.ts';
-import { fsyncDir, type FsyncObserver } from './fs-util.ts';
+import { type FsyncObserver, fsyncDir } from './fs-util.ts';
 
 /** Options of {@link DedupeWindow}. */
 export interface DedupeWindowOptions {
@@ -228,7 +228,8 @@ export class DedupeWindow {
         throw corrupt(manifestFile, 'not valid JSON', err);
       }
       if (!parsed?.body || crc32(JSON.stringify(parsed.body)) !== parsed.crc) throw corrupt(manifestFile, 'checksum mismatch');
-      if (parsed.body.version !== 1 || !Array.isArray(parsed.body.files)) throw corrupt(manifestFile, `unsupported manifest version ${parsed.body.version}`);
+      if (parsed.body.version !== 1 || !Array.isArray(parsed.body.files))
+        throw corrupt(manifestFile, `unsupported manifest version ${parsed.body.version}`);
       this.coveredLsn = parsed.body.coveredLsn;
       this.nextSeq = parsed.body.nextSeq;
       // Ids evicted before a restart are still missing: the window stays short (and is warned about) until they would have expired.
@@ -255,7 +256,8 @@ export class DedupeWindow {
     }
     for (const name of names) {
       // A run that never made it into the manifest (crash before the manifest write), or a temp file.
-      if ((RUN_NAME.test(name) && !listed.includes(name)) || name.includes('.tmp-')) await fsp.rm(path.join(this.o.dir, name), { force: true });
+      if ((RUN_NAME.test(name) && !listed.includes(name)) || name.includes('.tmp-'))
+        await fsp.rm(path.join(this.o.dir, name), { force: true });
     }
     // Ids persisted by the previous format (one chunk per deleted WAL range): fed into the table,
     // spilled as runs after start, then deleted.
@@ -329,11 +331,15 @@ export class DedupeWindow {
     const seq = nextLookupSeq();
     if (isUuidV7(b, c)) {
       const list = this.byIdSlice.get(Math.floor(uuidV7Millis(a, b) / this.o.sliceMillis));
-      if (list) for (const r of list) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d, seq)) return true;
-      for (const r of this.fullV7Runs) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d, seq)) return true;
+      if (list)
+        for (const r of list)
+          if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d, seq)) return true;
+      for (const r of this.fullV7Runs)
+        if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d, seq)) return true;
       return false;
     }
-    for (const r of this.fullRuns) if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d, seq)) return true;
+    for (const r of this.fullRuns)
+      if (r.summary.meta.maxSeenAtSec >= minSeen && runContains(r.file, r.summary, this.cache, a, b, c, d, seq)) return true;
     return false;
   }
 
@@ -379,7 +385,8 @@ export class DedupeWindow {
         this.lastError = undefined;
       },
       (err: unknown) => {
-        this.lastError = err instanceof AuditError ? err : new AuditError('AUDIT_ERR_DEDUPE_IO', `dedupe runs: ${(err as Error).message}`, { cause: err });
+        this.lastError =
+          err instanceof AuditError ? err : new AuditError('AUDIT_ERR_DEDUPE_IO', `dedupe runs: ${(err as Error).message}`, { cause: err });
       },
     );
     return p;
@@ -449,7 +456,11 @@ export class DedupeWindow {
       if (isUuidV7(b, c)) {
         const ms = uuidV7Millis(a, b);
         const s = Math.floor(ms / slice);
-        if (ms >= seenMs - this.o.windowMillis - this.o.clockSkewMillis && ms <= seenMs + this.o.clockSkewMillis && Math.abs(s - r) < GROUP_SPAN) {
+        if (
+          ms >= seenMs - this.o.windowMillis - this.o.clockSkewMillis &&
+          ms <= seenMs + this.o.clockSkewMillis &&
+          Math.abs(s - r) < GROUP_SPAN
+        ) {
           key = r * 2 * GROUP_SPAN + (s - r + GROUP_SPAN);
         } else key = -(2 * r + 2); // full-width run of UUIDv7 ids with an implausible time
       }
@@ -462,7 +473,15 @@ export class DedupeWindow {
       const r = full ? Math.floor((-key - 1) / 2) : Math.floor(key / (2 * GROUP_SPAN));
       const s = full ? (-key % 2 === 1 ? -1 : -2) : (key % (2 * GROUP_SPAN)) - GROUP_SPAN + r;
       groups.set(key, {
-        meta: { kind: full ? RUN_KIND_FULL : RUN_KIND_V7, sliceMillis: slice, receiveSlice: r, idSlice: s, minSeenAtSec: 0, maxSeenAtSec: 0, coveredLsn: 0 },
+        meta: {
+          kind: full ? RUN_KIND_FULL : RUN_KIND_V7,
+          sliceMillis: slice,
+          receiveSlice: r,
+          idSlice: s,
+          minSeenAtSec: 0,
+          maxSeenAtSec: 0,
+          coveredLsn: 0,
+        },
         order: new Uint32Array(count),
         fill: 0,
       });
@@ -561,7 +580,9 @@ export class DedupeWindow {
       await this.enqueue(() => this.commit([], [], Math.max(this.coveredLsn, last)));
     }
     if (this.coveredLsn < last) {
-      throw this.lastError ?? new AuditError('AUDIT_ERR_DEDUPE_IO', `dedupe runs cover LSN ${this.coveredLsn}, not ${last}: WAL segments kept`);
+      throw (
+        this.lastError ?? new AuditError('AUDIT_ERR_DEDUPE_IO', `dedupe runs cover LSN ${this.coveredLsn}, not ${last}: WAL segments kept`)
+      );
     }
   }
 
@@ -678,7 +699,10 @@ export class DedupeWindow {
       maxSeen = Math.max(maxSeen, r.summary.meta.maxSeenAtSec);
       covered = Math.max(covered, r.summary.meta.coveredLsn);
     }
-    const writer = new RunWriter({ ...m0, minSeenAtSec: minSeen, maxSeenAtSec: maxSeen, coveredLsn: covered }, total, { pageBytes: this.o.pageBytes, bloomBitsPerId: this.o.bloomBitsPerId });
+    const writer = new RunWriter({ ...m0, minSeenAtSec: minSeen, maxSeenAtSec: maxSeen, coveredLsn: covered }, total, {
+      pageBytes: this.o.pageBytes,
+      bloomBitsPerId: this.o.bloomBitsPerId,
+    });
     const its = inputs.map((r) => new RunIterator(r.file, r.summary));
     const name = `run-${String(this.nextSeq++).padStart(12, '0')}.bin`;
     const file = path.join(this.o.dir, name);
@@ -814,7 +838,17 @@ function sortIds(ids: Uint32Array, order: Uint32Array, v7SliceStartMs: number): 
   keys.sort();
   const sorted = new Uint32Array(n);
   for (let j = 0; j < n; j++) sorted[j] = order[keys[j]! % scale]!;
-  const cmp = (x: number, y: number) => compareIds(ids[x * 5]!, ids[x * 5 + 1]!, ids[x * 5 + 2]!, ids[x * 5 + 3]!, ids[y * 5]!, ids[y * 5 + 1]!, ids[y * 5 + 2]!, ids[y * 5 + 3]!);
+  const cmp = (x: number, y: number) =>
+    compareIds(
+      ids[x * 5]!,
+      ids[x * 5 + 1]!,
+      ids[x * 5 + 2]!,
+      ids[x * 5 + 3]!,
+      ids[y * 5]!,
+      ids[y * 5 + 1]!,
+      ids[y * 5 + 2]!,
+      ids[y * 5 + 3]!,
+    );
   let start = 0;
   for (let j = 1; j <= n; j++) {
     if (j < n && Math.floor(keys[j]! / scale) === Math.floor(keys[start]! / scale)) continue;

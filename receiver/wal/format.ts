@@ -54,9 +54,7 @@ export function encodeSegmentHeader(firstLsn: number, createdAtMillis: number): 
 }
 
 /** A decoded segment header, or why it is not one. */
-export type SegmentHeaderResult =
-  | { ok: true; firstLsn: number; createdAtMillis: number; version: number }
-  | { ok: false; reason: string };
+export type SegmentHeaderResult = { ok: true; firstLsn: number; createdAtMillis: number; version: number } | { ok: false; reason: string };
 
 /** Decode and check a segment header. */
 export function decodeSegmentHeader(b: Buffer): SegmentHeaderResult {
@@ -130,7 +128,8 @@ export type ParseRecordResult =
 export function parseRecord(buf: Buffer, off: number, end: number): ParseRecordResult {
   if (end - off < RECORD_HEADER_BYTES) return { kind: 'short', needBytes: RECORD_HEADER_BYTES };
   const len = buf.readUInt32LE(off);
-  if (len > MAX_RECORD_PAYLOAD_BYTES) return { kind: 'bad', reason: `record length ${len} exceeds the ${MAX_RECORD_PAYLOAD_BYTES}-byte limit` };
+  if (len > MAX_RECORD_PAYLOAD_BYTES)
+    return { kind: 'bad', reason: `record length ${len} exceeds the ${MAX_RECORD_PAYLOAD_BYTES}-byte limit` };
   const size = RECORD_HEADER_BYTES + len;
   if (end - off < size) return { kind: 'short', needBytes: size };
   const want = buf.readUInt32LE(off + 4);

@@ -3,7 +3,7 @@
  * positioned reads and records are parsed out of it, so reading a segment of any size needs only
  * about one window of memory (plus the largest record).
  */
-import { RECORD_HEADER_BYTES, parseRecord, type ParseRecordResult } from './format.ts';
+import { type ParseRecordResult, parseRecord, RECORD_HEADER_BYTES } from './format.ts';
 import { readAt } from './fs-util.ts';
 
 /** Result of {@link FrameReader.next}. */

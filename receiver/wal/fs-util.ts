@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 
 // Directory fsync and atomic replace are the shared durable-file helpers of @otel-audit/core.
-export { atomicWriteFile, fsyncDir, type FsyncObserver } from '@otel-audit/core';
+export { atomicWriteFile, type FsyncObserver, fsyncDir } from '@otel-audit/core';
 
 /** Write `len` bytes of `buf` at `position`, looping over short writes. */
 export function writeFully(fd: number, buf: Buffer, offset: number, len: number, position: number): Promise<void> {

@@ -1,27 +1,28 @@
 /** The write-ahead log, its on-disk format and the dedupe index. */
-export { Wal, WalReader } from './wal.ts';
-export type { RecoveryVisitor, WalOptions, WalPosition, WalReadResult, WalRecoveryReport } from './wal.ts';
+
+export type { DedupeChunkStore, DedupeId, DedupeIndexOptions } from './dedupe-index.ts';
+export { DedupeIndex, decodeDedupeChunk, encodeDedupeChunk } from './dedupe-index.ts';
+export type { RunMeta, RunSummary } from './dedupe-run.ts';
+export { RUN_KIND_FULL, RUN_KIND_V7, RunPageCache, RunWriter, readRunSummary, runContains } from './dedupe-run.ts';
+export type { DedupeWindowOptions, DedupeWindowStatus } from './dedupe-window.ts';
+export { DedupeWindow } from './dedupe-window.ts';
+export type { ParseRecordResult, RawRecord, SegmentHeaderResult } from './format.ts';
 export {
+  decodeSegmentHeader,
+  encodeSegmentHeader,
+  parseRecord,
+  parseSegmentFileName,
   RECORD_HEADER_BYTES,
   RECORD_TYPE_EVENT,
   SEGMENT_HEADER_BYTES,
   SEGMENT_MAGIC,
   SEGMENT_VERSION,
-  decodeSegmentHeader,
-  encodeSegmentHeader,
-  parseRecord,
-  parseSegmentFileName,
   sealRecord,
   segmentFileName,
   uuidToWords,
   wordsToUuid,
 } from './format.ts';
-export type { ParseRecordResult, RawRecord, SegmentHeaderResult } from './format.ts';
-export { DedupeIndex, decodeDedupeChunk, encodeDedupeChunk } from './dedupe-index.ts';
-export type { DedupeChunkStore, DedupeId, DedupeIndexOptions } from './dedupe-index.ts';
-export { DedupeWindow } from './dedupe-window.ts';
-export type { DedupeWindowOptions, DedupeWindowStatus } from './dedupe-window.ts';
-export { RUN_KIND_FULL, RUN_KIND_V7, RunPageCache, RunWriter, readRunSummary, runContains } from './dedupe-run.ts';
-export type { RunMeta, RunSummary } from './dedupe-run.ts';
 export { FrameReader } from './frame-reader.ts';
 export { readWalEntries } from './read-entries.ts';
+export type { RecoveryVisitor, WalOptions, WalPosition, WalReadResult, WalRecoveryReport } from './wal.ts';
+export { Wal, WalReader } from './wal.ts';

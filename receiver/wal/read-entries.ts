@@ -6,10 +6,10 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { AuditError, decodeWalEntryOrThrow } from '@otel-audit/core';
-import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditEvent } from '@otel-audit/schema';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { WalEntry } from '../contracts.ts';
-import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentFileName } from './format.ts';
+import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES } from './format.ts';
 import { FrameReader } from './frame-reader.ts';
 import { closeFd, openFd, readAt } from './fs-util.ts';
 

@@ -24,19 +24,19 @@ import * as path from 'node:path';
 import { AuditError } from '@otel-audit/core';
 import type { DedupeChunkStore, DedupeId } from './dedupe-index.ts';
 import {
-  RECORD_HEADER_BYTES,
-  RECORD_TYPE_EVENT,
-  SEGMENT_HEADER_BYTES,
   decodeSegmentHeader,
   encodeSegmentHeader,
   parseRecord,
   parseSegmentFileName,
+  type RawRecord,
+  RECORD_HEADER_BYTES,
+  RECORD_TYPE_EVENT,
+  SEGMENT_HEADER_BYTES,
   sealRecord,
   segmentFileName,
-  type RawRecord,
 } from './format.ts';
 import { FrameReader } from './frame-reader.ts';
-import { atomicWriteFile, closeFd, fdatasync, fsyncDir, openFd, readAt, writeFully, type FsyncObserver } from './fs-util.ts';
+import { atomicWriteFile, closeFd, type FsyncObserver, fdatasync, fsyncDir, openFd, readAt, writeFully } from './fs-util.ts';
 
 function ftruncate(fd: number, len: number): Promise<void> {
   return new Promise((resolve, reject) => fs.ftruncate(fd, len, (e) => (e ? reject(e) : resolve())));
@@ -112,7 +112,9 @@ const resolvedOk: Promise<AuditError | undefined> = Promise.resolve(undefined);
 export type RecoveryVisitor = (record: RawRecord) => void;
 
 function corrupt(file: string, offset: number, reason: string): AuditError {
-  return new AuditError('AUDIT_ERR_WAL_CORRUPT', `segment ${file} at offset ${offset}: ${reason}`, { details: { segment: file, offset, reason } });
+  return new AuditError('AUDIT_ERR_WAL_CORRUPT', `segment ${file} at offset ${offset}: ${reason}`, {
+    details: { segment: file, offset, reason },
+  });
 }
 
 function ioError(what: string, err: unknown): AuditError {
@@ -217,7 +219,8 @@ export class Wal {
           throw corrupt(file, 0, `bad segment header: ${h.reason}`);
         }
         if (h.firstLsn !== nameLsn) throw corrupt(file, 0, `header says first LSN ${h.firstLsn}, file name says ${nameLsn}`);
-        if (expected !== 0 && h.firstLsn !== expected) throw corrupt(file, 0, `first LSN ${h.firstLsn} does not follow the previous segment (expected ${expected})`);
+        if (expected !== 0 && h.firstLsn !== expected)
+          throw corrupt(file, 0, `first LSN ${h.firstLsn} does not follow the previous segment (expected ${expected})`);
         if (expected === 0) expected = h.firstLsn;
         const reader = new FrameReader(fd, SEGMENT_HEADER_BYTES, 4 << 20);
         let goodEnd = SEGMENT_HEADER_BYTES;
@@ -225,7 +228,8 @@ export class Wal {
           const r = await reader.next(st.size);
           if (r.kind === 'end') break;
           if (r.kind === 'record') {
-            if (r.record.lsn !== expected) throw corrupt(file, reader.offset - r.record.size, `LSN ${r.record.lsn} where ${expected} was expected`);
+            if (r.record.lsn !== expected)
+              throw corrupt(file, reader.offset - r.record.size, `LSN ${r.record.lsn} where ${expected} was expected`);
             visit(r.record);
             expected++;
             report.records++;
@@ -235,7 +239,8 @@ export class Wal {
           const at = reader.offset;
           const reason = r.kind === 'short' ? `record truncated (needs ${r.needBytes} bytes, ${st.size - at} left)` : r.reason;
           if (!isLast) throw corrupt(file, at, reason);
-          if (r.kind === 'bad' && (await this.validRecordFollows(fd, at, st.size))) throw corrupt(file, at, `${reason}, and valid records follow`);
+          if (r.kind === 'bad' && (await this.validRecordFollows(fd, at, st.size)))
+            throw corrupt(file, at, `${reason}, and valid records follow`);
           // Torn tail: the last write did not complete; it was never acknowledged. Cut it off.
           await fsp.truncate(file, at);
           await fdatasync(fd);
@@ -328,7 +333,13 @@ export class Wal {
    * A part may also be UTF-8 bytes (copied as they are): the pipeline's worker threads hand the
    * sequencer each event's payload already encoded.
    */
-  appendRecord(type: number, lsn: number, idWords: Uint32Array, receivedAtSeconds: number, parts: ReadonlyArray<string | Uint8Array>): void {
+  appendRecord(
+    type: number,
+    lsn: number,
+    idWords: Uint32Array,
+    receivedAtSeconds: number,
+    parts: ReadonlyArray<string | Uint8Array>,
+  ): void {
     if (this.closed) throw new AuditError('AUDIT_ERR_SHUTDOWN', 'WAL is closed');
     if (this.broken) throw this.broken;
     if (lsn !== this.nextLsn) throw new AuditError('AUDIT_ERR_INTERNAL', `append of LSN ${lsn}, expected ${this.nextLsn}`);
@@ -744,7 +755,8 @@ export class Wal {
           const x = await r.next(s.size);
           if (x.kind !== 'record') break;
           const rec = x.record;
-          if (rec.type === RECORD_TYPE_EVENT) ids.push({ a: rec.id0, b: rec.id1, c: rec.id2, d: rec.id3, seenAtSec: rec.receivedAtSeconds });
+          if (rec.type === RECORD_TYPE_EVENT)
+            ids.push({ a: rec.id0, b: rec.id1, c: rec.id2, d: rec.id3, seenAtSec: rec.receivedAtSeconds });
         }
       } finally {
         await closeFd(fd);
@@ -842,7 +854,8 @@ export class WalReader {
       if (!this.frames) this.frames = new FrameReader(this.fd, this.pos.offset);
       const r = await this.frames.next(seg.size);
       if (r.kind === 'end') continue;
-      if (r.kind !== 'record') throw corrupt(seg.file, this.pos.offset, r.kind === 'bad' ? r.reason : 'record truncated below the durable end');
+      if (r.kind !== 'record')
+        throw corrupt(seg.file, this.pos.offset, r.kind === 'bad' ? r.reason : 'record truncated below the durable end');
       const rec = r.record;
       if (rec.lsn <= this.pos.lsn) {
         // Skipping forward to the position's LSN (a cursor saved without a byte offset hint).

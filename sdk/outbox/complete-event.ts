@@ -4,7 +4,7 @@
  */
 import { type AuditEvent, type AuditEventInput, validateAuditEvent } from '@otel-audit/schema';
 import { completeEventInput } from '../complete-event.ts';
-import { DEFAULT_REDACT_KEYS, createRedactor } from '../redact.ts';
+import { createRedactor, DEFAULT_REDACT_KEYS } from '../redact.ts';
 
 const defaultRedact = createRedactor(DEFAULT_REDACT_KEYS);
 

@@ -5,9 +5,10 @@
  *
  * A released migration never changes: new behaviour is a new version appended to the list.
  */
-import type { ClientBase, Pool, PoolClient } from 'pg';
+
 import { AuditError } from '@otel-audit/core';
-import { type OutboxLocation, type OutboxNames, OUTBOX_NOTIFY_CHANNEL, outboxNames, quoteIdentifier } from './identifiers.ts';
+import type { ClientBase, Pool, PoolClient } from 'pg';
+import { OUTBOX_NOTIFY_CHANNEL, type OutboxLocation, type OutboxNames, outboxNames, quoteIdentifier } from './identifiers.ts';
 
 /** One versioned migration. */
 export interface OutboxMigration {
@@ -33,9 +34,7 @@ export interface OutboxDdlOptions extends OutboxLocation {
 /** The migrations of the outbox, in order. */
 export function outboxMigrations(location: OutboxLocation = {}): OutboxMigration[] {
   const n = outboxNames(location);
-  return [
-    { version: 1, name: 'outbox table, indexes, guard and notify triggers', sql: migration1(n) },
-  ];
+  return [{ version: 1, name: 'outbox table, indexes, guard and notify triggers', sql: migration1(n) }];
 }
 
 function migration1(n: OutboxNames): string {
@@ -202,7 +201,12 @@ export function renderOutboxDdl(options: OutboxDdlOptions = {}): string {
   for (const m of outboxMigrations(options)) {
     // A DO block cannot hold the DDL (it contains its own dollar quoting), so each migration is
     // applied unconditionally: every statement in it is idempotent (IF NOT EXISTS / OR REPLACE).
-    parts.push(`-- migration ${m.version}: ${m.name}`, m.sql.trimEnd(), `INSERT INTO ${n.qMigrations} (version, name) VALUES (${m.version}, '${m.name.replaceAll("'", "''")}') ON CONFLICT (version) DO NOTHING;`, '');
+    parts.push(
+      `-- migration ${m.version}: ${m.name}`,
+      m.sql.trimEnd(),
+      `INSERT INTO ${n.qMigrations} (version, name) VALUES (${m.version}, '${m.name.replaceAll("'", "''")}') ON CONFLICT (version) DO NOTHING;`,
+      '',
+    );
   }
   const grants = outboxGrants(options);
   if (grants !== '') parts.push('-- privileges', grants);
@@ -253,7 +257,9 @@ export async function applyOutboxMigrations(db: Pool | ClientBase, options: Outb
   } catch (err) {
     failed = err;
     await client.query('ROLLBACK').catch(() => undefined);
-    throw new AuditError('AUDIT_ERR_OUTBOX', `applying outbox migrations to ${n.schema}.${n.table}: ${(err as Error).message}`, { cause: err });
+    throw new AuditError('AUDIT_ERR_OUTBOX', `applying outbox migrations to ${n.schema}.${n.table}: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     // A client whose transaction failed may be in any state; drop it rather than reuse it.
     if (isPool) (client as PoolClient).release(failed !== undefined);

@@ -83,10 +83,14 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
         });
       }
       const hint = pgErr.code === '42P01' ? ' (run applyOutboxMigrations or `otel-audit postgres-ddl` first)' : '';
-      throw new AuditError('AUDIT_ERR_OUTBOX', `inserting event ${event.eventId} into ${n.schema}.${n.table}: ${pgErr.message ?? String(err)}${hint}`, {
-        cause: err,
-        retryable: pgErr.code !== undefined && (pgErr.code.startsWith('40') || pgErr.code.startsWith('08')),
-      });
+      throw new AuditError(
+        'AUDIT_ERR_OUTBOX',
+        `inserting event ${event.eventId} into ${n.schema}.${n.table}: ${pgErr.message ?? String(err)}${hint}`,
+        {
+          cause: err,
+          retryable: pgErr.code !== undefined && (pgErr.code.startsWith('40') || pgErr.code.startsWith('08')),
+        },
+      );
     }
     return event.eventId;
   }
@@ -102,7 +106,11 @@ const defaultOutboxes = new Map<string, Outbox>();
  * @throws AuditError `AUDIT_ERR_INVALID_EVENT` (field path in `path`; nothing was written, the
  * transaction is intact) or `AUDIT_ERR_OUTBOX` (the INSERT failed; the transaction is aborted).
  */
-export async function recordInTransaction(client: OutboxQueryable, event: AuditEventInput, options: RecordInTransactionOptions = {}): Promise<string> {
+export async function recordInTransaction(
+  client: OutboxQueryable,
+  event: AuditEventInput,
+  options: RecordInTransactionOptions = {},
+): Promise<string> {
   const key = `${options.schema ?? ''}\0${options.table ?? ''}\0${options.serviceName ?? ''}`;
   let outbox = defaultOutboxes.get(key);
   if (!outbox) {

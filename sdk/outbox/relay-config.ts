@@ -1,12 +1,18 @@
 /**
  * Configuration of the outbox relay: one strict zod schema (unknown keys are errors), defaults here.
  */
-import { z } from 'zod';
+
 import { BackoffPolicySchema, parseConfig } from '@otel-audit/core';
+import { z } from 'zod';
 import { DEFAULT_OUTBOX_SCHEMA, DEFAULT_OUTBOX_TABLE, IDENTIFIER_PATTERN } from './identifiers.ts';
 
 const identifier = z.string().regex(IDENTIFIER_PATTERN, `must match ${IDENTIFIER_PATTERN.source}`);
-const millis = () => z.number().int().min(0).max(24 * 3600_000 * 365);
+const millis = () =>
+  z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 3600_000 * 365);
 
 /**
  * Exponential backoff with jitter after failed exports or database errors: the shared policy of
@@ -38,7 +44,13 @@ export const RelayBackoffSchema = z
       }
       rest[key] = value;
     }
-    const parsed = BackoffPolicySchema.safeParse({ initialIntervalMillis: 200, maxIntervalMillis: 30_000, multiplier: 2, jitter: 0.2, ...rest });
+    const parsed = BackoffPolicySchema.safeParse({
+      initialIntervalMillis: 200,
+      maxIntervalMillis: 30_000,
+      multiplier: 2,
+      jitter: 0.2,
+      ...rest,
+    });
     if (!parsed.success) {
       for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: issue.path.map(String), message: issue.message });
       return z.NEVER;

@@ -7,13 +7,14 @@
  * acknowledged. A crash anywhere before COMMIT releases the locks and leaves the rows pending, so
  * they are sent again: at-least-once, and the receiver dedupes by event id.
  */
-import pg from 'pg';
+
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { AuditError, backoffDelayMillis } from '@otel-audit/core';
 import { validateAuditEvent } from '@otel-audit/schema';
+import pg from 'pg';
 import { OUTBOX_NOTIFY_CHANNEL, outboxNames } from './identifiers.ts';
-import { type AuditBatchExporter, LogRecordBuilder, createAuditBatchExporter } from './otlp-export.ts';
+import { type AuditBatchExporter, createAuditBatchExporter, LogRecordBuilder } from './otlp-export.ts';
 import { type OutboxRelayConfig, type OutboxRelayConfigInput, parseOutboxRelayConfig } from './relay-config.ts';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 
 /** Counters since the relay was created. */
 export interface OutboxRelayStats {
@@ -156,7 +157,17 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   const setWakeSql = (wanted: boolean) =>
     `BEGIN; SET LOCAL synchronous_commit TO off; UPDATE ${n.derived('relay_state')} SET wake_wanted = ${wanted} WHERE wake_wanted = ${!wanted}; COMMIT;`;
 
-  const stats: OutboxRelayStats = { delivered: 0, rejected: 0, receiverRejected: 0, failedExports: 0, batches: 0, deleted: 0, passes: 0, listening: false, lastError: undefined };
+  const stats: OutboxRelayStats = {
+    delivered: 0,
+    rejected: 0,
+    receiverRejected: 0,
+    failedExports: 0,
+    batches: 0,
+    deleted: 0,
+    passes: 0,
+    listening: false,
+    lastError: undefined,
+  };
   const builder = new LogRecordBuilder(config.serviceName);
   /** Rows refused on their own without proof the receiver works: skipped until the time given. */
   const deferred = new Map<string, number>();
@@ -190,7 +201,12 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   }
 
   function newExporter(): AuditBatchExporter {
-    const e = createAuditBatchExporter({ protocol: config.protocol, endpoint, headers: config.headers, timeoutMillis: config.exportTimeoutMillis });
+    const e = createAuditBatchExporter({
+      protocol: config.protocol,
+      endpoint,
+      headers: config.headers,
+      timeoutMillis: config.exportTimeoutMillis,
+    });
     exporters.push(e);
     return e;
   }
@@ -221,7 +237,10 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       // OTLP partial success does not say which records were refused, and says not to retry: the
       // receiver keeps the refused ones in its dead-letter store. Every row of the request is done;
       // each carries the receiver's message so an operator can find them.
-      const note = out.rejected > 0 ? `receiver rejected ${out.rejected} of ${items.length} records of this request: ${out.message ?? ''}` : (out.message ?? null);
+      const note =
+        out.rejected > 0
+          ? `receiver rejected ${out.rejected} of ${items.length} records of this request: ${out.message ?? ''}`
+          : (out.message ?? null);
       for (const i of items) acc.delivered.push({ id: i.id, note });
       acc.receiverRejected += out.rejected;
       return;
@@ -273,7 +292,10 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
         if (!checked.ok) {
           acc.rejected.push({ id: row.id, reason: `invalid audit event in the outbox: ${checked.error.message}` });
         } else if (checked.event.eventId !== row.event_id) {
-          acc.rejected.push({ id: row.id, reason: `event_id column ${row.event_id} does not match the payload's eventId ${checked.event.eventId}` });
+          acc.rejected.push({
+            id: row.id,
+            reason: `event_id column ${row.event_id} does not match the payload's eventId ${checked.event.eventId}`,
+          });
         } else {
           items.push({ id: row.id, record: builder.build(checked.event, row.created_at, row.service_name) });
         }
@@ -304,7 +326,13 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
         return { kind: 'stalled', rows: rows.length, failed: acc.failed.length, message };
       }
       stats.batches += 1;
-      return { kind: 'progress', rows: rows.length, delivered: acc.delivered.length, rejected: acc.rejected.length, failed: acc.failed.length };
+      return {
+        kind: 'progress',
+        rows: rows.length,
+        delivered: acc.delivered.length,
+        rejected: acc.rejected.length,
+        failed: acc.failed.length,
+      };
     } catch (err) {
       broken = true;
       await client.query('ROLLBACK').catch(() => undefined);
@@ -316,7 +344,10 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
   }
 
   function dbError(err: unknown): RelayPassResult {
-    const error = new AuditError('AUDIT_ERR_OUTBOX', `relay pass on ${n.schema}.${n.table}: ${(err as Error).message ?? String(err)}`, { cause: err, retryable: true });
+    const error = new AuditError('AUDIT_ERR_OUTBOX', `relay pass on ${n.schema}.${n.table}: ${(err as Error).message ?? String(err)}`, {
+      cause: err,
+      retryable: true,
+    });
     stats.lastError = error.message;
     return { kind: 'error', error };
   }
@@ -348,7 +379,8 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       await getPool().query(setWakeSql(wanted));
     } catch (err) {
       // Typically a relay role without UPDATE on the flag table: say it once, then just poll.
-      if (!wakeFlagWarned) log({ level: 'warn', message: `cannot update the wake-up flag (polling still works): ${(err as Error).message}` });
+      if (!wakeFlagWarned)
+        log({ level: 'warn', message: `cannot update the wake-up flag (polling still works): ${(err as Error).message}` });
       wakeFlagWarned = true;
     }
   }
@@ -388,7 +420,11 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       failures += 1;
       const message = r.kind === 'error' ? r.error.message : r.message;
       const delay = backoffMillis(failures);
-      log({ level: failures === 1 ? 'warn' : 'info', message: `${r.kind === 'error' ? 'database error' : 'export failed'}; retrying in ${delay} ms: ${message}`, fields: { failures } });
+      log({
+        level: failures === 1 ? 'warn' : 'info',
+        message: `${r.kind === 'error' ? 'database error' : 'export failed'}; retrying in ${delay} ms: ${message}`,
+        fields: { failures },
+      });
       reportedFailure = true;
       await sleep(delay);
     }
@@ -403,7 +439,10 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       listener = undefined;
       stats.listening = false;
       client.end().catch(() => undefined);
-      log({ level: 'warn', message: `LISTEN connection lost (${err.message}); polling every ${config.pollIntervalMillis} ms until it is back` });
+      log({
+        level: 'warn',
+        message: `LISTEN connection lost (${err.message}); polling every ${config.pollIntervalMillis} ms until it is back`,
+      });
       listenerRetry = setTimeout(connectListener, backoffMillis(3));
     };
     client.on('error', retry);
@@ -464,7 +503,10 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
           sweeping = undefined;
           if (!stopController.signal.aborted) scheduleSweep();
         });
-        log({ level: 'info', message: `relaying ${n.schema}.${n.table} to ${endpoint} (${config.protocol}, batch ${config.batchSize}, ${config.concurrency} drainers)` });
+        log({
+          level: 'info',
+          message: `relaying ${n.schema}.${n.table} to ${endpoint} (${config.protocol}, batch ${config.batchSize}, ${config.concurrency} drainers)`,
+        });
       })();
       return started;
     },

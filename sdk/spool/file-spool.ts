@@ -15,15 +15,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AuditError, acquireLockFile, fsyncDirSync, releaseLockFile, type OperationResult } from '@otel-audit/core';
-import {
-  FRAME_CONTEXT,
-  FRAME_RECORD,
-  SEGMENT_HEADER_BYTES,
-  SEGMENT_MAGIC,
-  decodeFrame,
-  encodeFrame,
-} from './frame.ts';
+import { AuditError, acquireLockFile, fsyncDirSync, type OperationResult, releaseLockFile } from '@otel-audit/core';
+import { decodeFrame, encodeFrame, FRAME_CONTEXT, FRAME_RECORD, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC } from './frame.ts';
 import type { Spool, SpoolBatch, SpoolCursor, SpoolProblemListener, SpoolRecord, SpoolStats } from './types.ts';
 
 /** Options of {@link openFileSpool}. */
@@ -203,7 +196,11 @@ class FileSpool implements Spool {
       for (let i = this.cacheHead; i < this.cache.length && records.length < maxRecords; i++) {
         const c = this.cache[i]!;
         if (c.segment !== segment || c.start !== cur.offset || c.end > segment.durableSize) break;
-        records.push(c.record ? { contextJson: c.contextJson, payload: c.payload, record: c.record } : { contextJson: c.contextJson, payload: c.payload });
+        records.push(
+          c.record
+            ? { contextJson: c.contextJson, payload: c.payload, record: c.record }
+            : { contextJson: c.contextJson, payload: c.payload },
+        );
         cur.offset = c.end;
         fromCache = true;
       }
@@ -217,7 +214,12 @@ class FileSpool implements Spool {
         if (frame === 'incomplete') break;
         if (frame === 'corrupt') {
           // Durable bytes were checked at open or written by us; a mismatch now is disk damage.
-          this.onProblem(new AuditError('AUDIT_ERR_SPOOL_CORRUPT', `segment ${segment.file} is damaged at offset ${cur.offset + pos}; the rest of it is skipped`));
+          this.onProblem(
+            new AuditError(
+              'AUDIT_ERR_SPOOL_CORRUPT',
+              `segment ${segment.file} is damaged at offset ${cur.offset + pos}; the rest of it is skipped`,
+            ),
+          );
           segment.durableSize = cur.offset + pos;
           segment.size = segment.durableSize;
           break;
@@ -226,7 +228,12 @@ class FileSpool implements Spool {
         if (frame.type === FRAME_RECORD) {
           const contextJson = segment.contexts.get(frame.index);
           if (contextJson === undefined) {
-            this.onProblem(new AuditError('AUDIT_ERR_SPOOL_CORRUPT', `segment ${segment.file} references unknown context ${frame.index}; record skipped`));
+            this.onProblem(
+              new AuditError(
+                'AUDIT_ERR_SPOOL_CORRUPT',
+                `segment ${segment.file} references unknown context ${frame.index}; record skipped`,
+              ),
+            );
             continue;
           }
           records.push({ contextJson, payload: frame.body });
@@ -340,7 +347,11 @@ class FileSpool implements Spool {
 
   private async writeGroup(segment: Segment, group: QueuedAppend[]): Promise<void> {
     if (segment.poisoned) {
-      this.failGroup(segment, group, new AuditError('AUDIT_ERR_INTERNAL', 'an earlier write to this spool segment failed', { retryable: true }));
+      this.failGroup(
+        segment,
+        group,
+        new AuditError('AUDIT_ERR_INTERNAL', 'an earlier write to this spool segment failed', { retryable: true }),
+      );
       return;
     }
     const buffers: Buffer[] = [];
@@ -443,7 +454,11 @@ class FileSpool implements Spool {
       throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is not writable`, { path: 'spoolDir', cause });
     }
     if (result.status === 'busy') {
-      throw new AuditError('AUDIT_ERR_DATA_DIR_LOCKED', `spoolDir ${this.dir} is in use by process ${result.ownerPid}; each audit logger needs its own spool directory`, { path: 'spoolDir' });
+      throw new AuditError(
+        'AUDIT_ERR_DATA_DIR_LOCKED',
+        `spoolDir ${this.dir} is in use by process ${result.ownerPid}; each audit logger needs its own spool directory`,
+        { path: 'spoolDir' },
+      );
     }
   }
 
@@ -513,7 +528,10 @@ class FileSpool implements Spool {
           fs.truncateSync(file, pos);
         } else {
           this.onProblem(
-            new AuditError('AUDIT_ERR_SPOOL_CORRUPT', `${file} is damaged at offset ${pos}; ${buf.length - pos} bytes after it cannot be read`),
+            new AuditError(
+              'AUDIT_ERR_SPOOL_CORRUPT',
+              `${file} is damaged at offset ${pos}; ${buf.length - pos} bytes after it cannot be read`,
+            ),
           );
         }
       }
@@ -612,4 +630,3 @@ function writevAll(fd: number, buffers: Buffer[], position: number): Promise<voi
 function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
-

@@ -33,13 +33,21 @@ export function createMemorySpool(maxBytes: number): Spool {
       if (bytes + size > maxBytes) {
         return Promise.resolve({
           status: 'failure',
-          error: new AuditError('AUDIT_ERR_SPOOL_FULL', `${bytes} bytes are waiting for delivery and the limit (maxSpoolBytes) is ${maxBytes}`, {
-            retryable: true,
-            details: { pendingBytes: bytes, maxSpoolBytes: maxBytes },
-          }),
+          error: new AuditError(
+            'AUDIT_ERR_SPOOL_FULL',
+            `${bytes} bytes are waiting for delivery and the limit (maxSpoolBytes) is ${maxBytes}`,
+            {
+              retryable: true,
+              details: { pendingBytes: bytes, maxSpoolBytes: maxBytes },
+            },
+          ),
         });
       }
-      records.push(record ? { contextJson, payload, record, seq: head + records.length, bytes: size } : { contextJson, payload, seq: head + records.length, bytes: size });
+      records.push(
+        record
+          ? { contextJson, payload, record, seq: head + records.length, bytes: size }
+          : { contextJson, payload, seq: head + records.length, bytes: size },
+      );
       bytes += size;
       notify();
       return Promise.resolve({ status: 'success', value: undefined });
@@ -47,7 +55,10 @@ export function createMemorySpool(maxBytes: number): Spool {
     read(maxRecords: number): Promise<SpoolBatch> {
       const slice = records.slice(0, maxRecords);
       const end: SpoolCursor = { segment: 0, offset: head + slice.length };
-      return Promise.resolve({ records: slice.map(({ contextJson, payload, record }) => (record ? { contextJson, payload, record } : { contextJson, payload })), end });
+      return Promise.resolve({
+        records: slice.map(({ contextJson, payload, record }) => (record ? { contextJson, payload, record } : { contextJson, payload })),
+        end,
+      });
     },
     ack(end: SpoolCursor): Promise<void> {
       const n = Math.max(0, Math.min(records.length, end.offset - head));

@@ -7,14 +7,17 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runBench, SCENARIOS, type RunBenchOutput } from '../../bench/run.ts';
+import { type RunBenchOutput, runBench, SCENARIOS } from '../../bench/run.ts';
 
 const isFiniteNonNegative = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n >= 0;
 
 /** Every number anywhere in a result must be finite (no NaN from a division by zero). */
 function numbers(value: unknown, path = '$', out: Array<[string, number]> = []): Array<[string, number]> {
   if (typeof value === 'number') out.push([path, value]);
-  else if (Array.isArray(value)) value.forEach((v, i) => numbers(v, `${path}[${i}]`, out));
+  else if (Array.isArray(value))
+    value.forEach((v, i) => {
+      numbers(v, `${path}[${i}]`, out);
+    });
   else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) numbers(v, `${path}.${k}`, out);
   return out;
 }
@@ -46,8 +49,18 @@ describe('npm run bench -- --tiny', () => {
     expect(out.report.command).toContain('npm run bench');
 
     // The receiver-level scenarios, field by field (the others own their shapes).
-    type Run = { ackedEventsPerSecond: number; ackLatencyMillis: { p50: number; p99: number; p999: number }; receiver: { acceptedEvents: number } | null; generator: { errorBatches: number } };
-    const ingest = results['ingest'] as { maxThroughput: Array<{ receiver: string; run: Run }>; connections: unknown[]; fixedLoad: unknown[]; profiles: Array<{ summary: { top: unknown[] } }> };
+    type Run = {
+      ackedEventsPerSecond: number;
+      ackLatencyMillis: { p50: number; p99: number; p999: number };
+      receiver: { acceptedEvents: number } | null;
+      generator: { errorBatches: number };
+    };
+    const ingest = results['ingest'] as {
+      maxThroughput: Array<{ receiver: string; run: Run }>;
+      connections: unknown[];
+      fixedLoad: unknown[];
+      profiles: Array<{ summary: { top: unknown[] } }>;
+    };
     expect(new Set(ingest.maxThroughput.map((x) => x.receiver))).toEqual(new Set(['floor', 'ingestOnly']));
     for (const x of ingest.maxThroughput) {
       // Acks inside a half-second window are not guaranteed on a loaded machine; what the receiver
@@ -80,7 +93,10 @@ describe('npm run bench -- --tiny', () => {
     expect(dedupe.lookups['freshV4']!.duplicates).toBe(0);
     expect(dedupe.ingest.rounds.length).toBe(4);
 
-    const webhook = results['webhook'] as { drains: Array<{ format: string; events: number; complete: boolean; badSignatures: number }>; besideIngest: { caughtUp: boolean; acceptedEvents: number; deliveredEvents: number; badSignatures: number } };
+    const webhook = results['webhook'] as {
+      drains: Array<{ format: string; events: number; complete: boolean; badSignatures: number }>;
+      besideIngest: { caughtUp: boolean; acceptedEvents: number; deliveredEvents: number; badSignatures: number };
+    };
     expect(webhook.drains.map((d) => d.format)).toEqual(['ocsf']);
     for (const d of webhook.drains) {
       expect(d.complete).toBe(true);

@@ -30,7 +30,10 @@ function fakeBuild(): string {
   const dir = tempDir('otel-audit-console-build-');
   mkdirSync(join(dir, 'assets'));
   mkdirSync(join(dir, '.vite'));
-  writeFileSync(join(dir, 'index.html'), '<!doctype html><title>console</title><script type="module" src="/ui/assets/app-1234.js"></script>');
+  writeFileSync(
+    join(dir, 'index.html'),
+    '<!doctype html><title>console</title><script type="module" src="/ui/assets/app-1234.js"></script>',
+  );
   writeFileSync(join(dir, 'assets', 'app-1234.js'), 'console.log(1)');
   writeFileSync(join(dir, 'assets', 'app-1234.css'), 'body{}');
   writeFileSync(join(dir, '.vite', 'manifest.json'), '{}');
@@ -51,7 +54,8 @@ async function start(input: ReceiverConfigInput): Promise<string> {
 
 /** A non-loopback IPv4 address of this machine, if it has one. */
 function externalIPv4(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return undefined;
 }
 
@@ -97,19 +101,40 @@ describe('console static files', () => {
 describe('console access', () => {
   it('requires a token on every API when auth is configured, and scopes the session to a bound tenant', async () => {
     const http = await start({
-      auth: { tokens: [{ name: 'admin', sha256: hashToken('admin-secret-token') }, { name: 'acme', sha256: hashToken('acme-secret-token'), tenantId: 'acme' }] },
+      auth: {
+        tokens: [
+          { name: 'admin', sha256: hashToken('admin-secret-token') },
+          { name: 'acme', sha256: hashToken('acme-secret-token'), tenantId: 'acme' },
+        ],
+      },
       ui: { distDir: fakeBuild() },
     });
-    for (const path of ['/v1/audit/console/session', '/v1/audit/console/status', '/v1/audit/console/chains', '/v1/audit/export?tenant=acme', '/v1/audit/events/0193a1b2-c3d4-7e5f-8a9b-00000000000a']) {
+    for (const path of [
+      '/v1/audit/console/session',
+      '/v1/audit/console/status',
+      '/v1/audit/console/chains',
+      '/v1/audit/export?tenant=acme',
+      '/v1/audit/events/0193a1b2-c3d4-7e5f-8a9b-00000000000a',
+    ]) {
       const res = await fetch(`${http}${path}`);
       expect(res.status, path).toBe(401);
     }
     // The page itself carries no data: it loads without a token (the token is entered in it).
     expect((await fetch(`${http}/ui/events`)).status).toBe(200);
-    const session = await (await fetch(`${http}/v1/audit/console/session`, { headers: { authorization: 'Bearer acme-secret-token' } })).json();
-    expect(session).toMatchObject({ authEnabled: true, principal: 'acme', boundTenantId: 'acme', tenants: ['acme'], eventsAvailable: false });
+    const session = await (
+      await fetch(`${http}/v1/audit/console/session`, { headers: { authorization: 'Bearer acme-secret-token' } })
+    ).json();
+    expect(session).toMatchObject({
+      authEnabled: true,
+      principal: 'acme',
+      boundTenantId: 'acme',
+      tenants: ['acme'],
+      eventsAvailable: false,
+    });
     // Without ClickHouse the event views say so.
-    const ev = await fetch(`${http}/v1/audit/events/0193a1b2-c3d4-7e5f-8a9b-00000000000a`, { headers: { authorization: 'Bearer admin-secret-token' } });
+    const ev = await fetch(`${http}/v1/audit/events/0193a1b2-c3d4-7e5f-8a9b-00000000000a`, {
+      headers: { authorization: 'Bearer admin-secret-token' },
+    });
     expect(ev.status).toBe(503);
   });
 

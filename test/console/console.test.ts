@@ -8,10 +8,22 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page, type Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyProofBundle } from '../../integrity/index.ts';
-import { ACME_EVENTS, ACME_TOKEN, ADMIN_TOKEN, CHROMIUM, CHROMIUM_ARGS, acmeEvent, ensureChromium, ensureConsoleBuild, getJson, startConsoleFixture, type ConsoleFixture } from './fixture.ts';
+import {
+  ACME_EVENTS,
+  ACME_TOKEN,
+  ADMIN_TOKEN,
+  acmeEvent,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  type ConsoleFixture,
+  ensureChromium,
+  ensureConsoleBuild,
+  getJson,
+  startConsoleFixture,
+} from './fixture.ts';
 
 let fx: ConsoleFixture;
 let browser: Browser;
@@ -80,14 +92,17 @@ async function rowTimes(page: Page): Promise<string[]> {
 async function waitRows(page: Page, times: string[]): Promise<void> {
   // Runs in the page (a function, not a string: the console's CSP forbids eval); this file is typed for Node.
   await page.waitForFunction((want) => {
-    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> } }).document;
+    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> } })
+      .document;
     return JSON.stringify(Array.from(doc.querySelectorAll('table.events tbody tr td:first-child'), (td) => td.textContent)) === want;
   }, JSON.stringify(times));
 }
 
 /** acme events matching a predicate, newest first (the fixture's events are one minute apart). */
 function expectedAcme(pred: (i: number) => boolean): number[] {
-  return Array.from({ length: ACME_EVENTS }, (_, i) => i).filter(pred).reverse();
+  return Array.from({ length: ACME_EVENTS }, (_, i) => i)
+    .filter(pred)
+    .reverse();
 }
 
 const timeOf = (i: number) => (acmeEvent(i).occurredAt as string).replace('T', ' ').replace(/Z$/, '');
@@ -108,18 +123,37 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     await admin.locator('table.events tbody tr').first().waitFor();
     expect(await admin.locator('#f-tenant').inputValue()).toBe('acme');
     const page1 = await rowTimes(admin);
-    expect(page1).toEqual(expectedAcme(() => true).slice(0, 50).map(timeOf));
+    expect(page1).toEqual(
+      expectedAcme(() => true)
+        .slice(0, 50)
+        .map(timeOf),
+    );
     await screenshot(admin, 'events');
     // Older → the next 50, the cursor in the URL; Newer ← back to the first page.
     await admin.getByRole('link', { name: 'Older →' }).click();
     await admin.waitForURL(/cursor=/);
-    await waitRows(admin, expectedAcme(() => true).slice(50, 100).map(timeOf));
+    await waitRows(
+      admin,
+      expectedAcme(() => true)
+        .slice(50, 100)
+        .map(timeOf),
+    );
     await admin.getByRole('link', { name: 'Older →' }).click();
-    await waitRows(admin, expectedAcme(() => true).slice(100).map(timeOf));
+    await waitRows(
+      admin,
+      expectedAcme(() => true)
+        .slice(100)
+        .map(timeOf),
+    );
     expect(await rowTimes(admin)).toHaveLength(20);
     await admin.getByText('End of results').waitFor();
     await admin.getByRole('link', { name: '← Newer' }).click();
-    await waitRows(admin, expectedAcme(() => true).slice(50, 100).map(timeOf));
+    await waitRows(
+      admin,
+      expectedAcme(() => true)
+        .slice(50, 100)
+        .map(timeOf),
+    );
     expect(new URL(admin.url()).searchParams.get('cursor')).not.toBeNull();
     await admin.getByRole('link', { name: '⇤ Newest' }).click();
     await waitRows(admin, page1);
@@ -130,19 +164,30 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     await admin.locator('table.events tbody tr').first().waitFor();
     // The first Tab reaches the skip link; Enter moves to the content.
     await admin.keyboard.press('Tab');
-    expect(await admin.evaluate(() => (globalThis as unknown as { document: { activeElement: { textContent: string } } }).document.activeElement.textContent)).toBe('Skip to content');
+    expect(
+      await admin.evaluate(
+        () => (globalThis as unknown as { document: { activeElement: { textContent: string } } }).document.activeElement.textContent,
+      ),
+    ).toBe('Skip to content');
     // Fill a filter and submit with Enter, without the mouse.
     await admin.getByLabel('Actor id').focus();
     await admin.keyboard.type('carol');
     await admin.keyboard.press('Enter');
     await admin.waitForURL(/actor=carol/);
-    await waitRows(admin, expectedAcme((i) => i % 3 === 2).slice(0, 50).map(timeOf));
+    await waitRows(
+      admin,
+      expectedAcme((i) => i % 3 === 2)
+        .slice(0, 50)
+        .map(timeOf),
+    );
     // A focused control shows an outline of at least 2px.
     await admin.getByRole('button', { name: 'Apply filters' }).focus();
     await admin.keyboard.press('Shift+Tab');
     await admin.keyboard.press('Tab');
     const outline = await admin.getByRole('button', { name: 'Apply filters' }).evaluate((el) => {
-      const cs = (globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } }).getComputedStyle(el);
+      const cs = (
+        globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } }
+      ).getComputedStyle(el);
       return { style: cs.outlineStyle, width: parseFloat(cs.outlineWidth) };
     });
     expect(outline.style).not.toBe('none');
@@ -156,16 +201,31 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     await admin.goto(`${fx.http}/ui/events?tenant=acme&outcome=denied`);
     await admin.locator('table.events tbody .badge').first().waitFor();
     const pairs = await admin.evaluate(() => {
-      const g = globalThis as unknown as { document: { querySelector(s: string): unknown }; getComputedStyle(e: unknown): { color: string; backgroundColor: string } };
+      const g = globalThis as unknown as {
+        document: { querySelector(s: string): unknown };
+        getComputedStyle(e: unknown): { color: string; backgroundColor: string };
+      };
       const pick = (sel: string, bgSel?: string) => {
         const el = g.document.querySelector(sel);
         const bg = bgSel ? g.document.querySelector(bgSel) : el;
         return { sel, color: g.getComputedStyle(el).color, background: g.getComputedStyle(bg).backgroundColor };
       };
-      return [pick('.badge-denied'), pick('button.primary'), pick('.help', '.card, body'), pick('table.events a', 'table.events'), pick('.topbar nav a', '.topbar'), pick('label', '.filters')];
+      return [
+        pick('.badge-denied'),
+        pick('button.primary'),
+        pick('.help', '.card, body'),
+        pick('table.events a', 'table.events'),
+        pick('.topbar nav a', '.topbar'),
+        pick('label', '.filters'),
+      ];
     });
     const lum = (rgb: string) => {
-      const [r, gg, b] = rgb.match(/\d+(\.\d+)?/g)!.slice(0, 3).map(Number).map((v) => v / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+      const [r, gg, b] = rgb
+        .match(/\d+(\.\d+)?/g)!
+        .slice(0, 3)
+        .map(Number)
+        .map((v) => v / 255)
+        .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
       return 0.2126 * r! + 0.7152 * gg! + 0.0722 * b!;
     };
     for (const p of pairs) {
@@ -184,7 +244,13 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     await admin.getByRole('button', { name: 'Apply filters' }).click();
     await admin.waitForURL(/actor=alice/);
     const url = new URL(admin.url());
-    expect(Object.fromEntries(url.searchParams)).toEqual({ tenant: 'acme', actor: 'alice', outcome: 'denied', from: '2026-12-01T10:30:00Z', to: '2026-12-01T11:30:00Z' });
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      tenant: 'acme',
+      actor: 'alice',
+      outcome: 'denied',
+      from: '2026-12-01T10:30:00Z',
+      to: '2026-12-01T11:30:00Z',
+    });
     const want = expectedAcme((i) => i % 3 === 0 && i % 5 === 0 && i >= 30 && i < 90);
     expect(want.length).toBeGreaterThan(1);
     await waitRows(admin, want.map(timeOf));
@@ -217,7 +283,10 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     expect(new Set(rows.map((r) => r[6]))).toEqual(new Set(['bob']));
     expect(new Set(rows.map((r) => r[2]))).toEqual(new Set(['acme']));
     // The same ids as the API's listing of that filter, and the details JSON quoted per RFC 4180.
-    const api = await getJson<{ events: Array<{ event: { eventId: string } }> }>(fx.http, '/v1/audit/events?tenant=acme&actor=bob&limit=1000');
+    const api = await getJson<{ events: Array<{ event: { eventId: string } }> }>(
+      fx.http,
+      '/v1/audit/events?tenant=acme&actor=bob&limit=1000',
+    );
     expect(rows.map((r) => r[1])).toEqual(api.events.map((e) => e.event.eventId));
     expect(csv).toContain('"{""n"":118,""note"":""routine""}"');
   });
@@ -227,7 +296,19 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     await admin.goto(`${fx.http}/ui/events/${id}`);
     await admin.getByRole('heading', { name: /doc\.delete/ }).waitFor();
     const text = await admin.locator('main').innerText();
-    for (const s of [id, 'acme/rcv-ui', 'req-42', '10.0.0.7', 'console-test/1.0', '4bf92f3577b34da6a3ce929d0e0e1042', '00f067aa0ba91042', 'the needle is here', 'Previous: seq 42', 'Next: seq 44']) expect(text).toContain(s);
+    for (const s of [
+      id,
+      'acme/rcv-ui',
+      'req-42',
+      '10.0.0.7',
+      'console-test/1.0',
+      '4bf92f3577b34da6a3ce929d0e0e1042',
+      '00f067aa0ba91042',
+      'the needle is here',
+      'Previous: seq 42',
+      'Next: seq 44',
+    ])
+      expect(text).toContain(s);
     await admin.getByRole('button', { name: 'Verify in this browser' }).click();
     const result = admin.locator('.verify-result');
     await result.getByText('Verified', { exact: true }).waitFor();
@@ -237,7 +318,10 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     expect(out).toContain('Receiver’s key — proves consistency, not authenticity');
     await screenshot(admin, 'event-verified');
     // The bundle downloads as JSON, and the Node verifier (otel-audit verify-proof) accepts it with the key.
-    const [download] = await Promise.all([admin.waitForEvent('download'), admin.getByRole('button', { name: 'Download proof bundle' }).click()]);
+    const [download] = await Promise.all([
+      admin.waitForEvent('download'),
+      admin.getByRole('button', { name: 'Download proof bundle' }).click(),
+    ]);
     expect(download.suggestedFilename()).toBe(`proof-${id}.json`);
     const bundle = JSON.parse(readFileSync((await download.path())!, 'utf8')) as unknown;
     expect(verifyProofBundle(bundle, [fx.verifierKey])).toMatchObject({ ok: true, seq: 43, treeSize: ACME_EVENTS, eventId: id });
@@ -273,10 +357,14 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
 
     // A pinned key that did not sign the checkpoint: unknown-key, even though the receiver's key would pass.
     await admin.goto(`${fx.http}/ui/integrity`);
-    await admin.getByLabel('Trusted verifier keys (one per line)').fill('otel-audit/other+45934fd6+AYXOxrRgMy3ojILch2EZS6js17JNGRD4PgTgEnS+scEN');
+    await admin
+      .getByLabel('Trusted verifier keys (one per line)')
+      .fill('otel-audit/other+45934fd6+AYXOxrRgMy3ojILch2EZS6js17JNGRD4PgTgEnS+scEN');
     await admin.getByRole('button', { name: 'Save keys' }).click();
     await admin.getByText(/Not saved: .*does not match/).waitFor();
-    await admin.getByLabel('Trusted verifier keys (one per line)').fill('otel-audit/receiver-1+45934fd6+AYXOxrRgMy3ojILch2EZS6js17JNGRD4PgTgEnS+scEN');
+    await admin
+      .getByLabel('Trusted verifier keys (one per line)')
+      .fill('otel-audit/receiver-1+45934fd6+AYXOxrRgMy3ojILch2EZS6js17JNGRD4PgTgEnS+scEN');
     await admin.getByRole('button', { name: 'Save keys' }).click();
     await admin.getByText('Pinned 1 key in this browser.').waitFor();
     await admin.goto(`${fx.http}/ui/events/${id}`);
@@ -297,7 +385,11 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     await admin.getByLabel('To seq').fill('60');
     await admin.getByRole('button', { name: 'Run verification' }).click();
     await admin.getByText('Intact', { exact: true }).waitFor();
-    expect(await admin.locator('#v-progress').evaluate((p) => (p as unknown as { value: number; max: number }).value === (p as unknown as { max: number }).max)).toBe(true);
+    expect(
+      await admin
+        .locator('#v-progress')
+        .evaluate((p) => (p as unknown as { value: number; max: number }).value === (p as unknown as { max: number }).max),
+    ).toBe(true);
     expect(await admin.locator('main').innerText()).toContain('1/1 checkpoints verified');
     await screenshot(admin, 'integrity');
   });
@@ -347,11 +439,23 @@ describe('operator console in Chromium', { timeout: 240_000 }, () => {
     await page.goto(`${fx.http}/ui/integrity`);
     await page.locator('table.chains tbody tr').first().waitFor();
     expect(await page.locator('table.chains tbody tr').allInnerTexts()).toEqual([expect.stringContaining('acme/rcv-ui')]);
-    const status = await page.evaluate(async (token) => (await (await fetch('/v1/audit/console/status', { headers: { authorization: `Bearer ${token}` } })).json()) as { status: { chains: Array<{ tenantId: string }> } }, ACME_TOKEN);
+    const status = await page.evaluate(
+      async (token) =>
+        (await (await fetch('/v1/audit/console/status', { headers: { authorization: `Bearer ${token}` } })).json()) as {
+          status: { chains: Array<{ tenantId: string }> };
+        },
+      ACME_TOKEN,
+    );
     expect(status.status.chains.map((c) => c.tenantId)).toEqual(['acme']);
     // The export of its own tenant works (NDJSON: one record per line).
-    const ndjson = await page.evaluate(async (token) => (await fetch('/v1/audit/export?format=ndjson', { headers: { authorization: `Bearer ${token}` } })).text(), ACME_TOKEN);
-    const lines = ndjson.trim().split('\n').map((l) => JSON.parse(l) as { event: { tenant: { id: string } } });
+    const ndjson = await page.evaluate(
+      async (token) => (await fetch('/v1/audit/export?format=ndjson', { headers: { authorization: `Bearer ${token}` } })).text(),
+      ACME_TOKEN,
+    );
+    const lines = ndjson
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: { tenant: { id: string } } });
     expect(lines.length).toBe(ACME_EVENTS);
     expect(new Set(lines.map((l) => l.event.tenant.id))).toEqual(new Set(['acme']));
   });

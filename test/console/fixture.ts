@@ -9,16 +9,24 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hashToken } from '../../receiver/auth/index.ts';
-import { generateKeyFiles } from '../../integrity/keys.ts';
-import { createAuditLogger } from '@otel-audit/sdk';
 import type { AuditEventInput } from '@otel-audit/schema';
-import { eventually, startReceiverProcess, type ReceiverProcess } from '../e2e/helpers/receiver-process.ts';
+import { createAuditLogger } from '@otel-audit/sdk';
+import { generateKeyFiles } from '../../integrity/keys.ts';
+import { hashToken } from '../../receiver/auth/index.ts';
+import { eventually, type ReceiverProcess, startReceiverProcess } from '../e2e/helpers/receiver-process.ts';
 
 /** Where Debian's Chromium lives. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Launch flags: headless on a closed network, no background requests, no sandbox (root in CI). */
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+  '--disable-quic',
+];
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -31,7 +39,11 @@ export function ensureChromium(): void {
 /** Build the console (`npm run build:console`) when `dist/console` has no build. */
 export function ensureConsoleBuild(): void {
   if (existsSync(join(ROOT, 'dist/console/.vite/manifest.json'))) return;
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(ROOT, 'console/vite.config.ts')], { cwd: ROOT, stdio: 'inherit', timeout: 300_000 });
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(ROOT, 'console/vite.config.ts')], {
+    cwd: ROOT,
+    stdio: 'inherit',
+    timeout: 300_000,
+  });
 }
 
 export const ADMIN_TOKEN = 'console-admin-token-0123456789abcdef';
@@ -52,7 +64,14 @@ export function acmeEvent(i: number): AuditEventInput {
     ...(i % 5 === 0 ? { reason: 'not the owner' } : {}),
     details: { n: i, note: i === 42 ? 'the needle is here' : 'routine' },
     request: { id: `req-${i}`, ip: '10.0.0.7', method: 'POST', path: `/docs/d-${i % 10}`, userAgent: 'console-test/1.0' },
-    ...(i % 2 === 0 ? { trace: { traceId: `${'4bf92f3577b34da6a3ce929d0e0e'}${String(1000 + i).padStart(4, '0')}`, spanId: `00f067aa0ba9${String(1000 + i).padStart(4, '0')}` } } : {}),
+    ...(i % 2 === 0
+      ? {
+          trace: {
+            traceId: `${'4bf92f3577b34da6a3ce929d0e0e'}${String(1000 + i).padStart(4, '0')}`,
+            spanId: `00f067aa0ba9${String(1000 + i).padStart(4, '0')}`,
+          },
+        }
+      : {}),
   };
 }
 
@@ -130,25 +149,56 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   const receiver = await startReceiverProcess({ dataDir, args: ['--config', configFile] });
   const http = receiver.http;
   try {
-    const acmeIds = await send(http, ADMIN_TOKEN, Array.from({ length: ACME_EVENTS }, (_, i) => acmeEvent(i)));
-    const globexIds = await send(http, ADMIN_TOKEN, Array.from({ length: GLOBEX_EVENTS }, (_, i) => globexEvent(i)));
+    const acmeIds = await send(
+      http,
+      ADMIN_TOKEN,
+      Array.from({ length: ACME_EVENTS }, (_, i) => acmeEvent(i)),
+    );
+    const globexIds = await send(
+      http,
+      ADMIN_TOKEN,
+      Array.from({ length: GLOBEX_EVENTS }, (_, i) => globexEvent(i)),
+    );
     // A record the receiver rejects (no actor), so the Status page has a dead letter with a reason.
     const bad = await fetch(`${http}/v1/logs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
       body: JSON.stringify({
-        resourceLogs: [{ scopeLogs: [{ logRecords: [{ timeUnixNano: '1764583200000000000', attributes: [{ key: 'audit.schema_version', value: { stringValue: '1.0' } }, { key: 'audit.action', value: { stringValue: 'doc.read' } }] }] }] }],
+        resourceLogs: [
+          {
+            scopeLogs: [
+              {
+                logRecords: [
+                  {
+                    timeUnixNano: '1764583200000000000',
+                    attributes: [
+                      { key: 'audit.schema_version', value: { stringValue: '1.0' } },
+                      { key: 'audit.action', value: { stringValue: 'doc.read' } },
+                    ],
+                  },
+                ],
+              },
+            ],
+          },
+        ],
       }),
     });
     await bad.arrayBuffer();
     // Every event stored in ClickHouse and covered by a checkpoint that ClickHouse holds too.
-    await eventually(async () => {
-      const a = await getJson<{ events: unknown[] }>(http, '/v1/audit/events?tenant=acme&limit=1000');
-      const g = await getJson<{ events: unknown[] }>(http, '/v1/audit/events?tenant=globex&limit=1000');
-      if (a.events.length !== ACME_EVENTS || g.events.length !== GLOBEX_EVENTS) return undefined;
-      const { chains } = await getJson<{ chains: Array<{ head: { seq: number }; lastCheckpoint: { treeSize: number } | null }> }>(http, '/v1/audit/console/chains');
-      return chains.length === 2 && chains.every((c) => c.lastCheckpoint?.treeSize === c.head.seq) ? true : undefined;
-    }, 1200, 100);
+    await eventually(
+      async () => {
+        const a = await getJson<{ events: unknown[] }>(http, '/v1/audit/events?tenant=acme&limit=1000');
+        const g = await getJson<{ events: unknown[] }>(http, '/v1/audit/events?tenant=globex&limit=1000');
+        if (a.events.length !== ACME_EVENTS || g.events.length !== GLOBEX_EVENTS) return undefined;
+        const { chains } = await getJson<{ chains: Array<{ head: { seq: number }; lastCheckpoint: { treeSize: number } | null }> }>(
+          http,
+          '/v1/audit/console/chains',
+        );
+        return chains.length === 2 && chains.every((c) => c.lastCheckpoint?.treeSize === c.head.seq) ? true : undefined;
+      },
+      1200,
+      100,
+    );
     const fx: ConsoleFixture = {
       receiver,
       http,
@@ -159,7 +209,10 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
       async tamperAndRestart(eventId, actor) {
         const code = await fx.receiver.stop();
         if (code !== 0) throw new Error(`receiver stopped with ${code}:\n${fx.receiver.output()}`);
-        const out = execFileSync(process.execPath, [fileURLToPath(new URL('./tamper-main.ts', import.meta.url)), dataDir, eventId, actor], { encoding: 'utf8', timeout: 120_000 });
+        const out = execFileSync(process.execPath, [fileURLToPath(new URL('./tamper-main.ts', import.meta.url)), dataDir, eventId, actor], {
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
         if (!out.includes(actor)) throw new Error(`the tamper did not apply: ${out}`);
         fx.receiver = await startReceiverProcess({ dataDir, args: ['--config', configFile] });
         fx.http = fx.receiver.http;

@@ -7,22 +7,31 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  type BrowserVerifierKey,
+  leafHash as browserLeafHash,
   checkpointOrigin as browserOrigin,
+  rootFromInclusionProof as browserRootFromProof,
   decodeBase64,
   entryHash,
   fromHex,
-  leafHash as browserLeafHash,
   openCheckpointInBrowser,
   parseVerifierKeyInBrowser,
-  rootFromInclusionProof as browserRootFromProof,
   toHex,
   verifyProofBundleInBrowser,
-  type BrowserVerifierKey,
 } from '../../console/src/proof-verify.ts';
-import { checkpointOrigin, computeEntryHash, leafHash, noteSignerFromSeed, signCheckpoint, verifyProofBundle, createProofBundle, hashToHex } from '../../integrity/index.ts';
+import {
+  checkpointOrigin,
+  computeEntryHash,
+  createProofBundle,
+  hashToHex,
+  leafHash,
+  noteSignerFromSeed,
+  signCheckpoint,
+  verifyProofBundle,
+} from '../../integrity/index.ts';
 import { sha256 } from '../../integrity/merkle.ts';
-import { MerkleTree } from '../integrity/helpers/merkle-tree.ts';
 import { docsExample } from '../integrity/docs-example.ts';
+import { MerkleTree } from '../integrity/helpers/merkle-tree.ts';
 
 const merkleVectors = JSON.parse(readFileSync(new URL('../integrity/vectors/rfc6962-transparency-dev.json', import.meta.url), 'utf8')) as {
   leaves: string[];
@@ -30,7 +39,10 @@ const merkleVectors = JSON.parse(readFileSync(new URL('../integrity/vectors/rfc6
   inclusionProofs: Array<{ leaf: number; size: number; proof: string[] }>;
   hasher: Record<string, string>;
 };
-const noteVectors = JSON.parse(readFileSync(new URL('../integrity/vectors/go-sumdb-note.json', import.meta.url), 'utf8')) as Record<string, string>;
+const noteVectors = JSON.parse(readFileSync(new URL('../integrity/vectors/go-sumdb-note.json', import.meta.url), 'utf8')) as Record<
+  string,
+  string
+>;
 
 async function key(text: string): Promise<BrowserVerifierKey> {
   const parsed = await parseVerifierKeyInBrowser(text);
@@ -82,7 +94,10 @@ describe('browser proof verifier vs integrity/', () => {
 
   it('parses verifier keys like integrity/note.ts and refuses bad ones with the reason', async () => {
     expect((await key(ex.signer.verifierKey)).keyIdHex).toBe(ex.signer.keyIdHex);
-    expect(await parseVerifierKeyInBrowser(noteVectors.peterSignerKey!)).toMatchObject({ ok: false, reason: expect.stringMatching(/private/) });
+    expect(await parseVerifierKeyInBrowser(noteVectors.peterSignerKey!)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/private/),
+    });
     const wrongId = ex.signer.verifierKey.replace(/\+[0-9a-f]{8}\+/, '+00000000+');
     expect(await parseVerifierKeyInBrowser(wrongId)).toMatchObject({ ok: false, reason: expect.stringMatching(/does not match/) });
     expect(await parseVerifierKeyInBrowser('name+12345678+!!!')).toMatchObject({ ok: false, reason: expect.stringMatching(/base64/) });
@@ -106,7 +121,13 @@ describe('browser proof verifier vs integrity/', () => {
       ['path too short', (b) => void b.inclusionPath.pop()],
       ['leaf index', (b) => void (b.leafIndex = 0)],
       ['tree size', (b) => void (b.treeSize = 4)],
-      ['signature', (b) => void (b.checkpoint = b.checkpoint.replace(/ (.)/, (_m, c: string) => ` ${c === 'A' ? 'B' : 'A'}`).replace(/— (\S+) (.)/, (_m, n: string, c: string) => `— ${n} ${c === 'A' ? 'B' : 'A'}`))],
+      [
+        'signature',
+        (b) =>
+          void (b.checkpoint = b.checkpoint
+            .replace(/ (.)/, (_m, c: string) => ` ${c === 'A' ? 'B' : 'A'}`)
+            .replace(/— (\S+) (.)/, (_m, n: string, c: string) => `— ${n} ${c === 'A' ? 'B' : 'A'}`)),
+      ],
       ['signed by another key', (b) => void (b.checkpoint = signCheckpoint({ origin: ex.origin, treeSize: 3, rootHash: ex.root }, other))],
       ['other origin', (b) => void (b.entry.chainId = 'globex/receiver-1')],
       ['version', (b) => void ((b as { version: number }).version = 2)],
@@ -127,7 +148,16 @@ describe('browser proof verifier vs integrity/', () => {
     const chainId = 'acme/rcv';
     let prev = '0'.repeat(64);
     const entries = Array.from({ length: 300 }, (_, i) => {
-      const event = { eventId: `0193a1b2-c3d4-7e5f-8a9b-${String(i).padStart(12, '0')}`, schemaVersion: '1.0', occurredAt: '2026-11-22T10:00:00.000Z', action: 'doc.read', outcome: 'success', actor: { id: `u-${i}`, type: 'user' }, tenant: { id: 'acme' }, details: { n: i, note: 'ünïcødé "q"' } } as never;
+      const event = {
+        eventId: `0193a1b2-c3d4-7e5f-8a9b-${String(i).padStart(12, '0')}`,
+        schemaVersion: '1.0',
+        occurredAt: '2026-11-22T10:00:00.000Z',
+        action: 'doc.read',
+        outcome: 'success',
+        actor: { id: `u-${i}`, type: 'user' },
+        tenant: { id: 'acme' },
+        details: { n: i, note: 'ünïcødé "q"' },
+      } as never;
       const hash = computeEntryHash(prev, event);
       const e = { chainId, seq: i + 1, prevHash: prev, hash, event };
       prev = hash;
@@ -137,7 +167,12 @@ describe('browser proof verifier vs integrity/', () => {
     const note = signCheckpoint({ origin: checkpointOrigin(chainId), treeSize: 300, rootHash: tree.root() }, signer);
     const k = await key(signer.verifierKey);
     for (const i of [0, 1, 127, 255, 256, 298, 299]) {
-      const bundle = createProofBundle({ event: entries[i]!.event, entry: entries[i]!, inclusionPath: tree.inclusionProof(i, 300), checkpoint: note });
+      const bundle = createProofBundle({
+        event: entries[i]!.event,
+        entry: entries[i]!,
+        inclusionPath: tree.inclusionProof(i, 300),
+        checkpoint: note,
+      });
       const browser = await verifyProofBundleInBrowser(clone(bundle), [k]);
       expect(browser).toEqual(verifyProofBundle(bundle, [signer.verifierKey]));
       expect(browser.ok).toBe(true);

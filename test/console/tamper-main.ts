@@ -13,7 +13,11 @@ try {
     query: 'ALTER TABLE otel_audit.audit_events UPDATE ActorId = {actor:String} WHERE EventId = {id:String} SETTINGS mutations_sync = 2',
     query_params: { actor, id: eventId },
   });
-  const rs = await ch.client.query({ query: 'SELECT ActorId FROM otel_audit.audit_events WHERE EventId = {id:String}', query_params: { id: eventId }, format: 'JSONEachRow' });
+  const rs = await ch.client.query({
+    query: 'SELECT ActorId FROM otel_audit.audit_events WHERE EventId = {id:String}',
+    query_params: { id: eventId },
+    format: 'JSONEachRow',
+  });
   process.stdout.write(`${JSON.stringify(await rs.json())}\n`);
 } finally {
   await ch.close();

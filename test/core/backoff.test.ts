@@ -1,5 +1,5 @@
+import { BackoffPolicySchema, backoffDelayMillis, MAX_RETRY_AFTER_MILLIS, parseConfig } from '@otel-audit/core';
 import { describe, expect, it } from 'vitest';
-import { BackoffPolicySchema, MAX_RETRY_AFTER_MILLIS, backoffDelayMillis, parseConfig } from '@otel-audit/core';
 
 describe('backoff policy', () => {
   const policy = parseConfig(BackoffPolicySchema, { initialIntervalMillis: 100, maxIntervalMillis: 1000, multiplier: 2, jitter: 0.5 });
@@ -23,9 +23,16 @@ describe('backoff policy', () => {
   });
 
   it('has defaults and rejects bad settings naming the key', () => {
-    expect(parseConfig(BackoffPolicySchema, {})).toEqual({ initialIntervalMillis: 1000, maxIntervalMillis: 30_000, multiplier: 2, jitter: 0.5 });
+    expect(parseConfig(BackoffPolicySchema, {})).toEqual({
+      initialIntervalMillis: 1000,
+      maxIntervalMillis: 30_000,
+      multiplier: 2,
+      jitter: 0.5,
+    });
     expect(() => parseConfig(BackoffPolicySchema, { jitter: 2 }, 'retry')).toThrow(/retry\.jitter/);
-    expect(() => parseConfig(BackoffPolicySchema, { initialIntervalMillis: 500, maxIntervalMillis: 100 }, 'retry')).toThrow(/retry\.maxIntervalMillis/);
+    expect(() => parseConfig(BackoffPolicySchema, { initialIntervalMillis: 500, maxIntervalMillis: 100 }, 'retry')).toThrow(
+      /retry\.maxIntervalMillis/,
+    );
     expect(() => parseConfig(BackoffPolicySchema, { minBackoffMillis: 5 }, 'retry')).toThrow(/retry\.minBackoffMillis: unknown key/);
   });
 });

@@ -1,7 +1,6 @@
+import { isAuditError, parseConfig } from '@otel-audit/core';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { parseConfig } from '@otel-audit/core';
-import { isAuditError } from '@otel-audit/core';
 import { configFromEnv, mergeConfig } from '../../receiver/config/load-config.ts';
 
 describe('config parsing', () => {

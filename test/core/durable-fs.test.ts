@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
 import { acquireLockFile, atomicWriteFile, fsyncDir, fsyncDirSync, releaseLockFile } from '@otel-audit/core';
+import { afterEach, describe, expect, it } from 'vitest';
 
 const dirs: string[] = [];
 function temp(): string {
@@ -26,7 +26,14 @@ function holder(file: string): Promise<{ pid: number; kill(): Promise<void> }> {
   return new Promise((resolve, reject) => {
     child.stdout.once('data', (d: Buffer) => {
       if (d.toString().trim() !== 'acquired') reject(new Error(`holder: ${d.toString()}`));
-      resolve({ pid: child.pid!, kill: () => new Promise((r) => { child.once('exit', () => r()); child.kill('SIGKILL'); }) });
+      resolve({
+        pid: child.pid!,
+        kill: () =>
+          new Promise((r) => {
+            child.once('exit', () => r());
+            child.kill('SIGKILL');
+          }),
+      });
     });
     child.once('error', reject);
   });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
 import { AUDIT_ERROR_CODES, AuditError, renderErrorReference } from '@otel-audit/core';
+import { describe, expect, it } from 'vitest';
 
 describe('docs/errors.md', () => {
   it('is the page generated from the registry (run `npm run gen:errors` after adding a code)', () => {

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
 import { AuditError, createLogger } from '@otel-audit/core';
+import { describe, expect, it } from 'vitest';
 
 function capture(isTTY = false): { stream: PassThrough & { isTTY?: boolean }; lines(): string[] } {
   const stream = new PassThrough() as PassThrough & { isTTY?: boolean };

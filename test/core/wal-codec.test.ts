@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeWalEntry, encodeWalEntry, encodeWalEntryBytes, isAuditError, type WalEntry } from '@otel-audit/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditPipeline } from '../../receiver/pipeline/index.ts';
 import { readWalEntries } from '../../receiver/wal/read-entries.ts';
 import { makeEntries } from '../exporters/clickhouse/fixtures.ts';

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@clickhouse/client';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../receiver/auth/index.ts';
 import { createReceiver, type Receiver } from '../../receiver/index.ts';
-import { createAuditLogger } from '@otel-audit/sdk';
 import { eventually } from './helpers/receiver-process.ts';
 
 const ADMIN = 'admin-token-0123456789';
@@ -53,7 +53,8 @@ async function send(token: string | undefined, tenant: string, count: number) {
     maxBackoffMillis: 100,
   });
   const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push(await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: 'u', type: 'user' }, tenant: { id: tenant } }));
+  for (let i = 0; i < count; i++)
+    ids.push(await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: 'u', type: 'user' }, tenant: { id: tenant } }));
   const flushed = await audit.shutdown({ timeoutMillis: 3000 });
   return { ids, rejected, flushed };
 }
@@ -62,7 +63,11 @@ describe('auth and query surfaces', () => {
   it('refuses ingest without a valid token (401)', async () => {
     const res = await fetch(`${http}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(401);
-    const wrong = await fetch(`${http}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer nope' }, body: '{}' });
+    const wrong = await fetch(`${http}/v1/logs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer nope' },
+      body: '{}',
+    });
     expect(wrong.status).toBe(401);
   });
 
@@ -94,14 +99,20 @@ describe('auth and query surfaces', () => {
     const anonymous = await fetch(`${http}/clickhouse?query=SELECT%201`);
     expect(anonymous.status).toBe(401);
     // ClickHouse tools send Basic auth: the token is the password.
-    const basic = await fetch(`${http}/clickhouse?query=SELECT%2042`, { headers: { authorization: `Basic ${Buffer.from(`default:${ADMIN}`).toString('base64')}` } });
+    const basic = await fetch(`${http}/clickhouse?query=SELECT%2042`, {
+      headers: { authorization: `Basic ${Buffer.from(`default:${ADMIN}`).toString('base64')}` },
+    });
     expect(await basic.text()).toBe('42\n');
   });
 
   it('answers otel-audit query with a table, JSON lines or CSV', async () => {
     const run = (args: string[]) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const child = spawn(process.execPath, [fileURLToPath(new URL('../../cli/main.ts', import.meta.url)), 'query', ...args, '--url', http, '--token', ADMIN], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(
+          process.execPath,
+          [fileURLToPath(new URL('../../cli/main.ts', import.meta.url)), 'query', ...args, '--url', http, '--token', ADMIN],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
         let out = '';
         let err = '';
         child.stdout.on('data', (d: Buffer) => (out += d));
@@ -114,8 +125,22 @@ describe('auth and query surfaces', () => {
     expect(table.out).toMatch(/TenantId\s+│ n/);
     expect(table.out).toMatch(/acme\s+│ 3/);
     const json = await run([sql, '--format', 'json']);
-    expect(json.out.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ TenantId: 'acme', n: 3 }, { TenantId: 'globex', n: 2 }]);
-    const csv = await run(['SELECT count() AS n FROM otel_audit.audit_events WHERE TenantId = {t:String}', '--format', 'csv', '--param', 't=acme']);
+    expect(
+      json.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { TenantId: 'acme', n: 3 },
+      { TenantId: 'globex', n: 2 },
+    ]);
+    const csv = await run([
+      'SELECT count() AS n FROM otel_audit.audit_events WHERE TenantId = {t:String}',
+      '--format',
+      'csv',
+      '--param',
+      't=acme',
+    ]);
     expect(csv.out).toBe('"n"\n3\n');
     const refused = await run(['DELETE FROM otel_audit.audit_events WHERE 1']);
     expect(refused.code).toBe(1);

@@ -7,11 +7,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
 import { AuditError } from '@otel-audit/core';
+import { uuidv7 } from '@otel-audit/sdk';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditExporter, ExportBatch, ExportResult } from '../../receiver/contracts.ts';
 import { createReceiver } from '../../receiver/index.ts';
-import { uuidv7 } from '@otel-audit/sdk';
 import { eventually } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];
@@ -27,7 +27,8 @@ class SwitchableExporter implements AuditExporter {
   async start(): Promise<void> {}
   async shutdown(): Promise<void> {}
   async export(batch: ExportBatch): Promise<ExportResult> {
-    if (this.down) return { status: 'retryable', error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', 'switched off'), retryAfterMillis: 20 };
+    if (this.down)
+      return { status: 'retryable', error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', 'switched off'), retryAfterMillis: 20 };
     for (const e of batch.entries) if (e.kind === 'event') this.received.add(e.event.eventId);
     return { status: 'success' };
   }
@@ -70,7 +71,12 @@ describe('back-pressure', () => {
         http: { port: 0 },
         grpc: { enabled: false },
         exporters: { clickhouse: { enabled: false }, coldstore: { enabled: false } },
-        pipeline: { maxBacklogBytes: 64 * 1024, maintenanceIntervalMillis: 20, wal: { segmentBytes: 16 * 1024 }, exporters: { maxBatchDelayMillis: 10, initialBackoffMillis: 10, maxBackoffMillis: 50 } },
+        pipeline: {
+          maxBacklogBytes: 64 * 1024,
+          maintenanceIntervalMillis: 20,
+          wal: { segmentBytes: 16 * 1024 },
+          exporters: { maxBatchDelayMillis: 10, initialBackoffMillis: 10, maxBackoffMillis: 50 },
+        },
       },
       { extraExporters: [exporter] },
     );

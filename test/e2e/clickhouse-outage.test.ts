@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import { createReceiver } from '../../receiver/index.ts';
-import { createAuditLogger } from '@otel-audit/sdk';
 import { startClickHouseStandIn } from '../exporters/clickhouse/server-standin.ts';
 import { eventually, freePort } from './helpers/receiver-process.ts';
 
@@ -23,7 +23,6 @@ function tempDir(): string {
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
 
 function lag(metrics: string): number {
   const m = /otel_audit_exporter_lag_entries\{exporter="clickhouse"\} (\d+)/.exec(metrics);
@@ -48,7 +47,14 @@ describe('ClickHouse outage behind the receiver', () => {
       const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/protobuf', endpoint: `${http}/v1/logs` } });
       const ids = new Set<string>();
       for (let i = 0; i < 2000; i++) {
-        ids.add(await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${i % 10}`, type: 'user' }, tenant: { id: 'acme' } }));
+        ids.add(
+          await audit.record({
+            action: 'doc.read',
+            outcome: 'success',
+            actor: { id: `u-${i % 10}`, type: 'user' },
+            tenant: { id: 'acme' },
+          }),
+        );
       }
       expect((await audit.shutdown({ timeoutMillis: 30_000 })).status).toBe('success');
 
@@ -59,7 +65,10 @@ describe('ClickHouse outage behind the receiver', () => {
       // ClickHouse comes back.
       standIn = await startClickHouseStandIn(engine, port);
       await eventually(async () => (lag(await (await fetch(`${http}/metrics`)).text()) === 0 ? true : undefined), 300, 100);
-      const rs = await engine.client.query({ query: `SELECT count() AS n, uniqExact(EventId) AS u, groupArray(toString(EventId)) AS ids FROM ${database}.audit_events`, format: 'JSONEachRow' });
+      const rs = await engine.client.query({
+        query: `SELECT count() AS n, uniqExact(EventId) AS u, groupArray(toString(EventId)) AS ids FROM ${database}.audit_events`,
+        format: 'JSONEachRow',
+      });
       const [row] = await rs.json<{ n: string; u: string; ids: string[] }>();
       expect(Number(row!.n)).toBe(2000);
       expect(Number(row!.u)).toBe(2000);

@@ -15,14 +15,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyFiles, type GeneratedKeyFiles } from '../../integrity/keys.ts';
-import { auditRowToEvent, type AuditRow } from '@otel-audit/schema/audit-row';
 import { deriveEventId } from '@otel-audit/schema';
+import { type AuditRow, auditRowToEvent } from '@otel-audit/schema/audit-row';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type GeneratedKeyFiles, generateKeyFiles } from '../../integrity/keys.ts';
 import { runCli } from '../integrity/e2e-helpers.ts';
 import { decodeExportResponse, post } from '../receiver/helpers/http-client.ts';
 import { encodeRequest } from '../receiver/helpers/otlp-fixtures.ts';
-import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, type ReceiverProcess, startReceiverProcess } from './helpers/receiver-process.ts';
 
 const DEFAULT_TENANT = 'shipper-default';
 const V4 = '9b2f3c1e-4d5a-4b6c-8d7e-0f1a2b3c4d5e';
@@ -38,7 +38,13 @@ const attr = (key: string, value: unknown) => ({ key, value });
 /** protobufjs object form of one Fluent Bit record (tail + json parser → opentelemetry output). */
 function fluentBitRecord(line: { time: bigint; message: string; attrs: Array<{ key: string; value: unknown }> }): Record<string, unknown> {
   // Fluent Bit sets both times from the record's timestamp; severity from the configured keys.
-  return { timeUnixNano: String(line.time), observedTimeUnixNano: String(line.time), severityText: 'info', body: s(line.message), attributes: line.attrs };
+  return {
+    timeUnixNano: String(line.time),
+    observedTimeUnixNano: String(line.time),
+    severityText: 'info',
+    body: s(line.message),
+    attributes: line.attrs,
+  };
 }
 
 /** Fluent Bit: flat attributes typed by the JSON parser (numbers where the line had numbers), no event id. */
@@ -112,9 +118,18 @@ function collectorProtoRequest(): Buffer {
             {
               scope: {},
               logRecords: [
-                { timeUnixNano: '1795341603123456789', observedTimeUnixNano: '1795341603200000000', body: s('refund refused: over limit'), attributes: [...common, attr('audit.event_id', s(V7)), attr('audit.action', s('refund.create'))] },
+                {
+                  timeUnixNano: '1795341603123456789',
+                  observedTimeUnixNano: '1795341603200000000',
+                  body: s('refund refused: over limit'),
+                  attributes: [...common, attr('audit.event_id', s(V7)), attr('audit.action', s('refund.create'))],
+                },
                 // The filelog receiver keeps the raw line as the body: JSON-object text, so it is `details`.
-                { observedTimeUnixNano: '1795341604000000000', body: s(line), attributes: [...common, attr('audit.action', s('refund.review'))] },
+                {
+                  observedTimeUnixNano: '1795341604000000000',
+                  body: s(line),
+                  attributes: [...common, attr('audit.action', s('refund.review'))],
+                },
               ],
             },
           ],
@@ -212,7 +227,21 @@ function specExampleRequest(): string {
 /** A record that cannot be kept: no actor, an unknown outcome. */
 function badRequest(): string {
   return JSON.stringify({
-    resourceLogs: [{ scopeLogs: [{ logRecords: [{ timeUnixNano: '1795341606000000000', body: s('mystery'), attributes: [attr('audit.schema_version', s('1.0')), attr('audit.action', s('x.y')), attr('audit.outcome', s('maybe'))] }] }] }],
+    resourceLogs: [
+      {
+        scopeLogs: [
+          {
+            logRecords: [
+              {
+                timeUnixNano: '1795341606000000000',
+                body: s('mystery'),
+                attributes: [attr('audit.schema_version', s('1.0')), attr('audit.action', s('x.y')), attr('audit.outcome', s('maybe'))],
+              },
+            ],
+          },
+        ],
+      },
+    ],
   });
 }
 
@@ -220,7 +249,13 @@ async function send(body: Buffer | string, type: 'protobuf' | 'json', gzip: bool
   const headers: Record<string, string> = { 'content-type': type === 'protobuf' ? 'application/x-protobuf' : 'application/json' };
   if (gzip) headers['content-encoding'] = 'gzip';
   const r = await post(`${receiver!.http}/v1/logs`, { headers, body });
-  const partial = r.status !== 200 ? undefined : type === 'protobuf' ? decodeExportResponse(r.body).partialSuccess : (JSON.parse(r.body.toString('utf8')) as { partialSuccess?: { rejectedLogRecords?: string | number; errorMessage?: string } }).partialSuccess;
+  const partial =
+    r.status !== 200
+      ? undefined
+      : type === 'protobuf'
+        ? decodeExportResponse(r.body).partialSuccess
+        : (JSON.parse(r.body.toString('utf8')) as { partialSuccess?: { rejectedLogRecords?: string | number; errorMessage?: string } })
+            .partialSuccess;
   return { status: r.status, rejected: Number(partial?.rejectedLogRecords ?? 0), message: partial?.errorMessage ?? '' };
 }
 
@@ -309,7 +344,11 @@ describe('records shaped like real shippers', () => {
     // Unmapped attributes are kept beside the event.
     expect(del.LogAttributes['latency_ms']).toBe('12.5');
     const spec = byAction.get('example.log')!;
-    expect([spec.TraceId, spec.SpanId, spec.Timestamp]).toEqual(['5b8efff798038103d269b633813fc60c', 'eee19b7ec3c1b174', '2018-12-13 14:51:00.300000000']);
+    expect([spec.TraceId, spec.SpanId, spec.Timestamp]).toEqual([
+      '5b8efff798038103d269b633813fc60c',
+      'eee19b7ec3c1b174',
+      '2018-12-13 14:51:00.300000000',
+    ]);
     expect(spec.LogAttributes['int.attribute']).toBe('10');
     expect(byAction.get('role.grant')!.TraceFlags).toBe(1);
   });
@@ -342,10 +381,14 @@ describe('records shaped like real shippers', () => {
       return status.exporters?.every((e) => e.cursorLsn === status.wal?.lastLsn) ? true : undefined;
     });
     // Objects older than 50 ms are sealed and uploaded while the receiver runs.
-    await eventually(async () => {
-      const v = await runCli(['verify', '--source', 'archive', '--data-dir', dataDir, '--public-key', key.verifierPath, '--json']);
-      return (JSON.parse(v.stdout) as { stats: { entries: number } }).stats.entries === 7 ? true : undefined;
-    }, 40, 250);
+    await eventually(
+      async () => {
+        const v = await runCli(['verify', '--source', 'archive', '--data-dir', dataDir, '--public-key', key.verifierPath, '--json']);
+        return (JSON.parse(v.stdout) as { stats: { entries: number } }).stats.entries === 7 ? true : undefined;
+      },
+      40,
+      250,
+    );
     expect(await receiver!.stop()).toBe(0);
     receiver = undefined;
     for (const source of ['wal', 'clickhouse', 'archive']) {

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
-import { createAuditLogger } from '@otel-audit/sdk';
 import { eventually, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const run = promisify(execFile);
@@ -58,9 +58,16 @@ describe('tamper-evident by default', () => {
     expect(await (await fetch(`${receiver.http}/v1/audit/verifier-key`)).text()).toBe(`${verifierKey}\n`);
 
     const tenant = `t-int-${Date.now()}`;
-    const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/json', endpoint: `${receiver.http}/v1/logs` }, serviceName: 'int' });
+    const audit = createAuditLogger({
+      delivery: 'memory',
+      exporter: { protocol: 'http/json', endpoint: `${receiver.http}/v1/logs` },
+      serviceName: 'int',
+    });
     const ids: string[] = [];
-    for (let i = 0; i < 40; i++) ids.push(await audit.record({ action: 'grant.issue', outcome: 'success', actor: { id: `u-${i}`, type: 'user' }, tenant: { id: tenant } }));
+    for (let i = 0; i < 40; i++)
+      ids.push(
+        await audit.record({ action: 'grant.issue', outcome: 'success', actor: { id: `u-${i}`, type: 'user' }, tenant: { id: tenant } }),
+      );
     expect((await audit.shutdown({ timeoutMillis: 20_000 })).status).toBe('success');
     await eventually(async () => ((await tenantEventsInClickHouse(receiver.http, tenant)).count === 40 ? true : undefined));
 
@@ -74,9 +81,22 @@ describe('tamper-evident by default', () => {
       `note: verifier key ${verifierKey} taken from ${keysDir}: this proves consistency, not authenticity against someone who controls the receiver (pin the key with --public-key for that)`,
     ]);
     // No key in the (empty) data dir given: the running receiver's key, said so.
-    const remote = await cli(cwd, 'verify', '--source', 'clickhouse', '--data-dir', tempDir(), '--url', receiver.http, '--pathname', '/clickhouse');
+    const remote = await cli(
+      cwd,
+      'verify',
+      '--source',
+      'clickhouse',
+      '--data-dir',
+      tempDir(),
+      '--url',
+      receiver.http,
+      '--pathname',
+      '/clickhouse',
+    );
     expect(remote.code, remote.stdout + remote.stderr).toBe(0);
-    expect(remote.stderr).toContain(`note: verifier key ${verifierKey} taken from the receiver at ${receiver.http}: this proves consistency, not authenticity`);
+    expect(remote.stderr).toContain(
+      `note: verifier key ${verifierKey} taken from the receiver at ${receiver.http}: this proves consistency, not authenticity`,
+    );
     // A pinned key: no caveat.
     const pinned = await cli(cwd, 'verify', '--source', 'clickhouse', '--data-dir', dataDir, '--public-key', verifierKey);
     expect(pinned.code).toBe(0);
@@ -109,11 +129,17 @@ describe('tamper-evident by default', () => {
     let seq: number;
     let chain: string;
     try {
-      const rs = await handle.client.query({ query: 'SELECT Seq, ChainId FROM otel_audit.audit_events WHERE EventId = {id:String}', query_params: { id: victim }, format: 'JSONEachRow' });
+      const rs = await handle.client.query({
+        query: 'SELECT Seq, ChainId FROM otel_audit.audit_events WHERE EventId = {id:String}',
+        query_params: { id: victim },
+        format: 'JSONEachRow',
+      });
       const [row] = await rs.json<{ Seq: string | number; ChainId: string }>();
       seq = Number(row!.Seq);
       chain = row!.ChainId;
-      await handle.client.command({ query: `ALTER TABLE otel_audit.audit_events UPDATE Action = 'grant.revoke' WHERE EventId = '${victim}' SETTINGS mutations_sync = 2` });
+      await handle.client.command({
+        query: `ALTER TABLE otel_audit.audit_events UPDATE Action = 'grant.revoke' WHERE EventId = '${victim}' SETTINGS mutations_sync = 2`,
+      });
     } finally {
       await handle.close();
     }

@@ -14,11 +14,11 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { uuidv7 } from '@otel-audit/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WalEntry } from '../../receiver/contracts.ts';
 import { readWalEntries } from '../../receiver/wal/index.ts';
-import { uuidv7 } from '@otel-audit/sdk';
-import { eventually, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, type ReceiverProcess, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'otel-audit-diskfull-'));
 const mnt = join(root, 'mnt');
@@ -94,7 +94,9 @@ function fill(dir: string): string {
 }
 
 describe('a full disk', () => {
-  it('answers 503 + Retry-After and not-ready while full, recovers without a restart, loses and duplicates nothing', { timeout: 300_000 }, async (ctx) => {
+  it('answers 503 + Retry-After and not-ready while full, recovers without a restart, loses and duplicates nothing', {
+    timeout: 300_000,
+  }, async (ctx) => {
     if (!mounted) ctx.skip();
     const dataDir = join(mnt, 'data');
     const receiver: ReceiverProcess = (running = await startReceiverProcess({
@@ -118,7 +120,11 @@ describe('a full disk', () => {
         const ids = Array.from({ length: 40 }, () => uuidv7());
         // Resend the same batch until it is acknowledged, as an OTLP client does.
         for (;;) {
-          const res = await fetch(`${receiver.http}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(ids) });
+          const res = await fetch(`${receiver.http}/v1/logs`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: body(ids),
+          });
           const text = await res.text();
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
           if (res.status === 200) {
@@ -141,7 +147,9 @@ describe('a full disk', () => {
       const notReady = await fetch(`${receiver.http}/readyz`);
       expect(notReady.status).toBe(503);
       expect(await notReady.text()).toMatch(/^not ready: the WAL cannot write \(WAL I\/O failed: .*ENOSPC/);
-      const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as { wal: { failed?: { code: string }; writeFailures: number } };
+      const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as {
+        wal: { failed?: { code: string }; writeFailures: number };
+      };
       expect(status.wal.failed?.code).toBe('AUDIT_ERR_WAL_IO');
       expect(status.wal.writeFailures).toBeGreaterThan(0);
       const ackedWhileFull = acked.size;
@@ -160,13 +168,19 @@ describe('a full disk', () => {
     expect([...retryAfter].every((v) => /^\d+$/.test(v))).toBe(true);
 
     // Every acknowledged event in ClickHouse exactly once, seq contiguous.
-    const stored = await eventually(async () => {
-      const r = await tenantEventsInClickHouse(receiver.http, tenant);
-      return r.distinct >= acked.size ? r : undefined;
-    }, 600, 200);
+    const stored = await eventually(
+      async () => {
+        const r = await tenantEventsInClickHouse(receiver.http, tenant);
+        return r.distinct >= acked.size ? r : undefined;
+      },
+      600,
+      200,
+    );
     expect(stored.count).toBe(acked.size);
     expect(new Set(stored.ids)).toEqual(acked);
-    const seqRes = await fetch(`${receiver.http}/clickhouse?query=${encodeURIComponent(`SELECT min(Seq), max(Seq), uniqExact(Seq), count() FROM audit_events WHERE TenantId = '${tenant}' FORMAT TSV`)}`);
+    const seqRes = await fetch(
+      `${receiver.http}/clickhouse?query=${encodeURIComponent(`SELECT min(Seq), max(Seq), uniqExact(Seq), count() FROM audit_events WHERE TenantId = '${tenant}' FORMAT TSV`)}`,
+    );
     expect(await seqRes.text()).toBe(`1\t${acked.size}\t${acked.size}\t${acked.size}\n`);
     expect(await receiver.stop()).toBe(0);
 

@@ -9,12 +9,12 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { uuidv7 } from '@otel-audit/sdk';
 import { afterAll, expect, it } from 'vitest';
 import { openClickHouse } from '../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../exporters/clickhouse/config.ts';
 import { LocalDirectoryStore, listColdObjects, readColdObject } from '../../exporters/coldstore/index.ts';
-import { uuidv7 } from '@otel-audit/sdk';
-import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, type ReceiverProcess, startReceiverProcess } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -52,27 +52,35 @@ it('every acknowledged event ends exactly once in ClickHouse and in the archive 
       while (!stop) {
         const ids = Array.from({ length: 50 }, () => uuidv7());
         const body = {
-          resourceLogs: [{
-            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'crash' } }] },
-            scopeLogs: [{
-              scope: { name: 'crash' },
-              logRecords: ids.map((id, i) => ({
-                timeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
-                eventName: 'doc.read',
-                attributes: [
-                  { key: 'audit.schema_version', value: { stringValue: '1.0' } },
-                  { key: 'audit.event_id', value: { stringValue: id } },
-                  { key: 'audit.outcome', value: { stringValue: 'success' } },
-                  { key: 'audit.actor.id', value: { stringValue: `w${worker}` } },
-                  { key: 'audit.actor.type', value: { stringValue: 'service' } },
-                  { key: 'audit.tenant.id', value: { stringValue: ['acme', 'globex'][i % 2]! } },
-                ],
-              })),
-            }],
-          }],
+          resourceLogs: [
+            {
+              resource: { attributes: [{ key: 'service.name', value: { stringValue: 'crash' } }] },
+              scopeLogs: [
+                {
+                  scope: { name: 'crash' },
+                  logRecords: ids.map((id, i) => ({
+                    timeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
+                    eventName: 'doc.read',
+                    attributes: [
+                      { key: 'audit.schema_version', value: { stringValue: '1.0' } },
+                      { key: 'audit.event_id', value: { stringValue: id } },
+                      { key: 'audit.outcome', value: { stringValue: 'success' } },
+                      { key: 'audit.actor.id', value: { stringValue: `w${worker}` } },
+                      { key: 'audit.actor.type', value: { stringValue: 'service' } },
+                      { key: 'audit.tenant.id', value: { stringValue: ['acme', 'globex'][i % 2]! } },
+                    ],
+                  })),
+                },
+              ],
+            },
+          ],
         };
         try {
-          const res = await fetch(`${receiver.http}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const res = await fetch(`${receiver.http}/v1/logs`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
           if (res.status === 200) for (const id of ids) acknowledged.add(id);
         } catch {
           // Killed mid-request: nothing of this batch was acknowledged.
@@ -82,13 +90,17 @@ it('every acknowledged event ends exactly once in ClickHouse and in the archive 
     const target = (round + 1) * 1500;
     await eventually(async () => (acknowledged.size >= target ? true : undefined), 1200, 50);
     // Kill at the moment the wanted exporter work is under way.
-    const moment = await eventually(async () => {
-      if (round !== 1) {
-        const s = await status(receiver);
-        return s.exporters.find((e) => e.name === 'clickhouse')?.state === 'exporting' ? 'clickhouse exporting' : undefined;
-      }
-      return sealedSegments(dataDir) > 0 ? 'cold objects sealed, uploading' : undefined;
-    }, 1200, 5);
+    const moment = await eventually(
+      async () => {
+        if (round !== 1) {
+          const s = await status(receiver);
+          return s.exporters.find((e) => e.name === 'clickhouse')?.state === 'exporting' ? 'clickhouse exporting' : undefined;
+        }
+        return sealedSegments(dataDir) > 0 ? 'cold objects sealed, uploading' : undefined;
+      },
+      1200,
+      5,
+    );
     await receiver.kill();
     killedWhile.push(moment);
     stop = true;
@@ -98,18 +110,32 @@ it('every acknowledged event ends exactly once in ClickHouse and in the archive 
 
   // A clean run drains both exporters (cold objects by age), then a graceful stop.
   const receiver = await startReceiverProcess({ dataDir, env });
-  await eventually(async () => {
-    const s = await status(receiver);
-    return s.exporters.every((e) => e.lagEntries === 0) && sealedSegments(dataDir) === 0 ? true : undefined;
-  }, 1200, 100);
-  await eventually(async () => (await archivedIds(dataDir)).length >= acknowledged.size ? true : undefined, 600, 100);
+  await eventually(
+    async () => {
+      const s = await status(receiver);
+      return s.exporters.every((e) => e.lagEntries === 0) && sealedSegments(dataDir) === 0 ? true : undefined;
+    },
+    1200,
+    100,
+  );
+  await eventually(async () => ((await archivedIds(dataDir)).length >= acknowledged.size ? true : undefined), 600, 100);
   expect(await receiver.stop()).toBe(0);
 
   // ClickHouse: every acknowledged id, each once (no FINAL).
   const ch = openClickHouse(parseClickHouseConfig({ dataDir }));
   try {
-    const r = await ch.chdb!.chdb.queryAsync('SELECT EventId, count() AS c FROM otel_audit.audit_events GROUP BY EventId FORMAT TabSeparated', {});
-    const counts = new Map(r.text().trim().split('\n').map((l) => l.split('\t') as [string, string]).map(([id, c]) => [id, Number(c)]));
+    const r = await ch.chdb!.chdb.queryAsync(
+      'SELECT EventId, count() AS c FROM otel_audit.audit_events GROUP BY EventId FORMAT TabSeparated',
+      {},
+    );
+    const counts = new Map(
+      r
+        .text()
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t') as [string, string])
+        .map(([id, c]) => [id, Number(c)]),
+    );
     const duplicated = [...counts].filter(([, c]) => c > 1);
     expect(duplicated).toEqual([]);
     const missing = [...acknowledged].filter((id) => !counts.has(id));

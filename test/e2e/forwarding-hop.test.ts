@@ -9,16 +9,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { context, SeverityNumber, trace, TraceFlags } from '@opentelemetry/api';
+import { context, type SeverityNumber, TraceFlags, trace } from '@opentelemetry/api';
 import { OTLPLogExporter as OtlpHttpJsonExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as OtlpProtoExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOtlpHop, type OtlpHop } from '../../examples/otlp-hop/hop.ts';
-import { auditEventToLogRecord, validateAuditEvent, type AuditEvent, type AuditEventInput } from '@otel-audit/schema';
+import { type AuditEvent, type AuditEventInput, auditEventToLogRecord, validateAuditEvent } from '@otel-audit/schema';
 import { createAuditLogger, uuidv7 } from '@otel-audit/sdk';
-import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OtlpHop, startOtlpHop } from '../../examples/otlp-hop/hop.ts';
+import { eventually, type ReceiverProcess, startReceiverProcess } from './helpers/receiver-process.ts';
 
 const RECEIVER_ENV = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20' };
 let dataDir: string;
@@ -72,7 +72,11 @@ function richEvent(tenant: string, n: number): AuditEvent {
 }
 
 /** Emit through a stock LoggerProvider; one of the records inside an active span context. */
-async function emitWithStockSdk(exporter: OtlpProtoExporter | OtlpHttpJsonExporter, events: AuditEvent[], traced: Map<string, { traceId: string; spanId: string }>): Promise<void> {
+async function emitWithStockSdk(
+  exporter: OtlpProtoExporter | OtlpHttpJsonExporter,
+  events: AuditEvent[],
+  traced: Map<string, { traceId: string; spanId: string }>,
+): Promise<void> {
   const provider = new LoggerProvider({
     resource: resourceFromAttributes({ 'service.name': 'stock-otel-app', 'deployment.environment.name': 'test' }),
     processors: [new BatchLogRecordProcessor({ exporter, maxExportBatchSize: 7, scheduledDelayMillis: 10 })],
@@ -156,13 +160,20 @@ describe('forwarding through OTLP hops (collector stand-in)', () => {
       expect(JSON.parse(row.Body)).toEqual(event.details);
       expect(row.ServiceName).toBe('stock-otel-app');
       expect({ scope: row.ScopeName, version: row.ScopeVersion }).toEqual({ scope: 'app-audit', version: '2.1.0' });
-      expect(row.ResourceAttributes).toMatchObject({ 'service.name': 'stock-otel-app', 'deployment.environment.name': 'test', 'collector.gateway': 'gw-1' });
+      expect(row.ResourceAttributes).toMatchObject({
+        'service.name': 'stock-otel-app',
+        'deployment.environment.name': 'test',
+        'collector.gateway': 'gw-1',
+      });
       for (const [key, value] of Object.entries(fields.attributes)) {
         if (typeof value === 'string') expect(row.LogAttributes[key], key).toBe(value);
       }
     }
     const tracedId = [...traced.keys()][0]!;
-    expect({ traceId: rows.get(tracedId)!.TraceId, spanId: rows.get(tracedId)!.SpanId }).toEqual({ traceId: traced.get(tracedId)!.traceId, spanId: traced.get(tracedId)!.spanId });
+    expect({ traceId: rows.get(tracedId)!.TraceId, spanId: rows.get(tracedId)!.SpanId }).toEqual({
+      traceId: traced.get(tracedId)!.traceId,
+      spanId: traced.get(tracedId)!.spanId,
+    });
     expect(agent.stats().forwarded).toBeGreaterThan(0);
     expect(gateway.stats().records).toBeGreaterThanOrEqual(sent.length);
   });
@@ -199,15 +210,24 @@ describe('forwarding through OTLP hops (collector stand-in)', () => {
     for (const event of sent) expect(back.get(event.eventId)).toEqual(event);
     const rows = await storedRows(tenant);
     expect(rows.size).toBe(sent.length);
-    for (const row of rows.values()) expect(row.ResourceAttributes).toMatchObject({ 'service.name': 'sdk-app', 'collector.gateway': 'gw-1' });
+    for (const row of rows.values())
+      expect(row.ResourceAttributes).toMatchObject({ 'service.name': 'sdk-app', 'collector.gateway': 'gw-1' });
   });
 
   it('the gateway refuses a malformed request with 400 (as the receiver would), and answers 503 when the receiver is unreachable', async () => {
-    const bad = await fetch(`${gateway.url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array([0x0a, 0xff, 0x01]) });
+    const bad = await fetch(`${gateway.url}/v1/logs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf' },
+      body: new Uint8Array([0x0a, 0xff, 0x01]),
+    });
     expect(bad.status).toBe(400);
     const orphan = await startOtlpHop({ upstream: 'http://127.0.0.1:1', mode: 'passthrough' });
     try {
-      const res = await fetch(`${orphan.url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array() });
+      const res = await fetch(`${orphan.url}/v1/logs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf' },
+        body: new Uint8Array(),
+      });
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('1');
     } finally {

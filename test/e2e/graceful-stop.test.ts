@@ -7,10 +7,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
-import { LocalDirectoryStore, coldObjectRows, listArchivedCheckpoints, listColdObjects, readColdObject } from '../../exporters/coldstore/index.ts';
-import { createAuditLogger } from '@otel-audit/sdk';
+import {
+  coldObjectRows,
+  LocalDirectoryStore,
+  listArchivedCheckpoints,
+  listColdObjects,
+  readColdObject,
+} from '../../exporters/coldstore/index.ts';
 import { startReceiverProcess } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];
@@ -25,9 +31,21 @@ describe('graceful stop', () => {
     const receiver = await startReceiverProcess({ dataDir });
     const tenant = `t-stop-${Date.now()}`;
     const acked = new Set<string>();
-    const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/protobuf', endpoint: `${receiver.http}/v1/logs` }, serviceName: 'stop-test' });
+    const audit = createAuditLogger({
+      delivery: 'memory',
+      exporter: { protocol: 'http/protobuf', endpoint: `${receiver.http}/v1/logs` },
+      serviceName: 'stop-test',
+    });
     for (let i = 0; i < 3000; i++) {
-      acked.add(await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${i % 17}`, type: 'user' }, tenant: { id: tenant }, targets: [{ type: 'doc', id: `d-${i}` }] }));
+      acked.add(
+        await audit.record({
+          action: 'doc.read',
+          outcome: 'success',
+          actor: { id: `u-${i % 17}`, type: 'user' },
+          tenant: { id: tenant },
+          targets: [{ type: 'doc', id: `d-${i}` }],
+        }),
+      );
     }
     // Resolves once every record was acknowledged by the receiver (fsync'd in its WAL).
     expect((await audit.shutdown({ timeoutMillis: 60_000 })).status).toBe('success');
@@ -60,7 +78,8 @@ describe('graceful stop', () => {
     const handle = openClickHouse(parseClickHouseConfig({ dataDir }));
     try {
       const rs = await handle.client.query({
-        query: 'SELECT count() AS n, uniqExact(EventId) AS d, groupArray(toString(EventId)) AS ids FROM otel_audit.audit_events WHERE TenantId = {t:String}',
+        query:
+          'SELECT count() AS n, uniqExact(EventId) AS d, groupArray(toString(EventId)) AS ids FROM otel_audit.audit_events WHERE TenantId = {t:String}',
         query_params: { t: tenant },
         format: 'JSONEachRow',
       });
@@ -68,7 +87,11 @@ describe('graceful stop', () => {
       expect(Number(row!.n)).toBe(3000);
       expect(Number(row!.d)).toBe(3000);
       expect(new Set(row!.ids)).toEqual(acked);
-      const cp = await handle.client.query({ query: 'SELECT max(TreeSize) AS s FROM otel_audit.audit_checkpoints WHERE startsWith(ChainId, {t:String})', query_params: { t: `${tenant}/` }, format: 'JSONEachRow' });
+      const cp = await handle.client.query({
+        query: 'SELECT max(TreeSize) AS s FROM otel_audit.audit_checkpoints WHERE startsWith(ChainId, {t:String})',
+        query_params: { t: `${tenant}/` },
+        format: 'JSONEachRow',
+      });
       expect((await cp.json<{ s: string | number }>()).map((r) => Number(r.s))).toEqual([3000]);
     } finally {
       await handle.close();

@@ -7,10 +7,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOutboxRelay, type OutboxRelay } from '@otel-audit/sdk/outbox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestOutboxDb, POSTGRES_URL, type TestOutboxDb } from '../outbox/helpers/postgres.ts';
-import { eventually, freePort, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, freePort, type ReceiverProcess, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const RECEIVER_ENV = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20' };
 let db: TestOutboxDb;
@@ -18,7 +18,6 @@ let dataDir: string;
 let port: number;
 let receiver: ReceiverProcess | undefined;
 let relay: OutboxRelay | undefined;
-
 
 function startReceiver(): Promise<ReceiverProcess> {
   return startReceiverProcess({ dataDir, env: RECEIVER_ENV, args: ['--http-port', String(port)] });
@@ -36,7 +35,6 @@ afterAll(async () => {
   await receiver?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
-
 
 describe('receiver down for a while', () => {
   it('the outbox grows while the receiver is stopped, nothing is lost, and it drains on recovery', async () => {

@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOtlpHop, type OtlpHop } from '../../examples/otlp-hop/hop.ts';
+import { type OtlpHop, startOtlpHop } from '../../examples/otlp-hop/hop.ts';
 import { createTestOutboxDb, POSTGRES_URL, type TestOutboxDb } from '../outbox/helpers/postgres.ts';
-import { eventually, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, type ReceiverProcess, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 const RECEIVER_ENV = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20' };
@@ -48,23 +48,42 @@ interface RelayProcess {
 function spawnRelay(endpoint: string, batchSize: number): RelayProcess {
   const child = spawn(
     process.execPath,
-    [MAIN, 'relay', '--postgres-url', POSTGRES_URL, '--schema', db.schema, '--endpoint', endpoint, '--batch-size', String(batchSize), '--concurrency', '2', '--poll-interval', '100'],
+    [
+      MAIN,
+      'relay',
+      '--postgres-url',
+      POSTGRES_URL,
+      '--schema',
+      db.schema,
+      '--endpoint',
+      endpoint,
+      '--batch-size',
+      String(batchSize),
+      '--concurrency',
+      '2',
+      '--poll-interval',
+      '100',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   children.push(child);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, stderr: () => err, exited };
 }
-
 
 async function deduped(): Promise<number> {
   return ((await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as { counters: { deduped: number } }).counters.deduped;
 }
 
 async function deliveredOf(ids: string[]): Promise<number> {
-  const r = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.schema}".audit_outbox WHERE delivered_at IS NOT NULL AND event_id = ANY($1::uuid[])`, [ids]);
+  const r = await db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM "${db.schema}".audit_outbox WHERE delivered_at IS NOT NULL AND event_id = ANY($1::uuid[])`,
+    [ids],
+  );
   return r.rows[0]!.n;
 }
 
@@ -108,7 +127,9 @@ describe('relay process killed with SIGKILL, real receiver', () => {
       const deliveredBeforeRestart = await deliveredOf(ids);
       expect(deliveredBeforeRestart).toBeLessThan(ids.length);
       // The receiver stored more of these events than the outbox knows were delivered: the held batch.
-      await eventually(async () => ((await tenantEventsInClickHouse(receiver.http, tenant)).distinct > deliveredBeforeRestart ? true : undefined));
+      await eventually(async () =>
+        (await tenantEventsInClickHouse(receiver.http, tenant)).distinct > deliveredBeforeRestart ? true : undefined,
+      );
 
       holding = false;
       release();

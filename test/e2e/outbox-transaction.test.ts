@@ -7,11 +7,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@otel-audit/schema';
-import { createOutboxRelay, recordInTransaction, type OutboxRelay } from '@otel-audit/sdk/outbox';
+import { createOutboxRelay, type OutboxRelay, recordInTransaction } from '@otel-audit/sdk/outbox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestOutboxDb, POSTGRES_URL, sampleEvent, type TestOutboxDb } from '../outbox/helpers/postgres.ts';
-import { eventually, startReceiverProcess, tenantEventsInClickHouse, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { eventually, type ReceiverProcess, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const RECEIVER_ENV = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '20' };
 let db: TestOutboxDb;
@@ -30,7 +30,6 @@ afterAll(async () => {
   await receiver?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
-
 
 describe('outbox end to end: rollback and commit', () => {
   it('rollback → the event is nowhere; commit → it is in ClickHouse, once, as recorded', async () => {
@@ -56,7 +55,11 @@ describe('outbox end to end: rollback and commit', () => {
       // Committed.
       await client.query('BEGIN');
       await client.query(`UPDATE "${db.schema}".accounts SET balance = balance + 10 WHERE id = 3`);
-      committed = await recordInTransaction(client, { ...sampleEvent(tenant, 3), request: { id: 'req-3', ip: '192.0.2.3' } }, { schema: db.schema });
+      committed = await recordInTransaction(
+        client,
+        { ...sampleEvent(tenant, 3), request: { id: 'req-3', ip: '192.0.2.3' } },
+        { schema: db.schema },
+      );
       await client.query('COMMIT');
     } finally {
       client.release();
@@ -66,10 +69,20 @@ describe('outbox end to end: rollback and commit', () => {
     expect((await db.rows()).map((r) => r.event_id)).toEqual([committed]);
 
     // An undelivered row cannot be edited or deleted, not even by the table owner.
-    await expect(db.pool.query(`UPDATE "${db.schema}".audit_outbox SET payload = '{}'::jsonb WHERE event_id = $1`, [committed])).rejects.toMatchObject({ code: '42501' });
-    await expect(db.pool.query(`DELETE FROM "${db.schema}".audit_outbox WHERE event_id = $1`, [committed])).rejects.toMatchObject({ code: '42501' });
+    await expect(
+      db.pool.query(`UPDATE "${db.schema}".audit_outbox SET payload = '{}'::jsonb WHERE event_id = $1`, [committed]),
+    ).rejects.toMatchObject({ code: '42501' });
+    await expect(db.pool.query(`DELETE FROM "${db.schema}".audit_outbox WHERE event_id = $1`, [committed])).rejects.toMatchObject({
+      code: '42501',
+    });
 
-    relay = createOutboxRelay({ postgresUrl: POSTGRES_URL, schema: db.schema, endpoint: receiver.http, pollIntervalMillis: 100, busyPollIntervalMillis: 20 });
+    relay = createOutboxRelay({
+      postgresUrl: POSTGRES_URL,
+      schema: db.schema,
+      endpoint: receiver.http,
+      pollIntervalMillis: 100,
+      busyPollIntervalMillis: 20,
+    });
     await relay.start();
     // A second commit while the relay runs (woken by NOTIFY or its poll).
     const later = (await db.commitEvents(1, tenant))[0]!;
@@ -88,9 +101,16 @@ describe('outbox end to end: rollback and commit', () => {
     const res = await fetch(`${receiver.http}/v1/audit/events?tenant=${tenant}&actor=user-3`);
     const page = (await res.json()) as { events: Array<{ event: AuditEvent }> };
     expect(page.events).toHaveLength(1);
-    const outboxPayload = (await db.pool.query<{ payload: AuditEvent }>(`SELECT payload FROM "${db.schema}".audit_outbox WHERE event_id = $1`, [committed])).rows[0]!.payload;
+    const outboxPayload = (
+      await db.pool.query<{ payload: AuditEvent }>(`SELECT payload FROM "${db.schema}".audit_outbox WHERE event_id = $1`, [committed])
+    ).rows[0]!.payload;
     expect(page.events[0]!.event).toEqual(outboxPayload);
-    expect(page.events[0]!.event).toMatchObject({ eventId: committed, action: 'grant.issue', actor: { id: 'user-3' }, request: { id: 'req-3', ip: '192.0.2.3' } });
+    expect(page.events[0]!.event).toMatchObject({
+      eventId: committed,
+      action: 'grant.issue',
+      actor: { id: 'user-3' },
+      request: { id: 'req-3', ip: '192.0.2.3' },
+    });
     expect(relay.stats().delivered).toBe(2);
   });
 });

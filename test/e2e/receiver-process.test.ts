@@ -6,15 +6,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SeverityNumber } from '@opentelemetry/api';
+import type { SeverityNumber } from '@opentelemetry/api';
 import { OTLPLogExporter as OtlpProtoExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
-import { afterAll, describe, expect, it } from 'vitest';
-import { GENESIS_HASH, computeEntryHash } from '../../integrity/chain-hash.ts';
-import type { WalEntry } from '../../receiver/contracts.ts';
-import { readWalEntries } from '../../receiver/wal/index.ts';
 import { auditEventToLogRecord, validateAuditEvent } from '@otel-audit/schema';
 import { createAuditLogger, uuidv7 } from '@otel-audit/sdk';
+import { afterAll, describe, expect, it } from 'vitest';
+import { computeEntryHash, GENESIS_HASH } from '../../integrity/chain-hash.ts';
+import type { WalEntry } from '../../receiver/contracts.ts';
+import { readWalEntries } from '../../receiver/wal/index.ts';
 import { eventually, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];
@@ -29,7 +29,6 @@ afterAll(() => {
 
 const NO_COLDSTORE = { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' };
 
-
 describe('otel-audit start (child process)', () => {
   it('takes events from the OTel JS exporters and the SDK over http/json, http/protobuf and grpc, stores each once, and keeps dedupe across a restart', async () => {
     const dataDir = tempDir();
@@ -42,14 +41,22 @@ describe('otel-audit start (child process)', () => {
       const endpoint = protocol === 'grpc' ? `http://${receiver.grpc}` : `${receiver.http}/v1/logs`;
       const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol, endpoint }, serviceName: `svc-${protocol}` });
       for (let i = 0; i < 20; i++) {
-        const id = await audit.record({ action: 'grant.issue', outcome: 'success', actor: { id: `u-${i}`, type: 'user' }, tenant: { id: tenant }, targets: [{ type: 'grant', id: `g-${i}` }] });
+        const id = await audit.record({
+          action: 'grant.issue',
+          outcome: 'success',
+          actor: { id: `u-${i}`, type: 'user' },
+          tenant: { id: tenant },
+          targets: [{ type: 'grant', id: `g-${i}` }],
+        });
         expected.add(id);
       }
       expect((await audit.shutdown({ timeoutMillis: 20_000 })).status).toBe('success');
     }
 
     // A stock OTel JS LoggerProvider with the stock OTLP/protobuf exporter (no otel-audit SDK).
-    const provider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: new OtlpProtoExporter({ url: `${receiver.http}/v1/logs` }) })] });
+    const provider = new LoggerProvider({
+      processors: [new SimpleLogRecordProcessor({ exporter: new OtlpProtoExporter({ url: `${receiver.http}/v1/logs` }) })],
+    });
     const duplicateId = uuidv7();
     const malloryIds = new Set<string>();
     for (let i = 0; i < 5; i++) {
@@ -82,7 +89,13 @@ describe('otel-audit start (child process)', () => {
     expect(await receiver.stop()).toBe(0);
     receiver = await startReceiverProcess({ dataDir, env: NO_COLDSTORE });
     const again = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'grpc', endpoint: `http://${receiver.grpc}` } });
-    await again.record({ eventId: duplicateId, action: 'user.login', outcome: 'denied', actor: { id: 'mallory', type: 'user' }, tenant: { id: tenant } });
+    await again.record({
+      eventId: duplicateId,
+      action: 'user.login',
+      outcome: 'denied',
+      actor: { id: 'mallory', type: 'user' },
+      tenant: { id: tenant },
+    });
     expect((await again.shutdown({ timeoutMillis: 20_000 })).status).toBe('success');
     const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as { counters: { deduped: number } };
     expect(status.counters.deduped).toBe(1);
@@ -93,7 +106,9 @@ describe('otel-audit start (child process)', () => {
     expect(after.count).toBe(expected.size);
 
     // The REST API returns the same events.
-    const page = (await (await fetch(`${receiver.http}/v1/audit/events?tenant=${tenant}&actor=mallory&limit=1000`)).json()) as { events: Array<{ event: { eventId: string } }> };
+    const page = (await (await fetch(`${receiver.http}/v1/audit/events?tenant=${tenant}&actor=mallory&limit=1000`)).json()) as {
+      events: Array<{ event: { eventId: string } }>;
+    };
     expect(page.events.map((e) => e.event.eventId).sort()).toEqual([...malloryIds].sort());
     expect(page.events).toHaveLength(4);
     expect(await receiver.stop()).toBe(0);
@@ -102,7 +117,11 @@ describe('otel-audit start (child process)', () => {
   it('loses no acknowledged event when killed with SIGKILL under load, several times', async () => {
     const dataDir = tempDir();
     // Keep every WAL segment (no exporter would otherwise hold them) so the test can read the whole WAL.
-    const env = { ...NO_COLDSTORE, OTEL_AUDIT_EXPORTERS__CLICKHOUSE__ENABLED: 'false', OTEL_AUDIT_PIPELINE__WAL__RETENTION_MILLIS: '3600000' };
+    const env = {
+      ...NO_COLDSTORE,
+      OTEL_AUDIT_EXPORTERS__CLICKHOUSE__ENABLED: 'false',
+      OTEL_AUDIT_PIPELINE__WAL__RETENTION_MILLIS: '3600000',
+    };
     const acknowledged = new Set<string>();
     let sent = 0;
     const tenants = ['acme', 'globex'];
@@ -140,7 +159,11 @@ describe('otel-audit start (child process)', () => {
           };
           sent += ids.length;
           try {
-            const res = await fetch(`${receiver.http}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+            const res = await fetch(`${receiver.http}/v1/logs`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify(body),
+            });
             if (res.status === 200) {
               const answer = (await res.json()) as { partialSuccess?: { rejectedLogRecords?: string | number } };
               expect(Number(answer.partialSuccess?.rejectedLogRecords ?? 0)).toBe(0);
@@ -160,7 +183,9 @@ describe('otel-audit start (child process)', () => {
 
     // Restart once more: recovery must succeed (torn tails dropped) and then the WAL is checked.
     const receiver = await startReceiverProcess({ dataDir, env });
-    const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as { chains: Array<{ chainId: string; seq: number; hash: string }> };
+    const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as {
+      chains: Array<{ chainId: string; seq: number; hash: string }>;
+    };
     expect(await receiver.stop()).toBe(0);
 
     const seen = new Map<string, number>();

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createClient } from '@clickhouse/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLogger } from '@otel-audit/sdk';
-import { eventually, startReceiverProcess, type ReceiverProcess } from './helpers/receiver-process.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, type ReceiverProcess, startReceiverProcess } from './helpers/receiver-process.ts';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
@@ -23,8 +23,13 @@ const tenant = `t-unq-${Date.now()}`;
 
 beforeAll(async () => {
   receiver = await startReceiverProcess({ dataDir, env: { OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' } });
-  const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/json', endpoint: `${receiver.http}/v1/logs` }, serviceName: 'unq' });
-  for (let i = 0; i < 7; i++) await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${i}`, type: 'user' }, tenant: { id: tenant } });
+  const audit = createAuditLogger({
+    delivery: 'memory',
+    exporter: { protocol: 'http/json', endpoint: `${receiver.http}/v1/logs` },
+    serviceName: 'unq',
+  });
+  for (let i = 0; i < 7; i++)
+    await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${i}`, type: 'user' }, tenant: { id: tenant } });
   expect((await audit.shutdown({ timeoutMillis: 20_000 })).status).toBe('success');
 });
 
@@ -54,7 +59,11 @@ describe('unqualified queries', { timeout: 180_000 }, () => {
     expect(r.stdout).toBe('n\n7\n');
     expect(r.stderr).toBe('');
     // --database picks another database for unqualified names.
-    const sys = await cliQuery('--database', 'system', "SELECT count() > 0 AS ok FROM tables WHERE database = 'otel_audit' AND name = 'audit_events'");
+    const sys = await cliQuery(
+      '--database',
+      'system',
+      "SELECT count() > 0 AS ok FROM tables WHERE database = 'otel_audit' AND name = 'audit_events'",
+    );
     expect(sys).toMatchObject({ code: 0, stdout: 'ok\n1\n', stderr: '' });
   });
 
@@ -72,20 +81,30 @@ describe('unqualified queries', { timeout: 180_000 }, () => {
     expect(write.stderr).toMatch(/AUDIT_ERR_QUERY_REFUSED: READONLY \(164\)/);
     const db = await cliQuery('--database', 'no_such_db', 'SELECT 1');
     expect(db.stderr).toMatch(/^otel-audit query: AUDIT_ERR_QUERY_FAILED: UNKNOWN_DATABASE \(81\)/);
-    const down = await run(process.execPath, [CLI, 'query', '--url', 'http://127.0.0.1:1', 'SELECT 1']).catch((e: { code: number; stderr: string }) => e);
+    const down = await run(process.execPath, [CLI, 'query', '--url', 'http://127.0.0.1:1', 'SELECT 1']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((down as { code: number }).code).toBe(1);
-    expect((down as { stderr: string }).stderr).toMatch(/^otel-audit query: AUDIT_ERR_STORE_UNAVAILABLE: cannot query http:\/\/127\.0\.0\.1:1\/clickhouse: .*ECONNREFUSED.*\n$/);
+    expect((down as { stderr: string }).stderr).toMatch(
+      /^otel-audit query: AUDIT_ERR_STORE_UNAVAILABLE: cannot query http:\/\/127\.0\.0\.1:1\/clickhouse: .*ECONNREFUSED.*\n$/,
+    );
   });
 
   it('the endpoint (curl-like) defaults to otel_audit; the database parameter and header select another', async () => {
     const q = (sql: string, extra = '', headers: Record<string, string> = {}) =>
-      fetch(`${receiver.http}/clickhouse?query=${encodeURIComponent(sql)}${extra}`, { headers }).then(async (r) => ({ status: r.status, body: await r.text() }));
+      fetch(`${receiver.http}/clickhouse?query=${encodeURIComponent(sql)}${extra}`, { headers }).then(async (r) => ({
+        status: r.status,
+        body: await r.text(),
+      }));
     expect(await q(`SELECT count() FROM audit_events WHERE TenantId = '${tenant}'`)).toEqual({ status: 200, body: '7\n' });
     expect(await q('SELECT currentDatabase()')).toEqual({ status: 200, body: 'otel_audit\n' });
     expect(await q('SELECT currentDatabase()', '&database=system')).toEqual({ status: 200, body: 'system\n' });
     expect(await q('SELECT currentDatabase()', '', { 'X-ClickHouse-Database': 'system' })).toEqual({ status: 200, body: 'system\n' });
     // The parameter wins over the header; the default comes back for the next request.
-    expect(await q('SELECT currentDatabase()', '&database=otel_audit', { 'X-ClickHouse-Database': 'system' })).toEqual({ status: 200, body: 'otel_audit\n' });
+    expect(await q('SELECT currentDatabase()', '&database=otel_audit', { 'X-ClickHouse-Database': 'system' })).toEqual({
+      status: 200,
+      body: 'otel_audit\n',
+    });
     expect(await q('SELECT currentDatabase()')).toEqual({ status: 200, body: 'otel_audit\n' });
     const bad = await q('SELECT 1', '&database=x%3BDROP');
     expect(bad.status).toBe(400);
@@ -112,13 +131,20 @@ describe('unqualified queries', { timeout: 180_000 }, () => {
     const plain = createClient({ url: receiver.http, pathname: '/clickhouse', log: { LoggerClass: logger } });
     const sys = createClient({ url: receiver.http, pathname: '/clickhouse', database: 'system', log: { LoggerClass: logger } });
     try {
-      const rs = await plain.query({ query: 'SELECT count() AS n FROM audit_events WHERE TenantId = {t:String}', query_params: { t: tenant }, format: 'JSONEachRow' });
+      const rs = await plain.query({
+        query: 'SELECT count() AS n FROM audit_events WHERE TenantId = {t:String}',
+        query_params: { t: tenant },
+        format: 'JSONEachRow',
+      });
       expect((await rs.json<{ n: string | number }>()).map((r) => Number(r.n))).toEqual([7]);
       const db = await sys.query({ query: 'SELECT currentDatabase() AS d', format: 'JSONEachRow' });
       expect(await db.json()).toEqual([{ d: 'system' }]);
       // Nothing to warn about in normal use (the client logs its own error for a failed query below).
       expect(messages).toEqual([]);
-      await expect(plain.query({ query: 'SELECT * FROM nope', format: 'JSONEachRow' })).rejects.toMatchObject({ code: '60', type: 'UNKNOWN_TABLE' });
+      await expect(plain.query({ query: 'SELECT * FROM nope', format: 'JSONEachRow' })).rejects.toMatchObject({
+        code: '60',
+        type: 'UNKNOWN_TABLE',
+      });
     } finally {
       await plain.close();
       await sys.close();

@@ -4,34 +4,36 @@
  * its format (absent = 1), and one chain may hold both (a receiver upgraded in place).
  */
 import { readFileSync } from 'node:fs';
+import type { AuditEvent } from '@otel-audit/schema';
+import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { describe, expect, it } from 'vitest';
+import { decodeParquet, encodeParquet } from '../../exporters/coldstore/parquet-codec.ts';
 import {
-  GENESIS_HASH,
+  type ChainEntryInput,
   canonicalEventJson,
   checkpointOrigin,
   computeEntryHash,
   createProofBundle,
   eventDigest,
   fastEntryHash,
+  GENESIS_HASH,
   linkHashV2,
   noteSignerFromSeed,
   signCheckpoint,
   verifyChainEntries,
   verifyProofBundle,
-  type ChainEntryInput,
 } from '../../integrity/index.ts';
 import { sha256 } from '../../integrity/merkle.ts';
+import { auditRowToChainEntry } from '../../integrity/store-entries.ts';
 import { MerkleTree } from './helpers/merkle-tree.ts';
 import { withParallelEntryHashes } from './helpers/parallel-hash.ts';
-import { auditRowToChainEntry } from '../../integrity/store-entries.ts';
-import type { AuditEvent } from '@otel-audit/schema';
-import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
-import { decodeParquet, encodeParquet } from '../../exporters/coldstore/parquet-codec.ts';
 
 const doc = readFileSync(new URL('../../docs/integrity.md', import.meta.url), 'utf8');
 
-const E1 = '{"action":"grant.issue","actor":{"id":"u-1","type":"user"},"details":{"days":30,"scope":"reports"},"eventId":"0193a1b2-c3d4-7e5f-8a9b-00000000000a","occurredAt":"2026-11-22T10:00:01.500Z","outcome":"success","schemaVersion":"1.0","targets":[{"id":"g-7","type":"grant"}],"tenant":{"id":"acme"},"trace":{"spanId":"00f067aa0ba902b7","traceFlags":0,"traceId":"4bf92f3577b34da6a3ce929d0e0e4736"}}';
-const E2 = '{"action":"grant.revoke","actor":{"id":"u-2","type":"user"},"eventId":"0193a1b2-c3d4-7e5f-8a9b-00000000000b","occurredAt":"2026-11-22T10:00:02.000001Z","outcome":"denied","reason":"not the owner","schemaVersion":"1.0","tenant":{"id":"acme"}}';
+const E1 =
+  '{"action":"grant.issue","actor":{"id":"u-1","type":"user"},"details":{"days":30,"scope":"reports"},"eventId":"0193a1b2-c3d4-7e5f-8a9b-00000000000a","occurredAt":"2026-11-22T10:00:01.500Z","outcome":"success","schemaVersion":"1.0","targets":[{"id":"g-7","type":"grant"}],"tenant":{"id":"acme"},"trace":{"spanId":"00f067aa0ba902b7","traceFlags":0,"traceId":"4bf92f3577b34da6a3ce929d0e0e4736"}}';
+const E2 =
+  '{"action":"grant.revoke","actor":{"id":"u-2","type":"user"},"eventId":"0193a1b2-c3d4-7e5f-8a9b-00000000000b","occurredAt":"2026-11-22T10:00:02.000001Z","outcome":"denied","reason":"not the owner","schemaVersion":"1.0","tenant":{"id":"acme"}}';
 const ev = (json: string) => JSON.parse(json) as AuditEvent;
 
 function event(i: number): AuditEvent {
@@ -53,7 +55,14 @@ function mixedChain(n: number, v1Count: number): ChainEntryInput[] {
     const e = event(i + 1);
     const version = i < v1Count ? 1 : 2;
     const hash = computeEntryHash(prev, e, version);
-    const entry: ChainEntryInput = { chainId: 'acme/r1', seq: i + 1, prevHash: prev, hash, event: e, ...(version === 2 ? { chainVersion: 2 } : {}) };
+    const entry: ChainEntryInput = {
+      chainId: 'acme/r1',
+      seq: i + 1,
+      prevHash: prev,
+      hash,
+      event: e,
+      ...(version === 2 ? { chainVersion: 2 } : {}),
+    };
     prev = hash;
     return entry;
   });
@@ -70,7 +79,10 @@ describe('chain format 2', () => {
     const v1 = computeEntryHash(GENESIS_HASH, ev(E1), 1);
     const mixed = computeEntryHash(v1, ev(E2), 2);
     for (const value of [d1, h1, eventDigest(E2).toString('hex'), h2, mixed]) expect(doc).toContain(value);
-    expect([h1, h2]).toEqual(['f14ab51c6f617195cffc336c148313c4afd72c4926aa51bad112807ba8a098a0', 'f4d6878fab171efbc82e585f572e4224d1cc0fb8548404fd4a1d13babe4c478f']);
+    expect([h1, h2]).toEqual([
+      'f14ab51c6f617195cffc336c148313c4afd72c4926aa51bad112807ba8a098a0',
+      'f4d6878fab171efbc82e585f572e4224d1cc0fb8548404fd4a1d13babe4c478f',
+    ]);
     // The format 1 vectors are unchanged; without a version, computeEntryHash computes the format
     // new entries are written in (2).
     expect(v1).toBe('3752631a96704449889e51f22ac9995ab0cdc7b6b17a39b885e40273608412a5');

@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  createCheckpointPolicy,
+  type CheckpointRecord,
   createCheckpointer,
+  createCheckpointPolicy,
   hashToHex,
   openCheckpoint,
   verifyCheckpointRecord,
   verifyConsistency,
-  type CheckpointRecord,
 } from '../../integrity/index.ts';
 import { MerkleTree } from './helpers/merkle-tree.ts';
 import { clone, makeChain, newSigner } from './helpers.ts';
@@ -44,7 +44,19 @@ describe('checkpointer', () => {
     }
     expect(records.map((r) => r.treeSize)).toEqual([100, 200, 300]);
     const [first, second] = records as [CheckpointRecord, CheckpointRecord];
-    expect(first).toMatchObject({ version: 1, chainId: 'acme/host-1', origin: 'otel-audit/host-1/acme', firstSeq: 1, lastSeq: 100, previousTreeSize: 0, consistencyProof: [], keyName: 'otel-audit/host-1', keyId: signer.keyIdHex, createdAt: '2026-11-22T12:00:00.000Z', lastEntryHash: chain[99]!.hash });
+    expect(first).toMatchObject({
+      version: 1,
+      chainId: 'acme/host-1',
+      origin: 'otel-audit/host-1/acme',
+      firstSeq: 1,
+      lastSeq: 100,
+      previousTreeSize: 0,
+      consistencyProof: [],
+      keyName: 'otel-audit/host-1',
+      keyId: signer.keyIdHex,
+      createdAt: '2026-11-22T12:00:00.000Z',
+      lastEntryHash: chain[99]!.hash,
+    });
     expect(first.rootHash).toBe(hashToHex(tree.root(100)));
     expect(second).toMatchObject({ firstSeq: 101, lastSeq: 200, previousTreeSize: 100, previousRootHash: first.rootHash });
     expect(second.consistencyProof).toEqual(tree.consistencyProof(100, 200).map(hashToHex));
@@ -59,7 +71,11 @@ describe('checkpointer', () => {
 
   it('checkpoints every N seconds when something is new (fake timers)', async () => {
     const got: CheckpointRecord[] = [];
-    const cp = createCheckpointer({ signer, policy: { everyEntries: 1_000_000, everyMillis: 5_000 }, onCheckpoint: (r) => void got.push(r) });
+    const cp = createCheckpointer({
+      signer,
+      policy: { everyEntries: 1_000_000, everyMillis: 5_000 },
+      onCheckpoint: (r) => void got.push(r),
+    });
     cp.start();
     for (const e of chain.slice(0, 10)) cp.append(e);
     await vi.advanceTimersByTimeAsync(4_000);
@@ -120,7 +136,15 @@ describe('checkpointer', () => {
     const r2 = (await restarted.checkpoint('acme/host-1'))!;
     expect(r2.treeSize).toBe(120);
     expect(verifyCheckpointRecord(r2, [signer.verifierKey], { previous: r1 })).toEqual({ ok: true });
-    expect(verifyConsistency(37, 120, Buffer.from(r1.rootHash, 'hex'), Buffer.from(r2.rootHash, 'hex'), r2.consistencyProof.map((h) => Buffer.from(h, 'hex')))).toEqual({ ok: true });
+    expect(
+      verifyConsistency(
+        37,
+        120,
+        Buffer.from(r1.rootHash, 'hex'),
+        Buffer.from(r2.rootHash, 'hex'),
+        r2.consistencyProof.map((h) => Buffer.from(h, 'hex')),
+      ),
+    ).toEqual({ ok: true });
     const bad = clone(r1);
     bad.treeState.nodes[0] = '00'.repeat(32);
     expect(() => createCheckpointer({ signer, resume: [bad] })).toThrow(/does not reproduce the root/);

@@ -13,7 +13,7 @@ const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
     execFile(process.execPath, [MAIN, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolvePromise({ code, stdout, stderr });
     });
   });
@@ -40,7 +40,9 @@ describe('key files', () => {
   });
 
   it('clear errors: missing file, wrong mode (warning), bad content, not a key', async () => {
-    await expect(loadSigner(join(dir, 'nope.key'))).rejects.toThrow(/signing key file not found: .*nope\.key \(create one with: otel-audit keys generate\)/);
+    await expect(loadSigner(join(dir, 'nope.key'))).rejects.toThrow(
+      /signing key file not found: .*nope\.key \(create one with: otel-audit keys generate\)/,
+    );
     const out = await generateKeyFiles({ name: 'otel-audit/mode', outDir: join(dir, 'mode') });
     await chmod(out.signerPath, 0o644);
     const warnings: string[] = [];
@@ -48,8 +50,10 @@ describe('key files', () => {
     expect(warnings[0]).toMatch(/accessible by group or others \(mode 0644\); restrict it with: chmod 600/);
     const bad = join(dir, 'bad.key');
     await writeFile(bad, 'PRIVATE+KEY+x+00000000+AQAA\n', { mode: 0o600 });
-    await expect(loadSigner(bad)).rejects.toThrow(/^signing key problem: .*bad\.key: invalid signer key: Ed25519 seed must be 32 bytes, got 2$/);
-    await writeFile(bad, (await readFile(out.verifierPath, 'utf8')), { mode: 0o600 });
+    await expect(loadSigner(bad)).rejects.toThrow(
+      /^signing key problem: .*bad\.key: invalid signer key: Ed25519 seed must be 32 bytes, got 2$/,
+    );
+    await writeFile(bad, await readFile(out.verifierPath, 'utf8'), { mode: 0o600 });
     await expect(loadSigner(bad)).rejects.toThrow(/must start with "PRIVATE\+KEY\+"/);
     await expect(loadVerifierKeys('not-a-key')).rejects.toThrow(/neither a verifier key .* nor an existing file/);
     await expect(loadVerifierKeys(out.signerPath)).rejects.toThrow(/private signer key/);
@@ -105,7 +109,9 @@ describe('CLI (Node 24, cli/main.ts)', () => {
     expect(viaFile.code).toBe(0);
     expect(JSON.parse(viaFile.stdout)).toMatchObject({ ok: true, seq: 4, treeSize: 7, rootHash: record!.rootHash });
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toMatch(/NOT verified: .*tampered\.json\n {2}- event-modified \(event\): SHA-256\(prevHash ‖ SHA-256\(JCS\(event\)\)\) is [0-9a-f]{64}, but the entry hash is/);
+    expect(bad.stdout).toMatch(
+      /NOT verified: .*tampered\.json\n {2}- event-modified \(event\): SHA-256\(prevHash ‖ SHA-256\(JCS\(event\)\)\) is [0-9a-f]{64}, but the entry hash is/,
+    );
     expect(badJson.code).toBe(1);
     expect(JSON.parse(badJson.stdout).problems[0].kind).toBe('event-modified');
     expect(wrongKey.code).toBe(1);

@@ -5,7 +5,7 @@
  * another key, and one inconsistent with its predecessor. Each test tampers with its own copy of
  * the data written by a real receiver (child process) with integrity enabled.
  */
-import { cpSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openArchiveView, openWalView } from '../../cli/integrity/stores.ts';

@@ -5,13 +5,12 @@
  * process) and tampers with a copy of `audit_events` per test, so each test starts from intact data.
  */
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type VerifyProblem, verifyStore } from '../../cli/integrity/verify-store.ts';
-import { openArchiveView, openClickHouseView } from '../../cli/integrity/stores.ts';
-import { compareStores } from '../../cli/integrity/verify-store.ts';
-import { LocalDirectoryStore } from '../../exporters/coldstore/index.ts';
 import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openArchiveView, openClickHouseView } from '../../cli/integrity/stores.ts';
+import { compareStores, type VerifyProblem, verifyStore } from '../../cli/integrity/verify-store.ts';
 import { type ClickHouseHandle, openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
+import { LocalDirectoryStore } from '../../exporters/coldstore/index.ts';
 import { loadVerifierKeys } from '../../integrity/keys.ts';
 import type { VerifierSet } from '../../integrity/note.ts';
 import { type IntegrityFixture, runIntegrityReceiverInChild } from './e2e-helpers.ts';
@@ -38,7 +37,8 @@ async function tampered(...sql: string[]): Promise<string> {
   const table = `tampered_${++copies}`;
   await ch.client.command({ query: `CREATE TABLE otel_audit.${table} AS otel_audit.audit_events` });
   await ch.client.command({ query: `INSERT INTO otel_audit.${table} SELECT * FROM otel_audit.audit_events` });
-  for (const q of sql) await ch.client.command({ query: q.replaceAll('{T}', `otel_audit.${table}`), clickhouse_settings: { mutations_sync: '2' } });
+  for (const q of sql)
+    await ch.client.command({ query: q.replaceAll('{T}', `otel_audit.${table}`), clickhouse_settings: { mutations_sync: '2' } });
   return table;
 }
 
@@ -91,7 +91,10 @@ describe('ClickHouse tampering is detected and located', () => {
     );
     const clickhouse = openClickHouseView(ch.client, { database: 'otel_audit', table: t, checkpointsTable: 'audit_checkpoints' });
     const archive = await openArchiveView(new LocalDirectoryStore(join(fx.dataDir, 'archive')));
-    const intact = await compareStores(openClickHouseView(ch.client, { database: 'otel_audit', table: 'audit_events', checkpointsTable: 'audit_checkpoints' }), archive);
+    const intact = await compareStores(
+      openClickHouseView(ch.client, { database: 'otel_audit', table: 'audit_events', checkpointsTable: 'audit_checkpoints' }),
+      archive,
+    );
     expect(intact).toMatchObject({ ok: true, problems: [], stats: { chains: 2, compared: 600 } });
     const report = await compareStores(clickhouse, archive);
     expect(report.ok).toBe(false);

@@ -7,13 +7,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { afterAll, expect, it } from 'vitest';
 import { openWalView } from '../../cli/integrity/stores.ts';
 import { verifyStore } from '../../cli/integrity/verify-store.ts';
 import { generateKeyFiles } from '../../integrity/keys.ts';
 import { createReceiver } from '../../receiver/index.ts';
 import { readWalEntries } from '../../receiver/wal/read-entries.ts';
-import { createAuditLogger } from '@otel-audit/sdk';
 import { startReceiverProcess } from '../e2e/helpers/receiver-process.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-e2e-crash-'));
@@ -21,7 +21,8 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 async function send(http: string, tenant: string, n: number): Promise<void> {
   const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/json', endpoint: `${http}/v1/logs` } });
-  for (let i = 0; i < n; i++) await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${i}`, type: 'user' }, tenant: { id: tenant } });
+  for (let i = 0; i < n; i++)
+    await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${i}`, type: 'user' }, tenant: { id: tenant } });
   const flushed = await audit.shutdown({ timeoutMillis: 5000 });
   expect(flushed.status).toBe('success');
 }

@@ -10,9 +10,9 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateKeyFiles, type GeneratedKeyFiles } from '../../integrity/keys.ts';
-import { createReceiver } from '../../receiver/index.ts';
 import { createAuditLogger } from '@otel-audit/sdk';
+import { type GeneratedKeyFiles, generateKeyFiles } from '../../integrity/keys.ts';
+import { createReceiver } from '../../receiver/index.ts';
 
 const CLI = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 const FIXTURE_MAIN = fileURLToPath(new URL('./e2e-fixture-main.ts', import.meta.url));
@@ -38,7 +38,9 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 
 function listFiles(dir: string): string[] {
   try {
-    return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name));
+    return readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile())
+      .map((d) => join(d.parentPath, d.name));
   } catch {
     return [];
   }
@@ -48,7 +50,12 @@ function listFiles(dir: string): string[] {
  * Run a receiver with integrity on, send `perTenant` events for each tenant (in a few requests, so
  * several checkpoints are made per chain), wait until all stores hold everything, stop it.
  */
-export async function runIntegrityReceiver(options: { prefix: string; tenants?: string[]; perTenant?: number; clickhouse?: boolean }): Promise<IntegrityFixture> {
+export async function runIntegrityReceiver(options: {
+  prefix: string;
+  tenants?: string[];
+  perTenant?: number;
+  clickhouse?: boolean;
+}): Promise<IntegrityFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), `otel-audit-${options.prefix}-`));
   const key = await generateKeyFiles({ name: 'otel-audit/test-host', outDir: join(dataDir, 'keys') });
   const tenants = options.tenants ?? ['acme', 'globex'];
@@ -68,7 +75,12 @@ export async function runIntegrityReceiver(options: { prefix: string; tenants?: 
   const { http } = (await receiver.start()) as { http: string };
   const ids: Record<string, string[]> = {};
   try {
-    const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/json', endpoint: `${http}/v1/logs` }, minBackoffMillis: 20, maxBackoffMillis: 100 });
+    const audit = createAuditLogger({
+      delivery: 'memory',
+      exporter: { protocol: 'http/json', endpoint: `${http}/v1/logs` },
+      minBackoffMillis: 20,
+      maxBackoffMillis: 100,
+    });
     for (let round = 0; round < 3; round++) {
       for (const t of tenants) {
         ids[t] ??= [];
@@ -92,7 +104,10 @@ export async function runIntegrityReceiver(options: { prefix: string; tenants?: 
     }
     await audit.shutdown({ timeoutMillis: 10_000 });
     const chainIds = tenants.map((t) => `${t}/rcv-test`);
-    await until(() => chainIds.every((c) => receiver.status().chains.find((h) => h.chainId === c)?.seq === perTenant), 'all events sequenced');
+    await until(
+      () => chainIds.every((c) => receiver.status().chains.find((h) => h.chainId === c)?.seq === perTenant),
+      'all events sequenced',
+    );
     const heads = Object.fromEntries(receiver.status().chains.map((c) => [c.chainId, c.seq]));
     // Every chain checkpointed at its head, and every exporter past the last WAL entry.
     await until(() => {
@@ -100,13 +115,12 @@ export async function runIntegrityReceiver(options: { prefix: string; tenants?: 
       return s.exporters.every((e) => e.cursorLsn === s.wal.lastLsn) && receiver.integrityStatus().checkpointsWritten > 0;
     }, 'exporters caught up');
     const archive = join(dataDir, 'archive');
-    await until(
-      () => {
-        const files = listFiles(join(archive, 'checkpoints'));
-        return chainIds.every((c) => files.some((f) => f.includes(c.replace('/', '%2F')) && f.endsWith(`${String(perTenant).padStart(20, '0')}.json`)));
-      },
-      'archive checkpoints at the heads',
-    );
+    await until(() => {
+      const files = listFiles(join(archive, 'checkpoints'));
+      return chainIds.every((c) =>
+        files.some((f) => f.includes(c.replace('/', '%2F')) && f.endsWith(`${String(perTenant).padStart(20, '0')}.json`)),
+      );
+    }, 'archive checkpoints at the heads');
     await until(() => {
       const s = receiver.status();
       return s.exporters.every((e) => e.cursorLsn === s.wal.lastLsn);

@@ -7,8 +7,8 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readWalEntries } from '../../receiver/wal/read-entries.ts';
 import { verifyProofBundle } from '../../index.ts';
+import { readWalEntries } from '../../receiver/wal/read-entries.ts';
 import { startReceiverProcess } from '../e2e/helpers/receiver-process.ts';
 import { type IntegrityFixture, runCli, runIntegrityReceiverInChild } from './e2e-helpers.ts';
 
@@ -40,7 +40,10 @@ describe('intact data verifies from every store', () => {
     it(`verify --source ${source}`, async () => {
       const r = await runCli(['verify', '--source', source, '--data-dir', fx.dataDir, '--public-key', fx.key.verifierPath, '--json']);
       expect(r.stderr).toBe('');
-      const report = JSON.parse(r.stdout) as { ok: boolean; stats: { chains: number; entries: number; checkpointsVerified: number; checkpoints: number; uncoveredEntries: number } };
+      const report = JSON.parse(r.stdout) as {
+        ok: boolean;
+        stats: { chains: number; entries: number; checkpointsVerified: number; checkpoints: number; uncoveredEntries: number };
+      };
       expect(report.ok).toBe(true);
       expect(r.code).toBe(0);
       expect(report.stats.chains).toBe(2);
@@ -51,7 +54,19 @@ describe('intact data verifies from every store', () => {
   }
 
   it('verify with --tenant and a time window; human output', async () => {
-    const r = await runCli(['verify', '--source', 'clickhouse', '--data-dir', fx.dataDir, '--public-key', fx.key.verifierKey, '--tenant', 'acme', '--since', '2000-01-01']);
+    const r = await runCli([
+      'verify',
+      '--source',
+      'clickhouse',
+      '--data-dir',
+      fx.dataDir,
+      '--public-key',
+      fx.key.verifierKey,
+      '--tenant',
+      'acme',
+      '--since',
+      '2000-01-01',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^intact: clickhouse .*1 chain\(s\), 300 entries/m);
   });
@@ -80,7 +95,10 @@ describe('replay carries the checkpoints', () => {
     expect(r.stdout).toMatch(/replayed \d+ signed checkpoints into otel_audit\.audit_checkpoints/);
     expect(r.code).toBe(0);
     const v = await runCli(['verify', '--source', 'clickhouse', '--data-dir', fresh, '--public-key', fx.key.verifierKey, '--json']);
-    const report = JSON.parse(v.stdout) as { ok: boolean; stats: { entries: number; checkpoints: number; checkpointsVerified: number; uncoveredEntries: number } };
+    const report = JSON.parse(v.stdout) as {
+      ok: boolean;
+      stats: { entries: number; checkpoints: number; checkpointsVerified: number; uncoveredEntries: number };
+    };
     expect(report).toMatchObject({ ok: true, stats: { entries: 600, uncoveredEntries: 0 } });
     expect(report.stats.checkpointsVerified).toBe(report.stats.checkpoints);
     expect(v.code).toBe(0);
@@ -89,14 +107,29 @@ describe('replay carries the checkpoints', () => {
 
 describe('a running receiver holds the embedded ClickHouse', () => {
   it('verify --source clickhouse of a running receiver reads through its ClickHouse-HTTP endpoint, named or found in the data dir', async () => {
-    const rcv = await startReceiverProcess({ dataDir: fx.dataDir, env: { OTEL_AUDIT_INSTANCE_ID: 'rcv-test', OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' } });
+    const rcv = await startReceiverProcess({
+      dataDir: fx.dataDir,
+      env: { OTEL_AUDIT_INSTANCE_ID: 'rcv-test', OTEL_AUDIT_EXPORTERS__COLDSTORE__ENABLED: 'false' },
+    });
     try {
-      const viaUrl = await runCli(['verify', '--source', 'clickhouse', '--url', rcv.http, '--pathname', '/clickhouse', '--public-key', fx.key.verifierKey]);
+      const viaUrl = await runCli([
+        'verify',
+        '--source',
+        'clickhouse',
+        '--url',
+        rcv.http,
+        '--pathname',
+        '/clickhouse',
+        '--public-key',
+        fx.key.verifierKey,
+      ]);
       expect(viaUrl.stdout).toMatch(/^intact: clickhouse \(http:\/\/127\.0\.0\.1:\d+\/clickhouse\): 2 chain\(s\), 600 entries/m);
       expect(viaUrl.code).toBe(0);
       // Only the data dir: the receiver holds the engine, so verify finds its endpoint (receiver.json).
       const direct = await runCli(['verify', '--source', 'clickhouse', '--data-dir', fx.dataDir, '--public-key', fx.key.verifierKey]);
-      expect(direct.stderr).toContain(`reading ClickHouse through the running receiver (process ${rcv.child.pid}) at ${rcv.http}/clickhouse`);
+      expect(direct.stderr).toContain(
+        `reading ClickHouse through the running receiver (process ${rcv.child.pid}) at ${rcv.http}/clickhouse`,
+      );
       expect(direct.stdout).toMatch(/^intact: clickhouse \(http:\/\/127\.0\.0\.1:\d+\/clickhouse\): 2 chain\(s\), 600 entries/m);
       expect(direct.code).toBe(0);
     } finally {
@@ -110,7 +143,18 @@ describe('prove + verify-proof from the CLI', () => {
     it(`round trip (${source}); a tampered bundle fails`, async () => {
       const eventId = fx.ids.acme![source === 'clickhouse' ? 0 : source === 'archive' ? 150 : 299]!;
       const out = join(fx.dataDir, `proof-${source}.json`);
-      const p = await runCli(['prove', eventId, '--source', source, '--data-dir', fx.dataDir, '--out', out, '--public-key', fx.key.verifierPath]);
+      const p = await runCli([
+        'prove',
+        eventId,
+        '--source',
+        source,
+        '--data-dir',
+        fx.dataDir,
+        '--out',
+        out,
+        '--public-key',
+        fx.key.verifierPath,
+      ]);
       expect(p.stderr).toMatch(/written to/);
       expect(p.code).toBe(0);
       const ok = await runCli(['verify-proof', out, '--public-key', fx.key.verifierKey]);

@@ -7,13 +7,13 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openWalView } from '../../cli/integrity/stores.ts';
 import { verifyStore } from '../../cli/integrity/verify-store.ts';
 import { generateKeyFiles } from '../../integrity/keys.ts';
 import { createReceiver, type ReceiverConfigInput } from '../../receiver/index.ts';
 import { readWalEntries } from '../../receiver/wal/read-entries.ts';
-import { createAuditLogger } from '@otel-audit/sdk';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -47,7 +47,10 @@ describe('no usable key: the receiver refuses to start', () => {
     expect(again.integrityStatus()).toMatchObject({ keyCreated: false, keyFile: first.keyFile, verifierKey: first.verifierKey });
     await again.shutdown();
     await generateKeyFiles({ name: 'otel-audit/second', outDir: join(dataDir, 'keys') });
-    await expect(createReceiver(base(dataDir, { enabled: true })).start()).rejects.toMatchObject({ code: 'AUDIT_ERR_KEY', message: expect.stringMatching(/holds 2 signing keys.*set integrity\.signingKeyFile/) });
+    await expect(createReceiver(base(dataDir, { enabled: true })).start()).rejects.toMatchObject({
+      code: 'AUDIT_ERR_KEY',
+      message: expect.stringMatching(/holds 2 signing keys.*set integrity\.signingKeyFile/),
+    });
   });
 
   it('a key file that does not exist, and one that holds no key', async () => {
@@ -89,7 +92,8 @@ describe('restart', () => {
       const receiver = createReceiver(base(dataDir, integrity));
       const { http } = (await receiver.start()) as { http: string };
       const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/json', endpoint: `${http}/v1/logs` } });
-      for (let i = 0; i < 45; i++) await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${run}`, type: 'user' }, tenant: { id: 'acme' } });
+      for (let i = 0; i < 45; i++)
+        await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${run}`, type: 'user' }, tenant: { id: 'acme' } });
       await audit.shutdown({ timeoutMillis: 5000 });
       const status = (await (await fetch(`${http}/v1/audit/status`)).json()) as { integrity?: unknown };
       expect(status.integrity).toMatchObject({ enabled: true, keyName: 'otel-audit/restart', keyId: key.keyIdHex, unresumable: [] });
@@ -97,7 +101,8 @@ describe('restart', () => {
       expect(receiver.integrityStatus()).toMatchObject({ enabled: true, keyName: 'otel-audit/restart', unresumable: [] });
     }
     const sizes: Array<[number, number]> = [];
-    for await (const e of readWalEntries(join(dataDir, 'wal'))) if (e.kind === 'checkpoint') sizes.push([e.checkpoint.previousTreeSize, e.checkpoint.treeSize]);
+    for await (const e of readWalEntries(join(dataDir, 'wal')))
+      if (e.kind === 'checkpoint') sizes.push([e.checkpoint.previousTreeSize, e.checkpoint.treeSize]);
     // Each checkpoint extends the previous one, across the restart, and the last covers all 90.
     for (let i = 1; i < sizes.length; i++) expect(sizes[i]![0]).toBe(sizes[i - 1]![1]);
     expect(sizes.at(-1)![1]).toBe(90);

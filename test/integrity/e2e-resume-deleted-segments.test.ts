@@ -7,13 +7,13 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createAuditLogger } from '@otel-audit/sdk';
 import { afterAll, expect, it } from 'vitest';
 import { openClickHouseView } from '../../cli/integrity/stores.ts';
 import { verifyStore } from '../../cli/integrity/verify-store.ts';
 import { openClickHouse, parseClickHouseConfig } from '../../exporters/clickhouse/index.ts';
 import { generateKeyFiles } from '../../integrity/keys.ts';
 import { createReceiver } from '../../receiver/index.ts';
-import { createAuditLogger } from '@otel-audit/sdk';
 import { startReceiverProcess } from '../e2e/helpers/receiver-process.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-e2e-gc-'));
@@ -21,12 +21,21 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 async function send(http: string, n: number, from: number): Promise<void> {
   const audit = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'http/json', endpoint: `${http}/v1/logs` } });
-  for (let i = 0; i < n; i++) await audit.record({ action: 'doc.read', outcome: 'success', actor: { id: `u-${from + i}`, type: 'user' }, tenant: { id: 'acme' }, details: { pad: 'x'.repeat(200) } });
+  for (let i = 0; i < n; i++)
+    await audit.record({
+      action: 'doc.read',
+      outcome: 'success',
+      actor: { id: `u-${from + i}`, type: 'user' },
+      tenant: { id: 'acme' },
+      details: { pad: 'x'.repeat(200) },
+    });
   expect((await audit.shutdown({ timeoutMillis: 10_000 })).status).toBe('success');
 }
 
 function firstSegmentLsn(): number {
-  const names = readdirSync(join(dataDir, 'wal', 'segments')).filter((n) => /^\d{20}\.wal$/.test(n)).sort();
+  const names = readdirSync(join(dataDir, 'wal', 'segments'))
+    .filter((n) => /^\d{20}\.wal$/.test(n))
+    .sort();
   return names.length === 0 ? 0 : Number(names[0]!.slice(0, 20));
 }
 
@@ -65,7 +74,8 @@ it('re-reads the hashes of deleted segments from ClickHouse and resumes', async 
   expect(second.integrityStatus().unresumable).toEqual([]);
   await send(http, 10, 100);
   await new Promise((res) => setTimeout(res, 100));
-  for (let i = 0; i < 100 && second.status().exporters.some((e) => e.cursorLsn < second.status().wal.lastLsn); i++) await new Promise((res) => setTimeout(res, 50));
+  for (let i = 0; i < 100 && second.status().exporters.some((e) => e.cursorLsn < second.status().wal.lastLsn); i++)
+    await new Promise((res) => setTimeout(res, 50));
   await second.shutdown(); // flushes the checkpoint over all 110 entries (exported on the next start)
   expect(second.integrityStatus()).toMatchObject({ unresumable: [], checkpointsWritten: 1 });
 
@@ -79,11 +89,15 @@ it('re-reads the hashes of deleted segments from ClickHouse and resumes', async 
     pipeline: { exporters: { maxBatchDelayMillis: 5 } },
   });
   await third.start();
-  for (let i = 0; i < 100 && third.status().exporters.some((e) => e.cursorLsn < third.status().wal.lastLsn); i++) await new Promise((res) => setTimeout(res, 50));
+  for (let i = 0; i < 100 && third.status().exporters.some((e) => e.cursorLsn < third.status().wal.lastLsn); i++)
+    await new Promise((res) => setTimeout(res, 50));
   await third.shutdown();
   const ch = openClickHouse(parseClickHouseConfig({ dataDir }));
   try {
-    const report = await verifyStore(openClickHouseView(ch.client, { database: 'otel_audit', table: 'audit_events', checkpointsTable: 'audit_checkpoints' }), { verifierKeys: [key.verifierKey] });
+    const report = await verifyStore(
+      openClickHouseView(ch.client, { database: 'otel_audit', table: 'audit_events', checkpointsTable: 'audit_checkpoints' }),
+      { verifierKeys: [key.verifierKey] },
+    );
     expect(report.problems).toEqual([]);
     expect(report.stats).toMatchObject({ chains: 1, entries: 110, checkpoints: 1, checkpointsVerified: 1, uncoveredEntries: 0 });
   } finally {

@@ -1,8 +1,9 @@
 /** Test helpers: synthetic chains, keys and checkpoints. */
-import { GENESIS_HASH, computeEntryHash } from '../../integrity/chain-hash.ts';
-import { type CheckpointRecord, createCheckpointer } from '../../integrity/checkpointer.ts';
-import { type NoteSigner, generateNoteKeyPair, parseSignerKey } from '../../integrity/note.ts';
+
 import type { AuditEvent } from '@otel-audit/schema';
+import { computeEntryHash, GENESIS_HASH } from '../../integrity/chain-hash.ts';
+import { type CheckpointRecord, createCheckpointer } from '../../integrity/checkpointer.ts';
+import { generateNoteKeyPair, type NoteSigner, parseSignerKey } from '../../integrity/note.ts';
 
 /** A chain entry with its event. */
 export interface TestEntry {
@@ -51,7 +52,11 @@ export function newSigner(name = 'otel-audit/host-1'): NoteSigner {
 }
 
 /** Checkpoint records of a chain at the given tree sizes (in order), produced by the real checkpointer. */
-export async function checkpointsAt(entries: ReadonlyArray<TestEntry>, sizes: ReadonlyArray<number>, signer: NoteSigner): Promise<CheckpointRecord[]> {
+export async function checkpointsAt(
+  entries: ReadonlyArray<TestEntry>,
+  sizes: ReadonlyArray<number>,
+  signer: NoteSigner,
+): Promise<CheckpointRecord[]> {
   const cp = createCheckpointer({ signer, policy: { everyEntries: Number.MAX_SAFE_INTEGER, everyMillis: 1e12 } });
   const records: CheckpointRecord[] = [];
   let at = 0;

@@ -1,23 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  EMPTY_ROOT,
-  TreeState,
   arrayLeafSource,
   consistencyProof,
+  EMPTY_ROOT,
   hashToHex,
   inclusionProof,
   leafHash,
   merkleRoot,
   nodeHash,
   rootFromInclusionProof,
+  TreeState,
   tiledLeafSource,
   treeRoot,
   verifyConsistency,
   verifyInclusion,
 } from '../../integrity/index.ts';
-import { MerkleTree } from './helpers/merkle-tree.ts';
 import { sha256 } from '../../integrity/merkle.ts';
+import { MerkleTree } from './helpers/merkle-tree.ts';
 
 interface Vectors {
   hasher: { emptyRoot: string; emptyLeafHash: string; leafHashOf_L123456: string; nodeHashOf_N123_N456: string };
@@ -69,9 +69,11 @@ describe('RFC 6962 hashing — published vectors (transparency-dev/merkle)', () 
 
   it('node hashes of all perfect subtrees', () => {
     const tree = new MerkleTree(leaves);
-    vectors.nodeHashes.forEach((level, l) =>
-      level.forEach((h, i) => expect(hashToHex(tree.getSubtreeHash(l, i)!)).toBe(h)),
-    );
+    vectors.nodeHashes.forEach((level, l) => {
+      level.forEach((h, i) => {
+        expect(hashToHex(tree.getSubtreeHash(l, i)!)).toBe(h);
+      });
+    });
   });
 
   it('inclusion proofs: generated equal the published ones and verify', async () => {
@@ -160,8 +162,8 @@ describe('RFC 6962 hashing — published vectors (transparency-dev/merkle)', () 
   });
 
   it('special cases of consistency (verify_test.go TestVerifyConsistency)', () => {
-    const a = sha256(Buffer.from('don\'t care 1'));
-    const b = sha256(Buffer.from('don\'t care 2'));
+    const a = sha256(Buffer.from("don't care 1"));
+    const b = sha256(Buffer.from("don't care 2"));
     expect(verifyConsistency(0, 0, a, b, []).ok).toBe(false);
     expect(verifyConsistency(1, 1, a, b, []).ok).toBe(false);
     expect(verifyConsistency(0, 0, a, a, []).ok).toBe(true);
@@ -253,7 +255,9 @@ describe('Merkle tree over 32-byte entry hashes', () => {
     };
     for (const l of all) state.append(l);
     expect(tiles).toHaveLength(11);
-    tiles.forEach((t, i) => expect(t).toBe(hashToHex(tree.getSubtreeHash(8, i)!)));
+    tiles.forEach((t, i) => {
+      expect(t).toBe(hashToHex(tree.getSubtreeHash(8, i)!));
+    });
     let fetched = 0;
     const source = tiledLeafSource({
       getLeaves: (start, end) => {

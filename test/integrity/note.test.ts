@@ -114,7 +114,9 @@ describe('C2SP signed note — Go sumdb/note cross-check', () => {
     }
     expect(accepted).toBe(0);
     expect(() => parseVerifierKey('PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY==')).toThrow(/32 bytes|base64/);
-    expect(() => parseVerifierKey('PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW')).toThrow(/unknown signature algorithm/);
+    expect(() => parseVerifierKey('PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW')).toThrow(
+      /unknown signature algorithm/,
+    );
     expect(() => parseVerifierKey(go.peterSignerKey)).toThrow(/private signer key/);
   });
 
@@ -143,7 +145,10 @@ describe('C2SP tlog checkpoints', () => {
   it('formats and parses the checkpoint text', () => {
     const text = formatCheckpoint({ origin: 'otel-audit/host-1/acme', treeSize: 1, rootHash: root });
     expect(text).toBe(`otel-audit/host-1/acme\n1\n${root.toString('base64')}\n`);
-    expect(parseCheckpoint(text)).toEqual({ ok: true, checkpoint: { origin: 'otel-audit/host-1/acme', treeSize: 1, rootHash: root.toString('hex'), extensions: [] } });
+    expect(parseCheckpoint(text)).toEqual({
+      ok: true,
+      checkpoint: { origin: 'otel-audit/host-1/acme', treeSize: 1, rootHash: root.toString('hex'), extensions: [] },
+    });
     // The C2SP spec's example text parses.
     const spec = parseCheckpoint('example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n');
     expect(spec).toMatchObject({ ok: true, checkpoint: { origin: 'example.com/behind-the-sofa', treeSize: 20852163 } });
@@ -172,10 +177,20 @@ describe('C2SP tlog checkpoints', () => {
     const a = parseSignerKey(generateNoteKeyPair('otel-audit/host-1').signerKey);
     const b = parseSignerKey(generateNoteKeyPair('otel-audit/host-1').signerKey);
     const note = signCheckpoint({ origin: checkpointOrigin('acme/host-1'), treeSize: 1, rootHash: root }, a);
-    expect(openCheckpoint(note, [a.verifierKey], { expectedOrigin: 'otel-audit/host-1/acme' })).toMatchObject({ ok: true, checkpoint: { treeSize: 1 } });
+    expect(openCheckpoint(note, [a.verifierKey], { expectedOrigin: 'otel-audit/host-1/acme' })).toMatchObject({
+      ok: true,
+      checkpoint: { treeSize: 1 },
+    });
     expect(openCheckpoint(note, [b.verifierKey])).toMatchObject({ ok: false, kind: 'unknown-key' });
-    expect(openCheckpoint(note.replace('\n1\n', '\n2\n'), [a.verifierKey])).toMatchObject({ ok: false, kind: 'bad-signature', checkpoint: { treeSize: 2 } });
-    expect(openCheckpoint(note, [a.verifierKey], { expectedOrigin: 'otel-audit/host-1/other' })).toMatchObject({ ok: false, kind: 'origin-mismatch' });
+    expect(openCheckpoint(note.replace('\n1\n', '\n2\n'), [a.verifierKey])).toMatchObject({
+      ok: false,
+      kind: 'bad-signature',
+      checkpoint: { treeSize: 2 },
+    });
+    expect(openCheckpoint(note, [a.verifierKey], { expectedOrigin: 'otel-audit/host-1/other' })).toMatchObject({
+      ok: false,
+      kind: 'origin-mismatch',
+    });
     // Rotation: a set holding old and new keys verifies checkpoints of both.
     const byB = signCheckpoint({ origin: 'o', treeSize: 1, rootHash: root }, b);
     const set = createVerifierSet([a.verifierKey, b.verifierKey]);

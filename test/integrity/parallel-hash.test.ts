@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { verifyChainEntries, type ChainEntryInput } from '../../integrity/index.ts';
+import { type ChainEntryInput, verifyChainEntries } from '../../integrity/index.ts';
 import { withParallelEntryHashes } from './helpers/parallel-hash.ts';
 import { checkpointsAt, clone, makeChain, newSigner } from './helpers.ts';
 
@@ -19,7 +19,10 @@ describe('parallel entry hashes', () => {
     const tampered = clone(chain);
     (tampered[1500]!.event as { action: string }).action = 'x.y';
     const seq = await verifyChainEntries(tampered, { checkpoints, verifierKeys: keys });
-    const par = await verifyChainEntries(withParallelEntryHashes(tampered, { workers: 2, batchSize: 100 }), { checkpoints, verifierKeys: keys });
+    const par = await verifyChainEntries(withParallelEntryHashes(tampered, { workers: 2, batchSize: 100 }), {
+      checkpoints,
+      verifierKeys: keys,
+    });
     expect(par.problems).toEqual(seq.problems);
     expect(par.problems.map((p) => p.kind)).toEqual(['modified', 'root-mismatch']);
   });

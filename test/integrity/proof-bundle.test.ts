@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type CheckpointRecord,
   createCheckpointer,
   createProofBundle,
-  tiledLeafSource,
   createVerifierSet,
-  proveEntry,
-  verifyProofBundle,
-  type CheckpointRecord,
   type ProofBundle,
+  proveEntry,
+  tiledLeafSource,
+  verifyProofBundle,
 } from '../../integrity/index.ts';
 import { MerkleTree } from './helpers/merkle-tree.ts';
 import { checkpointsAt, clone, makeChain, newSigner } from './helpers.ts';
@@ -36,7 +36,13 @@ describe('proof bundles', () => {
     for (const seq of new Set([1, Math.ceil(size / 2), size])) {
       const { bundle, record } = await bundleFor(size, seq);
       // The test chains are chain format 2, so the bundles are version 2 and name the format.
-      expect(bundle).toMatchObject({ format: 'otel-audit.proof-bundle', version: 2, entry: { chainVersion: 2 }, leafIndex: seq - 1, treeSize: size });
+      expect(bundle).toMatchObject({
+        format: 'otel-audit.proof-bundle',
+        version: 2,
+        entry: { chainVersion: 2 },
+        leafIndex: seq - 1,
+        treeSize: size,
+      });
       const res = verifyProofBundle(clone(bundle), keys);
       expect(res).toEqual({
         ok: true,
@@ -133,7 +139,10 @@ describe('proof bundles', () => {
     const sigLine = bundle.checkpoint.split('\n').find((l) => l.startsWith('\u2014'))!;
     const sig = sigLine.split(' ')[2]!;
     const badSig = sig.slice(0, 10) + (sig[10] === 'A' ? 'B' : 'A') + sig.slice(11);
-    expect(verifyProofBundle({ ...bundle, checkpoint: bundle.checkpoint.replace(sig, badSig) }, keys)).toMatchObject({ ok: false, problems: [{ kind: 'bad-signature' }] });
+    expect(verifyProofBundle({ ...bundle, checkpoint: bundle.checkpoint.replace(sig, badSig) }, keys)).toMatchObject({
+      ok: false,
+      problems: [{ kind: 'bad-signature' }],
+    });
     // Rotation: a verifier set holding the new and the old key still accepts proofs signed by the old one.
     expect(verifyProofBundle(bundle, createVerifierSet([other.verifierKey, signer.verifierKey])).ok).toBe(true);
   });
@@ -158,7 +167,11 @@ describe('proof bundles', () => {
     // What a store keeps: entry hashes by seq, and the tile hashes of all records.
     const storedHashes = chain.map((e) => e.hash);
     const tiles: string[] = [];
-    for (const r of records) if (r.tiles) r.tiles.hashes.forEach((h, i) => (tiles[r.tiles!.first + i] = h));
+    for (const r of records)
+      if (r.tiles)
+        r.tiles.hashes.forEach((h, i) => {
+          tiles[r.tiles!.first + i] = h;
+        });
     let leavesRead = 0;
     const source = tiledLeafSource({
       getLeaves: (start, end) => {

@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH, auditRowToChainEntry, computeEntryHash, verifyChainEntries, walEntryToChainEntry } from '../../integrity/index.ts';
-import type { WalEventEntry } from '../../receiver/contracts.ts';
 import { normalizeAuditEvent } from '@otel-audit/schema';
 import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import { describe, expect, it } from 'vitest';
+import { auditRowToChainEntry, computeEntryHash, GENESIS_HASH, verifyChainEntries, walEntryToChainEntry } from '../../integrity/index.ts';
+import type { WalEventEntry } from '../../receiver/contracts.ts';
 import { checkpointsAt, makeEvent, newSigner } from './helpers.ts';
 
 function walChain(n: number): WalEventEntry[] {
@@ -12,9 +12,19 @@ function walChain(n: number): WalEventEntry[] {
     const event = normalizeAuditEvent(makeEvent(seq));
     const hash = computeEntryHash(prev, event);
     out.push({
-      kind: 'event', lsn: seq, chainId: 'acme/host-1', tenantId: 'acme', seq, prevHash: prev, hash, chainVersion: 2,
-      receivedAtNanos: '1795000000000000000', event,
-      resource: { attributes: { 'service.name': 'billing' }, schemaUrl: '' }, scope: { name: 'otel-audit-sdk', version: '1' }, extraAttributes: {},
+      kind: 'event',
+      lsn: seq,
+      chainId: 'acme/host-1',
+      tenantId: 'acme',
+      seq,
+      prevHash: prev,
+      hash,
+      chainVersion: 2,
+      receivedAtNanos: '1795000000000000000',
+      event,
+      resource: { attributes: { 'service.name': 'billing' }, schemaUrl: '' },
+      scope: { name: 'otel-audit-sdk', version: '1' },
+      extraAttributes: {},
     });
     prev = hash;
   }

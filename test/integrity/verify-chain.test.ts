@@ -1,15 +1,15 @@
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import {
+  type ChainEntryInput,
+  type ChainProblem,
+  type CheckpointRecord,
   computeEntryHash,
   fastCanonicalJson,
   fastEntryHash,
   verifyChainEntries,
-  type ChainEntryInput,
-  type ChainProblem,
-  type CheckpointRecord,
 } from '../../integrity/index.ts';
-import { type TestEntry, checkpointsAt, clone, makeChain, makeEvent, newSigner } from './helpers.ts';
+import { checkpointsAt, clone, makeChain, makeEvent, newSigner, type TestEntry } from './helpers.ts';
 
 const signer = newSigner();
 const keys = [signer.verifierKey];
@@ -35,10 +35,18 @@ describe('verifyChainEntries', () => {
     const res = await verifyChainEntries(feed([...chain, ...other]), { checkpoints: [...checkpoints, ...otherCps], verifierKeys: keys });
     expect(res.problems).toEqual([]);
     expect(res.ok).toBe(true);
-    expect(res.stats).toMatchObject({ chains: 2, entries: 52, checkpoints: 4, checkpointsVerified: 4, checkpointsUnchecked: 0, uncoveredEntries: 0, problemCount: 0 });
+    expect(res.stats).toMatchObject({
+      chains: 2,
+      entries: 52,
+      checkpoints: 4,
+      checkpointsVerified: 4,
+      checkpointsUnchecked: 0,
+      uncoveredEntries: 0,
+      problemCount: 0,
+    });
     const tail = await verifyChainEntries(feed(chain), { checkpoints: checkpoints.slice(0, 2), verifierKeys: keys });
     expect(tail.stats.uncoveredEntries).toBe(15);
- 
+
     // The same from a plain array and from an async feed of batches.
     const all = [...chain, ...other];
     expect((await verifyChainEntries(all, { checkpoints: [...checkpoints, ...otherCps], verifierKeys: keys })).ok).toBe(true);
@@ -84,7 +92,13 @@ describe('verifyChainEntries', () => {
   it('a forged entry inserted with an existing seq is "inserted", whichever order the store returns', async () => {
     const { chain, checkpoints } = await setup();
     const forgedEvent = makeEvent(999);
-    const forged = { chainId: 'acme/host-1', seq: 20, prevHash: chain[18]!.hash, hash: computeEntryHash(chain[18]!.hash, forgedEvent), event: forgedEvent };
+    const forged = {
+      chainId: 'acme/host-1',
+      seq: 20,
+      prevHash: chain[18]!.hash,
+      hash: computeEntryHash(chain[18]!.hash, forgedEvent),
+      event: forgedEvent,
+    };
     for (const before of [true, false]) {
       const list = [...chain];
       list.splice(before ? 19 : 20, 0, forged);
@@ -102,7 +116,9 @@ describe('verifyChainEntries', () => {
     list.sort((a, b) => a.seq - b.seq);
     const res = await verifyChainEntries(feed(list), { checkpoints, verifierKeys: keys });
     expect(summary(res.problems)).toEqual(['root-mismatch@11..25', 'reordered@15..16']);
-    expect(res.problems[1]!.message).toBe('entries are out of order (by their hash links): the entry stored at seq 16 belongs at seq 15; the entry stored at seq 15 belongs at seq 16');
+    expect(res.problems[1]!.message).toBe(
+      'entries are out of order (by their hash links): the entry stored at seq 16 belongs at seq 15; the entry stored at seq 15 belongs at seq 16',
+    );
     // Far apart too.
     const far = clone(chain);
     far[4]!.seq = 30;
@@ -125,7 +141,14 @@ describe('verifyChainEntries', () => {
     res = await verifyChainEntries(feed(chain), { checkpoints: [c10, byOther!, c40], verifierKeys: keys });
     expect(summary(res.problems)).toEqual(['unknown-key@25']);
     // Rotation: with both keys trusted, checkpoints of both verify.
-    res = await verifyChainEntries(feed(chain), { checkpoints: [c10, { ...byOther!, previousTreeSize: 10, previousRootHash: c10.rootHash, consistencyProof: c25.consistencyProof }, c40], verifierKeys: [signer.verifierKey, other.verifierKey] });
+    res = await verifyChainEntries(feed(chain), {
+      checkpoints: [
+        c10,
+        { ...byOther!, previousTreeSize: 10, previousRootHash: c10.rootHash, consistencyProof: c25.consistencyProof },
+        c40,
+      ],
+      verifierKeys: [signer.verifierKey, other.verifierKey],
+    });
     expect(res.ok).toBe(true);
     // A checkpoint of a different history (fork), properly signed.
     const forkChain = makeChain(40).map((e) => (e.seq === 3 ? { ...e, hash: 'cd'.repeat(32) } : e));
@@ -162,7 +185,7 @@ describe('fast entry hash', () => {
       expect(fastEntryHash('ab'.repeat(32), ev)).toBe(computeEntryHash('ab'.repeat(32), ev));
     }
     let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const strings = ['', 'a', '"q"', 'back\\slash', 'tab\tnl\n', '\u0000\u001f', 'é', '😀', '\u2028', 'Z', 'aa', '\u00e9', 'b'];
     const gen = (d: number): unknown => {
       const r = rnd();

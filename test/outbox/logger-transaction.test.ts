@@ -2,10 +2,11 @@
  * `audit.recordInTransaction`: the logger's own completion (audit context, redaction) applied to
  * an event that is written to the outbox inside the caller's Postgres transaction.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { isAuditError } from '@otel-audit/core';
-import { createAuditLogger, runWithAuditContext, type AuditLogger } from '@otel-audit/sdk';
-import { type TestOutboxDb, createTestOutboxDb } from './helpers/postgres.ts';
+import { type AuditLogger, createAuditLogger, runWithAuditContext } from '@otel-audit/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestOutboxDb, type TestOutboxDb } from './helpers/postgres.ts';
 
 let db: TestOutboxDb;
 let audit: AuditLogger;
@@ -21,6 +22,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: the payload column is JSONB read back as written
 async function outboxRows(): Promise<Array<{ event_id: string; payload: Record<string, any> }>> {
   const rs = await db.pool.query(`SELECT event_id::text AS event_id, payload FROM "${db.schema}".audit_outbox ORDER BY id`);
   return rs.rows;
@@ -32,8 +34,10 @@ describe('audit.recordInTransaction', () => {
     let id = '';
     try {
       await client.query('BEGIN');
-      id = await runWithAuditContext({ actor: { id: 'u-7', type: 'user' }, tenant: { id: 'acme' }, request: { id: 'req-1', ip: '198.51.100.4' } }, () =>
-        audit.recordInTransaction(client, { action: 'grant.issue', outcome: 'success', details: { password: 'hunter2', role: 'admin' } }),
+      id = await runWithAuditContext(
+        { actor: { id: 'u-7', type: 'user' }, tenant: { id: 'acme' }, request: { id: 'req-1', ip: '198.51.100.4' } },
+        () =>
+          audit.recordInTransaction(client, { action: 'grant.issue', outcome: 'success', details: { password: 'hunter2', role: 'admin' } }),
       );
       await client.query('COMMIT');
     } finally {
@@ -55,9 +59,21 @@ describe('audit.recordInTransaction', () => {
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
-      await audit.recordInTransaction(client, { action: 'grant.revoke', outcome: 'success', actor: { id: 'u', type: 'user' }, tenant: { id: 'acme' } });
+      await audit.recordInTransaction(client, {
+        action: 'grant.revoke',
+        outcome: 'success',
+        actor: { id: 'u', type: 'user' },
+        tenant: { id: 'acme' },
+      });
       await client.query('ROLLBACK');
-      const invalid = await audit.recordInTransaction(client, { action: 'grant.revoke', outcome: 'maybe' as never, actor: { id: 'u', type: 'user' }, tenant: { id: 'acme' } }).catch((e: unknown) => e);
+      const invalid = await audit
+        .recordInTransaction(client, {
+          action: 'grant.revoke',
+          outcome: 'maybe' as never,
+          actor: { id: 'u', type: 'user' },
+          tenant: { id: 'acme' },
+        })
+        .catch((e: unknown) => e);
       expect(isAuditError(invalid, 'AUDIT_ERR_INVALID_EVENT')).toBe(true);
       expect((invalid as { path?: string }).path).toBe('outcome');
     } finally {

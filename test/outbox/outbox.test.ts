@@ -3,8 +3,8 @@
  * protections (privileges and the guard trigger) against an application role.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAuditError } from '@otel-audit/core';
+import { uuidv7 } from '@otel-audit/sdk';
 import {
   applyOutboxMigrations,
   completeAuditEvent,
@@ -13,8 +13,8 @@ import {
   recordInTransaction,
   renderOutboxDdl,
 } from '@otel-audit/sdk/outbox';
-import { uuidv7 } from '@otel-audit/sdk';
-import { type TestOutboxDb, createTestOutboxDb, sampleEvent } from './helpers/postgres.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestOutboxDb, sampleEvent, type TestOutboxDb } from './helpers/postgres.ts';
 
 let db: TestOutboxDb;
 
@@ -83,14 +83,25 @@ describe('recordInTransaction', () => {
 
       await client.query('BEGIN');
       await client.query(`UPDATE "${db.schema}".accounts SET balance = balance + 10 WHERE id = 1`);
-      const committed = await recordInTransaction(client, { ...sampleEvent('tenant-r'), occurredAt: new Date('2026-11-22T10:00:00.123Z') }, { schema: db.schema });
+      const committed = await recordInTransaction(
+        client,
+        { ...sampleEvent('tenant-r'), occurredAt: new Date('2026-11-22T10:00:00.123Z') },
+        { schema: db.schema },
+      );
       await client.query('COMMIT');
 
-      const r = await db.pool.query(`SELECT event_id, tenant_id, payload, delivered_at FROM "${db.schema}".audit_outbox WHERE tenant_id = 'tenant-r'`);
+      const r = await db.pool.query(
+        `SELECT event_id, tenant_id, payload, delivered_at FROM "${db.schema}".audit_outbox WHERE tenant_id = 'tenant-r'`,
+      );
       expect(r.rows.map((row) => row.event_id)).toEqual([committed]);
       expect(r.rows.map((row) => row.event_id)).not.toContain(rolledBack);
       const payload = r.rows[0].payload;
-      expect(payload).toMatchObject({ eventId: committed, schemaVersion: '1.0', occurredAt: '2026-11-22T10:00:00.123Z', action: 'grant.issue' });
+      expect(payload).toMatchObject({
+        eventId: committed,
+        schemaVersion: '1.0',
+        occurredAt: '2026-11-22T10:00:00.123Z',
+        action: 'grant.issue',
+      });
       expect(committed).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect(r.rows[0].delivered_at).toBeNull();
     } finally {
@@ -104,7 +115,11 @@ describe('recordInTransaction', () => {
       await client.query('BEGIN');
       const id = await recordInTransaction(
         client,
-        { ...sampleEvent('tenant-redact'), details: { password: 'hunter2', role: 'admin' }, changes: { after: { apiKey: 'k', token: 't' } } },
+        {
+          ...sampleEvent('tenant-redact'),
+          details: { password: 'hunter2', role: 'admin' },
+          changes: { after: { apiKey: 'k', token: 't' } },
+        },
         { schema: db.schema },
       );
       await client.query('COMMIT');
@@ -124,7 +139,11 @@ describe('recordInTransaction', () => {
       const err = await recordInTransaction(client, bad, { schema: db.schema }).catch((e: unknown) => e);
       expect(isAuditError(err, 'AUDIT_ERR_INVALID_EVENT')).toBe(true);
       expect((err as { path: string }).path).toBe('actor.id');
-      const missingTenant = await recordInTransaction(client, { action: 'x.y', outcome: 'success', actor: { id: 'a', type: 'user' } }, { schema: db.schema }).catch((e: unknown) => e);
+      const missingTenant = await recordInTransaction(
+        client,
+        { action: 'x.y', outcome: 'success', actor: { id: 'a', type: 'user' } },
+        { schema: db.schema },
+      ).catch((e: unknown) => e);
       expect((missingTenant as { path: string }).path).toBe('tenant');
       // The transaction is intact: nothing was sent to the database.
       await client.query('SELECT 1');
@@ -247,7 +266,9 @@ describe('protection against changes', () => {
   });
 
   it("the relay role's bookkeeping passes; a finished row is frozen; only finished rows can be deleted", async () => {
-    expect(await asRole(relayRole, `UPDATE ${table()} SET attempts = attempts + 1, last_error = 'x' WHERE event_id = $1`, [eventId])).toBeUndefined();
+    expect(
+      await asRole(relayRole, `UPDATE ${table()} SET attempts = attempts + 1, last_error = 'x' WHERE event_id = $1`, [eventId]),
+    ).toBeUndefined();
     expect(await asRole(relayRole, `UPDATE ${table()} SET payload = '{}' WHERE event_id = $1`, [eventId])).toBe('42501');
     expect(await asRole(relayRole, `DELETE FROM ${table()} WHERE event_id = $1`, [eventId])).toBe('42501');
     const client = await db.pool.connect();
@@ -255,7 +276,9 @@ describe('protection against changes', () => {
       await client.query('BEGIN');
       await client.query(`SET LOCAL ROLE "${relayRole}"`);
       await client.query(`UPDATE ${table()} SET delivered_at = now(), attempts = attempts + 1 WHERE event_id = $1`, [eventId]);
-      const again = await client.query(`UPDATE ${table()} SET delivered_at = now() WHERE event_id = $1`, [eventId]).catch((e: { code: string }) => e.code);
+      const again = await client
+        .query(`UPDATE ${table()} SET delivered_at = now() WHERE event_id = $1`, [eventId])
+        .catch((e: { code: string }) => e.code);
       expect(again).toBe('42501');
       await client.query('ROLLBACK');
       await client.query('BEGIN');

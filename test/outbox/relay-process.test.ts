@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestOtlpEndpoint, type TestOtlpEndpoint } from './helpers/otlp-endpoint.ts';
-import { POSTGRES_URL, type TestOutboxDb, createTestOutboxDb } from './helpers/postgres.ts';
+import { createTestOutboxDb, POSTGRES_URL, type TestOutboxDb } from './helpers/postgres.ts';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
@@ -35,13 +35,30 @@ interface RelayProcess {
 function spawnRelay(): RelayProcess {
   const child = spawn(
     process.execPath,
-    [MAIN, 'relay', '--postgres-url', POSTGRES_URL, '--schema', db.schema, '--endpoint', endpoint.url, '--batch-size', '40', '--concurrency', '2', '--poll-interval', '200'],
+    [
+      MAIN,
+      'relay',
+      '--postgres-url',
+      POSTGRES_URL,
+      '--schema',
+      db.schema,
+      '--endpoint',
+      endpoint.url,
+      '--batch-size',
+      '40',
+      '--concurrency',
+      '2',
+      '--poll-interval',
+      '200',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   children.push(child);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, stderr: () => err, exited };
 }
 

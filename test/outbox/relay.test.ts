@@ -3,11 +3,12 @@
  * exporters: delivery after acknowledgement only, NOTIFY wake-ups, two relays sharing the queue,
  * a receiver outage, partial success, poison records and retention.
  */
+
+import { createOutboxRelay, type OutboxRelay, type OutboxRelayConfigInput, recordInTransaction } from '@otel-audit/sdk/outbox';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createOutboxRelay, recordInTransaction, type OutboxRelay, type OutboxRelayConfigInput } from '@otel-audit/sdk/outbox';
 import { startOtlpEndpoint } from '../sdk/helpers/otlp-endpoint.ts';
 import { startTestOtlpEndpoint, type TestOtlpEndpoint } from './helpers/otlp-endpoint.ts';
-import { POSTGRES_URL, type TestOutboxDb, createTestOutboxDb, sampleEvent } from './helpers/postgres.ts';
+import { createTestOutboxDb, POSTGRES_URL, sampleEvent, type TestOutboxDb } from './helpers/postgres.ts';
 
 let db: TestOutboxDb;
 let endpoint: TestOtlpEndpoint;
@@ -76,7 +77,9 @@ describe('relay', () => {
     expect(endpoint.acked).toContain(committed);
     expect(endpoint.acked).not.toContain(rolledBack);
     expect(endpoint.serviceNames[endpoint.acked.indexOf(committed)]).toBe('grants-service');
-    const row = await db.pool.query(`SELECT delivered_at, attempts, last_error FROM "${db.schema}".audit_outbox WHERE event_id = $1`, [committed]);
+    const row = await db.pool.query(`SELECT delivered_at, attempts, last_error FROM "${db.schema}".audit_outbox WHERE event_id = $1`, [
+      committed,
+    ]);
     expect(row.rows[0].delivered_at).toBeInstanceOf(Date);
     expect(row.rows[0]).toMatchObject({ attempts: 1, last_error: null });
   });
@@ -88,7 +91,7 @@ describe('relay', () => {
     expect(endpoint.acked).toEqual(expect.arrayContaining(ids));
   });
 
-  it('delivers over grpc, partial success included (the SDK tests\' gRPC endpoint)', async () => {
+  it("delivers over grpc, partial success included (the SDK tests' gRPC endpoint)", async () => {
     const grpcEndpoint = await startOtlpEndpoint();
     try {
       const ids = await db.commitEvents(3);
@@ -200,7 +203,10 @@ describe('relay', () => {
   it('a row whose payload is not a valid audit event is rejected without being sent', async () => {
     const [good] = await db.commitEvents(1);
     const bad = '0190d9c2-8a3c-7000-8000-000000000001';
-    await db.pool.query(`INSERT INTO "${db.schema}".audit_outbox (event_id, tenant_id, payload) VALUES ($1, 't', $2)`, [bad, JSON.stringify({ eventId: bad, action: 'x' })]);
+    await db.pool.query(`INSERT INTO "${db.schema}".audit_outbox (event_id, tenant_id, payload) VALUES ($1, 't', $2)`, [
+      bad,
+      JSON.stringify({ eventId: bad, action: 'x' }),
+    ]);
     const r = relay();
     expect(await r.drainOnce()).toMatchObject({ kind: 'progress', delivered: 1, rejected: 1 });
     expect(endpoint.acked).toContain(good);

@@ -10,7 +10,7 @@
  *   percent-encoded bearer token, service name, resource attributes), records an event;
  * - the event is queried back through the receiver (`npx otel-audit query` and the HTTP endpoint).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,7 +92,9 @@ function installedPackages(nodeModules: string, out = new Set<string>()): Set<st
   for (const name of readdirSync(nodeModules)) {
     if (name.startsWith('.')) continue;
     const dir = path.join(nodeModules, name);
-    const scoped = name.startsWith('@') ? readdirSync(dir).map((n) => [`${name}/${n}`, path.join(dir, n)] as const) : [[name, dir] as const];
+    const scoped = name.startsWith('@')
+      ? readdirSync(dir).map((n) => [`${name}/${n}`, path.join(dir, n)] as const)
+      : [[name, dir] as const];
     for (const [pkg, pkgDir] of scoped) {
       out.add(pkg);
       const nested = path.join(pkgDir, 'node_modules');
@@ -137,22 +139,33 @@ describe('packed packages installed from their tarballs', () => {
       const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dest, '-w', ws], ROOT);
       const [info] = JSON.parse(stdout) as Array<{ name: string; filename: string; files: Array<{ path: string }> }>;
       tarballs.set(info!.name, path.join(dest, info!.filename));
-      checkFiles(info!.name, info!.files.map((f) => f.path));
+      checkFiles(
+        info!.name,
+        info!.files.map((f) => f.path),
+      );
     }
     // The root package's own build (its `prepare` would rebuild the workspaces once more).
     await run(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], ROOT);
     const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dest], ROOT);
     const [info] = JSON.parse(stdout) as Array<{ name: string; filename: string; files: Array<{ path: string }> }>;
     tarballs.set(info!.name, path.join(dest, info!.filename));
-    checkFiles(info!.name, info!.files.map((f) => f.path));
+    checkFiles(
+      info!.name,
+      info!.files.map((f) => f.path),
+    );
     expect(info!.files.map((f) => f.path)).toContain('dist/cli/main.js');
     expect([...tarballs.keys()].sort()).toEqual(['@otel-audit/core', '@otel-audit/schema', '@otel-audit/sdk', 'otel-audit']);
 
     function checkFiles(name: string, files: string[]) {
       expect(files, name).toContain('README.md');
       expect(files, name).toContain('package.json');
-      expect(files.some((f) => f.endsWith('.d.ts')), name).toBe(true);
-      const unwanted = files.filter((f) => /(^|\/)(test|bench|results)\//.test(f) || f.endsWith('.test.js') || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
+      expect(
+        files.some((f) => f.endsWith('.d.ts')),
+        name,
+      ).toBe(true);
+      const unwanted = files.filter(
+        (f) => /(^|\/)(test|bench|results)\//.test(f) || f.endsWith('.test.js') || (f.endsWith('.ts') && !f.endsWith('.d.ts')),
+      );
       expect(unwanted, name).toEqual([]);
     }
   }, 600_000);
@@ -168,7 +181,9 @@ describe('packed packages installed from their tarballs', () => {
     const stats = treeStats(nodeModules);
     expect(stats.native).toEqual([]);
     const mb = (stats.bytes / 1024 / 1024).toFixed(1);
-    console.log(`SDK-only install: ${packages.size} packages, ${mb} MB in node_modules (budget ${SDK_INSTALL_BUDGET_BYTES / 1024 / 1024} MB)`);
+    console.log(
+      `SDK-only install: ${packages.size} packages, ${mb} MB in node_modules (budget ${SDK_INSTALL_BUDGET_BYTES / 1024 / 1024} MB)`,
+    );
     expect(stats.bytes).toBeLessThanOrEqual(SDK_INSTALL_BUDGET_BYTES);
   }, 600_000);
 
@@ -182,8 +197,12 @@ describe('packed packages installed from their tarballs', () => {
     // The root entry keeps the single-package import paths working, from compiled JS.
     const { stdout: entries } = await run(
       process.execPath,
-      ['--input-type=module', '-e', `const m = await import('otel-audit'); const s = await import('otel-audit/schema'); const o = await import('otel-audit/outbox');
-console.log([typeof m.createAuditLogger, typeof m.verifyProofBundle, typeof s.validateAuditEvent, typeof o.createOutboxRelay].join(','));`],
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import('otel-audit'); const s = await import('otel-audit/schema'); const o = await import('otel-audit/outbox');
+console.log([typeof m.createAuditLogger, typeof m.verifyProofBundle, typeof s.validateAuditEvent, typeof o.createOutboxRelay].join(','));`,
+      ],
       receiverApp,
     );
     expect(entries.trim()).toBe('function,function,function,function');
@@ -193,12 +212,16 @@ console.log([typeof m.createAuditLogger, typeof m.verifyProofBundle, typeof s.va
     const config = path.join(work, 'otel-audit.yaml');
     writeFileSync(config, `auth:\n  tokens:\n    - name: package-test\n      sha256: ${hashToken(token)}\n`);
     const [httpPort, grpcPort] = [await freePort(), await freePort()];
-    const receiver = spawn('npx', ['otel-audit', 'start', '--config', config, '--data-dir', dataDir, '--http-port', String(httpPort), '--grpc-port', String(grpcPort)], {
-      cwd: receiverApp,
-      env: childEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group: npx and the node it starts are stopped together
-    });
+    const receiver = spawn(
+      'npx',
+      ['otel-audit', 'start', '--config', config, '--data-dir', dataDir, '--http-port', String(httpPort), '--grpc-port', String(grpcPort)],
+      {
+        cwd: receiverApp,
+        env: childEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // its own process group: npx and the node it starts are stopped together
+      },
+    );
     children.push(receiver);
     let banner = '';
     receiver.stdout!.on('data', (d: Buffer) => (banner += d.toString()));
@@ -246,7 +269,9 @@ console.log(JSON.stringify({ id, flushed: flushed.status, stats: audit.stats() }
     // The HTTP endpoint answers once the exporter has copied the event to ClickHouse.
     let events: Array<{ event: { eventId: string; action: string } }> = [];
     for (let i = 0; i < 120 && events.length === 0; i++) {
-      const res = await fetch(`http://127.0.0.1:${httpPort}/v1/audit/events?tenant=acme`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await fetch(`http://127.0.0.1:${httpPort}/v1/audit/events?tenant=acme`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       expect(res.status).toBe(200);
       events = ((await res.json()) as { events: typeof events }).events;
       if (events.length === 0) await new Promise((r) => setTimeout(r, 500));
@@ -269,6 +294,11 @@ console.log(JSON.stringify({ id, flushed: flushed.status, stats: audit.stats() }
       ],
       receiverApp,
     );
-    expect(rows.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([{ EventId: id, ServiceName: 'package-test', env: 'ci', team: 'audit,platform' }]);
+    expect(
+      rows
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown),
+    ).toEqual([{ EventId: id, ServiceName: 'package-test', env: 'ci', team: 'audit,platform' }]);
   }, 600_000);
 });

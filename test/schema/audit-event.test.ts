@@ -1,14 +1,14 @@
-import { describe, expect, it } from 'vitest';
 import {
   AUDIT_EVENT_LIMITS,
+  type AuditEvent,
   auditEventToLogRecord,
   isoToUnixNanos,
+  type LogRecordView,
   logRecordToAuditEvent,
   unixNanosToIso,
   validateAuditEvent,
-  type AuditEvent,
-  type LogRecordView,
 } from '@otel-audit/schema';
+import { describe, expect, it } from 'vitest';
 
 const base: AuditEvent = {
   eventId: '01936f6e-8a8b-7c3d-9e4f-0123456789ab',
@@ -18,7 +18,10 @@ const base: AuditEvent = {
   outcome: 'success',
   actor: { id: 'u-1', type: 'user', name: 'Ada', authMethod: 'oidc' },
   tenant: { id: 'acme' },
-  targets: [{ type: 'grant', id: 'g-1' }, { type: 'user', id: 'u-2', name: 'Bob' }],
+  targets: [
+    { type: 'grant', id: 'g-1' },
+    { type: 'user', id: 'u-2', name: 'Bob' },
+  ],
   reason: 'onboarding',
   session: { id: 's-1' },
   request: { id: 'r-1', ip: '10.0.0.1', userAgent: 'curl/8', method: 'POST', path: '/grants' },
@@ -74,13 +77,25 @@ describe('audit event schema', () => {
   });
 
   it('accepts every RFC 9562 UUID version (1-8) as the event id, lower-cased; rejects others and unknown fields', () => {
-    for (const id of ['9B2F3C1E-4D5A-4B6C-8D7E-0F1A2B3C4D5E', 'c232ab00-9414-11ec-b3c8-9f6bdeced846', '5df41881-3aed-3515-88a7-2f4a814cf09e', '1ec9414c-232a-6b00-b3c8-9f6bdeced846', '2489e9ad-2ee2-8e00-8ec9-32d5f69181c0']) {
+    for (const id of [
+      '9B2F3C1E-4D5A-4B6C-8D7E-0F1A2B3C4D5E',
+      'c232ab00-9414-11ec-b3c8-9f6bdeced846',
+      '5df41881-3aed-3515-88a7-2f4a814cf09e',
+      '1ec9414c-232a-6b00-b3c8-9f6bdeced846',
+      '2489e9ad-2ee2-8e00-8ec9-32d5f69181c0',
+    ]) {
       const r = validateAuditEvent({ ...base, eventId: id });
       expect(r.ok && r.event.eventId).toBe(id.toLowerCase());
       // Producer-assigned: no version bump.
       expect(r.ok && r.event.schemaVersion).toBe('1.0');
     }
-    for (const id of ['00000000-0000-0000-0000-000000000000', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '9b2f3c1e-4d5a-9b6c-8d7e-0f1a2b3c4d5e', '9b2f3c1e-4d5a-4b6c-cd7e-0f1a2b3c4d5e', '9b2f3c1e4d5a4b6c8d7e0f1a2b3c4d5e']) {
+    for (const id of [
+      '00000000-0000-0000-0000-000000000000',
+      'ffffffff-ffff-ffff-ffff-ffffffffffff',
+      '9b2f3c1e-4d5a-9b6c-8d7e-0f1a2b3c4d5e',
+      '9b2f3c1e-4d5a-4b6c-cd7e-0f1a2b3c4d5e',
+      '9b2f3c1e4d5a4b6c8d7e0f1a2b3c4d5e',
+    ]) {
       const r = validateAuditEvent({ ...base, eventId: id });
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.error.message).toContain('eventId must be an RFC 9562 UUID');

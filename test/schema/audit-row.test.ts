@@ -1,8 +1,8 @@
+import { type AuditEvent, validateAuditEvent } from '@otel-audit/schema';
+import { auditRowToEvent, dateTime64ToNanos, nanosToDateTime64, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { describe, expect, it } from 'vitest';
 import { computeEntryHash, GENESIS_HASH } from '../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
-import { auditRowToEvent, dateTime64ToNanos, nanosToDateTime64, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
-import { validateAuditEvent, type AuditEvent } from '@otel-audit/schema';
 
 function entry(event: AuditEvent): WalEventEntry {
   const valid = validateAuditEvent(event);
@@ -31,7 +31,10 @@ const full: AuditEvent = {
   outcome: 'denied',
   actor: { id: 'u-1', type: 'user', name: 'Ada', authMethod: 'oidc', impersonatorId: 'admin' },
   tenant: { id: 'acme', name: 'Acme' },
-  targets: [{ type: 'grant', id: 'g-1' }, { type: 'user', id: 'u-2', name: 'Bob' }],
+  targets: [
+    { type: 'grant', id: 'g-1' },
+    { type: 'user', id: 'u-2', name: 'Bob' },
+  ],
   reason: 'why not',
   session: { id: 's-1' },
   request: { id: 'r-1', ip: '::1', userAgent: 'curl/8', method: 'POST', path: '/grants' },

@@ -8,20 +8,20 @@
  * prototypes, same key order, fresh objects) or the same error and issues.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { regexes } from 'zod/v4/core';
+import { auditEventToLogRecord, type LogRecordView, logRecordToAuditEvent } from '@otel-audit/schema';
 import {
   AUDIT_EVENT_LIMITS,
+  type AuditEvent,
   RequestSchema,
   toUtcIso,
   unixNanosToIso,
-  validateAuditEvent,
-  type AuditEvent,
   type ValidationResult,
+  validateAuditEvent,
 } from '@otel-audit/schema/audit-event';
-import { ZOD_DATETIME_OFFSET, ZOD_IPV4, checkAuditEvent, type FastVerdict } from '@otel-audit/schema/fast-validate';
-import { auditEventToLogRecord, logRecordToAuditEvent, type LogRecordView } from '@otel-audit/schema';
+import { checkAuditEvent, type FastVerdict, ZOD_DATETIME_OFFSET, ZOD_IPV4 } from '@otel-audit/schema/fast-validate';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { regexes } from 'zod/v4/core';
 import { referenceLogRecordToAuditEvent, referenceUnixNanosToIso, referenceValidateAuditEvent } from './reference.ts';
 
 const L = AUDIT_EVENT_LIMITS;
@@ -107,8 +107,36 @@ function timestamp(r: Rng): string {
   const dim = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1]!;
   const d = chance(r, 0.1) ? dim : int(r, 1, dim);
   const time = `${pad(int(r, 0, 23))}:${pad(int(r, 0, 59))}:${pad(int(r, 0, 59))}`;
-  const frac = pick(r, ['', '', `.${hex(r, 0)}`, '.0', '.5', '.123', '.120', '.100000', '.123456', '.123456789', '.123456000', '.000000001', '.1234567891234', '.000', '.000000000', `.${String(int(r, 0, 999999999)).padStart(int(r, 1, 12), '0')}`]).replace(/^\.$/, '');
-  const zone = pick(r, ['Z', 'Z', 'Z', '+00:00', '-00:00', `+${pad(int(r, 0, 23))}:${pad(int(r, 0, 59))}`, `-${pad(int(r, 0, 23))}:${pad(int(r, 0, 59))}`, '+05:30', '-12:00', '+14:00']);
+  const frac = pick(r, [
+    '',
+    '',
+    `.${hex(r, 0)}`,
+    '.0',
+    '.5',
+    '.123',
+    '.120',
+    '.100000',
+    '.123456',
+    '.123456789',
+    '.123456000',
+    '.000000001',
+    '.1234567891234',
+    '.000',
+    '.000000000',
+    `.${String(int(r, 0, 999999999)).padStart(int(r, 1, 12), '0')}`,
+  ]).replace(/^\.$/, '');
+  const zone = pick(r, [
+    'Z',
+    'Z',
+    'Z',
+    '+00:00',
+    '-00:00',
+    `+${pad(int(r, 0, 23))}:${pad(int(r, 0, 59))}`,
+    `-${pad(int(r, 0, 23))}:${pad(int(r, 0, 59))}`,
+    '+05:30',
+    '-12:00',
+    '+14:00',
+  ]);
   return `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${time}${frac}${zone}`;
 }
 
@@ -147,12 +175,45 @@ function badTimestamp(r: Rng): unknown {
 }
 
 const IPV6_VALID = [
-  '::', '::1', '1::', 'fe80::1', 'FE80::ABCD', '2001:db8::8a2e:370:7334', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8',
-  '::ffff:1.2.3.4', '::1.2.3.4', '1:2:3:4:5:6:1.2.3.4', '64:ff9b::192.0.2.33', '0000:0000:0000:0000:0000:0000:0000:0001', 'a:b::c:d',
+  '::',
+  '::1',
+  '1::',
+  'fe80::1',
+  'FE80::ABCD',
+  '2001:db8::8a2e:370:7334',
+  '1:2:3:4:5:6:7:8',
+  '1:2:3:4:5:6:7::',
+  '::2:3:4:5:6:7:8',
+  '::ffff:1.2.3.4',
+  '::1.2.3.4',
+  '1:2:3:4:5:6:1.2.3.4',
+  '64:ff9b::192.0.2.33',
+  '0000:0000:0000:0000:0000:0000:0000:0001',
+  'a:b::c:d',
 ];
 const IPV6_INVALID = [
-  ':::', ':1::', '1:2:3:4:5:6:7:8:9', '1::2::3', '00000::1', '::01.2.3.4', '::256.1.1.1', '::1.2.3', '1:2:3:4:5:6:7:1.2.3.4', 'fe80::1%eth0',
-  '[::1]', 'g::1', '::1 ', ' ::1', '::1\n', '1:2:3:4:5:6:7', '::@1', '::1\\', '1.2.3.4::', '::ffff:1.2.3.04', '12345::', '',
+  ':::',
+  ':1::',
+  '1:2:3:4:5:6:7:8:9',
+  '1::2::3',
+  '00000::1',
+  '::01.2.3.4',
+  '::256.1.1.1',
+  '::1.2.3',
+  '1:2:3:4:5:6:7:1.2.3.4',
+  'fe80::1%eth0',
+  '[::1]',
+  'g::1',
+  '::1 ',
+  ' ::1',
+  '::1\n',
+  '1:2:3:4:5:6:7',
+  '::@1',
+  '::1\\',
+  '1.2.3.4::',
+  '::ffff:1.2.3.04',
+  '12345::',
+  '',
 ];
 const IPV4 = ['0.0.0.0', '1.2.3.4', '255.255.255.255', '203.0.113.7', '10.0.0.1'];
 const IPV4_INVALID = ['256.1.1.1', '01.2.3.4', '1.2.3', '1.2.3.4.5', '1.2.3.4 ', '١.2.3.4', '1..2.3', '-1.2.3.4'];
@@ -190,7 +251,11 @@ function jsonValue(r: Rng, depth: number): unknown {
     default: {
       const o: Record<string, unknown> = {};
       const n = int(r, 0, 5);
-      for (let i = 0; i < n; i++) o[chance(r, 0.1) ? String(int(r, 0, 9)) : str(r, int(r, 0, 8), chance(r, 0.8) ? 'ascii' : pick(r, KINDS))] = jsonValue(r, depth + 1);
+      for (let i = 0; i < n; i++)
+        o[chance(r, 0.1) ? String(int(r, 0, 9)) : str(r, int(r, 0, 8), chance(r, 0.8) ? 'ascii' : pick(r, KINDS))] = jsonValue(
+          r,
+          depth + 1,
+        );
       return o;
     }
   }
@@ -212,7 +277,10 @@ function validEvent(r: Rng): Record<string, unknown> {
   if (chance(r, 0.5)) actor.authMethod = pick(r, ['oidc', 'password', 'mtls']);
   if (chance(r, 0.2)) actor.impersonatorId = shortText(r);
   if (chance(r, 0.3)) (e.tenant as Record<string, unknown>).name = shortText(r);
-  if (chance(r, 0.7)) e.targets = Array.from({ length: int(r, 0, 4) }, () => (chance(r, 0.5) ? { type: shortText(r), id: shortText(r), name: shortText(r) } : { type: shortText(r), id: shortText(r) }));
+  if (chance(r, 0.7))
+    e.targets = Array.from({ length: int(r, 0, 4) }, () =>
+      chance(r, 0.5) ? { type: shortText(r), id: shortText(r), name: shortText(r) } : { type: shortText(r), id: shortText(r) },
+    );
   if (chance(r, 0.3)) e.reason = str(r, int(r, 1, 40), pick(r, KINDS));
   if (chance(r, 0.3)) e.session = { id: shortText(r) };
   if (chance(r, 0.7)) {
@@ -237,7 +305,13 @@ function validEvent(r: Rng): Record<string, unknown> {
     e.details = d;
   }
   if (chance(r, 0.3)) e.message = str(r, int(r, 1, 60), pick(r, KINDS));
-  if (chance(r, 0.1)) e.bodyValue = pick(r, [{ intValue: '42' }, { doubleValue: 1.5 }, { boolValue: true }, { arrayValue: { values: [{ stringValue: 'a' }] } }]);
+  if (chance(r, 0.1))
+    e.bodyValue = pick(r, [
+      { intValue: '42' },
+      { doubleValue: 1.5 },
+      { boolValue: true },
+      { arrayValue: { values: [{ stringValue: 'a' }] } },
+    ]);
   if (chance(r, 0.1)) e.eventIdDerived = true;
   if (chance(r, 0.5)) {
     const t: Record<string, unknown> = { traceId: hex(r, 32), spanId: hex(r, 16) };
@@ -275,7 +349,15 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       e.eventId = uuid(r, pick(r, ['0', '1', '4', '6', '8', 'f', '7']), pick(r, ['0', '7', 'c', 'f', '8']));
       return 'eventId version/variant';
     case 1:
-      e.eventId = pick(r, [uuid(r).replace(/-/g, ''), `${uuid(r)} `, uuid(r).slice(1), `{${uuid(r)}}`, uuid(r).replace('a', 'g'), uuid(r).toUpperCase(), 42]);
+      e.eventId = pick(r, [
+        uuid(r).replace(/-/g, ''),
+        `${uuid(r)} `,
+        uuid(r).slice(1),
+        `{${uuid(r)}}`,
+        uuid(r).replace('a', 'g'),
+        uuid(r).toUpperCase(),
+        42,
+      ]);
       return 'eventId shape';
     case 2:
       e.schemaVersion = pick(r, ['1', '1.', '1.a', '2.0', '1.1234', ' 1.0', '1.0 ', '1.0\n', '01.0', '1.٣', 1.0, '1.00', '1.000']);
@@ -288,8 +370,20 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       return 'occurredAt valid variant';
     case 5:
       e.action = pick(r, [
-        'a'.repeat(L.maxActionLength), 'a'.repeat(L.maxActionLength + 1), 'a.'.repeat(63) + 'ab', '.a', 'a.', 'a..b', 'a b', 'grant.issue!', 'é', '', 'grant.issue\n', 'A_b-C.9',
-        `${'a'.repeat(127)}😀`, 12,
+        'a'.repeat(L.maxActionLength),
+        'a'.repeat(L.maxActionLength + 1),
+        'a.'.repeat(63) + 'ab',
+        '.a',
+        'a.',
+        'a..b',
+        'a b',
+        'grant.issue!',
+        'é',
+        '',
+        'grant.issue\n',
+        'A_b-C.9',
+        `${'a'.repeat(127)}😀`,
+        12,
       ]);
       return 'action';
     case 6:
@@ -311,15 +405,32 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       tenant[pick(r, ['id', 'name'])] = chance(r, 0.5) ? lengthCase(r, L.maxIdLength) : lengthCase(r, L.maxStringLength);
       return 'tenant length';
     case 12: {
-      const target = { type: lengthCase(r, L.maxStringLength), id: lengthCase(r, L.maxIdLength), ...(chance(r, 0.5) ? { name: lengthCase(r, L.maxStringLength) } : {}) };
+      const target = {
+        type: lengthCase(r, L.maxStringLength),
+        id: lengthCase(r, L.maxIdLength),
+        ...(chance(r, 0.5) ? { name: lengthCase(r, L.maxStringLength) } : {}),
+      };
       e.targets = [...((e.targets as unknown[]) ?? []), target];
       return 'target lengths';
     }
     case 13:
-      e.targets = Array.from({ length: pick(r, [0, 1, L.maxTargets - 1, L.maxTargets, L.maxTargets + 1]) }, (_, i) => ({ type: 't', id: String(i) }));
+      e.targets = Array.from({ length: pick(r, [0, 1, L.maxTargets - 1, L.maxTargets, L.maxTargets + 1]) }, (_, i) => ({
+        type: 't',
+        id: String(i),
+      }));
       return 'targets count';
     case 14:
-      e.targets = pick(r, [{}, 'x', [null], [{ type: 't' }], [{ type: 't', id: 'i', extra: 1 }], [{ type: 't', id: 'i', name: undefined }], [, { type: 't', id: 'i' }], [new ActorClass()]]);
+      e.targets = pick(r, [
+        {},
+        'x',
+        [null],
+        [{ type: 't' }],
+        [{ type: 't', id: 'i', extra: 1 }],
+        [{ type: 't', id: 'i', name: undefined }],
+        // biome-ignore lint/suspicious/noSparseArray: a hole must be rejected like in zod
+        [, { type: 't', id: 'i' }],
+        [new ActorClass()],
+      ]);
       return 'targets shape';
     case 15:
       e[pick(r, ['reason'])] = lengthCase(r, L.maxTextLength);
@@ -332,7 +443,14 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
     }
     case 17: {
       const req = (e.request ??= {}) as Record<string, unknown>;
-      req.ip = pick(r, [() => pick(r, IPV6_VALID), () => pick(r, IPV6_INVALID), () => pick(r, IPV4_INVALID), () => randomIpv6(r), () => pick(r, IPV4), () => 12])();
+      req.ip = pick(r, [
+        () => pick(r, IPV6_VALID),
+        () => pick(r, IPV6_INVALID),
+        () => pick(r, IPV4_INVALID),
+        () => randomIpv6(r),
+        () => pick(r, IPV4),
+        () => 12,
+      ])();
       return `request.ip ${String(req.ip)}`;
     }
     case 18:
@@ -366,8 +484,26 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
     }
     case 24:
       e.details = pick(r, [
-        { a: NaN }, { a: Infinity }, { a: -Infinity }, { a: undefined }, { a: () => 1 }, { a: new Date(0) }, { a: new Map() }, { a: 1n }, { a: Symbol('x') },
-        { a: [1, , 3] }, { a: [undefined] }, { a: { b: { c: [NaN] } } }, [], null, 'x', 1, new Date(0), new ActorClass(), { a: new Uint8Array(2) },
+        { a: NaN },
+        { a: Infinity },
+        { a: -Infinity },
+        { a: undefined },
+        { a: () => 1 },
+        { a: new Date(0) },
+        { a: new Map() },
+        { a: 1n },
+        { a: Symbol('x') },
+        // biome-ignore lint/suspicious/noSparseArray: a hole must be rejected like in zod
+        { a: [1, , 3] },
+        { a: [undefined] },
+        { a: { b: { c: [NaN] } } },
+        [],
+        null,
+        'x',
+        1,
+        new Date(0),
+        new ActorClass(),
+        { a: new Uint8Array(2) },
       ]);
       return 'details value types';
     case 25: {
@@ -376,7 +512,15 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       const hidden = { a: 1 };
       Object.defineProperty(hidden, 'b', { value: NaN, enumerable: false });
       const nullProto = Object.assign(Object.create(null) as object, { a: 1, b: [{ c: 'd' }] });
-      e.details = pick(r, [o, hidden, nullProto, { nested: nullProto }, JSON.parse('{"__proto__": {"x": 1}, "a": 2}'), JSON.parse('{"a": {"__proto__": 5}}'), JSON.parse('{"a": {"__proto__": NaN}}'.replace('NaN', 'null'))]);
+      e.details = pick(r, [
+        o,
+        hidden,
+        nullProto,
+        { nested: nullProto },
+        JSON.parse('{"__proto__": {"x": 1}, "a": 2}'),
+        JSON.parse('{"a": {"__proto__": 5}}'),
+        JSON.parse('{"a": {"__proto__": NaN}}'.replace('NaN', 'null')),
+      ]);
       return 'details exotic objects';
     }
     case 26: {
@@ -387,13 +531,27 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       return `deep JSON ${depth}`;
     }
     case 27:
-      e.changes = pick(r, [{}, { before: undefined }, { before: null }, { after: 1, extra: 2 }, { before: NaN }, [], null, { before: [1, { a: undefined }] }]);
+      e.changes = pick(r, [
+        {},
+        { before: undefined },
+        { before: null },
+        { after: 1, extra: 2 },
+        { before: NaN },
+        [],
+        null,
+        { before: [1, { a: undefined }] },
+      ]);
       return 'changes shape';
     case 28:
       e[pick(r, ['surprise', 'eventid', '__proto__x', '0', 'constructor'])] = 1;
       return 'extra top-level key';
     case 29: {
-      const target = pick(r, [actor, tenant, (e.request ??= {}) as Record<string, unknown>, (e.session ??= { id: 's' }) as Record<string, unknown>]);
+      const target = pick(r, [
+        actor,
+        tenant,
+        (e.request ??= {}) as Record<string, unknown>,
+        (e.session ??= { id: 's' }) as Record<string, unknown>,
+      ]);
       target[pick(r, ['extra', 'ID', 'toString'])] = 'x';
       return 'extra nested key';
     }
@@ -404,7 +562,18 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       return `required ${f} missing`;
     }
     case 31: {
-      const f = pick(r, ['targets', 'reason', 'session', 'request', 'changes', 'details', 'trace', 'message', 'bodyValue', 'eventIdDerived']);
+      const f = pick(r, [
+        'targets',
+        'reason',
+        'session',
+        'request',
+        'changes',
+        'details',
+        'trace',
+        'message',
+        'bodyValue',
+        'eventIdDerived',
+      ]);
       e[f] = undefined;
       return `optional ${f} present as undefined`;
     }
@@ -416,7 +585,22 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       return 'nested optional present as undefined';
     }
     case 33: {
-      const f = pick(r, ['eventId', 'schemaVersion', 'occurredAt', 'action', 'outcome', 'actor', 'tenant', 'targets', 'reason', 'session', 'request', 'changes', 'details', 'trace']);
+      const f = pick(r, [
+        'eventId',
+        'schemaVersion',
+        'occurredAt',
+        'action',
+        'outcome',
+        'actor',
+        'tenant',
+        'targets',
+        'reason',
+        'session',
+        'request',
+        'changes',
+        'details',
+        'trace',
+      ]);
       e[f] = pick(r, WRONG_TYPES);
       return `${f} wrong type${e[f] instanceof Date ? ' (exotic: a Date)' : ''}`;
     }
@@ -426,7 +610,11 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       return `actor.${f} wrong type${actor[f] instanceof Date ? ' (exotic: a Date)' : ''}`;
     }
     case 35:
-      e.actor = pick(r, [new ActorClass(), Object.assign(Object.create(null) as object, { id: 'u', type: 'user' }), Object.create({ id: 'u', type: 'user' }) as object]);
+      e.actor = pick(r, [
+        new ActorClass(),
+        Object.assign(Object.create(null) as object, { id: 'u', type: 'user' }),
+        Object.create({ id: 'u', type: 'user' }) as object,
+      ]);
       return 'actor exotic object';
     case 36:
       return 'unchanged';
@@ -438,7 +626,18 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       return 'null-prototype event';
     }
     case 40:
-      e.message = pick(r, ['', 'x', 'a'.repeat(L.maxMessageLength), 'a'.repeat(L.maxMessageLength + 1), '😀'.repeat(L.maxMessageLength), '\ud800', 5, null, ['m'], { m: 1 }]);
+      e.message = pick(r, [
+        '',
+        'x',
+        'a'.repeat(L.maxMessageLength),
+        'a'.repeat(L.maxMessageLength + 1),
+        '😀'.repeat(L.maxMessageLength),
+        '\ud800',
+        5,
+        null,
+        ['m'],
+        { m: 1 },
+      ]);
       return 'message';
     case 41:
       e.bodyValue = pick(r, [{}, { intValue: '1' }, [], 'x', 3, null, { a: NaN }, jsonOfSize(r, L.maxJsonBytes + pick(r, [-1, 0, 1]))]);
@@ -450,7 +649,15 @@ function mutate(r: Rng, e: Record<string, unknown>): string {
       actor.id = str(r, L.maxIdLength, pick(r, ['astral', 'lone', 'mixed'] as const)) + pick(r, ['', 'a', '😀', '\udc00', '\ud800']);
       return 'actor.id unicode at the limit';
     default:
-      e.reason = pick(r, ['', ' ', '\u0000', 'a'.repeat(L.maxTextLength), '😀'.repeat(L.maxTextLength), '😀'.repeat(L.maxTextLength + 1), '\ud800'.repeat(L.maxTextLength + 1)]);
+      e.reason = pick(r, [
+        '',
+        ' ',
+        '\u0000',
+        'a'.repeat(L.maxTextLength),
+        '😀'.repeat(L.maxTextLength),
+        '😀'.repeat(L.maxTextLength + 1),
+        '\ud800'.repeat(L.maxTextLength + 1),
+      ]);
       return 'reason edge';
   }
 }
@@ -556,7 +763,8 @@ describe('fast validator ≡ zod', () => {
       counts[verdict]++;
       const ok = 'result' in expected && expected.result.ok;
       if (ok) zodOk++;
-      if (label === 'valid' && !ok) failures.push(`#${i} generator made an invalid event: ${describeInput(event)} ${JSON.stringify(expected)}`);
+      if (label === 'valid' && !ok)
+        failures.push(`#${i} generator made an invalid event: ${describeInput(event)} ${JSON.stringify(expected)}`);
       if (verdict === 'valid' && !ok) failures.push(`#${i} ${label}: fast valid, zod invalid: ${describeInput(event)}`);
       if (verdict === 'invalid' && ok) failures.push(`#${i} ${label}: fast invalid, zod valid: ${describeInput(event)}`);
       if (verdict === 'unsure') unsureLabels.set(label, (unsureLabels.get(label) ?? 0) + 1);
@@ -597,7 +805,12 @@ describe('fast validator ≡ zod', () => {
     proto.polluted = 1;
     try {
       expect(checkAuditEvent(event)).toBe('unsure');
-      expect(difference(attempt(() => validateAuditEvent(event)), attempt(() => referenceValidateAuditEvent(event)))).toBeUndefined();
+      expect(
+        difference(
+          attempt(() => validateAuditEvent(event)),
+          attempt(() => referenceValidateAuditEvent(event)),
+        ),
+      ).toBeUndefined();
     } finally {
       delete proto.polluted;
     }
@@ -606,8 +819,26 @@ describe('fast validator ≡ zod', () => {
 
   it('renders Unix nanoseconds exactly like the original unixNanosToIso (including its RangeError)', () => {
     const r = rng(8);
-    const fixed = [0n, 1n, -1n, 999_999_999n, -999_999_999n, 1_000_000_000n, -1_000_000_000n, 1_700_000_000_123_000_000n, 1_700_000_000_123_456_000n,
-      1_700_000_000_123_456_789n, 1_700_000_000_000_000_000n, 253_402_300_799_999_999_999n, 8_640_000_000_000_000_000_000n, 8_640_000_000_000_000_000_001n, 8_640_000_000_001_000_000_000n, -8_640_000_000_001_000_000_000n, -62_167_219_200_000_000_000n, 2n ** 64n - 1n];
+    const fixed = [
+      0n,
+      1n,
+      -1n,
+      999_999_999n,
+      -999_999_999n,
+      1_000_000_000n,
+      -1_000_000_000n,
+      1_700_000_000_123_000_000n,
+      1_700_000_000_123_456_000n,
+      1_700_000_000_123_456_789n,
+      1_700_000_000_000_000_000n,
+      253_402_300_799_999_999_999n,
+      8_640_000_000_000_000_000_000n,
+      8_640_000_000_000_000_000_001n,
+      8_640_000_000_001_000_000_000n,
+      -8_640_000_000_001_000_000_000n,
+      -62_167_219_200_000_000_000n,
+      2n ** 64n - 1n,
+    ];
     const seconds = [1_700_000_000n, 1_700_000_001n, 0n, -1n, 4_102_444_800n];
     const inputs = [...fixed];
     for (let i = 0; i < 5000; i++) {
@@ -669,19 +900,61 @@ function mutateRecord(r: Rng, rec: LogRecordView): string {
       if (chance(r, 0.5)) delete a['audit.action'];
       return 'event_name';
     case 3:
-      a[pick(r, ['audit.target.types', 'audit.target.ids', 'audit.target.names'])] = pick(r, [['a'], ['a', 'b'], [], [1], 'a', [null], ['a', , 'c'], ['']]);
+      a[pick(r, ['audit.target.types', 'audit.target.ids', 'audit.target.names'])] = pick(r, [
+        ['a'],
+        ['a', 'b'],
+        [],
+        [1],
+        'a',
+        [null],
+        // biome-ignore lint/suspicious/noSparseArray: a hole must be rejected like in zod
+        ['a', , 'c'],
+        [''],
+      ]);
       return 'target arrays';
     case 4:
       delete a[pick(r, ['audit.target.types', 'audit.target.ids', 'audit.target.names'])];
       return 'target array missing';
     case 5:
-      rec.body = pick(r, ['{"a":1}', '{', '[]', 'null', '5', '"s"', { a: 1, b: [1n, new Uint8Array([1, 2])], c: { d: 2n ** 60n } }, new Uint8Array(2), 7, true, [1], null, '', JSON.stringify({ big: 'x'.repeat(L.maxJsonBytes) }), '{"__proto__": {"a": 1}}']);
+      rec.body = pick(r, [
+        '{"a":1}',
+        '{',
+        '[]',
+        'null',
+        '5',
+        '"s"',
+        { a: 1, b: [1n, new Uint8Array([1, 2])], c: { d: 2n ** 60n } },
+        new Uint8Array(2),
+        7,
+        true,
+        [1],
+        null,
+        '',
+        JSON.stringify({ big: 'x'.repeat(L.maxJsonBytes) }),
+        '{"__proto__": {"a": 1}}',
+      ]);
       return 'body';
     case 6:
-      a[pick(r, ['audit.changes.before', 'audit.changes.after'])] = pick(r, ['{"a":1}', '{', 'null', '1', '"x"', '[1,2]', 5, '{"__proto__": 1}']);
+      a[pick(r, ['audit.changes.before', 'audit.changes.after'])] = pick(r, [
+        '{"a":1}',
+        '{',
+        'null',
+        '1',
+        '"x"',
+        '[1,2]',
+        5,
+        '{"__proto__": 1}',
+      ]);
       return 'changes attributes';
     case 7:
-      rec.timeUnixNano = pick(r, [0n, 1n, 1_700_000_000_123_456_789n, 999_999_999n, 253_402_300_799_999_999_999n, 253_402_300_800_000_000_000n]);
+      rec.timeUnixNano = pick(r, [
+        0n,
+        1n,
+        1_700_000_000_123_456_789n,
+        999_999_999n,
+        253_402_300_799_999_999_999n,
+        253_402_300_800_000_000_000n,
+      ]);
       if (chance(r, 0.5)) rec.observedTimeUnixNano = pick(r, [0n, 1_700_000_000_000_000_001n]);
       return 'times';
     case 8:
@@ -699,7 +972,19 @@ function mutateRecord(r: Rng, rec: LogRecordView): string {
       a['audit.event_id'] = pick(r, [uuid(r).toUpperCase(), uuid(r, '4'), uuid(r, '0'), 'x']);
       return 'event id';
     case 12:
-      a[pick(r, ['audit.actor.id', 'audit.tenant.id', 'audit.actor.name', 'audit.reason', 'user_agent.original', 'http.request.method', 'session.id', 'audit.request.id', 'url.path'])] = lengthCase(r, pick(r, [L.maxIdLength, L.maxStringLength, 32]));
+      a[
+        pick(r, [
+          'audit.actor.id',
+          'audit.tenant.id',
+          'audit.actor.name',
+          'audit.reason',
+          'user_agent.original',
+          'http.request.method',
+          'session.id',
+          'audit.request.id',
+          'url.path',
+        ])
+      ] = lengthCase(r, pick(r, [L.maxIdLength, L.maxStringLength, 32]));
       return 'attribute lengths';
     case 13:
       delete a[pick(r, keys)];
@@ -712,7 +997,24 @@ function mutateRecord(r: Rng, rec: LogRecordView): string {
       a['unrelated.attribute'] = 'x';
       return 'unrelated attribute';
     case 18:
-      rec.body = pick(r, ['user u-1 logged in', ' {"a":1}', '{"a":1} x', '[1,2]', '"quoted"', '42', 'true', 'null', '\n', 42, 2.5, 2n ** 63n - 1n, false, new Uint8Array([0, 255]), ['a', 1, { k: 'v' }, [true]], NaN]);
+      rec.body = pick(r, [
+        'user u-1 logged in',
+        ' {"a":1}',
+        '{"a":1} x',
+        '[1,2]',
+        '"quoted"',
+        '42',
+        'true',
+        'null',
+        '\n',
+        42,
+        2.5,
+        2n ** 63n - 1n,
+        false,
+        new Uint8Array([0, 255]),
+        ['a', 1, { k: 'v' }, [true]],
+        NaN,
+      ]);
       return 'body kinds (1.1)';
     case 19:
       a['audit.message'] = pick(r, ['m', '{"a":1}', 5, '']);
@@ -725,7 +1027,14 @@ function mutateRecord(r: Rng, rec: LogRecordView): string {
     case 21:
       delete a['audit.event_id'];
       if (chance(r, 0.5)) delete a['audit.tenant.id'];
-      a[pick(r, ['audit.actor.id', 'audit.schema_version', 'audit.target.ids', 'audit.outcome'])] = pick(r, [7, 1.1, 1, 10n, 'x', ['a', 2]]);
+      a[pick(r, ['audit.actor.id', 'audit.schema_version', 'audit.target.ids', 'audit.outcome'])] = pick(r, [
+        7,
+        1.1,
+        1,
+        10n,
+        'x',
+        ['a', 2],
+      ]);
       return 'id-less and numbers';
     case 16: {
       let v: unknown = 1;

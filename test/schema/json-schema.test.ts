@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
 import { renderAuditEventJsonSchema } from '@otel-audit/schema/json-schema';
+import { describe, expect, it } from 'vitest';
 
 describe('docs/audit-event.schema.json', () => {
   it('is up to date with the zod schema (run `npm run gen:schema` when this fails)', () => {

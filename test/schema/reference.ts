@@ -9,14 +9,15 @@
  */
 import { AuditError } from '@otel-audit/core';
 import {
-  AuditEventSchema,
-  invalidEventError,
+  AUDIT_ATTR,
   type AuditEvent,
+  AuditEventSchema,
+  deriveEventId,
+  invalidEventError,
   type JsonValue,
+  type LogRecordView,
   type ValidationResult,
 } from '@otel-audit/schema';
-import { deriveEventId } from '@otel-audit/schema';
-import { AUDIT_ATTR, type LogRecordView } from '@otel-audit/schema';
 
 /** Render Unix nanoseconds as RFC 3339 UTC with 3, 6 or 9 fraction digits (the original code). */
 export function referenceUnixNanosToIso(nanos: bigint): string {
@@ -114,7 +115,10 @@ export function referenceLogRecordToAuditEvent(record: LogRecordView, options: {
   let targets: AuditEvent['targets'];
   if (types !== undefined || ids !== undefined) {
     if (!types || !ids || types.length !== ids.length || (names && names.length !== types.length)) {
-      problems.push({ path: ['targets'], message: `${AUDIT_ATTR.targetTypes}, ${AUDIT_ATTR.targetIds} and ${AUDIT_ATTR.targetNames} must be arrays of the same length` });
+      problems.push({
+        path: ['targets'],
+        message: `${AUDIT_ATTR.targetTypes}, ${AUDIT_ATTR.targetIds} and ${AUDIT_ATTR.targetNames} must be arrays of the same length`,
+      });
     } else {
       targets = types.map((type, i) => {
         const name = names?.[i];
@@ -144,12 +148,14 @@ export function referenceLogRecordToAuditEvent(record: LogRecordView, options: {
   }
   const attrMessage = str(AUDIT_ATTR.message);
   if (attrMessage !== undefined) {
-    if (message !== undefined) problems.push({ path: ['message'], message: `the body is text and ${AUDIT_ATTR.message} is set too; a record carries one message` });
+    if (message !== undefined)
+      problems.push({ path: ['message'], message: `the body is text and ${AUDIT_ATTR.message} is set too; a record carries one message` });
     else message = attrMessage;
   }
   const attrBodyValue = json(AUDIT_ATTR.bodyValue);
   if (attrBodyValue !== undefined) {
-    if (bodyValue !== undefined) problems.push({ path: ['bodyValue'], message: `the body is neither text nor a kvlist and ${AUDIT_ATTR.bodyValue} is set too` });
+    if (bodyValue !== undefined)
+      problems.push({ path: ['bodyValue'], message: `the body is neither text nor a kvlist and ${AUDIT_ATTR.bodyValue} is set too` });
     else bodyValue = attrBodyValue;
   }
 
@@ -176,7 +182,12 @@ export function referenceLogRecordToAuditEvent(record: LogRecordView, options: {
     problems.push({ path: [`attribute ${AUDIT_ATTR.eventIdDerived}`], message: `must be true or false, got ${describe(flag)}` });
   }
   const rawVersion = attrs[AUDIT_ATTR.schemaVersion];
-  const schemaVersion = typeof rawVersion === 'number' && Number.isFinite(rawVersion) ? (Number.isInteger(rawVersion) ? `${rawVersion}.0` : String(rawVersion)) : str(AUDIT_ATTR.schemaVersion);
+  const schemaVersion =
+    typeof rawVersion === 'number' && Number.isFinite(rawVersion)
+      ? Number.isInteger(rawVersion)
+        ? `${rawVersion}.0`
+        : String(rawVersion)
+      : str(AUDIT_ATTR.schemaVersion);
 
   const candidate = compact({
     eventId: eventId ?? '00000000-0000-8000-8000-000000000000',
@@ -185,13 +196,14 @@ export function referenceLogRecordToAuditEvent(record: LogRecordView, options: {
     occurredAt: time !== 0n ? referenceUnixNanosToIso(time) : undefined,
     action,
     outcome: str(AUDIT_ATTR.outcome),
-    actor: compact({
-      id: str(AUDIT_ATTR.actorId),
-      type: str(AUDIT_ATTR.actorType),
-      name: str(AUDIT_ATTR.actorName),
-      authMethod: str(AUDIT_ATTR.actorAuthMethod),
-      impersonatorId: str(AUDIT_ATTR.actorImpersonatorId),
-    }) ?? {},
+    actor:
+      compact({
+        id: str(AUDIT_ATTR.actorId),
+        type: str(AUDIT_ATTR.actorType),
+        name: str(AUDIT_ATTR.actorName),
+        authMethod: str(AUDIT_ATTR.actorAuthMethod),
+        impersonatorId: str(AUDIT_ATTR.actorImpersonatorId),
+      }) ?? {},
     tenant: compact({ id: str(AUDIT_ATTR.tenantId) ?? options.defaultTenantId, name: str(AUDIT_ATTR.tenantName) }) ?? {},
     targets,
     reason: str(AUDIT_ATTR.reason),

@@ -5,13 +5,13 @@
  * lossless for every combination of the new fields.
  */
 import { createHash } from 'node:crypto';
+import { type AuditEvent, auditEventToLogRecord, type LogRecordView, logRecordToAuditEvent, validateAuditEvent } from '@otel-audit/schema';
+import { auditRowToEvent, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import { canonicalWithDerivedId, DERIVED_EVENT_ID_DOMAIN, deriveEventId, withoutEventId } from '@otel-audit/schema/event-id';
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import { canonicalEventJson, computeEntryHash, GENESIS_HASH } from '../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
-import { auditRowToEvent, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
-import { DERIVED_EVENT_ID_DOMAIN, canonicalWithDerivedId, deriveEventId, withoutEventId } from '@otel-audit/schema/event-id';
-import { auditEventToLogRecord, logRecordToAuditEvent, validateAuditEvent, type AuditEvent, type LogRecordView } from '@otel-audit/schema';
 
 function toView(event: AuditEvent, attributes: Record<string, unknown> = {}): LogRecordView {
   const r = auditEventToLogRecord(event);
@@ -37,9 +37,18 @@ function valid(input: unknown): AuditEvent {
 
 function entry(event: AuditEvent): WalEventEntry {
   return {
-    kind: 'event', lsn: 1, chainId: `${event.tenant.id}/r1`, tenantId: event.tenant.id, seq: 1, prevHash: GENESIS_HASH,
-    hash: computeEntryHash(GENESIS_HASH, event), receivedAtNanos: '1795000000123456789', event,
-    resource: { attributes: {}, schemaUrl: '' }, scope: { name: 'fluent-bit', version: '' }, extraAttributes: { 'log.file.path': '/var/log/a.log' },
+    kind: 'event',
+    lsn: 1,
+    chainId: `${event.tenant.id}/r1`,
+    tenantId: event.tenant.id,
+    seq: 1,
+    prevHash: GENESIS_HASH,
+    hash: computeEntryHash(GENESIS_HASH, event),
+    receivedAtNanos: '1795000000123456789',
+    event,
+    resource: { attributes: {}, schemaUrl: '' },
+    scope: { name: 'fluent-bit', version: '' },
+    extraAttributes: { 'log.file.path': '/var/log/a.log' },
   };
 }
 
@@ -56,12 +65,24 @@ const base = {
 /** A record as a shipper sends it: attributes only, a text body, no event id unless given. */
 function shipped(body: unknown, attributes: Record<string, unknown> = {}): LogRecordView {
   return {
-    timeUnixNano: 1_795_341_600_000_000_000n, observedTimeUnixNano: 0n, severityNumber: 0, severityText: 'info', eventName: '', body,
+    timeUnixNano: 1_795_341_600_000_000_000n,
+    observedTimeUnixNano: 0n,
+    severityNumber: 0,
+    severityText: 'info',
+    eventName: '',
+    body,
     attributes: {
-      'audit.schema_version': '1.0', 'audit.action': 'user.login', 'audit.outcome': 'success', 'audit.actor.id': 'alice',
-      'audit.actor.type': 'user', 'audit.tenant.id': 'acme', ...attributes,
+      'audit.schema_version': '1.0',
+      'audit.action': 'user.login',
+      'audit.outcome': 'success',
+      'audit.actor.id': 'alice',
+      'audit.actor.type': 'user',
+      'audit.tenant.id': 'acme',
+      ...attributes,
     },
-    traceId: '', spanId: '', flags: 0,
+    traceId: '',
+    spanId: '',
+    flags: 0,
   };
 }
 
@@ -82,7 +103,16 @@ describe('schema 1.1: bodies', () => {
       [Number.NaN, { bodyValue: { doubleValue: 'NaN' } }],
       [false, { bodyValue: { boolValue: false } }],
       [new Uint8Array([0, 255]), { bodyValue: { bytesValue: 'AP8=' } }],
-      [['a', 1, { k: 'v' }], { bodyValue: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: '1' }, { kvlistValue: { values: [{ key: 'k', value: { stringValue: 'v' } }] } }] } } }],
+      [
+        ['a', 1, { k: 'v' }],
+        {
+          bodyValue: {
+            arrayValue: {
+              values: [{ stringValue: 'a' }, { intValue: '1' }, { kvlistValue: { values: [{ key: 'k', value: { stringValue: 'v' } }] } }],
+            },
+          },
+        },
+      ],
       ['', {}],
       [null, {}],
     ];
@@ -106,7 +136,13 @@ describe('schema 1.1: bodies', () => {
       for (const details of detailsOptions) {
         for (const bodyValue of bodyValues) {
           for (const eventIdDerived of [undefined, true] as const) {
-            const event = valid({ ...base, ...(message && { message }), ...(details && { details }), ...(bodyValue && { bodyValue }), ...(eventIdDerived && { eventIdDerived }) });
+            const event = valid({
+              ...base,
+              ...(message && { message }),
+              ...(details && { details }),
+              ...(bodyValue && { bodyValue }),
+              ...(eventIdDerived && { eventIdDerived }),
+            });
             const label = JSON.stringify({ message, details, bodyValue, eventIdDerived });
             const back = logRecordToAuditEvent(toView(event));
             expect(back.ok && back.event, label).toEqual(event);
@@ -137,7 +173,12 @@ describe('schema 1.1: bodies', () => {
     expect(row11.Body).toBe('user alice logged in');
     expect(computeEntryHash(GENESIS_HASH, auditRowToEvent(row11))).toBe(e11.hash);
     expect(computeEntryHash(GENESIS_HASH, auditRowToEvent({ ...row11, Body: 'user mallory logged in' }))).not.toBe(e11.hash);
-    expect(computeEntryHash(GENESIS_HASH, auditRowToEvent({ ...row11, LogAttributes: { ...row11.LogAttributes, 'audit.event_id_derived': 'true' } }))).not.toBe(e11.hash);
+    expect(
+      computeEntryHash(
+        GENESIS_HASH,
+        auditRowToEvent({ ...row11, LogAttributes: { ...row11.LogAttributes, 'audit.event_id_derived': 'true' } }),
+      ),
+    ).not.toBe(e11.hash);
   });
 
   it('refuses two messages (text body and audit.message) and a message over the limit, with the field named', () => {
@@ -151,9 +192,15 @@ describe('schema 1.1: bodies', () => {
 describe('schema 1.1: 1.0 events are unchanged', () => {
   it('normalizes and canonicalizes an event without 1.1 fields exactly as 1.0 did (docs/integrity.md vector)', () => {
     const e1 = valid({
-      eventId: '0193A1B2-C3D4-7E5F-8A9B-00000000000A', schemaVersion: '1.0', occurredAt: '2026-11-22T11:00:01.5+01:00',
-      action: 'grant.issue', outcome: 'success', actor: { type: 'user', id: 'u-1' }, tenant: { id: 'acme' },
-      targets: [{ type: 'grant', id: 'g-7' }], details: { scope: 'reports', days: 30 },
+      eventId: '0193A1B2-C3D4-7E5F-8A9B-00000000000A',
+      schemaVersion: '1.0',
+      occurredAt: '2026-11-22T11:00:01.5+01:00',
+      action: 'grant.issue',
+      outcome: 'success',
+      actor: { type: 'user', id: 'u-1' },
+      tenant: { id: 'acme' },
+      targets: [{ type: 'grant', id: 'g-7' }],
+      details: { scope: 'reports', days: 30 },
       trace: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' },
     });
     expect(canonicalEventJson(e1)).toBe(
@@ -167,7 +214,15 @@ describe('schema 1.1: 1.0 events are unchanged', () => {
 
   it('labels versions: known minors by the fields used, newer minors kept', () => {
     const label = (schemaVersion: string, extra: object = {}) => valid({ ...base, schemaVersion, ...extra }).schemaVersion;
-    expect([label('1.0'), label('1.00'), label('1.1'), label('1.01'), label('1.0', { message: 'm' }), label('1.7'), label('1.7', { message: 'm' })]).toEqual(['1.0', '1.0', '1.1', '1.1', '1.1', '1.7', '1.7']);
+    expect([
+      label('1.0'),
+      label('1.00'),
+      label('1.1'),
+      label('1.01'),
+      label('1.0', { message: 'm' }),
+      label('1.7'),
+      label('1.7', { message: 'm' }),
+    ]).toEqual(['1.0', '1.0', '1.1', '1.1', '1.1', '1.7', '1.7']);
   });
 });
 
@@ -179,7 +234,9 @@ describe('schema 1.1: derived event ids', () => {
     const { eventId, ...rest } = r.event;
     expect(rest).toMatchObject({ eventIdDerived: true, schemaVersion: '1.1', message: 'user alice logged in' });
     // Independently: the hash, then version 8 in octet 6 and variant 10 in octet 8 (RFC 9562 §5.8).
-    const digest = createHash('sha256').update(DERIVED_EVENT_ID_DOMAIN + canonicalize(rest)!, 'utf8').digest();
+    const digest = createHash('sha256')
+      .update(DERIVED_EVENT_ID_DOMAIN + canonicalize(rest)!, 'utf8')
+      .digest();
     digest[6] = (digest[6]! & 0x0f) | 0x80;
     digest[8] = (digest[8]! & 0x3f) | 0x80;
     const hex = digest.subarray(0, 16).toString('hex');
@@ -189,11 +246,20 @@ describe('schema 1.1: derived event ids', () => {
 
   it('inserts the id into the canonical JSON exactly where RFC 8785 puts it, also with nested eventIdDerived keys', () => {
     const nested = { eventIdDerived: true, 'eventIdDerived":true': 1 };
-    for (const extra of [{}, { details: nested }, { changes: { before: nested, after: [nested] } }, { bodyValue: { kvlistValue: nested } }, { message: '"eventIdDerived":true' }, { reason: 'x"eventIdDerived":true' }]) {
+    for (const extra of [
+      {},
+      { details: nested },
+      { changes: { before: nested, after: [nested] } },
+      { bodyValue: { kvlistValue: nested } },
+      { message: '"eventIdDerived":true' },
+      { reason: 'x"eventIdDerived":true' },
+    ]) {
       const r = logRecordToAuditEvent(shipped('m'));
       if (!r.ok) throw r.error;
       const event = valid({ ...r.event, message: undefined, ...extra });
-      expect(canonicalWithDerivedId(canonicalEventJson(withoutEventId(event) as AuditEvent), event.eventId)).toBe(canonicalEventJson(event));
+      expect(canonicalWithDerivedId(canonicalEventJson(withoutEventId(event) as AuditEvent), event.eventId)).toBe(
+        canonicalEventJson(event),
+      );
     }
   });
 
@@ -225,7 +291,13 @@ describe('schema 1.1: derived event ids', () => {
     const given = logRecordToAuditEvent(shipped('x', { 'audit.event_id': '9B2F3C1E-4D5A-4B6C-8D7E-0F1A2B3C4D5E' }));
     expect(given.ok && [given.event.eventId, given.event.eventIdDerived]).toEqual(['9b2f3c1e-4d5a-4b6c-8d7e-0f1a2b3c4d5e', undefined]);
     // A forwarded derived event keeps its id and its mark.
-    const fwd = logRecordToAuditEvent(toView(logRecordToAuditEvent(shipped('x')).ok ? (logRecordToAuditEvent(shipped('x')) as { event: AuditEvent }).event : (undefined as never)));
+    const fwd = logRecordToAuditEvent(
+      toView(
+        logRecordToAuditEvent(shipped('x')).ok
+          ? (logRecordToAuditEvent(shipped('x')) as { event: AuditEvent }).event
+          : (undefined as never),
+      ),
+    );
     expect(fwd.ok && [fwd.event.eventId, fwd.event.eventIdDerived]).toEqual([id(shipped('x')), true]);
   });
 });
@@ -255,7 +327,12 @@ describe('schema 1.1: default tenant and cosmetic shape', () => {
     );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect([r.event.actor.id, r.event.targets, r.event.changes, r.event.schemaVersion]).toEqual(['1001', [{ type: 'document', id: '77' }], { before: null, after: { role: 'admin', level: 3 } }, '1.1']);
+    expect([r.event.actor.id, r.event.targets, r.event.changes, r.event.schemaVersion]).toEqual([
+      '1001',
+      [{ type: 'document', id: '77' }],
+      { before: null, after: { role: 'admin', level: 3 } },
+      '1.1',
+    ]);
     const bad = logRecordToAuditEvent(shipped('m', { 'audit.actor.id': true, 'audit.event_id_derived': 'yes' }));
     expect(!bad.ok && bad.issues.map((i) => i.path)).toEqual(['attribute audit.event_id_derived', 'attribute audit.actor.id']);
   });

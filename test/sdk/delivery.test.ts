@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditError } from '@otel-audit/core';
-import { createAuditLogger, type AuditLogger, type RejectedReport } from '@otel-audit/sdk';
-import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
+import { type AuditLogger, createAuditLogger, type RejectedReport } from '@otel-audit/sdk';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { sampleEvent, tempDir, until } from './helpers/util.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditError } from '@otel-audit/core';
 import { openFileSpool } from '@otel-audit/sdk/spool/file-spool';
 import type { Spool } from '@otel-audit/sdk/spool/types';
+import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/util.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -29,7 +29,11 @@ async function readAll(spool: Spool): Promise<{ texts: string[]; end: { segment:
   return { texts: batch.records.map((r) => r.payload.toString()), end: batch.end };
 }
 
-const segments = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
+const segments = (dir: string) =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.seg'))
+    .sort();
 
 describe('file spool', () => {
   it('reopens with unacknowledged records after the cursor, and deletes acknowledged segments', async () => {

@@ -1,11 +1,11 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AuditEvent } from '@otel-audit/schema';
+import { type AuditLogger, createAuditLogger, expressAuditMiddleware, fastifyAuditPlugin } from '@otel-audit/sdk';
 import express from 'express';
 import Fastify from 'fastify';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '@otel-audit/schema';
-import { createAuditLogger, expressAuditMiddleware, fastifyAuditPlugin, type AuditLogger } from '@otel-audit/sdk';
-import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
+import { type OtlpEndpoint, startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { tempDir } from './helpers/util.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -32,7 +32,12 @@ const common = {
 async function call(base: string, method: string, path: string, body?: unknown): Promise<number> {
   const res = await fetch(base + path, {
     method,
-    headers: { 'x-user': 'u-42', 'x-request-id': `req-${path.split('?')[0]}`, 'user-agent': 'audit-test/1', 'content-type': 'application/json' },
+    headers: {
+      'x-user': 'u-42',
+      'x-request-id': `req-${path.split('?')[0]}`,
+      'user-agent': 'audit-test/1',
+      'content-type': 'application/json',
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   await res.arrayBuffer();
@@ -59,7 +64,11 @@ function check(events: AuditEvent[]): void {
   expect(byAction('http.get.fails')[0]).toMatchObject({ outcome: 'failure', details: { statusCode: 500 } });
   expect(byAction('http.get.throws')[0]).toMatchObject({ outcome: 'failure', details: { statusCode: 500 } });
   // The request event of POST /grants/:id, and the event the handler recorded deep inside.
-  expect(byAction('http.post.grants')[0]).toMatchObject({ outcome: 'success', request: { path: '/grants/g-1' }, details: { route: '/grants/:id' } });
+  expect(byAction('http.post.grants')[0]).toMatchObject({
+    outcome: 'success',
+    request: { path: '/grants/g-1' },
+    details: { route: '/grants/:id' },
+  });
   expect(byAction('grant.issue')[0]).toMatchObject({
     actor: { id: 'u-42', type: 'user' },
     tenant: { id: 'acme' },
@@ -96,7 +105,9 @@ describe('Express middleware', () => {
       res.status(201).send('created');
     });
     // Express logs errors of its default handler to stderr; keep the output clean.
-    app.use((_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(500).send('error'));
+    app.use(
+      (_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(500).send('error'),
+    );
     const server: Server = await new Promise((r) => {
       const s = app.listen(0, '127.0.0.1', () => r(s));
     });

@@ -1,9 +1,9 @@
 /** proto/otel_audit/v1/audit_event.proto must keep up with the zod schema (the source of truth). */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ActorSchema, AuditEventSchema, TargetSchema, TenantSchema } from '@otel-audit/schema';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { ActorSchema, AuditEventSchema, TargetSchema, TenantSchema } from '@otel-audit/schema';
 
 const PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto/otel_audit/v1/audit_event.proto');
 const JSON_TEXT_FIELDS: Record<string, string> = { details: 'detailsJson', changes: 'changes', bodyValue: 'bodyValueJson' };

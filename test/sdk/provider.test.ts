@@ -1,9 +1,9 @@
 import { logs } from '@opentelemetry/api';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
-import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { afterEach, describe, expect, it } from 'vitest';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { createAuditLogger } from '@otel-audit/sdk';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { sampleEvent, tempDir } from './helpers/util.ts';
 

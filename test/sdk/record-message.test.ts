@@ -3,8 +3,9 @@
  * log viewers show it) or, beside `details`, as `audit.message`; the event is labelled 1.1 only
  * when it uses the field, so other events stay 1.0.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+
 import { createAuditLogger } from '@otel-audit/sdk';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { sampleEvent, tempDir } from './helpers/util.ts';
 
@@ -32,6 +33,8 @@ describe('record() with a message', () => {
       ['1.1', 'Ada revoked it', { ticket: 'T-9' }],
       ['1.0', undefined, { ticket: 'T-10' }],
     ]);
-    expect(() => audit.record(sampleEvent({ message: '' }) as never)).toThrowError(expect.objectContaining({ code: 'AUDIT_ERR_INVALID_EVENT', path: 'message' }));
+    expect(() => audit.record(sampleEvent({ message: '' }) as never)).toThrowError(
+      expect.objectContaining({ code: 'AUDIT_ERR_INVALID_EVENT', path: 'message' }),
+    );
   });
 });

@@ -1,16 +1,16 @@
 import { context, trace } from '@opentelemetry/api';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_EVENT_LIMITS } from '@otel-audit/schema';
 import {
+  type AuditLogger,
+  type AuditLoggerOptions,
   createAuditLogger,
   getAuditContext,
   runWithAuditContext,
   updateAuditContext,
   uuidv7,
-  type AuditLogger,
-  type AuditLoggerOptions,
 } from '@otel-audit/sdk';
-import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type OtlpEndpoint, startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { installContextManager, sampleEvent, tempDir } from './helpers/util.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -53,7 +53,9 @@ describe('record()', () => {
     );
     expect(() => audit.record(sampleEvent({ action: 'not valid!' }) as never)).toThrowError(expect.objectContaining({ path: 'action' }));
     expect(() => audit.record(sampleEvent({ tenant: undefined }) as never)).toThrowError(expect.objectContaining({ path: 'tenant' }));
-    expect(() => audit.record(sampleEvent({ extra: 1 }) as never)).toThrowError(expect.objectContaining({ code: 'AUDIT_ERR_INVALID_EVENT' }));
+    expect(() => audit.record(sampleEvent({ extra: 1 }) as never)).toThrowError(
+      expect.objectContaining({ code: 'AUDIT_ERR_INVALID_EVENT' }),
+    );
     expect(audit.stats().invalid).toBe(4);
   });
 
@@ -92,7 +94,11 @@ describe('record()', () => {
     expect(event!.details).toEqual({
       user: 'ada',
       Password: '[REDACTED]',
-      nested: { accessToken: '[REDACTED]', list: [{ 'X-Api-Key': '[REDACTED]' }, { ok: 1 }], headers: { Authorization: '[REDACTED]', Cookie: '[REDACTED]' } },
+      nested: {
+        accessToken: '[REDACTED]',
+        list: [{ 'X-Api-Key': '[REDACTED]' }, { ok: 1 }],
+        headers: { Authorization: '[REDACTED]', Cookie: '[REDACTED]' },
+      },
       SSN: '[REDACTED]',
     });
     expect(event!.changes).toEqual({ before: { password: '[REDACTED]' }, after: { password: '[REDACTED]', role: 'admin' } });
@@ -175,7 +181,9 @@ describe('options', () => {
     [{ backoff: { jitter: 2 } }, 'backoff.jitter'],
     [{ backoff: { initialIntervalMillis: 5 }, minBackoffMillis: 5 }, 'minBackoffMillis'],
   ])('rejects %j naming %s', (options, key) => {
-    expect(() => createAuditLogger(options as never)).toThrowError(expect.objectContaining({ code: 'AUDIT_ERR_INVALID_CONFIG', path: key }));
+    expect(() => createAuditLogger(options as never)).toThrowError(
+      expect.objectContaining({ code: 'AUDIT_ERR_INVALID_CONFIG', path: key }),
+    );
   });
 
   it('refuses a spool directory in use by another logger', async () => {
@@ -183,6 +191,8 @@ describe('options', () => {
     cleanups.push(cleanup);
     const a = createAuditLogger({ spoolDir: dir });
     cleanups.push(async () => void (await a.shutdown({ timeoutMillis: 10 })));
-    expect(() => createAuditLogger({ spoolDir: dir })).toThrowError(expect.objectContaining({ code: 'AUDIT_ERR_DATA_DIR_LOCKED', path: 'spoolDir' }));
+    expect(() => createAuditLogger({ spoolDir: dir })).toThrowError(
+      expect.objectContaining({ code: 'AUDIT_ERR_DATA_DIR_LOCKED', path: 'spoolDir' }),
+    );
   });
 });

@@ -1,11 +1,11 @@
 import { ExportResultCode } from '@opentelemetry/core';
-import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { OTLPExporterError } from '@opentelemetry/otlp-exporter-base';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { backoffDelayMillis } from '@otel-audit/core';
 import { parseAuditLoggerOptions } from '@otel-audit/sdk';
 import { Sender } from '@otel-audit/sdk/sender';
 import { createMemorySpool } from '@otel-audit/sdk/spool/memory-spool';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -19,9 +19,24 @@ describe('backoff', () => {
     expect([0, 1, 2, 3, 4].map((a) => backoffDelayMillis(settings, a, { random: () => 0.999999 }))).toEqual([99, 199, 399, 799, 999]);
   });
   it('options: one backoff vocabulary, the old keys accepted as aliases', () => {
-    expect(parseAuditLoggerOptions({}, {}).backoff).toEqual({ initialIntervalMillis: 1000, maxIntervalMillis: 30_000, multiplier: 2, jitter: 0.5 });
-    expect(parseAuditLoggerOptions({ minBackoffMillis: 10, maxBackoffMillis: 50 }, {}).backoff).toEqual({ initialIntervalMillis: 10, maxIntervalMillis: 50, multiplier: 2, jitter: 0.5 });
-    expect(parseAuditLoggerOptions({ backoff: { multiplier: 1.5, jitter: 1 }, maxBackoffMillis: 5000 }, {}).backoff).toEqual({ initialIntervalMillis: 1000, maxIntervalMillis: 5000, multiplier: 1.5, jitter: 1 });
+    expect(parseAuditLoggerOptions({}, {}).backoff).toEqual({
+      initialIntervalMillis: 1000,
+      maxIntervalMillis: 30_000,
+      multiplier: 2,
+      jitter: 0.5,
+    });
+    expect(parseAuditLoggerOptions({ minBackoffMillis: 10, maxBackoffMillis: 50 }, {}).backoff).toEqual({
+      initialIntervalMillis: 10,
+      maxIntervalMillis: 50,
+      multiplier: 2,
+      jitter: 0.5,
+    });
+    expect(parseAuditLoggerOptions({ backoff: { multiplier: 1.5, jitter: 1 }, maxBackoffMillis: 5000 }, {}).backoff).toEqual({
+      initialIntervalMillis: 1000,
+      maxIntervalMillis: 5000,
+      multiplier: 1.5,
+      jitter: 1,
+    });
   });
   it("uses the receiver's Retry-After instead, bounded at 5 minutes", () => {
     expect(backoffDelayMillis(settings, 7, { retryAfterMillis: 2500, random: () => 0.5 })).toBe(2500);
@@ -95,10 +110,20 @@ describe('gRPC RetryInfo', () => {
     const metadata = new Metadata();
     metadata.set('grpc-status-details-bin', Buffer.from(status));
     expect(grpcRetryDelayMillis(metadata)).toBe(2500);
-    expect(classifyExportError(Object.assign(new Error('unavailable'), { code: 14, metadata }))).toEqual({ kind: 'retryable', status: 'gRPC 14', retryAfterMillis: 2500 });
-    expect(classifyExportError(Object.assign(new Error('bad'), { code: 3, metadata: new Metadata() }))).toEqual({ kind: 'invalid', status: 'gRPC 3' });
+    expect(classifyExportError(Object.assign(new Error('unavailable'), { code: 14, metadata }))).toEqual({
+      kind: 'retryable',
+      status: 'gRPC 14',
+      retryAfterMillis: 2500,
+    });
+    expect(classifyExportError(Object.assign(new Error('bad'), { code: 3, metadata: new Metadata() }))).toEqual({
+      kind: 'invalid',
+      status: 'gRPC 3',
+    });
     expect(classifyExportError(new OTLPExporterError('Bad Request', 400))).toEqual({ kind: 'invalid', status: 'HTTP 400' });
     expect(classifyExportError(new OTLPExporterError('Unauthorized', 401))).toEqual({ kind: 'retryable', status: 'HTTP 401' });
-    expect(classifyExportError(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }))).toEqual({ kind: 'retryable', status: 'ECONNREFUSED' });
+    expect(classifyExportError(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }))).toEqual({
+      kind: 'retryable',
+      status: 'ECONNREFUSED',
+    });
   });
 });

@@ -1,8 +1,8 @@
 import { context, trace } from '@opentelemetry/api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIT_SCHEMA_URL, OUTCOME_SEVERITY, isoToUnixNanos, type AuditEvent } from '@otel-audit/schema';
+import { AUDIT_SCHEMA_URL, type AuditEvent, isoToUnixNanos, OUTCOME_SEVERITY } from '@otel-audit/schema';
 import { createAuditLogger } from '@otel-audit/sdk';
-import { startOtlpEndpoint, type OtlpEndpoint } from './helpers/otlp-endpoint.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OtlpEndpoint, startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { installContextManager, tempDir } from './helpers/util.ts';
 
 const full = {
@@ -11,7 +11,10 @@ const full = {
   occurredAt: '2026-11-22T10:00:00.123456789Z',
   actor: { id: 'u-1', type: 'user' as const, name: 'Ada', authMethod: 'oidc', impersonatorId: 'admin-7' },
   tenant: { id: 'acme', name: 'Acme Corp' },
-  targets: [{ type: 'grant', id: 'g-1' }, { type: 'user', id: 'u-2', name: 'Bob' }],
+  targets: [
+    { type: 'grant', id: 'g-1' },
+    { type: 'user', id: 'u-2', name: 'Bob' },
+  ],
   reason: 'not an owner',
   session: { id: 's-1' },
   request: { id: 'r-1', ip: '10.0.0.1', userAgent: 'curl/8', method: 'POST', path: '/grants' },
@@ -46,7 +49,12 @@ describe.each([
     try {
       const spanContext = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
       const id1 = await context.with(trace.setSpanContext(context.active(), spanContext), () => audit.record(full));
-      const id2 = await audit.record({ action: 'user.login', outcome: 'success', actor: { id: 'u-9', type: 'user' }, tenant: { id: 'acme' } });
+      const id2 = await audit.record({
+        action: 'user.login',
+        outcome: 'success',
+        actor: { id: 'u-9', type: 'user' },
+        tenant: { id: 'acme' },
+      });
       expect(await audit.flush({ timeoutMillis: 10_000 })).toEqual({ status: 'success' });
 
       const got = endpoint.accepted.filter((r) => r.transport === protocol);

@@ -34,7 +34,13 @@ function attrTable(caption: string, attrs: Record<string, string>): HTMLElement 
     'table',
     { class: 'kv' },
     h('caption', {}, caption),
-    h('tbody', {}, ...entries.sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', { class: 'mono' }, v)))),
+    h(
+      'tbody',
+      {},
+      ...entries
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', { class: 'mono' }, v))),
+    ),
   );
 }
 
@@ -59,10 +65,16 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
   const e = r.event;
   const back = eventsUrl({ tenant: e.tenant.id });
   const neighbour = (label: string, n: { seq: number; eventId: string } | null) =>
-    n ? h('a', { href: `/ui/events/${n.eventId}`, rel: label === 'Previous' ? 'prev' : 'next' }, `${label}: seq ${n.seq}`) : h('span', { class: 'help' }, `${label}: none stored`);
+    n
+      ? h('a', { href: `/ui/events/${n.eventId}`, rel: label === 'Previous' ? 'prev' : 'next' }, `${label}: seq ${n.seq}`)
+      : h('span', { class: 'help' }, `${label}: none stored`);
 
   const verifyOut = h('div', { class: 'verify-result', 'aria-live': 'polite' });
-  const verifyButton = h('button', { type: 'button', class: 'primary', id: 'verify', onclick: () => void verify() }, 'Verify in this browser');
+  const verifyButton = h(
+    'button',
+    { type: 'button', class: 'primary', id: 'verify', onclick: () => void verify() },
+    'Verify in this browser',
+  );
   const downloadStatus = h('span', { class: 'help', role: 'status' });
   // The same bundle as `otel-audit prove`, for `otel-audit verify-proof` elsewhere (e.g. an auditor's machine).
   const downloadButton = h(
@@ -88,10 +100,28 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
   );
   const keyNote = h('p', { class: 'help' });
   void chooseKeys(ctx.session).then((choice) => {
-    if (choice.source === 'pinned') replace(keyNote, `Checked against your pinned verifier key${choice.keys.length > 1 ? 's' : ''}: `, ...choice.keys.map((k) => code(`${k.name}+${k.keyIdHex}`)), '.');
+    if (choice.source === 'pinned')
+      replace(
+        keyNote,
+        `Checked against your pinned verifier key${choice.keys.length > 1 ? 's' : ''}: `,
+        ...choice.keys.map((k) => code(`${k.name}+${k.keyIdHex}`)),
+        '.',
+      );
     else if (choice.source === 'receiver')
-      replace(keyNote, h('strong', {}, 'Receiver’s key — proves consistency, not authenticity. '), 'Pin the key you trust on the ', h('a', { href: '/ui/integrity' }, 'Integrity'), ' page.');
-    else replace(keyNote, 'No verifier key: pin one on the ', h('a', { href: '/ui/integrity' }, 'Integrity'), ' page (the receiver has integrity disabled).');
+      replace(
+        keyNote,
+        h('strong', {}, 'Receiver’s key — proves consistency, not authenticity. '),
+        'Pin the key you trust on the ',
+        h('a', { href: '/ui/integrity' }, 'Integrity'),
+        ' page.',
+      );
+    else
+      replace(
+        keyNote,
+        'No verifier key: pin one on the ',
+        h('a', { href: '/ui/integrity' }, 'Integrity'),
+        ' page (the receiver has integrity disabled).',
+      );
   });
 
   async function verify(): Promise<void> {
@@ -107,7 +137,8 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
         return;
       }
       const result = await verifyProofBundleInBrowser(bundle, choice.keys);
-      const flag = choice.source === 'receiver' ? h('p', { class: 'flag' }, 'Receiver’s key — proves consistency, not authenticity.') : null;
+      const flag =
+        choice.source === 'receiver' ? h('p', { class: 'flag' }, 'Receiver’s key — proves consistency, not authenticity.') : null;
       if (result.ok) {
         replace(
           verifyOut,
@@ -128,10 +159,20 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
       } else {
         replace(
           verifyOut,
-          notice('error', h('strong', { class: 'verdict' }, 'Not verified'), h('ul', { class: 'problems' }, ...result.problems.map((p) => h('li', {}, h('code', {}, p.kind), p.path ? ` (${p.path})` : '', `: ${p.message}`))), flag),
+          notice(
+            'error',
+            h('strong', { class: 'verdict' }, 'Not verified'),
+            h(
+              'ul',
+              { class: 'problems' },
+              ...result.problems.map((p) => h('li', {}, h('code', {}, p.kind), p.path ? ` (${p.path})` : '', `: ${p.message}`)),
+            ),
+            flag,
+          ),
         );
       }
-      if (choice.invalid.length > 0) verifyOut.append(notice('warn', `Ignored pinned key(s) that do not parse: ${choice.invalid.map((i) => i.reason).join('; ')}`));
+      if (choice.invalid.length > 0)
+        verifyOut.append(notice('warn', `Ignored pinned key(s) that do not parse: ${choice.invalid.map((i) => i.reason).join('; ')}`));
     } finally {
       verifyButton.disabled = false;
     }
@@ -140,41 +181,54 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
   replace(
     main,
     h('p', { class: 'crumbs' }, h('a', { href: back }, '← Events of ', e.tenant.id)),
-    h('div', { class: 'page-head' }, h('h1', {}, e.action, ' ', h('span', { class: `badge badge-${e.outcome}` }, e.outcome)), h('code', { class: 'mono help' }, e.eventId)),
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, e.action, ' ', h('span', { class: `badge badge-${e.outcome}` }, e.outcome)),
+      h('code', { class: 'mono help' }, e.eventId),
+    ),
     h(
       'div',
       { class: 'grid' },
       h(
         'div',
         { class: 'stack' },
-      section(
-        'Event',
-        fields([
-          ['Event id', code(e.eventId)],
-          ['Occurred at (UTC)', formatTime(e.occurredAt)],
-          ['Action', e.action],
-          ['Outcome', e.outcome],
-          ['Reason', e.reason],
-          ['Schema version', e.schemaVersion],
-          ['Tenant', e.tenant.name ? `${e.tenant.name} (${e.tenant.id})` : e.tenant.id],
-          ['Actor', `${e.actor.id} (${e.actor.type})`],
-          ['Actor name', e.actor.name],
-          ['Authenticated by', e.actor.authMethod],
-          ['On behalf of', e.actor.impersonatorId],
-          ['Session', e.session?.id],
-        ]),
-        e.targets && e.targets.length > 0
-          ? h(
-              'table',
-              { class: 'kv' },
-              h('caption', {}, 'Targets'),
-              h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Id'), h('th', { scope: 'col' }, 'Name'))),
-              h('tbody', {}, ...e.targets.map((t) => h('tr', {}, h('td', {}, t.type), h('td', { class: 'mono' }, t.id), h('td', {}, t.name ?? '')))),
-            )
-          : null,
-        e.details ? h('div', {}, h('h3', {}, 'Details'), json(e.details)) : null,
-        e.changes ? h('div', {}, h('h3', {}, 'Changes'), json(e.changes)) : null,
-      ),
+        section(
+          'Event',
+          fields([
+            ['Event id', code(e.eventId)],
+            ['Occurred at (UTC)', formatTime(e.occurredAt)],
+            ['Action', e.action],
+            ['Outcome', e.outcome],
+            ['Reason', e.reason],
+            ['Schema version', e.schemaVersion],
+            ['Tenant', e.tenant.name ? `${e.tenant.name} (${e.tenant.id})` : e.tenant.id],
+            ['Actor', `${e.actor.id} (${e.actor.type})`],
+            ['Actor name', e.actor.name],
+            ['Authenticated by', e.actor.authMethod],
+            ['On behalf of', e.actor.impersonatorId],
+            ['Session', e.session?.id],
+          ]),
+          e.targets && e.targets.length > 0
+            ? h(
+                'table',
+                { class: 'kv' },
+                h('caption', {}, 'Targets'),
+                h(
+                  'thead',
+                  {},
+                  h('tr', {}, h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Id'), h('th', { scope: 'col' }, 'Name')),
+                ),
+                h(
+                  'tbody',
+                  {},
+                  ...e.targets.map((t) => h('tr', {}, h('td', {}, t.type), h('td', { class: 'mono' }, t.id), h('td', {}, t.name ?? ''))),
+                ),
+              )
+            : null,
+          e.details ? h('div', {}, h('h3', {}, 'Details'), json(e.details)) : null,
+          e.changes ? h('div', {}, h('h3', {}, 'Changes'), json(e.changes)) : null,
+        ),
         section(
           'Request and trace',
           fields([
@@ -193,7 +247,10 @@ export async function renderEvent(main: HTMLElement, ctx: PageContext, eventId: 
           'Source',
           fields([
             ['Service', d.storage.serviceName],
-            ['Scope', d.storage.scope.name ? `${d.storage.scope.name}${d.storage.scope.version ? ` ${d.storage.scope.version}` : ''}` : undefined],
+            [
+              'Scope',
+              d.storage.scope.name ? `${d.storage.scope.name}${d.storage.scope.version ? ` ${d.storage.scope.version}` : ''}` : undefined,
+            ],
           ]),
           attrTable('Resource attributes', d.storage.resourceAttributes),
           attrTable('Log attributes (not mapped to the event)', d.storage.logAttributes),

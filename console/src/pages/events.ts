@@ -35,7 +35,16 @@ export function eventsUrl(f: Filters): string {
 /** The API query (`GET /v1/audit/events` names) of a filter. */
 function apiQuery(f: Filters, withPaging: boolean): URLSearchParams {
   const q = new URLSearchParams();
-  const map: Record<string, string> = { tenant: 'tenant', from: 'since', to: 'until', actor: 'actor', action: 'action', outcome: 'outcome', target: 'target', text: 'text' };
+  const map: Record<string, string> = {
+    tenant: 'tenant',
+    from: 'since',
+    to: 'until',
+    actor: 'actor',
+    action: 'action',
+    outcome: 'outcome',
+    target: 'target',
+    text: 'text',
+  };
   for (const [k, api] of Object.entries(map)) if (f[k as Key]) q.set(api, f[k as Key]!);
   if (withPaging) {
     q.set('limit', f.limit ?? '50');
@@ -72,7 +81,18 @@ function row(r: EventRecord): HTMLTableRowElement {
   return h(
     'tr',
     {},
-    h('td', { class: 'nowrap mono' }, h('a', { href: `/ui/events/${encodeURIComponent(e.eventId)}`, 'aria-label': `Event ${e.action} at ${formatTime(e.occurredAt)} by ${e.actor.id}` }, formatTime(e.occurredAt))),
+    h(
+      'td',
+      { class: 'nowrap mono' },
+      h(
+        'a',
+        {
+          href: `/ui/events/${encodeURIComponent(e.eventId)}`,
+          'aria-label': `Event ${e.action} at ${formatTime(e.occurredAt)} by ${e.actor.id}`,
+        },
+        formatTime(e.occurredAt),
+      ),
+    ),
     h('td', {}, e.action),
     h('td', {}, outcomeBadge(e.outcome)),
     h('td', {}, h('span', { title: e.actor.type }, e.actor.name ? `${e.actor.name} (${e.actor.id})` : e.actor.id)),
@@ -88,14 +108,28 @@ export async function renderEvents(main: HTMLElement, ctx: PageContext): Promise
   const f = readFilters(ctx);
   // Normalize the URL (defaults filled in) so the address bar always reproduces the view.
   ctx.replaceUrl(eventsUrl(f));
-  const stack: string[] = Array.isArray((history.state as { cursors?: unknown } | null)?.cursors) ? (history.state as { cursors: string[] }).cursors : [];
+  const stack: string[] = Array.isArray((history.state as { cursors?: unknown } | null)?.cursors)
+    ? (history.state as { cursors: string[] }).cursors
+    : [];
 
   const input = (name: Key, label: string, attrs: Record<string, string> = {}) => {
     const id = `f-${name}`;
     return h('div', { class: 'field' }, h('label', { for: id }, label), h('input', { id, name, value: f[name] ?? '', ...attrs }));
   };
   const tenantField = ctx.session.boundTenantId
-    ? h('div', { class: 'field' }, h('label', { for: 'f-tenant' }, 'Tenant'), h('input', { id: 'f-tenant', name: 'tenant', value: ctx.session.boundTenantId, readonly: true, 'aria-describedby': 'tenant-bound' }), h('span', { id: 'tenant-bound', class: 'help' }, 'bound to your token'))
+    ? h(
+        'div',
+        { class: 'field' },
+        h('label', { for: 'f-tenant' }, 'Tenant'),
+        h('input', {
+          id: 'f-tenant',
+          name: 'tenant',
+          value: ctx.session.boundTenantId,
+          readonly: true,
+          'aria-describedby': 'tenant-bound',
+        }),
+        h('span', { id: 'tenant-bound', class: 'help' }, 'bound to your token'),
+      )
     : h(
         'div',
         { class: 'field' },
@@ -108,13 +142,23 @@ export async function renderEvents(main: HTMLElement, ctx: PageContext): Promise
     'div',
     { class: 'field' },
     h('label', { for: 'f-outcome' }, 'Outcome'),
-    h('select', { id: 'f-outcome', name: 'outcome' }, ...['', 'success', 'failure', 'denied'].map((o) => h('option', { value: o, selected: (f.outcome ?? '') === o }, o === '' ? 'any' : o))),
+    h(
+      'select',
+      { id: 'f-outcome', name: 'outcome' },
+      ...['', 'success', 'failure', 'denied'].map((o) =>
+        h('option', { value: o, selected: (f.outcome ?? '') === o }, o === '' ? 'any' : o),
+      ),
+    ),
   );
   const limit = h(
     'div',
     { class: 'field field-narrow' },
     h('label', { for: 'f-limit' }, 'Per page'),
-    h('select', { id: 'f-limit', name: 'limit' }, ...['25', '50', '100', '200'].map((n) => h('option', { value: n, selected: (f.limit ?? '50') === n }, n))),
+    h(
+      'select',
+      { id: 'f-limit', name: 'limit' },
+      ...['25', '50', '100', '200'].map((n) => h('option', { value: n, selected: (f.limit ?? '50') === n }, n)),
+    ),
   );
   const form = h(
     'form',
@@ -147,7 +191,12 @@ export async function renderEvents(main: HTMLElement, ctx: PageContext): Promise
     input('target', 'Target id'),
     input('text', 'Text in details or reason', { type: 'search' }),
     limit,
-    h('div', { class: 'field actions' }, h('button', { type: 'submit', class: 'primary' }, 'Apply filters'), h('a', { href: eventsUrl({ tenant: ctx.session.boundTenantId ?? f.tenant }), class: 'button' }, 'Reset')),
+    h(
+      'div',
+      { class: 'field actions' },
+      h('button', { type: 'submit', class: 'primary' }, 'Apply filters'),
+      h('a', { href: eventsUrl({ tenant: ctx.session.boundTenantId ?? f.tenant }), class: 'button' }, 'Reset'),
+    ),
   );
 
   const results = h('section', { 'aria-labelledby': 'results-title', 'aria-busy': 'true' });
@@ -156,7 +205,12 @@ export async function renderEvents(main: HTMLElement, ctx: PageContext): Promise
     h('button', { type: 'button', 'data-export': format, onclick: () => void exportEvents(f, format, exportStatus) }, label);
   replace(
     main,
-    h('div', { class: 'page-head' }, h('h1', {}, 'Events'), h('div', { class: 'export' }, exportButton('csv', 'Export CSV'), exportButton('ndjson', 'Export NDJSON'), exportStatus)),
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, 'Events'),
+      h('div', { class: 'export' }, exportButton('csv', 'Export CSV'), exportButton('ndjson', 'Export NDJSON'), exportStatus),
+    ),
     form,
     results,
   );
@@ -182,7 +236,15 @@ export async function renderEvents(main: HTMLElement, ctx: PageContext): Promise
     'table',
     { class: 'events' },
     h('caption', { class: 'visually-hidden' }, 'Events, newest first'),
-    h('thead', {}, h('tr', {}, ...['Time (UTC)', 'Action', 'Outcome', 'Actor', 'Targets', 'Reason', 'Tenant', 'Seq'].map((c) => h('th', { scope: 'col' }, c)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...['Time (UTC)', 'Action', 'Outcome', 'Actor', 'Targets', 'Reason', 'Tenant', 'Seq'].map((c) => h('th', { scope: 'col' }, c)),
+      ),
+    ),
     h('tbody', {}, ...page.events.map(row)),
   );
   const pager = h(
@@ -190,17 +252,38 @@ export async function renderEvents(main: HTMLElement, ctx: PageContext): Promise
     { class: 'pager', 'aria-label': 'Pages' },
     f.cursor ? h('a', { class: 'button', href: eventsUrl({ ...f, cursor: undefined }) }, '⇤ Newest') : null,
     stack.length > 0
-      ? h('a', { class: 'button', href: eventsUrl({ ...f, cursor: stack[stack.length - 1] || undefined }), 'data-state': JSON.stringify({ cursors: stack.slice(0, -1) }) }, '← Newer')
+      ? h(
+          'a',
+          {
+            class: 'button',
+            href: eventsUrl({ ...f, cursor: stack[stack.length - 1] || undefined }),
+            'data-state': JSON.stringify({ cursors: stack.slice(0, -1) }),
+          },
+          '← Newer',
+        )
       : null,
     page.nextCursor
-      ? h('a', { class: 'button', rel: 'next', href: eventsUrl({ ...f, cursor: page.nextCursor }), 'data-state': JSON.stringify({ cursors: [...stack, f.cursor ?? ''] }) }, 'Older →')
+      ? h(
+          'a',
+          {
+            class: 'button',
+            rel: 'next',
+            href: eventsUrl({ ...f, cursor: page.nextCursor }),
+            'data-state': JSON.stringify({ cursors: [...stack, f.cursor ?? ''] }),
+          },
+          'Older →',
+        )
       : h('span', { class: 'help' }, 'End of results'),
   );
   replace(
     results,
     h('h2', { id: 'results-title', class: 'visually-hidden' }, 'Results'),
     page.events.length === 0 ? notice('info', 'No events match these filters.') : table,
-    h('p', { class: 'help', role: 'status' }, `${page.events.length} event${page.events.length === 1 ? '' : 's'} on this page${f.cursor ? ' (older page)' : ''}.`),
+    h(
+      'p',
+      { class: 'help', role: 'status' },
+      `${page.events.length} event${page.events.length === 1 ? '' : 's'} on this page${f.cursor ? ' (older page)' : ''}.`,
+    ),
     pager,
   );
   results.setAttribute('aria-busy', 'false');

@@ -14,18 +14,33 @@ interface ChainInfo {
   tenantId: string;
   head: { seq: number; hash: string };
   checkpoints: number;
-  lastCheckpoint: { treeSize: number; rootHash: string; origin: string; createdAt: string; keyName: string; keyId: string; note: string } | null;
+  lastCheckpoint: {
+    treeSize: number;
+    rootHash: string;
+    origin: string;
+    createdAt: string;
+    keyName: string;
+    keyId: string;
+    note: string;
+  } | null;
 }
 
 function keysCard(ctx: PageContext): HTMLElement {
-  const area = h('textarea', { id: 'pinned-keys', rows: '3', spellcheck: 'false', 'aria-describedby': 'pinned-help' }, pinnedKeyTexts().join('\n'));
+  const area = h(
+    'textarea',
+    { id: 'pinned-keys', rows: '3', spellcheck: 'false', 'aria-describedby': 'pinned-help' },
+    pinnedKeyTexts().join('\n'),
+  );
   const out = h('div', { 'aria-live': 'polite' });
   const form = h(
     'form',
     {
       onsubmit: async (ev: Event) => {
         ev.preventDefault();
-        const lines = area.value.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+        const lines = area.value
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l !== '');
         const bad: string[] = [];
         for (const l of lines) {
           const p = await parseVerifierKeyInBrowser(l);
@@ -36,7 +51,15 @@ function keysCard(ctx: PageContext): HTMLElement {
           return;
         }
         setPinnedKeyTexts(lines);
-        replace(out, notice('ok', lines.length > 0 ? `Pinned ${lines.length} key${lines.length > 1 ? 's' : ''} in this browser.` : 'No key pinned: verification uses the receiver’s key.'));
+        replace(
+          out,
+          notice(
+            'ok',
+            lines.length > 0
+              ? `Pinned ${lines.length} key${lines.length > 1 ? 's' : ''} in this browser.`
+              : 'No key pinned: verification uses the receiver’s key.',
+          ),
+        );
       },
     },
     h('label', { for: 'pinned-keys' }, 'Trusted verifier keys (one per line)'),
@@ -59,13 +82,27 @@ function keysCard(ctx: PageContext): HTMLElement {
     { class: 'card', 'aria-labelledby': 'keys-title' },
     h('h2', { id: 'keys-title' }, 'Verifier keys'),
     form,
-    h('p', { class: 'help' }, 'Receiver’s key: ', receiver.length > 0 ? receiver.map((k) => code(k)) : ctx.session.integrity.enabled ? ctx.session.integrity.keyError ?? 'unavailable' : 'integrity is disabled on this receiver'),
+    h(
+      'p',
+      { class: 'help' },
+      'Receiver’s key: ',
+      receiver.length > 0
+        ? receiver.map((k) => code(k))
+        : ctx.session.integrity.enabled
+          ? (ctx.session.integrity.keyError ?? 'unavailable')
+          : 'integrity is disabled on this receiver',
+    ),
   );
 }
 
 /** Render the Integrity page. */
 export async function renderIntegrity(main: HTMLElement, ctx: PageContext): Promise<void> {
-  const chainsBox = h('section', { class: 'card', 'aria-labelledby': 'chains-title', 'aria-busy': 'true' }, h('h2', { id: 'chains-title' }, 'Chains'), h('p', { class: 'help' }, 'Loading…'));
+  const chainsBox = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'chains-title', 'aria-busy': 'true' },
+    h('h2', { id: 'chains-title' }, 'Chains'),
+    h('p', { class: 'help' }, 'Loading…'),
+  );
   const verifyBox = h('section', { class: 'card', 'aria-labelledby': 'verify-title' }, h('h2', { id: 'verify-title' }, 'Verify a range'));
   chainsBox.classList.add('wide');
   replace(main, h('h1', {}, 'Integrity'), chainsBox, h('div', { class: 'grid' }, verifyBox, keysCard(ctx)));
@@ -80,7 +117,17 @@ export async function renderIntegrity(main: HTMLElement, ctx: PageContext): Prom
       : h(
           'table',
           { class: 'chains' },
-          h('thead', {}, h('tr', {}, ...['Chain', 'Tenant', 'Head seq', 'Head hash', 'Checkpoints', 'Signed size', 'Signed root', 'Signed at (UTC)'].map((c) => h('th', { scope: 'col' }, c)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ...['Chain', 'Tenant', 'Head seq', 'Head hash', 'Checkpoints', 'Signed size', 'Signed root', 'Signed at (UTC)'].map((c) =>
+                h('th', { scope: 'col' }, c),
+              ),
+            ),
+          ),
           h(
             'tbody',
             {},
@@ -95,7 +142,11 @@ export async function renderIntegrity(main: HTMLElement, ctx: PageContext): Prom
                 h('td', { class: 'num' }, String(c.checkpoints)),
                 h('td', { class: 'num' }, c.lastCheckpoint ? String(c.lastCheckpoint.treeSize) : '—'),
                 h('td', {}, c.lastCheckpoint ? shortHash(c.lastCheckpoint.rootHash) : '—'),
-                h('td', { class: 'nowrap' }, c.lastCheckpoint ? c.lastCheckpoint.createdAt.replace('T', ' ').replace(/Z$/, '') : 'not signed yet'),
+                h(
+                  'td',
+                  { class: 'nowrap' },
+                  c.lastCheckpoint ? c.lastCheckpoint.createdAt.replace('T', ' ').replace(/Z$/, '') : 'not signed yet',
+                ),
               ),
             ),
           ),
@@ -105,7 +156,11 @@ export async function renderIntegrity(main: HTMLElement, ctx: PageContext): Prom
     verifyBox.append(h('p', { class: 'help' }, 'Nothing to verify yet.'));
     return;
   }
-  const chainSelect = h('select', { id: 'v-chain', name: 'chain' }, ...chains.map((c) => h('option', { value: c.chainId }, `${c.chainId} (seq 1–${c.head.seq})`)));
+  const chainSelect = h(
+    'select',
+    { id: 'v-chain', name: 'chain' },
+    ...chains.map((c) => h('option', { value: c.chainId }, `${c.chainId} (seq 1–${c.head.seq})`)),
+  );
   const from = h('input', { id: 'v-from', name: 'from', type: 'number', min: '1', value: '1', inputmode: 'numeric' });
   const to = h('input', { id: 'v-to', name: 'to', type: 'number', min: '1', value: String(chains[0]!.head.seq), inputmode: 'numeric' });
   chainSelect.addEventListener('change', () => {
@@ -131,7 +186,11 @@ export async function renderIntegrity(main: HTMLElement, ctx: PageContext): Prom
     h('div', { class: 'field actions' }, run),
   );
   verifyBox.append(
-    h('p', { class: 'help' }, 'The receiver recomputes every entry hash, the links and the Merkle roots of the range from ClickHouse and checks them against the signed checkpoints, with its own keys. The range is widened to the checkpoints around it.'),
+    h(
+      'p',
+      { class: 'help' },
+      'The receiver recomputes every entry hash, the links and the Merkle roots of the range from ClickHouse and checks them against the signed checkpoints, with its own keys. The range is widened to the checkpoints around it.',
+    ),
     form,
     h('div', { class: 'row' }, progress, progressText),
     out,
@@ -169,14 +228,34 @@ export async function renderIntegrity(main: HTMLElement, ctx: PageContext): Prom
           } else if (msg.type === 'problem') {
             problems.push(msg as unknown as { kind: string; seq?: number; message: string });
           } else if (msg.type === 'done') {
-            const stats = msg.stats as { entries: number; checkpoints: number; checkpointsVerified: number; uncoveredEntries: number; durationMillis: number };
+            const stats = msg.stats as {
+              entries: number;
+              checkpoints: number;
+              checkpointsVerified: number;
+              uncoveredEntries: number;
+              durationMillis: number;
+            };
             progress.value = progress.max;
             progressText.textContent = `Done: ${stats.entries} entries in ${(stats.durationMillis / 1000).toFixed(2)} s`;
             replace(
               out,
               msg.ok
-                ? notice('ok', h('strong', { class: 'verdict' }, 'Intact'), ` — ${range}: ${stats.entries} entries, ${stats.checkpointsVerified}/${stats.checkpoints} checkpoints verified${stats.uncoveredEntries ? `, ${stats.uncoveredEntries} entries after the last checkpoint (hash-checked, not yet signed)` : ''}.`)
-                : notice('error', h('strong', { class: 'verdict' }, `NOT intact: ${problems.length} problem(s)`), h('ul', { class: 'problems' }, ...problems.map((p) => h('li', {}, h('code', {}, p.kind), p.seq !== undefined ? ` seq ${p.seq}` : '', `: ${p.message}`)))),
+                ? notice(
+                    'ok',
+                    h('strong', { class: 'verdict' }, 'Intact'),
+                    ` — ${range}: ${stats.entries} entries, ${stats.checkpointsVerified}/${stats.checkpoints} checkpoints verified${stats.uncoveredEntries ? `, ${stats.uncoveredEntries} entries after the last checkpoint (hash-checked, not yet signed)` : ''}.`,
+                  )
+                : notice(
+                    'error',
+                    h('strong', { class: 'verdict' }, `NOT intact: ${problems.length} problem(s)`),
+                    h(
+                      'ul',
+                      { class: 'problems' },
+                      ...problems.map((p) =>
+                        h('li', {}, h('code', {}, p.kind), p.seq !== undefined ? ` seq ${p.seq}` : '', `: ${p.message}`),
+                      ),
+                    ),
+                  ),
             );
           } else if (msg.type === 'error') {
             replace(out, notice('error', `Verification stopped: ${String(msg.message)}`));

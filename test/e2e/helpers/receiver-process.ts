@@ -2,10 +2,10 @@
  * Runs `otel-audit start` as a real child process (the project's Node 24, the CLI entry point) on
  * free ports, and parses where it listens from its startup banner.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 
 const CLI = fileURLToPath(new URL('../../../cli/main.ts', import.meta.url));
 
@@ -34,10 +34,14 @@ export interface StartReceiverOptions {
 
 /** Start a receiver child process and wait until it prints its addresses (recovery is done then). */
 export function startReceiverProcess(options: StartReceiverOptions): Promise<ReceiverProcess> {
-  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', options.dataDir, '--http-port', '0', '--grpc-port', '0', ...(options.args ?? [])], {
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'start', '--data-dir', options.dataDir, '--http-port', '0', '--grpc-port', '0', ...(options.args ?? [])],
+    {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
@@ -111,7 +115,8 @@ export async function tenantEventsInClickHouse(http: string, tenant: string): Pr
   const client = createClient({ url: http, pathname: '/clickhouse', log: { level: ClickHouseLogLevel.OFF } });
   try {
     const rs = await client.query({
-      query: 'SELECT count() AS n, uniqExact(EventId) AS d, groupArray(toString(EventId)) AS ids FROM otel_audit.audit_events WHERE TenantId = {tenant:String}',
+      query:
+        'SELECT count() AS n, uniqExact(EventId) AS d, groupArray(toString(EventId)) AS ids FROM otel_audit.audit_events WHERE TenantId = {tenant:String}',
       query_params: { tenant },
       format: 'JSONEachRow',
     });

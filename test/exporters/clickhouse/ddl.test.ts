@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { AUDIT_ROW_COLUMNS } from '@otel-audit/schema/audit-row';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
+import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { AUDIT_EVENTS_COLUMNS, MIGRATIONS, renderClickHouseDdl, SCHEMA_VERSION } from '../../../exporters/clickhouse/ddl.ts';
 import { appliedMigrationVersions } from '../../../exporters/clickhouse/migrations.ts';
-import { AUDIT_ROW_COLUMNS } from '@otel-audit/schema/audit-row';
 import { removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 const run = promisify(execFile);
@@ -70,14 +70,29 @@ describe('ClickHouse DDL', () => {
   });
 
   it('otel-audit clickhouse-ddl prints it, with options', async () => {
-    const { stdout } = await run(process.execPath, [MAIN, 'clickhouse-ddl', '--database', 'sec', '--cluster', 'c1', '--ttl-days', '365', '--reader-role', 'auditors']);
+    const { stdout } = await run(process.execPath, [
+      MAIN,
+      'clickhouse-ddl',
+      '--database',
+      'sec',
+      '--cluster',
+      'c1',
+      '--ttl-days',
+      '365',
+      '--reader-role',
+      'auditors',
+    ]);
     expect(stdout).toContain('CREATE DATABASE IF NOT EXISTS `sec` ON CLUSTER `c1`');
     expect(stdout).toContain('TTL toDateTime(Timestamp) + INTERVAL 365 DAY');
     expect(stdout).toContain('GRANT ON CLUSTER `c1` SELECT ON `sec`.`audit_events` TO `auditors`');
-    const bad = await run(process.execPath, [MAIN, 'clickhouse-ddl', '--ttl-days', 'forever']).catch((e: { code: number; stderr: string }) => e);
+    const bad = await run(process.execPath, [MAIN, 'clickhouse-ddl', '--ttl-days', 'forever']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(bad).toMatchObject({ code: 2 });
     expect((bad as { stderr: string }).stderr).toMatch(/--ttl-days/);
-    const badDb = await run(process.execPath, [MAIN, 'clickhouse-ddl', '--database', 'a-b']).catch((e: { code: number; stderr: string }) => e);
+    const badDb = await run(process.execPath, [MAIN, 'clickhouse-ddl', '--database', 'a-b']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((badDb as { stderr: string }).stderr).toMatch(/clickhouse\.database/);
   });
 });

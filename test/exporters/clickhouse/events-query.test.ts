@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
+import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
-import { buildEventsQuery, listAuditEvents, type AuditEventFilters, type AuditEventRecord } from '../../../exporters/clickhouse/events-query.ts';
+import {
+  type AuditEventFilters,
+  type AuditEventRecord,
+  buildEventsQuery,
+  listAuditEvents,
+} from '../../../exporters/clickhouse/events-query.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
@@ -43,7 +48,15 @@ async function all(filters: Omit<AuditEventFilters, 'cursor'>): Promise<AuditEve
 const expected = (pred: (e: WalEventEntry) => boolean) =>
   entries
     .filter(pred)
-    .sort((a, b) => (a.event.occurredAt === b.event.occurredAt ? (a.event.eventId < b.event.eventId ? 1 : -1) : a.event.occurredAt < b.event.occurredAt ? 1 : -1))
+    .sort((a, b) =>
+      a.event.occurredAt === b.event.occurredAt
+        ? a.event.eventId < b.event.eventId
+          ? 1
+          : -1
+        : a.event.occurredAt < b.event.occurredAt
+          ? 1
+          : -1,
+    )
     .map((e) => e.event.eventId);
 
 describe('listAuditEvents', () => {
@@ -56,7 +69,9 @@ describe('listAuditEvents', () => {
 
   it('applies every filter', async () => {
     const t = (e: WalEventEntry) => e.tenantId === 'globex';
-    expect((await all({ tenantId: 'globex', actorId: 'user-3' })).map((r) => r.event.eventId)).toEqual(expected((e) => t(e) && e.event.actor.id === 'user-3'));
+    expect((await all({ tenantId: 'globex', actorId: 'user-3' })).map((r) => r.event.eventId)).toEqual(
+      expected((e) => t(e) && e.event.actor.id === 'user-3'),
+    );
     expect((await all({ tenantId: 'globex', action: 'grant.issue', outcome: 'denied' })).map((r) => r.event.eventId)).toEqual(
       expected((e) => t(e) && e.event.action === 'grant.issue' && e.event.outcome === 'denied'),
     );

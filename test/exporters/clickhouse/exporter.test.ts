@@ -1,17 +1,17 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { isAuditError } from '@otel-audit/core';
+import { AUDIT_ROW_COLUMNS, type AuditRow, auditRowToEvent } from '@otel-audit/schema/audit-row';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeEntryHash } from '../../../integrity/chain-hash.ts';
-import { auditRowToEvent, AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
-import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
+import { CHECKPOINT_COLUMNS, type CheckpointRow, checkpointRowToRecord } from '../../../exporters/clickhouse/checkpoints.ts';
+import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { MIGRATIONS, type Migration } from '../../../exporters/clickhouse/ddl.ts';
 import { createClickHouseExporter, deduplicationToken } from '../../../exporters/clickhouse/exporter.ts';
-import { applyMigrations, appliedMigrationVersions } from '../../../exporters/clickhouse/migrations.ts';
-import { isAuditError } from '@otel-audit/core';
+import { appliedMigrationVersions, applyMigrations } from '../../../exporters/clickhouse/migrations.ts';
+import { computeEntryHash } from '../../../integrity/chain-hash.ts';
 import type { CheckpointRecord } from '../../../integrity/checkpointer.ts';
-import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRow } from '../../../exporters/clickhouse/checkpoints.ts';
 import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 const run = promisify(execFile);
@@ -44,7 +44,14 @@ describe('ClickHouse exporter (chDB)', () => {
     await exporter.start();
     const entries = makeEntries({
       count: 300,
-      mutate: (e, i) => (i === 1 ? { ...e, changes: { before: null, after: { role: 'admin' } }, trace: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' } } : e),
+      mutate: (e, i) =>
+        i === 1
+          ? {
+              ...e,
+              changes: { before: null, after: { role: 'admin' } },
+              trace: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' },
+            }
+          : e,
     });
     expect(await exporter.export(batchOf(entries.slice(0, 100)))).toEqual({ status: 'success' });
     expect(await exporter.export(batchOf(entries.slice(100)))).toEqual({ status: 'success' });
@@ -59,7 +66,14 @@ describe('ClickHouse exporter (chDB)', () => {
       expect(row.Hash).toBe(entry.hash);
     }
     const first = stored.find((r) => r.EventId === entries[1]!.event.eventId)!;
-    expect(first).toMatchObject({ TenantId: 'globex', ChainId: 'globex/r1', Seq: 1, ServiceName: 'billing', EventName: first.Action, TraceId: '0af7651916cd43dd8448eb211c80319c' });
+    expect(first).toMatchObject({
+      TenantId: 'globex',
+      ChainId: 'globex/r1',
+      Seq: 1,
+      ServiceName: 'billing',
+      EventName: first.Action,
+      TraceId: '0af7651916cd43dd8448eb211c80319c',
+    });
     expect(first.ChangesAfter).toBe('{"role":"admin"}');
     await exporter.shutdown();
   });
@@ -87,45 +101,49 @@ describe('ClickHouse exporter (chDB)', () => {
     expect(await count(db)).toBe(500);
   });
 
-  it.each(['Native', 'JSONEachRow'] as const)('a batch inserted in chunks, failing half-way, then replayed: every row exactly once (%s)', async (insertFormat) => {
-    const db = uniqueDatabase();
-    const entries = makeEntries({ count: 2500 });
-    const batch = batchOf(entries);
-    // A handle whose engine fails the second chunk, as a crash or outage in the middle of a batch would.
-    let calls = 0;
-    const realChdb = handle.chdb!;
-    const flaky = {
-      ...handle,
-      chdb: {
+  it.each(['Native', 'JSONEachRow'] as const)(
+    'a batch inserted in chunks, failing half-way, then replayed: every row exactly once (%s)',
+    async (insertFormat) => {
+      const db = uniqueDatabase();
+      const entries = makeEntries({ count: 2500 });
+      const batch = batchOf(entries);
+      // A handle whose engine fails the second chunk, as a crash or outage in the middle of a batch would.
+      let calls = 0;
+      const realChdb = handle.chdb!;
+      const flaky = {
+        ...handle,
         chdb: {
-          rawInsert: async (params: Parameters<typeof realChdb.chdb.rawInsert>[0]) => {
-            calls++;
-            if (calls === 2) throw Object.assign(new Error('Code: 210. DB::Exception: connection lost (NETWORK_ERROR)'), { code: '210' });
-            return realChdb.chdb.rawInsert(params);
-          },
-          // The Native path inserts with INSERT … SELECT FROM file(); other statements pass through.
-          queryAsync: async (sql: string, opts: Parameters<typeof realChdb.chdb.queryAsync>[1]) => {
-            if (sql.includes('audit_events') && sql.startsWith('INSERT')) {
+          chdb: {
+            rawInsert: async (params: Parameters<typeof realChdb.chdb.rawInsert>[0]) => {
               calls++;
               if (calls === 2) throw Object.assign(new Error('Code: 210. DB::Exception: connection lost (NETWORK_ERROR)'), { code: '210' });
-            }
-            return realChdb.chdb.queryAsync(sql, opts);
+              return realChdb.chdb.rawInsert(params);
+            },
+            // The Native path inserts with INSERT … SELECT FROM file(); other statements pass through.
+            queryAsync: async (sql: string, opts: Parameters<typeof realChdb.chdb.queryAsync>[1]) => {
+              if (sql.includes('audit_events') && sql.startsWith('INSERT')) {
+                calls++;
+                if (calls === 2)
+                  throw Object.assign(new Error('Code: 210. DB::Exception: connection lost (NETWORK_ERROR)'), { code: '210' });
+              }
+              return realChdb.chdb.queryAsync(sql, opts);
+            },
           },
         },
-      },
-    } as unknown as ClickHouseHandle;
-    const broken = createClickHouseExporter({ database: db, insertChunkRows: 1000, insertFormat }, { handle: flaky });
-    await broken.start();
-    const first = await broken.export(batch);
-    expect(first.status).toBe('retryable');
-    expect(await count(db)).toBe(1000);
-    await broken.shutdown();
-    const exporter = createClickHouseExporter({ database: db, insertChunkRows: 1000, insertFormat }, { handle });
-    await exporter.start();
-    expect(await exporter.export(batch)).toEqual({ status: 'success' });
-    expect(await exporter.export(batch)).toEqual({ status: 'success' });
-    expect(await count(db)).toBe(2500);
-  });
+      } as unknown as ClickHouseHandle;
+      const broken = createClickHouseExporter({ database: db, insertChunkRows: 1000, insertFormat }, { handle: flaky });
+      await broken.start();
+      const first = await broken.export(batch);
+      expect(first.status).toBe('retryable');
+      expect(await count(db)).toBe(1000);
+      await broken.shutdown();
+      const exporter = createClickHouseExporter({ database: db, insertChunkRows: 1000, insertFormat }, { handle });
+      await exporter.start();
+      expect(await exporter.export(batch)).toEqual({ status: 'success' });
+      expect(await exporter.export(batch)).toEqual({ status: 'success' });
+      expect(await count(db)).toBe(2500);
+    },
+  );
 
   it('asyncInsert waits for the flush and still deduplicates', async () => {
     const db = uniqueDatabase();
@@ -159,7 +177,9 @@ describe('ClickHouse exporter (chDB)', () => {
   it('a table with an incompatible schema is a permanent failure with a clear message', async () => {
     const db = uniqueDatabase();
     await handle.client.command({ query: `CREATE DATABASE ${db}` });
-    await handle.client.command({ query: `CREATE TABLE ${db}.audit_events (EventId UInt64, Timestamp DateTime64(9)) ENGINE = MergeTree ORDER BY EventId` });
+    await handle.client.command({
+      query: `CREATE TABLE ${db}.audit_events (EventId UInt64, Timestamp DateTime64(9)) ENGINE = MergeTree ORDER BY EventId`,
+    });
     const exporter = createClickHouseExporter({ database: db, createSchema: false }, { handle });
     await exporter.start();
     const result = await exporter.export(batchOf(makeEntries({ count: 3 })));
@@ -215,9 +235,15 @@ describe('ClickHouse exporter (chDB)', () => {
     expect(t!.create_table_query).toMatch(/TTL toDateTime\(Timestamp\) \+ toIntervalDay\(30\)/);
     expect(t!.create_table_query).toMatch(/ttl_only_drop_parts = 1/);
     expect(t!.create_table_query).toMatch(/non_replicated_deduplication_window = 1000/);
-    const idx = await rows<{ name: string }>(`SELECT name FROM system.data_skipping_indices WHERE database = '${db}' AND table = 'audit_events'`);
-    expect(idx.map((i) => i.name)).toEqual(expect.arrayContaining(['idx_event_id', 'idx_actor_id', 'idx_action', 'idx_target_ids', 'idx_trace_id']));
-    const [cp] = await rows<{ n: number | string }>(`SELECT count() AS n FROM system.columns WHERE database = '${db}' AND table = 'audit_checkpoints'`);
+    const idx = await rows<{ name: string }>(
+      `SELECT name FROM system.data_skipping_indices WHERE database = '${db}' AND table = 'audit_events'`,
+    );
+    expect(idx.map((i) => i.name)).toEqual(
+      expect.arrayContaining(['idx_event_id', 'idx_actor_id', 'idx_action', 'idx_target_ids', 'idx_trace_id']),
+    );
+    const [cp] = await rows<{ n: number | string }>(
+      `SELECT count() AS n FROM system.columns WHERE database = '${db}' AND table = 'audit_checkpoints'`,
+    );
     expect(Number(cp!.n)).toBe(11); // 8 columns of migration 1 + Origin, KeyName, Record (migration 3)
   });
 
@@ -235,7 +261,12 @@ describe('ClickHouse exporter (chDB)', () => {
     expect(bad({ ttl_days: 3 }).message).toMatch(/clickhouse\.ttl_days/);
     expect(bad({ cluster: 'c1' }).path).toBe('clickhouse.cluster');
     expect(bad({ url: 'ftp://x' }).path).toBe('clickhouse.url');
-    expect(parseClickHouseConfig({})).toMatchObject({ database: 'otel_audit', table: 'audit_events', createSchema: true, asyncInsert: false });
+    expect(parseClickHouseConfig({})).toMatchObject({
+      database: 'otel_audit',
+      table: 'audit_events',
+      createSchema: true,
+      asyncInsert: false,
+    });
   });
 });
 
@@ -265,9 +296,18 @@ describe('checkpoints in audit_checkpoints', () => {
     const records = [record('acme/r1', 10), record('acme/r1', 20), record('globex/r1', 10)];
     expect(await exporter.exportCheckpoints(records)).toEqual({ status: 'success' });
     expect(await exporter.exportCheckpoints(records)).toEqual({ status: 'success' });
-    const stored = await rows<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS.join(', ')} FROM ${db}.audit_checkpoints ORDER BY ChainId, TreeSize`);
+    const stored = await rows<CheckpointRow>(
+      `SELECT ${CHECKPOINT_COLUMNS.join(', ')} FROM ${db}.audit_checkpoints ORDER BY ChainId, TreeSize`,
+    );
     expect(stored).toHaveLength(3);
     expect(stored.map(checkpointRowToRecord)).toEqual(records);
-    expect(stored[0]).toMatchObject({ ChainId: 'acme/r1', TreeSize: 10, FirstSeq: 1, LastSeq: 10, KeyId: '0a1b2c3d', CreatedAt: '2026-11-22 10:00:00.123456000' });
+    expect(stored[0]).toMatchObject({
+      ChainId: 'acme/r1',
+      TreeSize: 10,
+      FirstSeq: 1,
+      LastSeq: 10,
+      KeyId: '0a1b2c3d',
+      CreatedAt: '2026-11-22 10:00:00.123456000',
+    });
   });
 });

@@ -5,9 +5,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type AuditEvent, validateAuditEvent } from '@otel-audit/schema';
 import { computeEntryHash, GENESIS_HASH } from '../../../integrity/chain-hash.ts';
 import type { ExportBatch, WalEventEntry } from '../../../receiver/contracts.ts';
-import { validateAuditEvent, type AuditEvent } from '@otel-audit/schema';
 
 /** A UUIDv7 for (milliseconds, counter): deterministic so tests can compare ids. */
 export function uuidV7(ms: number, n: number): string {
@@ -45,7 +45,10 @@ export function makeEntries(o: EntryOptions): WalEventEntry[] {
     let event: AuditEvent = {
       eventId: uuidV7(ms, i),
       schemaVersion: '1.0',
-      occurredAt: new Date(ms).toISOString().replace('Z', `${String(i % 1000).padStart(3, '0')}Z`).replace(/\.(\d{3})(\d{3})Z$/, '.$1$2Z'),
+      occurredAt: new Date(ms)
+        .toISOString()
+        .replace('Z', `${String(i % 1000).padStart(3, '0')}Z`)
+        .replace(/\.(\d{3})(\d{3})Z$/, '.$1$2Z'),
       action: ACTIONS[i % ACTIONS.length]!,
       outcome: OUTCOMES[i % OUTCOMES.length]!,
       actor: { id: `user-${i % 7}`, type: 'user', name: `User ${i % 7}`, authMethod: 'oidc' },

@@ -8,19 +8,18 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AuditEvent } from '@otel-audit/schema';
+import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
+import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { AUDIT_EVENTS_COLUMNS } from '../../../exporters/clickhouse/ddl.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
-import { codecFor, encodeAuditRowsNative, NativeBuffer } from '../../../exporters/clickhouse/native-format.ts';
-import { buildNative, removeFiles, type NativeChunk } from '../../../exporters/clickhouse/native-build.ts';
 import { insertNative } from '../../../exporters/clickhouse/insert.ts';
 import { applyMigrations } from '../../../exporters/clickhouse/migrations.ts';
-import { AUDIT_ROW_COLUMNS } from '@otel-audit/schema/audit-row';
+import { buildNative, type NativeChunk, removeFiles } from '../../../exporters/clickhouse/native-build.ts';
+import { codecFor, encodeAuditRowsNative, NativeBuffer } from '../../../exporters/clickhouse/native-format.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
-import type { AuditEvent } from '@otel-audit/schema';
-import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 let handle: ClickHouseHandle;
@@ -39,8 +38,15 @@ const COLUMNS = AUDIT_EVENTS_COLUMNS.map((c) => c.name);
 async function allRows(db: string): Promise<unknown[]> {
   // Every column except ExportedAt (the insert time), in a stable order; TabSeparated keeps every
   // value's exact text (DateTime64 with 9 digits, maps, arrays).
-  const r = await handle.chdb!.chdb.queryAsync(`SELECT ${COLUMNS.join(', ')} FROM ${db}.audit_events ORDER BY ChainId, Seq FORMAT JSONCompactEachRow`, {});
-  return r.text().trim().split('\n').map((l) => JSON.parse(l) as unknown);
+  const r = await handle.chdb!.chdb.queryAsync(
+    `SELECT ${COLUMNS.join(', ')} FROM ${db}.audit_events ORDER BY ChainId, Seq FORMAT JSONCompactEachRow`,
+    {},
+  );
+  return r
+    .text()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as unknown);
 }
 
 async function count(db: string): Promise<number> {
@@ -64,7 +70,12 @@ function variedEntries(count: number): WalEventEntry[] {
         action: `act${i % 300}.do`, // > 256 distinct: UInt16 dictionary indexes
       };
       if (i % 5 === 0) delete out.targets; // empty arrays
-      if (i % 5 === 1) out.targets = [{ type: 'doc', id: 'd1', name: 'Ünïcødé 📄' }, { type: 'folder', id: `f${i}` }, { type: `type${i % 400}`, id: LONG }];
+      if (i % 5 === 1)
+        out.targets = [
+          { type: 'doc', id: 'd1', name: 'Ünïcødé 📄' },
+          { type: 'folder', id: `f${i}` },
+          { type: `type${i % 400}`, id: LONG },
+        ];
       if (i % 3 === 0) out.reason = `line1\nline2\ttab "quoted" \\backslash\\ 'single' — emoji 🎉 ${LONG}`;
       if (i % 4 === 0) out.changes = { before: { a: 1, nested: { x: [1, 2, null] } }, after: { a: 2, s: '☃' } };
       if (i % 7 === 0) out.trace = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
@@ -84,7 +95,8 @@ function variedEntries(count: number): WalEventEntry[] {
       },
       schemaUrl: i % 2 === 0 ? '' : 'https://opentelemetry.io/schemas/1.26.0',
     },
-    extraAttributes: i % 4 === 0 ? {} : { 'extra.count': 42n, 'extra.bytes': new Uint8Array([1, 2, 255]), 'extra.obj': { a: [1, 'b'] }, 'extra.ü': 'ö' },
+    extraAttributes:
+      i % 4 === 0 ? {} : { 'extra.count': 42n, 'extra.bytes': new Uint8Array([1, 2, 255]), 'extra.obj': { a: [1, 'b'] }, 'extra.ü': 'ö' },
   }));
 }
 
@@ -103,10 +115,16 @@ describe('Native encoding', () => {
       codec.data(out, values);
       return Buffer.from(out.bytes());
     };
-    expect(ours('a', 'Array(LowCardinality(String))', [[]])).toEqual(await engine("SELECT CAST([] AS Array(LowCardinality(String))) AS a"));
-    expect(ours('a', 'Array(LowCardinality(String))', [['x']])).toEqual(await engine("SELECT CAST(['x'] AS Array(LowCardinality(String))) AS a"));
-    expect(ours('a', 'Map(LowCardinality(String), String)', [{ k: 'v' }])).toEqual(await engine("SELECT CAST(map('k','v') AS Map(LowCardinality(String), String)) AS a"));
-    expect(ours('a', "DateTime64(9, 'UTC')", ['2026-11-22 10:00:00.123456789'])).toEqual(await engine("SELECT toDateTime64('2026-11-22 10:00:00.123456789', 9, 'UTC') AS a"));
+    expect(ours('a', 'Array(LowCardinality(String))', [[]])).toEqual(await engine('SELECT CAST([] AS Array(LowCardinality(String))) AS a'));
+    expect(ours('a', 'Array(LowCardinality(String))', [['x']])).toEqual(
+      await engine("SELECT CAST(['x'] AS Array(LowCardinality(String))) AS a"),
+    );
+    expect(ours('a', 'Map(LowCardinality(String), String)', [{ k: 'v' }])).toEqual(
+      await engine("SELECT CAST(map('k','v') AS Map(LowCardinality(String), String)) AS a"),
+    );
+    expect(ours('a', "DateTime64(9, 'UTC')", ['2026-11-22 10:00:00.123456789'])).toEqual(
+      await engine("SELECT toDateTime64('2026-11-22 10:00:00.123456789', 9, 'UTC') AS a"),
+    );
     expect(ours('a', 'String', ['ü'.repeat(100)])).toEqual(await engine(`SELECT '${'ü'.repeat(100)}' AS a`));
   });
 
@@ -121,7 +139,12 @@ describe('Native insert ≡ JSONEachRow insert', () => {
   it('every column of every row is identical, through the worker and inline, from entries and from payloads', async () => {
     const entries = variedEntries(1500);
     const batch = batchOf(entries);
-    const dbs = { json: uniqueDatabase('nat_json'), worker: uniqueDatabase('nat_worker'), inline: uniqueDatabase('nat_inline'), payloads: uniqueDatabase('nat_payloads') };
+    const dbs = {
+      json: uniqueDatabase('nat_json'),
+      worker: uniqueDatabase('nat_worker'),
+      inline: uniqueDatabase('nat_inline'),
+      payloads: uniqueDatabase('nat_payloads'),
+    };
     const json = createClickHouseExporter({ database: dbs.json, insertFormat: 'JSONEachRow', dataDir }, { handle });
     const worker = createClickHouseExporter({ database: dbs.worker, dataDir, insertChunkRows: 1000 }, { handle });
     const inline = createClickHouseExporter({ database: dbs.inline, dataDir, encodeInWorker: false }, { handle });
@@ -132,8 +155,14 @@ describe('Native insert ≡ JSONEachRow insert', () => {
       expect(await worker.export(batch)).toEqual({ status: 'success' });
       expect(await inline.export(batch)).toEqual({ status: 'success' });
       // As the runner hands it over: WAL payload text (bigint/bytes as the WAL stores them).
-      const text = entries.map((e) => JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v)));
-      expect(await payloads.exportPayloads({ firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, payloads: text })).toEqual({ status: 'success' });
+      const text = entries.map((e) =>
+        JSON.stringify(e, (_k, v: unknown) =>
+          typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+        ),
+      );
+      expect(await payloads.exportPayloads({ firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, payloads: text })).toEqual({
+        status: 'success',
+      });
 
       const expected = await allRows(dbs.json);
       expect(expected).toHaveLength(1500);
@@ -179,11 +208,25 @@ describe('Native insert ≡ JSONEachRow insert', () => {
     await json.start();
     try {
       const entries = variedEntries(2500);
-      const text = entries.map((e) => JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v)));
+      const text = entries.map((e) =>
+        JSON.stringify(e, (_k, v: unknown) =>
+          typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+        ),
+      );
       const chunks: NativeChunk[] = [];
-      buildNative({ payloads: text, chunkRows: 10_000, blockRows: 300, fileBase: join(dataDir, 'clickhouse-inserts', 'blocks') }, { plan: () => {}, chunk: (c) => chunks.push(c), done: () => {} });
+      buildNative(
+        { payloads: text, chunkRows: 10_000, blockRows: 300, fileBase: join(dataDir, 'clickhouse-inserts', 'blocks') },
+        { plan: () => {}, chunk: (c) => chunks.push(c), done: () => {} },
+      );
       expect(chunks).toHaveLength(1);
-      for (let i = 0; i < 2; i++) await insertNative(handle, { database: db, table: 'audit_events' }, AUDIT_ROW_COLUMNS, { file: chunks[0]!.file! }, { insert_deduplication_token: 'blocks-test', insert_deduplicate: 1 });
+      for (let i = 0; i < 2; i++)
+        await insertNative(
+          handle,
+          { database: db, table: 'audit_events' },
+          AUDIT_ROW_COLUMNS,
+          { file: chunks[0]!.file! },
+          { insert_deduplication_token: 'blocks-test', insert_deduplicate: 1 },
+        );
       expect(await count(db)).toBe(2500);
       expect(await json.export(batchOf(entries))).toEqual({ status: 'success' });
       expect(await allRows(db)).toEqual(await allRows(ref));

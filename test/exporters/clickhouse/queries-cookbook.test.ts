@@ -3,12 +3,12 @@
  * the parameters on its `-- params:` line, over a small dataset made to answer each question.
  */
 import { readFileSync } from 'node:fs';
+import type { AuditEvent } from '@otel-audit/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
+import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { createQueryService, type QueryService } from '../../../exporters/clickhouse/read-only-query.ts';
-import type { AuditEvent } from '@otel-audit/schema';
 import { batchOf, makeEntries, removeTempDirs, tempDir } from './fixtures.ts';
 
 interface Recipe {
@@ -32,19 +32,74 @@ function recipes(): Recipe[] {
 type Spec = Partial<AuditEvent> & { at: string };
 const H = (hm: string) => `2026-11-22T${hm}:00.000Z`;
 const specs: Spec[] = [
-  { at: H('10:00'), action: 'document.read', outcome: 'success', actor: { id: 'alice', type: 'user' }, targets: [{ type: 'document', id: 'doc-1' }], session: { id: 'sess-42' } },
-  { at: H('10:01'), action: 'document.update', outcome: 'success', actor: { id: 'bob', type: 'user' }, targets: [{ type: 'document', id: 'doc-1' }, { type: 'folder', id: 'f-1' }] },
-  { at: H('10:02'), action: 'document.read', outcome: 'denied', actor: { id: 'mallory', type: 'user' }, targets: [{ type: 'document', id: 'doc-1' }], reason: 'not a member' },
-  { at: H('10:03'), action: 'document.read', outcome: 'success', actor: { id: 'carol', type: 'user' }, targets: [{ type: 'folder', id: 'doc-1' }] },
+  {
+    at: H('10:00'),
+    action: 'document.read',
+    outcome: 'success',
+    actor: { id: 'alice', type: 'user' },
+    targets: [{ type: 'document', id: 'doc-1' }],
+    session: { id: 'sess-42' },
+  },
+  {
+    at: H('10:01'),
+    action: 'document.update',
+    outcome: 'success',
+    actor: { id: 'bob', type: 'user' },
+    targets: [
+      { type: 'document', id: 'doc-1' },
+      { type: 'folder', id: 'f-1' },
+    ],
+  },
+  {
+    at: H('10:02'),
+    action: 'document.read',
+    outcome: 'denied',
+    actor: { id: 'mallory', type: 'user' },
+    targets: [{ type: 'document', id: 'doc-1' }],
+    reason: 'not a member',
+  },
+  {
+    at: H('10:03'),
+    action: 'document.read',
+    outcome: 'success',
+    actor: { id: 'carol', type: 'user' },
+    targets: [{ type: 'folder', id: 'doc-1' }],
+  },
   { at: H('10:10'), action: 'user.login', outcome: 'failure', actor: { id: 'mallory', type: 'user' }, request: { ip: '203.0.113.9' } },
   { at: H('10:11'), action: 'user.login', outcome: 'failure', actor: { id: 'mallory', type: 'user' }, request: { ip: '203.0.113.10' } },
   { at: H('10:12'), action: 'user.login', outcome: 'failure', actor: { id: 'mallory', type: 'user' }, request: { ip: '203.0.113.9' } },
   { at: H('11:05'), action: 'user.login', outcome: 'denied', actor: { id: 'bob', type: 'user' }, reason: 'account locked' },
   { at: H('11:06'), action: 'user.login', outcome: 'success', actor: { id: 'bob', type: 'user' } },
-  { at: H('10:20'), action: 'grant.issue', outcome: 'success', actor: { id: 'admin-1', type: 'user' }, targets: [{ type: 'grant', id: 'g-1' }], session: { id: 'sess-42' } },
-  { at: H('10:25'), action: 'grant.revoke', outcome: 'success', actor: { id: 'admin-2', type: 'user' }, targets: [{ type: 'grant', id: 'g-1' }] },
-  { at: H('10:30'), action: 'grant.issue', outcome: 'success', actor: { id: 'admin-1', type: 'user' }, targets: [{ type: 'grant', id: 'g-2' }], session: { id: 'sess-42' } },
-  { at: H('10:40'), action: 'document.delete', outcome: 'success', actor: { id: 'user-5', type: 'user', impersonatorId: 'support-1' }, targets: [{ type: 'document', id: 'doc-9' }] },
+  {
+    at: H('10:20'),
+    action: 'grant.issue',
+    outcome: 'success',
+    actor: { id: 'admin-1', type: 'user' },
+    targets: [{ type: 'grant', id: 'g-1' }],
+    session: { id: 'sess-42' },
+  },
+  {
+    at: H('10:25'),
+    action: 'grant.revoke',
+    outcome: 'success',
+    actor: { id: 'admin-2', type: 'user' },
+    targets: [{ type: 'grant', id: 'g-1' }],
+  },
+  {
+    at: H('10:30'),
+    action: 'grant.issue',
+    outcome: 'success',
+    actor: { id: 'admin-1', type: 'user' },
+    targets: [{ type: 'grant', id: 'g-2' }],
+    session: { id: 'sess-42' },
+  },
+  {
+    at: H('10:40'),
+    action: 'document.delete',
+    outcome: 'success',
+    actor: { id: 'user-5', type: 'user', impersonatorId: 'support-1' },
+    targets: [{ type: 'document', id: 'doc-9' }],
+  },
 ];
 
 let handle: ClickHouseHandle;
@@ -59,7 +114,13 @@ beforeAll(async () => {
     tenants: ['acme'],
     mutate: (e, i) => {
       const s = specs[i];
-      if (s === undefined) return { ...e, tenant: { id: 'globex' }, targets: [{ type: 'document', id: 'doc-1' }], eventId: i === specs.length ? '019aaa00-0000-7000-8000-000000000007' : e.eventId };
+      if (s === undefined)
+        return {
+          ...e,
+          tenant: { id: 'globex' },
+          targets: [{ type: 'document', id: 'doc-1' }],
+          eventId: i === specs.length ? '019aaa00-0000-7000-8000-000000000007' : e.eventId,
+        };
       const { at, ...rest } = s;
       return { eventId: e.eventId, schemaVersion: '1.0', occurredAt: at, tenant: { id: 'acme' }, ...rest } as AuditEvent;
     },
@@ -76,7 +137,12 @@ afterAll(async () => {
 async function run(r: Recipe): Promise<Array<Record<string, unknown>>> {
   const out = await service.query(r.sql, { format: 'JSONEachRow', params: r.params });
   if (out.status !== 'success') throw out.error;
-  return out.value.text().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return out.value
+    .text()
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 const byTitle = (title: string) => {
@@ -130,6 +196,9 @@ describe('docs/queries.md cookbook', () => {
       ['mallory', 'document.read'],
     ]);
     expect((await run(byTitle('Find one event by id')))[0]).toMatchObject({ TenantId: 'globex' });
-    expect((await run(byTitle('Is every chain complete'))).map((r) => [r.ChainId, Number(r.missing)])).toEqual([['acme/r1', 0], ['globex/r1', 0]]);
+    expect((await run(byTitle('Is every chain complete'))).map((r) => [r.ChainId, Number(r.missing)])).toEqual([
+      ['acme/r1', 0],
+      ['globex/r1', 0],
+    ]);
   });
 });

@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
+import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { handleClickHouseHttpQuery } from '../../../exporters/clickhouse/http-query.ts';
@@ -53,7 +53,10 @@ async function curl(...args: string[]): Promise<{ status: number; body: string; 
 
 describe('query service', () => {
   it('runs reads in the requested format with {name:Type} parameters', async () => {
-    const r = await service.query(`SELECT count() AS n FROM ${db}.audit_events WHERE TenantId = {t:String}`, { format: 'JSONEachRow', params: { t: 'acme' } });
+    const r = await service.query(`SELECT count() AS n FROM ${db}.audit_events WHERE TenantId = {t:String}`, {
+      format: 'JSONEachRow',
+      params: { t: 'acme' },
+    });
     expect(r.status).toBe('success');
     if (r.status === 'success') expect(JSON.parse(r.value.text())).toEqual({ n: 25 });
     const csv = await service.query(`SELECT Action, count() FROM ${db}.audit_events GROUP BY Action ORDER BY Action FORMAT CSV`);
@@ -88,13 +91,20 @@ describe('query service', () => {
     const bad = await scoped.query('SELECT 1', { database: 'x; DROP' });
     expect(bad.status === 'failure' && bad.error.code).toBe('AUDIT_ERR_INVALID_ARGUMENT');
     const unknown = await scoped.query('SELECT count() FROM nope');
-    expect(unknown.status === 'failure' && unknown.error.message).toMatch(/^query failed: UNKNOWN_TABLE \(60\): Unknown table expression identifier 'nope'/);
+    expect(unknown.status === 'failure' && unknown.error.message).toMatch(
+      /^query failed: UNKNOWN_TABLE \(60\): Unknown table expression identifier 'nope'/,
+    );
     expect(unknown.status === 'failure' && unknown.error.message).not.toMatch(/SETTINGS readonly|query failed: query failed/);
   });
 
   it('chDB enforces readonly = 1 itself (the second line of defence)', async () => {
-    await expect(handle.client.command({ query: `INSERT INTO ${db}.scratch SETTINGS readonly = 1 VALUES (2)` })).rejects.toMatchObject({ code: '164', type: 'READONLY' });
-    await expect(handle.client.command({ query: "SELECT * FROM file('/etc/hostname', 'LineAsString') SETTINGS readonly = 1" })).rejects.toMatchObject({ code: '164' });
+    await expect(handle.client.command({ query: `INSERT INTO ${db}.scratch SETTINGS readonly = 1 VALUES (2)` })).rejects.toMatchObject({
+      code: '164',
+      type: 'READONLY',
+    });
+    await expect(
+      handle.client.command({ query: "SELECT * FROM file('/etc/hostname', 'LineAsString') SETTINGS readonly = 1" }),
+    ).rejects.toMatchObject({ code: '164' });
   });
 });
 
@@ -108,17 +118,30 @@ describe('ClickHouse HTTP-compatible endpoint', () => {
     });
     const rows = await rs.json<{ EventId: string; Seq: number | string }>();
     expect(rows).toHaveLength(3);
-    const json = await (await remote.query({ query: `SELECT count() AS n FROM ${db}.audit_events`, format: 'JSON' })).json<{ n: number | string }>();
+    const json = await (await remote.query({ query: `SELECT count() AS n FROM ${db}.audit_events`, format: 'JSON' })).json<{
+      n: number | string;
+    }>();
     expect(Number(json.data[0]!.n)).toBe(50);
     expect(await (await remote.query({ query: "SELECT 'a,b' AS s, 2 AS n", format: 'CSV' })).text()).toBe('"a,b",2\n');
-    expect(await (await remote.query({ query: "SELECT {s:String} AS s, 2 AS n", query_params: { s: "tab\there 'q'" }, format: 'TabSeparated' })).text()).toBe("tab\\there \\'q\\'\t2\n");
+    expect(
+      await (
+        await remote.query({ query: 'SELECT {s:String} AS s, 2 AS n', query_params: { s: "tab\there 'q'" }, format: 'TabSeparated' })
+      ).text(),
+    ).toBe("tab\\there \\'q\\'\t2\n");
   });
 
   it('surfaces refusals and errors as ClickHouse errors in @clickhouse/client', async () => {
     await expect(remote.command({ query: `DROP TABLE ${db}.audit_events` })).rejects.toMatchObject({ code: '164', type: 'READONLY' });
-    await expect(remote.insert({ table: `${db}.scratch`, values: [{ a: 1 }], format: 'JSONEachRow' })).rejects.toMatchObject({ code: '164' });
-    await expect(remote.query({ query: 'SELECT * FROM nope', format: 'JSONEachRow' })).rejects.toMatchObject({ code: '60', type: 'UNKNOWN_TABLE' });
-    await expect(remote.query({ query: "SELECT * FROM url('http://127.0.0.1:1/', 'CSV')", format: 'JSONEachRow' })).rejects.toMatchObject({ code: '164' });
+    await expect(remote.insert({ table: `${db}.scratch`, values: [{ a: 1 }], format: 'JSONEachRow' })).rejects.toMatchObject({
+      code: '164',
+    });
+    await expect(remote.query({ query: 'SELECT * FROM nope', format: 'JSONEachRow' })).rejects.toMatchObject({
+      code: '60',
+      type: 'UNKNOWN_TABLE',
+    });
+    await expect(remote.query({ query: "SELECT * FROM url('http://127.0.0.1:1/', 'CSV')", format: 'JSONEachRow' })).rejects.toMatchObject({
+      code: '164',
+    });
   });
 
   it('works with curl: query in body or URL, default_format, X-ClickHouse-Format, param_*', async () => {
@@ -130,8 +153,17 @@ describe('ClickHouse HTTP-compatible endpoint', () => {
     expect(get.body).toBe('7\n');
     expect(get.headers).toMatch(/X-ClickHouse-Format: TabSeparated/i);
     expect(get.headers).toMatch(/X-ClickHouse-Summary: \{.*"read_rows"/i);
-    const post = await curl('--data-binary', `SELECT Outcome, count() AS n FROM ${db}.audit_events GROUP BY Outcome ORDER BY Outcome`, `${base}/?default_format=JSONEachRow`);
-    expect(post.body.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+    const post = await curl(
+      '--data-binary',
+      `SELECT Outcome, count() AS n FROM ${db}.audit_events GROUP BY Outcome ORDER BY Outcome`,
+      `${base}/?default_format=JSONEachRow`,
+    );
+    expect(
+      post.body
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
       { Outcome: 'denied', n: 16 },
       { Outcome: 'failure', n: 17 },
       { Outcome: 'success', n: 17 },

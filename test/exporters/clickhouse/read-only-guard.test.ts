@@ -31,8 +31,9 @@ describe('read-only query guard', () => {
       'SELECT /* DROP TABLE x; */ 1',
       'SELECT * FROM system.tables',
       'SELECT `file` FROM t',
-      "SELECT * FROM format(JSONEachRow, '{\"a\":1}')",
-    ]) accepted(sql);
+      'SELECT * FROM format(JSONEachRow, \'{"a":1}\')',
+    ])
+      accepted(sql);
   });
 
   it('refuses writes, DDL and session changes', () => {
@@ -54,7 +55,8 @@ describe('read-only query guard', () => {
       'WITH 1 AS x INSERT INTO t SELECT x',
       '',
       '   ;  ',
-    ]) expect(refused(sql)).toBeTruthy();
+    ])
+      expect(refused(sql)).toBeTruthy();
     expect(refused('DROP TABLE audit_events')).toMatch(/only read queries/);
   });
 
@@ -80,7 +82,8 @@ describe('read-only query guard', () => {
       "SELECT * FROM executable('x.sh', 'TSV', 'a String')",
       "SELECT * FROM (SELECT * FROM hdfs('hdfs://x', 'TSV'))",
       "SELECT 1 INTO OUTFILE '/tmp/x'",
-    ]) expect(refused(sql)).toMatch(/reaches outside|OUTFILE/);
+    ])
+      expect(refused(sql)).toMatch(/reaches outside|OUTFILE/);
   });
 
   it('refuses SETTINGS that lift readonly and text it will not parse', () => {

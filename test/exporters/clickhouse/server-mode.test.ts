@@ -5,7 +5,7 @@
  * `@clickhouse/client` uses for command, query and insert (settings as URL parameters).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
+import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { freePort } from '../../e2e/helpers/receiver-process.ts';
@@ -20,7 +20,6 @@ afterAll(async () => {
   await engine.close();
   removeTempDirs();
 });
-
 
 describe('ClickHouse exporter against a server URL', () => {
   it('is retryable while ClickHouse is down, then exports once it is up, without duplicates', async () => {

@@ -20,7 +20,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
 
-const PASSED_SETTINGS = ['insert_deduplication_token', 'insert_deduplicate', 'async_insert', 'wait_for_async_insert', 'async_insert_deduplicate'];
+const PASSED_SETTINGS = [
+  'insert_deduplication_token',
+  'insert_deduplicate',
+  'async_insert',
+  'wait_for_async_insert',
+  'async_insert_deduplicate',
+];
 
 let nativeInserts = 0;
 
@@ -38,7 +44,9 @@ export function startClickHouseStandIn(engine: ClickHouseHandle, port: number): 
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname.endsWith('/ping')) return void res.end('Ok.\n');
     let sql = url.searchParams.get('query') ?? '';
-    const settings = PASSED_SETTINGS.filter((k) => url.searchParams.has(k)).map((k) => `${k} = '${url.searchParams.get(k)!.replace(/'/g, "\\'")}'`);
+    const settings = PASSED_SETTINGS.filter((k) => url.searchParams.has(k)).map(
+      (k) => `${k} = '${url.searchParams.get(k)!.replace(/'/g, "\\'")}'`,
+    );
     let file: string | undefined;
     const native = /^(INSERT INTO .*?)\s+FORMAT Native\s*$/s.exec(sql);
     if (native) {
@@ -64,4 +72,3 @@ export function startClickHouseStandIn(engine: ClickHouseHandle, port: number): 
   });
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
 }
-

@@ -7,7 +7,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkpointKeys, createColdStoreExporter, listArchivedCheckpoints, listColdObjects, LocalDirectoryStore } from '../../../exporters/coldstore/index.ts';
+import {
+  checkpointKeys,
+  createColdStoreExporter,
+  LocalDirectoryStore,
+  listArchivedCheckpoints,
+  listColdObjects,
+} from '../../../exporters/coldstore/index.ts';
 import { type CheckpointRecord, createCheckpointer } from '../../../integrity/checkpointer.ts';
 import { generateNoteKeyPair, parseSignerKey } from '../../../integrity/note.ts';
 import type { ExportBatch, WalCheckpointEntry, WalEntry } from '../../../receiver/contracts.ts';
@@ -72,7 +78,10 @@ describe('cold-storage checkpoints', () => {
     expect(await again.flush()).toEqual({ status: 'success' });
     const cps = await listArchivedCheckpoints(store);
     expect(cps.status === 'success' && cps.value.map((c) => c.ok && c.record.treeSize)).toEqual([20]);
-    expect(JSON.parse(readFileSync(join(dataDir, 'coldstore-staging', 'coldstore', 'checkpoints.json'), 'utf8'))).toMatchObject({ pending: [], written: { 'acme/r1': 20 } });
+    expect(JSON.parse(readFileSync(join(dataDir, 'coldstore-staging', 'coldstore', 'checkpoints.json'), 'utf8'))).toMatchObject({
+      pending: [],
+      written: { 'acme/r1': 20 },
+    });
     await again.shutdown();
   });
 
@@ -87,10 +96,13 @@ describe('cold-storage checkpoints', () => {
     expect(await exporter.export(batch([cpEntry(record, 6)]))).toEqual({ status: 'success' });
     const store = new LocalDirectoryStore(archive);
     await expect
-      .poll(async () => {
-        const cps = await listArchivedCheckpoints(store);
-        return cps.status === 'success' ? cps.value.length : -1;
-      }, { timeout: 5000, interval: 20 })
+      .poll(
+        async () => {
+          const cps = await listArchivedCheckpoints(store);
+          return cps.status === 'success' ? cps.value.length : -1;
+        },
+        { timeout: 5000, interval: 20 },
+      )
       .toBe(1);
     await exporter.shutdown();
   });

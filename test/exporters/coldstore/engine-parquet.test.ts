@@ -8,16 +8,16 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClickHouse, type ClickHouseHandle } from '../../../exporters/clickhouse/client.ts';
+import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import {
+  type ColdObjectManifest,
   chdbParquetEngine,
   createColdStoreExporter,
   LocalDirectoryStore,
   listColdObjects,
   parseColdStoreConfig,
   readColdObject,
-  type ColdObjectManifest,
 } from '../../../exporters/coldstore/index.ts';
 import { createObjectBuilder } from '../../../exporters/coldstore/sealed-build.ts';
 import { removeTempDirs, tempDir } from '../clickhouse/fixtures.ts';
@@ -71,14 +71,18 @@ describe('Parquet written by the embedded engine', () => {
       expect(engineManifest).toEqual(jsManifest);
       // The engine reads its own file back with the footer metadata added.
       const file = join(engineStore.root, key);
-      const r = await handle.chdb!.chdb.queryAsync(`SELECT count(), min(Seq), max(Seq) FROM file('${file}', Parquet)`, { format: 'TabSeparated' });
+      const r = await handle.chdb!.chdb.queryAsync(`SELECT count(), min(Seq), max(Seq) FROM file('${file}', Parquet)`, {
+        format: 'TabSeparated',
+      });
       expect(r.text().trim()).toBe(`${fromEngine.metadata.rowCount}\t${fromEngine.metadata.firstSeq}\t${fromEngine.metadata.lastSeq}`);
     }
   });
 
   it('building the same sealed file again gives the same bytes (a re-upload after a crash is identical)', async () => {
     const dataDir = tempDir('cold-rebuild');
-    const exporter = createColdStoreExporter(parseColdStoreConfig({ dataDir, parquetEncoder: 'engine', maxObjectAgeMillis: 3_600_000 }), { parquetEngine: engine() });
+    const exporter = createColdStoreExporter(parseColdStoreConfig({ dataDir, parquetEncoder: 'engine', maxObjectAgeMillis: 3_600_000 }), {
+      parquetEngine: engine(),
+    });
     await exporter.start();
     expect(await exporter.export(batchOf(makeEntries({ tenantId: 'acme', count: 500 })))).toEqual({ status: 'success' });
     await exporter.sealAll();
@@ -100,6 +104,8 @@ describe('Parquet written by the embedded engine', () => {
   });
 
   it('parquetEncoder "engine" without an engine is a configuration error naming the key', () => {
-    expect(() => createColdStoreExporter(parseColdStoreConfig({ dataDir: tempDir('cold-noengine'), parquetEncoder: 'engine' }))).toThrow(/parquetEncoder/);
+    expect(() => createColdStoreExporter(parseColdStoreConfig({ dataDir: tempDir('cold-noengine'), parquetEncoder: 'engine' }))).toThrow(
+      /parquetEncoder/,
+    );
   });
 });

@@ -1,8 +1,8 @@
 /** Synthetic, correctly hash-chained WAL entries for the cold-storage tests and benchmark. */
 import { createHash } from 'node:crypto';
+import { validateAuditEvent } from '@otel-audit/schema';
 import { computeEntryHash, GENESIS_HASH } from '../../../integrity/chain-hash.ts';
 import type { ExportBatch, WalEventEntry } from '../../../receiver/contracts.ts';
-import { validateAuditEvent } from '@otel-audit/schema';
 
 /** Options of {@link makeEntries}. */
 export interface MakeEntriesOptions {
@@ -39,7 +39,13 @@ export function makeEntries(o: MakeEntriesOptions): WalEventEntry[] {
       outcome: i % 5 === 0 ? 'denied' : 'success',
       actor: { id: `u-${i % 17}`, type: 'user', name: `User ${i % 17}` },
       tenant: { id: tenantId },
-      targets: i % 2 === 0 ? [{ type: 'grant', id: `g-${i}` }, { type: 'user', id: `u-${i % 7}`, name: 'Bob' }] : undefined,
+      targets:
+        i % 2 === 0
+          ? [
+              { type: 'grant', id: `g-${i}` },
+              { type: 'user', id: `u-${i % 7}`, name: 'Bob' },
+            ]
+          : undefined,
       request: { id: `req-${seq}`, ip: '10.0.0.1', method: 'POST', path: '/grants' },
       changes: i % 4 === 0 ? { before: null, after: { role: 'admin', n: i } } : undefined,
       details: { i, note: 'synthetic', tags: ['a', 'b'] },

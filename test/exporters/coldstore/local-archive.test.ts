@@ -3,13 +3,24 @@
  * `file()`, hash recomputation, crash recovery of staging, bad objects, replay into chDB, retention.
  * One chDB engine for the whole file (one engine per data path per process).
  */
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { isAuditError } from '@otel-audit/core';
+import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { createChdbConnection } from 'chdb/connection';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAuditError } from '@otel-audit/core';
 import {
   createClickHouseReplaySink,
   createColdStoreExporter,
@@ -26,7 +37,6 @@ import {
 } from '../../../exporters/coldstore/index.ts';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
-import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries } from './fixtures.ts';
 
 /** Encode in the test's own thread: a worker per exporter costs seconds on a loaded machine (one test keeps the worker). */
@@ -81,7 +91,14 @@ describe('cold storage on the local archive', () => {
     await exporter.start();
     // Two tenants, events crossing an hour boundary (10:59:30 … 11:00:29) and a day boundary for tenant b.
     const a = makeEntries({ tenantId: 'acme', count: 60, startAt: '2026-11-22T10:59:30.000Z', stepMillis: 1000 });
-    const b = makeEntries({ tenantId: 'beta/β', instanceId: 'r 2', count: 20, startAt: '2026-11-22T23:59:50.000Z', stepMillis: 1000, firstLsn: 100 });
+    const b = makeEntries({
+      tenantId: 'beta/β',
+      instanceId: 'r 2',
+      count: 20,
+      startAt: '2026-11-22T23:59:50.000Z',
+      stepMillis: 1000,
+      firstLsn: 100,
+    });
     expect(await exporter.export(batchOf(a.slice(0, 30)))).toEqual({ status: 'success' });
     expect(await exporter.export(batchOf([...a.slice(30), ...b]))).toEqual({ status: 'success' });
     // Nothing uploaded yet: accumulated until size/age.
@@ -106,7 +123,16 @@ describe('cold storage on the local archive', () => {
       for (const r of rows) expect(r.Timestamp.slice(0, 13)).toBe(`${parts.date} ${parts.hour}`);
       all.push(...rows);
       const manifest = JSON.parse(readFileSync(join(archive, `${f}.manifest.json`), 'utf8'));
-      expect(manifest).toMatchObject({ key: f, rowCount: rows.length, firstSeq: rows[0]!.Seq, lastSeq: rows.at(-1)!.Seq, lastHash: rows.at(-1)!.Hash, firstPrevHash: rows[0]!.PrevHash, format: 'parquet', formatVersion: '1' });
+      expect(manifest).toMatchObject({
+        key: f,
+        rowCount: rows.length,
+        firstSeq: rows[0]!.Seq,
+        lastSeq: rows.at(-1)!.Seq,
+        lastHash: rows.at(-1)!.Hash,
+        firstPrevHash: rows[0]!.PrevHash,
+        format: 'parquet',
+        formatVersion: '1',
+      });
     }
     expect(all).toHaveLength(80);
     checkRows(all, [...a, ...b]);
@@ -116,7 +142,9 @@ describe('cold storage on the local archive', () => {
     );
     expect(Number(agg!.c)).toBe(80);
     expect(agg!.types).toBe('Map(String, String)');
-    const [v] = await chQuery<{ s: string }>(`SELECT toString(max(Timestamp)) AS s FROM file('${archive}/tenant=acme/date=*/*/*.parquet', 'Parquet')`);
+    const [v] = await chQuery<{ s: string }>(
+      `SELECT toString(max(Timestamp)) AS s FROM file('${archive}/tenant=acme/date=*/*/*.parquet', 'Parquet')`,
+    );
     expect(v!.s).toBe(a.at(-1)!.event.occurredAt.replace('T', ' ').replace('Z', '000'));
     const st = exporter.status();
     expect(st).toMatchObject({ openSegments: 0, sealedSegments: 0, stagedBytes: 0, uploadedObjects: 4, uploadedRows: 80 });
@@ -138,9 +166,12 @@ describe('cold storage on the local archive', () => {
     await exporter.start();
     // The runner re-sends from its cursor (it saved none): 1..40; 1..25 are dropped by the watermark.
     expect((await exporter.export(batchOf(entries))).status).toBe('success');
-    await expect.poll(() => filesUnder(join(dir, 'archive')).filter((f) => f.endsWith('.parquet')), { timeout: 5000, interval: 50 })
+    await expect
+      .poll(() => filesUnder(join(dir, 'archive')).filter((f) => f.endsWith('.parquet')), { timeout: 5000, interval: 50 })
       .toEqual(['tenant=acme/date=2026-11-22/hour=10/acme%2Fr1-1-40.parquet']);
-    const rows = await decodeParquet(new Uint8Array(readFileSync(join(dir, 'archive', 'tenant=acme/date=2026-11-22/hour=10/acme%2Fr1-1-40.parquet'))));
+    const rows = await decodeParquet(
+      new Uint8Array(readFileSync(join(dir, 'archive', 'tenant=acme/date=2026-11-22/hour=10/acme%2Fr1-1-40.parquet'))),
+    );
     expect(rows.map((r) => r.Seq)).toEqual(entries.map((e) => e.seq));
     checkRows(rows, entries);
     // Re-exporting an already uploaded range adds nothing.
@@ -193,7 +224,9 @@ describe('cold storage on the local archive', () => {
     }
     expect(rows.map((r) => r.Seq)).toEqual(entries.map((e) => e.seq));
     checkRows(rows, entries);
-    const [agg] = await chQuery<{ c: number }>(`SELECT count() AS c FROM file('${join(dir, 'archive')}/tenant=*/date=*/*/*.ndjson.gz', 'JSONEachRow')`);
+    const [agg] = await chQuery<{ c: number }>(
+      `SELECT count() AS c FROM file('${join(dir, 'archive')}/tenant=*/date=*/*/*.ndjson.gz', 'JSONEachRow')`,
+    );
     expect(Number(agg!.c)).toBe(30);
     await exporter.shutdown();
   });
@@ -249,7 +282,9 @@ describe('cold storage on the local archive', () => {
     expect(first.status).toBe('success');
     if (first.status !== 'success') return;
     expect(first.value).toMatchObject({ objectsTotal: 4, objectsDone: 4, skipped: 4, rowsInserted: 30 });
-    expect(skippedSeen.map((s) => s.split(':')[0])).toEqual(expect.arrayContaining(['tenant=acme/notes.txt', truncatedKey, foreignKey, modifiedKey]));
+    expect(skippedSeen.map((s) => s.split(':')[0])).toEqual(
+      expect.arrayContaining(['tenant=acme/notes.txt', truncatedKey, foreignKey, modifiedKey]),
+    );
 
     // Restore the modified object; replay everything; then once more: nothing added.
     writeFileSync(join(archive, modifiedKey), original);
@@ -257,13 +292,20 @@ describe('cold storage on the local archive', () => {
     expect(second.status === 'success' && second.value.rowsInserted).toBe(10);
     const third = await replayColdStorage({ source: store, sink });
     expect(third.status === 'success' && third.value).toMatchObject({ rowsInserted: 0, rowsAlreadyPresent: 40 });
-    const [agg] = await chQuery<{ c: string; h: string }>('SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h FROM replay1.audit_events');
-    const [src] = await chQuery<{ c: string; h: string }>(`SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h FROM file('${archive}/tenant=*/date=*/*/*-1-*.parquet', 'Parquet')`);
+    const [agg] = await chQuery<{ c: string; h: string }>(
+      'SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h FROM replay1.audit_events',
+    );
+    const [src] = await chQuery<{ c: string; h: string }>(
+      `SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h FROM file('${archive}/tenant=*/date=*/*/*-1-*.parquet', 'Parquet')`,
+    );
     expect(agg).toEqual(src);
     expect(Number(agg!.c)).toBe(40);
     // Hashes recompute from the ClickHouse rows too.
     const back = await chQuery<AuditRow>('SELECT * FROM replay1.audit_events ORDER BY ChainId, Seq');
-    checkRows(back.map((r) => ({ ...r, Seq: Number(r.Seq) })), entries);
+    checkRows(
+      back.map((r) => ({ ...r, Seq: Number(r.Seq) })),
+      entries,
+    );
   });
 
   it('replays with tenant and time pruning; the sink token makes a lost-answer retry harmless', async () => {
@@ -286,7 +328,13 @@ describe('cold storage on the local archive', () => {
     await ch.command({ query: 'CREATE DATABASE IF NOT EXISTS replay2' });
     await ch.command({ query: replayTableDdl('replay2.audit_events') });
     await ch.insert({ table: 'replay2.audit_events', values: [entries[1]!, entries[4]!].map(walEntryToAuditRow), format: 'JSONEachRow' });
-    const r = await replayColdStorage({ source: store, sink, tenant: 'acme', until: new Date('2026-11-20T09:00:00Z'), onProgress: (p) => progress.push(p.objectsDone) });
+    const r = await replayColdStorage({
+      source: store,
+      sink,
+      tenant: 'acme',
+      until: new Date('2026-11-20T09:00:00Z'),
+      onProgress: (p) => progress.push(p.objectsDone),
+    });
     expect(r.status === 'success' && r.value).toMatchObject({ objectsTotal: 1, rowsInserted: 8, rowsAlreadyPresent: 2 });
     expect(progress).toEqual([0, 1]);
     const [c] = await chQuery<{ c: string }>('SELECT count() AS c FROM replay2.audit_events');
@@ -336,7 +384,12 @@ describe('cold storage on the local archive', () => {
       expect((err as Error).message).toContain('exporters.coldstore.backend.forcePathstyle: unknown key');
     }
     const c = parseColdStoreConfig({});
-    expect(c).toMatchObject({ format: 'parquet', maxObjectBytes: 64 * 1024 * 1024, maxObjectAgeMillis: 60_000, backend: { type: 'local' } });
+    expect(c).toMatchObject({
+      format: 'parquet',
+      maxObjectBytes: 64 * 1024 * 1024,
+      maxObjectAgeMillis: 60_000,
+      backend: { type: 'local' },
+    });
   });
 
   it('escapes tenant and chain ids reversibly, never producing path segments', () => {
@@ -346,6 +399,11 @@ describe('cold storage on the local archive', () => {
       expect(e === '.' || e === '..').toBe(false);
       expect(unescapeKeySegment(e)).toBe(id);
     }
-    expect(parseObjectKey('p/tenant=a-1/date=2026-01-02/hour=03/a-1%2Fr-1-5-9.parquet')).toMatchObject({ tenantId: 'a-1', chainId: 'a-1/r-1', firstSeq: 5, lastSeq: 9 });
+    expect(parseObjectKey('p/tenant=a-1/date=2026-01-02/hour=03/a-1%2Fr-1-5-9.parquet')).toMatchObject({
+      tenantId: 'a-1',
+      chainId: 'a-1/r-1',
+      firstSeq: 5,
+      lastSeq: 9,
+    });
   });
 });

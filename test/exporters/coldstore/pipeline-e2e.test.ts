@@ -6,18 +6,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type AuditRow, auditRowToEvent } from '@otel-audit/schema/audit-row';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createColdStoreExporter,
   listColdObjects,
   parseColdStoreConfig,
   readColdObject,
-  S3ObjectStore,
   type S3BackendConfig,
+  S3ObjectStore,
 } from '../../../exporters/coldstore/index.ts';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
 import { type AuditPipeline, createAuditPipeline } from '../../../receiver/pipeline/index.ts';
-import { auditRowToEvent, type AuditRow } from '@otel-audit/schema/audit-row';
 import { eventToRecord, makeEvent, request } from '../../receiver/pipeline/fixtures.ts';
 import { S3RVER_CREDENTIALS, startS3, type TestS3 } from './s3-server.ts';
 
@@ -38,17 +38,38 @@ function pipelineWithColdStore(dataDir: string): AuditPipeline {
     minFreeDiskBytes: 0,
     exporters: { maxBatchEntries: 100, maxBatchDelayMillis: 10, initialBackoffMillis: 10, maxBackoffMillis: 200 },
   });
-  pipeline.addExporter(createColdStoreExporter({
-    dataDir,
-    maxObjectAgeMillis: 150,
-    uploadRetryMillis: 50,
-    backend: { type: 's3', bucket: s3.bucket, prefix: 'e2e', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS, requestTimeoutMillis: 2000 },
-  }));
+  pipeline.addExporter(
+    createColdStoreExporter({
+      dataDir,
+      maxObjectAgeMillis: 150,
+      uploadRetryMillis: 50,
+      backend: {
+        type: 's3',
+        bucket: s3.bucket,
+        prefix: 'e2e',
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        credentials: S3RVER_CREDENTIALS,
+        requestTimeoutMillis: 2000,
+      },
+    }),
+  );
   return pipeline;
 }
 
 async function archivedRows(): Promise<AuditRow[]> {
-  const store = new S3ObjectStore(parseColdStoreConfig({ backend: { type: 's3', bucket: s3.bucket, prefix: 'e2e', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS } }).backend as S3BackendConfig);
+  const store = new S3ObjectStore(
+    parseColdStoreConfig({
+      backend: {
+        type: 's3',
+        bucket: s3.bucket,
+        prefix: 'e2e',
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        credentials: S3RVER_CREDENTIALS,
+      },
+    }).backend as S3BackendConfig,
+  );
   try {
     const listing = await listColdObjects(store);
     if (listing.status !== 'success') return [];

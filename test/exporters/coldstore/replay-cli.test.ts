@@ -18,7 +18,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 async function replay(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['cli/main.ts', 'replay', ...args], { cwd: join(import.meta.dirname, '../../..') });
+    const { stdout, stderr } = await run(process.execPath, ['cli/main.ts', 'replay', ...args], {
+      cwd: join(import.meta.dirname, '../../..'),
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -48,7 +50,17 @@ describe('otel-audit replay', () => {
   });
 
   it('formats progress with counts, rate and ETA', () => {
-    const p = { objectsTotal: 10, objectsDone: 4, bytesTotal: 1000, bytesDone: 250, rowsRead: 5000, rowsInserted: 4000, rowsAlreadyPresent: 1000, skipped: 1, elapsedMillis: 2000 };
+    const p = {
+      objectsTotal: 10,
+      objectsDone: 4,
+      bytesTotal: 1000,
+      bytesDone: 250,
+      rowsRead: 5000,
+      rowsInserted: 4000,
+      rowsAlreadyPresent: 1000,
+      skipped: 1,
+      elapsedMillis: 2000,
+    };
     expect(formatReplayProgress(p)).toBe('4/10 objects, 5,000 rows (4,000 new), 2,500 rows/s, 1 skipped, ETA 0:06');
     expect(formatReplayProgress(p, 8)).toBe('[##......]  25% 4/10 objects, 5,000 rows (4,000 new), 2,500 rows/s, 1 skipped, ETA 0:06');
   });

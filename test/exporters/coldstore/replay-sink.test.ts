@@ -2,9 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditError } from '@otel-audit/core';
-import { createColdStoreExporter, LocalDirectoryStore, replayColdStorage, type ReplaySink } from '../../../exporters/coldstore/index.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createColdStoreExporter, LocalDirectoryStore, type ReplaySink, replayColdStorage } from '../../../exporters/coldstore/index.ts';
 import { batchOf, makeEntries } from './fixtures.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coldstore-sink-'));
@@ -36,7 +36,10 @@ describe('replay with a sink that refuses', () => {
 
   it('stops with retryable when the sink is unreachable', async () => {
     const sink: ReplaySink = {
-      write: async () => ({ status: 'retryable', error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', 'connect ECONNREFUSED', { retryable: true }) }),
+      write: async () => ({
+        status: 'retryable',
+        error: new AuditError('AUDIT_ERR_STORE_UNAVAILABLE', 'connect ECONNREFUSED', { retryable: true }),
+      }),
     };
     const r = await replayColdStorage({ source: store, sink });
     expect(r.status).toBe('retryable');

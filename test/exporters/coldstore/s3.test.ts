@@ -3,12 +3,14 @@
  * SHA-256 checksums on uploads, outage and recovery without loss or duplicates, re-upload of the
  * same key, credentials refused, multipart. One chDB engine for the file.
  */
-import { createServer } from 'node:net';
+
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { type AuditRow, auditRowToEvent } from '@otel-audit/schema/audit-row';
 import { createChdbConnection } from 'chdb/connection';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,12 +20,11 @@ import {
   parseColdStoreConfig,
   readColdObject,
   replayColdStorage,
+  type S3BackendConfig,
   S3ObjectStore,
   sha256Hex,
-  type S3BackendConfig,
 } from '../../../exporters/coldstore/index.ts';
 import { computeEntryHash } from '../../../integrity/chain-hash.ts';
-import { auditRowToEvent, type AuditRow } from '@otel-audit/schema/audit-row';
 import { batchOf, makeEntries } from './fixtures.ts';
 import { S3RVER_CREDENTIALS, startS3, type TestS3 } from './s3-server.ts';
 
@@ -52,7 +53,16 @@ function dataDir(): string {
 
 function backend(prefix: string, extra: Partial<S3BackendConfig> = {}): S3BackendConfig {
   return parseColdStoreConfig({
-    backend: { type: 's3', bucket: s3.bucket, prefix, endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS, requestTimeoutMillis: 3000, ...extra },
+    backend: {
+      type: 's3',
+      bucket: s3.bucket,
+      prefix,
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      credentials: S3RVER_CREDENTIALS,
+      requestTimeoutMillis: 3000,
+      ...extra,
+    },
   }).backend as S3BackendConfig;
 }
 
@@ -75,11 +85,17 @@ describe('cold storage on S3 (s3rver)', () => {
   it('uploads partitioned Parquet objects with a SHA-256 checksum; chDB s3() reads them with globs', async () => {
     const store = new S3ObjectStore(backend('p1'));
     const sent: Array<Record<string, string>> = [];
-    store.client.middlewareStack.add((next) => async (args) => {
-      sent.push({ ...((args.request as { headers: Record<string, string> }).headers) });
-      return next(args);
-    }, { step: 'finalizeRequest', name: 'captureHeaders' });
-    const exporter = createColdStoreExporter({ dataDir: dataDir(), backend: { type: 's3', bucket: s3.bucket } }, { store, buildInline: true });
+    store.client.middlewareStack.add(
+      (next) => async (args) => {
+        sent.push({ ...(args.request as { headers: Record<string, string> }).headers });
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'captureHeaders' },
+    );
+    const exporter = createColdStoreExporter(
+      { dataDir: dataDir(), backend: { type: 's3', bucket: s3.bucket } },
+      { store, buildInline: true },
+    );
     await exporter.start();
     const a = makeEntries({ count: 50, startAt: '2026-11-22T09:59:35.000Z' });
     const b = makeEntries({ tenantId: 'globex', count: 30, startAt: '2026-11-22T10:15:00.000Z', firstLsn: 51 });
@@ -105,7 +121,9 @@ describe('cold storage on S3 (s3rver)', () => {
       expect(head.Metadata?.sha256).toBe(read.sha256);
     }
 
-    const [agg] = await chQuery<{ c: string; t: string }>(`SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h, uniqExact(TenantId) AS t FROM ${s3fn('p1/tenant=*/date=*/*/*.parquet')}`);
+    const [agg] = await chQuery<{ c: string; t: string }>(
+      `SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h, uniqExact(TenantId) AS t FROM ${s3fn('p1/tenant=*/date=*/*/*.parquet')}`,
+    );
     expect(Number(agg!.c)).toBe(80);
     expect(Number(agg!.t)).toBe(2);
     const rows = await chQuery<AuditRow>(`SELECT * FROM ${s3fn('p1/tenant=acme/date=2026-11-22/hour=*/*.parquet')} ORDER BY Seq`);
@@ -126,7 +144,23 @@ describe('cold storage on S3 (s3rver)', () => {
 
   it('keeps everything staged while S3 is down and uploads on recovery: nothing lost, no duplicates', async () => {
     const dir = dataDir();
-    const exporter = createColdStoreExporter({ dataDir: dir, uploadRetryMillis: 50, maxObjectAgeMillis: 100, backend: { type: 's3', bucket: s3.bucket, prefix: 'p2', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS, requestTimeoutMillis: 2000 } }, inline);
+    const exporter = createColdStoreExporter(
+      {
+        dataDir: dir,
+        uploadRetryMillis: 50,
+        maxObjectAgeMillis: 100,
+        backend: {
+          type: 's3',
+          bucket: s3.bucket,
+          prefix: 'p2',
+          endpoint: s3.endpoint,
+          forcePathStyle: true,
+          credentials: S3RVER_CREDENTIALS,
+          requestTimeoutMillis: 2000,
+        },
+      },
+      inline,
+    );
     await exporter.start();
     const entries = makeEntries({ count: 60 });
     expect(await exporter.export(batchOf(entries.slice(0, 20)))).toEqual({ status: 'success' });
@@ -151,7 +185,9 @@ describe('cold storage on S3 (s3rver)', () => {
       'p2/tenant=acme/date=2026-11-22/hour=10/acme%2Fr1-21-40.parquet',
       'p2/tenant=acme/date=2026-11-22/hour=10/acme%2Fr1-41-60.parquet',
     ]);
-    const [agg] = await chQuery<{ c: string; u: string }>(`SELECT count() AS c, uniqExact(EventId) AS u FROM ${s3fn('p2/tenant=*/date=*/*/*.parquet')}`);
+    const [agg] = await chQuery<{ c: string; u: string }>(
+      `SELECT count() AS c, uniqExact(EventId) AS u FROM ${s3fn('p2/tenant=*/date=*/*/*.parquet')}`,
+    );
     expect([Number(agg!.c), Number(agg!.u)]).toEqual([60, 60]);
     await exporter.shutdown();
   });
@@ -163,7 +199,21 @@ describe('cold storage on S3 (s3rver)', () => {
         srv.close(() => resolve(p));
       });
     });
-    const exporter = createColdStoreExporter({ dataDir: dataDir(), maxStagingBytes: 4096, uploadRetryMillis: 10_000, backend: { type: 's3', bucket: 'b-closed', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials: S3RVER_CREDENTIALS } }, inline);
+    const exporter = createColdStoreExporter(
+      {
+        dataDir: dataDir(),
+        maxStagingBytes: 4096,
+        uploadRetryMillis: 10_000,
+        backend: {
+          type: 's3',
+          bucket: 'b-closed',
+          endpoint: `http://127.0.0.1:${port}`,
+          forcePathStyle: true,
+          credentials: S3RVER_CREDENTIALS,
+        },
+      },
+      inline,
+    );
     await exporter.start();
     const entries = makeEntries({ count: 20 });
     expect((await exporter.export(batchOf(entries.slice(0, 10)))).status).toBe('success');
@@ -178,7 +228,16 @@ describe('cold storage on S3 (s3rver)', () => {
 
   it('a re-export of the same range after lost staging re-uploads the same key, identical bytes', async () => {
     const entries = makeEntries({ count: 15 });
-    const cfg = { backend: { type: 's3' as const, bucket: s3.bucket, prefix: 'p3', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS } };
+    const cfg = {
+      backend: {
+        type: 's3' as const,
+        bucket: s3.bucket,
+        prefix: 'p3',
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        credentials: S3RVER_CREDENTIALS,
+      },
+    };
     const first = createColdStoreExporter({ ...cfg, dataDir: dataDir() }, inline);
     await first.start();
     await first.export(batchOf(entries));
@@ -200,7 +259,20 @@ describe('cold storage on S3 (s3rver)', () => {
   });
 
   it('refused credentials are a permanent failure with a clear message', async () => {
-    const exporter = createColdStoreExporter({ dataDir: dataDir(), backend: { type: 's3', bucket: s3.bucket, prefix: 'p4', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'WRONG', secretAccessKey: 'nope' } } }, inline);
+    const exporter = createColdStoreExporter(
+      {
+        dataDir: dataDir(),
+        backend: {
+          type: 's3',
+          bucket: s3.bucket,
+          prefix: 'p4',
+          endpoint: s3.endpoint,
+          forcePathStyle: true,
+          credentials: { accessKeyId: 'WRONG', secretAccessKey: 'nope' },
+        },
+      },
+      inline,
+    );
     await exporter.start();
     await exporter.export(batchOf(makeEntries({ count: 3 })));
     const r = await exporter.flush();
@@ -215,11 +287,14 @@ describe('cold storage on S3 (s3rver)', () => {
     const store = new S3ObjectStore(backend('p5', { multipartThresholdBytes: 5 * 1024 * 1024, partSizeBytes: 5 * 1024 * 1024 }));
     const bytes = new Uint8Array(11 * 1024 * 1024).map((_v, i) => (i * 7919) & 0xff);
     const parts: string[] = [];
-    store.client.middlewareStack.add((next) => async (args) => {
-      const q = (args.request as { query?: Record<string, string> }).query ?? {};
-      if (q.partNumber) parts.push(q.partNumber);
-      return next(args);
-    }, { step: 'finalizeRequest', name: 'captureParts' });
+    store.client.middlewareStack.add(
+      (next) => async (args) => {
+        const q = (args.request as { query?: Record<string, string> }).query ?? {};
+        if (q.partNumber) parts.push(q.partNumber);
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'captureParts' },
+    );
     expect(await store.put('p5/big.bin', bytes, sha256Hex(bytes))).toEqual({ status: 'success', value: undefined });
     expect(parts).toEqual(['1', '2', '3']);
     const back = await store.get('p5/big.bin');
@@ -236,8 +311,12 @@ describe('cold storage on S3 (s3rver)', () => {
     expect(first.status === 'success' && first.value).toMatchObject({ rowsInserted: 80, skipped: 0 });
     const second = await replayColdStorage({ source: store, sink });
     expect(second.status === 'success' && second.value).toMatchObject({ rowsInserted: 0, rowsAlreadyPresent: 80 });
-    const [db] = await chQuery<{ c: string; h: string }>('SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h FROM replay_s3.audit_events');
-    const [src] = await chQuery<{ c: string; h: string }>(`SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h FROM ${s3fn('p1/tenant=*/date=*/*/*.parquet')}`);
+    const [db] = await chQuery<{ c: string; h: string }>(
+      'SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h FROM replay_s3.audit_events',
+    );
+    const [src] = await chQuery<{ c: string; h: string }>(
+      `SELECT count() AS c, groupBitXor(cityHash64(EventId, Hash)) AS h FROM ${s3fn('p1/tenant=*/date=*/*/*.parquet')}`,
+    );
     expect(db).toEqual(src);
     store.destroy();
   });

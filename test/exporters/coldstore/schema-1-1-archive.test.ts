@@ -7,7 +7,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { type AuditEvent, type LogRecordView, logRecordToAuditEvent, validateAuditEvent } from '@otel-audit/schema';
+import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { createChdbConnection } from 'chdb/connection';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -20,8 +22,6 @@ import {
 } from '../../../exporters/coldstore/index.ts';
 import { computeEntryHash, GENESIS_HASH } from '../../../integrity/chain-hash.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
-import { type AuditRow, auditRowToEvent, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
-import { logRecordToAuditEvent, validateAuditEvent, type AuditEvent, type LogRecordView } from '@otel-audit/schema';
 import { batchOf } from './fixtures.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coldstore-1-1-'));
@@ -37,9 +37,23 @@ afterAll(async () => {
 
 function derived(body: unknown, i: number): AuditEvent {
   const record: LogRecordView = {
-    timeUnixNano: 1_795_341_600_000_000_000n + BigInt(i) * 1_000_000_000n, observedTimeUnixNano: 0n, severityNumber: 0, severityText: '', eventName: '', body,
-    attributes: { 'audit.schema_version': '1.0', 'audit.action': 'user.login', 'audit.outcome': 'success', 'audit.actor.id': `u-${i}`, 'audit.actor.type': 'user', 'audit.tenant.id': 'acme' },
-    traceId: '', spanId: '', flags: 0,
+    timeUnixNano: 1_795_341_600_000_000_000n + BigInt(i) * 1_000_000_000n,
+    observedTimeUnixNano: 0n,
+    severityNumber: 0,
+    severityText: '',
+    eventName: '',
+    body,
+    attributes: {
+      'audit.schema_version': '1.0',
+      'audit.action': 'user.login',
+      'audit.outcome': 'success',
+      'audit.actor.id': `u-${i}`,
+      'audit.actor.type': 'user',
+      'audit.tenant.id': 'acme',
+    },
+    traceId: '',
+    spanId: '',
+    flags: 0,
   };
   const r = logRecordToAuditEvent(record);
   if (!r.ok) throw r.error;
@@ -48,8 +62,14 @@ function derived(body: unknown, i: number): AuditEvent {
 
 function given(i: number, extra: object): AuditEvent {
   const r = validateAuditEvent({
-    eventId: `9b2f3c1e-4d5a-4b6c-8d7e-${String(i).padStart(12, '0')}`, schemaVersion: '1.0', occurredAt: `2026-11-22T10:00:0${i}.000001Z`,
-    action: 'grant.issue', outcome: 'denied', actor: { id: 'u-1', type: 'user' }, tenant: { id: 'acme' }, ...extra,
+    eventId: `9b2f3c1e-4d5a-4b6c-8d7e-${String(i).padStart(12, '0')}`,
+    schemaVersion: '1.0',
+    occurredAt: `2026-11-22T10:00:0${i}.000001Z`,
+    action: 'grant.issue',
+    outcome: 'denied',
+    actor: { id: 'u-1', type: 'user' },
+    tenant: { id: 'acme' },
+    ...extra,
   });
   if (!r.ok) throw r.error;
   return r.event;
@@ -60,8 +80,18 @@ function chain(events: AuditEvent[]): WalEventEntry[] {
   return events.map((event, i) => {
     const hash = computeEntryHash(prev, event);
     const e: WalEventEntry = {
-      kind: 'event', lsn: i + 1, chainId: 'acme/r1', tenantId: 'acme', seq: i + 1, prevHash: prev, hash, receivedAtNanos: '1795341700000000000', event,
-      resource: { attributes: { 'service.name': 'fluent-bit' }, schemaUrl: '' }, scope: { name: '', version: '' }, extraAttributes: { 'log.file.path': '/var/log/a.log', pid: 4242 },
+      kind: 'event',
+      lsn: i + 1,
+      chainId: 'acme/r1',
+      tenantId: 'acme',
+      seq: i + 1,
+      prevHash: prev,
+      hash,
+      receivedAtNanos: '1795341700000000000',
+      event,
+      resource: { attributes: { 'service.name': 'fluent-bit' }, schemaUrl: '' },
+      scope: { name: '', version: '' },
+      extraAttributes: { 'log.file.path': '/var/log/a.log', pid: 4242 },
     };
     prev = hash;
     return e;
@@ -92,7 +122,15 @@ describe('cold storage with schema 1.1 events', () => {
     expect(files).toHaveLength(1);
     const rows = await decodeParquet(new Uint8Array(readFileSync(join(dir, 'archive', files[0]!))));
     expect(rows).toEqual(entries.map(walEntryToAuditRow));
-    expect(rows.map((r) => r.Body)).toEqual(['user u-0 logged in', '', '', '{"json":"details"}', '{"ticket":"T-1"}', '', '{"plain":"1.0 event"}']);
+    expect(rows.map((r) => r.Body)).toEqual([
+      'user u-0 logged in',
+      '',
+      '',
+      '{"json":"details"}',
+      '{"ticket":"T-1"}',
+      '',
+      '{"plain":"1.0 event"}',
+    ]);
     expect(rows.map((r) => r.SchemaVersion)).toEqual(['1.1', '1.1', '1.1', '1.1', '1.1', '1.1', '1.0']);
     for (const [i, row] of rows.entries()) {
       expect(auditRowToEvent(row)).toEqual(events[i]);

@@ -31,7 +31,9 @@ describe('S3 error classification', () => {
   it('auth and validation errors are permanent, with a hint', () => {
     const denied = classifyS3Error(s3err('AccessDenied', 403), 'cannot upload s3://b/k');
     expect(denied.status).toBe('failure');
-    expect(denied.error.message).toMatch(/^store unavailable: cannot upload s3:\/\/b\/k: AccessDenied \(HTTP 403\).*check the S3 credentials/);
+    expect(denied.error.message).toMatch(
+      /^store unavailable: cannot upload s3:\/\/b\/k: AccessDenied \(HTTP 403\).*check the S3 credentials/,
+    );
     expect(classifyS3Error(s3err('InvalidAccessKeyId', 403), 'op').status).toBe('failure');
     const bucket = classifyS3Error(s3err('NoSuchBucket', 404), 'op');
     expect(bucket.status).toBe('failure');

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { eventually, startReceiverProcess, type ReceiverProcess } from '../../e2e/helpers/receiver-process.ts';
+import { eventually, type ReceiverProcess, startReceiverProcess } from '../../e2e/helpers/receiver-process.ts';
 import { parseNdjson, startEndpoint } from './helpers/endpoint.ts';
 import { manyEvents, sendEvents } from './helpers/events.ts';
 
@@ -32,7 +32,9 @@ describe('webhook delivery across a SIGKILL', () => {
       OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_ENTRIES: String(BATCH),
       OTEL_AUDIT_PIPELINE__EXPORTERS__MAX_BATCH_DELAY_MILLIS: '5',
       // Arrays are replaced whole by a JSON value (docs/webhook.md, "Configuration").
-      OTEL_AUDIT_EXPORTERS__WEBHOOKS: JSON.stringify([{ name: 'siem', url: ep.url, secret: SECRET, maxBatchEvents: 10, retry: { initialBackoffMillis: 20, maxBackoffMillis: 200 } }]),
+      OTEL_AUDIT_EXPORTERS__WEBHOOKS: JSON.stringify([
+        { name: 'siem', url: ep.url, secret: SECRET, maxBatchEvents: 10, retry: { initialBackoffMillis: 20, maxBackoffMillis: 200 } },
+      ]),
     };
     let receiver: ReceiverProcess | undefined = await startReceiverProcess({ dataDir, env });
     try {
@@ -46,10 +48,14 @@ describe('webhook delivery across a SIGKILL', () => {
       expect(delivered.size).toBeLessThan(events.length);
 
       receiver = await startReceiverProcess({ dataDir, env });
-      const all = await eventually(async () => {
-        const ids = new Set(ep.accepted().flatMap((r) => parseNdjson(r.body).map((o) => (o.event as { eventId: string }).eventId)));
-        return ids.size === events.length ? ids : undefined;
-      }, 600, 50);
+      const all = await eventually(
+        async () => {
+          const ids = new Set(ep.accepted().flatMap((r) => parseNdjson(r.body).map((o) => (o.event as { eventId: string }).eventId)));
+          return ids.size === events.length ? ids : undefined;
+        },
+        600,
+        50,
+      );
       expect(all).toEqual(new Set(events.map((e) => e.eventId)));
 
       // Same key ⇒ same body, before and after the crash.
@@ -70,10 +76,11 @@ describe('webhook delivery across a SIGKILL', () => {
       expect(firstLsn).toBeGreaterThan(lastAckedLsnBefore - BATCH);
       // Duplicates are bounded by the batch in flight at the crash.
       const counts = new Map<string, number>();
-      for (const r of ep.accepted()) for (const o of parseNdjson(r.body)) {
-        const id = (o.event as { eventId: string }).eventId;
-        counts.set(id, (counts.get(id) ?? 0) + 1);
-      }
+      for (const r of ep.accepted())
+        for (const o of parseNdjson(r.body)) {
+          const id = (o.event as { eventId: string }).eventId;
+          counts.set(id, (counts.get(id) ?? 0) + 1);
+        }
       const duplicated = [...counts.values()].filter((c) => c > 1).length;
       expect(duplicated).toBeLessThanOrEqual(BATCH);
     } finally {

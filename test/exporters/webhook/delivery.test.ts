@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { WebhookConfigInput } from '../../../exporters/webhook/index.ts';
 import { createReceiver, type Receiver } from '../../../receiver/index.ts';
 import { eventually } from '../../e2e/helpers/receiver-process.ts';
-import { parseNdjson, startEndpoint, type ReceivedRequest, type TestEndpoint } from './helpers/endpoint.ts';
+import { parseNdjson, type ReceivedRequest, startEndpoint, type TestEndpoint } from './helpers/endpoint.ts';
 import { manyEvents, sendEvents } from './helpers/events.ts';
 
 const SECRET = 'test-secret-0123456789abcdef';
@@ -67,7 +67,17 @@ function expectStableKeys(reqs: ReceivedRequest[]): void {
   }
 }
 
-async function status(http: string): Promise<{ exporters: Array<{ name: string; failing: boolean; lastBackoffMillis: number; lastError?: { code: string; message: string }; cursorLsn: number; lagEntries: number }>; failingExporters: string[] }> {
+async function status(http: string): Promise<{
+  exporters: Array<{
+    name: string;
+    failing: boolean;
+    lastBackoffMillis: number;
+    lastError?: { code: string; message: string };
+    cursorLsn: number;
+    lagEntries: number;
+  }>;
+  failingExporters: string[];
+}> {
   return (await (await fetch(`${http}/v1/audit/status`)).json()) as never;
 }
 
@@ -186,7 +196,7 @@ describe('webhook exporter delivery', () => {
       return !e.failing && e.lagEntries === 0 ? s : undefined;
     });
     expect(after.failingExporters).not.toContain('siem');
-    expect((await (await fetch(`${http}/metrics`)).text())).toContain('otel_audit_exporter_failing{exporter="siem"} 0');
+    expect(await (await fetch(`${http}/metrics`)).text()).toContain('otel_audit_exporter_failing{exporter="siem"} 0');
     expectStableKeys(ep.requests);
   });
 
@@ -206,7 +216,11 @@ describe('webhook exporter delivery', () => {
 
   it('static headers are sent; json-array encoding is a JSON array', async () => {
     const ep = await endpoint();
-    const { http } = await receiverWith({ url: ep.url, encoding: 'json-array', headers: { authorization: 'Bearer abc', 'x-tenant': 'blue' } });
+    const { http } = await receiverWith({
+      url: ep.url,
+      encoding: 'json-array',
+      headers: { authorization: 'Bearer abc', 'x-tenant': 'blue' },
+    });
     await sendEvents(http, manyEvents(3, 'zeta'));
     await eventually(async () => (ep.accepted().length > 0 ? true : undefined));
     const r = ep.accepted()[0]!;

@@ -9,10 +9,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AuditEvent } from '@otel-audit/schema';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createOcsfMapper } from '../../../exporters/webhook/index.ts';
 import { createReceiver } from '../../../receiver/index.ts';
-import type { AuditEvent } from '@otel-audit/schema';
 import { eventually } from '../../e2e/helpers/receiver-process.ts';
 import { parseHec, parseNdjson, startEndpoint } from './helpers/endpoint.ts';
 import { makeEvent, sendEvents } from './helpers/events.ts';
@@ -29,15 +29,36 @@ afterAll(() => {
 const BASE_REQUIRED = ['activity_id', 'category_uid', 'class_uid', 'type_uid', 'severity_id', 'time', 'metadata'];
 const BASE_ALLOWED = [
   ...BASE_REQUIRED,
-  'activity_name', 'category_name', 'class_name', 'type_name', 'severity', 'status', 'status_id', 'status_code', 'status_detail',
-  'message', 'count', 'duration', 'start_time', 'end_time', 'timezone_offset', 'raw_data', 'unmapped', 'observables', 'enrichments', 'cloud',
+  'activity_name',
+  'category_name',
+  'class_name',
+  'type_name',
+  'severity',
+  'status',
+  'status_id',
+  'status_code',
+  'status_detail',
+  'message',
+  'count',
+  'duration',
+  'start_time',
+  'end_time',
+  'timezone_offset',
+  'raw_data',
+  'unmapped',
+  'observables',
+  'enrichments',
+  'cloud',
 ];
 /** `iam` (category 3) adds these to every IAM class. */
 const IAM_ALLOWED = ['http_request', 'http_response', 'src_endpoint', 'actor', 'device'];
 /** status_id enum (base_event). */
 const STATUS = { 0: 'Unknown', 1: 'Success', 2: 'Failure', 99: 'Other' } as Record<number, string>;
 /** severity_id enum (base_event). */
-const SEVERITY = { 0: 'Unknown', 1: 'Informational', 2: 'Low', 3: 'Medium', 4: 'High', 5: 'Critical', 6: 'Fatal', 99: 'Other' } as Record<number, string>;
+const SEVERITY = { 0: 'Unknown', 1: 'Informational', 2: 'Low', 3: 'Medium', 4: 'High', 5: 'Critical', 6: 'Fatal', 99: 'Other' } as Record<
+  number,
+  string
+>;
 /** user.type_id enum (objects/user.json). */
 const USER_TYPE_IDS = [0, 1, 2, 3, 4, 99];
 
@@ -57,7 +78,19 @@ const OCSF: Record<number, ClassDef> = {
     name: 'Account Change',
     category_uid: 3,
     category_name: 'Identity & Access Management',
-    activities: { 0: 'Unknown', 1: 'Create', 2: 'Enable', 3: 'Password Change', 4: 'Password Reset', 5: 'Disable', 6: 'Delete', 7: 'Attach Policy', 8: 'Detach Policy', 9: 'Lock', 99: 'Other' },
+    activities: {
+      0: 'Unknown',
+      1: 'Create',
+      2: 'Enable',
+      3: 'Password Change',
+      4: 'Password Reset',
+      5: 'Disable',
+      6: 'Delete',
+      7: 'Attach Policy',
+      8: 'Detach Policy',
+      9: 'Lock',
+      99: 'Other',
+    },
     required: ['user'],
     allowed: ['user', 'user_result', 'policy'],
   },
@@ -65,9 +98,32 @@ const OCSF: Record<number, ClassDef> = {
     name: 'Authentication',
     category_uid: 3,
     category_name: 'Identity & Access Management',
-    activities: { 0: 'Unknown', 1: 'Logon', 2: 'Logoff', 3: 'Authentication Ticket', 4: 'Service Ticket Request', 5: 'Service Ticket Renew', 99: 'Other' },
+    activities: {
+      0: 'Unknown',
+      1: 'Logon',
+      2: 'Logoff',
+      3: 'Authentication Ticket',
+      4: 'Service Ticket Request',
+      5: 'Service Ticket Renew',
+      99: 'Other',
+    },
     required: ['user'],
-    allowed: ['user', 'auth_protocol', 'auth_protocol_id', 'certificate', 'dst_endpoint', 'is_cleartext', 'is_mfa', 'is_new_logon', 'is_remote', 'logon_process', 'logon_type', 'logon_type_id', 'service', 'session'],
+    allowed: [
+      'user',
+      'auth_protocol',
+      'auth_protocol_id',
+      'certificate',
+      'dst_endpoint',
+      'is_cleartext',
+      'is_mfa',
+      'is_new_logon',
+      'is_remote',
+      'logon_process',
+      'logon_type',
+      'logon_type_id',
+      'service',
+      'session',
+    ],
     atLeastOne: ['service', 'dst_endpoint'],
   },
   3004: {
@@ -105,7 +161,11 @@ function checkUser(u: Record<string, unknown>): void {
 }
 
 /** Check one OCSF event against its class definition and the audit event it came from. */
-function checkOcsf(o: Record<string, unknown>, source: AuditEvent, expected: { classUid: number; activityId: number; severityId?: number }): void {
+function checkOcsf(
+  o: Record<string, unknown>,
+  source: AuditEvent,
+  expected: { classUid: number; activityId: number; severityId?: number },
+): void {
   const def = OCSF[expected.classUid]!;
   expect(o.class_uid).toBe(expected.classUid);
   expect(o.class_name).toBe(def.name);
@@ -118,7 +178,11 @@ function checkOcsf(o: Record<string, unknown>, source: AuditEvent, expected: { c
   for (const k of [...BASE_REQUIRED, ...def.required]) expect(o, `required ${k}`).toHaveProperty(k);
   const allowed = new Set([...BASE_ALLOWED, ...(def.category_uid === 3 ? IAM_ALLOWED : []), ...def.allowed]);
   for (const k of Object.keys(o)) expect(allowed.has(k), `attribute ${k} of class ${expected.classUid}`).toBe(true);
-  if (def.atLeastOne) expect(def.atLeastOne.some((k) => o[k] !== undefined), `at least one of ${def.atLeastOne.join(', ')}`).toBe(true);
+  if (def.atLeastOne)
+    expect(
+      def.atLeastOne.some((k) => o[k] !== undefined),
+      `at least one of ${def.atLeastOne.join(', ')}`,
+    ).toBe(true);
   // Severity and status enums and their captions.
   const sev = expected.severityId ?? (source.outcome === 'success' ? 1 : source.outcome === 'failure' ? 2 : 3);
   expect(o.severity_id).toBe(sev);
@@ -170,8 +234,21 @@ describe('ocsf and splunk-hec formats', () => {
         clickhouse: { enabled: false },
         coldstore: { enabled: false },
         webhooks: [
-          { name: 'ocsf', url: ocsfEp.url, secret: SECRET, format: 'ocsf', ocsf: { overrides: [{ prefix: 'billing', classUid: 3004, severityId: 4 }] } },
-          { name: 'splunk', url: hecEp.url, secret: SECRET, format: 'splunk-hec', headers: { authorization: 'Splunk 00000000-0000-0000-0000-000000000000' }, splunk: { host: 'audit-1', index: 'audit', sourcetype: 'otel:audit' } },
+          {
+            name: 'ocsf',
+            url: ocsfEp.url,
+            secret: SECRET,
+            format: 'ocsf',
+            ocsf: { overrides: [{ prefix: 'billing', classUid: 3004, severityId: 4 }] },
+          },
+          {
+            name: 'splunk',
+            url: hecEp.url,
+            secret: SECRET,
+            format: 'splunk-hec',
+            headers: { authorization: 'Splunk 00000000-0000-0000-0000-000000000000' },
+            splunk: { host: 'audit-1', index: 'audit', sourcetype: 'otel:audit' },
+          },
         ],
       },
       pipeline: { exporters: { maxBatchDelayMillis: 10 } },
@@ -180,21 +257,99 @@ describe('ocsf and splunk-hec formats', () => {
       const { http } = await receiver.start();
       const ip = '203.0.113.7';
       const cases: Array<[AuditEvent, { classUid: number; activityId: number; severityId?: number }]> = [
-        [makeEvent({ action: 'user.login', actor: { id: 'alice', type: 'user', name: 'Alice', authMethod: 'oidc' }, session: { id: 's-1' }, request: { ip, userAgent: 'curl/8' } }), { classUid: 3002, activityId: 1 }],
-        [makeEvent({ action: 'auth.logout', actor: { id: 'alice', type: 'user' }, targets: [{ type: 'app', id: 'console', name: 'Console' }] }), { classUid: 3002, activityId: 2 }],
-        [makeEvent({ action: 'user.create', actor: { id: 'admin', type: 'user' }, targets: [{ type: 'user', id: 'u-9', name: 'bob' }] }), { classUid: 3001, activityId: 1 }],
-        [makeEvent({ action: 'user.password.reset', actor: { id: 'root', type: 'system' }, targets: [{ type: 'user', id: 'u-9' }] }), { classUid: 3001, activityId: 4 }],
-        [makeEvent({ action: 'account.disable', outcome: 'denied', reason: 'not an owner', actor: { id: 'mallory', type: 'user' }, targets: [{ type: 'account', id: 'acct-1' }] }), { classUid: 3001, activityId: 5 }],
-        [makeEvent({ action: 'role.update', actor: { id: 'admin', type: 'user' }, targets: [{ type: 'role', id: 'r-1', name: 'auditor' }], reason: 'quarterly review' }), { classUid: 3004, activityId: 3 }],
-        [makeEvent({ action: 'grant.issue', actor: { id: 'svc-a', type: 'service' }, targets: [{ type: 'grant', id: 'g-1' }] }), { classUid: 3004, activityId: 1 }],
-        [makeEvent({ action: 'group.member.add', actor: { id: 'admin', type: 'user' }, targets: [{ type: 'group', id: 'grp-1', name: 'ops' }, { type: 'user', id: 'u-2' }] }), { classUid: 3006, activityId: 3 }],
-        [makeEvent({ action: 'group.permission.grant', outcome: 'failure', actor: { id: 'admin', type: 'user' }, targets: [{ type: 'group', id: 'grp-1' }, { type: 'permission', id: 'billing:read' }] }), { classUid: 3006, activityId: 1 }],
-        [makeEvent({ action: 'doc.read', actor: { id: 'bob', type: 'user' }, targets: [{ type: 'doc', id: 'd-1', name: 'Q3.pdf' }], request: { ip, method: 'get', path: '/docs/d-1', id: 'req-1' } }), { classUid: 6003, activityId: 2 }],
+        [
+          makeEvent({
+            action: 'user.login',
+            actor: { id: 'alice', type: 'user', name: 'Alice', authMethod: 'oidc' },
+            session: { id: 's-1' },
+            request: { ip, userAgent: 'curl/8' },
+          }),
+          { classUid: 3002, activityId: 1 },
+        ],
+        [
+          makeEvent({
+            action: 'auth.logout',
+            actor: { id: 'alice', type: 'user' },
+            targets: [{ type: 'app', id: 'console', name: 'Console' }],
+          }),
+          { classUid: 3002, activityId: 2 },
+        ],
+        [
+          makeEvent({ action: 'user.create', actor: { id: 'admin', type: 'user' }, targets: [{ type: 'user', id: 'u-9', name: 'bob' }] }),
+          { classUid: 3001, activityId: 1 },
+        ],
+        [
+          makeEvent({ action: 'user.password.reset', actor: { id: 'root', type: 'system' }, targets: [{ type: 'user', id: 'u-9' }] }),
+          { classUid: 3001, activityId: 4 },
+        ],
+        [
+          makeEvent({
+            action: 'account.disable',
+            outcome: 'denied',
+            reason: 'not an owner',
+            actor: { id: 'mallory', type: 'user' },
+            targets: [{ type: 'account', id: 'acct-1' }],
+          }),
+          { classUid: 3001, activityId: 5 },
+        ],
+        [
+          makeEvent({
+            action: 'role.update',
+            actor: { id: 'admin', type: 'user' },
+            targets: [{ type: 'role', id: 'r-1', name: 'auditor' }],
+            reason: 'quarterly review',
+          }),
+          { classUid: 3004, activityId: 3 },
+        ],
+        [
+          makeEvent({ action: 'grant.issue', actor: { id: 'svc-a', type: 'service' }, targets: [{ type: 'grant', id: 'g-1' }] }),
+          { classUid: 3004, activityId: 1 },
+        ],
+        [
+          makeEvent({
+            action: 'group.member.add',
+            actor: { id: 'admin', type: 'user' },
+            targets: [
+              { type: 'group', id: 'grp-1', name: 'ops' },
+              { type: 'user', id: 'u-2' },
+            ],
+          }),
+          { classUid: 3006, activityId: 3 },
+        ],
+        [
+          makeEvent({
+            action: 'group.permission.grant',
+            outcome: 'failure',
+            actor: { id: 'admin', type: 'user' },
+            targets: [
+              { type: 'group', id: 'grp-1' },
+              { type: 'permission', id: 'billing:read' },
+            ],
+          }),
+          { classUid: 3006, activityId: 1 },
+        ],
+        [
+          makeEvent({
+            action: 'doc.read',
+            actor: { id: 'bob', type: 'user' },
+            targets: [{ type: 'doc', id: 'd-1', name: 'Q3.pdf' }],
+            request: { ip, method: 'get', path: '/docs/d-1', id: 'req-1' },
+          }),
+          { classUid: 6003, activityId: 2 },
+        ],
         [makeEvent({ action: 'invoice.void', actor: { id: 'bob', type: 'user' }, request: { ip } }), { classUid: 6003, activityId: 99 }],
-        [makeEvent({ action: 'billing.refund', actor: { id: 'bob', type: 'user' }, targets: [{ type: 'invoice', id: 'inv-1' }] }), { classUid: 3004, activityId: 99, severityId: 4 }],
+        [
+          makeEvent({ action: 'billing.refund', actor: { id: 'bob', type: 'user' }, targets: [{ type: 'invoice', id: 'inv-1' }] }),
+          { classUid: 3004, activityId: 99, severityId: 4 },
+        ],
       ];
-      await sendEvents(http!, cases.map(([e]) => e));
-      await eventually(async () => (ocsfEp.accepted().flatMap((r) => parseNdjson(r.body)).length === cases.length && hecEp.accepted().length > 0 ? true : undefined));
+      await sendEvents(
+        http!,
+        cases.map(([e]) => e),
+      );
+      await eventually(async () =>
+        ocsfEp.accepted().flatMap((r) => parseNdjson(r.body)).length === cases.length && hecEp.accepted().length > 0 ? true : undefined,
+      );
 
       const ocsf = ocsfEp.accepted().flatMap((r) => parseNdjson(r.body));
       const byId = new Map(ocsf.map((o) => [(o.metadata as { uid: string }).uid, o]));
@@ -243,7 +398,12 @@ describe('ocsf and splunk-hec formats', () => {
   });
 
   it('classifies by override, logon verb, built-in prefix and default, longest prefix first', () => {
-    const m = createOcsfMapper({ overrides: [{ prefix: 'user', classUid: 6003 }, { prefix: 'user.session', classUid: 3002, activityId: 1 }] });
+    const m = createOcsfMapper({
+      overrides: [
+        { prefix: 'user', classUid: 6003 },
+        { prefix: 'user.session', classUid: 3002, activityId: 1 },
+      ],
+    });
     expect(m.classify('user.session.open')).toMatchObject({ classUid: 3002, activityId: 1, rule: 'override:user.session' });
     expect(m.classify('user.delete')).toMatchObject({ classUid: 6003, activityId: 4, rule: 'override:user' });
     expect(m.classify('tenant.login')).toMatchObject({ classUid: 3002, activityId: 1, rule: 'verb' });

@@ -4,7 +4,7 @@
  * maxBatchEvents and maxBatchBytes, with keys that differ between receivers and between settings.
  */
 import { describe, expect, it } from 'vitest';
-import { chunkBodies, createWebhookExporter, verifySignature, signatureHeader } from '../../../exporters/webhook/index.ts';
+import { chunkBodies, createWebhookExporter, signatureHeader, verifySignature } from '../../../exporters/webhook/index.ts';
 import type { ExportBatch, WalEntry } from '../../../receiver/contracts.ts';
 import { batchOf, makeEntries } from '../coldstore/fixtures.ts';
 
@@ -48,7 +48,13 @@ describe('webhook request plan', () => {
 
   it('sends events only: a batch of checkpoints is acknowledged without a request', async () => {
     const entries = makeEntries({ count: 2 });
-    const checkpoint = { kind: 'checkpoint', lsn: 3, chainId: entries[0]!.chainId, tenantId: 'acme', checkpoint: {} } as unknown as WalEntry;
+    const checkpoint = {
+      kind: 'checkpoint',
+      lsn: 3,
+      chainId: entries[0]!.chainId,
+      tenantId: 'acme',
+      checkpoint: {},
+    } as unknown as WalEntry;
     const exporter = createWebhookExporter(base);
     expect(exporter.plan({ firstLsn: 3, lastLsn: 3, entries: [checkpoint] })).toEqual([]);
     const mixed: ExportBatch = { firstLsn: 1, lastLsn: 3, entries: [...entries, checkpoint] };
@@ -65,7 +71,10 @@ describe('webhook request plan', () => {
     expect(chunkBodies(lines, 'json-array', 2, 1024).map((c) => c.body)).toEqual(['[{"a":1},{"b":22}]', '[{"c":333}]']);
     expect(chunkBodies(lines, 'ndjson', 10, 17).map((c) => c.body)).toEqual(['{"a":1}\n{"b":22}\n', '{"c":333}\n']);
     const h = signatureHeader('k'.repeat(16), 1_800_000_000, 'body');
-    expect(verifySignature('k'.repeat(16), h, 'body', { nowSeconds: 1_800_000_010 })).toEqual({ ok: true, timestampSeconds: 1_800_000_000 });
+    expect(verifySignature('k'.repeat(16), h, 'body', { nowSeconds: 1_800_000_010 })).toEqual({
+      ok: true,
+      timestampSeconds: 1_800_000_000,
+    });
     expect(verifySignature('k'.repeat(16), h, 'body!', { nowSeconds: 1_800_000_010 })).toEqual({ ok: false, reason: 'signature mismatch' });
     expect(verifySignature('k'.repeat(16), h, 'body', { nowSeconds: 1_800_001_000 }).ok).toBe(false);
   });

@@ -7,8 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditError } from '@otel-audit/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebhookExporter, parseRetryAfter } from '../../../exporters/webhook/index.ts';
 import { configFromEnv, mergeConfig } from '../../../receiver/config/load-config.ts';
 import { createReceiver, parseReceiverConfig } from '../../../receiver/index.ts';
@@ -31,10 +31,42 @@ beforeAll(() => {
   openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=otel-audit test CA']);
   writeFileSync(join(pki, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   openssl(['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+  ]);
   writeFileSync(join(pki, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
   openssl(['req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=otel-audit-webhook-client']);
-  openssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '2', '-extfile', 'client.ext']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'client.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'client.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'client.ext',
+  ]);
 });
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -43,7 +75,12 @@ afterAll(() => {
 async function httpsEndpoint(): Promise<TestEndpoint> {
   return startEndpoint({
     secret: SECRET,
-    tls: { key: readFileSync(join(pki, 'server.key')), cert: readFileSync(join(pki, 'server.crt')), ca: readFileSync(join(pki, 'ca.crt')), requestCert: true },
+    tls: {
+      key: readFileSync(join(pki, 'server.key')),
+      cert: readFileSync(join(pki, 'server.crt')),
+      ca: readFileSync(join(pki, 'ca.crt')),
+      requestCert: true,
+    },
   });
 }
 
@@ -67,7 +104,11 @@ describe('webhook over HTTPS with a private CA and a client certificate', () => 
         clickhouse: { enabled: false },
         coldstore: { enabled: false },
         webhooks: [
-          { ...base, name: 'trusted', tls: { caFile: join(pki, 'ca.crt'), certFile: join(pki, 'client.crt'), keyFile: join(pki, 'client.key') } },
+          {
+            ...base,
+            name: 'trusted',
+            tls: { caFile: join(pki, 'ca.crt'), certFile: join(pki, 'client.crt'), keyFile: join(pki, 'client.key') },
+          },
           { ...base, name: 'untrusted' },
         ],
       },
@@ -109,7 +150,16 @@ describe('webhook configuration', () => {
 
   it('applies defaults', () => {
     const c = parseReceiverConfig({ exporters: { webhooks: [valid] } });
-    expect(c.exporters.webhooks[0]).toMatchObject({ name: 'siem', format: 'otel-audit', encoding: 'ndjson', timeoutMillis: 10_000, maxBatchEvents: 500, maxBatchBytes: 1024 * 1024, headers: {}, enabled: true });
+    expect(c.exporters.webhooks[0]).toMatchObject({
+      name: 'siem',
+      format: 'otel-audit',
+      encoding: 'ndjson',
+      timeoutMillis: 10_000,
+      maxBatchEvents: 500,
+      maxBatchBytes: 1024 * 1024,
+      headers: {},
+      enabled: true,
+    });
     expect(parseReceiverConfig({}).exporters.webhooks).toEqual([]);
   });
 
@@ -120,27 +170,50 @@ describe('webhook configuration', () => {
     expect(problem([{ ...valid, name: 'clickhouse' }])).toContain('exporters.webhooks.0.name');
     expect(problem([{ ...valid, url: 'ftp://x/y' }])).toContain('exporters.webhooks.0.url');
     expect(problem([{ ...valid, format: 'cef' }])).toContain('exporters.webhooks.0.format');
-    expect(problem([{ ...valid, format: 'splunk-hec', encoding: 'json-array' }])).toContain('exporters.webhooks.0.encoding: splunk-hec needs encoding ndjson');
+    expect(problem([{ ...valid, format: 'splunk-hec', encoding: 'json-array' }])).toContain(
+      'exporters.webhooks.0.encoding: splunk-hec needs encoding ndjson',
+    );
     expect(problem([{ ...valid, timeoutMilis: 5 }])).toContain('exporters.webhooks.0.timeoutMilis: unknown key');
     expect(problem([{ ...valid, headers: { 'idempotency-key': 'x' } }])).toContain('exporters.webhooks.0.headers.idempotency-key');
     expect(problem([{ ...valid, tls: { certFile: 'a.pem' } }])).toContain('exporters.webhooks.0.tls.keyFile');
-    expect(problem([{ ...valid, url: 'http://siem.example/x', tls: { caFile: 'ca.pem' } }])).toContain('exporters.webhooks.0.tls: tls needs an https url');
-    expect(problem([{ ...valid, ocsf: { overrides: [{ prefix: 'billing.*', classUid: 3004 }] } }])).toContain('exporters.webhooks.0.ocsf.overrides.0.prefix');
-    expect(problem([{ ...valid, ocsf: { overrides: [{ prefix: 'billing', classUid: 4001 }] } }])).toContain('exporters.webhooks.0.ocsf.overrides.0.classUid');
+    expect(problem([{ ...valid, url: 'http://siem.example/x', tls: { caFile: 'ca.pem' } }])).toContain(
+      'exporters.webhooks.0.tls: tls needs an https url',
+    );
+    expect(problem([{ ...valid, ocsf: { overrides: [{ prefix: 'billing.*', classUid: 3004 }] } }])).toContain(
+      'exporters.webhooks.0.ocsf.overrides.0.prefix',
+    );
+    expect(problem([{ ...valid, ocsf: { overrides: [{ prefix: 'billing', classUid: 4001 }] } }])).toContain(
+      'exporters.webhooks.0.ocsf.overrides.0.classUid',
+    );
   });
 
   it('reports unreadable files and invalid OCSF activities when the exporter is created, naming the key', () => {
-    expect(() => createWebhookExporter({ ...valid, secret: undefined, secretFile: '/nonexistent/siem.hmac' }, { configPrefix: 'exporters.webhooks.0' })).toThrow(
-      /exporters\.webhooks\.0\.secretFile: cannot read \/nonexistent\/siem\.hmac/,
-    );
-    expect(() => createWebhookExporter({ ...valid, tls: { caFile: '/nonexistent/ca.pem' } }, { configPrefix: 'exporters.webhooks.0' })).toThrow(/exporters\.webhooks\.0\.tls\.caFile/);
-    expect(() => createWebhookExporter({ ...valid, format: 'ocsf', ocsf: { overrides: [{ prefix: 'billing', classUid: 3002, activityId: 7 }] } }, { configPrefix: 'exporters.webhooks.0' })).toThrow(
-      /exporters\.webhooks\.0\.ocsf\.overrides\.0\.activityId: 7 is not an activity of OCSF class 3002/,
-    );
+    expect(() =>
+      createWebhookExporter(
+        { ...valid, secret: undefined, secretFile: '/nonexistent/siem.hmac' },
+        { configPrefix: 'exporters.webhooks.0' },
+      ),
+    ).toThrow(/exporters\.webhooks\.0\.secretFile: cannot read \/nonexistent\/siem\.hmac/);
+    expect(() =>
+      createWebhookExporter({ ...valid, tls: { caFile: '/nonexistent/ca.pem' } }, { configPrefix: 'exporters.webhooks.0' }),
+    ).toThrow(/exporters\.webhooks\.0\.tls\.caFile/);
+    expect(() =>
+      createWebhookExporter(
+        { ...valid, format: 'ocsf', ocsf: { overrides: [{ prefix: 'billing', classUid: 3002, activityId: 7 }] } },
+        { configPrefix: 'exporters.webhooks.0' },
+      ),
+    ).toThrow(/exporters\.webhooks\.0\.ocsf\.overrides\.0\.activityId: 7 is not an activity of OCSF class 3002/);
     // The receiver refuses to start with such a webhook (before touching the data dir).
-    expect(() => createReceiver({ dataDir: dataDir(), exporters: { clickhouse: { enabled: false }, coldstore: { enabled: false }, webhooks: [{ ...valid, secret: undefined, secretFile: '/nonexistent/k' }] } })).toThrow(
-      /exporters\.webhooks\.0\.secretFile/,
-    );
+    expect(() =>
+      createReceiver({
+        dataDir: dataDir(),
+        exporters: {
+          clickhouse: { enabled: false },
+          coldstore: { enabled: false },
+          webhooks: [{ ...valid, secret: undefined, secretFile: '/nonexistent/k' }],
+        },
+      }),
+    ).toThrow(/exporters\.webhooks\.0\.secretFile/);
   });
 
   it('takes the list from the environment as a JSON array (arrays are replaced whole)', () => {

@@ -4,9 +4,9 @@
  * `null` for an entry that cannot be hashed (the verifier then hashes it itself and reports it).
  */
 import { parentPort } from 'node:worker_threads';
+import type { AuditEvent } from '@otel-audit/schema';
 import { parseChainVersion } from '../../../integrity/chain-hash.ts';
 import { fastEntryHash } from '../../../integrity/entry-hash.ts';
-import type { AuditEvent } from '@otel-audit/schema';
 
 parentPort?.on('message', (message: { id: number; batch: string }) => {
   const items = JSON.parse(message.batch) as Array<[string, AuditEvent, unknown]>;

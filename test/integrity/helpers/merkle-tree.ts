@@ -6,13 +6,13 @@
  */
 import { AuditError } from '@otel-audit/core';
 import {
+  consistencyProofRanges,
   EMPTY_ROOT,
   HASH_SIZE,
-  type LeafInput,
-  type LeafSource,
-  consistencyProofRanges,
   hexToHash,
   inclusionProofRanges,
+  type LeafInput,
+  type LeafSource,
   leafHash,
   nodeHash,
   splitPoint,

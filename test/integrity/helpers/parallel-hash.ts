@@ -68,7 +68,7 @@ export async function* withParallelEntryHashes(
     });
   };
   /** Mark a promise handled now (it is awaited later, in order) to avoid unhandled-rejection noise. */
-  const track = <T,>(p: Promise<T>): Promise<T> => {
+  const track = <T>(p: Promise<T>): Promise<T> => {
     p.catch(() => {});
     return p;
   };

@@ -91,7 +91,10 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
   const requestType = otlpRoot().lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
   const responseType = otlpRoot().lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');
   let mode: EndpointMode = 'ok';
-  const heldResponses = new Map<http.ServerResponse, { isJson: boolean; records: Array<{ id: string; service: string }>; recorded: boolean }>();
+  const heldResponses = new Map<
+    http.ServerResponse,
+    { isJson: boolean; records: Array<{ id: string; service: string }>; recorded: boolean }
+  >();
   const sockets = new Set<Socket>();
   const waiters = new Set<() => void>();
   const poke = () => {
@@ -139,7 +142,8 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
       return waitUntil(() => {
         const have = new Set(endpoint.acked);
         if (want.every((id) => have.has(id))) return true;
-        if (Date.now() > deadline) throw new Error(`timed out: ${want.filter((id) => !have.has(id)).length} of ${want.length} ids not acknowledged`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out: ${want.filter((id) => !have.has(id)).length} of ${want.length} ids not acknowledged`);
         return false;
       });
     },
@@ -196,7 +200,9 @@ export async function startTestOtlpEndpoint(port = 0): Promise<TestOtlpEndpoint>
       }
       let request: ExportRequestLike;
       try {
-        request = isJson ? (JSON.parse(body.toString('utf8')) as ExportRequestLike) : (requestType.toObject(requestType.decode(body), { longs: String, defaults: false }) as ExportRequestLike);
+        request = isJson
+          ? (JSON.parse(body.toString('utf8')) as ExportRequestLike)
+          : (requestType.toObject(requestType.decode(body), { longs: String, defaults: false }) as ExportRequestLike);
       } catch (err) {
         res.writeHead(400, { 'content-type': 'text/plain' }).end(`cannot decode: ${(err as Error).message}`);
         return;

@@ -3,9 +3,9 @@
  * application state table, and helpers to write events in real transactions.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { applyOutboxMigrations, recordInTransaction } from '@otel-audit/sdk/outbox';
 import type { AuditEventInput } from '@otel-audit/schema';
+import { applyOutboxMigrations, recordInTransaction } from '@otel-audit/sdk/outbox';
+import pg from 'pg';
 
 /** The test database (trust auth). Override with OTEL_AUDIT_TEST_POSTGRES_URL. */
 export const POSTGRES_URL = process.env.OTEL_AUDIT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -17,7 +17,9 @@ export interface TestOutboxDb {
   /** Insert `count` events, each in its own committed transaction with a state change; resolves with their ids. */
   commitEvents(count: number, tenant?: string): Promise<string[]>;
   /** Rows of the outbox, by id. */
-  rows(): Promise<Array<{ event_id: string; delivered_at: Date | null; rejected_at: Date | null; attempts: number; last_error: string | null }>>;
+  rows(): Promise<
+    Array<{ event_id: string; delivered_at: Date | null; rejected_at: Date | null; attempts: number; last_error: string | null }>
+  >;
   /** Number of rows still pending. */
   pending(): Promise<number>;
   drop(): Promise<void>;
@@ -68,11 +70,15 @@ export async function createTestOutboxDb(prefix = 'outbox'): Promise<TestOutboxD
       return ids;
     },
     async rows() {
-      const r = await pool.query(`SELECT event_id, delivered_at, rejected_at, attempts, last_error FROM "${schema}".audit_outbox ORDER BY id`);
+      const r = await pool.query(
+        `SELECT event_id, delivered_at, rejected_at, attempts, last_error FROM "${schema}".audit_outbox ORDER BY id`,
+      );
       return r.rows;
     },
     async pending() {
-      const r = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".audit_outbox WHERE delivered_at IS NULL AND rejected_at IS NULL`);
+      const r = await pool.query(
+        `SELECT count(*)::int AS n FROM "${schema}".audit_outbox WHERE delivered_at IS NULL AND rejected_at IS NULL`,
+      );
       return r.rows[0].n as number;
     },
     async drop() {

@@ -1,10 +1,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditError } from '@otel-audit/core';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AuditExporter, ExportBatch, ExportResult } from '../../../receiver/contracts.ts';
-import { ExporterRunner, backoffDelay } from '../../../receiver/exporting/index.ts';
+import { backoffDelay, ExporterRunner } from '../../../receiver/exporting/index.ts';
 import { Wal } from '../../../receiver/wal/wal.ts';
 
 let dir: string;
@@ -77,7 +77,13 @@ describe('ExporterRunner', () => {
     await append(10);
     const exp = new ScriptedExporter();
     exp.script = [retryable(), retryable(), retryable(), retryable()];
-    const runner = new ExporterRunner(wal, exp, { maxBatchEntries: 100, maxBatchDelayMillis: 0, initialBackoffMillis: 100, maxBackoffMillis: 300, random: () => 0.5 });
+    const runner = new ExporterRunner(wal, exp, {
+      maxBatchEntries: 100,
+      maxBatchDelayMillis: 0,
+      initialBackoffMillis: 100,
+      maxBackoffMillis: 300,
+      random: () => 0.5,
+    });
     await runner.start();
     const delays: number[] = [];
     for (let attempt = 1; attempt <= 4; attempt++) {
@@ -99,7 +105,13 @@ describe('ExporterRunner', () => {
     await append(3);
     const exp = new ScriptedExporter();
     exp.script = [retryable(5000)];
-    const runner = new ExporterRunner(wal, exp, { maxBatchEntries: 100, maxBatchDelayMillis: 0, initialBackoffMillis: 10, maxBackoffMillis: 100, random: () => 0.5 });
+    const runner = new ExporterRunner(wal, exp, {
+      maxBatchEntries: 100,
+      maxBatchDelayMillis: 0,
+      initialBackoffMillis: 10,
+      maxBackoffMillis: 100,
+      random: () => 0.5,
+    });
     await runner.start();
     await settle(() => runner.status().state === 'backoff', 'backoff');
     expect(runner.status().lastBackoffMillis).toBe(5000);
@@ -118,7 +130,13 @@ describe('ExporterRunner', () => {
     const exp = new ScriptedExporter();
     const failure: ExportResult = { status: 'failure', error: new AuditError('AUDIT_ERR_EXPORT_REJECTED', 'schema mismatch') };
     exp.script = [failure, failure, failure];
-    const runner = new ExporterRunner(wal, exp, { maxBatchEntries: 100, maxBatchDelayMillis: 0, initialBackoffMillis: 10, maxBackoffMillis: 700, random: () => 0.5 });
+    const runner = new ExporterRunner(wal, exp, {
+      maxBatchEntries: 100,
+      maxBatchDelayMillis: 0,
+      initialBackoffMillis: 10,
+      maxBackoffMillis: 700,
+      random: () => 0.5,
+    });
     await runner.start();
     for (let attempt = 1; attempt <= 3; attempt++) {
       await settle(() => exp.calls.length === attempt && runner.status().state === 'backoff', `attempt ${attempt}`);
@@ -134,11 +152,20 @@ describe('ExporterRunner', () => {
 
   it('wakes on new appends, respects maxBatchEntries, and re-delivers exactly the same range after a crash before the cursor save', async () => {
     const exp = new ScriptedExporter();
-    const runner = new ExporterRunner(wal, exp, { maxBatchEntries: 4, maxBatchDelayMillis: 0, initialBackoffMillis: 10, maxBackoffMillis: 100 });
+    const runner = new ExporterRunner(wal, exp, {
+      maxBatchEntries: 4,
+      maxBatchDelayMillis: 0,
+      initialBackoffMillis: 10,
+      maxBackoffMillis: 100,
+    });
     await runner.start();
     await append(10);
     await settle(() => runner.status().cursorLsn === 10, 'catch up');
-    expect(exp.calls.map((b) => [b.firstLsn, b.lastLsn])).toEqual([[1, 4], [5, 8], [9, 10]]);
+    expect(exp.calls.map((b) => [b.firstLsn, b.lastLsn])).toEqual([
+      [1, 4],
+      [5, 8],
+      [9, 10],
+    ]);
     // Export of 11..12 succeeds at the destination, but the process "crashes" before the cursor save.
     let release!: () => void;
     exp.hold = new Promise((r) => (release = r));
@@ -149,12 +176,21 @@ describe('ExporterRunner', () => {
     await append(5);
     // A new runner (as after a restart) starts from the saved cursor: the same range again.
     const exp2 = new ScriptedExporter();
-    const runner2 = new ExporterRunner(wal, Object.assign(exp2, {}), { maxBatchEntries: 4, maxBatchDelayMillis: 0, initialBackoffMillis: 10, maxBackoffMillis: 100 });
+    const runner2 = new ExporterRunner(wal, Object.assign(exp2, {}), {
+      maxBatchEntries: 4,
+      maxBatchDelayMillis: 0,
+      initialBackoffMillis: 10,
+      maxBackoffMillis: 100,
+    });
     await runner2.start();
     await settle(() => exp2.calls.length === 1, 're-delivery');
     expect([exp2.calls[0]!.firstLsn, exp2.calls[0]!.lastLsn]).toEqual([11, 12]);
     await settle(() => exp2.calls.length === 3, 'the rest');
-    expect(exp2.calls.map((b) => [b.firstLsn, b.lastLsn])).toEqual([[11, 12], [13, 16], [17, 17]]);
+    expect(exp2.calls.map((b) => [b.firstLsn, b.lastLsn])).toEqual([
+      [11, 12],
+      [13, 16],
+      [17, 17],
+    ]);
     release();
     await runner.stop();
     await runner2.stop();
@@ -163,7 +199,12 @@ describe('ExporterRunner', () => {
   it('waits up to maxBatchDelayMillis for a fuller batch', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const exp = new ScriptedExporter();
-    const runner = new ExporterRunner(wal, exp, { maxBatchEntries: 100, maxBatchDelayMillis: 1000, initialBackoffMillis: 10, maxBackoffMillis: 100 });
+    const runner = new ExporterRunner(wal, exp, {
+      maxBatchEntries: 100,
+      maxBatchDelayMillis: 1000,
+      initialBackoffMillis: 10,
+      maxBackoffMillis: 100,
+    });
     await runner.start();
     await append(3);
     await settle(() => runner.status().state === 'batching', 'batching');
@@ -196,7 +237,12 @@ describe('ExporterRunner start-up', () => {
         return { status: 'success' };
       },
     };
-    const runner = new ExporterRunner(wal, exporter, { maxBatchEntries: 100, maxBatchDelayMillis: 0, initialBackoffMillis: 1, maxBackoffMillis: 2 });
+    const runner = new ExporterRunner(wal, exporter, {
+      maxBatchEntries: 100,
+      maxBatchDelayMillis: 0,
+      initialBackoffMillis: 1,
+      maxBackoffMillis: 2,
+    });
     await runner.start();
     await settle(() => calls.length === 1, 'export after start retries');
     expect(starts).toBe(3);

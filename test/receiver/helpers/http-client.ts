@@ -127,5 +127,7 @@ let responseType: protobuf.Type | undefined;
 /** Decode a protobuf `ExportLogsServiceResponse` body. */
 export function decodeExportResponse(bytes: Uint8Array): { partialSuccess?: { rejectedLogRecords: string; errorMessage: string } } {
   responseType ??= loadOtlpLogsRoot().lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');
-  return responseType.toObject(responseType.decode(bytes), { longs: String }) as { partialSuccess?: { rejectedLogRecords: string; errorMessage: string } };
+  return responseType.toObject(responseType.decode(bytes), { longs: String }) as {
+    partialSuccess?: { rejectedLogRecords: string; errorMessage: string };
+  };
 }

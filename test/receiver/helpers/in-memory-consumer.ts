@@ -4,8 +4,8 @@
  * or a thrown error to simulate a pipeline bug). No dependency on the pipeline being built elsewhere.
  */
 import { AuditError } from '@otel-audit/core';
-import type { DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../../../receiver/contracts.ts';
 import type { LogRecordView } from '@otel-audit/schema';
+import type { DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../../../receiver/contracts.ts';
 
 /** How the consumer answers the next requests. */
 export type ConsumerMode =

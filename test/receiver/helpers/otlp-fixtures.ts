@@ -2,7 +2,7 @@
  * Builders for OTLP logs requests used by the transport tests: a realistic audit record, encoded as
  * binary protobuf (through protobufjs and the project's .proto files) and as OTLP/JSON.
  */
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import { EXPORT_LOGS_REQUEST_TYPE, loadOtlpLogsRoot } from './protobufjs-decoder.ts';
 
 let requestType: protobuf.Type | undefined;

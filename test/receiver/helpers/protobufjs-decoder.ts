@@ -4,12 +4,13 @@
  * measurement); this one stays for the benchmark and as an independent oracle in tests, so the two
  * decoders check each other on the same bytes.
  */
-import { fileURLToPath } from 'node:url';
+
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LogRecordView } from '@otel-audit/schema';
 import protobuf from 'protobufjs';
 import type { DecodedLogs, ScopeView } from '../../../receiver/contracts.ts';
-import type { LogRecordView } from '@otel-audit/schema';
-import { type DecodeResult, DecodeFailure, decodeFailureResult } from '../../../receiver/otlp/decode-result.ts';
+import { DecodeFailure, type DecodeResult, decodeFailureResult } from '../../../receiver/otlp/decode-result.ts';
 
 /** Directory holding `opentelemetry/proto/...` (the repository's `proto/`). */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));

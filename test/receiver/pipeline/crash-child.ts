@@ -10,9 +10,9 @@
  * Prints `READY` after recovery. Reusable by the OTLP end-to-end crash test through `runLoad`.
  */
 import { readFile } from 'node:fs/promises';
+import type { AuditEvent } from '@otel-audit/schema';
 import type { LogsConsumer } from '../../../receiver/contracts.ts';
 import { createAuditPipeline } from '../../../receiver/pipeline/index.ts';
-import type { AuditEvent } from '@otel-audit/schema';
 import { eventToRecord, makeEvent, request } from './fixtures.ts';
 
 /** Drive `consumer` with concurrent requests forever, calling `onAck(ids)` after each success. */
@@ -28,7 +28,8 @@ export async function runLoad(
       for (let i = 0; i < options.batch; i++) {
         const old = resend.pop();
         if (old) events.push(makeEvent({ eventId: old, tenant: { id: 't0' } }));
-        else if (sent.length > 0 && i % 10 === 0) events.push(sent[Math.floor(Math.random() * sent.length)]!); // duplicate across requests
+        else if (sent.length > 0 && i % 10 === 0)
+          events.push(sent[Math.floor(Math.random() * sent.length)]!); // duplicate across requests
         else events.push(makeEvent({ tenant: { id: `t${(w + n + i) % options.tenants}` } }));
       }
       const r = await consumer.consume(request(events.map((e) => eventToRecord(e))), { transport: 'http' });

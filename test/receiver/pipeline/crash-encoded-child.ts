@@ -31,8 +31,19 @@ function attrs(id: string, tenant: string, worker: number): Array<{ key: string;
 /** One request with these ids, as protobuf (protobufjs object form) or OTLP/JSON bytes. */
 function encode(ids: string[], worker: number, format: 'protobuf' | 'json'): Uint8Array {
   const now = BigInt(Date.now()) * 1_000_000n;
-  const records = ids.map((id, i) => ({ timeUnixNano: String(now), eventName: 'doc.read', attributes: attrs(id, TENANTS[(worker + i) % TENANTS.length]!, worker) }));
-  const request = { resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'crash' } }] }, scopeLogs: [{ scope: { name: 'crash' }, logRecords: records }] }] };
+  const records = ids.map((id, i) => ({
+    timeUnixNano: String(now),
+    eventName: 'doc.read',
+    attributes: attrs(id, TENANTS[(worker + i) % TENANTS.length]!, worker),
+  }));
+  const request = {
+    resourceLogs: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'crash' } }] },
+        scopeLogs: [{ scope: { name: 'crash' }, logRecords: records }],
+      },
+    ],
+  };
   return format === 'protobuf' ? encodeRequest(request) : Buffer.from(JSON.stringify(request));
 }
 
@@ -55,16 +66,22 @@ await Promise.race(
       for (let i = 0; i < batch; i++) {
         const old = resend.pop();
         if (old) ids.push(old);
-        else if (acked.length > 0 && i % 16 === 0) ids.push(acked[Math.floor(Math.random() * acked.length)]!); // a duplicate of an acked event
+        else if (acked.length > 0 && i % 16 === 0)
+          ids.push(acked[Math.floor(Math.random() * acked.length)]!); // a duplicate of an acked event
         else ids.push(uuidv7());
       }
       const format = (w + n) % 2 === 0 ? 'protobuf' : 'json';
-      const r = await pipeline.consumeEncoded({ body: encode(ids, w, format), format, encoding: 'identity', maxBytes: 64 << 20 }, { transport: 'http' });
+      const r = await pipeline.consumeEncoded(
+        { body: encode(ids, w, format), format, encoding: 'identity', maxBytes: 64 << 20 },
+        { transport: 'http' },
+      );
       if (r.decoded && r.result.status === 'success' && r.result.rejected === 0) {
         if (acked.length < 5000) acked.push(...ids.slice(0, 8));
         process.stdout.write(ids.map((id) => `ACK ${id}\n`).join('') + `PENDING ${pipeline.status().prepare.pending}\n`);
       } else if (!r.decoded || r.result.status !== 'retryable') {
-        process.stderr.write(`unexpected answer: ${JSON.stringify(r.decoded ? r.result : { status: r.status, message: r.error.message })}\n`);
+        process.stderr.write(
+          `unexpected answer: ${JSON.stringify(r.decoded ? r.result : { status: r.status, message: r.error.message })}\n`,
+        );
         process.exit(3);
       } else {
         await new Promise((res) => setTimeout(res, 10));

@@ -16,7 +16,12 @@ afterAll(async () => {
 });
 
 /** Run the child until it acknowledged at least `minAcks` events, then SIGKILL it. Returns the acked ids. */
-async function runAndKill(dataDir: string, minAcks: number, resendFile?: string, script = child): Promise<{ acked: string[]; ready: string; pendingAtKill: number }> {
+async function runAndKill(
+  dataDir: string,
+  minAcks: number,
+  resendFile?: string,
+  script = child,
+): Promise<{ acked: string[]; ready: string; pendingAtKill: number }> {
   const proc = spawn(process.execPath, [script, dataDir, ...(resendFile ? [resendFile] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

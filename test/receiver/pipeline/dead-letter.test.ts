@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { DeadLetterStore, readDeadLetters, type DeadLetter } from '../../../receiver/dead-letter/index.ts';
+import { type DeadLetter, DeadLetterStore, readDeadLetters } from '../../../receiver/dead-letter/index.ts';
 
 let dir: string;
 beforeEach(async () => {

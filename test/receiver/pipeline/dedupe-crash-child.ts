@@ -14,7 +14,13 @@ if (!dataDir) {
   process.stderr.write('usage: dedupe-crash-child.ts <dataDir>\n');
   process.exit(2);
 }
-const pipeline = createAuditPipeline({ dataDir, instanceId: 'dedupe-crash', dedupeMaxIds: 1024, wal: { segmentBytes: 64 * 1024 }, maintenanceIntervalMillis: 20 });
+const pipeline = createAuditPipeline({
+  dataDir,
+  instanceId: 'dedupe-crash',
+  dedupeMaxIds: 1024,
+  wal: { segmentBytes: 64 * 1024 },
+  maintenanceIntervalMillis: 20,
+});
 pipeline.addExporter(
   { name: 'sink', start: async () => undefined, shutdown: async () => undefined, export: async () => ({ status: 'success' }) },
   { maxBatchDelayMillis: 0 },

@@ -7,13 +7,19 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isAuditError } from '@otel-audit/core';
+import type { AuditEvent } from '@otel-audit/schema';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditExporter, ExportBatch, ExportResult, IngestResult, WalEventEntry } from '../../../receiver/contracts.ts';
-import { createAuditPipeline, renderPrometheusMetrics, type AuditPipeline, type PipelineConfigInput, type PipelineHooks } from '../../../receiver/pipeline/index.ts';
-import { isAuditError } from '@otel-audit/core';
+import {
+  type AuditPipeline,
+  createAuditPipeline,
+  type PipelineConfigInput,
+  type PipelineHooks,
+  renderPrometheusMetrics,
+} from '../../../receiver/pipeline/index.ts';
 import { readRunSummary } from '../../../receiver/wal/dedupe-run.ts';
 import { wordsToUuid } from '../../../receiver/wal/format.ts';
-import type { AuditEvent } from '@otel-audit/schema';
 import { eventToRecord, makeEvent, request } from './fixtures.ts';
 
 let dir: string;
@@ -42,7 +48,10 @@ class CountingExporter implements AuditExporter {
 }
 
 async function start(config: PipelineConfigInput, exporter: AuditExporter, hooks: PipelineHooks = {}): Promise<AuditPipeline> {
-  const p = createAuditPipeline({ dataDir: dir, instanceId: 'dedupe-1', wal: { segmentBytes: 64 * 1024 }, dedupeMaxIds: 1024, ...config }, hooks);
+  const p = createAuditPipeline(
+    { dataDir: dir, instanceId: 'dedupe-1', wal: { segmentBytes: 64 * 1024 }, dedupeMaxIds: 1024, ...config },
+    hooks,
+  );
   p.addExporter(exporter, { maxBatchDelayMillis: 0, initialBackoffMillis: 1, maxBackoffMillis: 20 });
   await p.start();
   open.push(p);
@@ -67,7 +76,9 @@ async function until(cond: () => boolean | Promise<boolean>, what: string): Prom
 }
 
 describe('pipeline: a dedupe window set by time', () => {
-  it('acknowledges a resend as a duplicate after the in-memory table turned over ten times, and after a restart; stored once', { timeout: 120_000 }, async () => {
+  it('acknowledges a resend as a duplicate after the in-memory table turned over ten times, and after a restart; stored once', {
+    timeout: 120_000,
+  }, async () => {
     const exp = new CountingExporter();
     let p = await start({}, exp);
     const first = makeEvent();
@@ -118,7 +129,10 @@ describe('pipeline: a dedupe window set by time', () => {
     await send(p, [first]);
     for (let n = 0; n < 6; n++) {
       now += 1000;
-      await send(p, Array.from({ length: 512 }, () => makeEvent()));
+      await send(
+        p,
+        Array.from({ length: 512 }, () => makeEvent()),
+      );
     }
     await until(async () => {
       await p.maintain();
@@ -140,7 +154,9 @@ describe('pipeline: a dedupe window set by time', () => {
     }, 'expiry of runs');
   });
 
-  it('remembers every acknowledged id after SIGKILLs at arbitrary points of spills, manifest writes and segment deletions', { timeout: 180_000 }, async () => {
+  it('remembers every acknowledged id after SIGKILLs at arbitrary points of spills, manifest writes and segment deletions', {
+    timeout: 180_000,
+  }, async () => {
     const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dedupe-crash-child.ts');
     const acked: string[] = [];
     for (let life = 0; life < 3; life++) {
@@ -184,10 +200,16 @@ describe('pipeline: a dedupe window set by time', () => {
     expect(accepted).toBe(0);
   });
 
-  it('answers failure with AUDIT_ERR_DEDUPE_CORRUPT when a lookup needs a damaged run page, and reports it', { timeout: 120_000 }, async () => {
+  it('answers failure with AUDIT_ERR_DEDUPE_CORRUPT when a lookup needs a damaged run page, and reports it', {
+    timeout: 120_000,
+  }, async () => {
     const exp = new CountingExporter();
     let p = await start({}, exp);
-    for (let n = 0; n < 6; n++) await send(p, Array.from({ length: 512 }, () => makeEvent()));
+    for (let n = 0; n < 6; n++)
+      await send(
+        p,
+        Array.from({ length: 512 }, () => makeEvent()),
+      );
     await until(async () => {
       await p.maintain();
       return p.status().dedupe.runIds > 2000;

@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { expect, it } from 'vitest';
-import { GENESIS_HASH, computeEntryHash } from '../../../integrity/chain-hash.ts';
-import { createAuditPipeline } from '../../../receiver/pipeline/index.ts';
 import type { AuditEvent } from '@otel-audit/schema';
+import { expect, it } from 'vitest';
+import { computeEntryHash, GENESIS_HASH } from '../../../integrity/chain-hash.ts';
+import { createAuditPipeline } from '../../../receiver/pipeline/index.ts';
 import { checkWal, eventToRecord, request } from './fixtures.ts';
 
 // The worked example of docs/integrity.md, "Hash chain: how the receiver sequences and normalizes".
@@ -14,13 +14,25 @@ it('produces the hashes of the docs/integrity.md worked example through consume(
     const p = createAuditPipeline({ dataDir: dir, instanceId: 'receiver-1' });
     await p.start();
     const e1 = {
-      eventId: '0193A1B2-C3D4-7E5F-8A9B-00000000000A', schemaVersion: '1.0', occurredAt: '2026-11-22T11:00:01.5+01:00',
-      action: 'grant.issue', outcome: 'success', actor: { type: 'user', id: 'u-1' }, tenant: { id: 'acme' },
-      targets: [{ type: 'grant', id: 'g-7' }], details: { scope: 'reports', days: 30 },
+      eventId: '0193A1B2-C3D4-7E5F-8A9B-00000000000A',
+      schemaVersion: '1.0',
+      occurredAt: '2026-11-22T11:00:01.5+01:00',
+      action: 'grant.issue',
+      outcome: 'success',
+      actor: { type: 'user', id: 'u-1' },
+      tenant: { id: 'acme' },
+      targets: [{ type: 'grant', id: 'g-7' }],
+      details: { scope: 'reports', days: 30 },
     } as AuditEvent;
     const e2 = {
-      eventId: '0193a1b2-c3d4-7e5f-8a9b-00000000000b', schemaVersion: '1.0', occurredAt: '2026-11-22T10:00:02.000001Z',
-      action: 'grant.revoke', outcome: 'denied', actor: { id: 'u-2', type: 'user' }, tenant: { id: 'acme' }, reason: 'not the owner',
+      eventId: '0193a1b2-c3d4-7e5f-8a9b-00000000000b',
+      schemaVersion: '1.0',
+      occurredAt: '2026-11-22T10:00:02.000001Z',
+      action: 'grant.revoke',
+      outcome: 'denied',
+      actor: { id: 'u-2', type: 'user' },
+      tenant: { id: 'acme' },
+      reason: 'not the owner',
     } as AuditEvent;
     const r1 = { ...eventToRecord(e1), traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };
     const r = await p.consume(request([r1, eventToRecord(e2)]), { transport: 'http' });

@@ -1,14 +1,38 @@
-import { describe, expect, it } from 'vitest';
 import { isAuditError } from '@otel-audit/core';
+import type { AuditEvent } from '@otel-audit/schema';
+import { describe, expect, it } from 'vitest';
 import { canonicalEventJson } from '../../../integrity/chain-hash.ts';
 import { fastCanonicalEventJson } from '../../../receiver/pipeline/fast-jcs.ts';
-import type { AuditEvent } from '@otel-audit/schema';
 import { makeEvent } from './fixtures.ts';
 
 const tricky: unknown[] = [
-  '', 'plain', 'quote " and \\ backslash', 'tab\tnew\nline\r', '\u0000\u001f\u007f', '\u2028\u2029', 'é ü 漢字 😀', '\ud83d\ude00',
-  0, -0, 1, -1, 0.1, 1e21, 1e-7, 123456789012345680000, 5e-324, Number.MAX_SAFE_INTEGER, 1.5e300, -2.5,
-  true, false, null, [], {}, [1, 'a', null, [2, [3]]], { b: 1, a: 2, A: 3, '10': 4, '9': 5, é: 6, '😀': 7, 'e\u0301': 8 },
+  '',
+  'plain',
+  'quote " and \\ backslash',
+  'tab\tnew\nline\r',
+  '\u0000\u001f\u007f',
+  '\u2028\u2029',
+  'é ü 漢字 😀',
+  '\ud83d\ude00',
+  0,
+  -0,
+  1,
+  -1,
+  0.1,
+  1e21,
+  1e-7,
+  123456789012345680000,
+  5e-324,
+  Number.MAX_SAFE_INTEGER,
+  1.5e300,
+  -2.5,
+  true,
+  false,
+  null,
+  [],
+  {},
+  [1, 'a', null, [2, [3]]],
+  { b: 1, a: 2, A: 3, '10': 4, '9': 5, é: 6, '😀': 7, 'e\u0301': 8 },
   { nested: { z: [{ y: 1, x: 2 }], a: { '': 'empty key' } } },
 ];
 
@@ -31,16 +55,26 @@ describe('fastCanonicalEventJson', () => {
     const rstr = () => Array.from({ length: rnd(12) }, () => (Math.random() < 0.01 ? '\ud800' : chars[rnd(chars.length)])).join('');
     const rval = (depth: number): unknown => {
       switch (rnd(depth > 2 ? 4 : 6)) {
-        case 0: return rstr();
-        case 1: return (Math.random() - 0.5) * 10 ** rnd(25);
-        case 2: return rnd(2) === 0;
-        case 3: return null;
-        case 4: return Array.from({ length: rnd(4) }, () => rval(depth + 1));
-        default: return Object.fromEntries(Array.from({ length: rnd(5) }, () => [rstr(), rval(depth + 1)]));
+        case 0:
+          return rstr();
+        case 1:
+          return (Math.random() - 0.5) * 10 ** rnd(25);
+        case 2:
+          return rnd(2) === 0;
+        case 3:
+          return null;
+        case 4:
+          return Array.from({ length: rnd(4) }, () => rval(depth + 1));
+        default:
+          return Object.fromEntries(Array.from({ length: rnd(5) }, () => [rstr(), rval(depth + 1)]));
       }
     };
     for (let i = 0; i < 2000; i++) {
-      const e = makeEvent({ reason: rstr() || 'r', actor: { id: rstr() || 'a', type: 'user' }, details: { x: rval(0) } as AuditEvent['details'] });
+      const e = makeEvent({
+        reason: rstr() || 'r',
+        actor: { id: rstr() || 'a', type: 'user' },
+        details: { x: rval(0) } as AuditEvent['details'],
+      });
       const outcome = (f: (e: AuditEvent) => string) => {
         try {
           return f(e);

@@ -4,11 +4,11 @@
  * crash child script and the benchmark.
  */
 import { randomBytes } from 'node:crypto';
-import { GENESIS_HASH, computeEntryHash, parseChainVersion } from '../../../integrity/chain-hash.ts';
-import { readWalEntries } from '../../../receiver/wal/read-entries.ts';
-import type { DecodedLogs, WalEntry, WalEventEntry } from '../../../receiver/contracts.ts';
 import type { AuditEvent } from '@otel-audit/schema';
 import { auditEventToLogRecord, type LogRecordView } from '@otel-audit/schema';
+import { computeEntryHash, GENESIS_HASH, parseChainVersion } from '../../../integrity/chain-hash.ts';
+import type { DecodedLogs, WalEntry, WalEventEntry } from '../../../receiver/contracts.ts';
+import { readWalEntries } from '../../../receiver/wal/read-entries.ts';
 
 /** A UUIDv7 (time-ordered) for tests. */
 export function uuidv7(nowMs = Date.now()): string {
@@ -56,7 +56,18 @@ export function eventToRecord(event: AuditEvent, extraAttributes: Record<string,
 
 /** A non-audit log record. */
 export function plainRecord(text = 'hello'): LogRecordView {
-  return { timeUnixNano: 1n, observedTimeUnixNano: 0n, severityNumber: 9, severityText: 'INFO', eventName: '', body: text, attributes: { 'http.route': '/x' }, traceId: '', spanId: '', flags: 0 };
+  return {
+    timeUnixNano: 1n,
+    observedTimeUnixNano: 0n,
+    severityNumber: 9,
+    severityText: 'INFO',
+    eventName: '',
+    body: text,
+    attributes: { 'http.route': '/x' },
+    traceId: '',
+    spanId: '',
+    flags: 0,
+  };
 }
 
 /** Wrap records into one decoded request. */

@@ -7,13 +7,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAuditError } from '@otel-audit/core';
+import type { LogRecordView } from '@otel-audit/schema';
+import { deriveEventId } from '@otel-audit/schema';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { IngestResult } from '../../../receiver/contracts.ts';
 import { readDeadLetters } from '../../../receiver/dead-letter/index.ts';
-import { createAuditPipeline, parsePipelineConfig, type AuditPipeline, type PipelineConfigInput } from '../../../receiver/pipeline/index.ts';
-import { deriveEventId } from '@otel-audit/schema';
-import type { LogRecordView } from '@otel-audit/schema';
+import {
+  type AuditPipeline,
+  createAuditPipeline,
+  type PipelineConfigInput,
+  parsePipelineConfig,
+} from '../../../receiver/pipeline/index.ts';
 import { checkWal, request } from './fixtures.ts';
 
 let dir: string;
@@ -42,11 +47,26 @@ function success(r: IngestResult) {
 /** A Fluent Bit-like record: text body, flat attributes, no event id; `tenant` undefined = no tenant attribute. */
 function shipped(i: number, tenant?: string): LogRecordView {
   const attributes: Record<string, unknown> = {
-    'audit.schema_version': '1.0', 'audit.action': 'user.login', 'audit.outcome': 'success', 'audit.actor.id': `user-${i}`, 'audit.actor.type': 'user',
+    'audit.schema_version': '1.0',
+    'audit.action': 'user.login',
+    'audit.outcome': 'success',
+    'audit.actor.id': `user-${i}`,
+    'audit.actor.type': 'user',
     'log.file.path': '/var/log/app/audit.log',
   };
   if (tenant !== undefined) attributes['audit.tenant.id'] = tenant;
-  return { timeUnixNano: 1_795_341_600_000_000_000n + BigInt(i), observedTimeUnixNano: 0n, severityNumber: 0, severityText: '', eventName: '', body: `user-${i} logged in`, attributes, traceId: '', spanId: '', flags: 0 };
+  return {
+    timeUnixNano: 1_795_341_600_000_000_000n + BigInt(i),
+    observedTimeUnixNano: 0n,
+    severityNumber: 0,
+    severityText: '',
+    eventName: '',
+    body: `user-${i} logged in`,
+    attributes,
+    traceId: '',
+    spanId: '',
+    flags: 0,
+  };
 }
 
 describe('pipeline: id-less and tenant-less records', () => {
@@ -69,7 +89,9 @@ describe('pipeline: id-less and tenant-less records', () => {
 
   it('takes the bound tenant first, then defaultTenantId; without either the record is rejected and dead-lettered', async () => {
     let p = await start({ defaultTenantId: 'fallback' });
-    const r = success(await p.consume(request([shipped(1), shipped(2, 'acme')]), { transport: 'http', boundTenantId: 'acme', principal: 'acme-token' }));
+    const r = success(
+      await p.consume(request([shipped(1), shipped(2, 'acme')]), { transport: 'http', boundTenantId: 'acme', principal: 'acme-token' }),
+    );
     expect([r.accepted, r.rejected]).toEqual([2, 0]);
     const r2 = success(await p.consume(request([shipped(3)]), { transport: 'grpc' }));
     expect([r2.accepted, r2.rejected]).toEqual([1, 0]);

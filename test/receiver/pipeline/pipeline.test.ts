@@ -2,13 +2,18 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditError, isAuditError } from '@otel-audit/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GENESIS_HASH } from '../../../integrity/chain-hash.ts';
 import type { CheckpointRecord } from '../../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult, IngestResult, WalEventEntry } from '../../../receiver/contracts.ts';
 import { readDeadLetters } from '../../../receiver/dead-letter/index.ts';
-import { createAuditPipeline, renderPrometheusMetrics, type AuditPipeline, type PipelineConfigInput } from '../../../receiver/pipeline/index.ts';
+import {
+  type AuditPipeline,
+  createAuditPipeline,
+  type PipelineConfigInput,
+  renderPrometheusMetrics,
+} from '../../../receiver/pipeline/index.ts';
 import { checkWal, eventToRecord, makeEvent, plainRecord, request } from './fixtures.ts';
 
 let dir: string;
@@ -67,7 +72,9 @@ describe('pipeline: sequencing and hash chains', () => {
     const p = await startPipeline();
     const tenants = ['acme', 'globex', 'acme', 'initech'];
     for (const t of tenants) {
-      success(await p.consume(request(Array.from({ length: 5 }, () => eventToRecord(makeEvent({ tenant: { id: t } })))), { transport: 'http' }));
+      success(
+        await p.consume(request(Array.from({ length: 5 }, () => eventToRecord(makeEvent({ tenant: { id: t } })))), { transport: 'http' }),
+      );
     }
     const st = p.status();
     expect(st.chains.map((c) => [c.chainId, c.seq]).sort()).toEqual([
@@ -149,7 +156,8 @@ describe('pipeline: dedupe', () => {
     const exp = new TestExporter();
     let p = await startPipeline({ wal: { segmentBytes: 8192 } }, [exp]);
     const events = Array.from({ length: 60 }, () => makeEvent());
-    for (let i = 0; i < 60; i += 5) success(await p.consume(request(events.slice(i, i + 5).map((e) => eventToRecord(e))), { transport: 'http' }));
+    for (let i = 0; i < 60; i += 5)
+      success(await p.consume(request(events.slice(i, i + 5).map((e) => eventToRecord(e))), { transport: 'http' }));
     await until(() => exp.lsns.length === 60, 'export');
     await until(async () => {
       await p.maintain();
@@ -179,7 +187,13 @@ describe('pipeline: rejection, tenant binding, non-audit records, dead letters',
     const p = await startPipeline();
     const mine = makeEvent({ tenant: { id: 'acme' } });
     const theirs = makeEvent({ tenant: { id: 'globex' } });
-    const r = success(await p.consume(request([eventToRecord(mine), eventToRecord(theirs)]), { transport: 'http', boundTenantId: 'acme', principal: 'ci-token' }));
+    const r = success(
+      await p.consume(request([eventToRecord(mine), eventToRecord(theirs)]), {
+        transport: 'http',
+        boundTenantId: 'acme',
+        principal: 'ci-token',
+      }),
+    );
     expect([r.accepted, r.rejected]).toEqual([1, 1]);
     expect(r.message).toContain('record 1');
     expect(r.message).toContain('globex');
@@ -188,7 +202,9 @@ describe('pipeline: rejection, tenant binding, non-audit records, dead letters',
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ transport: 'http', principal: 'ci-token', code: 'AUDIT_ERR_FORBIDDEN', recordIndex: 1 });
     // The CLI prints it.
-    const cli = spawnSync(process.execPath, [path.join(import.meta.dirname, '../../../cli/main.ts'), 'dead-letters', '--data-dir', dir], { encoding: 'utf8' });
+    const cli = spawnSync(process.execPath, [path.join(import.meta.dirname, '../../../cli/main.ts'), 'dead-letters', '--data-dir', dir], {
+      encoding: 'utf8',
+    });
     expect(cli.status).toBe(0);
     expect(cli.stdout).toMatch(/http token=ci-token record 1 AUDIT_ERR_FORBIDDEN: tenant "globex"/);
   });
@@ -332,7 +348,7 @@ describe('pipeline: lifecycle and status', () => {
     expect(text).toContain('otel_audit_exporter_lag_entries{exporter="clickhouse"} 0');
     expect(text).toMatch(/otel_audit_fsync_duration_seconds_bucket\{le="\+Inf"\} \d+/);
     expect(text).toContain('otel_audit_chain_seq{chain_id="acme/test-1",tenant_id="acme"} 1');
-    expect((await readdir(path.join(dir, 'wal', 'cursors')))).toEqual(['clickhouse.json']);
+    expect(await readdir(path.join(dir, 'wal', 'cursors'))).toEqual(['clickhouse.json']);
   });
 });
 
@@ -351,7 +367,8 @@ describe('pipeline: durability none', () => {
 describe('pipeline: corrupt WAL', () => {
   it('refuses to start with AUDIT_ERR_WAL_CORRUPT naming the segment, and releases the data dir', async () => {
     const p = await startPipeline();
-    for (let i = 0; i < 3; i++) success(await p.consume(request([eventToRecord(makeEvent()), eventToRecord(makeEvent())]), { transport: 'http' }));
+    for (let i = 0; i < 3; i++)
+      success(await p.consume(request([eventToRecord(makeEvent()), eventToRecord(makeEvent())]), { transport: 'http' }));
     await p.shutdown();
     open.length = 0;
     const { readFile } = await import('node:fs/promises');
@@ -360,7 +377,10 @@ describe('pipeline: corrupt WAL', () => {
     buf[32 + 45]! ^= 0xff; // inside the first record's payload; valid records follow
     await writeFile(seg, buf);
     const p2 = createAuditPipeline({ dataDir: dir });
-    const err = await p2.start().then(() => undefined, (e: unknown) => e);
+    const err = await p2.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isAuditError(err, 'AUDIT_ERR_WAL_CORRUPT')).toBe(true);
     expect((err as Error).message).toContain(path.basename(seg));
     expect((err as Error).message).toContain('offset 32');
@@ -372,11 +392,23 @@ describe('pipeline: checkpoint records in the WAL', () => {
   it('appends a checkpoint after the entries it covers, hands it to exporters in order, and recovers it', async () => {
     const exp = new TestExporter();
     const sequenced: Array<{ seq: number; recovered: boolean }> = [];
-    let p = await startPipeline({}, [exp], { onSequenced: (e: { seq: number; recovered: boolean }) => sequenced.push({ seq: e.seq, recovered: e.recovered }) });
-    success(await p.consume(request([eventToRecord(makeEvent()), eventToRecord(makeEvent()), eventToRecord(makeEvent())]), { transport: 'http' }));
+    let p = await startPipeline({}, [exp], {
+      onSequenced: (e: { seq: number; recovered: boolean }) => sequenced.push({ seq: e.seq, recovered: e.recovered }),
+    });
+    success(
+      await p.consume(request([eventToRecord(makeEvent()), eventToRecord(makeEvent()), eventToRecord(makeEvent())]), { transport: 'http' }),
+    );
     expect(sequenced).toEqual([1, 2, 3].map((seq) => ({ seq, recovered: false })));
     const head = p.status().chains[0]!;
-    const record = { version: 1, chainId: head.chainId, origin: 'o', treeSize: 3, rootHash: 'ab'.repeat(32), lastSeq: 3, note: 'n' } as unknown as CheckpointRecord;
+    const record = {
+      version: 1,
+      chainId: head.chainId,
+      origin: 'o',
+      treeSize: 3,
+      rootHash: 'ab'.repeat(32),
+      lastSeq: 3,
+      note: 'n',
+    } as unknown as CheckpointRecord;
     const r = await p.appendCheckpoint(record);
     expect(r).toEqual({ status: 'success', value: { lsn: 4 } });
     const ahead = await p.appendCheckpoint({ ...record, treeSize: 9 });
@@ -393,6 +425,11 @@ describe('pipeline: checkpoint records in the WAL', () => {
     await p.shutdown();
     const check = await checkWal(dir);
     expect(check.problems).toEqual([]);
-    expect(check.entries.map((e) => [e.lsn, e.seq])).toEqual([[1, 1], [2, 2], [3, 3], [5, 4]]);
+    expect(check.entries.map((e) => [e.lsn, e.seq])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [5, 4],
+    ]);
   });
 });

@@ -50,10 +50,19 @@ describe('bearer-token auth', () => {
   });
 
   it('config rejects plaintext tokens, duplicates and unknown keys, naming the key', () => {
-    expect(() => parseAuthConfig({ tokens: [{ name: 'a', sha256: 'my-secret-token' }] }, 'receiver.auth')).toThrow(/receiver\.auth\.tokens\.0\.sha256: must be 64 hex characters/);
-    expect(() => parseAuthConfig({ tokens: [{ name: 'a', token: 'x', sha256: hashToken('x') }] })).toThrow(/auth\.tokens\.0\.token: unknown key/);
+    expect(() => parseAuthConfig({ tokens: [{ name: 'a', sha256: 'my-secret-token' }] }, 'receiver.auth')).toThrow(
+      /receiver\.auth\.tokens\.0\.sha256: must be 64 hex characters/,
+    );
+    expect(() => parseAuthConfig({ tokens: [{ name: 'a', token: 'x', sha256: hashToken('x') }] })).toThrow(
+      /auth\.tokens\.0\.token: unknown key/,
+    );
     expect(() =>
-      parseAuthConfig({ tokens: [{ name: 'a', sha256: hashToken('x') }, { name: 'a', sha256: hashToken('y') }] }),
+      parseAuthConfig({
+        tokens: [
+          { name: 'a', sha256: hashToken('x') },
+          { name: 'a', sha256: hashToken('y') },
+        ],
+      }),
     ).toThrow(/auth\.tokens: token names must be unique/);
     expect(() => parseAuthConfig({ tokens: [] })).toThrow(/auth\.tokens/);
   });

@@ -13,8 +13,8 @@ import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogsConsumer } from '../../../receiver/contracts.ts';
-import { LOGS_EXPORT_METHOD_PATH, type GrpcServer, createGrpcServer } from '../../../receiver/grpc/index.ts';
-import { type HttpServer, createHttpServer } from '../../../receiver/http/index.ts';
+import { createGrpcServer, type GrpcServer, LOGS_EXPORT_METHOD_PATH } from '../../../receiver/grpc/index.ts';
+import { createHttpServer, type HttpServer } from '../../../receiver/http/index.ts';
 import type { IngestRequestEvent } from '../../../receiver/otlp/index.ts';
 import { type AuditPipeline, createAuditPipeline } from '../../../receiver/pipeline/index.ts';
 import { post } from '../helpers/http-client.ts';
@@ -66,13 +66,25 @@ function freshProtobuf(n: number, mutate: (r: Record<string, unknown>, i: number
     mutate(r, i);
     return r;
   });
-  return encodeRequest({ resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] }, scopeLogs: [{ scope: { name: 's' }, logRecords: records }] }] });
+  return encodeRequest({
+    resourceLogs: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
+        scopeLogs: [{ scope: { name: 's' }, logRecords: records }],
+      },
+    ],
+  });
 }
 
 async function both(headers: Record<string, string>, body: () => Buffer) {
   const a = await post(http.encoded, { headers, body: body() });
   const b = await post(http.plain, { headers, body: body() });
-  const pick = (r: typeof a) => ({ status: r.status, type: r.headers['content-type'], retryAfter: r.headers['retry-after'], body: r.body.toString('base64') });
+  const pick = (r: typeof a) => ({
+    status: r.status,
+    type: r.headers['content-type'],
+    retryAfter: r.headers['retry-after'],
+    body: r.body.toString('base64'),
+  });
   return { encoded: pick(a), plain: pick(b) };
 }
 
@@ -84,10 +96,16 @@ describe('encoded requests through the pipeline answer exactly like decoded ones
     const cases: Array<[string, Record<string, string>, () => Buffer, number]> = [
       ['protobuf success', PB, () => freshProtobuf(8), 200],
       ['gzip protobuf success', { ...PB, 'content-encoding': 'gzip' }, () => zlib.gzipSync(freshProtobuf(8)), 200],
-      ['partial success (invalid + non-audit records)', PB, () => freshProtobuf(6, (r, i) => {
-        if (i === 1) r.attributes = (r.attributes as Array<{ key: string }>).filter((a) => a.key !== 'audit.actor.id');
-        if (i === 4) r.attributes = [];
-      }), 200],
+      [
+        'partial success (invalid + non-audit records)',
+        PB,
+        () =>
+          freshProtobuf(6, (r, i) => {
+            if (i === 1) r.attributes = (r.attributes as Array<{ key: string }>).filter((a) => a.key !== 'audit.actor.id');
+            if (i === 4) r.attributes = [];
+          }),
+        200,
+      ],
       ['garbage protobuf', PB, () => Buffer.from('\x0a\xff\xff\xff\xff\x0fgarbage', 'latin1'), 400],
       ['JSON with a wrong type', JSON_CT, () => Buffer.from(JSON.stringify(otlpJsonRequest({ timeUnixNano: { no: 1 } }))), 400],
       ['JSON that does not parse', JSON_CT, () => Buffer.from('{"resourceLogs":['), 400],
@@ -102,18 +120,40 @@ describe('encoded requests through the pipeline answer exactly like decoded ones
     // The same self-metrics (outcome, records, rejected, bytes after inflation) on both paths.
     const strip = (e: IngestRequestEvent) => ({ ...e, durationSeconds: 0 });
     expect(events.encoded.map(strip)).toEqual(events.plain.map(strip));
-    expect(events.encoded.map((e) => e.outcome)).toEqual(['success', 'success', 'success', 'decode_error', 'decode_error', 'decode_error', 'decode_error', 'too_large']);
+    expect(events.encoded.map((e) => e.outcome)).toEqual([
+      'success',
+      'success',
+      'success',
+      'decode_error',
+      'decode_error',
+      'decode_error',
+      'decode_error',
+      'too_large',
+    ]);
   });
 
   it('gRPC: success, partial success and INVALID_ARGUMENT with the same status details', async () => {
     const call = (target: string, body: Buffer) =>
       new Promise<{ code: number; details: string; statusBin: string; response: string }>((resolve) => {
         const client = new grpc.Client(target, grpc.credentials.createInsecure());
-        client.makeUnaryRequest(LOGS_EXPORT_METHOD_PATH, (b: Buffer) => b, (b: Buffer) => b, body, new grpc.Metadata(), {}, (error, response) => {
-          client.close();
-          const bin = error?.metadata?.get('grpc-status-details-bin')[0];
-          resolve({ code: error?.code ?? 0, details: error?.details ?? '', statusBin: bin ? Buffer.from(bin as Buffer).toString('base64') : '', response: response ? Buffer.from(response).toString('base64') : '' });
-        });
+        client.makeUnaryRequest(
+          LOGS_EXPORT_METHOD_PATH,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          body,
+          new grpc.Metadata(),
+          {},
+          (error, response) => {
+            client.close();
+            const bin = error?.metadata?.get('grpc-status-details-bin')[0];
+            resolve({
+              code: error?.code ?? 0,
+              details: error?.details ?? '',
+              statusBin: bin ? Buffer.from(bin as Buffer).toString('base64') : '',
+              response: response ? Buffer.from(response).toString('base64') : '',
+            });
+          },
+        );
       });
     const cases: Array<[() => Buffer, number]> = [
       [() => freshProtobuf(5), grpc.status.OK],

@@ -1,12 +1,18 @@
 import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
 import { isAuditError } from '@otel-audit/core';
+import { afterEach, describe, expect, it } from 'vitest';
 import { hashToken } from '../../../receiver/auth/index.ts';
-import { type GrpcServer, type GrpcServerConfigInput, LOGS_EXPORT_METHOD_PATH, createGrpcServer, parseGrpcServerConfig } from '../../../receiver/grpc/index.ts';
+import {
+  createGrpcServer,
+  type GrpcServer,
+  type GrpcServerConfigInput,
+  LOGS_EXPORT_METHOD_PATH,
+  parseGrpcServerConfig,
+} from '../../../receiver/grpc/index.ts';
 import type { IngestObserver, IngestRequestEvent } from '../../../receiver/otlp/index.ts';
-import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
 import { decodeExportResponse, decodeStatus, decodeStatusDetail } from '../helpers/http-client.ts';
+import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
 import { auditRequestObject, encodeRequest } from '../helpers/otlp-fixtures.ts';
 
 const servers: GrpcServer[] = [];
@@ -29,7 +35,11 @@ interface CallResult {
 }
 
 /** One unary Export call with raw bytes (no proto-loader), optionally gzip-compressed by the channel. */
-function exportCall(target: string, body: Buffer, options: { metadata?: Record<string, string>; gzip?: boolean } = {}): Promise<CallResult> {
+function exportCall(
+  target: string,
+  body: Buffer,
+  options: { metadata?: Record<string, string>; gzip?: boolean } = {},
+): Promise<CallResult> {
   const channelOptions: grpc.ChannelOptions = options.gzip ? { 'grpc.default_compression_algorithm': 2 } : {};
   const client = new grpc.Client(target, grpc.credentials.createInsecure(), channelOptions);
   clients.push(client);
@@ -73,7 +83,10 @@ describe('OTLP/gRPC server', () => {
     const status = decodeStatus(r.error!.metadata.get('grpc-status-details-bin')[0] as Buffer);
     expect(status.code).toBe(3);
     expect(status.details.map(decodeStatusDetail)).toEqual([
-      { typeUrl: 'type.googleapis.com/google.rpc.BadRequest', value: { fieldViolations: [{ field: 'resourceLogs[0]', description: r.error!.details }] } },
+      {
+        typeUrl: 'type.googleapis.com/google.rpc.BadRequest',
+        value: { fieldViolations: [{ field: 'resourceLogs[0]', description: r.error!.details }] },
+      },
     ]);
     expect(consumer.requests).toHaveLength(0);
   });
@@ -91,7 +104,9 @@ describe('OTLP/gRPC server', () => {
   });
 
   it('auth: missing or wrong token → UNAUTHENTICATED; the bound tenant reaches the context', async () => {
-    const { consumer, target } = await startServer({ auth: { tokens: [{ name: 'billing', sha256: hashToken('tok-1'), tenantId: 'acme' }] } });
+    const { consumer, target } = await startServer({
+      auth: { tokens: [{ name: 'billing', sha256: hashToken('tok-1'), tenantId: 'acme' }] },
+    });
     const body = encodeRequest(auditRequestObject(1));
     const missing = await exportCall(target, body);
     expect(missing.error?.code).toBe(grpc.status.UNAUTHENTICATED);
@@ -126,7 +141,9 @@ describe('OTLP/gRPC server', () => {
     consumer.mode = { kind: 'success', rejected: 1, message: 'record 2: wrong tenant' };
     const partial = await exportCall(target, body);
     expect(partial.error).toBeNull();
-    expect(decodeExportResponse(partial.response!)).toEqual({ partialSuccess: { rejectedLogRecords: '1', errorMessage: 'record 2: wrong tenant' } });
+    expect(decodeExportResponse(partial.response!)).toEqual({
+      partialSuccess: { rejectedLogRecords: '1', errorMessage: 'record 2: wrong tenant' },
+    });
   });
 
   it('shutdown lets an in-flight call finish and is idempotent', async () => {
@@ -191,7 +208,12 @@ describe('OTLP/gRPC server', () => {
   });
 
   it('config is strict with defaults', () => {
-    expect(parseGrpcServerConfig({})).toMatchObject({ host: '127.0.0.1', port: 4317, maxMessageBytes: 64 * 1024 * 1024, shutdownTimeoutMillis: 10_000 });
+    expect(parseGrpcServerConfig({})).toMatchObject({
+      host: '127.0.0.1',
+      port: 4317,
+      maxMessageBytes: 64 * 1024 * 1024,
+      shutdownTimeoutMillis: 10_000,
+    });
     expect(() => parseGrpcServerConfig({ port: 70000 })).toThrow(/receiver\.grpc\.port/);
     expect(() => parseGrpcServerConfig({ tls: true })).toThrow(/receiver\.grpc\.tls: unknown key/);
   });

@@ -5,14 +5,20 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
 import { isAuditError } from '@otel-audit/core';
+import { afterEach, describe, expect, it } from 'vitest';
 import { hashToken } from '../../../receiver/auth/index.ts';
-import { type HttpServer, type HttpServerConfigInput, createHttpServer, parseHttpServerConfig, sendJson } from '../../../receiver/http/index.ts';
+import {
+  createHttpServer,
+  type HttpServer,
+  type HttpServerConfigInput,
+  parseHttpServerConfig,
+  sendJson,
+} from '../../../receiver/http/index.ts';
 import type { IngestObserver, IngestRequestEvent } from '../../../receiver/otlp/index.ts';
-import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
 import { curl, decodeExportResponse, decodeStatus, decodeStatusDetail, post } from '../helpers/http-client.ts';
-import { TRACE_ID, auditRequestObject, encodeRequest, otlpJsonRequest } from '../helpers/otlp-fixtures.ts';
+import { InMemoryLogsConsumer } from '../helpers/in-memory-consumer.ts';
+import { auditRequestObject, encodeRequest, otlpJsonRequest, TRACE_ID } from '../helpers/otlp-fixtures.ts';
 
 const servers: HttpServer[] = [];
 afterEach(async () => {
@@ -46,7 +52,17 @@ describe('OTLP/HTTP server', () => {
     const { consumer, url } = await startServer();
     const file = path.join(tmp, 'req.json.gz');
     writeFileSync(file, zlib.gzipSync(JSON.stringify(otlpJsonRequest())));
-    const res = await curl(['-X', 'POST', '-H', 'Content-Type: application/json', '-H', 'Content-Encoding: gzip', '--data-binary', `@${file}`, url]);
+    const res = await curl([
+      '-X',
+      'POST',
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      'Content-Encoding: gzip',
+      '--data-binary',
+      `@${file}`,
+      url,
+    ]);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/json');
     expect(JSON.parse(res.body.toString())).toEqual({});
@@ -57,20 +73,27 @@ describe('OTLP/HTTP server', () => {
   it('accepts gzip protobuf from curl', async () => {
     const { consumer, url } = await startServer();
     const body = zlib.gzipSync(encodeRequest(auditRequestObject(512)));
-    const res = await curl(['-X', 'POST', '-H', 'Content-Type: application/x-protobuf', '-H', 'Content-Encoding: gzip', '--data-binary', '@-', url], body);
+    const res = await curl(
+      ['-X', 'POST', '-H', 'Content-Type: application/x-protobuf', '-H', 'Content-Encoding: gzip', '--data-binary', '@-', url],
+      body,
+    );
     expect(res.status).toBe(200);
     expect(consumer.records()).toHaveLength(512);
   });
 
   it('JSON edge cases: int64 as number and string, missing fields; wrong types → 400 naming the field', async () => {
     const { consumer, url } = await startServer();
-    const text = JSON.stringify(otlpJsonRequest({ observedTimeUnixNano: undefined, severityText: undefined, attributes: [{ key: 'n', value: { intValue: 7 } }] })).replace(
-      '"1732000000123456789"',
-      '1732000000123456789',
-    );
+    const text = JSON.stringify(
+      otlpJsonRequest({ observedTimeUnixNano: undefined, severityText: undefined, attributes: [{ key: 'n', value: { intValue: 7 } }] }),
+    ).replace('"1732000000123456789"', '1732000000123456789');
     const good = await post(url, { headers: JSON_CT, body: text });
     expect(good.status).toBe(200);
-    expect(consumer.records()[0]).toMatchObject({ timeUnixNano: 1732000000123456789n, observedTimeUnixNano: 0n, severityText: '', attributes: { n: 7 } });
+    expect(consumer.records()[0]).toMatchObject({
+      timeUnixNano: 1732000000123456789n,
+      observedTimeUnixNano: 0n,
+      severityText: '',
+      attributes: { n: 7 },
+    });
 
     const bad = await post(url, { headers: JSON_CT, body: JSON.stringify(otlpJsonRequest({ timeUnixNano: { nanos: 1 } })) });
     expect(bad.status).toBe(400);
@@ -80,7 +103,10 @@ describe('OTLP/HTTP server', () => {
     expect(status.message).toContain('resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano: expected a string or number, got an object');
     // OTLP/HTTP "Bad Data": a google.rpc.BadRequest names the field.
     expect(status.details).toEqual([
-      { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field: 'resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano', description: status.message }] },
+      {
+        '@type': 'type.googleapis.com/google.rpc.BadRequest',
+        fieldViolations: [{ field: 'resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano', description: status.message }],
+      },
     ]);
 
     const syntax = await post(url, { headers: JSON_CT, body: '{"resourceLogs": [' });
@@ -97,7 +123,10 @@ describe('OTLP/HTTP server', () => {
     expect(status.code).toBe(3);
     expect(status.message).toMatch(/^request could not be decoded: protobuf: resourceLogs\[0\]: truncated/);
     expect(status.details.map(decodeStatusDetail)).toEqual([
-      { typeUrl: 'type.googleapis.com/google.rpc.BadRequest', value: { fieldViolations: [{ field: 'resourceLogs[0]', description: status.message }] } },
+      {
+        typeUrl: 'type.googleapis.com/google.rpc.BadRequest',
+        value: { fieldViolations: [{ field: 'resourceLogs[0]', description: status.message }] },
+      },
     ]);
     expect(consumer.requests).toHaveLength(0);
   });
@@ -141,18 +170,37 @@ describe('OTLP/HTTP server', () => {
   });
 
   it('Expect: 100-continue: an oversize or unauthenticated request is refused before its body is sent', async () => {
-    const { consumer, url } = await startServer({ maxMessageBytes: 1024 * 1024, auth: { tokens: [{ name: 't', sha256: hashToken('tok') }] } });
+    const { consumer, url } = await startServer({
+      maxMessageBytes: 1024 * 1024,
+      auth: { tokens: [{ name: 't', sha256: hashToken('tok') }] },
+    });
     const big = path.join(tmp, 'big.bin');
     writeFileSync(big, Buffer.alloc(2 * 1024 * 1024));
     const run = (args: string[]) =>
       new Promise<{ code: string; uploaded: number }>((resolve, reject) =>
-        execFile('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_upload}', '-H', 'Expect: 100-continue', '-H', 'Content-Type: application/x-protobuf', ...args, url], (err, stdout) => {
-          if (err) reject(err);
-          else {
-            const [code, uploaded] = stdout.trim().split(' ');
-            resolve({ code: code!, uploaded: Number(uploaded) });
-          }
-        }),
+        execFile(
+          'curl',
+          [
+            '-sS',
+            '-o',
+            '/dev/null',
+            '-w',
+            '%{http_code} %{size_upload}',
+            '-H',
+            'Expect: 100-continue',
+            '-H',
+            'Content-Type: application/x-protobuf',
+            ...args,
+            url,
+          ],
+          (err, stdout) => {
+            if (err) reject(err);
+            else {
+              const [code, uploaded] = stdout.trim().split(' ');
+              resolve({ code: code!, uploaded: Number(uploaded) });
+            }
+          },
+        ),
       );
     // Refused from the headers: curl never uploads the 2 MiB.
     expect(await run(['-H', 'Authorization: Bearer tok', '--data-binary', `@${big}`])).toEqual({ code: '413', uploaded: 0 });
@@ -184,15 +232,26 @@ describe('OTLP/HTTP server', () => {
 
   it('auth: missing or wrong token → 401; a tenant-bound token is carried into the context', async () => {
     const { consumer, url } = await startServer({
-      auth: { tokens: [{ name: 'billing', sha256: hashToken('s3cret-billing'), tenantId: 'acme' }, { name: 'ops', sha256: hashToken('s3cret-ops') }] },
+      auth: {
+        tokens: [
+          { name: 'billing', sha256: hashToken('s3cret-billing'), tenantId: 'acme' },
+          { name: 'ops', sha256: hashToken('s3cret-ops') },
+        ],
+      },
     });
     const body = encodeRequest(auditRequestObject(1));
     const missing = await post(url, { headers: PB, body });
     expect(missing.status).toBe(401);
     expect(missing.headers['www-authenticate']).toBe('Bearer');
     expect(missing.headers['content-type']).toBe('application/x-protobuf');
-    expect(decodeStatus(missing.body)).toMatchObject({ code: 16, message: 'unauthenticated: missing bearer token (authorization: Bearer <token>)' });
-    const wrong = await curl(['-X', 'POST', '-H', 'Content-Type: application/x-protobuf', '-H', 'Authorization: Bearer nope', '--data-binary', '@-', url], body);
+    expect(decodeStatus(missing.body)).toMatchObject({
+      code: 16,
+      message: 'unauthenticated: missing bearer token (authorization: Bearer <token>)',
+    });
+    const wrong = await curl(
+      ['-X', 'POST', '-H', 'Content-Type: application/x-protobuf', '-H', 'Authorization: Bearer nope', '--data-binary', '@-', url],
+      body,
+    );
     expect(wrong.status).toBe(401);
     expect(decodeStatus(wrong.body).message).toContain('invalid bearer token');
     const bound = await post(url, { headers: { ...PB, authorization: 'Bearer s3cret-billing' }, body });
@@ -228,9 +287,13 @@ describe('OTLP/HTTP server', () => {
     consumer.mode = { kind: 'success', rejected: 2, message: 'records 0, 3: missing audit.actor.id' };
     const proto = await post(url, { headers: PB, body: encodeRequest(auditRequestObject(5)) });
     expect(proto.status).toBe(200);
-    expect(decodeExportResponse(proto.body)).toEqual({ partialSuccess: { rejectedLogRecords: '2', errorMessage: 'records 0, 3: missing audit.actor.id' } });
+    expect(decodeExportResponse(proto.body)).toEqual({
+      partialSuccess: { rejectedLogRecords: '2', errorMessage: 'records 0, 3: missing audit.actor.id' },
+    });
     const json = await post(url, { headers: JSON_CT, body: JSON.stringify(otlpJsonRequest()) });
-    expect(JSON.parse(json.body.toString())).toEqual({ partialSuccess: { rejectedLogRecords: '1', errorMessage: 'records 0, 3: missing audit.actor.id' } });
+    expect(JSON.parse(json.body.toString())).toEqual({
+      partialSuccess: { rejectedLogRecords: '1', errorMessage: 'records 0, 3: missing audit.actor.id' },
+    });
     consumer.mode = { kind: 'success', message: '1 non-audit record dropped' };
     const warning = await post(url, { headers: JSON_CT, body: JSON.stringify(otlpJsonRequest()) });
     expect(JSON.parse(warning.body.toString())).toEqual({ partialSuccess: { errorMessage: '1 non-audit record dropped' } });
@@ -248,7 +311,12 @@ describe('OTLP/HTTP server', () => {
   it('other components mount routes on the same port, with or without auth', async () => {
     const { server, base } = await startServer({ auth: { tokens: [{ name: 'reader', sha256: hashToken('t') }] } });
     server.addRoute('GET', '/healthz', (req, res) => sendJson(req, res, { status: 'ok' }));
-    server.addRoute('GET', '/v1/audit/status', (req, res, ctx) => sendJson(req, res, { principal: ctx.identity.principal, q: ctx.url.searchParams.get('q') }), { authenticate: true });
+    server.addRoute(
+      'GET',
+      '/v1/audit/status',
+      (req, res, ctx) => sendJson(req, res, { principal: ctx.identity.principal, q: ctx.url.searchParams.get('q') }),
+      { authenticate: true },
+    );
     expect(() => server.addRoute('get', '/healthz', () => {})).toThrow(/already mounted/);
     const health = await post(`${base}/healthz`, { method: 'GET' });
     expect(health.status).toBe(200);
@@ -298,7 +366,11 @@ describe('OTLP/HTTP server', () => {
   it('reports every OTLP request outcome to the observer (for self-metrics)', async () => {
     const events: IngestRequestEvent[] = [];
     const consumer = new InMemoryLogsConsumer();
-    const { url, base } = await startServer({ maxMessageBytes: 64 * 1024, auth: { tokens: [{ name: 't', sha256: hashToken('tok') }] } }, consumer, (e) => events.push(e));
+    const { url, base } = await startServer(
+      { maxMessageBytes: 64 * 1024, auth: { tokens: [{ name: 't', sha256: hashToken('tok') }] } },
+      consumer,
+      (e) => events.push(e),
+    );
     const auth = { authorization: 'Bearer tok' };
     const body = encodeRequest(auditRequestObject(3));
     await post(url, { headers: { ...PB, ...auth }, body });
@@ -348,7 +420,9 @@ describe('OTLP/HTTP server', () => {
     await new Promise<void>((r) => socket.once('connect', () => r()));
     // Expect: 100-continue makes the server tell us when its handler is about to read the body.
     const continued = new Promise<void>((r) => socket.once('data', () => r()));
-    socket.write('POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n');
+    socket.write(
+      'POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n',
+    );
     await continued;
     // Send part of the body, then vanish.
     await new Promise<void>((r) => socket.write(Buffer.alloc(100), () => r()));
@@ -364,7 +438,9 @@ describe('OTLP/HTTP server', () => {
     expect(server.address()).toBe(a);
     const clash = createHttpServer({ config: { port: a.port }, consumer: new InMemoryLogsConsumer() });
     servers.push(clash);
-    await expect(clash.start()).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_INTERNAL') && /EADDRINUSE/.test((e as Error).message));
+    await expect(clash.start()).rejects.toSatisfy(
+      (e: unknown) => isAuditError(e, 'AUDIT_ERR_INTERNAL') && /EADDRINUSE/.test((e as Error).message),
+    );
   });
 
   it('config is strict, has defaults and names the bad key', () => {
@@ -372,7 +448,9 @@ describe('OTLP/HTTP server', () => {
     expect(defaults).toMatchObject({ host: '127.0.0.1', port: 4318, logsPath: '/v1/logs', maxMessageBytes: 64 * 1024 * 1024 });
     expect(() => parseHttpServerConfig({ maxMessageBytes: -1 })).toThrow(/receiver\.http\.maxMessageBytes/);
     expect(() => parseHttpServerConfig({ maxMesageBytes: 10 })).toThrow(/receiver\.http\.maxMesageBytes: unknown key/);
-    expect(() => parseHttpServerConfig({ auth: { tokens: [{ name: 'a', sha256: 'plaintext-token' }] } })).toThrow(/receiver\.http\.auth\.tokens\.0\.sha256/);
+    expect(() => parseHttpServerConfig({ auth: { tokens: [{ name: 'a', sha256: 'plaintext-token' }] } })).toThrow(
+      /receiver\.http\.auth\.tokens\.0\.sha256/,
+    );
     try {
       parseHttpServerConfig({ port: 'x' });
     } catch (e) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeLogsJson } from '../../../receiver/otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../../../receiver/otlp/protobuf-decoder.ts';
-import { SPAN_ID, TRACE_ID, auditRequestObject, encodeRequest, exportLogsRequestType, otlpJsonRequest } from '../helpers/otlp-fixtures.ts';
+import { auditRequestObject, encodeRequest, exportLogsRequestType, otlpJsonRequest, SPAN_ID, TRACE_ID } from '../helpers/otlp-fixtures.ts';
 
 function ok(value: unknown) {
   const r = decodeLogsJson(typeof value === 'string' ? value : JSON.stringify(value));
@@ -43,6 +43,7 @@ describe('OTLP/JSON decoder', () => {
     const obj = auditRequestObject(5);
     const type = exportLogsRequestType();
     // protobufjs toJSON: camelCase, longs as strings, bytes as base64 → convert ids to hex like OTLP/JSON.
+    // biome-ignore lint/suspicious/noExplicitAny: protobufjs toObject is untyped; the test walks it as JSON
     const json = type.toObject(type.fromObject(obj), { longs: String, enums: Number, bytes: String, oneofs: false }) as any;
     for (const rec of json.resourceLogs[0].scopeLogs[0].logRecords) {
       rec.traceId = Buffer.from(rec.traceId, 'base64').toString('hex');
@@ -54,14 +55,21 @@ describe('OTLP/JSON decoder', () => {
   });
 
   it('accepts int64 as numbers and as strings, keeping values beyond 2^53 exact', () => {
-    const text = JSON.stringify(otlpJsonRequest({ timeUnixNano: 0, observedTimeUnixNano: '5' })).replace('"timeUnixNano":0', '"timeUnixNano":1732000000123456789');
+    const text = JSON.stringify(otlpJsonRequest({ timeUnixNano: 0, observedTimeUnixNano: '5' })).replace(
+      '"timeUnixNano":0',
+      '"timeUnixNano":1732000000123456789',
+    );
     const rec = first(ok(text));
     expect(rec.timeUnixNano).toBe(1732000000123456789n);
     expect(rec.observedTimeUnixNano).toBe(5n);
-    const big = JSON.stringify(otlpJsonRequest({ attributes: [{ key: 'n', value: { intValue: 1 } }, { key: 's', value: { intValue: '-9223372036854775808' } }] })).replace(
-      '"intValue":1}',
-      '"intValue":9007199254740993}',
-    );
+    const big = JSON.stringify(
+      otlpJsonRequest({
+        attributes: [
+          { key: 'n', value: { intValue: 1 } },
+          { key: 's', value: { intValue: '-9223372036854775808' } },
+        ],
+      }),
+    ).replace('"intValue":1}', '"intValue":9007199254740993}');
     const attrs = first(ok(big)).attributes;
     expect(attrs.n).toBe(9007199254740993n);
     expect(attrs.s).toBe(-9223372036854775808n);
@@ -76,7 +84,15 @@ describe('OTLP/JSON decoder', () => {
           scope_logs: [
             {
               log_records: [
-                { time_unix_nano: '7', severity_number: 'SEVERITY_NUMBER_WARN', event_name: 'x.y', trace_id: TRACE_ID.toUpperCase(), span_id: null, body: null, attributes: null },
+                {
+                  time_unix_nano: '7',
+                  severity_number: 'SEVERITY_NUMBER_WARN',
+                  event_name: 'x.y',
+                  trace_id: TRACE_ID.toUpperCase(),
+                  span_id: null,
+                  body: null,
+                  attributes: null,
+                },
                 {},
               ],
             },
@@ -87,8 +103,27 @@ describe('OTLP/JSON decoder', () => {
     });
     expect(r.recordCount).toBe(2);
     const [a, b] = r.logs.resourceLogs[0]!.scopeLogs[0]!.logRecords;
-    expect(a).toMatchObject({ timeUnixNano: 7n, severityNumber: 13, eventName: 'x.y', traceId: TRACE_ID, spanId: '', body: undefined, attributes: {} });
-    expect(b).toEqual({ timeUnixNano: 0n, observedTimeUnixNano: 0n, severityNumber: 0, severityText: '', eventName: '', body: undefined, attributes: {}, traceId: '', spanId: '', flags: 0 });
+    expect(a).toMatchObject({
+      timeUnixNano: 7n,
+      severityNumber: 13,
+      eventName: 'x.y',
+      traceId: TRACE_ID,
+      spanId: '',
+      body: undefined,
+      attributes: {},
+    });
+    expect(b).toEqual({
+      timeUnixNano: 0n,
+      observedTimeUnixNano: 0n,
+      severityNumber: 0,
+      severityText: '',
+      eventName: '',
+      body: undefined,
+      attributes: {},
+      traceId: '',
+      spanId: '',
+      flags: 0,
+    });
     expect(ok({}).recordCount).toBe(0);
   });
 
@@ -112,7 +147,15 @@ describe('OTLP/JSON decoder', () => {
         }),
       ),
     );
-    expect(rec.body).toEqual({ s: 'x', b: false, d: 1.5, nan: Number.NaN, a: [1, 'two', null], bytes: new Uint8Array([0, 1, 254]), empty: null });
+    expect(rec.body).toEqual({
+      s: 'x',
+      b: false,
+      d: 1.5,
+      nan: Number.NaN,
+      a: [1, 'two', null],
+      bytes: new Uint8Array([0, 1, 254]),
+      empty: null,
+    });
   });
 
   it('rejects wrong types saying what and where', () => {
@@ -124,9 +167,18 @@ describe('OTLP/JSON decoder', () => {
       [{ spanId: Buffer.from(SPAN_ID, 'hex').toString('base64') }, 'logRecords[0].spanId: expected 16 hex characters'],
       [{ eventName: 5 }, 'logRecords[0].eventName: expected a string, got a number'],
       [{ attributes: {} }, 'logRecords[0].attributes: expected an array, got an object'],
-      [{ attributes: [{ key: 'k', value: { intValue: 1.5 } }] }, 'logRecords[0].attributes[0].value.intValue: expected an integer, got 1.5'],
-      [{ attributes: [{ key: 'k', value: { stringValue: 'a', intValue: '1' } }] }, 'logRecords[0].attributes[0].value: more than one value set'],
-      [{ body: { arrayValue: { values: [{ boolValue: 'yes' }] } } }, 'logRecords[0].body.arrayValue.values[0].boolValue: expected a boolean'],
+      [
+        { attributes: [{ key: 'k', value: { intValue: 1.5 } }] },
+        'logRecords[0].attributes[0].value.intValue: expected an integer, got 1.5',
+      ],
+      [
+        { attributes: [{ key: 'k', value: { stringValue: 'a', intValue: '1' } }] },
+        'logRecords[0].attributes[0].value: more than one value set',
+      ],
+      [
+        { body: { arrayValue: { values: [{ boolValue: 'yes' }] } } },
+        'logRecords[0].body.arrayValue.values[0].boolValue: expected a boolean',
+      ],
       [{ flags: -1 }, 'logRecords[0].flags: expected an unsigned 32-bit integer'],
     ];
     for (const [record, expected] of cases) {

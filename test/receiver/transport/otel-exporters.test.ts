@@ -2,13 +2,14 @@
  * The real OpenTelemetry JS exporters (OTLP/HTTP JSON, OTLP/HTTP protobuf, OTLP/gRPC) with the
  * sdk-logs LoggerProvider send to our servers; what the consumer receives must be what was emitted.
  */
+
+import * as grpc from '@grpc/grpc-js';
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as HttpProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchLogRecordProcessor, type LogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
-import * as grpc from '@grpc/grpc-js';
+import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashToken } from '../../../receiver/auth/index.ts';
 import { createGrpcServer } from '../../../receiver/grpc/index.ts';

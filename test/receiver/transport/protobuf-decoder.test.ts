@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeLogsProtobuf } from '../../../receiver/otlp/protobuf-decoder.ts';
+import { auditRequestObject, encodeRequest, SPAN_ID, TRACE_ID } from '../helpers/otlp-fixtures.ts';
 import { createProtobufjsLogsDecoder } from '../helpers/protobufjs-decoder.ts';
-import { SPAN_ID, TRACE_ID, auditRequestObject, encodeRequest } from '../helpers/otlp-fixtures.ts';
 
 function varint(n: number): Buffer {
   const out: number[] = [];
@@ -72,7 +72,17 @@ describe('hand-rolled protobuf decoder', () => {
                     { key: 'big', value: { intValue: '9007199254740993' } },
                     { key: 'min', value: { intValue: '-9223372036854775808' } },
                     { key: 'raw', value: { bytesValue: Buffer.from([1, 2, 255]) } },
-                    { key: 'kv', value: { kvlistValue: { values: [{ key: 'a', value: { stringValue: 'b' } }, { key: '__proto__', value: { intValue: 1 } }] } } },
+                    {
+                      key: 'kv',
+                      value: {
+                        kvlistValue: {
+                          values: [
+                            { key: 'a', value: { stringValue: 'b' } },
+                            { key: '__proto__', value: { intValue: 1 } },
+                          ],
+                        },
+                      },
+                    },
                     { key: 'empty', value: {} },
                   ],
                 },
@@ -120,6 +130,7 @@ describe('hand-rolled protobuf decoder', () => {
 
   it('rejects a trace id of the wrong length with the field path', () => {
     const obj = auditRequestObject(5);
+    // biome-ignore lint/suspicious/noExplicitAny: protobufjs toObject is untyped; the test walks it as JSON
     const rl = (obj.resourceLogs as any[])[0];
     rl.scopeLogs[0].logRecords[3].traceId = Buffer.from([1, 2, 3, 4, 5]);
     const err = fail(encodeRequest(obj));
@@ -155,8 +166,15 @@ describe('hand-rolled protobuf decoder', () => {
   });
 
   it('string caches never return a stale key or value for same-length different bytes', () => {
-    const rec = (k: string, v: string) => ({ attributes: [{ key: k, value: { stringValue: v } }, { key: `${k}-2`, value: { stringValue: v.toUpperCase() } }] });
-    const bytes = encodeRequest({ resourceLogs: [{ scopeLogs: [{ logRecords: [rec('aa', 'x1'), rec('ab', 'x2'), rec('ab', 'x2'), rec('ba', 'é1')] }] }] });
+    const rec = (k: string, v: string) => ({
+      attributes: [
+        { key: k, value: { stringValue: v } },
+        { key: `${k}-2`, value: { stringValue: v.toUpperCase() } },
+      ],
+    });
+    const bytes = encodeRequest({
+      resourceLogs: [{ scopeLogs: [{ logRecords: [rec('aa', 'x1'), rec('ab', 'x2'), rec('ab', 'x2'), rec('ba', 'é1')] }] }],
+    });
     const attrs = ok(bytes).logs.resourceLogs[0]!.scopeLogs[0]!.logRecords.map((r) => r.attributes);
     expect(attrs).toEqual([
       { aa: 'x1', 'aa-2': 'X1' },

@@ -39,13 +39,15 @@ describe('DedupeIndex', () => {
   it('keeps memory bounded by maxIds, evicting the oldest first', () => {
     const idx = new DedupeIndex({ windowMillis: 3600_000, maxIds: 2000, initialCapacity: 16 });
     const all = ids(10_000);
-    all.forEach((w, i) => idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 1000 + i, 1000 + i));
+    all.forEach((w, i) => {
+      idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 1000 + i, 1000 + i);
+    });
     expect(idx.size).toBeLessThanOrEqual(2000);
     const cap = idx.bytes;
     const last = all.at(-1)!;
     expect(idx.checkAndInsert(last[0]!, last[1]!, last[2]!, last[3]!, 20_000, 11_000)).toBe(true);
     expect(idx.effectiveWindowMillis(11_000)).toBeLessThan(3600_000);
-    all.slice(0, 100).forEach((w) => idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 11_000, 11_000));
+    for (const w of all.slice(0, 100)) idx.checkAndInsert(w[0]!, w[1]!, w[2]!, w[3]!, 11_000, 11_000);
     expect(idx.bytes).toBe(cap);
   });
 

@@ -3,11 +3,19 @@ import * as fs from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAuditError } from '@otel-audit/core';
-import { RUN_KIND_FULL, RUN_KIND_V7, RunPageCache, RunWriter, compareIds, readRunSummary, runContains } from '../../../receiver/wal/dedupe-run.ts';
-import { DedupeWindow } from '../../../receiver/wal/dedupe-window.ts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeDedupeChunk } from '../../../receiver/wal/dedupe-index.ts';
+import {
+  compareIds,
+  RUN_KIND_FULL,
+  RUN_KIND_V7,
+  RunPageCache,
+  RunWriter,
+  readRunSummary,
+  runContains,
+} from '../../../receiver/wal/dedupe-run.ts';
+import { DedupeWindow } from '../../../receiver/wal/dedupe-window.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -39,7 +47,10 @@ function v4(): Id {
 const sortIds = (ids: Id[]) => [...ids].sort((x, y) => compareIds(...x, ...y));
 
 function writeRun(file: string, kind: 1 | 2, ids: Id[], idSlice: number, sliceMillis: number): void {
-  const w = new RunWriter({ kind, sliceMillis, receiveSlice: 0, idSlice, minSeenAtSec: 0, maxSeenAtSec: 0, coveredLsn: 0 }, ids.length, { pageBytes: 4096, bloomBitsPerId: 10 });
+  const w = new RunWriter({ kind, sliceMillis, receiveSlice: 0, idSlice, minSeenAtSec: 0, maxSeenAtSec: 0, coveredLsn: 0 }, ids.length, {
+    pageBytes: 4096,
+    bloomBitsPerId: 10,
+  });
   for (const id of sortIds(ids)) w.add(...id, 1000);
   fs.writeFileSync(file, Buffer.concat(w.finish().chunks));
 }
@@ -141,7 +152,9 @@ describe('DedupeWindow', () => {
     w.finishRecovery();
     const recs: Rec[] = [];
     // v7 ids, v4 ids, and v7 ids whose time is years before they are accepted (filed as untimed).
-    const ids = Array.from({ length: 12_000 }, (_, i) => (i % 10 === 3 ? v4() : i % 10 === 7 ? v7(1_500_000_000_000 + i) : v7(t0 * 1000 + i * 10)));
+    const ids = Array.from({ length: 12_000 }, (_, i) =>
+      i % 10 === 3 ? v4() : i % 10 === 7 ? v7(1_500_000_000_000 + i) : v7(t0 * 1000 + i * 10),
+    );
     await feed(w, recs, ids, t0, 1);
     const now = t0 + 200;
     await w.add(1, 12_000, [], now); // as the WAL does before deleting segments
@@ -177,7 +190,13 @@ describe('DedupeWindow', () => {
 
   it('merges runs of a slice and still finds every id', async () => {
     const t0 = 1_800_000_000;
-    const w = new DedupeWindow({ dir, windowMillis: 24 * 3600_000, maxIds: 1024, sliceMillis: 3600_000, waitDurable: async () => undefined });
+    const w = new DedupeWindow({
+      dir,
+      windowMillis: 24 * 3600_000,
+      maxIds: 1024,
+      sliceMillis: 3600_000,
+      waitDurable: async () => undefined,
+    });
     await w.open(t0);
     w.finishRecovery();
     const recs: Rec[] = [];
@@ -224,7 +243,13 @@ describe('DedupeWindow', () => {
     let w = make();
     await w.open(t0);
     w.finishRecovery();
-    await feed(w, [], Array.from({ length: 2000 }, (_, i) => v7(t0 * 1000 + i)), t0, 1);
+    await feed(
+      w,
+      [],
+      Array.from({ length: 2000 }, (_, i) => v7(t0 * 1000 + i)),
+      t0,
+      1,
+    );
     await w.add(1, 2000, [], t0 + 20);
     await w.close();
     const run = (await readdir(dir)).find((n) => n.startsWith('run-'))!;
@@ -232,11 +257,17 @@ describe('DedupeWindow', () => {
     buf[buf.length - 20]! ^= 1;
     fs.writeFileSync(path.join(dir, run), buf);
     w = make();
-    await expect(w.open(t0 + 20)).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && (e as Error).message.includes(run));
+    await expect(w.open(t0 + 20)).rejects.toSatisfy(
+      (e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && (e as Error).message.includes(run),
+    );
     fs.writeFileSync(path.join(dir, 'manifest.json'), '{"body":{"version":1,"coveredLsn":5,"nextSeq":1,"files":[]},"crc":1}');
-    await expect(make().open(t0 + 20)).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && /manifest/.test((e as Error).message));
+    await expect(make().open(t0 + 20)).rejects.toSatisfy(
+      (e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && /manifest/.test((e as Error).message),
+    );
     fs.rmSync(path.join(dir, 'manifest.json'));
-    await expect(make().open(t0 + 20)).rejects.toSatisfy((e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && /manifest.json: missing, but \d+ run file/.test((e as Error).message));
+    await expect(make().open(t0 + 20)).rejects.toSatisfy(
+      (e: unknown) => isAuditError(e, 'AUDIT_ERR_DEDUPE_CORRUPT') && /manifest.json: missing, but \d+ run file/.test((e as Error).message),
+    );
   });
 
   it('finds a damaged page with the background scrub, reports it, and fails lookups that need it', async () => {
@@ -268,7 +299,10 @@ describe('DedupeWindow', () => {
   it('converts chunk files of the previous format into runs', async () => {
     const t0 = 1_800_000_000;
     const ids = Array.from({ length: 50 }, (_, i) => v7(t0 * 1000 + i));
-    await writeFile(path.join(dir, 'ids-00000000000000000001-00000000000000000050.bin'), encodeDedupeChunk(ids.map(([a, b, c, d]) => ({ a, b, c, d, seenAtSec: t0 }))));
+    await writeFile(
+      path.join(dir, 'ids-00000000000000000001-00000000000000000050.bin'),
+      encodeDedupeChunk(ids.map(([a, b, c, d]) => ({ a, b, c, d, seenAtSec: t0 }))),
+    );
     const w = make();
     await w.open(t0 + 5);
     w.finishRecovery();
@@ -284,7 +318,14 @@ describe('DedupeWindow', () => {
     const warnings: string[] = [];
     let release: () => void = () => undefined;
     const blocked = new Promise<void>((r) => (release = r));
-    const w = new DedupeWindow({ dir, windowMillis, maxIds: 1024, maxPendingTables: 1, waitDurable: async () => (await blocked, undefined), onWindowShort: (m) => warnings.push(m) });
+    const w = new DedupeWindow({
+      dir,
+      windowMillis,
+      maxIds: 1024,
+      maxPendingTables: 1,
+      waitDurable: async () => (await blocked, undefined),
+      onWindowShort: (m) => warnings.push(m),
+    });
     await w.open(t0);
     w.finishRecovery();
     for (let i = 0; i < 5000; i++) w.checkAndInsert(...v7(t0 * 1000 + i), t0 + Math.floor(i / 100), t0 + Math.floor(i / 100), i + 1);

@@ -1,14 +1,14 @@
 import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAuditError } from '@otel-audit/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  RECORD_HEADER_BYTES,
-  SEGMENT_HEADER_BYTES,
   decodeSegmentHeader,
   encodeSegmentHeader,
   parseRecord,
+  RECORD_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES,
   sealRecord,
   uuidToWords,
   wordsToUuid,

@@ -36,7 +36,9 @@ if (mode === 'record') {
 } else if (mode === 'no-shutdown') {
   // Record and return without shutdown(): the process must still exit on its own (the receiver is
   // down, so the sender is retrying; its timers and worker are unref'd).
-  process.stdout.write(`ok ${await audit.record({ action: 'a.b', outcome: 'success', actor: { id: 'u', type: 'user' }, tenant: { id: 't' } })}\n`);
+  process.stdout.write(
+    `ok ${await audit.record({ action: 'a.b', outcome: 'success', actor: { id: 'u', type: 'user' }, tenant: { id: 't' } })}\n`,
+  );
 } else {
   const result = await audit.flush({ timeoutMillis: 20_000 });
   const pending = audit.stats().pendingRecords;

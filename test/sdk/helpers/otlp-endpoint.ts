@@ -4,14 +4,15 @@
  * what it received and can be told how to answer (503, 400, partial_success, gRPC codes).
  * Not the receiver: no validation, no durability.
  */
-import * as grpc from '@grpc/grpc-js';
+
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
+import { type AuditEvent, type LogRecordView, logRecordToAuditEvent } from '@otel-audit/schema';
 import protobuf from 'protobufjs';
-import { logRecordToAuditEvent, type AuditEvent, type LogRecordView } from '@otel-audit/schema';
 
 const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../proto');
 
@@ -131,7 +132,8 @@ export async function startOtlpEndpoint(options: { httpPort?: number } = {}): Pr
       } else {
         accept('http/protobuf', Req.toObject(Req.decode(body), { longs: String, bytes: Buffer, defaults: false }) as RequestObject);
       }
-      const response = answer.kind === 'partial' ? { partialSuccess: { rejectedLogRecords: answer.rejected, errorMessage: answer.message } } : {};
+      const response =
+        answer.kind === 'partial' ? { partialSuccess: { rejectedLogRecords: answer.rejected, errorMessage: answer.message } } : {};
       if (json) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(response));
       else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(Res.encode(Res.fromObject(response)).finish()));
     });
@@ -161,7 +163,8 @@ export async function startOtlpEndpoint(options: { httpPort?: number } = {}): Pr
           return;
         }
         accept('grpc', Req.toObject(Req.decode(call.request), { longs: String, bytes: Buffer, defaults: false }) as RequestObject);
-        const response = answer.kind === 'partial' ? { partialSuccess: { rejectedLogRecords: answer.rejected, errorMessage: answer.message } } : {};
+        const response =
+          answer.kind === 'partial' ? { partialSuccess: { rejectedLogRecords: answer.rejected, errorMessage: answer.message } } : {};
         callback(null, Buffer.from(Res.encode(Res.fromObject(response)).finish()));
       },
     },

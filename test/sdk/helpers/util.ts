@@ -1,9 +1,10 @@
 /** Small helpers shared by the SDK tests. */
-import { ROOT_CONTEXT, context, type Context, type ContextManager } from '@opentelemetry/api';
+
 import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type Context, type ContextManager, context, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { AuditEventInput } from '@otel-audit/schema';
 
 /** A fresh temporary directory (removed by the returned cleanup). */
@@ -21,7 +22,12 @@ class AlsContextManager implements ContextManager {
   active(): Context {
     return this.als.getStore() ?? ROOT_CONTEXT;
   }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
     return this.als.run(ctx, () => fn.call(thisArg, ...args));
   }
   bind<T>(_ctx: Context, target: T): T {

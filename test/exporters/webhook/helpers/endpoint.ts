@@ -77,7 +77,7 @@ export async function startEndpoint(options: EndpointOptions): Promise<TestEndpo
         headers: req.headers,
         body: raw.toString('utf8'),
         status: 0,
-        ...(peer && peer.subject ? { clientCertSubject: String(peer.subject.CN) } : {}),
+        ...(peer?.subject ? { clientCertSubject: String(peer.subject.CN) } : {}),
         atMillis: Date.now(),
       };
       requests.push(r);
@@ -99,14 +99,25 @@ export async function startEndpoint(options: EndpointOptions): Promise<TestEndpo
       }
       const answer = () => {
         r.status = a.status;
-        res.writeHead(a.status, { 'content-type': 'text/plain', ...(a.headers ?? {}) }).end(a.body ?? (a.status < 300 ? 'ok' : `status ${a.status}`));
+        res
+          .writeHead(a.status, { 'content-type': 'text/plain', ...(a.headers ?? {}) })
+          .end(a.body ?? (a.status < 300 ? 'ok' : `status ${a.status}`));
       };
       if (a.delayMillis) setTimeout(answer, a.delayMillis);
       else answer();
     });
   };
   const server = options.tls
-    ? https.createServer({ key: options.tls.key, cert: options.tls.cert, ...(options.tls.ca ? { ca: options.tls.ca } : {}), requestCert: options.tls.requestCert ?? false, rejectUnauthorized: options.tls.requestCert ?? false }, handler)
+    ? https.createServer(
+        {
+          key: options.tls.key,
+          cert: options.tls.cert,
+          ...(options.tls.ca ? { ca: options.tls.ca } : {}),
+          requestCert: options.tls.requestCert ?? false,
+          rejectUnauthorized: options.tls.requestCert ?? false,
+        },
+        handler,
+      )
     : http.createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -168,11 +179,13 @@ export function parseHec(body: string): Array<Record<string, unknown>> {
     if (depth !== 0) throw new Error('HEC: invalid data format: unterminated object');
     const obj = JSON.parse(body.slice(i, j + 1)) as Record<string, unknown>;
     if (!('event' in obj) || obj.event === null || obj.event === '') throw new Error('HEC: event field is required');
-    if ('time' in obj && !(typeof obj.time === 'number' || (typeof obj.time === 'string' && /^\d+(\.\d+)?$/.test(obj.time)))) throw new Error('HEC: time must be numeric epoch seconds');
+    if ('time' in obj && !(typeof obj.time === 'number' || (typeof obj.time === 'string' && /^\d+(\.\d+)?$/.test(obj.time))))
+      throw new Error('HEC: time must be numeric epoch seconds');
     if ('fields' in obj) {
       const f = obj.fields as Record<string, unknown>;
       for (const [k, v] of Object.entries(f)) {
-        if (!(typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string')))) throw new Error(`HEC: indexed field ${k} must be a string or string array`);
+        if (!(typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'))))
+          throw new Error(`HEC: indexed field ${k} must be a string or string array`);
       }
     }
     out.push(obj);

@@ -2,7 +2,7 @@
  * Audit events for the webhook tests, and sending them to a receiver as a real OTLP/HTTP JSON
  * request (the wire format any OTel exporter produces), answered only once they are fsync'd.
  */
-import { auditEventToLogRecord, validateAuditEvent, type AuditEvent, type AuditEventInput } from '@otel-audit/schema';
+import { type AuditEvent, type AuditEventInput, auditEventToLogRecord, validateAuditEvent } from '@otel-audit/schema';
 import { uuidv7 } from '@otel-audit/sdk';
 
 /** A validated event from partial input (id, version and time filled in). */
@@ -59,10 +59,13 @@ export async function sendEvents(http: string, events: AuditEvent[]): Promise<vo
   const text = await res.text();
   if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${text}`);
   const parsed = JSON.parse(text || '{}') as { partialSuccess?: { rejectedLogRecords?: string | number; errorMessage?: string } };
-  if (Number(parsed.partialSuccess?.rejectedLogRecords ?? 0) > 0) throw new Error(`ingest rejected records: ${parsed.partialSuccess?.errorMessage}`);
+  if (Number(parsed.partialSuccess?.rejectedLogRecords ?? 0) > 0)
+    throw new Error(`ingest rejected records: ${parsed.partialSuccess?.errorMessage}`);
 }
 
 /** `n` simple events of one tenant. */
 export function manyEvents(n: number, tenant: string, action = 'doc.read'): AuditEvent[] {
-  return Array.from({ length: n }, (_, i) => makeEvent({ action, tenant: { id: tenant }, actor: { id: `u-${i % 7}`, type: 'user' }, targets: [{ type: 'doc', id: `d-${i}` }] }));
+  return Array.from({ length: n }, (_, i) =>
+    makeEvent({ action, tenant: { id: tenant }, actor: { id: `u-${i % 7}`, type: 'user' }, targets: [{ type: 'doc', id: `d-${i}` }] }),
+  );
 }
