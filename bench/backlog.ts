@@ -1,5 +1,5 @@
 /**
- * Benchmark: an exporter down for a while (issues 3 and 8). The backlog must live on disk, not in
+ * Benchmark: an exporter down for a while. The backlog must live on disk, not in
  * the heap, and drain when the exporter returns.
  *
  * Down: the receiver (`otel-audit start`, defaults otherwise) runs with its ClickHouse exporter

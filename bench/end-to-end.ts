@@ -1,5 +1,5 @@
 /**
- * Benchmark: end-to-end visibility lag (issue 4), ack → queryable, into ClickHouse and into cold
+ * Benchmark: end-to-end visibility lag, ack → queryable, into ClickHouse and into cold
  * storage, at a fixed offered load (default 50,000 events/s, open loop, HTTP/protobuf).
  *
  * The real receiver runs as `otel-audit start` with its defaults (embedded chDB, local archive),

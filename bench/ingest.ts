@@ -1,5 +1,5 @@
 /**
- * Benchmark: ingest with fsync'd acknowledgements (issue 3). The real receiver (`otel-audit start`
+ * Benchmark: ingest with fsync'd acknowledgements. The real receiver (`otel-audit start`
  * as a child process, fresh data dir) is loaded by bench/loadgen.ts (another process) with
  * 512-record audit batches over OTLP HTTP/protobuf, HTTP/JSON and gRPC, and measured against the
  * protocol floor: the same transports with a consumer that acknowledges without the pipeline or WAL

@@ -1,5 +1,5 @@
 /**
- * Benchmark of the integrity library (issue 6), store-independent:
+ * Benchmark of the integrity library, store-independent:
  *
  * - chain verification: events/s of `verifyChainEntries` over an in-memory chain with checkpoints
  *   every 10,000 entries (entry-hash recomputation with RFC 8785 JCS + SHA-256, seq/link checks,

@@ -1,5 +1,5 @@
 /**
- * Benchmark of transactional audit with Postgres (issue 7):
+ * Benchmark of transactional audit with Postgres:
  * - overhead: transactions/s of a small transaction (one UPDATE of application state) without and
  *   with the outbox INSERT of its audit event, at 1 and 8 concurrent clients, rounds alternating so
  *   drift hits both equally, with a relay process draining meanwhile (aim: ≤ 10% overhead);

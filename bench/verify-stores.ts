@@ -1,5 +1,5 @@
 /**
- * Verification speed from the real stores (issue 6): a receiver with integrity enabled ingests a
+ * Verification speed from the real stores: a receiver with integrity enabled ingests a
  * data set (in a child process, so this process and the CLI can open the embedded ClickHouse
  * afterwards), then `otel-audit verify --source archive|clickhouse|wal --json` and
  * `otel-audit prove` run as users run them, each in its own process.

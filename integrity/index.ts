@@ -1,5 +1,5 @@
 /**
- * Public API of the integrity library (issue 6; docs/integrity.md). Exports by name:
+ * Public API of the integrity library (docs/integrity.md). Exports by name:
  *
  * - merkle.ts — RFC 6962 tree hashing, compact tree state, inclusion/consistency proofs from a
  *   leaf source, RFC 9162 verification, tiles;

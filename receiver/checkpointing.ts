@@ -1,5 +1,5 @@
 /**
- * The receiver's checkpointing (issue 6, docs/integrity.md "How checkpoints flow"): the
+ * The receiver's checkpointing (docs/integrity.md "How checkpoints flow"): the
  * checkpointer (integrity/checkpointer.ts) fed with every chain entry at sequencing time through the
  * pipeline's `onSequenced` hook, and its signed checkpoints appended to the WAL through
  * `pipeline.appendCheckpoint` — after the entries they cover, so every exporter receives them in

@@ -1,5 +1,5 @@
 /**
- * The query surfaces mounted on the receiver's HTTP port (issue 4):
+ * The query surfaces mounted on the receiver's HTTP port:
  * - `<path>` (default `/clickhouse`): a read-only ClickHouse-HTTP-compatible endpoint, so
  *   `@clickhouse/client` (`createClient({ url: 'http://127.0.0.1:4318/clickhouse' })`) and curl can
  *   run SELECTs against the embedded engine.

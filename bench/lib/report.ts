@@ -196,7 +196,7 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
 
   // --- ingest ---
   if (ingest) {
-    md.push('## Ingest (issue 3)');
+    md.push('## Ingest');
     md.push('');
     md.push(
       `Load generator in its own process, ${ingest.batchSize}-record batches, ${ingest.secondsPerRun} s measured per run after warm-up; acks are fsync'd (group commit). Receiver CPU is from /proc/<pid>/stat over the window (200 % = both cores); peak RSS is VmHWM.`,
@@ -264,7 +264,7 @@ export function renderReport(run: BenchRunReport, chartPrefix: string): Rendered
 
   // --- end to end ---
   if (e2e) {
-    md.push('## End-to-end visibility (issue 4)');
+    md.push('## End-to-end visibility');
     md.push('');
     md.push(
       `Offered ${n0(e2e.offeredEventsPerSecond)} events/s (open loop, HTTP/protobuf) to the default receiver; acked ${n0(e2e.load.ackedEventsPerSecond)} events/s, ack p99 ${ms(e2e.load.ackLatencyMillis.p99)} ms. Lag = first sight − ack of sampled batches (one every 100 ms). Cold objects are sealed after ${e2e.coldObjectAgeMillis} ms (bench setting; production default 60 s), which bounds the cold lag from below.`,

@@ -1,5 +1,5 @@
 /**
- * The cold-storage exporter (issue 5). Durability contract with the exporter runner:
+ * The cold-storage exporter. Durability contract with the exporter runner:
  *
  *   export(batch) → rows appended to a local staging file per (tenant, event hour, chain) and
  *   fsync'd, chain watermarks saved → `success` (the runner may advance its WAL cursor).

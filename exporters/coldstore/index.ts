@@ -1,5 +1,5 @@
 /**
- * Cold storage (issue 5): the exporter that archives audit rows as Parquet (or NDJSON.gz) objects
+ * Cold storage: the exporter that archives audit rows as Parquet (or NDJSON.gz) objects
  * in event-time partitions on S3 or a local directory, reading them back, replaying them into
  * ClickHouse and local-archive retention. See docs/coldstore.md.
  */

@@ -6,7 +6,7 @@ import { parseConfig } from '@otel-audit/core';
 import { z } from 'zod';
 import { AuthConfigSchema } from '../auth/bearer-auth.ts';
 
-/** 64 MiB: the default maximum request size after decompression (issue 3). */
+/** 64 MiB: the default maximum request size after decompression. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** OTLP/HTTP server configuration. Unknown keys are errors (typos must not silently disable a limit). */

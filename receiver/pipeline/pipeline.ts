@@ -1,5 +1,5 @@
 /**
- * The processing pipeline (issue 3): the {@link LogsConsumer} the transports call, and the owner of
+ * The processing pipeline: the {@link LogsConsumer} the transports call, and the owner of
  * the WAL, the dedupe index, the chain state, the dead-letter store and the exporter runners.
  *
  *   consumeEncoded(): raw body ─▶ worker thread (prepare-pool.ts): gzip inflate → OTLP decode →
