@@ -1,5 +1,5 @@
 /**
- * A browser-safe verifier of otel-audit proof bundles (`otel-audit.proof-bundle`, version 1): the
+ * A browser-safe verifier of otel-audit proof bundles (`otel-audit.proof-bundle`, versions 1 and 2): the
  * same checks as `verifyProofBundle` of integrity/proof-bundle.ts, with the same problem kinds, but
  * built on WebCrypto (`crypto.subtle`: SHA-256 and Ed25519) and `TextEncoder` only, so it runs in the
  * console's browser bundle (no `node:` module, no Buffer). Definitions (docs/integrity.md):
@@ -121,11 +121,17 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** `SHA-256(prevHash ‖ UTF-8(JCS(event)))` as hex (docs/integrity.md "Entry hash"). */
-export async function entryHash(prevHashHex: string, event: unknown): Promise<string> {
+/**
+ * The entry hash of chain format `version`, as hex (docs/integrity.md "Entry hash"): format 1 is
+ * `SHA-256(prevHash ‖ UTF-8(JCS(event)))`, format 2 (what receivers write now)
+ * `SHA-256(prevHash ‖ SHA-256(UTF-8(JCS(event))))`.
+ */
+export async function entryHash(prevHashHex: string, event: unknown, version: 1 | 2 = 2): Promise<string> {
   const json = canonicalize(event);
   if (json === undefined) throw new Error('event is not serializable');
-  return toHex(await sha256(concat(fromHex(prevHashHex), encoder.encode(json))));
+  const body = encoder.encode(json);
+  const tail = version === 2 ? await sha256(body) : body;
+  return toHex(await sha256(concat(fromHex(prevHashHex), tail)));
 }
 
 /** RFC 6962 leaf hash `SHA-256(0x00 ‖ leaf)`. */
@@ -347,14 +353,14 @@ export async function verifyProofBundleInBrowser(bundle: unknown, keys: Readonly
       message: `format must be "otel-audit.proof-bundle", got ${JSON.stringify(bundle.format)}`,
       path: 'format',
     });
-  if (bundle.version !== 1)
+  if (bundle.version !== 1 && bundle.version !== 2)
     return {
       ok: false,
       problems: [
         ...problems,
         {
           kind: 'unsupported-version',
-          message: `version ${JSON.stringify(bundle.version)} is not supported (this verifier reads version 1)`,
+          message: `version ${JSON.stringify(bundle.version)} is not supported (this verifier reads versions 1 and 2)`,
           path: 'version',
         },
       ],
@@ -373,6 +379,21 @@ export async function verifyProofBundleInBrowser(bundle: unknown, keys: Readonly
     problems.push({ kind: 'malformed-bundle', message: 'entry.prevHash must be 64 lower-case hex digits', path: 'entry.prevHash' });
   if (typeof entry.hash !== 'string' || !HEX64.test(entry.hash))
     problems.push({ kind: 'malformed-bundle', message: 'entry.hash must be 64 lower-case hex digits', path: 'entry.hash' });
+  // Version 1 bundles predate chain formats: their entries are format 1. Version 2 bundles name it.
+  const chainVersion: 1 | 2 | undefined =
+    bundle.version === 1
+      ? entry.chainVersion === undefined
+        ? 1
+        : undefined
+      : entry.chainVersion === 1 || entry.chainVersion === 2
+        ? entry.chainVersion
+        : undefined;
+  if (chainVersion === undefined)
+    problems.push({
+      kind: 'malformed-bundle',
+      message: `entry.chainVersion ${JSON.stringify(entry.chainVersion)} does not fit bundle version ${bundle.version} (version 1: absent; version 2: 1 or 2)`,
+      path: 'entry.chainVersion',
+    });
   if (!isRecord(bundle.event)) problems.push({ kind: 'malformed-bundle', message: 'event is missing or not an object', path: 'event' });
   const leafIndex = bundle.leafIndex as number;
   const treeSize = bundle.treeSize as number;
@@ -400,14 +421,14 @@ export async function verifyProofBundleInBrowser(bundle: unknown, keys: Readonly
   // 1. The event is what was hashed into the chain.
   let recomputed: string | undefined;
   try {
-    recomputed = await entryHash(e.prevHash, bundle.event);
+    recomputed = await entryHash(e.prevHash, bundle.event, chainVersion);
   } catch (err) {
     problems.push({ kind: 'malformed-bundle', message: `event cannot be canonicalized: ${(err as Error).message}`, path: 'event' });
   }
   if (recomputed !== undefined && recomputed !== e.hash) {
     problems.push({
       kind: 'event-modified',
-      message: `SHA-256(prevHash ‖ JCS(event)) is ${recomputed}, but the entry hash is ${e.hash}: the event or prevHash was altered`,
+      message: `${chainVersion === 2 ? 'SHA-256(prevHash ‖ SHA-256(JCS(event)))' : 'SHA-256(prevHash ‖ JCS(event))'} is ${recomputed}, but the entry hash is ${e.hash}: the event or prevHash was altered`,
       path: 'event',
     });
   }

@@ -58,8 +58,9 @@ describe('browser proof verifier vs integrity/', () => {
 
   it('computes the entry hashes, leaf hashes and origin of the docs example', async () => {
     for (const e of ex.entries) {
-      expect(await entryHash(e.prevHash, e.event)).toBe(e.hash);
-      expect(await entryHash(e.prevHash, e.event)).toBe(computeEntryHash(e.prevHash, e.event));
+      expect(await entryHash(e.prevHash, e.event, 1)).toBe(e.hash);
+      expect(await entryHash(e.prevHash, e.event, 1)).toBe(computeEntryHash(e.prevHash, e.event, 1));
+      expect(await entryHash(e.prevHash, e.event, 2)).toBe(computeEntryHash(e.prevHash, e.event, 2));
       expect(toHex(await browserLeafHash(fromHex(e.hash)))).toBe(e.leafHash);
     }
     expect(browserOrigin(ex.chainId)).toBe(checkpointOrigin(ex.chainId));
@@ -158,8 +159,8 @@ describe('browser proof verifier vs integrity/', () => {
         tenant: { id: 'acme' },
         details: { n: i, note: 'ünïcødé "q"' },
       } as never;
-      const hash = computeEntryHash(prev, event);
-      const e = { chainId, seq: i + 1, prevHash: prev, hash, event };
+      const hash = computeEntryHash(prev, event, 2);
+      const e = { chainId, seq: i + 1, prevHash: prev, hash, chainVersion: 2 as const, event };
       prev = hash;
       return e;
     });

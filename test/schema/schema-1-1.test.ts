@@ -206,10 +206,12 @@ describe('schema 1.1: 1.0 events are unchanged', () => {
     expect(canonicalEventJson(e1)).toBe(
       '{"action":"grant.issue","actor":{"id":"u-1","type":"user"},"details":{"days":30,"scope":"reports"},"eventId":"0193a1b2-c3d4-7e5f-8a9b-00000000000a","occurredAt":"2026-11-22T10:00:01.500Z","outcome":"success","schemaVersion":"1.0","targets":[{"id":"g-7","type":"grant"}],"tenant":{"id":"acme"},"trace":{"spanId":"00f067aa0ba902b7","traceFlags":0,"traceId":"4bf92f3577b34da6a3ce929d0e0e4736"}}',
     );
-    expect(computeEntryHash(GENESIS_HASH, e1)).toBe('3752631a96704449889e51f22ac9995ab0cdc7b6b17a39b885e40273608412a5');
+    expect(computeEntryHash(GENESIS_HASH, e1, 1)).toBe('3752631a96704449889e51f22ac9995ab0cdc7b6b17a39b885e40273608412a5');
     // Over OTLP too (the SDK's record carries details in the body, as in 1.0).
     const back = logRecordToAuditEvent(toView(e1));
-    expect(back.ok && computeEntryHash(GENESIS_HASH, back.event)).toBe('3752631a96704449889e51f22ac9995ab0cdc7b6b17a39b885e40273608412a5');
+    expect(back.ok && computeEntryHash(GENESIS_HASH, back.event, 1)).toBe(
+      '3752631a96704449889e51f22ac9995ab0cdc7b6b17a39b885e40273608412a5',
+    );
   });
 
   it('labels versions: known minors by the fields used, newer minors kept', () => {
