@@ -140,8 +140,8 @@ export async function run(options: IntegrityBenchOptions = {}): Promise<Integrit
   let prev = GENESIS_HASH;
   for (let i = 0; i < nEvents; i++) {
     const event = makeEvent(i + 1);
-    const hash = fastEntryHash(prev, event);
-    entries[i] = { chainId, seq: i + 1, prevHash: prev, hash, event };
+    const hash = fastEntryHash(prev, event, 2);
+    entries[i] = { chainId, seq: i + 1, prevHash: prev, hash, chainVersion: 2, event };
     if (checkpointer.append(entries[i]!).due) checkpoints.push(...(await checkpointer.checkpointDue()));
     prev = hash;
   }
