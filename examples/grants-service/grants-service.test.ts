@@ -4,12 +4,11 @@
  * a real `otel-audit start` process, events read back from ClickHouse (embedded chDB) through the
  * receiver — by tenant and by actor — and the tenant's hash chain checked against the receiver's
  * head: with the integrity module's `verifyChainEntries` over the ClickHouse rows, and with
- * `otel-audit verify --source clickhouse` against signed checkpoints when this checkout has that
- * command (it came with another issue; the test skips that step where it is absent).
+ * `otel-audit verify --source clickhouse` against signed checkpoints.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,9 +32,6 @@ const RECEIVER_ENV: Record<string, string> = {
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(REPO, 'cli', 'main.ts');
 /** `otel-audit verify` and the receiver's signed checkpoints: used when this checkout has them. */
-const VERIFY_AVAILABLE =
-  readFileSync(join(REPO, 'cli', 'commands', 'index.ts'), 'utf8').includes("registerCommand('verify'") &&
-  readFileSync(join(REPO, 'receiver', 'config', 'receiver-config.ts'), 'utf8').includes('IntegrityConfigSchema');
 const run = promisify(execFile);
 const WRITER_TOKEN = `writer-${randomBytes(12).toString('hex')}`;
 const READER_TOKEN = `reader-${randomBytes(12).toString('hex')}`;
@@ -54,17 +50,15 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'otel-audit-grants-'));
   keyDir = mkdtempSync(join(tmpdir(), 'otel-audit-grants-keys-'));
   const env = { ...RECEIVER_ENV };
-  if (VERIFY_AVAILABLE) {
-    // Checkpoints signed with a fresh key, often, so `verify` has a checkpoint covering the chain.
-    await run(process.execPath, [CLI, 'keys', 'generate', '--out-dir', keyDir, '--name', 'otel-audit-test/grants']);
-    const files = readdirSync(keyDir);
-    verifierKeyFile = join(keyDir, files.find((f) => f.endsWith('.pub'))!);
-    Object.assign(env, {
-      OTEL_AUDIT_INTEGRITY__ENABLED: 'true',
-      OTEL_AUDIT_INTEGRITY__SIGNING_KEY_FILE: join(keyDir, files.find((f) => f.endsWith('.key'))!),
-      OTEL_AUDIT_INTEGRITY__CHECKPOINT_INTERVAL_MILLIS: '100',
-    });
-  }
+  // Checkpoints signed with a fresh key, often, so `verify` has a checkpoint covering the chain.
+  await run(process.execPath, [CLI, 'keys', 'generate', '--out-dir', keyDir, '--name', 'otel-audit-test/grants']);
+  const files = readdirSync(keyDir);
+  verifierKeyFile = join(keyDir, files.find((f) => f.endsWith('.pub'))!);
+  Object.assign(env, {
+    OTEL_AUDIT_INTEGRITY__ENABLED: 'true',
+    OTEL_AUDIT_INTEGRITY__SIGNING_KEY_FILE: join(keyDir, files.find((f) => f.endsWith('.key'))!),
+    OTEL_AUDIT_INTEGRITY__CHECKPOINT_INTERVAL_MILLIS: '100',
+  });
   receiver = await startReceiverProcess({ dataDir, env });
   service = await startGrantsService({
     postgresUrl: POSTGRES_URL,
@@ -311,7 +305,7 @@ describe('grants service (Express + outbox + relay + receiver + ClickHouse)', ()
     }
   });
 
-  it.runIf(VERIFY_AVAILABLE)('otel-audit verify --source clickhouse passes for the tenant, against the signed checkpoints', async () => {
+  it('otel-audit verify --source clickhouse passes for the tenant, against the signed checkpoints', async () => {
     const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as {
       chains: Array<{ chainId: string; tenantId: string; seq: number }>;
     };
