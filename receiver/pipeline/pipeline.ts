@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import { AuditError, type OperationResult } from '@otel-audit/core';
+import { AuditError, type Logger, type OperationResult, silentLogger } from '@otel-audit/core';
 import { AUDIT_ATTR } from '@otel-audit/schema';
 import { CURRENT_CHAIN_VERSION, GENESIS_HASH, linkHashV2 } from '../../integrity/chain-hash.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
@@ -169,6 +169,12 @@ export interface AuditPipeline extends EncodedLogsConsumer {
 
 /** Options for tests and benchmarks that are not user configuration. */
 export interface PipelineHooks {
+  /**
+   * The receiver's logger; the pipeline logs with `component: 'pipeline'` and hands children to
+   * the WAL (`wal`), the dedupe window (`dedupe`) and each exporter runner (`exporter:<name>`).
+   * Default: silent (library use and tests).
+   */
+  logger?: Logger;
   /** Observer of every fsync (kind, ms), in addition to the built-in histogram. */
   onFsync?: (kind: 'data' | 'file' | 'dir', millis: number) => void;
   /** Clock in Unix ms. */
@@ -256,6 +262,10 @@ class Pipeline implements AuditPipeline {
   readonly config: PipelineConfig;
   private readonly hooks: PipelineHooks;
   private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly rootLog: Logger;
+  /** Message of the last failure of a repeated background job, so a persisting failure is logged once. */
+  private readonly lastFailure = new Map<'disk' | 'gc' | 'heads' | 'dedupe', string>();
   private instanceId = '';
   private wal: Wal | undefined;
   private dedupe: DedupeWindow;
@@ -299,6 +309,9 @@ class Pipeline implements AuditPipeline {
     this.config = config;
     this.hooks = hooks;
     this.now = hooks.now ?? Date.now;
+    this.rootLog = hooks.logger ?? silentLogger;
+    this.log = this.rootLog.child({ component: 'pipeline' });
+    const dedupeLog = this.rootLog.child({ component: 'dedupe' });
     this.dedupe = new DedupeWindow({
       dir: path.join(config.dataDir, 'wal', 'dedupe'),
       windowMillis: config.dedupeWindowMillis,
@@ -308,8 +321,9 @@ class Pipeline implements AuditPipeline {
       bloomBitsPerId: config.dedupeBloomBitsPerId,
       observer: this.onFsync,
       waitDurable: (lsn) => (this.wal ? this.wal.waitDurable(lsn) : Promise.resolve(undefined)),
-      onWindowShort: (message) => process.emitWarning(`otel-audit: ${message}`, { code: 'OTEL_AUDIT_DEDUPE_WINDOW' }),
-      onCorrupt: (err) => process.emitWarning(`otel-audit: ${err.message}`, { code: 'OTEL_AUDIT_DEDUPE_CORRUPT' }),
+      onWindowShort: (message) => dedupeLog.warn({ code: 'OTEL_AUDIT_DEDUPE_WINDOW' }, message),
+      onCorrupt: (err) => dedupeLog.error({ err, code: err.code }, 'dedupe run corrupt'),
+      logger: dedupeLog,
     });
   }
 
@@ -392,11 +406,13 @@ class Pipeline implements AuditPipeline {
       await this.recoverAndStart();
     } catch (err) {
       // Leave nothing running and release the data dir, so a fixed configuration can start again.
-      for (const r of this.runners) await r.stop().catch(() => undefined);
-      await this.pool?.shutdown().catch(() => undefined);
+      // Cleanup failures are logged, not thrown: the start failure is the error the caller needs.
+      const cleanupFailed = (what: string) => (e: unknown) => this.log.warn({ err: e }, `after a failed start: ${what} failed`);
+      for (const r of this.runners) await r.stop().catch(cleanupFailed(`stopping exporter ${r.status().name}`));
+      await this.pool?.shutdown().catch(cleanupFailed('stopping the prepare workers'));
       this.pool = undefined;
-      await this.wal?.close().catch(() => undefined);
-      if (this.lockFile) await fsp.rm(this.lockFile, { force: true }).catch(() => undefined);
+      await this.wal?.close().catch(cleanupFailed('closing the WAL'));
+      if (this.lockFile) await fsp.rm(this.lockFile, { force: true }).catch(cleanupFailed(`removing ${this.lockFile}`));
       throw err;
     }
   }
@@ -407,7 +423,7 @@ class Pipeline implements AuditPipeline {
     // The prepare workers start (load their modules) while the WAL is recovered, not after it: the
     // pipeline becomes ready no later than before, and nothing else waits for them.
     const threads = c.prepareWorkers ?? availableParallelism();
-    if (threads > 0) this.pool = new PreparePool(threads);
+    if (threads > 0) this.pool = new PreparePool(threads, this.log);
     const poolReady = this.pool?.start() ?? Promise.resolve();
     poolReady.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
     await fsp.mkdir(c.dataDir, { recursive: true });
@@ -431,6 +447,7 @@ class Pipeline implements AuditPipeline {
         retentionMillis: c.wal.retentionMillis,
         onFsync: this.onFsync,
         now: this.now,
+        logger: this.rootLog.child({ component: 'wal' }),
       },
       (rec) => {
         if (rec.type === RECORD_TYPE_CHECKPOINT) {
@@ -468,13 +485,17 @@ class Pipeline implements AuditPipeline {
     wal.onRollback = this.onWalRollback;
     this.dedupe.finishRecovery();
     this.dedupe.warnIfShort(nowSec);
-    this.deadLetters = await DeadLetterStore.open(path.join(c.dataDir, 'dead-letters'), c.deadLetters);
+    this.deadLetters = await DeadLetterStore.open(path.join(c.dataDir, 'dead-letters'), c.deadLetters, this.log);
     this.recovery = { ...report, durationMillis: performance.now() - t0, dedupeIdsLoaded };
     await this.checkDisk();
     for (const { exporter, options } of this.pendingExporters) {
       const { random, ...rest } = options;
       const cfg = parseExporterRunnerConfig(c.exporters, rest);
-      const runner = new ExporterRunner(wal, exporter, { ...cfg, ...(random ? { random } : {}) });
+      const runner = new ExporterRunner(wal, exporter, {
+        ...cfg,
+        ...(random ? { random } : {}),
+        logger: this.rootLog.child({ component: `exporter:${exporter.name}` }),
+      });
       runner.onCursorSaved = () => void this.collectGarbage();
       await runner.start();
       this.runners.push(runner);
@@ -530,6 +551,19 @@ class Pipeline implements AuditPipeline {
     this.headsSavedAt = this.now();
   }
 
+  /**
+   * {@link persistHeads} from the timer and at shutdown: a failure is logged (the previous snapshot
+   * stays valid, recovery replays more of the WAL) and retried at the next interval.
+   */
+  private async persistHeadsLogged(): Promise<void> {
+    try {
+      await this.persistHeads();
+      this.recovered('heads', 'chain heads snapshot written again');
+    } catch (err) {
+      this.failed('heads', err, { file: this.headsFile() }, 'chain heads snapshot not written');
+    }
+  }
+
   private async checkDisk(): Promise<void> {
     try {
       if (this.hooks.freeDiskBytes) this.freeDisk = await this.hooks.freeDiskBytes();
@@ -537,9 +571,29 @@ class Pipeline implements AuditPipeline {
         const s = await fsp.statfs(this.config.dataDir);
         this.freeDisk = s.bavail * s.bsize;
       }
-    } catch {
+      this.recovered('disk', 'free-space probe works again');
+    } catch (err) {
       // Keep the last value; a failing statfs must not stop ingest.
+      this.failed('disk', err, { dataDir: this.config.dataDir }, 'free-space probe failed; keeping the last value');
     }
+  }
+
+  /**
+   * Log a failure of a periodic background job once per distinct error code (it is retried every
+   * maintenance tick; the same failure every second would flood the log).
+   */
+  private failed(job: 'disk' | 'gc' | 'heads' | 'dedupe', err: unknown, fields: Record<string, unknown>, message: string): void {
+    // By code where there is one: messages name temporary files that differ on every attempt.
+    const code = (err as { code?: unknown })?.code;
+    const text = typeof code === 'string' ? code : ((err as Error)?.message ?? String(err));
+    if (this.lastFailure.get(job) === text) return;
+    this.lastFailure.set(job, text);
+    this.log.warn({ err, code: (err as { code?: unknown })?.code, ...fields }, message);
+  }
+
+  /** The job succeeded: log the recovery if it had failed. */
+  private recovered(job: 'disk' | 'gc' | 'heads' | 'dedupe', message: string): void {
+    if (this.lastFailure.delete(job)) this.log.info({}, message);
   }
 
   private gcQueued = false;
@@ -553,8 +607,10 @@ class Pipeline implements AuditPipeline {
       if (!wal) return;
       try {
         await wal.collectGarbage(this.dedupe, () => this.persistHeads());
-      } catch {
+        this.recovered('gc', 'WAL segment deletion works again');
+      } catch (err) {
         // Deletion is retried on the next maintenance tick; the data is still there.
+        this.failed('gc', err, { walDir: path.join(this.config.dataDir, 'wal') }, 'WAL segment deletion failed; retrying');
       }
     });
   }
@@ -577,10 +633,14 @@ class Pipeline implements AuditPipeline {
         this.dedupeMaintaining = true;
         void this.dedupe
           .maintain(nowSec)
-          .catch(() => undefined)
+          .then(
+            () => this.recovered('dedupe', 'dedupe maintenance works again'),
+            (err: unknown) =>
+              this.failed('dedupe', err, { dir: path.join(this.config.dataDir, 'wal', 'dedupe') }, 'dedupe maintenance failed'),
+          )
           .finally(() => (this.dedupeMaintaining = false));
       }
-      if (now - this.headsSavedAt >= this.config.headsSnapshotIntervalMillis) await this.persistHeads().catch(() => undefined);
+      if (now - this.headsSavedAt >= this.config.headsSnapshotIntervalMillis) await this.persistHeadsLogged();
     })().finally(() => (this.maintaining = undefined));
     return this.maintaining;
   }
@@ -929,13 +989,20 @@ class Pipeline implements AuditPipeline {
     const deadline = Date.now() + this.config.shutdownTimeoutMillis;
     if (wal && !wal.failed) await Promise.all(this.runners.map((r) => r.drain(deadline)));
     await Promise.all(this.runners.map((r) => r.stop({ deadline }))); // also shuts its exporter down
-    await this.maintaining?.catch(() => undefined);
+    await this.maintaining?.catch((err: unknown) => this.log.warn({ err }, 'maintenance failed'));
     if (wal) {
-      await wal.collectGarbage(this.dedupe, () => this.persistHeads()).catch(() => undefined);
-      if (!wal.failed) await this.persistHeads().catch(() => undefined);
+      await wal
+        .collectGarbage(this.dedupe, () => this.persistHeads())
+        .catch((err: unknown) =>
+          this.failed('gc', err, { walDir: path.join(this.config.dataDir, 'wal') }, 'WAL segment deletion at shutdown failed'),
+        );
+      if (!wal.failed) await this.persistHeadsLogged();
       await wal.close();
     }
-    await this.dedupe.close().catch(() => undefined);
+    // The dedupe window is rebuilt from its runs and the WAL on the next start; a failed close loses nothing.
+    await this.dedupe
+      .close()
+      .catch((err: unknown) => this.log.warn({ err, code: (err as { code?: unknown })?.code }, 'dedupe window close failed'));
     await this.deadLetters?.flush();
     if (this.lockFile) await fsp.rm(this.lockFile, { force: true });
   }
