@@ -22,7 +22,6 @@
  * is already in the dedupe index when a concurrent duplicate looks it up. Such a duplicate's answer
  * waits until the original's batch is durable, so "acknowledged" always means "on disk".
  */
-import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
@@ -36,8 +35,8 @@ import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.t
 import type { EncodedIngestResult, EncodedLogsConsumer, EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
 import { DedupeWindow, type DedupeWindowStatus } from '../wal/dedupe-window.ts';
 import { RECORD_TYPE_CHECKPOINT, RECORD_TYPE_EVENT } from '../wal/format.ts';
-import { atomicWriteFile } from '../wal/fs-util.ts';
 import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
+import { type ChainHead, ChainRegistry, type ChainState } from './chain-registry.ts';
 import {
   type ExporterRunnerConfig,
   type PipelineConfig,
@@ -45,6 +44,7 @@ import {
   parseExporterRunnerConfig,
   parsePipelineConfig,
 } from './config.ts';
+import { acquireDataDirLock, readOrCreateInstanceId } from './data-dir.ts';
 import { PreparePool } from './prepare-pool.ts';
 import { prepareRequest, type Rejection } from './prepare-stage.ts';
 import { type PrepareOutcome, runPrepareTask } from './prepare-task.ts';
@@ -53,15 +53,7 @@ import { META, type PreparedBatch, packPreparedRequest } from './prepared-batch.
 /** Upper bounds (ms) of the fsync latency histogram buckets; a final +Inf bucket is implied. */
 export const FSYNC_BUCKETS_MILLIS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000] as const;
 
-/** Head of one hash chain. */
-export interface ChainHead {
-  chainId: string;
-  tenantId: string;
-  /** Seq of the last entry (0 = empty chain). */
-  seq: number;
-  /** Hash of the last entry (GENESIS_HASH when empty). */
-  hash: string;
-}
+export type { ChainHead } from './chain-registry.ts';
 
 /** Everything `status()` reports (plain data; `/v1/audit/status` serves it, `/metrics` renders it). */
 export interface PipelineStatus {
@@ -189,15 +181,6 @@ export interface PipelineHooks {
   onSequenced?: (entry: { chainId: string; seq: number; hash: string; lsn: number; recovered: boolean }) => void;
 }
 
-interface ChainState {
-  chainId: string;
-  tenantId: string;
-  /** JSON text of `"chainId":…,"tenantId":…` reused for every entry of the chain. */
-  jsonPrefix: string;
-  seq: number;
-  hash: string;
-}
-
 /**
  * An event sequenced and appended to the WAL but not yet durable: what the sequencer changed for
  * it, so a failed write can be undone exactly (chain head, dedupe insert, in-flight id), and what
@@ -219,45 +202,6 @@ interface Unsynced {
 /** Id words of records that carry no event (checkpoints). */
 const ZERO_ID = new Uint32Array(4);
 
-async function readOrCreateInstanceId(dataDir: string, configured: string | undefined): Promise<string> {
-  if (configured) return configured;
-  const file = path.join(dataDir, 'instance-id');
-  try {
-    const id = (await fsp.readFile(file, 'utf8')).trim();
-    if (/^[A-Za-z0-9._-]{1,64}$/.test(id)) return id;
-    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `${file} holds an invalid instance id`, { path: 'instanceId' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const id = `rcv-${randomBytes(6).toString('hex')}`;
-  await atomicWriteFile(file, `${id}\n`);
-  return id;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Take `<dataDir>/LOCK` (a pid file); a live other owner means the data dir is in use. */
-async function acquireLock(dataDir: string): Promise<string> {
-  const file = path.join(dataDir, 'LOCK');
-  try {
-    const pid = Number((await fsp.readFile(file, 'utf8')).trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-      throw new AuditError('AUDIT_ERR_DATA_DIR_LOCKED', `data dir ${dataDir} is in use by process ${pid} (${file})`);
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await atomicWriteFile(file, `${process.pid}\n`);
-  return file;
-}
-
 class Pipeline implements AuditPipeline {
   readonly config: PipelineConfig;
   private readonly hooks: PipelineHooks;
@@ -270,9 +214,7 @@ class Pipeline implements AuditPipeline {
   private wal: Wal | undefined;
   private dedupe: DedupeWindow;
   private deadLetters: DeadLetterStore | undefined;
-  private chains = new Map<string, ChainState>();
-  private checkpoints = new Map<string, CheckpointRecord>();
-  private tenantChain = new Map<string, ChainState>();
+  private readonly registry: ChainRegistry;
   private inflight = new Map<string, number>();
   private inflightQueue: Array<{ lsn: number; id: string }> = [];
   private inflightHead = 0;
@@ -291,8 +233,6 @@ class Pipeline implements AuditPipeline {
   private maintaining: Promise<void> | undefined;
   private lockFile: string | undefined;
   private freeDisk = Number.MAX_SAFE_INTEGER;
-  private headsLsn = 0;
-  private headsSavedAt = 0;
   private lastExpireAt = 0;
   private recovery: PipelineStatus['recovery'];
   private readonly counters = { received: 0, accepted: 0, rejected: 0, deduped: 0, nonAudit: 0, requests: 0, retryableAnswers: 0 };
@@ -309,6 +249,7 @@ class Pipeline implements AuditPipeline {
     this.config = config;
     this.hooks = hooks;
     this.now = hooks.now ?? Date.now;
+    this.registry = new ChainRegistry(config.dataDir);
     this.rootLog = hooks.logger ?? silentLogger;
     this.log = this.rootLog.child({ component: 'pipeline' });
     const dedupeLog = this.rootLog.child({ component: 'dedupe' });
@@ -427,16 +368,13 @@ class Pipeline implements AuditPipeline {
     const poolReady = this.pool?.start() ?? Promise.resolve();
     poolReady.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
     await fsp.mkdir(c.dataDir, { recursive: true });
-    this.lockFile = await acquireLock(c.dataDir);
+    this.lockFile = await acquireDataDirLock(c.dataDir);
     this.instanceId = await readOrCreateInstanceId(c.dataDir, c.instanceId);
     const walDir = path.join(c.dataDir, 'wal');
     await fsp.mkdir(path.join(walDir, 'state'), { recursive: true });
 
     // Chain heads as of the last snapshot; the WAL after it is replayed on top.
-    const heads = await this.loadHeads();
-    for (const h of heads.chains) this.setChain(h.chainId, h.tenantId, h.seq, h.hash);
-    for (const cp of heads.checkpoints ?? []) this.checkpoints.set(cp.chainId, cp);
-    this.headsLsn = heads.lsn;
+    const headsLsn = await this.registry.load();
     const nowSec = Math.floor(this.now() / 1000);
     const { runIds: dedupeIdsLoaded } = await this.dedupe.open(nowSec);
     const { wal, report } = await Wal.open(
@@ -452,11 +390,11 @@ class Pipeline implements AuditPipeline {
       (rec) => {
         if (rec.type === RECORD_TYPE_CHECKPOINT) {
           const cp = JSON.parse(rec.payload.toString('utf8')) as { checkpoint: CheckpointRecord };
-          this.checkpoints.set(cp.checkpoint.chainId, cp.checkpoint);
+          this.registry.recoverCheckpoint(cp.checkpoint);
           return;
         }
         this.dedupe.addRecovered(rec.id0, rec.id1, rec.id2, rec.id3, rec.receivedAtSeconds, nowSec, rec.lsn);
-        if (rec.lsn <= heads.lsn) return;
+        if (rec.lsn <= headsLsn) return;
         const e = JSON.parse(rec.payload.toString('utf8')) as {
           chainId: string;
           tenantId: string;
@@ -464,7 +402,7 @@ class Pipeline implements AuditPipeline {
           prevHash: string;
           hash: string;
         };
-        const cur = this.chains.get(e.chainId);
+        const cur = this.registry.chains.get(e.chainId);
         const prevSeq = cur?.seq ?? 0;
         const prevHash = cur?.hash ?? GENESIS_HASH;
         if (e.seq !== prevSeq + 1 || e.prevHash !== prevHash) {
@@ -476,7 +414,7 @@ class Pipeline implements AuditPipeline {
             },
           );
         }
-        this.setChain(e.chainId, e.tenantId, e.seq, e.hash);
+        this.registry.set(e.chainId, e.tenantId, e.seq, e.hash);
         this.hooks.onSequenced?.({ chainId: e.chainId, seq: e.seq, hash: e.hash, lsn: rec.lsn, recovered: true });
       },
     );
@@ -500,7 +438,7 @@ class Pipeline implements AuditPipeline {
       await runner.start();
       this.runners.push(runner);
     }
-    this.headsSavedAt = this.now();
+    this.registry.savedAtMillis = this.now();
     this.lastExpireAt = this.now(); // recovery skipped expired ids already
     this.maintenanceTimer = setInterval(() => void this.maintain(), c.maintenanceIntervalMillis);
     this.maintenanceTimer.unref();
@@ -508,47 +446,10 @@ class Pipeline implements AuditPipeline {
     this.accepting = true;
   }
 
-  private setChain(chainId: string, tenantId: string, seq: number, hash: string): ChainState {
-    let ch = this.chains.get(chainId);
-    if (!ch) {
-      ch = { chainId, tenantId, jsonPrefix: `"chainId":${JSON.stringify(chainId)},"tenantId":${JSON.stringify(tenantId)}`, seq, hash };
-      this.chains.set(chainId, ch);
-    }
-    ch.seq = seq;
-    ch.hash = hash;
-    return ch;
-  }
-
-  private headsFile(): string {
-    return path.join(this.config.dataDir, 'wal', 'state', 'heads.json');
-  }
-
-  private async loadHeads(): Promise<{ lsn: number; chains: ChainHead[]; checkpoints?: CheckpointRecord[] }> {
-    try {
-      return JSON.parse(await fsp.readFile(this.headsFile(), 'utf8')) as {
-        lsn: number;
-        chains: ChainHead[];
-        checkpoints?: CheckpointRecord[];
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lsn: 0, chains: [] };
-      throw new AuditError('AUDIT_ERR_WAL_CORRUPT', `cannot read ${this.headsFile()}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
   /** Persist chain heads as of the current last LSN, once that LSN is durable. */
   private async persistHeads(): Promise<void> {
     const wal = this.wal!;
-    const lsn = wal.nextLsn - 1;
-    if (lsn === this.headsLsn) return;
-    const chains = [...this.chains.values()].map((c) => ({ chainId: c.chainId, tenantId: c.tenantId, seq: c.seq, hash: c.hash }));
-    // The last checkpoint of each chain outlives the segment that held it.
-    const checkpoints = [...this.checkpoints.values()];
-    const err = await wal.waitDurable(lsn);
-    if (err) return;
-    await atomicWriteFile(this.headsFile(), JSON.stringify({ lsn, chains, checkpoints }), this.onFsync);
-    this.headsLsn = lsn;
-    this.headsSavedAt = this.now();
+    await this.registry.persist(wal.nextLsn - 1, (lsn) => wal.waitDurable(lsn), this.now, this.onFsync);
   }
 
   /**
@@ -560,7 +461,7 @@ class Pipeline implements AuditPipeline {
       await this.persistHeads();
       this.recovered('heads', 'chain heads snapshot written again');
     } catch (err) {
-      this.failed('heads', err, { file: this.headsFile() }, 'chain heads snapshot not written');
+      this.failed('heads', err, { file: this.registry.file }, 'chain heads snapshot not written');
     }
   }
 
@@ -640,7 +541,7 @@ class Pipeline implements AuditPipeline {
           )
           .finally(() => (this.dedupeMaintaining = false));
       }
-      if (now - this.headsSavedAt >= this.config.headsSnapshotIntervalMillis) await this.persistHeadsLogged();
+      if (now - this.registry.savedAtMillis >= this.config.headsSnapshotIntervalMillis) await this.persistHeadsLogged();
     })().finally(() => (this.maintaining = undefined));
     return this.maintaining;
   }
@@ -773,12 +674,7 @@ class Pipeline implements AuditPipeline {
         continue;
       }
       const tenantId = tenants[meta[m + 4]!]!;
-      let chain = this.tenantChain.get(tenantId);
-      if (!chain) {
-        chain =
-          this.chains.get(`${tenantId}/${this.instanceId}`) ?? this.setChain(`${tenantId}/${this.instanceId}`, tenantId, 0, GENESIS_HASH);
-        this.tenantChain.set(tenantId, chain);
-      }
+      const chain = this.registry.forTenant(tenantId, this.instanceId);
       const seq = chain.seq + 1;
       const prevHash = chain.hash;
       // Chain format v2: the worker hashed the canonical event; only the 64-byte link is hashed here.
@@ -889,7 +785,7 @@ class Pipeline implements AuditPipeline {
     if (!wal || !this.accepting)
       return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'pipeline is not accepting'), retryAfterMillis: 1000 };
     if (wal.failed) return { status: 'retryable', error: wal.failed, retryAfterMillis: 1000 };
-    const chain = this.chains.get(record.chainId);
+    const chain = this.registry.chains.get(record.chainId);
     if (!chain || record.treeSize > chain.seq) {
       return {
         status: 'failure',
@@ -906,13 +802,12 @@ class Pipeline implements AuditPipeline {
     const err = await wal.waitDurable(lsn);
     if (err) return { status: 'retryable', error: err, retryAfterMillis: 1000 };
     // Only a durable checkpoint is the chain's last one (a failed write discarded the record).
-    const last = this.checkpoints.get(record.chainId);
-    if (last === undefined || last.treeSize <= record.treeSize) this.checkpoints.set(record.chainId, record);
+    this.registry.noteCheckpoint(record);
     return { status: 'success', value: { lsn } };
   }
 
   lastCheckpoints(): CheckpointRecord[] {
-    return [...this.checkpoints.values()];
+    return this.registry.lastCheckpoints();
   }
 
   status(): PipelineStatus {
@@ -928,7 +823,7 @@ class Pipeline implements AuditPipeline {
       instanceId: this.instanceId,
       dataDir: this.config.dataDir,
       durability: this.config.durability,
-      chains: [...this.chains.values()].map((c) => ({ chainId: c.chainId, tenantId: c.tenantId, seq: c.seq, hash: c.hash })),
+      chains: this.registry.heads(),
       wal: {
         firstLsn: wal?.firstLsn() ?? 0,
         lastLsn: wal?.durableLsn ?? 0,
