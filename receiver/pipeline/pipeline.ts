@@ -45,6 +45,7 @@ import {
   parsePipelineConfig,
 } from './config.ts';
 import { acquireDataDirLock, readOrCreateInstanceId } from './data-dir.ts';
+import { Maintenance } from './maintenance.ts';
 import { PreparePool } from './prepare-pool.ts';
 import { prepareRequest, type Rejection } from './prepare-stage.ts';
 import { type PrepareOutcome, runPrepareTask } from './prepare-task.ts';
@@ -208,8 +209,6 @@ class Pipeline implements AuditPipeline {
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly rootLog: Logger;
-  /** Message of the last failure of a repeated background job, so a persisting failure is logged once. */
-  private readonly lastFailure = new Map<'disk' | 'gc' | 'heads' | 'dedupe', string>();
   private instanceId = '';
   private wal: Wal | undefined;
   private dedupe: DedupeWindow;
@@ -229,11 +228,8 @@ class Pipeline implements AuditPipeline {
   private shutdownPromise: Promise<void> | undefined;
   private inFlightRequests = 0;
   private idleWaiters: Array<() => void> = [];
-  private maintenanceTimer: NodeJS.Timeout | undefined;
-  private maintaining: Promise<void> | undefined;
+  private maintenance: Maintenance | undefined;
   private lockFile: string | undefined;
-  private freeDisk = Number.MAX_SAFE_INTEGER;
-  private lastExpireAt = 0;
   private recovery: PipelineStatus['recovery'];
   private readonly counters = { received: 0, accepted: 0, rejected: 0, deduped: 0, nonAudit: 0, requests: 0, retryableAnswers: 0 };
   private readonly fsyncStats = {
@@ -419,13 +415,24 @@ class Pipeline implements AuditPipeline {
       },
     );
     this.wal = wal;
+    const maintenance = new Maintenance({
+      config: c,
+      wal,
+      dedupe: this.dedupe,
+      registry: this.registry,
+      now: this.now,
+      log: this.log,
+      onFsync: this.onFsync,
+      ...(this.hooks.freeDiskBytes ? { freeDiskBytes: this.hooks.freeDiskBytes } : {}),
+    });
+    this.maintenance = maintenance;
     wal.onDurable = this.onWalDurable;
     wal.onRollback = this.onWalRollback;
     this.dedupe.finishRecovery();
     this.dedupe.warnIfShort(nowSec);
     this.deadLetters = await DeadLetterStore.open(path.join(c.dataDir, 'dead-letters'), c.deadLetters, this.log);
     this.recovery = { ...report, durationMillis: performance.now() - t0, dedupeIdsLoaded };
-    await this.checkDisk();
+    await maintenance.checkDisk();
     for (const { exporter, options } of this.pendingExporters) {
       const { random, ...rest } = options;
       const cfg = parseExporterRunnerConfig(c.exporters, rest);
@@ -434,116 +441,18 @@ class Pipeline implements AuditPipeline {
         ...(random ? { random } : {}),
         logger: this.rootLog.child({ component: `exporter:${exporter.name}` }),
       });
-      runner.onCursorSaved = () => void this.collectGarbage();
+      runner.onCursorSaved = () => void maintenance.collectGarbage();
       await runner.start();
       this.runners.push(runner);
     }
-    this.registry.savedAtMillis = this.now();
-    this.lastExpireAt = this.now(); // recovery skipped expired ids already
-    this.maintenanceTimer = setInterval(() => void this.maintain(), c.maintenanceIntervalMillis);
-    this.maintenanceTimer.unref();
+    maintenance.start();
     if (this.pool) await poolReady;
     this.accepting = true;
   }
 
-  /** Persist chain heads as of the current last LSN, once that LSN is durable. */
-  private async persistHeads(): Promise<void> {
-    const wal = this.wal!;
-    await this.registry.persist(wal.nextLsn - 1, (lsn) => wal.waitDurable(lsn), this.now, this.onFsync);
-  }
-
-  /**
-   * {@link persistHeads} from the timer and at shutdown: a failure is logged (the previous snapshot
-   * stays valid, recovery replays more of the WAL) and retried at the next interval.
-   */
-  private async persistHeadsLogged(): Promise<void> {
-    try {
-      await this.persistHeads();
-      this.recovered('heads', 'chain heads snapshot written again');
-    } catch (err) {
-      this.failed('heads', err, { file: this.registry.file }, 'chain heads snapshot not written');
-    }
-  }
-
-  private async checkDisk(): Promise<void> {
-    try {
-      if (this.hooks.freeDiskBytes) this.freeDisk = await this.hooks.freeDiskBytes();
-      else {
-        const s = await fsp.statfs(this.config.dataDir);
-        this.freeDisk = s.bavail * s.bsize;
-      }
-      this.recovered('disk', 'free-space probe works again');
-    } catch (err) {
-      // Keep the last value; a failing statfs must not stop ingest.
-      this.failed('disk', err, { dataDir: this.config.dataDir }, 'free-space probe failed; keeping the last value');
-    }
-  }
-
-  /**
-   * Log a failure of a periodic background job once per distinct error code (it is retried every
-   * maintenance tick; the same failure every second would flood the log).
-   */
-  private failed(job: 'disk' | 'gc' | 'heads' | 'dedupe', err: unknown, fields: Record<string, unknown>, message: string): void {
-    // By code where there is one: messages name temporary files that differ on every attempt.
-    const code = (err as { code?: unknown })?.code;
-    const text = typeof code === 'string' ? code : ((err as Error)?.message ?? String(err));
-    if (this.lastFailure.get(job) === text) return;
-    this.lastFailure.set(job, text);
-    this.log.warn({ err, code: (err as { code?: unknown })?.code, ...fields }, message);
-  }
-
-  /** The job succeeded: log the recovery if it had failed. */
-  private recovered(job: 'disk' | 'gc' | 'heads' | 'dedupe', message: string): void {
-    if (this.lastFailure.delete(job)) this.log.info({}, message);
-  }
-
-  private gcQueued = false;
-  private dedupeMaintaining = false;
-  private collectGarbage(): Promise<void> {
-    if (this.gcQueued) return Promise.resolve();
-    this.gcQueued = true;
-    return new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
-      this.gcQueued = false;
-      const wal = this.wal;
-      if (!wal) return;
-      try {
-        await wal.collectGarbage(this.dedupe, () => this.persistHeads());
-        this.recovered('gc', 'WAL segment deletion works again');
-      } catch (err) {
-        // Deletion is retried on the next maintenance tick; the data is still there.
-        this.failed('gc', err, { walDir: path.join(this.config.dataDir, 'wal') }, 'WAL segment deletion failed; retrying');
-      }
-    });
-  }
-
+  /** Disk check, segment deletion, dedupe upkeep and heads snapshots (see {@link Maintenance}). */
   async maintain(): Promise<void> {
-    if (this.maintaining) return this.maintaining;
-    this.maintaining = (async () => {
-      if (!this.wal) return;
-      await this.checkDisk();
-      await this.collectGarbage();
-      const now = this.now();
-      const nowSec = Math.floor(now / 1000);
-      if (now - this.lastExpireAt > 3600_000) {
-        this.lastExpireAt = now;
-        this.dedupe.expireMemory(nowSec);
-      }
-      // Retry failed spills, drop runs that left the window, merge and scrub runs (status shows
-      // lastError). Not awaited: a merge of a large slice must not hold up segment deletion.
-      if (!this.dedupeMaintaining) {
-        this.dedupeMaintaining = true;
-        void this.dedupe
-          .maintain(nowSec)
-          .then(
-            () => this.recovered('dedupe', 'dedupe maintenance works again'),
-            (err: unknown) =>
-              this.failed('dedupe', err, { dir: path.join(this.config.dataDir, 'wal', 'dedupe') }, 'dedupe maintenance failed'),
-          )
-          .finally(() => (this.dedupeMaintaining = false));
-      }
-      if (now - this.registry.savedAtMillis >= this.config.headsSnapshotIntervalMillis) await this.persistHeadsLogged();
-    })().finally(() => (this.maintaining = undefined));
-    return this.maintaining;
+    await this.maintenance?.run();
   }
 
   /** Why ingest must wait, or undefined. */
@@ -552,8 +461,9 @@ class Pipeline implements AuditPipeline {
     const backlog = wal.backlogBytes();
     if (backlog > this.config.maxBacklogBytes)
       return `un-exported WAL backlog ${backlog} bytes exceeds maxBacklogBytes ${this.config.maxBacklogBytes}`;
-    if (this.freeDisk < this.config.minFreeDiskBytes)
-      return `free disk space ${this.freeDisk} bytes is below minFreeDiskBytes ${this.config.minFreeDiskBytes}`;
+    const freeDisk = this.maintenance?.freeDiskBytes ?? Number.MAX_SAFE_INTEGER;
+    if (freeDisk < this.config.minFreeDiskBytes)
+      return `free disk space ${freeDisk} bytes is below minFreeDiskBytes ${this.config.minFreeDiskBytes}`;
     return undefined;
   }
 
@@ -851,7 +761,7 @@ class Pipeline implements AuditPipeline {
       backpressure: {
         active: bp !== undefined,
         ...(bp ? { reason: bp } : {}),
-        freeDiskBytes: this.freeDisk,
+        freeDiskBytes: this.maintenance?.freeDiskBytes ?? Number.MAX_SAFE_INTEGER,
         maxBacklogBytes: this.config.maxBacklogBytes,
         minFreeDiskBytes: this.config.minFreeDiskBytes,
       },
@@ -870,7 +780,7 @@ class Pipeline implements AuditPipeline {
   private async doShutdown(): Promise<void> {
     this.shuttingDown = true;
     this.accepting = false;
-    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    this.maintenance?.stop();
     this.dedupe.stopBackgroundWork();
     if (this.inFlightRequests > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.pool?.shutdown();
@@ -884,14 +794,8 @@ class Pipeline implements AuditPipeline {
     const deadline = Date.now() + this.config.shutdownTimeoutMillis;
     if (wal && !wal.failed) await Promise.all(this.runners.map((r) => r.drain(deadline)));
     await Promise.all(this.runners.map((r) => r.stop({ deadline }))); // also shuts its exporter down
-    await this.maintaining?.catch((err: unknown) => this.log.warn({ err }, 'maintenance failed'));
     if (wal) {
-      await wal
-        .collectGarbage(this.dedupe, () => this.persistHeads())
-        .catch((err: unknown) =>
-          this.failed('gc', err, { walDir: path.join(this.config.dataDir, 'wal') }, 'WAL segment deletion at shutdown failed'),
-        );
-      if (!wal.failed) await this.persistHeadsLogged();
+      await this.maintenance?.finish();
       await wal.close();
     }
     // The dedupe window is rebuilt from its runs and the WAL on the next start; a failed close loses nothing.
