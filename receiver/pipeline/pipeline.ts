@@ -31,12 +31,12 @@ import { CURRENT_CHAIN_VERSION, GENESIS_HASH, linkHashV2 } from '../../integrity
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { type DeadLetter, DeadLetterStore } from '../dead-letter/store.ts';
-import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.ts';
+import { ExporterRunner } from '../exporting/runner.ts';
 import type { EncodedIngestResult, EncodedLogsConsumer, EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
-import { DedupeWindow, type DedupeWindowStatus } from '../wal/dedupe-window.ts';
+import { DedupeWindow } from '../wal/dedupe-window.ts';
 import { RECORD_TYPE_CHECKPOINT, RECORD_TYPE_EVENT } from '../wal/format.ts';
-import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
-import { type ChainHead, ChainRegistry, type ChainState } from './chain-registry.ts';
+import { Wal } from '../wal/wal.ts';
+import { ChainRegistry, type ChainState } from './chain-registry.ts';
 import {
   type ExporterRunnerConfig,
   type PipelineConfig,
@@ -50,72 +50,12 @@ import { PreparePool } from './prepare-pool.ts';
 import { prepareRequest, type Rejection } from './prepare-stage.ts';
 import { type PrepareOutcome, runPrepareTask } from './prepare-task.ts';
 import { META, type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
-
-/** Upper bounds (ms) of the fsync latency histogram buckets; a final +Inf bucket is implied. */
-export const FSYNC_BUCKETS_MILLIS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000] as const;
+import { FsyncStats, type PipelineStatus } from './telemetry.ts';
 
 export type { ChainHead } from './chain-registry.ts';
 
-/** Everything `status()` reports (plain data; `/v1/audit/status` serves it, `/metrics` renders it). */
-export interface PipelineStatus {
-  ready: boolean;
-  shuttingDown: boolean;
-  instanceId: string;
-  dataDir: string;
-  durability: 'fsync' | 'none';
-  chains: ChainHead[];
-  wal: {
-    /** Oldest retained LSN. */
-    firstLsn: number;
-    /** Last durable LSN. */
-    lastLsn: number;
-    segments: number;
-    bytes: number;
-    /** Bytes behind the slowest exporter. */
-    backlogBytes: number;
-    commits: number;
-    /** Group commits whose write or fsync failed (each rolled back, answered retryable). */
-    writeFailures: number;
-    /** Successful repairs after such failures (appends accepted again). */
-    repairs: number;
-    /** Set while appends are refused after a failed write (the WAL retries by itself). */
-    failed?: { code: string; message: string };
-  };
-  exporters: ExporterRunnerStatus[];
-  /** Names of exporters whose current batch got a permanent failure or that stopped on an error. */
-  failingExporters: string[];
-  deadLetters: { stored: number; written: number; writeErrors: number };
-  /**
-   * The dedupe index (docs/wal.md): `ids`/`bytes` of the in-memory tables, the runs on disk and
-   * their in-memory summaries, per-id costs, and the window. `chunkFiles` = `runFiles` (older name).
-   */
-  dedupe: { ids: number; bytes: number; windowMillis: number; effectiveWindowMillis: number; chunkFiles: number } & DedupeWindowStatus;
-  backpressure: { active: boolean; reason?: string; freeDiskBytes: number; maxBacklogBytes: number; minFreeDiskBytes: number };
-  counters: {
-    /** Log records received (audit or not). */
-    received: number;
-    accepted: number;
-    rejected: number;
-    /** Duplicates acknowledged without appending. */
-    deduped: number;
-    /** Records without `audit.schema_version` (dropped or rejected per `nonAudit`). */
-    nonAudit: number;
-    requests: number;
-    /** Requests answered `retryable` (back-pressure, not ready, shutting down). */
-    retryableAnswers: number;
-  };
-  fsync: {
-    count: number;
-    /** Count per kind: `data` (group commits), `file` (new segment, cursor/state files), `dir`. */
-    byKind: { data: number; file: number; dir: number };
-    sumMillis: number;
-    /** Cumulative histogram over all fsyncs: `le` in ms (Infinity = +Inf). */
-    buckets: Array<{ le: number; count: number }>;
-  };
-  recovery: (WalRecoveryReport & { durationMillis: number; dedupeIdsLoaded: number }) | undefined;
-  /** The prepare worker threads: how many, and encoded requests posted to them and not yet answered. */
-  prepare: { workers: number; pending: number };
-}
+export type { PipelineStatus } from './telemetry.ts';
+export { FSYNC_BUCKETS_MILLIS } from './telemetry.ts';
 
 /** Per-exporter options of {@link AuditPipeline.addExporter} (defaults from config `exporters`). */
 export type AddExporterOptions = Partial<ExporterRunnerConfig> & {
@@ -232,12 +172,7 @@ class Pipeline implements AuditPipeline {
   private lockFile: string | undefined;
   private recovery: PipelineStatus['recovery'];
   private readonly counters = { received: 0, accepted: 0, rejected: 0, deduped: 0, nonAudit: 0, requests: 0, retryableAnswers: 0 };
-  private readonly fsyncStats = {
-    count: 0,
-    byKind: { data: 0, file: 0, dir: 0 },
-    sumMillis: 0,
-    buckets: new Array<number>(FSYNC_BUCKETS_MILLIS.length + 1).fill(0),
-  };
+  private readonly fsyncStats = new FsyncStats();
   private readonly words = new Uint32Array(4);
   private pool: PreparePool | undefined;
 
@@ -314,13 +249,7 @@ class Pipeline implements AuditPipeline {
   };
 
   private onFsync = (kind: 'data' | 'file' | 'dir', millis: number): void => {
-    const s = this.fsyncStats;
-    s.count++;
-    s.byKind[kind]++;
-    s.sumMillis += millis;
-    let i = 0;
-    while (i < FSYNC_BUCKETS_MILLIS.length && millis > FSYNC_BUCKETS_MILLIS[i]!) i++;
-    s.buckets[i]!++;
+    this.fsyncStats.observe(kind, millis);
     this.hooks.onFsync?.(kind, millis);
   };
 
@@ -725,8 +654,6 @@ class Pipeline implements AuditPipeline {
     const nowSec = Math.floor(this.now() / 1000);
     const exporters = this.runners.map((r) => r.status());
     const bp = wal && this.accepting ? this.backpressureReason() : undefined;
-    let cum = 0;
-    const buckets = [...FSYNC_BUCKETS_MILLIS, Infinity].map((le, i) => ({ le, count: (cum += this.fsyncStats.buckets[i]!) }));
     return {
       ready: this.accepting,
       shuttingDown: this.shuttingDown,
@@ -766,7 +693,7 @@ class Pipeline implements AuditPipeline {
         minFreeDiskBytes: this.config.minFreeDiskBytes,
       },
       counters: { ...this.counters },
-      fsync: { count: this.fsyncStats.count, byKind: { ...this.fsyncStats.byKind }, sumMillis: this.fsyncStats.sumMillis, buckets },
+      fsync: this.fsyncStats.snapshot(),
       recovery: this.recovery,
       prepare: { workers: this.pool?.size ?? 0, pending: this.pool?.pending() ?? 0 },
     };
