@@ -27,16 +27,16 @@ import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { AuditError, type Logger, type OperationResult, silentLogger } from '@otel-audit/core';
 import { AUDIT_ATTR } from '@otel-audit/schema';
-import { CURRENT_CHAIN_VERSION, GENESIS_HASH, linkHashV2 } from '../../integrity/chain-hash.ts';
+import { GENESIS_HASH } from '../../integrity/chain-hash.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { type DeadLetter, DeadLetterStore } from '../dead-letter/store.ts';
 import { ExporterRunner } from '../exporting/runner.ts';
 import type { EncodedIngestResult, EncodedLogsConsumer, EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
 import { DedupeWindow } from '../wal/dedupe-window.ts';
-import { RECORD_TYPE_CHECKPOINT, RECORD_TYPE_EVENT } from '../wal/format.ts';
+import { RECORD_TYPE_CHECKPOINT } from '../wal/format.ts';
 import { Wal } from '../wal/wal.ts';
-import { ChainRegistry, type ChainState } from './chain-registry.ts';
+import { ChainRegistry } from './chain-registry.ts';
 import {
   type ExporterRunnerConfig,
   type PipelineConfig,
@@ -49,7 +49,8 @@ import { Maintenance } from './maintenance.ts';
 import { PreparePool } from './prepare-pool.ts';
 import { prepareRequest, type Rejection } from './prepare-stage.ts';
 import { type PrepareOutcome, runPrepareTask } from './prepare-task.ts';
-import { META, type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
+import { type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
+import { Sequencer } from './sequencer.ts';
 import { FsyncStats, type PipelineStatus } from './telemetry.ts';
 
 export type { ChainHead } from './chain-registry.ts';
@@ -122,24 +123,6 @@ export interface PipelineHooks {
   onSequenced?: (entry: { chainId: string; seq: number; hash: string; lsn: number; recovered: boolean }) => void;
 }
 
-/**
- * An event sequenced and appended to the WAL but not yet durable: what the sequencer changed for
- * it, so a failed write can be undone exactly (chain head, dedupe insert, in-flight id), and what
- * the `onSequenced` hook gets once it is durable.
- */
-interface Unsynced {
-  lsn: number;
-  chain: ChainState;
-  seq: number;
-  prevHash: string;
-  hash: string;
-  eventId: string;
-  w0: number;
-  w1: number;
-  w2: number;
-  w3: number;
-}
-
 /** Id words of records that carry no event (checkpoints). */
 const ZERO_ID = new Uint32Array(4);
 
@@ -154,12 +137,7 @@ class Pipeline implements AuditPipeline {
   private dedupe: DedupeWindow;
   private deadLetters: DeadLetterStore | undefined;
   private readonly registry: ChainRegistry;
-  private inflight = new Map<string, number>();
-  private inflightQueue: Array<{ lsn: number; id: string }> = [];
-  private inflightHead = 0;
-  /** Appended, not yet durable, in LSN order (see {@link Unsynced}); consumed from `unsyncedHead`. */
-  private unsynced: Unsynced[] = [];
-  private unsyncedHead = 0;
+  private readonly sequencer: Sequencer;
   private pendingExporters: Array<{ exporter: AuditExporter; options: AddExporterOptions }> = [];
   private runners: ExporterRunner[] = [];
   private started = false;
@@ -173,7 +151,6 @@ class Pipeline implements AuditPipeline {
   private recovery: PipelineStatus['recovery'];
   private readonly counters = { received: 0, accepted: 0, rejected: 0, deduped: 0, nonAudit: 0, requests: 0, retryableAnswers: 0 };
   private readonly fsyncStats = new FsyncStats();
-  private readonly words = new Uint32Array(4);
   private pool: PreparePool | undefined;
 
   constructor(config: PipelineConfig, hooks: PipelineHooks) {
@@ -197,6 +174,7 @@ class Pipeline implements AuditPipeline {
       onCorrupt: (err) => dedupeLog.error({ err, code: err.code }, 'dedupe run corrupt'),
       logger: dedupeLog,
     });
+    this.sequencer = new Sequencer(this.dedupe, this.registry, hooks.onSequenced);
   }
 
   get ready(): boolean {
@@ -209,44 +187,6 @@ class Pipeline implements AuditPipeline {
     if (wal.failed) return `the WAL cannot write (${wal.failed.message}); retrying`;
     return this.backpressureReason();
   }
-
-  /** Entries up to `durable` are on disk: hand them to `onSequenced` (the checkpointer) in order. */
-  private onWalDurable = (durable: number): void => {
-    const q = this.unsynced;
-    let h = this.unsyncedHead;
-    const hook = this.hooks.onSequenced;
-    while (h < q.length && q[h]!.lsn <= durable) {
-      const e = q[h]!;
-      hook?.({ chainId: e.chain.chainId, seq: e.seq, hash: e.hash, lsn: e.lsn, recovered: false });
-      h++;
-    }
-    if (h === q.length) {
-      this.unsynced = [];
-      h = 0;
-    } else if (h > 4096 && h * 2 > q.length) {
-      this.unsynced = q.slice(h);
-      h = 0;
-    }
-    this.unsyncedHead = h;
-  };
-
-  /**
-   * The WAL discarded every record from `fromLsn` on (a failed write, docs/wal.md "A full disk"):
-   * undo the sequencer's work for them, newest first — chain heads step back (no seq gap), their
-   * ids leave the dedupe index (a retry is not mistaken for a duplicate) and the in-flight map.
-   */
-  private onWalRollback = (fromLsn: number): void => {
-    const q = this.unsynced;
-    while (q.length > this.unsyncedHead && q[q.length - 1]!.lsn >= fromLsn) {
-      const e = q.pop()!;
-      e.chain.seq = e.seq - 1;
-      e.chain.hash = e.prevHash;
-      this.dedupe.remove(e.w0, e.w1, e.w2, e.w3);
-      if (this.inflight.get(e.eventId) === e.lsn) this.inflight.delete(e.eventId);
-    }
-    const iq = this.inflightQueue;
-    while (iq.length > this.inflightHead && iq[iq.length - 1]!.lsn >= fromLsn) iq.pop();
-  };
 
   private onFsync = (kind: 'data' | 'file' | 'dir', millis: number): void => {
     this.fsyncStats.observe(kind, millis);
@@ -355,8 +295,8 @@ class Pipeline implements AuditPipeline {
       ...(this.hooks.freeDiskBytes ? { freeDiskBytes: this.hooks.freeDiskBytes } : {}),
     });
     this.maintenance = maintenance;
-    wal.onDurable = this.onWalDurable;
-    wal.onRollback = this.onWalRollback;
+    wal.onDurable = (durable) => this.sequencer.onDurable(durable);
+    wal.onRollback = (fromLsn) => this.sequencer.onRollback(fromLsn);
     this.dedupe.finishRecovery();
     this.dedupe.warnIfShort(nowSec);
     this.deadLetters = await DeadLetterStore.open(path.join(c.dataDir, 'dead-letters'), c.deadLetters, this.log);
@@ -486,76 +426,13 @@ class Pipeline implements AuditPipeline {
     const nowMs = this.now();
     const nowSec = Math.floor(nowMs / 1000);
     const receivedAtNanos = `${nowMs}000000`;
-    let waitLsn = 0;
-    let accepted = 0;
-    let duplicates = 0;
-    const w = this.words;
-    let dedupeError: AuditError | undefined;
-    const { meta, digests, payload, tenants, eventIds } = batch;
-    for (let i = 0; i < batch.count; i++) {
-      const m = i * META;
-      let duplicate: boolean;
-      try {
-        duplicate = this.dedupe.checkAndInsert(meta[m]!, meta[m + 1]!, meta[m + 2]!, meta[m + 3]!, nowSec, nowSec, wal.nextLsn);
-      } catch (err) {
-        // A run page failed its checksum (AUDIT_ERR_DEDUPE_CORRUPT) or could not be read: the rest
-        // of the request is not sequenced; what was appended is still made durable below.
-        dedupeError =
-          err instanceof AuditError
-            ? err
-            : new AuditError('AUDIT_ERR_INTERNAL', `dedupe lookup: ${(err as Error).message}`, { cause: err });
-        break;
-      }
-      if (duplicate) {
-        duplicates++;
-        const pending = this.inflight.get(eventIds[i]!);
-        if (pending !== undefined && pending > waitLsn) waitLsn = pending;
-        continue;
-      }
-      const tenantId = tenants[meta[m + 4]!]!;
-      const chain = this.registry.forTenant(tenantId, this.instanceId);
-      const seq = chain.seq + 1;
-      const prevHash = chain.hash;
-      // Chain format v2: the worker hashed the canonical event; only the 64-byte link is hashed here.
-      const hash = linkHashV2(prevHash, digests.subarray(i * 32, i * 32 + 32));
-      const lsn = wal.nextLsn;
-      w[0] = meta[m]!;
-      w[1] = meta[m + 1]!;
-      w[2] = meta[m + 2]!;
-      w[3] = meta[m + 3]!;
-      const at = meta[m + 5]!;
-      wal.appendRecord(RECORD_TYPE_EVENT, lsn, w, nowSec, [
-        `{"kind":"event","lsn":${lsn},${chain.jsonPrefix},"seq":${seq},"prevHash":"${prevHash}","hash":"${hash}","chainVersion":${CURRENT_CHAIN_VERSION},"receivedAtNanos":"${receivedAtNanos}","event":`,
-        payload.subarray(at, at + meta[m + 6]!),
-      ]);
-      chain.seq = seq;
-      chain.hash = hash;
-      // onSequenced runs once this entry is durable (onWalDurable); a failed write undoes it.
-      this.unsynced.push({
-        lsn,
-        chain,
-        seq,
-        prevHash,
-        hash,
-        eventId: eventIds[i]!,
-        w0: meta[m]!,
-        w1: meta[m + 1]!,
-        w2: meta[m + 2]!,
-        w3: meta[m + 3]!,
-      });
-      this.inflight.set(eventIds[i]!, lsn);
-      this.inflightQueue.push({ lsn, id: eventIds[i]! });
-      waitLsn = lsn;
-      accepted++;
-    }
-
-    if (accepted > 0) wal.startFlush();
+    const { waitLsn, accepted, duplicates, dedupeError } = this.sequencer.append(batch, wal, nowSec, receivedAtNanos, this.instanceId);
     if (rejections.length > 0) this.deadLetter(rejections, context);
     c.rejected += rejections.length;
 
     if (waitLsn > 0) {
       const err = await wal.waitDurable(waitLsn);
-      this.purgeInflight(wal.durableLsn);
+      this.sequencer.purgeInflight(wal.durableLsn);
       // Not written (disk full, I/O error): rolled back, nothing of this request was kept; the
       // client retries (503 + Retry-After / UNAVAILABLE) and the same ids are accepted then.
       if (err) return this.retryable(err);
@@ -570,21 +447,6 @@ class Pipeline implements AuditPipeline {
       rejected: rejections.length,
       message: this.message(rejections, batch.nonAuditDropped),
     };
-  }
-
-  private purgeInflight(durable: number): void {
-    const q = this.inflightQueue;
-    let h = this.inflightHead;
-    while (h < q.length && q[h]!.lsn <= durable) {
-      const { lsn, id } = q[h]!;
-      if (this.inflight.get(id) === lsn) this.inflight.delete(id);
-      h++;
-    }
-    if (h > 4096 && h * 2 > q.length) {
-      this.inflightQueue = q.slice(h);
-      h = 0;
-    }
-    this.inflightHead = h;
   }
 
   private message(rejections: Rejection[], nonAuditDropped: number): string {
