@@ -15,6 +15,10 @@
  * Components, started in this order and shut down in reverse by `start()` / `shutdown()`: the data
  * dir lock and instance id, the dedupe index (chunks) and chain heads (snapshot + WAL replay), the
  * WAL (recovery), the dead-letter store, each exporter and its runner, the maintenance timer.
+ * This file only coordinates them; the parts live beside it: `data-dir.ts` (lock, instance id),
+ * `chain-registry.ts` (chain heads, checkpoints, heads snapshot), `sequencer.ts` (the synchronous
+ * block below and its undo log), `maintenance.ts` (disk probe, segment deletion, dedupe upkeep,
+ * snapshot timer), `telemetry.ts` (status shape, fsync histogram).
  *
  * Race freedom: everything between the dedupe lookup and the WAL append runs in one synchronous
  * block (no `await`), and JavaScript runs one block at a time, so the sequencer is the single
