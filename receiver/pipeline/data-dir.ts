@@ -39,8 +39,8 @@ function pidAlive(pid: number): boolean {
 
 /**
  * Take `<dataDir>/LOCK` (a pid file); a live other owner means the data dir is in use. Unlike
- * core's `acquireLockFile`, a lock naming this process is taken over (a pipeline restarted in the
- * same process after a failed start or a simulated crash), so this stays the receiver's own.
+ * core's `acquireLockFile`, a lock naming this process is taken over (a pipeline opened again in
+ * the same process whose earlier instance never shut down), so this stays the receiver's own.
  * @throws AuditError `AUDIT_ERR_DATA_DIR_LOCKED` naming the owner's pid.
  */
 export async function acquireDataDirLock(dataDir: string): Promise<string> {
