@@ -15,7 +15,7 @@
  * `status().unresumable` and with a process warning, never guessed.
  */
 import { join } from 'node:path';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import { GENESIS_HASH } from '../integrity/chain-hash.ts';
 import { type Checkpointer, type CheckpointRecord, createCheckpointer, createCheckpointPolicy } from '../integrity/checkpointer.ts';
 import { ensureDataDirKey, loadSigner, loadVerifierKeys } from '../integrity/keys.ts';
@@ -75,12 +75,14 @@ interface Buffered {
 
 /**
  * Create the checkpointing of a receiver configuration's `integrity` section. `inner` is an
- * `onSequenced` hook of the caller's, still called for every entry.
+ * `onSequenced` hook of the caller's, still called for every entry. Problems (a checkpoint not
+ * stored, a chain that can no longer be checkpointed) are logged through `logger` and kept in status.
  */
 export function createReceiverCheckpointing(
   config: ReceiverConfig['integrity'],
   inner?: PipelineHooks['onSequenced'],
   dataDir?: string,
+  logger: Logger = silentLogger,
 ): ReceiverCheckpointing {
   let signer: NoteSigner | undefined;
   let keyFile: string | undefined;
@@ -107,9 +109,7 @@ export function createReceiverCheckpointing(
       }
       lastError = r.error.message;
       if (r.status === 'failure' || (stopping && attempt >= 3)) {
-        process.emitWarning(`otel-audit: checkpoint of ${record.chainId} at tree size ${record.treeSize} not stored: ${r.error.message}`, {
-          code: 'OTEL_AUDIT_CHECKPOINT',
-        });
+        logger.error({ err: r.error, code: r.error.code, chainId: record.chainId, treeSize: record.treeSize }, 'checkpoint not stored');
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
@@ -120,7 +120,7 @@ export function createReceiverCheckpointing(
   function enqueue(fn: () => Promise<void>): Promise<void> {
     const run = queue.then(fn).catch((err: unknown) => {
       lastError = (err as Error).message;
-      process.emitWarning(`otel-audit: checkpointing failed: ${(err as Error).message}`, { code: 'OTEL_AUDIT_CHECKPOINT' });
+      logger.error({ err }, 'checkpointing failed');
     });
     queue = run;
     return run;
@@ -148,9 +148,7 @@ export function createReceiverCheckpointing(
         // A sequencing order the checkpointer rejects is a bug, not data: stop checkpointing the chain, loudly.
         unresumable.add(e.chainId);
         lastError = (err as Error).message;
-        process.emitWarning(`otel-audit: chain ${e.chainId} is no longer checkpointed: ${(err as Error).message}`, {
-          code: 'OTEL_AUDIT_CHECKPOINT',
-        });
+        logger.error({ err, chainId: e.chainId }, 'chain is no longer checkpointed');
       }
     }
   };
@@ -171,7 +169,7 @@ export function createReceiverCheckpointing(
         keyFile = key.signerPath;
         keyCreated = key.created;
       }
-      signer = await loadSigner(keyFile);
+      signer = await loadSigner(keyFile, { onWarning: (message) => logger.warn({ code: 'OTEL_AUDIT_KEY_MODE', keyFile }, message) });
       if (config.verifierKeyFiles.length > 0) await loadVerifierKeys(config.verifierKeyFiles); // fail fast on a bad rotation list
     },
     async start(p, walDir, storedEntries) {
@@ -211,10 +209,7 @@ export function createReceiverCheckpointing(
           return true;
         } catch (err) {
           unresumable.add(r.chainId);
-          process.emitWarning(
-            `otel-audit: chain ${r.chainId} cannot be checkpointed: its last checkpoint in the WAL is unusable: ${(err as Error).message}`,
-            { code: 'OTEL_AUDIT_CHECKPOINT' },
-          );
+          logger.error({ err, chainId: r.chainId }, 'chain cannot be checkpointed: its last checkpoint in the WAL is unusable');
           return false;
         }
       });
@@ -239,8 +234,9 @@ export function createReceiverCheckpointing(
             const nextPrev = to <= head ? walPrev.get(`${chainId}#${to}`) : undefined;
             if (linked.length === to - from && (nextPrev === undefined || nextPrev === prev))
               for (const r of linked) put(chainId, r.seq, r.hash);
-          } catch {
-            // Left missing: reported below.
+          } catch (err) {
+            // Left missing: the chain is reported unresumable below; say why the store did not help.
+            logger.warn({ err, chainId, fromSeq: from, toSeq: to - 1 }, 'cannot read chain entries back from the store');
           }
         }
       }
@@ -256,9 +252,9 @@ export function createReceiverCheckpointing(
         for (let seq = from; seq <= head; seq++) if (!m?.has(seq)) complete = false;
         if (!complete) {
           unresumable.add(chainId);
-          process.emitWarning(
-            `otel-audit: chain ${chainId} cannot be checkpointed: entries after its last checkpoint (tree size ${from - 1}) are no longer in the WAL at ${walDir}`,
-            { code: 'OTEL_AUDIT_CHECKPOINT' },
+          logger.error(
+            { chainId, treeSize: from - 1, walDir },
+            'chain cannot be checkpointed: entries after its last checkpoint are no longer in the WAL',
           );
           continue;
         }

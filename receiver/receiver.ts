@@ -9,7 +9,7 @@
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import { type ClickHouseHandle, createClickHouseExporter, openClickHouse, parseClickHouseConfig } from '../exporters/clickhouse/index.ts';
 import { chdbParquetEngine, createColdStoreExporter, parseColdStoreConfig } from '../exporters/coldstore/index.ts';
 import { createWebhookExporter } from '../exporters/webhook/index.ts';
@@ -63,6 +63,12 @@ export interface ReceiverOptions {
   extraExporters?: AuditExporter[];
   /** Pipeline hooks (fsync observer, clock, disk probe). */
   pipelineHooks?: PipelineHooks;
+  /**
+   * The structured logger (`otel-audit start` passes one writing JSON lines to standard error).
+   * Every component gets a child with its `component` field: `pipeline`, `wal`, `dedupe`,
+   * `exporter:<name>`, `http`, `grpc`, `checkpointing`, `console`. Default: silent.
+   */
+  logger?: Logger;
 }
 
 /**
@@ -72,13 +78,21 @@ export interface ReceiverOptions {
 export function createReceiver(input: ReceiverConfigInput = {}, options: ReceiverOptions = {}): Receiver {
   const config = parseReceiverConfig(input);
   const dataDir = resolve(config.dataDir);
+  const logger = options.logger ?? options.pipelineHooks?.logger ?? silentLogger;
+  const log = logger.child({ component: 'receiver' });
+  const pipelineHooks: PipelineHooks = { ...options.pipelineHooks, logger };
   // Created first: an unreadable secretFile or TLS file is a config error before any store is opened.
   const webhooks = config.exporters.webhooks.flatMap((w, i) =>
     w.enabled ? [{ exporter: createWebhookExporter(w, { configPrefix: `exporters.webhooks.${i}` }), retry: w.retry }] : [],
   );
   // Signed checkpoints (docs/integrity.md): fed at sequencing time, appended to the WAL.
   const checkpointing: ReceiverCheckpointing | undefined = config.integrity.enabled
-    ? createReceiverCheckpointing(config.integrity, options.pipelineHooks?.onSequenced, dataDir)
+    ? createReceiverCheckpointing(
+        config.integrity,
+        options.pipelineHooks?.onSequenced,
+        dataDir,
+        logger.child({ component: 'checkpointing' }),
+      )
     : undefined;
   const pipeline: AuditPipeline = createAuditPipeline(
     {
@@ -87,7 +101,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
       shutdownTimeoutMillis: config.shutdownTimeoutMillis,
       ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }),
     },
-    checkpointing ? { ...options.pipelineHooks, onSequenced: checkpointing.hook } : options.pipelineHooks,
+    checkpointing ? { ...pipelineHooks, onSequenced: checkpointing.hook } : pipelineHooks,
   );
 
   // chDB allows one engine per data path per process: the exporter and the query endpoints share it.
@@ -102,7 +116,10 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     const chdb = clickhouse?.chdb?.chdb;
     const parquetEngine = chdb ? chdbParquetEngine((sql, o) => chdb.queryAsync(sql, o)) : undefined;
     pipeline.addExporter(
-      createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir }), parquetEngine ? { parquetEngine } : {}),
+      createColdStoreExporter(parseColdStoreConfig({ ...config.exporters.coldstore, dataDir }), {
+        ...(parquetEngine ? { parquetEngine } : {}),
+        logger: logger.child({ component: 'exporter:coldstore' }),
+      }),
     );
   }
   // Webhooks (docs/webhook.md): each its own cursor; `retry` overrides the runner's backoff.
@@ -134,10 +151,20 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
   const { enabled: grpcEnabled, ...grpcConfig } = config.grpc;
   const transportMetrics = createTransportMetrics();
   const http: HttpServer | undefined = httpEnabled
-    ? createHttpServer({ config: { ...httpConfig, ...(auth ? { auth } : {}) }, consumer: gate, onRequest: transportMetrics.observer })
+    ? createHttpServer({
+        config: { ...httpConfig, ...(auth ? { auth } : {}) },
+        consumer: gate,
+        onRequest: transportMetrics.observer,
+        logger: logger.child({ component: 'http' }),
+      })
     : undefined;
   const grpc: GrpcServer | undefined = grpcEnabled
-    ? createGrpcServer({ config: { ...grpcConfig, ...(auth ? { auth } : {}) }, consumer: gate, onRequest: transportMetrics.observer })
+    ? createGrpcServer({
+        config: { ...grpcConfig, ...(auth ? { auth } : {}) },
+        consumer: gate,
+        onRequest: transportMetrics.observer,
+        logger: logger.child({ component: 'grpc' }),
+      })
     : undefined;
 
   if (http) {
@@ -164,6 +191,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
     http && config.ui.enabled
       ? mountConsoleRoutes(http, {
           config: config.ui,
+          logger: logger.child({ component: 'console' }),
           authEnabled: auth !== undefined,
           dataDir,
           status: () => pipeline.status(),
@@ -205,7 +233,8 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
         if (grpc) addresses.grpc = (await grpc.start()).target;
         if (addresses.http) await writeEndpointFile(dataDir, addresses, config.query.enabled && chConfig ? config.query.path : undefined);
       } catch (err) {
-        await this.shutdown().catch(() => undefined);
+        // The start failure is the error to report; a cleanup failure after it is logged.
+        await this.shutdown().catch((e: unknown) => log.warn({ err: e }, 'shutdown after a failed start failed'));
         throw err;
       }
       return addresses;
@@ -220,7 +249,11 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
         await checkpointing?.stop().catch((e: unknown) => errors.push(e));
         await pipeline.shutdown().catch((e: unknown) => errors.push(e));
         await clickhouse?.close().catch((e: unknown) => errors.push(e));
-        if (started) await rm(join(dataDir, ENDPOINT_FILE), { force: true }).catch(() => undefined);
+        if (started)
+          await rm(join(dataDir, ENDPOINT_FILE), { force: true }).catch((e: unknown) =>
+            // A stale endpoint file misleads `otel-audit query`/`prove` (they check the pid); say so.
+            log.warn({ err: e, file: join(dataDir, ENDPOINT_FILE) }, 'cannot remove the endpoint file'),
+          );
         if (errors.length > 0) throw errors[0];
       })();
       return shutdownPromise;

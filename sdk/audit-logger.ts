@@ -114,17 +114,19 @@ class AuditLoggerImpl implements AuditLogger {
   private readonly counters = { recorded: 0, invalid: 0, spoolFull: 0 };
   private logger: Logger | undefined;
   private closing: Promise<FlushResult> | undefined;
+  /** `onError` of the options, guarded against throwing (see the constructor). */
+  private readonly reportError: (error: AuditError) => void;
 
   constructor(o: ResolvedAuditLoggerOptions) {
     this.o = o;
     this.redact = createRedactor(o.redactKeys, o.redactReplacement);
-    const onError = (error: AuditError): void => {
+    const onError = (this.reportError = (error: AuditError): void => {
       try {
         o.onError?.(error);
       } catch {
         // A throwing callback must not break delivery.
       }
-    };
+    });
     this.spool =
       o.delivery === 'durable'
         ? openFileSpool({ dir: o.spoolDir, maxBytes: o.maxSpoolBytes, maxSegmentBytes: o.maxSegmentBytes, onProblem: onError })
@@ -234,13 +236,17 @@ class AuditLoggerImpl implements AuditLogger {
       const result = await this.flush({ timeoutMillis: options.timeoutMillis ?? 5000 });
       await this.sender.stop();
       await this.spool.close();
-      try {
-        await this.exporter?.shutdown();
-        await this.transport?.shutdown();
-      } catch {
-        // The exporter is released either way.
-      }
-      if (this.ownProvider) await this.ownProvider.shutdown().catch(() => undefined);
+      // Reported through onError, not thrown: shutdown() answers about the events (the flush result),
+      // and the exporter is released either way.
+      const failed = (what: string) => (err: unknown) =>
+        this.reportError(
+          err instanceof AuditError
+            ? err
+            : new AuditError('AUDIT_ERR_SHUTDOWN', `${what} failed: ${(err as Error)?.message ?? err}`, { cause: err }),
+        );
+      await this.exporter?.shutdown().catch(failed('OTLP exporter shutdown'));
+      await this.transport?.shutdown().catch(failed('transport shutdown'));
+      if (this.ownProvider) await this.ownProvider.shutdown().catch(failed('logger provider shutdown'));
       return result;
     })();
     return this.closing;

@@ -3,8 +3,9 @@
  * with its exporters until SIGTERM/SIGINT. Without a config file it runs on embedded defaults:
  * OTLP/gRPC 127.0.0.1:4317, OTLP/HTTP 127.0.0.1:4318, chDB and a local archive in the data dir.
  */
-import { AuditError } from '@otel-audit/core';
+import { AuditError, createLogger, type LogLevel } from '@otel-audit/core';
 import { loadRawConfig } from '../../receiver/config/load-config.ts';
+import { parseReceiverConfig } from '../../receiver/config/receiver-config.ts';
 import { createReceiver } from '../../receiver/receiver.ts';
 import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../registry.ts';
@@ -17,6 +18,10 @@ Runs the OTLP receiver (gRPC and HTTP) with its exporters until SIGTERM or SIGIN
   --data-dir <dir>     data directory (default ./otel-audit-data)
   --http-port <port>   OTLP/HTTP port (default 4318; 0 picks a free port)
   --grpc-port <port>   OTLP/gRPC port (default 4317; 0 picks a free port)
+  --log-level <level>  debug, info, warn, error or silent (default: config logLevel, info)
+
+The banner goes to standard output; the log to standard error, as JSON lines
+(pretty when standard error is a terminal).
 
 Environment overrides: OTEL_AUDIT_<PATH>, path segments joined by "__", e.g.
 OTEL_AUDIT_HTTP__PORT=4319 or OTEL_AUDIT_EXPORTERS__CLICKHOUSE__URL=http://ch:8123.
@@ -39,6 +44,7 @@ export const command: Command = {
       'data-dir': { type: 'string' },
       'http-port': { type: 'string' },
       'grpc-port': { type: 'string' },
+      'log-level': { type: 'string' },
     });
     if (!parsed) return 0;
     const { values } = parsed;
@@ -47,11 +53,16 @@ export const command: Command = {
     const grpcPort = port('grpc-port', values['grpc-port']);
     if (httpPort !== undefined) overrides.http = { port: httpPort };
     if (grpcPort !== undefined) overrides.grpc = { port: grpcPort };
+    // Validated with the config (the same message as a bad `logLevel` key).
+    if (values['log-level'] !== undefined) overrides.logLevel = values['log-level'];
     const raw = loadRawConfig({ configPath: values.config, dataDir: values['data-dir'], overrides });
-    const receiver = createReceiver(raw);
+    const config = parseReceiverConfig(raw);
+    const logger = createLogger({ level: config.logLevel as LogLevel, name: 'otel-audit' });
+    const receiver = createReceiver(raw, { logger });
 
     const addresses = await receiver.start();
     const status = receiver.status();
+    logger.info({ instanceId: status.instanceId, dataDir: status.dataDir, ...addresses }, 'receiver ready');
     const integrity = receiver.integrityStatus();
     process.stdout.write(
       `otel-audit receiver ${status.instanceId} ready (data dir ${status.dataDir})\n` +
@@ -76,9 +87,14 @@ export const command: Command = {
         if (stopping) return;
         stopping = true;
         process.stdout.write(`otel-audit: ${signal}: stopping (finishing in-flight requests, fsync, exporters)\n`);
+        logger.info({ signal }, 'stopping');
         receiver.shutdown().then(
-          () => resolveExit(0),
+          () => {
+            logger.info({}, 'stopped');
+            resolveExit(0);
+          },
           (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
             process.stderr.write(`otel-audit: shutdown failed: ${(err as Error).message}\n`);
             resolveExit(1);
           },

@@ -302,7 +302,8 @@ export function createGrantsApp(options: GrantsServiceOptions): express.Express 
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      // The grant and its audit row go away together.
+      // The grant and its audit row go away together. A failing ROLLBACK means the connection is gone,
+      // which ends the transaction too; the error to report is the one that made us roll back.
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {

@@ -143,6 +143,7 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       return { status: 'success' };
     } catch (err) {
       // Never leave a rejected insert unobserved when the next chunk's build failed.
+      // The build error is the one reported (the batch is retried whole); the insert's own outcome is moot.
       if (stage === 'build' && inFlight !== undefined) await inFlight.catch(() => undefined);
       if (stage === 'build') {
         return {

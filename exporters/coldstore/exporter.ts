@@ -15,7 +15,7 @@
  */
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalEntry } from '../../receiver/contracts.ts';
 import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
@@ -75,6 +75,8 @@ export interface ColdStoreExporterOptions {
   parquetEngine?: ParquetEngine;
   /** Called with a message for every upload failure and recovery (default: none). */
   onEvent?: (event: { type: 'uploaded' | 'upload-failed' | 'retention'; message: string }) => void;
+  /** Where background failures (timer sealing, retention, staging cleanup) are logged. Default: silent. */
+  logger?: Logger;
 }
 
 interface OpenSegment {
@@ -123,6 +125,7 @@ export function createColdStoreExporter(
   const openDir = join(stagingDir, 'open');
   const sealedDir = join(stagingDir, 'sealed');
   const emit = options.onEvent ?? (() => {});
+  const log = options.logger ?? silentLogger;
   if (config.parquetEncoder === 'engine' && options.parquetEngine === undefined) {
     throw new AuditError(
       'AUDIT_ERR_INVALID_CONFIG',
@@ -161,6 +164,7 @@ export function createColdStoreExporter(
   let lock: Promise<unknown> = Promise.resolve();
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = lock.then(fn, fn);
+    // The caller gets the rejection; the chain only needs to go on after it.
     lock = run.catch(() => {});
     return run;
   };
@@ -179,6 +183,7 @@ export function createColdStoreExporter(
         Buffer.from(JSON.stringify({ version: 1, pending: pendingCheckpoints, written: writtenCheckpoints })),
       ),
     );
+    // The caller gets the rejection (its export answers retryable); the next save writes the latest state.
     checkpointSave = run.catch(() => {});
     return run;
   }
@@ -362,7 +367,9 @@ export function createColdStoreExporter(
       // Cut a half-written append (disk full) so the next append starts on a line boundary; rows
       // fully staged stay and the runner's re-sent batch is absorbed by the seq de-duplication.
       for (const { seg, before } of touched) {
-        await seg.handle.truncate(before).catch(() => {});
+        await seg.handle
+          .truncate(before)
+          .catch((e: unknown) => log.warn({ err: e, file: seg.path, size: before }, 'cannot cut a half-written staging append'));
         seg.bytes = before;
       }
       return {
@@ -524,11 +531,13 @@ export function createColdStoreExporter(
       started = true;
       await recover();
       const every = Math.max(10, Math.min(1000, Math.floor(config.maxObjectAgeMillis / 4)));
-      timer = setInterval(() => void tick().catch(() => {}), every);
+      // Sealing is retried on the next tick; upload failures are in status (lastError) and onEvent.
+      timer = setInterval(() => void tick().catch((err: unknown) => log.warn({ err, stagingDir }, 'cold-storage sealing failed')), every);
       timer.unref();
       if (config.retentionDays > 0) {
-        await runRetention().catch(() => {});
-        retentionTimer = setInterval(() => void runRetention().catch(() => {}), 3_600_000);
+        const retentionFailed = (err: unknown) => log.warn({ err, retentionDays: config.retentionDays }, 'cold-storage retention failed');
+        await runRetention().catch(retentionFailed);
+        retentionTimer = setInterval(() => void runRetention().catch(retentionFailed), 3_600_000);
         retentionTimer.unref();
       }
       void kickUpload();
@@ -556,6 +565,7 @@ export function createColdStoreExporter(
       });
     },
     async uploadSealed() {
+      // Only waits for the upload in progress; its outcome is in status and the next call's result.
       if (uploading) await uploading.catch(() => {});
       return kickUpload(true);
     },
@@ -579,7 +589,8 @@ export function createColdStoreExporter(
       stopped = true;
       if (timer) clearInterval(timer);
       if (retentionTimer) clearInterval(retentionTimer);
-      await uploading?.catch(() => {});
+      // Only waits for the upload in progress; what it did not upload stays staged for the next start.
+      await uploading?.catch((err: unknown) => log.warn({ err }, 'cold-storage upload failed during shutdown'));
       // A graceful stop with time left (the receiver's shutdownTimeoutMillis) seals and uploads
       // what is staged, so the archive holds every acknowledged event once the process is gone.
       // Past the deadline, or without one, staged data stays (durable) and goes up after restart.

@@ -276,6 +276,8 @@ export class S3ObjectStore implements ObjectStore {
       return { status: 'success', value: undefined };
     } catch (err) {
       // Leave no orphaned parts behind (they cost money); a retry starts a fresh upload.
+      // Best effort: the upload failure is the error to report; parts an abort could not remove stay
+      // until the bucket's AbortIncompleteMultipartUpload lifecycle rule (if any) expires them.
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => {});
       throw err;
     }

@@ -69,6 +69,11 @@ export const ReceiverConfigSchema = z.strictObject({
    * what is left is exported at the next start (ms). Default 30 000.
    */
   shutdownTimeoutMillis: PipelineConfigSchema.shape.shutdownTimeoutMillis,
+  /**
+   * Lowest level `otel-audit start` logs (JSON lines on standard error, pretty on a TTY):
+   * `debug`, `info`, `warn`, `error` or `silent`. Default `info`. The `--log-level` flag overrides it.
+   */
+  logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   pipeline: PipelineConfigSchema.omit({ dataDir: true, instanceId: true, shutdownTimeoutMillis: true }).prefault({}),
   exporters: z
     .strictObject({

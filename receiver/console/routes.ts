@@ -16,7 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import type { AuditRow } from '@otel-audit/schema/audit-row';
 import { proveFromStore } from '../../cli/commands/prove.ts';
 import { openClickHouseView } from '../../cli/integrity/stores.ts';
@@ -38,6 +38,8 @@ import { CONSOLE_SECURITY_HEADERS, createStaticHandler, escapeHtml } from './sta
 /** Where the console reads from. */
 export interface ConsoleSources {
   config: ConsoleConfig;
+  /** Where failures of background sampling and optional lookups are logged. Default: silent. */
+  logger?: Logger;
   /** True when bearer tokens are configured. */
   authEnabled: boolean;
   dataDir: string;
@@ -99,6 +101,7 @@ const EVENT_ID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
  * Mount the console's static files and APIs on the HTTP server. Call once; `close()` on shutdown.
  */
 export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): MountedConsole {
+  const log = sources.logger ?? silentLogger;
   const { config } = sources;
   const serveStatic = createStaticHandler({ mountPath: '/ui/', ...(config.distDir !== undefined ? { distDir: config.distDir } : {}) });
 
@@ -171,6 +174,7 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
         keys.push(...(await loadVerifierKeys(sources.integrity.verifierKeyFiles)).verifiers.map((v) => v.verifierKey));
       return createVerifierSet(keys);
     })();
+    // The rejection reaches the caller (its request answers the error); this only allows a retry.
     receiverKeys.catch(() => (receiverKeys = undefined));
     return receiverKeys;
   };
@@ -258,7 +262,11 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
       const around = await queryRows<{ Seq: string | number; EventId: string }>(
         `SELECT Seq, any(EventId) AS EventId FROM ${events} WHERE ChainId = {chain:String} AND Seq IN ({prev:UInt64}, {next:UInt64}) GROUP BY Seq`,
         { chain: row.ChainId, prev: Math.max(0, seq - 1), next: seq + 1 },
-      ).catch(() => []);
+      ).catch((err: unknown) => {
+        // The neighbours are a convenience link of the event page: show it without them.
+        log.warn({ err, chainId: row.ChainId, seq }, 'console: neighbouring events not found');
+        return [];
+      });
       const neighbour = (s: number) => {
         const r = around.find((a) => Number(a.Seq) === s);
         return r ? { seq: s, eventId: r.EventId } : null;

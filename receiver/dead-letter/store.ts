@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { type Logger, silentLogger } from '@otel-audit/core';
 
 /** One dead letter as stored (one NDJSON line). */
 export interface DeadLetter {
@@ -68,14 +69,17 @@ export class DeadLetterStore {
   /** Letters dropped because writing failed (e.g. disk full); the rejection was still answered. */
   writeErrors = 0;
 
-  private constructor(dir: string, options: DeadLetterStoreOptions) {
+  private readonly log: Logger;
+
+  private constructor(dir: string, options: DeadLetterStoreOptions, logger: Logger) {
     this.dir = dir;
     this.options = options;
+    this.log = logger;
   }
 
-  /** Open (or create) the store in `dir`, counting the letters already there. */
-  static async open(dir: string, options: DeadLetterStoreOptions): Promise<DeadLetterStore> {
-    const store = new DeadLetterStore(dir, options);
+  /** Open (or create) the store in `dir`, counting the letters already there; write failures go to `logger`. */
+  static async open(dir: string, options: DeadLetterStoreOptions, logger: Logger = silentLogger): Promise<DeadLetterStore> {
+    const store = new DeadLetterStore(dir, options, logger);
     await fsp.mkdir(dir, { recursive: true });
     const names = (await fsp.readdir(dir)).filter((n) => FILE_NAME.test(n)).sort();
     for (const n of names) store.files.push({ seq: Number(FILE_NAME.exec(n)![1]), lines: await countLines(path.join(dir, n)) });
@@ -129,8 +133,10 @@ export class DeadLetterStore {
         this.currentBytes += Buffer.byteLength(text);
         cur.lines += lines.length;
         this.written += lines.length;
-      } catch {
+      } catch (err) {
+        // Counted in status (writeErrors); the rejections themselves were already answered.
         this.writeErrors += lines.length;
+        this.log.warn({ err, dir: this.dir, letters: lines.length }, 'dead letters not written');
       }
     }
   }

@@ -6,7 +6,7 @@
  * the exporter is flagged as failing. After a crash between a successful export and the cursor
  * save, the same `(firstLsn, lastLsn)` range is handed out again — exporters write idempotently.
  */
-import { AuditError, backoffDelayMillis } from '@otel-audit/core';
+import { AuditError, backoffDelayMillis, type Logger, silentLogger } from '@otel-audit/core';
 import type { AuditExporter, ExportBatch, ExportResult, ShutdownOptions, WalEntry } from '../contracts.ts';
 import type { Wal, WalPosition, WalReader, WalReadResult } from '../wal/wal.ts';
 
@@ -45,6 +45,8 @@ export interface ExporterRunnerOptions {
   maxBackoffMillis: number;
   /** Random source in [0, 1) for the jitter (tests pass a fixed one). Default Math.random. */
   random?: () => number;
+  /** Where failures are logged (the receiver passes `component: 'exporter:<name>'`). Default: silent. */
+  logger?: Logger;
 }
 
 /** What a runner reports in status. */
@@ -100,6 +102,7 @@ export class ExporterRunner {
   private readonly wal: Wal;
   private readonly options: ExporterRunnerOptions;
   private readonly random: () => number;
+  private readonly log: Logger;
   private reader: WalReader | undefined;
   private saved: WalPosition | undefined;
   private abort = new AbortController();
@@ -120,6 +123,7 @@ export class ExporterRunner {
       ? { ...options, maxBatchEntries: own.maxEntries, maxBatchBytes: own.maxBytes, maxBatchDelayMillis: own.maxDelayMillis }
       : options;
     this.random = options.random ?? Math.random;
+    this.log = options.logger ?? silentLogger;
     this.st = {
       name: exporter.name,
       cursorLsn: 0,
@@ -151,6 +155,7 @@ export class ExporterRunner {
       const e =
         err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', String((err as Error)?.message ?? err), { cause: err });
       this.st.lastError = { code: e.code, message: e.message, atMillis: Date.now() };
+      this.log.error({ err: e, cursorLsn: this.saved?.lsn }, 'exporter stopped: cannot read the WAL');
     });
   }
 
@@ -182,7 +187,15 @@ export class ExporterRunner {
     await this.reader?.close();
     if (this.exporterStarted) {
       this.exporterStarted = false;
-      await this.exporter.shutdown(options).catch(() => undefined);
+      await this.exporter.shutdown(options).catch((err: unknown) => {
+        // Its staged data stays where it is (WAL, staging) for the next start; say why it did not flush.
+        this.st.lastError = {
+          code: 'AUDIT_ERR_EXPORT_FAILED',
+          message: `shutdown failed: ${(err as Error)?.message ?? err}`,
+          atMillis: Date.now(),
+        };
+        this.log.error({ err }, 'exporter shutdown failed');
+      });
     }
     this.st.state = 'stopped';
   }
@@ -205,6 +218,8 @@ export class ExporterRunner {
         this.st.lastError = { code: e.code, message: e.message, atMillis: Date.now() };
         const delay = backoffDelay(attempt++, this.options.initialBackoffMillis, this.options.maxBackoffMillis, this.random);
         this.st.lastBackoffMillis = delay;
+        // The first failure and then every tenth: a destination down for hours must not flood the log.
+        if (attempt % 10 === 1) this.log.warn({ err: e, attempt, retryInMillis: delay }, 'exporter start failed; retrying');
         await sleep(delay, signal);
       }
     }
@@ -314,6 +329,12 @@ export class ExporterRunner {
       }
       this.st.consecutiveFailures++;
       this.st.lastError = { code: result.error.code, message: result.error.message, atMillis: Date.now() };
+      // The first failure of a streak and then every tenth (status keeps the latest).
+      if (this.st.consecutiveFailures % 10 === 1)
+        this.log.warn(
+          { err: result.error, status: result.status, consecutiveFailures: this.st.consecutiveFailures, fromLsn: batch.firstLsn },
+          'export failed; retrying',
+        );
       let delay: number;
       if (result.status === 'failure') {
         this.st.failing = true;
@@ -339,6 +360,7 @@ export class ExporterRunner {
         return;
       } catch (err) {
         this.st.lastError = { code: 'AUDIT_ERR_WAL_IO', message: `cursor save failed: ${(err as Error).message}`, atMillis: Date.now() };
+        if (attempt % 10 === 0) this.log.warn({ err, cursorLsn: pos.lsn, attempt }, 'cursor save failed; retrying');
         if (signal.aborted) return;
         await sleep(backoffDelay(attempt++, this.options.initialBackoffMillis, this.options.maxBackoffMillis, this.random), signal);
       }

@@ -5,7 +5,7 @@
  * message, where a throwing grpc-js deserializer would only give INTERNAL.
  */
 import * as grpc from '@grpc/grpc-js';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import { createBearerAuthenticator } from '../auth/bearer-auth.ts';
 import type { IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { type EncodedIngestResult, isEncodedLogsConsumer } from '../otlp/encoded-consumer.ts';
@@ -46,6 +46,8 @@ export interface GrpcServerOptions {
    * Calls refused by grpc-js itself (RESOURCE_EXHAUSTED) never reach us and are not reported.
    */
   onRequest?: IngestObserver;
+  /** Where a failing consumer (a bug: answered INTERNAL) is logged. Default: silent. */
+  logger?: Logger;
 }
 
 /** The OTLP/gRPC server (start/shutdown like a `Component`; `start()` resolves with the address). */
@@ -108,6 +110,7 @@ function unavailable(message: string, retryAfterMillis: number): grpc.ServiceErr
  */
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const config = parseGrpcServerConfig(options.config ?? {});
+  const log = options.logger ?? silentLogger;
   const auth = createBearerAuthenticator(config.auth);
   const consumer = options.consumer;
   const encoded = isEncodedLogsConsumer(consumer) ? consumer : undefined;
@@ -185,6 +188,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       },
       (err: unknown) => {
         // A throwing consumer is a bug: INTERNAL, and keep serving.
+        log.error({ err }, 'OTLP/gRPC Export failed unexpectedly');
         callback(
           grpcError(GRPC_STATUS.INTERNAL, new AuditError('AUDIT_ERR_INTERNAL', 'the pipeline failed unexpectedly', { cause: err }).message),
         );

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import { type BearerAuthenticator, createBearerAuthenticator } from '../auth/bearer-auth.ts';
 import type { LogsConsumer } from '../contracts.ts';
 import { type IngestObserver, notifyObserver } from '../otlp/ingest-events.ts';
@@ -30,9 +30,12 @@ export interface HttpServerOptions {
   consumer: LogsConsumer;
   /**
    * Called for errors of the listening socket after `start()` (e.g. EMFILE on accept), which
-   * would otherwise crash the process as an unhandled 'error' event. Default: `process.emitWarning`.
+   * would otherwise crash the process as an unhandled 'error' event. Default: logged through
+   * `logger` when one is given, else `process.emitWarning`.
    */
   onError?: (error: AuditError) => void;
+  /** Where socket errors and failing route handlers (answered 500) are logged. Default: silent. */
+  logger?: Logger;
   /** Told about every finished OTLP export request (outcome, records, bytes, latency) for self-metrics. */
   onRequest?: IngestObserver;
 }
@@ -74,6 +77,7 @@ function formatUrl(host: string, port: number): string {
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
   const config = parseHttpServerConfig(options.config ?? {});
+  const log = options.logger ?? silentLogger;
   const auth: BearerAuthenticator = createBearerAuthenticator(config.auth);
   const router = new Router();
   const logsHandler = createOtlpLogsHandler({
@@ -178,6 +182,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     try {
       await found.route.handler(req, res, { url, identity, sendContinue });
     } catch (err) {
+      log.error({ err, method: req.method, path: url.pathname }, 'HTTP handler failed');
       if (res.headersSent) res.destroy(err instanceof Error ? err : undefined);
       else sendStatus(req, res, 500, new AuditError('AUDIT_ERR_INTERNAL', `handler for ${url.pathname} failed`).message, format);
     }
@@ -209,6 +214,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
               cause: err,
             });
             if (options.onError) options.onError(error);
+            else if (options.logger) options.logger.error({ err: error }, 'HTTP server socket error');
             else process.emitWarning(error);
           });
           const addr = server.address() as AddressInfo;

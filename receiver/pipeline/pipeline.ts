@@ -15,6 +15,10 @@
  * Components, started in this order and shut down in reverse by `start()` / `shutdown()`: the data
  * dir lock and instance id, the dedupe index (chunks) and chain heads (snapshot + WAL replay), the
  * WAL (recovery), the dead-letter store, each exporter and its runner, the maintenance timer.
+ * This file only coordinates them; the parts live beside it: `data-dir.ts` (lock, instance id),
+ * `chain-registry.ts` (chain heads, checkpoints, heads snapshot), `sequencer.ts` (the synchronous
+ * block below and its undo log), `maintenance.ts` (disk probe, segment deletion, dedupe upkeep,
+ * snapshot timer), `telemetry.ts` (status shape, fsync histogram).
  *
  * Race freedom: everything between the dedupe lookup and the WAL append runs in one synchronous
  * block (no `await`), and JavaScript runs one block at a time, so the sequencer is the single
@@ -22,22 +26,21 @@
  * is already in the dedupe index when a concurrent duplicate looks it up. Such a duplicate's answer
  * waits until the original's batch is durable, so "acknowledged" always means "on disk".
  */
-import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import { AuditError, type OperationResult } from '@otel-audit/core';
+import { AuditError, type Logger, type OperationResult, silentLogger } from '@otel-audit/core';
 import { AUDIT_ATTR } from '@otel-audit/schema';
-import { CURRENT_CHAIN_VERSION, GENESIS_HASH, linkHashV2 } from '../../integrity/chain-hash.ts';
+import { GENESIS_HASH } from '../../integrity/chain-hash.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, DecodedLogs, IngestContext, IngestResult, LogsConsumer } from '../contracts.ts';
 import { type DeadLetter, DeadLetterStore } from '../dead-letter/store.ts';
-import { ExporterRunner, type ExporterRunnerStatus } from '../exporting/runner.ts';
+import { ExporterRunner } from '../exporting/runner.ts';
 import type { EncodedIngestResult, EncodedLogsConsumer, EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
-import { DedupeWindow, type DedupeWindowStatus } from '../wal/dedupe-window.ts';
-import { RECORD_TYPE_CHECKPOINT, RECORD_TYPE_EVENT } from '../wal/format.ts';
-import { atomicWriteFile } from '../wal/fs-util.ts';
-import { Wal, type WalRecoveryReport } from '../wal/wal.ts';
+import { DedupeWindow } from '../wal/dedupe-window.ts';
+import { RECORD_TYPE_CHECKPOINT } from '../wal/format.ts';
+import { Wal } from '../wal/wal.ts';
+import { ChainRegistry } from './chain-registry.ts';
 import {
   type ExporterRunnerConfig,
   type PipelineConfig,
@@ -45,84 +48,19 @@ import {
   parseExporterRunnerConfig,
   parsePipelineConfig,
 } from './config.ts';
+import { acquireDataDirLock, readOrCreateInstanceId } from './data-dir.ts';
+import { Maintenance } from './maintenance.ts';
 import { PreparePool } from './prepare-pool.ts';
 import { prepareRequest, type Rejection } from './prepare-stage.ts';
 import { type PrepareOutcome, runPrepareTask } from './prepare-task.ts';
-import { META, type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
+import { type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
+import { Sequencer } from './sequencer.ts';
+import { FsyncStats, type PipelineStatus } from './telemetry.ts';
 
-/** Upper bounds (ms) of the fsync latency histogram buckets; a final +Inf bucket is implied. */
-export const FSYNC_BUCKETS_MILLIS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000] as const;
+export type { ChainHead } from './chain-registry.ts';
 
-/** Head of one hash chain. */
-export interface ChainHead {
-  chainId: string;
-  tenantId: string;
-  /** Seq of the last entry (0 = empty chain). */
-  seq: number;
-  /** Hash of the last entry (GENESIS_HASH when empty). */
-  hash: string;
-}
-
-/** Everything `status()` reports (plain data; `/v1/audit/status` serves it, `/metrics` renders it). */
-export interface PipelineStatus {
-  ready: boolean;
-  shuttingDown: boolean;
-  instanceId: string;
-  dataDir: string;
-  durability: 'fsync' | 'none';
-  chains: ChainHead[];
-  wal: {
-    /** Oldest retained LSN. */
-    firstLsn: number;
-    /** Last durable LSN. */
-    lastLsn: number;
-    segments: number;
-    bytes: number;
-    /** Bytes behind the slowest exporter. */
-    backlogBytes: number;
-    commits: number;
-    /** Group commits whose write or fsync failed (each rolled back, answered retryable). */
-    writeFailures: number;
-    /** Successful repairs after such failures (appends accepted again). */
-    repairs: number;
-    /** Set while appends are refused after a failed write (the WAL retries by itself). */
-    failed?: { code: string; message: string };
-  };
-  exporters: ExporterRunnerStatus[];
-  /** Names of exporters whose current batch got a permanent failure or that stopped on an error. */
-  failingExporters: string[];
-  deadLetters: { stored: number; written: number; writeErrors: number };
-  /**
-   * The dedupe index (docs/wal.md): `ids`/`bytes` of the in-memory tables, the runs on disk and
-   * their in-memory summaries, per-id costs, and the window. `chunkFiles` = `runFiles` (older name).
-   */
-  dedupe: { ids: number; bytes: number; windowMillis: number; effectiveWindowMillis: number; chunkFiles: number } & DedupeWindowStatus;
-  backpressure: { active: boolean; reason?: string; freeDiskBytes: number; maxBacklogBytes: number; minFreeDiskBytes: number };
-  counters: {
-    /** Log records received (audit or not). */
-    received: number;
-    accepted: number;
-    rejected: number;
-    /** Duplicates acknowledged without appending. */
-    deduped: number;
-    /** Records without `audit.schema_version` (dropped or rejected per `nonAudit`). */
-    nonAudit: number;
-    requests: number;
-    /** Requests answered `retryable` (back-pressure, not ready, shutting down). */
-    retryableAnswers: number;
-  };
-  fsync: {
-    count: number;
-    /** Count per kind: `data` (group commits), `file` (new segment, cursor/state files), `dir`. */
-    byKind: { data: number; file: number; dir: number };
-    sumMillis: number;
-    /** Cumulative histogram over all fsyncs: `le` in ms (Infinity = +Inf). */
-    buckets: Array<{ le: number; count: number }>;
-  };
-  recovery: (WalRecoveryReport & { durationMillis: number; dedupeIdsLoaded: number }) | undefined;
-  /** The prepare worker threads: how many, and encoded requests posted to them and not yet answered. */
-  prepare: { workers: number; pending: number };
-}
+export type { PipelineStatus } from './telemetry.ts';
+export { FSYNC_BUCKETS_MILLIS } from './telemetry.ts';
 
 /** Per-exporter options of {@link AuditPipeline.addExporter} (defaults from config `exporters`). */
 export type AddExporterOptions = Partial<ExporterRunnerConfig> & {
@@ -169,6 +107,12 @@ export interface AuditPipeline extends EncodedLogsConsumer {
 
 /** Options for tests and benchmarks that are not user configuration. */
 export interface PipelineHooks {
+  /**
+   * The receiver's logger; the pipeline logs with `component: 'pipeline'` and hands children to
+   * the WAL (`wal`), the dedupe window (`dedupe`) and each exporter runner (`exporter:<name>`).
+   * Default: silent (library use and tests).
+   */
+  logger?: Logger;
   /** Observer of every fsync (kind, ms), in addition to the built-in histogram. */
   onFsync?: (kind: 'data' | 'file' | 'dir', millis: number) => void;
   /** Clock in Unix ms. */
@@ -183,92 +127,21 @@ export interface PipelineHooks {
   onSequenced?: (entry: { chainId: string; seq: number; hash: string; lsn: number; recovered: boolean }) => void;
 }
 
-interface ChainState {
-  chainId: string;
-  tenantId: string;
-  /** JSON text of `"chainId":…,"tenantId":…` reused for every entry of the chain. */
-  jsonPrefix: string;
-  seq: number;
-  hash: string;
-}
-
-/**
- * An event sequenced and appended to the WAL but not yet durable: what the sequencer changed for
- * it, so a failed write can be undone exactly (chain head, dedupe insert, in-flight id), and what
- * the `onSequenced` hook gets once it is durable.
- */
-interface Unsynced {
-  lsn: number;
-  chain: ChainState;
-  seq: number;
-  prevHash: string;
-  hash: string;
-  eventId: string;
-  w0: number;
-  w1: number;
-  w2: number;
-  w3: number;
-}
-
 /** Id words of records that carry no event (checkpoints). */
 const ZERO_ID = new Uint32Array(4);
-
-async function readOrCreateInstanceId(dataDir: string, configured: string | undefined): Promise<string> {
-  if (configured) return configured;
-  const file = path.join(dataDir, 'instance-id');
-  try {
-    const id = (await fsp.readFile(file, 'utf8')).trim();
-    if (/^[A-Za-z0-9._-]{1,64}$/.test(id)) return id;
-    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `${file} holds an invalid instance id`, { path: 'instanceId' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const id = `rcv-${randomBytes(6).toString('hex')}`;
-  await atomicWriteFile(file, `${id}\n`);
-  return id;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Take `<dataDir>/LOCK` (a pid file); a live other owner means the data dir is in use. */
-async function acquireLock(dataDir: string): Promise<string> {
-  const file = path.join(dataDir, 'LOCK');
-  try {
-    const pid = Number((await fsp.readFile(file, 'utf8')).trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-      throw new AuditError('AUDIT_ERR_DATA_DIR_LOCKED', `data dir ${dataDir} is in use by process ${pid} (${file})`);
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await atomicWriteFile(file, `${process.pid}\n`);
-  return file;
-}
 
 class Pipeline implements AuditPipeline {
   readonly config: PipelineConfig;
   private readonly hooks: PipelineHooks;
   private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly rootLog: Logger;
   private instanceId = '';
   private wal: Wal | undefined;
   private dedupe: DedupeWindow;
   private deadLetters: DeadLetterStore | undefined;
-  private chains = new Map<string, ChainState>();
-  private checkpoints = new Map<string, CheckpointRecord>();
-  private tenantChain = new Map<string, ChainState>();
-  private inflight = new Map<string, number>();
-  private inflightQueue: Array<{ lsn: number; id: string }> = [];
-  private inflightHead = 0;
-  /** Appended, not yet durable, in LSN order (see {@link Unsynced}); consumed from `unsyncedHead`. */
-  private unsynced: Unsynced[] = [];
-  private unsyncedHead = 0;
+  private readonly registry: ChainRegistry;
+  private readonly sequencer: Sequencer;
   private pendingExporters: Array<{ exporter: AuditExporter; options: AddExporterOptions }> = [];
   private runners: ExporterRunner[] = [];
   private started = false;
@@ -277,28 +150,21 @@ class Pipeline implements AuditPipeline {
   private shutdownPromise: Promise<void> | undefined;
   private inFlightRequests = 0;
   private idleWaiters: Array<() => void> = [];
-  private maintenanceTimer: NodeJS.Timeout | undefined;
-  private maintaining: Promise<void> | undefined;
+  private maintenance: Maintenance | undefined;
   private lockFile: string | undefined;
-  private freeDisk = Number.MAX_SAFE_INTEGER;
-  private headsLsn = 0;
-  private headsSavedAt = 0;
-  private lastExpireAt = 0;
   private recovery: PipelineStatus['recovery'];
   private readonly counters = { received: 0, accepted: 0, rejected: 0, deduped: 0, nonAudit: 0, requests: 0, retryableAnswers: 0 };
-  private readonly fsyncStats = {
-    count: 0,
-    byKind: { data: 0, file: 0, dir: 0 },
-    sumMillis: 0,
-    buckets: new Array<number>(FSYNC_BUCKETS_MILLIS.length + 1).fill(0),
-  };
-  private readonly words = new Uint32Array(4);
+  private readonly fsyncStats = new FsyncStats();
   private pool: PreparePool | undefined;
 
   constructor(config: PipelineConfig, hooks: PipelineHooks) {
     this.config = config;
     this.hooks = hooks;
     this.now = hooks.now ?? Date.now;
+    this.registry = new ChainRegistry(config.dataDir);
+    this.rootLog = hooks.logger ?? silentLogger;
+    this.log = this.rootLog.child({ component: 'pipeline' });
+    const dedupeLog = this.rootLog.child({ component: 'dedupe' });
     this.dedupe = new DedupeWindow({
       dir: path.join(config.dataDir, 'wal', 'dedupe'),
       windowMillis: config.dedupeWindowMillis,
@@ -308,9 +174,11 @@ class Pipeline implements AuditPipeline {
       bloomBitsPerId: config.dedupeBloomBitsPerId,
       observer: this.onFsync,
       waitDurable: (lsn) => (this.wal ? this.wal.waitDurable(lsn) : Promise.resolve(undefined)),
-      onWindowShort: (message) => process.emitWarning(`otel-audit: ${message}`, { code: 'OTEL_AUDIT_DEDUPE_WINDOW' }),
-      onCorrupt: (err) => process.emitWarning(`otel-audit: ${err.message}`, { code: 'OTEL_AUDIT_DEDUPE_CORRUPT' }),
+      onWindowShort: (message) => dedupeLog.warn({ code: 'OTEL_AUDIT_DEDUPE_WINDOW' }, message),
+      onCorrupt: (err) => dedupeLog.error({ err, code: err.code }, 'dedupe run corrupt'),
+      logger: dedupeLog,
     });
+    this.sequencer = new Sequencer(this.dedupe, this.registry, hooks.onSequenced);
   }
 
   get ready(): boolean {
@@ -324,52 +192,8 @@ class Pipeline implements AuditPipeline {
     return this.backpressureReason();
   }
 
-  /** Entries up to `durable` are on disk: hand them to `onSequenced` (the checkpointer) in order. */
-  private onWalDurable = (durable: number): void => {
-    const q = this.unsynced;
-    let h = this.unsyncedHead;
-    const hook = this.hooks.onSequenced;
-    while (h < q.length && q[h]!.lsn <= durable) {
-      const e = q[h]!;
-      hook?.({ chainId: e.chain.chainId, seq: e.seq, hash: e.hash, lsn: e.lsn, recovered: false });
-      h++;
-    }
-    if (h === q.length) {
-      this.unsynced = [];
-      h = 0;
-    } else if (h > 4096 && h * 2 > q.length) {
-      this.unsynced = q.slice(h);
-      h = 0;
-    }
-    this.unsyncedHead = h;
-  };
-
-  /**
-   * The WAL discarded every record from `fromLsn` on (a failed write, docs/wal.md "A full disk"):
-   * undo the sequencer's work for them, newest first — chain heads step back (no seq gap), their
-   * ids leave the dedupe index (a retry is not mistaken for a duplicate) and the in-flight map.
-   */
-  private onWalRollback = (fromLsn: number): void => {
-    const q = this.unsynced;
-    while (q.length > this.unsyncedHead && q[q.length - 1]!.lsn >= fromLsn) {
-      const e = q.pop()!;
-      e.chain.seq = e.seq - 1;
-      e.chain.hash = e.prevHash;
-      this.dedupe.remove(e.w0, e.w1, e.w2, e.w3);
-      if (this.inflight.get(e.eventId) === e.lsn) this.inflight.delete(e.eventId);
-    }
-    const iq = this.inflightQueue;
-    while (iq.length > this.inflightHead && iq[iq.length - 1]!.lsn >= fromLsn) iq.pop();
-  };
-
   private onFsync = (kind: 'data' | 'file' | 'dir', millis: number): void => {
-    const s = this.fsyncStats;
-    s.count++;
-    s.byKind[kind]++;
-    s.sumMillis += millis;
-    let i = 0;
-    while (i < FSYNC_BUCKETS_MILLIS.length && millis > FSYNC_BUCKETS_MILLIS[i]!) i++;
-    s.buckets[i]!++;
+    this.fsyncStats.observe(kind, millis);
     this.hooks.onFsync?.(kind, millis);
   };
 
@@ -392,11 +216,13 @@ class Pipeline implements AuditPipeline {
       await this.recoverAndStart();
     } catch (err) {
       // Leave nothing running and release the data dir, so a fixed configuration can start again.
-      for (const r of this.runners) await r.stop().catch(() => undefined);
-      await this.pool?.shutdown().catch(() => undefined);
+      // Cleanup failures are logged, not thrown: the start failure is the error the caller needs.
+      const cleanupFailed = (what: string) => (e: unknown) => this.log.warn({ err: e }, `after a failed start: ${what} failed`);
+      for (const r of this.runners) await r.stop().catch(cleanupFailed(`stopping exporter ${r.status().name}`));
+      await this.pool?.shutdown().catch(cleanupFailed('stopping the prepare workers'));
       this.pool = undefined;
-      await this.wal?.close().catch(() => undefined);
-      if (this.lockFile) await fsp.rm(this.lockFile, { force: true }).catch(() => undefined);
+      await this.wal?.close().catch(cleanupFailed('closing the WAL'));
+      if (this.lockFile) await fsp.rm(this.lockFile, { force: true }).catch(cleanupFailed(`removing ${this.lockFile}`));
       throw err;
     }
   }
@@ -407,20 +233,17 @@ class Pipeline implements AuditPipeline {
     // The prepare workers start (load their modules) while the WAL is recovered, not after it: the
     // pipeline becomes ready no later than before, and nothing else waits for them.
     const threads = c.prepareWorkers ?? availableParallelism();
-    if (threads > 0) this.pool = new PreparePool(threads);
+    if (threads > 0) this.pool = new PreparePool(threads, this.log);
     const poolReady = this.pool?.start() ?? Promise.resolve();
     poolReady.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
     await fsp.mkdir(c.dataDir, { recursive: true });
-    this.lockFile = await acquireLock(c.dataDir);
+    this.lockFile = await acquireDataDirLock(c.dataDir);
     this.instanceId = await readOrCreateInstanceId(c.dataDir, c.instanceId);
     const walDir = path.join(c.dataDir, 'wal');
     await fsp.mkdir(path.join(walDir, 'state'), { recursive: true });
 
     // Chain heads as of the last snapshot; the WAL after it is replayed on top.
-    const heads = await this.loadHeads();
-    for (const h of heads.chains) this.setChain(h.chainId, h.tenantId, h.seq, h.hash);
-    for (const cp of heads.checkpoints ?? []) this.checkpoints.set(cp.chainId, cp);
-    this.headsLsn = heads.lsn;
+    const headsLsn = await this.registry.load();
     const nowSec = Math.floor(this.now() / 1000);
     const { runIds: dedupeIdsLoaded } = await this.dedupe.open(nowSec);
     const { wal, report } = await Wal.open(
@@ -431,15 +254,16 @@ class Pipeline implements AuditPipeline {
         retentionMillis: c.wal.retentionMillis,
         onFsync: this.onFsync,
         now: this.now,
+        logger: this.rootLog.child({ component: 'wal' }),
       },
       (rec) => {
         if (rec.type === RECORD_TYPE_CHECKPOINT) {
           const cp = JSON.parse(rec.payload.toString('utf8')) as { checkpoint: CheckpointRecord };
-          this.checkpoints.set(cp.checkpoint.chainId, cp.checkpoint);
+          this.registry.recoverCheckpoint(cp.checkpoint);
           return;
         }
         this.dedupe.addRecovered(rec.id0, rec.id1, rec.id2, rec.id3, rec.receivedAtSeconds, nowSec, rec.lsn);
-        if (rec.lsn <= heads.lsn) return;
+        if (rec.lsn <= headsLsn) return;
         const e = JSON.parse(rec.payload.toString('utf8')) as {
           chainId: string;
           tenantId: string;
@@ -447,7 +271,7 @@ class Pipeline implements AuditPipeline {
           prevHash: string;
           hash: string;
         };
-        const cur = this.chains.get(e.chainId);
+        const cur = this.registry.chains.get(e.chainId);
         const prevSeq = cur?.seq ?? 0;
         const prevHash = cur?.hash ?? GENESIS_HASH;
         if (e.seq !== prevSeq + 1 || e.prevHash !== prevHash) {
@@ -459,130 +283,49 @@ class Pipeline implements AuditPipeline {
             },
           );
         }
-        this.setChain(e.chainId, e.tenantId, e.seq, e.hash);
+        this.registry.set(e.chainId, e.tenantId, e.seq, e.hash);
         this.hooks.onSequenced?.({ chainId: e.chainId, seq: e.seq, hash: e.hash, lsn: rec.lsn, recovered: true });
       },
     );
     this.wal = wal;
-    wal.onDurable = this.onWalDurable;
-    wal.onRollback = this.onWalRollback;
+    const maintenance = new Maintenance({
+      config: c,
+      wal,
+      dedupe: this.dedupe,
+      registry: this.registry,
+      now: this.now,
+      log: this.log,
+      onFsync: this.onFsync,
+      ...(this.hooks.freeDiskBytes ? { freeDiskBytes: this.hooks.freeDiskBytes } : {}),
+    });
+    this.maintenance = maintenance;
+    wal.onDurable = (durable) => this.sequencer.onDurable(durable);
+    wal.onRollback = (fromLsn) => this.sequencer.onRollback(fromLsn);
     this.dedupe.finishRecovery();
     this.dedupe.warnIfShort(nowSec);
-    this.deadLetters = await DeadLetterStore.open(path.join(c.dataDir, 'dead-letters'), c.deadLetters);
+    this.deadLetters = await DeadLetterStore.open(path.join(c.dataDir, 'dead-letters'), c.deadLetters, this.log);
     this.recovery = { ...report, durationMillis: performance.now() - t0, dedupeIdsLoaded };
-    await this.checkDisk();
+    await maintenance.checkDisk();
     for (const { exporter, options } of this.pendingExporters) {
       const { random, ...rest } = options;
       const cfg = parseExporterRunnerConfig(c.exporters, rest);
-      const runner = new ExporterRunner(wal, exporter, { ...cfg, ...(random ? { random } : {}) });
-      runner.onCursorSaved = () => void this.collectGarbage();
+      const runner = new ExporterRunner(wal, exporter, {
+        ...cfg,
+        ...(random ? { random } : {}),
+        logger: this.rootLog.child({ component: `exporter:${exporter.name}` }),
+      });
+      runner.onCursorSaved = () => void maintenance.collectGarbage();
       await runner.start();
       this.runners.push(runner);
     }
-    this.headsSavedAt = this.now();
-    this.lastExpireAt = this.now(); // recovery skipped expired ids already
-    this.maintenanceTimer = setInterval(() => void this.maintain(), c.maintenanceIntervalMillis);
-    this.maintenanceTimer.unref();
+    maintenance.start();
     if (this.pool) await poolReady;
     this.accepting = true;
   }
 
-  private setChain(chainId: string, tenantId: string, seq: number, hash: string): ChainState {
-    let ch = this.chains.get(chainId);
-    if (!ch) {
-      ch = { chainId, tenantId, jsonPrefix: `"chainId":${JSON.stringify(chainId)},"tenantId":${JSON.stringify(tenantId)}`, seq, hash };
-      this.chains.set(chainId, ch);
-    }
-    ch.seq = seq;
-    ch.hash = hash;
-    return ch;
-  }
-
-  private headsFile(): string {
-    return path.join(this.config.dataDir, 'wal', 'state', 'heads.json');
-  }
-
-  private async loadHeads(): Promise<{ lsn: number; chains: ChainHead[]; checkpoints?: CheckpointRecord[] }> {
-    try {
-      return JSON.parse(await fsp.readFile(this.headsFile(), 'utf8')) as {
-        lsn: number;
-        chains: ChainHead[];
-        checkpoints?: CheckpointRecord[];
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lsn: 0, chains: [] };
-      throw new AuditError('AUDIT_ERR_WAL_CORRUPT', `cannot read ${this.headsFile()}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
-  /** Persist chain heads as of the current last LSN, once that LSN is durable. */
-  private async persistHeads(): Promise<void> {
-    const wal = this.wal!;
-    const lsn = wal.nextLsn - 1;
-    if (lsn === this.headsLsn) return;
-    const chains = [...this.chains.values()].map((c) => ({ chainId: c.chainId, tenantId: c.tenantId, seq: c.seq, hash: c.hash }));
-    // The last checkpoint of each chain outlives the segment that held it.
-    const checkpoints = [...this.checkpoints.values()];
-    const err = await wal.waitDurable(lsn);
-    if (err) return;
-    await atomicWriteFile(this.headsFile(), JSON.stringify({ lsn, chains, checkpoints }), this.onFsync);
-    this.headsLsn = lsn;
-    this.headsSavedAt = this.now();
-  }
-
-  private async checkDisk(): Promise<void> {
-    try {
-      if (this.hooks.freeDiskBytes) this.freeDisk = await this.hooks.freeDiskBytes();
-      else {
-        const s = await fsp.statfs(this.config.dataDir);
-        this.freeDisk = s.bavail * s.bsize;
-      }
-    } catch {
-      // Keep the last value; a failing statfs must not stop ingest.
-    }
-  }
-
-  private gcQueued = false;
-  private dedupeMaintaining = false;
-  private collectGarbage(): Promise<void> {
-    if (this.gcQueued) return Promise.resolve();
-    this.gcQueued = true;
-    return new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
-      this.gcQueued = false;
-      const wal = this.wal;
-      if (!wal) return;
-      try {
-        await wal.collectGarbage(this.dedupe, () => this.persistHeads());
-      } catch {
-        // Deletion is retried on the next maintenance tick; the data is still there.
-      }
-    });
-  }
-
+  /** Disk check, segment deletion, dedupe upkeep and heads snapshots (see {@link Maintenance}). */
   async maintain(): Promise<void> {
-    if (this.maintaining) return this.maintaining;
-    this.maintaining = (async () => {
-      if (!this.wal) return;
-      await this.checkDisk();
-      await this.collectGarbage();
-      const now = this.now();
-      const nowSec = Math.floor(now / 1000);
-      if (now - this.lastExpireAt > 3600_000) {
-        this.lastExpireAt = now;
-        this.dedupe.expireMemory(nowSec);
-      }
-      // Retry failed spills, drop runs that left the window, merge and scrub runs (status shows
-      // lastError). Not awaited: a merge of a large slice must not hold up segment deletion.
-      if (!this.dedupeMaintaining) {
-        this.dedupeMaintaining = true;
-        void this.dedupe
-          .maintain(nowSec)
-          .catch(() => undefined)
-          .finally(() => (this.dedupeMaintaining = false));
-      }
-      if (now - this.headsSavedAt >= this.config.headsSnapshotIntervalMillis) await this.persistHeads().catch(() => undefined);
-    })().finally(() => (this.maintaining = undefined));
-    return this.maintaining;
+    await this.maintenance?.run();
   }
 
   /** Why ingest must wait, or undefined. */
@@ -591,8 +334,9 @@ class Pipeline implements AuditPipeline {
     const backlog = wal.backlogBytes();
     if (backlog > this.config.maxBacklogBytes)
       return `un-exported WAL backlog ${backlog} bytes exceeds maxBacklogBytes ${this.config.maxBacklogBytes}`;
-    if (this.freeDisk < this.config.minFreeDiskBytes)
-      return `free disk space ${this.freeDisk} bytes is below minFreeDiskBytes ${this.config.minFreeDiskBytes}`;
+    const freeDisk = this.maintenance?.freeDiskBytes ?? Number.MAX_SAFE_INTEGER;
+    if (freeDisk < this.config.minFreeDiskBytes)
+      return `free disk space ${freeDisk} bytes is below minFreeDiskBytes ${this.config.minFreeDiskBytes}`;
     return undefined;
   }
 
@@ -686,81 +430,13 @@ class Pipeline implements AuditPipeline {
     const nowMs = this.now();
     const nowSec = Math.floor(nowMs / 1000);
     const receivedAtNanos = `${nowMs}000000`;
-    let waitLsn = 0;
-    let accepted = 0;
-    let duplicates = 0;
-    const w = this.words;
-    let dedupeError: AuditError | undefined;
-    const { meta, digests, payload, tenants, eventIds } = batch;
-    for (let i = 0; i < batch.count; i++) {
-      const m = i * META;
-      let duplicate: boolean;
-      try {
-        duplicate = this.dedupe.checkAndInsert(meta[m]!, meta[m + 1]!, meta[m + 2]!, meta[m + 3]!, nowSec, nowSec, wal.nextLsn);
-      } catch (err) {
-        // A run page failed its checksum (AUDIT_ERR_DEDUPE_CORRUPT) or could not be read: the rest
-        // of the request is not sequenced; what was appended is still made durable below.
-        dedupeError =
-          err instanceof AuditError
-            ? err
-            : new AuditError('AUDIT_ERR_INTERNAL', `dedupe lookup: ${(err as Error).message}`, { cause: err });
-        break;
-      }
-      if (duplicate) {
-        duplicates++;
-        const pending = this.inflight.get(eventIds[i]!);
-        if (pending !== undefined && pending > waitLsn) waitLsn = pending;
-        continue;
-      }
-      const tenantId = tenants[meta[m + 4]!]!;
-      let chain = this.tenantChain.get(tenantId);
-      if (!chain) {
-        chain =
-          this.chains.get(`${tenantId}/${this.instanceId}`) ?? this.setChain(`${tenantId}/${this.instanceId}`, tenantId, 0, GENESIS_HASH);
-        this.tenantChain.set(tenantId, chain);
-      }
-      const seq = chain.seq + 1;
-      const prevHash = chain.hash;
-      // Chain format v2: the worker hashed the canonical event; only the 64-byte link is hashed here.
-      const hash = linkHashV2(prevHash, digests.subarray(i * 32, i * 32 + 32));
-      const lsn = wal.nextLsn;
-      w[0] = meta[m]!;
-      w[1] = meta[m + 1]!;
-      w[2] = meta[m + 2]!;
-      w[3] = meta[m + 3]!;
-      const at = meta[m + 5]!;
-      wal.appendRecord(RECORD_TYPE_EVENT, lsn, w, nowSec, [
-        `{"kind":"event","lsn":${lsn},${chain.jsonPrefix},"seq":${seq},"prevHash":"${prevHash}","hash":"${hash}","chainVersion":${CURRENT_CHAIN_VERSION},"receivedAtNanos":"${receivedAtNanos}","event":`,
-        payload.subarray(at, at + meta[m + 6]!),
-      ]);
-      chain.seq = seq;
-      chain.hash = hash;
-      // onSequenced runs once this entry is durable (onWalDurable); a failed write undoes it.
-      this.unsynced.push({
-        lsn,
-        chain,
-        seq,
-        prevHash,
-        hash,
-        eventId: eventIds[i]!,
-        w0: meta[m]!,
-        w1: meta[m + 1]!,
-        w2: meta[m + 2]!,
-        w3: meta[m + 3]!,
-      });
-      this.inflight.set(eventIds[i]!, lsn);
-      this.inflightQueue.push({ lsn, id: eventIds[i]! });
-      waitLsn = lsn;
-      accepted++;
-    }
-
-    if (accepted > 0) wal.startFlush();
+    const { waitLsn, accepted, duplicates, dedupeError } = this.sequencer.append(batch, wal, nowSec, receivedAtNanos, this.instanceId);
     if (rejections.length > 0) this.deadLetter(rejections, context);
     c.rejected += rejections.length;
 
     if (waitLsn > 0) {
       const err = await wal.waitDurable(waitLsn);
-      this.purgeInflight(wal.durableLsn);
+      this.sequencer.purgeInflight(wal.durableLsn);
       // Not written (disk full, I/O error): rolled back, nothing of this request was kept; the
       // client retries (503 + Retry-After / UNAVAILABLE) and the same ids are accepted then.
       if (err) return this.retryable(err);
@@ -775,21 +451,6 @@ class Pipeline implements AuditPipeline {
       rejected: rejections.length,
       message: this.message(rejections, batch.nonAuditDropped),
     };
-  }
-
-  private purgeInflight(durable: number): void {
-    const q = this.inflightQueue;
-    let h = this.inflightHead;
-    while (h < q.length && q[h]!.lsn <= durable) {
-      const { lsn, id } = q[h]!;
-      if (this.inflight.get(id) === lsn) this.inflight.delete(id);
-      h++;
-    }
-    if (h > 4096 && h * 2 > q.length) {
-      this.inflightQueue = q.slice(h);
-      h = 0;
-    }
-    this.inflightHead = h;
   }
 
   private message(rejections: Rejection[], nonAuditDropped: number): string {
@@ -829,7 +490,7 @@ class Pipeline implements AuditPipeline {
     if (!wal || !this.accepting)
       return { status: 'retryable', error: new AuditError('AUDIT_ERR_NOT_READY', 'pipeline is not accepting'), retryAfterMillis: 1000 };
     if (wal.failed) return { status: 'retryable', error: wal.failed, retryAfterMillis: 1000 };
-    const chain = this.chains.get(record.chainId);
+    const chain = this.registry.chains.get(record.chainId);
     if (!chain || record.treeSize > chain.seq) {
       return {
         status: 'failure',
@@ -846,13 +507,12 @@ class Pipeline implements AuditPipeline {
     const err = await wal.waitDurable(lsn);
     if (err) return { status: 'retryable', error: err, retryAfterMillis: 1000 };
     // Only a durable checkpoint is the chain's last one (a failed write discarded the record).
-    const last = this.checkpoints.get(record.chainId);
-    if (last === undefined || last.treeSize <= record.treeSize) this.checkpoints.set(record.chainId, record);
+    this.registry.noteCheckpoint(record);
     return { status: 'success', value: { lsn } };
   }
 
   lastCheckpoints(): CheckpointRecord[] {
-    return [...this.checkpoints.values()];
+    return this.registry.lastCheckpoints();
   }
 
   status(): PipelineStatus {
@@ -860,15 +520,13 @@ class Pipeline implements AuditPipeline {
     const nowSec = Math.floor(this.now() / 1000);
     const exporters = this.runners.map((r) => r.status());
     const bp = wal && this.accepting ? this.backpressureReason() : undefined;
-    let cum = 0;
-    const buckets = [...FSYNC_BUCKETS_MILLIS, Infinity].map((le, i) => ({ le, count: (cum += this.fsyncStats.buckets[i]!) }));
     return {
       ready: this.accepting,
       shuttingDown: this.shuttingDown,
       instanceId: this.instanceId,
       dataDir: this.config.dataDir,
       durability: this.config.durability,
-      chains: [...this.chains.values()].map((c) => ({ chainId: c.chainId, tenantId: c.tenantId, seq: c.seq, hash: c.hash })),
+      chains: this.registry.heads(),
       wal: {
         firstLsn: wal?.firstLsn() ?? 0,
         lastLsn: wal?.durableLsn ?? 0,
@@ -896,12 +554,12 @@ class Pipeline implements AuditPipeline {
       backpressure: {
         active: bp !== undefined,
         ...(bp ? { reason: bp } : {}),
-        freeDiskBytes: this.freeDisk,
+        freeDiskBytes: this.maintenance?.freeDiskBytes ?? Number.MAX_SAFE_INTEGER,
         maxBacklogBytes: this.config.maxBacklogBytes,
         minFreeDiskBytes: this.config.minFreeDiskBytes,
       },
       counters: { ...this.counters },
-      fsync: { count: this.fsyncStats.count, byKind: { ...this.fsyncStats.byKind }, sumMillis: this.fsyncStats.sumMillis, buckets },
+      fsync: this.fsyncStats.snapshot(),
       recovery: this.recovery,
       prepare: { workers: this.pool?.size ?? 0, pending: this.pool?.pending() ?? 0 },
     };
@@ -915,7 +573,7 @@ class Pipeline implements AuditPipeline {
   private async doShutdown(): Promise<void> {
     this.shuttingDown = true;
     this.accepting = false;
-    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    this.maintenance?.stop();
     this.dedupe.stopBackgroundWork();
     if (this.inFlightRequests > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.pool?.shutdown();
@@ -929,13 +587,14 @@ class Pipeline implements AuditPipeline {
     const deadline = Date.now() + this.config.shutdownTimeoutMillis;
     if (wal && !wal.failed) await Promise.all(this.runners.map((r) => r.drain(deadline)));
     await Promise.all(this.runners.map((r) => r.stop({ deadline }))); // also shuts its exporter down
-    await this.maintaining?.catch(() => undefined);
     if (wal) {
-      await wal.collectGarbage(this.dedupe, () => this.persistHeads()).catch(() => undefined);
-      if (!wal.failed) await this.persistHeads().catch(() => undefined);
+      await this.maintenance?.finish();
       await wal.close();
     }
-    await this.dedupe.close().catch(() => undefined);
+    // The dedupe window is rebuilt from its runs and the WAL on the next start; a failed close loses nothing.
+    await this.dedupe
+      .close()
+      .catch((err: unknown) => this.log.warn({ err, code: (err as { code?: unknown })?.code }, 'dedupe window close failed'));
     await this.deadLetters?.flush();
     if (this.lockFile) await fsp.rm(this.lockFile, { force: true });
   }

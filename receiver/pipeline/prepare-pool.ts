@@ -12,7 +12,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import type { PrepareOutcome, PrepareTask } from './prepare-task.ts';
 
 interface Slot {
@@ -28,7 +28,11 @@ export class PreparePool {
   private closed = false;
   private readonly url: URL;
 
-  constructor(size: number) {
+  private readonly log: Logger;
+
+  /** `logger` receives lost workers (a crash or exit: their requests answer retryable). */
+  constructor(size: number, logger: Logger = silentLogger) {
+    this.log = logger;
     if (!Number.isInteger(size) || size < 1)
       throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `pool size must be a positive integer, got ${size}`);
     this.size = size;
@@ -61,10 +65,12 @@ export class PreparePool {
     });
     const lost = (why: string) => {
       const err = new AuditError('AUDIT_ERR_INTERNAL', `prepare worker ${why}`);
+      if (!this.closed) this.log.error({ err, worker: index, requests: slot.inFlight.size }, 'prepare worker lost; replacing it');
       for (const p of slot.inFlight.values()) p.reject(err);
       slot.inFlight.clear();
       // Replace the worker so the pool keeps its size (a worker only dies of a bug or of memory).
-      if (!this.closed && this.slots[index] === slot) void this.spawn(index).catch(() => undefined);
+      if (!this.closed && this.slots[index] === slot)
+        void this.spawn(index).catch((err: unknown) => this.log.error({ err, worker: index }, 'cannot replace a prepare worker'));
     };
     worker.on('error', (err) => lost(`crashed: ${err.message}`));
     worker.on('exit', (code) => lost(`exited with code ${code}`));

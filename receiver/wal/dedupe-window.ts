@@ -27,7 +27,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import { DedupeIndex, decodeDedupeChunk } from './dedupe-index.ts';
 import {
   compareIds,
@@ -79,6 +79,8 @@ export interface DedupeWindowOptions {
   onCorrupt?: (error: AuditError) => void;
   /** Pages the background scrub verifies per `maintain()` call. Default 2048 (16 MiB). */
   scrubPagesPerCall?: number;
+  /** Where failed spills, merges and scrubs are logged. Default: silent. */
+  logger?: Logger;
 }
 
 /** What {@link DedupeWindow.status} reports. */
@@ -138,7 +140,8 @@ function corrupt(what: string, reason: string, cause?: unknown): AuditError {
 
 /** The time-windowed dedupe index (see the module comment). Call `open()` before use. */
 export class DedupeWindow {
-  private readonly o: Required<Omit<DedupeWindowOptions, 'waitDurable' | 'observer' | 'onWindowShort' | 'onCorrupt'>> & DedupeWindowOptions;
+  private readonly o: Required<Omit<DedupeWindowOptions, 'waitDurable' | 'observer' | 'onWindowShort' | 'onCorrupt' | 'logger'>> &
+    DedupeWindowOptions;
   private readonly windowSec: number;
   private active: DedupeIndex;
   private frozen: FrozenTable[] = [];
@@ -179,7 +182,10 @@ export class DedupeWindow {
     this.windowSec = Math.ceil(options.windowMillis / 1000);
     this.active = this.newTable();
     this.cache = new RunPageCache(this.o.cachePages);
+    this.log = options.logger ?? silentLogger;
   }
+
+  private readonly log: Logger;
 
   private newTable(): DedupeIndex {
     return new DedupeIndex({ windowMillis: this.o.windowMillis, maxIds: this.o.maxIds });
@@ -385,8 +391,12 @@ export class DedupeWindow {
         this.lastError = undefined;
       },
       (err: unknown) => {
-        this.lastError =
+        const e =
           err instanceof AuditError ? err : new AuditError('AUDIT_ERR_DEDUPE_IO', `dedupe runs: ${(err as Error).message}`, { cause: err });
+        // Logged when the message changes: a job that keeps failing is retried every maintenance tick.
+        if (this.lastError?.message !== e.message)
+          this.log.warn({ err: e, code: e.code, dir: this.o.dir }, 'dedupe run job failed; retrying');
+        this.lastError = e;
       },
     );
     return p;
@@ -396,6 +406,7 @@ export class DedupeWindow {
   private scheduleSpill(): void {
     if (this.spillQueued) return;
     this.spillQueued = true;
+    // enqueue() records (status lastError) and logs a failure; maintain() retries the spill.
     void this.enqueue(() => {
       this.spillQueued = false;
       return this.spillAll();
@@ -607,8 +618,14 @@ export class DedupeWindow {
       if (budget <= 0) return;
       if (this.scrubbed.has(r.name)) continue;
       const s = r.summary;
-      const fh = await fsp.open(r.file, 'r').catch(() => undefined);
-      if (!fh) continue;
+      let fh: fsp.FileHandle;
+      try {
+        fh = await fsp.open(r.file, 'r');
+      } catch (err) {
+        // A merge may have replaced the run meanwhile (ENOENT): nothing to scrub. Anything else is reported.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ err, file: r.file }, 'dedupe scrub cannot open a run');
+        continue;
+      }
       try {
         const buf = Buffer.allocUnsafe(s.pageBytes);
         let complete = true;
@@ -754,7 +771,7 @@ export class DedupeWindow {
       try {
         fs.closeSync(fd);
       } catch {
-        // already closed
+        // EBADF: closed above before the failure (rename or commit); the failure being thrown is the one to report.
       }
       await fsp.rm(tmp, { force: true });
       throw err;

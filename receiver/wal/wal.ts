@@ -21,7 +21,7 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import type { DedupeChunkStore, DedupeId } from './dedupe-index.ts';
 import {
   decodeSegmentHeader,
@@ -58,6 +58,8 @@ export interface WalOptions {
   now?: () => number;
   /** Pause between repair attempts after a failed write (ms). Default 1000. */
   repairIntervalMillis?: number;
+  /** Where write failures, repairs and cleanup failures are logged. Default: silent. */
+  logger?: Logger;
 }
 
 /** A position in the WAL: the last LSN consumed and where the next record starts. */
@@ -168,8 +170,11 @@ export class Wal {
     this.segDir = path.join(options.dir, 'segments');
     this.cursorDir = path.join(options.dir, 'cursors');
     this.now = options.now ?? Date.now;
+    this.log = options.logger ?? silentLogger;
     this.filling = this.newBatch();
   }
+
+  private readonly log: Logger;
 
   /**
    * Open the WAL in `options.dir`, recovering what is on disk: every record is checked; a torn tail
@@ -480,6 +485,10 @@ export class Wal {
    */
   private rollback(batch: Batch, err: AuditError): void {
     const filling = this.filling;
+    this.log.error(
+      { err, code: err.code, fromLsn: batch.firstLsn, records: batch.count + filling.count },
+      'WAL write failed: the batch was rolled back (answered retryable) and appends pause until a write probe succeeds',
+    );
     this.broken = err;
     this.writeFailures++;
     this.failedBytes = batch.len + filling.len;
@@ -536,6 +545,7 @@ export class Wal {
       this.broken = undefined;
       this.failedBytes = 0;
       this.repairs++;
+      this.log.info({ repairs: this.repairs }, 'WAL writes work again');
       if (this.filling.count > 0) this.startFlush();
     } catch (err) {
       this.broken = ioError('WAL write failed (retrying)', err);
@@ -563,8 +573,12 @@ export class Wal {
     } catch (err) {
       // Disk full while creating the segment: it never held a record; remove it so the next roll
       // (after repair) can create it again.
-      await closeFd(fd).catch(() => undefined);
-      await fsp.rm(file, { force: true }).catch(() => undefined);
+      // A failure of this cleanup is logged: the error the caller needs is the one that broke the roll,
+      // and a leftover empty segment is removed by the repair (or refused loudly by the next roll).
+      await closeFd(fd).catch((e: unknown) => this.log.warn({ err: e, file }, 'closing a segment that failed to start failed'));
+      await fsp
+        .rm(file, { force: true })
+        .catch((e: unknown) => this.log.warn({ err: e, file }, 'removing a segment that failed to start failed'));
       throw err;
     }
     this.activeFd = fd;

@@ -256,6 +256,8 @@ export async function applyOutboxMigrations(db: Pool | ClientBase, options: Outb
     return { applied, version: Math.max(0, ...migrations.map((m) => m.version)) };
   } catch (err) {
     failed = err;
+    // A failing ROLLBACK means the connection is gone, which ends the transaction too; the
+    // migration error is the one to report.
     await client.query('ROLLBACK').catch(() => undefined);
     throw new AuditError('AUDIT_ERR_OUTBOX', `applying outbox migrations to ${n.schema}.${n.table}: ${(err as Error).message}`, {
       cause: err,

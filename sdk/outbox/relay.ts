@@ -335,6 +335,8 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       };
     } catch (err) {
       broken = true;
+      // The connection is discarded below (release(broken)), which ends the transaction anyway;
+      // the error to report is the one that broke it.
       await client.query('ROLLBACK').catch(() => undefined);
       return dbError(err);
     } finally {
@@ -438,7 +440,7 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       if (listener !== client || stopController.signal.aborted) return;
       listener = undefined;
       stats.listening = false;
-      client.end().catch(() => undefined);
+      client.end().catch(() => undefined); // the connection is already lost (logged just below)
       log({
         level: 'warn',
         message: `LISTEN connection lost (${err.message}); polling every ${config.pollIntervalMillis} ms until it is back`,
@@ -514,16 +516,18 @@ export function createOutboxRelay(configInput: OutboxRelayConfigInput, options: 
       stopped ??= (async () => {
         stopController.abort();
         for (const w of wakeups) w.notify();
-        await started?.catch(() => undefined);
+        await started?.catch(() => undefined); // a start failure was thrown to start()'s caller
         await Promise.all(loops);
         clearTimeout(sweepTimer);
         clearTimeout(listenerRetry);
         await sweeping;
         const l = listener;
         listener = undefined;
-        await l?.end().catch(() => undefined);
-        await Promise.all(exporters.map((e) => e.shutdown().catch(() => undefined)));
-        await pool?.end().catch(() => undefined);
+        const failed = (what: string) => (err: unknown) =>
+          log({ level: 'warn', message: `shutdown: ${what} failed: ${(err as Error)?.message ?? err}` });
+        await l?.end().catch(failed('closing the LISTEN connection'));
+        await Promise.all(exporters.map((e) => e.shutdown().catch(failed('flushing the OTLP exporter'))));
+        await pool?.end().catch(failed('closing the Postgres pool'));
       })();
       return stopped;
     },

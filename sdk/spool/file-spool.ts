@@ -291,7 +291,14 @@ class FileSpool implements Spool {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing) await this.flushing;
-    if (this.cursorDirty) await this.writeCursor().catch(() => undefined);
+    // Reported, not thrown: close() must release the segments and the lock; a stale cursor only
+    // means some acknowledged records are sent again after the restart (the receiver dedupes them).
+    if (this.cursorDirty)
+      await this.writeCursor().catch((err: unknown) =>
+        this.onProblem(
+          new AuditError('AUDIT_ERR_INTERNAL', `spool cursor in ${this.dir} not saved at close: ${(err as Error).message}`, { cause: err }),
+        ),
+      );
     this.cache = [];
     for (const s of this.segments) this.closeFd(s);
     if (this.readFd) {

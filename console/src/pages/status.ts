@@ -266,6 +266,7 @@ export async function renderStatus(main: HTMLElement, ctx: PageContext): Promise
   await refresh();
   const timer = setInterval(() => {
     // Not while the tab is hidden, nor while keyboard focus is inside the content (a re-render would drop it).
+    // refresh() shows its own failures on the page; this only keeps a rejection from being unhandled.
     if (document.visibilityState === 'visible' && !body.contains(document.activeElement)) void refresh().catch(() => undefined);
   }, 5000);
   ctx.signal.addEventListener('abort', () => clearInterval(timer));
