@@ -17,7 +17,8 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { AuditError, type OperationResult } from '@otel-audit/core';
+import { AuditError, decodeWalEntryOrThrow, type OperationResult } from '@otel-audit/core';
+import type { AuditEvent } from '@otel-audit/schema';
 import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalCheckpointEntry, WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
@@ -267,6 +268,17 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     return checkpoints.length === 0 ? { status: 'success' } : exporter.exportCheckpoints(checkpoints);
   }
 
+  /** A retryable answer while the exporter is shut down or not started, else undefined. */
+  const unavailable = (): ExportResult | undefined => {
+    if (shutDown)
+      return { status: 'retryable', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }) };
+    if (handle === undefined)
+      return {
+        status: 'retryable',
+        error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }),
+      };
+    return undefined;
+  };
   const exporter: ClickHouseExporter = {
     name: 'clickhouse',
     config,
@@ -282,16 +294,8 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       await ensureSchema();
     },
     async export(batch: ExportBatch): Promise<ExportResult> {
-      if (shutDown)
-        return {
-          status: 'retryable',
-          error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }),
-        };
-      if (handle === undefined)
-        return {
-          status: 'retryable',
-          error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }),
-        };
+      const refused = unavailable();
+      if (refused) return refused;
       if (config.insertFormat === 'Native')
         return exportNative(batch.firstLsn, batch.lastLsn, deduplicationToken(batch), { entries: batch.entries });
       const events = batch.entries.filter((e): e is WalEventEntry => e.kind === 'event');
@@ -309,19 +313,11 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
         return exporter.export({
           firstLsn: batch.firstLsn,
           lastLsn: batch.lastLsn,
-          entries: batch.payloads.map((p) => JSON.parse(p) as WalEntry),
+          entries: batch.payloads.map((p, i) => decodeWalEntryOrThrow<AuditEvent, CheckpointRecord>(p, batch.firstLsn + i)),
         });
       }
-      if (shutDown)
-        return {
-          status: 'retryable',
-          error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }),
-        };
-      if (handle === undefined)
-        return {
-          status: 'retryable',
-          error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }),
-        };
+      const refused = unavailable();
+      if (refused) return refused;
       if (batch.payloads.length === 0) return { status: 'success' };
       // Only the two ends are parsed here (for the token); the worker parses the rest.
       let token: string;
@@ -342,16 +338,9 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       return exportNative(batch.firstLsn, batch.lastLsn, token, { payloads: batch.payloads });
     },
     async exportCheckpoints(records) {
-      if (shutDown)
-        return {
-          status: 'retryable',
-          error: new AuditError('AUDIT_ERR_SHUTDOWN', 'clickhouse exporter is shut down', { retryable: true }),
-        };
-      if (handle === undefined)
-        return {
-          status: 'retryable',
-          error: new AuditError('AUDIT_ERR_NOT_READY', 'clickhouse exporter is not started', { retryable: true }),
-        };
+      const refused = unavailable();
+      if (refused) return refused;
+      const started = handle as ClickHouseHandle; // unavailable() answered for an unset handle
       if (records.length === 0) return { status: 'success' };
       const schema = await ensureSchema();
       if (schema.status !== 'success') return schema;
@@ -366,7 +355,7 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       }
       try {
         await insertJsonEachRow(
-          handle,
+          started,
           { database: names.database, table: names.checkpoints },
           CHECKPOINT_COLUMNS,
           body,
