@@ -16,6 +16,7 @@ import {
   createQueryService,
   handleClickHouseHttpQuery,
   listAuditEvents,
+  readEventFilterParams,
 } from '../exporters/clickhouse/index.ts';
 import type { HttpServer, RouteContext } from './http/index.ts';
 import { sendJson } from './http/index.ts';
@@ -29,19 +30,6 @@ export interface QueryRoutesOptions {
   /** Path of the ClickHouse-HTTP endpoint, without a trailing slash. */
   path: string;
 }
-
-const FILTER_PARAMS = {
-  tenant: 'tenantId',
-  actor: 'actorId',
-  action: 'action',
-  outcome: 'outcome',
-  target: 'targetId',
-  targetType: 'targetType',
-  text: 'text',
-  since: 'since',
-  until: 'until',
-  cursor: 'cursor',
-} as const satisfies Record<string, keyof AuditEventFilters>;
 
 /** Mount the ClickHouse-HTTP endpoint and `GET /v1/audit/events`. */
 export function mountQueryRoutes(http: HttpServer, options: QueryRoutesOptions): void {
@@ -71,12 +59,9 @@ export function mountQueryRoutes(http: HttpServer, options: QueryRoutesOptions):
     'GET',
     '/v1/audit/events',
     async (req, res, ctx) => {
-      const filters: Partial<Record<keyof AuditEventFilters, string | number>> = {};
-      for (const [param, key] of Object.entries(FILTER_PARAMS)) {
-        const value = ctx.url.searchParams.get(param);
-        if (value !== null && value !== '') filters[key] = value;
-      }
-      const unknown = [...ctx.url.searchParams.keys()].filter((k) => !(k in FILTER_PARAMS) && k !== 'limit');
+      const read = readEventFilterParams(ctx.url.searchParams, { other: ['limit'], withCursor: true });
+      const filters: Partial<Record<keyof AuditEventFilters, string | number>> = read.filters;
+      const unknown = read.unknown;
       if (unknown.length > 0) {
         sendJson(req, res, { error: 'AUDIT_ERR_INVALID_ARGUMENT', message: `unknown query parameter(s): ${unknown.join(', ')}` }, 400);
         return;

@@ -37,6 +37,40 @@ export interface AuditEventFilters {
   cursor?: string;
 }
 
+/** URL query parameters of the events API and the console's export, and the filter each sets. */
+export const EVENT_FILTER_PARAMS = {
+  tenant: 'tenantId',
+  actor: 'actorId',
+  action: 'action',
+  outcome: 'outcome',
+  target: 'targetId',
+  targetType: 'targetType',
+  text: 'text',
+  since: 'since',
+  until: 'until',
+  cursor: 'cursor',
+} as const satisfies Record<string, keyof AuditEventFilters>;
+
+/**
+ * Read {@link EVENT_FILTER_PARAMS} from a URL query (empty values ignored). `other` lists the
+ * parameters the caller reads itself (e.g. `limit`, `format`); `withCursor: false` refuses `cursor`.
+ * Any other parameter is returned in `unknown`, so the caller answers 400 naming it.
+ */
+export function readEventFilterParams(
+  params: URLSearchParams,
+  options: { other: readonly string[]; withCursor: boolean },
+): { filters: Partial<Record<keyof AuditEventFilters, string>>; unknown: string[] } {
+  const filters: Partial<Record<keyof AuditEventFilters, string>> = {};
+  const known = (k: string): boolean => k in EVENT_FILTER_PARAMS && (options.withCursor || k !== 'cursor');
+  for (const [param, key] of Object.entries(EVENT_FILTER_PARAMS)) {
+    if (!known(param)) continue;
+    const value = params.get(param);
+    if (value !== null && value !== '') filters[key] = value;
+  }
+  const unknown = [...params.keys()].filter((k) => !known(k) && !options.other.includes(k));
+  return { filters, unknown };
+}
+
 /** Where the events live. */
 export interface EventsTable {
   database: string;

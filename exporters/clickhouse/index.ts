@@ -21,7 +21,7 @@ export {
 export type { ClassifiedError } from './errors.ts';
 export { classifyClickHouseError, isPermanentClickHouseError } from './errors.ts';
 export type { AuditEventFilters, AuditEventPage, AuditEventRecord, EventsTable } from './events-query.ts';
-export { buildEventsQuery, EVENTS_PAGE, listAuditEvents } from './events-query.ts';
+export { buildEventsQuery, EVENT_FILTER_PARAMS, EVENTS_PAGE, listAuditEvents, readEventFilterParams } from './events-query.ts';
 export type { ClickHouseExporter, ClickHouseExporterOptions } from './exporter.ts';
 export { batchToJsonEachRow, createClickHouseExporter, deduplicationToken } from './exporter.ts';
 export type { ClickHouseHttpOptions } from './http-query.ts';

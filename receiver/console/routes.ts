@@ -20,7 +20,7 @@ import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import type { AuditRow } from '@otel-audit/schema/audit-row';
 import { proveFromStore } from '../../cli/commands/prove.ts';
 import { openClickHouseView } from '../../cli/integrity/stores.ts';
-import { rowToEventRecord } from '../../exporters/clickhouse/events-query.ts';
+import { readEventFilterParams, rowToEventRecord } from '../../exporters/clickhouse/events-query.ts';
 import { type AuditEventFilters, type ClickHouseHandle, listAuditEvents } from '../../exporters/clickhouse/index.ts';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import { loadSigner, loadVerifierKeys } from '../../integrity/keys.ts';
@@ -64,18 +64,6 @@ export interface ConsoleSample {
   backpressure: boolean;
   exporters: Array<{ name: string; lagEntries: number; lagBytes: number }>;
 }
-
-const FILTER_PARAMS = {
-  tenant: 'tenantId',
-  actor: 'actorId',
-  action: 'action',
-  outcome: 'outcome',
-  target: 'targetId',
-  targetType: 'targetType',
-  text: 'text',
-  since: 'since',
-  until: 'until',
-} as const satisfies Record<string, keyof AuditEventFilters>;
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
 export function isLoopbackAddress(address: string | undefined): boolean {
@@ -376,12 +364,7 @@ export function mountConsoleRoutes(http: HttpServer, sources: ConsoleSources): M
   });
 
   function readFilters(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): AuditEventFilters | undefined {
-    const filters: Partial<Record<keyof AuditEventFilters, string>> = {};
-    for (const [param, key] of Object.entries(FILTER_PARAMS)) {
-      const value = ctx.url.searchParams.get(param);
-      if (value !== null && value !== '') filters[key] = value;
-    }
-    const unknown = [...ctx.url.searchParams.keys()].filter((k) => !(k in FILTER_PARAMS) && k !== 'format');
+    const { filters, unknown } = readEventFilterParams(ctx.url.searchParams, { other: ['format'], withCursor: false });
     if (unknown.length > 0) {
       sendError(req, res, 400, 'AUDIT_ERR_INVALID_ARGUMENT', `unknown query parameter(s): ${unknown.join(', ')}`);
       return undefined;
