@@ -6,8 +6,10 @@
  * the exporter is flagged as failing. After a crash between a successful export and the cursor
  * save, the same `(firstLsn, lastLsn)` range is handed out again — exporters write idempotently.
  */
-import { AuditError, backoffDelayMillis, type Logger, silentLogger } from '@otel-audit/core';
-import type { AuditExporter, ExportBatch, ExportResult, ShutdownOptions, WalEntry } from '../contracts.ts';
+import { AuditError, backoffDelayMillis, decodeWalEntryOrThrow, type Logger, silentLogger } from '@otel-audit/core';
+import type { AuditEvent } from '@otel-audit/schema';
+import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
+import type { AuditExporter, ExportBatch, ExportResult, LifecycleOptions, ShutdownOptions, WalEntry } from '../contracts.ts';
 import type { Wal, WalPosition, WalReader, WalReadResult } from '../wal/wal.ts';
 
 /** A contiguous range of WAL entries as read: their payloads (UTF-8 JSON of {@link WalEntry}), not parsed. */
@@ -27,7 +29,7 @@ export interface PayloadBatch {
  *   defaults, for destinations that want large batches at high rates and a short wait at low ones.
  */
 export interface ExporterCapabilities {
-  exportPayloads?(batch: PayloadBatch): Promise<ExportResult>;
+  exportPayloads?(batch: PayloadBatch, options?: LifecycleOptions): Promise<ExportResult>;
   readonly batching?: { maxEntries: number; maxBytes: number; maxDelayMillis: number };
 }
 
@@ -43,6 +45,8 @@ export interface ExporterRunnerOptions {
   initialBackoffMillis: number;
   /** Largest retry delay (ms); also the delay between retries of a `failure`. */
   maxBackoffMillis: number;
+  /** Deadline of one export call (ms), passed to the exporter as an `AbortSignal`. Default 120 000. */
+  exportTimeoutMillis?: number;
   /** Random source in [0, 1) for the jitter (tests pass a fixed one). Default Math.random. */
   random?: () => number;
   /** Where failures are logged (the receiver passes `component: 'exporter:<name>'`). Default: silent. */
@@ -104,6 +108,8 @@ export class ExporterRunner {
   private readonly random: () => number;
   private readonly log: Logger;
   private reader: WalReader | undefined;
+  /** An export call that ran past its deadline and has not settled yet. */
+  private abandoned: Promise<void> | undefined;
   private saved: WalPosition | undefined;
   private abort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -184,6 +190,12 @@ export class ExporterRunner {
   async stop(options: ShutdownOptions = {}): Promise<void> {
     this.abort.abort();
     await this.loop;
+    // An export abandoned at its deadline may still be running: the exporter is not shut down under it
+    // (until the caller's deadline, if any).
+    if (this.abandoned) {
+      const left = options.deadline === undefined ? undefined : Math.max(0, options.deadline - Date.now());
+      await (left === undefined ? this.abandoned : Promise.race([this.abandoned, new Promise<void>((r) => setTimeout(r, left).unref())]));
+    }
     await this.reader?.close();
     if (this.exporterStarted) {
       this.exporterStarted = false;
@@ -286,7 +298,11 @@ export class ExporterRunner {
     const raw = (this.exporter as AuditExporter & ExporterCapabilities).exportPayloads !== undefined;
     const batch: ExportBatch | PayloadBatch = raw
       ? { firstLsn: read.firstLsn, lastLsn: read.lastLsn, payloads: read.payloads }
-      : { firstLsn: read.firstLsn, lastLsn: read.lastLsn, entries: read.payloads.map((p) => JSON.parse(p) as WalEntry) };
+      : {
+          firstLsn: read.firstLsn,
+          lastLsn: read.lastLsn,
+          entries: read.payloads.map((p, i) => decodeWalEntryOrThrow<AuditEvent, CheckpointRecord>(p, read.firstLsn + i) as WalEntry),
+        };
     if (recordPending) await this.persist(this.saved!, batch.lastLsn, signal);
     const ok = await this.deliver(batch, signal);
     if (!ok) {
@@ -308,17 +324,16 @@ export class ExporterRunner {
     for (;;) {
       if (signal.aborted) return false;
       this.st.state = 'exporting';
-      let result: ExportResult;
-      try {
-        const x = this.exporter as AuditExporter & ExporterCapabilities;
-        result = 'payloads' in batch ? await x.exportPayloads!(batch) : await x.export(batch);
-      } catch (err) {
-        // A throwing exporter is a bug in it; treat as retryable so nothing is skipped.
-        result = {
-          status: 'retryable',
-          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `exporter threw: ${(err as Error)?.message ?? err}`, { cause: err }),
-        };
+      // The previous attempt ran past its deadline: never two attempts of one batch at once.
+      if (this.abandoned) {
+        await Promise.race([
+          this.abandoned,
+          new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+        ]);
+        if (signal.aborted) return false;
+        this.abandoned = undefined;
       }
+      const result = await this.attempt(batch, signal);
       if (result.status === 'success') {
         this.st.failing = false;
         this.st.consecutiveFailures = 0;
@@ -349,6 +364,48 @@ export class ExporterRunner {
       this.st.state = 'backoff';
       await sleep(delay, signal);
     }
+  }
+
+  /**
+   * One export call under the deadline (`exportTimeoutMillis`, and the runner's stop): the signal is
+   * handed to the exporter; past the deadline the attempt is a retryable failure and the call, if
+   * still running, is remembered so the next attempt waits for it.
+   */
+  private async attempt(batch: ExportBatch | PayloadBatch, stop: AbortSignal): Promise<ExportResult> {
+    const timeoutMillis = this.options.exportTimeoutMillis ?? 120_000;
+    const deadline = AbortSignal.timeout(timeoutMillis);
+    // The exporter sees both: a stop asks it to give up early; the runner itself only stops waiting
+    // at the deadline (a stop still waits for the call, so its cursor can be saved).
+    const signal = AbortSignal.any([stop, deadline]);
+    const x = this.exporter as AuditExporter & ExporterCapabilities;
+    const call = (async (): Promise<ExportResult> => {
+      try {
+        return 'payloads' in batch ? await x.exportPayloads!(batch, { signal }) : await x.export(batch, { signal });
+      } catch (err) {
+        // A throwing exporter is a bug in it; treat as retryable so nothing is skipped.
+        return {
+          status: 'retryable',
+          error: new AuditError('AUDIT_ERR_EXPORT_FAILED', `exporter threw: ${(err as Error)?.message ?? err}`, { cause: err }),
+        };
+      }
+    })();
+    let onExpired: (() => void) | undefined;
+    const expired = new Promise<'expired'>((resolve) => {
+      onExpired = () => resolve('expired');
+      deadline.addEventListener('abort', onExpired, { once: true });
+    });
+    const first = await Promise.race([call, expired]);
+    deadline.removeEventListener('abort', onExpired!);
+    if (first !== 'expired') return first;
+    this.abandoned = call.then(() => undefined);
+    return {
+      status: 'retryable',
+      error: new AuditError(
+        'AUDIT_ERR_EXPORT_FAILED',
+        `export of LSN ${batch.firstLsn}-${batch.lastLsn} exceeded exportTimeoutMillis (${timeoutMillis} ms)`,
+        { retryable: true },
+      ),
+    };
   }
 
   /** Persist the cursor (and the pending range); an I/O error is retried with backoff. */

@@ -20,6 +20,12 @@ export const ExporterRunnerConfigSchema = z.strictObject({
   initialBackoffMillis: z.number().int().min(1).default(100),
   /** Largest retry delay (ms); `failure` results retry at this interval. Default 30 000. */
   maxBackoffMillis: z.number().int().min(1).default(30_000),
+  /**
+   * Deadline of one `export()` call (ms). The runner passes it as an `AbortSignal`; past it the
+   * attempt counts as a retryable failure (the exporter is reported failing), and the runner waits
+   * for the abandoned call to settle before the next attempt, but never past a stop. Default 120 000.
+   */
+  exportTimeoutMillis: z.number().int().min(1).max(3_600_000).default(120_000),
 });
 
 /** Parsed exporter runner settings. */

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, encodeWalEntry } from '@otel-audit/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AuditExporter, ExportBatch, ExportResult } from '../../../receiver/contracts.ts';
 import { backoffDelay, ExporterRunner } from '../../../receiver/exporting/index.ts';
@@ -24,7 +24,25 @@ async function append(n: number): Promise<void> {
   let last = 0;
   for (let i = 0; i < n; i++) {
     last = wal.nextLsn;
-    wal.append(last, words, 1, JSON.stringify({ kind: 'event', lsn: last }));
+    wal.append(
+      last,
+      words,
+      1,
+      encodeWalEntry({
+        kind: 'event',
+        lsn: last,
+        chainId: 'acme/runner-test',
+        tenantId: 'acme',
+        seq: last,
+        prevHash: '0'.repeat(64),
+        hash: 'f'.repeat(64),
+        receivedAtNanos: '1700000000000000000',
+        event: { eventId: `lsn-${last}` },
+        resource: { attributes: {}, schemaUrl: '' },
+        scope: { name: '', version: '' },
+        extraAttributes: {},
+      }),
+    );
   }
   await wal.waitDurable(last);
 }
@@ -250,5 +268,39 @@ describe('ExporterRunner start-up', () => {
     expect(runner.status().lastError?.message).toMatch(/connection refused/);
     await runner.stop();
     expect(shutdowns).toBe(1);
+  });
+  it('enforces exportTimeoutMillis: the exporter gets an aborted signal, the attempt counts as failed, and the batch is exported once the call settles', async () => {
+    await append(5);
+    const signals: AbortSignal[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const exp = new ScriptedExporter();
+    exp.export = async function (this: ScriptedExporter, batch: ExportBatch, options?: { signal?: AbortSignal }) {
+      this.calls.push(batch);
+      if (options?.signal) signals.push(options.signal);
+      // The first call ignores its signal and hangs until released: a stuck store.
+      if (this.calls.length === 1) await held;
+      return { status: 'success' };
+    };
+    const runner = new ExporterRunner(wal, exp, {
+      maxBatchEntries: 100,
+      maxBatchDelayMillis: 0,
+      initialBackoffMillis: 1,
+      maxBackoffMillis: 5,
+      exportTimeoutMillis: 50,
+      random: () => 0.5,
+    });
+    await runner.start();
+    await settle(() => runner.status().lastError?.code === 'AUDIT_ERR_EXPORT_FAILED', 'the deadline to pass');
+    expect(runner.status().lastError?.message).toMatch(/exceeded exportTimeoutMillis \(50 ms\)/);
+    expect(signals[0]!.aborted).toBe(true);
+    // No second attempt while the first call is still running.
+    expect(exp.calls.length).toBe(1);
+    expect(runner.status().cursorLsn).toBe(0);
+    release();
+    await settle(() => runner.status().cursorLsn === 5, 'the retry to succeed');
+    expect(exp.calls.length).toBe(2);
+    expect(exp.calls[1]!.firstLsn).toBe(exp.calls[0]!.firstLsn);
+    await runner.stop();
   });
 });
