@@ -14,7 +14,7 @@ import { afterAll, expect, it } from 'vitest';
 import { openClickHouse } from '../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../exporters/clickhouse/config.ts';
 import { LocalDirectoryStore, listColdObjects, readColdObject } from '../../exporters/coldstore/index.ts';
-import { eventually, type ReceiverProcess, startReceiverProcess } from './helpers/receiver-process.ts';
+import { auditRequestJson, eventually, type ReceiverProcess, startReceiverProcess } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -51,30 +51,7 @@ it('every acknowledged event ends exactly once in ClickHouse and in the archive 
     const senders = Array.from({ length: 3 }, async (_, worker) => {
       while (!stop) {
         const ids = Array.from({ length: 50 }, () => uuidv7());
-        const body = {
-          resourceLogs: [
-            {
-              resource: { attributes: [{ key: 'service.name', value: { stringValue: 'crash' } }] },
-              scopeLogs: [
-                {
-                  scope: { name: 'crash' },
-                  logRecords: ids.map((id, i) => ({
-                    timeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
-                    eventName: 'doc.read',
-                    attributes: [
-                      { key: 'audit.schema_version', value: { stringValue: '1.0' } },
-                      { key: 'audit.event_id', value: { stringValue: id } },
-                      { key: 'audit.outcome', value: { stringValue: 'success' } },
-                      { key: 'audit.actor.id', value: { stringValue: `w${worker}` } },
-                      { key: 'audit.actor.type', value: { stringValue: 'service' } },
-                      { key: 'audit.tenant.id', value: { stringValue: ['acme', 'globex'][i % 2]! } },
-                    ],
-                  })),
-                },
-              ],
-            },
-          ],
-        };
+        const body = auditRequestJson(ids, { service: 'crash', actorId: `w${worker}`, tenants: ['acme', 'globex'] });
         try {
           const res = await fetch(`${receiver.http}/v1/logs`, {
             method: 'POST',

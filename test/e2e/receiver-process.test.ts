@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { computeEntryHash, GENESIS_HASH } from '../../integrity/chain-hash.ts';
 import type { WalEntry } from '../../receiver/contracts.ts';
 import { readWalEntries } from '../../receiver/wal/index.ts';
-import { eventually, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
+import { auditRequestJson, eventually, startReceiverProcess, tenantEventsInClickHouse } from './helpers/receiver-process.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -133,30 +133,7 @@ describe('otel-audit start (child process)', () => {
       const senders = Array.from({ length: 4 }, async (_, worker) => {
         while (!stop) {
           const ids = Array.from({ length: 25 }, () => uuidv7());
-          const body = {
-            resourceLogs: [
-              {
-                resource: { attributes: [{ key: 'service.name', value: { stringValue: 'loadgen' } }] },
-                scopeLogs: [
-                  {
-                    scope: { name: 'loadgen' },
-                    logRecords: ids.map((id, i) => ({
-                      timeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
-                      eventName: 'doc.read',
-                      attributes: [
-                        { key: 'audit.schema_version', value: { stringValue: '1.0' } },
-                        { key: 'audit.event_id', value: { stringValue: id } },
-                        { key: 'audit.outcome', value: { stringValue: 'success' } },
-                        { key: 'audit.actor.id', value: { stringValue: `w${worker}` } },
-                        { key: 'audit.actor.type', value: { stringValue: 'service' } },
-                        { key: 'audit.tenant.id', value: { stringValue: tenants[i % 2]! } },
-                      ],
-                    })),
-                  },
-                ],
-              },
-            ],
-          };
+          const body = auditRequestJson(ids, { service: 'loadgen', actorId: `w${worker}`, tenants });
           sent += ids.length;
           try {
             const res = await fetch(`${receiver.http}/v1/logs`, {

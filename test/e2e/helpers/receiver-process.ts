@@ -126,3 +126,34 @@ export async function tenantEventsInClickHouse(http: string, tenant: string): Pr
     await client.close();
   }
 }
+
+/**
+ * An OTLP/JSON ExportLogsServiceRequest of minimal audit events (`doc.read`, success, a service
+ * actor), one per id, alternating over `tenants`: the load the crash tests send.
+ */
+export function auditRequestJson(ids: readonly string[], o: { service: string; actorId: string; tenants: readonly string[] }): object {
+  return {
+    resourceLogs: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: o.service } }] },
+        scopeLogs: [
+          {
+            scope: { name: o.service },
+            logRecords: ids.map((id, i) => ({
+              timeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
+              eventName: 'doc.read',
+              attributes: [
+                { key: 'audit.schema_version', value: { stringValue: '1.0' } },
+                { key: 'audit.event_id', value: { stringValue: id } },
+                { key: 'audit.outcome', value: { stringValue: 'success' } },
+                { key: 'audit.actor.id', value: { stringValue: o.actorId } },
+                { key: 'audit.actor.type', value: { stringValue: 'service' } },
+                { key: 'audit.tenant.id', value: { stringValue: o.tenants[i % o.tenants.length]! } },
+              ],
+            })),
+          },
+        ],
+      },
+    ],
+  };
+}
