@@ -60,6 +60,18 @@ export const command: Command = {
     const logger = createLogger({ level: config.logLevel as LogLevel, name: 'otel-audit' });
     const receiver = createReceiver(raw, { logger });
 
+    // The signal handlers go in before anything is printed: whoever reads the banner may send
+    // SIGTERM at once, and a signal without a handler would kill the process without a drain.
+    // A signal that arrives during start is remembered and honoured once start has finished.
+    let requestStop: ((signal: string) => void) | undefined;
+    let pendingSignal: string | undefined;
+    const onSignal = (signal: string) => {
+      if (requestStop) requestStop(signal);
+      else pendingSignal ??= signal;
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+
     const addresses = await receiver.start();
     const status = receiver.status();
     logger.info({ instanceId: status.instanceId, dataDir: status.dataDir, ...addresses }, 'receiver ready');
@@ -100,8 +112,8 @@ export const command: Command = {
           },
         );
       };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      requestStop = stop;
+      if (pendingSignal) stop(pendingSignal);
     });
   },
 };

@@ -389,7 +389,7 @@ describe('records shaped like real shippers', () => {
       40,
       250,
     );
-    expect(await receiver!.stop()).toBe(0);
+    expect(await receiver!.stop(), receiver!.output()).toBe(0);
     receiver = undefined;
     for (const source of ['wal', 'clickhouse', 'archive']) {
       const v = await runCli(['verify', '--source', source, '--data-dir', dataDir, '--public-key', key.verifierPath, '--json']);

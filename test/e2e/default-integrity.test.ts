@@ -103,12 +103,12 @@ describe('tamper-evident by default', () => {
     expect(pinned.stderr).not.toMatch(/note:/);
 
     // A restart keeps the key (never overwritten) and the stop checkpoints the whole chain.
-    expect(await receiver.stop()).toBe(0);
+    expect(await receiver.stop(), receiver.output()).toBe(0);
     receiver = await startReceiverProcess({ dataDir, env: NO_COLDSTORE });
     expect(receiver.output()).toContain(`verifier key  ${verifierKey}`);
     expect(receiver.output()).not.toMatch(/created now/);
     expect(readdirSync(keysDir).sort()).toEqual(files);
-    expect(await receiver.stop()).toBe(0);
+    expect(await receiver.stop(), receiver.output()).toBe(0);
 
     const stopped = await cli(cwd, 'verify', '--source', 'clickhouse', '--data-dir', dataDir);
     expect(stopped.code, stopped.stdout + stopped.stderr).toBe(0);

@@ -182,7 +182,7 @@ describe('a full disk', () => {
       `${receiver.http}/clickhouse?query=${encodeURIComponent(`SELECT min(Seq), max(Seq), uniqExact(Seq), count() FROM audit_events WHERE TenantId = '${tenant}' FORMAT TSV`)}`,
     );
     expect(await seqRes.text()).toBe(`1\t${acked.size}\t${acked.size}\t${acked.size}\n`);
-    expect(await receiver.stop()).toBe(0);
+    expect(await receiver.stop(), receiver.output()).toBe(0);
 
     // The WAL: the same events once each, seq 1..n without a gap.
     const events: WalEntry[] = [];

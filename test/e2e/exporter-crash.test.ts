@@ -96,7 +96,7 @@ it('every acknowledged event ends exactly once in ClickHouse and in the archive 
     100,
   );
   await eventually(async () => ((await archivedIds(dataDir)).length >= acknowledged.size ? true : undefined), 600, 100);
-  expect(await receiver.stop()).toBe(0);
+  expect(await receiver.stop(), receiver.output()).toBe(0);
 
   // ClickHouse: every acknowledged id, each once (no FINAL).
   const ch = openClickHouse(parseClickHouseConfig({ dataDir }));

@@ -57,7 +57,7 @@ describe('receiver down for a while', () => {
     await eventually(async () => ((await tenantEventsInClickHouse(receiver!.http, tenant)).distinct >= before.length ? true : undefined));
     await eventually(async () => ((await db.pending()) === 0 ? true : undefined));
 
-    expect(await receiver!.stop()).toBe(0);
+    expect(await receiver!.stop(), receiver!.output()).toBe(0);
     const failedBefore = relay.stats().failedExports;
     const during = [...(await db.commitEvents(120, tenant)), ...(await db.commitEvents(80, tenant))];
     // The relay tried and failed at least twice while the receiver was down …

@@ -86,7 +86,7 @@ describe('otel-audit start (child process)', () => {
     expect(new Set(first.ids)).toEqual(expected);
 
     // Restart; the duplicate arrives again over gRPC: acknowledged, not stored again.
-    expect(await receiver.stop()).toBe(0);
+    expect(await receiver.stop(), receiver.output()).toBe(0);
     receiver = await startReceiverProcess({ dataDir, env: NO_COLDSTORE });
     const again = createAuditLogger({ delivery: 'memory', exporter: { protocol: 'grpc', endpoint: `http://${receiver.grpc}` } });
     await again.record({
@@ -111,7 +111,7 @@ describe('otel-audit start (child process)', () => {
     };
     expect(page.events.map((e) => e.event.eventId).sort()).toEqual([...malloryIds].sort());
     expect(page.events).toHaveLength(4);
-    expect(await receiver.stop()).toBe(0);
+    expect(await receiver.stop(), receiver.output()).toBe(0);
   });
 
   it('loses no acknowledged event when killed with SIGKILL under load, several times', async () => {
@@ -163,7 +163,7 @@ describe('otel-audit start (child process)', () => {
     const status = (await (await fetch(`${receiver.http}/v1/audit/status`)).json()) as {
       chains: Array<{ chainId: string; seq: number; hash: string }>;
     };
-    expect(await receiver.stop()).toBe(0);
+    expect(await receiver.stop(), receiver.output()).toBe(0);
 
     const seen = new Map<string, number>();
     const heads = new Map<string, { seq: number; hash: string }>();

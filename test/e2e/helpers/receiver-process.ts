@@ -43,7 +43,14 @@ export function startReceiverProcess(options: StartReceiverOptions): Promise<Rec
     },
   );
   let out = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // A process killed by a signal has no exit code: the signal goes into the output so a failing
+  // assertion on the code shows why.
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => {
+      if (signal) out += `\n[receiver process ended by ${signal}]\n`;
+      resolve(code);
+    }),
+  );
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       out += chunk.toString('utf8');
