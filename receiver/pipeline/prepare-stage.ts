@@ -19,7 +19,8 @@ import { AUDIT_ATTR, isAuditRecord, type LogRecordMappingOptions, type LogRecord
 import { canonicalWithDerivedId } from '@otel-audit/schema/event-id';
 import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
 import { uuidToWords } from '../wal/format.ts';
-import { fastCanonicalEventJson } from './fast-jcs.ts';
+import { type CanonicalWriter, canonicalValidatedEventJson, fastCanonicalEventJson, writeCanonicalEvent } from './fast-jcs.ts';
+import { type PreparedBatch, PreparedBatchBuilder } from './prepared-batch.ts';
 
 /** Resource and scope JSON of a record, built once per resourceLogs/scopeLogs and shared. */
 export interface RecordContext {
@@ -76,11 +77,15 @@ export function attrReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** JSON of the attributes that the OTLP mapping does not consume (`{}` when none). */
+/**
+ * JSON of the attributes that the OTLP mapping does not consume (`{}` when none). A `__proto__`
+ * attribute is left out: assigning it would set the rebuilt object's prototype (so JSON.stringify
+ * never wrote it, and a bytes value made the replacer throw).
+ */
 export function extraAttributesJson(attrs: Record<string, unknown>): string {
   let extra: Record<string, unknown> | undefined;
   for (const k in attrs) {
-    if (MAPPED_KEYS.has(k)) continue;
+    if (MAPPED_KEYS.has(k) || k === '__proto__') continue;
     (extra ??= {})[k] = attrs[k];
   }
   return extra === undefined ? '{}' : JSON.stringify(extra, attrReplacer);
@@ -166,4 +171,166 @@ export function prepareRequest(
     }
   }
   return out;
+}
+
+/**
+ * Append `extraAttributesJson(attrs)` to `w`, byte-identical, writing the common attribute values
+ * (strings, numbers, booleans, null, int64 bigints and flat arrays of those) directly instead of
+ * building an object and a string; anything else (kvlists, bytes, nested arrays) falls back to
+ * {@link extraAttributesJson}. Key order is `for…in`'s, as the object that function builds and
+ * JSON.stringify see it; `__proto__` is skipped as there.
+ */
+export function writeExtraAttributes(w: CanonicalWriter, attrs: Record<string, unknown>): void {
+  const start = w.off;
+  w.byte(0x7b);
+  let first = true;
+  for (const k in attrs) {
+    if (MAPPED_KEYS.has(k) || k === '__proto__') continue;
+    if (!writeExtraKeyValue(w, k, attrs[k], first)) {
+      w.off = start;
+      w.utf8(extraAttributesJson(attrs));
+      return;
+    }
+    first = false;
+  }
+  w.byte(0x7d);
+}
+
+/** `"k":v` (after a comma unless first) as JSON.stringify(…, attrReplacer) writes it; false (partial output) when `v` is not simple. */
+function writeExtraKeyValue(w: CanonicalWriter, k: string, v: unknown, first: boolean): boolean {
+  if (!first) w.byte(0x2c);
+  w.jsonStr(k);
+  w.byte(0x3a);
+  if (!Array.isArray(v)) return writeSimpleJson(w, v);
+  w.byte(0x5b);
+  for (let i = 0; i < v.length; i++) {
+    if (i > 0) w.byte(0x2c);
+    const x: unknown = v[i];
+    // JSON.stringify writes null for an undefined array element (a hole).
+    if (x === undefined) w.latin1('null');
+    else if (!writeSimpleJson(w, x)) return false;
+  }
+  w.byte(0x5d);
+  return true;
+}
+
+/** A primitive as JSON.stringify(…, attrReplacer) writes it; false for anything else. */
+function writeSimpleJson(w: CanonicalWriter, v: unknown): boolean {
+  switch (typeof v) {
+    case 'string':
+      w.jsonStr(v);
+      return true;
+    case 'number':
+      // JSON.stringify writes non-finite numbers as null.
+      w.latin1(Number.isFinite(v) ? String(v) : 'null');
+      return true;
+    case 'boolean':
+      w.latin1(v ? 'true' : 'false');
+      return true;
+    case 'bigint':
+      if (v >= MIN_SAFE && v <= MAX_SAFE) w.latin1(String(Number(v)));
+      else w.jsonStr(v.toString());
+      return true;
+    case 'object':
+      if (v !== null) return false;
+      w.latin1('null');
+      return true;
+    default:
+      return false;
+  }
+}
+
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * {@link prepareRequest} and `packPreparedRequest` (prepared-batch.ts) in one pass, with the same
+ * result byte for byte: each accepted record's canonical event, context and extra attributes are
+ * written straight into the batch's payload buffer and digested there, with no per-record strings or
+ * intermediate objects. `payloadBytesHint` sizes the payload buffer (e.g. the request body's size);
+ * it grows on demand. A pure function of its arguments; never throws for bad records.
+ */
+export function prepareBatch(
+  logs: DecodedLogs,
+  context: IngestContext,
+  nonAudit: 'drop' | 'reject',
+  defaultTenantId?: string,
+  payloadBytesHint = 0,
+): PreparedBatch {
+  let records = 0;
+  for (const rl of logs.resourceLogs) for (const sl of rl.scopeLogs) records += sl.logRecords.length;
+  const b = new PreparedBatchBuilder(records, Math.ceil(payloadBytesHint * 1.25));
+  const w = b.writer;
+  const rejections: Rejection[] = [];
+  let received = 0;
+  let nonAuditCount = 0;
+  let nonAuditDropped = 0;
+  // See prepareRequest: the id-derivation text is kept and reused for the event's own canonical JSON.
+  let derivedFrom: string | undefined;
+  const mapping: LogRecordMappingOptions = {
+    defaultTenantId: context.boundTenantId ?? defaultTenantId,
+    canonicalJson: (event) => (derivedFrom = canonicalValidatedEventJson(event)),
+  };
+  let index = 0;
+  for (const rl of logs.resourceLogs) {
+    let resourceJson: string | undefined;
+    const resource = { attributes: rl.resource.attributes, schemaUrl: rl.schemaUrl };
+    for (const sl of rl.scopeLogs) {
+      let ctxBytes: Uint8Array | undefined;
+      for (const record of sl.logRecords) {
+        const i = index++;
+        received++;
+        let code = 'AUDIT_ERR_INVALID_EVENT';
+        let reason: string | undefined;
+        if (!isAuditRecord(record)) {
+          nonAuditCount++;
+          if (nonAudit === 'drop') {
+            nonAuditDropped++;
+            continue;
+          }
+          reason = `not an audit record (no ${AUDIT_ATTR.schemaVersion} attribute)`;
+        } else {
+          derivedFrom = undefined;
+          const v = logRecordToAuditEvent(record, mapping);
+          if (!v.ok) {
+            code = v.error.code;
+            reason = v.error.message;
+          } else if (context.boundTenantId !== undefined && v.event.tenant.id !== context.boundTenantId) {
+            code = 'AUDIT_ERR_FORBIDDEN';
+            reason = `tenant "${v.event.tenant.id}" is not allowed for this token (bound to tenant "${context.boundTenantId}")`;
+          } else {
+            const start = w.off;
+            let written = false;
+            try {
+              if (derivedFrom !== undefined) w.utf8(canonicalWithDerivedId(derivedFrom, v.event.eventId));
+              else writeCanonicalEvent(w, v.event);
+              written = true;
+            } catch (err) {
+              w.off = start;
+              reason = (err as Error).message;
+            }
+            if (written && !uuidToWords(v.event.eventId, words)) {
+              w.off = start;
+              reason = `eventId: not a UUID: ${v.event.eventId}`;
+            }
+            if (written && reason === undefined) {
+              resourceJson ??= JSON.stringify(resource, attrReplacer);
+              ctxBytes ??= Buffer.from(
+                `,"resource":${resourceJson},"scope":${JSON.stringify({ name: sl.scope.name, version: sl.scope.version })},"extraAttributes":`,
+                'utf8',
+              );
+              const canonicalEnd = w.off;
+              w.bytes(ctxBytes);
+              writeExtraAttributes(w, record.attributes);
+              w.byte(0x7d); // '}' closes the WAL entry object
+              b.add(start, canonicalEnd, v.event.eventId, v.event.tenant.id, words);
+              continue;
+            }
+          }
+        }
+        rejections.push({ index: i, code, reason: reason!, record, resource, scope: sl.scope });
+      }
+    }
+  }
+  return b.finish({ rejections, received, nonAudit: nonAuditCount, nonAuditDropped });
 }

@@ -10,8 +10,8 @@ import { inflateGzipSync } from '../http/read-body.ts';
 import type { EncodedLogsRequest } from '../otlp/encoded-consumer.ts';
 import { decodeLogsJson } from '../otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../otlp/protobuf-decoder.ts';
-import { prepareRequest } from './prepare-stage.ts';
-import { type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
+import { prepareBatch } from './prepare-stage.ts';
+import type { PreparedBatch } from './prepared-batch.ts';
 
 /** What a worker is asked to do. */
 export interface PrepareTask extends Omit<EncodedLogsRequest, 'transferable'> {
@@ -77,7 +77,7 @@ export function runPrepareTask(task: PrepareTask): PrepareOutcome {
       bytes: body.length,
     };
   }
-  const batch = packPreparedRequest(prepareRequest(decoded.logs, task.context, task.nonAudit, task.defaultTenantId));
+  const batch = prepareBatch(decoded.logs, task.context, task.nonAudit, task.defaultTenantId, body.length);
   return { ok: true, records: decoded.recordCount, bytes: body.length, batch };
 }
 

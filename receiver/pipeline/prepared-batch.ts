@@ -15,6 +15,7 @@
  * All three buffers are plain ArrayBuffers so a worker transfers them without copying.
  */
 import { hash } from 'node:crypto';
+import { CanonicalWriter } from './fast-jcs.ts';
 import type { PreparedRequest, Rejection } from './prepare-stage.ts';
 
 /** u32 words of metadata per record in {@link PreparedBatch.meta}. */
@@ -113,4 +114,86 @@ export function packPreparedRequest(prep: PreparedRequest): PreparedBatch {
     nonAudit: prep.nonAudit,
     nonAuditDropped: prep.nonAuditDropped,
   };
+}
+
+/**
+ * Builds a {@link PreparedBatch} record by record, with each record's payload written straight into
+ * the batch's byte buffer (see `prepareBatch` in prepare-stage.ts): the caller writes the record's
+ * payload tail (canonical event, context, extra attributes, `}`) at {@link PreparedBatchBuilder.writer}'s
+ * position, then calls {@link PreparedBatchBuilder.add}. Produces the same batch, byte for byte, as
+ * `packPreparedRequest(prepareRequest(…))`.
+ */
+export class PreparedBatchBuilder {
+  /** The payload buffer; the canonical event of the next record is written at its `off`. */
+  readonly writer: CanonicalWriter;
+  private meta: Uint32Array;
+  private digests: Uint8Array;
+  private count = 0;
+  private readonly tenants: string[] = [];
+  private readonly tenantIndex = new Map<string, number>();
+  private readonly eventIds: string[] = [];
+
+  /**
+   * @param maxRecords records the request holds (an upper bound of those added)
+   * @param payloadBytes initial payload capacity in bytes (grows by copying when exceeded)
+   */
+  constructor(maxRecords: number, payloadBytes: number) {
+    this.meta = new Uint32Array(maxRecords * META);
+    this.digests = new Uint8Array(maxRecords * 32);
+    this.writer = new CanonicalWriter(Math.max(1024, payloadBytes));
+  }
+
+  /**
+   * Record a prepared record whose WAL payload tail the caller wrote at [`start`, `writer.off`), with
+   * its canonical event at [`start`, `canonicalEnd`): digest the canonical bytes and store the
+   * metadata.
+   */
+  add(start: number, canonicalEnd: number, eventId: string, tenantId: string, words: Uint32Array): void {
+    const w = this.writer;
+    const i = this.count++;
+    if (i * META >= this.meta.length) this.growMeta();
+    this.digests.set(hash('sha256', w.buf.subarray(start, canonicalEnd), 'buffer'), i * 32);
+    const m = i * META;
+    const meta = this.meta;
+    meta[m] = words[0]!;
+    meta[m + 1] = words[1]!;
+    meta[m + 2] = words[2]!;
+    meta[m + 3] = words[3]!;
+    let t = this.tenantIndex.get(tenantId);
+    if (t === undefined) {
+      t = this.tenants.length;
+      this.tenants.push(tenantId);
+      this.tenantIndex.set(tenantId, t);
+    }
+    meta[m + 4] = t;
+    meta[m + 5] = start;
+    meta[m + 6] = w.off - start;
+    this.eventIds.push(eventId);
+  }
+
+  private growMeta(): void {
+    const meta = new Uint32Array(Math.max(META * 16, this.meta.length * 2));
+    meta.set(this.meta);
+    this.meta = meta;
+    const digests = new Uint8Array((meta.length / META) * 32);
+    digests.set(this.digests);
+    this.digests = digests;
+  }
+
+  /** The batch (the builder must not be used afterwards). */
+  finish(counts: { rejections: Rejection[]; received: number; nonAudit: number; nonAuditDropped: number }): PreparedBatch {
+    const n = this.count;
+    return {
+      count: n,
+      meta: n * META === this.meta.length ? this.meta : new Uint32Array(this.meta.buffer, 0, n * META),
+      digests: n * 32 === this.digests.length ? this.digests : new Uint8Array(this.digests.buffer, 0, n * 32),
+      payload: new Uint8Array(this.writer.buf.buffer, 0, this.writer.off),
+      tenants: this.tenants,
+      eventIds: this.eventIds,
+      rejections: counts.rejections,
+      received: counts.received,
+      nonAudit: counts.nonAudit,
+      nonAuditDropped: counts.nonAuditDropped,
+    };
+  }
 }
