@@ -49,8 +49,9 @@ interface FastBuffer extends Buffer {
 }
 
 function newBuffer(bytes: number): FastBuffer {
-  // A plain ArrayBuffer of its own (not the shared pool), so the payload can be transferred.
-  return Buffer.from(new ArrayBuffer(bytes)) as FastBuffer;
+  // An ArrayBuffer of its own (not the shared pool), so the payload can be transferred; not
+  // zero-filled, since only [0, off) is ever read.
+  return Buffer.allocUnsafeSlow(bytes) as FastBuffer;
 }
 
 /** Objects shorter than this sort their keys with an insertion sort (no temporary arrays). */

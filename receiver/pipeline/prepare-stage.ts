@@ -240,6 +240,52 @@ function writeSimpleJson(w: CanonicalWriter, v: unknown): boolean {
   }
 }
 
+/** Value of a hex digit's char code, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x57 : -1;
+}
+
+/** Hex digits [from, to) of `s` as a number (at most 8 digits), or -1 when one is not a hex digit. */
+function hexWord(s: string, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const d = hexDigit(s.charCodeAt(i));
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/**
+ * `uuidToWords` (wal/format.ts) for a UUID made only of hex digits and dashes in 8-4-4-4-12 form,
+ * without substrings; false (words untouched) for anything else, which then goes to `uuidToWords`
+ * so its result stays the definition.
+ */
+function hexUuidToWords(id: string, out: Uint32Array): boolean {
+  if (
+    id.length !== 36 ||
+    id.charCodeAt(8) !== 0x2d ||
+    id.charCodeAt(13) !== 0x2d ||
+    id.charCodeAt(18) !== 0x2d ||
+    id.charCodeAt(23) !== 0x2d
+  )
+    return false;
+  const a = hexWord(id, 0, 8);
+  const b1 = hexWord(id, 9, 13);
+  const b2 = hexWord(id, 14, 18);
+  const c1 = hexWord(id, 19, 23);
+  const c2 = hexWord(id, 24, 28);
+  const d = hexWord(id, 28, 36);
+  if (a < 0 || b1 < 0 || b2 < 0 || c1 < 0 || c2 < 0 || d < 0) return false;
+  out[0] = a;
+  out[1] = b1 * 0x10000 + b2;
+  out[2] = c1 * 0x10000 + c2;
+  out[3] = d;
+  return true;
+}
+
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -309,7 +355,7 @@ export function prepareBatch(
               w.off = start;
               reason = (err as Error).message;
             }
-            if (written && !uuidToWords(v.event.eventId, words)) {
+            if (written && !hexUuidToWords(v.event.eventId, words) && !uuidToWords(v.event.eventId, words)) {
               w.off = start;
               reason = `eventId: not a UUID: ${v.event.eventId}`;
             }
