@@ -33,8 +33,16 @@ function expectSameBatch(logs: DecodedLogs, context: IngestContext, nonAudit: 'd
 // Code points (not UTF-16 units) plus one deliberate lone surrogate now and then.
 const chars = [...'aZ09 _-."\\/\n\té漢😀\u0001\u007f\u2028'];
 const rnd = (n: number) => Math.floor(Math.random() * n);
-const rstr = (loneSurrogates = true) =>
-  Array.from({ length: rnd(12) }, () => (loneSurrogates && Math.random() < 0.01 ? '\ud800' : chars[rnd(chars.length)])).join('');
+const plainChars = [...'aZ09 _-./~'];
+const asciiChars = [...'aZ09 _-./~"\\\n\t\u0001\u001f\u007f'];
+// Mostly short strings, some past the writer's native-write threshold (40 characters); of them a
+// third plain ASCII (copied as is), a third ASCII with characters to escape or the DEL edge.
+const rstr = (loneSurrogates = true) => {
+  const set = [plainChars, asciiChars, chars][rnd(3)]!;
+  return Array.from({ length: rnd(4) === 0 ? rnd(120) : rnd(12) }, () =>
+    loneSurrogates && Math.random() < 0.01 ? '\ud800' : set[rnd(set.length)],
+  ).join('');
+};
 const rjson = (depth: number): unknown => {
   switch (rnd(depth > 2 ? 4 : 6)) {
     case 0:
@@ -203,6 +211,37 @@ describe('writeExtraAttributes', () => {
       const w = new CanonicalWriter(8);
       writeExtraAttributes(w, attrs);
       expect(w.text(0, w.off)).toBe(extraAttributesJson(attrs));
+    }
+  });
+});
+
+/** Strings around the writer's fast-path boundaries: each special character at the start, middle and end of plain runs. */
+function edgeStrings(): string[] {
+  const specials = ['"', '\\', '\n', '\u0000', '\u001f', ' ', '~', '\u007f', '\u0080', 'é', '\u2028', '😀', '\ud800', '\udc00'];
+  const out: string[] = [];
+  for (const len of [0, 1, 38, 39, 40, 41, 42, 100]) {
+    const run = 'a'.repeat(len);
+    out.push(run);
+    for (const c of specials) out.push(c + run, run + c, run.slice(0, len >> 1) + c + run.slice(len >> 1));
+  }
+  return out;
+}
+
+describe('CanonicalWriter strings', () => {
+  it('writes JSON.stringify / JCS string literals at every fast-path boundary', () => {
+    for (const s of edgeStrings()) {
+      const w = new CanonicalWriter(8);
+      w.jsonStr(s);
+      expect(w.text(0, w.off), JSON.stringify(s)).toBe(JSON.stringify(s));
+      const e = makeEvent({ reason: s || 'r', details: { [s]: s } });
+      let expected: string;
+      try {
+        expected = canonicalEventJson(e);
+      } catch {
+        expect(() => canonicalValidatedEventJson(e)).toThrow(/Lone surrogate/);
+        continue;
+      }
+      expect(canonicalValidatedEventJson(e), JSON.stringify(s)).toBe(expected);
     }
   });
 });
