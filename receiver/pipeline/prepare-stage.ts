@@ -184,23 +184,48 @@ export function writeExtraAttributes(w: CanonicalWriter, attrs: Record<string, u
   const start = w.off;
   w.byte(0x7b);
   let first = true;
+  let pos = 0;
   for (const k in attrs) {
-    if (MAPPED_KEYS.has(k) || k === '__proto__') continue;
-    if (!writeExtraKeyValue(w, k, attrs[k], first)) {
+    const e = pos < EXTRA_KEY_SLOTS ? extraKey(k, pos) : undefined;
+    pos++;
+    if (e !== undefined ? e.skip : MAPPED_KEYS.has(k) || k === '__proto__') continue;
+    if (!first) w.byte(0x2c);
+    first = false;
+    if (e !== undefined) w.bytes(e.head);
+    else {
+      w.jsonStr(k);
+      w.byte(0x3a);
+    }
+    if (!writeExtraValue(w, attrs[k])) {
       w.off = start;
       w.utf8(extraAttributesJson(attrs));
       return;
     }
-    first = false;
   }
   w.byte(0x7d);
 }
 
-/** `"k":v` (after a comma unless first) as JSON.stringify(…, attrReplacer) writes it; false (partial output) when `v` is not simple. */
-function writeExtraKeyValue(w: CanonicalWriter, k: string, v: unknown, first: boolean): boolean {
-  if (!first) w.byte(0x2c);
-  w.jsonStr(k);
-  w.byte(0x3a);
+/** What {@link writeExtraAttributes} needs of one attribute key: skipped or not, and its `"key":` bytes. */
+interface ExtraKey {
+  key: string;
+  skip: boolean;
+  head: Uint8Array;
+}
+
+/** Attribute positions whose last key is remembered (records of one producer repeat keys in order). */
+const EXTRA_KEY_SLOTS = 64;
+const extraKeys = new Array<ExtraKey | undefined>(EXTRA_KEY_SLOTS);
+
+function extraKey(k: string, pos: number): ExtraKey {
+  const cached = extraKeys[pos];
+  if (cached !== undefined && cached.key === k) return cached;
+  const e = { key: k, skip: MAPPED_KEYS.has(k) || k === '__proto__', head: Buffer.from(`${JSON.stringify(k)}:`, 'utf8') };
+  extraKeys[pos] = e;
+  return e;
+}
+
+/** An attribute value as JSON.stringify(…, attrReplacer) writes it; false (partial output) when it is not simple. */
+function writeExtraValue(w: CanonicalWriter, v: unknown): boolean {
   if (!Array.isArray(v)) return writeSimpleJson(w, v);
   w.byte(0x5b);
   for (let i = 0; i < v.length; i++) {
@@ -305,7 +330,9 @@ export function prepareBatch(
 ): PreparedBatch {
   let records = 0;
   for (const rl of logs.resourceLogs) for (const sl of rl.scopeLogs) records += sl.logRecords.length;
-  const b = new PreparedBatchBuilder(records, Math.ceil(payloadBytesHint * 1.25));
+  // The payload is ~1.27× the protobuf body for the realistic fixture batch (canonical JSON plus the
+  // repeated resource/scope JSON); starting at 1.5× avoids a grow-and-copy for such batches.
+  const b = new PreparedBatchBuilder(records, Math.ceil(payloadBytesHint * 1.5));
   const w = b.writer;
   const rejections: Rejection[] = [];
   let received = 0;
