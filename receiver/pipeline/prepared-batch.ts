@@ -152,7 +152,13 @@ export class PreparedBatchBuilder {
     const w = this.writer;
     const i = this.count++;
     if (i * META >= this.meta.length) this.growMeta();
-    this.digests.set(hash('sha256', w.buf.subarray(start, canonicalEnd), 'buffer'), i * 32);
+    // The digest as a 32-character 'binary' (latin1) string (one char per byte, lossless) is copied out: about
+    // twice as fast as asking for a Buffer, whose own ArrayBuffer per call dominates the hash of a
+    // ~600-byte event (measured in bench/prepare.ts's process).
+    const d = hash('sha256', w.buf.subarray(start, canonicalEnd), 'binary');
+    const digests = this.digests;
+    const at = i * 32;
+    for (let j = 0; j < 32; j++) digests[at + j] = d.charCodeAt(j);
     const m = i * META;
     const meta = this.meta;
     meta[m] = words[0]!;
