@@ -18,6 +18,7 @@
  * JSON.parse source text access), so such values stay exact without slowing down the common case.
  */
 
+import { isUtf8 } from 'node:buffer';
 import type { LogRecordView } from '@otel-audit/schema';
 import type { DecodedLogs, ScopeView } from '../contracts.ts';
 import { DecodeFailure, type DecodeResult, decodeFailureResult } from './decode-result.ts';
@@ -272,15 +273,27 @@ function anyValue(raw: Json, depth: number): unknown {
     case 'arrayValue': {
       const arr = expectObject(value, 'arrayValue');
       const values = withPath('arrayValue', () => optArray(arr, 'values'));
-      return values.map((v, i) => withPath(`arrayValue.values[${i}]`, () => anyValue(v, depth + 1)));
+      const out = new Array<unknown>(values.length);
+      for (let i = 0; i < values.length; i++) {
+        try {
+          out[i] = anyValue(values[i], depth + 1);
+        } catch (e) {
+          throw atPath(e, `arrayValue.values[${i}]`);
+        }
+      }
+      return out;
     }
     default: {
       const kv = expectObject(value, 'kvlistValue');
       const values = withPath('kvlistValue', () => optArray(kv, 'values'));
       const out: Record<string, unknown> = {};
-      values.forEach((v, i) => {
-        withPath(`kvlistValue.values[${i}]`, () => keyValue(v, out, depth + 1));
-      });
+      for (let i = 0; i < values.length; i++) {
+        try {
+          keyValue(values[i], out, depth + 1);
+        } catch (e) {
+          throw atPath(e, `kvlistValue.values[${i}]`);
+        }
+      }
       return out;
     }
   }
@@ -294,11 +307,26 @@ function withPath<T>(segment: string, fn: () => T): T {
   }
 }
 
+/**
+ * What {@link withPath} throws, for loops over records and attributes that catch inline: the
+ * segment (with its index) is only built when something failed, not once per element.
+ */
+function atPath(e: unknown, segment: string): unknown {
+  return e instanceof DecodeFailure ? e.at(segment) : e;
+}
+
 function keyValue(raw: Json, target: Record<string, unknown>, depth: number): void {
   const obj = expectObject(raw, '');
   const key = optString(obj, 'key');
   const rawValue = get(obj, 'value');
-  const value = rawValue === undefined ? null : withPath('value', () => anyValue(rawValue, depth));
+  let value: unknown = null;
+  if (rawValue !== undefined) {
+    try {
+      value = anyValue(rawValue, depth);
+    } catch (e) {
+      throw atPath(e, 'value');
+    }
+  }
   if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   else target[key] = value;
 }
@@ -306,20 +334,40 @@ function keyValue(raw: Json, target: Record<string, unknown>, depth: number): vo
 function attributes(obj: JsonObject): Record<string, unknown> {
   const list = optArray(obj, 'attributes');
   const out: Record<string, unknown> = {};
-  for (let i = 0; i < list.length; i++) withPath(`attributes[${i}]`, () => keyValue(list[i], out, 1));
+  for (let i = 0; i < list.length; i++) {
+    try {
+      keyValue(list[i], out, 1);
+    } catch (e) {
+      throw atPath(e, `attributes[${i}]`);
+    }
+  }
   return out;
 }
 
 function logRecord(raw: Json): LogRecordView {
   const obj = expectObject(raw, '');
+  // Fields are read in this order so that, of several bad fields, the same one is reported.
+  const timeUnixNano = optUint64(obj, 'timeUnixNano', 'time_unix_nano');
+  const observedTimeUnixNano = optUint64(obj, 'observedTimeUnixNano', 'observed_time_unix_nano');
+  const severity = severityNumber(obj);
+  const severityText = optString(obj, 'severityText', 'severity_text');
+  const eventName = optString(obj, 'eventName', 'event_name');
   const rawBody = get(obj, 'body');
+  let body: unknown;
+  if (rawBody !== undefined) {
+    try {
+      body = anyValue(rawBody, 1);
+    } catch (e) {
+      throw atPath(e, 'body');
+    }
+  }
   return {
-    timeUnixNano: optUint64(obj, 'timeUnixNano', 'time_unix_nano'),
-    observedTimeUnixNano: optUint64(obj, 'observedTimeUnixNano', 'observed_time_unix_nano'),
-    severityNumber: severityNumber(obj),
-    severityText: optString(obj, 'severityText', 'severity_text'),
-    eventName: optString(obj, 'eventName', 'event_name'),
-    body: rawBody === undefined ? undefined : withPath('body', () => anyValue(rawBody, 1)),
+    timeUnixNano,
+    observedTimeUnixNano,
+    severityNumber: severity,
+    severityText,
+    eventName,
+    body,
     attributes: attributes(obj),
     traceId: hexId(obj, 'traceId', 'trace_id', 16),
     spanId: hexId(obj, 'spanId', 'span_id', 8),
@@ -349,7 +397,14 @@ function decodeTree(root: Json): { logs: DecodedLogs; recordCount: number } {
           const sl = expectObject(slRaw, '');
           const sc = withPath('scope', () => scope(optObject(sl, 'scope')));
           const lrs = optArray(sl, 'logRecords', 'log_records');
-          const logRecords = lrs.map((lr, li) => withPath(`logRecords[${li}]`, () => logRecord(lr)));
+          const logRecords = new Array<LogRecordView>(lrs.length);
+          for (let li = 0; li < lrs.length; li++) {
+            try {
+              logRecords[li] = logRecord(lrs[li]);
+            } catch (e) {
+              throw atPath(e, `logRecords[${li}]`);
+            }
+          }
           recordCount += logRecords.length;
           return { scope: sc, schemaUrl: optString(sl, 'schemaUrl', 'schema_url'), logRecords };
         }),
@@ -384,11 +439,13 @@ export function decodeLogsJson(body: Uint8Array | string): DecodeResult {
   let text: string;
   if (typeof body === 'string') text = body;
   else {
-    try {
-      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(body);
-    } catch {
-      return decodeFailureResult(new DecodeFailure('body is not valid UTF-8'), 'json');
-    }
+    // What `new TextDecoder('utf-8', { fatal: true }).decode(body)` returns (a leading BOM is
+    // dropped, ill-formed UTF-8 is an error), with the native validator and decoder: several times
+    // cheaper on a 1 MB batch than a TextDecoder per request.
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (!isUtf8(buf)) return decodeFailureResult(new DecodeFailure('body is not valid UTF-8'), 'json');
+    const bom = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
+    text = buf.toString('utf8', bom ? 3 : 0);
   }
   let root: Json;
   try {

@@ -196,4 +196,39 @@ describe('OTLP/JSON decoder', () => {
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error.message).toContain('not valid UTF-8');
   });
+
+  it('accepts and refuses bytes exactly as a fatal TextDecoder (the WHATWG UTF-8 decode), BOM included', () => {
+    const BOM = [0xef, 0xbb, 0xbf];
+    const inner = [
+      [],
+      [0xc3, 0xa9], // é
+      [0xf0, 0x9f, 0x98, 0x80], // 😀
+      [0xef, 0xbb, 0xbf], // a BOM inside a string
+      [0xc0, 0x80], // overlong NUL
+      [0xe0, 0x80, 0xaf], // overlong
+      [0xed, 0xa0, 0x80], // an encoded surrogate
+      [0xf4, 0x90, 0x80, 0x80], // past U+10FFFF
+      [0xf8, 0x88, 0x80, 0x80, 0x80], // 5-byte form
+      [0x80], // lone continuation byte
+      [0xe2, 0x82], // truncated
+      [0xfe],
+    ];
+    for (const prefix of [[], BOM, [...BOM, ...BOM]]) {
+      for (const bytes of inner) {
+        const body = Buffer.concat([Buffer.from(prefix), Buffer.from('{"resourceLogs":[],"x":"'), Buffer.from(bytes), Buffer.from('"}')]);
+        let expected: string;
+        try {
+          const text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+          JSON.parse(text);
+          expected = 'ok';
+        } catch (err) {
+          expected = err instanceof SyntaxError ? 'invalid JSON' : 'not valid UTF-8';
+        }
+        const r = decodeLogsJson(new Uint8Array(body));
+        expect(r.ok ? 'ok' : r.error.message.includes('not valid UTF-8') ? 'not valid UTF-8' : 'invalid JSON', body.toString('hex')).toBe(
+          expected,
+        );
+      }
+    }
+  });
 });
