@@ -47,6 +47,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'backlog', load: () => import('./backlog.ts'), receiverLevel: true },
   { name: 'webhook', load: () => import('./webhook.ts'), receiverLevel: true, tiny: { events: 512, seconds: 1, formats: ['ocsf'] } },
   { name: 'decode', load: () => import('./decode.ts') },
+  { name: 'prepare', load: () => import('./prepare.ts') },
   { name: 'sdk-record', load: () => import('./sdk-record.ts') },
   { name: 'pipeline-append', load: () => import('./pipeline-append.ts') },
   { name: 'integrity', load: () => import('./integrity.ts'), tiny: { events: 5000, leaves: 10_000 } },
