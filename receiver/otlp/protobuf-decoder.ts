@@ -27,10 +27,21 @@ const KEY_CACHE_SLOTS = 64;
 /** Longest string (bytes) the per-position caches hold. */
 const CACHED_STRING_MAX_BYTES = 64;
 
-type StringCache = Array<{ bytes: Uint8Array; len: number; text: string }>;
+type StringCache = Array<{ bytes: Uint8Array; len: number; text: string; misses: number; bypass: number }>;
+
+/** Consecutive misses after which a slot stops being compared and refilled for {@link CACHE_BYPASS_RECORDS} strings. */
+const CACHE_MAX_MISSES = 4;
+/** Strings a slot that keeps missing (a unique value: event id, path) is decoded directly before it is tried again. */
+const CACHE_BYPASS_RECORDS = 64;
 
 function newStringCache(): StringCache {
-  return Array.from({ length: KEY_CACHE_SLOTS }, () => ({ bytes: new Uint8Array(CACHED_STRING_MAX_BYTES), len: -1, text: '' }));
+  return Array.from({ length: KEY_CACHE_SLOTS }, () => ({
+    bytes: new Uint8Array(CACHED_STRING_MAX_BYTES),
+    len: -1,
+    text: '',
+    misses: 0,
+    bypass: 0,
+  }));
 }
 
 /** Last key bytes and string per attribute position (module-level: decoding is synchronous). */
@@ -206,11 +217,23 @@ class Reader {
     if (slot >= KEY_CACHE_SLOTS || len > CACHED_STRING_MAX_BYTES) return this.stringAt(start, stop);
     const buf = this.buf;
     const entry = cache[slot]!;
+    // A position whose values never repeat (ids) would pay the compare and the copy for nothing.
+    if (entry.bypass > 0) {
+      entry.bypass--;
+      return this.stringAt(start, stop);
+    }
     if (entry.len === len) {
       const bytes = entry.bytes;
       let i = 0;
       while (i < len && bytes[i] === buf[start + i]) i++;
-      if (i === len) return entry.text;
+      if (i === len) {
+        entry.misses = 0;
+        return entry.text;
+      }
+    }
+    if (++entry.misses >= CACHE_MAX_MISSES) {
+      entry.misses = 0;
+      entry.bypass = CACHE_BYPASS_RECORDS;
     }
     const text = this.stringAt(start, stop);
     // Copy into the slot's preallocated bytes: no allocation per miss (unique values miss every time).
