@@ -111,6 +111,14 @@ export interface LogRecordMappingOptions {
    * `canonicalize` package. The receiver passes its byte-identical faster serializer.
    */
   canonicalJson?: (event: Omit<AuditEvent, 'eventId'>) => string;
+  /**
+   * Derives the id of a record without `audit.event_id` from its validated, normalized event (whose
+   * `eventId` is still {@link PLACEHOLDER_EVENT_ID} and must be ignored); must return what
+   * `deriveEventIdFromCanonical(canonicalJson(withoutEventId(event)))` returns (event-id.ts) and
+   * throw an AuditError where that throws. Takes precedence over `canonicalJson`. The receiver
+   * passes one that writes the canonical bytes once and keeps them for the event's own canonical JSON.
+   */
+  deriveEventId?: (event: AuditEvent) => string;
 }
 
 /**
@@ -371,7 +379,10 @@ export function logRecordToAuditEvent(record: LogRecordView, options: LogRecordM
   // The id is derived from the validated, normalized event (placeholder removed), so it is the
   // same for every copy of the record and recomputable from what is stored.
   try {
-    result.event.eventId = deriveEventIdFromCanonical((options.canonicalJson ?? canonicalJson)(withoutEventId(result.event)));
+    result.event.eventId =
+      options.deriveEventId !== undefined
+        ? options.deriveEventId(result.event)
+        : deriveEventIdFromCanonical((options.canonicalJson ?? canonicalJson)(withoutEventId(result.event)));
   } catch (err) {
     if (!(err instanceof AuditError)) throw err;
     const { error, issues } = invalidEventError([{ path: [], message: err.message }]);

@@ -329,6 +329,9 @@ const EVENT_MEMBERS = members(EVENT_SHAPE.event, {
   trace: { shape: members(EVENT_SHAPE.trace) },
 });
 
+/** {@link EVENT_MEMBERS} without `eventId`: the event as its derived id is computed (schema/event-id.ts). */
+const EVENT_MEMBERS_WITHOUT_ID = EVENT_MEMBERS.filter((m) => m.key !== 'eventId');
+
 function isFixedShape(x: unknown): x is Record<string, unknown> {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
   const proto = Object.getPrototypeOf(x);
@@ -372,17 +375,23 @@ function writeShaped(w: CanonicalWriter, o: Record<string, unknown>, shape: Memb
  * to `w`; returns its start offset. The event's fixed-shape objects are written in a member order
  * sorted once, so their keys must be the schema's (true of every event that passed
  * `validateAuditEvent`/`logRecordToAuditEvent`, and of such an event without `eventId`); for other
- * objects use {@link fastCanonicalEventJson}. Throws AUDIT_ERR_INVALID_EVENT for values JCS cannot
- * represent (lone surrogates, non-finite numbers), with `w.off` back at the start.
+ * objects use {@link fastCanonicalEventJson}. With `omitEventId`, the event is written as if it had
+ * no `eventId` member (what a derived id is computed over). Throws AUDIT_ERR_INVALID_EVENT for
+ * values JCS cannot represent (lone surrogates, non-finite numbers), with `w.off` back at the start.
  */
-export function writeCanonicalEvent(w: CanonicalWriter, event: AuditEvent | Omit<AuditEvent, 'eventId'>): number {
+export function writeCanonicalEvent(w: CanonicalWriter, event: AuditEvent | Omit<AuditEvent, 'eventId'>, omitEventId = false): number {
   const start = w.off;
   try {
-    writeShaped(w, event as unknown as Record<string, unknown>, EVENT_MEMBERS);
+    writeShaped(w, event as unknown as Record<string, unknown>, omitEventId ? EVENT_MEMBERS_WITHOUT_ID : EVENT_MEMBERS);
   } catch (err) {
     w.off = start;
-    if (err instanceof NotPlain) w.utf8(canonicalEventJson(event as AuditEvent));
-    else throw err;
+    if (!(err instanceof NotPlain)) throw err;
+    let plain = event as AuditEvent;
+    if (omitEventId) {
+      const { eventId: _id, ...rest } = plain;
+      plain = rest as AuditEvent;
+    }
+    w.utf8(canonicalEventJson(plain));
   }
   return start;
 }

@@ -14,12 +14,14 @@
  * pipeline's synchronous sequencer (pipeline.ts).
  */
 
+import { hash } from 'node:crypto';
+import { AuditError } from '@otel-audit/core';
 import type { AuditEvent } from '@otel-audit/schema';
 import { AUDIT_ATTR, isAuditRecord, type LogRecordMappingOptions, type LogRecordView, logRecordToAuditEvent } from '@otel-audit/schema';
-import { canonicalWithDerivedId } from '@otel-audit/schema/event-id';
+import { canonicalWithDerivedId, DERIVED_EVENT_ID_DOMAIN } from '@otel-audit/schema/event-id';
 import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
 import { uuidToWords } from '../wal/format.ts';
-import { type CanonicalWriter, canonicalValidatedEventJson, fastCanonicalEventJson, writeCanonicalEvent } from './fast-jcs.ts';
+import { CanonicalWriter, fastCanonicalEventJson, writeCanonicalEvent } from './fast-jcs.ts';
 import { type PreparedBatch, PreparedBatchBuilder } from './prepared-batch.ts';
 
 /** Resource and scope JSON of a record, built once per resourceLogs/scopeLogs and shared. */
@@ -311,6 +313,39 @@ function hexUuidToWords(id: string, out: Uint32Array): boolean {
   return true;
 }
 
+/** Scratch for id derivation: `DERIVED_EVENT_ID_DOMAIN ‖ JCS(event without eventId)` as bytes. */
+const derivation = new CanonicalWriter(16 * 1024);
+const DOMAIN_BYTES = Buffer.from(DERIVED_EVENT_ID_DOMAIN, 'utf8');
+const DERIVED_MARK_BYTES = Buffer.from('"eventIdDerived":true', 'latin1');
+
+/**
+ * The derived id of a validated event (schema/event-id.ts `deriveEventIdFromCanonical` over the
+ * canonical JSON without `eventId`, the same construction), computed over bytes written once into
+ * `d`, which keeps them for {@link writeWithDerivedId}. Throws AUDIT_ERR_INVALID_EVENT where JCS does.
+ */
+function deriveEventIdInto(d: CanonicalWriter, event: AuditEvent): string {
+  d.off = 0;
+  d.bytes(DOMAIN_BYTES);
+  writeCanonicalEvent(d, event, true);
+  const hex = hash('sha256', d.buf.subarray(0, d.off), 'hex');
+  // Octet 6 high nibble = version 8; octet 8 top bits = 10 (variant), keeping its low 6 bits.
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * `canonicalWithDerivedId` (schema/event-id.ts) on bytes: the canonical JSON kept in `d` with
+ * `"eventId":"<id>",` inserted before the last `"eventIdDerived":true`, appended to `w`.
+ */
+function writeWithDerivedId(w: CanonicalWriter, d: CanonicalWriter, eventId: string): void {
+  const from = DOMAIN_BYTES.length;
+  const at = d.buf.lastIndexOf(DERIVED_MARK_BYTES, d.off - DERIVED_MARK_BYTES.length);
+  if (at < from) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'not the canonical JSON of a derived-id event (no eventIdDerived)');
+  w.bytes(d.buf.subarray(from, at));
+  w.latin1(`"eventId":"${eventId}",`);
+  w.bytes(d.buf.subarray(at, d.off));
+}
+
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -338,11 +373,16 @@ export function prepareBatch(
   let received = 0;
   let nonAuditCount = 0;
   let nonAuditDropped = 0;
-  // See prepareRequest: the id-derivation text is kept and reused for the event's own canonical JSON.
-  let derivedFrom: string | undefined;
+  // As in prepareRequest, the canonical JSON an id is derived from is kept for the event's own:
+  // here as bytes, in `derivation` after the domain prefix (see deriveEventIdInto).
+  let derived = false;
   const mapping: LogRecordMappingOptions = {
     defaultTenantId: context.boundTenantId ?? defaultTenantId,
-    canonicalJson: (event) => (derivedFrom = canonicalValidatedEventJson(event)),
+    deriveEventId: (event) => {
+      const id = deriveEventIdInto(derivation, event);
+      derived = true;
+      return id;
+    },
   };
   let index = 0;
   for (const rl of logs.resourceLogs) {
@@ -363,7 +403,7 @@ export function prepareBatch(
           }
           reason = `not an audit record (no ${AUDIT_ATTR.schemaVersion} attribute)`;
         } else {
-          derivedFrom = undefined;
+          derived = false;
           const v = logRecordToAuditEvent(record, mapping);
           if (!v.ok) {
             code = v.error.code;
@@ -375,7 +415,7 @@ export function prepareBatch(
             const start = w.off;
             let written = false;
             try {
-              if (derivedFrom !== undefined) w.utf8(canonicalWithDerivedId(derivedFrom, v.event.eventId));
+              if (derived) writeWithDerivedId(w, derivation, v.event.eventId);
               else writeCanonicalEvent(w, v.event);
               written = true;
             } catch (err) {
