@@ -46,9 +46,13 @@ describe('walEventRouting', () => {
     expect(walEventRouting('{"kind":"checkpoint","lsn":2,"chainId":"c","tenantId":"t","checkpoint":{}}')).toBeUndefined();
     const { occurredAt: _dropped, ...noTime } = entry!.event;
     expect(walEventRouting(JSON.stringify({ ...entry, event: noTime }))).toBeUndefined();
-    expect(walEventRouting(JSON.stringify({ ...entry, event: { occurredAt: '2026-11-22T10:00:00\\u005a' } }).replace('\\\\u', '\\u'))).toBeUndefined();
+    expect(
+      walEventRouting(JSON.stringify({ ...entry, event: { occurredAt: '2026-11-22T10:00:00\\u005a' } }).replace('\\\\u', '\\u')),
+    ).toBeUndefined();
     expect(walEventRouting(JSON.stringify({ ...entry, seq: '7' }))).toBeUndefined();
-    expect(walEventRouting('{"kind":"event","lsn":1,"chainId":"c","tenantId":"t","seq":1,"event":{"action":"a","occurredAt":"2026-11-22T10:')).toBeUndefined();
+    expect(
+      walEventRouting('{"kind":"event","lsn":1,"chainId":"c","tenantId":"t","seq":1,"event":{"action":"a","occurredAt":"2026-11-22T10:'),
+    ).toBeUndefined();
     expect(walEventRouting('{"kind":"event",garbage,"event":{"occurredAt":"2026-11-22T10:00:00Z"}}')).toBeUndefined();
   });
 });
