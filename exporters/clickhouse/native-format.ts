@@ -31,6 +31,9 @@
 import type { AuditRow } from '@otel-audit/schema/audit-row';
 import { AUDIT_EVENTS_COLUMNS } from './ddl.ts';
 
+/** Strings up to this many UTF-16 units are copied byte by byte when they are ASCII. */
+const SHORT_STRING = 64;
+
 /** A growable byte buffer with the Native primitives. */
 export class NativeBuffer {
   private buf: Buffer;
@@ -68,8 +71,26 @@ export class NativeBuffer {
   /** A String: VarUInt byte length, then the UTF-8 bytes. */
   string(value: string): void {
     // Short ASCII-ish strings: at most 3 bytes per UTF-16 unit, so reserving that avoids a second pass.
-    const max = value.length * 3;
+    const len = value.length;
+    const max = len * 3;
     this.ensure(max + 10);
+    if (len < 0x80 && len <= SHORT_STRING) {
+      // Most values are short ASCII (ids, enums, names): copying them in JS is several times
+      // cheaper than a call into Buffer#write. The first non-ASCII unit hands over to it.
+      const buf = this.buf;
+      const start = this.pos;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + 1 + i] = c;
+      }
+      if (i === len) {
+        buf[start] = len;
+        this.pos = start + 1 + len;
+        return;
+      }
+    }
     if (max < 0x80) {
       const start = this.pos++;
       const n = this.buf.write(value, this.pos, 'utf8');
