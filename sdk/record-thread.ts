@@ -67,6 +67,7 @@ export class RecordThread implements Spool {
   private taken = 0;
   private reported: RecordWorkerStats = { pendingRecords: 0, pendingBytes: 0, processed: 0 };
   private refed = false;
+  private starting = false;
   private dead: AuditError | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -93,9 +94,11 @@ export class RecordThread implements Spool {
       unlockSpoolDir(options.dir);
       throw err;
     }
-    // Referenced only while appends or requests are outstanding: an idle logger must not keep
-    // the process alive (unsent events are in the spool), a pending record() must.
-    this.worker.unref();
+    // Referenced while starting and while appends or requests are outstanding: an idle logger
+    // must not keep the process alive (unsent events are in the spool); a pending record() or a
+    // flush() waiting for the spool to open must.
+    this.starting = true;
+    this.refed = true;
     this.worker.on('message', (m: RecordWorkerResponse) => this.onMessage(m));
     this.worker.on('error', (err) => this.die(`the record worker failed: ${err.message}`));
     this.worker.on('exit', (code) => this.die(`the record worker exited (code ${code})`));
@@ -252,6 +255,8 @@ export class RecordThread implements Spool {
       }
       case 'ready':
         this.reported = m.stats;
+        this.starting = false;
+        this.updateRef();
         this.markReady();
         // Records left by an earlier process are readable now.
         if (m.stats.pendingRecords > 0) for (const l of this.listeners) l();
@@ -295,7 +300,7 @@ export class RecordThread implements Spool {
   }
 
   private updateRef(): void {
-    const busy = !this.dead && (this.batches.size > 0 || this.requests.size > 0);
+    const busy = !this.dead && (this.starting || this.batches.size > 0 || this.requests.size > 0);
     if (busy === this.refed) return;
     this.refed = busy;
     if (busy) this.worker.ref();
