@@ -89,7 +89,9 @@ export class RecordThread implements Spool {
       resourceAttributes: options.resourceAttributes,
     };
     try {
-      this.worker = new Worker(WORKER_URL, { workerData: data });
+      // `--input-type` (a `node -e` flag) would fail the worker's start: it is not for files.
+      const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+      this.worker = new Worker(WORKER_URL, { workerData: data, execArgv });
     } catch (err) {
       unlockSpoolDir(options.dir);
       throw err;
