@@ -47,9 +47,11 @@ type Pending = (m: RecordWorkerResponse) => void;
 
 /** The spool in a worker thread; see the module comment. */
 export class RecordThread implements Spool {
-  /** Resolves once the worker has opened the spool (or failed to). */
-  readonly ready: Promise<void>;
-  private readonly worker: Worker;
+  private worker: Worker;
+  private readonly data: RecordWorkerData;
+  private readyPromise: Promise<void> = Promise.resolve();
+  /** Workers lost in a row without one opening the spool (a crash loop ends at 3). */
+  private lostInARow = 0;
   private readonly dir: string;
   private readonly maxBytes: number;
   private readonly onProblem: SpoolProblemListener;
@@ -78,10 +80,7 @@ export class RecordThread implements Spool {
     this.maxBytes = options.maxBytes;
     this.onProblem = options.onProblem;
     lockSpoolDir(options.dir);
-    this.ready = new Promise((resolve) => {
-      this.markReady = resolve;
-    });
-    const data: RecordWorkerData = {
+    this.data = {
       dir: path.resolve(options.dir),
       maxBytes: options.maxBytes,
       maxSegmentBytes: options.maxSegmentBytes,
@@ -89,21 +88,41 @@ export class RecordThread implements Spool {
       resourceAttributes: options.resourceAttributes,
     };
     try {
-      // `--input-type` (a `node -e` flag) would fail the worker's start: it is not for files.
-      const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-      this.worker = new Worker(WORKER_URL, { workerData: data, execArgv });
+      this.worker = this.start();
     } catch (err) {
       unlockSpoolDir(options.dir);
       throw err;
     }
+  }
+
+  /** Resolves once the worker has opened the spool (or failed to). */
+  get ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  private start(): Worker {
+    this.readyPromise = new Promise((resolve) => {
+      this.markReady = resolve;
+    });
+    // `--input-type` (a `node -e` flag) would fail the worker's start: it is not for files.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const worker = new Worker(WORKER_URL, { workerData: this.data, execArgv });
     // Referenced while starting and while appends or requests are outstanding: an idle logger
     // must not keep the process alive (unsent events are in the spool); a pending record() or a
-    // flush() waiting for the spool to open must.
+    // flush() waiting for the spool to open must. A new Worker starts referenced.
     this.starting = true;
     this.refed = true;
-    this.worker.on('message', (m: RecordWorkerResponse) => this.onMessage(m));
-    this.worker.on('error', (err) => this.die(`the record worker failed: ${err.message}`));
-    this.worker.on('exit', (code) => this.die(`the record worker exited (code ${code})`));
+    // Events of a replaced worker are ignored.
+    worker.on('message', (m: RecordWorkerResponse) => {
+      if (worker === this.worker) this.onMessage(m);
+    });
+    worker.on('error', (err) => {
+      if (worker === this.worker) this.lost(`the record worker failed: ${err.message}`);
+    });
+    worker.on('exit', (code) => {
+      if (worker === this.worker) this.lost(`the record worker exited (code ${code})`);
+    });
+    return worker;
   }
 
   /**
@@ -258,6 +277,7 @@ export class RecordThread implements Spool {
       case 'ready':
         this.reported = m.stats;
         this.starting = false;
+        this.lostInARow = 0;
         this.updateRef();
         this.markReady();
         // Records left by an earlier process are readable now.
@@ -277,22 +297,46 @@ export class RecordThread implements Spool {
     }
   }
 
-  private die(message: string): void {
+  /**
+   * The worker died (an uncaught error in it, or it was terminated). Outstanding appends and
+   * requests fail with a retryable `AUDIT_ERR_INTERNAL` (appends may still have reached the disk:
+   * they are then delivered, at least once, like any spooled event), and a new worker takes over
+   * the spool: it opens it as after a crash (torn tail cut off). Three losses in a row without one
+   * opening the spool, or a loss while closing, fail the spool for good.
+   */
+  private lost(message: string): void {
     if (this.dead) return;
     const error = new AuditError('AUDIT_ERR_INTERNAL', message, { retryable: true });
-    if (!this.closed) this.onProblem(error);
-    this.fail(error);
+    if (this.closed || ++this.lostInARow >= 3) {
+      if (!this.closed) this.onProblem(error);
+      this.fail(error);
+      this.markReady();
+      return;
+    }
+    this.onProblem(new AuditError('AUDIT_ERR_INTERNAL', `${message}; starting a new one`, { retryable: true }));
+    this.settleOutstanding(error);
     this.markReady();
+    // What is gathered but not sent yet goes to the new worker, whose counts start from zero.
+    this.taken = this.items.length;
+    this.reported = { pendingRecords: 0, pendingBytes: 0, processed: 0 };
+    this.worker = this.start();
   }
 
   /** Fail everything outstanding and everything to come with `error`. */
   private fail(error: AuditError): void {
     this.dead ??= error;
-    const settlers = [...this.batches.values()].flat().concat(this.settlers);
-    this.batches.clear();
+    const gathered = this.settlers;
     this.items = [];
     this.observed = [];
     this.settlers = [];
+    for (const s of gathered) s(error);
+    this.settleOutstanding(error);
+  }
+
+  /** Fail the appends and requests the worker has not answered. */
+  private settleOutstanding(error: AuditError): void {
+    const settlers = [...this.batches.values()].flat();
+    this.batches.clear();
     for (const s of settlers) s(error);
     const answer: RecordWorkerResponse = { type: 'failed', error: serializeAuditError(error) };
     const requests = [...this.requests.values()];

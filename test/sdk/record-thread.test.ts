@@ -2,10 +2,12 @@
  * `recordThread: 'worker'`: what is specific to the record worker (the shared behaviour runs in
  * both modes in record.test.ts, delivery.test.ts and crash.test.ts).
  */
+
+import type { Worker } from 'node:worker_threads';
 import { context, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { createAuditLogger, uuidv7 } from '@otel-audit/sdk';
+import { type AuditError, createAuditLogger, uuidv7 } from '@otel-audit/sdk';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { installContextManager, sampleEvent, tempDir } from './helpers/util.ts';
@@ -131,5 +133,33 @@ describe("recordThread: 'worker'", () => {
     expect(endpoint.eventIds()).toEqual(ids);
     expect(endpoint.accepted[0]!.resource['service.name']).toBe('checkout');
     expect(audit.stats()).toMatchObject({ recorded: 2, exported: 2, pendingRecords: 0 });
+  });
+
+  it('replaces a record worker that dies; what was acknowledged before is still delivered', async () => {
+    const { endpoint, dirs } = await env();
+    const errors: AuditError[] = [];
+    const audit = createAuditLogger({
+      spoolDir: dirs[0]!,
+      recordThread: 'worker',
+      exporter: { endpoint: endpoint.httpUrl },
+      onError: (e) => errors.push(e),
+    });
+    cleanups.push(async () => void (await audit.shutdown({ timeoutMillis: 100 })));
+    const before = await audit.record(sampleEvent());
+    // Ends the worker thread the way a crash in it would (there is no other way in from outside).
+    const thread = (audit as unknown as { thread: { worker: Worker } }).thread;
+    const inFlight = audit.record(sampleEvent()).then(
+      (id) => ({ id }),
+      (error: AuditError) => ({ error }),
+    );
+    await thread.worker.terminate();
+    // Taken by the old worker before it ended (durable), or failed as retryable — never lost silently.
+    const outcome = await inFlight;
+    if ('error' in outcome) expect(outcome.error).toMatchObject({ code: 'AUDIT_ERR_INTERNAL', retryable: true });
+    const after = await audit.record(sampleEvent());
+    expect(await audit.flush({ timeoutMillis: 10_000 })).toEqual({ status: 'success' });
+    const delivered = endpoint.eventIds();
+    expect(delivered).toEqual(expect.arrayContaining([before, after, ...('id' in outcome ? [outcome.id] : [])]));
+    expect(errors.map((e) => e.message).join('\n')).toContain('starting a new one');
   });
 });
