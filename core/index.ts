@@ -17,6 +17,7 @@ export type {
   WalEntry,
   WalEventEntry,
 } from './contracts.ts';
+export { csvField } from './csv.ts';
 export type { FsyncObserver, LockResult } from './durable-fs.ts';
 export { acquireLockFile, atomicWriteFile, fsyncDir, fsyncDirSync, pidAlive, releaseLockFile } from './durable-fs.ts';
 export type { AuditErrorDoc } from './error-docs.ts';

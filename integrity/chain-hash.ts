@@ -76,6 +76,15 @@ const link = Buffer.allocUnsafe(64);
 export function linkHashV2(prevHashHex: string, digest: Uint8Array): string {
   checkPrev(prevHashHex);
   if (digest.length !== 32) throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `event digest must be 32 bytes, got ${digest.length}`);
+  return linkHashV2Trusted(prevHashHex, digest);
+}
+
+/**
+ * {@link linkHashV2} without checking its inputs, for the sequencer's hot path, whose `prevHashHex`
+ * is always a hash this module returned (or {@link GENESIS_HASH}) and whose digest is a 32-byte
+ * slice: the check's regular expression was ~8 % of the ordered path's CPU.
+ */
+export function linkHashV2Trusted(prevHashHex: string, digest: Uint8Array): string {
   link.write(prevHashHex, 0, 'hex');
   link.set(digest, 32);
   return hash('sha256', link, 'hex');

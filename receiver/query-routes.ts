@@ -5,7 +5,8 @@
  *   run SELECTs against the embedded engine.
  * - `GET /v1/audit/events`: filtered, cursor-paged events of one tenant.
  *
- * Both require a token when auth is configured. A token bound to a tenant sees only its tenant: on
+ * Both require a token when auth is configured; without auth they answer loopback clients only unless
+ * `query.allowRemoteWithoutAuth` (http/loopback.ts). A token bound to a tenant sees only its tenant: on
  * the REST API the tenant filter is forced to the bound tenant; the SQL endpoint, which cannot be
  * confined to a tenant by this receiver, is refused to tenant-bound tokens (403).
  */
@@ -18,8 +19,8 @@ import {
   listAuditEvents,
   readEventFilterParams,
 } from '../exporters/clickhouse/index.ts';
-import type { HttpServer, RouteContext } from './http/index.ts';
-import { sendJson } from './http/index.ts';
+import type { HttpServer, RouteContext, RouteHandler } from './http/index.ts';
+import { isLoopbackAddress, sendJson } from './http/index.ts';
 
 /** What the query routes need. */
 export interface QueryRoutesOptions {
@@ -29,12 +30,36 @@ export interface QueryRoutesOptions {
   table: string;
   /** Path of the ClickHouse-HTTP endpoint, without a trailing slash. */
   path: string;
+  /** Whether auth tokens are configured (the router then authenticates every request). */
+  authEnabled: boolean;
+  /** Without auth: answer non-loopback clients too (`query.allowRemoteWithoutAuth`). */
+  allowRemoteWithoutAuth: boolean;
 }
 
 /** Mount the ClickHouse-HTTP endpoint and `GET /v1/audit/events`. */
 export function mountQueryRoutes(http: HttpServer, options: QueryRoutesOptions): void {
   // Unqualified table names resolve against the audit database (a `database` parameter picks another).
   const service = createQueryService({ client: options.handle.client, database: options.database, embedded: options.handle.embedded });
+
+  /** The loopback rule while no tokens are configured (http/loopback.ts). */
+  const guarded =
+    (handler: RouteHandler): RouteHandler =>
+    (req, res, ctx) => {
+      if (!options.authEnabled && !options.allowRemoteWithoutAuth && !isLoopbackAddress(req.socket.remoteAddress)) {
+        sendJson(
+          req,
+          res,
+          {
+            error: 'AUDIT_ERR_FORBIDDEN',
+            message:
+              'the query endpoints answer only loopback clients while no auth tokens are configured (set auth.tokens, or query.allowRemoteWithoutAuth)',
+          },
+          403,
+        );
+        return;
+      }
+      return handler(req, res, ctx);
+    };
 
   const sql = async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
     if (ctx.identity.boundTenantId !== undefined) {
@@ -51,14 +76,14 @@ export function mountQueryRoutes(http: HttpServer, options: QueryRoutesOptions):
   for (const suffix of ['', '/', '/ping']) {
     for (const method of ['GET', 'POST']) {
       if (suffix === '/ping' && method === 'POST') continue;
-      http.addRoute(method, `${options.path}${suffix}`, sql, { authenticate: true });
+      http.addRoute(method, `${options.path}${suffix}`, guarded(sql), { authenticate: true });
     }
   }
 
   http.addRoute(
     'GET',
     '/v1/audit/events',
-    async (req, res, ctx) => {
+    guarded(async (req, res, ctx) => {
       const read = readEventFilterParams(ctx.url.searchParams, { other: ['limit'], withCursor: true });
       const filters: Partial<Record<keyof AuditEventFilters, string | number>> = read.filters;
       const unknown = read.unknown;
@@ -97,7 +122,7 @@ export function mountQueryRoutes(http: HttpServer, options: QueryRoutesOptions):
       }
       const status = result.status === 'retryable' ? 503 : result.error.code === 'AUDIT_ERR_INVALID_ARGUMENT' ? 400 : 500;
       sendJson(req, res, { error: result.error.code, message: result.error.message }, status);
-    },
+    }),
     { authenticate: true },
   );
 }

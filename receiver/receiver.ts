@@ -183,6 +183,8 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
         database: chConfig.database,
         table: chConfig.table,
         path: config.query.path,
+        authEnabled: auth !== undefined,
+        allowRemoteWithoutAuth: config.query.allowRemoteWithoutAuth,
       });
     }
   }

@@ -17,7 +17,7 @@
  */
 import type { WalEventEntry } from '@otel-audit/core';
 import { type AuditEvent, isoToUnixNanos, type JsonValue, unixNanosToIso } from './audit-event.ts';
-import { AUDIT_ATTR, auditEventToLogRecord, parseJsonObjectText } from './otlp-mapping.ts';
+import { AUDIT_ATTR, OUTCOME_SEVERITY, parseJsonObjectText } from './otlp-mapping.ts';
 
 /** One row of `audit_events` (JSONEachRow-ready: DateTime64 values as 'YYYY-MM-DD hh:mm:ss.nnnnnnnnn' UTC). */
 export interface AuditRow {
@@ -155,14 +155,92 @@ function stringMap(attrs: Record<string, unknown>): Record<string, string> {
   return out;
 }
 
-/** Build the storage row of a WAL event entry. */
+/** A normalized UTC event time whose DateTime64 text can be read off it: `YYYY-MM-DDThh:mm:ss[.f{1,9}]Z`. */
+const UTC_ISO = /^(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3])(:[0-5]\d:[0-5]\d)(?:\.(\d{1,9}))?Z$/;
+const NINE_ZEROS = '000000000';
+
+/** {@link nanosToDateTime64} of an RFC 3339 time: sliced from a UTC time, else computed. */
+function isoToDateTime64(iso: string): string {
+  const m = UTC_ISO.exec(iso);
+  // Days past the 28th go the long way, which is where a day the month lacks is caught.
+  if (m === null || m[1]!.charCodeAt(8) > 0x32 || (m[1]!.charCodeAt(8) === 0x32 && m[1]!.charCodeAt(9) > 0x38)) {
+    return nanosToDateTime64(isoToUnixNanos(iso));
+  }
+  const frac = m[4] ?? '';
+  return `${m[1]} ${m[2]}${m[3]}.${frac}${NINE_ZEROS.slice(frac.length)}`;
+}
+
+/** {@link nanosToDateTime64} of a decimal Unix-nanoseconds string (the WAL's `receivedAtNanos`). */
+function nanosTextToDateTime64(nanos: string): string {
+  // Up to 16 digits of milliseconds are exact in a double (until the year 2255 and beyond).
+  if (!/^\d{7,22}$/.test(nanos)) return nanosToDateTime64(BigInt(nanos));
+  const ms = Number(nanos.slice(0, -6));
+  if (!Number.isSafeInteger(ms) || ms > 8.64e15) return nanosToDateTime64(BigInt(nanos));
+  const iso = new Date(ms).toISOString(); // YYYY-MM-DDThh:mm:ss.mmmZ
+  if (iso.length !== 24) return nanosToDateTime64(BigInt(nanos));
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${nanos.slice(-6)}`;
+}
+
+/**
+ * Build the storage row of a WAL event entry.
+ *
+ * This runs once per event in every exporter that writes rows (ClickHouse, the cold archive), so
+ * it builds the row in one pass: `LogAttributes` holds exactly what {@link auditEventToLogRecord}
+ * puts in a LogRecord's attributes (each value as its attribute string: arrays and booleans as
+ * JSON), after the entry's extra attributes, without building the LogRecord; times are sliced from
+ * their normalized text instead of going through BigInt nanoseconds.
+ */
 export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
   const e = entry.event;
-  const record = auditEventToLogRecord(e);
-  const nanos = isoToUnixNanos(e.occurredAt);
-  const timestamp = nanosToDateTime64(nanos);
-  const logAttributes = { ...stringMap(entry.extraAttributes), ...stringMap(record.attributes) };
+  const timestamp = isoToDateTime64(e.occurredAt);
   const targets = e.targets ?? [];
+  const targetTypes = targets.map((t) => t.type);
+  const targetIds = targets.map((t) => t.id);
+  const targetNames = targets.map((t) => t.name ?? '');
+  const changesBefore = e.changes?.before === undefined ? undefined : JSON.stringify(e.changes.before);
+  const changesAfter = e.changes?.after === undefined ? undefined : JSON.stringify(e.changes.after);
+
+  // The attributes of auditEventToLogRecord, in its order, over the extra attributes.
+  const a = stringMap(entry.extraAttributes);
+  const set = (key: string, value: string | undefined) => {
+    if (value !== undefined) a[key] = value;
+  };
+  a[AUDIT_ATTR.schemaVersion] = e.schemaVersion;
+  a[AUDIT_ATTR.eventId] = e.eventId;
+  if (e.eventIdDerived === true) a[AUDIT_ATTR.eventIdDerived] = 'true';
+  a[AUDIT_ATTR.action] = e.action;
+  a[AUDIT_ATTR.outcome] = e.outcome;
+  a[AUDIT_ATTR.actorId] = e.actor.id;
+  a[AUDIT_ATTR.actorType] = e.actor.type;
+  set(AUDIT_ATTR.actorName, e.actor.name);
+  set(AUDIT_ATTR.actorAuthMethod, e.actor.authMethod);
+  set(AUDIT_ATTR.actorImpersonatorId, e.actor.impersonatorId);
+  a[AUDIT_ATTR.tenantId] = e.tenant.id;
+  set(AUDIT_ATTR.tenantName, e.tenant.name);
+  if (targets.length > 0) {
+    a[AUDIT_ATTR.targetTypes] = JSON.stringify(targetTypes);
+    a[AUDIT_ATTR.targetIds] = JSON.stringify(targetIds);
+    a[AUDIT_ATTR.targetNames] = JSON.stringify(targetNames);
+  }
+  set(AUDIT_ATTR.reason, e.reason);
+  set(AUDIT_ATTR.sessionId, e.session?.id);
+  set(AUDIT_ATTR.requestId, e.request?.id);
+  set(AUDIT_ATTR.clientAddress, e.request?.ip);
+  set(AUDIT_ATTR.userAgent, e.request?.userAgent);
+  set(AUDIT_ATTR.httpMethod, e.request?.method);
+  set(AUDIT_ATTR.urlPath, e.request?.path);
+  set(AUDIT_ATTR.changesBefore, changesBefore);
+  set(AUDIT_ATTR.changesAfter, changesAfter);
+  // The body holds details, else a message that cannot be mistaken for details on ingest; what
+  // the body cannot hold travels as an attribute (the rule of auditEventToLogRecord).
+  let body = e.details === undefined ? undefined : JSON.stringify(e.details);
+  if (e.message !== undefined) {
+    if (body === undefined && parseJsonObjectText(e.message) === undefined) body = e.message;
+    else a[AUDIT_ATTR.message] = e.message;
+  }
+  if (e.bodyValue !== undefined) a[AUDIT_ATTR.bodyValue] = JSON.stringify(e.bodyValue);
+
+  const severity = OUTCOME_SEVERITY[e.outcome];
   const serviceName = entry.resource.attributes['service.name'];
   return {
     Timestamp: timestamp,
@@ -170,17 +248,17 @@ export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
     TraceId: e.trace?.traceId ?? '',
     SpanId: e.trace?.spanId ?? '',
     TraceFlags: e.trace?.traceFlags ?? 0,
-    SeverityText: record.severityText,
-    SeverityNumber: record.severityNumber,
+    SeverityText: severity.text,
+    SeverityNumber: severity.number,
     ServiceName: typeof serviceName === 'string' ? serviceName : '',
-    Body: record.body ?? '',
+    Body: body ?? '',
     ResourceSchemaUrl: entry.resource.schemaUrl,
     ResourceAttributes: stringMap(entry.resource.attributes),
     ScopeSchemaUrl: '',
     ScopeName: entry.scope.name,
     ScopeVersion: entry.scope.version,
     ScopeAttributes: {},
-    LogAttributes: logAttributes,
+    LogAttributes: a,
     EventName: e.action,
     EventId: e.eventId,
     SchemaVersion: e.schemaVersion,
@@ -195,9 +273,9 @@ export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
     ActorImpersonatorId: e.actor.impersonatorId ?? '',
     TargetType: targets[0]?.type ?? '',
     TargetId: targets[0]?.id ?? '',
-    TargetTypes: targets.map((t) => t.type),
-    TargetIds: targets.map((t) => t.id),
-    TargetNames: targets.map((t) => t.name ?? ''),
+    TargetTypes: targetTypes,
+    TargetIds: targetIds,
+    TargetNames: targetNames,
     Reason: e.reason ?? '',
     SessionId: e.session?.id ?? '',
     RequestId: e.request?.id ?? '',
@@ -205,13 +283,13 @@ export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
     UserAgent: e.request?.userAgent ?? '',
     HttpMethod: e.request?.method ?? '',
     UrlPath: e.request?.path ?? '',
-    ChangesBefore: e.changes?.before === undefined ? '' : JSON.stringify(e.changes.before),
-    ChangesAfter: e.changes?.after === undefined ? '' : JSON.stringify(e.changes.after),
+    ChangesBefore: changesBefore ?? '',
+    ChangesAfter: changesAfter ?? '',
     ChainId: entry.chainId,
     Seq: entry.seq,
     PrevHash: entry.prevHash,
     Hash: entry.hash,
-    ReceivedAt: nanosToDateTime64(BigInt(entry.receivedAtNanos)),
+    ReceivedAt: nanosTextToDateTime64(entry.receivedAtNanos),
     ChainVersion: entry.chainVersion ?? 1,
   };
 }

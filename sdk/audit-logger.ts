@@ -7,15 +7,23 @@
  *   spool ─▶ sender ─▶ OTLP exporter ─▶ receiver; acknowledged records leave the spool
  */
 import { type LoggerProvider as ApiLoggerProvider, type Logger, logs, ROOT_CONTEXT, trace } from '@opentelemetry/api';
-import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { AuditError, type OperationResult } from '@otel-audit/core';
-import { AUDIT_ATTR, AUDIT_SCHEMA_URL, type AuditEventInput, auditEventToLogRecord, validateAuditEvent } from '@otel-audit/schema';
+import {
+  AUDIT_ATTR,
+  AUDIT_SCHEMA_URL,
+  type AuditEvent,
+  type AuditEventInput,
+  auditEventToLogRecord,
+  validateAuditEvent,
+} from '@otel-audit/schema';
 import { completeEventInput } from './complete-event.ts';
 import { type AuditLoggerOptions, parseAuditLoggerOptions, type ResolvedAuditLoggerOptions } from './options.ts';
 import { createCapturingExporter } from './otlp-exporter.ts';
 import { createOutbox, type Outbox, type OutboxQueryable } from './outbox/record.ts';
+import { AUDIT_SCOPE_NAME, ownResource, SDK_VERSION } from './own-provider.ts';
 import { ContextEncoder, encodeRecord } from './record-codec.ts';
+import { RecordThread } from './record-thread.ts';
 import { createRedactor } from './redact.ts';
 import { type ExportTransport, Sender, type SenderStats } from './sender.ts';
 import { openFileSpool } from './spool/file-spool.ts';
@@ -23,10 +31,7 @@ import { createMemorySpool } from './spool/memory-spool.ts';
 import type { Spool } from './spool/types.ts';
 import { createWorkerTransport } from './worker-transport.ts';
 
-/** Instrumentation scope name of audit log records. */
-export const AUDIT_SCOPE_NAME = 'otel-audit';
-/** Version of this SDK (instrumentation scope version). */
-export const SDK_VERSION = '0.1.0';
+export { AUDIT_SCOPE_NAME, SDK_VERSION } from './own-provider.ts';
 
 /** Result of `flush()` and `shutdown()`: `retryable` when events were still waiting at the deadline. */
 export type FlushResult = { status: 'success' } | { status: 'retryable'; error: AuditError; pendingRecords: number };
@@ -104,6 +109,10 @@ class AuditLoggerImpl implements AuditLogger {
   readonly processor: LogRecordProcessor;
   private readonly o: ResolvedAuditLoggerOptions;
   private readonly spool: Spool;
+  /** The spool's worker (`recordThread: 'worker'`), else undefined. */
+  private readonly thread: RecordThread | undefined;
+  /** `record()` hands validated events straight to {@link thread} (worker mode, own provider). */
+  private readonly fastPath: boolean;
   private readonly sender: Sender;
   private readonly exporter: LogRecordExporter | undefined;
   private readonly transport: ExportTransport | undefined;
@@ -127,10 +136,24 @@ class AuditLoggerImpl implements AuditLogger {
         // A throwing callback must not break delivery.
       }
     });
-    this.spool =
-      o.delivery === 'durable'
-        ? openFileSpool({ dir: o.spoolDir, maxBytes: o.maxSpoolBytes, maxSegmentBytes: o.maxSegmentBytes, onProblem: onError })
-        : createMemorySpool(o.maxSpoolBytes);
+    if (o.delivery === 'durable' && o.recordThread === 'worker') {
+      this.thread = new RecordThread({
+        dir: o.spoolDir,
+        maxBytes: o.maxSpoolBytes,
+        maxSegmentBytes: o.maxSegmentBytes,
+        serviceName: o.serviceName,
+        resourceAttributes: o.resourceAttributes,
+        onProblem: onError,
+      });
+      this.spool = this.thread;
+    } else {
+      this.thread = undefined;
+      this.spool =
+        o.delivery === 'durable'
+          ? openFileSpool({ dir: o.spoolDir, maxBytes: o.maxSpoolBytes, maxSegmentBytes: o.maxSegmentBytes, onProblem: onError })
+          : createMemorySpool(o.maxSpoolBytes);
+    }
+    this.fastPath = this.thread !== undefined && o.loggerProvider === 'own';
     let takePartialSuccess: (() => { rejected: number; message: string } | undefined) | undefined;
     const exportTimeoutMillis = o.exporter.timeoutMillis * 6 + 5000;
     if (o.logRecordExporter) {
@@ -155,14 +178,13 @@ class AuditLoggerImpl implements AuditLogger {
       onError,
       onRejected: (report) => o.onRejected?.(report),
     });
-    this.processor = new AuditSpoolProcessor(this.spool, this.acceptors, onError, this, this.transport === undefined);
-    if (o.loggerProvider === 'own') {
-      const attrs: Record<string, string | number | boolean> = { ...o.resourceAttributes };
-      if (o.serviceName) attrs['service.name'] = o.serviceName;
-      this.ownProvider = new LoggerProvider({
-        resource: defaultResource().merge(resourceFromAttributes(attrs)),
-        processors: [this.processor],
-      });
+    // Record objects can be handed to the sender only when it runs on this thread and reads from
+    // a spool on this thread.
+    const keepRecords = this.transport === undefined && this.thread === undefined;
+    this.processor = new AuditSpoolProcessor(this.spool, this.acceptors, onError, this, keepRecords);
+    // The fast path emits in the record worker, through the same provider built there.
+    if (o.loggerProvider === 'own' && !this.fastPath) {
+      this.ownProvider = new LoggerProvider({ resource: ownResource(o), processors: [this.processor] });
     }
     this.sender.start();
   }
@@ -176,6 +198,7 @@ class AuditLoggerImpl implements AuditLogger {
       return Promise.reject(validated.error);
     }
     const event = validated.event;
+    if (this.fastPath) return this.recordInWorker(event);
     const fields = auditEventToLogRecord(event);
     const logger = this.resolveLogger();
     let appended: Promise<OperationResult> | undefined;
@@ -212,8 +235,30 @@ class AuditLoggerImpl implements AuditLogger {
     });
   }
 
+  /**
+   * The fast path: the validated event crosses to the record worker as JSON; the promise settles
+   * from the worker's batch answer (after fsync).
+   */
+  private recordInWorker(event: AuditEvent): Promise<string> {
+    const json = JSON.stringify(event);
+    const id = event.eventId;
+    return new Promise<string>((resolve, reject) => {
+      this.thread!.appendEvent(json, Date.now(), (error) => {
+        if (!error) {
+          this.counters.recorded++;
+          resolve(id);
+          return;
+        }
+        if (error.code === 'AUDIT_ERR_SPOOL_FULL') this.counters.spoolFull++;
+        reject(error);
+      });
+    });
+  }
+
   async flush(options: { timeoutMillis?: number } = {}): Promise<FlushResult> {
     const timeoutMillis = options.timeoutMillis ?? 30_000;
+    // Until the worker has opened the spool, records of an earlier process are not counted yet.
+    if (this.thread) await this.thread.ready;
     const ok = await this.sender.flush(timeoutMillis);
     if (ok) return { status: 'success' };
     const pendingRecords = this.spool.stats().pendingRecords;

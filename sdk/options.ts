@@ -62,6 +62,7 @@ export const AuditLoggerOptionsSchema = z
       )
       .optional(),
     exportThread: z.enum(['worker', 'main']).default('main'),
+    recordThread: z.enum(['worker', 'main']).default('main'),
     maxExportBatchSize: positiveInt().max(100_000).default(512),
     exportDelayMillis: z.number().int().min(0).max(60_000).default(50),
     /** Retry backoff of the sender: the one policy of otel-audit (`@otel-audit/core`). */
@@ -146,6 +147,16 @@ export const AuditLoggerOptionsSchema = z
  *   encoding and sending to a worker thread, off the application's event loop — for high event
  *   rates; the worker starts with the logger and its start-up (loading the exporter, ~0.5 s on a
  *   busy machine) delays the first delivery. A `logRecordExporter` always runs on the main thread.
+ * - `recordThread` (`'main'`): where durable `record()` encodes, spools and fsyncs. `'main'` does
+ *   it all on the calling thread. `'worker'` keeps only completing, redacting and validating the
+ *   event on the calling thread (invalid input still throws there) and hands the event to a
+ *   worker thread that owns the spool: it maps and encodes the record, appends it and fsyncs
+ *   (group commit), and answers in batches. Same guarantees (`record()` resolves after fsync, same
+ *   error codes, `shutdown()` drains). With the `'own'` provider the event skips the OTel
+ *   `Logger.emit` on the calling thread (the worker emits it through an identical provider); with
+ *   an app's provider `emit` and encoding stay on the calling thread and only the spool moves.
+ *   Ignored for `delivery: 'memory'`. Best with `exportThread: 'worker'` (else the sender decodes
+ *   spooled records on the main thread). Numbers: docs/performance.md.
  * - `maxExportBatchSize` (512): records per export request.
  * - `exportDelayMillis` (50): how long a partial batch waits for more records before it is sent
  *   (`flush()` does not wait). Fewer, larger requests at low rates; events are durable meanwhile.

@@ -147,6 +147,9 @@ export class Sender {
   }
 
   private sleep(ms: number | undefined): Promise<void> {
+    // stop() may have come while a read was in flight (its wake-up found no sleeper): do not start
+    // an unref'd wait that nothing would end before the process exits.
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       // Unref'd: an idle sender must not keep the process alive (unsent events are in the spool).
       const timer = ms === undefined ? undefined : setTimeout(() => finish(), ms).unref();
@@ -274,6 +277,7 @@ export class Sender {
   }
 
   private linger(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => finish(), ms).unref();
       const finish = (): void => {
@@ -291,6 +295,7 @@ export class Sender {
   }
 
   private backoff(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => finish(), ms).unref();
       const finish = (): void => {

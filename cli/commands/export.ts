@@ -15,7 +15,7 @@
 import { createWriteStream, readFileSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { AuditError } from '@otel-audit/core';
+import { AuditError, csvField } from '@otel-audit/core';
 import { isoToUnixNanos } from '@otel-audit/schema';
 import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '@otel-audit/schema/audit-row';
 import { parse as parseYaml } from 'yaml';
@@ -101,11 +101,6 @@ const CSV_COLUMNS = [
   'hash',
   'received_at',
 ] as const;
-
-/** One CSV field (RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled). */
-export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
 
 /** The CSV header line. */
 export function csvHeader(): string {

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
-import { encodeAuditRowsNative } from './native-format.ts';
+import { AuditNativeBlockWriter } from './native-format.ts';
 
 /** What to build: a batch's WAL payloads (JSON text) or its parsed entries. */
 export interface NativeBuildRequest {
@@ -65,9 +65,9 @@ const EVENT_PREFIX = '{"kind":"event"';
 /**
  * Build synchronously, reporting each chunk to `sink` as soon as it is ready.
  *
- * Memory: a chunk is written as consecutive Native blocks of {@link NATIVE_BLOCK_ROWS} rows, each
- * parsed, mapped and encoded only when its turn comes, so the parsed objects of one block at a
- * time are alive, not those of the whole batch. ClickHouse reads a file or body of several blocks as
+ * Memory: a chunk is written as consecutive Native blocks of {@link NATIVE_BLOCK_ROWS} rows; each
+ * payload is parsed, mapped and encoded into the block's column buffers in turn, so no parsed
+ * object outlives its own row. ClickHouse reads a file or body of several blocks as
  * one insert (the deduplication token covers it; ClickHouse numbers the blocks it forms after
  * squashing deterministically for the same input).
  */
@@ -103,6 +103,7 @@ export function buildNative(req: NativeBuildRequest, sink: Omit<NativeBuildSink,
     if (e.kind !== 'event') throw new Error(`WAL payload starts as an event but is a ${String(e.kind)}`);
     return e;
   };
+  const writer = new AuditNativeBlockWriter();
   const chunks = Math.ceil(eventItems.length / req.chunkRows);
   sink.plan(chunks);
   if (req.fileBase !== undefined && chunks > 0) mkdirSync(join(req.fileBase, '..'), { recursive: true });
@@ -115,12 +116,13 @@ export function buildNative(req: NativeBuildRequest, sink: Omit<NativeBuildSink,
     const parts: Buffer[] = [];
     try {
       for (let b = from; b < to; b += blockRows) {
-        const rows = [];
         for (let i = b; i < Math.min(to, b + blockRows); i++) {
-          rows.push(walEntryToAuditRow(entryOf(eventItems[i]!)));
-          eventItems[i] = ''; // release the payload text once its row exists
+          // Each row is encoded into the block's column buffers at once: neither the parsed entry
+          // nor the row outlives this iteration (young-generation garbage only).
+          writer.add(walEntryToAuditRow(entryOf(eventItems[i]!)));
+          eventItems[i] = ''; // release the payload text once its row is written
         }
-        const block = encodeAuditRowsNative(rows);
+        const block = writer.finish();
         if (fd !== undefined) writeSync(fd, block);
         else parts.push(block);
       }

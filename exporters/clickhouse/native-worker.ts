@@ -4,7 +4,11 @@
  * which acknowledges ingest.
  */
 import { parentPort } from 'node:worker_threads';
+import { EXPORTER_THREAD_NICE, setThreadNice } from '../../receiver/thread-priority.ts';
 import { buildNative, type NativeBuildRequest } from './native-build.ts';
+
+// Below the threads that acknowledge ingest (receiver/thread-priority.ts).
+setThreadNice(EXPORTER_THREAD_NICE);
 
 parentPort?.on('message', (req: NativeBuildRequest & { id: number }) => {
   try {

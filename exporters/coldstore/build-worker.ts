@@ -4,8 +4,12 @@
  * the main thread it would stall the receiver's event loop (ingest latency) for that long.
  */
 import { parentPort } from 'node:worker_threads';
+import { EXPORTER_THREAD_NICE, setThreadNice } from '../../receiver/thread-priority.ts';
 import type { BuiltColdObject } from './object-format.ts';
 import { type PreparedBuild, runBuilderOp } from './sealed-build.ts';
+
+// Below the threads that acknowledge ingest (receiver/thread-priority.ts).
+setThreadNice(EXPORTER_THREAD_NICE);
 
 parentPort?.on('message', (req: { id: number; op: 'build' | 'prepare' | 'finish' }) => {
   runBuilderOp(req.op ?? 'build', req)

@@ -17,7 +17,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, truncate
 import { join } from 'node:path';
 import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
-import type { AuditExporter, ExportBatch, ExportResult, WalEntry } from '../../receiver/contracts.ts';
+import type { AuditExporter, ExportResult, WalEntry } from '../../receiver/contracts.ts';
 import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
 import { checkpointKeys } from './checkpoints.ts';
 import { type ColdStoreConfig, type ColdStoreConfigInput, localArchiveDir, parseColdStoreConfig } from './config.ts';
@@ -25,6 +25,7 @@ import { escapeKeySegment, manifestKey } from './keys.ts';
 import { applyRetention, type RetentionReport } from './retention.ts';
 import { createObjectBuilder, eventHour, type ParquetEngine, stagedChainSeq, stageLine } from './sealed-build.ts';
 import { fsyncDir, LocalDirectoryStore, type ObjectStore, S3ObjectStore, sha256Hex, writeFileAtomic } from './store.ts';
+import { walEventRouting } from './wal-routing.ts';
 
 /** Status of the exporter, for `/v1/audit/status` and tests. */
 export interface ColdStoreStatus {
@@ -85,6 +86,55 @@ interface OpenSegment {
   handle: FileHandle;
   bytes: number;
   firstStagedAt: number;
+}
+
+/**
+ * One exported WAL entry as staging sees it: an event with its routing fields and the JSON line
+ * that is staged, or a checkpoint.
+ */
+type StageItem =
+  | { kind: 'event'; chainId: string; tenantId: string; seq: number; occurredAt: string; line: string }
+  | { kind: 'checkpoint'; chainId: string; tenantId: string; checkpoint: CheckpointRecord };
+
+/** The stage item of a parsed entry (`line`: its WAL text when known); undefined for other kinds. */
+function stageItem(entry: WalEntry, line?: string): StageItem | undefined {
+  if (entry.kind === 'checkpoint') {
+    return { kind: 'checkpoint', chainId: entry.chainId, tenantId: entry.tenantId, checkpoint: entry.checkpoint };
+  }
+  if (entry.kind !== 'event') return undefined;
+  return {
+    kind: 'event',
+    chainId: entry.chainId,
+    tenantId: entry.tenantId,
+    seq: entry.seq,
+    occurredAt: entry.event.occurredAt,
+    // bigint/bytes can only appear in entries handed over in memory, which stageLine renders.
+    line: line ?? stageLine(entry),
+  };
+}
+
+/** A UTC RFC 3339 time whose date and hour can be read off the text (the normalized form). */
+const UTC_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** `<date>+<hour>` of an event time: read off a UTC time, else computed (any offset). */
+function hourOf(occurredAt: string): string {
+  if (UTC_TIME.test(occurredAt)) return `${occurredAt.slice(0, 10)}+${occurredAt.slice(11, 13)}`;
+  const { date, hour } = eventHour(occurredAt);
+  return `${date}+${hour}`;
+}
+
+/** Escaped key segments of recent tenant and chain ids (few distinct values, one per event). */
+const keySegments = new Map<string, string>();
+
+/** {@link escapeKeySegment}, remembered for up to 4,096 distinct ids. */
+function keySegment(id: string): string {
+  let escaped = keySegments.get(id);
+  if (escaped === undefined) {
+    escaped = escapeKeySegment(id);
+    if (keySegments.size >= 4096) keySegments.clear();
+    keySegments.set(id, escaped);
+  }
+  return escaped;
 }
 
 const STATE_FILE = 'state.json';
@@ -309,30 +359,25 @@ export function createColdStoreExporter(
     return new AuditError(code, message, { retryable: true, cause });
   }
 
-  async function stage(batch: ExportBatch, payloads?: readonly string[]): Promise<ExportResult> {
+  async function stage(items: readonly StageItem[]): Promise<ExportResult> {
     const next = { ...watermarks };
     const lines = new Map<string, { rows: string[]; firstStagedAt: number }>();
     const checkpoints: Array<{ tenantId: string; record: CheckpointRecord }> = [];
-    for (let i = 0; i < batch.entries.length; i++) {
-      const entry = batch.entries[i]!;
-      if (entry.kind === 'checkpoint') {
-        const done = writtenCheckpoints[entry.chainId] ?? 0;
-        const known = pendingCheckpoints.some((p) => p.record.chainId === entry.chainId && p.record.treeSize === entry.checkpoint.treeSize);
-        if (entry.checkpoint.treeSize > done && !known) checkpoints.push({ tenantId: entry.tenantId, record: entry.checkpoint });
+    for (const item of items) {
+      if (item.kind === 'checkpoint') {
+        const done = writtenCheckpoints[item.chainId] ?? 0;
+        const known = pendingCheckpoints.some((p) => p.record.chainId === item.chainId && p.record.treeSize === item.checkpoint.treeSize);
+        if (item.checkpoint.treeSize > done && !known) checkpoints.push({ tenantId: item.tenantId, record: item.checkpoint });
         continue;
       }
-      if (entry.kind !== 'event') continue;
-      if (entry.seq <= (next[entry.chainId] ?? 0)) continue; // already staged or uploaded
+      if (item.seq <= (next[item.chainId] ?? 0)) continue; // already staged or uploaded
       // The WAL entry itself is staged (half the bytes of its row, a fifth of the CPU); the row
       // mapping runs in the builder thread.
-      const { date, hour } = eventHour(entry.event.occurredAt);
-      const id = `${escapeKeySegment(entry.tenantId)}+${date}+${hour}+${escapeKeySegment(entry.chainId)}`;
+      const id = `${keySegment(item.tenantId)}+${hourOf(item.occurredAt)}+${keySegment(item.chainId)}`;
       let group = lines.get(id);
       if (!group) lines.set(id, (group = { rows: [], firstStagedAt: Date.now() }));
-      // The WAL payload is already this entry's JSON line (bigint/bytes can only appear in entries
-      // handed over in memory, which stageLine renders): no second serialization.
-      group.rows.push(payloads !== undefined ? payloads[i]! : stageLine(entry));
-      next[entry.chainId] = entry.seq;
+      group.rows.push(item.line);
+      next[item.chainId] = item.seq;
     }
     const touched: Array<{ seg: OpenSegment; before: number }> = [];
     try {
@@ -481,7 +526,7 @@ export function createColdStoreExporter(
   }
 
   /** Stage a parsed batch; `payloads` (the WAL text of each entry, when the runner gave it) are staged as they are. */
-  async function exportParsed(batch: ExportBatch, payloads?: readonly string[]): Promise<ExportResult> {
+  async function exportItems(items: readonly StageItem[]): Promise<ExportResult> {
     if (stopped || !started)
       return {
         status: 'retryable',
@@ -508,7 +553,7 @@ export function createColdStoreExporter(
         retryAfterMillis: Math.max(500, retryAt - Date.now()),
       };
     }
-    const result = await exclusive(() => stage(batch, payloads));
+    const result = await exclusive(() => stage(items));
     if (sealedCount > 0) void kickUpload();
     return result;
   }
@@ -543,9 +588,18 @@ export function createColdStoreExporter(
       void kickUpload();
     },
     async exportPayloads(batch: PayloadBatch) {
-      let entries: WalEntry[];
+      const items: StageItem[] = [];
       try {
-        entries = batch.payloads.map((p) => JSON.parse(p) as WalEntry);
+        for (const line of batch.payloads) {
+          // The WAL payload is already this entry's JSON line: it is staged as it is, and only
+          // its routing fields are read (wal-routing.ts); other entries are parsed in full.
+          const route = walEventRouting(line);
+          if (route) items.push({ kind: 'event', ...route, line });
+          else {
+            const item = stageItem(JSON.parse(line) as WalEntry, line);
+            if (item) items.push(item);
+          }
+        }
       } catch (err) {
         return {
           status: 'failure',
@@ -556,9 +610,9 @@ export function createColdStoreExporter(
           ),
         };
       }
-      return exportParsed({ firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, entries }, batch.payloads);
+      return exportItems(items);
     },
-    export: (batch) => exportParsed(batch),
+    export: (batch) => exportItems(batch.entries.flatMap((entry) => stageItem(entry) ?? [])),
     async sealAll() {
       await exclusive(async () => {
         for (const seg of [...open_.values()]) await seal(seg);

@@ -95,6 +95,12 @@ export const ReceiverConfigSchema = z.strictObject({
         .string()
         .regex(/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/, 'must be an absolute path without a trailing slash')
         .default('/clickhouse'),
+      /**
+       * Answer the SQL endpoint and `GET /v1/audit/events` for non-loopback clients although no auth
+       * tokens are configured (anyone who reaches the port could read every tenant). Default false:
+       * without `auth.tokens` only 127.0.0.0/8 and ::1 are answered, the console's rule.
+       */
+      allowRemoteWithoutAuth: z.boolean().default(false),
     })
     .prefault({}),
   /** The read-only operator console at `/ui` (docs/console.md). */

@@ -1,6 +1,8 @@
 /**
  * Rows of the console's event export: CSV (RFC 4180) and NDJSON, one event per row or line.
  */
+
+import { csvField } from '@otel-audit/core';
 import type { AuditEventRecord } from '../../exporters/clickhouse/index.ts';
 
 /** CSV columns, in order (docs/console.md lists them). */
@@ -31,18 +33,6 @@ export const CSV_COLUMNS = [
   'hash',
   'receivedAt',
 ] as const;
-
-/**
- * One CSV field: quoted when it holds a quote, comma or line break (RFC 4180 §2). A value starting
- * with `=`, `+`, `-`, `@`, tab or CR is prefixed with `'` so spreadsheet programs do not run it as a
- * formula (OWASP "CSV Injection"); the NDJSON export carries values unchanged.
- */
-export function csvField(value: string | number | undefined): string {
-  if (value === undefined) return '';
-  let s = String(value);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 /** The CSV header line (CRLF-terminated, RFC 4180). */
 export function csvHeader(): string {

@@ -15,7 +15,6 @@
  * if absent). Without `auth`, only loopback clients are answered unless `ui.allowRemoteWithoutAuth`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import type { AuditRow } from '@otel-audit/schema/audit-row';
 import { proveFromStore } from '../../cli/commands/prove.ts';
@@ -29,7 +28,7 @@ import { verifyChainEntries } from '../../integrity/verify-chain.ts';
 import type { CheckpointingStatus } from '../checkpointing.ts';
 import { readDeadLetters } from '../dead-letter/index.ts';
 import type { HttpServer, RouteContext, RouteHandler } from '../http/index.ts';
-import { sendJson, sendResponse } from '../http/index.ts';
+import { isLoopbackAddress, sendJson, sendResponse } from '../http/index.ts';
 import type { PipelineStatus } from '../pipeline/index.ts';
 import type { ConsoleConfig } from './config.ts';
 import { csvHeader, csvRow, ndjsonRow } from './export-format.ts';
@@ -63,13 +62,6 @@ export interface ConsoleSample {
   backlogBytes: number;
   backpressure: boolean;
   exporters: Array<{ name: string; lagEntries: number; lagBytes: number }>;
-}
-
-/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const a = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
-  return a === '::1' || (isIP(a) === 4 && a.startsWith('127.'));
 }
 
 function sendError(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string): void {

@@ -101,7 +101,9 @@ export function createOtlpLogsHandler(options: OtlpLogsHandlerOptions): RouteHan
         // Inflate + decode + prepare run in the pipeline's worker threads; failures are answered
         // exactly as if they had happened here (body-read failure, or 400 + BadRequest).
         const r = await encoded.consumeEncoded(
-          { body: read.body, format, encoding: read.encoding ?? 'identity', maxBytes: maxMessageBytes },
+          // The body is this request's own (read-body.ts concatenated or inflated it) and is not
+          // read again here: the pool may move its memory to the worker instead of copying it.
+          { body: read.body, format, encoding: read.encoding ?? 'identity', maxBytes: maxMessageBytes, transferable: true },
           context,
         );
         bytes = r.bytes;

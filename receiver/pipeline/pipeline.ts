@@ -386,6 +386,8 @@ class Pipeline implements AuditPipeline {
     // Counted in flight from the start, so shutdown waits for requests still in a worker (they then
     // answer retryable) instead of terminating the workers under them.
     this.inFlightRequests++;
+    // Read before the body may be moved to a worker (a transferred buffer reads as 0 bytes).
+    const bodyBytes = request.body.byteLength;
     try {
       const { transferable, ...encoded } = request;
       const task = { ...encoded, context, nonAudit: this.config.nonAudit, defaultTenantId: this.config.defaultTenantId };
@@ -398,7 +400,7 @@ class Pipeline implements AuditPipeline {
           err instanceof AuditError
             ? err
             : new AuditError('AUDIT_ERR_INTERNAL', 'preparing the request failed unexpectedly', { cause: err });
-        return { decoded: true, records: 0, bytes: request.body.byteLength, result: { status: 'failure', error } };
+        return { decoded: true, records: 0, bytes: bodyBytes, result: { status: 'failure', error } };
       }
       if (!outcome.ok) {
         const error = new AuditError(outcome.code, outcome.detail, {

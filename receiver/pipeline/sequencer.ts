@@ -9,7 +9,7 @@
  * time, so it is the single writer of every chain by construction.
  */
 import { AuditError } from '@otel-audit/core';
-import { CURRENT_CHAIN_VERSION, linkHashV2 } from '../../integrity/chain-hash.ts';
+import { CURRENT_CHAIN_VERSION, linkHashV2Trusted } from '../../integrity/chain-hash.ts';
 import type { DedupeWindow } from '../wal/dedupe-window.ts';
 import { RECORD_TYPE_EVENT } from '../wal/format.ts';
 import type { Wal } from '../wal/wal.ts';
@@ -100,7 +100,7 @@ export class Sequencer {
       const seq = chain.seq + 1;
       const prevHash = chain.hash;
       // Chain format v2: the worker hashed the canonical event; only the 64-byte link is hashed here.
-      const hash = linkHashV2(prevHash, digests.subarray(i * 32, i * 32 + 32));
+      const hash = linkHashV2Trusted(prevHash, digests.subarray(i * 32, i * 32 + 32));
       const lsn = wal.nextLsn;
       w[0] = meta[m]!;
       w[1] = meta[m + 1]!;

@@ -28,6 +28,13 @@ export interface FileSpoolOptions {
   maxSegmentBytes: number;
   /** Called for recovered corruption (`AUDIT_ERR_SPOOL_CORRUPT`) and I/O failures. */
   onProblem: SpoolProblemListener;
+  /**
+   * The caller already holds the directory's lock (taken with {@link lockSpoolDir}, in this
+   * process): the spool does not take it again and releases it at `close()`. Used by the record
+   * worker, whose logger takes the lock synchronously so that `createAuditLogger()` itself fails
+   * for a locked spool. Default false.
+   */
+  lockHeld?: boolean;
 }
 
 interface Segment {
@@ -87,6 +94,40 @@ export function openFileSpool(options: FileSpoolOptions): Spool {
   return new FileSpool(options);
 }
 
+/**
+ * Create the spool directory (if missing) and take its lock file for this process, synchronously.
+ * Throws `AUDIT_ERR_INVALID_CONFIG` when the directory cannot be created or written and
+ * `AUDIT_ERR_DATA_DIR_LOCKED` when a live process (this one included) holds the lock. The lock is
+ * released by the spool's `close()` (see {@link FileSpoolOptions.lockHeld}) or by
+ * {@link unlockSpoolDir}.
+ */
+export function lockSpoolDir(dir: string): void {
+  const abs = path.resolve(dir);
+  try {
+    fs.mkdirSync(abs, { recursive: true });
+  } catch (cause) {
+    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${abs} cannot be created`, { path: 'spoolDir', cause });
+  }
+  let result: ReturnType<typeof acquireLockFile>;
+  try {
+    result = acquireLockFile(path.join(abs, LOCK_FILE));
+  } catch (cause) {
+    throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${abs} is not writable`, { path: 'spoolDir', cause });
+  }
+  if (result.status === 'busy') {
+    throw new AuditError(
+      'AUDIT_ERR_DATA_DIR_LOCKED',
+      `spoolDir ${abs} is in use by process ${result.ownerPid}; each audit logger needs its own spool directory`,
+      { path: 'spoolDir' },
+    );
+  }
+}
+
+/** Release a lock taken with {@link lockSpoolDir} when no spool was opened to release it. */
+export function unlockSpoolDir(dir: string): void {
+  releaseLockFile(path.join(path.resolve(dir), LOCK_FILE));
+}
+
 class FileSpool implements Spool {
   private readonly dir: string;
   private readonly maxBytes: number;
@@ -113,12 +154,7 @@ class FileSpool implements Spool {
     this.maxBytes = options.maxBytes;
     this.maxSegmentBytes = options.maxSegmentBytes;
     this.onProblem = options.onProblem;
-    try {
-      fs.mkdirSync(this.dir, { recursive: true });
-    } catch (cause) {
-      throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} cannot be created`, { path: 'spoolDir', cause });
-    }
-    this.lock();
+    if (!options.lockHeld) lockSpoolDir(this.dir);
     const saved = this.readCursor();
     this.scan();
     this.cursor = this.placeCursor(saved);
@@ -452,22 +488,6 @@ class FileSpool implements Spool {
   }
 
   // --- open, cursor, lock --------------------------------------------------------------------
-
-  private lock(): void {
-    let result: ReturnType<typeof acquireLockFile>;
-    try {
-      result = acquireLockFile(path.join(this.dir, LOCK_FILE));
-    } catch (cause) {
-      throw new AuditError('AUDIT_ERR_INVALID_CONFIG', `spoolDir ${this.dir} is not writable`, { path: 'spoolDir', cause });
-    }
-    if (result.status === 'busy') {
-      throw new AuditError(
-        'AUDIT_ERR_DATA_DIR_LOCKED',
-        `spoolDir ${this.dir} is in use by process ${result.ownerPid}; each audit logger needs its own spool directory`,
-        { path: 'spoolDir' },
-      );
-    }
-  }
 
   private readCursor(): SpoolCursor | undefined {
     try {

@@ -7,9 +7,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { csvField } from '@otel-audit/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../receiver/auth/index.ts';
-import { csvField, isLoopbackAddress } from '../../receiver/console/index.ts';
+import { isLoopbackAddress } from '../../receiver/console/index.ts';
 import { createReceiver, type Receiver, type ReceiverConfigInput } from '../../receiver/index.ts';
 
 const dirs: string[] = [];

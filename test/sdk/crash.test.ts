@@ -7,7 +7,7 @@ import { tempDir } from './helpers/util.ts';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'crash-child.ts');
 
-describe('crash', () => {
+describe.each(['main', 'worker'] as const)('crash (recordThread: %s)', (recordThread) => {
   it('a new process sends every event whose record() resolved before SIGKILL, with the same ids', async () => {
     const endpoint = await startOtlpEndpoint();
     const { dir, cleanup } = tempDir();
@@ -15,7 +15,7 @@ describe('crash', () => {
       // Phase 1: the receiver refuses (503), so acknowledged-to-producer events pile up in the spool.
       endpoint.defaultAnswer = { kind: 'error', httpStatus: 503, grpcCode: 14 };
       const resolved: string[] = [];
-      const child = spawn(process.execPath, [CHILD, 'record', dir, endpoint.httpUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [CHILD, 'record', dir, endpoint.httpUrl, recordThread], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       let buffered = '';
@@ -37,7 +37,9 @@ describe('crash', () => {
       // Phase 2: the receiver is healthy; a new process opens the same spool.
       endpoint.defaultAnswer = { kind: 'ok' };
       const out = await new Promise<string>((resolve, reject) => {
-        const second = spawn(process.execPath, [CHILD, 'resend', dir, endpoint.httpUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const second = spawn(process.execPath, [CHILD, 'resend', dir, endpoint.httpUrl, recordThread], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         let text = '';
         second.stdout.on('data', (d: Buffer) => (text += d.toString()));
         second.on('error', reject);
@@ -62,7 +64,9 @@ describe('crash', () => {
       endpoint.defaultAnswer = { kind: 'error', httpStatus: 503, grpcCode: 14 };
       const run = (mode: string) =>
         new Promise<{ code: number | null; out: string }>((resolve) => {
-          const child = spawn(process.execPath, [CHILD, mode, dir, endpoint.httpUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+          const child = spawn(process.execPath, [CHILD, mode, dir, endpoint.httpUrl, recordThread], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
           let out = '';
           child.stdout.on('data', (d: Buffer) => (out += d.toString()));
           child.on('exit', (code) => resolve({ code, out }));

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AuditError } from '@otel-audit/core';
 import { type AuditLogger, createAuditLogger, type RejectedReport } from '@otel-audit/sdk';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { sampleEvent, tempDir, until } from './helpers/util.ts';
 
@@ -10,6 +10,9 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+
+/** `recordThread` of the loggers the tests create (each delivery test runs in both modes). */
+let recordThread: 'main' | 'worker' = 'main';
 
 async function setup(
   extra: Record<string, unknown> = {},
@@ -25,6 +28,7 @@ async function setup(
   const rejected: RejectedReport[] = [];
   const audit = createAuditLogger({
     spoolDir: dir,
+    recordThread,
     minBackoffMillis: 10,
     maxBackoffMillis: 50,
     onError: (e) => errors.push(e),
@@ -40,7 +44,10 @@ function recordN(audit: AuditLogger, n: number, extra: Record<string, unknown> =
   return Promise.all(Array.from({ length: n }, (_, i) => audit.record(sampleEvent({ details: { i }, ...extra }))));
 }
 
-describe('delivery', () => {
+describe.each(['main', 'worker'] as const)('delivery (recordThread: %s)', (mode) => {
+  beforeEach(() => {
+    recordThread = mode;
+  });
   it('keeps events in the spool while the receiver answers 503 and delivers them later', async () => {
     const { endpoint, audit, errors } = await setup();
     endpoint.defaultAnswer = { kind: 'error', httpStatus: 503, grpcCode: 14 };
@@ -67,6 +74,7 @@ describe('delivery', () => {
     const errors: AuditError[] = [];
     const audit = createAuditLogger({
       spoolDir: dir,
+      recordThread,
       exporter: { endpoint: `http://127.0.0.1:${port}/v1/logs`, timeoutMillis: 500 },
       minBackoffMillis: 10,
       maxBackoffMillis: 50,

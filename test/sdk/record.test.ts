@@ -9,7 +9,7 @@ import {
   updateAuditContext,
   uuidv7,
 } from '@otel-audit/sdk';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type OtlpEndpoint, startOtlpEndpoint } from './helpers/otlp-endpoint.ts';
 import { installContextManager, sampleEvent, tempDir } from './helpers/util.ts';
 
@@ -18,18 +18,28 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 beforeAll(() => installContextManager());
+/** `recordThread` of the loggers `setup()` creates (each record() test runs in both modes). */
+let recordThread: 'main' | 'worker' = 'main';
 
 async function setup(extra: AuditLoggerOptions = {}): Promise<{ audit: AuditLogger; endpoint: OtlpEndpoint }> {
   const endpoint = await startOtlpEndpoint();
   cleanups.push(() => endpoint.close());
   const { dir, cleanup } = tempDir();
   cleanups.push(cleanup);
-  const audit = createAuditLogger({ spoolDir: dir, exporter: { endpoint: endpoint.httpUrl, timeoutMillis: 1000 }, ...extra });
+  const audit = createAuditLogger({
+    spoolDir: dir,
+    recordThread,
+    exporter: { endpoint: endpoint.httpUrl, timeoutMillis: 1000 },
+    ...extra,
+  });
   cleanups.push(async () => void (await audit.shutdown({ timeoutMillis: 100 })));
   return { audit, endpoint };
 }
 
-describe('record()', () => {
+describe.each(['main', 'worker'] as const)('record() (recordThread: %s)', (mode) => {
+  beforeEach(() => {
+    recordThread = mode;
+  });
   it('fills eventId (UUIDv7), schemaVersion, occurredAt and returns the id', async () => {
     const { audit, endpoint } = await setup();
     const before = Date.now();

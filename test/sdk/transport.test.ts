@@ -23,12 +23,16 @@ const full = {
 };
 
 describe.each([
-  ['http/protobuf', 'worker'],
-  ['http/json', 'worker'],
-  ['grpc', 'worker'],
-  ['http/protobuf', 'main'],
-  ['grpc', 'main'],
-] as const)('OTLP transport %s (export thread: %s)', (protocol, exportThread) => {
+  ['http/protobuf', 'worker', 'main'],
+  ['http/json', 'worker', 'main'],
+  ['grpc', 'worker', 'main'],
+  ['http/protobuf', 'main', 'main'],
+  ['grpc', 'main', 'main'],
+  // The record worker spools; the sender hands its reads to the export worker, or decodes them here.
+  ['http/protobuf', 'worker', 'worker'],
+  ['grpc', 'worker', 'worker'],
+  ['http/json', 'main', 'worker'],
+] as const)('OTLP transport %s (export thread: %s, record thread: %s)', (protocol, exportThread, recordThread) => {
   let endpoint: OtlpEndpoint;
   beforeAll(async () => {
     installContextManager();
@@ -44,6 +48,7 @@ describe.each([
       spoolDir: dir,
       serviceName: 'billing',
       exportThread,
+      recordThread,
       exporter: { protocol, endpoint: protocol === 'grpc' ? endpoint.grpcUrl : endpoint.httpUrl, timeoutMillis: 2000 },
     });
     try {

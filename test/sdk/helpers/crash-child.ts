@@ -1,5 +1,6 @@
 /**
- * Child process of the crash test (run with Node 24 type stripping).
+ * Child process of the crash test (run with Node 24 type stripping). A fourth argument sets
+ * `recordThread` (`main` or `worker`; default `main`).
  *   record <spoolDir> <endpoint>: record events forever in durable mode, printing "ok <id>" for
  *     every record() that resolved; the parent kills it with SIGKILL.
  *   resend <spoolDir> <endpoint>: open the same spool, wait until everything is delivered, print
@@ -8,9 +9,10 @@
  */
 import { createAuditLogger } from '@otel-audit/sdk';
 
-const [mode, spoolDir, endpoint] = process.argv.slice(2);
+const [mode, spoolDir, endpoint, recordThread = 'main'] = process.argv.slice(2);
 const audit = createAuditLogger({
   spoolDir: spoolDir!,
+  recordThread: recordThread as 'main' | 'worker',
   exporter: { endpoint: endpoint!, timeoutMillis: 500 },
   minBackoffMillis: 10,
   maxBackoffMillis: 100,

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { walEventRouting } from '../../../exporters/coldstore/wal-routing.ts';
+import type { WalEventEntry } from '../../../receiver/contracts.ts';
+import { makeEntries } from './fixtures.ts';
+
+/** The routing fields as a full parse reads them. */
+function parsed(text: string) {
+  const e = JSON.parse(text) as WalEventEntry;
+  return { chainId: e.chainId, tenantId: e.tenantId, seq: e.seq, occurredAt: e.event.occurredAt };
+}
+
+describe('walEventRouting', () => {
+  it('reads the same chain, tenant, seq and event time as a full parse', () => {
+    const entries = [...makeEntries({ count: 40 }), ...makeEntries({ count: 10, tenantId: 'globex' })];
+    for (const entry of entries) {
+      const text = JSON.stringify(entry);
+      expect(walEventRouting(text)).toEqual(parsed(text));
+    }
+  });
+
+  it('is not misled by look-alike keys and quotes inside nested values and ids', () => {
+    const [base] = makeEntries({ count: 1, tenantId: 'we "quote", and \\ backslash' });
+    const entry = {
+      ...base!,
+      // Key order as the sequencer writes it; the event holds an `occurredAt` key deeper down, a
+      // string that looks like the head's `"event":` key, escaped quotes and backslashes.
+      event: {
+        action: 'doc.read',
+        actor: { id: 'a"}', type: 'user', occurredAt: 'not this one' },
+        details: { text: ',"event":{"occurredAt":"1999-01-01T00:00:00Z"', list: [{ occurredAt: 'nor this' }, '\\', '"}]'], n: -1.5e3 },
+        eventId: base!.event.eventId,
+        occurredAt: '2026-11-22T10:00:00.123456Z',
+        outcome: 'success',
+      },
+    } as unknown as WalEventEntry;
+    const text = JSON.stringify(entry);
+    expect(walEventRouting(text)).toEqual(parsed(text));
+    expect(walEventRouting(text)?.occurredAt).toBe('2026-11-22T10:00:00.123456Z');
+  });
+
+  it('declines what it cannot read exactly, so the caller parses in full', () => {
+    const [entry] = makeEntries({ count: 1 });
+    // Another layout: whitespace, another key first, a checkpoint, no event time, an escaped time.
+    expect(walEventRouting(JSON.stringify(entry, null, 2))).toBeUndefined();
+    expect(walEventRouting(JSON.stringify({ lsn: 1, ...entry }))).toBeUndefined();
+    expect(walEventRouting('{"kind":"checkpoint","lsn":2,"chainId":"c","tenantId":"t","checkpoint":{}}')).toBeUndefined();
+    const { occurredAt: _dropped, ...noTime } = entry!.event;
+    expect(walEventRouting(JSON.stringify({ ...entry, event: noTime }))).toBeUndefined();
+    expect(
+      walEventRouting(JSON.stringify({ ...entry, event: { occurredAt: '2026-11-22T10:00:00\\u005a' } }).replace('\\\\u', '\\u')),
+    ).toBeUndefined();
+    expect(walEventRouting(JSON.stringify({ ...entry, seq: '7' }))).toBeUndefined();
+    expect(
+      walEventRouting('{"kind":"event","lsn":1,"chainId":"c","tenantId":"t","seq":1,"event":{"action":"a","occurredAt":"2026-11-22T10:'),
+    ).toBeUndefined();
+    expect(walEventRouting('{"kind":"event",garbage,"event":{"occurredAt":"2026-11-22T10:00:00Z"}}')).toBeUndefined();
+  });
+});
