@@ -1,0 +1,66 @@
+/**
+ * Heap bounds of the receiver's worker threads (prepare pool, ClickHouse Native builder, cold-storage
+ * object builder), as one zod schema shape each owner embeds in its own config with its own defaults.
+ *
+ * Why: every worker thread is its own V8 isolate, and V8 sizes an isolate's heap limit from the
+ * machine's memory (4 GiB on a 24 GiB host), so a thread with a high allocation rate grows its heap
+ * long before it collects — five isolates at a few hundred MiB each were most of the receiver's
+ * RSS (docs/performance.md, "Where the receiver's memory is"). A limit makes V8 collect earlier; the
+ * young generation (V8's semi-spaces, three of them make the generation) is reserved in full once
+ * used, so a large one inflates RSS by its size in every thread.
+ *
+ * Failure mode: a worker that needs more than `maxOldGenerationSizeMb` dies with
+ * ERR_WORKER_OUT_OF_MEMORY; its owner answers that work retryable and starts a new worker (nothing
+ * acknowledged is lost), so the limits must sit well above a thread's live set — the defaults are
+ * about 3× the live heap measured at 50,000 events/s.
+ */
+import type { ResourceLimits } from 'node:worker_threads';
+import { z } from 'zod';
+
+/** Defaults of one worker kind (MiB). */
+export interface WorkerHeapDefaults {
+  maxOldGenerationSizeMb: number;
+  maxYoungGenerationSizeMb: number;
+}
+
+/**
+ * Strict zod schema of a worker's heap bounds with the given defaults:
+ * - `maxOldGenerationSizeMb`: the old generation's limit (MiB, 32–16,384);
+ * - `maxYoungGenerationSizeMb`: the young generation's limit (MiB, 3–1,024; three semi-spaces).
+ */
+export function workerHeapLimitsSchema(defaults: WorkerHeapDefaults) {
+  return z
+    .strictObject({
+      maxOldGenerationSizeMb: z.number().int().min(32).max(16_384).default(defaults.maxOldGenerationSizeMb),
+      maxYoungGenerationSizeMb: z.number().int().min(3).max(1024).default(defaults.maxYoungGenerationSizeMb),
+    })
+    .prefault({});
+}
+
+/** Parsed heap bounds of a worker (MiB). */
+export type WorkerHeapLimits = WorkerHeapDefaults;
+
+/**
+ * Prepare worker (receiver/pipeline/prepare-pool.ts): its live set is the requests queued to it and
+ * the one being prepared (tens of MiB at 50,000 events/s).
+ */
+export const PREPARE_WORKER_HEAP_DEFAULTS: WorkerHeapLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16 };
+
+/**
+ * ClickHouse Native builder (exporters/clickhouse/native-build.ts): a batch's payload text (at most
+ * the exporter's `maxBatchBytes`, 32 MiB) plus the rows of one 8,192-row block.
+ */
+export const NATIVE_BUILDER_HEAP_DEFAULTS: WorkerHeapLimits = { maxOldGenerationSizeMb: 384, maxYoungGenerationSizeMb: 16 };
+
+/**
+ * Cold-storage object builder (exporters/coldstore/sealed-build.ts): with the engine's Parquet
+ * writer, one block of rows at a time plus an index of the sealed file (a few numbers per row); with
+ * the JS encoder, a whole object's rows (up to `maxObjectBytes` of staged JSON, several times that
+ * as objects) — so the JS encoder needs a larger bound or smaller objects.
+ */
+export const COLD_BUILDER_HEAP_DEFAULTS: WorkerHeapLimits = { maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 16 };
+
+/** The `resourceLimits` option of `new Worker()` for these bounds. */
+export function toResourceLimits(limits: WorkerHeapLimits): ResourceLimits {
+  return { maxOldGenerationSizeMb: limits.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: limits.maxYoungGenerationSizeMb };
+}
