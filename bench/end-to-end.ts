@@ -148,6 +148,8 @@ export async function runClosedLoop(
     config?: Record<string, unknown>;
     /** Node.js options of the receiver process. */
     nodeArgs?: string[];
+    /** Extra environment of the receiver process (e.g. `MALLOC_ARENA_MAX`). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<ClosedLoopResult> {
   const events = options.events ?? (options.tiny ? 5120 : 300_000);
@@ -162,6 +164,7 @@ export async function runClosedLoop(
       config: mergeConfig({ exporters: { coldstore: { maxObjectAgeMillis: coldAge } } }, options.config ?? {}),
       memoryProbeFile,
       ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
+      ...(options.env ? { env: options.env } : {}),
     });
     const client = createClient({ url: receiver.http, pathname: '/clickhouse', request_timeout: 30_000 });
     let engineTrackingPeak: number | null = null;
@@ -362,6 +365,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     // --receiver-node-args="--max-semi-space-size=4 …": Node options of the receiver process.
     const a = process.argv.find((x) => x.startsWith('--receiver-node-args='));
     const nodeArgs = a ? a.slice('--receiver-node-args='.length).split(' ').filter(Boolean) : undefined;
+    // --receiver-env=K=V,K=V: extra environment of the receiver process.
+    const e = process.argv.find((x) => x.startsWith('--receiver-env='));
+    const env = e
+      ? Object.fromEntries(
+          e
+            .slice('--receiver-env='.length)
+            .split(',')
+            .map((kv) => kv.split('=') as [string, string]),
+        )
+      : undefined;
     console.log(
       JSON.stringify(
         await runClosedLoop({
