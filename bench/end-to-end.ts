@@ -96,6 +96,12 @@ export interface ClosedLoopResult {
   /** Receiver peak RSS over the run (VmHWM, MiB) and RSS sampled at the moment everything was visible. */
   receiverPeakRssMiB: number;
   receiverRssAtEndMiB: number;
+  /**
+   * Receiver CPU seconds from before the first send until everything was visible, and events per
+   * CPU second: the efficiency figure that survives a crowded machine (rates do not).
+   */
+  receiverCpuSeconds: number;
+  eventsPerReceiverCpuSecond: number;
   loadAverage: number[];
   /**
    * Where the memory was: every thread's peak V8 heap and the process's smaps (bench/lib/memory-probe.ts),
@@ -185,6 +191,7 @@ export async function runClosedLoop(
       }
     })();
     const connections = 4;
+    const cpuBefore = sampleProc(receiver.pid)?.cpuSeconds ?? 0;
     const report = await runLoadgen({
       protocol: 'http-protobuf',
       target: `${receiver.http}/v1/logs`,
@@ -220,6 +227,7 @@ export async function runClosedLoop(
     await engineProbe;
     await client.close();
     const proc = sampleProc(receiver.pid);
+    const cpu = (proc?.cpuSeconds ?? 0) - cpuBefore;
     const secs = (at: number | undefined) => (at === undefined ? null : Math.round((at - firstSendAt) / 100) / 10);
     const rate = (at: number | undefined) => (at === undefined ? null : Math.round(accepted / ((at - firstSendAt) / 1000)));
     return {
@@ -233,6 +241,8 @@ export async function runClosedLoop(
       archiveEventsPerSecond: rate(archiveAt),
       receiverPeakRssMiB: Math.round(proc?.peakRssMiB ?? 0),
       receiverRssAtEndMiB: Math.round(proc?.rssMiB ?? 0),
+      receiverCpuSeconds: Math.round(cpu * 10) / 10,
+      eventsPerReceiverCpuSecond: Math.round(accepted / Math.max(cpu, 0.001)),
       loadAverage: (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10),
       memory: {
         ...summarizeMemoryProbe(memoryProbeFile),
@@ -382,6 +392,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
           ...(n ? { events: Number(n.slice(9)) } : {}),
           ...(config ? { config } : {}),
           ...(nodeArgs ? { nodeArgs } : {}),
+          ...(env ? { env } : {}),
         }),
         null,
         2,
