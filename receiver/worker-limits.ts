@@ -11,8 +11,8 @@
  *
  * Failure mode: a worker that needs more than `maxOldGenerationSizeMb` dies with
  * ERR_WORKER_OUT_OF_MEMORY; its owner answers that work retryable and starts a new worker (nothing
- * acknowledged is lost), so the limits must sit well above a thread's live set — the defaults are
- * about 3× the live heap measured at 50,000 events/s.
+ * acknowledged is lost), so each default sits above the largest unit of work its thread must
+ * hold (one request at the transports' message limit, one batch, one cold object), measured below.
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import { z } from 'zod';
@@ -42,9 +42,13 @@ export type WorkerHeapLimits = WorkerHeapDefaults;
 
 /**
  * Prepare worker (receiver/pipeline/prepare-pool.ts): its live set is the requests queued to it and
- * the one being prepared (tens of MiB at 50,000 events/s).
+ * the one being prepared (tens of MiB at 50,000 events/s) — but one request may be as large as the
+ * transports' `maxMessageBytes` (64 MiB), and decoding it takes 8–16× its size: a 61 MiB OTLP/JSON
+ * request needed more than 256 MiB (not 512), a 64 MiB OTLP/protobuf one more than 512 MiB (not
+ * 1,024). So the old generation stays at 1 GiB (V8's own limit here is 4 GiB), and the young
+ * generation, which is what every worker keeps resident, is bounded to 16 MiB.
  */
-export const PREPARE_WORKER_HEAP_DEFAULTS: WorkerHeapLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16 };
+export const PREPARE_WORKER_HEAP_DEFAULTS: WorkerHeapLimits = { maxOldGenerationSizeMb: 1024, maxYoungGenerationSizeMb: 16 };
 
 /**
  * ClickHouse Native builder (exporters/clickhouse/native-build.ts): a batch's payload text (at most

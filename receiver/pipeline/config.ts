@@ -123,9 +123,10 @@ export const PipelineConfigSchema = z.strictObject({
    */
   prepareWorkers: z.number().int().min(0).max(256).optional(),
   /**
-   * V8 heap bounds of each prepare worker (MiB): `maxOldGenerationSizeMb` (default 256) and
+   * V8 heap bounds of each prepare worker (MiB): `maxOldGenerationSizeMb` (default 1024: a request
+   * up to the transports' 64 MiB `maxMessageBytes` decodes in it; lower both together) and
    * `maxYoungGenerationSizeMb` (default 16). A worker past the old-generation bound exits and is
-   * replaced; its requests answer retryable (clients resend; nothing acknowledged is lost).
+   * replaced; the requests it held are answered with a failure (nothing of them was sequenced).
    */
   prepareWorkerHeap: workerHeapLimitsSchema(PREPARE_WORKER_HEAP_DEFAULTS),
   /** Interval of housekeeping: disk-space check, segment deletion, heads snapshot (ms). Default 1000. */

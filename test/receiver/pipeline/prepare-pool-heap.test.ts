@@ -1,7 +1,7 @@
 /**
  * The prepare pool's heap bound (`pipeline.prepareWorkerHeap`): a request whose decoding needs more
  * than a worker's old generation kills that worker only — the request is answered with an error
- * (the pipeline answers it retryable), the worker is replaced, and the pool keeps preparing.
+ * (nothing of it was sequenced), the worker is replaced, and the pool keeps preparing.
  */
 import { randomUUID } from 'node:crypto';
 import { isAuditError } from '@otel-audit/core';
@@ -19,7 +19,7 @@ function task(records: number): PrepareTask {
 
 describe('prepare pool heap bound', () => {
   it('defaults to a bounded heap per worker, configurable under pipeline.prepareWorkerHeap', () => {
-    expect(parsePipelineConfig({}).prepareWorkerHeap).toEqual({ maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16 });
+    expect(parsePipelineConfig({}).prepareWorkerHeap).toEqual({ maxOldGenerationSizeMb: 1024, maxYoungGenerationSizeMb: 16 });
     expect(parsePipelineConfig({ prepareWorkerHeap: { maxOldGenerationSizeMb: 64 } }).prepareWorkerHeap).toEqual({
       maxOldGenerationSizeMb: 64,
       maxYoungGenerationSizeMb: 16,
