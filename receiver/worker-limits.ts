@@ -10,8 +10,9 @@
  * used, so a large one inflates RSS by its size in every thread.
  *
  * Failure mode: a worker that needs more than `maxOldGenerationSizeMb` dies with
- * ERR_WORKER_OUT_OF_MEMORY; its owner answers that work retryable and starts a new worker (nothing
- * acknowledged is lost), so each default sits above the largest unit of work its thread must
+ * ERR_WORKER_OUT_OF_MEMORY; its owner fails that work — a request is answered `failure` with
+ * nothing of it sequenced, an export batch or a cold upload is retried — and starts a new worker
+ * (nothing acknowledged is lost), so each default sits above the largest unit of work its thread must
  * hold (one request at the transports' message limit, one batch, one cold object), measured below.
  */
 import type { ResourceLimits } from 'node:worker_threads';
