@@ -19,6 +19,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LoadRun, measureLoad } from './lib/measure.ts';
+import { type MemoryProbeSummary, summarizeMemoryProbe } from './lib/memory-probe.ts';
 import { type ReceiverProcess, receiverStatus, sampleProc, startReceiver } from './lib/processes.ts';
 
 /** Options of {@link run}. */
@@ -57,6 +58,8 @@ export interface BacklogBenchResult {
   /** RSS growth per 100,000 backlogged events between 10 % and 100 % of the backlog (MiB). */
   rssSlopeMiBPer100kEvents: number;
   series: BacklogPoint[];
+  /** Where the memory was while the backlog built (every thread's V8 heap, smaps; bench/lib/memory-probe.ts). */
+  memory: Omit<MemoryProbeSummary, 'mainSeries'>;
   drain: {
     /** WAL recovery time of the restarted receiver (ms). */
     recoveryMillis: number | null;
@@ -89,7 +92,12 @@ export async function run(options: BacklogBenchOptions = {}): Promise<BacklogBen
   let receiver: ReceiverProcess | undefined;
   try {
     const port = await closedPort();
-    receiver = await startReceiver({ dataDir, env: { OTEL_AUDIT_EXPORTERS__CLICKHOUSE__URL: `http://127.0.0.1:${port}` } });
+    const memoryProbeFile = join(base, 'memory-probe.jsonl');
+    receiver = await startReceiver({
+      dataDir,
+      env: { OTEL_AUDIT_EXPORTERS__CLICKHOUSE__URL: `http://127.0.0.1:${port}` },
+      memoryProbeFile,
+    });
     const r = receiver;
     const series: BacklogPoint[] = [];
     const t0 = performance.now();
@@ -123,6 +131,7 @@ export async function run(options: BacklogBenchOptions = {}): Promise<BacklogBen
     const ch = end.exporters.find((e) => e.name === 'clickhouse')!;
     const endProc = sampleProc(r.pid)!;
     await r.stop();
+    const { mainSeries: _series, ...memory } = summarizeMemoryProbe(memoryProbeFile);
 
     const final = series.at(-1)!;
     const at10 = series.find((p) => p.backlogEvents >= ch.lagEntries * 0.1) ?? series[0]!;
@@ -159,6 +168,7 @@ export async function run(options: BacklogBenchOptions = {}): Promise<BacklogBen
       peakRssMiB: Math.round(endProc.peakRssMiB),
       rssSlopeMiBPer100kEvents: Math.round(slope * 10) / 10,
       series,
+      memory,
       drain: {
         recoveryMillis: back.recovery ? Math.round(back.recovery.durationMillis) : null,
         events: ch.lagEntries - lag,
@@ -176,5 +186,16 @@ export async function run(options: BacklogBenchOptions = {}): Promise<BacklogBen
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await run({ quick: process.argv.includes('--quick'), tiny: process.argv.includes('--tiny') }), null, 2));
+  const n = process.argv.find((a) => /^--events=\d+$/.test(a));
+  console.log(
+    JSON.stringify(
+      await run({
+        quick: process.argv.includes('--quick'),
+        tiny: process.argv.includes('--tiny'),
+        ...(n ? { events: Number(n.slice(9)) } : {}),
+      }),
+      null,
+      2,
+    ),
+  );
 }

@@ -20,6 +20,7 @@ import { join, relative } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { parseObjectKey } from '../exporters/coldstore/keys.ts';
 import { type LoadRun, measureLoad, waitForExporters } from './lib/measure.ts';
+import { type MemoryProbeSummary, summarizeMemoryProbe } from './lib/memory-probe.ts';
 import { type AckSample, type ReceiverProcess, receiverStatus, runLoadgen, sampleProc, startReceiver } from './lib/processes.ts';
 import { type LatencySummary, summarizeLatencies } from './loadgen.ts';
 
@@ -95,7 +96,31 @@ export interface ClosedLoopResult {
   /** Receiver peak RSS over the run (VmHWM, MiB) and RSS sampled at the moment everything was visible. */
   receiverPeakRssMiB: number;
   receiverRssAtEndMiB: number;
+  /**
+   * Receiver CPU seconds from before the first send until everything was visible, and events per
+   * CPU second: the efficiency figure that survives a crowded machine (rates do not).
+   */
+  receiverCpuSeconds: number;
+  eventsPerReceiverCpuSecond: number;
   loadAverage: number[];
+  /**
+   * Where the memory was: every thread's peak V8 heap and the process's smaps (bench/lib/memory-probe.ts),
+   * and the embedded engine's own accounting (`system.metrics` MemoryTracking, peak over 500 ms polls).
+   */
+  memory: MemoryProbeSummary & { engineMemoryTrackingPeakMiB: number | null };
+}
+
+/** Deep-merge plain objects (receiver config overrides of a run). */
+function mergeConfig(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
+        ? mergeConfig(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
 }
 
 /** Rows of the uploaded cold objects (the sum of their manifests' row counts). */
@@ -120,7 +145,18 @@ async function archivedRows(root: string): Promise<number> {
  * The first send is the generator's own start of sending (its report's window, warm-up 0).
  */
 export async function runClosedLoop(
-  options: { events?: number; tiny?: boolean; coldObjectAgeMillis?: number; workDir?: string } = {},
+  options: {
+    events?: number;
+    tiny?: boolean;
+    coldObjectAgeMillis?: number;
+    workDir?: string;
+    /** Receiver config merged over the bench's own. */
+    config?: Record<string, unknown>;
+    /** Node.js options of the receiver process. */
+    nodeArgs?: string[];
+    /** Extra environment of the receiver process (e.g. `MALLOC_ARENA_MAX`). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<ClosedLoopResult> {
   const events = options.events ?? (options.tiny ? 5120 : 300_000);
   const coldAge = options.coldObjectAgeMillis ?? 2000;
@@ -128,9 +164,34 @@ export async function runClosedLoop(
   let receiver: ReceiverProcess | undefined;
   try {
     const dataDir = join(base, 'data');
-    receiver = await startReceiver({ dataDir, config: { exporters: { coldstore: { maxObjectAgeMillis: coldAge } } } });
+    const memoryProbeFile = join(base, 'memory-probe.jsonl');
+    receiver = await startReceiver({
+      dataDir,
+      config: mergeConfig({ exporters: { coldstore: { maxObjectAgeMillis: coldAge } } }, options.config ?? {}),
+      memoryProbeFile,
+      ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
+      ...(options.env ? { env: options.env } : {}),
+    });
     const client = createClient({ url: receiver.http, pathname: '/clickhouse', request_timeout: 30_000 });
+    let engineTrackingPeak: number | null = null;
+    let probing = true;
+    const engineProbe = (async () => {
+      while (probing) {
+        try {
+          const rs = await client.query({
+            query: "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'",
+            format: 'JSONEachRow',
+          });
+          const [row] = await rs.json<{ value: string | number }>();
+          if (row) engineTrackingPeak = Math.max(engineTrackingPeak ?? 0, Number(row.value) / 2 ** 20);
+        } catch {
+          // Refused or busy: the probe is best effort.
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
     const connections = 4;
+    const cpuBefore = sampleProc(receiver.pid)?.cpuSeconds ?? 0;
     const report = await runLoadgen({
       protocol: 'http-protobuf',
       target: `${receiver.http}/v1/logs`,
@@ -162,8 +223,11 @@ export async function runClosedLoop(
         }
       })(),
     ]);
+    probing = false;
+    await engineProbe;
     await client.close();
     const proc = sampleProc(receiver.pid);
+    const cpu = (proc?.cpuSeconds ?? 0) - cpuBefore;
     const secs = (at: number | undefined) => (at === undefined ? null : Math.round((at - firstSendAt) / 100) / 10);
     const rate = (at: number | undefined) => (at === undefined ? null : Math.round(accepted / ((at - firstSendAt) / 1000)));
     return {
@@ -177,7 +241,13 @@ export async function runClosedLoop(
       archiveEventsPerSecond: rate(archiveAt),
       receiverPeakRssMiB: Math.round(proc?.peakRssMiB ?? 0),
       receiverRssAtEndMiB: Math.round(proc?.rssMiB ?? 0),
+      receiverCpuSeconds: Math.round(cpu * 10) / 10,
+      eventsPerReceiverCpuSecond: Math.round(accepted / Math.max(cpu, 0.001)),
       loadAverage: (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10),
+      memory: {
+        ...summarizeMemoryProbe(memoryProbeFile),
+        engineMemoryTrackingPeakMiB: engineTrackingPeak === null ? null : Math.round(engineTrackingPeak),
+      },
     };
   } finally {
     await receiver?.stop();
@@ -299,8 +369,34 @@ export async function run(options: EndToEndBenchOptions = {}): Promise<EndToEndB
 if (import.meta.url === `file://${process.argv[1]}`) {
   if (process.argv.includes('--closed-loop')) {
     const n = process.argv.find((a) => /^--events=\d+$/.test(a));
+    // --config=<json file>: receiver config merged over the bench's (A/B of memory settings).
+    const c = process.argv.find((a) => a.startsWith('--config='));
+    const config = c ? (JSON.parse(await readFile(c.slice(9), 'utf8')) as Record<string, unknown>) : undefined;
+    // --receiver-node-args="--max-semi-space-size=4 …": Node options of the receiver process.
+    const a = process.argv.find((x) => x.startsWith('--receiver-node-args='));
+    const nodeArgs = a ? a.slice('--receiver-node-args='.length).split(' ').filter(Boolean) : undefined;
+    // --receiver-env=K=V,K=V: extra environment of the receiver process.
+    const e = process.argv.find((x) => x.startsWith('--receiver-env='));
+    const env = e
+      ? Object.fromEntries(
+          e
+            .slice('--receiver-env='.length)
+            .split(',')
+            .map((kv) => kv.split('=') as [string, string]),
+        )
+      : undefined;
     console.log(
-      JSON.stringify(await runClosedLoop({ tiny: process.argv.includes('--tiny'), ...(n ? { events: Number(n.slice(9)) } : {}) }), null, 2),
+      JSON.stringify(
+        await runClosedLoop({
+          tiny: process.argv.includes('--tiny'),
+          ...(n ? { events: Number(n.slice(9)) } : {}),
+          ...(config ? { config } : {}),
+          ...(nodeArgs ? { nodeArgs } : {}),
+          ...(env ? { env } : {}),
+        }),
+        null,
+        2,
+      ),
     );
   } else {
     console.log(JSON.stringify(await run({ quick: process.argv.includes('--quick'), tiny: process.argv.includes('--tiny') }), null, 2));

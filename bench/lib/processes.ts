@@ -64,6 +64,13 @@ export interface StartReceiverOptions {
   env?: Record<string, string>;
   /** Write a V8 CPU profile into this directory (`--cpu-prof`). */
   cpuProfileDir?: string;
+  /**
+   * Record every thread's V8 heap and the process's smaps every 250 ms into this file
+   * (bench/lib/memory-probe.ts, preloaded with `--require`; read with `summarizeMemoryProbe`).
+   */
+  memoryProbeFile?: string;
+  /** Extra Node.js options for the receiver (e.g. `--max-semi-space-size=4`), before the script. */
+  nodeArgs?: string[];
 }
 
 function waitForExit(child: ChildProcess, timeoutMillis: number): Promise<number | null> {
@@ -130,9 +137,13 @@ export async function startReceiver(options: StartReceiverOptions): Promise<Rece
     args.push('--config', file);
   }
   const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
+  nodeArgs.push(...(options.nodeArgs ?? []));
+  // `--require` (not `--import`): only `--require` preloads also run in worker threads.
+  if (options.memoryProbeFile) nodeArgs.push('--require', join(ROOT, 'bench/lib/memory-probe.ts'));
+  const probeEnv = options.memoryProbeFile ? { BENCH_MEMORY_PROBE_FILE: options.memoryProbeFile } : {};
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...probeEnv, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const io = collect(child);

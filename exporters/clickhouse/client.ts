@@ -38,6 +38,8 @@ export function engineArgs(m: ClickHouseConfig['engineMemory']): string[] {
     `--mark_cache_size=${m.markCacheBytes}`,
     `--uncompressed_cache_size=${m.uncompressedCacheBytes}`,
     `--index_mark_cache_size=${m.indexMarkCacheBytes}`,
+    `--primary_index_cache_size=${m.primaryIndexCacheBytes}`,
+    `--query_condition_cache_size=${m.queryConditionCacheBytes}`,
   ];
 }
 

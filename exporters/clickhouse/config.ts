@@ -6,6 +6,7 @@
 
 import { parseConfig } from '@otel-audit/core';
 import { z } from 'zod';
+import { NATIVE_BUILDER_HEAP_DEFAULTS, workerHeapLimitsSchema } from '../../receiver/worker-limits.ts';
 
 /**
  * ClickHouse identifiers we interpolate into DDL and SQL (database, table, cluster names). Only
@@ -91,10 +92,24 @@ export const ClickHouseConfigSchema = z
      */
     encodeInWorker: z.boolean().default(true),
     /**
+     * V8 heap bounds of that worker (MiB): `maxOldGenerationSizeMb` (default 384) and
+     * `maxYoungGenerationSizeMb` (default 16). Its live set is one batch's payload text (at most
+     * `maxBatchBytes`) plus one 8,192-row block, so keep the old generation a few times
+     * `maxBatchBytes`. Past it the worker exits, the batch is retried and a new worker starts.
+     */
+    encodeWorkerHeap: workerHeapLimitsSchema(NATIVE_BUILDER_HEAP_DEFAULTS),
+    /**
      * Memory bounds of the embedded engine (chDB), applied as server settings when it opens; a
-     * server by URL manages its own. `maxServerMemoryBytes` caps the whole engine (queries, merges,
-     * caches): an insert or query past it fails with MEMORY_LIMIT_EXCEEDED (retried) instead of
-     * growing the receiver without bound.
+     * server by URL manages its own. `maxServerMemoryBytes` (default 1 GiB) caps the whole engine
+     * (queries, merges, caches, the cold exporter's Parquet writes): an insert or query past it fails
+     * with MEMORY_LIMIT_EXCEEDED (code 241; an export retries it with backoff, the batch stays in the
+     * WAL) instead of growing the receiver without bound. The engine tracked at most ~100 MiB during
+     * a 300,000-event run at full rate (docs/performance.md); the default stays at 1 GiB because a
+     * 64 MiB cold object's Parquet write and merges need headroom, and a bound the engine keeps
+     * hitting stalls the exporter (lower it together with `maxBatchRows` / `insertChunkRows`). The caches default
+     * to sizes for a process that shares its memory with the receiver, not a dedicated server's GiBs:
+     * marks 64 MiB, index marks 16 MiB, uncompressed blocks off, primary index 64 MiB (the engine's
+     * own default is 5 GiB), query condition cache 16 MiB (default 100 MiB).
      */
     engineMemory: z
       .strictObject({
@@ -110,6 +125,16 @@ export const ClickHouseConfigSchema = z
           .default(64 * 1024 ** 2),
         uncompressedCacheBytes: z.number().int().min(0).default(0),
         indexMarkCacheBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(16 * 1024 ** 2),
+        primaryIndexCacheBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(64 * 1024 ** 2),
+        queryConditionCacheBytes: z
           .number()
           .int()
           .min(0)

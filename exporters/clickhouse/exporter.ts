@@ -98,7 +98,7 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
   let handle = options.handle;
   const ownsHandle = options.handle === undefined;
   let schemaReady = !config.createSchema;
-  const builder = createNativeBuilder({ inline: !config.encodeInWorker });
+  const builder = createNativeBuilder({ inline: !config.encodeInWorker, heap: config.encodeWorkerHeap });
   const scratchDir = config.insertScratchDir ?? join(config.dataDir, 'clickhouse-inserts');
   let shutDown = false;
 

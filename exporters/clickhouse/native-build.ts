@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
+import { NATIVE_BUILDER_HEAP_DEFAULTS, toResourceLimits, type WorkerHeapLimits } from '../../receiver/worker-limits.ts';
 import { AuditNativeBlockWriter } from './native-format.ts';
 
 /** What to build: a batch's WAL payloads (JSON text) or its parsed entries. */
@@ -143,9 +144,12 @@ export interface NativeBuilder {
 
 /**
  * A builder backed by one worker thread (started lazily, restarted after a crash), or the calling
- * thread with `inline: true`. Builds run one at a time in request order.
+ * thread with `inline: true`. Builds run one at a time in request order. `heap` bounds the worker's
+ * V8 heap (default {@link NATIVE_BUILDER_HEAP_DEFAULTS}); a worker past it exits with
+ * ERR_WORKER_OUT_OF_MEMORY, its builds fail (the exporter answers retryable) and the next build
+ * starts a new worker.
  */
-export function createNativeBuilder(options: { inline?: boolean } = {}): NativeBuilder {
+export function createNativeBuilder(options: { inline?: boolean; heap?: WorkerHeapLimits } = {}): NativeBuilder {
   if (options.inline) {
     return {
       build(req, sink) {
@@ -170,7 +174,10 @@ export function createNativeBuilder(options: { inline?: boolean } = {}): NativeB
   const start = (): Worker => {
     // Sources run as .ts (type stripping); the built package as .js.
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-    const w = new Worker(new URL(`./native-worker${ext}`, import.meta.url));
+    const w = new Worker(new URL(`./native-worker${ext}`, import.meta.url), {
+      name: 'clickhouse-native',
+      resourceLimits: toResourceLimits(options.heap ?? NATIVE_BUILDER_HEAP_DEFAULTS),
+    });
     w.unref();
     w.on('message', (msg: Msg) => {
       const s = sinks.get(msg.id);

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { parseConfig } from '@otel-audit/core';
 import { z } from 'zod';
+import { COLD_BUILDER_HEAP_DEFAULTS, workerHeapLimitsSchema } from '../../receiver/worker-limits.ts';
 
 const MiB = 1024 * 1024;
 
@@ -72,6 +73,14 @@ export const ColdStoreConfigSchema = z.strictObject({
    * footer metadata either way.
    */
   parquetEncoder: z.enum(['auto', 'engine', 'js']).default('auto'),
+  /**
+   * V8 heap bounds of the object builder thread (MiB): `maxOldGenerationSizeMb` (default 512),
+   * `maxYoungGenerationSizeMb` (default 16). With the engine's Parquet writer the builder holds one
+   * block of rows at a time; with the JS encoder (`parquetEncoder: js`, or no embedded engine) it
+   * holds a whole object's rows, several times `maxObjectBytes` as objects — raise this or lower
+   * `maxObjectBytes` together. Past it the thread exits and the upload is retried.
+   */
+  buildWorkerHeap: workerHeapLimitsSchema(COLD_BUILDER_HEAP_DEFAULTS),
   /** Flush an object when its staged rows reach this many bytes (uncompressed row JSON). */
   maxObjectBytes: z
     .number()

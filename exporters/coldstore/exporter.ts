@@ -188,6 +188,7 @@ export function createColdStoreExporter(
   const engine = config.parquetEncoder === 'js' ? undefined : options.parquetEngine;
   const builder = createObjectBuilder({
     inline: options.buildInline,
+    heap: config.buildWorkerHeap,
     ...(engine === undefined ? {} : { engine, scratchDir: join(stagingDir, 'encode') }),
   });
 

@@ -2,11 +2,13 @@
  * Build a cold object from a sealed staging file, in the calling thread ({@link buildFromSealedFile})
  * or in a worker thread ({@link createObjectBuilder}), so encoding never blocks the event loop.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type AuditRow, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
+import { COLD_BUILDER_HEAP_DEFAULTS, toResourceLimits, type WorkerHeapLimits } from '../../receiver/worker-limits.ts';
+import { NATIVE_BLOCK_ROWS } from '../clickhouse/native-build.ts';
 import { encodeAuditRowsNative } from '../clickhouse/native-format.ts';
 import {
   assembleColdObject,
@@ -42,11 +44,164 @@ export interface PreparedBuild {
 }
 
 /** Step 1 of an engine build (builder thread): rows of the sealed file → Native block file. */
-export async function prepareNativeBuild(req: BuildRequest & { nativeFile: string }): Promise<PreparedBuild | undefined> {
-  const rows = await readSealedRows(req.path);
-  if (rows.length === 0) return undefined;
-  await writeFile(req.nativeFile, encodeAuditRowsNative(rows));
-  return { metadata: metadataOfRows(rows), rowCount: rows.length, nativeFile: req.nativeFile };
+export async function prepareNativeBuild(
+  req: BuildRequest & { nativeFile: string; blockRows?: number },
+): Promise<PreparedBuild | undefined> {
+  // Streamed: the sealed file is indexed (seq and byte range of each line, first copy of a seq) and
+  // its rows are then read back in seq order one block at a time, so the builder holds one block of
+  // rows (plus the index), not a whole object's rows — up to `maxObjectBytes` of staged JSON, which
+  // as parsed rows was the builder's largest use of memory.
+  let metadata: ColdObjectMetadata | undefined;
+  let rowCount = 0;
+  const output = await open(req.nativeFile, 'w');
+  try {
+    for await (const rows of sealedRowBlocks(req.path, req.blockRows ?? NATIVE_BLOCK_ROWS)) {
+      const m = metadataOfRows(rows);
+      metadata = metadata === undefined ? m : mergeMetadata(metadata, m);
+      rowCount += rows.length;
+      await output.write(encodeAuditRowsNative(rows));
+    }
+  } finally {
+    await output.close();
+  }
+  return metadata === undefined ? undefined : { metadata, rowCount, nativeFile: req.nativeFile };
+}
+
+/**
+ * The rows of a sealed file in blocks of at most `blockRows`, in the order and with the
+ * de-duplication of {@link readSealedRows} (which they equal, concatenated), holding one block's rows
+ * and the file's index at a time.
+ */
+export async function* sealedRowBlocks(path: string, blockRows: number): AsyncGenerator<AuditRow[]> {
+  const index = await indexSealedFile(path);
+  if (index.length === 0) return;
+  const input = await open(path, 'r');
+  try {
+    for (let from = 0; from < index.length; from += blockRows)
+      yield await readIndexedRows(input, path, index, from, Math.min(index.length, from + blockRows));
+  } finally {
+    await input.close();
+  }
+}
+
+/** Metadata of rows `a` followed by rows `b` (both in seq order), as {@link metadataOfRows} of all of them. */
+export function mergeMetadata(a: ColdObjectMetadata, b: ColdObjectMetadata): ColdObjectMetadata {
+  return {
+    ...a,
+    lastSeq: b.lastSeq,
+    rowCount: a.rowCount + b.rowCount,
+    lastHash: b.lastHash,
+    // Timestamps are fixed-width DateTime64 text: string order is time order (as in metadataOfRows).
+    minTimestamp: [a.minTimestamp, b.minTimestamp].sort()[0]!,
+    maxTimestamp: [a.maxTimestamp, b.maxTimestamp].sort()[1]!,
+    eventSchemaVersions: [...new Set([...a.eventSchemaVersions, ...b.eventSchemaVersions])].sort(),
+  };
+}
+
+/** One row of a sealed file: its seq and the byte range of its line. */
+export interface SealedLine {
+  seq: number;
+  offset: number;
+  length: number;
+}
+
+/**
+ * The WAL's event entry prefix up to `seq` (receiver/pipeline/sequencer.ts writes the top-level keys
+ * in this order, before the event): the seq is read from it without parsing the line. Anchored at
+ * the start and matching whole JSON strings, so a `"seq"` inside the event cannot be mistaken for it.
+ */
+const EVENT_SEQ_PREFIX = /^\{"kind":"event","lsn":\d+,"chainId":"(?:[^"\\]|\\.)*","tenantId":"(?:[^"\\]|\\.)*","seq":(\d+),/;
+
+/** Bytes read per step while indexing a sealed file. */
+const INDEX_READ_BYTES = 1 << 20;
+
+/**
+ * Index a sealed file: each distinct seq's first line (byte range), sorted by seq. Same rules as
+ * {@link readSealedRows}: a torn final line is skipped, any other line that is not JSON fails.
+ * Lines are parsed only when their seq cannot be read from the WAL entry prefix (rows staged by an
+ * earlier version, the final line); a damaged line with an intact prefix fails when it is read.
+ */
+export async function indexSealedFile(path: string): Promise<SealedLine[]> {
+  const fh = await open(path, 'r');
+  const lines: SealedLine[] = [];
+  const seen = new Set<number>();
+  try {
+    const size = (await fh.stat()).size;
+    let carry = Buffer.alloc(0);
+    let carryOffset = 0;
+    let lineNo = 0;
+    const take = (line: Buffer, offset: number, final: boolean): void => {
+      lineNo++;
+      if (line.length === 0) return;
+      let seq: number;
+      const m = final ? null : EVENT_SEQ_PREFIX.exec(line.subarray(0, 512).toString('latin1'));
+      if (m) seq = Number(m[1]);
+      else {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line.toString('utf8'));
+        } catch (err) {
+          if (final) return; // a torn final line: an append that never completed (never acknowledged)
+          throw new Error(`staging file ${path} line ${lineNo} is not valid JSON: ${(err as Error).message}`);
+        }
+        seq = stagedChainSeq(parsed).seq;
+      }
+      if (seen.has(seq)) return;
+      seen.add(seq);
+      lines.push({ seq, offset, length: line.length });
+    };
+    for (let pos = 0; pos < size; ) {
+      const chunk = Buffer.allocUnsafe(Math.min(INDEX_READ_BYTES, size - pos));
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos);
+      if (bytesRead === 0) break;
+      const buf = carry.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
+      const bufOffset = carry.length === 0 ? pos : carryOffset;
+      pos += bytesRead;
+      let start = 0;
+      for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
+        take(buf.subarray(start, nl), bufOffset + start, false);
+        start = nl + 1;
+      }
+      // Copy the partial line: the chunk's memory is not kept alive by a small view into it.
+      carry = Buffer.from(buf.subarray(start));
+      carryOffset = bufOffset + start;
+    }
+    if (carry.length > 0) take(carry, carryOffset, true);
+  } finally {
+    await fh.close();
+  }
+  return lines.sort((a, b) => a.seq - b.seq);
+}
+
+/** Rows `from`..`to` (exclusive) of an index, read back from the file (adjacent lines in one read). */
+async function readIndexedRows(fh: FileHandle, path: string, index: SealedLine[], from: number, to: number): Promise<AuditRow[]> {
+  const rows: AuditRow[] = [];
+  for (let i = from; i < to; ) {
+    let j = i + 1;
+    let end = index[i]!.offset + index[i]!.length;
+    // Lines of one run in the file (the usual case: staged in seq order) are read at once.
+    while (j < to && index[j]!.offset === end + 1) {
+      end = index[j]!.offset + index[j]!.length;
+      j++;
+    }
+    const start = index[i]!.offset;
+    const buf = Buffer.allocUnsafe(end - start);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, start);
+    if (bytesRead !== buf.length) throw new Error(`staging file ${path} changed while it was read`);
+    for (let k = i; k < j; k++) {
+      const at = index[k]!.offset - start;
+      const text = buf.toString('utf8', at, at + index[k]!.length);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (err) {
+        throw new Error(`staging file ${path} at byte ${index[k]!.offset} is not valid JSON: ${(err as Error).message}`);
+      }
+      rows.push((parsed as { kind?: string }).kind === 'event' ? walEntryToAuditRow(parsed as WalEventEntry) : (parsed as AuditRow));
+    }
+    i = j;
+  }
+  return rows;
 }
 
 /**
@@ -156,6 +311,12 @@ export interface ObjectBuilderOptions {
   engine?: ParquetEngine;
   /** Scratch directory of engine builds (Native and Parquet files, deleted after each build). */
   scratchDir?: string;
+  /**
+   * V8 heap bounds of the builder thread (default {@link COLD_BUILDER_HEAP_DEFAULTS}); past them the
+   * thread exits with ERR_WORKER_OUT_OF_MEMORY, the build fails (the upload is retried from the
+   * sealed file) and the next build starts a new thread.
+   */
+  heap?: WorkerHeapLimits;
 }
 
 /**
@@ -166,7 +327,7 @@ export interface ObjectBuilderOptions {
  * the engine's query.
  */
 export function createObjectBuilder(options: ObjectBuilderOptions = {}): ObjectBuilder {
-  const base = options.inline ? inlineBuilder() : workerBuilder();
+  const base = options.inline ? inlineBuilder() : workerBuilder(options.heap ?? COLD_BUILDER_HEAP_DEFAULTS);
   const engine = options.engine;
   if (engine === undefined)
     return { build: (req) => base.call('build', req) as Promise<(BuiltColdObject & { rowCount: number }) | undefined>, close: base.close };
@@ -217,7 +378,7 @@ function inlineBuilder(): OpRunner {
   return { call: runBuilderOp, close: async () => {} };
 }
 
-function workerBuilder(): OpRunner {
+function workerBuilder(heap: WorkerHeapLimits): OpRunner {
   let worker: Worker | undefined;
   let nextId = 0;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -229,7 +390,10 @@ function workerBuilder(): OpRunner {
   const start = (): Worker => {
     // Sources run as .ts (type stripping); the built package as .js.
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-    const w = new Worker(new URL(`./build-worker${ext}`, import.meta.url));
+    const w = new Worker(new URL(`./build-worker${ext}`, import.meta.url), {
+      name: 'coldstore-build',
+      resourceLimits: toResourceLimits(heap),
+    });
     w.unref();
     w.on(
       'message',

@@ -6,6 +6,7 @@
 
 import { parseConfig } from '@otel-audit/core';
 import { z } from 'zod';
+import { PREPARE_WORKER_HEAP_DEFAULTS, workerHeapLimitsSchema } from '../worker-limits.ts';
 
 const ms = () => z.number().int().min(0);
 const bytes = () => z.number().int().min(0);
@@ -121,6 +122,13 @@ export const PipelineConfigSchema = z.strictObject({
    * (`os.availableParallelism()`); 0 prepares on the main thread.
    */
   prepareWorkers: z.number().int().min(0).max(256).optional(),
+  /**
+   * V8 heap bounds of each prepare worker (MiB): `maxOldGenerationSizeMb` (default 1024: a request
+   * up to the transports' 64 MiB `maxMessageBytes` decodes in it; lower both together) and
+   * `maxYoungGenerationSizeMb` (default 16). A worker past the old-generation bound exits and is
+   * replaced; the requests it held are answered with a failure (nothing of them was sequenced).
+   */
+  prepareWorkerHeap: workerHeapLimitsSchema(PREPARE_WORKER_HEAP_DEFAULTS),
   /** Interval of housekeeping: disk-space check, segment deletion, heads snapshot (ms). Default 1000. */
   maintenanceIntervalMillis: z.number().int().min(10).default(1000),
   /** Persist chain heads at least this often while appending (ms), to shorten recovery. Default 30 000. */

@@ -233,7 +233,7 @@ class Pipeline implements AuditPipeline {
     // The prepare workers start (load their modules) while the WAL is recovered, not after it: the
     // pipeline becomes ready no later than before, and nothing else waits for them.
     const threads = c.prepareWorkers ?? availableParallelism();
-    if (threads > 0) this.pool = new PreparePool(threads, this.log);
+    if (threads > 0) this.pool = new PreparePool(threads, this.log, c.prepareWorkerHeap);
     const poolReady = this.pool?.start() ?? Promise.resolve();
     poolReady.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
     await fsp.mkdir(c.dataDir, { recursive: true });

@@ -13,6 +13,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
+import { PREPARE_WORKER_HEAP_DEFAULTS, toResourceLimits, type WorkerHeapLimits } from '../worker-limits.ts';
 import type { PrepareOutcome, PrepareTask } from './prepare-task.ts';
 
 interface Slot {
@@ -29,10 +30,16 @@ export class PreparePool {
   private readonly url: URL;
 
   private readonly log: Logger;
+  private readonly heap: WorkerHeapLimits;
 
-  /** `logger` receives lost workers (a crash or exit: their requests answer retryable). */
-  constructor(size: number, logger: Logger = silentLogger) {
+  /**
+   * `logger` receives lost workers (a crash or exit: their requests answer retryable). `heap` bounds
+   * each worker's V8 heap (`resourceLimits`, default {@link PREPARE_WORKER_HEAP_DEFAULTS}); a worker
+   * past it exits with ERR_WORKER_OUT_OF_MEMORY and is replaced like a crashed one.
+   */
+  constructor(size: number, logger: Logger = silentLogger, heap: WorkerHeapLimits = PREPARE_WORKER_HEAP_DEFAULTS) {
     this.log = logger;
+    this.heap = heap;
     if (!Number.isInteger(size) || size < 1)
       throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', `pool size must be a positive integer, got ${size}`);
     this.size = size;
@@ -48,7 +55,7 @@ export class PreparePool {
   }
 
   private spawn(index: number): Promise<void> {
-    const worker = new Worker(this.url);
+    const worker = new Worker(this.url, { name: 'prepare', resourceLimits: toResourceLimits(this.heap) });
     const slot: Slot = { worker, inFlight: new Map() };
     this.slots[index] = slot;
     let ready: (() => void) | undefined;
