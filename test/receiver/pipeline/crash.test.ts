@@ -28,6 +28,9 @@ async function runAndKill(
   const acked: string[] = [];
   let ready = '';
   let pending = -1;
+  // The PENDING value when the kill was decided: lines still in the pipe after it (read until
+  // close, their ACKs count) must not overwrite it.
+  let pendingAtKill = -1;
   const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
   const lines = createInterface({ input: proc.stdout });
   const closed = new Promise((r) => lines.once('close', r));
@@ -40,7 +43,10 @@ async function runAndKill(
       else if (line.startsWith('ACK ')) acked.push(line.slice(4));
       else if (line.startsWith('PENDING ')) pending = Number(line.slice(8));
       // The pool crash test waits until requests are reported inside the workers (PENDING > 0).
-      if (acked.length >= minAcks && (script === child || pending > 0)) resolve();
+      if (pendingAtKill < 0 && acked.length >= minAcks && (script === child || pending > 0)) {
+        pendingAtKill = pending;
+        resolve();
+      }
     });
   });
   proc.off('exit', early!);
@@ -48,7 +54,7 @@ async function runAndKill(
   await exited;
   // Lines already in the pipe were acknowledged too.
   await closed;
-  return { acked, ready, pendingAtKill: pending };
+  return { acked, ready, pendingAtKill };
 }
 
 describe('crash: SIGKILL while appending concurrently', () => {
