@@ -51,9 +51,9 @@ import {
 import { acquireDataDirLock, readOrCreateInstanceId } from './data-dir.ts';
 import { Maintenance } from './maintenance.ts';
 import { PreparePool } from './prepare-pool.ts';
-import { prepareRequest, type Rejection } from './prepare-stage.ts';
+import { prepareBatch, type Rejection } from './prepare-stage.ts';
 import { type PrepareOutcome, runPrepareTask } from './prepare-task.ts';
-import { type PreparedBatch, packPreparedRequest } from './prepared-batch.ts';
+import type { PreparedBatch } from './prepared-batch.ts';
 import { Sequencer } from './sequencer.ts';
 import { FsyncStats, type PipelineStatus } from './telemetry.ts';
 
@@ -375,7 +375,7 @@ class Pipeline implements AuditPipeline {
     try {
       // Stages 1-4 (classify, validate + normalize, tenant binding, canonicalize) and the event
       // digest, inline: the caller already decoded on this thread.
-      const batch = packPreparedRequest(prepareRequest(logs, context, this.config.nonAudit, this.config.defaultTenantId));
+      const batch = prepareBatch(logs, context, this.config.nonAudit, this.config.defaultTenantId);
       return await this.sequence(batch, context, this.wal!);
     } finally {
       this.requestDone();
