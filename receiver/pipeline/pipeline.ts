@@ -395,12 +395,17 @@ class Pipeline implements AuditPipeline {
       try {
         outcome = this.pool ? await this.pool.run(task, transferable === true) : runPrepareTask(task);
       } catch (err) {
-        // A worker died (a bug or out of memory) with this request: nothing of it was sequenced.
-        const error =
-          err instanceof AuditError
-            ? err
-            : new AuditError('AUDIT_ERR_INTERNAL', 'preparing the request failed unexpectedly', { cause: err });
-        return { decoded: true, records: 0, bytes: bodyBytes, result: { status: 'failure', error } };
+        // A worker died (a bug, or a request past its heap bound) with this request in it: nothing
+        // of it was sequenced. Answered retryable (503 / UNAVAILABLE): the requests that shared the
+        // worker did nothing wrong, and an OTLP client drops a batch answered 500 — an audit event
+        // lost. The worker is replaced; a request that kills it every time is retried until the
+        // client's retry budget ends, each loss logged by the pool.
+        const error = new AuditError(
+          err instanceof AuditError && err.code === 'AUDIT_ERR_SHUTDOWN' ? 'AUDIT_ERR_SHUTDOWN' : 'AUDIT_ERR_INTERNAL',
+          `preparing the request failed: ${(err as Error).message}`,
+          { cause: err, retryable: true },
+        );
+        return { decoded: true, records: 0, bytes: bodyBytes, result: this.retryable(error) };
       }
       if (!outcome.ok) {
         const error = new AuditError(outcome.code, outcome.detail, {
