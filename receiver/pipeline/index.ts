@@ -6,5 +6,5 @@ export { fastCanonicalEventJson } from './fast-jcs.ts';
 export { renderPrometheusMetrics } from './metrics.ts';
 export type { AddExporterOptions, AuditPipeline, ChainHead, PipelineHooks, PipelineStatus } from './pipeline.ts';
 export { createAuditPipeline, FSYNC_BUCKETS_MILLIS } from './pipeline.ts';
-export type { PreparedRecord, PreparedRequest, RecordContext, Rejection } from './prepare-stage.ts';
-export { attrReplacer, extraAttributesJson, prepareRequest } from './prepare-stage.ts';
+export type { Rejection } from './prepare-stage.ts';
+export { attrReplacer, extraAttributesJson } from './prepare-stage.ts';

@@ -18,33 +18,11 @@ import { hash } from 'node:crypto';
 import { AuditError } from '@otel-audit/core';
 import type { AuditEvent } from '@otel-audit/schema';
 import { AUDIT_ATTR, isAuditRecord, type LogRecordMappingOptions, type LogRecordView, logRecordToAuditEvent } from '@otel-audit/schema';
-import { canonicalWithDerivedId, DERIVED_EVENT_ID_DOMAIN } from '@otel-audit/schema/event-id';
+import { DERIVED_EVENT_ID_DOMAIN } from '@otel-audit/schema/event-id';
 import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
 import { uuidToWords } from '../wal/format.ts';
-import { CanonicalWriter, fastCanonicalEventJson, writeCanonicalEvent } from './fast-jcs.ts';
+import { CanonicalWriter, writeCanonicalEvent } from './fast-jcs.ts';
 import { type PreparedBatch, PreparedBatchBuilder } from './prepared-batch.ts';
-
-/** Resource and scope JSON of a record, built once per resourceLogs/scopeLogs and shared. */
-export interface RecordContext {
-  resourceJson: string;
-  scopeJson: string;
-}
-
-/** A record that passed stages 1–4, ready for the sequencer. */
-export interface PreparedRecord {
-  /** RFC 8785 JCS of the normalized event: hashed and stored verbatim. */
-  canonical: string;
-  eventId: string;
-  tenantId: string;
-  /** Event id as four big-endian u32 words (dedupe key and WAL header). */
-  w0: number;
-  w1: number;
-  w2: number;
-  w3: number;
-  ctx: RecordContext;
-  /** JSON of the attributes the mapping does not consume (kept, not hashed). */
-  extraJson: string;
-}
 
 /** A record refused by stages 1–4, with what the dead-letter store keeps. */
 export interface Rejection {
@@ -55,18 +33,6 @@ export interface Rejection {
   record: LogRecordView;
   resource: { attributes: Record<string, unknown>; schemaUrl: string };
   scope: ScopeView;
-}
-
-/** Output of {@link prepareRequest}. */
-export interface PreparedRequest {
-  prepared: PreparedRecord[];
-  rejections: Rejection[];
-  /** Records in the request. */
-  received: number;
-  /** Records without `audit.schema_version` (dropped or rejected). */
-  nonAudit: number;
-  /** Non-audit records dropped under `nonAudit: 'drop'` (they are not rejections). */
-  nonAuditDropped: number;
 }
 
 const MAPPED_KEYS = new Set<string>(Object.values(AUDIT_ATTR));
@@ -94,86 +60,6 @@ export function extraAttributesJson(attrs: Record<string, unknown>): string {
 }
 
 const words = new Uint32Array(4);
-
-/**
- * Run stages 1–4 over one request. Never throws for bad records: they become rejections. A pure
- * function of its arguments: `defaultTenantId` is the pipeline's configured default tenant.
- */
-export function prepareRequest(
-  logs: DecodedLogs,
-  context: IngestContext,
-  nonAudit: 'drop' | 'reject',
-  defaultTenantId?: string,
-): PreparedRequest {
-  const out: PreparedRequest = { prepared: [], rejections: [], received: 0, nonAudit: 0, nonAuditDropped: 0 };
-  // The mapping derives missing ids from the canonical JSON of the event without its id, computed
-  // with the fast serializer (byte-equal to the definition's); it is kept so the event's own
-  // canonical JSON is that text with the id inserted, not a second serialization.
-  let derivedFrom: string | undefined;
-  const mapping: LogRecordMappingOptions = {
-    defaultTenantId: context.boundTenantId ?? defaultTenantId,
-    canonicalJson: (event) => (derivedFrom = fastCanonicalEventJson(event as AuditEvent)),
-  };
-  let index = 0;
-  for (const rl of logs.resourceLogs) {
-    let resourceJson: string | undefined;
-    const resource = { attributes: rl.resource.attributes, schemaUrl: rl.schemaUrl };
-    for (const sl of rl.scopeLogs) {
-      let ctx: RecordContext | undefined;
-      for (const record of sl.logRecords) {
-        const i = index++;
-        out.received++;
-        let code = 'AUDIT_ERR_INVALID_EVENT';
-        let reason: string | undefined;
-        if (!isAuditRecord(record)) {
-          out.nonAudit++;
-          if (nonAudit === 'drop') {
-            out.nonAuditDropped++;
-            continue;
-          }
-          reason = `not an audit record (no ${AUDIT_ATTR.schemaVersion} attribute)`;
-        } else {
-          derivedFrom = undefined;
-          const v = logRecordToAuditEvent(record, mapping);
-          if (!v.ok) {
-            code = v.error.code;
-            reason = v.error.message;
-          } else if (context.boundTenantId !== undefined && v.event.tenant.id !== context.boundTenantId) {
-            code = 'AUDIT_ERR_FORBIDDEN';
-            reason = `tenant "${v.event.tenant.id}" is not allowed for this token (bound to tenant "${context.boundTenantId}")`;
-          } else {
-            let canonical: string | undefined;
-            try {
-              canonical =
-                derivedFrom !== undefined ? canonicalWithDerivedId(derivedFrom, v.event.eventId) : fastCanonicalEventJson(v.event);
-            } catch (err) {
-              reason = (err as Error).message;
-            }
-            if (canonical !== undefined && !uuidToWords(v.event.eventId, words)) reason = `eventId: not a UUID: ${v.event.eventId}`;
-            if (canonical !== undefined && reason === undefined) {
-              resourceJson ??= JSON.stringify(resource, attrReplacer);
-              ctx ??= { resourceJson, scopeJson: JSON.stringify({ name: sl.scope.name, version: sl.scope.version }) };
-              out.prepared.push({
-                canonical,
-                eventId: v.event.eventId,
-                tenantId: v.event.tenant.id,
-                w0: words[0]!,
-                w1: words[1]!,
-                w2: words[2]!,
-                w3: words[3]!,
-                ctx,
-                extraJson: extraAttributesJson(record.attributes),
-              });
-              continue;
-            }
-          }
-        }
-        out.rejections.push({ index: i, code, reason: reason!, record, resource, scope: sl.scope });
-      }
-    }
-  }
-  return out;
-}
 
 /**
  * Append `extraAttributesJson(attrs)` to `w`, byte-identical, writing the common attribute values
@@ -350,8 +236,9 @@ const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
- * {@link prepareRequest} and `packPreparedRequest` (prepared-batch.ts) in one pass, with the same
- * result byte for byte: each accepted record's canonical event, context and extra attributes are
+ * Stages 1–4 over one request, packed into a batch in one pass (byte for byte what the former
+ * two-pass path gave; test/receiver/pipeline/helpers/two-pass-prepare.ts keeps it as the test's
+ * oracle): each accepted record's canonical event, context and extra attributes are
  * written straight into the batch's payload buffer and digested there, with no per-record strings or
  * intermediate objects. `payloadBytesHint` sizes the payload buffer (e.g. the request body's size);
  * it grows on demand. A pure function of its arguments; never throws for bad records.
@@ -373,7 +260,7 @@ export function prepareBatch(
   let received = 0;
   let nonAuditCount = 0;
   let nonAuditDropped = 0;
-  // As in prepareRequest, the canonical JSON an id is derived from is kept for the event's own:
+  // The canonical JSON an id is derived from is kept for the event's own:
   // here as bytes, in `derivation` after the domain prefix (see deriveEventIdInto).
   let derived = false;
   const mapping: LogRecordMappingOptions = {

@@ -16,7 +16,7 @@
  */
 import { hash } from 'node:crypto';
 import { CanonicalWriter } from './fast-jcs.ts';
-import type { PreparedRequest, Rejection } from './prepare-stage.ts';
+import type { Rejection } from './prepare-stage.ts';
 
 /** u32 words of metadata per record in {@link PreparedBatch.meta}. */
 export const META = 7;
@@ -41,87 +41,11 @@ export interface PreparedBatch {
   nonAuditDropped: number;
 }
 
-const RESOURCE = ',"resource":';
-const SCOPE = ',"scope":';
-const EXTRA = ',"extraAttributes":';
-
-/**
- * Pack the output of `prepareRequest` (prepare-stage.ts) into a {@link PreparedBatch}: encode each
- * record's payload tail once into one buffer and compute its event digest over the canonical bytes.
- * Pure; runs in a worker thread (or inline when the pipeline has no workers).
- */
-export function packPreparedRequest(prep: PreparedRequest): PreparedBatch {
-  const n = prep.prepared.length;
-  const meta = new Uint32Array(n * META);
-  const digests = new Uint8Array(n * 32);
-  const tenants: string[] = [];
-  const tenantIndex = new Map<string, number>();
-  const eventIds = new Array<string>(n);
-  let cap = 0;
-  for (let i = 0; i < n; i++) {
-    const p = prep.prepared[i]!;
-    cap += p.canonical.length + p.ctx.resourceJson.length + p.ctx.scopeJson.length + p.extraJson.length + 40;
-  }
-  // UTF-8 is at most 3 bytes per UTF-16 code unit; most audit text is ASCII, so start at 1.25× and
-  // grow on demand (a copy) rather than reserve 3× for every request.
-  let buf = Buffer.from(new ArrayBuffer(Math.max(1024, Math.ceil(cap * 1.25))));
-  let off = 0;
-  const ensure = (more: number) => {
-    if (off + more <= buf.length) return;
-    const bigger = Buffer.from(new ArrayBuffer(Math.max(off + more, buf.length * 2)));
-    buf.copy(bigger, 0, 0, off);
-    buf = bigger;
-  };
-  for (let i = 0; i < n; i++) {
-    const p = prep.prepared[i]!;
-    const m = i * META;
-    meta[m] = p.w0;
-    meta[m + 1] = p.w1;
-    meta[m + 2] = p.w2;
-    meta[m + 3] = p.w3;
-    let t = tenantIndex.get(p.tenantId);
-    if (t === undefined) {
-      t = tenants.length;
-      tenants.push(p.tenantId);
-      tenantIndex.set(p.tenantId, t);
-    }
-    meta[m + 4] = t;
-    eventIds[i] = p.eventId;
-    const { resourceJson, scopeJson } = p.ctx;
-    ensure((p.canonical.length + resourceJson.length + scopeJson.length + p.extraJson.length) * 3 + 40);
-    const start = off;
-    off += buf.write(p.canonical, off, 'utf8');
-    digests.set(hash('sha256', buf.subarray(start, off), 'buffer'), i * 32);
-    off += buf.write(RESOURCE, off, 'latin1');
-    off += buf.write(resourceJson, off, 'utf8');
-    off += buf.write(SCOPE, off, 'latin1');
-    off += buf.write(scopeJson, off, 'utf8');
-    off += buf.write(EXTRA, off, 'latin1');
-    off += buf.write(p.extraJson, off, 'utf8');
-    buf[off++] = 0x7d; // '}' closes the WAL entry object
-    meta[m + 5] = start;
-    meta[m + 6] = off - start;
-  }
-  return {
-    count: n,
-    meta,
-    digests,
-    payload: new Uint8Array(buf.buffer, 0, off),
-    tenants,
-    eventIds,
-    rejections: prep.rejections,
-    received: prep.received,
-    nonAudit: prep.nonAudit,
-    nonAuditDropped: prep.nonAuditDropped,
-  };
-}
-
 /**
  * Builds a {@link PreparedBatch} record by record, with each record's payload written straight into
  * the batch's byte buffer (see `prepareBatch` in prepare-stage.ts): the caller writes the record's
  * payload tail (canonical event, context, extra attributes, `}`) at {@link PreparedBatchBuilder.writer}'s
- * position, then calls {@link PreparedBatchBuilder.add}. Produces the same batch, byte for byte, as
- * `packPreparedRequest(prepareRequest(…))`.
+ * position, then calls {@link PreparedBatchBuilder.add}.
  */
 export class PreparedBatchBuilder {
   /** The payload buffer; the canonical event of the next record is written at its `off`. */

@@ -5,10 +5,11 @@ import { canonicalEventJson } from '../../../integrity/chain-hash.ts';
 import type { DecodedLogs, IngestContext } from '../../../receiver/contracts.ts';
 import { decodeLogsProtobuf } from '../../../receiver/otlp/protobuf-decoder.ts';
 import { CanonicalWriter, canonicalValidatedEventJson, EVENT_SHAPE, writeCanonicalEvent } from '../../../receiver/pipeline/fast-jcs.ts';
-import { extraAttributesJson, prepareBatch, prepareRequest, writeExtraAttributes } from '../../../receiver/pipeline/prepare-stage.ts';
-import { type PreparedBatch, packPreparedRequest } from '../../../receiver/pipeline/prepared-batch.ts';
+import { extraAttributesJson, prepareBatch, writeExtraAttributes } from '../../../receiver/pipeline/prepare-stage.ts';
+import type { PreparedBatch } from '../../../receiver/pipeline/prepared-batch.ts';
 import { auditRequestObject, encodeRequest } from '../helpers/otlp-fixtures.ts';
 import { eventToRecord, makeEvent, plainRecord, uuidv7 } from './fixtures.ts';
+import { packPreparedRequest, prepareRequest } from './helpers/two-pass-prepare.ts';
 
 /** The batch as comparable plain data (typed arrays as bytes). */
 function plain(b: PreparedBatch) {
