@@ -152,22 +152,8 @@ export class NativeBuffer {
   }
 }
 
-/** Encodes one column's values (`prefix` once, then `data` when the block has rows). */
-interface ColumnCodec {
-  prefix(out: NativeBuffer): void;
-  data(out: NativeBuffer, values: ReadonlyArray<unknown>): void;
-}
-
 const HAS_ADDITIONAL_KEYS = 1 << 9;
 const NEED_UPDATE_DICTIONARY = 1 << 10;
-
-/** Parse `YYYY-MM-DD hh:mm:ss[.fffffffff]` (UTC, as the row holds it) into Unix nanoseconds. */
-export function dateTime64TextToNanos(v: string): bigint {
-  const ms = Date.parse(`${v.slice(0, 10)}T${v.slice(11, 19)}Z`);
-  if (Number.isNaN(ms) || (v.length > 19 && v[19] !== '.')) throw new Error(`not a DateTime64 value: ${JSON.stringify(v)}`);
-  const frac = v.length > 20 ? Number(v.slice(20).padEnd(9, '0').slice(0, 9)) : 0;
-  return BigInt(ms / 1000) * 1_000_000_000n + BigInt(frac);
-}
 
 /** Split `A, B` at the top-level comma of a two-argument type. */
 function splitArgs(inner: string): string[] {
@@ -187,153 +173,10 @@ function splitArgs(inner: string): string[] {
   return out;
 }
 
-/** The codec of a ClickHouse type (the subset `audit_events` uses). */
-export function codecFor(type: string): ColumnCodec {
-  const noPrefix = () => {};
-  if (type === 'String') {
-    return {
-      prefix: noPrefix,
-      data(out, values) {
-        for (let i = 0; i < values.length; i++) out.string(values[i] as string);
-      },
-    };
-  }
-  if (type === 'UInt8') {
-    return {
-      prefix: noPrefix,
-      data(out, values) {
-        for (let i = 0; i < values.length; i++) out.uint8(values[i] as number);
-      },
-    };
-  }
-  if (type === 'UInt64') {
-    return {
-      prefix: noPrefix,
-      data(out, values) {
-        for (let i = 0; i < values.length; i++) out.uint64(values[i] as number);
-      },
-    };
-  }
-  if (/^DateTime\('UTC'\)$/.test(type)) {
-    return {
-      prefix: noPrefix,
-      data(out, values) {
-        for (let i = 0; i < values.length; i++) {
-          const v = values[i] as string;
-          const ms = Date.parse(`${v.slice(0, 10)}T${v.slice(11, 19)}Z`);
-          if (Number.isNaN(ms)) throw new Error(`not a DateTime value: ${JSON.stringify(v)}`);
-          out.uint32(ms / 1000);
-        }
-      },
-    };
-  }
-  if (/^DateTime64\(9, 'UTC'\)$/.test(type)) {
-    return {
-      prefix: noPrefix,
-      data(out, values) {
-        // Rows of a batch share seconds: cache the seconds prefix's parse.
-        let lastHead = '';
-        let lastSeconds = 0n;
-        for (let i = 0; i < values.length; i++) {
-          const v = values[i] as string;
-          const head = v.slice(0, 19);
-          if (head !== lastHead) {
-            const ms = Date.parse(`${head.slice(0, 10)}T${head.slice(11)}Z`);
-            if (Number.isNaN(ms) || (v.length > 19 && v[19] !== '.')) throw new Error(`not a DateTime64 value: ${JSON.stringify(v)}`);
-            lastHead = head;
-            lastSeconds = BigInt(ms / 1000) * 1_000_000_000n;
-          }
-          const frac = v.length > 20 ? Number(v.slice(20).padEnd(9, '0').slice(0, 9)) : 0;
-          out.int64(lastSeconds + BigInt(frac));
-        }
-      },
-    };
-  }
-  if (type === 'LowCardinality(String)') {
-    return {
-      prefix(out) {
-        out.uint64(1); // KeysSerializationVersion::SharedDictionariesWithAdditionalKeys
-      },
-      data(out, values) {
-        if (values.length === 0) return; // ClickHouse writes nothing for an empty LC column
-        const index = new Map<string, number>([['', 0]]);
-        const dict: string[] = [''];
-        const keys = new Uint32Array(values.length);
-        for (let i = 0; i < values.length; i++) {
-          const v = values[i] as string;
-          let k = index.get(v);
-          if (k === undefined) {
-            k = dict.length;
-            dict.push(v);
-            index.set(v, k);
-          }
-          keys[i] = k;
-        }
-        const width = dict.length <= 0x100 ? 0 : dict.length <= 0x1_0000 ? 1 : 2;
-        out.uint64(width | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY);
-        out.uint64(dict.length);
-        for (const s of dict) out.string(s);
-        out.uint64(keys.length);
-        if (width === 0) for (let i = 0; i < keys.length; i++) out.uint8(keys[i]!);
-        else if (width === 1) for (let i = 0; i < keys.length; i++) out.uint16(keys[i]!);
-        else for (let i = 0; i < keys.length; i++) out.uint32(keys[i]!);
-      },
-    };
-  }
-  const array = /^Array\((.*)\)$/.exec(type);
-  if (array) {
-    const element = codecFor(array[1]!);
-    return {
-      prefix: (out) => element.prefix(out),
-      data(out, values) {
-        let end = 0;
-        const all: unknown[] = [];
-        for (let i = 0; i < values.length; i++) {
-          const arr = values[i] as ReadonlyArray<unknown>;
-          end += arr.length;
-          out.uint64(end);
-          for (let j = 0; j < arr.length; j++) all.push(arr[j]);
-        }
-        element.data(out, all);
-      },
-    };
-  }
-  const map = /^Map\((.*)\)$/.exec(type);
-  if (map) {
-    const [k, v] = splitArgs(map[1]!);
-    const keyCodec = codecFor(k!);
-    const valueCodec = codecFor(v!);
-    return {
-      // Map(K, V) = Array(Tuple(K, V)): the tuple's prefix is its elements' prefixes in order.
-      prefix(out) {
-        keyCodec.prefix(out);
-        valueCodec.prefix(out);
-      },
-      data(out, values) {
-        let end = 0;
-        const keys: string[] = [];
-        const vals: string[] = [];
-        for (let i = 0; i < values.length; i++) {
-          const m = values[i] as Record<string, string>;
-          for (const key in m) {
-            keys.push(key);
-            vals.push(m[key]!);
-          }
-          end = keys.length;
-          out.uint64(end);
-        }
-        keyCodec.data(out, keys);
-        valueCodec.data(out, vals);
-      },
-    };
-  }
-  throw new Error(`no Native codec for ClickHouse type ${type}`);
-}
-
 /**
  * A column filled row by row: values are encoded into the column's own buffer as they arrive, so a
  * block is built without keeping its rows (the rows of a large block outlived the young generation
- * and cost full garbage collections). The output is byte for byte what {@link codecFor} writes.
+ * and cost full garbage collections).
  */
 interface ColumnWriter {
   add(value: unknown): void;
@@ -497,7 +340,7 @@ class MapColumn implements ColumnWriter {
   }
 }
 
-/** The row-by-row writer of a ClickHouse type (the subset `audit_events` uses), equal to {@link codecFor}. */
+/** The row-by-row writer of a ClickHouse type (the subset `audit_events` uses). */
 function columnWriterFor(type: string): ColumnWriter {
   if (type === 'String') return new BufferedColumn((buf, v) => buf.string(v as string));
   if (type === 'UInt8') return new BufferedColumn((buf, v) => buf.uint8(v as number));
@@ -573,4 +416,22 @@ export function encodeAuditRowsNative(rows: ReadonlyArray<AuditRow>): Buffer {
   const writer = new AuditNativeBlockWriter();
   for (const row of rows) writer.add(row);
   return writer.finish();
+}
+
+/**
+ * One Native block of a single column `name` of ClickHouse type `type` holding `values`, encoded by
+ * the same column writers as the audit blocks (so it can be checked against the engine's own
+ * writer for the same values). Throws for a type outside the `audit_events` subset.
+ */
+export function encodeColumnNative(name: string, type: string, values: ReadonlyArray<unknown>): Buffer {
+  const writer = columnWriterFor(type);
+  const out = new NativeBuffer(64);
+  out.varUInt(1);
+  out.varUInt(values.length);
+  out.string(name);
+  out.string(type);
+  for (const v of values) writer.add(v);
+  writer.prefix(out);
+  writer.data(out);
+  return Buffer.from(out.bytes());
 }

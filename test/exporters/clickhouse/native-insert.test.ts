@@ -18,7 +18,7 @@ import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter
 import { insertNative } from '../../../exporters/clickhouse/insert.ts';
 import { applyMigrations } from '../../../exporters/clickhouse/migrations.ts';
 import { buildNative, type NativeChunk, removeFiles } from '../../../exporters/clickhouse/native-build.ts';
-import { codecFor, encodeAuditRowsNative, NativeBuffer } from '../../../exporters/clickhouse/native-format.ts';
+import { encodeAuditRowsNative, encodeColumnNative } from '../../../exporters/clickhouse/native-format.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
 import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
@@ -104,17 +104,7 @@ describe('Native encoding', () => {
   it('writes the bytes ClickHouse itself writes for Array(LowCardinality(String)) and Map columns', async () => {
     // Reference bytes from the engine's own Native writer for the same values.
     const engine = async (sql: string) => Buffer.from((await handle.chdb!.chdb.queryAsync(sql, { format: 'Native' })).bytes());
-    const ours = (name: string, type: string, values: unknown[]) => {
-      const out = new NativeBuffer(64);
-      out.varUInt(1);
-      out.varUInt(values.length);
-      out.string(name);
-      out.string(type);
-      const codec = codecFor(type);
-      codec.prefix(out);
-      codec.data(out, values);
-      return Buffer.from(out.bytes());
-    };
+    const ours = (name: string, type: string, values: unknown[]) => encodeColumnNative(name, type, values);
     expect(ours('a', 'Array(LowCardinality(String))', [[]])).toEqual(await engine('SELECT CAST([] AS Array(LowCardinality(String))) AS a'));
     expect(ours('a', 'Array(LowCardinality(String))', [['x']])).toEqual(
       await engine("SELECT CAST(['x'] AS Array(LowCardinality(String))) AS a"),

@@ -5,8 +5,9 @@
 import { type AuditRow, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { describe, expect, it } from 'vitest';
 import { AUDIT_EVENTS_COLUMNS } from '../../../exporters/clickhouse/ddl.ts';
-import { AuditNativeBlockWriter, codecFor, encodeAuditRowsNative, NativeBuffer } from '../../../exporters/clickhouse/native-format.ts';
+import { AuditNativeBlockWriter, encodeAuditRowsNative, NativeBuffer } from '../../../exporters/clickhouse/native-format.ts';
 import { makeEntries } from '../coldstore/fixtures.ts';
+import { codecFor } from './helpers/column-codecs.ts';
 
 /** One block encoded column by column from all rows at once (the codec path). */
 function referenceBlock(rows: ReadonlyArray<AuditRow>): Buffer {
