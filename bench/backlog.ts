@@ -58,7 +58,7 @@ export interface BacklogBenchResult {
   /** RSS growth per 100,000 backlogged events between 10 % and 100 % of the backlog (MiB). */
   rssSlopeMiBPer100kEvents: number;
   series: BacklogPoint[];
-  /** Where the memory was while the backlog built (every thread's V8 heap, smaps; bench/lib/memory-probe.ts). */
+  /** Where the memory was while the backlog built (every thread's V8 heap, RSS split; bench/lib/memory-probe.ts). */
   memory: Omit<MemoryProbeSummary, 'mainSeries'>;
   drain: {
     /** WAL recovery time of the restarted receiver (ms). */

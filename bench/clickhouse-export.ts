@@ -18,6 +18,7 @@ import { insertNative } from '../exporters/clickhouse/insert.ts';
 import { applyMigrations } from '../exporters/clickhouse/migrations.ts';
 import { encodeAuditRowsNative } from '../exporters/clickhouse/native-format.ts';
 import type { WalEventEntry } from '../receiver/contracts.ts';
+import { packPayloads } from '../receiver/wal/packed-payloads.ts';
 import { batchOf, makeEntries, tempDir } from '../test/exporters/clickhouse/fixtures.ts';
 
 /** Options of {@link run}. */
@@ -121,7 +122,11 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
         const viaExporter = async () => {
           const t = performance.now();
           const b = batchOf(entries.slice(i, i + size));
-          const r = await exporter.exportPayloads({ firstLsn: b.firstLsn, lastLsn: b.lastLsn, payloads: payloads.slice(i, i + size) });
+          const r = await exporter.exportPayloads({
+            firstLsn: b.firstLsn,
+            lastLsn: b.lastLsn,
+            payloads: packPayloads(payloads.slice(i, i + size)),
+          });
           if (r.status !== 'success') throw r.error;
           exporterMs += performance.now() - t;
         };

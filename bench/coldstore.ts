@@ -27,6 +27,7 @@ import {
   replayColdStorage,
 } from '../exporters/coldstore/index.ts';
 import type { WalEventEntry } from '../receiver/contracts.ts';
+import { packPayloads } from '../receiver/wal/packed-payloads.ts';
 import { batchOf, makeEntries } from '../test/exporters/coldstore/fixtures.ts';
 
 /** Options of {@link run}. */
@@ -102,7 +103,7 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
         const r = await exporter.exportPayloads({
           firstLsn: b.firstLsn,
           lastLsn: b.lastLsn,
-          payloads: payloads.slice(i, Math.min(count, i + 1000)),
+          payloads: packPayloads(payloads.slice(i, Math.min(count, i + 1000))),
         });
         if (r.status !== 'success') throw r.error;
       }

@@ -104,7 +104,7 @@ export interface ClosedLoopResult {
   eventsPerReceiverCpuSecond: number;
   loadAverage: number[];
   /**
-   * Where the memory was: every thread's peak V8 heap and the process's smaps (bench/lib/memory-probe.ts),
+   * Where the memory was: every thread's peak V8 heap and the process's RSS split (bench/lib/memory-probe.ts),
    * and the embedded engine's own accounting (`system.metrics` MemoryTracking, peak over 500 ms polls).
    */
   memory: MemoryProbeSummary & { engineMemoryTrackingPeakMiB: number | null };

@@ -65,7 +65,7 @@ export interface StartReceiverOptions {
   /** Write a V8 CPU profile into this directory (`--cpu-prof`). */
   cpuProfileDir?: string;
   /**
-   * Record every thread's V8 heap and the process's smaps every 250 ms into this file
+   * Record every thread's V8 heap and the process's RSS split every 250 ms into this file
    * (bench/lib/memory-probe.ts, preloaded with `--require`; read with `summarizeMemoryProbe`).
    */
   memoryProbeFile?: string;

@@ -23,6 +23,7 @@ import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalCheckpointEntry, WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
 import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
+import { payloadCount, payloadText, payloadTexts } from '../../receiver/wal/packed-payloads.ts';
 import { CHECKPOINT_COLUMNS, checkpointRecordToRow, checkpointsToken } from './checkpoints.ts';
 import { type ClickHouseHandle, openClickHouse } from './client.ts';
 import { type ClickHouseConfig, type ClickHouseConfigInput, parseClickHouseConfig } from './config.ts';
@@ -309,21 +310,24 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
       return exporter.exportCheckpoints(checkpoints);
     },
     async exportPayloads(batch: PayloadBatch): Promise<ExportResult> {
+      const p = batch.payloads;
+      const n = payloadCount(p);
       if (config.insertFormat !== 'Native') {
+        const texts = payloadTexts(p);
         return exporter.export({
           firstLsn: batch.firstLsn,
           lastLsn: batch.lastLsn,
-          entries: batch.payloads.map((p, i) => decodeWalEntryOrThrow<AuditEvent, CheckpointRecord>(p, batch.firstLsn + i)),
+          entries: texts.map((t, i) => decodeWalEntryOrThrow<AuditEvent, CheckpointRecord>(t, batch.firstLsn + i)),
         });
       }
       const refused = unavailable();
       if (refused) return refused;
-      if (batch.payloads.length === 0) return { status: 'success' };
+      if (n === 0) return { status: 'success' };
       // Only the two ends are parsed here (for the token); the worker parses the rest.
       let token: string;
       try {
-        const first = JSON.parse(batch.payloads[0]!) as WalEntry;
-        const last = batch.payloads.length === 1 ? first : (JSON.parse(batch.payloads[batch.payloads.length - 1]!) as WalEntry);
+        const first = JSON.parse(payloadText(p, 0)) as WalEntry;
+        const last = n === 1 ? first : (JSON.parse(payloadText(p, n - 1)) as WalEntry);
         token = tokenOf(batch.firstLsn, batch.lastLsn, first, last);
       } catch (err) {
         return {
@@ -335,7 +339,7 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
           ),
         };
       }
-      return exportNative(batch.firstLsn, batch.lastLsn, token, { payloads: batch.payloads });
+      return exportNative(batch.firstLsn, batch.lastLsn, token, { payloads: p });
     },
     async exportCheckpoints(records) {
       const refused = unavailable();

@@ -11,13 +11,14 @@ import { Worker } from 'node:worker_threads';
 import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
+import { type PackedPayloads, payloadBuffer, payloadStart, payloadText } from '../../receiver/wal/packed-payloads.ts';
 import { NATIVE_BUILDER_HEAP_DEFAULTS, toResourceLimits, type WorkerHeapLimits } from '../../receiver/worker-limits.ts';
 import { AuditNativeBlockWriter } from './native-format.ts';
 
-/** What to build: a batch's WAL payloads (JSON text) or its parsed entries. */
+/** What to build: a batch's WAL payloads (packed JSON bytes) or its parsed entries. */
 export interface NativeBuildRequest {
-  /** WAL payloads as read (JSON of {@link WalEntry}); parsed by the builder. */
-  payloads?: string[];
+  /** WAL payloads as read (UTF-8 JSON of {@link WalEntry}, packed); parsed by the builder. */
+  payloads?: PackedPayloads;
   /** Parsed entries (when the caller already has them). */
   entries?: WalEntry[];
   /** Rows per chunk (one INSERT each). */
@@ -61,7 +62,14 @@ export interface NativeBuildSink {
 export const NATIVE_BLOCK_ROWS = 8192;
 
 /** The WAL writes event entries with this prefix; anything else is parsed to learn its kind. */
-const EVENT_PREFIX = '{"kind":"event"';
+const EVENT_PREFIX = Buffer.from('{"kind":"event"', 'latin1');
+
+/** Whether `buf[at..end)` starts with {@link EVENT_PREFIX}. */
+function startsAsEvent(buf: Buffer, at: number, end: number): boolean {
+  if (end - at < EVENT_PREFIX.length) return false;
+  for (let i = 0; i < EVENT_PREFIX.length; i++) if (buf[at + i] !== EVENT_PREFIX[i]) return false;
+  return true;
+}
 
 /**
  * Build synchronously, reporting each chunk to `sink` as soon as it is ready.
@@ -77,30 +85,30 @@ export function buildNative(req: NativeBuildRequest, sink: Omit<NativeBuildSink,
   // Which items are events (chunking counts events only, as the JSON path does). Payloads that do
   // not start with the event prefix are parsed now (checkpoints are rare); an event-prefixed
   // payload is checked to really be an event when it is parsed for its block.
-  const eventItems: Array<string | WalEventEntry> = [];
+  // Event items are payload indexes (parsed when their row is built) or parsed entries.
+  const eventItems: Array<number | WalEventEntry> = [];
+  const packed = req.payloads;
+  const buf = packed === undefined ? undefined : payloadBuffer(packed);
   if (req.entries !== undefined) {
     for (const e of req.entries) {
       if (e.kind === 'event') eventItems.push(e);
       else if (e.kind === 'checkpoint') checkpoints.push(e.checkpoint);
     }
-  } else {
-    for (const p of req.payloads ?? []) {
-      if (p.startsWith(EVENT_PREFIX)) {
-        eventItems.push(p);
+  } else if (packed !== undefined && buf !== undefined) {
+    for (let i = 0; i < packed.ends.length; i++) {
+      if (startsAsEvent(buf, payloadStart(packed, i), packed.ends[i]!)) {
+        eventItems.push(i);
         continue;
       }
-      const e = JSON.parse(p) as WalEntry;
+      const e = JSON.parse(payloadText(packed, i, buf)) as WalEntry;
       if (e.kind === 'event') eventItems.push(e);
       else if (e.kind === 'checkpoint') checkpoints.push(e.checkpoint);
     }
   }
-  // The classified list holds what is needed; drop the request's reference to the payload array so
-  // each payload can be collected once its row is built (the worker owns its copy of the request).
-  req.payloads = undefined;
   const blockRows = req.blockRows ?? NATIVE_BLOCK_ROWS;
-  const entryOf = (item: string | WalEventEntry): WalEventEntry => {
-    if (typeof item !== 'string') return item;
-    const e = JSON.parse(item) as WalEntry;
+  const entryOf = (item: number | WalEventEntry): WalEventEntry => {
+    if (typeof item !== 'number') return item;
+    const e = JSON.parse(payloadText(packed!, item, buf)) as WalEntry;
     if (e.kind !== 'event') throw new Error(`WAL payload starts as an event but is a ${String(e.kind)}`);
     return e;
   };
@@ -121,7 +129,7 @@ export function buildNative(req: NativeBuildRequest, sink: Omit<NativeBuildSink,
           // Each row is encoded into the block's column buffers at once: neither the parsed entry
           // nor the row outlives this iteration (young-generation garbage only).
           writer.add(walEntryToAuditRow(entryOf(eventItems[i]!)));
-          eventItems[i] = ''; // release the payload text once its row is written
+          eventItems[i] = 0; // release a parsed entry once its row is written
         }
         const block = writer.finish();
         if (fd !== undefined) writeSync(fd, block);
@@ -207,7 +215,14 @@ export function createNativeBuilder(options: { inline?: boolean; heap?: WorkerHe
       worker.ref();
       const id = nextId++;
       sinks.set(id, sink);
-      worker.postMessage({ ...req, id });
+      if (req.payloads === undefined) worker.postMessage({ ...req, id });
+      else {
+        // An exact-size copy, moved to the worker: the caller keeps its batch for a retry, and the
+        // clone does not drag along the unused tail of the reader's buffer.
+        const data = new Uint8Array(req.payloads.data);
+        const ends = new Uint32Array(req.payloads.ends);
+        worker.postMessage({ ...req, payloads: { data, ends }, id }, [data.buffer, ends.buffer]);
+      }
     },
     async close() {
       const w = worker;

@@ -19,6 +19,7 @@ import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportResult, WalEntry } from '../../receiver/contracts.ts';
 import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
+import { payloadBuffer, payloadStart } from '../../receiver/wal/packed-payloads.ts';
 import { checkpointKeys } from './checkpoints.ts';
 import { type ColdStoreConfig, type ColdStoreConfigInput, localArchiveDir, parseColdStoreConfig } from './config.ts';
 import { escapeKeySegment, manifestKey } from './keys.ts';
@@ -90,14 +91,14 @@ interface OpenSegment {
 
 /**
  * One exported WAL entry as staging sees it: an event with its routing fields and the JSON line
- * that is staged, or a checkpoint.
+ * that is staged (its UTF-8 bytes, without the newline), or a checkpoint.
  */
 type StageItem =
-  | { kind: 'event'; chainId: string; tenantId: string; seq: number; occurredAt: string; line: string }
+  | { kind: 'event'; chainId: string; tenantId: string; seq: number; occurredAt: string; line: Uint8Array }
   | { kind: 'checkpoint'; chainId: string; tenantId: string; checkpoint: CheckpointRecord };
 
-/** The stage item of a parsed entry (`line`: its WAL text when known); undefined for other kinds. */
-function stageItem(entry: WalEntry, line?: string): StageItem | undefined {
+/** The stage item of a parsed entry (`line`: its WAL bytes when known); undefined for other kinds. */
+function stageItem(entry: WalEntry, line?: Uint8Array): StageItem | undefined {
   if (entry.kind === 'checkpoint') {
     return { kind: 'checkpoint', chainId: entry.chainId, tenantId: entry.tenantId, checkpoint: entry.checkpoint };
   }
@@ -109,7 +110,7 @@ function stageItem(entry: WalEntry, line?: string): StageItem | undefined {
     seq: entry.seq,
     occurredAt: entry.event.occurredAt,
     // bigint/bytes can only appear in entries handed over in memory, which stageLine renders.
-    line: line ?? stageLine(entry),
+    line: line ?? Buffer.from(stageLine(entry), 'utf8'),
   };
 }
 
@@ -362,7 +363,7 @@ export function createColdStoreExporter(
 
   async function stage(items: readonly StageItem[]): Promise<ExportResult> {
     const next = { ...watermarks };
-    const lines = new Map<string, { rows: string[]; firstStagedAt: number }>();
+    const lines = new Map<string, { rows: Uint8Array[]; bytes: number; firstStagedAt: number }>();
     const checkpoints: Array<{ tenantId: string; record: CheckpointRecord }> = [];
     for (const item of items) {
       if (item.kind === 'checkpoint') {
@@ -376,8 +377,9 @@ export function createColdStoreExporter(
       // mapping runs in the builder thread.
       const id = `${keySegment(item.tenantId)}+${hourOf(item.occurredAt)}+${keySegment(item.chainId)}`;
       let group = lines.get(id);
-      if (!group) lines.set(id, (group = { rows: [], firstStagedAt: Date.now() }));
+      if (!group) lines.set(id, (group = { rows: [], bytes: 0, firstStagedAt: Date.now() }));
       group.rows.push(item.line);
+      group.bytes += item.line.length + 1;
       next[item.chainId] = item.seq;
     }
     const touched: Array<{ seg: OpenSegment; before: number }> = [];
@@ -385,10 +387,17 @@ export function createColdStoreExporter(
       for (const [id, group] of lines) {
         const seg = open_.get(id) ?? (await openSegment(id, group.firstStagedAt));
         touched.push({ seg, before: seg.bytes });
-        const text = `${group.rows.join('\n')}\n`;
+        // One write of the group's lines (copied out of the batch, each followed by a newline).
+        const text = Buffer.allocUnsafe(group.bytes);
+        let at = 0;
+        for (const row of group.rows) {
+          text.set(row, at);
+          at += row.length;
+          text[at++] = 0x0a;
+        }
         await seg.handle.appendFile(text);
         await seg.handle.sync();
-        seg.bytes += Buffer.byteLength(text);
+        seg.bytes += text.length;
       }
       if (lines.size > 0) {
         // The directory entry of a new segment file must survive a power loss too.
@@ -590,14 +599,18 @@ export function createColdStoreExporter(
     },
     async exportPayloads(batch: PayloadBatch) {
       const items: StageItem[] = [];
+      const p = batch.payloads;
+      const buf = payloadBuffer(p);
       try {
-        for (const line of batch.payloads) {
-          // The WAL payload is already this entry's JSON line: it is staged as it is, and only
-          // its routing fields are read (wal-routing.ts); other entries are parsed in full.
+        for (let i = 0; i < p.ends.length; i++) {
+          // The WAL payload is already this entry's JSON line: it is staged as it is (bytes, never
+          // decoded), and only its routing fields are read (wal-routing.ts); other entries are
+          // parsed in full.
+          const line = buf.subarray(payloadStart(p, i), p.ends[i]);
           const route = walEventRouting(line);
           if (route) items.push({ kind: 'event', ...route, line });
           else {
-            const item = stageItem(JSON.parse(line) as WalEntry, line);
+            const item = stageItem(JSON.parse(line.toString('utf8')) as WalEntry, line);
             if (item) items.push(item);
           }
         }

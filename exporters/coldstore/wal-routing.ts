@@ -1,6 +1,6 @@
 /**
  * What staging needs of a WAL event entry — kind, chain, tenant, seq and the event time that picks
- * its hour partition — read from the entry's JSON text without building the whole object graph.
+ * its hour partition — read from the entry's JSON bytes without building the whole object graph.
  *
  * Staging runs on the receiver's main thread for every exported event, and a full `JSON.parse`
  * of a ~1.3 KB entry (plus the garbage it leaves) was the largest exporter cost there. The entry
@@ -23,8 +23,9 @@ export interface WalEventRouting {
   occurredAt: string;
 }
 
-const EVENT_PREFIX = '{"kind":"event",';
-const EVENT_KEY = ',"event":{';
+const EVENT_PREFIX = Buffer.from('{"kind":"event",', 'latin1');
+const EVENT_KEY = Buffer.from(',"event":{', 'latin1');
+const OCCURRED_AT = Buffer.from('occurredAt', 'latin1');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
@@ -35,24 +36,34 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 
 /**
- * The routing fields of the event entry `text`, or undefined when `text` is not an event entry in
- * the sequencer's layout (the caller then parses it fully).
+ * The routing fields of the event entry `payload` (its UTF-8 bytes, or its text), or undefined
+ * when it is not an event entry in the sequencer's layout (the caller then parses it fully).
+ * Works on the bytes: the receiver reads WAL payloads as bytes and stages them as they are, so
+ * only the head (a few hundred bytes) and the event time are ever decoded.
  */
-export function walEventRouting(text: string): WalEventRouting | undefined {
-  if (!text.startsWith(EVENT_PREFIX) || text.charCodeAt(text.length - 1) !== CLOSE_BRACE) return undefined;
+export function walEventRouting(payload: Uint8Array | string): WalEventRouting | undefined {
+  const b =
+    typeof payload === 'string'
+      ? Buffer.from(payload, 'utf8')
+      : Buffer.isBuffer(payload)
+        ? payload
+        : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const n = b.length;
+  if (n < EVENT_PREFIX.length || b[n - 1] !== CLOSE_BRACE) return undefined;
+  for (let i = 0; i < EVENT_PREFIX.length; i++) if (b[i] !== EVENT_PREFIX[i]) return undefined;
   // Inside a JSON string every `"` is escaped, so the first literal `,"event":{` is the key of the
   // head object, never text inside one of the head's string values.
-  const at = text.indexOf(EVENT_KEY);
+  const at = b.indexOf(EVENT_KEY);
   if (at < 0) return undefined;
   let head: { chainId?: unknown; tenantId?: unknown; seq?: unknown };
   try {
-    head = JSON.parse(`${text.slice(0, at)}}`) as typeof head;
+    head = JSON.parse(`${b.toString('utf8', 0, at)}}`) as typeof head;
   } catch {
     return undefined;
   }
   const { chainId, tenantId, seq } = head;
   if (typeof chainId !== 'string' || typeof tenantId !== 'string' || typeof seq !== 'number') return undefined;
-  const occurredAt = topLevelString(text, at + EVENT_KEY.length - 1, 'occurredAt');
+  const occurredAt = topLevelString(b, at + EVENT_KEY.length - 1, OCCURRED_AT);
   if (occurredAt === undefined) return undefined;
   return { chainId, tenantId, seq, occurredAt };
 }
@@ -61,24 +72,25 @@ export function walEventRouting(text: string): WalEventRouting | undefined {
  * The string value of key `key` in the object starting at `open` (a `{`) in whitespace-free JSON,
  * without escapes in the value; undefined if absent or not such a string.
  */
-function topLevelString(text: string, open: number, key: string): string | undefined {
+function topLevelString(b: Buffer, open: number, key: Buffer): string | undefined {
   let i = open + 1;
-  const n = text.length;
+  const n = b.length;
   while (i < n) {
-    if (text.charCodeAt(i) !== QUOTE) return undefined;
-    const keyEnd = stringEnd(text, i);
-    if (keyEnd < 0 || text.charCodeAt(keyEnd + 1) !== COLON) return undefined;
+    if (b[i] !== QUOTE) return undefined;
+    const keyEnd = stringEnd(b, i);
+    if (keyEnd < 0 || b[keyEnd + 1] !== COLON) return undefined;
     const valueAt = keyEnd + 2;
-    if (keyEnd - i - 1 === key.length && text.startsWith(key, i + 1)) {
-      if (text.charCodeAt(valueAt) !== QUOTE) return undefined;
-      const valueEnd = stringEnd(text, valueAt);
+    if (keyEnd - i - 1 === key.length && b.compare(key, 0, key.length, i + 1, keyEnd) === 0) {
+      if (b[valueAt] !== QUOTE) return undefined;
+      const valueEnd = stringEnd(b, valueAt);
       if (valueEnd < 0) return undefined;
-      const value = text.slice(valueAt + 1, valueEnd);
-      return value.includes('\\') ? undefined : value;
+      const backslashAt = b.indexOf(BACKSLASH, valueAt + 1);
+      if (backslashAt >= 0 && backslashAt < valueEnd) return undefined;
+      return b.toString('utf8', valueAt + 1, valueEnd);
     }
-    const next = valueEnd(text, valueAt);
+    const next = valueEnd(b, valueAt);
     if (next < 0) return undefined;
-    const c = text.charCodeAt(next);
+    const c = b[next];
     if (c === CLOSE_BRACE) return undefined;
     if (c !== COMMA) return undefined;
     i = next + 1;
@@ -87,34 +99,34 @@ function topLevelString(text: string, open: number, key: string): string | undef
 }
 
 /** Index of the closing quote of the string whose opening quote is at `at`, or -1. */
-function stringEnd(text: string, at: number): number {
+function stringEnd(b: Buffer, at: number): number {
   let i = at + 1;
   for (;;) {
-    const q = text.indexOf('"', i);
+    const q = b.indexOf(QUOTE, i);
     if (q < 0) return -1;
     // A quote preceded by an odd number of backslashes is escaped.
-    let b = q - 1;
-    while (b > at && text.charCodeAt(b) === BACKSLASH) b--;
-    if ((q - 1 - b) % 2 === 0) return q;
+    let k = q - 1;
+    while (k > at && b[k] === BACKSLASH) k--;
+    if ((q - 1 - k) % 2 === 0) return q;
     i = q + 1;
   }
 }
 
 /** Index just past the JSON value starting at `at` (whitespace-free text), or -1. */
-function valueEnd(text: string, at: number): number {
-  const c = text.charCodeAt(at);
+function valueEnd(b: Buffer, at: number): number {
+  const c = b[at];
   if (c === QUOTE) {
-    const e = stringEnd(text, at);
+    const e = stringEnd(b, at);
     return e < 0 ? -1 : e + 1;
   }
+  const n = b.length;
   if (c === OPEN_BRACE || c === OPEN_BRACKET) {
     let depth = 0;
     let i = at;
-    const n = text.length;
     while (i < n) {
-      const ch = text.charCodeAt(i);
+      const ch = b[i];
       if (ch === QUOTE) {
-        const e = stringEnd(text, i);
+        const e = stringEnd(b, i);
         if (e < 0) return -1;
         i = e + 1;
         continue;
@@ -130,9 +142,8 @@ function valueEnd(text: string, at: number): number {
   }
   // A number, true, false or null: up to the next delimiter.
   let i = at;
-  const n = text.length;
   while (i < n) {
-    const ch = text.charCodeAt(i);
+    const ch = b[i];
     if (ch === COMMA || ch === CLOSE_BRACE || ch === CLOSE_BRACKET) return i === at ? -1 : i;
     i++;
   }

@@ -10,14 +10,20 @@ import { AuditError, backoffDelayMillis, decodeWalEntryOrThrow, type Logger, sil
 import type { AuditEvent } from '@otel-audit/schema';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportBatch, ExportResult, LifecycleOptions, ShutdownOptions, WalEntry } from '../contracts.ts';
+import { type PackedPayloads, payloadBuffer, payloadCount, payloadText } from '../wal/packed-payloads.ts';
 import type { Wal, WalPosition, WalReader, WalReadResult } from '../wal/wal.ts';
 
-/** A contiguous range of WAL entries as read: their payloads (UTF-8 JSON of {@link WalEntry}), not parsed. */
+/**
+ * A contiguous range of WAL entries as read: their payloads (UTF-8 JSON of {@link WalEntry}),
+ * packed in one buffer, neither decoded nor parsed (receiver/wal/packed-payloads.ts).
+ */
 export interface PayloadBatch {
   firstLsn: number;
   lastLsn: number;
-  payloads: string[];
+  payloads: PackedPayloads;
 }
+
+export type { PackedPayloads };
 
 /**
  * Optional capabilities an {@link AuditExporter} may have; the runner uses them when present and
@@ -260,7 +266,7 @@ export class ExporterRunner {
       const pending = this.wal.pendingLastLsn(this.exporter.name);
       if (pending !== undefined && pending > pos.lsn) {
         const read = await reader.read(pending - pos.lsn, Number.MAX_SAFE_INTEGER);
-        if (read.payloads.length === 0) continue;
+        if (payloadCount(read.payloads) === 0) continue;
         if (!(await this.exportBatch(read, signal, false))) break;
         continue;
       }
@@ -284,7 +290,7 @@ export class ExporterRunner {
         if (signal.aborted) break;
       }
       const read = await reader.read(o.maxBatchEntries, o.maxBatchBytes);
-      if (read.payloads.length === 0) continue;
+      if (payloadCount(read.payloads) === 0) continue;
       if (!(await this.exportBatch(read, signal, true))) break;
     }
   }
@@ -296,13 +302,16 @@ export class ExporterRunner {
    */
   private async exportBatch(read: WalReadResult, signal: AbortSignal, recordPending: boolean): Promise<boolean> {
     const raw = (this.exporter as AuditExporter & ExporterCapabilities).exportPayloads !== undefined;
-    const batch: ExportBatch | PayloadBatch = raw
-      ? { firstLsn: read.firstLsn, lastLsn: read.lastLsn, payloads: read.payloads }
-      : {
-          firstLsn: read.firstLsn,
-          lastLsn: read.lastLsn,
-          entries: read.payloads.map((p, i) => decodeWalEntryOrThrow<AuditEvent, CheckpointRecord>(p, read.firstLsn + i) as WalEntry),
-        };
+    let batch: ExportBatch | PayloadBatch;
+    if (raw) batch = { firstLsn: read.firstLsn, lastLsn: read.lastLsn, payloads: read.payloads };
+    else {
+      const p = read.payloads;
+      const buf = payloadBuffer(p);
+      const entries: WalEntry[] = new Array(payloadCount(p));
+      for (let i = 0; i < entries.length; i++)
+        entries[i] = decodeWalEntryOrThrow<AuditEvent, CheckpointRecord>(payloadText(p, i, buf), read.firstLsn + i) as WalEntry;
+      batch = { firstLsn: read.firstLsn, lastLsn: read.lastLsn, entries };
+    }
     if (recordPending) await this.persist(this.saved!, batch.lastLsn, signal);
     const ok = await this.deliver(batch, signal);
     if (!ok) {
@@ -338,7 +347,7 @@ export class ExporterRunner {
         this.st.failing = false;
         this.st.consecutiveFailures = 0;
         this.st.exportedBatches++;
-        this.st.exportedEntries += 'payloads' in batch ? batch.payloads.length : batch.entries.length;
+        this.st.exportedEntries += 'payloads' in batch ? payloadCount(batch.payloads) : batch.entries.length;
         this.st.lastSuccessAtMillis = Date.now();
         return true;
       }

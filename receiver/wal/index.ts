@@ -23,6 +23,8 @@ export {
   wordsToUuid,
 } from './format.ts';
 export { FrameReader } from './frame-reader.ts';
+export type { PackedPayloads } from './packed-payloads.ts';
+export { PayloadPacker, packPayloads, payloadBuffer, payloadCount, payloadStart, payloadText, payloadTexts } from './packed-payloads.ts';
 export { readWalEntries } from './read-entries.ts';
 export type { RecoveryVisitor, WalOptions, WalPosition, WalReadResult, WalRecoveryReport } from './wal.ts';
 export { Wal, WalReader } from './wal.ts';

@@ -37,6 +37,7 @@ import {
 } from './format.ts';
 import { FrameReader } from './frame-reader.ts';
 import { atomicWriteFile, closeFd, type FsyncObserver, fdatasync, fsyncDir, openFd, readAt, writeFully } from './fs-util.ts';
+import { type PackedPayloads, PayloadPacker } from './packed-payloads.ts';
 
 function ftruncate(fd: number, len: number): Promise<void> {
   return new Promise((resolve, reject) => fs.ftruncate(fd, len, (e) => (e ? reject(e) : resolve())));
@@ -801,8 +802,11 @@ export class Wal {
 
 /** A decoded batch from a {@link WalReader}. */
 export interface WalReadResult {
-  /** Raw payloads (UTF-8 JSON of `WalEntry`) in LSN order. */
-  payloads: string[];
+  /**
+   * Raw payloads (UTF-8 JSON of `WalEntry`) in LSN order, packed in one buffer (not decoded): views
+   * of the reader's buffer, valid until its next `read()` (copy what must outlive that).
+   */
+  payloads: PackedPayloads;
   firstLsn: number;
   lastLsn: number;
   /** Position after the last record returned. */
@@ -821,6 +825,8 @@ export class WalReader {
   private fd = -1;
   private fdSegment = -1;
   private frames: FrameReader | undefined;
+  /** The payloads of the last batch returned (reused by the next read). */
+  private readonly packer = new PayloadPacker();
 
   constructor(wal: Wal, pos: WalPosition) {
     this.wal = wal;
@@ -840,7 +846,13 @@ export class WalReader {
 
   /** Read up to `maxEntries` durable records (and at most about `maxBytes`). Empty when caught up. */
   async read(maxEntries: number, maxBytes = 64 << 20): Promise<WalReadResult> {
-    const payloads: string[] = [];
+    const payloads = this.packer;
+    // Sized for the batch this read will probably return (the lag, capped by the limits; the
+    // average record size of the lag stands in for the rows limit), so the buffer rarely grows.
+    const lagEntries = this.wal.durableLsn - this.pos.lsn;
+    const lagBytes = Math.max(0, this.wal.headBytes() - this.wal.globalBytes(this.pos));
+    const byRows = lagEntries > 0 ? Math.ceil((lagBytes / lagEntries) * Math.min(maxEntries, lagEntries)) : 0;
+    payloads.reset(Math.min(maxBytes, lagBytes, byRows) + (64 << 10));
     const startLsn = this.pos.lsn;
     let bytes = 0;
     while (payloads.length < maxEntries && bytes < maxBytes && this.pos.lsn < this.wal.durableLsn) {
@@ -877,11 +889,11 @@ export class WalReader {
         continue;
       }
       if (rec.lsn !== this.pos.lsn + 1) throw corrupt(seg.file, this.pos.offset, `LSN ${rec.lsn} where ${this.pos.lsn + 1} was expected`);
-      payloads.push(rec.payload.toString('utf8'));
+      payloads.add(rec.payload);
       bytes += rec.size;
       this.pos = { lsn: rec.lsn, segmentFirstLsn: seg.firstLsn, offset: this.frames.offset };
     }
-    return { payloads, firstLsn: startLsn + 1, lastLsn: this.pos.lsn, end: { ...this.pos }, bytes };
+    return { payloads: payloads.finish(), firstLsn: startLsn + 1, lastLsn: this.pos.lsn, end: { ...this.pos }, bytes };
   }
 
   /** Release the file descriptor. */

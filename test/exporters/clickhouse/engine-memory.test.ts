@@ -11,6 +11,7 @@ import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { classifyClickHouseError, clickHouseCode } from '../../../exporters/clickhouse/errors.ts';
 import { createClickHouseExporter } from '../../../exporters/clickhouse/exporter.ts';
 import { createNativeBuilder, type NativeBuildSummary } from '../../../exporters/clickhouse/native-build.ts';
+import type { WalEntry } from '../../../receiver/contracts.ts';
 import { batchOf, makeEntries, removeTempDirs, tempDir } from './fixtures.ts';
 
 const MiB = 1024 ** 2;
@@ -96,20 +97,20 @@ describe('embedded engine memory bounds', () => {
 
   it('a Native builder thread past its heap bound fails the build; the next build gets a new thread', async () => {
     const builder = createNativeBuilder({ heap: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 } });
-    const run = (payloads: string[]) =>
+    const run = (entries: WalEntry[]) =>
       new Promise<NativeBuildSummary>((resolve, reject) => {
         const chunks: Uint8Array[] = [];
         builder.build(
-          // One block holding every row: 40,000 parsed rows do not fit a 32 MiB old generation.
-          { payloads, chunkRows: 1_000_000, blockRows: 1_000_000 },
+          // Parsed entries live in the worker's heap (packed payloads are off-heap bytes): 40,000
+          // of them do not fit a 32 MiB old generation.
+          { entries, chunkRows: 1_000_000, blockRows: 1_000_000 },
           { plan: () => {}, chunk: (c) => chunks.push(c.bytes!), done: resolve, fail: reject },
         );
       });
     try {
-      const big = makeEntries({ count: 40_000 }).map((e) => JSON.stringify(e));
+      const big = makeEntries({ count: 40_000 });
       await expect(run(big)).rejects.toThrow(/memory|exited/i);
-      const small = makeEntries({ count: 10 }).map((e) => JSON.stringify(e));
-      expect((await run(small)).events).toBe(10);
+      expect((await run(makeEntries({ count: 10 }))).events).toBe(10);
     } finally {
       await builder.close();
     }

@@ -20,6 +20,7 @@ import { applyMigrations } from '../../../exporters/clickhouse/migrations.ts';
 import { buildNative, type NativeChunk, removeFiles } from '../../../exporters/clickhouse/native-build.ts';
 import { encodeAuditRowsNative, encodeColumnNative } from '../../../exporters/clickhouse/native-format.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
+import { packPayloads } from '../../../receiver/wal/packed-payloads.ts';
 import { batchOf, makeEntries, removeTempDirs, tempDir, uniqueDatabase } from './fixtures.ts';
 
 let handle: ClickHouseHandle;
@@ -150,7 +151,7 @@ describe('Native insert ≡ JSONEachRow insert', () => {
           typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
         ),
       );
-      expect(await payloads.exportPayloads({ firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, payloads: text })).toEqual({
+      expect(await payloads.exportPayloads({ firstLsn: batch.firstLsn, lastLsn: batch.lastLsn, payloads: packPayloads(text) })).toEqual({
         status: 'success',
       });
 
@@ -205,7 +206,7 @@ describe('Native insert ≡ JSONEachRow insert', () => {
       );
       const chunks: NativeChunk[] = [];
       buildNative(
-        { payloads: text, chunkRows: 10_000, blockRows: 300, fileBase: join(dataDir, 'clickhouse-inserts', 'blocks') },
+        { payloads: packPayloads(text), chunkRows: 10_000, blockRows: 300, fileBase: join(dataDir, 'clickhouse-inserts', 'blocks') },
         { plan: () => {}, chunk: (c) => chunks.push(c), done: () => {} },
       );
       expect(chunks).toHaveLength(1);

@@ -18,6 +18,18 @@ describe('walEventRouting', () => {
     }
   });
 
+  it('reads a payload given as a byte view inside a larger buffer (the packed batch) the same as its text', () => {
+    const entries = [...makeEntries({ count: 5, tenantId: 'Zoë ✓' })];
+    const texts = entries.map((e) => JSON.stringify(e));
+    const packed = Buffer.from(texts.join(''), 'utf8');
+    let at = 0;
+    for (const text of texts) {
+      const n = Buffer.byteLength(text);
+      expect(walEventRouting(packed.subarray(at, at + n))).toEqual(parsed(text));
+      at += n;
+    }
+  });
+
   it('is not misled by look-alike keys and quotes inside nested values and ids', () => {
     const [base] = makeEntries({ count: 1, tenantId: 'we "quote", and \\ backslash' });
     const entry = {

@@ -13,6 +13,7 @@ import {
   uuidToWords,
   wordsToUuid,
 } from '../../../receiver/wal/format.ts';
+import { payloadCount, payloadTexts } from '../../../receiver/wal/packed-payloads.ts';
 import { Wal, type WalOptions } from '../../../receiver/wal/wal.ts';
 
 let dir: string;
@@ -119,8 +120,8 @@ describe('WAL append, group commit and recovery', () => {
     const got: number[] = [];
     for (;;) {
       const r = await reader.read(37);
-      if (r.payloads.length === 0) break;
-      for (const p of r.payloads) got.push((JSON.parse(p) as { n: number }).n);
+      if (payloadCount(r.payloads) === 0) break;
+      for (const p of payloadTexts(r.payloads)) got.push((JSON.parse(p) as { n: number }).n);
     }
     expect(got).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     await reader.close();
