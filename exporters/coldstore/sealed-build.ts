@@ -9,7 +9,7 @@ import { type AuditRow, walEntryToAuditRow } from '@otel-audit/schema/audit-row'
 import type { WalEventEntry } from '../../receiver/contracts.ts';
 import { COLD_BUILDER_HEAP_DEFAULTS, toResourceLimits, type WorkerHeapLimits } from '../../receiver/worker-limits.ts';
 import { NATIVE_BLOCK_ROWS } from '../clickhouse/native-build.ts';
-import { encodeAuditRowsNative } from '../clickhouse/native-format.ts';
+import { AuditNativeBlockWriter } from '../clickhouse/native-format.ts';
 import {
   assembleColdObject,
   type BuiltColdObject,
@@ -48,23 +48,67 @@ export async function prepareNativeBuild(
   req: BuildRequest & { nativeFile: string; blockRows?: number },
 ): Promise<PreparedBuild | undefined> {
   // Streamed: the sealed file is indexed (seq and byte range of each line, first copy of a seq) and
-  // its rows are then read back in seq order one block at a time, so the builder holds one block of
-  // rows (plus the index), not a whole object's rows — up to `maxObjectBytes` of staged JSON, which
-  // as parsed rows was the builder's largest use of memory.
-  let metadata: ColdObjectMetadata | undefined;
-  let rowCount = 0;
+  // its lines are then read back in seq order, each parsed, mapped and encoded into the block's
+  // column buffers at once (as the ClickHouse builder does): no parsed line or row outlives its own
+  // iteration, so they die young instead of a block's worth of rows being promoted to the old
+  // generation (that promotion and its collection were the builder's largest CPU cost).
+  const blockRows = req.blockRows ?? NATIVE_BLOCK_ROWS;
+  const index = await indexSealedFile(req.path);
+  if (index.length === 0) return undefined;
+  const metadata = new RowMetadataAccumulator();
+  const writer = new AuditNativeBlockWriter();
+  const input = await open(req.path, 'r');
   const output = await open(req.nativeFile, 'w');
   try {
-    for await (const rows of sealedRowBlocks(req.path, req.blockRows ?? NATIVE_BLOCK_ROWS)) {
-      const m = metadataOfRows(rows);
-      metadata = metadata === undefined ? m : mergeMetadata(metadata, m);
-      rowCount += rows.length;
-      await output.write(encodeAuditRowsNative(rows));
+    for (let from = 0; from < index.length; from += blockRows) {
+      await forEachIndexedRow(input, req.path, index, from, Math.min(index.length, from + blockRows), (row) => {
+        metadata.add(row);
+        writer.add(row);
+      });
+      await output.write(writer.finish());
     }
   } finally {
     await output.close();
+    await input.close();
   }
-  return metadata === undefined ? undefined : { metadata, rowCount, nativeFile: req.nativeFile };
+  return { metadata: metadata.result(), rowCount: index.length, nativeFile: req.nativeFile };
+}
+
+/** {@link metadataOfRows} computed one row at a time (rows in seq order), holding no row. */
+class RowMetadataAccumulator {
+  private first: ColdObjectMetadata | undefined;
+  private lastSeq = 0;
+  private lastHash = '';
+  private rows = 0;
+  private min = '';
+  private max = '';
+  private readonly versions = new Set<string>();
+
+  add(row: AuditRow): void {
+    if (this.first === undefined) {
+      this.first = metadataOfRows([row]);
+      this.min = row.Timestamp;
+      this.max = row.Timestamp;
+    }
+    if (row.Timestamp < this.min) this.min = row.Timestamp;
+    if (row.Timestamp > this.max) this.max = row.Timestamp;
+    this.versions.add(row.SchemaVersion);
+    this.lastSeq = row.Seq;
+    this.lastHash = row.Hash;
+    this.rows++;
+  }
+
+  result(): ColdObjectMetadata {
+    return {
+      ...this.first!,
+      lastSeq: this.lastSeq,
+      lastHash: this.lastHash,
+      rowCount: this.rows,
+      minTimestamp: this.min,
+      maxTimestamp: this.max,
+      eventSchemaVersions: [...this.versions].sort(),
+    };
+  }
 }
 
 /**
@@ -77,25 +121,14 @@ export async function* sealedRowBlocks(path: string, blockRows: number): AsyncGe
   if (index.length === 0) return;
   const input = await open(path, 'r');
   try {
-    for (let from = 0; from < index.length; from += blockRows)
-      yield await readIndexedRows(input, path, index, from, Math.min(index.length, from + blockRows));
+    for (let from = 0; from < index.length; from += blockRows) {
+      const rows: AuditRow[] = [];
+      await forEachIndexedRow(input, path, index, from, Math.min(index.length, from + blockRows), (row) => rows.push(row));
+      yield rows;
+    }
   } finally {
     await input.close();
   }
-}
-
-/** Metadata of rows `a` followed by rows `b` (both in seq order), as {@link metadataOfRows} of all of them. */
-export function mergeMetadata(a: ColdObjectMetadata, b: ColdObjectMetadata): ColdObjectMetadata {
-  return {
-    ...a,
-    lastSeq: b.lastSeq,
-    rowCount: a.rowCount + b.rowCount,
-    lastHash: b.lastHash,
-    // Timestamps are fixed-width DateTime64 text: string order is time order (as in metadataOfRows).
-    minTimestamp: [a.minTimestamp, b.minTimestamp].sort()[0]!,
-    maxTimestamp: [a.maxTimestamp, b.maxTimestamp].sort()[1]!,
-    eventSchemaVersions: [...new Set([...a.eventSchemaVersions, ...b.eventSchemaVersions])].sort(),
-  };
 }
 
 /** One row of a sealed file: its seq and the byte range of its line. */
@@ -173,9 +206,18 @@ export async function indexSealedFile(path: string): Promise<SealedLine[]> {
   return lines.sort((a, b) => a.seq - b.seq);
 }
 
-/** Rows `from`..`to` (exclusive) of an index, read back from the file (adjacent lines in one read). */
-async function readIndexedRows(fh: FileHandle, path: string, index: SealedLine[], from: number, to: number): Promise<AuditRow[]> {
-  const rows: AuditRow[] = [];
+/**
+ * Rows `from`..`to` (exclusive) of an index, read back from the file (adjacent lines in one read)
+ * and handed to `onRow` one by one, in index order.
+ */
+async function forEachIndexedRow(
+  fh: FileHandle,
+  path: string,
+  index: SealedLine[],
+  from: number,
+  to: number,
+  onRow: (row: AuditRow) => void,
+): Promise<void> {
   for (let i = from; i < to; ) {
     let j = i + 1;
     let end = index[i]!.offset + index[i]!.length;
@@ -197,11 +239,10 @@ async function readIndexedRows(fh: FileHandle, path: string, index: SealedLine[]
       } catch (err) {
         throw new Error(`staging file ${path} at byte ${index[k]!.offset} is not valid JSON: ${(err as Error).message}`);
       }
-      rows.push((parsed as { kind?: string }).kind === 'event' ? walEntryToAuditRow(parsed as WalEventEntry) : (parsed as AuditRow));
+      onRow((parsed as { kind?: string }).kind === 'event' ? walEntryToAuditRow(parsed as WalEventEntry) : (parsed as AuditRow));
     }
     i = j;
   }
-  return rows;
 }
 
 /**
