@@ -1,10 +1,11 @@
 /**
  * Entry point of the record worker (`recordThread: 'worker'`, see record-thread.ts). It owns the
  * durable spool — the only writer of its files — and does the per-event work that need not run on
- * the caller's thread: mapping a validated event to an OTel log record (through a real sdk-logs
- * LoggerProvider with the own provider's resource and scope, so the record is the one the caller's
- * thread would have built), encoding it, appending it and fsync'ing (group commit). It answers
- * each batch of appends with one message, and serves the sender's reads and acks.
+ * the caller's thread: mapping a validated event to the encoded OTel log record (record-text.ts:
+ * straight to the text the own provider's record would encode to, checked against a real sdk-logs
+ * LoggerProvider with the own provider's resource and scope at start), appending every event of
+ * a message as one batch (one buffer, one promise) and fsync'ing (group commit). It answers each
+ * batch of appends with one message, and serves the sender's reads and acks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';

@@ -14,18 +14,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { AuditError, acquireLockFile, fsyncDirSync, type OperationResult, releaseLockFile } from '@otel-audit/core';
-import { crc32 } from 'node:zlib';
-import {
-  decodeFrame,
-  encodeFrame,
-  FRAME_CONTEXT,
-  FRAME_HEADER_BYTES,
-  FRAME_RECORD,
-  SEGMENT_HEADER_BYTES,
-  SEGMENT_MAGIC,
-} from './frame.ts';
+import { decodeFrame, encodeFrame, FRAME_CONTEXT, FRAME_HEADER_BYTES, FRAME_RECORD, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC } from './frame.ts';
 import type { BatchAppendFailures, Spool, SpoolBatch, SpoolCursor, SpoolProblemListener, SpoolRecord, SpoolStats } from './types.ts';
 
 /** Options of {@link openFileSpool}. */
@@ -322,7 +314,14 @@ class FileSpool implements FileSpoolHandle {
       runIndexes.push(i);
       if (this.cache.length - this.cacheHead < MAX_CACHED_RECORDS) {
         const start = starts[i]!;
-        this.cache.push({ segment, start, end: start + (pos - first), contextJson, payload: buf.subarray(bodyStart, pos), record: undefined });
+        this.cache.push({
+          segment,
+          start,
+          end: start + (pos - first),
+          contextJson,
+          payload: buf.subarray(bodyStart, pos),
+          record: undefined,
+        });
       }
     }
     finishRun();
