@@ -1,20 +1,22 @@
 /**
  * Entry point of the record worker (`recordThread: 'worker'`, see record-thread.ts). It owns the
  * durable spool — the only writer of its files — and does the per-event work that need not run on
- * the caller's thread: mapping a validated event to an OTel log record (through a real sdk-logs
- * LoggerProvider with the own provider's resource and scope, so the record is the one the caller's
- * thread would have built), encoding it, appending it and fsync'ing (group commit). It answers
- * each batch of appends with one message, and serves the sender's reads and acks.
+ * the caller's thread: mapping a validated event to the encoded OTel log record (record-text.ts:
+ * straight to the text the own provider's record would encode to, checked against a real sdk-logs
+ * LoggerProvider with the own provider's resource and scope at start), appending every event of
+ * a message as one batch (one buffer, one promise) and fsync'ing (group commit). It answers each
+ * batch of appends with one message, and serves the sender's reads and acks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { LoggerProvider, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
-import { AUDIT_ERROR_CODES, AuditError, type AuditErrorCode, type OperationResult } from '@otel-audit/core';
+import { AUDIT_ERROR_CODES, AuditError, type AuditErrorCode } from '@otel-audit/core';
 import { AUDIT_SCHEMA_URL, type AuditEvent, auditEventToLogRecord } from '@otel-audit/schema';
 import { AUDIT_SCOPE_NAME, type OwnResourceSettings, ownResource, SDK_VERSION } from './own-provider.ts';
 import { ContextEncoder, encodeRecord } from './record-codec.ts';
-import { openFileSpool } from './spool/file-spool.ts';
-import type { Spool, SpoolCursor } from './spool/types.ts';
+import { encodeAuditEventRecordText } from './record-text.ts';
+import { type FileSpoolHandle, openFileSpool } from './spool/file-spool.ts';
+import type { SpoolCursor } from './spool/types.ts';
 
 /** `workerData` of the record worker. */
 export interface RecordWorkerData extends OwnResourceSettings {
@@ -104,7 +106,7 @@ const port = parentPort;
 if (port) {
   const data = workerData as RecordWorkerData;
   const post = (m: RecordWorkerResponse, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
-  let spool: Spool | undefined;
+  let spool: FileSpoolHandle | undefined;
   try {
     spool = openFileSpool({
       dir: data.dir,
@@ -119,7 +121,7 @@ if (port) {
   if (spool) serve(spool, data, post);
 }
 
-function serve(spool: Spool, data: RecordWorkerData, post: (m: RecordWorkerResponse, transfer?: ArrayBuffer[]) => void): void {
+function serve(spool: FileSpoolHandle, data: RecordWorkerData, post: (m: RecordWorkerResponse, transfer?: ArrayBuffer[]) => void): void {
   let processed = 0;
   const stats = (): RecordWorkerStats => {
     const s = spool.stats();
@@ -139,8 +141,8 @@ function serve(spool: Spool, data: RecordWorkerData, post: (m: RecordWorkerRespo
   const logger = provider.getLogger(AUDIT_SCOPE_NAME, SDK_VERSION, { schemaUrl: AUDIT_SCHEMA_URL });
   const contexts = new ContextEncoder();
 
-  const appendEvent = (json: string, observed: number): Promise<OperationResult> => {
-    const event = JSON.parse(json) as AuditEvent;
+  /** The record the provider builds for `event` observed at `observed` (the reference path). */
+  const emit = (event: AuditEvent, observed: number): ReadWriteLogRecord => {
     const tc = event.trace;
     emitted = undefined;
     logger.emit({
@@ -152,33 +154,76 @@ function serve(spool: Spool, data: RecordWorkerData, post: (m: RecordWorkerRespo
     });
     const record = emitted as ReadWriteLogRecord | undefined;
     if (!record) throw new AuditError('AUDIT_ERR_INTERNAL', 'the record worker did not capture the emitted record');
-    return spool.append(contexts.encode(record.resource, record.instrumentationScope), encodeRecord(record));
+    return record;
   };
 
+  // One probe through the provider: its resource and scope give the context of every record, and
+  // it checks that the direct encoding (record-text.ts) still yields the provider's bytes with the
+  // installed sdk-logs; if not, every event goes through the provider (slower, same result).
+  const probeEvent: AuditEvent = {
+    schemaVersion: '1.0',
+    eventId: '0190a7f0-0000-7000-8000-000000000000',
+    occurredAt: '2026-01-02T03:04:05.123456789Z',
+    action: 'otel_audit.probe',
+    outcome: 'success',
+    actor: { id: 'probe', type: 'service' },
+    tenant: { id: 'probe' },
+    targets: [{ type: 'probe', id: 'probe' }],
+    trace: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 },
+    details: { probe: true },
+  } as AuditEvent;
+  const probe = emit(probeEvent, 1_767_323_045_123);
+  const direct = encodeRecord(probe).toString('utf8') === encodeAuditEventRecordText(probeEvent, 1_767_323_045_123);
+  const probeContext = (): string => contexts.encode(probe.resource, probe.instrumentationScope);
+
+  const failure = (err: unknown): AuditError =>
+    err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', `recording failed: ${(err as Error)?.message}`);
+
   const onAppend = (m: Extract<RecordWorkerRequest, { type: 'append' }>): void => {
-    const results: Array<Promise<OperationResult>> = new Array(m.items.length);
+    const failures: Array<[number, SerializedAuditError]> = [];
+    const waits: Array<Promise<void>> = [];
+    // Consecutive events (the fast path) are encoded to text and appended as one batch (one
+    // buffer, one promise); a pre-encoded item (the processor path) is appended on its own. Both
+    // take their spool position synchronously, so the order of the message is the order on disk.
+    let texts: string[] = [];
+    let textIndex: number[] = [];
+    const flushTexts = (): void => {
+      if (texts.length === 0) return;
+      const indexes = textIndex;
+      waits.push(
+        spool.appendBatch(probeContext(), texts).then((failed) => {
+          for (const [j, error] of failed) failures.push([indexes[j]!, serializeAuditError(error)]);
+        }),
+      );
+      texts = [];
+      textIndex = [];
+    };
     for (let i = 0; i < m.items.length; i++) {
       const item = m.items[i]!;
-      try {
-        results[i] =
-          typeof item === 'string'
-            ? appendEvent(item, m.observed[i]!)
-            : spool.append(item.contextJson, Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.byteLength));
-      } catch (err) {
-        results[i] = Promise.resolve({
-          status: 'failure',
-          error: err instanceof AuditError ? err : new AuditError('AUDIT_ERR_INTERNAL', `recording failed: ${(err as Error)?.message}`),
-        });
-      }
       processed++;
-    }
-    // One answer per batch: every append of it is durable (or failed) by then.
-    void Promise.all(results).then((done) => {
-      const failures: Array<[number, SerializedAuditError]> = [];
-      for (let i = 0; i < done.length; i++) {
-        const r = done[i]!;
-        if (r.status !== 'success') failures.push([i, serializeAuditError(r.error)]);
+      if (typeof item === 'string') {
+        try {
+          const event = JSON.parse(item) as AuditEvent;
+          const observed = m.observed[i]!;
+          texts.push(direct ? encodeAuditEventRecordText(event, observed) : encodeRecord(emit(event, observed)).toString('utf8'));
+          textIndex.push(i);
+        } catch (err) {
+          failures.push([i, serializeAuditError(failure(err))]);
+        }
+        continue;
       }
+      flushTexts();
+      const payload = Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.byteLength);
+      waits.push(
+        spool.append(item.contextJson, payload).then((r) => {
+          if (r.status !== 'success') failures.push([i, serializeAuditError(r.error)]);
+        }),
+      );
+    }
+    flushTexts();
+    // One answer per batch: every append of it is durable (or failed) by then.
+    void Promise.all(waits).then(() => {
+      failures.sort((a, b) => a[0] - b[0]);
       post({ type: 'appended', batch: m.batch, failures, stats: stats() });
     });
   };

@@ -59,5 +59,8 @@ export interface Spool {
   close(): Promise<void>;
 }
 
+/** The appends of a batch that failed: index in the batch and error, in index order; empty when all are durable. */
+export type BatchAppendFailures = Array<[index: number, error: AuditError]>;
+
 /** Errors the file spool reports without failing (recovered corruption). */
 export type SpoolProblemListener = (error: AuditError) => void;
