@@ -51,10 +51,15 @@ export class Sequencer {
   private readonly registry: ChainRegistry;
   private readonly onSequenced: PipelineHooks['onSequenced'];
   private inflight = new Map<string, number>();
-  private inflightQueue: Array<{ lsn: number; id: string }> = [];
+  /**
+   * Queues consumed from a head index; a consumed slot is cleared at once (not only when the array is
+   * compacted), so an entry dies young: entries held until compaction lived past a scavenge, were
+   * promoted, and made the main thread's scavenges several times longer at high rates.
+   */
+  private inflightQueue: Array<{ lsn: number; id: string } | undefined> = [];
   private inflightHead = 0;
   /** Appended, not yet durable, in LSN order (see {@link Unsynced}); consumed from `unsyncedHead`. */
-  private unsynced: Unsynced[] = [];
+  private unsynced: Array<Unsynced | undefined> = [];
   private unsyncedHead = 0;
   private readonly words = new Uint32Array(4);
 
@@ -143,6 +148,7 @@ export class Sequencer {
     const hook = this.onSequenced;
     while (h < q.length && q[h]!.lsn <= durable) {
       const e = q[h]!;
+      q[h] = undefined;
       hook?.({ chainId: e.chain.chainId, seq: e.seq, hash: e.hash, lsn: e.lsn, recovered: false });
       h++;
     }
@@ -180,10 +186,14 @@ export class Sequencer {
     let h = this.inflightHead;
     while (h < q.length && q[h]!.lsn <= durable) {
       const { lsn, id } = q[h]!;
+      q[h] = undefined;
       if (this.inflight.get(id) === lsn) this.inflight.delete(id);
       h++;
     }
-    if (h > 4096 && h * 2 > q.length) {
+    if (h === q.length) {
+      this.inflightQueue = [];
+      h = 0;
+    } else if (h > 4096 && h * 2 > q.length) {
       this.inflightQueue = q.slice(h);
       h = 0;
     }
