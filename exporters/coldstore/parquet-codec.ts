@@ -18,7 +18,7 @@ import { AUDIT_ROW_COLUMNS, type AuditRow, dateTime64ToNanos } from '@otel-audit
 import type { FileMetaData, SchemaElement } from 'hyparquet';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import type { ColumnSource } from 'hyparquet-writer';
-import { ByteWriter, parquetWrite } from 'hyparquet-writer';
+import { ByteWriter, ParquetWriter, parquetWrite } from 'hyparquet-writer';
 
 /** Parquet files start and end with these four bytes. */
 export const PARQUET_MAGIC = 'PAR1';
@@ -210,11 +210,9 @@ export interface EncodeParquetOptions {
   rowGroupSize?: number;
 }
 
-/** Encode rows as a Parquet file. Rows must be non-empty (an empty object is never written). */
-export function encodeParquet(rows: readonly AuditRow[], options: EncodeParquetOptions = {}): Uint8Array {
-  const level = options.zstdLevel ?? 3;
-  const zstd = (input: Uint8Array): Uint8Array => zstdCompressSync(input, { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } });
-  const columnData: ColumnSource[] = AUDIT_ROW_COLUMNS.map((name) => ({
+/** The columns of `rows` as hyparquet-writer sources (encodings and statistics per column). */
+function auditColumnData(rows: readonly AuditRow[]): ColumnSource[] {
+  return AUDIT_ROW_COLUMNS.map((name) => ({
     name,
     data: columnValues(rows, name),
     nullable: false,
@@ -222,18 +220,70 @@ export function encodeParquet(rows: readonly AuditRow[], options: EncodeParquetO
     // Hashes, ids and free text do not repeat: statistics on them only bloat the footer.
     statistics: name === 'Timestamp' || name === 'Seq' || name === 'TenantId' || name === 'Action' || name === 'ChainId',
   }));
+}
+
+function zstdOf(level: number): (input: Uint8Array) => Uint8Array {
+  return (input) => zstdCompressSync(input, { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } });
+}
+
+const CREATED_BY = 'otel-audit coldstore (hyparquet-writer)';
+
+/** Encode rows as a Parquet file. Rows must be non-empty (an empty object is never written). */
+export function encodeParquet(rows: readonly AuditRow[], options: EncodeParquetOptions = {}): Uint8Array {
   const writer = new ByteWriter();
   parquetWrite({
     writer,
-    columnData,
+    columnData: auditColumnData(rows),
     schema: AUDIT_PARQUET_SCHEMA,
     codec: options.compression === 'none' ? 'UNCOMPRESSED' : 'ZSTD',
-    compressors: { ZSTD: zstd },
+    compressors: { ZSTD: zstdOf(options.zstdLevel ?? 3) },
     rowGroupSize: options.rowGroupSize ?? 100_000,
     kvMetadata: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
-    createdBy: 'otel-audit coldstore (hyparquet-writer)',
+    createdBy: CREATED_BY,
   });
   return new Uint8Array(writer.getBuffer());
+}
+
+/**
+ * The same file as {@link encodeParquet}, written one row group at a time, so the caller holds one
+ * group's rows, not the object's: the cold-storage builder streams a sealed file through it when no
+ * embedded engine writes Parquet (a ClickHouse server by URL, or none). The footer's key-value
+ * metadata is given at {@link AuditParquetWriter.finish}, once every row has been seen.
+ */
+export class AuditParquetWriter {
+  private readonly out = new ByteWriter();
+  private readonly parquet: ParquetWriter;
+  private rows = 0;
+
+  constructor(options: Pick<EncodeParquetOptions, 'compression' | 'zstdLevel'> = {}) {
+    this.parquet = new ParquetWriter({
+      writer: this.out,
+      schema: AUDIT_PARQUET_SCHEMA,
+      codec: options.compression === 'none' ? 'UNCOMPRESSED' : 'ZSTD',
+      compressors: { ZSTD: zstdOf(options.zstdLevel ?? 3) },
+      createdBy: CREATED_BY,
+    });
+  }
+
+  /** Rows written so far. */
+  get rowCount(): number {
+    return this.rows;
+  }
+
+  /** Write `rows` (non-empty) as one row group. */
+  writeRowGroup(rows: readonly AuditRow[]): void {
+    if (rows.length === 0) return;
+    void this.parquet.write({ columnData: auditColumnData(rows), rowGroupSize: rows.length });
+    this.rows += rows.length;
+  }
+
+  /** Write the footer with `metadata` and return the file (at least one row group must be written). */
+  finish(metadata: Record<string, string>): Uint8Array {
+    if (this.rows === 0) throw new Error('a Parquet object needs at least one row');
+    this.parquet.kvMetadata = Object.entries(metadata).map(([key, value]) => ({ key, value }));
+    this.parquet.finish();
+    return new Uint8Array(this.out.getBuffer());
+  }
 }
 
 /** Whether `bytes` has the Parquet magic at both ends (a cheap truncation/foreign-file check). */

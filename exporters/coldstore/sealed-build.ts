@@ -19,7 +19,7 @@ import {
   metadataOfRows,
   metadataToKeyValues,
 } from './object-format.ts';
-import { readParquetFooter } from './parquet-codec.ts';
+import { AuditParquetWriter, readParquetFooter } from './parquet-codec.ts';
 import { appendKeyValueMetadata } from './parquet-footer.ts';
 
 /** What to build. */
@@ -332,10 +332,48 @@ export async function readSealedRows(path: string): Promise<AuditRow[]> {
 }
 
 /** Build the object of a sealed file; undefined when the file holds no rows. */
-export async function buildFromSealedFile(req: BuildRequest): Promise<(BuiltColdObject & { rowCount: number }) | undefined> {
+export async function buildFromSealedFile(
+  req: BuildRequest,
+  rowGroupRows = JS_PARQUET_ROW_GROUP_ROWS,
+): Promise<(BuiltColdObject & { rowCount: number }) | undefined> {
+  if (req.format === 'parquet') return buildParquetStreamed(req, rowGroupRows);
   const rows = await readSealedRows(req.path);
   if (rows.length === 0) return undefined;
   return { ...buildColdObject(rows, { prefix: req.prefix, format: req.format, zstdLevel: req.zstdLevel }), rowCount: rows.length };
+}
+
+/**
+ * Rows per row group of a Parquet object written by the JS encoder: the builder holds one group's
+ * rows (~4 KB each as objects) at a time instead of the object's (up to ~75,000 rows, ~300 MiB of
+ * heap, measured with a 1M-event backlog and a ClickHouse server by URL).
+ */
+export const JS_PARQUET_ROW_GROUP_ROWS = 16_384;
+
+/** {@link buildFromSealedFile} for Parquet: indexed, read back and encoded one row group at a time. */
+async function buildParquetStreamed(
+  req: BuildRequest,
+  rowGroupRows: number,
+): Promise<(BuiltColdObject & { rowCount: number }) | undefined> {
+  const index = await indexSealedFile(req.path);
+  if (index.length === 0) return undefined;
+  const metadata = new RowMetadataAccumulator();
+  const writer = new AuditParquetWriter({ zstdLevel: req.zstdLevel });
+  const input = await open(req.path, 'r');
+  try {
+    for (let from = 0; from < index.length; from += rowGroupRows) {
+      const rows: AuditRow[] = [];
+      await forEachIndexedRow(input, req.path, index, from, Math.min(index.length, from + rowGroupRows), (row) => {
+        metadata.add(row);
+        rows.push(row);
+      });
+      writer.writeRowGroup(rows);
+    }
+  } finally {
+    await input.close();
+  }
+  const m = metadata.result();
+  const bytes = writer.finish(metadataToKeyValues(m));
+  return { ...assembleColdObject(bytes, m, { prefix: req.prefix, format: 'parquet' }), rowCount: index.length };
 }
 
 /** Builds objects off the calling thread. */

@@ -11,8 +11,10 @@ import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
-import { metadataOfRows } from '../../../exporters/coldstore/object-format.ts';
+import { buildColdObject, metadataOfRows } from '../../../exporters/coldstore/object-format.ts';
+import { decodeParquet, readParquetFooter } from '../../../exporters/coldstore/parquet-codec.ts';
 import {
+  buildFromSealedFile,
   chdbParquetEngine,
   createObjectBuilder,
   finishParquetBuild,
@@ -110,8 +112,21 @@ describe('streamed sealed-file build', () => {
     expect(Buffer.from(built[0]!.bytes)).toEqual(Buffer.from(built[1]!.bytes));
   });
 
+  it('the JS encoder writes the object one row group at a time: same rows and metadata as the whole-file build', async () => {
+    const path = messySealedFile();
+    const rows = await readSealedRows(path);
+    const streamed = await buildFromSealedFile({ path, prefix: 'p', format: 'parquet', zstdLevel: 3 }, 100);
+    const whole = buildColdObject(rows, { prefix: 'p', format: 'parquet', zstdLevel: 3 });
+    expect(streamed!.rowCount).toBe(720);
+    expect(streamed!.key).toBe(whole.key);
+    expect(streamed!.manifest).toEqual({ ...whole.manifest, sha256: streamed!.sha256, sizeBytes: streamed!.bytes.length });
+    expect(readParquetFooter(streamed!.bytes).metadata.row_groups).toHaveLength(8);
+    expect(readParquetFooter(streamed!.bytes).kv).toEqual(readParquetFooter(whole.bytes).kv);
+    expect(await decodeParquet(streamed!.bytes)).toEqual(rows);
+  });
+
   it('a builder thread past its heap bound fails the build (retried later), and the next build gets a new thread', async () => {
-    // The JS encoder holds the whole object's rows: 20,000 rows do not fit a 32 MiB old generation.
+    // The JS encoder holds one row group (16,384 rows) of parsed rows: more than a 32 MiB old generation.
     const dir = tempDir('sealed-stream-oom');
     mkdirSync(dir, { recursive: true });
     const path = join(dir, 'acme+3.ndjson');
