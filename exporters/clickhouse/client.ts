@@ -7,12 +7,26 @@
  * client to the exporter, the query service and the events API.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { AuditError } from '@otel-audit/core';
-import { Session } from 'chdb';
-import { type ChdbConnection, createChdbConnection } from 'chdb/connection';
+import type { Session } from 'chdb';
+import type { ChdbConnection, createChdbConnection } from 'chdb/connection';
 import type { ClickHouseConfig } from './config.ts';
+
+/**
+ * chDB, loaded on first use of the embedded engine only. Loading it maps and relocates its native
+ * library (~190 MiB of resident file pages, measured on an idle receiver), which a receiver that
+ * writes to a ClickHouse server by URL — or has ClickHouse off — must not pay. chDB's ESM entry
+ * re-exports this same CommonJS module, so a later `import 'chdb'` elsewhere shares the instance.
+ */
+function loadChdb(): { Session: typeof Session; createChdbConnection: typeof createChdbConnection } {
+  const require = createRequire(import.meta.url);
+  const chdb = require('chdb') as { Session: typeof Session };
+  const connection = require('chdb/connection') as { createChdbConnection: typeof createChdbConnection };
+  return { Session: chdb.Session, createChdbConnection: connection.createChdbConnection };
+}
 
 /** A ClickHouse client plus what the exporter needs to know about the backend. */
 export interface ClickHouseHandle {
@@ -54,6 +68,7 @@ export function openClickHouse(config: ClickHouseConfig): ClickHouseHandle {
     let connection: ChdbConnection;
     let session: Session | undefined;
     try {
+      const { Session, createChdbConnection } = loadChdb();
       // `chdb/connection` takes no engine arguments, so a plain Session opens the engine first with
       // the memory bounds (chDB keys its engine registry by data path: the connection below then
       // attaches to this same engine, and the settings are in force for it).
