@@ -44,6 +44,20 @@ describe('AuditNativeBlockWriter', () => {
     TargetIds: [],
     TargetNames: [],
   });
+  // DateTime64(9) edges: before the epoch (negative nanoseconds), around it, the far end of the
+  // type's range (near 2^63 ns), a value without fraction digits, one with more than nine.
+  for (const t of [
+    '1900-01-01 00:00:00.000000001',
+    '1969-12-31 23:59:59.999999999',
+    '1970-01-01 00:00:00.000000000',
+    '1970-01-01 00:00:01.5',
+    '2106-02-07 06:28:16.000000000',
+    '2262-04-11 23:47:16.854775807',
+    '2026-12-07 15:00:00.',
+    '2026-12-07 15:00:00.1234567891',
+  ]) {
+    rows.push({ ...rows[1]!, Timestamp: t, ReceivedAt: t });
+  }
 
   it('writes the blocks the column codecs write, byte for byte', () => {
     for (const n of [0, 1, 7, 256, rows.length]) {
