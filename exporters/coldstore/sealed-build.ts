@@ -21,6 +21,7 @@ import {
 } from './object-format.ts';
 import { AuditParquetWriter, readParquetFooter } from './parquet-codec.ts';
 import { appendKeyValueMetadata } from './parquet-footer.ts';
+import { walEventSeq } from './wal-routing.ts';
 
 /** What to build. */
 export interface BuildRequest {
@@ -138,13 +139,6 @@ export interface SealedLine {
   length: number;
 }
 
-/**
- * The WAL's event entry prefix up to `seq` (receiver/pipeline/sequencer.ts writes the top-level keys
- * in this order, before the event): the seq is read from it without parsing the line. Anchored at
- * the start and matching whole JSON strings, so a `"seq"` inside the event cannot be mistaken for it.
- */
-const EVENT_SEQ_PREFIX = /^\{"kind":"event","lsn":\d+,"chainId":"(?:[^"\\]|\\.)*","tenantId":"(?:[^"\\]|\\.)*","seq":(\d+),/;
-
 /** Bytes read per step while indexing a sealed file. */
 const INDEX_READ_BYTES = 1 << 20;
 
@@ -167,8 +161,8 @@ export async function indexSealedFile(path: string): Promise<SealedLine[]> {
       lineNo++;
       if (line.length === 0) return;
       let seq: number;
-      const m = final ? null : EVENT_SEQ_PREFIX.exec(line.subarray(0, 512).toString('latin1'));
-      if (m) seq = Number(m[1]);
+      const fast = final ? undefined : walEventSeq(line);
+      if (fast !== undefined) seq = fast;
       else {
         let parsed: unknown;
         try {

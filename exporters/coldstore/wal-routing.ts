@@ -1,4 +1,7 @@
 /**
+ * The readers of the WAL event entry's head in cold storage (this module only): {@link walEventRouting}
+ * for staging, {@link walEventSeq} for indexing a sealed staging file.
+ *
  * What staging needs of a WAL event entry — kind, chain, tenant, seq and the event time that picks
  * its hour partition — read from the entry's JSON bytes without building the whole object graph.
  *
@@ -24,6 +27,25 @@ export interface WalEventRouting {
 }
 
 const EVENT_PREFIX = Buffer.from('{"kind":"event",', 'latin1');
+
+/**
+ * The entry's head up to `seq`, in the order the sequencer writes the top-level keys: anchored at
+ * the start and matching whole JSON strings, so a `"seq"` inside the event cannot be mistaken for it.
+ * Matched on the first 512 bytes decoded as latin1 (UTF-8 bytes of non-ASCII text are ≥ 0x80, never
+ * a quote or a backslash).
+ */
+const EVENT_SEQ_PREFIX = /^\{"kind":"event","lsn":\d+,"chainId":"(?:[^"\\]|\\.)*","tenantId":"(?:[^"\\]|\\.)*","seq":(\d+),/;
+
+/**
+ * The seq of the event entry `payload` (its UTF-8 bytes) read off its head, or undefined when the
+ * head is not in the sequencer's layout within its first 512 bytes (the caller then parses it).
+ * Cheaper than {@link walEventRouting} when only the seq is needed (indexing a sealed staging file).
+ */
+export function walEventSeq(payload: Uint8Array): number | undefined {
+  const b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const m = EVENT_SEQ_PREFIX.exec(b.toString('latin1', 0, Math.min(512, b.length)));
+  return m ? Number(m[1]) : undefined;
+}
 const EVENT_KEY = Buffer.from(',"event":{', 'latin1');
 const OCCURRED_AT = Buffer.from('occurredAt', 'latin1');
 const QUOTE = 0x22;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { walEventRouting } from '../../../exporters/coldstore/wal-routing.ts';
+import { walEventRouting, walEventSeq } from '../../../exporters/coldstore/wal-routing.ts';
 import type { WalEventEntry } from '../../../receiver/contracts.ts';
 import { makeEntries } from './fixtures.ts';
 
@@ -66,5 +66,18 @@ describe('walEventRouting', () => {
       walEventRouting('{"kind":"event","lsn":1,"chainId":"c","tenantId":"t","seq":1,"event":{"action":"a","occurredAt":"2026-11-22T10:'),
     ).toBeUndefined();
     expect(walEventRouting('{"kind":"event",garbage,"event":{"occurredAt":"2026-11-22T10:00:00Z"}}')).toBeUndefined();
+  });
+
+  it('walEventSeq reads the same seq as a full parse, and only from the head', () => {
+    for (const entry of makeEntries({ count: 20, tenantId: 'we "quote", and \\ backslash' })) {
+      const text = JSON.stringify(entry);
+      expect(walEventSeq(Buffer.from(text))).toBe(parsed(text).seq);
+    }
+    const [base] = makeEntries({ count: 1 });
+    const lookAlike = { ...base!, event: { ...base!.event, details: { seq: 1, text: '"seq":999,' } } };
+    expect(walEventSeq(Buffer.from(JSON.stringify(lookAlike)))).toBe(base!.seq);
+    const { kind, ...rest } = base!;
+    expect(walEventSeq(Buffer.from(JSON.stringify({ ...rest, kind })))).toBeUndefined(); // another key order
+    expect(walEventSeq(Buffer.from('{"kind":"checkpoint","lsn":2,"chainId":"c","tenantId":"t","checkpoint":{}}'))).toBeUndefined();
   });
 });
