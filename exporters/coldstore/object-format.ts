@@ -70,35 +70,66 @@ export interface BuiltColdObject {
   manifestBytes: Uint8Array;
 }
 
+/**
+ * The metadata of rows of one chain and one partition, computed one row at a time (rows in seq
+ * order), holding no row: what a streamed build (one block or row group at a time) needs.
+ */
+export class RowMetadataAccumulator {
+  private first: AuditRow | undefined;
+  private last: AuditRow | undefined;
+  private rows = 0;
+  private min = '';
+  private max = '';
+  private readonly versions = new Set<string>();
+
+  /** Rows added so far. */
+  get rowCount(): number {
+    return this.rows;
+  }
+
+  add(row: AuditRow): void {
+    if (this.first === undefined) {
+      this.first = row;
+      this.min = row.Timestamp;
+      this.max = row.Timestamp;
+    }
+    // Timestamps are fixed-width DateTime64 text: string order is time order.
+    if (row.Timestamp < this.min) this.min = row.Timestamp;
+    if (row.Timestamp > this.max) this.max = row.Timestamp;
+    this.versions.add(row.SchemaVersion);
+    this.last = row;
+    this.rows++;
+  }
+
+  /** The metadata of the rows added (at least one). */
+  result(): ColdObjectMetadata {
+    const first = this.first!;
+    const last = this.last!;
+    const { date, hour } = partitionOf(first.Timestamp);
+    return {
+      formatVersion: COLD_FORMAT_VERSION,
+      rowSchemaVersion: ROW_SCHEMA_VERSION,
+      tenantId: first.TenantId,
+      chainId: first.ChainId,
+      date,
+      hour,
+      firstSeq: first.Seq,
+      lastSeq: last.Seq,
+      rowCount: this.rows,
+      firstPrevHash: first.PrevHash,
+      lastHash: last.Hash,
+      minTimestamp: this.min,
+      maxTimestamp: this.max,
+      eventSchemaVersions: [...this.versions].sort(),
+    };
+  }
+}
+
 /** Compute the metadata of rows of one chain and one partition (sorted by Seq). */
 export function metadataOfRows(rows: readonly AuditRow[]): ColdObjectMetadata {
-  const first = rows[0]!;
-  const last = rows[rows.length - 1]!;
-  let min = first.Timestamp;
-  let max = first.Timestamp;
-  const versions = new Set<string>();
-  for (const r of rows) {
-    if (r.Timestamp < min) min = r.Timestamp;
-    if (r.Timestamp > max) max = r.Timestamp;
-    versions.add(r.SchemaVersion);
-  }
-  const { date, hour } = partitionOf(first.Timestamp);
-  return {
-    formatVersion: COLD_FORMAT_VERSION,
-    rowSchemaVersion: ROW_SCHEMA_VERSION,
-    tenantId: first.TenantId,
-    chainId: first.ChainId,
-    date,
-    hour,
-    firstSeq: first.Seq,
-    lastSeq: last.Seq,
-    rowCount: rows.length,
-    firstPrevHash: first.PrevHash,
-    lastHash: last.Hash,
-    minTimestamp: min,
-    maxTimestamp: max,
-    eventSchemaVersions: [...versions].sort(),
-  };
+  const m = new RowMetadataAccumulator();
+  for (const r of rows) m.add(r);
+  return m.result();
 }
 
 /** Metadata as Parquet key-value pairs (`otel_audit.<field>` → string). */

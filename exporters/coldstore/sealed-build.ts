@@ -16,8 +16,8 @@ import {
   buildColdObject,
   type ColdObjectMetadata,
   metadataFromKeyValues,
-  metadataOfRows,
   metadataToKeyValues,
+  RowMetadataAccumulator,
 } from './object-format.ts';
 import { AuditParquetWriter, readParquetFooter } from './parquet-codec.ts';
 import { appendKeyValueMetadata } from './parquet-footer.ts';
@@ -73,43 +73,6 @@ export async function prepareNativeBuild(
     await input.close();
   }
   return { metadata: metadata.result(), rowCount: index.length, nativeFile: req.nativeFile };
-}
-
-/** {@link metadataOfRows} computed one row at a time (rows in seq order), holding no row. */
-class RowMetadataAccumulator {
-  private first: ColdObjectMetadata | undefined;
-  private lastSeq = 0;
-  private lastHash = '';
-  private rows = 0;
-  private min = '';
-  private max = '';
-  private readonly versions = new Set<string>();
-
-  add(row: AuditRow): void {
-    if (this.first === undefined) {
-      this.first = metadataOfRows([row]);
-      this.min = row.Timestamp;
-      this.max = row.Timestamp;
-    }
-    if (row.Timestamp < this.min) this.min = row.Timestamp;
-    if (row.Timestamp > this.max) this.max = row.Timestamp;
-    this.versions.add(row.SchemaVersion);
-    this.lastSeq = row.Seq;
-    this.lastHash = row.Hash;
-    this.rows++;
-  }
-
-  result(): ColdObjectMetadata {
-    return {
-      ...this.first!,
-      lastSeq: this.lastSeq,
-      lastHash: this.lastHash,
-      rowCount: this.rows,
-      minTimestamp: this.min,
-      maxTimestamp: this.max,
-      eventSchemaVersions: [...this.versions].sort(),
-    };
-  }
 }
 
 /**
@@ -348,26 +311,16 @@ async function buildParquetStreamed(
   req: BuildRequest,
   rowGroupRows: number,
 ): Promise<(BuiltColdObject & { rowCount: number }) | undefined> {
-  const index = await indexSealedFile(req.path);
-  if (index.length === 0) return undefined;
   const metadata = new RowMetadataAccumulator();
   const writer = new AuditParquetWriter({ zstdLevel: req.zstdLevel });
-  const input = await open(req.path, 'r');
-  try {
-    for (let from = 0; from < index.length; from += rowGroupRows) {
-      const rows: AuditRow[] = [];
-      await forEachIndexedRow(input, req.path, index, from, Math.min(index.length, from + rowGroupRows), (row) => {
-        metadata.add(row);
-        rows.push(row);
-      });
-      writer.writeRowGroup(rows);
-    }
-  } finally {
-    await input.close();
+  for await (const rows of sealedRowBlocks(req.path, rowGroupRows)) {
+    for (const row of rows) metadata.add(row);
+    writer.writeRowGroup(rows);
   }
+  if (metadata.rowCount === 0) return undefined;
   const m = metadata.result();
   const bytes = writer.finish(metadataToKeyValues(m));
-  return { ...assembleColdObject(bytes, m, { prefix: req.prefix, format: 'parquet' }), rowCount: index.length };
+  return { ...assembleColdObject(bytes, m, { prefix: req.prefix, format: 'parquet' }), rowCount: m.rowCount };
 }
 
 /** Builds objects off the calling thread. */
