@@ -28,7 +28,8 @@ import {
   serializeAuditError,
 } from './record-worker.ts';
 import { lockSpoolDir, unlockSpoolDir } from './spool/file-spool.ts';
-import type { Spool, SpoolBatch, SpoolCursor, SpoolProblemListener, SpoolRecord, SpoolStats } from './spool/types.ts';
+import { unpackSpoolRecords } from './spool/packed-records.ts';
+import type { Spool, SpoolBatch, SpoolCursor, SpoolProblemListener, SpoolStats } from './spool/types.ts';
 
 // The worker file sits next to this module: record-worker.ts in a source checkout (Node strips
 // the types), record-worker.js in the built package.
@@ -167,12 +168,7 @@ export class RecordThread implements Spool {
   async read(maxRecords: number): Promise<SpoolBatch> {
     const m = await this.request({ type: 'read', id: 0, maxRecords });
     if (m.type !== 'read') throw new AuditError('AUDIT_ERR_INTERNAL', 'reading the spool in the record worker failed', { retryable: true });
-    const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-    const records: SpoolRecord[] = new Array(m.contextOf.length);
-    for (let i = 0; i < records.length; i++) {
-      records[i] = { contextJson: m.contexts[m.contextOf[i]!]!, payload: data.subarray(m.offsets[i]!, m.offsets[i + 1]!) };
-    }
-    return { records, end: m.end };
+    return { records: unpackSpoolRecords(m), end: m.end };
   }
 
   async ack(end: SpoolCursor, records: number): Promise<void> {

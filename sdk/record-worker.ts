@@ -16,6 +16,7 @@ import { AUDIT_SCOPE_NAME, type OwnResourceSettings, ownResource, SDK_VERSION } 
 import { ContextEncoder, encodeRecord } from './record-codec.ts';
 import { encodeAuditEventRecordText } from './record-text.ts';
 import { type FileSpoolHandle, openFileSpool } from './spool/file-spool.ts';
+import { packSpoolRecords } from './spool/packed-records.ts';
 import type { SpoolCursor } from './spool/types.ts';
 
 /** `workerData` of the record worker. */
@@ -230,31 +231,8 @@ function serve(spool: FileSpoolHandle, data: RecordWorkerData, post: (m: RecordW
 
   const onRead = async (m: Extract<RecordWorkerRequest, { type: 'read' }>): Promise<void> => {
     const batch = await spool.read(m.maxRecords);
-    const names: string[] = [];
-    const index = new Map<string, number>();
-    const contextOf = new Uint32Array(batch.records.length);
-    const offsets = new Uint32Array(batch.records.length + 1);
-    let total = 0;
-    batch.records.forEach((r, i) => {
-      let c = index.get(r.contextJson);
-      if (c === undefined) {
-        c = names.length;
-        names.push(r.contextJson);
-        index.set(r.contextJson, c);
-      }
-      contextOf[i] = c;
-      offsets[i] = total;
-      total += r.payload.length;
-    });
-    offsets[batch.records.length] = total;
-    // Not Buffer.concat: small results may share Node's buffer pool, which must not be transferred.
-    const out = Buffer.allocUnsafeSlow(total);
-    batch.records.forEach((r, i) => {
-      r.payload.copy(out, offsets[i]);
-    });
-    post({ type: 'read', id: m.id, contexts: names, contextOf, offsets, data: out, end: batch.end, stats: stats() }, [
-      out.buffer as ArrayBuffer,
-    ]);
+    const { contexts, contextOf, offsets, data } = packSpoolRecords(batch.records);
+    post({ type: 'read', id: m.id, contexts, contextOf, offsets, data, end: batch.end, stats: stats() }, [data.buffer as ArrayBuffer]);
   };
 
   parentPort!.on('message', (m: RecordWorkerRequest) => {

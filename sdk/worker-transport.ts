@@ -12,6 +12,7 @@ import { AuditError } from '@otel-audit/core';
 import type { WorkerExportRequest, WorkerExportResponse } from './export-worker.ts';
 import type { OtlpExporterSettings } from './otlp-exporter.ts';
 import type { ExportTransport, TransportResult } from './sender.ts';
+import { packSpoolRecords } from './spool/packed-records.ts';
 import type { SpoolRecord } from './spool/types.ts';
 
 // The worker file sits next to this module: export-worker.ts in a source checkout (Node strips
@@ -60,28 +61,7 @@ export function createWorkerTransport(settings: OtlpExporterSettings, exportTime
   return {
     send(records: SpoolRecord[]): Promise<TransportResult> {
       worker ??= start();
-      const contexts: string[] = [];
-      const index = new Map<string, number>();
-      const contextOf = new Uint32Array(records.length);
-      const offsets = new Uint32Array(records.length + 1);
-      let total = 0;
-      records.forEach((r, i) => {
-        let c = index.get(r.contextJson);
-        if (c === undefined) {
-          c = contexts.length;
-          contexts.push(r.contextJson);
-          index.set(r.contextJson, c);
-        }
-        contextOf[i] = c;
-        offsets[i] = total;
-        total += r.payload.length;
-      });
-      offsets[records.length] = total;
-      // Not Buffer.concat: small results may share Node's buffer pool, which must not be transferred.
-      const data = Buffer.allocUnsafeSlow(total);
-      records.forEach((r, i) => {
-        r.payload.copy(data, offsets[i]);
-      });
+      const { contexts, contextOf, offsets, data } = packSpoolRecords(records);
       const id = nextId++;
       const message: WorkerExportRequest = { type: 'export', id, contexts, contextOf, offsets, data };
       return new Promise((resolve) => {
@@ -96,7 +76,7 @@ export function createWorkerTransport(settings: OtlpExporterSettings, exportTime
           clearTimeout(timer);
           resolve(r);
         });
-        worker!.postMessage(message, [data.buffer]);
+        worker!.postMessage(message, [data.buffer as ArrayBuffer]);
       });
     },
     async shutdown(): Promise<void> {
