@@ -7,7 +7,7 @@
  */
 import { decodeLogsJson } from '../receiver/otlp/json-decoder.ts';
 import { decodeLogsProtobuf } from '../receiver/otlp/protobuf-decoder.ts';
-import { auditRequestObject, encodeRequest, exportLogsRequestType } from '../test/receiver/helpers/otlp-fixtures.ts';
+import { auditRequestObject, encodeRequest, encodeRequestJson, exportLogsRequestType } from '../test/receiver/helpers/otlp-fixtures.ts';
 import { createProtobufjsLogsDecoder } from '../test/receiver/helpers/protobufjs-decoder.ts';
 
 /** Options of {@link run}. */
@@ -30,15 +30,8 @@ export async function run(options: DecodeBenchOptions = {}): Promise<DecodeBench
   const records = 512;
   const obj = auditRequestObject(records);
   const bytes = encodeRequest(obj);
+  const jsonBytes = encodeRequestJson(obj);
   const type = exportLogsRequestType();
-  const jsonObj = type.toObject(type.fromObject(obj), { longs: String, enums: Number, bytes: String }) as {
-    resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ traceId: string; spanId: string }> }> }>;
-  };
-  for (const rec of jsonObj.resourceLogs[0]!.scopeLogs[0]!.logRecords) {
-    rec.traceId = Buffer.from(rec.traceId, 'base64').toString('hex');
-    rec.spanId = Buffer.from(rec.spanId, 'base64').toString('hex');
-  }
-  const jsonBytes = Buffer.from(JSON.stringify(jsonObj));
   const pbjs = createProtobufjsLogsDecoder();
   const candidates: Array<[string, () => unknown]> = [
     ['hand-rolled protobuf → DecodedLogs', () => decodeLogsProtobuf(bytes)],

@@ -20,7 +20,7 @@
 import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { LOGS_EXPORT_METHOD_PATH } from '../receiver/grpc/index.ts';
-import { auditRecordObject, encodeRequest, exportLogsRequestType } from '../test/receiver/helpers/otlp-fixtures.ts';
+import { auditRequestObject, encodeRequest, encodeRequestJson } from '../test/receiver/helpers/otlp-fixtures.ts';
 
 /** Wire protocols the generator speaks. */
 export type LoadgenProtocol = 'http-protobuf' | 'http-json' | 'grpc';
@@ -134,58 +134,38 @@ const HEX = Buffer.from('0123456789abcdef');
 /** A request unanswered this long counts as an error (a stuck receiver must not hang the bench). */
 const REQUEST_TIMEOUT_MILLIS = 30_000;
 
-/** Build one encoded batch for `tenant` whose ids can be rewritten in place. */
-function buildTemplate(protocol: LoadgenProtocol, tenant: string, batchSize: number, idPrefix: string): Template {
+/**
+ * The generator's request: `batchSize` realistic audit records of `tenant` in one resource and scope
+ * (the fixture's), with current event times and event ids `idOf(i)` (none when `idOf` is absent:
+ * the receiver derives them).
+ */
+export function loadgenRequestObject(batchSize: number, tenant: string, idOf?: (i: number) => string): Record<string, unknown> {
   const nowNanos = BigInt(Date.now()) * 1_000_000n;
-  const ids: string[] = [];
-  const records = Array.from({ length: batchSize }, (_, i) => {
-    const rec = auditRecordObject(i) as {
+  const object = auditRequestObject(batchSize) as { resourceLogs: Array<{ scopeLogs: Array<{ logRecords: unknown[] }> }> };
+  for (const [i, r] of object.resourceLogs[0]!.scopeLogs[0]!.logRecords.entries()) {
+    const rec = r as {
       attributes: Array<{ key: string; value: { stringValue?: string } }>;
       timeUnixNano: string;
       observedTimeUnixNano: string;
     };
-    // Placeholder ids: unique within the template, so each one can be found by a byte search.
-    const id = idPrefix + i.toString(16).padStart(12, '0');
-    ids.push(id);
+    if (idOf === undefined) rec.attributes = rec.attributes.filter((a) => a.key !== 'audit.event_id');
     for (const a of rec.attributes) {
-      if (a.key === 'audit.event_id') a.value = { stringValue: id };
+      if (a.key === 'audit.event_id') a.value = { stringValue: idOf!(i) };
       if (a.key === 'audit.tenant.id') a.value = { stringValue: tenant };
     }
     // Current event times: old ones would land in long-gone cold-storage hour partitions.
     rec.timeUnixNano = String(nowNanos + BigInt(i));
     rec.observedTimeUnixNano = String(nowNanos + 1_000_000n);
-    return rec;
-  });
-  const object = {
-    resourceLogs: [
-      {
-        resource: {
-          attributes: [
-            { key: 'service.name', value: { stringValue: 'billing-api' } },
-            { key: 'service.version', value: { stringValue: '2.3.1' } },
-            { key: 'deployment.environment.name', value: { stringValue: 'production' } },
-          ],
-        },
-        schemaUrl: 'https://opentelemetry.io/schemas/1.28.0',
-        scopeLogs: [{ scope: { name: 'otel-audit', version: '0.1.0' }, schemaUrl: '', logRecords: records }],
-      },
-    ],
-  };
-  let bytes: Buffer;
-  if (protocol === 'http-json') {
-    const type = exportLogsRequestType();
-    const json = type.toObject(type.fromObject(object), { longs: String, enums: Number, bytes: String }) as {
-      resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ traceId: string; spanId: string }> }> }>;
-    };
-    // OTLP/JSON carries trace and span ids as hex, not base64.
-    for (const rec of json.resourceLogs[0]!.scopeLogs[0]!.logRecords) {
-      rec.traceId = Buffer.from(rec.traceId, 'base64').toString('hex');
-      rec.spanId = Buffer.from(rec.spanId, 'base64').toString('hex');
-    }
-    bytes = Buffer.from(JSON.stringify(json));
-  } else {
-    bytes = encodeRequest(object);
   }
+  return object;
+}
+
+/** Build one encoded batch for `tenant` whose ids can be rewritten in place. */
+function buildTemplate(protocol: LoadgenProtocol, tenant: string, batchSize: number, idPrefix: string): Template {
+  // Placeholder ids: unique within the template, so each one can be found by a byte search.
+  const ids = Array.from({ length: batchSize }, (_, i) => idPrefix + i.toString(16).padStart(12, '0'));
+  const object = loadgenRequestObject(batchSize, tenant, (i) => ids[i]!);
+  const bytes = protocol === 'http-json' ? encodeRequestJson(object) : encodeRequest(object);
   const idOffsets = ids.map((id) => {
     const at = bytes.indexOf(id);
     if (at < 0) throw new Error(`event id ${id} not found in the encoded batch`);

@@ -24,10 +24,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import * as v8 from 'node:v8';
 import type { PrepareOutcome, PrepareTask } from '../receiver/pipeline/prepare-task.ts';
 import { runPrepareTask } from '../receiver/pipeline/prepare-task.ts';
-import { auditRecordObject, encodeRequest, exportLogsRequestType } from '../test/receiver/helpers/otlp-fixtures.ts';
+import { auditRequestObject, encodeRequest, encodeRequestJson } from '../test/receiver/helpers/otlp-fixtures.ts';
+import { startHeapAccounting } from './lib/heap-accounting.ts';
+import { loadgenRequestObject } from './loadgen.ts';
 
 /** The commit whose prepare stage is the baseline: main before the issue-13 prepare-stage work. */
 export const DEFAULT_BASELINE = '2d2068b';
@@ -112,52 +113,13 @@ interface Input {
   task: PrepareTask;
 }
 
-/** The load generator's batch shape (bench/loadgen.ts buildTemplate): UUIDv7-like ids, current times. */
+/** The load generator's batch (bench/loadgen.ts): UUIDv7-like ids (or none), current times. */
 function loadgenObject(records: number, withIds: boolean): Record<string, unknown> {
-  const nowNanos = BigInt(Date.now()) * 1_000_000n;
-  const logRecords = Array.from({ length: records }, (_, i) => {
-    const rec = auditRecordObject(i) as {
-      attributes: Array<{ key: string; value: { stringValue?: string } }>;
-      timeUnixNano: string;
-      observedTimeUnixNano: string;
-    };
-    rec.attributes = rec.attributes.filter((a) => withIds || a.key !== 'audit.event_id');
-    for (const a of rec.attributes) {
-      if (a.key === 'audit.event_id') a.value = { stringValue: `0193a1b2-c3d4-7e5f-8a6b-${i.toString(16).padStart(12, '0')}` };
-      if (a.key === 'audit.tenant.id') a.value = { stringValue: 'tenant-0' };
-    }
-    rec.timeUnixNano = String(nowNanos + BigInt(i));
-    rec.observedTimeUnixNano = String(nowNanos + 1_000_000n);
-    return rec;
-  });
-  return {
-    resourceLogs: [
-      {
-        resource: {
-          attributes: [
-            { key: 'service.name', value: { stringValue: 'billing-api' } },
-            { key: 'service.version', value: { stringValue: '2.3.1' } },
-            { key: 'deployment.environment.name', value: { stringValue: 'production' } },
-          ],
-        },
-        schemaUrl: 'https://opentelemetry.io/schemas/1.28.0',
-        scopeLogs: [{ scope: { name: 'otel-audit', version: '0.1.0' }, schemaUrl: '', logRecords }],
-      },
-    ],
-  };
-}
-
-function otlpJson(object: Record<string, unknown>): Buffer {
-  const type = exportLogsRequestType();
-  const json = type.toObject(type.fromObject(object), { longs: String, enums: Number, bytes: String }) as {
-    resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ traceId: string; spanId: string }> }> }>;
-  };
-  // OTLP/JSON carries trace and span ids as hex, not base64.
-  for (const rec of json.resourceLogs[0]!.scopeLogs[0]!.logRecords) {
-    rec.traceId = Buffer.from(rec.traceId, 'base64').toString('hex');
-    rec.spanId = Buffer.from(rec.spanId, 'base64').toString('hex');
-  }
-  return Buffer.from(JSON.stringify(json));
+  return loadgenRequestObject(
+    records,
+    'tenant-0',
+    withIds ? (i) => `0193a1b2-c3d4-7e5f-8a6b-${i.toString(16).padStart(12, '0')}` : undefined,
+  );
 }
 
 function task(body: Buffer, format: 'protobuf' | 'json'): PrepareTask {
@@ -166,21 +128,15 @@ function task(body: Buffer, format: 'protobuf' | 'json'): PrepareTask {
 
 function inputs(records: number): Input[] {
   return [
-    { name: 'fixture batch, protobuf', records, task: task(encodeRequest(auditRecordObjectBatch(records)), 'protobuf') },
+    { name: 'fixture batch, protobuf', records, task: task(encodeRequest(auditRequestObject(records)), 'protobuf') },
     { name: 'loadgen batch, protobuf', records, task: task(encodeRequest(loadgenObject(records, true)), 'protobuf') },
-    { name: 'loadgen batch, OTLP/JSON', records, task: task(otlpJson(loadgenObject(records, true)), 'json') },
+    { name: 'loadgen batch, OTLP/JSON', records, task: task(encodeRequestJson(loadgenObject(records, true)), 'json') },
     {
       name: 'loadgen batch without ids (derived), protobuf',
       records,
       task: task(encodeRequest(loadgenObject(records, false)), 'protobuf'),
     },
   ];
-}
-
-function auditRecordObjectBatch(records: number): Record<string, unknown> {
-  const obj = loadgenObject(0, true) as { resourceLogs: Array<{ scopeLogs: Array<{ logRecords: unknown[] }> }> };
-  obj.resourceLogs[0]!.scopeLogs[0]!.logRecords = Array.from({ length: records }, (_, i) => auditRecordObject(i));
-  return obj;
 }
 
 /** Throw unless two outcomes are byte-identical where it matters (everything the sequencer reads). */
@@ -235,9 +191,7 @@ export async function run(options: PrepareBenchOptions = {}): Promise<PrepareBen
         for (let k = 0; k < candidates.length; k++) {
           const c = candidates[k]!;
           const s = samples[k]!;
-          const profiler = new v8.GCProfiler();
-          profiler.start();
-          const heap0 = v8.getHeapStatistics().used_heap_size;
+          const stopHeap = startHeapAccounting();
           const cpu0 = process.cpuUsage();
           const thread0 = threadCpu();
           const t0 = performance.now();
@@ -249,17 +203,7 @@ export async function run(options: PrepareBenchOptions = {}): Promise<PrepareBen
           const wall = performance.now() - t0;
           const thread = threadCpu() - thread0;
           const cpu = process.cpuUsage(cpu0);
-          const heap1 = v8.getHeapStatistics().used_heap_size;
-          const gcs = profiler.stop()?.statistics ?? [];
-          let allocated = 0;
-          let last = heap0;
-          let gcMicros = 0;
-          for (const g of gcs) {
-            allocated += g.beforeGC.heapStatistics.usedHeapSize - last;
-            last = g.afterGC.heapStatistics.usedHeapSize;
-            gcMicros += g.cost;
-          }
-          allocated += heap1 - last;
+          const { allocatedBytes: allocated, gcMicros } = stopHeap();
           const events = n * input.records;
           s.thread.push(thread / events);
           s.proc.push((cpu.user + cpu.system) / events);

@@ -10,31 +10,13 @@
  *
  * Env: MODE (worker|main, default worker), EVENTS (30000), ROUNDS (3), CALLERS (256), ONLY (old|new).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createAuditLogger as createNew } from '../sdk/index.ts';
+import { event, startEndpoint } from './sdk-record.ts';
 
-const ENDPOINT = `
-import http from 'node:http';
-const server = http.createServer((req, res) => { req.on('data', () => {}); req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()); });
-server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
-`;
-const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', ENDPOINT], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise<number>((r) => child.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
-const url = `http://127.0.0.1:${port}/v1/logs`;
-function event(i: number) {
-  return {
-    action: 'document.update',
-    outcome: i % 20 === 0 ? 'denied' : 'success',
-    actor: { id: `user-${i % 1000}`, type: 'user', authMethod: 'oidc' },
-    tenant: { id: `tenant-${i % 10}` },
-    targets: [{ type: 'document', id: `doc-${i}` }],
-    request: { id: `req-${i}`, ip: '10.1.2.3', userAgent: 'Mozilla/5.0 (bench)', method: 'PUT', path: `/documents/doc-${i}` },
-    details: { fields: ['title', 'body'], size: i % 4096, note: 'routine edit by the benchmark workload' },
-  } as const;
-}
+const { url, child } = await startEndpoint();
 const mode = (process.env.MODE ?? 'worker') as 'worker' | 'main';
 const events = Number(process.env.EVENTS ?? 30000);
 const rounds = Number(process.env.ROUNDS ?? 3);
@@ -90,7 +72,7 @@ async function phase(audit: ReturnType<typeof createNew>) {
         const i = next++;
         if (i >= events) return;
         const s = performance.now();
-        await audit.record(event(i) as never);
+        await audit.record(event(i));
         lat[i] = performance.now() - s;
       }
     }),
@@ -125,7 +107,7 @@ async function phase(audit: ReturnType<typeof createNew>) {
   };
 }
 for (const a of Object.values(loggers)) {
-  await Promise.all(Array.from({ length: 5000 }, (_, i) => a.record(event(i) as never)));
+  await Promise.all(Array.from({ length: 5000 }, (_, i) => a.record(event(i))));
   await a.flush();
 }
 const res: Record<string, unknown[]> = { old: [], new: [] };

@@ -43,7 +43,8 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port +
 process.on('message', () => process.send({ requests, bytes }));
 `;
 
-async function startEndpoint(): Promise<{ url: string; child: ChildProcess }> {
+/** Start the bench's OTLP/HTTP endpoint (a child process that answers 200 to everything). */
+export async function startEndpoint(): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', ENDPOINT_SOURCE], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
@@ -52,7 +53,8 @@ async function startEndpoint(): Promise<{ url: string; child: ChildProcess }> {
   return { url: `http://127.0.0.1:${port}/v1/logs`, child };
 }
 
-function event(i: number): AuditEventInput {
+/** The bench's audit event number `i` (realistic size and shape). */
+export function event(i: number): AuditEventInput {
   return {
     action: 'document.update',
     outcome: i % 20 === 0 ? 'denied' : 'success',

@@ -12,10 +12,10 @@
  *
  *   node bench/validate.ts [--quick]
  */
-import * as v8 from 'node:v8';
 import { type AuditEvent, type LogRecordView, logRecordToAuditEvent, validateAuditEvent } from '@otel-audit/schema';
 import { eventToRecord, makeEvent } from '../test/receiver/pipeline/fixtures.ts';
 import { referenceLogRecordToAuditEvent, referenceValidateAuditEvent } from '../test/schema/reference.ts';
+import { startHeapAccounting } from './lib/heap-accounting.ts';
 
 /** Options of {@link run}. */
 export interface ValidateBenchOptions {
@@ -103,26 +103,13 @@ export async function run(options: ValidateBenchOptions = {}): Promise<ValidateB
     for (let k = 0; k < candidates.length; k++) {
       const c = candidates[k]!;
       const s = samples[k]!;
-      const profiler = new v8.GCProfiler();
-      profiler.start();
-      const heap0 = v8.getHeapStatistics().used_heap_size;
+      const stopHeap = startHeapAccounting();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < perRound; i++) c.once(i);
       const wall = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
-      const heap1 = v8.getHeapStatistics().used_heap_size;
-      const gcs = profiler.stop()?.statistics ?? [];
-      // Allocation = heap growth between collections: (before GC − after the previous one), summed.
-      let allocated = 0;
-      let last = heap0;
-      let gcMicros = 0;
-      for (const g of gcs) {
-        allocated += g.beforeGC.heapStatistics.usedHeapSize - last;
-        last = g.afterGC.heapStatistics.usedHeapSize;
-        gcMicros += g.cost;
-      }
-      allocated += heap1 - last;
+      const { allocatedBytes: allocated, gcMicros } = stopHeap();
       s.eps.push(perRound / (wall / 1000));
       s.cpu.push((cpu.user + cpu.system) / perRound);
       s.gc.push(gcMicros / perRound);

@@ -19,6 +19,24 @@ export function encodeRequest(object: Record<string, unknown>): Buffer {
   return Buffer.from(type.encode(type.fromObject(object)).finish());
 }
 
+/**
+ * A request in OTLP/JSON (OTLP/HTTP "JSON Protobuf Encoding"): camelCase, int64 as strings, enums as
+ * numbers, and trace and span ids as hex, not base64 as protobuf's JSON mapping would have them.
+ */
+export function encodeRequestJson(object: Record<string, unknown>): Buffer {
+  const type = exportLogsRequestType();
+  const json = type.toObject(type.fromObject(object), { longs: String, enums: Number, bytes: String }) as {
+    resourceLogs?: Array<{ scopeLogs?: Array<{ logRecords?: Array<{ traceId?: string; spanId?: string }> }> }>;
+  };
+  for (const rl of json.resourceLogs ?? [])
+    for (const sl of rl.scopeLogs ?? [])
+      for (const rec of sl.logRecords ?? []) {
+        if (rec.traceId !== undefined) rec.traceId = Buffer.from(rec.traceId, 'base64').toString('hex');
+        if (rec.spanId !== undefined) rec.spanId = Buffer.from(rec.spanId, 'base64').toString('hex');
+      }
+  return Buffer.from(JSON.stringify(json));
+}
+
 export const TRACE_ID = '5b8efff798038103d269b633813fc60c';
 export const SPAN_ID = 'eee19b7ec3c1b174';
 
