@@ -155,8 +155,8 @@ export class NativeBuffer {
 const HAS_ADDITIONAL_KEYS = 1 << 9;
 const NEED_UPDATE_DICTIONARY = 1 << 10;
 
-/** Split `A, B` at the top-level comma of a two-argument type. */
-function splitArgs(inner: string): string[] {
+/** Split `A, B` at the top-level comma of a two-argument ClickHouse type (`Map(A, B)`'s arguments). */
+export function splitTypeArgs(inner: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let start = 0;
@@ -359,7 +359,7 @@ function columnWriterFor(type: string): ColumnWriter {
   if (array) return new ArrayColumn(columnWriterFor(array[1]!));
   const map = /^Map\((.*)\)$/.exec(type);
   if (map) {
-    const [k, v] = splitArgs(map[1]!);
+    const [k, v] = splitTypeArgs(map[1]!);
     return new MapColumn(columnWriterFor(k!), columnWriterFor(v!));
   }
   throw new Error(`no Native codec for ClickHouse type ${type}`);

@@ -23,8 +23,6 @@ export interface PayloadBatch {
   payloads: PackedPayloads;
 }
 
-export type { PackedPayloads };
-
 /**
  * Optional capabilities an {@link AuditExporter} may have; the runner uses them when present and
  * every exporter without them works as before.

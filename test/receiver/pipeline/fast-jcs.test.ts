@@ -3,7 +3,7 @@ import type { AuditEvent } from '@otel-audit/schema';
 import { describe, expect, it } from 'vitest';
 import { canonicalEventJson } from '../../../integrity/chain-hash.ts';
 import { fastCanonicalEventJson } from '../../../receiver/pipeline/fast-jcs.ts';
-import { makeEvent } from './fixtures.ts';
+import { makeEvent, randomJsonValue } from './fixtures.ts';
 
 const tricky: unknown[] = [
   '',
@@ -53,22 +53,7 @@ describe('fastCanonicalEventJson', () => {
     const chars = [...'aZ09 _-."\\/\n\té漢😀\u0001\u2028'];
     const rnd = (n: number) => Math.floor(Math.random() * n);
     const rstr = () => Array.from({ length: rnd(12) }, () => (Math.random() < 0.01 ? '\ud800' : chars[rnd(chars.length)])).join('');
-    const rval = (depth: number): unknown => {
-      switch (rnd(depth > 2 ? 4 : 6)) {
-        case 0:
-          return rstr();
-        case 1:
-          return (Math.random() - 0.5) * 10 ** rnd(25);
-        case 2:
-          return rnd(2) === 0;
-        case 3:
-          return null;
-        case 4:
-          return Array.from({ length: rnd(4) }, () => rval(depth + 1));
-        default:
-          return Object.fromEntries(Array.from({ length: rnd(5) }, () => [rstr(), rval(depth + 1)]));
-      }
-    };
+    const rval = (depth: number): unknown => randomJsonValue(rstr, depth);
     for (let i = 0; i < 2000; i++) {
       const e = makeEvent({
         reason: rstr() || 'r',

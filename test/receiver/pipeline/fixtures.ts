@@ -127,3 +127,25 @@ export async function checkWal(dataDir: string, fromGenesis = true): Promise<Wal
   for (const [id, n] of ids) if (n > 1) problems.push(`event ${id} stored ${n} times`);
   return { entries, ids, problems };
 }
+
+/**
+ * A random JSON value (strings from `randomString`, numbers of every magnitude, booleans, null,
+ * arrays and objects nested to depth ~4) for canonicalization fuzzing.
+ */
+export function randomJsonValue(randomString: () => string, depth = 0): unknown {
+  const rnd = (n: number) => Math.floor(Math.random() * n);
+  switch (rnd(depth > 2 ? 4 : 6)) {
+    case 0:
+      return randomString();
+    case 1:
+      return (Math.random() - 0.5) * 10 ** rnd(25);
+    case 2:
+      return rnd(2) === 0;
+    case 3:
+      return null;
+    case 4:
+      return Array.from({ length: rnd(4) }, () => randomJsonValue(randomString, depth + 1));
+    default:
+      return Object.fromEntries(Array.from({ length: rnd(5) }, () => [randomString(), randomJsonValue(randomString, depth + 1)]));
+  }
+}

@@ -8,7 +8,7 @@ import { CanonicalWriter, canonicalValidatedEventJson, EVENT_SHAPE, writeCanonic
 import { extraAttributesJson, prepareBatch, writeExtraAttributes } from '../../../receiver/pipeline/prepare-stage.ts';
 import type { PreparedBatch } from '../../../receiver/pipeline/prepared-batch.ts';
 import { auditRequestObject, encodeRequest } from '../helpers/otlp-fixtures.ts';
-import { eventToRecord, makeEvent, plainRecord, uuidv7 } from './fixtures.ts';
+import { eventToRecord, makeEvent, plainRecord, randomJsonValue, uuidv7 } from './fixtures.ts';
 import { packPreparedRequest, prepareRequest } from './helpers/two-pass-prepare.ts';
 
 /** The batch as comparable plain data (typed arrays as bytes). */
@@ -44,22 +44,7 @@ const rstr = (loneSurrogates = true) => {
     loneSurrogates && Math.random() < 0.01 ? '\ud800' : set[rnd(set.length)],
   ).join('');
 };
-const rjson = (depth: number): unknown => {
-  switch (rnd(depth > 2 ? 4 : 6)) {
-    case 0:
-      return rstr();
-    case 1:
-      return (Math.random() - 0.5) * 10 ** rnd(25);
-    case 2:
-      return rnd(2) === 0;
-    case 3:
-      return null;
-    case 4:
-      return Array.from({ length: rnd(4) }, () => rjson(depth + 1));
-    default:
-      return Object.fromEntries(Array.from({ length: rnd(5) }, () => [rstr(), rjson(depth + 1)]));
-  }
-};
+const rjson = (depth: number): unknown => randomJsonValue(rstr, depth);
 
 /** An attribute value as the decoders produce them, including the rare kinds. */
 function rattr(): unknown {

@@ -3,7 +3,7 @@
  * writer (`AuditNativeBlockWriter`, exporters/clickhouse/native-format.ts). No longer on any
  * exporter path; kept here as the oracle the writer must equal byte for byte (native-writer.test.ts).
  */
-import type { NativeBuffer } from '../../../../exporters/clickhouse/native-format.ts';
+import { type NativeBuffer, splitTypeArgs } from '../../../../exporters/clickhouse/native-format.ts';
 
 /** Encodes one column's values (`prefix` once, then `data` when the block has rows). */
 export interface ColumnCodec {
@@ -13,24 +13,6 @@ export interface ColumnCodec {
 
 const HAS_ADDITIONAL_KEYS = 1 << 9;
 const NEED_UPDATE_DICTIONARY = 1 << 10;
-
-/** Split `A, B` at the top-level comma of a two-argument type. */
-function splitArgs(inner: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let start = 0;
-  for (let i = 0; i < inner.length; i++) {
-    const c = inner[i];
-    if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (c === ',' && depth === 0) {
-      out.push(inner.slice(start, i).trim());
-      start = i + 1;
-    }
-  }
-  out.push(inner.slice(start).trim());
-  return out;
-}
 
 /** The codec of a ClickHouse type (the subset `audit_events` uses). */
 export function codecFor(type: string): ColumnCodec {
@@ -145,7 +127,7 @@ export function codecFor(type: string): ColumnCodec {
   }
   const map = /^Map\((.*)\)$/.exec(type);
   if (map) {
-    const [k, v] = splitArgs(map[1]!);
+    const [k, v] = splitTypeArgs(map[1]!);
     const keyCodec = codecFor(k!);
     const valueCodec = codecFor(v!);
     return {
