@@ -199,7 +199,7 @@ interface ChainState {
  */
 class HashRow {
   readonly base: number;
-  private bytes = new Uint8Array(32 * 64);
+  private bytes = Buffer.alloc(32 * 64);
   private n = 0;
 
   constructor(base: number) {
@@ -210,17 +210,17 @@ class HashRow {
     return this.n;
   }
 
-  /** Append a hash (its first 32 bytes are copied). */
+  /** Append a 32-byte hash (copied). */
   push(hash: Uint8Array): void {
     this.reserve();
-    this.bytes.set(hash.subarray(0, 32), this.n * 32);
+    this.bytes.set(hash, this.n * 32);
     this.n++;
   }
 
   /** Append a hash given as 64 hex digits. */
   pushHex(hex: string): void {
     this.reserve();
-    Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.n * 32, 32).write(hex, 'hex');
+    this.bytes.write(hex, this.n * 32, 32, 'hex');
     this.n++;
   }
 
@@ -233,8 +233,8 @@ class HashRow {
 
   private reserve(): void {
     if ((this.n + 1) * 32 <= this.bytes.length) return;
-    const bigger = new Uint8Array(this.bytes.length * 2);
-    bigger.set(this.bytes);
+    const bigger = Buffer.alloc(this.bytes.length * 2);
+    this.bytes.copy(bigger);
     this.bytes = bigger;
   }
 }
