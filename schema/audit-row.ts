@@ -191,6 +191,30 @@ function nanosTextToDateTime64(nanos: string): string {
  * their normalized text instead of going through BigInt nanoseconds.
  */
 export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
+  const row = walEntryEventColumns(entry) as AuditRow;
+  row.ChainId = entry.chainId;
+  row.Seq = entry.seq;
+  row.PrevHash = entry.prevHash;
+  row.Hash = entry.hash;
+  row.ReceivedAt = nanosTextToDateTime64(entry.receivedAtNanos);
+  row.ChainVersion = entry.chainVersion ?? 1;
+  return row;
+}
+
+/** The columns of a row that only the ordered sequencer knows (they close the row, in this order). */
+export type AuditRowChainColumn = 'ChainId' | 'Seq' | 'PrevHash' | 'Hash' | 'ReceivedAt' | 'ChainVersion';
+
+/** A row without its chain columns: what an event and its context alone determine. */
+export type AuditRowEventPart = Omit<AuditRow, AuditRowChainColumn>;
+
+/**
+ * The event columns of a WAL event entry's row (every column but the chain columns): the part of
+ * {@link walEntryToAuditRow} that needs no sequencing, which the receiver's prepare workers compute
+ * before the entry has a seq or hash.
+ */
+export function walEntryEventColumns(
+  entry: Pick<WalEventEntry<AuditEvent>, 'event' | 'resource' | 'scope' | 'extraAttributes'>,
+): AuditRowEventPart {
   const e = entry.event;
   const timestamp = isoToDateTime64(e.occurredAt);
   const targets = e.targets ?? [];
@@ -285,12 +309,6 @@ export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
     UrlPath: e.request?.path ?? '',
     ChangesBefore: changesBefore ?? '',
     ChangesAfter: changesAfter ?? '',
-    ChainId: entry.chainId,
-    Seq: entry.seq,
-    PrevHash: entry.prevHash,
-    Hash: entry.hash,
-    ReceivedAt: nanosTextToDateTime64(entry.receivedAtNanos),
-    ChainVersion: entry.chainVersion ?? 1,
   };
 }
 

@@ -9,9 +9,12 @@ import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import { writeAuditRowBinaryChainColumns } from '@otel-audit/schema/audit-row-binary';
+import { ClickHouseBinaryBuffer } from '@otel-audit/schema/binary-buffer';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
-import { type PackedPayloads, payloadBuffer, payloadStart, payloadText } from '../../receiver/wal/packed-payloads.ts';
+import { walEventHead } from '../../receiver/wal/event-head.ts';
+import { type PackedPayloads, payloadBuffer, payloadRow, payloadStart, payloadText } from '../../receiver/wal/packed-payloads.ts';
 import { NATIVE_BUILDER_HEAP_DEFAULTS, toResourceLimits, type WorkerHeapLimits } from '../../receiver/worker-limits.ts';
 import { AuditNativeBlockWriter } from './native-format.ts';
 
@@ -113,6 +116,25 @@ export function buildNative(req: NativeBuildRequest, sink: Omit<NativeBuildSink,
     return e;
   };
   const writer = new AuditNativeBlockWriter();
+  const chain = new ClickHouseBinaryBuffer(1024);
+  /**
+   * Add event item `item` to the block: from its storage row when the WAL record carries one (only
+   * the entry's head is parsed, for the chain columns), else from the parsed entry.
+   */
+  const addRow = (item: number | WalEventEntry): void => {
+    if (typeof item === 'number') {
+      const row = payloadRow(packed!, item);
+      const head = row === undefined ? undefined : walEventHead(buf!, payloadStart(packed!, item), packed!.ends[item]!);
+      if (row !== undefined && head !== undefined) {
+        chain.reset();
+        writeAuditRowBinaryChainColumns(head, chain);
+        const rb = Buffer.isBuffer(row) ? row : Buffer.from(row.buffer, row.byteOffset, row.byteLength);
+        writer.addRowBinary(rb, 0, rb.length, chain.bytes());
+        return;
+      }
+    }
+    writer.add(walEntryToAuditRow(entryOf(item)));
+  };
   const chunks = Math.ceil(eventItems.length / req.chunkRows);
   sink.plan(chunks);
   if (req.fileBase !== undefined && chunks > 0) mkdirSync(join(req.fileBase, '..'), { recursive: true });
@@ -128,7 +150,7 @@ export function buildNative(req: NativeBuildRequest, sink: Omit<NativeBuildSink,
         for (let i = b; i < Math.min(to, b + blockRows); i++) {
           // Each row is encoded into the block's column buffers at once: neither the parsed entry
           // nor the row outlives this iteration (young-generation garbage only).
-          writer.add(walEntryToAuditRow(entryOf(eventItems[i]!)));
+          addRow(eventItems[i]!);
           eventItems[i] = 0; // release a parsed entry once its row is written
         }
         const block = writer.finish();
@@ -221,7 +243,12 @@ export function createNativeBuilder(options: { inline?: boolean; heap?: WorkerHe
         // clone does not drag along the unused tail of the reader's buffer.
         const data = new Uint8Array(req.payloads.data);
         const ends = new Uint32Array(req.payloads.ends);
-        worker.postMessage({ ...req, payloads: { data, ends }, id }, [data.buffer, ends.buffer]);
+        const rows = req.payloads.rows;
+        if (rows === undefined) worker.postMessage({ ...req, payloads: { data, ends }, id }, [data.buffer, ends.buffer]);
+        else {
+          const r = { data: new Uint8Array(rows.data), ends: new Uint32Array(rows.ends) };
+          worker.postMessage({ ...req, payloads: { data, ends, rows: r }, id }, [data.buffer, ends.buffer, r.data.buffer, r.ends.buffer]);
+        }
       }
     },
     async close() {

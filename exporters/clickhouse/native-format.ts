@@ -29,128 +29,11 @@
  */
 
 import type { AuditRow } from '@otel-audit/schema/audit-row';
+import { AUDIT_ROW_CHAIN_COLUMNS } from '@otel-audit/schema/audit-row-binary';
+import { ClickHouseBinaryBuffer as NativeBuffer } from '@otel-audit/schema/binary-buffer';
 import { AUDIT_EVENTS_COLUMNS } from './ddl.ts';
 
-/** Strings up to this many UTF-16 units are copied byte by byte when they are ASCII. */
-const SHORT_STRING = 64;
-
-/** A growable byte buffer with the Native primitives. */
-export class NativeBuffer {
-  private buf: Buffer;
-  private pos = 0;
-
-  constructor(initialBytes = 1 << 20) {
-    this.buf = Buffer.allocUnsafe(initialBytes);
-  }
-
-  /** Bytes written so far. */
-  get length(): number {
-    return this.pos;
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  /** LEB128 unsigned integer (VarUInt). */
-  varUInt(value: number): void {
-    this.ensure(10);
-    let v = value;
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
-  }
-
-  /** A String: VarUInt byte length, then the UTF-8 bytes. */
-  string(value: string): void {
-    // Short ASCII-ish strings: at most 3 bytes per UTF-16 unit, so reserving that avoids a second pass.
-    const len = value.length;
-    const max = len * 3;
-    this.ensure(max + 10);
-    if (len < 0x80 && len <= SHORT_STRING) {
-      // Most values are short ASCII (ids, enums, names): copying them in JS is several times
-      // cheaper than a call into Buffer#write. The first non-ASCII unit hands over to it.
-      const buf = this.buf;
-      const start = this.pos;
-      let i = 0;
-      for (; i < len; i++) {
-        const c = value.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[start + 1 + i] = c;
-      }
-      if (i === len) {
-        buf[start] = len;
-        this.pos = start + 1 + len;
-        return;
-      }
-    }
-    if (max < 0x80) {
-      const start = this.pos++;
-      const n = this.buf.write(value, this.pos, 'utf8');
-      this.buf[start] = n;
-      this.pos += n;
-      return;
-    }
-    const n = Buffer.byteLength(value, 'utf8');
-    this.varUInt(n);
-    this.pos += this.buf.write(value, this.pos, 'utf8');
-  }
-
-  uint8(value: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = value;
-  }
-
-  uint16(value: number): void {
-    this.ensure(2);
-    this.buf.writeUInt16LE(value, this.pos);
-    this.pos += 2;
-  }
-
-  uint32(value: number): void {
-    this.ensure(4);
-    this.buf.writeUInt32LE(value, this.pos);
-    this.pos += 4;
-  }
-
-  /** UInt64 from a non-negative safe integer. */
-  uint64(value: number): void {
-    this.ensure(8);
-    this.buf.writeUInt32LE(value % 0x1_0000_0000, this.pos);
-    this.buf.writeUInt32LE(Math.floor(value / 0x1_0000_0000), this.pos + 4);
-    this.pos += 8;
-  }
-
-  int64(value: bigint): void {
-    this.ensure(8);
-    this.buf.writeBigInt64LE(value, this.pos);
-    this.pos += 8;
-  }
-
-  /** Raw bytes, as they are. */
-  append(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
-  }
-
-  /** Forget what was written (the memory is kept for the next use). */
-  reset(): void {
-    this.pos = 0;
-  }
-
-  /** The bytes written (a view, valid until the next write). */
-  bytes(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
-}
+export { NativeBuffer };
 
 const HAS_ADDITIONAL_KEYS = 1 << 9;
 const NEED_UPDATE_DICTIONARY = 1 << 10;
@@ -180,6 +63,11 @@ export function splitTypeArgs(inner: string): string[] {
  */
 interface ColumnWriter {
   add(value: unknown): void;
+  /**
+   * Add the value encoded in RowBinary at `src[pos..)` (the same value {@link add} would take in
+   * JS form; @otel-audit/schema/audit-row-binary). Returns the position after it.
+   */
+  addBinary(src: Buffer, pos: number): number;
   /** Values added since the last reset. */
   readonly count: number;
   prefix(out: NativeBuffer): void;
@@ -191,12 +79,23 @@ class BufferedColumn implements ColumnWriter {
   count = 0;
   protected readonly buf = new NativeBuffer(1 << 12);
   private readonly write: (buf: NativeBuffer, value: unknown) => void;
-  constructor(write: (buf: NativeBuffer, value: unknown) => void) {
+  /** Bytes of one value in RowBinary, which for these types is also its Native encoding; -1 = a String. */
+  private readonly width: number;
+  constructor(write: (buf: NativeBuffer, value: unknown) => void, width: number) {
     this.write = write;
+    this.width = width;
   }
   add(value: unknown): void {
     this.write(this.buf, value);
     this.count++;
+  }
+  addBinary(src: Buffer, pos: number): number {
+    // A value of these types has the same bytes in RowBinary and in a Native column: copied as is.
+    const end = this.width < 0 ? stringEnd(src, pos) : pos + this.width;
+    if (end > src.length) throw new Error('RowBinary row ends inside a value');
+    this.buf.copyFrom(src, pos, end);
+    this.count++;
+    return end;
   }
   prefix(): void {}
   data(out: NativeBuffer): void {
@@ -224,8 +123,40 @@ class DateTime64Column extends BufferedColumn {
       }
       const frac = v.length > 20 ? Number(v.slice(20).padEnd(9, '0').slice(0, 9)) : 0;
       buf.int64(this.lastSeconds + BigInt(frac));
-    });
+    }, 8);
   }
+}
+
+/** Position after the RowBinary String (VarUInt length, then bytes) at `src[pos..)`. */
+function stringEnd(src: Buffer, pos: number): number {
+  let len = 0;
+  let shift = 1;
+  let p = pos;
+  for (;;) {
+    if (p >= src.length) throw new Error('RowBinary row ends inside a length');
+    const b = src[p++]!;
+    len += (b & 0x7f) * shift;
+    if (b < 0x80) break;
+    shift *= 0x80;
+  }
+  return p + len;
+}
+
+/** The VarUInt at `src[pos..)`; its end is left in {@link varEnd}. */
+let varEnd = 0;
+function readVarUInt(src: Buffer, pos: number): number {
+  let v = 0;
+  let shift = 1;
+  let p = pos;
+  for (;;) {
+    if (p >= src.length) throw new Error('RowBinary row ends inside a length');
+    const b = src[p++]!;
+    v += (b & 0x7f) * shift;
+    if (b < 0x80) break;
+    shift *= 0x80;
+  }
+  varEnd = p;
+  return v;
 }
 
 class LowCardinalityColumn implements ColumnWriter {
@@ -233,6 +164,16 @@ class LowCardinalityColumn implements ColumnWriter {
   private index = new Map<string, number>([['', 0]]);
   private dict: string[] = [''];
   private keys = new Uint32Array(1024);
+  addBinary(src: Buffer, pos: number): number {
+    const len = readVarUInt(src, pos);
+    const from = varEnd;
+    const end = from + len;
+    if (end > src.length) throw new Error('RowBinary row ends inside a value');
+    // Decoded to the string add() takes, so a block's dictionary is the same whichever way its
+    // rows arrived (the bytes are the UTF-8 our own encoder wrote from a JS string).
+    this.add(src.toString('utf8', from, end));
+    return end;
+  }
   add(value: unknown): void {
     const v = value as string;
     let k = this.index.get(v);
@@ -286,6 +227,15 @@ class ArrayColumn implements ColumnWriter {
     this.offsets.uint64(this.end);
     this.count++;
   }
+  addBinary(src: Buffer, pos: number): number {
+    const n = readVarUInt(src, pos);
+    let p = varEnd;
+    for (let j = 0; j < n; j++) p = this.element.addBinary(src, p);
+    this.end += n;
+    this.offsets.uint64(this.end);
+    this.count++;
+    return p;
+  }
   prefix(out: NativeBuffer): void {
     this.element.prefix(out);
   }
@@ -321,6 +271,18 @@ class MapColumn implements ColumnWriter {
     this.offsets.uint64(this.end);
     this.count++;
   }
+  addBinary(src: Buffer, pos: number): number {
+    const n = readVarUInt(src, pos);
+    let p = varEnd;
+    for (let j = 0; j < n; j++) {
+      p = this.keys.addBinary(src, p);
+      p = this.values.addBinary(src, p);
+    }
+    this.end += n;
+    this.offsets.uint64(this.end);
+    this.count++;
+    return p;
+  }
   // Map(K, V) = Array(Tuple(K, V)): the tuple's prefix is its elements' prefixes in order.
   prefix(out: NativeBuffer): void {
     this.keys.prefix(out);
@@ -342,16 +304,16 @@ class MapColumn implements ColumnWriter {
 
 /** The row-by-row writer of a ClickHouse type (the subset `audit_events` uses). */
 function columnWriterFor(type: string): ColumnWriter {
-  if (type === 'String') return new BufferedColumn((buf, v) => buf.string(v as string));
-  if (type === 'UInt8') return new BufferedColumn((buf, v) => buf.uint8(v as number));
-  if (type === 'UInt64') return new BufferedColumn((buf, v) => buf.uint64(v as number));
+  if (type === 'String') return new BufferedColumn((buf, v) => buf.string(v as string), -1);
+  if (type === 'UInt8') return new BufferedColumn((buf, v) => buf.uint8(v as number), 1);
+  if (type === 'UInt64') return new BufferedColumn((buf, v) => buf.uint64(v as number), 8);
   if (/^DateTime\('UTC'\)$/.test(type)) {
     return new BufferedColumn((buf, value) => {
       const v = value as string;
       const ms = Date.parse(`${v.slice(0, 10)}T${v.slice(11, 19)}Z`);
       if (Number.isNaN(ms)) throw new Error(`not a DateTime value: ${JSON.stringify(v)}`);
       buf.uint32(ms / 1000);
-    });
+    }, 4);
   }
   if (/^DateTime64\(9, 'UTC'\)$/.test(type)) return new DateTime64Column();
   if (type === 'LowCardinality(String)') return new LowCardinalityColumn();
@@ -387,6 +349,26 @@ export class AuditNativeBlockWriter {
   /** Encode one row into the current block. */
   add(row: AuditRow): void {
     for (const c of this.columns) c.writer.add(row[c.name]);
+    this.rows++;
+  }
+
+  /**
+   * Add one row given in RowBinary (@otel-audit/schema/audit-row-binary) as two runs of bytes: the
+   * event columns `events[from..to)` as the WAL stores them, and the chain columns `chain[0..)`.
+   * The result is the block {@link add} builds from the same row, byte for byte, without any
+   * value becoming a JS object but the LowCardinality strings. Throws when the runs do not hold
+   * exactly one row's columns (the block is then half-written: discard the writer).
+   */
+  addRowBinary(events: Buffer, from: number, to: number, chain: Buffer): void {
+    const cols = this.columns;
+    const split = cols.length - AUDIT_ROW_CHAIN_COLUMNS.length;
+    const ev = events.subarray(0, to);
+    let p = from;
+    for (let i = 0; i < split; i++) p = cols[i]!.writer.addBinary(ev, p);
+    if (p !== to) throw new Error(`RowBinary event columns end at byte ${p - from} of ${to - from}`);
+    p = 0;
+    for (let i = split; i < cols.length; i++) p = cols[i]!.writer.addBinary(chain, p);
+    if (p !== chain.length) throw new Error(`RowBinary chain columns end at byte ${p} of ${chain.length}`);
     this.rows++;
   }
 

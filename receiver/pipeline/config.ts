@@ -88,6 +88,13 @@ export const PipelineConfigSchema = z.strictObject({
   defaultTenantId: z.string().min(1).max(256).optional(),
   /** What happens to records without `audit.schema_version`: dropped (counted) or rejected. Default drop. */
   nonAudit: z.enum(['drop', 'reject']).default('drop'),
+  /**
+   * Write each event's storage row (the ClickHouse/Parquet columns, in RowBinary) next to its JSON
+   * in the WAL, built once by the prepare workers, so the ClickHouse and cold-storage exporters
+   * neither parse the JSON nor map the event again (docs/wal.md, "Storage rows"). Costs prepare CPU
+   * and ~0.75× more WAL bytes per event; turn it off when no exporter writes rows. Default true.
+   */
+  storageRows: z.boolean().default(true),
   /** Cap of the partial_success message (characters). Default 1024. */
   maxMessageLength: z.number().int().min(64).default(1024),
   wal: z

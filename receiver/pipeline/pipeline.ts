@@ -375,7 +375,7 @@ class Pipeline implements AuditPipeline {
     try {
       // Stages 1-4 (classify, validate + normalize, tenant binding, canonicalize) and the event
       // digest, inline: the caller already decoded on this thread.
-      const batch = prepareBatch(logs, context, this.config.nonAudit, this.config.defaultTenantId);
+      const batch = prepareBatch(logs, context, this.config.nonAudit, this.config.defaultTenantId, 0, this.config.storageRows);
       return await this.sequence(batch, context, this.wal!);
     } finally {
       this.requestDone();
@@ -390,7 +390,13 @@ class Pipeline implements AuditPipeline {
     const bodyBytes = request.body.byteLength;
     try {
       const { transferable, ...encoded } = request;
-      const task = { ...encoded, context, nonAudit: this.config.nonAudit, defaultTenantId: this.config.defaultTenantId };
+      const task = {
+        ...encoded,
+        context,
+        nonAudit: this.config.nonAudit,
+        defaultTenantId: this.config.defaultTenantId,
+        storageRows: this.config.storageRows,
+      };
       let outcome: PrepareOutcome;
       try {
         outcome = this.pool ? await this.pool.run(task, transferable === true) : runPrepareTask(task);

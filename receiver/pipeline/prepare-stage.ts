@@ -18,6 +18,9 @@ import { hash } from 'node:crypto';
 import { AuditError } from '@otel-audit/core';
 import type { AuditEvent } from '@otel-audit/schema';
 import { AUDIT_ATTR, isAuditRecord, type LogRecordMappingOptions, type LogRecordView, logRecordToAuditEvent } from '@otel-audit/schema';
+import { walEntryEventColumns } from '@otel-audit/schema/audit-row';
+import { writeAuditRowBinaryEventColumns } from '@otel-audit/schema/audit-row-binary';
+import type { ClickHouseBinaryBuffer } from '@otel-audit/schema/binary-buffer';
 import { DERIVED_EVENT_ID_DOMAIN } from '@otel-audit/schema/event-id';
 import type { DecodedLogs, IngestContext, ScopeView } from '../contracts.ts';
 import { uuidToWords } from '../wal/format.ts';
@@ -232,6 +235,24 @@ function writeWithDerivedId(w: CanonicalWriter, d: CanonicalWriter, eventId: str
   w.bytes(d.buf.subarray(at, d.off));
 }
 
+/**
+ * Append the storage row's event columns (RowBinary) of the WAL entry tail at `w.buf[start..w.off)`
+ * to `rows`. The row is built from the tail as the exporters would read it back (`JSON.parse` of
+ * the entry, then `walEntryEventColumns`), so it is the exporters' own row by construction, built
+ * once here instead of once per exporter. False when the row cannot be built (a time outside
+ * DateTime64's range, say): the record is then written without a row, and the exporters build it
+ * from the JSON as before and report the failure there — the event itself is kept either way.
+ */
+function writeStorageRow(w: CanonicalWriter, start: number, rows: ClickHouseBinaryBuffer): boolean {
+  try {
+    const entry = JSON.parse(`{"event":${w.buf.toString('utf8', start, w.off)}`) as Parameters<typeof walEntryEventColumns>[0];
+    writeAuditRowBinaryEventColumns(walEntryEventColumns(entry), rows);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -241,7 +262,9 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * oracle): each accepted record's canonical event, context and extra attributes are
  * written straight into the batch's payload buffer and digested there, with no per-record strings or
  * intermediate objects. `payloadBytesHint` sizes the payload buffer (e.g. the request body's size);
- * it grows on demand. A pure function of its arguments; never throws for bad records.
+ * it grows on demand. With `storageRows`, each record's storage row (its event columns in
+ * RowBinary) is built too (see {@link writeStorageRow}). A pure function of its arguments; never
+ * throws for bad records.
  */
 export function prepareBatch(
   logs: DecodedLogs,
@@ -249,12 +272,18 @@ export function prepareBatch(
   nonAudit: 'drop' | 'reject',
   defaultTenantId?: string,
   payloadBytesHint = 0,
+  storageRows = false,
 ): PreparedBatch {
   let records = 0;
   for (const rl of logs.resourceLogs) for (const sl of rl.scopeLogs) records += sl.logRecords.length;
   // The payload is ~1.27× the protobuf body for the realistic fixture batch (canonical JSON plus the
   // repeated resource/scope JSON); starting at 1.5× avoids a grow-and-copy for such batches.
-  const b = new PreparedBatchBuilder(records, Math.ceil(payloadBytesHint * 1.5));
+  // A row's event columns are ~0.75× its payload tail (measured on the realistic fixture).
+  const b = new PreparedBatchBuilder(
+    records,
+    Math.ceil(payloadBytesHint * 1.5),
+    storageRows ? Math.ceil(payloadBytesHint * 1.2) : undefined,
+  );
   const w = b.writer;
   const rejections: Rejection[] = [];
   let received = 0;
@@ -323,6 +352,7 @@ export function prepareBatch(
               w.bytes(ctxBytes);
               writeExtraAttributes(w, record.attributes);
               w.byte(0x7d); // '}' closes the WAL entry object
+              if (b.rows !== undefined && !writeStorageRow(w, start, b.rows)) b.discardRow();
               b.add(start, canonicalEnd, v.event.eventId, v.event.tenant.id, words);
               continue;
             }

@@ -19,6 +19,8 @@ export interface PrepareTask extends Omit<EncodedLogsRequest, 'transferable'> {
   nonAudit: 'drop' | 'reject';
   /** Tenant of records without `audit.tenant.id` when the token is not bound to one (pipeline config). */
   defaultTenantId?: string | undefined;
+  /** Build each record's storage row for the WAL (pipeline config `storageRows`). */
+  storageRows?: boolean;
 }
 
 /**
@@ -77,13 +79,15 @@ export function runPrepareTask(task: PrepareTask): PrepareOutcome {
       bytes: body.length,
     };
   }
-  const batch = prepareBatch(decoded.logs, task.context, task.nonAudit, task.defaultTenantId, body.length);
+  const batch = prepareBatch(decoded.logs, task.context, task.nonAudit, task.defaultTenantId, body.length, task.storageRows === true);
   return { ok: true, records: decoded.recordCount, bytes: body.length, batch };
 }
 
 /** The ArrayBuffers of an outcome that can be transferred instead of copied. */
 export function outcomeTransferList(outcome: PrepareOutcome): ArrayBuffer[] {
   if (!outcome.ok) return [];
-  const { meta, digests, payload } = outcome.batch;
-  return [meta.buffer as ArrayBuffer, digests.buffer as ArrayBuffer, payload.buffer as ArrayBuffer];
+  const { meta, digests, payload, rows } = outcome.batch;
+  const list = [meta.buffer as ArrayBuffer, digests.buffer as ArrayBuffer, payload.buffer as ArrayBuffer];
+  if (rows.byteLength > 0) list.push(rows.buffer as ArrayBuffer);
+  return list;
 }

@@ -7,19 +7,22 @@
  *   meta[i*META + 0..3]  event id as four big-endian u32 words (dedupe key, WAL header)
  *   meta[i*META + 4]     index into `tenants`
  *   meta[i*META + 5..6]  byte offset and length of its payload tail in `payload`
+ *   meta[i*META + 7..8]  byte offset and length of its storage row's event columns in `rows`
+ *                        (RowBinary, @otel-audit/schema/audit-row-binary); length 0 = no row
  *   digests[i*32 ..+32]  SHA-256 of the UTF-8 canonical event (the chain v2 event digest)
  *   payload tail         UTF-8 of `JCS(event),"resource":…,"scope":…,"extraAttributes":…}` — the
  *                        WAL entry after `"event":`; the sequencer only prepends the ordered head
  *                        (`{"kind":"event","lsn":…,"seq":…,"prevHash":…,"hash":…,…,"event":`).
  *
- * All three buffers are plain ArrayBuffers so a worker transfers them without copying.
+ * All four buffers are plain ArrayBuffers so a worker transfers them without copying.
  */
 import { hash } from 'node:crypto';
+import { ClickHouseBinaryBuffer } from '@otel-audit/schema/binary-buffer';
 import { CanonicalWriter } from './fast-jcs.ts';
 import type { Rejection } from './prepare-stage.ts';
 
 /** u32 words of metadata per record in {@link PreparedBatch.meta}. */
-export const META = 7;
+export const META = 9;
 
 /** Prepared records of one request, ready for the sequencer (see the module comment). */
 export interface PreparedBatch {
@@ -28,6 +31,8 @@ export interface PreparedBatch {
   meta: Uint32Array;
   digests: Uint8Array;
   payload: Uint8Array;
+  /** Storage rows' event columns (RowBinary), referenced from `meta`; empty when rows are not built. */
+  rows: Uint8Array;
   /** Distinct tenant ids of the batch (referenced by index from `meta`). */
   tenants: string[];
   /** Event ids in text form, one per record (the in-flight duplicate map's key). */
@@ -50,6 +55,9 @@ export interface PreparedBatch {
 export class PreparedBatchBuilder {
   /** The payload buffer; the canonical event of the next record is written at its `off`. */
   readonly writer: CanonicalWriter;
+  /** The rows buffer (present when rows are built); a record's row is written here before {@link add}. */
+  readonly rows: ClickHouseBinaryBuffer | undefined;
+  private rowStart = 0;
   private meta: Uint32Array;
   private digests: Uint8Array;
   private count = 0;
@@ -60,11 +68,19 @@ export class PreparedBatchBuilder {
   /**
    * @param maxRecords records the request holds (an upper bound of those added)
    * @param payloadBytes initial payload capacity in bytes (grows by copying when exceeded)
+   * @param rowBytes initial rows capacity in bytes; undefined = rows are not built
    */
-  constructor(maxRecords: number, payloadBytes: number) {
+  constructor(maxRecords: number, payloadBytes: number, rowBytes?: number) {
     this.meta = new Uint32Array(maxRecords * META);
     this.digests = new Uint8Array(maxRecords * 32);
     this.writer = new CanonicalWriter(Math.max(1024, payloadBytes));
+    // Sized past the pool threshold so the buffer owns its ArrayBuffer (it is transferred).
+    this.rows = rowBytes === undefined ? undefined : new ClickHouseBinaryBuffer(Math.max(8192, rowBytes));
+  }
+
+  /** Drop what was written to the rows buffer since the last {@link add} (the record has no row). */
+  discardRow(): void {
+    this.rows?.truncate(this.rowStart);
   }
 
   /**
@@ -98,6 +114,10 @@ export class PreparedBatchBuilder {
     meta[m + 4] = t;
     meta[m + 5] = start;
     meta[m + 6] = w.off - start;
+    const rowEnd = this.rows === undefined ? 0 : this.rows.length;
+    meta[m + 7] = this.rowStart;
+    meta[m + 8] = rowEnd - this.rowStart;
+    this.rowStart = rowEnd;
     this.eventIds.push(eventId);
   }
 
@@ -118,6 +138,7 @@ export class PreparedBatchBuilder {
       meta: n * META === this.meta.length ? this.meta : new Uint32Array(this.meta.buffer, 0, n * META),
       digests: n * 32 === this.digests.length ? this.digests : new Uint8Array(this.digests.buffer, 0, n * 32),
       payload: new Uint8Array(this.writer.buf.buffer, 0, this.writer.off),
+      rows: this.rows === undefined ? new Uint8Array(0) : this.rows.detach(),
       tenants: this.tenants,
       eventIds: this.eventIds,
       rejections: counts.rejections,

@@ -11,7 +11,7 @@
 import { AuditError } from '@otel-audit/core';
 import { CURRENT_CHAIN_VERSION, linkHashV2Trusted } from '../../integrity/chain-hash.ts';
 import type { DedupeWindow } from '../wal/dedupe-window.ts';
-import { RECORD_TYPE_EVENT } from '../wal/format.ts';
+import { RECORD_TYPE_EVENT, RECORD_TYPE_EVENT_WITH_ROW, ROW_TRAILER_BYTES } from '../wal/format.ts';
 import type { Wal } from '../wal/wal.ts';
 import type { ChainRegistry, ChainState } from './chain-registry.ts';
 import type { PipelineHooks } from './pipeline.ts';
@@ -62,6 +62,8 @@ export class Sequencer {
   private unsynced: Array<Unsynced | undefined> = [];
   private unsyncedHead = 0;
   private readonly words = new Uint32Array(4);
+  private readonly trailerBytes = new Uint8Array(ROW_TRAILER_BYTES);
+  private readonly trailer = new DataView(this.trailerBytes.buffer);
 
   constructor(dedupe: DedupeWindow, registry: ChainRegistry, onSequenced: PipelineHooks['onSequenced']) {
     this.dedupe = dedupe;
@@ -79,7 +81,7 @@ export class Sequencer {
     let duplicates = 0;
     const w = this.words;
     let dedupeError: AuditError | undefined;
-    const { meta, digests, payload, tenants, eventIds } = batch;
+    const { meta, digests, payload, rows, tenants, eventIds } = batch;
     for (let i = 0; i < batch.count; i++) {
       const m = i * META;
       let duplicate: boolean;
@@ -112,10 +114,21 @@ export class Sequencer {
       w[2] = meta[m + 2]!;
       w[3] = meta[m + 3]!;
       const at = meta[m + 5]!;
-      wal.appendRecord(RECORD_TYPE_EVENT, lsn, w, nowSec, [
-        `{"kind":"event","lsn":${lsn},${chain.jsonPrefix},"seq":${seq},"prevHash":"${prevHash}","hash":"${hash}","chainVersion":${CURRENT_CHAIN_VERSION},"receivedAtNanos":"${receivedAtNanos}","event":`,
-        payload.subarray(at, at + meta[m + 6]!),
-      ]);
+      const head = `{"kind":"event","lsn":${lsn},${chain.jsonPrefix},"seq":${seq},"prevHash":"${prevHash}","hash":"${hash}","chainVersion":${CURRENT_CHAIN_VERSION},"receivedAtNanos":"${receivedAtNanos}","event":`;
+      const tail = payload.subarray(at, at + meta[m + 6]!);
+      const rowBytes = meta[m + 8]!;
+      if (rowBytes === 0) wal.appendRecord(RECORD_TYPE_EVENT, lsn, w, nowSec, [head, tail]);
+      else {
+        // The storage row's event columns follow the JSON, then their length (wal/format.ts).
+        const rowAt = meta[m + 7]!;
+        this.trailer.setUint32(0, rowBytes, true);
+        wal.appendRecord(RECORD_TYPE_EVENT_WITH_ROW, lsn, w, nowSec, [
+          head,
+          tail,
+          rows.subarray(rowAt, rowAt + rowBytes),
+          this.trailerBytes,
+        ]);
+      }
       chain.seq = seq;
       chain.hash = hash;
       // onSequenced runs once this entry is durable (onDurable); a failed write undoes it.

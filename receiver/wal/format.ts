@@ -5,7 +5,9 @@
  *
  * Segment header (32 bytes):
  *   0  8  magic "OTAUDWAL"
- *   8  2  format version (1)
+ *   8  2  format version (2; version 1 segments, written before record type 3 existed, are read
+ *         the same way — a reader of version 1 refuses a version 2 segment instead of mistaking a
+ *         type 3 record for damage)
  *  10  2  header length (32)
  *  12  8  first LSN of the segment (u64)
  *  20  8  creation time, Unix milliseconds (u64)
@@ -14,12 +16,15 @@
  * Record (40-byte header + payload):
  *   0  4  payload length in bytes (u32)
  *   4  4  CRC-32 of bytes 8..(40 + payload length) of the record
- *   8  1  record type (1 = event, 2 = checkpoint)
+ *   8  1  record type (1 = event, 2 = checkpoint, 3 = event with its storage row)
  *   9  3  reserved, zero
  *  12  8  LSN (u64)
  *  20 16  event id, the 16 bytes of the UUID (big-endian, as in its text form); zero for a checkpoint
  *  36  4  received time, Unix seconds (u32) — the dedupe window's clock
- *  40  n  payload: UTF-8 JSON of the `WalEntry`
+ *  40  n  payload: UTF-8 JSON of the `WalEntry`; for type 3, that JSON, then the event columns of
+ *         the entry's storage row in ClickHouse RowBinary (@otel-audit/schema/audit-row-binary),
+ *         then the row's byte length (u32) — so the exporters insert and archive the row without
+ *         parsing the JSON again (docs/wal.md, "Storage rows")
  *
  * The event id and received time sit in the binary header so recovery and segment compaction can
  * rebuild the dedupe index without parsing any JSON.
@@ -28,8 +33,8 @@ import { crc32 } from 'node:zlib';
 
 /** Segment file magic. */
 export const SEGMENT_MAGIC = Buffer.from('OTAUDWAL', 'latin1');
-/** Current segment format version. */
-export const SEGMENT_VERSION = 1;
+/** Current segment format version (written); {@link decodeSegmentHeader} also reads version 1. */
+export const SEGMENT_VERSION = 2;
 /** Size of the segment header in bytes. */
 export const SEGMENT_HEADER_BYTES = 32;
 /** Size of a record header in bytes. */
@@ -38,6 +43,13 @@ export const RECORD_HEADER_BYTES = 40;
 export const RECORD_TYPE_EVENT = 1;
 /** Record type of a checkpoint entry (a signed Merkle root of a chain, integrity/checkpointer.ts). */
 export const RECORD_TYPE_CHECKPOINT = 2;
+/**
+ * Record type of an event entry followed by its storage row's event columns (see the module
+ * comment). {@link parseRecord} reports it as {@link RECORD_TYPE_EVENT} with the row apart.
+ */
+export const RECORD_TYPE_EVENT_WITH_ROW = 3;
+/** Bytes of the row-length trailer of a {@link RECORD_TYPE_EVENT_WITH_ROW} payload. */
+export const ROW_TRAILER_BYTES = 4;
 /** Largest payload accepted when reading (guards against a corrupt length field allocating GiBs). */
 export const MAX_RECORD_PAYLOAD_BYTES = 64 * 1024 * 1024;
 
@@ -62,7 +74,7 @@ export function decodeSegmentHeader(b: Buffer): SegmentHeaderResult {
   if (!b.subarray(0, 8).equals(SEGMENT_MAGIC)) return { ok: false, reason: 'bad magic' };
   if (b.readUInt32LE(28) !== crc32(b.subarray(0, 28))) return { ok: false, reason: 'header checksum mismatch' };
   const version = b.readUInt16LE(8);
-  if (version !== SEGMENT_VERSION) return { ok: false, reason: `unsupported segment version ${version}` };
+  if (version !== SEGMENT_VERSION && version !== 1) return { ok: false, reason: `unsupported segment version ${version}` };
   return { ok: true, version, firstLsn: Number(b.readBigUInt64LE(12)), createdAtMillis: Number(b.readBigUInt64LE(20)) };
 }
 
@@ -110,6 +122,11 @@ export interface RawRecord {
   id2: number;
   id3: number;
   receivedAtSeconds: number;
+  /**
+   * The storage row's event columns in RowBinary (a view), when the record carries them
+   * ({@link RECORD_TYPE_EVENT_WITH_ROW}); `payload` is then the JSON alone.
+   */
+  row?: Buffer;
   /** Offset of the record header in the buffer it came from. */
   offset: number;
   /** Total bytes of the record (header + payload). */
@@ -135,20 +152,29 @@ export function parseRecord(buf: Buffer, off: number, end: number): ParseRecordR
   const want = buf.readUInt32LE(off + 4);
   if (crc32(buf.subarray(off + 8, off + size)) !== want) return { kind: 'bad', reason: 'record checksum mismatch' };
   const type = buf[off + 8]!;
-  if (type !== RECORD_TYPE_EVENT && type !== RECORD_TYPE_CHECKPOINT) return { kind: 'bad', reason: `unknown record type ${type}` };
+  let payloadEnd = off + size;
+  let row: Buffer | undefined;
+  if (type === RECORD_TYPE_EVENT_WITH_ROW) {
+    const rowBytes = len >= ROW_TRAILER_BYTES ? buf.readUInt32LE(payloadEnd - ROW_TRAILER_BYTES) : -1;
+    if (rowBytes < 0 || rowBytes > len - ROW_TRAILER_BYTES - 2)
+      return { kind: 'bad', reason: `row length ${rowBytes} does not fit the ${len}-byte payload` };
+    payloadEnd -= ROW_TRAILER_BYTES + rowBytes;
+    row = buf.subarray(payloadEnd, payloadEnd + rowBytes);
+  } else if (type !== RECORD_TYPE_EVENT && type !== RECORD_TYPE_CHECKPOINT) return { kind: 'bad', reason: `unknown record type ${type}` };
   return {
     kind: 'record',
     record: {
-      type,
+      type: row === undefined ? type : RECORD_TYPE_EVENT,
       lsn: recordLsn(buf, off),
       id0: buf.readUInt32BE(off + 20),
       id1: buf.readUInt32BE(off + 24),
       id2: buf.readUInt32BE(off + 28),
       id3: buf.readUInt32BE(off + 32),
       receivedAtSeconds: buf.readUInt32LE(off + 36),
+      ...(row === undefined ? {} : { row }),
       offset: off,
       size,
-      payload: buf.subarray(off + RECORD_HEADER_BYTES, off + size),
+      payload: buf.subarray(off + RECORD_HEADER_BYTES, payloadEnd),
     },
   };
 }

@@ -16,6 +16,21 @@
 export interface PackedPayloads {
   readonly data: Uint8Array;
   readonly ends: Uint32Array;
+  /**
+   * The storage rows' event columns (RowBinary, docs/wal.md "Storage rows") that the records carry,
+   * packed the same way: row `i` belongs to payload `i` and is empty when its record has none
+   * (checkpoints, entries written without rows). Absent when no payload of the batch has a row.
+   */
+  readonly rows?: { readonly data: Uint8Array; readonly ends: Uint32Array };
+}
+
+/** The RowBinary event columns of payload `i` of `p` (a view), or undefined when its record has none. */
+export function payloadRow(p: PackedPayloads, i: number): Uint8Array | undefined {
+  const r = p.rows;
+  if (r === undefined) return undefined;
+  const start = i === 0 ? 0 : r.ends[i - 1]!;
+  const end = r.ends[i]!;
+  return end === start ? undefined : r.data.subarray(start, end);
 }
 
 /** Number of payloads in `p`. */
@@ -69,14 +84,13 @@ export function packPayloads(texts: readonly string[]): PackedPayloads {
  * largest buffer, so its memory is bounded by the largest batch asked of it (`maxBatchBytes`).
  */
 export class PayloadPacker {
-  private data: Buffer = Buffer.allocUnsafeSlow(0);
-  private ends: Uint32Array = new Uint32Array(64);
-  private count = 0;
-  private used = 0;
+  private readonly payloads = new BytePacker();
+  private readonly rows = new BytePacker();
+  private withRows = 0;
 
   /** Payloads added since the last {@link reset}. */
   get length(): number {
-    return this.count;
+    return this.payloads.count;
   }
 
   /**
@@ -84,20 +98,47 @@ export class PayloadPacker {
    * capacity the batch will probably need (the buffer grows by doubling past it).
    */
   reset(expectedBytes = 1 << 16): void {
+    this.payloads.reset(expectedBytes);
+    this.rows.reset(this.withRows > 0 ? expectedBytes : 1024);
+    this.withRows = 0;
+  }
+
+  /** Copy `payload` (and its record's storage row, when it has one) in as the next payload. */
+  add(payload: Uint8Array, row?: Uint8Array): void {
+    this.payloads.add(payload);
+    if (row !== undefined && row.length > 0) this.withRows++;
+    this.rows.add(row);
+  }
+
+  /** The batch packed so far: views of the packer's buffers, valid until the next {@link reset}. */
+  finish(): PackedPayloads {
+    const p = this.payloads.finish();
+    return this.withRows === 0 ? p : { ...p, rows: this.rows.finish() };
+  }
+}
+
+/** Byte runs back to back in one reused buffer (see {@link PayloadPacker}). */
+class BytePacker {
+  private data: Buffer = Buffer.allocUnsafeSlow(0);
+  private ends: Uint32Array = new Uint32Array(64);
+  count = 0;
+  private used = 0;
+
+  reset(expectedBytes: number): void {
     this.count = 0;
     this.used = 0;
     if (this.data.length < expectedBytes) this.data = Buffer.allocUnsafeSlow(Math.max(1024, expectedBytes));
   }
 
-  /** Copy `payload` in as the next payload. */
-  add(payload: Uint8Array): void {
-    const need = this.used + payload.length;
+  /** Copy `bytes` in as the next run (none: an empty run). */
+  add(bytes: Uint8Array | undefined): void {
+    const need = this.used + (bytes === undefined ? 0 : bytes.length);
     if (need > this.data.length) {
       const bigger = Buffer.allocUnsafeSlow(Math.max(need, this.data.length * 2, 1024));
       this.data.copy(bigger, 0, 0, this.used);
       this.data = bigger;
     }
-    this.data.set(payload, this.used);
+    if (bytes !== undefined) this.data.set(bytes, this.used);
     this.used = need;
     if (this.count === this.ends.length) {
       const more = new Uint32Array(this.ends.length * 2);
@@ -107,8 +148,7 @@ export class PayloadPacker {
     this.ends[this.count++] = need;
   }
 
-  /** The batch packed so far: views of the packer's buffers, valid until the next {@link reset}. */
-  finish(): PackedPayloads {
+  finish(): { data: Buffer; ends: Uint32Array } {
     return { data: this.data.subarray(0, this.used), ends: this.ends.subarray(0, this.count) };
   }
 }

@@ -889,7 +889,7 @@ export class WalReader {
         continue;
       }
       if (rec.lsn !== this.pos.lsn + 1) throw corrupt(seg.file, this.pos.offset, `LSN ${rec.lsn} where ${this.pos.lsn + 1} was expected`);
-      payloads.add(rec.payload);
+      payloads.add(rec.payload, rec.row);
       bytes += rec.size;
       this.pos = { lsn: rec.lsn, segmentFirstLsn: seg.firstLsn, offset: this.frames.offset };
     }

@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { isAuditError } from '@otel-audit/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -8,6 +9,9 @@ import {
   encodeSegmentHeader,
   parseRecord,
   RECORD_HEADER_BYTES,
+  RECORD_TYPE_EVENT,
+  RECORD_TYPE_EVENT_WITH_ROW,
+  ROW_TRAILER_BYTES,
   SEGMENT_HEADER_BYTES,
   sealRecord,
   uuidToWords,
@@ -53,9 +57,49 @@ describe('WAL framing', () => {
   it('round-trips a segment header and rejects a damaged one', () => {
     const h = encodeSegmentHeader(42, 1_700_000_000_000);
     expect(h.length).toBe(SEGMENT_HEADER_BYTES);
-    expect(decodeSegmentHeader(h)).toEqual({ ok: true, version: 1, firstLsn: 42, createdAtMillis: 1_700_000_000_000 });
+    expect(decodeSegmentHeader(h)).toEqual({ ok: true, version: 2, firstLsn: 42, createdAtMillis: 1_700_000_000_000 });
+    // Version 1 (before records with storage rows) is read the same way; an unknown version is refused.
+    for (const [version, ok] of [
+      [1, true],
+      [3, false],
+    ] as const) {
+      const v = Buffer.from(h);
+      v.writeUInt16LE(version, 8);
+      v.writeUInt32LE(crc32(v.subarray(0, 28)), 28);
+      expect(decodeSegmentHeader(v)).toMatchObject(
+        ok ? { ok: true, version } : { ok: false, reason: `unsupported segment version ${version}` },
+      );
+    }
     h[13]! ^= 1;
     expect(decodeSegmentHeader(h)).toMatchObject({ ok: false, reason: 'header checksum mismatch' });
+  });
+
+  it('parses an event record with a storage row: JSON payload and row apart; a row length that does not fit is bad', () => {
+    const json = '{"kind":"event","x":"wörld"}';
+    const row = Buffer.from([1, 2, 3, 0x80, 0xff]);
+    const buf = Buffer.alloc(300);
+    let n = buf.write(json, RECORD_HEADER_BYTES, 'utf8');
+    row.copy(buf, RECORD_HEADER_BYTES + n);
+    n += row.length;
+    buf.writeUInt32LE(row.length, RECORD_HEADER_BYTES + n);
+    n += ROW_TRAILER_BYTES;
+    sealRecord(buf, 0, n, RECORD_TYPE_EVENT_WITH_ROW, 9, words, 5);
+    const r = parseRecord(buf, 0, RECORD_HEADER_BYTES + n);
+    if (r.kind !== 'record') throw new Error(`expected a record, got ${r.kind}`);
+    expect(r.record.type).toBe(RECORD_TYPE_EVENT);
+    expect(r.record.payload.toString()).toBe(json);
+    expect(r.record.row?.toString('hex')).toBe(row.toString('hex'));
+    expect(r.record.size).toBe(RECORD_HEADER_BYTES + n);
+    // A trailer claiming more bytes than the payload holds (re-sealed, so only the length is wrong).
+    buf.writeUInt32LE(n, RECORD_HEADER_BYTES + n - ROW_TRAILER_BYTES);
+    sealRecord(buf, 0, n, RECORD_TYPE_EVENT_WITH_ROW, 9, words, 5);
+    expect(parseRecord(buf, 0, RECORD_HEADER_BYTES + n)).toMatchObject({ kind: 'bad', reason: expect.stringContaining('row length') });
+    // A plain event record has no row.
+    const plain = Buffer.alloc(200);
+    const m = plain.write(json, RECORD_HEADER_BYTES, 'utf8');
+    sealRecord(plain, 0, m, RECORD_TYPE_EVENT, 10, words, 5);
+    const q = parseRecord(plain, 0, RECORD_HEADER_BYTES + m);
+    expect(q.kind === 'record' && q.record.row).toBeUndefined();
   });
 
   it('seals and parses a record; any flipped byte fails the checksum', () => {

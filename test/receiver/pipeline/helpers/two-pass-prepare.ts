@@ -196,6 +196,7 @@ export function packPreparedRequest(prep: PreparedRequest): PreparedBatch {
     meta,
     digests,
     payload: new Uint8Array(buf.buffer, 0, off),
+    rows: new Uint8Array(0),
     tenants,
     eventIds,
     rejections: prep.rejections,

@@ -1,0 +1,215 @@
+/**
+ * The storage row ({@link AuditRow}) in ClickHouse's RowBinary format: what the receiver's prepare
+ * workers write once per event next to its canonical JSON in the WAL, so the exporters insert and
+ * archive rows without parsing JSON or mapping the event again.
+ *
+ * RowBinary (ClickHouse docs, interfaces/formats/RowBinary) writes a row as its columns in table
+ * order, each as:
+ *   - `String`, `LowCardinality(String)`: VarUInt (LEB128) byte length, then the UTF-8 bytes;
+ *   - `UInt8`: 1 byte; `UInt64`: 8 bytes little-endian;
+ *   - `DateTime('UTC')`: UInt32 Unix seconds; `DateTime64(9, 'UTC')`: Int64 nanoseconds;
+ *   - `Array(T)`: VarUInt element count, then the elements;
+ *   - `Map(K, V)`: VarUInt pair count, then key, value, key, value, …
+ *
+ * A row splits into two runs of bytes at a fixed column: the **event columns** (everything up to
+ * `ChangesAfter`), which depend only on the event and are built in parallel by the workers, and the
+ * **chain columns** (`ChainId`, `Seq`, `PrevHash`, `Hash`, `ReceivedAt`, `ChainVersion`), which
+ * only the ordered sequencer knows and which an exporter writes from the WAL entry's head. The two
+ * concatenated are exactly {@link writeAuditRowBinary} of the whole row.
+ */
+import type { AuditRow } from './audit-row.ts';
+import { AUDIT_ROW_COLUMNS } from './audit-row.ts';
+import type { ClickHouseBinaryBuffer } from './binary-buffer.ts';
+
+/** How a column is written in RowBinary (the ClickHouse type, with `LowCardinality` left out: RowBinary writes it as its inner type). */
+export type AuditRowBinaryKind = 'String' | 'UInt8' | 'UInt64' | 'DateTime' | 'DateTime64' | 'Array(String)' | 'Map(String, String)';
+
+/** The RowBinary kind of every row column (checked against the `audit_events` DDL by the tests). */
+export const AUDIT_ROW_BINARY_KINDS: Readonly<Record<keyof AuditRow, AuditRowBinaryKind>> = {
+  Timestamp: 'DateTime64',
+  TimestampTime: 'DateTime',
+  TraceId: 'String',
+  SpanId: 'String',
+  TraceFlags: 'UInt8',
+  SeverityText: 'String',
+  SeverityNumber: 'UInt8',
+  ServiceName: 'String',
+  Body: 'String',
+  ResourceSchemaUrl: 'String',
+  ResourceAttributes: 'Map(String, String)',
+  ScopeSchemaUrl: 'String',
+  ScopeName: 'String',
+  ScopeVersion: 'String',
+  ScopeAttributes: 'Map(String, String)',
+  LogAttributes: 'Map(String, String)',
+  EventName: 'String',
+  EventId: 'String',
+  SchemaVersion: 'String',
+  TenantId: 'String',
+  TenantName: 'String',
+  Action: 'String',
+  Outcome: 'String',
+  ActorId: 'String',
+  ActorType: 'String',
+  ActorName: 'String',
+  ActorAuthMethod: 'String',
+  ActorImpersonatorId: 'String',
+  TargetType: 'String',
+  TargetId: 'String',
+  TargetTypes: 'Array(String)',
+  TargetIds: 'Array(String)',
+  TargetNames: 'Array(String)',
+  Reason: 'String',
+  SessionId: 'String',
+  RequestId: 'String',
+  SourceIp: 'String',
+  UserAgent: 'String',
+  HttpMethod: 'String',
+  UrlPath: 'String',
+  ChangesBefore: 'String',
+  ChangesAfter: 'String',
+  ChainId: 'String',
+  Seq: 'UInt64',
+  PrevHash: 'String',
+  Hash: 'String',
+  ReceivedAt: 'DateTime64',
+  ChainVersion: 'UInt8',
+};
+
+/** The chain columns, which end the row in this order (see the module comment). */
+export const AUDIT_ROW_CHAIN_COLUMNS = ['ChainId', 'Seq', 'PrevHash', 'Hash', 'ReceivedAt', 'ChainVersion'] as const;
+
+/** The event columns: every row column before the chain columns, in table order. */
+export const AUDIT_ROW_EVENT_COLUMNS: ReadonlyArray<keyof AuditRow> = AUDIT_ROW_COLUMNS.slice(
+  0,
+  AUDIT_ROW_COLUMNS.length - AUDIT_ROW_CHAIN_COLUMNS.length,
+);
+
+// The split relies on the chain columns closing the row; a reordered row model must fail at load.
+if (AUDIT_ROW_COLUMNS.slice(AUDIT_ROW_EVENT_COLUMNS.length).join() !== AUDIT_ROW_CHAIN_COLUMNS.join()) {
+  throw new Error('audit row columns must end with the chain columns');
+}
+
+/** The chain columns of a row as the WAL entry's head holds them. */
+export interface AuditRowChainFields {
+  chainId: string;
+  seq: number;
+  prevHash: string;
+  hash: string;
+  /** Unix nanoseconds as decimal text (the WAL's `receivedAtNanos`). */
+  receivedAtNanos: string;
+  /** Chain format; entries written before the field existed are 1. */
+  chainVersion: number;
+}
+
+const NANOS_PER_SECOND = 1_000_000_000n;
+
+/** A DateTime64(9) UTC literal (`YYYY-MM-DD hh:mm:ss[.f{1,9}]`) as Int64 nanoseconds. Throws for anything else. */
+export function dateTime64TextToNanos(value: string): bigint {
+  const ms = Date.parse(`${value.slice(0, 10)}T${value.slice(11, 19)}Z`);
+  if (Number.isNaN(ms) || value[10] !== ' ' || (value.length > 19 && (value[19] !== '.' || value.length > 29)))
+    throw new Error(`not a DateTime64 value: ${JSON.stringify(value)}`);
+  const frac = value.length > 20 ? value.slice(20) : '';
+  if (!/^\d*$/.test(frac)) throw new Error(`not a DateTime64 value: ${JSON.stringify(value)}`);
+  return BigInt(ms / 1000) * NANOS_PER_SECOND + BigInt(frac.padEnd(9, '0'));
+}
+
+/** A DateTime UTC literal (`YYYY-MM-DD hh:mm:ss`) as Unix seconds. Throws for anything else. */
+function dateTimeTextToSeconds(value: string): number {
+  const ms = Date.parse(`${value.slice(0, 10)}T${value.slice(11, 19)}Z`);
+  if (Number.isNaN(ms) || value.length !== 19 || value[10] !== ' ' || ms < 0 || ms / 1000 > 0xffff_ffff)
+    throw new Error(`not a DateTime value: ${JSON.stringify(value)}`);
+  return ms / 1000;
+}
+
+function writeMap(out: ClickHouseBinaryBuffer, m: Record<string, string>): void {
+  const keys = Object.keys(m);
+  out.varUInt(keys.length);
+  for (const k of keys) {
+    out.string(k);
+    out.string(m[k]!);
+  }
+}
+
+function writeStrings(out: ClickHouseBinaryBuffer, values: ReadonlyArray<string>): void {
+  out.varUInt(values.length);
+  for (const v of values) out.string(v);
+}
+
+/** Int64 nanoseconds, little-endian two's complement. */
+function writeInt64(out: ClickHouseBinaryBuffer, v: bigint): void {
+  out.int64(v);
+}
+
+/**
+ * Append the event columns of `row` (every column before `ChainId`) in RowBinary. Throws for a
+ * value its column cannot hold (a malformed time), leaving a partial row in `out`.
+ */
+export function writeAuditRowBinaryEventColumns(
+  row: Omit<AuditRow, (typeof AUDIT_ROW_CHAIN_COLUMNS)[number]>,
+  out: ClickHouseBinaryBuffer,
+): void {
+  writeInt64(out, dateTime64TextToNanos(row.Timestamp));
+  out.uint32(dateTimeTextToSeconds(row.TimestampTime));
+  out.string(row.TraceId);
+  out.string(row.SpanId);
+  out.uint8(row.TraceFlags);
+  out.string(row.SeverityText);
+  out.uint8(row.SeverityNumber);
+  out.string(row.ServiceName);
+  out.string(row.Body);
+  out.string(row.ResourceSchemaUrl);
+  writeMap(out, row.ResourceAttributes);
+  out.string(row.ScopeSchemaUrl);
+  out.string(row.ScopeName);
+  out.string(row.ScopeVersion);
+  writeMap(out, row.ScopeAttributes);
+  writeMap(out, row.LogAttributes);
+  out.string(row.EventName);
+  out.string(row.EventId);
+  out.string(row.SchemaVersion);
+  out.string(row.TenantId);
+  out.string(row.TenantName);
+  out.string(row.Action);
+  out.string(row.Outcome);
+  out.string(row.ActorId);
+  out.string(row.ActorType);
+  out.string(row.ActorName);
+  out.string(row.ActorAuthMethod);
+  out.string(row.ActorImpersonatorId);
+  out.string(row.TargetType);
+  out.string(row.TargetId);
+  writeStrings(out, row.TargetTypes);
+  writeStrings(out, row.TargetIds);
+  writeStrings(out, row.TargetNames);
+  out.string(row.Reason);
+  out.string(row.SessionId);
+  out.string(row.RequestId);
+  out.string(row.SourceIp);
+  out.string(row.UserAgent);
+  out.string(row.HttpMethod);
+  out.string(row.UrlPath);
+  out.string(row.ChangesBefore);
+  out.string(row.ChangesAfter);
+}
+
+/** Append the chain columns (`ChainId` … `ChainVersion`) in RowBinary, from the WAL entry's head fields. */
+export function writeAuditRowBinaryChainColumns(c: AuditRowChainFields, out: ClickHouseBinaryBuffer): void {
+  out.string(c.chainId);
+  out.uint64(c.seq);
+  out.string(c.prevHash);
+  out.string(c.hash);
+  writeInt64(out, BigInt(c.receivedAtNanos));
+  out.uint8(c.chainVersion);
+}
+
+/** Append a whole row in RowBinary (event columns, then chain columns). */
+export function writeAuditRowBinary(row: AuditRow, out: ClickHouseBinaryBuffer): void {
+  writeAuditRowBinaryEventColumns(row, out);
+  out.string(row.ChainId);
+  out.uint64(row.Seq);
+  out.string(row.PrevHash);
+  out.string(row.Hash);
+  writeInt64(out, dateTime64TextToNanos(row.ReceivedAt));
+  out.uint8(row.ChainVersion);
+}
