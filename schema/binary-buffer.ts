@@ -119,6 +119,19 @@ export class ClickHouseBinaryBuffer {
     this.pos += bytes.length;
   }
 
+  /** A String whose bytes are the chars of `value` (each < 256; e.g. UTF-8 bytes read as latin1). */
+  latin1String(value: string): void {
+    const n = value.length;
+    this.varUInt(n);
+    this.ensure(n);
+    if (n <= 32) {
+      const buf = this.buf;
+      let at = this.pos;
+      for (let i = 0; i < n; i++) buf[at++] = value.charCodeAt(i);
+    } else this.buf.write(value, this.pos, 'latin1');
+    this.pos += n;
+  }
+
   /** Copy `src[from..to)` in, as it is. */
   copyFrom(src: Uint8Array, from: number, to: number): void {
     const n = to - from;

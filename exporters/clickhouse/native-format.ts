@@ -67,7 +67,7 @@ interface ColumnWriter {
    * Add the value encoded in RowBinary at `src[pos..)` (the same value {@link add} would take in
    * JS form; @otel-audit/schema/audit-row-binary). Returns the position after it.
    */
-  addBinary(src: Buffer, pos: number): number;
+  addBinary(src: Buffer, pos: number, slot?: number): number;
   /** Values added since the last reset. */
   readonly count: number;
   prefix(out: NativeBuffer): void;
@@ -159,29 +159,72 @@ function readVarUInt(src: Buffer, pos: number): number {
   return v;
 }
 
+/** Whether every UTF-16 unit of `v` is ASCII (then its UTF-8 bytes read as latin1 are `v` itself). */
+function isAscii(v: string): boolean {
+  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Slots of the last-value cache of a LowCardinality column (map keys use one per position). */
+const LC_SLOTS = 64;
+
 class LowCardinalityColumn implements ColumnWriter {
   count = 0;
+  /**
+   * The dictionary, keyed by each value's UTF-8 bytes read as latin1 (one char per byte, lossless):
+   * an ASCII value is its own key, and a value from a RowBinary row is looked up without decoding
+   * its UTF-8. Both entry points therefore build the same dictionary for the same values.
+   */
   private index = new Map<string, number>([['', 0]]);
   private dict: string[] = [''];
   private keys = new Uint32Array(1024);
-  addBinary(src: Buffer, pos: number): number {
+  /**
+   * The last value per slot (a copy of its bytes) and its dictionary index: most rows repeat the
+   * previous row's value (a tenant, an action, the same attribute key at the same map position),
+   * which is then found by comparing bytes, with no string made at all.
+   */
+  private readonly slotBytes: Array<Buffer | undefined> = new Array(LC_SLOTS);
+  private readonly slotKeys = new Uint32Array(LC_SLOTS);
+  addBinary(src: Buffer, pos: number, slot = 0): number {
     const len = readVarUInt(src, pos);
     const from = varEnd;
     const end = from + len;
     if (end > src.length) throw new Error('RowBinary row ends inside a value');
-    // Decoded to the string add() takes, so a block's dictionary is the same whichever way its
-    // rows arrived (the bytes are the UTF-8 our own encoder wrote from a JS string).
-    this.add(src.toString('utf8', from, end));
+    const s = slot < LC_SLOTS ? slot : LC_SLOTS - 1;
+    const last = this.slotBytes[s];
+    if (last !== undefined && last.length === len) {
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (last[i] !== src[from + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.push(this.slotKeys[s]!);
+        return end;
+      }
+    }
+    const k = this.lookup(src.toString('latin1', from, end));
+    this.slotBytes[s] = Buffer.from(src.subarray(from, end));
+    this.slotKeys[s] = k;
+    this.push(k);
     return end;
   }
   add(value: unknown): void {
     const v = value as string;
-    let k = this.index.get(v);
+    this.push(this.lookup(isAscii(v) ? v : Buffer.from(v, 'utf8').toString('latin1')));
+  }
+  private lookup(key: string): number {
+    let k = this.index.get(key);
     if (k === undefined) {
       k = this.dict.length;
-      this.dict.push(v);
-      this.index.set(v, k);
+      this.dict.push(key);
+      this.index.set(key, k);
     }
+    return k;
+  }
+  private push(k: number): void {
     if (this.count === this.keys.length) {
       const grown = new Uint32Array(this.keys.length * 2);
       grown.set(this.keys);
@@ -198,7 +241,8 @@ class LowCardinalityColumn implements ColumnWriter {
     const width = dict.length <= 0x100 ? 0 : dict.length <= 0x1_0000 ? 1 : 2;
     out.uint64(width | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY);
     out.uint64(dict.length);
-    for (const s of dict) out.string(s);
+    // Each key is the value's UTF-8 bytes, one per char.
+    for (const s of dict) out.latin1String(s);
     out.uint64(this.count);
     if (width === 0) for (let i = 0; i < this.count; i++) out.uint8(keys[i]!);
     else if (width === 1) for (let i = 0; i < this.count; i++) out.uint16(keys[i]!);
@@ -209,6 +253,7 @@ class LowCardinalityColumn implements ColumnWriter {
     // A new dictionary per block, as the codec builds it (the block must stand alone).
     this.index = new Map([['', 0]]);
     this.dict = [''];
+    this.slotBytes.fill(undefined);
   }
 }
 
@@ -230,7 +275,7 @@ class ArrayColumn implements ColumnWriter {
   addBinary(src: Buffer, pos: number): number {
     const n = readVarUInt(src, pos);
     let p = varEnd;
-    for (let j = 0; j < n; j++) p = this.element.addBinary(src, p);
+    for (let j = 0; j < n; j++) p = this.element.addBinary(src, p, j);
     this.end += n;
     this.offsets.uint64(this.end);
     this.count++;
@@ -275,8 +320,8 @@ class MapColumn implements ColumnWriter {
     const n = readVarUInt(src, pos);
     let p = varEnd;
     for (let j = 0; j < n; j++) {
-      p = this.keys.addBinary(src, p);
-      p = this.values.addBinary(src, p);
+      p = this.keys.addBinary(src, p, j);
+      p = this.values.addBinary(src, p, j);
     }
     this.end += n;
     this.offsets.uint64(this.end);
