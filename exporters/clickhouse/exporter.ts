@@ -284,6 +284,8 @@ export function createClickHouseExporter(input: ClickHouseConfigInput = {}, opti
     name: 'clickhouse',
     config,
     batching: { maxEntries: config.maxBatchRows, maxBytes: config.maxBatchBytes, maxDelayMillis: config.maxBatchAgeMillis },
+    // The Native builder turns storage rows into columns without parsing the JSON (native-build.ts).
+    storageRows: config.insertFormat === 'Native',
     get handle() {
       return handle;
     },

@@ -34,6 +34,12 @@ export interface PayloadBatch {
  */
 export interface ExporterCapabilities {
   exportPayloads?(batch: PayloadBatch, options?: LifecycleOptions): Promise<ExportResult>;
+  /**
+   * The exporter reads the records' storage rows (`PackedPayloads.rows`, docs/wal.md "Storage
+   * rows") in `exportPayloads`; other exporters get the JSON payloads only, and their reads copy no
+   * row bytes.
+   */
+  readonly storageRows?: boolean;
   readonly batching?: { maxEntries: number; maxBytes: number; maxDelayMillis: number };
 }
 
@@ -155,7 +161,7 @@ export class ExporterRunner {
    */
   async start(): Promise<void> {
     this.saved = await this.wal.registerCursor(this.exporter.name);
-    this.reader = this.wal.openReader(this.saved);
+    this.reader = this.wal.openReader(this.saved, { rows: (this.exporter as AuditExporter & ExporterCapabilities).storageRows === true });
     this.st.cursorLsn = this.saved.lsn;
     this.st.state = 'idle';
     this.loop = this.run().catch((err: unknown) => {

@@ -90,11 +90,13 @@ export const PipelineConfigSchema = z.strictObject({
   nonAudit: z.enum(['drop', 'reject']).default('drop'),
   /**
    * Write each event's storage row (the ClickHouse/Parquet columns, in RowBinary) next to its JSON
-   * in the WAL, built once by the prepare workers, so the ClickHouse and cold-storage exporters
-   * neither parse the JSON nor map the event again (docs/wal.md, "Storage rows"). Costs prepare CPU
-   * and ~0.75× more WAL bytes per event; turn it off when no exporter writes rows. Default true.
+   * in the WAL, built once by the prepare workers, so the ClickHouse exporter's Native builder
+   * neither parses the JSON nor maps the event again (docs/wal.md, "Storage rows"). Default false:
+   * measured on the project machine, building the row costs the prepare workers more than it saves
+   * the ClickHouse builder, and it doubles the WAL's bytes, until cold storage reads rows too
+   * (docs/decisions.md).
    */
-  storageRows: z.boolean().default(true),
+  storageRows: z.boolean().default(false),
   /** Cap of the partial_success message (characters). Default 1024. */
   maxMessageLength: z.number().int().min(64).default(1024),
   wal: z

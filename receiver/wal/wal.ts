@@ -640,13 +640,14 @@ export class Wal {
 
   /**
    * Open a reader after `position` (defaults to the oldest retained record). A position older than
-   * the retained WAL starts at the oldest retained record.
+   * the retained WAL starts at the oldest retained record. `options.rows`: batches carry the
+   * records' storage rows (default false: JSON payloads only).
    */
-  openReader(position?: WalPosition): WalReader {
+  openReader(position?: WalPosition, options: { rows?: boolean } = {}): WalReader {
     let pos = position ?? this.startPosition();
     const first = this.segments[0];
     if (first && pos.lsn < first.firstLsn - 1) pos = this.startPosition();
-    return new WalReader(this, pos);
+    return new WalReader(this, pos, options.rows === true);
   }
 
   private cursorFile(name: string): string {
@@ -828,9 +829,13 @@ export class WalReader {
   /** The payloads of the last batch returned (reused by the next read). */
   private readonly packer = new PayloadPacker();
 
-  constructor(wal: Wal, pos: WalPosition) {
+  /** Whether batches carry the records' storage rows (`PackedPayloads.rows`); else only the JSON. */
+  private readonly rows: boolean;
+
+  constructor(wal: Wal, pos: WalPosition, rows = false) {
     this.wal = wal;
     this.pos = { ...pos };
+    this.rows = rows;
   }
 
   /** Current position (after the last record returned). */
@@ -889,7 +894,7 @@ export class WalReader {
         continue;
       }
       if (rec.lsn !== this.pos.lsn + 1) throw corrupt(seg.file, this.pos.offset, `LSN ${rec.lsn} where ${this.pos.lsn + 1} was expected`);
-      payloads.add(rec.payload, rec.row);
+      payloads.add(rec.payload, this.rows ? rec.row : undefined);
       bytes += rec.size;
       this.pos = { lsn: rec.lsn, segmentFirstLsn: seg.firstLsn, offset: this.frames.offset };
     }

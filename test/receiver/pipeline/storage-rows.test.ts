@@ -39,8 +39,10 @@ afterEach(async () => {
 /** Keeps a copy of every payload batch it is given (the runner's views are reused). */
 class PayloadCapture implements AuditExporter {
   readonly name: string;
-  constructor(name = 'capture') {
+  readonly storageRows: boolean;
+  constructor(name = 'capture', storageRows = true) {
     this.name = name;
+    this.storageRows = storageRows;
   }
   readonly batches: PackedPayloads[] = [];
   async start() {}
@@ -59,9 +61,9 @@ class PayloadCapture implements AuditExporter {
   }
 }
 
-async function startPipeline(config: PipelineConfigInput, capture: PayloadCapture): Promise<AuditPipeline> {
+async function startPipeline(config: PipelineConfigInput, ...captures: PayloadCapture[]): Promise<AuditPipeline> {
   const p = createAuditPipeline({ dataDir: dir, instanceId: 'rows-1', ...config });
-  p.addExporter(capture, { maxBatchDelayMillis: 0, initialBackoffMillis: 1, maxBackoffMillis: 20 });
+  for (const c of captures) p.addExporter(c, { maxBatchDelayMillis: 0, initialBackoffMillis: 1, maxBackoffMillis: 20 });
   await p.start();
   open.push(p);
   return p;
@@ -154,7 +156,9 @@ function nativeBothWays(p: PackedPayloads): { fromRows: string[]; fromEntries: s
 describe('storage rows in the WAL', () => {
   it('rows built by the prepare stage and completed from the head are the exporters’ rows, byte for byte', async () => {
     const capture = new PayloadCapture();
-    const p = await startPipeline({ prepareWorkers: 0 }, capture);
+    // An exporter that does not read rows gets the JSON payloads alone.
+    const jsonOnly = new PayloadCapture('json-only', false);
+    const p = await startPipeline({ prepareWorkers: 0, storageRows: true }, capture, jsonOnly);
     const records = Array.from({ length: 120 }, (_, i) => {
       const { event, extra } = variedEvent(i);
       return eventToRecord(event, extra);
@@ -164,6 +168,8 @@ describe('storage rows in the WAL', () => {
     expect(r, r.message).toMatchObject({ accepted: 120, rejected: 0 });
     await until(() => capture.count >= 120, 'the export');
     expect(checkRows(capture.batches)).toBe(120);
+    await until(() => jsonOnly.count >= 120, 'the JSON-only export');
+    expect(jsonOnly.batches.every((b) => b.rows === undefined)).toBe(true);
     for (const b of capture.batches) {
       const { fromRows, fromEntries } = nativeBothWays(b);
       expect(fromRows).toEqual(fromEntries);
@@ -172,7 +178,7 @@ describe('storage rows in the WAL', () => {
 
   it('rows built in prepare workers (an encoded request) match too', async () => {
     const capture = new PayloadCapture();
-    const p = await startPipeline({ prepareWorkers: 1 }, capture);
+    const p = await startPipeline({ prepareWorkers: 1, storageRows: true }, capture);
     const body = encodeRequest(auditRequestObject(300));
     const r = await p.consumeEncoded({ body, format: 'protobuf', encoding: 'identity', maxBytes: 1 << 30 }, { transport: 'http' });
     expect(r).toMatchObject({ decoded: true, result: { status: 'success', accepted: 300 } });
@@ -211,7 +217,7 @@ describe('storage rows in the WAL', () => {
     closeSync(fd);
     // Restart with rows on: the old records are read (and re-exported from the start by a new exporter's cursor).
     const again = new PayloadCapture('capture-after-restart');
-    const q = createAuditPipeline({ dataDir: dir, instanceId: 'rows-1', prepareWorkers: 0 });
+    const q = createAuditPipeline({ dataDir: dir, instanceId: 'rows-1', prepareWorkers: 0, storageRows: true });
     q.addExporter(again, { maxBatchDelayMillis: 0, initialBackoffMillis: 1, maxBackoffMillis: 20 });
     await q.start();
     open.push(q);
