@@ -62,7 +62,8 @@ export function splitTypeArgs(inner: string): string[] {
  * and cost full garbage collections).
  */
 interface ColumnWriter {
-  add(value: unknown): void;
+  /** Add a value; `slot` (a position inside an array or map) lets a column remember values per position. */
+  add(value: unknown, slot?: number): void;
   /**
    * Add the value encoded in RowBinary at `src[pos..)` (the same value {@link add} would take in
    * JS form; @otel-audit/schema/audit-row-binary). Returns the position after it.
@@ -185,6 +186,9 @@ class LowCardinalityColumn implements ColumnWriter {
    */
   private readonly slotBytes: Array<Buffer | undefined> = new Array(LC_SLOTS);
   private readonly slotKeys = new Uint32Array(LC_SLOTS);
+  /** The same cache for values given as strings ({@link add}). */
+  private readonly slotValues: Array<string | undefined> = new Array(LC_SLOTS);
+  private readonly slotValueKeys = new Uint32Array(LC_SLOTS);
   addBinary(src: Buffer, pos: number, slot = 0): number {
     const len = readVarUInt(src, pos);
     const from = varEnd;
@@ -211,9 +215,17 @@ class LowCardinalityColumn implements ColumnWriter {
     this.push(k);
     return end;
   }
-  add(value: unknown): void {
+  add(value: unknown, slot = 0): void {
     const v = value as string;
-    this.push(this.lookup(isAscii(v) ? v : Buffer.from(v, 'utf8').toString('latin1')));
+    const s = slot < LC_SLOTS ? slot : LC_SLOTS - 1;
+    if (this.slotValues[s] === v) {
+      this.push(this.slotValueKeys[s]!);
+      return;
+    }
+    const k = this.lookup(isAscii(v) ? v : Buffer.from(v, 'utf8').toString('latin1'));
+    this.slotValues[s] = v;
+    this.slotValueKeys[s] = k;
+    this.push(k);
   }
   private lookup(key: string): number {
     let k = this.index.get(key);
@@ -254,6 +266,7 @@ class LowCardinalityColumn implements ColumnWriter {
     this.index = new Map([['', 0]]);
     this.dict = [''];
     this.slotBytes.fill(undefined);
+    this.slotValues.fill(undefined);
   }
 }
 
@@ -267,7 +280,7 @@ class ArrayColumn implements ColumnWriter {
   }
   add(value: unknown): void {
     const arr = value as ReadonlyArray<unknown>;
-    for (let j = 0; j < arr.length; j++) this.element.add(arr[j]);
+    for (let j = 0; j < arr.length; j++) this.element.add(arr[j], j);
     this.end += arr.length;
     this.offsets.uint64(this.end);
     this.count++;
@@ -308,10 +321,12 @@ class MapColumn implements ColumnWriter {
   }
   add(value: unknown): void {
     const m = value as Record<string, string>;
+    let j = 0;
     for (const key in m) {
-      this.keys.add(key);
-      this.values.add(m[key]);
+      this.keys.add(key, j);
+      this.values.add(m[key], j);
       this.end++;
+      j++;
     }
     this.offsets.uint64(this.end);
     this.count++;
