@@ -16,7 +16,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../integrity/index.ts';
-import { sha256 } from '../../integrity/merkle.ts';
+import { isHashHex, sha256 } from '../../integrity/merkle.ts';
 import { MerkleTree } from './helpers/merkle-tree.ts';
 
 interface Vectors {
@@ -279,5 +279,21 @@ describe('Merkle tree over 32-byte entry hashes', () => {
 
   it('a leaf source that returns the wrong number of leaves is an error', async () => {
     await expect(inclusionProof({ getLeaves: () => [] }, 0, 4)).rejects.toThrow(/returned 0 leaves/);
+  });
+});
+
+describe('isHashHex', () => {
+  it('accepts exactly 64 lower-case hex digits and nothing else', () => {
+    const ok = '0123456789abcdef'.repeat(4);
+    expect(isHashHex(ok)).toBe(true);
+    expect(isHashHex(ok.toUpperCase())).toBe(false);
+    expect(isHashHex(ok.slice(1))).toBe(false);
+    expect(isHashHex(`${ok}0`)).toBe(false);
+    expect(isHashHex(123)).toBe(false);
+    expect(isHashHex(undefined)).toBe(false);
+    // Every character just outside the ranges 0-9 and a-f, at every position.
+    for (const bad of ['/', ':', '`', 'g', 'A', ' ', '\u0660']) {
+      for (const at of [0, 31, 63]) expect(isHashHex(ok.slice(0, at) + bad + ok.slice(at + 1)), `${bad} at ${at}`).toBe(false);
+    }
   });
 });
