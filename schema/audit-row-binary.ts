@@ -104,22 +104,37 @@ export interface AuditRowChainFields {
 
 const NANOS_PER_SECOND = 1_000_000_000n;
 
+/** The last seconds prefix parsed by {@link dateTime64TextToNanos} (rows of a batch share seconds). */
+let lastHead = '';
+let lastSecondsNanos = 0n;
+let lastSeconds = 0;
+
+/** Unix seconds of a `YYYY-MM-DD hh:mm:ss` head, or NaN; the last one is remembered. */
+function secondsOfHead(head: string): number {
+  if (head === lastHead) return lastSeconds;
+  const ms = Date.parse(`${head.slice(0, 10)}T${head.slice(11, 19)}Z`);
+  if (Number.isNaN(ms) || head.length !== 19 || head[10] !== ' ') return Number.NaN;
+  lastHead = head;
+  lastSeconds = ms / 1000;
+  lastSecondsNanos = BigInt(lastSeconds) * NANOS_PER_SECOND;
+  return lastSeconds;
+}
+
 /** A DateTime64(9) UTC literal (`YYYY-MM-DD hh:mm:ss[.f{1,9}]`) as Int64 nanoseconds. Throws for anything else. */
 export function dateTime64TextToNanos(value: string): bigint {
-  const ms = Date.parse(`${value.slice(0, 10)}T${value.slice(11, 19)}Z`);
-  if (Number.isNaN(ms) || value[10] !== ' ' || (value.length > 19 && (value[19] !== '.' || value.length > 29)))
+  const seconds = secondsOfHead(value.slice(0, 19));
+  if (Number.isNaN(seconds) || (value.length > 19 && (value[19] !== '.' || value.length > 29)))
     throw new Error(`not a DateTime64 value: ${JSON.stringify(value)}`);
   const frac = value.length > 20 ? value.slice(20) : '';
   if (!/^\d*$/.test(frac)) throw new Error(`not a DateTime64 value: ${JSON.stringify(value)}`);
-  return BigInt(ms / 1000) * NANOS_PER_SECOND + BigInt(frac.padEnd(9, '0'));
+  return lastSecondsNanos + BigInt(frac.padEnd(9, '0'));
 }
 
 /** A DateTime UTC literal (`YYYY-MM-DD hh:mm:ss`) as Unix seconds. Throws for anything else. */
 function dateTimeTextToSeconds(value: string): number {
-  const ms = Date.parse(`${value.slice(0, 10)}T${value.slice(11, 19)}Z`);
-  if (Number.isNaN(ms) || value.length !== 19 || value[10] !== ' ' || ms < 0 || ms / 1000 > 0xffff_ffff)
-    throw new Error(`not a DateTime value: ${JSON.stringify(value)}`);
-  return ms / 1000;
+  const seconds = value.length === 19 ? secondsOfHead(value) : Number.NaN;
+  if (Number.isNaN(seconds) || seconds < 0 || seconds > 0xffff_ffff) throw new Error(`not a DateTime value: ${JSON.stringify(value)}`);
+  return seconds;
 }
 
 function writeMap(out: ClickHouseBinaryBuffer, m: Record<string, string>): void {

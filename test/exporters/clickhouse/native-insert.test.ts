@@ -6,10 +6,12 @@
  * an insert deduplication token on `INSERT … SELECT FROM file()` drops a replay; the worker-thread
  * and inline builders, and the payload (unparsed) entry point, give the same rows.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditEvent } from '@otel-audit/schema';
 import { AUDIT_ROW_COLUMNS, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import { AUDIT_ROW_BINARY_KINDS, dateTime64TextToNanos, writeAuditRowBinary } from '@otel-audit/schema/audit-row-binary';
+import { ClickHouseBinaryBuffer } from '@otel-audit/schema/binary-buffer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseHandle, openClickHouse } from '../../../exporters/clickhouse/client.ts';
 import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
@@ -169,6 +171,50 @@ describe('Native insert ≡ JSONEachRow insert', () => {
     } finally {
       for (const x of [json, worker, inline, payloads]) await x.shutdown();
     }
+  });
+
+  it('RowBinary rows (@otel-audit/schema/audit-row-binary) read by the engine equal the JSONEachRow rows', async () => {
+    // The RowBinary kind of every column is the DDL type without LowCardinality.
+    for (const c of AUDIT_EVENTS_COLUMNS) {
+      const kind = c.type
+        .replaceAll('LowCardinality(String)', 'String')
+        .replace("DateTime64(9, 'UTC')", 'DateTime64')
+        .replace("DateTime('UTC')", 'DateTime');
+      expect(AUDIT_ROW_BINARY_KINDS[c.name as keyof typeof AUDIT_ROW_BINARY_KINDS], c.name).toBe(kind);
+    }
+    const entries = variedEntries(600);
+    const dbs = { json: uniqueDatabase('rb_json'), rows: uniqueDatabase('rb_rows') };
+    const json = createClickHouseExporter({ database: dbs.json, insertFormat: 'JSONEachRow', dataDir }, { handle });
+    try {
+      await json.start();
+      expect(await json.export(batchOf(entries))).toEqual({ status: 'success' });
+      await applyMigrations(handle.client, { ...parseClickHouseConfig({ dataDir }), database: dbs.rows });
+      const out = new ClickHouseBinaryBuffer(1 << 16);
+      out.varUInt(AUDIT_EVENTS_COLUMNS.length);
+      for (const c of AUDIT_EVENTS_COLUMNS) out.string(c.name);
+      for (const c of AUDIT_EVENTS_COLUMNS) out.string(c.type);
+      for (const e of entries) writeAuditRowBinary(walEntryToAuditRow(e), out);
+      const file = join(dataDir, `${dbs.rows}.rowbinary`);
+      writeFileSync(file, out.bytes());
+      await handle.chdb!.chdb.queryAsync(
+        `INSERT INTO ${dbs.rows}.audit_events (${COLUMNS.join(', ')}) SELECT * FROM file('${file}', RowBinaryWithNamesAndTypes)`,
+        { format: 'TabSeparated' },
+      );
+      const expected = await allRows(dbs.json);
+      expect(expected).toHaveLength(600);
+      expect(await allRows(dbs.rows)).toEqual(expected);
+    } finally {
+      await json.shutdown();
+    }
+  });
+
+  it('DateTime64 text to nanoseconds: fractions of any length, before the epoch; malformed text throws', () => {
+    expect(dateTime64TextToNanos('1970-01-01 00:00:00.000000001')).toBe(1n);
+    expect(dateTime64TextToNanos('1969-12-31 23:59:59.5')).toBe(-500_000_000n);
+    expect(dateTime64TextToNanos('2026-11-22 10:00:00')).toBe(BigInt(Date.parse('2026-11-22T10:00:00Z')) * 1_000_000n);
+    expect(dateTime64TextToNanos('2026-11-22 10:00:00.123')).toBe(BigInt(Date.parse('2026-11-22T10:00:00Z')) * 1_000_000n + 123_000_000n);
+    for (const bad of ['2026-11-22T10:00:00', '2026-11-22 10:00:00.1234567890', '2026-11-22 10:00:00.12x', '2026-13-01 00:00:00', 'x'])
+      expect(() => dateTime64TextToNanos(bad), bad).toThrow(/not a DateTime64 value/);
   });
 
   it('a replayed batch (same LSN range, same token) adds no rows; chunked batches too', async () => {

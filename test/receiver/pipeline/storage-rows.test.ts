@@ -95,6 +95,9 @@ function variedEvent(i: number): { event: AuditEvent; extra: Record<string, unkn
   if (i % 7 === 1) o.occurredAt = '2024-02-29T00:00:00+02:00';
   if (i % 8 === 0) o.trace = { traceId: '0123456789abcdef0123456789abcdef', spanId: '0123456789abcdef', traceFlags: 1 };
   if (i % 9 === 0) o.reason = `because ${randomString()}`;
+  // Keys in neither insertion nor RFC 8785 order once read back: integer-like keys come first.
+  if (i % 11 === 5) Object.assign(o, { schemaVersion: '1.1', details: undefined, bodyValue: { '3': [1, { y: 2, x: 1 }], b: 'text' } });
+  if (i % 10 === 3) o.details = { zeta: 1, '10': 'ten', '9': { b: -0, a: [3, '2'] }, alpha: null };
   const extra: Record<string, unknown> = {};
   if (i % 2 === 0) extra['app.flag'] = i % 4 === 0;
   if (i % 3 === 0) extra['app.count'] = BigInt(i) * 10_000_000_000_000_000n;
@@ -104,6 +107,10 @@ function variedEvent(i: number): { event: AuditEvent; extra: Record<string, unkn
   if (i % 5 === 2) extra['app.kv'] = { nested: { deep: [1, 2] }, s: randomString() };
   if (i % 4 === 3) extra['app.text'] = randomString();
   if (i % 6 === 2) extra['app.double'] = 0.1 + 0.2;
+  if (i % 6 === 3) extra['app.nan'] = Number.NaN;
+  if (i % 6 === 4) extra['app.negzero'] = -0;
+  if (i % 7 === 2) extra['app.missing'] = undefined;
+  if (i % 7 === 3) extra['app.mixed'] = [new Uint8Array([9, 8]), 2n ** 64n, { '2': 'b', '1': 'a' }, null];
   return { event: makeEvent(o), extra };
 }
 
