@@ -228,3 +228,70 @@ export function writeAuditRowBinary(row: AuditRow, out: ClickHouseBinaryBuffer):
   writeInt64(out, dateTime64TextToNanos(row.ReceivedAt));
   out.uint8(row.ChainVersion);
 }
+
+/** Bytes of a fixed-width kind; -1 for the variable-width ones. */
+const FIXED_WIDTH: Readonly<Record<AuditRowBinaryKind, number>> = {
+  String: -1,
+  UInt8: 1,
+  UInt64: 8,
+  DateTime: 4,
+  DateTime64: 8,
+  'Array(String)': -1,
+  'Map(String, String)': -1,
+};
+
+/** A VarUInt at `row[pos..)`: its value, and where it ends in {@link varEnd}. */
+let varEnd = 0;
+function readVarUInt(row: Uint8Array, pos: number): number {
+  let v = 0;
+  let shift = 1;
+  let p = pos;
+  for (;;) {
+    if (p >= row.length) throw new Error('RowBinary row ends inside a length');
+    const b = row[p++]!;
+    v += (b & 0x7f) * shift;
+    if (b < 0x80) break;
+    shift *= 0x80;
+  }
+  varEnd = p;
+  return v;
+}
+
+/** Position after the value of kind `kind` at `row[pos..)`. */
+function skipValue(row: Uint8Array, pos: number, kind: AuditRowBinaryKind): number {
+  const w = FIXED_WIDTH[kind];
+  if (w >= 0) return pos + w;
+  const n = readVarUInt(row, pos);
+  if (kind === 'String') return varEnd + n;
+  let p = varEnd;
+  const strings = kind === 'Array(String)' ? n : n * 2;
+  for (let i = 0; i < strings; i++) {
+    const len = readVarUInt(row, p);
+    p = varEnd + len;
+  }
+  return p;
+}
+
+/**
+ * The value of the `String` column `column` in a row's RowBinary bytes (the event columns, or a
+ * whole row), found by skipping the columns before it. Throws when the bytes end first.
+ */
+export function readAuditRowBinaryString(row: Uint8Array, column: keyof AuditRow): string {
+  let p = 0;
+  for (const c of AUDIT_ROW_COLUMNS) {
+    if (c === column) {
+      if (AUDIT_ROW_BINARY_KINDS[c] !== 'String') throw new Error(`column ${c} is not a String`);
+      const n = readVarUInt(row, p);
+      if (varEnd + n > row.length) throw new Error('RowBinary row ends inside a value');
+      return Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString('utf8', varEnd, varEnd + n);
+    }
+    p = skipValue(row, p, AUDIT_ROW_BINARY_KINDS[c]);
+  }
+  throw new Error(`no column ${String(column)}`);
+}
+
+/** The `Timestamp` (first column) of a row's RowBinary bytes, as Int64 nanoseconds. */
+export function readAuditRowBinaryTimestamp(row: Uint8Array): bigint {
+  if (row.length < 8) throw new Error('RowBinary row ends inside a value');
+  return new DataView(row.buffer, row.byteOffset, 8).getBigInt64(0, true);
+}

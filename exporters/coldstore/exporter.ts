@@ -19,12 +19,20 @@ import { AuditError, type Logger, silentLogger } from '@otel-audit/core';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { AuditExporter, ExportResult, WalEntry } from '../../receiver/contracts.ts';
 import type { ExporterCapabilities, PayloadBatch } from '../../receiver/exporting/runner.ts';
-import { payloadBuffer, payloadStart } from '../../receiver/wal/packed-payloads.ts';
+import { payloadBuffer, payloadRow, payloadStart } from '../../receiver/wal/packed-payloads.ts';
 import { checkpointKeys } from './checkpoints.ts';
 import { type ColdStoreConfig, type ColdStoreConfigInput, localArchiveDir, parseColdStoreConfig } from './config.ts';
 import { escapeKeySegment, manifestKey } from './keys.ts';
 import { applyRetention, type RetentionReport } from './retention.ts';
-import { createObjectBuilder, eventHour, type ParquetEngine, stagedChainSeq, stageLine } from './sealed-build.ts';
+import {
+  createObjectBuilder,
+  eventHour,
+  type ParquetEngine,
+  STAGED_ROW_SEPARATOR,
+  stagedChainSeq,
+  stagedLineJson,
+  stageLine,
+} from './sealed-build.ts';
 import { fsyncDir, LocalDirectoryStore, type ObjectStore, S3ObjectStore, sha256Hex, writeFileAtomic } from './store.ts';
 import { walEventRouting } from './wal-routing.ts';
 
@@ -114,6 +122,19 @@ function stageItem(entry: WalEntry, line?: Uint8Array): StageItem | undefined {
   };
 }
 
+/**
+ * A staged line that carries the entry's storage row: `<JSON>\t<base64 of the row>` (see
+ * `STAGED_ROW_SEPARATOR`), so the builder copies the row instead of parsing and mapping the JSON.
+ */
+function lineWithRow(json: Uint8Array, row: Uint8Array): Buffer {
+  const b64 = Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString('base64');
+  const out = Buffer.allocUnsafe(json.length + 1 + b64.length);
+  out.set(json, 0);
+  out[json.length] = STAGED_ROW_SEPARATOR;
+  out.write(b64, json.length + 1, 'latin1');
+  return out;
+}
+
 /** A UTC RFC 3339 time whose date and hour can be read off the text (the normalized form). */
 const UTC_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -187,6 +208,7 @@ export function createColdStoreExporter(
     );
   }
   const engine = config.parquetEncoder === 'js' ? undefined : options.parquetEngine;
+  const rowsWanted = engine !== undefined && config.format === 'parquet';
   const builder = createObjectBuilder({
     inline: options.buildInline,
     heap: config.buildWorkerHeap,
@@ -317,7 +339,7 @@ export function createColdStoreExporter(
       if (end < text.length) await truncate(path, Buffer.byteLength(text.slice(0, end)));
       for (const line of text.slice(0, end).split('\n')) {
         if (line === '') continue;
-        const { chainId, seq } = stagedChainSeq(JSON.parse(line));
+        const { chainId, seq } = stagedChainSeq(JSON.parse(stagedLineJson(line)));
         if ((watermarks[chainId] ?? 0) < seq) watermarks[chainId] = seq;
       }
       const info = await stat(path);
@@ -581,6 +603,8 @@ export function createColdStoreExporter(
     config,
     store,
     batching: { maxEntries: config.maxBatchRows, maxBytes: config.maxBatchBytes, maxDelayMillis: config.maxBatchAgeMillis },
+    // Only the engine's Parquet build reads storage rows (sealed-build.ts prepareNativeBuild).
+    storageRows: rowsWanted,
     async start() {
       if (started) return;
       started = true;
@@ -608,7 +632,8 @@ export function createColdStoreExporter(
           // parsed in full.
           const line = buf.subarray(payloadStart(p, i), p.ends[i]);
           const route = walEventRouting(line);
-          if (route) items.push({ kind: 'event', ...route, line });
+          const row = rowsWanted ? payloadRow(p, i) : undefined;
+          if (route) items.push({ kind: 'event', ...route, line: row === undefined ? line : lineWithRow(line, row) });
           else {
             const item = stageItem(JSON.parse(line.toString('utf8')) as WalEntry, line);
             if (item) items.push(item);

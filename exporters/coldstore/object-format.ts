@@ -4,7 +4,8 @@
  * re-building an object after a crash yields the same bytes, the same SHA-256 and the same key.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { AUDIT_ROW_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
+import { AUDIT_ROW_COLUMNS, type AuditRow, nanosToDateTime64 } from '@otel-audit/schema/audit-row';
+import { dateTime64TextToNanos, readAuditRowBinaryString, readAuditRowBinaryTimestamp } from '@otel-audit/schema/audit-row-binary';
 import { type FORMAT_EXTENSIONS, objectKey, partitionOf } from './keys.ts';
 import {
   decodeParquet,
@@ -70,16 +71,22 @@ export interface BuiltColdObject {
   manifestBytes: Uint8Array;
 }
 
+/** The columns of a row that the metadata reads of its first and last rows. */
+type MetadataRowFields = Pick<AuditRow, 'Timestamp' | 'TenantId' | 'ChainId' | 'Seq' | 'PrevHash' | 'Hash'>;
+
 /**
  * The metadata of rows of one chain and one partition, computed one row at a time (rows in seq
  * order), holding no row: what a streamed build (one block or row group at a time) needs.
  */
 export class RowMetadataAccumulator {
-  private first: AuditRow | undefined;
-  private last: AuditRow | undefined;
+  private first: MetadataRowFields | undefined;
+  private last: MetadataRowFields | undefined;
   private rows = 0;
   private min = '';
   private max = '';
+  /** `min` and `max` as nanoseconds, once a RowBinary row needed them (undefined: not computed). */
+  private minNanos: bigint | undefined;
+  private maxNanos: bigint | undefined;
   private readonly versions = new Set<string>();
 
   /** Rows added so far. */
@@ -94,10 +101,54 @@ export class RowMetadataAccumulator {
       this.max = row.Timestamp;
     }
     // Timestamps are fixed-width DateTime64 text: string order is time order.
-    if (row.Timestamp < this.min) this.min = row.Timestamp;
-    if (row.Timestamp > this.max) this.max = row.Timestamp;
+    if (row.Timestamp < this.min) {
+      this.min = row.Timestamp;
+      this.minNanos = undefined;
+    }
+    if (row.Timestamp > this.max) {
+      this.max = row.Timestamp;
+      this.maxNanos = undefined;
+    }
     this.versions.add(row.SchemaVersion);
     this.last = row;
+    this.rows++;
+  }
+
+  /**
+   * Add a row given as its event columns in RowBinary and the chain fields of its WAL entry's head
+   * (a line staged with its storage row): the same metadata as {@link add} of the whole row, read
+   * off the bytes (`Timestamp` is the first column; `SchemaVersion` is found by skipping).
+   */
+  addRowBinary(eventColumns: Uint8Array, head: { chainId: string; tenantId: string; seq: number; prevHash: string; hash: string }): void {
+    const nanos = readAuditRowBinaryTimestamp(eventColumns);
+    const fields: MetadataRowFields = {
+      Timestamp: '',
+      TenantId: head.tenantId,
+      ChainId: head.chainId,
+      Seq: head.seq,
+      PrevHash: head.prevHash,
+      Hash: head.hash,
+    };
+    if (this.first === undefined) {
+      fields.Timestamp = nanosToDateTime64(nanos);
+      this.first = fields;
+      this.min = fields.Timestamp;
+      this.max = fields.Timestamp;
+      this.minNanos = nanos;
+      this.maxNanos = nanos;
+    }
+    this.minNanos ??= dateTime64TextToNanos(this.min);
+    this.maxNanos ??= dateTime64TextToNanos(this.max);
+    if (nanos < this.minNanos) {
+      this.minNanos = nanos;
+      this.min = nanosToDateTime64(nanos);
+    }
+    if (nanos > this.maxNanos) {
+      this.maxNanos = nanos;
+      this.max = nanosToDateTime64(nanos);
+    }
+    this.versions.add(readAuditRowBinaryString(eventColumns, 'SchemaVersion'));
+    this.last = fields;
     this.rows++;
   }
 

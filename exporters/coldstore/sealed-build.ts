@@ -6,7 +6,10 @@ import { type FileHandle, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type AuditRow, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import { writeAuditRowBinaryChainColumns } from '@otel-audit/schema/audit-row-binary';
+import { ClickHouseBinaryBuffer } from '@otel-audit/schema/binary-buffer';
 import type { WalEventEntry } from '../../receiver/contracts.ts';
+import { walEventHead } from '../../receiver/wal/event-head.ts';
 import { COLD_BUILDER_HEAP_DEFAULTS, toResourceLimits, type WorkerHeapLimits } from '../../receiver/worker-limits.ts';
 import { NATIVE_BLOCK_ROWS } from '../clickhouse/native-build.ts';
 import { AuditNativeBlockWriter } from '../clickhouse/native-format.ts';
@@ -58,11 +61,25 @@ export async function prepareNativeBuild(
   if (index.length === 0) return undefined;
   const metadata = new RowMetadataAccumulator();
   const writer = new AuditNativeBlockWriter();
+  const chain = new ClickHouseBinaryBuffer(1024);
   const input = await open(req.path, 'r');
   const output = await open(req.nativeFile, 'w');
   try {
     for (let from = 0; from < index.length; from += blockRows) {
-      await forEachIndexedRow(input, req.path, index, from, Math.min(index.length, from + blockRows), (row) => {
+      await forEachIndexedLine(input, req.path, index, from, Math.min(index.length, from + blockRows), (buf, at, end, fileOffset) => {
+        // A line staged with its storage row: the row's event columns are copied into the block
+        // and only the entry's head is parsed (for the chain columns and the metadata).
+        const tab = separatorIn(buf, at, end);
+        const head = tab < end ? walEventHead(buf, at, tab) : undefined;
+        if (head !== undefined) {
+          const row = Buffer.from(buf.toString('latin1', tab + 1, end), 'base64');
+          chain.reset();
+          writeAuditRowBinaryChainColumns(head, chain);
+          writer.addRowBinary(row, 0, row.length, chain.bytes());
+          metadata.addRowBinary(row, head);
+          return;
+        }
+        const row = stagedLineRow(buf, at, tab, req.path, fileOffset);
         metadata.add(row);
         writer.add(row);
       });
@@ -129,7 +146,7 @@ export async function indexSealedFile(path: string): Promise<SealedLine[]> {
       else {
         let parsed: unknown;
         try {
-          parsed = JSON.parse(line.toString('utf8'));
+          parsed = JSON.parse(stagedLineJson(line.toString('utf8')));
         } catch (err) {
           if (final) return; // a torn final line: an append that never completed (never acknowledged)
           throw new Error(`staging file ${path} line ${lineNo} is not valid JSON: ${(err as Error).message}`);
@@ -164,16 +181,16 @@ export async function indexSealedFile(path: string): Promise<SealedLine[]> {
 }
 
 /**
- * Rows `from`..`to` (exclusive) of an index, read back from the file (adjacent lines in one read)
- * and handed to `onRow` one by one, in index order.
+ * Lines `from`..`to` (exclusive) of an index, read back from the file (adjacent lines in one read)
+ * and handed to `onLine` one by one, in index order, as `buf[at..end)` (valid during the call).
  */
-async function forEachIndexedRow(
+async function forEachIndexedLine(
   fh: FileHandle,
   path: string,
   index: SealedLine[],
   from: number,
   to: number,
-  onRow: (row: AuditRow) => void,
+  onLine: (buf: Buffer, at: number, end: number, fileOffset: number) => void,
 ): Promise<void> {
   for (let i = from; i < to; ) {
     let j = i + 1;
@@ -189,17 +206,41 @@ async function forEachIndexedRow(
     if (bytesRead !== buf.length) throw new Error(`staging file ${path} changed while it was read`);
     for (let k = i; k < j; k++) {
       const at = index[k]!.offset - start;
-      const text = buf.toString('utf8', at, at + index[k]!.length);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (err) {
-        throw new Error(`staging file ${path} at byte ${index[k]!.offset} is not valid JSON: ${(err as Error).message}`);
-      }
-      onRow((parsed as { kind?: string }).kind === 'event' ? walEntryToAuditRow(parsed as WalEventEntry) : (parsed as AuditRow));
+      onLine(buf, at, at + index[k]!.length, index[k]!.offset);
     }
     i = j;
   }
+}
+
+/** Where the staged line `buf[at..end)` has its {@link STAGED_ROW_SEPARATOR} (`end` when it has none). */
+function separatorIn(buf: Buffer, at: number, end: number): number {
+  const i = buf.subarray(at, end).indexOf(STAGED_ROW_SEPARATOR);
+  return i < 0 ? end : at + i;
+}
+
+/** The row of the staged line whose JSON is `buf[at..end)` (a WAL entry, or a row staged by an earlier version). */
+function stagedLineRow(buf: Buffer, at: number, end: number, path: string, fileOffset: number): AuditRow {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(buf.toString('utf8', at, end));
+  } catch (err) {
+    throw new Error(`staging file ${path} at byte ${fileOffset} is not valid JSON: ${(err as Error).message}`);
+  }
+  return (parsed as { kind?: string }).kind === 'event' ? walEntryToAuditRow(parsed as WalEventEntry) : (parsed as AuditRow);
+}
+
+/** Rows `from`..`to` (exclusive) of an index, from the lines' JSON, handed to `onRow` in index order. */
+async function forEachIndexedRow(
+  fh: FileHandle,
+  path: string,
+  index: SealedLine[],
+  from: number,
+  to: number,
+  onRow: (row: AuditRow) => void,
+): Promise<void> {
+  await forEachIndexedLine(fh, path, index, from, to, (buf, at, end, fileOffset) => {
+    onRow(stagedLineRow(buf, at, separatorIn(buf, at, end), path, fileOffset));
+  });
 }
 
 /**
@@ -253,6 +294,19 @@ export function stageLine(entry: WalEventEntry): string {
   );
 }
 
+/**
+ * Separates a staged line's JSON from the entry's storage row, when the line carries one:
+ * `<WAL entry JSON>\t<base64 of the row's event columns, RowBinary>` (docs/coldstore.md). A TAB
+ * never occurs in the JSON (the WAL's JSON has no whitespace, and a tab inside a string is escaped).
+ */
+export const STAGED_ROW_SEPARATOR = 0x09;
+
+/** The JSON of a staged line (the text before a storage row, if the line carries one). */
+export function stagedLineJson(line: string): string {
+  const tab = line.indexOf('\t');
+  return tab < 0 ? line : line.slice(0, tab);
+}
+
 /** UTC date and hour of an event time (any RFC 3339 offset). */
 export function eventHour(occurredAt: string): { date: string; hour: string } {
   const iso = new Date(Date.parse(occurredAt)).toISOString();
@@ -274,7 +328,7 @@ export async function readSealedRows(path: string): Promise<AuditRow[]> {
     if (line === '') continue;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(line);
+      parsed = JSON.parse(stagedLineJson(line));
     } catch (err) {
       // A torn final line is an append that never completed (its batch was not acknowledged).
       // Anything else is damage: fail loudly (the upload is retried and reported), never drop rows.

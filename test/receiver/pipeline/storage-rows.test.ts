@@ -5,9 +5,11 @@
  * parsed entry — byte for byte, for events that exercise every mapping rule, through a real
  * pipeline and WAL (inline and in prepare workers); the Native blocks built from rows equal those
  * built from parsed entries; records without rows (the option off, or a version 1 segment written
- * before rows existed) are still read and exported the same way.
+ * before rows existed) are still read and exported the same way; cold objects built by the
+ * engine from lines staged with rows are byte-identical to those built from the JSON alone.
  */
-import { closeSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +19,16 @@ import { walEntryToAuditRow } from '@otel-audit/schema/audit-row';
 import { writeAuditRowBinary, writeAuditRowBinaryChainColumns } from '@otel-audit/schema/audit-row-binary';
 import { ClickHouseBinaryBuffer } from '@otel-audit/schema/binary-buffer';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openClickHouse } from '../../../exporters/clickhouse/client.ts';
+import { parseClickHouseConfig } from '../../../exporters/clickhouse/config.ts';
 import { buildNative } from '../../../exporters/clickhouse/native-build.ts';
+import {
+  chdbParquetEngine,
+  createColdStoreExporter,
+  LocalDirectoryStore,
+  listColdObjects,
+  parseColdStoreConfig,
+} from '../../../exporters/coldstore/index.ts';
 import type { AuditExporter, ExportBatch, ExportResult, WalEntry, WalEventEntry } from '../../../receiver/contracts.ts';
 import type { PayloadBatch } from '../../../receiver/exporting/runner.ts';
 import { type AuditPipeline, createAuditPipeline, type PipelineConfigInput } from '../../../receiver/pipeline/index.ts';
@@ -235,5 +246,55 @@ describe('storage rows in the WAL', () => {
     expect(checkRows(again.batches)).toBe(10);
     const { fromRows, fromEntries } = nativeBothWays(again.batches[0]!);
     expect(fromRows).toEqual(fromEntries);
+  });
+
+  it('cold storage: objects built from lines staged with rows equal those built from the JSON, byte for byte', async () => {
+    const handle = openClickHouse(parseClickHouseConfig({ dataDir: path.join(dir, 'engine') }));
+    try {
+      const parquetEngine = chdbParquetEngine((sql, o) => handle.chdb!.chdb.queryAsync(sql, o));
+      const cold = (name: string) =>
+        createColdStoreExporter(parseColdStoreConfig({ dataDir: path.join(dir, name), maxObjectAgeMillis: 3_600_000 }), {
+          name,
+          parquetEngine,
+          buildInline: true,
+        });
+      const withRows = cold('cold-rows');
+      expect(withRows.storageRows).toBe(true);
+      // The same exporter told not to take rows: it stages the JSON alone.
+      const plain = cold('cold-json');
+      const jsonOnly = { ...plain, storageRows: false };
+      const p = createAuditPipeline({ dataDir: path.join(dir, 'pipeline'), instanceId: 'rows-1', prepareWorkers: 0, storageRows: true });
+      for (const x of [withRows, jsonOnly]) p.addExporter(x, { maxBatchDelayMillis: 0, initialBackoffMillis: 1, maxBackoffMillis: 20 });
+      await p.start();
+      open.push(p);
+      for (let r = 0; r < 3; r++) {
+        const records = Array.from({ length: 200 }, (_, i) => {
+          const { event, extra } = variedEvent(r * 200 + i);
+          return eventToRecord(event, extra);
+        });
+        const res = await p.consume(request(records), { transport: 'http' });
+        expect(res).toMatchObject({ status: 'success', accepted: 200 });
+      }
+      await until(() => p.status().exporters.every((e) => e.lagEntries === 0 && e.cursorLsn >= 600), 'both exporters');
+      for (const x of [withRows, plain]) expect(await x.flush()).toEqual({ status: 'success' });
+      const objects = async (name: string) => {
+        const store = new LocalDirectoryStore(path.join(dir, name, 'archive'), '');
+        const list = await listColdObjects(store);
+        if (list.status !== 'success') throw new Error('listing failed');
+        const out: string[] = [];
+        for (const o of list.value.objects)
+          out.push(
+            `${o.key} ${createHash('sha256')
+              .update(readFileSync(path.join(store.root, o.key)))
+              .digest('hex')}`,
+          );
+        return out.sort();
+      };
+      const a = await objects('cold-rows');
+      expect(a.length).toBeGreaterThan(2);
+      expect(a).toEqual(await objects('cold-json'));
+    } finally {
+      await handle.close();
+    }
   });
 });
