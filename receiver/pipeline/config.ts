@@ -90,10 +90,10 @@ export const PipelineConfigSchema = z.strictObject({
   nonAudit: z.enum(['drop', 'reject']).default('drop'),
   /**
    * Write each event's storage row (the ClickHouse/Parquet columns, in RowBinary) next to its JSON
-   * in the WAL, built once by the prepare workers, so the ClickHouse exporter's Native builder
-   * neither parses the JSON nor maps the event again (docs/wal.md, "Storage rows"). Default false:
-   * measured on the project machine, building the row costs the prepare workers more than it saves
-   * the ClickHouse builder, and it doubles the WAL's bytes, until cold storage reads rows too
+   * in the WAL, built once by the prepare workers, so the ClickHouse exporter's Native builder and
+   * the cold-storage engine build neither parse the JSON nor map the event again (docs/wal.md,
+   * "Storage rows"). Default false: measured on the project machine, the builders' saving is paid
+   * back by the workers' cost of the row and by the doubled bytes on the ordered thread
    * (docs/decisions.md).
    */
   storageRows: z.boolean().default(false),
