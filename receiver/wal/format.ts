@@ -126,7 +126,7 @@ export interface RawRecord {
    * The storage row's event columns in RowBinary (a view), when the record carries them
    * ({@link RECORD_TYPE_EVENT_WITH_ROW}); `payload` is then the JSON alone.
    */
-  row?: Buffer;
+  row: Buffer | undefined;
   /** Offset of the record header in the buffer it came from. */
   offset: number;
   /** Total bytes of the record (header + payload). */
@@ -171,7 +171,7 @@ export function parseRecord(buf: Buffer, off: number, end: number): ParseRecordR
       id2: buf.readUInt32BE(off + 28),
       id3: buf.readUInt32BE(off + 32),
       receivedAtSeconds: buf.readUInt32LE(off + 36),
-      ...(row === undefined ? {} : { row }),
+      row,
       offset: off,
       size,
       payload: buf.subarray(off + RECORD_HEADER_BYTES, payloadEnd),
