@@ -19,7 +19,7 @@
  */
 import type { AuditRow } from './audit-row.ts';
 import { AUDIT_ROW_COLUMNS } from './audit-row.ts';
-import type { ClickHouseBinaryBuffer } from './binary-buffer.ts';
+import { type ClickHouseBinaryBuffer, readVarUInt } from './binary-buffer.ts';
 
 /** How a column is written in RowBinary (the ClickHouse type, with `LowCardinality` left out: RowBinary writes it as its inner type). */
 export type AuditRowBinaryKind = 'String' | 'UInt8' | 'UInt64' | 'DateTime' | 'DateTime64' | 'Array(String)' | 'Map(String, String)';
@@ -240,34 +240,20 @@ const FIXED_WIDTH: Readonly<Record<AuditRowBinaryKind, number>> = {
   'Map(String, String)': -1,
 };
 
-/** A VarUInt at `row[pos..)`: its value, and where it ends in {@link varEnd}. */
-let varEnd = 0;
-function readVarUInt(row: Uint8Array, pos: number): number {
-  let v = 0;
-  let shift = 1;
-  let p = pos;
-  for (;;) {
-    if (p >= row.length) throw new Error('RowBinary row ends inside a length');
-    const b = row[p++]!;
-    v += (b & 0x7f) * shift;
-    if (b < 0x80) break;
-    shift *= 0x80;
-  }
-  varEnd = p;
-  return v;
-}
+/** Where the last {@link readVarUInt} ended. */
+const cursor = { end: 0 };
 
 /** Position after the value of kind `kind` at `row[pos..)`. */
 function skipValue(row: Uint8Array, pos: number, kind: AuditRowBinaryKind): number {
   const w = FIXED_WIDTH[kind];
   if (w >= 0) return pos + w;
-  const n = readVarUInt(row, pos);
-  if (kind === 'String') return varEnd + n;
-  let p = varEnd;
+  const n = readVarUInt(row, pos, cursor);
+  if (kind === 'String') return cursor.end + n;
+  let p = cursor.end;
   const strings = kind === 'Array(String)' ? n : n * 2;
   for (let i = 0; i < strings; i++) {
-    const len = readVarUInt(row, p);
-    p = varEnd + len;
+    const len = readVarUInt(row, p, cursor);
+    p = cursor.end + len;
   }
   return p;
 }
@@ -281,9 +267,9 @@ export function readAuditRowBinaryString(row: Uint8Array, column: keyof AuditRow
   for (const c of AUDIT_ROW_COLUMNS) {
     if (c === column) {
       if (AUDIT_ROW_BINARY_KINDS[c] !== 'String') throw new Error(`column ${c} is not a String`);
-      const n = readVarUInt(row, p);
-      if (varEnd + n > row.length) throw new Error('RowBinary row ends inside a value');
-      return Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString('utf8', varEnd, varEnd + n);
+      const n = readVarUInt(row, p, cursor);
+      if (cursor.end + n > row.length) throw new Error('RowBinary row ends inside a value');
+      return Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString('utf8', cursor.end, cursor.end + n);
     }
     p = skipValue(row, p, AUDIT_ROW_BINARY_KINDS[c]);
   }

@@ -175,3 +175,22 @@ export class ClickHouseBinaryBuffer {
     return this.buf.subarray(0, this.pos);
   }
 }
+
+/**
+ * Read the VarUInt (LEB128) at `src[pos..)`: returns its value and leaves the position after it in
+ * `out.end`. Throws when `src` ends inside it.
+ */
+export function readVarUInt(src: Uint8Array, pos: number, out: { end: number }): number {
+  let v = 0;
+  let shift = 1;
+  let p = pos;
+  for (;;) {
+    if (p >= src.length) throw new Error('RowBinary row ends inside a length');
+    const b = src[p++]!;
+    v += (b & 0x7f) * shift;
+    if (b < 0x80) break;
+    shift *= 0x80;
+  }
+  out.end = p;
+  return v;
+}

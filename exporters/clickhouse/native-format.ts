@@ -30,7 +30,7 @@
 
 import type { AuditRow } from '@otel-audit/schema/audit-row';
 import { AUDIT_ROW_CHAIN_COLUMNS } from '@otel-audit/schema/audit-row-binary';
-import { ClickHouseBinaryBuffer as NativeBuffer } from '@otel-audit/schema/binary-buffer';
+import { ClickHouseBinaryBuffer as NativeBuffer, readVarUInt } from '@otel-audit/schema/binary-buffer';
 import { AUDIT_EVENTS_COLUMNS } from './ddl.ts';
 
 export { NativeBuffer };
@@ -128,36 +128,13 @@ class DateTime64Column extends BufferedColumn {
   }
 }
 
+/** Where the last {@link readVarUInt} of this module ended. */
+const cursor = { end: 0 };
+
 /** Position after the RowBinary String (VarUInt length, then bytes) at `src[pos..)`. */
 function stringEnd(src: Buffer, pos: number): number {
-  let len = 0;
-  let shift = 1;
-  let p = pos;
-  for (;;) {
-    if (p >= src.length) throw new Error('RowBinary row ends inside a length');
-    const b = src[p++]!;
-    len += (b & 0x7f) * shift;
-    if (b < 0x80) break;
-    shift *= 0x80;
-  }
-  return p + len;
-}
-
-/** The VarUInt at `src[pos..)`; its end is left in {@link varEnd}. */
-let varEnd = 0;
-function readVarUInt(src: Buffer, pos: number): number {
-  let v = 0;
-  let shift = 1;
-  let p = pos;
-  for (;;) {
-    if (p >= src.length) throw new Error('RowBinary row ends inside a length');
-    const b = src[p++]!;
-    v += (b & 0x7f) * shift;
-    if (b < 0x80) break;
-    shift *= 0x80;
-  }
-  varEnd = p;
-  return v;
+  const len = readVarUInt(src, pos, cursor);
+  return cursor.end + len;
 }
 
 /** Whether every UTF-16 unit of `v` is ASCII (then its UTF-8 bytes read as latin1 are `v` itself). */
@@ -190,8 +167,8 @@ class LowCardinalityColumn implements ColumnWriter {
   private readonly slotValues: Array<string | undefined> = new Array(LC_SLOTS);
   private readonly slotValueKeys = new Uint32Array(LC_SLOTS);
   addBinary(src: Buffer, pos: number, slot = 0): number {
-    const len = readVarUInt(src, pos);
-    const from = varEnd;
+    const len = readVarUInt(src, pos, cursor);
+    const from = cursor.end;
     const end = from + len;
     if (end > src.length) throw new Error('RowBinary row ends inside a value');
     const s = slot < LC_SLOTS ? slot : LC_SLOTS - 1;
@@ -286,8 +263,8 @@ class ArrayColumn implements ColumnWriter {
     this.count++;
   }
   addBinary(src: Buffer, pos: number): number {
-    const n = readVarUInt(src, pos);
-    let p = varEnd;
+    const n = readVarUInt(src, pos, cursor);
+    let p = cursor.end;
     for (let j = 0; j < n; j++) p = this.element.addBinary(src, p, j);
     this.end += n;
     this.offsets.uint64(this.end);
@@ -332,8 +309,8 @@ class MapColumn implements ColumnWriter {
     this.count++;
   }
   addBinary(src: Buffer, pos: number): number {
-    const n = readVarUInt(src, pos);
-    let p = varEnd;
+    const n = readVarUInt(src, pos, cursor);
+    let p = cursor.end;
     for (let j = 0; j < n; j++) {
       p = this.keys.addBinary(src, p, j);
       p = this.values.addBinary(src, p, j);
