@@ -29,6 +29,8 @@ export interface BacklogBenchOptions {
   /** Events to backlog (default 1,000,000; quick 100,000; tiny 10,240). */
   events?: number;
   workDir?: string;
+  /** Node options of the receiver process, both runs (A/B of V8 memory flags). */
+  nodeArgs?: string[];
 }
 
 /** One sample while the backlog builds. */
@@ -97,6 +99,7 @@ export async function run(options: BacklogBenchOptions = {}): Promise<BacklogBen
       dataDir,
       env: { OTEL_AUDIT_EXPORTERS__CLICKHOUSE__URL: `http://127.0.0.1:${port}` },
       memoryProbeFile,
+      ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
     });
     const r = receiver;
     const series: BacklogPoint[] = [];
@@ -141,7 +144,7 @@ export async function run(options: BacklogBenchOptions = {}): Promise<BacklogBen
     // The exporter starts exporting during start-up, so the clock starts before the restart; the
     // steady rate is taken from the first status poll on.
     const d0 = performance.now();
-    receiver = await startReceiver({ dataDir });
+    receiver = await startReceiver({ dataDir, ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}) });
     const back = await receiverStatus(receiver.http);
     const p0 = performance.now();
     const lagAtFirstPoll = back.exporters.find((e) => e.name === 'clickhouse')?.lagEntries ?? 0;
@@ -187,12 +190,16 @@ export async function run(options: BacklogBenchOptions = {}): Promise<BacklogBen
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const n = process.argv.find((a) => /^--events=\d+$/.test(a));
+  // --receiver-node-args="--max-semi-space-size=4 …": Node options of the receiver process.
+  const a = process.argv.find((x) => x.startsWith('--receiver-node-args='));
+  const nodeArgs = a ? a.slice('--receiver-node-args='.length).split(' ').filter(Boolean) : undefined;
   console.log(
     JSON.stringify(
       await run({
         quick: process.argv.includes('--quick'),
         tiny: process.argv.includes('--tiny'),
         ...(n ? { events: Number(n.slice(9)) } : {}),
+        ...(nodeArgs ? { nodeArgs } : {}),
       }),
       null,
       2,
