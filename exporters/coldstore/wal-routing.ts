@@ -8,9 +8,10 @@
  * Staging runs on the receiver's main thread for every exported event, and a full `JSON.parse`
  * of a ~1.3 KB entry (plus the garbage it leaves) was the largest exporter cost there. The entry
  * text is written by the receiver's sequencer as `{"kind":"event","lsn":…,"chainId":…,
- * "tenantId":…,"seq":…,…,"event":<RFC 8785 canonical event>}`: the head before `"event":` is a
- * few hundred bytes and parsed with `JSON.parse`; the event's top-level `occurredAt` is found by a
- * scan over the canonical (whitespace-free) text that skips nested values without allocating.
+ * "tenantId":…,"seq":…,…,"event":<RFC 8785 canonical event>}`: chain, tenant and seq are read off
+ * the head's bytes in that layout (ids without escapes), else the head before `"event":` (a few
+ * hundred bytes) is parsed with `JSON.parse`; the event's top-level `occurredAt` is found by a scan
+ * over the canonical (whitespace-free) text that skips nested values without allocating.
  *
  * Anything unexpected (another writer's layout, whitespace, a value of the wrong type) returns
  * undefined and the caller falls back to the full parse, so this is an optimisation only, never a
@@ -77,17 +78,66 @@ export function walEventRouting(payload: Uint8Array | string): WalEventRouting |
   // head object, never text inside one of the head's string values.
   const at = b.indexOf(EVENT_KEY);
   if (at < 0) return undefined;
-  let head: { chainId?: unknown; tenantId?: unknown; seq?: unknown };
-  try {
-    head = JSON.parse(`${b.toString('utf8', 0, at)}}`) as typeof head;
-  } catch {
-    return undefined;
+  let head: { chainId?: unknown; tenantId?: unknown; seq?: unknown } | undefined = headFields(b, at);
+  if (head === undefined) {
+    try {
+      head = JSON.parse(`${b.toString('utf8', 0, at)}}`) as { chainId?: unknown; tenantId?: unknown; seq?: unknown };
+    } catch {
+      return undefined;
+    }
   }
   const { chainId, tenantId, seq } = head;
   if (typeof chainId !== 'string' || typeof tenantId !== 'string' || typeof seq !== 'number') return undefined;
   const occurredAt = topLevelString(b, at + EVENT_KEY.length - 1, OCCURRED_AT);
   if (occurredAt === undefined) return undefined;
   return { chainId, tenantId, seq, occurredAt };
+}
+
+const HEAD_START = Buffer.from('{"kind":"event","lsn":', 'latin1');
+const CHAIN_KEY = Buffer.from(',"chainId":"', 'latin1');
+const TENANT_KEY = Buffer.from('","tenantId":"', 'latin1');
+const SEQ_KEY = Buffer.from('","seq":', 'latin1');
+
+/** Whether `b` holds `part` at `at`. */
+function hasAt(b: Buffer, at: number, part: Buffer): boolean {
+  if (at + part.length > b.length) return false;
+  for (let i = 0; i < part.length; i++) if (b[at + i] !== part[i]) return false;
+  return true;
+}
+
+/**
+ * Chain, tenant and seq read off the head's bytes without `JSON.parse` (it ran for every exported
+ * event on the receiver's main thread): `{"kind":"event","lsn":<digits>,"chainId":"…","tenantId":"…",
+ * "seq":<digits>,` before `at`. Ids with a backslash (an escape), a seq of 16 digits or more, or any
+ * other layout return undefined, and the caller parses the head as JSON instead.
+ */
+function headFields(b: Buffer, at: number): { chainId: string; tenantId: string; seq: number } | undefined {
+  if (!hasAt(b, 0, HEAD_START)) return undefined;
+  let p = HEAD_START.length;
+  while (p < at && b[p]! >= 0x30 && b[p]! <= 0x39) p++;
+  if (p === HEAD_START.length || !hasAt(b, p, CHAIN_KEY)) return undefined;
+  const c0 = p + CHAIN_KEY.length;
+  const c1 = b.indexOf(QUOTE, c0);
+  if (c1 < 0 || c1 >= at) return undefined;
+  const b1 = b.indexOf(BACKSLASH, c0);
+  if (b1 >= 0 && b1 < c1) return undefined;
+  if (!hasAt(b, c1, TENANT_KEY)) return undefined;
+  const t0 = c1 + TENANT_KEY.length;
+  const t1 = b.indexOf(QUOTE, t0);
+  if (t1 < 0 || t1 >= at) return undefined;
+  const b2 = b.indexOf(BACKSLASH, t0);
+  if (b2 >= 0 && b2 < t1) return undefined;
+  if (!hasAt(b, t1, SEQ_KEY)) return undefined;
+  const s0 = t1 + SEQ_KEY.length;
+  let q = s0;
+  let seq = 0;
+  while (q < at && b[q]! >= 0x30 && b[q]! <= 0x39) {
+    seq = seq * 10 + (b[q]! - 0x30);
+    q++;
+  }
+  // JSON allows no leading zero; 15 digits stay exact in a double.
+  if (q === s0 || q - s0 > 15 || (b[s0] === 0x30 && q - s0 > 1) || b[q] !== COMMA) return undefined;
+  return { chainId: b.toString('utf8', c0, c1), tenantId: b.toString('utf8', t0, t1), seq };
 }
 
 /**

@@ -30,6 +30,21 @@ describe('walEventRouting', () => {
     }
   });
 
+  it('reads ids with escapes and seqs of any size the same as a full parse (the JSON fallback of the head)', () => {
+    const [base] = makeEntries({ count: 1 });
+    for (const patch of [
+      { chainId: 'tab\there/r1', tenantId: 'tab\there' },
+      { tenantId: 'unicode \u00e9 é' },
+      { seq: 0 },
+      { seq: 999_999_999_999_999 },
+      { seq: 1_000_000_000_000_000 },
+      { chainId: '' },
+    ]) {
+      const text = JSON.stringify({ ...base!, ...patch });
+      expect(walEventRouting(text), text.slice(0, 120)).toEqual(parsed(text));
+    }
+  });
+
   it('is not misled by look-alike keys and quotes inside nested values and ids', () => {
     const [base] = makeEntries({ count: 1, tenantId: 'we "quote", and \\ backslash' });
     const entry = {
