@@ -194,11 +194,19 @@ export function createNativeBuilder(options: { inline?: boolean; heap?: WorkerHe
   }
   let worker: Worker | undefined;
   let nextId = 0;
-  const sinks = new Map<number, NativeBuildSink>();
-  const failAll = (err: Error): void => {
-    for (const s of sinks.values()) s.fail(err);
-    sinks.clear();
-    worker = undefined;
+  const sinks = new Map<number, { sink: NativeBuildSink; worker: Worker }>();
+  /**
+   * Worker `w` failed or exited: fail the builds it held. Only its own: a thread past its heap
+   * bound reports 'error' and then 'exit', and a build started between the two runs on the next
+   * thread, which must not be failed (or forgotten) by the old one's 'exit'.
+   */
+  const failAll = (w: Worker, err: Error): void => {
+    for (const [id, e] of sinks) {
+      if (e.worker !== w) continue;
+      sinks.delete(id);
+      e.sink.fail(err);
+    }
+    if (worker === w) worker = undefined;
   };
   type Msg = { id: number; plan?: number; chunk?: NativeChunk; done?: NativeBuildSummary; error?: string };
   const start = (): Worker => {
@@ -210,7 +218,7 @@ export function createNativeBuilder(options: { inline?: boolean; heap?: WorkerHe
     });
     w.unref();
     w.on('message', (msg: Msg) => {
-      const s = sinks.get(msg.id);
+      const s = sinks.get(msg.id)?.sink;
       if (!s) return;
       if (msg.done !== undefined || msg.error !== undefined) {
         // Idle again: let the process exit when nothing else keeps it alive.
@@ -226,28 +234,28 @@ export function createNativeBuilder(options: { inline?: boolean; heap?: WorkerHe
         s.fail(new Error(msg.error ?? 'native build failed'));
       }
     });
-    w.on('error', (err) => failAll(err));
-    w.on('exit', (code) => failAll(new Error(`native builder thread exited with code ${code}`)));
+    w.on('error', (err) => failAll(w, err));
+    w.on('exit', (code) => failAll(w, new Error(`native builder thread exited with code ${code}`)));
     return w;
   };
   return {
     build(req, sink) {
-      worker ??= start();
+      const w = (worker ??= start());
       // A build in progress keeps the process alive (its caller awaits the result).
-      worker.ref();
+      w.ref();
       const id = nextId++;
-      sinks.set(id, sink);
-      if (req.payloads === undefined) worker.postMessage({ ...req, id });
+      sinks.set(id, { sink, worker: w });
+      if (req.payloads === undefined) w.postMessage({ ...req, id });
       else {
         // An exact-size copy, moved to the worker: the caller keeps its batch for a retry, and the
         // clone does not drag along the unused tail of the reader's buffer.
         const data = new Uint8Array(req.payloads.data);
         const ends = new Uint32Array(req.payloads.ends);
         const rows = req.payloads.rows;
-        if (rows === undefined) worker.postMessage({ ...req, payloads: { data, ends }, id }, [data.buffer, ends.buffer]);
+        if (rows === undefined) w.postMessage({ ...req, payloads: { data, ends }, id }, [data.buffer, ends.buffer]);
         else {
           const r = { data: new Uint8Array(rows.data), ends: new Uint32Array(rows.ends) };
-          worker.postMessage({ ...req, payloads: { data, ends, rows: r }, id }, [data.buffer, ends.buffer, r.data.buffer, r.ends.buffer]);
+          w.postMessage({ ...req, payloads: { data, ends, rows: r }, id }, [data.buffer, ends.buffer, r.data.buffer, r.ends.buffer]);
         }
       }
     },

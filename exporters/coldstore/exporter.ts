@@ -302,13 +302,16 @@ export function createColdStoreExporter(
   /** Atomically move an open segment to sealed/ (its content is final from here on). */
   async function seal(seg: OpenSegment): Promise<void> {
     await seg.handle.close();
-    open_.delete(seg.id);
     const target = join(sealedDir, `${seg.id}+${Date.now()}-${process.pid}-${sealCounter++}.ndjson`);
     await rename(seg.path, target);
-    await fsyncDir(sealedDir);
-    await fsyncDir(openDir);
+    // Counted as sealed in the same step as it stops counting as open: `stagedBytes` (status,
+    // back-pressure) never dips to 0 while the rename is being made durable. Callers hold
+    // `exclusive`, so nothing appends to the segment meanwhile.
     sealedCount++;
     sealedBytes += seg.bytes;
+    open_.delete(seg.id);
+    await fsyncDir(sealedDir);
+    await fsyncDir(openDir);
     const sealedName = `sealed:${target.slice(sealedDir.length + 1)}`;
     let changed = false;
     for (const p of pendingCheckpoints) {

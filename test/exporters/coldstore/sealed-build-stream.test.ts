@@ -126,7 +126,7 @@ describe('streamed sealed-file build', () => {
   });
 
   it('a builder thread past its heap bound fails the build (retried later), and the next build gets a new thread', async () => {
-    // The JS encoder holds one row group (16,384 rows) of parsed rows: more than a 32 MiB old generation.
+    // 20,000 rows through the JS encoder need more than a 32 MiB old generation (5 rows do not).
     const dir = tempDir('sealed-stream-oom');
     mkdirSync(dir, { recursive: true });
     const path = join(dir, 'acme+3.ndjson');
