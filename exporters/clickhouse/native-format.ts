@@ -33,8 +33,6 @@ import { AUDIT_ROW_CHAIN_COLUMNS } from '@otel-audit/schema/audit-row-binary';
 import { ClickHouseBinaryBuffer as NativeBuffer, readVarUInt } from '@otel-audit/schema/binary-buffer';
 import { AUDIT_EVENTS_COLUMNS } from './ddl.ts';
 
-export { NativeBuffer };
-
 const HAS_ADDITIONAL_KEYS = 1 << 9;
 const NEED_UPDATE_DICTIONARY = 1 << 10;
 

@@ -3,15 +3,16 @@
  * same rows give byte-identical blocks, whatever the mix of values, and blocks stand alone.
  */
 import { type AuditRow, walEntryToAuditRow } from '@otel-audit/schema/audit-row';
+import { ClickHouseBinaryBuffer } from '@otel-audit/schema/binary-buffer';
 import { describe, expect, it } from 'vitest';
 import { AUDIT_EVENTS_COLUMNS } from '../../../exporters/clickhouse/ddl.ts';
-import { AuditNativeBlockWriter, encodeAuditRowsNative, NativeBuffer } from '../../../exporters/clickhouse/native-format.ts';
+import { AuditNativeBlockWriter, encodeAuditRowsNative } from '../../../exporters/clickhouse/native-format.ts';
 import { makeEntries } from '../coldstore/fixtures.ts';
 import { codecFor } from './helpers/column-codecs.ts';
 
 /** One block encoded column by column from all rows at once (the codec path). */
 function referenceBlock(rows: ReadonlyArray<AuditRow>): Buffer {
-  const out = new NativeBuffer(1 << 16);
+  const out = new ClickHouseBinaryBuffer(1 << 16);
   out.varUInt(AUDIT_EVENTS_COLUMNS.length);
   out.varUInt(rows.length);
   for (const col of AUDIT_EVENTS_COLUMNS) {

@@ -3,12 +3,13 @@
  * writer (`AuditNativeBlockWriter`, exporters/clickhouse/native-format.ts). No longer on any
  * exporter path; kept here as the oracle the writer must equal byte for byte (native-writer.test.ts).
  */
-import { type NativeBuffer, splitTypeArgs } from '../../../../exporters/clickhouse/native-format.ts';
+import type { ClickHouseBinaryBuffer } from '@otel-audit/schema/binary-buffer';
+import { splitTypeArgs } from '../../../../exporters/clickhouse/native-format.ts';
 
 /** Encodes one column's values (`prefix` once, then `data` when the block has rows). */
 export interface ColumnCodec {
-  prefix(out: NativeBuffer): void;
-  data(out: NativeBuffer, values: ReadonlyArray<unknown>): void;
+  prefix(out: ClickHouseBinaryBuffer): void;
+  data(out: ClickHouseBinaryBuffer, values: ReadonlyArray<unknown>): void;
 }
 
 const HAS_ADDITIONAL_KEYS = 1 << 9;
