@@ -105,6 +105,16 @@ function hasAt(b: Buffer, at: number, part: Buffer): boolean {
   return true;
 }
 
+/** The closing quote of the JSON string whose text starts at `from`, if it has no escape and closes before `limit`; else -1. */
+function plainStringEnd(b: Buffer, from: number, limit: number): number {
+  for (let i = from; i < limit; i++) {
+    const c = b[i];
+    if (c === QUOTE) return i;
+    if (c === BACKSLASH) return -1;
+  }
+  return -1;
+}
+
 /**
  * Chain, tenant and seq read off the head's bytes without `JSON.parse` (it ran for every exported
  * event on the receiver's main thread): `{"kind":"event","lsn":<digits>,"chainId":"…","tenantId":"…",
@@ -117,17 +127,11 @@ function headFields(b: Buffer, at: number): { chainId: string; tenantId: string;
   while (p < at && b[p]! >= 0x30 && b[p]! <= 0x39) p++;
   if (p === HEAD_START.length || !hasAt(b, p, CHAIN_KEY)) return undefined;
   const c0 = p + CHAIN_KEY.length;
-  const c1 = b.indexOf(QUOTE, c0);
-  if (c1 < 0 || c1 >= at) return undefined;
-  const b1 = b.indexOf(BACKSLASH, c0);
-  if (b1 >= 0 && b1 < c1) return undefined;
-  if (!hasAt(b, c1, TENANT_KEY)) return undefined;
+  const c1 = plainStringEnd(b, c0, at);
+  if (c1 < 0 || !hasAt(b, c1, TENANT_KEY)) return undefined;
   const t0 = c1 + TENANT_KEY.length;
-  const t1 = b.indexOf(QUOTE, t0);
-  if (t1 < 0 || t1 >= at) return undefined;
-  const b2 = b.indexOf(BACKSLASH, t0);
-  if (b2 >= 0 && b2 < t1) return undefined;
-  if (!hasAt(b, t1, SEQ_KEY)) return undefined;
+  const t1 = plainStringEnd(b, t0, at);
+  if (t1 < 0 || !hasAt(b, t1, SEQ_KEY)) return undefined;
   const s0 = t1 + SEQ_KEY.length;
   let q = s0;
   let seq = 0;
