@@ -17,8 +17,7 @@
  * only the ordered sequencer knows and which an exporter writes from the WAL entry's head. The two
  * concatenated are exactly {@link writeAuditRowBinary} of the whole row.
  */
-import type { AuditRow } from './audit-row.ts';
-import { AUDIT_ROW_COLUMNS } from './audit-row.ts';
+import { AUDIT_ROW_COLUMNS, type AuditRow, type AuditRowEventPart } from './audit-row.ts';
 import { type ClickHouseBinaryBuffer, readVarUInt } from './binary-buffer.ts';
 
 /** How a column is written in RowBinary (the ClickHouse type, with `LowCardinality` left out: RowBinary writes it as its inner type). */
@@ -75,20 +74,6 @@ export const AUDIT_ROW_BINARY_KINDS: Readonly<Record<keyof AuditRow, AuditRowBin
   ReceivedAt: 'DateTime64',
   ChainVersion: 'UInt8',
 };
-
-/** The chain columns, which end the row in this order (see the module comment). */
-export const AUDIT_ROW_CHAIN_COLUMNS = ['ChainId', 'Seq', 'PrevHash', 'Hash', 'ReceivedAt', 'ChainVersion'] as const;
-
-/** The event columns: every row column before the chain columns, in table order. */
-export const AUDIT_ROW_EVENT_COLUMNS: ReadonlyArray<keyof AuditRow> = AUDIT_ROW_COLUMNS.slice(
-  0,
-  AUDIT_ROW_COLUMNS.length - AUDIT_ROW_CHAIN_COLUMNS.length,
-);
-
-// The split relies on the chain columns closing the row; a reordered row model must fail at load.
-if (AUDIT_ROW_COLUMNS.slice(AUDIT_ROW_EVENT_COLUMNS.length).join() !== AUDIT_ROW_CHAIN_COLUMNS.join()) {
-  throw new Error('audit row columns must end with the chain columns');
-}
 
 /** The chain columns of a row as the WAL entry's head holds them. */
 export interface AuditRowChainFields {
@@ -160,10 +145,7 @@ function writeInt64(out: ClickHouseBinaryBuffer, v: bigint): void {
  * Append the event columns of `row` (every column before `ChainId`) in RowBinary. Throws for a
  * value its column cannot hold (a malformed time), leaving a partial row in `out`.
  */
-export function writeAuditRowBinaryEventColumns(
-  row: Omit<AuditRow, (typeof AUDIT_ROW_CHAIN_COLUMNS)[number]>,
-  out: ClickHouseBinaryBuffer,
-): void {
+export function writeAuditRowBinaryEventColumns(row: AuditRowEventPart, out: ClickHouseBinaryBuffer): void {
   writeInt64(out, dateTime64TextToNanos(row.Timestamp));
   out.uint32(dateTimeTextToSeconds(row.TimestampTime));
   out.string(row.TraceId);

@@ -201,8 +201,16 @@ export function walEntryToAuditRow(entry: WalEventEntry<AuditEvent>): AuditRow {
   return row;
 }
 
-/** The columns of a row that only the ordered sequencer knows (they close the row, in this order). */
-export type AuditRowChainColumn = 'ChainId' | 'Seq' | 'PrevHash' | 'Hash' | 'ReceivedAt' | 'ChainVersion';
+/** The columns of a row that only the ordered sequencer knows; they close the row, in this order. */
+export const AUDIT_ROW_CHAIN_COLUMNS = ['ChainId', 'Seq', 'PrevHash', 'Hash', 'ReceivedAt', 'ChainVersion'] as const;
+
+// Code that splits a row into its event and chain columns relies on the chain columns closing it.
+if (AUDIT_ROW_COLUMNS.slice(-AUDIT_ROW_CHAIN_COLUMNS.length).join() !== AUDIT_ROW_CHAIN_COLUMNS.join()) {
+  throw new Error('audit row columns must end with the chain columns');
+}
+
+/** One of {@link AUDIT_ROW_CHAIN_COLUMNS}. */
+export type AuditRowChainColumn = (typeof AUDIT_ROW_CHAIN_COLUMNS)[number];
 
 /** A row without its chain columns: what an event and its context alone determine. */
 export type AuditRowEventPart = Omit<AuditRow, AuditRowChainColumn>;

@@ -13,7 +13,7 @@ import { writeAuditRowBinaryChainColumns } from '@otel-audit/schema/audit-row-bi
 import { ClickHouseBinaryBuffer } from '@otel-audit/schema/binary-buffer';
 import type { CheckpointRecord } from '../../integrity/checkpointer.ts';
 import type { WalEntry, WalEventEntry } from '../../receiver/contracts.ts';
-import { walEventHead } from '../../receiver/wal/event-head.ts';
+import { startsAsWalEvent, walEventHead } from '../../receiver/wal/event-head.ts';
 import { type PackedPayloads, payloadBuffer, payloadRow, payloadStart, payloadText } from '../../receiver/wal/packed-payloads.ts';
 import { NATIVE_BUILDER_HEAP_DEFAULTS, toResourceLimits, type WorkerHeapLimits } from '../../receiver/worker-limits.ts';
 import { AuditNativeBlockWriter } from './native-format.ts';
@@ -64,16 +64,6 @@ export interface NativeBuildSink {
 /** Rows per Native block inside a chunk: bounds the builder's memory to a block's objects. */
 export const NATIVE_BLOCK_ROWS = 8192;
 
-/** The WAL writes event entries with this prefix; anything else is parsed to learn its kind. */
-const EVENT_PREFIX = Buffer.from('{"kind":"event"', 'latin1');
-
-/** Whether `buf[at..end)` starts with {@link EVENT_PREFIX}. */
-function startsAsEvent(buf: Buffer, at: number, end: number): boolean {
-  if (end - at < EVENT_PREFIX.length) return false;
-  for (let i = 0; i < EVENT_PREFIX.length; i++) if (buf[at + i] !== EVENT_PREFIX[i]) return false;
-  return true;
-}
-
 /**
  * Build synchronously, reporting each chunk to `sink` as soon as it is ready.
  *
@@ -99,7 +89,7 @@ export function buildNative(req: NativeBuildRequest, sink: Omit<NativeBuildSink,
     }
   } else if (packed !== undefined && buf !== undefined) {
     for (let i = 0; i < packed.ends.length; i++) {
-      if (startsAsEvent(buf, payloadStart(packed, i), packed.ends[i]!)) {
+      if (startsAsWalEvent(buf, payloadStart(packed, i), packed.ends[i]!)) {
         eventItems.push(i);
         continue;
       }

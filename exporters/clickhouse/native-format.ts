@@ -28,8 +28,7 @@
  * Nothing here is Nullable: the row model has no nulls ('' stands for absent).
  */
 
-import type { AuditRow } from '@otel-audit/schema/audit-row';
-import { AUDIT_ROW_CHAIN_COLUMNS } from '@otel-audit/schema/audit-row-binary';
+import { AUDIT_ROW_CHAIN_COLUMNS, type AuditRow } from '@otel-audit/schema/audit-row';
 import { ClickHouseBinaryBuffer as NativeBuffer, readVarUInt } from '@otel-audit/schema/binary-buffer';
 import { AUDIT_EVENTS_COLUMNS } from './ddl.ts';
 

@@ -252,10 +252,10 @@ interface RowContext {
  * keys first), and the extra attributes come back as `writeExtraAttributes` wrote them — both
  * reproduced here ({@link storedEventView}, {@link storedAttributeStrings});
  * test/receiver/pipeline/storage-rows.test.ts checks the result against the parsed entry byte for
- * byte. Falls back to parsing the tail `w.buf[start..w.off)` for anything unusual, and returns
- * false when the row cannot be built at all (a time outside DateTime64's range, say): the record is
- * then written without a row, the exporters build it from the JSON as before and report the
- * failure there — the event itself is kept either way.
+ * byte. Falls back to parsing the tail `w.buf[start..w.off)` for anything unusual, and leaves
+ * `rows` as it was when the row cannot be built at all (a time outside DateTime64's range, say):
+ * the record is then written without a row, the exporters build it from the JSON as before and
+ * report the failure there — the event itself is kept either way.
  */
 function writeStorageRow(
   event: AuditEvent,
@@ -264,7 +264,7 @@ function writeStorageRow(
   w: CanonicalWriter,
   start: number,
   rows: ClickHouseBinaryBuffer,
-): boolean {
+): void {
   const at = rows.length;
   try {
     const entry = {
@@ -274,16 +274,15 @@ function writeStorageRow(
       extraAttributes: storedAttributeStrings(attrs),
     };
     writeAuditRowBinaryEventColumns(walEntryEventColumns(entry), rows);
-    return true;
+    return;
   } catch {
     rows.truncate(at);
   }
   try {
     const entry = JSON.parse(`{"event":${w.buf.toString('utf8', start, w.off)}`) as Parameters<typeof walEntryEventColumns>[0];
     writeAuditRowBinaryEventColumns(walEntryEventColumns(entry), rows);
-    return true;
   } catch {
-    return false;
+    rows.truncate(at);
   }
 }
 
@@ -450,7 +449,7 @@ export function prepareBatch(
                   resource: JSON.parse(resourceJson) as RowContext['resource'],
                   scope: JSON.parse(scopeJson!) as RowContext['scope'],
                 };
-                if (!writeStorageRow(v.event, record.attributes, rowCtx, w, start, b.rows)) b.discardRow();
+                writeStorageRow(v.event, record.attributes, rowCtx, w, start, b.rows);
               }
               b.add(start, canonicalEnd, v.event.eventId, v.event.tenant.id, words);
               continue;

@@ -55,7 +55,10 @@ export interface PreparedBatch {
 export class PreparedBatchBuilder {
   /** The payload buffer; the canonical event of the next record is written at its `off`. */
   readonly writer: CanonicalWriter;
-  /** The rows buffer (present when rows are built); a record's row is written here before {@link add}. */
+  /**
+   * The rows buffer (present when rows are built): a record's row is written here before
+   * {@link add}, which takes what was written since the previous record as its row (none: no row).
+   */
   readonly rows: ClickHouseBinaryBuffer | undefined;
   private rowStart = 0;
   private meta: Uint32Array;
@@ -76,11 +79,6 @@ export class PreparedBatchBuilder {
     this.writer = new CanonicalWriter(Math.max(1024, payloadBytes));
     // Sized past the pool threshold so the buffer owns its ArrayBuffer (it is transferred).
     this.rows = rowBytes === undefined ? undefined : new ClickHouseBinaryBuffer(Math.max(8192, rowBytes));
-  }
-
-  /** Drop what was written to the rows buffer since the last {@link add} (the record has no row). */
-  discardRow(): void {
-    this.rows?.truncate(this.rowStart);
   }
 
   /**
