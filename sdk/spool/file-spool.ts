@@ -184,38 +184,54 @@ class FileSpool implements FileSpoolHandle {
     if (this.closed) {
       return Promise.resolve({ status: 'failure', error: new AuditError('AUDIT_ERR_SHUTDOWN', 'the audit spool is closed') });
     }
+    const contextFrameBytes = FRAME_HEADER_BYTES + 4 + Buffer.byteLength(contextJson, 'utf8');
+    const place = this.place(contextJson, FRAME_HEADER_BYTES + 4 + payload.length, contextFrameBytes);
+    if (place === undefined) return Promise.resolve({ status: 'failure', error: this.spoolFullError() });
+    const { segment, contextIdx, start, bytes } = place;
+    const frames: Buffer[] = [];
+    if (place.newContext) frames.push(encodeFrame(FRAME_CONTEXT, contextIdx, Buffer.from(contextJson, 'utf8')));
+    frames.push(encodeFrame(FRAME_RECORD, contextIdx, payload));
+    if (this.cache.length - this.cacheHead < MAX_CACHED_RECORDS) {
+      this.cache.push({ segment, start, end: start + bytes, contextJson, payload, record });
+    }
+    return new Promise((resolve) => {
+      this.queue.push({ segment, frames, bytes, records: 1, resolve });
+      this.flushing ??= this.flushLoop();
+    });
+  }
+
+  /**
+   * Where the next record goes, for {@link append} and {@link appendBatch} alike: the space check
+   * (undefined when the spool is full), the segment roll, and whether the segment needs a context
+   * frame for `contextJson` first (then registered). Reserves the bytes in the segment and the
+   * pending totals; `start` is the segment offset of the record's first frame.
+   */
+  private place(
+    contextJson: string,
+    recordFrameBytes: number,
+    contextFrameBytes: number,
+  ): { segment: Segment; contextIdx: number; newContext: boolean; start: number; bytes: number } | undefined {
     let segment = this.active;
-    const recordFrame = encodeFrame(FRAME_RECORD, 0, payload);
     let contextIdx = segment?.contextIndex.get(contextJson);
-    const contextBody = contextIdx === undefined ? Buffer.from(contextJson, 'utf8') : undefined;
-    const needed = recordFrame.length + (contextBody ? contextBody.length + 13 : 0);
-    if (this.pendingBytes + needed > this.maxBytes) return Promise.resolve({ status: 'failure', error: this.spoolFullError() });
+    const needed = recordFrameBytes + (contextIdx === undefined ? contextFrameBytes : 0);
+    if (this.pendingBytes + needed > this.maxBytes) return undefined;
     if (!segment || segment.poisoned || (segment.size + needed > this.maxSegmentBytes && segment.size > SEGMENT_HEADER_BYTES)) {
       segment = this.roll();
       contextIdx = undefined;
     }
-    const frames: Buffer[] = [];
+    let bytes = recordFrameBytes;
+    const newContext = contextIdx === undefined;
     if (contextIdx === undefined) {
       contextIdx = segment.contextIndex.size;
       segment.contextIndex.set(contextJson, contextIdx);
       segment.contexts.set(contextIdx, contextJson);
-      frames.push(encodeFrame(FRAME_CONTEXT, contextIdx, contextBody ?? Buffer.from(contextJson, 'utf8')));
+      bytes += contextFrameBytes;
     }
-    // The record frame was encoded with index 0; patch the index and checksum only when needed.
-    if (contextIdx !== 0) frames.push(encodeFrame(FRAME_RECORD, contextIdx, payload));
-    else frames.push(recordFrame);
-    let bytes = 0;
-    for (const f of frames) bytes += f.length;
-    if (this.cache.length - this.cacheHead < MAX_CACHED_RECORDS) {
-      this.cache.push({ segment, start: segment.size, end: segment.size + bytes, contextJson, payload, record });
-    }
+    const start = segment.size;
     segment.size += bytes;
     this.pendingBytes += bytes;
     this.pendingRecords++;
-    return new Promise((resolve) => {
-      this.queue.push({ segment: segment!, frames, bytes, records: 1, resolve });
-      this.flushing ??= this.flushLoop();
-    });
+    return { segment, contextIdx, newContext, start, bytes };
   }
 
   appendBatch(contextJson: string, payloads: readonly string[]): Promise<BatchAppendFailures> {
@@ -225,8 +241,8 @@ class FileSpool implements FileSpoolHandle {
       return Promise.resolve(Array.from({ length: n }, (_, i): [number, AuditError] => [i, error]));
     }
     const failures: BatchAppendFailures = [];
-    // Planning pass: the same decisions, in the same order, as n calls of append() (space check,
-    // segment roll, context frame), so that the bytes on disk are identical; only then one buffer
+    // Planning pass: the same decisions, in the same order, as n calls of append() (both go through
+    // place()), so that the bytes on disk are identical; only then one buffer
     // of the exact size is allocated and filled. Why: per-record Buffers (the UTF-8 copy of the
     // text, then the frame) were the largest cost of the record worker (docs/performance.md).
     const contextBytes = Buffer.byteLength(contextJson, 'utf8');
@@ -243,33 +259,16 @@ class FileSpool implements FileSpoolHandle {
     for (let i = 0; i < n; i++) {
       const length = Buffer.byteLength(payloads[i]!, 'utf8');
       lengths[i] = length;
-      const recordFrameBytes = FRAME_HEADER_BYTES + 4 + length;
-      let segment = this.active;
-      let contextIdx = segment?.contextIndex.get(contextJson);
-      const needed = recordFrameBytes + (contextIdx === undefined ? contextFrameBytes : 0);
-      if (this.pendingBytes + needed > this.maxBytes) {
+      const place = this.place(contextJson, FRAME_HEADER_BYTES + 4 + length, contextFrameBytes);
+      if (place === undefined) {
         failures.push([i, this.spoolFullError()]);
         continue;
       }
-      if (!segment || segment.poisoned || (segment.size + needed > this.maxSegmentBytes && segment.size > SEGMENT_HEADER_BYTES)) {
-        segment = this.roll();
-        contextIdx = undefined;
-      }
-      let bytes = recordFrameBytes;
-      if (contextIdx === undefined) {
-        contextIdx = segment.contextIndex.size;
-        segment.contextIndex.set(contextJson, contextIdx);
-        segment.contexts.set(contextIdx, contextJson);
-        withContext[i] = 1;
-        bytes += contextFrameBytes;
-      }
-      segmentOf[i] = segment;
-      contextOf[i] = contextIdx;
-      starts[i] = segment.size;
-      segment.size += bytes;
-      this.pendingBytes += bytes;
-      this.pendingRecords++;
-      total += bytes;
+      if (place.newContext) withContext[i] = 1;
+      segmentOf[i] = place.segment;
+      contextOf[i] = place.contextIdx;
+      starts[i] = place.start;
+      total += place.bytes;
     }
     if (total === 0) return Promise.resolve(failures);
     // Not from Node's shared pool: views of this buffer stay in the read cache.
