@@ -41,8 +41,12 @@ export interface ClickHouseExportBatchResult {
   direct: { seconds: number; rowsPerSecond: number };
   /** exporter rows/s ÷ direct rows/s. */
   ratio: number;
-  /** The Native floor: a pre-encoded block inserted directly. */
-  directNative: { seconds: number; rowsPerSecond: number };
+  /**
+   * The Native floor: a pre-encoded block inserted directly, and the process CPU it took per row
+   * (µs, all threads: the engine's insert pool; background merges that overlap the insert are
+   * included, later ones are not).
+   */
+  directNative: { seconds: number; rowsPerSecond: number; cpuMicrosPerRow: number };
   /** exporter rows/s ÷ Native floor rows/s. */
   ratioToNative: number;
 }
@@ -123,6 +127,7 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
       let exporterMs = 0;
       let directMs = 0;
       let nativeMs = 0;
+      let nativeCpuMicros = 0;
       let n = 0;
       for (let i = 0; i < total; i += size, n++) {
         const viaExporter = async () => {
@@ -143,10 +148,13 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
         };
         const native = async () => {
           const t = performance.now();
+          const c = process.cpuUsage();
           await insertNative(handle, { database: nativeDb, table: 'audit_events' }, AUDIT_ROW_COLUMNS, blocks[n]!, {
             insert_deduplication_token: `floor-${stamp}-${i}`,
           });
           nativeMs += performance.now() - t;
+          const d = process.cpuUsage(c);
+          nativeCpuMicros += d.user + d.system;
         };
         // Which side goes first rotates too (background merges follow the previous insert).
         const order = [viaExporter, direct, native];
@@ -171,7 +179,11 @@ export async function run(options: ClickHouseExportBenchOptions = {}): Promise<C
         exporter: { seconds: Number(exporterSeconds.toFixed(3)), rowsPerSecond: round(exporterRate) },
         direct: { seconds: Number(directSeconds.toFixed(3)), rowsPerSecond: round(directRate) },
         ratio: Number((exporterRate / directRate).toFixed(2)),
-        directNative: { seconds: Number(nativeSeconds.toFixed(3)), rowsPerSecond: round(total / nativeSeconds) },
+        directNative: {
+          seconds: Number(nativeSeconds.toFixed(3)),
+          rowsPerSecond: round(total / nativeSeconds),
+          cpuMicrosPerRow: Number((nativeCpuMicros / total).toFixed(1)),
+        },
         ratioToNative: Number((exporterRate / (total / nativeSeconds)).toFixed(2)),
       });
       for (const b of blocks) if ('file' in b) await rm(b.file, { force: true });

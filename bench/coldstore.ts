@@ -54,8 +54,11 @@ export interface ColdStoreBenchResult {
   };
   /** The same write with the JS Parquet encoder (engine run above), and write ÷ that. */
   writeJs: { seconds: number; eventsPerSecond: number; maxEventLoopDelayMillis: number };
-  /** The engine's own Parquet write of the same rows from a Native file (the floor), and exporter ÷ floor. */
-  engineParquetFloor: { seconds: number; eventsPerSecond: number };
+  /**
+   * The engine's own Parquet write of the same rows from a Native file (the floor; CPU per event is the
+   * whole process's, i.e. the engine's threads), and exporter ÷ floor.
+   */
+  engineParquetFloor: { seconds: number; eventsPerSecond: number; cpuMicrosPerEvent: number };
   ratios: { engineWriteOverJsWrite: number; engineWriteOverFloor: number };
   /** Parquet encode alone (rows → zstd Parquet), and decode alone. */
   encodeEventsPerSecond: number;
@@ -133,8 +136,10 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
       natives.push(f);
     }
     const f0 = performance.now();
+    const fc0 = process.cpuUsage();
     for (const f of natives) await engine(f, `${f}.parquet`, 3);
     const floorSeconds = (performance.now() - f0) / 1000;
+    const floorCpu = cpuSeconds(fc0);
 
     const store = new LocalDirectoryStore(join(root, 'data', 'archive'));
     const listing = await listColdObjects(store);
@@ -187,7 +192,11 @@ export async function run(options: ColdStoreBenchOptions = {}): Promise<ColdStor
         eventsPerSecond: Math.round(entries.length / ((wj.t2 - wj.t0) / 1000)),
         maxEventLoopDelayMillis: wj.maxLoop,
       },
-      engineParquetFloor: { seconds: floorSeconds, eventsPerSecond: Math.round(entries.length / floorSeconds) },
+      engineParquetFloor: {
+        seconds: floorSeconds,
+        eventsPerSecond: Math.round(entries.length / floorSeconds),
+        cpuMicrosPerEvent: Number(((floorCpu / entries.length) * 1e6).toFixed(1)),
+      },
       ratios: {
         engineWriteOverJsWrite: Math.round(((wj.t2 - wj.t0) / (t2 - t0)) * 100) / 100,
         engineWriteOverFloor: Math.round((floorSeconds / ((t2 - t0) / 1000)) * 100) / 100,

@@ -21,7 +21,15 @@ import { createClient } from '@clickhouse/client';
 import { parseObjectKey } from '../exporters/coldstore/keys.ts';
 import { type LoadRun, measureLoad, waitForExporters } from './lib/measure.ts';
 import { type MemoryProbeSummary, summarizeMemoryProbe } from './lib/memory-probe.ts';
-import { type AckSample, type ReceiverProcess, receiverStatus, runLoadgen, sampleProc, startReceiver } from './lib/processes.ts';
+import {
+  type AckSample,
+  type ReceiverProcess,
+  receiverStatus,
+  runLoadgen,
+  sampleProc,
+  sampleThreadCpu,
+  startReceiver,
+} from './lib/processes.ts';
 import { type LatencySummary, summarizeLatencies } from './loadgen.ts';
 
 /** Options of {@link run}. */
@@ -102,6 +110,15 @@ export interface ClosedLoopResult {
    */
   receiverCpuSeconds: number;
   eventsPerReceiverCpuSecond: number;
+  /**
+   * The same CPU per event (µs), by thread group (bench/lib/processes.ts `sampleThreadCpu`): main,
+   * prepare-workers, clickhouse-builder, coldstore-builder, engine (the embedded ClickHouse's query
+   * pool: inserts, Parquet writes), engine-background (merges), v8-helpers (GC, compilation), libuv
+   * (file I/O, fsync), other. Which stage bounds the rate is read off this.
+   */
+  cpuMicrosPerEventByThread: Record<string, number>;
+  /** The load generator's own CPU per event (µs; its process shares the two cores with the receiver). */
+  loadGeneratorCpuMicrosPerEvent: number;
   loadAverage: number[];
   /**
    * Where the memory was: every thread's peak V8 heap and the process's RSS split (bench/lib/memory-probe.ts),
@@ -192,6 +209,7 @@ export async function runClosedLoop(
     })();
     const connections = 4;
     const cpuBefore = sampleProc(receiver.pid)?.cpuSeconds ?? 0;
+    const threads = sampleThreadCpu(receiver.pid);
     const report = await runLoadgen({
       protocol: 'http-protobuf',
       target: `${receiver.http}/v1/logs`,
@@ -228,6 +246,9 @@ export async function runClosedLoop(
     await client.close();
     const proc = sampleProc(receiver.pid);
     const cpu = (proc?.cpuSeconds ?? 0) - cpuBefore;
+    const byThread = Object.entries(threads.stop())
+      .sort((x, y) => y[1] - x[1])
+      .map(([group, seconds]) => [group, Math.round((seconds / Math.max(accepted, 1)) * 1e7) / 10] as const);
     const secs = (at: number | undefined) => (at === undefined ? null : Math.round((at - firstSendAt) / 100) / 10);
     const rate = (at: number | undefined) => (at === undefined ? null : Math.round(accepted / ((at - firstSendAt) / 1000)));
     return {
@@ -243,6 +264,9 @@ export async function runClosedLoop(
       receiverRssAtEndMiB: Math.round(proc?.rssMiB ?? 0),
       receiverCpuSeconds: Math.round(cpu * 10) / 10,
       eventsPerReceiverCpuSecond: Math.round(accepted / Math.max(cpu, 0.001)),
+      cpuMicrosPerEventByThread: Object.fromEntries(byThread),
+      loadGeneratorCpuMicrosPerEvent:
+        Math.round(((report.generatorCpuPercent / 100) * report.seconds * 1e7) / Math.max(report.ackedEvents, 1)) / 10,
       loadAverage: (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10),
       memory: {
         ...summarizeMemoryProbe(memoryProbeFile),

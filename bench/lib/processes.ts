@@ -4,7 +4,7 @@
  * child's CPU time and memory from /proc, so the receiver's numbers are its own.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,65 @@ export function sampleProc(pid: number): ProcSample | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Which part of the receiver a thread's name (`/proc/<pid>/task/<tid>/comm`, at most 15 characters)
+ * belongs to: Node names worker threads after their `name` option, V8 its platform workers, libuv
+ * its thread pool, and the embedded ClickHouse engine its pools.
+ */
+function threadGroup(name: string): string {
+  if (name === 'MainThread' || name === 'node') return 'main';
+  if (name.startsWith('V8Worker') || name.startsWith('V8 ')) return 'v8-helpers';
+  if (name.startsWith('libuv-worker')) return 'libuv';
+  if (name === 'prepare') return 'prepare-workers';
+  if (name.startsWith('clickhouse-nat')) return 'clickhouse-builder';
+  if (name.startsWith('coldstore-buil')) return 'coldstore-builder';
+  if (name.startsWith('webhook')) return 'webhook';
+  if (name === 'ThreadPool' || name.startsWith('QueryPipeline') || name.startsWith('Parquet')) return 'engine';
+  if (name.startsWith('MergeMutate') || name.startsWith('BgSchPool') || name.startsWith('Move') || name.startsWith('Fetch'))
+    return 'engine-background';
+  return 'other';
+}
+
+/**
+ * CPU seconds per thread group of a running process (see {@link threadGroup}), sampled from
+ * `/proc/<pid>/task/<tid>/stat` every `everyMillis` while it runs, so threads that exit before the end
+ * still count (each thread's last sample). `stop()` returns the seconds since `start()`.
+ */
+export function sampleThreadCpu(pid: number, everyMillis = 500): { stop(): Record<string, number> } {
+  const first = new Map<string, number>();
+  const last = new Map<string, { group: string; seconds: number }>();
+  const read = (into: (tid: string, group: string, seconds: number) => void) => {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return; // exited
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        into(tid, threadGroup(name), (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+      } catch {
+        // The thread exited between the listing and the read.
+      }
+    }
+  };
+  read((tid, _g, s) => first.set(tid, s));
+  const poll = () => read((tid, group, seconds) => last.set(tid, { group, seconds }));
+  const timer = setInterval(poll, everyMillis);
+  return {
+    stop() {
+      poll();
+      clearInterval(timer);
+      const out: Record<string, number> = {};
+      for (const [tid, { group, seconds }] of last) out[group] = (out[group] ?? 0) + seconds - (first.get(tid) ?? 0);
+      return out;
+    },
+  };
 }
 
 /** A running receiver child. */
