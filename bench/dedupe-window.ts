@@ -12,6 +12,8 @@
  * 4. Runs the pipeline's `consume()` with the in-memory-only index (a table large enough never to
  *    spill) and with a 65,536-id table that spills to runs every few seconds (and merges them),
  *    alternating, and reports the throughput and CPU-per-event ratios.
+ * 5. Spills one full table of 1 M ids (quick 300 k) that share all but their last 48 bits, as the
+ *    WAL's segment deletion asks for it, and reports the longest event-loop stall meanwhile.
  *
  *   npx node bench/dedupe-window.ts [--quick] [--ids 100000000]    or    npm run bench -- --only dedupe-window
  */
@@ -225,6 +227,48 @@ async function ingestRound(
   };
 }
 
+/**
+ * The event loop during one spill of a full in-memory table of `ids` ids that share all but their
+ * last 48 bits (the load generator's ids, UUIDv7s minted in one millisecond): the longest gap
+ * between the ticks of a 1 ms interval timer while the spill runs, and the spill's duration. The
+ * spill is what the WAL's segment deletion asks for (`add`), as in the receiver.
+ */
+async function spillStall(root: string, ids: number): Promise<{ ids: number; spillMillis: number; longestEventLoopStallMillis: number }> {
+  const w = new DedupeWindow({ dir: path.join(root, 'spill-stall'), windowMillis: WINDOW_MILLIS, maxIds: ids * 2 });
+  const nowSec = Math.floor(Date.now() / 1000);
+  await w.open(nowSec);
+  w.finishRecovery();
+  const ms = Date.now();
+  const a = Math.floor(ms / 65536) >>> 0;
+  const b = (((ms & 0xffff) << 16) | 0x7abc) >>> 0;
+  let x = 0x9e3779b9;
+  const rnd = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+  for (let i = 1; i <= ids; i++) w.checkAndInsert(a, b, (0x80000000 | (rnd() & 0xffff)) >>> 0, rnd(), nowSec, nowSec, i);
+  let last = performance.now();
+  let longest = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 1);
+  const t0 = performance.now();
+  try {
+    await w.add(1, ids, [], nowSec);
+    await w.idle();
+  } finally {
+    clearInterval(tick);
+  }
+  const spillMillis = performance.now() - t0;
+  longest = Math.max(longest, performance.now() - last);
+  await w.close();
+  return { ids, spillMillis: Math.round(spillMillis), longestEventLoopStallMillis: Math.round(longest) };
+}
+
 /** Run the benchmark (see the module comment). */
 export async function run(options: DedupeWindowBenchOptions = {}) {
   const tiny = options.tiny ?? false;
@@ -424,6 +468,7 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
         });
       }
     }
+    const stall = await spillStall(root, tiny ? 20_000 : quick ? 300_000 : 1_000_000);
     const mean = (v: string) => rounds.filter((r) => r.variant === v).reduce((s, r) => s + r.eventsPerSecond, 0) / 2;
     const ratio = mean('spilling') / Math.max(1, mean('inMemoryOnly'));
     const cpuMean = (v: string) => rounds.filter((r) => r.variant === v).reduce((s, r) => s + r.cpuMicrosPerEvent, 0) / 2;
@@ -459,6 +504,7 @@ export async function run(options: DedupeWindowBenchOptions = {}) {
         freshV4,
       },
       extrapolated,
+      spillStall: stall,
       ingest: {
         rounds,
         inMemoryOnlyEventsPerSecond: Math.round(mean('inMemoryOnly')),

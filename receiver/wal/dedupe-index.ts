@@ -106,7 +106,12 @@ export class DedupeIndex {
     let o = 0;
     for (let base = 0; base < t.length; base += SLOT_WORDS) {
       if (t[base + 4] === 0) continue;
-      out.set(t.subarray(base, base + SLOT_WORDS), o);
+      // Word by word: a subarray per slot made this copy of a 1M-id table take ~80 ms.
+      out[o] = t[base]!;
+      out[o + 1] = t[base + 1]!;
+      out[o + 2] = t[base + 2]!;
+      out[o + 3] = t[base + 3]!;
+      out[o + 4] = t[base + 4]!;
       o += SLOT_WORDS;
     }
     return out;
