@@ -1,6 +1,7 @@
 /**
  * Benchmark: end-to-end visibility lag, ack → queryable, into ClickHouse and into cold
- * storage, at a fixed offered load (default 50,000 events/s, open loop, HTTP/protobuf).
+ * storage, at a fixed offered load (default 20,000 events/s — issue 15's visibility aim — open loop,
+ * HTTP/protobuf).
  *
  * The real receiver runs as `otel-audit start` with its defaults (embedded chDB, local archive),
  * except that cold-storage objects are sealed after `coldObjectAgeMillis` (default 2 s instead of
@@ -37,7 +38,7 @@ export interface EndToEndBenchOptions {
   quick?: boolean;
   /** CI smoke: about 1 s of load at a low rate. */
   tiny?: boolean;
-  /** Offered load, events/s (default 50,000; tiny 5,000). */
+  /** Offered load, events/s (default 20,000; tiny 5,000). */
   ratePerSecond?: number;
   /** Cold-storage object age at which segments are sealed and uploaded (ms). Default 2000. */
   coldObjectAgeMillis?: number;
@@ -282,7 +283,7 @@ export async function runClosedLoop(
 /** Run the benchmark (see the module comment). */
 export async function run(options: EndToEndBenchOptions = {}): Promise<EndToEndBenchResult> {
   const tiny = options.tiny ?? false;
-  const rate = options.ratePerSecond ?? (tiny ? 5000 : 50_000);
+  const rate = options.ratePerSecond ?? (tiny ? 5000 : 20_000);
   const seconds = tiny ? 1 : options.quick ? 5 : 20;
   const coldAge = options.coldObjectAgeMillis ?? 2000;
   const base = await mkdtemp(join(options.workDir ?? tmpdir(), 'otel-audit-bench-e2e-'));
