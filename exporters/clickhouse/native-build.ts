@@ -236,7 +236,11 @@ export function createNativeBuilder(options: { inline?: boolean; heap?: WorkerHe
       const id = nextId++;
       sinks.set(id, { sink, worker: w });
       if (req.payloads === undefined) w.postMessage({ ...req, id });
-      else {
+      else if (isShared(req.payloads)) {
+        // The WAL reader's batches are shared memory: the worker reads them in place, and the
+        // reader does not reuse them before this build is done (receiver/wal/packed-payloads.ts).
+        w.postMessage({ ...req, id });
+      } else {
         // An exact-size copy, moved to the worker: the caller keeps its batch for a retry, and the
         // clone does not drag along the unused tail of the reader's buffer.
         const data = new Uint8Array(req.payloads.data);
@@ -255,6 +259,12 @@ export function createNativeBuilder(options: { inline?: boolean; heap?: WorkerHe
       if (w) await w.terminate();
     },
   };
+}
+
+/** Whether every buffer of `p` is a `SharedArrayBuffer` (posted to a worker without a copy). */
+function isShared(p: PackedPayloads): boolean {
+  const shared = (a: ArrayBufferView) => a.buffer instanceof SharedArrayBuffer;
+  return shared(p.data) && shared(p.ends) && (p.rows === undefined || (shared(p.rows.data) && shared(p.rows.ends)));
 }
 
 /** Delete scratch files, ignoring ones already gone. */

@@ -6,7 +6,8 @@
  * exporter. Decoding each payload to a JS string there (and, for staging, encoding it back to
  * bytes; for a worker, cloning every string) cost more main-thread CPU than the ingest path's
  * sequencing, and the strings of a 64 MiB batch sat in the main heap until the batch was done. A
- * packed batch is one buffer: a worker gets it with one memcpy, staging writes slices of it.
+ * packed batch is one buffer: the WAL reader's is shared memory that a worker reads in place,
+ * staging writes slices of it.
  */
 
 /**
@@ -117,31 +118,41 @@ export class PayloadPacker {
   }
 }
 
-/** Byte runs back to back in one reused buffer (see {@link PayloadPacker}). */
+/** A `Buffer` of `bytes` bytes on a `SharedArrayBuffer` (see {@link BytePacker}). */
+function sharedBytes(bytes: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(bytes));
+}
+
+/**
+ * Byte runs back to back in one reused buffer (see {@link PayloadPacker}). The buffers are
+ * `SharedArrayBuffer`s, so a batch reaches a worker thread without a copy (a view of shared memory
+ * is posted as it is): the exporter runner reads the next batch only after the current one's export
+ * returned, and an exporter returns only once its worker is done with the batch.
+ */
 class BytePacker {
-  private data: Buffer = Buffer.allocUnsafeSlow(0);
-  private ends: Uint32Array = new Uint32Array(64);
+  private data: Buffer = sharedBytes(0);
+  private ends: Uint32Array = new Uint32Array(new SharedArrayBuffer(64 * 4));
   count = 0;
   private used = 0;
 
   reset(expectedBytes: number): void {
     this.count = 0;
     this.used = 0;
-    if (this.data.length < expectedBytes) this.data = Buffer.allocUnsafeSlow(Math.max(1024, expectedBytes));
+    if (this.data.length < expectedBytes) this.data = sharedBytes(Math.max(1024, expectedBytes));
   }
 
   /** Copy `bytes` in as the next run (none: an empty run). */
   add(bytes: Uint8Array | undefined): void {
     const need = this.used + (bytes === undefined ? 0 : bytes.length);
     if (need > this.data.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(need, this.data.length * 2, 1024));
+      const bigger = sharedBytes(Math.max(need, this.data.length * 2, 1024));
       this.data.copy(bigger, 0, 0, this.used);
       this.data = bigger;
     }
     if (bytes !== undefined) this.data.set(bytes, this.used);
     this.used = need;
     if (this.count === this.ends.length) {
-      const more = new Uint32Array(this.ends.length * 2);
+      const more = new Uint32Array(new SharedArrayBuffer(this.ends.length * 2 * 4));
       more.set(this.ends);
       this.ends = more;
     }
