@@ -63,6 +63,11 @@ export class DedupeIndex {
     return this.count;
   }
 
+  /** Slots of the table (a power of two; it doubles at 75 % load up to what `maxIds` needs). */
+  get capacity(): number {
+    return this.mask + 1;
+  }
+
   /** Bytes of the table (the index's memory, excluding a fixed few hundred bytes of object). */
   get bytes(): number {
     return this.table.byteLength;
