@@ -774,7 +774,8 @@ export class DedupeWindow {
         bytes += ch.length;
       }
       const t0 = performance.now();
-      fs.fsyncSync(fd);
+      // On the thread pool: an fsync of a merged run (megabytes) blocked the event loop for as long.
+      await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
       this.o.observer?.('file', performance.now() - t0);
       fs.closeSync(fd);
       await fsp.rename(tmp, file);
