@@ -17,7 +17,7 @@
  * second definition of the format.
  */
 
-import { walEventChain, walEventHeadEnd } from '../../receiver/wal/event-head.ts';
+import { WAL_EVENT_OBJECT_OFFSET, walEventChain, walEventHeadEnd } from '../../receiver/wal/event-head.ts';
 
 /** The routing fields of a WAL event entry. */
 export interface WalEventRouting {
@@ -40,8 +40,6 @@ export function walEventSeq(payload: Uint8Array): number | undefined {
 }
 
 const OCCURRED_AT = Buffer.from('occurredAt', 'latin1');
-/** Offset of the event object's `{` from the start of the head's `,"event":{`. */
-const EVENT_OBJECT_OFFSET = ',"event":'.length;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
@@ -71,8 +69,7 @@ export function walEventRouting(payload: Uint8Array | string): WalEventRouting |
   const chain = walEventChain(b, 0, at);
   if (chain === undefined) return undefined;
   const { chainId, tenantId, seq } = chain;
-  // The event object opens at the `{` of `,"event":{`.
-  const occurredAt = topLevelString(b, at + EVENT_OBJECT_OFFSET, OCCURRED_AT);
+  const occurredAt = topLevelString(b, at + WAL_EVENT_OBJECT_OFFSET, OCCURRED_AT);
   if (occurredAt === undefined) return undefined;
   return { chainId, tenantId, seq, occurredAt };
 }

@@ -924,7 +924,7 @@ export function* sortIdsInSteps(ids: Uint32Array, order: Uint32Array, stepIds: n
         const i = src[j]!;
         dst[counts[(ids[i * 5 + word]! >>> shift) & 0xffff]!++] = i;
       }
-      yield;
+      if (to < n) yield;
     }
     const t = src;
     src = dst;

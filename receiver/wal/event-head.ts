@@ -40,9 +40,12 @@ export function startsAsWalEvent(buf: Buffer, start: number, end: number): boole
   return end - start >= EVENT_PREFIX.length && hasAt(buf, start, EVENT_PREFIX);
 }
 
+/** Offset of the event object's `{` from where the head ends (its `,"event":{`). */
+export const WAL_EVENT_OBJECT_OFFSET = EVENT_KEY.length - 1;
+
 /**
  * Where the head of the event entry `buf[start..end)` ends: the offset of its `,"event":{` (the
- * event object opens at the returned offset + 9), or -1.
+ * event object opens {@link WAL_EVENT_OBJECT_OFFSET} bytes later), or -1.
  */
 export function walEventHeadEnd(buf: Buffer, start: number, end: number): number {
   if (!startsAsWalEvent(buf, start, end)) return -1;
