@@ -46,7 +46,7 @@ export interface IngestBenchResult {
   /** Closed-loop HTTP/protobuf at 1, 4, 16 connections. */
   connections: Array<{ receiver: 'floor' | 'ingestOnly'; run: LoadRun }>;
   /** Open loop at fixed offered loads, HTTP/protobuf. */
-  fixedLoad: Array<{ receiver: 'ingestOnly' | 'default'; run: LoadRun }>;
+  fixedLoad: Array<{ receiver: 'floor' | 'ingestOnly' | 'default'; run: LoadRun }>;
   /** Receiver ÷ floor events/s per protocol (ingest-only and default receivers). */
   ratios: Array<{ protocol: LoadgenProtocol; ingestOnlyVsFloor: number | null; defaultVsFloor: number | null }>;
   /** Seconds the default receiver's exporters needed to catch up after each run. */
@@ -120,6 +120,8 @@ export async function run(options: IngestBenchOptions = {}): Promise<IngestBench
         c === 4 ? result.maxThroughput.find((m) => m.receiver === 'floor' && m.run.protocol === 'http-protobuf')?.run : undefined;
       result.connections.push({ receiver: 'floor', run: reuse ?? (await measureLoad(floor, closed('http-protobuf', c))) });
     }
+    // The latency floor at the ack-latency aim's rate: generator, transport and decode, no WAL.
+    result.fixedLoad.push({ receiver: 'floor', run: await measureLoad(floor, open(tiny ? loads[0]! : 20_000)) });
     await floor.stop();
 
     // --- the receiver, exporters off: the ingest path alone ---

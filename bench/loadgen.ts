@@ -364,11 +364,18 @@ async function main(options: LoadgenOptions): Promise<LoadgenReport> {
         }
         const done = (performance.now() >= windowEnd || !budgetLeft()) && queue.length === 0;
         if (done) {
-          clearInterval(timer);
+          if (timer) clearTimeout(timer);
+          timer = undefined;
           if (inFlight === 0) resolveAll();
+          return;
         }
+        // Wake at the next batch's scheduled time (a fixed-period poll would add up to its period
+        // to every batch's latency); while batches wait for a connection, an answer wakes the pump.
+        if (timer) clearTimeout(timer);
+        const nextAt = t0 + scheduled * intervalMillis;
+        timer = queue.length > 0 && free.length === 0 ? setTimeout(pump, 50) : setTimeout(pump, Math.max(0, nextAt - performance.now()));
       };
-      const timer = setInterval(pump, Math.max(1, Math.min(5, intervalMillis / 2)));
+      let timer: NodeJS.Timeout | undefined;
       pump();
     });
   }
