@@ -20,10 +20,12 @@
  *   read for the retry delay.
  */
 import { credentials as grpcCredentials, Metadata } from '@grpc/grpc-js';
-import { CompressionAlgorithm, OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import type { ExportResult } from '@opentelemetry/core';
+import { CompressionAlgorithm, type IOtlpExportDelegate, OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
 import {
+  type IExporterMetricsHelper,
   type IExportLogsServiceResponse,
   type ISerializer,
   JsonLogsSerializer,
@@ -31,6 +33,7 @@ import {
   ProtobufLogsSerializer,
 } from '@opentelemetry/otlp-transformer';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { AuditError } from '@otel-audit/core';
 import protobuf from 'protobufjs';
 
 /** Wire protocol of the OTLP exporter. */
@@ -57,21 +60,68 @@ export function defaultEndpoint(protocol: OtlpProtocol): string {
   return protocol === 'grpc' ? 'http://127.0.0.1:4317' : 'http://127.0.0.1:4318/v1/logs';
 }
 
+/**
+ * An OTLP request already encoded as protobuf (sdk/spooled-logs-encoder.ts), sent as is by
+ * {@link createEncodedRequestExporter}. `records` is what the exporter's self-metrics count.
+ */
+export interface EncodedLogsRequest {
+  bytes: Uint8Array;
+  records: number;
+}
+
+/**
+ * {@link CapturingExporter}'s counterpart for {@link EncodedLogsRequest}s: the same transport,
+ * retries, compression and partial-success capture, without a serializer of its own.
+ */
+export interface CapturingEncodedExporter {
+  export(request: EncodedLogsRequest, done: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+  takePartialSuccess(): { rejected: number; message: string } | undefined;
+}
+
 /** Build the exporter for `settings` (see the module comment for how it differs from the stock one). */
 export function createCapturingExporter(settings: OtlpExporterSettings): CapturingExporter {
+  const serializer = settings.protocol === 'http/json' ? JsonLogsSerializer : ProtobufLogsSerializer;
+  const { delegate, takePartialSuccess } = captureDelegate(settings, serializer, LogsExporterMetricsHelper);
+  return { exporter: new OTLPExporterBase<ReadableLogRecord[]>(delegate), takePartialSuccess };
+}
+
+/**
+ * Build an exporter of pre-encoded protobuf requests for `settings` (`http/protobuf` or `grpc`;
+ * throws AUDIT_ERR_INVALID_ARGUMENT for `http/json`, which has no protobuf body).
+ */
+export function createEncodedRequestExporter(settings: OtlpExporterSettings): CapturingEncodedExporter {
+  if (settings.protocol === 'http/json')
+    throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'pre-encoded requests are protobuf: not for protocol http/json');
+  const passThrough: ISerializer<EncodedLogsRequest, IExportLogsServiceResponse> = {
+    serializeRequest: (request) => request.bytes,
+    deserializeResponse: (data) => ProtobufLogsSerializer.deserializeResponse(data),
+  };
+  const { delegate, takePartialSuccess } = captureDelegate(settings, passThrough, { name: 'log', countItems: (r) => r.records });
+  return {
+    export: (request, done) => delegate.export(request, done),
+    shutdown: () => delegate.shutdown(),
+    takePartialSuccess,
+  };
+}
+
+/** The OTel export delegate for `settings`, with the partial success of each export kept. */
+function captureDelegate<Internal>(
+  settings: OtlpExporterSettings,
+  serializer: ISerializer<Internal, IExportLogsServiceResponse>,
+  metricsHelper: IExporterMetricsHelper<Internal>,
+): { delegate: IOtlpExportDelegate<Internal>; takePartialSuccess: CapturingExporter['takePartialSuccess'] } {
   let last: IExportLogsServiceResponse | undefined;
-  const capture = (
-    inner: ISerializer<ReadableLogRecord[], IExportLogsServiceResponse>,
-  ): ISerializer<ReadableLogRecord[], IExportLogsServiceResponse> => ({
-    serializeRequest: (request) => inner.serializeRequest(request),
+  const captured: ISerializer<Internal, IExportLogsServiceResponse> = {
+    serializeRequest: (request) => serializer.serializeRequest(request),
     deserializeResponse: (data) => {
-      const response = inner.deserializeResponse(data);
+      const response = serializer.deserializeResponse(data);
       last = response;
       return response;
     },
-  });
+  };
   const compression = settings.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
-  let delegate: ReturnType<typeof createOtlpHttpExportDelegate>;
+  let delegate: IOtlpExportDelegate<Internal>;
   if (settings.protocol === 'grpc') {
     const metadata = new Metadata();
     for (const [k, v] of Object.entries(settings.headers)) metadata.set(k, v);
@@ -87,9 +137,9 @@ export function createCapturingExporter(settings: OtlpExporterSettings): Capturi
         },
         'LOGS',
       ),
-      capture(ProtobufLogsSerializer),
+      captured,
       'otlp_grpc_log_exporter',
-      LogsExporterMetricsHelper,
+      metricsHelper,
       undefined,
       'LogsExportService',
       '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
@@ -103,15 +153,14 @@ export function createCapturingExporter(settings: OtlpExporterSettings): Capturi
         'v1/logs',
         { 'Content-Type': json ? 'application/json' : 'application/x-protobuf' },
       ),
-      capture(json ? JsonLogsSerializer : ProtobufLogsSerializer),
+      captured,
       'otlp_http_log_exporter',
-      LogsExporterMetricsHelper,
+      metricsHelper,
       undefined,
     );
   }
-  const exporter = new OTLPExporterBase<ReadableLogRecord[]>(delegate);
   return {
-    exporter,
+    delegate,
     takePartialSuccess() {
       const ps = last?.partialSuccess;
       last = undefined;

@@ -62,6 +62,43 @@ export function encodeRecord(r: ReadableLogRecord): Buffer {
   return Buffer.from('B' + JSON.stringify(fields, bytesReplacer), 'utf8');
 }
 
+/** A spool context as {@link ContextEncoder} wrote it (bytes revived). */
+export interface SpoolContext {
+  resource: { attributes: Record<string, never>; schemaUrl?: string };
+  scope: { name: string; version?: string; schemaUrl?: string; attributes?: Record<string, never> };
+}
+
+/** Parse a spool context (JSON; throws a SyntaxError for text that is not). */
+export function parseSpoolContext(contextJson: string): SpoolContext {
+  return JSON.parse(contextJson, bytesReviver) as SpoolContext;
+}
+
+/**
+ * The fields of a spooled record in {@link encodeRecord}'s order: hrTime seconds and nanos,
+ * observed seconds and nanos, severity number, severity text, event name, `[body]`, attributes,
+ * trace id, span id, trace flags, dropped attributes count (null where absent).
+ */
+export type SpoolRecordFields = [
+  number,
+  number,
+  number,
+  number,
+  number | null,
+  string | null,
+  string | null,
+  [unknown] | null,
+  Record<string, never>,
+  string | null,
+  string | null,
+  number | null,
+  number,
+];
+
+/** Parse a spooled record's text (a leading `B` marks bytes inside; throws a SyntaxError for text that is not JSON). */
+export function parseSpoolRecord(text: string): SpoolRecordFields {
+  return (text.startsWith('B') ? JSON.parse(text.slice(1), bytesReviver) : JSON.parse(text)) as SpoolRecordFields;
+}
+
 interface DecodedContext {
   resource: Resource;
   scope: Scope;
@@ -74,10 +111,7 @@ export class RecordDecoder {
   decode(contextJson: string, payload: Buffer): ReadableLogRecord {
     let ctx = this.contexts.get(contextJson);
     if (!ctx) {
-      const parsed = JSON.parse(contextJson, bytesReviver) as {
-        resource: { attributes: Record<string, never>; schemaUrl?: string };
-        scope: { name: string; version?: string; schemaUrl?: string; attributes?: Record<string, never> };
-      };
+      const parsed = parseSpoolContext(contextJson);
       const resource = resourceFromAttributes(
         parsed.resource.attributes,
         parsed.resource.schemaUrl ? { schemaUrl: parsed.resource.schemaUrl } : undefined,
@@ -93,22 +127,7 @@ export class RecordDecoder {
       if (this.contexts.size > 1024) this.contexts.clear();
       this.contexts.set(contextJson, ctx);
     }
-    const text = payload.toString('utf8');
-    const f = (text.startsWith('B') ? JSON.parse(text.slice(1), bytesReviver) : JSON.parse(text)) as [
-      number,
-      number,
-      number,
-      number,
-      number | null,
-      string | null,
-      string | null,
-      [unknown] | null,
-      Record<string, never>,
-      string | null,
-      string | null,
-      number | null,
-      number,
-    ];
+    const f = parseSpoolRecord(payload.toString('utf8'));
     const spanContext: SpanContext | undefined =
       f[9] !== null && f[10] !== null ? { traceId: f[9], spanId: f[10], traceFlags: f[11] ?? 0 } : undefined;
     const record: { -readonly [K in keyof ReadableLogRecord]: ReadableLogRecord[K] } = {

@@ -11,8 +11,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** `recordThread` of the loggers the tests create (each delivery test runs in both modes). */
+/** `recordThread` and `exportThread` of the loggers the tests create (each delivery test runs in several modes). */
 let recordThread: 'main' | 'worker' = 'main';
+let exportThread: 'main' | 'worker' = 'main';
 
 async function setup(
   extra: Record<string, unknown> = {},
@@ -29,6 +30,7 @@ async function setup(
   const audit = createAuditLogger({
     spoolDir: dir,
     recordThread,
+    exportThread,
     minBackoffMillis: 10,
     maxBackoffMillis: 50,
     onError: (e) => errors.push(e),
@@ -44,9 +46,15 @@ function recordN(audit: AuditLogger, n: number, extra: Record<string, unknown> =
   return Promise.all(Array.from({ length: n }, (_, i) => audit.record(sampleEvent({ details: { i }, ...extra }))));
 }
 
-describe.each(['main', 'worker'] as const)('delivery (recordThread: %s)', (mode) => {
+describe.each([
+  ['main', 'main'],
+  ['worker', 'main'],
+  // The export worker encodes protobuf requests straight from the spool (sdk/spooled-logs-encoder.ts).
+  ['worker', 'worker'],
+] as const)('delivery (recordThread: %s, exportThread: %s)', (recordMode, exportMode) => {
   beforeEach(() => {
-    recordThread = mode;
+    recordThread = recordMode;
+    exportThread = exportMode;
   });
   it('keeps events in the spool while the receiver answers 503 and delivers them later', async () => {
     const { endpoint, audit, errors } = await setup();
