@@ -197,7 +197,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
           authEnabled: auth !== undefined,
           dataDir,
           status: () => pipeline.status(),
-          integrityStatus: () => checkpointing?.status() ?? { enabled: false, checkpointsWritten: 0, unresumable: [] },
+          integrityStatus: () => checkpointing?.status() ?? { enabled: false, checkpointsWritten: 0, queuedJobs: 0, unresumable: [] },
           integrity: config.integrity,
           ...(clickhouse && chConfig
             ? {
@@ -261,7 +261,7 @@ export function createReceiver(input: ReceiverConfigInput = {}, options: Receive
       return shutdownPromise;
     },
     status: () => pipeline.status(),
-    integrityStatus: () => checkpointing?.status() ?? { enabled: false, checkpointsWritten: 0, unresumable: [] },
+    integrityStatus: () => checkpointing?.status() ?? { enabled: false, checkpointsWritten: 0, queuedJobs: 0, unresumable: [] },
   };
 }
 
