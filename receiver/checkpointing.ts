@@ -38,8 +38,8 @@ export interface CheckpointingStatus {
   /** Checkpoints appended to the WAL since start. */
   checkpointsWritten: number;
   /**
-   * Checkpoint jobs queued or running: at most one per chain plus the final one at stop (a job
-   * waits for the WAL commit of its record).
+   * Checkpoint jobs queued or running (a job waits for the WAL commit of its record). Waiting, at
+   * most one per chain and one of the policy timer; plus the one running, and the final one at stop.
    */
   queuedJobs: number;
   /** Chains that cannot be checkpointed (their entries after the last checkpoint are gone). */
@@ -72,6 +72,9 @@ export type StoredEntriesReader = (
   toSeq: number,
 ) => Promise<Array<{ seq: number; prevHash: string; hash: string }>>;
 
+/** The key of the policy timer's job in `schedule` (chain ids are strings). */
+const TICK = Symbol('policy tick');
+
 interface Buffered {
   chainId: string;
   seq: number;
@@ -97,8 +100,8 @@ export function createReceiverCheckpointing(
   /** Entries sequenced before the checkpointer is ready (recovery replay, first requests). */
   let buffer: Buffered[] | undefined = [];
   const unresumable = new Set<string>();
-  /** Chains with a checkpoint job queued and not started (see `feed`). */
-  const scheduled = new Set<string>();
+  /** Jobs queued and not started, by what they checkpoint: a chain id, or {@link TICK} (see `schedule`). */
+  const scheduled = new Set<string | typeof TICK>();
   let queue: Promise<void> = Promise.resolve();
   let timer: ReturnType<typeof setInterval> | undefined;
   let stopping = false;
@@ -140,22 +143,31 @@ export function createReceiverCheckpointing(
     return run;
   }
 
+  /**
+   * Queue `fn` unless a job for `key` is already queued and not started. A chain stays due from the
+   * entry that makes it due until its checkpoint is taken, which waits behind earlier jobs and a WAL
+   * commit: a job per due entry (or per policy tick) made the queue grow without bound once commits
+   * were slow (16 connections: +17 MiB/s of the main thread's heap, each job then writing a
+   * checkpoint of a few entries). The key is cleared when the job starts, before its snapshot:
+   * entries after it may make the chain due again.
+   */
+  function schedule(key: string | typeof TICK, fn: () => Promise<void>): void {
+    if (scheduled.has(key)) return;
+    scheduled.add(key);
+    void enqueue(async () => {
+      scheduled.delete(key);
+      await fn();
+    });
+  }
+
   function feed(e: Buffered): void {
     if (unresumable.has(e.chainId)) return;
     const { due } = checkpointer!.append(e);
-    // A chain stays due from the entry that makes it due until its checkpoint is taken, which waits
-    // behind earlier jobs and a WAL commit. One job per chain at a time: a job per due entry made
-    // the queue grow without bound once commits were slow (16 connections: +17 MB/s of queued jobs,
-    // each then writing a checkpoint of a few entries).
-    if (due && !stopping && !scheduled.has(e.chainId)) {
-      scheduled.add(e.chainId);
-      void enqueue(async () => {
-        // Cleared before the snapshot: entries after it may make the chain due again.
-        scheduled.delete(e.chainId);
+    if (due && !stopping)
+      schedule(e.chainId, async () => {
         const record = await checkpointer!.checkpoint(e.chainId);
         if (record) await append(record);
       });
-    }
   }
 
   const hook: ReceiverCheckpointing['hook'] = (entry) => {
@@ -286,7 +298,7 @@ export function createReceiverCheckpointing(
       for (const e of ready) if (!unresumable.has(e.chainId) && e.seq > (fedUpTo.get(e.chainId) ?? base.get(e.chainId) ?? 0)) feed(e);
       const tick = Math.max(10, Math.min(1000, config.checkpointIntervalMillis));
       timer = setInterval(() => {
-        void enqueue(async () => {
+        schedule(TICK, async () => {
           if (stopping) return;
           for (const record of await checkpointer!.checkpointDue()) await append(record);
         });

@@ -1,7 +1,7 @@
 /**
  * Entry point of the export worker thread: encodes spooled records as OTLP requests (protobuf
- * straight from the spool text, JSON through the OTel serializer) and sends them, so that protobuf/JSON encoding and HTTP/gRPC work run next to the
- * application's thread instead of on it. It answers every request with a plain result (errors do
+ * straight from the spool text, JSON through the OTel serializer) and sends them, so that encoding
+ * and HTTP/gRPC work run next to the application's thread instead of on it. It answers every request with a plain result (errors do
  * not survive structured cloning, so they are classified here). See worker-transport.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';

@@ -64,17 +64,17 @@ export function defaultEndpoint(protocol: OtlpProtocol): string {
  * An OTLP request already encoded as protobuf (sdk/spooled-logs-encoder.ts), sent as is by
  * {@link createEncodedRequestExporter}. `records` is what the exporter's self-metrics count.
  */
-export interface EncodedLogsRequest {
+export interface PreEncodedLogsRequest {
   bytes: Uint8Array;
   records: number;
 }
 
 /**
- * {@link CapturingExporter}'s counterpart for {@link EncodedLogsRequest}s: the same transport,
+ * {@link CapturingExporter}'s counterpart for {@link PreEncodedLogsRequest}s: the same transport,
  * retries, compression and partial-success capture, without a serializer of its own.
  */
 export interface CapturingEncodedExporter {
-  export(request: EncodedLogsRequest, done: (result: ExportResult) => void): void;
+  export(request: PreEncodedLogsRequest, done: (result: ExportResult) => void): void;
   shutdown(): Promise<void>;
   takePartialSuccess(): { rejected: number; message: string } | undefined;
 }
@@ -93,7 +93,7 @@ export function createCapturingExporter(settings: OtlpExporterSettings): Capturi
 export function createEncodedRequestExporter(settings: OtlpExporterSettings): CapturingEncodedExporter {
   if (settings.protocol === 'http/json')
     throw new AuditError('AUDIT_ERR_INVALID_ARGUMENT', 'pre-encoded requests are protobuf: not for protocol http/json');
-  const passThrough: ISerializer<EncodedLogsRequest, IExportLogsServiceResponse> = {
+  const passThrough: ISerializer<PreEncodedLogsRequest, IExportLogsServiceResponse> = {
     serializeRequest: (request) => request.bytes,
     deserializeResponse: (data) => ProtobufLogsSerializer.deserializeResponse(data),
   };
